@@ -1,0 +1,175 @@
+"""Turn raw outcome columns into validated response records, with errors that say where.
+
+A *record* frame has one row per observation: `model`, `query`, `n_correct`, `n_trials` and optionally
+`cost`, `benchmark`, `text`, plus `_row`, the row label used in error messages (a 1-based data row
+number of the source file, or a record index). Outcomes come in three forms, all stored as counts:
+
+- binary 0/1 (also true/false): n_correct in {0, 1}, n_trials = 1;
+- a fraction in [0, 1] (a soft score): n_correct = fraction, n_trials = 1;
+- k of n samples correct: n_correct = k, n_trials = n.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from irtnet.errors import DataError
+
+RECORD_COLUMNS = ("model", "query", "n_correct", "n_trials")
+OPTIONAL_RECORD_COLUMNS = ("cost", "benchmark", "text")
+_TRUE = {"1", "1.0", "true", "True", "TRUE", "yes"}
+_FALSE = {"0", "0.0", "false", "False", "FALSE", "no"}
+
+
+def row_labels(frame: pd.DataFrame) -> np.ndarray:
+    """The `_row` labels of `frame`, or 1-based positions where it has none."""
+    if "_row" in frame.columns:
+        return frame["_row"].to_numpy()
+    return np.arange(1, len(frame) + 1)
+
+
+def _fail_at(mask: np.ndarray, frame: pd.DataFrame, file: str, field: str, what: str) -> None:
+    if mask.any():
+        pos = int(np.flatnonzero(mask)[0])
+        bad = frame[field].iloc[pos] if field in frame.columns else None
+        raise DataError(
+            f"{what} (got {bad!r}; {int(mask.sum())} such row{'s' if mask.sum() > 1 else ''})",
+            file=file, row=row_labels(frame)[pos], field=field,
+        )
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str] | tuple[str, ...], file: str) -> None:
+    """Raise DataError naming every required column that `frame` lacks."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"missing required column{'s' if len(missing) > 1 else ''} {missing}; "
+            f"found {list(map(str, frame.columns))[:20]}",
+            file=file, field=missing[0],
+        )
+
+
+def require_rows(frame: pd.DataFrame, file: str) -> None:
+    if len(frame) == 0:
+        raise DataError("no records (the input is empty)", file=file)
+
+
+def parse_ids(frame: pd.DataFrame, field: str, file: str) -> pd.Series:
+    """Ids as stripped strings; missing or empty ids are an error naming the row."""
+    values = frame[field]
+    missing = values.isna().to_numpy()
+    _fail_at(missing, frame, file, field, "missing id")
+    out = values.astype(str).str.strip()
+    _fail_at((out == "").to_numpy(), frame, file, field, "empty id")
+    return out
+
+
+def parse_number(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
+    """A numeric column as float64; unparseable, missing or NaN values are an error naming the row."""
+    raw = frame[field]
+    num = pd.to_numeric(raw, errors="coerce")
+    bad_parse = num.isna().to_numpy() & ~raw.isna().to_numpy()
+    _fail_at(bad_parse, frame, file, field, "not a number")
+    values = num.to_numpy(dtype=np.float64, na_value=np.nan)
+    _fail_at(~np.isfinite(values), frame, file, field, "missing, NaN or infinite value")
+    return values
+
+
+def parse_binary(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
+    """A 0/1 (or true/false) column as float64 in {0, 1}."""
+    raw = frame[field]
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        return raw.to_numpy(dtype=np.float64)
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        values = parse_number(frame, field, file)
+    else:
+        text = raw.astype("string").str.strip()
+        _fail_at(raw.isna().to_numpy(), frame, file, field, "missing label")
+        ok = text.isin(_TRUE | _FALSE).to_numpy()
+        _fail_at(~ok, frame, file, field, "label is not 0/1 or true/false")
+        values = text.isin(_TRUE).to_numpy(dtype=np.float64)
+    _fail_at(~np.isin(values, (0.0, 1.0)), frame, file, field, "label is not 0 or 1")
+    return values
+
+
+def parse_fraction(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
+    """A score column that must lie in [0, 1]."""
+    values = parse_number(frame, field, file)
+    _fail_at((values < 0) | (values > 1), frame, file, field, "score outside [0, 1]")
+    return values
+
+
+def parse_counts(frame: pd.DataFrame, k_field: str, n_field: str, file: str) -> tuple[np.ndarray, np.ndarray]:
+    """k-of-n columns: integers with n >= 1 and 0 <= k <= n."""
+    k = parse_number(frame, k_field, file)
+    n = parse_number(frame, n_field, file)
+    _fail_at(k != np.round(k), frame, file, k_field, "count is not an integer")
+    _fail_at(n != np.round(n), frame, file, n_field, "count is not an integer")
+    _fail_at(n < 1, frame, file, n_field, "number of trials must be at least 1")
+    _fail_at((k < 0) | (k > n), frame, file, k_field, "correct count outside [0, n_trials]")
+    return k, n
+
+
+def parse_cost(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
+    values = parse_number(frame, field, file)
+    _fail_at(values < 0, frame, file, field, "negative cost")
+    return values
+
+
+def make_records(
+    frame: pd.DataFrame,
+    *,
+    file: str,
+    model: str,
+    query: str,
+    outcome: str | None = None,
+    outcome_kind: str = "auto",
+    n_correct: str | None = None,
+    n_trials: str | None = None,
+    benchmark: str | None = None,
+    text: str | None = None,
+    cost: str | None = None,
+) -> pd.DataFrame:
+    """Validate a source frame and return a record frame (see module docstring).
+
+    `outcome_kind` is "binary", "fraction", "auto" (binary if every value is 0/1, else fraction) or
+    "counts" (then `n_correct` and `n_trials` name the k and n columns).
+    """
+    require_rows(frame, file)
+    needed = [model, query] + [c for c in (outcome, n_correct, n_trials, benchmark, text, cost) if c]
+    require_columns(frame, needed, file)
+    out = pd.DataFrame({"model": parse_ids(frame, model, file), "query": parse_ids(frame, query, file)})
+    if outcome_kind == "counts":
+        if not (n_correct and n_trials):
+            raise DataError("outcome kind 'counts' needs both n_correct and n_trials columns", file=file)
+        out["n_correct"], out["n_trials"] = parse_counts(frame, n_correct, n_trials, file)
+    else:
+        if outcome is None:
+            raise DataError(f"outcome kind {outcome_kind!r} needs an outcome column", file=file)
+        out["n_correct"] = outcome_values(frame, outcome, outcome_kind, file)
+        out["n_trials"] = 1.0
+    if benchmark:
+        out["benchmark"] = parse_ids(frame, benchmark, file)
+    if text:
+        out["text"] = frame[text].astype("string").to_numpy(dtype=object, na_value=None)
+    if cost:
+        out["cost"] = parse_cost(frame, cost, file)
+    out["_row"] = row_labels(frame)
+    return out.reset_index(drop=True)
+
+
+def outcome_values(frame: pd.DataFrame, field: str, kind: str, file: str) -> np.ndarray:
+    if kind == "binary":
+        return parse_binary(frame, field, file)
+    if kind == "fraction":
+        return parse_fraction(frame, field, file)
+    if kind == "auto":
+        raw = frame[field]
+        if pd.api.types.is_bool_dtype(raw.dtype):
+            return raw.to_numpy(dtype=np.float64)
+        numeric = pd.to_numeric(raw, errors="coerce")
+        if numeric.notna().sum() == raw.notna().sum():
+            return parse_fraction(frame, field, file)
+        return parse_binary(frame, field, file)
+    raise DataError(f"unknown outcome kind {kind!r}: use binary, fraction, counts or auto", field=field)
