@@ -1,0 +1,40 @@
+"""Shared CLI helpers: one-line errors instead of tracebacks, and the console."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from irtnet.errors import IrtnetError
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn irtnet's own errors into one clear line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except IrtnetError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_fractions(text: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"expected three comma-separated numbers like 0.8,0.1,0.1, got {text!r}")
+    if len(parts) != 3:
+        raise typer.BadParameter(f"expected three fractions (train,val,test), got {text!r}")
+    return parts  # type: ignore[return-value]

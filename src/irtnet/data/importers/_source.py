@@ -1,0 +1,264 @@
+"""Reading raw evaluation files for the importers: local files, compressed files and archive members.
+
+A *source* is a path string. `ARCHIVE::MEMBER` names one member of a `.tar.xz`, `.tar.gz`, `.tgz`,
+`.tar` or `.zip` archive; it is streamed into memory, never extracted to disk. A `.zip` holding a
+single data file may be named without `::MEMBER`. Files ending in `.gz`, `.xz` or `.bz2` are
+decompressed by their suffix; the suffix before it picks the parser (CSV, JSON, JSONL, Parquet).
+
+Every frame read here carries `_row`, the label used in error messages: the 1-based data row of a
+CSV or Parquet file (header excluded), the 1-based line of a JSONL file, or the 0-based index of a
+record in a JSON list.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import io
+import json
+import lzma
+import re
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from irtnet.data.table import ImportReport
+from irtnet.errors import DataError
+
+_DECOMPRESS = {".gz": gzip.decompress, ".xz": lzma.decompress, ".bz2": bz2.decompress}
+_TAR_SUFFIXES = (".tar.xz", ".tar.gz", ".tgz", ".tar.bz2", ".tar")
+_PARSERS = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet")
+_MISSING_TEXT = {"", "nan", "NaN", "NA", "null", "None"}
+
+
+def text_id(benchmark: str, text: str) -> str:
+    """A stable query id for a source without ids: `benchmark/` + the first 16 hex digits of sha1(text)."""
+    return f"{benchmark}/{hashlib.sha1(text.encode('utf-8')).hexdigest()[:16]}"
+
+
+def skip(report: ImportReport, reason: str, count: int) -> None:
+    """Count `count` deliberately skipped records under `reason` (no-op for zero)."""
+    if count:
+        report.skipped[reason] = report.skipped.get(reason, 0) + int(count)
+
+
+def split_source(source: str | Path) -> tuple[Path, str | None]:
+    """`ARCHIVE::MEMBER` -> (archive path, member); a plain path -> (path, None)."""
+    text = str(source)
+    if "::" in text:
+        archive, member = text.split("::", 1)
+        return Path(archive), member.strip("/")
+    return Path(text), None
+
+
+def is_archive(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(_TAR_SUFFIXES) or name.endswith(".zip")
+
+
+def iter_tar(path: Path, want: Callable[[str], bool] | None = None) -> Iterator[tuple[str, bytes]]:
+    """Stream (member name, content) for the regular files of a tar archive (those `want` accepts).
+
+    The archive is read once, front to back, in memory; nothing is written to disk.
+    """
+    require_path(path)
+    try:
+        with tarfile.open(path, mode="r|*") as tar:
+            for member in tar:
+                if member.isfile() and (want is None or want(member.name.removeprefix("./"))):
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        yield member.name.removeprefix("./"), handle.read()
+    except (tarfile.TarError, lzma.LZMAError, EOFError, OSError) as exc:
+        raise DataError(f"not a readable tar archive ({exc})", file=str(path)) from exc
+
+
+def read_bytes(source: str | Path) -> tuple[bytes, str]:
+    """The raw content of a source and the name whose suffixes say how to parse it."""
+    path, member = split_source(source)
+    require_path(path)
+    if member is None and path.name.lower().endswith(".zip"):
+        return _read_zip(path, None)
+    if member is None:
+        if path.is_dir():
+            raise DataError("is a folder; this format needs a file", file=str(path))
+        return path.read_bytes(), path.name
+    if path.name.lower().endswith(".zip"):
+        return _read_zip(path, member)
+    if path.name.lower().endswith(_TAR_SUFFIXES):
+        return _read_tar_member(path, member)
+    raise DataError("'::MEMBER' needs a .tar.xz, .tar.gz, .tgz, .tar or .zip archive", file=str(path))
+
+
+def require_path(path: Path) -> None:
+    if not path.exists():
+        raise DataError("no such file or folder", file=str(path))
+
+
+def _read_zip(path: Path, member: str | None) -> tuple[bytes, str]:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if not n.endswith("/")]
+            if member is None:
+                if len(names) != 1:
+                    raise DataError(f"the zip holds {len(names)} files; name one as ARCHIVE::MEMBER "
+                                    f"(e.g. {names[:3]})", file=str(path))
+                member = names[0]
+            if member not in names:
+                raise DataError(f"no member {member!r} (members: {names[:5]})", file=str(path))
+            return zf.read(member), member
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"not a readable zip archive ({exc})", file=str(path)) from exc
+
+
+def _read_tar_member(path: Path, member: str) -> tuple[bytes, str]:
+    seen: list[str] = []
+    for name, content in iter_tar(path):
+        if name == member:
+            return content, name
+        seen.append(name)
+    raise DataError(f"no member {member!r} in the archive (members: {seen[:5]}...)", file=str(path))
+
+
+def read_content(source: str | Path) -> tuple[bytes, str]:
+    """Like `read_bytes`, decompressed by the name's .gz/.xz/.bz2 suffix (which is then dropped)."""
+    return _decompress(*read_bytes(source), str(source))
+
+
+def _decompress(content: bytes, name: str, label: str) -> tuple[bytes, str]:
+    suffix = Path(name).suffix.lower()
+    if suffix in _DECOMPRESS:
+        try:
+            return _DECOMPRESS[suffix](content), name[: -len(suffix)]
+        except (OSError, EOFError, lzma.LZMAError) as exc:
+            raise DataError(f"cannot decompress ({exc})", file=label) from exc
+    return content, name
+
+
+def parser_of(name: str) -> str:
+    """The parser a (decompressed) file name asks for: csv, tsv, json, jsonl or parquet."""
+    suffix = Path(name).suffix.lower()
+    if suffix == ".ndjson":
+        return "jsonl"
+    if suffix not in _PARSERS:
+        raise DataError(f"unknown file type {suffix or name!r}: expected one of "
+                        ".csv, .tsv, .json, .jsonl, .parquet (optionally .gz/.xz/.bz2)", file=name)
+    return suffix[1:]
+
+
+def read_frame(source: str | Path, records_key: str | None = None,
+               report: ImportReport | None = None) -> pd.DataFrame:
+    """Read a CSV/TSV/JSON/JSONL/Parquet source into a frame of records with a `_row` column.
+
+    CSV cells are read as strings (only empty cells are missing), so ids like "007" survive.
+    A JSON source is a list of records or an object whose `records_key` holds one; non-object
+    items of that list are skipped and counted in `report`.
+    """
+    label = str(source)
+    content, name = read_content(source)
+    kind = parser_of(name)
+    if kind in ("csv", "tsv"):
+        frame = _read_csv(content, label, sep="\t" if kind == "tsv" else ",")
+        return frame.assign(_row=np.arange(1, len(frame) + 1))
+    if kind == "parquet":
+        try:
+            frame = pd.read_parquet(io.BytesIO(content))
+        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+            raise DataError(f"not a readable Parquet file ({exc})", file=label) from exc
+        return frame.assign(_row=np.arange(1, len(frame) + 1))
+    if kind == "jsonl":
+        return _records_frame(*parse_jsonl(content, label), label, report)
+    items = json_records(parse_json(content, label), records_key, label)
+    return _records_frame(items, list(range(len(items))), label, report)
+
+
+def _read_csv(content: bytes, label: str, sep: str) -> pd.DataFrame:
+    if not content.strip():
+        raise DataError("no records (the file is empty)", file=label)
+    try:
+        return pd.read_csv(io.BytesIO(content), sep=sep, dtype=str, keep_default_na=False,
+                           na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"not a readable CSV file ({exc})", file=label) from exc
+
+
+def parse_json(content: bytes, label: str) -> Any:
+    try:
+        return json.loads(content)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"not valid JSON ({exc})", file=label) from exc
+
+
+def parse_jsonl(content: bytes, label: str) -> tuple[list[Any], list[int]]:
+    """Parse JSON Lines, splitting on "\\n" only (str.splitlines would also split on U+0085)."""
+    items, rows = [], []
+    for number, line in enumerate(content.split(b"\n"), start=1):
+        if line.strip():
+            try:
+                items.append(json.loads(line))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise DataError(f"not valid JSON ({exc})", file=label, row=number) from exc
+            rows.append(number)
+    return items, rows
+
+
+def json_records(data: Any, records_key: str | None, label: str) -> list[Any]:
+    """The list of records in parsed JSON: the top level, or the list under `records_key`."""
+    if records_key is not None:
+        if not isinstance(data, dict) or records_key not in data:
+            keys = list(data)[:10] if isinstance(data, dict) else type(data).__name__
+            raise DataError(f"no key {records_key!r} holding the records (found {keys})",
+                            file=label, field=records_key)
+        data = data[records_key]
+    if not isinstance(data, list):
+        hint = f"; name the key holding the records (keys: {list(data)[:10]})" if isinstance(data, dict) else ""
+        raise DataError(f"expected a JSON list of records, got {type(data).__name__}{hint}", file=label)
+    return data
+
+
+def _records_frame(items: list[Any], rows: list[int], label: str,
+                   report: ImportReport | None) -> pd.DataFrame:
+    keep = [i for i, item in enumerate(items) if isinstance(item, dict)]
+    if len(keep) < len(items):
+        if report is None:
+            first = next(i for i, item in enumerate(items) if not isinstance(item, dict))
+            raise DataError(f"item is a {type(items[first]).__name__}, not a record (a JSON object)",
+                            file=label, row=rows[first])
+        skip(report, "JSON items that are not records (not objects)", len(items) - len(keep))
+    if not keep:
+        raise DataError("no records (the input is empty)", file=label)
+    frame = pd.DataFrame.from_records([items[i] for i in keep])
+    return frame.assign(_row=[rows[i] for i in keep])
+
+
+def missing_values(series: pd.Series) -> np.ndarray:
+    """Cells that mean "no value": NaN/None or a string such as '', 'NA', 'nan', 'null', 'None'."""
+    missing = series.isna().to_numpy()
+    if not (pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)):
+        text = series.astype("string").str.strip()
+        missing |= text.isin(_MISSING_TEXT).fillna(True).to_numpy(dtype=bool)
+    return missing
+
+
+def data_files(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """The files of `folder` matching any glob pattern, sorted by name; an error if there is none."""
+    files = sorted({p for pattern in patterns for p in folder.glob(pattern) if p.is_file()})
+    if not files:
+        raise DataError(f"no {' or '.join(patterns)} files in the folder", file=str(folder))
+    return files
+
+
+def benchmark_from_name(name: str) -> str:
+    """A benchmark name from a file name: lower case, without extensions and a train/test/val suffix.
+
+    >>> benchmark_from_name("gsm8k-test.json"), benchmark_from_name("MATH_prealgebra.json")
+    ('gsm8k', 'math_prealgebra')
+    """
+    stem = name.split(".")[0].lower()
+    return re.sub(r"[_-](train|test|val|valid|dev)$", "", stem)

@@ -1,0 +1,222 @@
+"""Generic long format: one row per (model, query) observation, with a column mapping.
+
+Reads CSV, TSV, JSON (a list of records, or the list under `records_key`), JSONL and Parquet,
+optionally compressed (.gz/.xz/.bz2) or as a member of an archive (`ARCHIVE::MEMBER`, see
+`_source`). A `ColumnMap` says which column is what and how the outcome becomes counts:
+
+- `binary`: 0/1 or true/false; `fraction`: a score in [0, 1]; `auto`: binary if all 0/1, else fraction;
+- `counts`: k of n, from an `n_correct` column, or from the outcome fraction times `n_trials`;
+- `outcome_scale` divides the outcome first (100 for percentages); `threshold` turns a continuous
+  score into 0/1 (`score >= threshold`).
+
+Rows with a missing outcome are skipped and counted (never read as 0); rows of `exclude_models` are
+skipped and counted per model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from irtnet.data.importers._source import missing_values, read_frame, skip
+from irtnet.data.records import make_records, require_columns, require_rows
+from irtnet.data.table import ImportReport, ResponseTable
+from irtnet.errors import ConfigError, DataError
+
+_TOL = 1e-6
+
+
+class ColumnMap(BaseModel):
+    """Which source column is what, and how the outcome is read (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "model"
+    query: str = "query"
+    outcome: str | None = "label"
+    outcome_kind: Literal["binary", "fraction", "counts", "auto"] = "auto"
+    n_correct: str | None = None
+    n_trials: str | int | None = None
+    outcome_scale: float = Field(1.0, gt=0)
+    threshold: float | None = None
+    benchmark: str | None = None
+    default_benchmark: str | None = None
+    text: str | None = None
+    cost: str | None = None
+    query_prefix: str = ""
+    records_key: str | None = None
+    exclude_models: list[str] = Field(default_factory=list)
+    texts_file: str | None = None
+    texts_query: str = "query"
+    texts_text: str = "text"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColumnMap:
+        if self.outcome_kind == "counts":
+            if self.n_trials is None or (self.n_correct is None and self.outcome is None):
+                raise ValueError("outcome_kind 'counts' needs n_trials and either n_correct or outcome")
+            if self.threshold is not None:
+                raise ValueError("threshold does not apply to outcome_kind 'counts'")
+        elif self.n_correct is not None or self.n_trials is not None:
+            raise ValueError("n_correct and n_trials only apply to outcome_kind 'counts'")
+        elif self.outcome is None:
+            raise ValueError(f"outcome_kind {self.outcome_kind!r} needs an outcome column")
+        if isinstance(self.n_trials, int) and self.n_trials < 1:
+            raise ValueError("n_trials must be at least 1")
+        if self.texts_file and self.text:
+            raise ValueError("give either a text column or a texts_file, not both")
+        return self
+
+    @property
+    def outcome_field(self) -> str:
+        """The column whose missing cells mean "no observation"."""
+        return self.n_correct if self.outcome_kind == "counts" and self.n_correct else str(self.outcome)
+
+
+def column_map(mapping: ColumnMap | dict[str, Any] | str | Path | None = None, **fields: Any) -> ColumnMap:
+    """A `ColumnMap` from a map, a dict or a JSON file path, with `fields` overriding it."""
+    if isinstance(mapping, ColumnMap):
+        base = mapping.model_dump(exclude_unset=True)
+    elif isinstance(mapping, (str, Path)):
+        try:
+            base = json.loads(Path(mapping).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read the column mapping {str(mapping)!r}: {exc}") from exc
+    else:
+        base = dict(mapping or {})
+    try:
+        return ColumnMap.model_validate({**base, **{k: v for k, v in fields.items() if v is not None}})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'mapping'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid column mapping: {problems}") from exc
+
+
+def import_long(path: str | Path, mapping: ColumnMap | dict[str, Any] | str | Path | None = None,
+                **fields: Any) -> ResponseTable:
+    """Generic long CSV / CSV.GZ / JSON / JSONL / Parquet (or ARCHIVE::MEMBER) with a column mapping."""
+    cmap = column_map(mapping, **fields)
+    report = ImportReport(source=str(path))
+    frame = read_frame(path, cmap.records_key, report)
+    records = frame_to_records(frame, cmap, file=str(path), report=report)
+    return ResponseTable.from_records(records, source=str(path), report=report)
+
+
+def frame_to_records(frame: pd.DataFrame, cmap: ColumnMap, *, file: str,
+                     report: ImportReport) -> pd.DataFrame:
+    """Validate a source frame under `cmap` and return records (see `irtnet.data.records`)."""
+    require_rows(frame, file)
+    needed = [cmap.model, cmap.query, cmap.outcome_field]
+    needed += [c for c in (cmap.benchmark, cmap.text, cmap.cost) if c]
+    needed += [cmap.n_trials] if isinstance(cmap.n_trials, str) else []
+    require_columns(frame, needed, file)
+    frame = _drop_excluded(frame, cmap, file, report)
+    frame = _drop_missing(frame, cmap.outcome_field, file, report)
+    work, kind, k_col, n_col = _outcome_columns(frame, cmap, file)
+    if cmap.benchmark and cmap.default_benchmark:
+        work[cmap.benchmark] = work[cmap.benchmark].where(~missing_values(work[cmap.benchmark]),
+                                                          cmap.default_benchmark)
+    outcome = None if kind == "counts" else cmap.outcome
+    records = make_records(work, file=file, model=cmap.model, query=cmap.query, outcome=outcome,
+                           outcome_kind=kind, n_correct=k_col, n_trials=n_col,
+                           benchmark=cmap.benchmark, text=cmap.text, cost=cmap.cost)
+    if not cmap.benchmark:
+        records["benchmark"] = cmap.default_benchmark or _default_benchmark(file, report)
+    if cmap.texts_file:
+        records["text"] = _join_texts(records["query"], cmap, report)
+    if cmap.query_prefix:
+        records["query"] = cmap.query_prefix + records["query"]
+    return records
+
+
+def _drop_excluded(frame: pd.DataFrame, cmap: ColumnMap, file: str, report: ImportReport) -> pd.DataFrame:
+    if not cmap.exclude_models:
+        return frame
+    models = frame[cmap.model].astype("string").str.strip()
+    for name in cmap.exclude_models:
+        count = int((models == name).sum())
+        skip(report, f"records of excluded model {name!r}", count)
+        if not count:
+            report.notes.append(f"excluded model {name!r} does not occur in the source")
+    kept = frame[~models.isin(cmap.exclude_models).fillna(False).to_numpy(dtype=bool)]
+    if kept.empty:
+        raise DataError("no records left after excluding models", file=file, field=cmap.model)
+    return kept
+
+
+def _drop_missing(frame: pd.DataFrame, field: str, file: str, report: ImportReport) -> pd.DataFrame:
+    missing = missing_values(frame[field])
+    skip(report, f"missing outcome ('{field}' empty): not observed", int(missing.sum()))
+    if missing.all():
+        raise DataError(f"no records with an outcome (all {len(frame)} are empty)", file=file, field=field)
+    return frame[~missing]
+
+
+def _numeric(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
+    """A column as floats; a value that is not a number is an error naming its row."""
+    raw = frame[field]
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        return raw.to_numpy(dtype=np.float64)
+    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isnan(num)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise DataError(f"not a number (got {raw.iloc[pos]!r})", file=file,
+                        row=frame["_row"].iloc[pos] if "_row" in frame else pos + 1, field=field)
+    return num
+
+
+def _outcome_columns(frame: pd.DataFrame, cmap: ColumnMap,
+                     file: str) -> tuple[pd.DataFrame, str, str | None, str | None]:
+    """Apply scale, threshold and count derivation; return (frame, kind, k column, n column)."""
+    work = frame.copy()
+    if cmap.outcome_kind != "counts":
+        if cmap.outcome_scale != 1 or cmap.threshold is not None:
+            values = _numeric(work, str(cmap.outcome), file) / cmap.outcome_scale
+            if cmap.threshold is not None:
+                work[cmap.outcome] = (values >= cmap.threshold).astype(np.float64)
+                return work, "binary", None, None
+            work[cmap.outcome] = values
+        return work, cmap.outcome_kind, None, None
+    n_col = cmap.n_trials if isinstance(cmap.n_trials, str) else "n_trials"
+    if isinstance(cmap.n_trials, int):
+        work[n_col] = float(cmap.n_trials)
+    if cmap.n_correct:
+        return work, "counts", cmap.n_correct, n_col
+    k_col = str(cmap.outcome)
+    k = _numeric(work, k_col, file) / cmap.outcome_scale * _numeric(work, n_col, file)
+    off = np.abs(k - np.round(k)) > _TOL
+    if off.any():
+        pos = int(np.flatnonzero(off)[0])
+        raise DataError(f"outcome x n_trials is not a whole number of successes (got {k[pos]:g}; "
+                        f"check outcome_scale and n_trials)", file=file, row=work["_row"].iloc[pos], field=k_col)
+    work[k_col] = np.round(k)
+    return work, "counts", k_col, n_col
+
+
+def _default_benchmark(file: str, report: ImportReport) -> str:
+    name = Path(file.split("::")[-1]).name.split(".")[0]
+    report.notes.append(f"no benchmark column or default_benchmark: every query is in benchmark {name!r} "
+                        "(the file name)")
+    return name
+
+
+def _join_texts(query_ids: pd.Series, cmap: ColumnMap, report: ImportReport) -> np.ndarray:
+    """Text per record from the separate texts file (source query id -> text); None where absent."""
+    texts = read_frame(str(cmap.texts_file), None, report)
+    require_columns(texts, [cmap.texts_query, cmap.texts_text], str(cmap.texts_file))
+    ids = texts[cmap.texts_query].astype(str).str.strip()
+    if ids.duplicated().any():
+        raise DataError(f"query id {ids[ids.duplicated()].iloc[0]!r} appears twice in the texts file",
+                        file=str(cmap.texts_file), row=int(texts["_row"][ids.duplicated()].iloc[0]),
+                        field=cmap.texts_query)
+    lookup = dict(zip(ids, texts[cmap.texts_text].astype(object).where(texts[cmap.texts_text].notna(), None)))
+    out = query_ids.map(lookup).astype(object)
+    unmatched = query_ids[out.isna()].nunique()
+    if unmatched:
+        report.notes.append(f"{unmatched} queries have no text in the texts file (text left empty)")
+    return out.where(out.notna(), None).to_numpy(dtype=object)

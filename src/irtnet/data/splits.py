@@ -1,0 +1,125 @@
+"""Seeded splits: by query, leave one benchmark out, and held-out models.
+
+Every split is a plain record of ids, written to JSON beside a run so the same split can be rebuilt.
+Test queries never appear in training or validation: all splits partition the query ids.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from irtnet._io import write_json
+from irtnet.data.table import ResponseTable
+from irtnet.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class QuerySplit:
+    """Disjoint train / validation / test query ids, and how they were drawn."""
+
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+    kind: str = "query"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        sets = [set(self.train), set(self.val), set(self.test)]
+        if sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2]:
+            raise DataError("split parts overlap: a query is in two of train/val/test", field="split")
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, asdict(self))
+
+    @classmethod
+    def load(cls, path: str | Path) -> QuerySplit:
+        raw = json.loads(Path(path).read_text())
+        return cls(tuple(raw["train"]), tuple(raw["val"]), tuple(raw["test"]), raw["kind"], raw["params"])
+
+
+@dataclass(frozen=True)
+class ModelSplit:
+    """Models used to train versus models held out (e.g. to onboard later from few labels)."""
+
+    train_models: tuple[str, ...]
+    test_models: tuple[str, ...]
+    seed: int
+
+
+def _check_fractions(fractions: tuple[float, float, float]) -> None:
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise ConfigError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
+
+
+def _cut(ids: np.ndarray, fractions: tuple[float, float, float], rng: np.random.Generator) -> list[np.ndarray]:
+    perm = ids[rng.permutation(len(ids))]
+    n_train = int(round(fractions[0] * len(ids)))
+    n_val = int(round(fractions[1] * len(ids)))
+    return [perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]]
+
+
+def split_by_query(
+    table: ResponseTable,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    stratify: bool = True,
+) -> QuerySplit:
+    """Partition the queries into train/val/test with the given fractions.
+
+    With `stratify`, each benchmark is cut separately so every part keeps the benchmark mix.
+    Query ids are sorted before shuffling, so the split depends on the seed, not on file order.
+    """
+    _check_fractions(fractions)
+    rng = np.random.default_rng(seed)
+    q = table.queries.sort_values("query")
+    groups = [g["query"].to_numpy(dtype=object) for _, g in q.groupby("benchmark", sort=True)] \
+        if stratify else [q["query"].to_numpy(dtype=object)]
+    parts: list[list[str]] = [[], [], []]
+    for ids in groups:
+        for i, cut in enumerate(_cut(ids, fractions, rng)):
+            parts[i].extend(cut.tolist())
+    if not parts[0]:
+        raise DataError("the training split is empty; use more queries or a larger train fraction")
+    params = {"fractions": list(fractions), "seed": seed, "stratify": stratify}
+    return QuerySplit(tuple(parts[0]), tuple(parts[1]), tuple(parts[2]), "query", params)
+
+
+def leave_one_benchmark_out(
+    table: ResponseTable, benchmark: str, val_fraction: float = 0.1, seed: int = 0
+) -> QuerySplit:
+    """Test = every query of `benchmark`; train/val = the other benchmarks' queries."""
+    if benchmark not in table.benchmark_vocab:
+        raise DataError(f"unknown benchmark {benchmark!r}; known: {table.benchmark_vocab.to_list()}",
+                        field="benchmark")
+    q = table.queries.sort_values("query")
+    held = q["benchmark"] == benchmark
+    rest = q.loc[~held, "query"].to_numpy(dtype=object)
+    if len(rest) == 0:
+        raise DataError(f"benchmark {benchmark!r} is the only one: nothing is left to train on",
+                        field="benchmark")
+    train, val, _ = _cut(rest, (1 - val_fraction, val_fraction, 0.0), np.random.default_rng(seed))
+    params = {"benchmark": benchmark, "val_fraction": val_fraction, "seed": seed}
+    return QuerySplit(tuple(train), tuple(val), tuple(q.loc[held, "query"]), "leave-one-benchmark-out", params)
+
+
+def held_out_models(
+    table: ResponseTable, n_test: int | None = None, models: list[str] | None = None, seed: int = 0
+) -> ModelSplit:
+    """Hold out `models` (strict) or `n_test` models drawn with `seed`."""
+    all_models = np.array(table.model_vocab.to_list(), dtype=object)
+    if models is not None:
+        table.model_vocab.index(models)
+        test = list(models)
+    else:
+        if n_test is None or not 0 < n_test < len(all_models):
+            raise ConfigError(f"n_test must be between 1 and {len(all_models) - 1}, got {n_test}")
+        test = sorted(np.random.default_rng(seed).choice(all_models, size=n_test, replace=False).tolist())
+    train = [m for m in all_models if m not in set(test)]
+    if not train:
+        raise DataError("every model is held out; nothing is left to train on", field="models")
+    return ModelSplit(tuple(train), tuple(test), seed)

@@ -1,0 +1,109 @@
+"""The IrtNet network: P(correct | m, q) = sigmoid(a_q . theta_m - b_q).
+
+theta_m is a free ability vector per model; a_q and b_q are predicted from the query embedding by a
+mixture of experts, so a query never seen in training needs no labels. Optionally the query's benchmark
+(group) enters the query representation as a learned embedding; an extra "unknown" slot is used for a
+benchmark never seen and, with probability `group_dropout` during training, for known ones too, so the
+network also learns to work from the text alone.
+
+Compute shape: a_q, b_q depend only on the query, so the network runs once per query and all of that
+query's models are scored with one matrix product (`irt_logit`), or, for a sparse batch, with a gather
+over the observed pairs only (`pair_logit`). Both give the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from irtnet.models.irt import irt_logit, pair_logit
+from irtnet.models.moe import GateStats, MixtureOfExperts, MoEConfig
+
+
+class IrtNetConfig(BaseModel):
+    """Architecture of IrtNet (the sizes of the data - embedding dim, models, groups - come from the data)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dim: int = Field(232, ge=1, description="ability / discrimination dimension d")
+    moe: MoEConfig = MoEConfig()
+    input_noise: float = Field(0.05, ge=0.0, description="std of Gaussian noise on the embedding, training only")
+    use_groups: bool = Field(False, description="let the benchmark name enter the query representation")
+    group_dim: int = Field(16, ge=1)
+    group_dropout: float = Field(0.2, ge=0.0, le=1.0)
+    theta_init_std: float = Field(0.1, gt=0.0)
+
+
+@dataclass
+class IrtNetOutput:
+    """logits: [B, M] (all models) or [P] (listed pairs); a: [B, d]; b: [B]; theta: [M, d]."""
+
+    logits: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
+    theta: torch.Tensor
+    gate: GateStats
+
+
+class IrtNetModule(nn.Module):
+    """The network. `n_groups` = number of known benchmarks (0 when groups are not used)."""
+
+    def __init__(self, config: IrtNetConfig, d_in: int, n_models: int, n_groups: int = 0) -> None:
+        super().__init__()
+        self.config, self.d_in, self.n_models, self.n_groups = config, d_in, n_models, n_groups
+        extra = 0
+        self.group_emb: nn.Embedding | None = None
+        if config.use_groups:
+            self.group_emb = nn.Embedding(n_groups + 1, config.group_dim)  # last row: unknown benchmark
+            extra = config.group_dim
+        self.moe = MixtureOfExperts(d_in + extra, config.moe)
+        self.to_a = nn.Linear(config.moe.out, config.dim)
+        self.to_b = nn.Linear(config.moe.out, 1)
+        self.theta = nn.Parameter(torch.randn(n_models, config.dim) * config.theta_init_std)
+
+    def query_params(self, x: torch.Tensor, groups: torch.Tensor | None = None):
+        """x [B, d_in] embeddings, groups [B] group indices (n_groups = unknown) -> (a [B, d], b [B], GateStats)."""
+        if self.training and self.config.input_noise > 0:
+            x = x + torch.randn_like(x) * self.config.input_noise
+        if self.group_emb is not None:
+            if groups is None:
+                groups = torch.full((x.shape[0],), self.n_groups, dtype=torch.long, device=x.device)
+            elif self.training and self.config.group_dropout > 0:
+                hide = torch.rand(groups.shape, device=x.device) < self.config.group_dropout
+                groups = torch.where(hide, torch.full_like(groups, self.n_groups), groups)
+            x = torch.cat([x, self.group_emb(groups)], dim=-1)
+        h, gate = self.moe(x)
+        return self.to_a(h), self.to_b(h).squeeze(-1), gate
+
+    def forward(self, x: torch.Tensor, groups: torch.Tensor | None = None,
+                pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
+                models: torch.Tensor | None = None) -> IrtNetOutput:
+        """Score queries against models.
+
+        pairs = (q_local [P], m_idx [P]) scores only those pairs (logits [P]); otherwise every model, or the
+        models listed in `models` [K], is scored with one matrix product (logits [B, M] or [B, K]).
+        """
+        a, b, gate = self.query_params(x, groups)
+        theta = self.theta
+        if pairs is not None:
+            logits = pair_logit(theta, a, b, pairs[0], pairs[1])
+        else:
+            logits = irt_logit(theta if models is None else theta[models], a, b)
+        return IrtNetOutput(logits, a, b, theta, gate)
+
+    def balance_step(self, gate: GateStats) -> None:
+        """Auxiliary-loss-free load balancing; call after each optimizer step (inert for a dense MoE)."""
+        self.moe.update_bias(gate.load)
+
+
+PRESETS: dict[str, IrtNetConfig] = {
+    # The authors' published configuration: 39 experts, all selected (dense), d = 232.
+    "paper": IrtNetConfig(),
+    # A sparse variant of the paper's network: 8 of 39 experts per query, balanced by expert load.
+    "paper-sparse": IrtNetConfig(moe=MoEConfig(top_k=8)),
+    # A small network for tests and the demo.
+    "small": IrtNetConfig(dim=8, moe=MoEConfig(n_experts=4, top_k=2, hidden=32, out=16, dropout=0.1)),
+}

@@ -1,0 +1,138 @@
+"""Mixture of experts with a shared expert and auxiliary-loss-free load balancing.
+
+    h = shared(x) + sum_{i in TopK(g(x) + bias)} softmax(g(x))_i * expert_i(x)
+    expert(x) = Linear(in, hidden) -> ReLU -> Dropout -> Linear(hidden, out)
+
+All experts live in stacked weight tensors and run as batched matrix products, never a Python loop:
+
+- dense (top_k == n_experts, the IrtNet paper's published setting): one GEMM for every expert's first
+  layer and one batched matmul for the second;
+- sparse (top_k < n_experts): each (query, expert) assignment is dispatched into a padded
+  [n_experts, capacity, in] tensor (capacity = the largest expert load in the batch), run through the
+  same batched matmuls, and combined back with index_add. No assignment is ever dropped.
+
+The balancing `bias` (DeepSeek-V3's auxiliary-loss-free method) only changes *which* experts are
+selected; it is not a gradient parameter and never weights an expert's output. After each optimizer step
+the trainer calls `update_bias(load)`, which moves each expert's bias by gamma towards the mean load
+(the number of queries each expert received). With top_k == n_experts every expert is always selected,
+so the bias is inert: that configuration is a dense MoE.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+
+
+class MoEConfig(BaseModel):
+    """Sizes of the mixture of experts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_experts: int = Field(39, ge=1)
+    top_k: int = Field(39, ge=1)
+    hidden: int = Field(512, ge=1)
+    out: int = Field(256, ge=1)
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    shared_expert: bool = True
+    balance_gamma: float = Field(0.01, ge=0.0)
+
+    @model_validator(mode="after")
+    def _k_le_n(self) -> MoEConfig:
+        if self.top_k > self.n_experts:
+            raise ValueError(f"top_k ({self.top_k}) cannot exceed n_experts ({self.n_experts})")
+        return self
+
+
+@dataclass
+class GateStats:
+    """Per-batch routing statistics: load [E] = queries sent to each expert; importance [E] = mean gate weight."""
+
+    load: torch.Tensor
+    importance: torch.Tensor
+
+
+class StackedExperts(nn.Module):
+    """`n` two-layer MLP experts stored as stacked weights [n, in, hidden] and [n, hidden, out]."""
+
+    def __init__(self, n: int, d_in: int, hidden: int, d_out: int, dropout: float) -> None:
+        super().__init__()
+        self.w1 = nn.Parameter(torch.empty(n, d_in, hidden))
+        self.b1 = nn.Parameter(torch.empty(n, hidden))
+        self.w2 = nn.Parameter(torch.empty(n, hidden, d_out))
+        self.b2 = nn.Parameter(torch.empty(n, d_out))
+        self.dropout = nn.Dropout(dropout)
+        for w, b, fan_in in ((self.w1, self.b1, d_in), (self.w2, self.b2, hidden)):
+            bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation, per expert
+            nn.init.uniform_(w, -bound, bound)
+            nn.init.uniform_(b, -bound, bound)
+
+    def all_experts(self, x: torch.Tensor) -> torch.Tensor:
+        """Every expert on every row: x [B, in] -> [B, n, out]."""
+        n, d_in, hidden = self.w1.shape
+        h = (x @ self.w1.permute(1, 0, 2).reshape(d_in, n * hidden)).view(-1, n, hidden) + self.b1
+        h = self.dropout(torch.relu(h))
+        return torch.einsum("bnh,nho->bno", h, self.w2) + self.b2
+
+    def per_expert(self, x: torch.Tensor) -> torch.Tensor:
+        """Expert e on its own rows: x [n, C, in] -> [n, C, out]."""
+        h = self.dropout(torch.relu(torch.bmm(x, self.w1) + self.b1[:, None]))
+        return torch.bmm(h, self.w2) + self.b2[:, None]
+
+
+class MixtureOfExperts(nn.Module):
+    """x [B, in] -> (h [B, out], GateStats)."""
+
+    def __init__(self, d_in: int, config: MoEConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.gate = nn.Linear(d_in, c.n_experts)
+        self.experts = StackedExperts(c.n_experts, d_in, c.hidden, c.out, c.dropout)
+        self.shared = StackedExperts(1, d_in, c.hidden, c.out, c.dropout) if c.shared_expert else None
+        self.register_buffer("bias", torch.zeros(c.n_experts))
+
+    @property
+    def is_dense(self) -> bool:
+        return self.config.top_k >= self.config.n_experts
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, GateStats]:
+        logits = self.gate(x)
+        weights = torch.softmax(logits, dim=-1)
+        if self.is_dense:
+            h = torch.einsum("bn,bno->bo", weights, self.experts.all_experts(x))
+            load = torch.full((self.config.n_experts,), float(x.shape[0]), device=x.device)
+        else:
+            h, load = self._sparse(x, logits, weights)
+        if self.shared is not None:
+            h = h + self.shared.all_experts(x)[:, 0]
+        return h, GateStats(load=load, importance=weights.mean(0).detach())
+
+    def _sparse(self, x: torch.Tensor, logits: torch.Tensor, weights: torch.Tensor):
+        n, k = self.config.n_experts, self.config.top_k
+        chosen = torch.topk(logits.detach() + self.bias, k, dim=-1).indices          # [B, k]
+        rows = torch.arange(x.shape[0], device=x.device).repeat_interleave(k)        # [B k]
+        experts = chosen.reshape(-1)
+        order = torch.argsort(experts, stable=True)
+        rows, experts = rows[order], experts[order]
+        load = torch.bincount(experts, minlength=n)
+        slot = torch.arange(len(experts), device=x.device) - (torch.cumsum(load, 0) - load)[experts]
+        capacity = int(load.max())
+        index = torch.full((n, capacity), x.shape[0], device=x.device, dtype=torch.long)
+        index[experts, slot] = rows
+        padded = torch.cat([x, x.new_zeros(1, x.shape[1])])[index]                    # [n, C, in]
+        out = self.experts.per_expert(padded)[experts, slot]                         # [B k, out]
+        gate = weights[rows, experts].unsqueeze(-1)
+        h = x.new_zeros(x.shape[0], out.shape[-1]).index_add_(0, rows, gate * out)
+        return h, load.to(x.dtype)
+
+    @torch.no_grad()
+    def update_bias(self, load: torch.Tensor) -> None:
+        """One balancing step: raise the bias of under-loaded experts, lower over-loaded ones."""
+        if self.is_dense or self.config.balance_gamma == 0:
+            return
+        self.bias += self.config.balance_gamma * torch.sign(load.mean() - load)

@@ -1,0 +1,97 @@
+"""Reference predictors that read no text: per-model mean and per (model, benchmark) mean.
+
+The per (model, benchmark) training mean is the base-rate predictor that must stand beside every
+correctness table: where base rates are extreme it is hard to beat on accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from irtnet.data.dataset import Dataset, Queries
+from irtnet.data.vocab import Vocab
+from irtnet.predictors.base import Predictor, register
+
+
+def _train_frame(data: Dataset) -> pd.DataFrame:
+    resp, table = data.table.responses, data.table
+    return pd.DataFrame({"model": resp["model"].astype(str), "label": resp["label"].to_numpy(np.float64),
+                         "benchmark": table.queries["benchmark"].to_numpy(dtype=object)[table.query_index()]})
+
+
+@register("model-mean")
+class ModelMean(Predictor):
+    """P(m answers q) = m's training accuracy, whatever q is."""
+
+    def __init__(self, prior_strength: float = 1.0) -> None:
+        self.prior_strength = prior_strength
+
+    def fit(self, train: Dataset, val: Dataset | None = None) -> ModelMean:
+        frame = _train_frame(train)
+        self.models_ = train.table.model_vocab
+        stats = frame.groupby("model")["label"].agg(["sum", "count"]).reindex(self.models_.ids)
+        global_mean = frame["label"].mean()
+        k = self.prior_strength
+        self.mean_ = ((stats["sum"] + k * global_mean) / (stats["count"] + k)).to_numpy()
+        return self
+
+    def predict_proba(self, queries: Queries, models: Sequence[str] | None = None) -> np.ndarray:
+        m = self._model_positions(models)
+        return np.broadcast_to(self.mean_[m], (len(queries), len(m))).copy()
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"models": self.models_.to_list(), "prior_strength": self.prior_strength}, {"mean": self.mean_}
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ModelMean:
+        self = cls(meta["prior_strength"])
+        self.models_, self.mean_ = Vocab("model", meta["models"]), arrays["mean"]
+        return self
+
+
+@register("model-benchmark-mean")
+class ModelBenchmarkMean(Predictor):
+    """P(m answers q) = m's training accuracy on q's benchmark, shrunk towards m's overall accuracy by
+    `prior_strength` pseudo-labels; m's overall accuracy where q's benchmark is unknown or new."""
+
+    def __init__(self, prior_strength: float = 1.0) -> None:
+        self.prior_strength = prior_strength
+
+    def fit(self, train: Dataset, val: Dataset | None = None) -> ModelBenchmarkMean:
+        frame = _train_frame(train)
+        self.models_ = train.table.model_vocab
+        self.model_mean_ = ModelMean(self.prior_strength).fit(train).mean_
+        self.groups_ = Vocab("benchmark", train.table.benchmark_vocab.ids)
+        stats = frame.groupby(["benchmark", "model"])["label"].agg(["sum", "count"])
+        table = np.tile(self.model_mean_, (len(self.groups_), 1))
+        for (bench, model), row in stats.iterrows():
+            g, m = self.groups_.index([bench])[0], self.models_.index([model])[0]
+            k = self.prior_strength
+            table[g, m] = (row["sum"] + k * self.model_mean_[m]) / (row["count"] + k)
+        self.mean_ = table
+        return self
+
+    def predict_proba(self, queries: Queries, models: Sequence[str] | None = None) -> np.ndarray:
+        m = self._model_positions(models)
+        rows = np.tile(self.model_mean_[m], (len(queries), 1))
+        if queries.groups is not None:
+            pos = self.groups_._index.get_indexer(np.asarray(queries.groups, dtype=object))
+            known = pos >= 0
+            rows[known] = self.mean_[pos[known]][:, m]
+        return rows
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta = {"models": self.models_.to_list(), "groups": self.groups_.to_list(),
+                "prior_strength": self.prior_strength}
+        return meta, {"mean": self.mean_, "model_mean": self.model_mean_}
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ModelBenchmarkMean:
+        self = cls(meta["prior_strength"])
+        self.models_, self.groups_ = Vocab("model", meta["models"]), Vocab("benchmark", meta["groups"])
+        self.mean_, self.model_mean_ = arrays["mean"], arrays["model_mean"]
+        return self
