@@ -28,6 +28,8 @@ def demo(
     queries: Annotated[int, typer.Option(help="synthetic queries")] = 3000,
     epochs: Annotated[int, typer.Option(help="maximum training epochs")] = 15,
     seed: Annotated[int, typer.Option(help="seed of data, split and training")] = 0,
+    encoder: Annotated[str | None, typer.Option(help="query encoder (default: the packaged all-MiniLM-L6-v2)")] = None,
+    preset: Annotated[str, typer.Option(help="IrtNet preset")] = "paper",
 ) -> None:
     """Generate synthetic evaluation logs with a planted IRT truth, train IrtNet (the paper's network) on
     an 80/10/10 query split, and print the correctness and routing tables beside the references."""
@@ -39,10 +41,10 @@ def demo(
     table_path = out / "table.parquet"
     synth.table.to_parquet(table_path)
     console.print(f"{synth.table} -> {table_path}")
-    encoder = _encoder()
+    encoder = encoder or _encoder()
     console.rule(f"2. train IrtNet (encoder {encoder})")
     cfg = RunConfig(data=DataConfig(table=str(table_path), encoder=encoder, seed=seed), model="irtnet",
-                    params={"config": "paper", "train": {"epochs": epochs, "lr": 1e-3, "seed": seed}})
+                    params={"config": preset, "train": {"epochs": epochs, "lr": 1e-3, "seed": seed}})
     run = api.train_run(cfg, out / "run")
     console.rule("3. evaluate on unseen test queries")
     results = api.evaluate_run(run.path)

@@ -19,6 +19,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from irtnet.models.alignment import query_model_alignment, query_query_alignment
 from irtnet.models.irt import irt_logit, pair_logit
 from irtnet.models.moe import GateStats, MixtureOfExperts, MoEConfig
 
@@ -35,6 +36,9 @@ class IrtNetConfig(BaseModel):
     group_dim: int = Field(16, ge=1)
     group_dropout: float = Field(0.2, ge=0.0, le=1.0)
     theta_init_std: float = Field(0.1, gt=0.0)
+    align_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-model alignment loss (0: off)")
+    align_query_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-query alignment loss")
+    align_temperature: float = Field(0.1, gt=0.0)
 
 
 @dataclass
@@ -93,6 +97,19 @@ class IrtNetModule(nn.Module):
         else:
             logits = irt_logit(theta if models is None else theta[models], a, b)
         return IrtNetOutput(logits, a, b, theta, gate)
+
+    def auxiliary_loss(self, out: IrtNetOutput, batch) -> torch.Tensor | None:
+        """The alignment terms for a training batch (None when both weights are 0)."""
+        cfg = self.config
+        if cfg.align_weight == 0 and cfg.align_query_weight == 0:
+            return None
+        loss = out.a.sum() * 0.0
+        if cfg.align_weight > 0:
+            loss = loss + cfg.align_weight * query_model_alignment(
+                out.a, out.theta, batch.q_local, batch.model, batch.target, cfg.align_temperature)
+        if cfg.align_query_weight > 0 and batch.cluster is not None:
+            loss = loss + cfg.align_query_weight * query_query_alignment(out.a, batch.cluster, cfg.align_temperature)
+        return loss
 
     def balance_step(self, gate: GateStats) -> None:
         """Auxiliary-loss-free load balancing; call after each optimizer step (inert for a dense MoE)."""

@@ -1,6 +1,6 @@
 """Mixture of experts with a shared expert and auxiliary-loss-free load balancing.
 
-    h = shared(x) + sum_{i in TopK(g(x) + bias)} softmax(g(x))_i * expert_i(x)
+    h = shared(x) + sum_{i in K} softmax_{j in K}(g(x))_i * expert_i(x),   K = TopK(g(x) + bias)
     expert(x) = Linear(in, hidden) -> ReLU -> Dropout -> Linear(hidden, out)
 
 All experts live in stacked weight tensors and run as batched matrix products, never a Python loop:
@@ -115,10 +115,11 @@ class MixtureOfExperts(nn.Module):
     def _sparse(self, x: torch.Tensor, logits: torch.Tensor, weights: torch.Tensor):
         n, k = self.config.n_experts, self.config.top_k
         chosen = torch.topk(logits.detach() + self.bias, k, dim=-1).indices          # [B, k]
+        top_weights = torch.softmax(logits.gather(1, chosen), dim=-1).reshape(-1)    # softmax over the top-k
         rows = torch.arange(x.shape[0], device=x.device).repeat_interleave(k)        # [B k]
         experts = chosen.reshape(-1)
         order = torch.argsort(experts, stable=True)
-        rows, experts = rows[order], experts[order]
+        rows, experts, top_weights = rows[order], experts[order], top_weights[order]
         load = torch.bincount(experts, minlength=n)
         slot = torch.arange(len(experts), device=x.device) - (torch.cumsum(load, 0) - load)[experts]
         capacity = int(load.max())
@@ -126,7 +127,7 @@ class MixtureOfExperts(nn.Module):
         index[experts, slot] = rows
         padded = torch.cat([x, x.new_zeros(1, x.shape[1])])[index]                    # [n, C, in]
         out = self.experts.per_expert(padded)[experts, slot]                         # [B k, out]
-        gate = weights[rows, experts].unsqueeze(-1)
+        gate = top_weights.unsqueeze(-1)
         h = x.new_zeros(x.shape[0], out.shape[-1]).index_add_(0, rows, gate * out)
         return h, load.to(x.dtype)
 

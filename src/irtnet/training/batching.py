@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from irtnet.data.dataset import Dataset
@@ -29,6 +30,8 @@ class LabelArrays:
     target: torch.Tensor
     weight: torch.Tensor
     label: torch.Tensor
+    #: [Q] benchmark index of each query (for the alignment loss's query-to-query term), or None
+    cluster: torch.Tensor | None = None
 
     @property
     def n_queries(self) -> int:
@@ -50,6 +53,7 @@ class Batch:
     target: torch.Tensor
     weight: torch.Tensor
     label: torch.Tensor
+    cluster: torch.Tensor | None = None
 
 
 def group_indices(groups: np.ndarray | None, vocab: Vocab | None) -> torch.Tensor | None:
@@ -86,7 +90,16 @@ def build_arrays(data: Dataset, model_vocab: Vocab, group_vocab: Vocab | None, t
         groups=group_indices(data.queries.groups, group_vocab),
         indptr=indptr, model=torch.from_numpy(np.array(models)), target=torch.from_numpy(np.array(tgt)),
         weight=torch.from_numpy(np.array(weight)), label=torch.from_numpy(np.array(label)),
+        cluster=_clusters(data.queries.groups),
     )
+
+
+def _clusters(groups: np.ndarray | None) -> torch.Tensor | None:
+    """Benchmark name of each query -> a dense integer code (None without benchmarks)."""
+    if groups is None:
+        return None
+    codes, _ = pd.factorize(np.asarray(groups, dtype=object))
+    return torch.as_tensor(codes, dtype=torch.long)
 
 
 def batches(arrays: LabelArrays, queries_per_batch: int, generator: torch.Generator | None = None) -> Iterator[Batch]:
@@ -104,6 +117,7 @@ def batches(arrays: LabelArrays, queries_per_batch: int, generator: torch.Genera
             q_local=torch.as_tensor(np.repeat(np.arange(len(qs)), lens)),
             model=arrays.model[rows_t], target=arrays.target[rows_t],
             weight=arrays.weight[rows_t], label=arrays.label[rows_t],
+            cluster=None if arrays.cluster is None else arrays.cluster[torch.as_tensor(qs)],
         )
 
 

@@ -1,6 +1,8 @@
 """The training loop. It knows nothing of a network's insides: any module whose forward takes
 (x, groups, pairs=(q_local, model)) and returns an output with `.logits` (and optionally `.gate`, passed
-to `module.balance_step` after each optimizer step) trains here.
+to `module.balance_step` after each optimizer step) trains here; a module may add a term to the loss with
+`auxiliary_loss(output, batch)` (IrtNet's alignment loss). The reported training loss is the likelihood
+term alone.
 
 Adam with weight decay; ReduceLROnPlateau on validation loss; early stopping on a selectable validation
 metric with the best weights truly copied (not a live reference to the state dict); seeds as arguments;
@@ -143,8 +145,10 @@ def _run_epoch(module, data, per_batch, n_models, optimizer, generator, bar) -> 
     for batch in batches(data, per_batch, generator):
         logits, out = batch_logits(module, batch, n_models)
         loss = weighted_bce(logits, batch.target, batch.weight)
+        extra = module.auxiliary_loss(out, batch) if hasattr(module, "auxiliary_loss") else None
+        objective = loss if extra is None else loss + extra
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         optimizer.step()
         if hasattr(module, "balance_step") and getattr(out, "gate", None) is not None:
             module.balance_step(out.gate)

@@ -1,0 +1,58 @@
+"""The optional alignment loss of IrtNet ("dual-contrastive learning for alignment").
+
+Two contrastive terms on the unit-normalised discrimination vector a_q (the query's representation in
+ability space), both off by default (weight 0):
+
+- query-to-model: for each query with at least one correct and one wrong observed model, an InfoNCE over
+  its observed models that pulls a_q toward the abilities theta_m of models that answered it correctly and
+  away from those that failed it: -log( sum_{m correct} e^{s_qm/T} / sum_{m observed} e^{s_qm/T} ),
+  s = cosine(a_q, theta_m). Fractional targets count as correct at >= 0.5.
+- query-to-query: a supervised contrastive term over the queries of a batch, queries of the same
+  benchmark (or cluster) being positives.
+
+Both are pure functions of tensors; `IrtNetModule.auxiliary_loss` calls them with the configured weights.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _segment_logsumexp(values: torch.Tensor, segment: torch.Tensor, n: int) -> torch.Tensor:
+    """log(sum(exp(values))) per segment id in [0, n); -inf for an empty segment."""
+    peak = torch.full((n,), -torch.inf, dtype=values.dtype).scatter_reduce(0, segment, values, "amax")
+    safe = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
+    total = torch.zeros(n, dtype=values.dtype).index_add(0, segment, torch.exp(values - safe[segment]))
+    return torch.log(total) + safe
+
+
+def query_model_alignment(a: torch.Tensor, theta: torch.Tensor, q_local: torch.Tensor, model: torch.Tensor,
+                          target: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """Mean InfoNCE over the queries of a batch that have both a correct and a wrong observed model."""
+    sim = (F.normalize(a, dim=-1)[q_local] * F.normalize(theta, dim=-1)[model]).sum(-1) / temperature
+    n = a.shape[0]
+    positive = target >= 0.5
+    lse_all = _segment_logsumexp(sim, q_local, n)
+    lse_pos = _segment_logsumexp(sim.masked_fill(~positive, -torch.inf), q_local, n)
+    n_pos = torch.zeros(n).index_add(0, q_local, positive.float())
+    n_all = torch.zeros(n).index_add(0, q_local, torch.ones_like(target))
+    usable = (n_pos > 0) & (n_pos < n_all)
+    if not bool(usable.any()):
+        return a.sum() * 0.0
+    return (lse_all - lse_pos)[usable].mean()
+
+
+def query_query_alignment(a: torch.Tensor, cluster: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """Supervised contrastive loss: queries of the same cluster attract, the others repel."""
+    z = F.normalize(a, dim=-1)
+    sim = z @ z.T / temperature
+    eye = torch.eye(len(z), dtype=torch.bool)
+    sim = sim.masked_fill(eye, -torch.inf)
+    same = (cluster[:, None] == cluster[None, :]) & ~eye
+    has_pos = same.any(1)
+    if not bool(has_pos.any()):
+        return a.sum() * 0.0
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    pos_mean = log_prob.masked_fill(~same, 0.0).sum(1) / same.sum(1).clamp(min=1)
+    return -pos_mean[has_pos].mean()

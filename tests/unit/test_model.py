@@ -1,0 +1,155 @@
+"""IrtNet's network: the MoE against an explicit per-expert loop, load balancing, the query-major compute
+shape against the pair-by-pair formulation, and the alignment loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from irtnet.models.alignment import query_model_alignment, query_query_alignment
+from irtnet.models.irt import pair_logit, weighted_bce
+from irtnet.models.irtnet import PRESETS, IrtNetConfig, IrtNetModule
+from irtnet.models.moe import MixtureOfExperts, MoEConfig
+
+
+def _expert(moe_experts, e: int, x: torch.Tensor) -> torch.Tensor:
+    h = torch.relu(x @ moe_experts.w1[e] + moe_experts.b1[e])
+    return h @ moe_experts.w2[e] + moe_experts.b2[e]
+
+
+def _loop_moe(moe: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
+    """The MoE written the slow, obvious way: one query and one expert at a time."""
+    c = moe.config
+    logits = moe.gate(x)
+    out = []
+    for i in range(x.shape[0]):
+        chosen = torch.topk(logits[i] + moe.bias, c.top_k).indices
+        w = torch.softmax(logits[i, chosen], dim=0)
+        h = sum(w[j] * _expert(moe.experts, int(e), x[i]) for j, e in enumerate(chosen))
+        if moe.shared is not None:
+            h = h + _expert(moe.shared, 0, x[i])
+        out.append(h)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("top_k,shared", [(6, True), (2, True), (3, False), (1, False)])
+def test_batched_moe_equals_per_expert_loop(top_k, shared):
+    torch.manual_seed(0)
+    moe = MixtureOfExperts(5, MoEConfig(n_experts=6, top_k=top_k, hidden=7, out=4, dropout=0.0,
+                                        shared_expert=shared)).eval()
+    moe.bias.copy_(torch.randn(6))  # the bias changes the selection only
+    x = torch.randn(11, 5)
+    h, gate = moe(x)
+    torch.testing.assert_close(h, _loop_moe(moe, x), rtol=1e-5, atol=1e-5)
+    assert float(gate.load.sum()) == 11 * top_k
+
+
+def test_balancing_acts_when_sparse_and_is_inert_when_dense():
+    torch.manual_seed(0)
+    sparse = MixtureOfExperts(4, MoEConfig(n_experts=4, top_k=1, hidden=8, out=3, balance_gamma=0.05))
+    with torch.no_grad():  # a gate that sends (almost) every query to expert 0
+        sparse.gate.weight.mul_(0.3)
+        sparse.gate.bias.copy_(torch.tensor([3.0, 0.0, 0.0, 0.0]))
+    x = torch.randn(64, 4)
+    assert sparse(x)[1].load[0] >= 60
+    for _ in range(200):
+        sparse.update_bias(sparse(x)[1].load)
+    assert sparse(x)[1].load.max() <= 32  # the bias now spreads the queries
+    assert sparse.bias[0] < 0
+
+    dense = MixtureOfExperts(4, MoEConfig(n_experts=4, top_k=4, hidden=8, out=3))
+    before = dense.bias.clone()
+    dense.update_bias(torch.tensor([64.0, 0, 0, 0]))
+    torch.testing.assert_close(dense.bias, before)
+
+
+def _case(seed: int = 0, n_q: int = 9, n_m: int = 5):
+    g = torch.Generator().manual_seed(seed)
+    observed = torch.rand(n_q, n_m, generator=g) < 0.6
+    observed[:, 0] = True
+    q, m = observed.nonzero(as_tuple=True)
+    target = torch.rand(len(q), generator=g).round()
+    target[::4] = 0.3  # fractional outcomes too
+    weight = torch.randint(1, 4, (len(q),), generator=g).float()
+    x = torch.randn(n_q, 6, generator=g)
+    return x, q, m, target, weight
+
+
+@pytest.mark.parametrize("preset_moe", [MoEConfig(n_experts=4, top_k=4, hidden=8, out=5, dropout=0.0),
+                                        MoEConfig(n_experts=4, top_k=2, hidden=8, out=5, dropout=0.0)])
+def test_query_major_loss_and_gradients_equal_pair_by_pair(preset_moe):
+    x, q, m, target, weight = _case()
+    torch.manual_seed(1)
+    net = IrtNetModule(IrtNetConfig(dim=3, moe=preset_moe, input_noise=0.0), d_in=6, n_models=5).eval()
+
+    # query-major: the network once per query, all of its models with one matrix product, missing masked
+    logits = net(x).logits[q, m]
+    loss = weighted_bce(logits, target, weight)
+    grads = torch.autograd.grad(loss, list(net.parameters()), allow_unused=True)
+
+    # pair by pair: the network run again for every (model, query) pair, as the research code does
+    pair = torch.stack([net(x[qi:qi + 1], pairs=(torch.tensor([0]), mi.view(1))).logits[0] for qi, mi in zip(q, m)])
+    loss_ref = weighted_bce(pair, target, weight)
+    grads_ref = torch.autograd.grad(loss_ref, list(net.parameters()), allow_unused=True)
+
+    torch.testing.assert_close(loss, loss_ref)
+    for g, r in zip(grads, grads_ref):
+        if g is None or r is None:
+            assert g is None and r is None
+        else:
+            torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-6)
+
+
+def test_pair_logit_matches_dense_logit():
+    x, q, m, *_ = _case(3)
+    net = IrtNetModule(PRESETS["small"], d_in=6, n_models=5).eval()
+    dense = net(x).logits
+    sparse = net(x, pairs=(q, m)).logits
+    torch.testing.assert_close(dense[q, m], sparse)
+    torch.testing.assert_close(pair_logit(net.theta, *net.query_params(x)[:2], q, m), sparse)
+
+
+def test_noise_and_dropout_act_in_training_only():
+    net = IrtNetModule(IrtNetConfig(dim=2, moe=MoEConfig(n_experts=2, top_k=2, hidden=4, out=3, dropout=0.5),
+                                    input_noise=0.5), d_in=4, n_models=3)
+    x = torch.randn(5, 4)
+    net.eval()
+    torch.testing.assert_close(net(x).logits, net(x).logits)
+    net.train()
+    assert not torch.allclose(net(x).logits, net(x).logits)
+
+
+def test_kofn_target_is_the_binomial_likelihood():
+    logits = torch.tensor([0.3, -1.2])
+    k, n = torch.tensor([3.0, 1.0]), torch.tensor([4.0, 5.0])
+    p = torch.sigmoid(logits)
+    nll = -(k * torch.log(p) + (n - k) * torch.log(1 - p)).sum() / n.sum()
+    torch.testing.assert_close(weighted_bce(logits, k / n, n), nll)
+
+
+def test_alignment_pulls_queries_towards_correct_models():
+    theta = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    q, m = torch.tensor([0, 0]), torch.tensor([0, 1])
+    target = torch.tensor([1.0, 0.0])  # model 0 right, model 1 wrong
+    near = query_model_alignment(torch.tensor([[1.0, 0.1]]), theta, q, m, target)
+    far = query_model_alignment(torch.tensor([[0.1, 1.0]]), theta, q, m, target)
+    assert near < far
+    # a query every model got right carries no contrast
+    assert float(query_model_alignment(torch.tensor([[1.0, 0.0]]), theta, q, m, torch.ones(2))) == 0.0
+    a = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    together = query_query_alignment(a, torch.tensor([0, 0, 1, 1]))
+    apart = query_query_alignment(a, torch.tensor([0, 1, 0, 1]))
+    assert together < apart
+
+
+def test_alignment_weights_enter_the_training_objective():
+    from irtnet.training.batching import Batch
+
+    x, q, m, target, weight = _case()
+    off = IrtNetModule(IrtNetConfig(dim=3, moe=PRESETS["small"].moe), d_in=6, n_models=5)
+    on = IrtNetModule(IrtNetConfig(dim=3, moe=PRESETS["small"].moe, align_weight=1.0, align_query_weight=0.5),
+                      d_in=6, n_models=5)
+    batch = Batch(x, None, q, m, target, weight, target.round(), cluster=torch.arange(9) % 2)
+    assert off.auxiliary_loss(off(x), batch) is None
+    extra = on.auxiliary_loss(on(x), batch)
+    assert extra is not None and float(extra.detach()) > 0 and extra.requires_grad

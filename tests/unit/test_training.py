@@ -1,0 +1,170 @@
+"""Training, recovery of a planted truth, checkpoints and the evaluator, on small synthetic data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from irtnet.data.dataset import Dataset
+from irtnet.data.splits import split_by_query
+from irtnet.data.synthetic import make_synthetic
+from irtnet.errors import CheckpointError, UnknownIdError
+from irtnet.models.irtnet import PRESETS, IrtNetModule
+from irtnet.predictors import IrtNet, ModelMean
+from irtnet.predictors.checkpoint import load_predictor, save_predictor
+from irtnet.tasks.evaluate import evaluate
+from irtnet.training.batching import build_arrays
+from irtnet.training.trainer import TrainConfig, train
+
+FAST = {"epochs": 25, "lr": 3e-3, "batch_pairs": 1024, "progress": False, "threads": 1}
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return make_synthetic(n_models=16, n_queries=1200, n_benchmarks=3, dim=2, feature_dim=8, seed=3)
+
+
+@pytest.fixture(scope="module")
+def parts(synth):
+    data = Dataset.from_table(synth.table, synth.features)
+    split = split_by_query(synth.table, (0.7, 0.15, 0.15), seed=0)
+    return data, data.select(split.train), data.select(split.val), data.select(split.test)
+
+
+@pytest.fixture(scope="module")
+def fitted(parts):
+    _, train_d, val_d, _ = parts
+    return IrtNet("small", FAST).fit(train_d, val_d)
+
+
+def _recovery(model: IrtNet, synth, data: Dataset) -> tuple[float, float]:
+    """Spearman of (query difficulty, model ability) orderings against the planted truth.
+
+    Difficulty of a query = its mean probability over models; ability of a model = its mean over queries
+    (identifiable quantities, unlike raw b and theta which are defined up to a shift).
+    """
+    pred = model.predict_proba(data.queries, data.table.model_vocab.ids)
+    rows = synth.table.query_vocab.index(data.table.query_vocab.ids)
+    true = synth.prob[rows]
+    return (spearmanr(pred.mean(1), true.mean(1)).statistic, spearmanr(pred.mean(0), true.mean(0)).statistic)
+
+
+def test_fitted_model_recovers_planted_difficulty_and_ability(fitted, parts, synth):
+    _, train_d, _, test_d = parts
+    difficulty, ability = _recovery(fitted, synth, test_d)  # on queries never seen in training
+    assert difficulty > 0.85 and ability > 0.85
+    untrained = IrtNet("small", {**FAST, "epochs": 1, "lr": 1e-9}).fit(train_d)
+    u_diff, u_abil = _recovery(untrained, synth, test_d)
+    assert u_diff < 0.6 and u_abil < 0.6
+    # and the fitted model is close to the best achievable AUC (the true probabilities)
+    labels = test_d.table.label_matrix()
+    obs = ~np.isnan(labels)
+    from irtnet.metrics import auc
+
+    rows = synth.table.query_vocab.index(test_d.table.query_vocab.ids)
+    best = auc(synth.prob[rows][obs], labels[obs])
+    ours = auc(fitted.predict_proba(test_d.queries)[obs], labels[obs])
+    assert ours > best - 0.03
+
+
+def test_training_keeps_history_and_restores_the_best_epoch(fitted, parts):
+    result = fitted.result_
+    assert len(result.history) >= 2 and {"train_loss", "val_log_loss", "val_auc", "lr"} <= set(result.history[0])
+    best_row = result.history[result.best_epoch - 1]
+    assert best_row["val_log_loss"] == min(r["val_log_loss"] for r in result.history)
+    # the weights held now are the best epoch's, not the last one's
+    _, _, val_d, _ = parts
+    arrays = build_arrays(val_d, fitted.models_, None, "score")
+    from irtnet.training.trainer import evaluate_arrays
+
+    now = evaluate_arrays(fitted.module_, arrays, len(fitted.models_))
+    assert now["log_loss"] == pytest.approx(best_row["val_log_loss"], rel=1e-5)
+
+
+def test_early_stopping_stops_and_best_state_is_a_copy(parts):
+    _, train_d, val_d, _ = parts
+    model = IrtNet("small", {**FAST, "epochs": 60, "lr": 3e-2, "early_stopping_patience": 2}).fit(train_d, val_d)
+    assert len(model.result_.history) < 60
+    assert model.result_.best_epoch <= len(model.result_.history) - 2
+
+
+def test_same_seed_same_model_different_seed_different_model(parts):
+    _, train_d, val_d, test_d = parts
+    cfg = {**FAST, "epochs": 2}
+    p1 = IrtNet("small", cfg).fit(train_d, val_d).predict_proba(test_d.queries)
+    p2 = IrtNet("small", cfg).fit(train_d, val_d).predict_proba(test_d.queries)
+    p3 = IrtNet("small", {**cfg, "seed": 1}).fit(train_d, val_d).predict_proba(test_d.queries)
+    np.testing.assert_array_equal(p1, p2)
+    assert not np.allclose(p1, p3)
+
+
+def test_trainer_handles_sparse_data_and_counts(synth):
+    sparse = make_synthetic(n_models=12, n_queries=400, n_benchmarks=2, dim=2, feature_dim=8, density=0.2, seed=1)
+    data = Dataset.from_table(sparse.table, sparse.features)
+    model = IrtNet("small", {**FAST, "epochs": 3}).fit(data)
+    assert model.predict_proba(data.queries).shape == (400, 12)
+    assert np.isfinite(model.result_.history[-1]["train_loss"])
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(fitted, parts, tmp_path):
+    _, _, _, test_d = parts
+    path = save_predictor(fitted, tmp_path / "ckpt", metrics={"val": fitted.result_.best})
+    assert {p.name for p in path.iterdir()} == {"checkpoint.json", "weights.safetensors"}
+    loaded = load_predictor(path)
+    np.testing.assert_array_equal(loaded.predict_proba(test_d.queries), fitted.predict_proba(test_d.queries))
+    assert loaded.models_.ids == fitted.models_.ids and loaded.encoder_ == fitted.encoder_
+    with pytest.raises(UnknownIdError, match="unknown model id: 'nope'"):
+        loaded.predict_proba(test_d.queries, ["nope"])
+    (path / "checkpoint.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt JSON"):
+        load_predictor(path)
+
+
+def test_evaluator_scores_irtnet_beside_the_base_rate(fitted, parts):
+    _, train_d, _, test_d = parts
+    ours = evaluate(fitted, train_d, test_d)
+    base = evaluate(ModelMean().fit(train_d), train_d, test_d)
+    assert ours.correctness["overall"]["auc"] > base.correctness["overall"]["auc"] + 0.05
+    r = ours.routing
+    assert r.references["oracle"]["micro"] >= r.micro >= r.references["random"]["micro"]
+    assert set(ours.correctness["per_benchmark"]) == set(test_d.table.benchmark_vocab.ids)
+
+
+def test_missing_labels_never_count_as_wrong():
+    from irtnet.tasks.routing import routing_result
+
+    labels = np.array([[1.0, np.nan], [0.0, 1.0], [np.nan, np.nan]])
+    scores = np.array([[0.1, 0.9], [0.2, 0.8], [0.5, 0.5]])
+    groups = np.array(["x", "x", "y"], dtype=object)
+    acc = np.array([0.5, 0.5])
+    complete = routing_result(scores, labels, groups, ["m0", "m1"], acc, {"x": acc, "y": acc}, mode="complete")
+    assert complete.n_queries == 1 and complete.n_excluded == 2 and complete.micro == 1.0
+    observed = routing_result(scores, labels, groups, ["m0", "m1"], acc, {"x": acc, "y": acc}, mode="observed")
+    assert observed.n_queries == 2 and observed.micro == 1.0  # query 0 may only pick its labelled model
+
+
+def test_dense_and_sparse_batches_train_identically():
+    synth = make_synthetic(n_models=6, n_queries=60, n_benchmarks=2, dim=2, feature_dim=8, seed=2)
+    data = Dataset.from_table(synth.table, synth.features)
+    from irtnet.data.vocab import Vocab
+    from irtnet.training import trainer as tr
+
+    arrays = build_arrays(data, synth.table.model_vocab, None, "score")
+    nets = []
+    for force_pairs in (False, True):
+        torch.manual_seed(0)
+        net = IrtNetModule(PRESETS["small"].model_copy(update={"input_noise": 0.0}), 8, 6)
+        net.moe.experts.dropout.p = net.moe.shared.dropout.p = 0.0
+        original = tr.batch_logits
+        if force_pairs:
+            tr.batch_logits = lambda m, b, n: (m(b.x, b.groups, pairs=(b.q_local, b.model)).logits,
+                                               m(b.x, b.groups, pairs=(b.q_local, b.model)))
+        try:
+            train(net, arrays, None, 6, TrainConfig(epochs=2, lr=1e-2, batch_pairs=60, progress=False))
+        finally:
+            tr.batch_logits = original
+        nets.append(net)
+    for p, q in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
