@@ -1,0 +1,43 @@
+"""The HTTP service, through FastAPI's test client."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from irtnet.data.dataset import Dataset  # noqa: E402
+from irtnet.data.embeddings import embed_queries  # noqa: E402
+from irtnet.data.synthetic import make_synthetic  # noqa: E402
+from irtnet.predictors import IrtNet  # noqa: E402
+from irtnet.predictors.checkpoint import save_predictor  # noqa: E402
+from irtnet.serve.app import create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    table = make_synthetic(n_models=4, n_queries=120, n_benchmarks=2, dim=2, feature_dim=6, seed=0).table
+    data = Dataset.from_table(table, embed_queries(table, "hashing-32", use_cache=False))
+    model = IrtNet("small", {"epochs": 1, "progress": False}).fit(data)
+    path = save_predictor(model, tmp_path_factory.mktemp("srv") / "m")
+    return TestClient(create_app(path)), model
+
+
+def test_route_and_predict(client):
+    c, model = client
+    assert c.get("/health").json()["models"] == 4
+    names = c.get("/models").json()["models"]
+    r = c.post("/route", json={"texts": ["algebra question: x", "history question: y"], "top": 2}).json()
+    assert len(r["routes"]) == 2 and len(r["routes"][0]["ranked"]) == 2
+    p = c.post("/predict", json={"texts": ["algebra question: x"], "models": names[:2]}).json()
+    assert p["models"] == names[:2] and len(p["probabilities"][0]) == 2
+    ranked = r["routes"][0]["ranked"]
+    assert ranked[0]["p_correct"] >= ranked[1]["p_correct"]
+
+
+def test_bad_requests_say_why(client):
+    c, _ = client
+    r = c.post("/predict", json={"texts": ["x"], "models": ["nope"]})
+    assert r.status_code == 422 and "nope" in r.json()["detail"]
+    assert c.post("/route", json={"texts": []}).status_code == 422
