@@ -1,7 +1,147 @@
-"""`irtnet data ...`: import evaluation logs and summarise response tables."""
+"""`irtnet data ...`: import evaluation logs into a response table, list the formats, summarise a table."""
 
 from __future__ import annotations
 
-import typer
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
-app = typer.Typer(help="Import evaluation logs into a response table and summarise it.", no_args_is_help=True)
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from irtnet.cli.common import console, friendly_errors
+from irtnet.data.importers import IMPORTERS, REQUIRED, describe, import_table, options_of, parse_options
+from irtnet.data.summary import TableSummary, summarize
+from irtnet.data.table import ImportReport, ResponseTable
+
+Opt = typer.Option
+
+app = typer.Typer(
+    help="Import evaluation logs (who answered which query correctly) into a response table, and summarise it.\n\n"
+         "Start with `irtnet data formats`, then e.g.\n\n"
+         "irtnet data import mmlu-pro ../shared/data/mmlu-pro-outputs -o mmlu.parquet\n\n"
+         "irtnet data summary mmlu.parquet",
+    no_args_is_help=True,
+)
+
+
+# Help texts keep one paragraph per line: the root app's rich markup mode keeps single line breaks.
+IMPORT_HELP = "\n\n".join([
+    "Read evaluation logs in FORMAT from PATH, validate them and write a response table (Parquet).",
+    "Bad input (a missing column, an unparseable row, a NaN or out-of-range label, a model without records, "
+    "ids that collide) stops the import with a message naming the file, row and field. Anything skipped on "
+    "purpose (empty outcomes, excluded models) is counted and printed.",
+    "`irtnet data formats` lists the formats and their options; docs/data-formats.md has the command for each "
+    "dataset in ../shared/data. Examples:",
+    "irtnet data import routerbench ../shared/data/routerdc/datasets/routerbench_zs -o routerbench.parquet",
+    "irtnet data import llmrouter ../shared/data/llmrouter-dcrouter -o llmrouter.parquet -O splits=train",
+    "irtnet data import long results.csv -o t.parquet -O model=system -O query=item -O outcome=correct "
+    "-O default_benchmark=mybench",
+])
+SUMMARY_HELP = "\n\n".join([
+    "Print what a response table holds: models, queries, benchmarks, outcome balance, missingness and "
+    "per-model accuracy (rich tables, or JSON with --json).",
+    "Example: irtnet data summary routerbench.parquet --json > routerbench-summary.json",
+])
+
+
+@app.command("import", help=IMPORT_HELP)
+@friendly_errors
+def import_(
+    format: Annotated[str, typer.Argument(help="source format, one of: " + ", ".join(IMPORTERS))],
+    path: Annotated[Path, typer.Argument(help="the file or folder to read (see `irtnet data formats`)")],
+    out: Annotated[Path, Opt("--out", "-o", help="response table to write (.parquet)")],
+    option: Annotated[Optional[list[str]], Opt(
+        "--option", "-O", metavar="KEY=VALUE",
+        help="an importer option, repeatable; lists are comma-separated (e.g. -O splits=train,test)")] = None,
+) -> None:
+    """Import FORMAT logs from PATH into a response table (see IMPORT_HELP)."""
+    options = parse_options(format, option or [])
+    start = time.perf_counter()
+    table = import_table(format, path, **options)
+    seconds = time.perf_counter() - start
+    table.to_parquet(out)
+    info = summarize(table)
+    console.print(f"imported {info.models} models x {info.queries} queries in {seconds:.1f} s -> {out}",
+                  markup=False, highlight=False)
+    console.print(f"{info.benchmarks} benchmarks, {info.responses} responses ({info.missing:.1%} of cells "
+                  f"missing), mean label {info.mean_label:.3f}, text for {info.text_share:.0%} of queries"
+                  + (", with cost" if info.has_cost else ""), highlight=False)
+    _print_report(table.report)
+
+
+@app.command("formats")
+def formats() -> None:
+    """List the import formats: what each reads, and its options (key=default) for `irtnet data import -O`."""
+    table = Table(title="irtnet data import FORMAT PATH -o table.parquet [-O key=value ...]", title_justify="left",
+                  show_lines=True)
+    table.add_column("format", style="bold", no_wrap=True)
+    table.add_column("reads / options (key=default)")
+    for name in IMPORTERS:
+        opts = ", ".join(k if v is REQUIRED else f"{k}={_show(v)}" for k, v in options_of(name).items())
+        table.add_row(name, f"{escape(describe(name))}\n[dim]options: {escape(opts or 'none')}[/]")
+    console.print(table)
+    console.print("docs/data-formats.md gives each format's mapping, outcome rule and the command for each "
+                  "dataset in ../shared/data.")
+
+
+@app.command("summary", help=SUMMARY_HELP)
+@friendly_errors
+def summary(
+    table: Annotated[Path, typer.Argument(help="response table (.parquet) written by `irtnet data import`")],
+    as_json: Annotated[bool, Opt("--json", help="print the summary as JSON instead of tables")] = False,
+) -> None:
+    """Summarise a response table (see SUMMARY_HELP)."""
+    info = summarize(ResponseTable.read_parquet(table))
+    if as_json:
+        typer.echo(json.dumps(info.to_dict(), indent=2))
+        return
+    for part in _summary_tables(info):
+        console.print(part)
+    _print_report(info.report)
+
+
+def _summary_tables(info: TableSummary) -> list[Table]:
+    overview = Table(title=f"response table ({escape(info.source)})", title_justify="left", show_header=False)
+    for key, value in [
+        ("models x queries", f"{info.models} x {info.queries}"), ("benchmarks", info.benchmarks),
+        ("responses", f"{info.responses} ({info.missing:.1%} of cells missing)"),
+        ("queries answered by every model", info.queries_answered_by_all),
+        ("labels 1 / 0", f"{info.positives} / {info.negatives} (mean label {info.mean_label:.3f})"),
+        ("mean score", f"{info.mean_score:.3f} ({info.soft_share:.1%} of scores strictly between 0 and 1)"),
+        ("queries with text", f"{info.text_share:.1%}"), ("per-response cost", "yes" if info.has_cost else "no"),
+    ]:
+        overview.add_row(key, str(value))
+    bench = Table(title="per benchmark", title_justify="left")
+    for col in ("benchmark", "queries", "responses", "missing", "accuracy", "mean score"):
+        bench.add_column(col, justify="left" if col == "benchmark" else "right")
+    for b in info.per_benchmark:
+        bench.add_row(escape(b.benchmark), str(b.queries), str(b.responses), f"{b.missing:.1%}",
+                      f"{b.accuracy:.3f}", f"{b.mean_score:.3f}")
+    models = Table(title="per model (accuracy = mean 0/1 label)", title_justify="left")
+    cols = ["model", "responses", "missing", "accuracy", "mean score"] + (["mean cost"] if info.has_cost else [])
+    for col in cols:
+        models.add_column(col, justify="left" if col == "model" else "right", overflow="fold")
+    for m in sorted(info.per_model, key=lambda m: -m.accuracy):
+        cost = [f"{m.mean_cost:.4g}"] if info.has_cost and m.mean_cost is not None else []
+        models.add_row(escape(m.model), str(m.responses), f"{m.missing:.1%}", f"{m.accuracy:.3f}",
+                       f"{m.mean_score:.3f}", *cost)
+    return [overview, bench, models]
+
+
+def _print_report(report: ImportReport) -> None:
+    if report.n_repeated_pairs:
+        console.print(f"repeated (model, query) pairs merged by majority vote: {report.n_repeated_pairs} "
+                      f"({report.n_conflicting_pairs} disagreeing)")
+    for reason, count in report.skipped.items():
+        console.print(f"skipped {count}: {reason}", markup=False)
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "none"
+    return '""' if value == "" else str(value)

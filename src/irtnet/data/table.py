@@ -160,10 +160,12 @@ class ResponseTable:
             pos = int(np.flatnonzero(unknown.to_numpy())[0])
             raise DataError(f"query {records['query'].iloc[pos]!r} is not in the query list",
                             file=source, row=records["_row"].iloc[pos], field="query")
-        unused = (~qframe["query"].isin(records["query"])).sum()
+        # unique ids: pandas 3's Arrow-string `isin` converts its argument one value at a time in Python
+        answered = qframe["query"].isin(pd.unique(records["query"].to_numpy(dtype=object)))
+        unused = (~answered).sum()
         if unused:
             report.skipped["queries listed without any response"] = int(unused)
-            qframe = qframe[qframe["query"].isin(records["query"])].reset_index(drop=True)
+            qframe = qframe[answered.to_numpy()].reset_index(drop=True)
         if repeats == "error" and records.duplicated(["model", "query"]).any():
             pos = int(np.flatnonzero(records.duplicated(["model", "query"]).to_numpy())[0])
             raise DataError("repeated (model, query) record", file=source, row=records["_row"].iloc[pos])

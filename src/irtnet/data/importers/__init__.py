@@ -5,14 +5,22 @@ looks the format up and calls it. Each importer's docstring states its mapping a
 first line is the one-line description that `irtnet data formats` prints. Everything an importer
 deliberately skips is counted in `table.report.skipped` (reason -> count) and explained in
 `table.report.notes`; missing labels stay missing, never 0.
+
+`parse_options(format, ["key=value", ...])` turns command-line options into the types the importer
+declares (lists are comma-separated or a JSON list), so the CLI and a script call the same function.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import json
+import re
+import typing
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from irtnet.data.importers.cruxeval import import_cruxeval
 from irtnet.data.importers.embedllm import import_embedllm
@@ -42,26 +50,47 @@ IMPORTERS: dict[str, Callable[..., ResponseTable]] = {
     "livecodebench": import_livecodebench,
 }
 
-__all__ = ["IMPORTERS", "ColumnMap", "column_map", "describe", "import_table", "options_of"]
+__all__ = ["IMPORTERS", "REQUIRED", "ColumnMap", "column_map", "describe", "import_table", "options_of",
+           "parse_options"]
+
+REQUIRED = inspect.Parameter.empty  # the "default" of an option without one, in `options_of`
+_UnionType = type(int | str)
 
 
 def import_table(format: str, path: str | Path, **options: Any) -> ResponseTable:
     """Import `path` with the importer registered as `format`, passing `options` to it."""
     importer = _lookup(format)
     accepted = options_of(format)
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(importer).parameters.values())
     unknown = [k for k in options if k not in accepted]
-    if unknown and not takes_any:
+    if unknown:
         raise ConfigError(f"format {format!r} takes no option {unknown[0]!r} "
                           f"(its options: {', '.join(accepted) or 'none'})")
     return importer(path, **options)
 
 
-def options_of(format: str) -> list[str]:
-    """The option names a format accepts (for `long`, also every `ColumnMap` field)."""
+def options_of(format: str) -> dict[str, Any]:
+    """Option name -> default value of a format (for `long`: `mapping` plus every `ColumnMap` field)."""
     params = list(inspect.signature(_lookup(format)).parameters.values())[1:]
-    names = [p.name for p in params if p.kind is not p.VAR_KEYWORD]
-    return names + list(ColumnMap.model_fields) if format == "long" else names
+    out = {p.name: p.default for p in params if p.kind is not p.VAR_KEYWORD}
+    if format == "long":
+        out.update({name: f.get_default(call_default_factory=True) for name, f in ColumnMap.model_fields.items()})
+    return out
+
+
+def parse_options(format: str, pairs: Iterable[str]) -> dict[str, Any]:
+    """`["key=value", ...]` -> {key: value typed as the importer declares}; ConfigError on a bad pair."""
+    types = _option_types(format)
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"option {pair!r} is not key=value (e.g. --option splits=train,test)")
+        if key not in types:
+            raise ConfigError(f"format {format!r} takes no option {key!r} "
+                              f"(its options: {', '.join(types) or 'none'})")
+        out[key] = _coerce(key, types[key], text)
+    return out
 
 
 def describe(format: str) -> str:
@@ -73,3 +102,36 @@ def _lookup(format: str) -> Callable[..., ResponseTable]:
     if format not in IMPORTERS:
         raise ConfigError(f"unknown format {format!r}; known formats: {', '.join(IMPORTERS)}")
     return IMPORTERS[format]
+
+
+def _option_types(format: str) -> dict[str, Any]:
+    hints = typing.get_type_hints(_lookup(format))
+    types = {name: hints.get(name, str) for name in options_of(format)}
+    if format == "long":
+        types.update({name: f.annotation for name, f in ColumnMap.model_fields.items()})
+    return types
+
+
+def _coerce(key: str, annotation: Any, text: str) -> Any:
+    """One option string as `annotation`: sequences from "a,b" or a JSON list, whole numbers as int."""
+    value: Any = text
+    try:
+        if _accepts(annotation, (list, tuple)):
+            value = json.loads(text) if text.lstrip().startswith("[") else [
+                part.strip() for part in text.split(",") if part.strip()]
+        elif _accepts(annotation, (int,)) and re.fullmatch(r"[+-]?\d+", text.strip()):
+            value = int(text)
+        elif _accepts(annotation, (type(None),)) and text.strip().lower() in ("", "none", "null"):
+            value = None
+        return TypeAdapter(annotation).validate_python(value)
+    except (ValidationError, json.JSONDecodeError) as exc:
+        why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise ConfigError(f"option {key}={text!r}: {why}") from None
+
+
+def _accepts(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    """Whether `annotation` (possibly a union) includes one of `kinds` (list[str] counts as list)."""
+    is_union = typing.get_origin(annotation) in (typing.Union, _UnionType)
+    members = typing.get_args(annotation) if is_union else (annotation,)
+    return any((typing.get_origin(m) or m) in kinds for m in members)
+

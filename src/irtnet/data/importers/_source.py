@@ -28,13 +28,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from irtnet.data.table import ImportReport
+from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
 
 _DECOMPRESS = {".gz": gzip.decompress, ".xz": lzma.decompress, ".bz2": bz2.decompress}
 _TAR_SUFFIXES = (".tar.xz", ".tar.gz", ".tgz", ".tar.bz2", ".tar")
 _PARSERS = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet")
-_MISSING_TEXT = {"", "nan", "NaN", "NA", "null", "None"}
 
 
 def text_id(benchmark: str, text: str) -> str:
@@ -55,11 +54,6 @@ def split_source(source: str | Path) -> tuple[Path, str | None]:
         archive, member = text.split("::", 1)
         return Path(archive), member.strip("/")
     return Path(text), None
-
-
-def is_archive(path: Path) -> bool:
-    name = path.name.lower()
-    return name.endswith(_TAR_SUFFIXES) or name.endswith(".zip")
 
 
 def iter_tar(path: Path, want: Callable[[str], bool] | None = None) -> Iterator[tuple[str, bytes]]:
@@ -185,7 +179,9 @@ def _read_csv(content: bytes, label: str, sep: str) -> pd.DataFrame:
         return pd.read_csv(io.BytesIO(content), sep=sep, dtype=str, keep_default_na=False,
                            na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"not a readable CSV file ({exc})", file=label) from exc
+        line = re.search(r"line (\d+)", str(exc))  # pandas counts file lines; rows exclude the header
+        raise DataError(f"not a readable CSV file ({str(exc).strip()})", file=label,
+                        row=int(line.group(1)) - 1 if line else None) from exc
 
 
 def parse_json(content: bytes, label: str) -> Any:
@@ -238,11 +234,16 @@ def _records_frame(items: list[Any], rows: list[int], label: str,
 
 
 def missing_values(series: pd.Series) -> np.ndarray:
-    """Cells that mean "no value": NaN/None or a string such as '', 'NA', 'nan', 'null', 'None'."""
-    missing = series.isna().to_numpy()
+    """Cells that mean "not observed": an empty (or blank) CSV cell, or a JSON/Parquet null.
+
+    Text such as "NaN" or "NA" is not missing: it fails validation later with an error naming its row,
+    because a NaN outcome is usually an upstream bug, not a deliberate gap. (In a numeric JSON or
+    Parquet column pandas cannot tell NaN from null, so there both count as missing.)
+    """
+    missing = series.isna().to_numpy().copy()
     if not (pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)):
-        text = series.astype("string").str.strip()
-        missing |= text.isin(_MISSING_TEXT).fillna(True).to_numpy(dtype=bool)
+        blank = series.astype("string").str.strip() == ""
+        missing |= blank.fillna(True).to_numpy(dtype=bool)
     return missing
 
 
@@ -260,5 +261,35 @@ def benchmark_from_name(name: str) -> str:
     >>> benchmark_from_name("gsm8k-test.json"), benchmark_from_name("MATH_prealgebra.json")
     ('gsm8k', 'math_prealgebra')
     """
-    stem = name.split(".")[0].lower()
+    stem = file_stem(name).lower()
     return re.sub(r"[_-](train|test|val|valid|dev)$", "", stem)
+
+
+_EXTENSIONS = (".gz", ".xz", ".bz2", ".zip", ".tar", ".tgz", ".csv", ".tsv", ".json", ".jsonl", ".ndjson",
+               ".parquet")
+
+
+def file_stem(name: str) -> str:
+    """A file name without its data and compression extensions (dots inside the name are kept).
+
+    >>> file_stem("model_outputs_Mixtral-8x7B-v0.1_5shots.zip"), file_stem("a/combine.csv.gz")
+    ('model_outputs_Mixtral-8x7B-v0.1_5shots', 'combine')
+    """
+    stem = Path(name).name
+    while stem.lower().endswith(_EXTENSIONS):
+        stem = stem[: stem.rindex(".")]
+    return stem
+
+
+def build_table(records: pd.DataFrame, *, source: str, report: ImportReport, queries: pd.DataFrame | None = None,
+                models: pd.DataFrame | None = None) -> ResponseTable:
+    """`ResponseTable.from_records` with ids as plain Python strings (object dtype).
+
+    pandas' Arrow-backed string `isin` converts its argument element by element, which takes
+    seconds on the id columns of a few hundred thousand records; object columns hash instead.
+    """
+    records = records.assign(**{c: records[c].astype(object) for c in ("model", "query", "benchmark", "text")
+                                if c in records.columns})
+    if queries is not None:
+        queries = queries.assign(**{c: queries[c].astype(object) for c in ("query", "benchmark")})
+    return ResponseTable.from_records(records, queries=queries, models=models, source=source, report=report)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from irtnet.data.importers._source import parse_jsonl, read_content, read_frame, require_path, skip
+from irtnet.data.importers._source import build_table, parse_jsonl, read_content, read_frame, require_path, skip
 from irtnet.data.importers.long import ColumnMap, frame_to_records
 from irtnet.data.records import require_columns
 from irtnet.data.table import ImportReport, ResponseTable
@@ -50,8 +50,7 @@ def import_cruxeval(path: str | Path, temperature: float | None = None) -> Respo
     records["query"] = records["benchmark"] + "/" + records["query"]
     queries = records[["query", "benchmark"]].drop_duplicates("query").reset_index(drop=True)
     queries["text"] = _texts(scored.parent / ITEMS, queries, report)
-    return ResponseTable.from_records(records.drop(columns="benchmark"), queries=queries,
-                                      source=str(path), report=report)
+    return build_table(records.drop(columns="benchmark"), queries=queries, source=str(path), report=report)
 
 
 def _filter_temperature(frame: pd.DataFrame, temperature: float | None, file: str,

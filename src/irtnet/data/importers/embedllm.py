@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from irtnet.data.importers._source import data_files, read_frame, require_path
+from irtnet.data.importers._source import build_table, data_files, read_frame, require_path
 from irtnet.data.importers.long import ColumnMap, frame_to_records
 from irtnet.data.table import ImportReport, ResponseTable
 
@@ -29,4 +29,4 @@ def import_embedllm(path: str | Path) -> ResponseTable:
     parts = [frame_to_records(read_frame(f), MAPPING, file=str(f), report=report) for f in files]
     if len(files) > 1:
         report.notes.append(f"pooled {len(files)} files: {', '.join(f.name for f in files)}")
-    return ResponseTable.from_records(pd.concat(parts, ignore_index=True), source=str(path), report=report)
+    return build_table(pd.concat(parts, ignore_index=True), source=str(path), report=report)

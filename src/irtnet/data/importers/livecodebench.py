@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from irtnet.data.importers._source import json_records, parse_json, read_content, require_path
+from irtnet.data.importers._source import build_table, json_records, parse_json, read_content, require_path, skip
 from irtnet.data.importers.long import ColumnMap, frame_to_records
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
@@ -46,11 +46,10 @@ def import_livecodebench(path: str | Path, member: str = DEFAULT_MEMBER, cot: bo
     if frame.empty:
         raise DataError("no records (the performances list is empty)", file=source, field="performances")
     frame["_row"] = [i for i, x in enumerate(items) if isinstance(x, dict)]
-    if len(frame) < len(items):
-        report.skipped["performance items that are not records"] = len(items) - len(frame)
+    skip(report, "performance items that are not records", len(items) - len(frame))
     records = frame_to_records(frame, _mapping(frame, cot), file=source, report=report)
     models = _models(data, set(records["model"]), report)
-    return ResponseTable.from_records(records, models=models, source=source, report=report)
+    return build_table(records, models=models, source=source, report=report)
 
 
 def _source(path: Path, member: str) -> str:

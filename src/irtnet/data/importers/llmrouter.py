@@ -28,17 +28,20 @@ from typing import Any
 
 import pandas as pd
 
-from irtnet.data.importers._source import (
-    json_records, parse_json, parse_jsonl, read_content, require_path, skip, text_id)
+from irtnet.data.importers._source import (build_table, json_records, parse_json, parse_jsonl, read_content,
+                                          require_path, skip, text_id)
 from irtnet.data.records import make_records
 from irtnet.data.table import ImportReport, ResponseTable
-from irtnet.errors import DataError
+from irtnet.errors import ConfigError, DataError
 
 SPLITS = ("train", "test")
 
 
 def import_llmrouter(path: str | Path, splits: tuple[str, ...] | list[str] = SPLITS) -> ResponseTable:
     """LLMRouter dcrouter train/test JSON joined to query_data for the task; prices from default_llm.json."""
+    splits = [splits] if isinstance(splits, str) else list(splits)
+    if not splits or not set(splits) <= set(SPLITS):
+        raise ConfigError(f"option splits must name some of {', '.join(SPLITS)}, got {splits}")
     data = _data_dir(Path(path))
     report = ImportReport(source=str(path))
     tasks = task_index(data / "example_data" / "query_data")
@@ -50,8 +53,9 @@ def import_llmrouter(path: str | Path, splits: tuple[str, ...] | list[str] = SPL
     records = pd.concat(parts, ignore_index=True)
     if len(splits) > 1:
         _note_shared(parts, report)
-    models = model_metadata(data / "example_data" / "llm_candidates" / "default_llm.json", set(records["model"]))
-    return ResponseTable.from_records(records, models=models, source=str(path), report=report)
+    models = model_metadata(data / "example_data" / "llm_candidates" / "default_llm.json", set(records["model"]),
+                            report)
+    return build_table(records, models=models, source=str(path), report=report)
 
 
 def _data_dir(path: Path) -> Path:
@@ -116,7 +120,8 @@ def _records(items: list[Any], tasks: list[str | None], file: str) -> pd.DataFra
         for model, score in _scores(item, file, i).items():
             rows.append((str(model), text_id(task, question), question, task, score, i))
     if not rows:
-        raise DataError("no records with a known task", file=file)
+        what = "the file is empty" if not items else "no question has a task in query_data"
+        raise DataError(f"no records ({what})", file=file)
     frame = pd.DataFrame(rows, columns=["model", "query", "text", "benchmark", "score", "_row"])
     return make_records(frame, file=file, model="model", query="query", outcome="score",
                         outcome_kind="fraction", benchmark="benchmark", text="text")
@@ -141,13 +146,18 @@ def _note_shared(parts: list[pd.DataFrame], report: ImportReport) -> None:
                             "and its repeated records are majority-voted (see repeated pairs)")
 
 
-def model_metadata(file: Path, present: set[str]) -> pd.DataFrame | None:
+def model_metadata(file: Path, present: set[str], report: ImportReport) -> pd.DataFrame | None:
     """input_price, output_price, size and api_model of the candidate LLMs that have data."""
     if not file.exists():
+        report.notes.append(f"{file.name} not found: no model prices")
         return None
     data = parse_json(read_content(file)[0], str(file))
     if not isinstance(data, dict):
         raise DataError("expected an object: model name -> metadata", file=str(file))
+    without = sorted(set(data) - present)
+    if without:
+        report.notes.append(f"{len(without)} candidate LLMs in {file.name} have no scores and are not in the "
+                            f"table: {', '.join(without)}")
     rows = [{"model": name, "input_price": meta.get("input_price"), "output_price": meta.get("output_price"),
              "size": meta.get("size"), "api_model": meta.get("model")}
             for name, meta in data.items() if name in present and isinstance(meta, dict)]

@@ -4,13 +4,14 @@ Reads CSV, TSV, JSON (a list of records, or the list under `records_key`), JSONL
 optionally compressed (.gz/.xz/.bz2) or as a member of an archive (`ARCHIVE::MEMBER`, see
 `_source`). A `ColumnMap` says which column is what and how the outcome becomes counts:
 
-- `binary`: 0/1 or true/false; `fraction`: a score in [0, 1]; `auto`: binary if all 0/1, else fraction;
+- `binary`: 0/1 or true/false; `fraction`: a score in [0, 1]; `auto`: a fraction when every value is a
+  number (0/1 included), else binary (true/false text);
 - `counts`: k of n, from an `n_correct` column, or from the outcome fraction times `n_trials`;
 - `outcome_scale` divides the outcome first (100 for percentages); `threshold` turns a continuous
   score into 0/1 (`score >= threshold`).
 
-Rows with a missing outcome are skipped and counted (never read as 0); rows of `exclude_models` are
-skipped and counted per model.
+Rows with a missing outcome (an empty cell, a null) are skipped and counted, never read as 0; a model
+left without any row is an error. Rows of `exclude_models` are skipped and counted per model.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from irtnet.data.importers._source import missing_values, read_frame, skip
+from irtnet.data.importers._source import build_table, file_stem, missing_values, read_frame, skip
 from irtnet.data.records import make_records, require_columns, require_rows
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import ConfigError, DataError
@@ -103,19 +104,21 @@ def import_long(path: str | Path, mapping: ColumnMap | dict[str, Any] | str | Pa
     report = ImportReport(source=str(path))
     frame = read_frame(path, cmap.records_key, report)
     records = frame_to_records(frame, cmap, file=str(path), report=report)
-    return ResponseTable.from_records(records, source=str(path), report=report)
+    return build_table(records, source=str(path), report=report)
 
 
 def frame_to_records(frame: pd.DataFrame, cmap: ColumnMap, *, file: str,
                      report: ImportReport) -> pd.DataFrame:
     """Validate a source frame under `cmap` and return records (see `irtnet.data.records`)."""
     require_rows(frame, file)
+    if "_row" not in frame.columns:
+        frame = frame.assign(_row=np.arange(1, len(frame) + 1))
     needed = [cmap.model, cmap.query, cmap.outcome_field]
     needed += [c for c in (cmap.benchmark, cmap.text, cmap.cost) if c]
     needed += [cmap.n_trials] if isinstance(cmap.n_trials, str) else []
     require_columns(frame, needed, file)
     frame = _drop_excluded(frame, cmap, file, report)
-    frame = _drop_missing(frame, cmap.outcome_field, file, report)
+    frame = _drop_missing(frame, cmap, file, report)
     work, kind, k_col, n_col = _outcome_columns(frame, cmap, file)
     if cmap.benchmark and cmap.default_benchmark:
         work[cmap.benchmark] = work[cmap.benchmark].where(~missing_values(work[cmap.benchmark]),
@@ -148,11 +151,22 @@ def _drop_excluded(frame: pd.DataFrame, cmap: ColumnMap, file: str, report: Impo
     return kept
 
 
-def _drop_missing(frame: pd.DataFrame, field: str, file: str, report: ImportReport) -> pd.DataFrame:
+def _drop_missing(frame: pd.DataFrame, cmap: ColumnMap, file: str, report: ImportReport) -> pd.DataFrame:
+    """Drop (and count) rows whose outcome is empty; a model left with no row at all is an error."""
+    field = cmap.outcome_field
     missing = missing_values(frame[field])
-    skip(report, f"missing outcome ('{field}' empty): not observed", int(missing.sum()))
+    if not missing.any():
+        return frame
     if missing.all():
         raise DataError(f"no records with an outcome (all {len(frame)} are empty)", file=file, field=field)
+    models = frame[cmap.model].to_numpy(dtype=object)
+    all_missing = pd.Series(missing).groupby(models).all()
+    if all_missing.any():
+        name = all_missing.index[all_missing.to_numpy()][0]
+        pos = int(np.flatnonzero(models == name)[0])
+        raise DataError(f"model {name!r} has no records: the outcome of every one of its rows is empty",
+                        file=file, row=frame["_row"].iloc[pos], field=field)
+    skip(report, f"missing outcome ('{field}' empty): not observed", int(missing.sum()))
     return frame[~missing]
 
 
@@ -166,7 +180,7 @@ def _numeric(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         raise DataError(f"not a number (got {raw.iloc[pos]!r})", file=file,
-                        row=frame["_row"].iloc[pos] if "_row" in frame else pos + 1, field=field)
+                        row=frame["_row"].iloc[pos], field=field)
     return num
 
 
@@ -199,7 +213,7 @@ def _outcome_columns(frame: pd.DataFrame, cmap: ColumnMap,
 
 
 def _default_benchmark(file: str, report: ImportReport) -> str:
-    name = Path(file.split("::")[-1]).name.split(".")[0]
+    name = file_stem(file.split("::")[-1])
     report.notes.append(f"no benchmark column or default_benchmark: every query is in benchmark {name!r} "
                         "(the file name)")
     return name

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from irtnet.data.importers._source import data_files, missing_values, read_frame, require_path, skip
+from irtnet.data.importers._source import build_table, data_files, missing_values, read_frame, require_path, skip
 from irtnet.data.records import make_records, require_columns
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
@@ -40,8 +40,7 @@ def import_routerbench(path: str | Path) -> ResponseTable:
     report = ImportReport(source=str(path))
     records, prompts = zip(*(_file_records(f, report) for f in files))
     queries = _queries(pd.concat(prompts, ignore_index=True), report)
-    return ResponseTable.from_records(pd.concat(records, ignore_index=True), queries=queries,
-                                      source=str(path), report=report)
+    return build_table(pd.concat(records, ignore_index=True), queries=queries, source=str(path), report=report)
 
 
 def model_columns(frame: pd.DataFrame) -> list[str]:
@@ -50,7 +49,7 @@ def model_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _file_records(file: Path, report: ImportReport) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(records, one row per source row: query, benchmark, text, number of labels, order)."""
+    """(records, one row per source row: query, benchmark, text, number of labels, file, `_row`)."""
     frame = read_frame(file)
     require_columns(frame, ["sample_id", "prompt", "eval_name"], str(file))
     models = model_columns(frame)
@@ -59,34 +58,23 @@ def _file_records(file: Path, report: ImportReport) -> tuple[pd.DataFrame, pd.Da
     with_cost = all(f"{m}{COST}" in frame.columns for m in models)
     if not with_cost:
         report.notes.append(f"{file.name}: not every model has a '<model>{COST}' column; costs not kept")
-    long = _melt(frame, models, with_cost)
-    missing = missing_values(long["label"])
-    skip(report, "empty model labels (not observed)", int(missing.sum()))
-    records = make_records(long[~missing], file=str(file), model="model", query="sample_id", outcome="label",
-                           outcome_kind="binary", cost="cost" if with_cost else None)
+    parts, n_labels = [], np.zeros(len(frame), dtype=np.int64)
+    for model in models:
+        observed = ~missing_values(frame[model])
+        if not observed.any():
+            raise DataError(f"model {model!r} has no records (its column is empty)", file=str(file), field=model)
+        skip(report, "empty model labels (not observed)", int((~observed).sum()))
+        n_labels += observed
+        parts.append(make_records(frame[observed].assign(_model=model), file=str(file), model="_model",
+                                  query="sample_id", outcome=model, outcome_kind="binary",
+                                  cost=f"{model}{COST}" if with_cost else None))
     texts, raw = zip(*(prompt_text(p) for p in frame["prompt"].fillna("")))
-    skip_raw = sum(raw)
-    if skip_raw:
-        report.notes.append(f"{file.name}: {skip_raw} prompts are not a Python list literal; kept raw")
+    if sum(raw):
+        report.notes.append(f"{file.name}: {sum(raw)} prompts are not a Python list literal; kept raw")
     prompts = pd.DataFrame({"query": frame["sample_id"].astype(str).str.strip(),
                             "benchmark": frame["eval_name"].astype(str).str.strip(), "text": texts,
-                            "n_labels": (~missing).reshape(len(models), len(frame)).sum(axis=0),
-                            "file": str(file), "_row": frame["_row"].to_numpy()})
-    return records, prompts
-
-
-def _melt(frame: pd.DataFrame, models: list[str], with_cost: bool) -> pd.DataFrame:
-    """Model-major long frame: model, sample_id, label, cost and `_row` for every (model, row)."""
-    n = len(frame)
-    out = pd.DataFrame({
-        "model": np.repeat(np.asarray(models, dtype=object), n),
-        "sample_id": np.tile(frame["sample_id"].to_numpy(dtype=object), len(models)),
-        "label": np.concatenate([frame[m].to_numpy(dtype=object) for m in models]),
-        "_row": np.tile(frame["_row"].to_numpy(), len(models)),
-    })
-    if with_cost:
-        out["cost"] = np.concatenate([frame[f"{m}{COST}"].to_numpy(dtype=object) for m in models])
-    return out
+                            "n_labels": n_labels, "file": str(file), "_row": frame["_row"].to_numpy()})
+    return pd.concat(parts, ignore_index=True), prompts
 
 
 def prompt_text(prompt: str) -> tuple[str, bool]:

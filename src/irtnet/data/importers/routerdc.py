@@ -25,15 +25,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from irtnet.data.importers._source import (
-    benchmark_from_name, data_files, json_records, parse_json, read_content, require_path, text_id)
+from irtnet.data.importers._source import (benchmark_from_name, build_table, data_files, json_records, parse_json,
+                                          read_content, require_path, text_id)
 from irtnet.data.records import make_records
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
 
-MULTIPLE_CHOICE = frozenset({"mmlu", "cmmlu", "ceval", "arc_challenge", "arc_easy"})
-SAMPLES = {"gsm8k": 10, "humaneval": None, "mbpp": None, "javascript": None}
-BINARY = frozenset({"math_prealgebra"})
+#: Outcome rule per benchmark (file name): "mc" = score > 0 is correct, "counts" = k of SAMPLES[b],
+#: "fraction" = kept as a soft score, "binary" = already 0/1. Unlisted benchmarks are fractions.
+RULES = {"mmlu": "mc", "cmmlu": "mc", "ceval": "mc", "arc_challenge": "mc", "arc_easy": "mc",
+         "gsm8k": "counts", "humaneval": "fraction", "mbpp": "fraction", "javascript": "fraction",
+         "math_prealgebra": "binary"}
+SAMPLES = {"gsm8k": 10}
 
 
 def import_routerdc(path: str | Path) -> ResponseTable:
@@ -43,7 +46,7 @@ def import_routerdc(path: str | Path) -> ResponseTable:
     files = data_files(path, ("*.json",)) if path.is_dir() else [path]
     report = ImportReport(source=str(path))
     records = pd.concat([file_records(f, report) for f in files], ignore_index=True)
-    return ResponseTable.from_records(records, source=str(path), report=report)
+    return build_table(records, source=str(path), report=report)
 
 
 def file_records(file: Path, report: ImportReport) -> pd.DataFrame:
@@ -52,34 +55,19 @@ def file_records(file: Path, report: ImportReport) -> pd.DataFrame:
     items = json_records(parse_json(read_content(file)[0], str(file)), None, str(file))
     frame = _melt(items, bench, str(file))
     frame["score"] = _scores(frame, str(file))
-    rule = outcome_rule(bench)
-    if rule == "unknown":
+    rule = RULES.get(bench)
+    if rule is None:
         report.notes.append(f"{file.name}: benchmark {bench!r} has no documented rule; scores kept as fractions")
+    common = dict(file=str(file), model="model", query="query", benchmark="benchmark", text="text")
+    if rule == "counts":
+        k = frame["score"] * SAMPLES[bench]
+        _check_whole(frame, k, str(file))
+        frame = frame.assign(k=np.round(k), n=float(SAMPLES[bench]))
+        return make_records(frame, outcome_kind="counts", n_correct="k", n_trials="n", **common)
     if rule == "mc":
         frame["score"] = (frame["score"] > 0).astype(np.float64)
-    if rule == "counts":
-        n = SAMPLES[bench]
-        k = frame["score"] * n
-        _check_whole(frame, k, str(file))
-        frame = frame.assign(k=np.round(k), n=float(n))
-        out = make_records(frame, file=str(file), model="model", query="query", outcome_kind="counts",
-                           n_correct="k", n_trials="n", benchmark="benchmark", text="text")
-    else:
-        kind = "binary" if rule in ("mc", "binary") else "fraction"
-        out = make_records(frame, file=str(file), model="model", query="query", outcome="score",
-                           outcome_kind=kind, benchmark="benchmark", text="text")
-    return out
-
-
-def outcome_rule(benchmark: str) -> str:
-    """'mc' (score > 0), 'binary' (0/1), 'counts' (k of known n), 'fraction' or 'unknown'."""
-    if benchmark in MULTIPLE_CHOICE:
-        return "mc"
-    if benchmark in BINARY:
-        return "binary"
-    if benchmark in SAMPLES:
-        return "counts" if SAMPLES[benchmark] else "fraction"
-    return "unknown"
+    kind = "binary" if rule in ("mc", "binary") else "fraction"
+    return make_records(frame, outcome="score", outcome_kind=kind, **common)
 
 
 def _melt(items: list[Any], bench: str, file: str) -> pd.DataFrame:

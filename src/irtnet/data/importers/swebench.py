@@ -27,4 +27,5 @@ def import_swebench(path: str | Path, exclude_models: list[str] | tuple[str, ...
     path = Path(path)
     require_path(path)
     source = path / FILE if path.is_dir() else path
-    return import_long(source, MAPPING, exclude_models=list(exclude_models))
+    excluded = [exclude_models] if isinstance(exclude_models, str) else list(exclude_models)
+    return import_long(source, MAPPING, exclude_models=excluded)

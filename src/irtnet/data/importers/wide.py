@@ -1,15 +1,17 @@
-"""Wide matrix: one row per model, one column per item (a models x items CSV).
+"""Wide matrix: one row per model, one column per item (a models x items CSV, optionally compressed).
 
 With a header (default) the first column holds the model ids and the header the item ids. Without
 one (`header=False`, e.g. psn-irt/combine.csv, 12 x 41,871) every column is an item: models are
 `model_<i>` and items `item_<j>`, 0-based in file order (psn-irt's `student_abilities.csv` and
 `item_parameters.csv` use the same order). An empty cell means "not observed": it is counted in the
-report and never read as 0. Every item gets the benchmark `default_benchmark` (default: the file
-name without extensions) and query id `query_prefix + item id`.
+report and never read as 0 (text such as NaN is an error naming the cell). Cells are 0/1 (`binary`)
+or scores in [0, 1] (`fraction`, or `auto`). Every item gets the benchmark
+`default_benchmark` (default: the file name without extensions) and query id `query_prefix + item`.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 from typing import Literal
@@ -17,8 +19,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from irtnet.data.importers._source import missing_values, read_content, read_frame, skip
-from irtnet.data.records import make_records, require_rows
+from irtnet.data.importers._source import build_table, file_stem, read_content, skip
+from irtnet.data.records import make_records
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
 
@@ -29,71 +31,96 @@ def import_wide(path: str | Path, header: bool = True, default_benchmark: str | 
     """Models x items matrix CSV (first column model id, header = item ids; or header=False)."""
     file = str(path)
     report = ImportReport(source=file)
-    matrix = _read_matrix(file, header)
-    values = _cell_values(matrix, file)
-    _check_range(values, matrix, outcome_kind, file)
+    models, items, cells = read_matrix(file, header)
+    values = cell_values(cells, items, file)
+    _check_range(values, items, outcome_kind, file)
     observed = ~np.isnan(values)
-    skip(report, "empty cells (not observed)", int((~observed).sum()))
-    rows, cols = np.nonzero(observed)
-    items = matrix.columns.to_numpy(dtype=object)
-    frame = pd.DataFrame({
-        "model": matrix.index.to_numpy(dtype=object)[rows],
-        "query": items[cols],
-        "outcome": values[rows, cols],
-        "_row": rows + 1,
-    })
-    if frame.empty:
+    if not observed.any():
         raise DataError("no observed cells (the matrix is empty)", file=file)
+    silent = np.flatnonzero(~observed.any(axis=1))
+    if silent.size:
+        raise DataError(f"model {models[silent[0]]!r} has no records (every cell of its row is empty)",
+                        file=file, row=int(silent[0]) + 1)
+    skip(report, "empty cells (not observed)", int((~observed).sum()))
+    skip(report, "items without any observed cell (left out of the table)", int((~observed.any(axis=0)).sum()))
+    rows, cols = np.nonzero(observed)
+    frame = pd.DataFrame({"model": models[rows], "query": items[cols], "outcome": values[rows, cols],
+                          "_row": rows + 1})
     records = make_records(frame, file=file, model="model", query="query", outcome="outcome",
                            outcome_kind=outcome_kind)
-    benchmark = default_benchmark or Path(file).name.split(".")[0]
+    benchmark = default_benchmark or file_stem(file.split("::")[-1])
     if not default_benchmark:
         report.notes.append(f"every item is in benchmark {benchmark!r} (the file name)")
     records["benchmark"] = benchmark
     records["query"] = query_prefix + records["query"]
-    return ResponseTable.from_records(records, source=file, report=report)
+    return build_table(records, source=file, report=report)
 
 
-def _read_matrix(file: str, header: bool) -> pd.DataFrame:
-    """The matrix as a string frame indexed by model id, columns = item ids."""
-    if header:
-        frame = read_frame(file).drop(columns="_row")
-        require_rows(frame, file)
-        if frame.shape[1] < 2:
-            raise DataError("a wide matrix needs a model id column and at least one item column", file=file)
-        ids = frame.iloc[:, 0]
-        bad = missing_values(ids)
-        if bad.any():
-            raise DataError("missing model id", file=file, row=int(np.flatnonzero(bad)[0]) + 1,
-                            field=str(frame.columns[0]))
-        if ids.duplicated().any():
-            raise DataError(f"model {ids[ids.duplicated()].iloc[0]!r} has two rows", file=file,
-                            row=int(np.flatnonzero(ids.duplicated().to_numpy())[0]) + 1, field=str(frame.columns[0]))
-        return frame.iloc[:, 1:].set_axis(ids.astype(str).str.strip().to_numpy(), axis=0)
+def read_matrix(file: str, header: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(model ids [n_models], item ids [n_items], cell strings [n_models, n_items]) of a CSV matrix."""
     content, _ = read_content(file)
-    if not content.strip():
+    try:
+        rows = [r for r in csv.reader(io.StringIO(content.decode("utf-8-sig"))) if r]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"not a readable CSV file ({exc})", file=file) from exc
+    if header:
+        if len(rows) < 2:
+            raise DataError("no records (the matrix has no model rows)", file=file)
+        head, rows = rows[0], rows[1:]
+    elif not rows:
         raise DataError("no records (the file is empty)", file=file)
-    frame = pd.read_csv(io.BytesIO(content), header=None, dtype=str, keep_default_na=False, na_values=[""])
-    frame.index = [f"model_{i}" for i in range(len(frame))]
-    frame.columns = [f"item_{j}" for j in range(frame.shape[1])]
-    return frame
+    width = len(head) if header else len(rows[0])
+    for i, row in enumerate(rows, start=1):
+        if len(row) != width:
+            raise DataError(f"row has {len(row)} cells, expected {width}", file=file, row=i)
+    cells = np.array(rows, dtype=object)
+    if not header:
+        return (np.array([f"model_{i}" for i in range(len(rows))], dtype=object),
+                np.array([f"item_{j}" for j in range(width)], dtype=object), cells)
+    if width < 2:
+        raise DataError("a wide matrix needs a model id column and at least one item column", file=file)
+    return _model_ids(cells[:, 0], head[0], file), _item_ids(head[1:], file), cells[:, 1:]
 
 
-def _cell_values(matrix: pd.DataFrame, file: str) -> np.ndarray:
-    """Float matrix [n_models, n_items], NaN where the cell is empty; text that is not a number is an error."""
-    raw = matrix.to_numpy(dtype=object)
-    empty = pd.isna(raw) | np.isin(raw, ["", "NA", "nan", "NaN"])
-    flat = pd.to_numeric(pd.Series(raw.ravel()), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    values = flat.reshape(raw.shape)
+def _model_ids(ids: np.ndarray, field: str, file: str) -> np.ndarray:
+    ids = np.array([str(i).strip() for i in ids], dtype=object)
+    seen: set[str] = set()
+    for i, mid in enumerate(ids, start=1):
+        if mid == "":
+            raise DataError("missing model id", file=file, row=i, field=field)
+        if mid in seen:
+            raise DataError(f"model {mid!r} has two rows", file=file, row=i, field=field)
+        seen.add(mid)
+    return ids
+
+
+def _item_ids(header: list[str], file: str) -> np.ndarray:
+    """The header's item ids; an empty or repeated id would merge or lose a column, so it is an error."""
+    ids = np.array([h.strip() for h in header], dtype=object)
+    seen: set[str] = set()
+    for j, item in enumerate(ids, start=2):
+        if item == "" or item in seen:
+            what = "empty item id in the header" if item == "" else f"item id {item!r} names two columns"
+            raise DataError(f"{what} (column {j})", file=file, row="header", field=item or f"column {j}")
+        seen.add(item)
+    return ids
+
+
+def cell_values(cells: np.ndarray, items: np.ndarray, file: str) -> np.ndarray:
+    """Float matrix of the cells, NaN where empty; a cell that is not a number is an error naming it."""
+    stripped = np.char.strip(cells.astype(str))
+    empty = stripped == ""
+    flat = pd.to_numeric(pd.Series(stripped.ravel(), dtype=object), errors="coerce")
+    values = flat.to_numpy(dtype=np.float64, na_value=np.nan).reshape(cells.shape).copy()
     bad = np.isnan(values) & ~empty
     if bad.any():
         i, j = (int(x[0]) for x in np.nonzero(bad))
-        raise DataError(f"not a number (got {raw[i, j]!r})", file=file, row=i + 1, field=str(matrix.columns[j]))
+        raise DataError(f"not a number (got {cells[i, j]!r})", file=file, row=i + 1, field=str(items[j]))
     values[empty] = np.nan
     return values
 
 
-def _check_range(values: np.ndarray, matrix: pd.DataFrame, kind: str, file: str) -> None:
+def _check_range(values: np.ndarray, items: np.ndarray, kind: str, file: str) -> None:
     """Binary cells must be 0 or 1 and scores must lie in [0, 1]; the error names the cell."""
     observed = ~np.isnan(values)
     if kind == "binary":
@@ -103,4 +130,4 @@ def _check_range(values: np.ndarray, matrix: pd.DataFrame, kind: str, file: str)
     if bad.any():
         i, j = (int(x[0]) for x in np.nonzero(bad))
         raise DataError(f"{what} (got {values[i, j]:g}; {int(bad.sum())} such cells)", file=file,
-                        row=i + 1, field=str(matrix.columns[j]))
+                        row=i + 1, field=str(items[j]))

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from irtnet.data.importers._source import iter_tar, json_records, parse_json, read_frame, require_path
+from irtnet.data.importers._source import build_table, iter_tar, json_records, parse_json, read_frame, require_path
 from irtnet.data.importers.long import ColumnMap, frame_to_records
 from irtnet.data.table import ImportReport, ResponseTable
+from irtnet.errors import ConfigError
 
 BENCHMARKS = ("crux", "gsm", "math-l5")
 ARCHIVE = "zeroeval_result_dirs_crux_gsm_math-l5.tar.xz"
@@ -36,6 +37,11 @@ def mapping(benchmark: str, outcome: str = "correct") -> ColumnMap:
 def import_zeroeval(path: str | Path, benchmarks: tuple[str, ...] | list[str] = BENCHMARKS,
                     crux_outcome: str = "correct", texts: bool = True) -> ResponseTable:
     """ZeroEval scored CSVs (crux, gsm, math-l5) with question texts streamed from the tar.xz."""
+    benchmarks = [benchmarks] if isinstance(benchmarks, str) else list(benchmarks)
+    unknown = sorted(set(benchmarks) - set(BENCHMARKS))
+    if unknown or not benchmarks:
+        raise ConfigError(f"option benchmarks: unknown {unknown or 'empty list'}; "
+                          f"choose from {', '.join(BENCHMARKS)}")
     folder = Path(path)
     require_path(folder)
     report = ImportReport(source=str(folder))
@@ -54,8 +60,7 @@ def import_zeroeval(path: str | Path, benchmarks: tuple[str, ...] | list[str] = 
         queries["text"] = queries["text"].where(queries["text"].notna(), None)
         if queries["text"].isna().any():
             report.notes.append(f"{int(queries['text'].isna().sum())} queries have no text in the archive")
-    return ResponseTable.from_records(records.drop(columns="benchmark"), queries=queries,
-                                      source=str(folder), report=report)
+    return build_table(records.drop(columns="benchmark"), queries=queries, source=str(folder), report=report)
 
 
 def read_texts(archive: Path, benchmarks: set[str], needed: set[str]) -> dict[str, str]:
