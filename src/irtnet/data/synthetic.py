@@ -107,6 +107,8 @@ def make_synthetic(
     a, b = _item_parameters(rng, x, bench, dim, n_benchmarks)
     family = rng.integers(0, n_families, size=n_models)
     theta = rng.normal(0, 1.0, size=(n_families, dim))[family] + rng.normal(0, 0.6, size=(n_models, dim))
+    # centre the difficulties so the average logit is 0: a base rate near one half, whatever the seed
+    b = b + float((a @ theta.T).mean() - b.mean())
     prob = 1 / (1 + np.exp(-(a @ theta.T - b[:, None])))
     labels = (rng.random(prob.shape) < prob).astype(np.int8)
     observed = rng.random(prob.shape) < density

@@ -4,6 +4,9 @@ from irtnet.predictors.base import REGISTRY, NotFittedError, Predictor, Router, 
 from irtnet.predictors.irtnet import IrtNet
 
 __all__ = ["REGISTRY", "IrtNet", "NotFittedError", "Predictor", "Router", "register"]
-from irtnet.predictors.baselines.simple import ModelBenchmarkMean, ModelMean  # noqa: E402
+from irtnet.predictors.baselines import (  # noqa: E402
+    IRT1PL, IRT2PL, KNN, MIRT2PL, EmbedLLMMF, LinearMIRT, ModelBenchmarkMean, ModelMean, RandomPredictor, RouterDC,
+)
 
-__all__ += ["ModelBenchmarkMean", "ModelMean"]
+__all__ += ["EmbedLLMMF", "IRT1PL", "IRT2PL", "KNN", "LinearMIRT", "MIRT2PL", "ModelBenchmarkMean", "ModelMean",
+            "RandomPredictor", "RouterDC"]

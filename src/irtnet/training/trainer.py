@@ -99,8 +99,17 @@ def train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_model
 
     Without a validation set every epoch runs and the last weights are kept.
     """
+    previous_threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
+    try:
+        return _train(module, data, val, n_models, config)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_models: int,
+           config: TrainConfig) -> TrainResult:
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(

@@ -1,11 +1,15 @@
-"""Reference predictors that read no text: per-model mean and per (model, benchmark) mean.
+"""Reference predictors that read no text: per-model mean, per (model, benchmark) mean, and random.
 
 The per (model, benchmark) training mean is the base-rate predictor that must stand beside every
-correctness table: where base rates are extreme it is hard to beat on accuracy.
+correctness table: where base rates are extreme it is hard to beat on accuracy. `random` is the lower
+bound: a coin flip for correctness and a uniformly random pick for routing. The oracle (1 if any model
+is right) needs the test labels, so it is not a predictor: `irtnet.tasks.routing` reports it (and the
+random pick's exact expectation) beside every router.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -94,4 +98,58 @@ class ModelBenchmarkMean(Predictor):
         self = cls(meta["prior_strength"])
         self.models_, self.groups_ = Vocab("model", meta["models"]), Vocab("benchmark", meta["groups"])
         self.mean_, self.model_mean_ = arrays["mean"], arrays["model_mean"]
+        return self
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """A bijective 64-bit mixer (SplitMix64's finaliser); uint64 in, uint64 out."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _id_hashes(ids: Sequence[str]) -> np.ndarray:
+    return np.array([int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "little")
+                     for i in ids], dtype=np.uint64)
+
+
+def pair_uniforms(query_ids: Sequence[str], model_ids: Sequence[str], seed: int) -> np.ndarray:
+    """[n_queries, n_models] uniforms in [0, 1), a pure function of (seed, query id, model id): the same
+    pair gets the same number whatever the batch, order or subset of models it is asked in."""
+    q = _splitmix64(_id_hashes(query_ids) ^ _splitmix64(np.array([seed], dtype=np.uint64)))
+    x = _splitmix64(q[:, None] ^ _splitmix64(_id_hashes(model_ids))[None, :])
+    return (x >> np.uint64(11)).astype(np.float64) / float(2 ** 53)
+
+
+@register("random")
+class RandomPredictor(Predictor):
+    """The lower bound: P(m answers q) = 0.5 + spread * (u - 0.5), u uniform, seeded per (query, model).
+
+    The probabilities are all but 0.5 (log loss ln 2, Brier 0.25, AUC about 0.5, accuracy at 0.5 a coin
+    flip); their order is a seeded uniform random ranking of the models, so routing on them picks a
+    uniformly random model per query through the same evaluator as every other router. Its routing
+    accuracy estimates the "random" reference, which `irtnet.tasks.routing` computes exactly.
+    """
+
+    def __init__(self, seed: int = 0, spread: float = 1e-6) -> None:
+        self.seed, self.spread = seed, spread
+
+    def fit(self, train: Dataset, val: Dataset | None = None) -> RandomPredictor:
+        self.models_ = train.table.model_vocab
+        return self
+
+    def predict_proba(self, queries: Queries, models: Sequence[str] | None = None) -> np.ndarray:
+        names = [self.models_.id(i) for i in self._model_positions(models)]
+        return 0.5 + self.spread * (pair_uniforms(queries.ids, names, self.seed) - 0.5)
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self._check_fitted()
+        return {"models": self.models_.to_list(), "seed": self.seed, "spread": self.spread}, {}
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RandomPredictor:
+        self = cls(meta["seed"], meta["spread"])
+        self.models_ = Vocab("model", meta["models"])
         return self
