@@ -153,3 +153,17 @@ def test_alignment_weights_enter_the_training_objective():
     assert off.auxiliary_loss(off(x), batch) is None
     extra = on.auxiliary_loss(on(x), batch)
     assert extra is not None and float(extra.detach()) > 0 and extra.requires_grad
+
+
+def test_group_abilities_add_one_dimension_per_benchmark():
+    cfg = IrtNetConfig(dim=3, moe=PRESETS["small"].moe, use_groups=True, input_noise=0.0)
+    net = IrtNetModule(cfg, d_in=6, n_models=4, n_groups=2).eval()
+    assert net.theta.shape == (4, 3 + 2)
+    x = torch.randn(3, 6)
+    a, b, _ = net.query_params(x, torch.tensor([0, 1, 2]))  # 2 = unknown benchmark
+    torch.testing.assert_close(a[:, 3:], torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
+    with torch.no_grad():  # a benchmark-specific ability moves only that benchmark's queries
+        before = net(x, torch.tensor([0, 1, 2])).logits.clone()
+        net.theta[:, 3] += 1.0
+        delta = net(x, torch.tensor([0, 1, 2])).logits - before
+    torch.testing.assert_close(delta, torch.tensor([[1.0] * 4, [0.0] * 4, [0.0] * 4]))

@@ -4,7 +4,10 @@ theta_m is a free ability vector per model; a_q and b_q are predicted from the q
 mixture of experts, so a query never seen in training needs no labels. Optionally the query's benchmark
 (group) enters the query representation as a learned embedding; an extra "unknown" slot is used for a
 benchmark never seen and, with probability `group_dropout` during training, for known ones too, so the
-network also learns to work from the text alone.
+network also learns to work from the text alone. With `group_abilities` (the default when groups are used)
+a_q also carries the query's benchmark as a one-hot block and theta_m one matching ability per benchmark,
+so the per-(model, benchmark) base rate is a special case of the model and the text explains the rest; the
+response function keeps its form sigmoid(a_q . theta_m - b_q).
 
 Compute shape: a_q, b_q depend only on the query, so the network runs once per query and all of that
 query's models are scored with one matrix product (`irt_logit`), or, for a sparse batch, with a gather
@@ -35,6 +38,8 @@ class IrtNetConfig(BaseModel):
     use_groups: bool = Field(False, description="let the benchmark name enter the query representation")
     group_dim: int = Field(16, ge=1)
     group_dropout: float = Field(0.2, ge=0.0, le=1.0)
+    group_abilities: bool = Field(True, description="with use_groups: one extra ability dimension per "
+                                  "benchmark, a_q carrying the query's benchmark as a one-hot block")
     theta_init_std: float = Field(0.1, gt=0.0)
     align_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-model alignment loss (0: off)")
     align_query_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-query alignment loss")
@@ -66,7 +71,8 @@ class IrtNetModule(nn.Module):
         self.moe = MixtureOfExperts(d_in + extra, config.moe)
         self.to_a = nn.Linear(config.moe.out, config.dim)
         self.to_b = nn.Linear(config.moe.out, 1)
-        self.theta = nn.Parameter(torch.randn(n_models, config.dim) * config.theta_init_std)
+        self.n_group_dims = n_groups if config.use_groups and config.group_abilities else 0
+        self.theta = nn.Parameter(torch.randn(n_models, config.dim + self.n_group_dims) * config.theta_init_std)
 
     def query_params(self, x: torch.Tensor, groups: torch.Tensor | None = None):
         """x [B, d_in] embeddings, groups [B] group indices (n_groups = unknown) -> (a [B, d], b [B], GateStats)."""
@@ -80,7 +86,11 @@ class IrtNetModule(nn.Module):
                 groups = torch.where(hide, torch.full_like(groups, self.n_groups), groups)
             x = torch.cat([x, self.group_emb(groups)], dim=-1)
         h, gate = self.moe(x)
-        return self.to_a(h), self.to_b(h).squeeze(-1), gate
+        a = self.to_a(h)
+        if self.n_group_dims:  # benchmark-specific ability dimensions; an unknown benchmark adds nothing
+            onehot = torch.nn.functional.one_hot(groups, self.n_groups + 1)[:, : self.n_groups].to(a.dtype)
+            a = torch.cat([a, onehot], dim=-1)
+        return a, self.to_b(h).squeeze(-1), gate
 
     def forward(self, x: torch.Tensor, groups: torch.Tensor | None = None,
                 pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -121,6 +131,11 @@ PRESETS: dict[str, IrtNetConfig] = {
     "paper": IrtNetConfig(),
     # A sparse variant of the paper's network: 8 of 39 experts per query, balanced by expert load.
     "paper-sparse": IrtNetConfig(moe=MoEConfig(top_k=8)),
+    # irtnet's default for real logs: benchmark names enter the query (with benchmark-specific ability
+    # dimensions), a smaller dense MoE that trains in minutes on a CPU. Chosen on llmrouter-dcrouter's
+    # validation split; see docs/results.md.
+    "default": IrtNetConfig(dim=32, use_groups=True, group_dropout=0.1,
+                            moe=MoEConfig(n_experts=8, top_k=8, hidden=256, out=128, dropout=0.5)),
     # A small network for tests and the demo.
     "small": IrtNetConfig(dim=8, moe=MoEConfig(n_experts=4, top_k=2, hidden=32, out=16, dropout=0.1)),
 }

@@ -37,7 +37,7 @@ class IrtNet(Predictor):
     the config uses groups), `encoder_` (name of the embedding encoder), `module_`, `result_`.
     """
 
-    def __init__(self, config: IrtNetConfig | str | dict[str, Any] = "paper",
+    def __init__(self, config: IrtNetConfig | str | dict[str, Any] = "default",
                  train: TrainConfig | dict[str, Any] | None = None) -> None:
         self.config = config
         self.train = train
@@ -86,7 +86,7 @@ class IrtNet(Predictor):
             a_parts.append(a)
             b_parts.append(b)
         if not a_parts:
-            return np.zeros((0, self.config_.dim), np.float32), np.zeros(0, np.float32)
+            return np.zeros((0, self.module_.theta.shape[1]), np.float32), np.zeros(0, np.float32)
         return torch.cat(a_parts).numpy(), torch.cat(b_parts).numpy()
 
     def predict_proba(self, queries: Queries, models: Sequence[str] | None = None) -> np.ndarray:

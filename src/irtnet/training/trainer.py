@@ -31,13 +31,13 @@ _HIGHER_IS_BETTER = {"log_loss": False, "auc": True, "accuracy": True}
 
 
 class TrainConfig(BaseModel):
-    """Optimisation settings (the IrtNet paper's published values are the defaults)."""
+    """Optimisation settings (the IrtNet paper's published values, except the learning rate)."""
 
     model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(30, ge=1)
     batch_pairs: int = Field(2048, ge=1, description="labels per batch; whole queries are kept together")
-    lr: float = Field(1e-4, gt=0)
+    lr: float = Field(1e-3, gt=0, description="the paper used 1e-4; 1e-3 converges in far fewer CPU epochs")
     weight_decay: float = Field(1e-4, ge=0)
     plateau_factor: float = Field(0.1, gt=0, lt=1)
     plateau_patience: int = Field(2, ge=0)
