@@ -71,12 +71,33 @@ class StackedExperts(nn.Module):
             nn.init.uniform_(w, -bound, bound)
             nn.init.uniform_(b, -bound, bound)
 
+    def _outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Every expert on every row, expert-major: x [B, in] -> [n, B, out].
+
+        matmul broadcasts x over the experts and reads each expert's [in, hidden] block where it lies;
+        flattening w1 into one [in, n * hidden] matrix would copy all first-layer weights (and their
+        gradient) on every call, which dominates a small training batch.
+        """
+        h = self.dropout(torch.relu(torch.matmul(x, self.w1) + self.b1[:, None]))      # [n, B, hidden]
+        return torch.baddbmm(self.b2[:, None], h, self.w2)
+
     def all_experts(self, x: torch.Tensor) -> torch.Tensor:
         """Every expert on every row: x [B, in] -> [B, n, out]."""
-        n, d_in, hidden = self.w1.shape
-        h = (x @ self.w1.permute(1, 0, 2).reshape(d_in, n * hidden)).view(-1, n, hidden) + self.b1
-        h = self.dropout(torch.relu(h))
-        return torch.einsum("bnh,nho->bno", h, self.w2) + self.b2
+        return self._outputs(x).transpose(0, 1)
+
+    def mixture(self, x: torch.Tensor, weights: torch.Tensor | None = None, chunk: int = 1024) -> torch.Tensor:
+        """sum_e weights[:, e] * expert_e(x): x [B, in], weights [B, n] (None: all ones) -> [B, out].
+
+        Without autograd the rows go through in chunks of `chunk`, so a large inference batch never holds
+        the whole [n, B, hidden] activation at once.
+        """
+        if not torch.is_grad_enabled() and x.shape[0] > chunk:
+            return torch.cat([self.mixture(x[s:s + chunk], None if weights is None else weights[s:s + chunk],
+                                           chunk) for s in range(0, x.shape[0], chunk)])
+        out = self._outputs(x)
+        if weights is not None:
+            out = out * weights.T.unsqueeze(-1)
+        return out.sum(0)
 
     def per_expert(self, x: torch.Tensor) -> torch.Tensor:
         """Expert e on its own rows: x [n, C, in] -> [n, C, out]."""
@@ -104,12 +125,12 @@ class MixtureOfExperts(nn.Module):
         logits = self.gate(x)
         weights = torch.softmax(logits, dim=-1)
         if self.is_dense:
-            h = torch.einsum("bn,bno->bo", weights, self.experts.all_experts(x))
+            h = self.experts.mixture(x, weights)
             load = torch.full((self.config.n_experts,), float(x.shape[0]), device=x.device)
         else:
             h, load = self._sparse(x, logits, weights)
         if self.shared is not None:
-            h = h + self.shared.all_experts(x)[:, 0]
+            h = h + self.shared.mixture(x)
         return h, GateStats(load=load, importance=weights.mean(0).detach())
 
     def _sparse(self, x: torch.Tensor, logits: torch.Tensor, weights: torch.Tensor):

@@ -1,0 +1,160 @@
+"""Scaling of IrtNet training with the number of models and queries, on sparse synthetic data.
+
+    python bench/scaling.py                                           # 10..1000 models x 1k..1M queries
+    python bench/scaling.py --models 10,100 --queries 1000,10000 --max-batches 5   # a short run
+
+Each (models, queries) cell runs in its own subprocess: it builds planted data in the trainer's query-major
+CSR layout (`LabelArrays`; density = min(1, --max-labels / (models x queries)), every query keeping at
+least one label, so big cells are sparse), then runs the trainer's step (batches -> batch_logits ->
+weighted_bce -> backward -> Adam, as `irtnet.training.trainer` does) for --max-batches steps after
+--warmup and extrapolates the epoch from the labels covered (0 = a full epoch).
+
+Printed per cell: labels, density, which logit path the batches took (`batch_logits` scores a batch with
+one dense [B, M] product when at least half its B x M pairs are labelled, else only the labelled pairs),
+seconds and CPU seconds per epoch, resident memory after building the data and at the peak, and what a
+dense float32 models x queries matrix would take, for comparison. Then the log-log slope of epoch time
+against the number of labels (1 = linear).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import planted_arrays  # noqa: E402
+from _harness import (Timer, current_rss_mb, emit, errors, machine_line, peak_rss_mb, reset_peak_rss,  # noqa: E402
+                      run_case, setup_torch, strip_case, table)
+
+from irtnet.models.irt import weighted_bce  # noqa: E402
+from irtnet.models.irtnet import PRESETS, IrtNetModule  # noqa: E402
+from irtnet.training.batching import batches, queries_per_batch  # noqa: E402
+from irtnet.training.trainer import TrainConfig, batch_logits  # noqa: E402
+
+
+def parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="10,100,1000", help="comma-separated model counts")
+    p.add_argument("--queries", default="1000,10000,100000,1000000", help="comma-separated query counts")
+    p.add_argument("--max-labels", type=int, default=2_000_000,
+                   help="labels per cell at most (sets the density); every query keeps at least one")
+    p.add_argument("--preset", default="paper", choices=sorted(PRESETS))
+    p.add_argument("--embed-dim", type=int, default=384)
+    p.add_argument("--batch-pairs", type=int, default=2048)
+    p.add_argument("--max-batches", type=int, default=20, help="timed steps per cell, epoch extrapolated (0: all)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=None, help="seconds per cell")
+    p.add_argument("--cell", help=argparse.SUPPRESS)
+    p.add_argument("--case", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def run_cell(args) -> dict:
+    setup_torch(args.threads)
+    n_models, n_queries = (int(v) for v in args.cell.split("x"))
+    density = min(1.0, args.max_labels / (n_models * n_queries))
+    t0 = time.perf_counter()
+    arrays = planted_arrays(n_models, n_queries, args.embed_dim, density, seed=args.seed)
+    build_s, rss_data, peak_build = time.perf_counter() - t0, current_rss_mb(), peak_rss_mb()
+    reset = reset_peak_rss()  # from here on, the peak is that of training alone (plus the resident data)
+    torch.manual_seed(args.seed)
+    module = IrtNetModule(PRESETS[args.preset], args.embed_dim, n_models).train()
+    cfg = TrainConfig()
+    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)  # as the trainer
+    per_batch = queries_per_batch(arrays, args.batch_pairs)
+    n_steps = math.ceil(arrays.n_queries / per_batch)
+    limit = min(n_steps, (args.max_batches or n_steps) + args.warmup)
+    timer, done, labels, dense_steps = Timer(), 0, 0, 0
+    it = batches(arrays, per_batch, torch.Generator().manual_seed(args.seed))
+    for i in range(limit):
+        with timer if i >= args.warmup else Timer():
+            batch = next(it)
+            logits, out = batch_logits(module, batch, n_models)
+            loss = weighted_bce(logits, batch.target, batch.weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            module.balance_step(out.gate)
+        if i >= args.warmup:
+            done, labels = done + 1, labels + len(batch.model)
+            dense_steps += len(batch.model) >= 0.5 * len(batch.x) * n_models  # batch_logits' own test
+    if done == 0:  # an epoch shorter than the warm-up: time it all
+        return run_cell(argparse.Namespace(**{**vars(args), "warmup": 0}))
+    scale = arrays.n_labels / labels
+    path = "dense" if dense_steps == done else "pairs" if dense_steps == 0 else f"mixed ({dense_steps}/{done} dense)"
+    return {"models": n_models, "queries": n_queries, "labels": arrays.n_labels, "density": density,
+            "path": path, "steps": n_steps, "epoch_s": timer.total * scale, "epoch_cpu_s": timer.cpu * scale,
+            "measured": "epoch" if done == n_steps else f"{done}/{n_steps}", "build_s": build_s,
+            "rss_data_mb": rss_data, "peak_build_mb": peak_build, "peak_train_mb": peak_rss_mb() if reset else None,
+            "dense_mb": n_models * n_queries * 4 / 2**20}
+
+
+def slope(rows: list[dict], x: str, y: str) -> float:
+    pts = [(r[x], r[y]) for r in rows if r.get(y) and r.get(x)]
+    if len(pts) < 2:
+        return float("nan")
+    lx, ly = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+    return float(np.polyfit(lx, ly, 1)[0])
+
+
+def cost_model(rows: list[dict]) -> tuple[float, float]:
+    """Least-squares fit of s/epoch = per_query * queries + per_step * steps (the query network runs once per
+    query; every step also pays for reading and updating all weights)."""
+    if len(rows) < 2:
+        return float("nan"), float("nan")
+    design = np.array([[r["queries"], r["steps"]] for r in rows], dtype=float)
+    target = np.array([r["epoch_s"] for r in rows])
+    weights = 1 / target  # relative errors: small cells count as much as big ones
+    coef = np.linalg.lstsq(design * weights[:, None], target * weights, rcond=None)[0]
+    return float(coef[0]), float(coef[1])
+
+
+def main(argv=None) -> None:
+    args = parse(argv)
+    if args.cell:
+        emit(run_cell(args))
+        return
+    cells = [f"{m}x{q}" for m in args.models.split(",") for q in args.queries.split(",")]
+    print(f"# Scaling: IrtNet preset {args.preset!r}, {args.embed_dim}-d embeddings, at most {args.max_labels:,} "
+          f"labels per cell, {args.batch_pairs} labels per step")
+    print(machine_line(args.threads))
+    base = strip_case(sys.argv[1:] if argv is None else argv, drop=("--models", "--queries"))
+    rows = []
+    for cell in cells:
+        print(f"  cell {cell} ...", file=sys.stderr, flush=True)
+        res = run_case(__file__, [*base, "--cell", cell], cell, args.timeout)
+        if "error" in res:
+            print(f"  cell {cell} FAILED: {res['error']}", file=sys.stderr, flush=True)
+        rows.append(res)
+    ok = [r for r in rows if "error" not in r]
+    for r in ok:
+        r["labels_per_s"] = r["labels"] / r["epoch_s"]
+        r["train_mb"] = r["peak_train_mb"] - r["rss_data_mb"] if r.get("peak_train_mb") else None
+    print()
+    print(table(ok, [("models", "models"), ("queries", "queries"), ("labels", "labels"), ("density", "density"),
+                     ("path", "logit path"), ("steps", "steps"), ("measured", "steps timed"),
+                     ("epoch_s", "s / epoch"), ("epoch_cpu_s", "CPU s / epoch"), ("labels_per_s", "labels / s"),
+                     ("rss_data_mb", "RSS data MiB"), ("peak_build_mb", "peak building MiB"),
+                     ("peak_train_mb", "peak training MiB"), ("train_mb", "training adds MiB"),
+                     ("peak_rss_mb", "peak RSS MiB"), ("dense_mb", "dense M x Q f32 MiB")]))
+    print(f"\nlog-log slope of s/epoch vs labels: {slope(ok, 'labels', 'epoch_s'):.2f} "
+          f"(CPU s: {slope(ok, 'labels', 'epoch_cpu_s'):.2f}); vs queries: {slope(ok, 'queries', 'epoch_s'):.2f}; "
+          f"peak training RSS vs labels: {slope(ok, 'labels', 'peak_train_mb'):.2f}")
+    per_query, per_step = cost_model(ok)
+    print(f"cost model (least squares, relative): s/epoch = {1000 * per_query:.2f} ms x queries "
+          f"+ {1000 * per_step:.0f} ms x steps")
+    print("RSS data = resident after building the data set; peak training = the peak while training (the count\n"
+          "restarted after the build); 'training adds' = their difference, which depends on the batch, not on\n"
+          "M x Q; peak RSS = ru_maxrss of the whole cell process (data generation included)." + errors(rows))
+
+
+if __name__ == "__main__":
+    main()
