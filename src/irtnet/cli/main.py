@@ -14,15 +14,24 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    from irtnet.cli import compare as compare_cli
     from irtnet.cli import data as data_cli
     from irtnet.cli import demo as demo_cli
     from irtnet.cli import model as model_cli
+    from irtnet.cli import serve as serve_cli
+    from irtnet.cli import tasks as tasks_cli
 
     app.add_typer(data_cli.app, name="data")
     app.command()(model_cli.train)
     app.command()(model_cli.evaluate)
     app.command()(model_cli.route)
     app.command()(demo_cli.demo)
+    app.command()(serve_cli.serve)
+    app.command()(compare_cli.compare)
+    app.command()(compare_cli.results)
+    for command in (tasks_cli.predict_benchmark, tasks_cli.evaluate_benchmarks, tasks_cli.onboard,
+                    tasks_cli.evaluate_onboarding, tasks_cli.evaluate_cost, tasks_cli.report):
+        app.command()(command)
 
 
 _register()

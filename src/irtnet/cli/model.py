@@ -7,9 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from irtnet import api
 from irtnet.cli.common import console, friendly_errors, parse_fractions
-from irtnet.config import build_run_config
 
 Opt = typer.Option
 
@@ -19,7 +17,7 @@ def train(
     table: Annotated[Path, typer.Argument(help="response table (.parquet) from `irtnet data import`")],
     out: Annotated[Path, Opt("--out", "-o", help="run directory to write")],
     model: Annotated[str, Opt(help="predictor to train (irtnet, or a baseline name)")] = "irtnet",
-    preset: Annotated[Optional[str], Opt(help="IrtNet preset: paper, paper-sparse, small, ...")] = None,
+    preset: Annotated[Optional[str], Opt(help="IrtNet preset: default, paper, paper-sparse, small")] = None,
     config: Annotated[Optional[Path], Opt(help="JSON/TOML run config overriding the defaults")] = None,
     encoder: Annotated[Optional[str], Opt(help="sentence-transformers name or path, or hashing-<dim>")] = None,
     split: Annotated[Optional[str], Opt(help="train,val,test query fractions, e.g. 0.8,0.1,0.1")] = None,
@@ -32,6 +30,9 @@ def train(
     quiet: Annotated[bool, Opt("--quiet", help="no progress bars")] = False,
 ) -> None:
     """Train a model on a query split of TABLE and write a run directory (config, split, checkpoint, history)."""
+    from irtnet import api
+    from irtnet.config import build_run_config
+
     data: dict[str, Any] = {"table": str(table), "encoder": encoder, "seed": seed,
                             "fractions": parse_fractions(split) if split else None}
     if holdout_benchmark:
@@ -52,13 +53,13 @@ def train(
 
 
 def _irtnet_defaults() -> dict[str, Any]:
-    return {"data": {}, "model": "irtnet", "params": {"config": "paper", "train": {}}}
+    return {"data": {}, "model": "irtnet", "params": {"config": "default", "train": {}}}
 
 
 def _resolve(config: Any) -> dict[str, Any]:
     from irtnet.predictors.irtnet import resolve_config
 
-    return resolve_config(config or "paper").model_dump()
+    return resolve_config(config or "default").model_dump()
 
 
 @friendly_errors
@@ -68,6 +69,7 @@ def evaluate(
     markdown: Annotated[Optional[Path], Opt(help="also write the tables as Markdown here")] = None,
 ) -> None:
     """Score a run's model on its test queries beside the base-rate references; writes RUN/evaluation.json."""
+    from irtnet import api
     from irtnet.reporting.tables import markdown as to_markdown, rich_tables
 
     results = api.evaluate_run(run, routing_mode=routing_mode)
@@ -84,10 +86,21 @@ def route(
     texts: Annotated[list[str], typer.Argument(help="one or more query texts")],
     top: Annotated[int, Opt(help="how many models to show per query")] = 5,
     benchmark: Annotated[Optional[str], Opt(help="benchmark of the queries, if known")] = None,
+    cost_weight: Annotated[Optional[float], Opt(help="pick argmax P - COST_WEIGHT x cost per query")] = None,
+    budget: Annotated[Optional[float], Opt(help="pick the best total P with mean cost per query <= BUDGET")] = None,
+    prices: Annotated[Optional[Path], Opt(help="price file (JSON/CSV) or table (default: the run's table)")] = None,
+    output_tokens: Annotated[float, Opt(help="assumed output tokens per answer (token prices)")] = 256,
 ) -> None:
-    """Rank the checkpoint's models for each query text by predicted probability of answering correctly."""
+    """Rank the checkpoint's models for each query text by predicted probability of answering correctly;
+    with --cost-weight or --budget, choose one model per text trading that probability against price."""
     from rich.table import Table
 
+    from irtnet import api
+
+    if cost_weight is not None or budget is not None:
+        from irtnet.cli.tasks import cost_route_texts
+
+        return cost_route_texts(checkpoint, texts, benchmark, prices, cost_weight, budget, output_tokens)
     predictor = api.load(checkpoint)
     for text, ranked in zip(texts, api.rank_models(predictor, texts, benchmark=benchmark, top=top)):
         table = Table(title=f"{text[:70]!r}", title_justify="left")
