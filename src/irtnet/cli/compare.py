@@ -1,0 +1,165 @@
+"""`irtnet compare` (models x datasets x seeds, cached) and `irtnet results` (docs/results.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from irtnet.cli.common import console, friendly_errors, parse_fractions
+from irtnet.config import deep_update, read_config_file
+from irtnet.errors import ConfigError
+
+Opt = typer.Option
+
+
+def parse_dataset(text: str) -> dict[str, Any]:
+    """`[NAME=]TABLE.parquet`, `[NAME=]FORMAT:PATH` or a JSON object (name, format, path, options)."""
+    if text.lstrip().startswith("{"):
+        return _json(text, "--dataset")
+    name, _, rest = text.rpartition("=") if "=" in text.split(":", 1)[0] else ("", "", text)
+    if rest.endswith(".parquet"):
+        return {"name": name or Path(rest).stem, "table": rest}
+    fmt, sep, path = rest.partition(":")
+    if not sep:
+        raise ConfigError(f"--dataset {text!r}: expected TABLE.parquet, FORMAT:PATH or a JSON object")
+    return {"name": name or Path(path.split("::")[0]).name or fmt, "format": fmt, "path": path}
+
+
+def parse_model(text: str) -> dict[str, Any]:
+    """`NAME` (a registry name), `[LABEL=]irtnet:PRESET`, or a JSON object (name, model, preset, params, ...)."""
+    if text.lstrip().startswith("{"):
+        return _json(text, "--model")
+    label, _, rest = text.partition("=") if "=" in text else ("", "", text)
+    model, sep, preset = rest.partition(":")
+    if not sep:
+        return {"name": label or model, "model": model}
+    return {"name": label or f"{model}-{preset}", "model": model, "preset": preset}
+
+
+def _json(text: str, flag: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{flag}: not a valid JSON object ({exc})") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _names(text: str | None) -> set[str] | None:
+    return {x.strip() for x in text.split(",") if x.strip()} if text else None
+
+
+def _command() -> str:
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name == "irtnet":
+        argv[0] = "irtnet"
+    return shlex.join(argv)
+
+
+def _print_cell(cell: Any) -> None:
+    where = f"{cell.dataset} {cell.setting} seed {cell.seed} {cell.label}"
+    if cell.status != "ok":
+        console.print(f"{where}: [red]{cell.status}[/] {(cell.error or '').splitlines()[0][:200]}", highlight=False)
+        return
+    corr, rout = cell.result["correctness"], cell.result["routing"]
+    acc = f"acc {corr['overall']['accuracy']:.4f} auc {corr['overall']['auc']:.4f} " if corr else ""
+    source = "cached" if cell.cached else f"fit {cell.fit_seconds:.1f}s"
+    console.print(f"{where}: {source} {acc}routing {rout['micro']:.4f}", highlight=False)
+
+
+def summary_table(t: dict[str, Any]) -> Any:
+    """A compact terminal view of one aggregated table (the Markdown files have everything)."""
+    from rich.table import Table
+
+    from irtnet.reporting.results import fmt
+
+    table = Table(title=f"{t['dataset']} ({t['setting']} split, seeds {', '.join(map(str, t['seeds']))})",
+                  title_justify="left")
+    for i, h in enumerate(("model", "accuracy", "AUC", "log loss", "routing micro", "gap closed")):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for r in t["rows"]:
+        if r.get("routing") is None:
+            table.add_row(r["label"], r["status"], "", "", "", "")
+            continue
+        c = r.get("correctness") or {}
+        table.add_row(r["label"], fmt(c.get("accuracy"), 3), fmt(c.get("auc"), 3), fmt(c.get("log_loss"), 3),
+                      fmt(r["routing"]["micro"], 3), fmt(r["routing"]["gap_closed"], 3))
+    for name, ref in t["references"].items():
+        table.add_row(f"({name})", "", "", "", fmt(ref["micro"], 3), "")
+    return table
+
+
+@friendly_errors
+def compare(
+    config: Annotated[Optional[Path], Opt("--config", "-c", help="TOML/JSON spec, e.g. configs/compare.toml")] = None,
+    out: Annotated[Optional[Path], Opt("--out", "-o", help="run directory (cells are cached here)")] = None,
+    dataset: Annotated[Optional[list[str]], Opt("--dataset", "-d", help="TABLE.parquet, FORMAT:PATH or JSON; "
+                                                 "repeat; replaces the spec's datasets")] = None,
+    model: Annotated[Optional[list[str]], Opt("--model", "-m", help="registry NAME, irtnet:PRESET or JSON; "
+                                               "repeat; replaces the spec's models")] = None,
+    seeds: Annotated[Optional[str], Opt(help="comma-separated seeds (default 0,1,2)")] = None,
+    encoder: Annotated[Optional[str], Opt(help="query encoder of entries that name none")] = None,
+    split: Annotated[Optional[str], Opt(help="train,val,test query fractions (default 0.8,0.1,0.1)")] = None,
+    routing_mode: Annotated[Optional[str], Opt(help="'complete' or 'observed'")] = None,
+    epochs: Annotated[Optional[int], Opt(help="maximum epochs of every IrtNet entry")] = None,
+    threads: Annotated[Optional[int], Opt(help="torch threads (default 1)")] = None,
+    only_datasets: Annotated[Optional[str], Opt(help="compute only these datasets (comma-separated)")] = None,
+    only_models: Annotated[Optional[str], Opt(help="compute only these entries (comma-separated)")] = None,
+    force: Annotated[bool, Opt("--force", help="recompute cells even if cached")] = False,
+    markdown: Annotated[Optional[Path], Opt(help="also write a results document here (e.g. docs/results.md)")] = None,
+    quiet: Annotated[bool, Opt("--quiet", help="no per-cell lines or progress bars")] = False,
+) -> None:
+    """Fit and score models on datasets over seeds, every model on the same split; write tables."""
+    from irtnet.reporting.results import results_document, write_tables
+    from irtnet.tasks.compare import load_spec, run_comparison
+
+    raw = read_config_file(config) if config else {}
+    flags: dict[str, Any] = {"encoder": encoder, "routing_mode": routing_mode, "threads": threads,
+                             "out": str(out) if out else None,
+                             "fractions": parse_fractions(split) if split else None,
+                             "seeds": [int(s) for s in seeds.split(",")] if seeds else None}
+    if epochs is not None:
+        flags["overrides"] = {"irtnet": {"train": {"epochs": epochs}}}
+    raw = deep_update(raw, flags)
+    if dataset:
+        raw["datasets"] = [parse_dataset(d) for d in dataset]
+    if model:
+        raw["models"] = [parse_model(m) for m in model]
+    spec = load_spec(raw)
+    if not spec.out:
+        raise ConfigError("no run directory: give --out or `out` in the spec")
+    meta: dict[str, Any] = {"command": _command()}
+    if config:
+        meta.update(spec_file=str(config), spec_sha256=hashlib.sha256(config.read_bytes()).hexdigest())
+    result = run_comparison(spec, spec.out, force=force, only_datasets=_names(only_datasets),
+                            only_models=_names(only_models), log=None if quiet else _print_cell,
+                            progress=not quiet, meta=meta)
+    for t in write_tables(spec.out):
+        console.print(summary_table(t))
+    if markdown:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(results_document([spec.out], command=meta["command"]))
+    console.print(f"wrote {spec.out}/results.json, tables/ and summary.md "
+                  f"({result.run['computed']} cells computed, {result.run['from_cache']} from the cache)")
+
+
+@friendly_errors
+def results(
+    runs: Annotated[list[Path], typer.Argument(help="run directories written by `irtnet compare`")],
+    output: Annotated[Path, Opt("--output", "-o", help="Markdown file to write (e.g. docs/results.md)")],
+) -> None:
+    """Rebuild the tables of comparison runs and write one results document (exact commands, data versions)."""
+    from irtnet.reporting.results import results_document, write_tables
+
+    for run in runs:
+        write_tables(run)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(results_document(runs, command=_command()))
+    console.print(f"wrote {output}")

@@ -1,0 +1,262 @@
+"""`irtnet compare`: tables with mean and spread over seeds, the cell cache and its key, failures
+reported per cell, item-seen predictors in the pair setting, import specs, the CLI and results.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from irtnet.cli.main import app
+from irtnet.data.provenance import table_fingerprint
+from irtnet.data.synthetic import make_synthetic
+from irtnet.errors import ConfigError
+from irtnet.predictors import REGISTRY
+from irtnet.predictors.baselines.simple import ModelMean
+from irtnet.reporting.results import aggregate, results_document, stat, write_tables
+from irtnet.tasks.compare import (ModelSpec, cell_key, load_spec, pair_subset, resolve_params, run_comparison,
+                                  split_by_pair)
+
+FITS: list[str] = []
+
+
+class CountingMean(ModelMean):
+    """model-mean that records every fit (to see what the cache skipped)."""
+
+    def fit(self, train, val=None):
+        FITS.append(self.name)
+        return super().fit(train, val)
+
+
+class Exploding(ModelMean):
+    def fit(self, train, val=None):
+        FITS.append(self.name)
+        raise RuntimeError("boom in fit")
+
+
+class SeenOnly(ModelMean):
+    """A stand-in for an item-seen model: it refuses a query it never saw in training."""
+
+    item_seen = True
+
+    def fit(self, train, val=None):
+        self.seen_ = set(train.table.query_vocab.ids)
+        return super().fit(train, val)
+
+    def predict_proba(self, queries, models=None):
+        assert set(queries.ids) <= self.seen_, "asked about an unseen query"
+        return super().predict_proba(queries, models)
+
+
+@pytest.fixture(autouse=True)
+def _fake_models(monkeypatch):
+    FITS.clear()
+    for name, cls in (("counting", CountingMean), ("exploding", Exploding), ("seen-only", SeenOnly)):
+        monkeypatch.setitem(REGISTRY, name, cls)
+        monkeypatch.setattr(cls, "name", name)
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "syn.parquet"
+    make_synthetic(n_models=5, n_queries=240, n_benchmarks=3, dim=2, feature_dim=6, seed=0).table.to_parquet(path)
+    return path
+
+
+def _spec(table_path, models, seeds=(0, 1, 2), **kw):
+    return load_spec({"datasets": [{"name": "syn", "table": str(table_path)}], "models": models,
+                      "seeds": list(seeds), "encoder": "hashing-32", **kw})
+
+
+def _run(spec, out, **kw):
+    result = run_comparison(spec, out, **kw)
+    return result, {(t["dataset"], t["setting"]): t for t in write_tables(out)}
+
+
+def test_compare_writes_tables_with_mean_and_std_over_seeds(tmp_path, table_path):
+    spec = _spec(table_path, [{"name": "irtnet-tiny", "model": "irtnet", "preset": "small",
+                               "params": {"train": {"epochs": 2}}},
+                              {"name": "model-benchmark-mean"}, {"name": "counting"}])
+    result, tables = _run(spec, tmp_path / "run")
+    assert {p.name for p in (tmp_path / "run" / "tables").iterdir()} == {"syn-query.json", "syn-query.md"}
+    assert (tmp_path / "run" / "summary.md").exists() and (tmp_path / "run" / "results.json").exists()
+    t = tables[("syn", "query")]
+    assert [r["label"] for r in t["rows"]] == ["irtnet-tiny", "model-benchmark-mean", "counting"]
+    for row in t["rows"]:
+        cells = sorted((c for c in result.cells if c.label == row["label"]), key=lambda c: c.seed)
+        acc = [c.result["correctness"]["overall"]["accuracy"] for c in cells]
+        micro = [c.result["routing"]["micro"] for c in cells]
+        assert row["correctness"]["accuracy"]["values"] == pytest.approx(acc)
+        assert row["correctness"]["accuracy"]["mean"] == pytest.approx(np.mean(acc))
+        assert row["correctness"]["accuracy"]["std"] == pytest.approx(np.std(acc, ddof=1))
+        assert row["routing"]["micro"]["std"] == pytest.approx(np.std(micro, ddof=1))
+    # one split per seed, shared by every model: the test sets and the references agree across models
+    by_seed = {}
+    for c in result.cells:
+        by_seed.setdefault(c.seed, set()).add((c.result["info"]["n_test_pairs"],
+                                               c.result["routing"]["references"]["oracle"]["micro"]))
+    assert all(len(v) == 1 for v in by_seed.values()) and len(by_seed) == 3
+    assert set(t["references"]) == {"random", "best_single", "benchmark_best", "oracle"}
+    md = (tmp_path / "run" / "tables" / "syn-query.md").read_text()
+    assert "± " in md and "(oracle)" in md and "gap closed" in md and "base rate" in md
+
+
+def test_stat_uses_sample_std_and_skips_nan():
+    s = stat([0.5, 0.7, float("nan")])
+    assert s["mean"] == pytest.approx(0.6) and s["std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert s["n"] == 2 and len(s["values"]) == 3
+    assert stat([0.3])["std"] is None and stat([])["mean"] is None
+
+
+def test_rerun_reads_the_cache_and_fits_nothing(tmp_path, table_path):
+    spec = _spec(table_path, [{"name": "counting"}, {"name": "model-mean"}])
+    first, _ = _run(spec, tmp_path / "run")
+    assert FITS == ["counting"] * 3 and not any(c.cached for c in first.cells)
+    again, tables = _run(spec, tmp_path / "run")
+    assert FITS == ["counting"] * 3 and all(c.cached for c in again.cells)
+    assert json.dumps([c.result for c in again.cells]) == json.dumps([c.result for c in first.cells])
+    assert tables[("syn", "query")]["rows"][0]["from_cache"] == 3
+    # one more seed computes that seed only; --force recomputes everything
+    _run(_spec(table_path, [{"name": "counting"}], seeds=(0, 1, 2, 3)), tmp_path / "run")
+    assert FITS == ["counting"] * 4
+    _run(spec, tmp_path / "run", force=True)
+    assert FITS == ["counting"] * 7
+
+
+def test_filters_compute_only_the_selected_cells_and_report_the_rest_pending(tmp_path, table_path):
+    spec = _spec(table_path, [{"name": "counting"}, {"name": "model-mean"}], seeds=(0,))
+    result, tables = _run(spec, tmp_path / "run", only_models={"model-mean"})
+    assert FITS == [] and {c.label: c.status for c in result.cells} == {"counting": "pending", "model-mean": "ok"}
+    assert tables[("syn", "query")]["rows"][0]["status"] == "pending"
+
+
+def test_cache_key_follows_data_split_params_and_encoder(tmp_path, table_path):
+    from irtnet.data.table import ResponseTable
+
+    table = ResponseTable.read_parquet(table_path)
+    fp = table_fingerprint(table)
+    table.to_parquet(tmp_path / "renamed.parquet")  # another name, the same content
+    assert table_fingerprint(ResponseTable.read_parquet(tmp_path / "renamed.parquet")) == fp
+    flipped = ResponseTable.read_parquet(table_path)
+    flipped.responses.loc[0, "label"] = 1 - flipped.responses.loc[0, "label"]
+    assert table_fingerprint(flipped) != fp
+
+    split = {"kind": "query", "fractions": [0.8, 0.1, 0.1], "seed": 0, "stratify": True}
+    base = cell_key(fp, split, "knn", {"k": 5}, "hashing-32", "complete")
+    assert base == cell_key(fp, dict(split), "knn", {"k": 5}, "hashing-32", "complete")
+    others = [cell_key(table_fingerprint(flipped), split, "knn", {"k": 5}, "hashing-32", "complete"),
+              cell_key(fp, {**split, "seed": 1}, "knn", {"k": 5}, "hashing-32", "complete"),
+              cell_key(fp, split, "knn", {"k": 7}, "hashing-32", "complete"),
+              cell_key(fp, split, "knn-2", {"k": 5}, "hashing-32", "complete"),
+              cell_key(fp, split, "knn", {"k": 5}, "all-MiniLM-L6-v2", "complete"),
+              cell_key(fp, split, "knn", {"k": 5}, "hashing-32", "observed")]
+    assert len({base, *others}) == 7
+
+
+def test_resolved_params_expand_presets_fill_defaults_and_follow_the_seed(table_path):
+    spec = _spec(table_path, [{"name": "model-mean"}])
+    small = resolve_params(ModelSpec(name="a", model="irtnet", preset="small"), spec, seed=2)
+    sparse = resolve_params(ModelSpec(name="b", model="irtnet", preset="small",
+                                      params={"config": {"moe": {"top_k": 1}}}), spec, seed=2)
+    assert small["config"]["moe"]["n_experts"] == 4 and small["config"]["moe"]["top_k"] == 2
+    assert sparse["config"]["moe"]["top_k"] == 1 and sparse["config"]["moe"]["n_experts"] == 4
+    assert small["train"]["seed"] == 2 and small["train"]["threads"] == 1 and small["train"]["progress"] is False
+    assert resolve_params(ModelSpec(name="model-mean"), spec, 0) == {"prior_strength": 1.0}
+    assert resolve_params(ModelSpec(name="random"), spec, 5)["seed"] == 5
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        resolve_params(ModelSpec(name="nope"), spec, 0)
+    with pytest.raises(ConfigError, match="preset.*IrtNet option"):
+        resolve_params(ModelSpec(name="model-mean", preset="small"), spec, 0)
+
+
+def test_a_failing_variant_is_reported_and_retried_not_fatal(tmp_path, table_path):
+    spec = _spec(table_path, [{"name": "exploding"}, {"name": "model-mean"},
+                              {"name": "bad-param", "model": "irtnet", "params": {"config": {"no_such": 1}}}],
+                 seeds=(0, 1))
+    result, tables = _run(spec, tmp_path / "run")
+    rows = {r["label"]: r for r in tables[("syn", "query")]["rows"]}
+    assert rows["model-mean"]["status"] == "ok" and rows["model-mean"]["n_ok"] == 2
+    assert rows["exploding"]["status"] == "error"
+    assert rows["exploding"]["errors"]["0"] == "RuntimeError: boom in fit"
+    assert "no_such" in rows["bad-param"]["errors"]["1"]
+    md = (tmp_path / "run" / "tables" / "syn-query.md").read_text()
+    assert "error: RuntimeError: boom in fit" in md
+    _run(spec, tmp_path / "run")  # errors are not cached: tried again
+    assert FITS.count("exploding") == 4
+
+
+def test_item_seen_models_are_scored_on_a_pair_split_only(tmp_path, table_path):
+    spec = _spec(table_path, [{"name": "seen-only"}, {"name": "model-mean", "settings": ["query", "pair"]},
+                              {"name": "counting"}], seeds=(0, 1))
+    result, tables = _run(spec, tmp_path / "run")
+    q_rows = {r["label"]: r for r in tables[("syn", "query")]["rows"]}
+    p_rows = {r["label"]: r for r in tables[("syn", "pair")]["rows"]}
+    assert q_rows["seen-only"]["status"] == "n/a" and q_rows["counting"]["status"] == "ok"
+    assert set(p_rows) == {"seen-only", "model-mean"} and p_rows["seen-only"]["status"] == "ok"
+    assert tables[("syn", "pair")]["routing_mode"] == "observed"
+    assert "n/a (item-seen" in (tmp_path / "run" / "tables" / "syn-query.md").read_text()
+
+
+def test_pair_split_partitions_pairs_and_keeps_every_test_query_seen(table_path):
+    from irtnet.data.dataset import Dataset
+    from irtnet.data.table import ResponseTable
+
+    table = ResponseTable.read_parquet(table_path)
+    part = split_by_pair(table, (0.8, 0.1, 0.1), seed=3)
+    assert np.array_equal(part, split_by_pair(table, (0.8, 0.1, 0.1), seed=3))
+    assert abs((part == 2).mean() - 0.1) < 0.02
+    data = Dataset.from_table(table)
+    train, test = pair_subset(data, part == 0), pair_subset(data, part == 2)
+    assert set(test.table.query_vocab.ids) <= set(train.table.query_vocab.ids)
+    assert len(train.table.responses) + len(test.table.responses) + (part == 1).sum() == len(table.responses)
+
+
+def test_a_dataset_in_a_new_long_file_runs_from_an_import_spec(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [f"m{m},q{q},{int(rng.random() < 0.3 + 0.1 * m)},{'ab'[q % 2]},question number {q}"
+            for m in range(4) for q in range(60)]
+    (tmp_path / "log.csv").write_text("llm,item,ok,task,prompt\n" + "\n".join(rows) + "\n")
+    options = {"model": "llm", "query": "item", "outcome": "ok", "benchmark": "task", "text": "prompt"}
+    spec = load_spec({"datasets": [{"name": "fresh", "format": "long", "path": str(tmp_path / "log.csv"),
+                                    "options": options}],
+                      "models": [{"name": "model-benchmark-mean"}], "seeds": [0], "encoder": "hashing-16"})
+    result, tables = _run(spec, tmp_path / "run")
+    assert result.datasets["fresh"]["n_pairs"] == 240 and tables[("fresh", "query")]["rows"][0]["status"] == "ok"
+    assert len(result.datasets["fresh"]["provenance"]["files"]) == 1
+
+
+def test_spec_errors_are_clear(table_path):
+    with pytest.raises(ConfigError, match="either `table` or both `format` and `path`"):
+        load_spec({"datasets": [{"name": "x", "format": "long"}], "models": [{"name": "model-mean"}]})
+    with pytest.raises(ConfigError, match="model names must be unique"):
+        _spec(table_path, [{"name": "model-mean"}, {"name": "model-mean"}])
+    with pytest.raises(ConfigError, match="sum to 1"):
+        _spec(table_path, [{"name": "model-mean"}], fractions=[0.5, 0.1, 0.1])
+
+
+def test_cli_compare_and_results_document(tmp_path, table_path):
+    spec_file = tmp_path / "spec.toml"
+    spec_file.write_text(f'title = "tiny"\nencoder = "hashing-32"\n[[datasets]]\nname = "syn"\n'
+                         f'table = "{table_path}"\n[[models]]\nname = "model-mean"\n')
+    runner = CliRunner()
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["compare", "--config", str(spec_file), "--out", str(out), "--seeds", "0,1",
+                              "-m", "model-mean", "-m", "tiny=irtnet:small", "--epochs", "1",
+                              "--markdown", str(tmp_path / "doc.md")])
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results.json").read_text())
+    assert [m["name"] for m in results["spec"]["models"]] == ["model-mean", "tiny"]
+    assert results["spec"]["overrides"] == {"irtnet": {"train": {"epochs": 1}}}
+    assert results["run"]["spec_file"] == str(spec_file) and results["spec"]["seeds"] == [0, 1]
+    res = runner.invoke(app, ["results", str(out), "-o", str(tmp_path / "results.md")])
+    assert res.exit_code == 0, res.output
+    doc = (tmp_path / "results.md").read_text()
+    fp = results["datasets"]["syn"]["fingerprint"]
+    assert "## tiny" in doc and f"`{fp[:12]}`" in doc and "Seeds: 0, 1" in doc and "tiny | irtnet" in doc
+    assert aggregate(results)[0]["rows"][1]["label"] == "tiny"
+    assert results_document([out]).startswith("# Results")
+    res = runner.invoke(app, ["compare", "--out", str(out), "-d", "syn=nope:x", "-m", "model-mean"])
+    assert res.exit_code == 2 and "unknown format 'nope'" in res.output
