@@ -1,0 +1,246 @@
+"""A self-contained HTML report: text, tables and PNG figures embedded as base64 data: URIs (no external
+assets, no scripts), written atomically with a JSON twin that holds the same tables and each figure's
+underlying numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from irtnet._io import atomic_path, write_json
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.85em}th,td{border:1px solid #ccc;padding:3px 7px}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+figure{margin:1em 0}figcaption{font-size:.85em;color:#555}img{max-width:100%}p.note{font-size:.85em;color:#555}
+"""
+
+
+@dataclass
+class Table:
+    title: str
+    header: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class FigureItem:
+    name: str
+    caption: str
+    png: bytes
+    data: Any = None
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[FigureItem] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    title: str
+    sections: list[Section] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, title: str) -> Section:
+        sec = Section(title)
+        self.sections.append(sec)
+        return sec
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return '<td class="num">-</td>'
+        return f'<td class="num">{value:.4g}</td>'
+    if isinstance(value, int):
+        return f'<td class="num">{value}</td>'
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def _table_html(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in table.header)
+    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in table.rows)
+    return f"<h3>{html.escape(table.title)}</h3><table><tr>{head}</tr>{body}</table>"
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def render(report: Report) -> str:
+    """The report as one HTML document."""
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(report.title)}</title>",
+             f"<style>{_STYLE}</style></head><body><h1>{html.escape(report.title)}</h1>"]
+    for key, value in report.meta.items():
+        parts.append(f"<p class='note'><b>{html.escape(str(key))}</b>: {html.escape(str(value))}</p>")
+    for sec in report.sections:
+        parts.append(f"<h2>{html.escape(sec.title)}</h2>")
+        parts += [f"<p>{html.escape(p)}</p>" for p in sec.paragraphs]
+        parts += [_table_html(t) for t in sec.tables]
+        for fig in sec.figures:
+            parts.append(f"<figure id='{html.escape(fig.name)}'><img alt='{html.escape(fig.name)}' "
+                         f"src='{data_uri(fig.png)}'><figcaption>{html.escape(fig.caption)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """The report's tables and figure data (not the images) as JSON-able data."""
+    return {"title": report.title, "meta": report.meta, "sections": [
+        {"title": s.title, "paragraphs": s.paragraphs,
+         "tables": [{"title": t.title, "header": t.header, "rows": t.rows} for t in s.tables],
+         "figures": [{"name": f.name, "caption": f.caption, "data": f.data} for f in s.figures]}
+        for s in report.sections]}
+
+
+def write_report(report: Report, path: str | Path) -> tuple[Path, Path]:
+    """Write `path` (HTML) and the JSON twin beside it (same name, .json), each atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(render(report), encoding="utf-8")
+    json_path = path.with_suffix(".json")
+    write_json(json_path, _finite(to_json(report)))
+    return path, json_path
+
+
+def _finite(obj: Any) -> Any:
+    """NaN/inf -> None so the JSON twin is strict JSON."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _finite(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+# ------------------------------------------------------------------------------ sections of the irtnet report
+def _fig(section: Section, name: str, caption: str, fig: Any, data: Any = None) -> None:
+    from irtnet.reporting.figures import png_bytes
+
+    section.figures.append(FigureItem(name, caption, png_bytes(fig), data))
+
+
+def evaluation_section(report: Report, results: list[dict[str, Any]]) -> None:
+    """Correctness and routing tables from an evaluation.json."""
+    sec = report.section("Evaluation on the run's test queries")
+    cols = ("accuracy", "auc", "log_loss", "brier", "ece")
+    rows = [[r["predictor"], *[r["correctness"]["overall"][c] for c in cols]] for r in results if r.get("correctness")]
+    if rows:
+        sec.tables.append(Table("Correctness prediction", ["predictor", *cols], rows))
+    rt = [[r["predictor"], r["routing"]["micro"], r["routing"]["macro"], r["routing"]["gap_closed"]] for r in results]
+    if results:
+        rt += [[f"({k.replace('_', ' ')})", v["micro"], v["macro"], float("nan")]
+               for k, v in results[0]["routing"]["references"].items()]
+        sec.tables.append(Table(f"Routing ({results[0]['routing']['n_queries']} queries, mode "
+                                f"{results[0]['routing']['mode']})", ["router", "micro", "macro", "gap closed"], rt))
+
+
+def interpretation_section(report: Report, predictor: Any, data: Any, families: list[str], where: str) -> None:
+    """Difficulty vs accuracy, ability profiles, ability map, item curves and discrimination of `data`'s queries."""
+    from irtnet.reporting import figures as F
+    from irtnet.tasks import interpret as I
+
+    sec = report.section("Interpretation")
+    a, b = (np.asarray(x, np.float64) for x in predictor.query_parameters(data.queries))
+    models = list(data.table.model_vocab.ids)
+    theta = np.asarray(predictor.abilities_, np.float64)[predictor.models_.index(models)]
+    prob = 1 / (1 + np.exp(-(a @ theta.T - b[:, None])))
+    labels = data.table.label_matrix()
+    groups = data.table.queries["benchmark"].to_numpy(dtype=object)
+    corr = I.difficulty_correlation(a, b, prob, labels, groups)
+    sec.paragraphs.append(f"Queries: {where} ({len(b)} queries, {len(models)} models). Difficulty should correlate "
+                          "negatively with empirical accuracy (the paper reports Pearson -0.97 for b at query level).")
+    header = ["level", "measure", "n", "pearson", "spearman"]
+    sec.tables.append(Table("Predicted difficulty vs empirical accuracy", header,
+                            [[lvl, m, c["n"], c["pearson"], c["spearman"]] for lvl in ("query", "benchmark")
+                             for m, c in corr[lvl].items()]))
+    acc = I.empirical_accuracy(labels)
+    _fig(sec, "difficulty", "Predicted difficulty b_q against the query's empirical accuracy (mean label over models).",
+         F.difficulty_scatter(b, acc, groups), corr)
+    benches, profile = I.ability_profile(prob, groups)
+    _fig(sec, "ability_profile", "Predicted accuracy of each model on each benchmark (mean predicted probability).",
+         F.profile_heatmap(benches, models, profile), {"benchmarks": benches, "models": models, "values": profile})
+    amap = I.ability_map(theta)
+    _fig(sec, "ability_map", "PCA of the ability vectors, coloured by family (metadata 'family' if present, else the "
+         "name heuristic of irtnet.tasks.interpret.family_of). The gauge of theta is fixed only by weight decay.",
+         F.ability_map(amap.coords, models, families, amap.explained),
+         {"models": models, "families": families, "coords": amap.coords, "explained": amap.explained})
+    picks = I.choose_icc_queries(a, b)
+    grid, p_icc, t_m = I.item_curves(a[picks], b[picks], theta)
+    titles = [f"{data.queries.ids[i][:40]} (||a||={np.linalg.norm(a[i]):.2f}, b={b[i]:.2f})" for i in picks]
+    _fig(sec, "item_curves", "Item characteristic curves of the most / least discriminating and easiest / hardest "
+         "queries along their own direction a_q/||a_q||; dots: models (filled = correct, hollow = wrong).",
+         F.item_curves(grid, p_icc, t_m, titles, labels[picks]), {"queries": [data.queries.ids[i] for i in picks]})
+    top, bottom = I.discrimination_ranking(a, 10)
+    texts = data.table.queries["text"].tolist()
+    for title, pos in (("Most discriminating queries", top), ("Least discriminating queries", bottom)):
+        rows = I.query_table(data.queries.ids, texts, groups, a, b, pos)
+        sec.tables.append(Table(title, ["query", "benchmark", "||a||", "b", "text"],
+                                [[r["query"], r["benchmark"], r["norm_a"], r["b"], r["text"]] for r in rows]))
+    _fig(sec, "discrimination", "Distribution of ||a_q||.", F.discrimination_hist(np.linalg.norm(a, axis=1)))
+
+
+def benchmark_section(report: Report, result: dict[str, Any]) -> None:
+    from irtnet.reporting.figures import benchmark_prediction
+
+    sec = report.section("Benchmark accuracy prediction (leave one benchmark out)")
+    keys = [k for k in next(iter(result["summary"].values())) if k != "n_folds"]
+    sec.tables.append(Table("Mean over held-out benchmarks", ["predictor", *keys],
+                            [[n, *[s[k] for k in keys]] for n, s in result["summary"].items()]))
+    preds = list(result["summary"])[:4]
+    _fig(sec, "benchmark_prediction", "Predicted vs true accuracy per held-out benchmark and model.",
+         benchmark_prediction(result["folds"], preds), {"folds": result["folds"]})
+
+
+def onboarding_section(report: Report, result: dict[str, Any]) -> None:
+    from irtnet.reporting.figures import onboarding_curves
+
+    sec = report.section("New models from few answers")
+    sec.paragraphs.append(result["settings"].get("protocol", ""))
+    cols = ("auc", "log_loss", "model_auc", "benchmark_mae")
+    sec.tables.append(Table("Held-out models, test queries", ["method", "K", *cols],
+                            [[r["method"], "all" if r["k"] < 0 else r["k"], *[r[c] for c in cols]]
+                             for r in result["rows"]]))
+    for metric in ("log_loss", "benchmark_mae"):
+        _fig(sec, f"onboarding_{metric}", f"{metric} of the new models' predictions against K.",
+             onboarding_curves(result["rows"], metric), None)
+
+
+def cost_section(report: Report, result: dict[str, Any]) -> None:
+    from irtnet.reporting.figures import cost_curves
+
+    sec = report.section("Cost-aware routing")
+    sec.paragraphs.append(f"Costs: {result['settings'].get('cost_source', '')}. Best single model on training: "
+                          f"{result['best_single']}. Lambda curves route by P - lambda x cost; budget curves take "
+                          "the best expected accuracy within a mean budget per query. Area: under the best-accuracy-at-"
+                          "cost envelope, cost normalised between the cheapest and the dearest single model.")
+    best = result["single_models"][result["best_single"]]
+    rows = [[f"{c['router']} ({c['kind']})", c["area"], max(p["accuracy"] for p in c["points"]),
+             float("nan") if c["match_cost"] is None else c["match_cost"],
+             float("nan") if c["match_cost"] is None else c["match_cost"] / best["cost"]] for c in result["curves"]]
+    rows.append(["(single models)", result["single_area"], max(s["accuracy"] for s in result["single_models"].values()),
+                 best["cost"], 1.0])
+    sec.tables.append(Table("Accuracy-cost summary", ["router", "area", "best accuracy", "cost to match best single",
+                                                      "share of its cost"], rows))
+    _fig(sec, "cost_curve", "Routing accuracy against mean cost per query, sweeping lambda.", cost_curves(result),
+         {"curves": result["curves"]})

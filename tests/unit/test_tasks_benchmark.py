@@ -1,0 +1,89 @@
+"""Benchmark accuracy prediction: pure scoring functions and leave-one-benchmark-out on planted data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from irtnet.data.dataset import Dataset, Queries
+from irtnet.data.synthetic import make_synthetic
+from irtnet.errors import DataError
+from irtnet.predictors import ModelMean, Predictor
+from irtnet.tasks.benchmark import accuracy_prediction_metrics, benchmark_scores, evaluate_benchmarks, predict_benchmark
+
+
+class Planted(Predictor):
+    """Returns the synthetic truth: a predictor whose benchmark predictions are known to be right."""
+
+    name = "planted"
+
+    def __init__(self, synth) -> None:
+        self.synth = synth
+
+    def fit(self, train, val=None):
+        self.models_ = self.synth.table.model_vocab
+        return self
+
+    def predict_proba(self, queries: Queries, models: Sequence[str] | None = None) -> np.ndarray:
+        rows = self.synth.table.query_vocab.index(list(queries.ids))
+        return self.synth.prob[rows][:, self._model_positions(models)]
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return make_synthetic(n_models=10, n_queries=1500, n_benchmarks=3, dim=2, feature_dim=6, seed=3)
+
+
+def test_benchmark_scores_respects_observed_cells():
+    prob = np.array([[0.2, 0.9], [0.4, 0.1], [1.0, 1.0]])
+    groups = np.array(["x", "x", "y"])
+    observed = np.array([[True, True], [True, False], [False, True]])
+    out = benchmark_scores(prob, groups, observed)
+    np.testing.assert_allclose(out["x"], [0.3, 0.9])
+    assert np.isnan(out["y"][0]) and out["y"][1] == 1.0
+    np.testing.assert_allclose(benchmark_scores(prob, groups)["x"], [0.3, 0.5])
+
+
+def test_accuracy_prediction_metrics_known_values():
+    true = np.array([0.1, 0.5, 0.7, 0.9])
+    perfect = accuracy_prediction_metrics(true, true, k=2)
+    assert perfect["mae"] == 0 and perfect["pearson"] == pytest.approx(1) and perfect["top2_recovery"] == 1
+    shifted = accuracy_prediction_metrics(true + 0.1, true, k=2)
+    assert shifted["mae"] == pytest.approx(0.1) and shifted["spearman"] == pytest.approx(1)
+    reversed_ = accuracy_prediction_metrics(true[::-1].copy(), true, k=2)
+    assert reversed_["spearman"] == pytest.approx(-1) and reversed_["top2_recovery"] == 0
+    constant = accuracy_prediction_metrics(np.full(4, 0.5), true)
+    assert np.isnan(constant["pearson"]) and constant["n_models"] == 4
+
+
+def test_predict_benchmark_ranks_by_mean_probability(synth):
+    model = Planted(synth).fit(None)
+    queries = Queries(synth.table.query_vocab.ids[:200])
+    ranked = predict_benchmark(model, queries)
+    accs = [a for _, a in ranked]
+    assert accs == sorted(accs, reverse=True)
+    best = synth.prob[:200].mean(axis=0).argmax()
+    assert ranked[0][0] == synth.table.model_vocab.id(best)
+    with pytest.raises(DataError, match="no queries"):
+        predict_benchmark(model, Queries(()))
+
+
+def test_leave_one_benchmark_out_planted_beats_model_mean(synth):
+    data = Dataset.from_table(synth.table, synth.features)
+    result = evaluate_benchmarks(data, {"planted": lambda: Planted(synth), "model-mean": ModelMean})
+    assert [f.benchmark for f in result.folds] == synth.table.benchmark_vocab.to_list()
+    for fold in result.folds:
+        assert len(fold.true) == len(fold.predicted["planted"]) == 10
+    s = result.summary
+    # the truth predicts held-out accuracies up to label noise (about 1/sqrt(500 queries))
+    assert s["planted"]["mae"] < 0.04 and s["planted"]["spearman"] > 0.9
+    assert s["planted"]["mae"] < s["model-mean"]["mae"]
+    assert result.to_dict()["task"] == "benchmark-accuracy"
+
+
+def test_leave_one_benchmark_out_needs_two_benchmarks():
+    one = make_synthetic(n_models=4, n_queries=100, n_benchmarks=1, dim=2, feature_dim=4, seed=0)
+    with pytest.raises(DataError, match="at least two benchmarks"):
+        evaluate_benchmarks(Dataset.from_table(one.table, one.features), {"m": ModelMean})

@@ -1,0 +1,116 @@
+"""Cost-aware routing: prices, token costs, budget allocation, the lambda sweep and its summary figures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from irtnet.errors import ConfigError, DataError
+from irtnet.tasks.cost import (
+    Price, cost_matrix, curve_area, evaluate_cost, lambda_grid, load_prices, match_point, prices_from_models,
+    route_budget, sweep, token_counts,
+)
+
+
+@pytest.fixture()
+def problem():
+    rng = np.random.default_rng(0)
+    prob = rng.random((300, 4))
+    prob[:, 3] = np.clip(prob[:, 3] + 0.3, 0, 1)          # the dear model is the best
+    cost = np.array([0.1, 0.2, 0.5, 2.0])
+    labels = (rng.random(prob.shape) < prob).astype(float)
+    return prob, cost, labels
+
+
+def test_price_files_in_every_form(tmp_path):
+    doc = {"a": 0.5, "b": {"per_query": 1.0}, "c": {"input_per_1k": 2.0, "output_per_1k": 4.0},
+           "d": {"input_price": 1000.0, "output_price": 3000.0, "size": "7B"}}
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    prices = load_prices(tmp_path / "p.json")
+    assert prices["a"] == Price(per_query=0.5) and prices["b"] == Price(per_query=1.0)
+    assert prices["c"] == Price(0, 2.0, 4.0) and prices["d"] == Price(0, 1.0, 3.0)  # per million -> per 1k
+    np.testing.assert_allclose(prices["c"].cost(np.array([500.0]), 1000), [1.0 + 4.0])
+    pd.DataFrame({"model": ["a", "b"], "input_per_1k": [1, 2], "output_per_1k": [1, 2]}).to_csv(tmp_path / "p.csv",
+                                                                                                  index=False)
+    assert load_prices(tmp_path / "p.csv")["b"] == Price(0, 2.0, 2.0)
+
+
+def test_price_file_errors(tmp_path):
+    with pytest.raises(DataError, match="no such price file"):
+        load_prices(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text(json.dumps({"a": {"size": "7B"}}))
+    with pytest.raises(DataError, match="has none of per_query"):
+        load_prices(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match="expected an object"):
+        load_prices(tmp_path / "list.json")
+    with pytest.raises(DataError, match=r"no price for model\(s\) \['z'\]"):
+        cost_matrix({"a": Price(1.0)}, ["a", "z"], np.ones(2))
+
+
+def test_token_costs_and_table_prices():
+    tokens = token_counts(["abcd", "abcde", None])
+    np.testing.assert_array_equal(tokens, [1, 2, 0])
+    models = pd.DataFrame({"model": ["m1", "m2"], "input_price": [0.2, 0.9], "output_price": [0.2, 0.9]})
+    prices = prices_from_models(models)
+    cost = cost_matrix(prices, ["m1", "m2"], np.array([1000.0, 0.0]), output_tokens=0)
+    np.testing.assert_allclose(cost, [[0.2e-3, 0.9e-3], [0, 0]])
+
+
+def test_sweep_is_monotone_in_lambda(problem):
+    prob, cost, labels = problem
+    curve = sweep(prob, cost, labels, lambda_grid(prob, cost))
+    costs = [p.cost for p in curve.points]
+    expected = [p.expected for p in curve.points]
+    assert all(np.diff(costs) <= 1e-12) and all(np.diff(expected) <= 1e-12)
+    assert curve.points[0].lam == 0 and costs[0] > costs[-1]
+    assert costs[-1] == pytest.approx(0.1)  # the largest lambda routes everything to the cheapest model
+
+
+def test_route_budget_respects_and_uses_the_budget(problem):
+    prob, cost, _ = problem
+    rows = np.arange(len(prob))
+    values = []
+    for budget in (0.1, 0.3, 0.6, 1.0, 5.0):
+        choice = route_budget(prob, cost, budget)
+        assert cost[choice].mean() <= budget + 1e-9
+        values.append(prob[rows, choice].sum())
+    assert all(np.diff(values) >= -1e-9) and values[-1] == pytest.approx(prob.max(axis=1).sum())
+    # it is at least as good as the best lambda routing that fits the same budget
+    lam_best = max(p.expected for p in sweep(prob, cost, prob, lambda_grid(prob, cost, 200)).points
+                   if p.cost <= 0.6 + 1e-12)
+    assert prob[rows, route_budget(prob, cost, 0.6)].mean() >= lam_best - 1e-9
+    with pytest.raises(ConfigError, match="below the cheapest routing"):
+        route_budget(prob, cost, 0.05)
+
+
+def test_curve_area_and_match_point():
+    # envelope: 0.5 from cost 0 to 1, then 0.8 from 1 to 2 -> normalised area 0.65
+    assert curve_area(np.array([0.0, 1.0, 1.5]), np.array([0.5, 0.8, 0.7]), (0.0, 2.0)) == pytest.approx(0.65)
+    assert np.isnan(curve_area(np.array([1.0]), np.array([1.0]), (1.0, 1.0)))
+    from irtnet.tasks.cost import CostCurve, CurvePoint
+
+    curve = CostCurve("r", [CurvePoint(0, 2.0, 0.9, 0.9), CurvePoint(1, 1.0, 0.8, 0.8), CurvePoint(2, 0.5, 0.6, 0.6)])
+    assert match_point(curve, 0.75) == (1.0, 1) and match_point(curve, 0.95) == (None, None)
+
+
+def test_evaluate_cost_summary(problem):
+    prob, cost, labels = problem
+    train_acc = np.array([0.1, 0.2, 0.3, 0.9])
+    result = evaluate_cost({"truth": prob, "flat": np.full_like(prob, 0.5)}, labels, cost, ["a", "b", "c", "d"],
+                           train_acc)
+    assert result.best_single == "d" and result.cost_range == pytest.approx((0.1, 2.0))
+    truth = result.curves[0]
+    assert truth.area > result.single_area  # routing on the truth beats any single model along the cost axis
+    assert truth.match_cost is not None and truth.match_cost < 2.0
+    assert result.oracle["accuracy"] >= max(s["accuracy"] for s in result.single_models.values())
+    doc = result.to_dict()
+    assert doc["task"] == "cost-routing" and [c["kind"] for c in doc["curves"]] == ["lambda", "budget"] * 2
+    budget = result.curves[1]
+    assert budget.router == "truth" and all(p.cost <= p.lam + 1e-9 for p in budget.points if p.lam >= 0.1)
+    assert budget.area >= truth.area - 0.02  # planning under a budget is at least about as good as a lambda
+    with pytest.raises(DataError, match="fully labelled"):
+        evaluate_cost({"t": prob}, np.where(labels > 0, np.nan, labels), cost, list("abcd"), train_acc)

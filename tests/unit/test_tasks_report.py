@@ -1,0 +1,108 @@
+"""The task commands and the HTML report, end to end on tiny synthetic data (hashing encoder)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from irtnet.cli.main import app
+from irtnet.data.synthetic import make_synthetic
+from irtnet.reporting.figures import difficulty_scatter
+from irtnet.reporting.html import FigureItem, Report, Table, render, write_report
+
+runner = CliRunner()
+
+
+def _ok(args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tasks")
+    synth = make_synthetic(n_models=6, n_queries=360, n_benchmarks=3, dim=2, feature_dim=6, seed=0)
+    synth.table.to_parquet(root / "t.parquet")
+    prices = {m: {"per_query": 0.001 * (6 - i)} for i, m in enumerate(synth.table.model_vocab.ids)}
+    (root / "prices.json").write_text(json.dumps(prices))
+    texts = synth.table.queries["text"].tolist()
+    (root / "texts.txt").write_text("\n".join(texts[:30]))
+    pd.DataFrame({"text": texts[:25], "label": (synth.prob[:25, 0] > 0.5).astype(int)}).to_csv(root / "ans.csv",
+                                                                                               index=False)
+    _ok(["train", root / "t.parquet", "-o", root / "run", "--preset", "small", "--encoder", "hashing-64",
+         "--epochs", "2", "--lr", "0.01", "--quiet", "--threads", "1"])
+    return root
+
+
+def test_report_embeds_every_figure_as_a_data_uri(root):
+    _ok(["evaluate", root / "run"])
+    _ok(["evaluate-cost", root / "run", "--prices", root / "prices.json"])
+    out = root / "report.html"
+    _ok(["report", root / "run", "-o", out])
+    page = out.read_text()
+    sources = re.findall(r"<img [^>]*src='([^']*)'", page)
+    figures = [f["name"] for s in json.loads(out.with_suffix(".json").read_text())["sections"] for f in s["figures"]]
+    expected = {"difficulty", "ability_profile", "ability_map", "item_curves", "discrimination", "cost_curve"}
+    assert expected <= set(figures)
+    assert len(sources) == len(figures) and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "http" not in "".join(sources) and "<script" not in page and "<link" not in page
+    doc = json.loads(out.with_suffix(".json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    titles = [s["title"] for s in doc["sections"]]
+    assert titles[:3] == ["Evaluation on the run's test queries", "Interpretation", "Cost-aware routing"]
+
+
+def test_report_renders_tables_and_escapes_text():
+    rep = Report("t <1>")
+    sec = rep.section("s")
+    sec.tables.append(Table("tab", ["a", "b"], [["<x>", float("nan")], ["y", 0.123456]]))
+    sec.figures.append(FigureItem("f", "cap", b"\x89PNG fake"))
+    page = render(rep)
+    assert "&lt;x&gt;" in page and "<x>" not in page and "0.1235" in page and "data:image/png;base64," in page
+
+
+def test_write_report_writes_html_and_strict_json(tmp_path):
+    from irtnet.reporting.figures import png_bytes
+
+    rep = Report("r")
+    fig = difficulty_scatter(np.arange(5.0), np.linspace(0, 1, 5), np.array(list("aabbb")))
+    rep.section("x").figures.append(FigureItem("d", "c", png_bytes(fig), {"r": float("nan")}))
+    html_path, json_path = write_report(rep, tmp_path / "r.html")
+    assert html_path.read_text().count("data:image/png;base64,") == 1
+    assert json.loads(json_path.read_text())["sections"][0]["figures"][0]["data"] == {"r": None}
+
+
+def test_predict_benchmark_and_onboard_commands(root):
+    out = _ok(["predict-benchmark", root / "run", root / "texts.txt", "--top", "3", "--json", root / "pb.json"])
+    ranking = json.loads((root / "pb.json").read_text())["ranking"]
+    assert len(ranking) == 6 and "rank" in out
+    accs = [r["predicted_accuracy"] for r in ranking]
+    assert accs == sorted(accs, reverse=True)
+    _ok(["onboard", root / "run", root / "ans.csv", "--name", "newbie", "--save", root / "ck2", "--pool",
+         root / "texts.txt", "--suggest", "3", "--json", root / "ob.json"])
+    doc = json.loads((root / "ob.json").read_text())
+    assert doc["n_answers"] == 25 and len(doc["suggested"]) == 3
+    _ok(["predict-benchmark", root / "ck2", root / "texts.txt", "--json", root / "pb2.json"])
+    assert "newbie" in {r["model"] for r in json.loads((root / "pb2.json").read_text())["ranking"]}
+
+
+def test_bad_answers_file_is_one_clear_error(root, tmp_path):
+    (tmp_path / "bad.csv").write_text("text,label\nhello,2\n")
+    result = runner.invoke(app, ["onboard", str(root / "run"), str(tmp_path / "bad.csv")])
+    assert result.exit_code == 2 and "not in [0, 1]" in result.output
+
+
+def test_evaluation_commands_write_their_json(root):
+    common = ["--encoder", "hashing-64", "--epochs", "1"]
+    _ok(["evaluate-benchmarks", root / "t.parquet", "-o", root / "bench.json", "--baselines", "model-mean", *common])
+    bench = json.loads((root / "bench.json").read_text())
+    assert set(bench["summary"]) == {"irtnet", "model-mean"} and len(bench["folds"]) == 3
+    _ok(["evaluate-onboarding", root / "t.parquet", "-o", root / "onb.json", "--n-test", "2", "--ks", "5,20",
+         "--n-random", "1", "--retrain-epochs", "1", *common])
+    methods = {r["method"] for r in json.loads((root / "onb.json").read_text())["rows"]}
+    assert {"d-optimal", "random", "retrain", "prior", "all-pool"} <= methods
