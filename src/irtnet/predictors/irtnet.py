@@ -115,7 +115,8 @@ class IrtNet(Predictor):
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> IrtNet:
-        cfg = IrtNetConfig.model_validate(meta["config"])
+        # checkpoints written before benchmark-specific abilities existed had none
+        cfg = IrtNetConfig.model_validate({"group_abilities": False, **meta["config"]})
         self = cls(cfg, TrainConfig.model_validate(meta["train_config"]))
         self.config_, self.train_config_ = cfg, self.train
         self.models_ = Vocab("model", meta["models"])
