@@ -87,6 +87,15 @@ def run_cases(script: str | Path, argv: Sequence[str], cases: Sequence[str], tim
     return out
 
 
+def selected_cases(text: str, known: Sequence[str]) -> list[str]:
+    """The comma-separated case names of `--cases`, each checked against `known`."""
+    cases = [c for c in text.split(",") if c]
+    unknown = set(cases) - set(known)
+    if unknown:
+        raise SystemExit(f"unknown cases {sorted(unknown)}; choose from {list(known)}")
+    return cases
+
+
 def strip_case(argv: Sequence[str], drop: Sequence[str] = ()) -> list[str]:
     """The driver's own flags minus --case, --cases and the flags in `drop` (each with its value)."""
     names = ("--case", "--cases", *drop)

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import emit, errors, machine_line, run_cases, setup_torch, strip_case, table  # noqa: E402
+from _harness import (emit, errors, machine_line, run_cases, selected_cases, setup_torch, strip_case,  # noqa: E402
+                      table)
 from reference_pairwise import PairwiseIrtNet  # noqa: E402
 
 from irtnet.data.dataset import Queries  # noqa: E402
@@ -208,10 +209,7 @@ def main(argv=None) -> None:
         res["case"] = args.case
         emit(res)
         return
-    cases = [c for c in args.cases.split(",") if c]
-    unknown = set(cases) - set(ALL_CASES)
-    if unknown:
-        raise SystemExit(f"unknown cases {sorted(unknown)}; choose from {ALL_CASES}")
+    cases = selected_cases(args.cases, ALL_CASES)
     print(f"# Inference speed: IrtNet preset {args.preset!r}, {args.models} candidate models, "
           f"{args.embed_dim}-d embeddings")
     print(machine_line(args.threads))

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import emit, errors, machine_line, run_cases, setup_torch, strip_case, table  # noqa: E402
+from _harness import (emit, errors, machine_line, run_cases, selected_cases, setup_torch, strip_case,  # noqa: E402
+                      table)
 
 ALL_CASES = ("ours", "girth-mml", "girth-jml")
 
@@ -104,10 +105,7 @@ def main(argv=None) -> None:
         res["case"] = args.case
         emit(res)
         return
-    cases = [c for c in args.cases.split(",") if c]
-    unknown = set(cases) - set(ALL_CASES)
-    if unknown:
-        raise SystemExit(f"unknown cases {sorted(unknown)}; choose from {ALL_CASES}")
+    cases = selected_cases(args.cases, ALL_CASES)
     print("# Classical 2PL fit: irtnet fit_2pl vs girth, same synthetic dichotomous matrix (dense)")
     print(machine_line(args.threads))
     rows = []

@@ -29,7 +29,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import make_arrays, pair_arrays  # noqa: E402
-from _harness import Timer, emit, errors, machine_line, run_cases, setup_torch, strip_case, table  # noqa: E402
+from _harness import (Timer, emit, errors, machine_line, run_cases, selected_cases, setup_torch,  # noqa: E402
+                      strip_case, table)
 from reference_pairwise import PairwiseIrtNet, pair_batches  # noqa: E402
 
 from irtnet.models.irt import weighted_bce  # noqa: E402
@@ -197,10 +198,7 @@ def main(argv=None) -> None:
         res["case"] = args.case
         emit(res)
         return
-    cases = [c for c in args.cases.split(",") if c]
-    unknown = set(cases) - set(ALL_CASES)
-    if unknown:
-        raise SystemExit(f"unknown cases {sorted(unknown)}; choose from {ALL_CASES}")
+    cases = selected_cases(args.cases, ALL_CASES)
     print(f"# Training speed: IrtNet preset {args.preset!r}, {args.models} models x {args.queries:,} queries, "
           f"density {args.density}, {args.embed_dim}-d embeddings ({args.data} data), "
           f"{args.batch_pairs} labels per step")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from irtnet._io import write_json
 from irtnet.config import DataConfig, RunConfig
 from irtnet.data.dataset import Dataset, Queries
@@ -120,18 +122,28 @@ def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASEL
     return results
 
 
-def rank_models(predictor: Predictor, texts: Sequence[str], benchmark: str | None = None,
-                top: int | None = None, models: Sequence[str] | None = None) -> list[list[tuple[str, float]]]:
-    """For each text, the models ranked by predicted probability of a correct answer."""
+def text_queries(predictor: Router, texts: Sequence[str],
+                 benchmarks: str | Sequence[str | None] | None = None) -> Queries:
+    """New query texts embedded with the predictor's own encoder; `benchmarks`: one name for all, one per
+    text (None where unknown), or None."""
     encoder = getattr(predictor, "encoder_", None)
     if not encoder:
         raise ConfigError(f"{predictor.name} has no text encoder; it cannot score new query texts")
-    groups = [benchmark] * len(texts) if benchmark else None
-    queries = Queries.from_texts(texts, encoder, groups=groups)
+    if isinstance(benchmarks, str):
+        benchmarks = [benchmarks] * len(texts)
+    groups = list(benchmarks) if benchmarks is not None and any(b is not None for b in benchmarks) else None
+    return Queries.from_texts(texts, encoder, groups=groups)
+
+
+def predict_texts(predictor: Predictor, texts: Sequence[str], benchmark: str | None = None,
+                  models: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """(model names, [n_texts, n_models] probabilities of a correct answer) for new query texts."""
     names = list(models) if models is not None else predictor.models_.to_list()
-    prob = predictor.predict_proba(queries, names)
-    out = []
-    for row in prob:
-        order = row.argsort()[::-1][:top]
-        out.append([(names[i], float(row[i])) for i in order])
-    return out
+    return names, predictor.predict_proba(text_queries(predictor, texts, benchmark), names)
+
+
+def rank_models(predictor: Predictor, texts: Sequence[str], benchmark: str | None = None,
+                top: int | None = None, models: Sequence[str] | None = None) -> list[list[tuple[str, float]]]:
+    """For each text, the models ranked by predicted probability of a correct answer."""
+    names, prob = predict_texts(predictor, texts, benchmark, models)
+    return [[(names[i], float(row[i])) for i in row.argsort()[::-1][:top]] for row in prob]

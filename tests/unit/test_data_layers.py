@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from irtnet.data.embeddings import EmbeddingCache, QueryEmbeddings, embed_queries, embed_texts, load_encoder
+from irtnet.data.embeddings import (EmbeddingCache, QueryEmbeddings, embed_queries, embed_texts, load_encoder,
+                                    text_key)
 from irtnet.data.splits import QuerySplit, held_out_models, leave_one_benchmark_out, split_by_query
 from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError, DataError
@@ -76,7 +77,7 @@ def test_cache_means_nothing_is_encoded_twice(tmp_path, monkeypatch):
     assert enc.seen == ["alpha", "beta", "gamma"]
     np.testing.assert_array_equal(again[2], first[0])
     # a fresh process (new cache object) reads the shards back
-    assert set(EmbeddingCache("fake-3").get([__import__("hashlib").sha256(b"gamma").hexdigest()]))
+    assert set(EmbeddingCache("fake-3").get([text_key("gamma")]))
     assert len(list((tmp_path / "embeddings" / "fake-3").glob("shard-*.safetensors"))) == 2
 
 

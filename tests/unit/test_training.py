@@ -145,10 +145,15 @@ def test_missing_labels_never_count_as_wrong():
     assert observed.n_queries == 2 and observed.micro == 1.0  # query 0 may only pick its labelled model
 
 
+def _pairs_only(module, batch, n_models):
+    """batch_logits forced onto the sparse path (gather over the observed pairs)."""
+    out = module(batch.x, batch.groups, pairs=(batch.q_local, batch.model))
+    return out.logits, out
+
+
 def test_dense_and_sparse_batches_train_identically():
     synth = make_synthetic(n_models=6, n_queries=60, n_benchmarks=2, dim=2, feature_dim=8, seed=2)
     data = Dataset.from_table(synth.table, synth.features)
-    from irtnet.data.vocab import Vocab
     from irtnet.training import trainer as tr
 
     arrays = build_arrays(data, synth.table.model_vocab, None, "score")
@@ -159,8 +164,7 @@ def test_dense_and_sparse_batches_train_identically():
         net.moe.experts.dropout.p = net.moe.shared.dropout.p = 0.0
         original = tr.batch_logits
         if force_pairs:
-            tr.batch_logits = lambda m, b, n: (m(b.x, b.groups, pairs=(b.q_local, b.model)).logits,
-                                               m(b.x, b.groups, pairs=(b.q_local, b.model)))
+            tr.batch_logits = _pairs_only
         try:
             train(net, arrays, None, 6, TrainConfig(epochs=2, lr=1e-2, batch_pairs=60, progress=False))
         finally:

@@ -72,27 +72,24 @@ def read_answers(path: Path) -> tuple[list[str], np.ndarray, list[str | None]]:
 
 
 def _queries(predictor: Any, texts: list[str], benchmarks: list[str | None]) -> Any:
-    from irtnet.data.dataset import Queries
-
-    encoder = getattr(predictor, "encoder_", None)
-    if not encoder:
-        raise ConfigError(f"{predictor.name} has no text encoder; it cannot score new query texts")
-    groups = benchmarks if any(b is not None for b in benchmarks) else None
-    return Queries.from_texts(texts, encoder, groups=groups)
+    return api.text_queries(predictor, texts, benchmarks)
 
 
 def _csv(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-def _irtnet_factory(preset: str | dict[str, Any], epochs: int, lr: float, seed: int, threads: int | None, groups: bool) -> Any:
+def _irtnet_factory(preset: str | dict[str, Any], epochs: int, lr: float, seed: int, threads: int | None,
+                    groups: bool | None) -> Any:
     from irtnet.predictors.irtnet import IrtNet, resolve_config
 
     if Path(preset).suffix == ".json":  # an IrtNetConfig written as JSON instead of a preset name
         from irtnet.config import read_config_file
 
         preset = read_config_file(preset)
-    config = resolve_config(preset).model_copy(update={"use_groups": groups})
+    config = resolve_config(preset)
+    if groups is not None:  # only an explicit --groups/--no-groups overrides the preset
+        config = config.model_copy(update={"use_groups": groups})
     train = {"epochs": epochs, "lr": lr, "seed": seed, "threads": threads, "progress": False}
     return lambda: IrtNet(config, train)
 
@@ -141,8 +138,8 @@ def evaluate_benchmarks(
     preset: Annotated[str, Opt(help="IrtNet preset, or a .json IrtNet config")] = "small",
     epochs: Annotated[int, Opt(help="IrtNet epochs per fold")] = 15,
     lr: Annotated[float, Opt(help="IrtNet learning rate")] = 1e-3,
-    groups: Annotated[bool, Opt("--groups/--no-groups",
-                                help="benchmark names enter IrtNet (hidden for the held-out one)")] = False,
+    groups: Annotated[Optional[bool], Opt("--groups/--no-groups", help="benchmark names enter IrtNet (hidden for "
+                                          "the held-out one); default: as the preset says")] = None,
     baselines: Annotated[Optional[str], Opt(help="comma-separated registry names (default: every predictor that "
                                                   "reads no item identity, i.e. not item-seen)")] = None,
     benchmarks: Annotated[Optional[str], Opt(help="comma-separated benchmarks to hold out (default all)")] = None,
@@ -238,7 +235,8 @@ def evaluate_onboarding(
     prior_strength: Annotated[float, Opt()] = 1.0,
     prior_kind: Annotated[str, Opt(help="isotropic or population")] = "isotropic",
     retrain_epochs: Annotated[int, Opt(help="epochs of the retrain-with-K-answers reference (0: skip it)")] = 0,
-    groups: Annotated[bool, Opt("--groups/--no-groups", help="benchmark names enter IrtNet")] = False,
+    groups: Annotated[Optional[bool], Opt("--groups/--no-groups",
+                                          help="benchmark names enter IrtNet; default: as the preset says")] = None,
     encoder: Annotated[str, Opt()] = "all-MiniLM-L6-v2",
     preset: Annotated[str, Opt(help="IrtNet preset, or a .json IrtNet config")] = "small",
     epochs: Annotated[int, Opt()] = 15,

@@ -46,10 +46,8 @@ def create_app(checkpoint: str | Path) -> FastAPI:
 
     @app.post("/predict")
     def predict(req: PredictRequest) -> dict:
-        names = req.models or predictor.models_.to_list()
-        ranked = _call(lambda: api.rank_models(predictor, req.texts, benchmark=req.benchmark, models=names))
-        return {"models": names,
-                "probabilities": [[dict(r)[m] for m in names] for r in ranked]}
+        names, prob = _call(lambda: api.predict_texts(predictor, req.texts, req.benchmark, req.models))
+        return {"models": names, "probabilities": prob.tolist()}
 
     @app.post("/route")
     def route(req: RouteRequest) -> dict:

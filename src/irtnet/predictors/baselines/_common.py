@@ -44,6 +44,24 @@ def query_vectors(queries: Queries, d_in: int, encoder: str | None, who: str) ->
     return np.ascontiguousarray(queries.vectors, dtype=np.float32)
 
 
+def net_state(obj: Any, history: list, best_epoch: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Checkpoint state of a fitted network estimator: its params, vocabulary, encoder, history and weights."""
+    meta = {"params": get_params(obj), "models": obj.models_.to_list(),
+            "encoder": {"name": obj.encoder_, "dim": obj.d_in_}, "history": history, "best_epoch": best_epoch}
+    return meta, {k: v.detach().cpu().numpy() for k, v in obj.module_.state_dict().items()}
+
+
+def restore_net(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+    """The estimator `net_state` described, with its network rebuilt (`cls._build`) and weights loaded."""
+    obj = cls(**meta["params"])
+    obj.models_ = Vocab("model", meta["models"])
+    obj.encoder_, obj.d_in_ = meta["encoder"]["name"], int(meta["encoder"]["dim"])
+    obj.module_ = obj._build(obj.d_in_, len(obj.models_))
+    obj.module_.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()})
+    obj.module_.eval()
+    return obj
+
+
 def require_vectors(data: Dataset, who: str) -> None:
     if data.queries.vectors is None:
         raise DataError(f"{who} needs query embeddings: the training data has none", field="vectors")
@@ -108,18 +126,10 @@ class NetPredictor(Predictor):
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_fitted()
-        meta = {"params": get_params(self), "models": self.models_.to_list(),
-                "encoder": {"name": self.encoder_, "dim": self.d_in_},
-                "history": self.result_.history, "best_epoch": self.result_.best_epoch}
-        return meta, {k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
+        return net_state(self, self.result_.history, self.result_.best_epoch)
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> NetPredictor:
-        self = cls(**meta["params"])
-        self.models_ = Vocab("model", meta["models"])
-        self.encoder_, self.d_in_ = meta["encoder"]["name"], int(meta["encoder"]["dim"])
-        self.module_ = self._build(self.d_in_, len(self.models_))
-        self.module_.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()})
-        self.module_.eval()
+        self = restore_net(cls, meta, arrays)
         self.result_ = TrainResult(history=meta.get("history", []), best_epoch=meta.get("best_epoch", 0))
         return self

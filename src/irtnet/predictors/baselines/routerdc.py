@@ -37,10 +37,9 @@ from sklearn.cluster import KMeans
 from torch import nn
 
 from irtnet.data.dataset import Dataset, Queries
-from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError
 from irtnet.predictors.base import Router, register
-from irtnet.predictors.baselines._common import get_params, query_vectors, require_vectors
+from irtnet.predictors.baselines._common import net_state, query_vectors, require_vectors, restore_net
 
 
 class RouterDCModule(nn.Module):
@@ -191,18 +190,10 @@ class RouterDC(Router):
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_fitted()
-        meta = {"params": get_params(self), "models": self.models_.to_list(),
-                "encoder": {"name": self.encoder_, "dim": self.d_in_},
-                "history": self.history_, "best_epoch": self.best_epoch_}
-        return meta, {k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
+        return net_state(self, self.history_, self.best_epoch_)
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RouterDC:
-        self = cls(**meta["params"])
-        self.models_ = Vocab("model", meta["models"])
-        self.encoder_, self.d_in_ = meta["encoder"]["name"], int(meta["encoder"]["dim"])
-        self.module_ = self._build(self.d_in_, len(self.models_))
-        self.module_.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()})
-        self.module_.eval()
+        self = restore_net(cls, meta, arrays)
         self.history_, self.best_epoch_ = meta.get("history", []), meta.get("best_epoch", 0)
         return self
