@@ -4,17 +4,20 @@
     python bench/train_speed.py --queries 3000        # a short run
 
 Cases (each in its own subprocess, so each peak memory is its own):
-  ours            irtnet's trainer (`irtnet.training.trainer.train`), one full epoch, as shipped.
-  ours-split      the same step (batches -> batch_logits -> weighted_bce -> backward -> Adam), timed
+  ours            irtnet's trainer (`irtnet.training.trainer.train`, fused Adam), one full epoch, as shipped.
+  ours-split      the same step (batches -> batch_logits -> weighted_bce -> backward -> fused Adam), timed
                   piecewise: forward+backward vs optimizer step; `--our-batches N` stops after N steps.
-  ours-fused      as ours-split with `torch.optim.Adam(fused=True)` (a what-if: the trainer's own
-                  optimizer is the default, non-fused Adam).
   reference       bench/reference_pairwise.py: the MoE once per (model, query) pair, batches of
-                  --batch-pairs pairs, default Adam; --ref-batches batches timed after --warmup, the
-                  epoch extrapolated from their mean.
-  reference-fused the same with fused Adam.
+                  --batch-pairs pairs, default (for-each) Adam as the authors' code; --ref-batches batches
+                  timed after --warmup, the epoch extrapolated from their mean.
+  reference-fused the same with fused Adam, the optimizer irtnet uses (the speed-up quoted in the README).
   equal           same initial weights, same labels: loss and gradients of both implementations
                   (eval mode, i.e. no input noise and no dropout, since their random draws differ).
+
+Every case runs inside `irtnet.training.memory.reuse_freed_memory()` as the trainer does (one process
+setting for both sides, like the thread count); `--no-reuse-memory` runs every case without it, and
+`--torch-dropout` gives irtnet torch's own dropout instead of its faster one (the reference always uses
+`nn.Dropout`, as the authors' code): these two say what each change bought.
 """
 
 from __future__ import annotations
@@ -34,11 +37,13 @@ from _harness import (Timer, emit, errors, machine_line, run_cases, selected_cas
 from reference_pairwise import PairwiseIrtNet, pair_batches  # noqa: E402
 
 from irtnet.models.irt import weighted_bce  # noqa: E402
+from irtnet.models import moe  # noqa: E402
 from irtnet.models.irtnet import PRESETS, IrtNetModule  # noqa: E402
 from irtnet.training.batching import batches, queries_per_batch  # noqa: E402
+from irtnet.training.memory import reuse_freed_memory  # noqa: E402
 from irtnet.training.trainer import TrainConfig, batch_logits, train  # noqa: E402
 
-ALL_CASES = ("ours", "ours-split", "ours-fused", "reference", "reference-fused", "equal")
+ALL_CASES = ("ours", "ours-split", "reference", "reference-fused", "equal")
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -51,11 +56,15 @@ def parse(argv=None) -> argparse.Namespace:
                    help="planted: fast direct arrays; synthetic: make_synthetic + build_arrays (slow to build)")
     p.add_argument("--preset", default="paper", choices=sorted(PRESETS))
     p.add_argument("--batch-pairs", type=int, default=2048, help="labels per optimizer step, both sides")
-    p.add_argument("--our-batches", type=int, default=0, help="ours-split/-fused: stop after N steps (0: epoch)")
+    p.add_argument("--our-batches", type=int, default=0, help="ours-split: stop after N steps (0: epoch)")
     p.add_argument("--ref-batches", type=int, default=10, help="reference: batches timed (then extrapolated)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps before timing (split and reference)")
     p.add_argument("--equal-pairs", type=int, default=4096, help="labels in the equal-loss check")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--no-reuse-memory", action="store_true",
+                   help="every case: let glibc return freed blocks to the OS after each step (its default)")
+    p.add_argument("--torch-dropout", action="store_true",
+                   help="irtnet's cases: torch.nn.functional.dropout instead of irtnet.models.moe.dropout")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cases", default=",".join(ALL_CASES), help=f"comma-separated subset of {ALL_CASES}")
     p.add_argument("--timeout", type=float, default=None, help="seconds per case")
@@ -65,6 +74,8 @@ def parse(argv=None) -> argparse.Namespace:
 
 def _setup(args):
     setup_torch(args.threads)
+    if args.torch_dropout:
+        moe.dropout = torch.nn.functional.dropout  # same signature (input, p, training)
     t0 = time.perf_counter()
     arrays = make_arrays(args.data, args.models, args.queries, args.embed_dim, args.density, args.seed)
     torch.manual_seed(args.seed)
@@ -80,7 +91,8 @@ def _adam(params, fused: bool):
 # ----------------------------------------------------------------------------- cases
 def case_ours(args) -> dict:
     arrays, module, build_s = _setup(args)
-    cfg = TrainConfig(epochs=1, batch_pairs=args.batch_pairs, progress=False, seed=args.seed, threads=args.threads)
+    cfg = TrainConfig(epochs=1, batch_pairs=args.batch_pairs, progress=False, seed=args.seed, threads=args.threads,
+                      reuse_memory=not args.no_reuse_memory)
     with Timer() as t:
         result = train(module, arrays, None, args.models, cfg)
     steps = math.ceil(arrays.n_queries / queries_per_batch(arrays, args.batch_pairs))
@@ -88,18 +100,15 @@ def case_ours(args) -> dict:
             "measured": "full epoch", "loss": result.history[-1]["train_loss"], "build_s": build_s}
 
 
-def case_ours_split(args, fused: bool) -> dict:
+def case_ours_split(args) -> dict:
     arrays, module, build_s = _setup(args)
-    opt = _adam(module.parameters(), fused)
+    opt = _adam(module.parameters(), fused=True)  # as the trainer
     per_batch = queries_per_batch(arrays, args.batch_pairs)
     n_steps = math.ceil(arrays.n_queries / per_batch)
-    limit = args.our_batches or n_steps
-    fb, st, data_t = Timer(), Timer(), Timer()
-    module.train()
     it = batches(arrays, per_batch, torch.Generator().manual_seed(args.seed))
-    done = labels = 0
-    for i in range(min(n_steps, limit + args.warmup)):
-        timed = i >= args.warmup
+
+    def step(timers, timed):
+        fb, st, data_t = timers
         with data_t if timed else Timer():
             batch = next(it)
         with fb if timed else Timer():
@@ -110,14 +119,11 @@ def case_ours_split(args, fused: bool) -> dict:
         with st if timed else Timer():
             opt.step()
             module.balance_step(out.gate)
-        if timed:
-            done, labels = done + 1, labels + len(batch.model)
-    scale = arrays.n_labels / labels
-    full = done == n_steps
-    return {"epoch_s": (fb.total + st.total + data_t.total) * scale, "fwdbwd_s": fb.total * scale,
-            "step_s": st.total * scale, "data_s": data_t.total * scale, "labels": arrays.n_labels, "steps": n_steps,
-            "epoch_cpu_s": (fb.cpu + st.cpu + data_t.cpu) * scale,
-            "measured": "full epoch" if full else f"{done}/{n_steps} steps", "build_s": build_s}
+        return len(batch.model)
+
+    module.train()
+    res = _timed_steps(args, step, min(n_steps, (args.our_batches or n_steps) + args.warmup), arrays.n_labels, n_steps)
+    return {**res, "build_s": build_s}
 
 
 def case_reference(args, fused: bool) -> dict:
@@ -128,12 +134,10 @@ def case_reference(args, fused: bool) -> dict:
     opt = _adam(ref.parameters(), fused)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     n_steps = math.ceil(len(y) / args.batch_pairs)
-    fb, st, data_t = Timer(), Timer(), Timer()
-    ref.train()
     it = pair_batches(len(y), args.batch_pairs, torch.Generator().manual_seed(args.seed))
-    done = labels = 0
-    for i in range(min(n_steps, args.ref_batches + args.warmup)):
-        timed = i >= args.warmup
+
+    def step(timers, timed):
+        fb, st, data_t = timers
         with data_t if timed else Timer():
             idx = next(it)
             mi, qi, yi = m[idx], q[idx], y[idx]
@@ -145,14 +149,35 @@ def case_reference(args, fused: bool) -> dict:
         with st if timed else Timer():
             opt.step()
             ref.balance_step(gate_logits)
-        if timed:
-            done, labels = done + 1, labels + len(idx)
-    scale = len(y) / labels
+        return len(idx)
+
+    ref.train()
+    res = _timed_steps(args, step, min(n_steps, args.ref_batches + args.warmup), len(y), n_steps)
+    if res["measured"] != "full epoch":
+        res["measured"] += ", extrapolated"
+    return {**res, "build_s": build_s}
+
+
+def _timed_steps(args, step, n_run: int, n_labels: int, n_steps: int) -> dict:
+    """Run `n_run` steps (the first `args.warmup` untimed) and extrapolate their time to the epoch.
+
+    Unless --no-reuse-memory, the steps run inside `reuse_freed_memory()`, as the trainer's do: the same
+    process setting for irtnet and the reference.
+    """
+    timers = (Timer(), Timer(), Timer())  # forward+backward, optimizer step, batching
+    done = labels = 0
+    with reuse_freed_memory(not args.no_reuse_memory):
+        for i in range(n_run):
+            timed = i >= args.warmup
+            n = step(timers, timed)
+            if timed:
+                done, labels = done + 1, labels + n
+    fb, st, data_t = timers
+    scale = n_labels / labels
     return {"epoch_s": (fb.total + st.total + data_t.total) * scale, "fwdbwd_s": fb.total * scale,
-            "step_s": st.total * scale, "data_s": data_t.total * scale, "labels": len(y), "steps": n_steps,
+            "step_s": st.total * scale, "data_s": data_t.total * scale, "labels": n_labels, "steps": n_steps,
             "epoch_cpu_s": (fb.cpu + st.cpu + data_t.cpu) * scale,
-            "measured": "full epoch" if done == n_steps else f"{done}/{n_steps} steps, extrapolated",
-            "build_s": build_s}
+            "measured": "full epoch" if done == n_steps else f"{done}/{n_steps} steps"}
 
 
 def case_equal(args) -> dict:
@@ -187,21 +212,17 @@ def case_equal(args) -> dict:
 def main(argv=None) -> None:
     args = parse(argv)
     if args.case:
-        fused = args.case.endswith("-fused")
-        run = {"ours": case_ours, "equal": case_equal}.get(args.case)
-        if run is not None:
-            res = run(args)
-        elif args.case.startswith("ours"):
-            res = case_ours_split(args, fused)
-        else:
-            res = case_reference(args, fused)
+        run = {"ours": case_ours, "ours-split": case_ours_split, "equal": case_equal}.get(args.case)
+        res = run(args) if run is not None else case_reference(args, fused=args.case.endswith("-fused"))
         res["case"] = args.case
         emit(res)
         return
     cases = selected_cases(args.cases, ALL_CASES)
     print(f"# Training speed: IrtNet preset {args.preset!r}, {args.models} models x {args.queries:,} queries, "
           f"density {args.density}, {args.embed_dim}-d embeddings ({args.data} data), "
-          f"{args.batch_pairs} labels per step")
+          f"{args.batch_pairs} labels per step; freed memory reused (glibc): "
+          f"{'no' if args.no_reuse_memory else 'yes, every case'}; irtnet's dropout: "
+          f"{'torch.nn.functional.dropout' if args.torch_dropout else 'irtnet.models.moe.dropout'}")
     print(machine_line(args.threads))
     rows = run_cases(__file__, strip_case(sys.argv[1:] if argv is None else argv), cases, args.timeout)
     by = {r["case"]: r for r in rows if "error" not in r}
@@ -217,7 +238,8 @@ def main(argv=None) -> None:
                         ("epoch_cpu_s", "CPU s / epoch"), ("steps", "steps / epoch"), ("measured", "measured"),
                         ("peak_rss_mb", "peak RSS MiB"), ("x_slower", "time vs ours"),
                         ("x_slower_cpu", "CPU vs ours")]))
-    for a, b in (("reference", "ours"), ("reference-fused", "ours-fused")):
+    ours = "ours" if "ours" in by else "ours-split"
+    for a, b in (("reference", ours), ("reference-fused", ours)):
         if a in by and b in by:
             print(f"speed-up {b} over {a}: {by[a]['epoch_s'] / by[b]['epoch_s']:.1f}x wall seconds per epoch, "
                   f"{by[a]['epoch_cpu_s'] / by[b]['epoch_cpu_s']:.1f}x CPU seconds per epoch")

@@ -9,7 +9,7 @@ import torch
 from irtnet.models.alignment import query_model_alignment, query_query_alignment
 from irtnet.models.irt import pair_logit, weighted_bce
 from irtnet.models.irtnet import PRESETS, IrtNetConfig, IrtNetModule
-from irtnet.models.moe import MixtureOfExperts, MoEConfig
+from irtnet.models.moe import MixtureOfExperts, MoEConfig, dropout
 
 
 def _expert(moe_experts, e: int, x: torch.Tensor) -> torch.Tensor:
@@ -117,6 +117,21 @@ def test_noise_and_dropout_act_in_training_only():
     torch.testing.assert_close(net(x).logits, net(x).logits)
     net.train()
     assert not torch.allclose(net(x).logits, net(x).logits)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_zeroes_a_share_p_and_keeps_the_mean(p):
+    torch.manual_seed(0)
+    h = torch.rand(400, 500) + 0.5
+    out = dropout(h, p, training=True)
+    dropped = out == 0
+    assert abs(float(dropped.float().mean()) - p) < 0.01
+    torch.testing.assert_close(out[~dropped], h[~dropped] / (1 - p))
+    assert abs(float(out.mean() / h.mean()) - 1) < 0.01
+    assert dropout(h, p, training=False) is h
+    g = torch.ones_like(h, requires_grad=True)
+    dropout(g, p, training=True).sum().backward()
+    assert torch.unique(g.grad).tolist() == pytest.approx([0.0, 1 / (1 - p)])
 
 
 def test_kofn_target_is_the_binomial_likelihood():

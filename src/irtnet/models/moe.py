@@ -56,6 +56,17 @@ class GateStats:
     importance: torch.Tensor
 
 
+def dropout(h: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout (as `torch.nn.functional.dropout`) with the mask drawn as one uniform per element.
+
+    Same distribution as torch's; torch's CPU kernel draws through `bernoulli_`, which takes about 3x as
+    long, and at the paper's size (39 experts x 512 hidden) that was 9 % of a training step.
+    """
+    if not training or p == 0.0:
+        return h
+    return h * ((torch.rand_like(h) >= p) * (1.0 / (1.0 - p)))
+
+
 class StackedExperts(nn.Module):
     """`n` two-layer MLP experts stored as stacked weights [n, in, hidden] and [n, hidden, out]."""
 
@@ -65,7 +76,7 @@ class StackedExperts(nn.Module):
         self.b1 = nn.Parameter(torch.empty(n, hidden))
         self.w2 = nn.Parameter(torch.empty(n, hidden, d_out))
         self.b2 = nn.Parameter(torch.empty(n, d_out))
-        self.dropout = nn.Dropout(dropout)
+        self.p = dropout
         for w, b, fan_in in ((self.w1, self.b1, d_in), (self.w2, self.b2, hidden)):
             bound = 1 / math.sqrt(fan_in)  # nn.Linear's default initialisation, per expert
             nn.init.uniform_(w, -bound, bound)
@@ -78,7 +89,7 @@ class StackedExperts(nn.Module):
         flattening w1 into one [in, n * hidden] matrix would copy all first-layer weights (and their
         gradient) on every call, which dominates a small training batch.
         """
-        h = self.dropout(torch.relu(torch.matmul(x, self.w1) + self.b1[:, None]))      # [n, B, hidden]
+        h = dropout(torch.relu(torch.matmul(x, self.w1) + self.b1[:, None]), self.p, self.training)      # [n, B, hidden]
         return torch.baddbmm(self.b2[:, None], h, self.w2)
 
     def all_experts(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,7 +112,7 @@ class StackedExperts(nn.Module):
 
     def per_expert(self, x: torch.Tensor) -> torch.Tensor:
         """Expert e on its own rows: x [n, C, in] -> [n, C, out]."""
-        h = self.dropout(torch.relu(torch.bmm(x, self.w1) + self.b1[:, None]))
+        h = dropout(torch.relu(torch.bmm(x, self.w1) + self.b1[:, None]), self.p, self.training)
         return torch.bmm(h, self.w2) + self.b2[:, None]
 
 

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from irtnet.metrics import auc, log_loss
 from irtnet.models.irt import weighted_bce
 from irtnet.training.batching import Batch, LabelArrays, batches, queries_per_batch
+from irtnet.training.memory import reuse_freed_memory
 
 Metric = Literal["log_loss", "auc", "accuracy"]
 _HIGHER_IS_BETTER = {"log_loss": False, "auc": True, "accuracy": True}
@@ -46,6 +47,8 @@ class TrainConfig(BaseModel):
     target: Literal["score", "label"] = "score"
     seed: int = 0
     threads: int | None = Field(None, ge=1, description="torch intra-op threads (None: torch's default)")
+    reuse_memory: bool = Field(True, description="keep freed heap blocks for the next step instead of "
+                               "returning them to the OS (glibc; see irtnet.training.memory)")
     progress: bool = True
 
 
@@ -97,13 +100,15 @@ def train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_model
           config: TrainConfig) -> TrainResult:
     """Train `module` in place and leave it holding the weights of the best validation epoch.
 
-    Without a validation set every epoch runs and the last weights are kept.
+    Without a validation set every epoch runs and the last weights are kept. Torch's thread count and
+    glibc's allocation thresholds (`config.threads`, `config.reuse_memory`) are set for the duration only.
     """
     previous_threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        return _train(module, data, val, n_models, config)
+        with reuse_freed_memory(config.reuse_memory):
+            return _train(module, data, val, n_models, config)
     finally:
         torch.set_num_threads(previous_threads)
 
