@@ -187,3 +187,8 @@ def table(rows: Sequence[dict], columns: Sequence[tuple[str, str]]) -> str:
 def errors(rows: Sequence[dict]) -> str:
     bad = [f"- case {r['case']}: {r['error']}" for r in rows if "error" in r]
     return ("\nfailed cases:\n" + "\n".join(bad)) if bad else ""
+
+
+def exit_code(rows: Sequence[dict]) -> int:
+    """1 when any case failed (so `run_all.py` and CI see it), else 0."""
+    return 1 if any("error" in r for r in rows) else 0

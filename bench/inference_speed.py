@@ -32,8 +32,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import (emit, errors, machine_line, run_cases, selected_cases, setup_torch, strip_case,  # noqa: E402
-                      table)
+from _harness import (emit, errors, exit_code, machine_line, run_cases, selected_cases,  # noqa: E402
+                      setup_torch, strip_case, table)
 from reference_pairwise import PairwiseIrtNet  # noqa: E402
 
 from irtnet.data.dataset import Queries  # noqa: E402
@@ -201,7 +201,7 @@ CASES = {"route": case_route, "reference": case_reference, "model-mean": case_mo
          "latency": case_latency}
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int | None:
     args = parse(argv)
     if args.case:
         setup_torch(args.threads)
@@ -238,7 +238,8 @@ def main(argv=None) -> None:
                     [("what", "path"), ("med", "median ms"), ("p95", "p95 ms")])
               + f"\n(peak RSS of the latency process: {lat['peak_rss_mb']:.0f} MiB)")
     print(errors(rows))
+    return exit_code(rows)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import (emit, errors, machine_line, run_cases, selected_cases, setup_torch, strip_case,  # noqa: E402
-                      table)
+from _harness import (emit, errors, exit_code, machine_line, run_cases, selected_cases,  # noqa: E402
+                      setup_torch, strip_case, table)
 
 ALL_CASES = ("ours", "girth-mml", "girth-jml")
 
@@ -98,7 +98,7 @@ def run_case(args) -> dict:
             "r_beta": _corr(est_beta, beta), "r_theta": _corr(np.asarray(est_theta, float), theta)}
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int | None:
     args = parse(argv)
     if args.case:
         res = run_case(args)
@@ -118,7 +118,8 @@ def main(argv=None) -> None:
                        ("peak_rss_mb", "peak RSS MiB")]))
     print("r = Pearson correlation with the planted truth; difficulty in girth's form beta (irtnet: b / a); "
           "girth-jml's time includes girth.ability_map for theta." + errors(rows))
+    return exit_code(rows)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

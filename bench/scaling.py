@@ -19,6 +19,7 @@ against the number of labels (1 = linear).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -29,12 +30,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import planted_arrays  # noqa: E402
-from _harness import (Timer, current_rss_mb, emit, errors, machine_line, peak_rss_mb, reset_peak_rss,  # noqa: E402
-                      run_case, setup_torch, strip_case, table)
+from _harness import (Timer, current_rss_mb, emit, errors, exit_code, machine_line, peak_rss_mb,  # noqa: E402
+                      reset_peak_rss, run_case, setup_torch, strip_case, table)
 
+from irtnet._io import write_json  # noqa: E402
 from irtnet.models.irt import weighted_bce  # noqa: E402
 from irtnet.models.irtnet import PRESETS, IrtNetModule  # noqa: E402
 from irtnet.training.batching import batches, queries_per_batch  # noqa: E402
+from irtnet.training.memory import reuse_freed_memory  # noqa: E402
 from irtnet.training.trainer import TrainConfig, batch_logits  # noqa: E402
 
 
@@ -52,6 +55,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=None, help="seconds per cell")
+    p.add_argument("--plot", default=None, help="also write the curves to this image (png/svg/pdf)")
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.add_argument("--from-json", default=None, help="measure nothing: report (and --plot) the rows of a --json file")
     p.add_argument("--cell", help=argparse.SUPPRESS)
     p.add_argument("--case", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -68,26 +74,26 @@ def run_cell(args) -> dict:
     torch.manual_seed(args.seed)
     module = IrtNetModule(PRESETS[args.preset], args.embed_dim, n_models).train()
     cfg = TrainConfig()
-    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)  # as the trainer
+    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)  # as the trainer
     per_batch = queries_per_batch(arrays, args.batch_pairs)
     n_steps = math.ceil(arrays.n_queries / per_batch)
-    limit = min(n_steps, (args.max_batches or n_steps) + args.warmup)
+    warmup = args.warmup if n_steps > args.warmup else 0  # an epoch shorter than the warm-up: time it all
+    limit = min(n_steps, (args.max_batches or n_steps) + warmup)
     timer, done, labels, dense_steps = Timer(), 0, 0, 0
     it = batches(arrays, per_batch, torch.Generator().manual_seed(args.seed))
-    for i in range(limit):
-        with timer if i >= args.warmup else Timer():
-            batch = next(it)
-            logits, out = batch_logits(module, batch, n_models)
-            loss = weighted_bce(logits, batch.target, batch.weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            module.balance_step(out.gate)
-        if i >= args.warmup:
-            done, labels = done + 1, labels + len(batch.model)
-            dense_steps += len(batch.model) >= 0.5 * len(batch.x) * n_models  # batch_logits' own test
-    if done == 0:  # an epoch shorter than the warm-up: time it all
-        return run_cell(argparse.Namespace(**{**vars(args), "warmup": 0}))
+    with reuse_freed_memory(cfg.reuse_memory):  # as the trainer
+        for i in range(limit):
+            with timer if i >= warmup else Timer():
+                batch = next(it)
+                logits, out = batch_logits(module, batch, n_models)
+                loss = weighted_bce(logits, batch.target, batch.weight)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                module.balance_step(out.gate)
+            if i >= warmup:
+                done, labels = done + 1, labels + len(batch.model)
+                dense_steps += len(batch.model) >= 0.5 * len(batch.x) * n_models  # batch_logits' own test
     scale = arrays.n_labels / labels
     path = "dense" if dense_steps == done else "pairs" if dense_steps == 0 else f"mixed ({dense_steps}/{done} dense)"
     return {"models": n_models, "queries": n_queries, "labels": arrays.n_labels, "density": density,
@@ -117,16 +123,49 @@ def cost_model(rows: list[dict]) -> tuple[float, float]:
     return float(coef[0]), float(coef[1])
 
 
-def main(argv=None) -> None:
-    args = parse(argv)
-    if args.cell:
-        emit(run_cell(args))
-        return
+def plot(rows: list[dict], path: str, bound_us: float) -> None:
+    """The curves, one line per model count (log-log), written atomically: seconds per epoch against queries
+    and against labels (beside the linear bound of the cost model), and memory against queries (beside the
+    size of a dense models x queries matrix)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from irtnet._io import atomic_path
+
+    fig, (ax_q, ax_l, ax_m) = plt.subplots(1, 3, figsize=(15, 4.4))
+    for i, m in enumerate(sorted({r["models"] for r in rows})):
+        color = f"C{i}"
+        cell = sorted((r for r in rows if r["models"] == m), key=lambda r: r["queries"])
+        q = [r["queries"] for r in cell]
+        ax_q.plot(q, [r["epoch_s"] for r in cell], "o-", color=color, label=f"{m:,} models")
+        ax_l.plot([r["labels"] for r in cell], [r["epoch_s"] for r in cell], "o", color=color, label=f"{m:,} models")
+        ax_m.plot(q, [r["train_mb"] for r in cell], "o-", color=color, label=f"{m:,} models: training adds")
+        ax_m.plot(q, [r["dense_mb"] for r in cell], "x:", color=color, label=f"{m:,} models: dense M x Q float32")
+    lo, hi = min(r["labels"] for r in rows), max(r["labels"] for r in rows)
+    ax_l.plot([lo, hi], [bound_us * 1e-6 * lo, bound_us * 1e-6 * hi], "k--", lw=0.8,
+              label=f"{bound_us:.0f} us x labels (cost-model bound)")
+    for ax, xlabel, ylabel, title in (
+            (ax_q, "queries", "seconds per epoch", "training time vs queries"),
+            (ax_l, "observed labels", "seconds per epoch", "training time vs labels"),
+            (ax_m, "queries", "MiB", "memory training adds vs a dense matrix")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=110)
+    plt.close(fig)
+
+
+def measure(args, argv) -> list[dict]:
     cells = [f"{m}x{q}" for m in args.models.split(",") for q in args.queries.split(",")]
-    print(f"# Scaling: IrtNet preset {args.preset!r}, {args.embed_dim}-d embeddings, at most {args.max_labels:,} "
-          f"labels per cell, {args.batch_pairs} labels per step")
-    print(machine_line(args.threads))
-    base = strip_case(sys.argv[1:] if argv is None else argv, drop=("--models", "--queries"))
+    base = strip_case(sys.argv[1:] if argv is None else argv, drop=("--models", "--queries", "--from-json"))
     rows = []
     for cell in cells:
         print(f"  cell {cell} ...", file=sys.stderr, flush=True)
@@ -134,27 +173,65 @@ def main(argv=None) -> None:
         if "error" in res:
             print(f"  cell {cell} FAILED: {res['error']}", file=sys.stderr, flush=True)
         rows.append(res)
+    return rows
+
+
+def main(argv=None) -> int | None:
+    args = parse(argv)
+    if args.cell:
+        emit(run_cell(args))
+        return
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        rows, settings = saved["rows"], saved["args"]
+        print(f"# Scaling, read from {args.from_json} (measured with {settings})")
+    else:
+        print(f"# Scaling: IrtNet preset {args.preset!r}, {args.embed_dim}-d embeddings, at most "
+              f"{args.max_labels:,} labels per cell, {args.batch_pairs} labels per step")
+        print(machine_line(args.threads))
+        rows = measure(args, argv)
+        if args.json:
+            write_json(args.json, {"args": {k: v for k, v in vars(args).items() if k not in ("cell", "case")},
+                                   "machine": machine_line(args.threads), "rows": rows})
+    report(rows, args)
+    return exit_code(rows)
+
+
+def report(rows: list[dict], args) -> None:
     ok = [r for r in rows if "error" not in r]
     for r in ok:
         r["labels_per_s"] = r["labels"] / r["epoch_s"]
+        r["us_per_label"] = 1e6 * r["epoch_s"] / r["labels"]
         r["train_mb"] = r["peak_train_mb"] - r["rss_data_mb"] if r.get("peak_train_mb") else None
     print()
     print(table(ok, [("models", "models"), ("queries", "queries"), ("labels", "labels"), ("density", "density"),
                      ("path", "logit path"), ("steps", "steps"), ("measured", "steps timed"),
                      ("epoch_s", "s / epoch"), ("epoch_cpu_s", "CPU s / epoch"), ("labels_per_s", "labels / s"),
+                     ("us_per_label", "us / label"),
                      ("rss_data_mb", "RSS data MiB"), ("peak_build_mb", "peak building MiB"),
                      ("peak_train_mb", "peak training MiB"), ("train_mb", "training adds MiB"),
                      ("peak_rss_mb", "peak RSS MiB"), ("dense_mb", "dense M x Q f32 MiB")]))
-    print(f"\nlog-log slope of s/epoch vs labels: {slope(ok, 'labels', 'epoch_s'):.2f} "
+    print(f"\nlog-log slope of s/epoch vs labels over all cells: {slope(ok, 'labels', 'epoch_s'):.2f} "
           f"(CPU s: {slope(ok, 'labels', 'epoch_cpu_s'):.2f}); vs queries: {slope(ok, 'queries', 'epoch_s'):.2f}; "
           f"peak training RSS vs labels: {slope(ok, 'labels', 'peak_train_mb'):.2f}")
+    for m in sorted({r["models"] for r in ok}):
+        full = [r for r in ok if r["models"] == m and r["density"] >= 1.0]
+        if len(full) >= 2:
+            print(f"{m:,} models, every pair labelled ({len(full)} cells, labels per query fixed): "
+                  f"slope vs labels {slope(full, 'labels', 'epoch_s'):.2f}")
     per_query, per_step = cost_model(ok)
+    bound = 1e6 * (per_query + per_step / args.batch_pairs)
     print(f"cost model (least squares, relative): s/epoch = {1000 * per_query:.2f} ms x queries "
-          f"+ {1000 * per_step:.0f} ms x steps")
+          f"+ {1000 * per_step:.0f} ms x steps; every query has a label (queries <= labels) and a step holds "
+          f"about {args.batch_pairs} labels, so s/epoch <= {bound:.0f} us x labels (+ one step); "
+          f"measured: at most {max(r['us_per_label'] for r in ok):.0f} us per label")
+    if args.plot and ok:
+        plot(ok, args.plot, bound)
+        print(f"curves written to {args.plot}")
     print("RSS data = resident after building the data set; peak training = the peak while training (the count\n"
           "restarted after the build); 'training adds' = their difference, which depends on the batch, not on\n"
           "M x Q; peak RSS = ru_maxrss of the whole cell process (data generation included)." + errors(rows))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -32,8 +32,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import make_arrays, pair_arrays  # noqa: E402
-from _harness import (Timer, emit, errors, machine_line, run_cases, selected_cases, setup_torch,  # noqa: E402
-                      strip_case, table)
+from _harness import (Timer, emit, errors, exit_code, machine_line, run_cases, selected_cases,  # noqa: E402
+                      setup_torch, strip_case, table)
 from reference_pairwise import PairwiseIrtNet, pair_batches  # noqa: E402
 
 from irtnet.models.irt import weighted_bce  # noqa: E402
@@ -84,7 +84,7 @@ def _setup(args):
 
 
 def _adam(params, fused: bool):
-    cfg = TrainConfig()  # the trainer's defaults: the paper's lr and weight decay
+    cfg = TrainConfig()  # the trainer's defaults (lr 1e-3, weight decay 1e-4), both sides
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True if fused else None)
 
 
@@ -209,7 +209,7 @@ def case_equal(args) -> dict:
 
 
 # ----------------------------------------------------------------------------- driver
-def main(argv=None) -> None:
+def main(argv=None) -> int | None:
     args = parse(argv)
     if args.case:
         run = {"ours": case_ours, "ours-split": case_ours_split, "equal": case_equal}.get(args.case)
@@ -251,7 +251,8 @@ def main(argv=None) -> None:
               f"{e['grad_max_rel_diff']:.2e} (worst: {e['grad_worst_param']})")
     print("peak RSS includes the data set and the Python/torch runtime of that case's own process."
           + errors(rows))
+    return exit_code(rows)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

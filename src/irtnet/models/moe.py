@@ -89,7 +89,8 @@ class StackedExperts(nn.Module):
         flattening w1 into one [in, n * hidden] matrix would copy all first-layer weights (and their
         gradient) on every call, which dominates a small training batch.
         """
-        h = dropout(torch.relu(torch.matmul(x, self.w1) + self.b1[:, None]), self.p, self.training)      # [n, B, hidden]
+        h = torch.relu(torch.matmul(x, self.w1) + self.b1[:, None])                     # [n, B, hidden]
+        h = dropout(h, self.p, self.training)
         return torch.baddbmm(self.b2[:, None], h, self.w2)
 
     def all_experts(self, x: torch.Tensor) -> torch.Tensor:

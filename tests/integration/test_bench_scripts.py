@@ -1,0 +1,74 @@
+"""The benchmark scripts run end to end at tiny sizes, exit 0 and print their side-by-side figures.
+
+Nothing here is timed: the figures themselves are the scripts' business (see bench/README.md). These
+tests only keep the scripts working, and check what must hold whatever the machine: the two training
+implementations give the same loss and gradients, and the scaling run writes its curves.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _run(script: str, *args: str) -> str:
+    proc = subprocess.run([sys.executable, str(BENCH / script), *args, "--threads", "1"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{script} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "failed cases" not in proc.stdout, proc.stdout
+    return proc.stdout
+
+
+def _number(pattern: str, text: str) -> float:
+    match = re.search(pattern, text)
+    assert match, f"{pattern!r} not in output:\n{text}"
+    return float(match.group(1))
+
+
+def test_train_speed_prints_both_sides_and_equal_loss():
+    out = _run("train_speed.py", "--models", "8", "--queries", "40", "--batch-pairs", "64",
+               "--ref-batches", "1", "--warmup", "0", "--equal-pairs", "64")
+    for case in ("ours", "ours-split", "reference", "reference-fused"):
+        assert re.search(rf"^\| {case} +\|", out, re.M), f"no row for {case}:\n{out}"
+    assert _number(r"speed-up ours over reference: ([0-9.]+)x", out) > 0
+    assert _number(r"\|diff\| ([0-9.e+-]+);", out) < 1e-5
+    assert _number(r"max relative difference ([0-9.e+-]+)", out) < 1e-3
+
+
+def test_train_speed_what_if_flags_are_reported():
+    out = _run("train_speed.py", "--models", "8", "--queries", "20", "--batch-pairs", "64", "--cases", "ours",
+               "--no-reuse-memory", "--torch-dropout")
+    assert "freed memory reused (glibc): no" in out
+    assert "irtnet's dropout: torch.nn.functional.dropout" in out
+
+
+def test_inference_speed_prints_routing_text_and_latency():
+    out = _run("inference_speed.py", "--models", "8", "--queries", "50", "--ref-queries", "3", "--texts", "4",
+               "--latency-reps", "3", "--reps", "1", "--preset", "small")
+    for case in ("route", "reference", "model-mean", "text"):
+        assert re.search(rf"^\| {case} +\|", out, re.M), f"no row for {case}:\n{out}"
+    assert "Single-query latency" in out
+
+
+def test_irt_fit_compares_with_girth():
+    out = _run("irt_fit.py", "--shapes", "40x25")
+    for method in ("ours", "girth-mml", "girth-jml"):
+        assert re.search(rf"\| +{method} +\|", out), f"no row for {method}:\n{out}"
+
+
+def test_scaling_writes_curves_and_rereads_its_rows(tmp_path):
+    rows, image = tmp_path / "scaling.json", tmp_path / "scaling.png"
+    out = _run("scaling.py", "--models", "5,20", "--queries", "100,400", "--max-labels", "2000",
+               "--max-batches", "2", "--preset", "small", "--json", str(rows), "--plot", str(image))
+    assert "cost model" in out and image.stat().st_size > 0
+    saved = json.loads(rows.read_text())["rows"]
+    assert len(saved) == 4 and all("error" not in r for r in saved)
+    sparse = [r for r in saved if r["density"] < 1]
+    assert sparse and all(r["path"] == "pairs" for r in sparse)
+    again = _run("scaling.py", "--from-json", str(rows))
+    assert again.count("\n| ") == out.count("\n| ")
