@@ -143,9 +143,10 @@ def case_reference(args) -> dict:
     s = _best_of(1, lambda: route(range(args.ref_queries)))
     # the same decisions as IrtNet's (a correctness check of the comparison)
     ours = pred.choose(_embedded(args, args.ref_queries, DEFAULT_ENCODER))
-    same = float(np.mean([pred.models_.ids[i] == o for i, o in zip(route(range(min(20, args.ref_queries))), ours)]))
+    checked = min(20, args.ref_queries)
+    same = float(np.mean([pred.models_.ids[i] == o for i, o in zip(route(range(checked)), ours)]))
     return {"queries": args.ref_queries, "seconds": s, "per_s": args.ref_queries / s,
-            "note": f"one batch of {args.models} pairs per query; same choice as IrtNet on {same:.0%} of 20"}
+            "note": f"one batch of {args.models} pairs per query; same choice as IrtNet on {same:.0%} of {checked}"}
 
 
 def case_model_mean(args) -> dict:

@@ -52,6 +52,7 @@ def test_inference_speed_prints_routing_text_and_latency():
                "--latency-reps", "3", "--reps", "1", "--preset", "small")
     for case in ("route", "reference", "model-mean", "text"):
         assert re.search(rf"^\| {case} +\|", out, re.M), f"no row for {case}:\n{out}"
+    assert "same choice as IrtNet on 100% of 3" in out  # the reference routes exactly as IrtNet
     assert "Single-query latency" in out
 
 
