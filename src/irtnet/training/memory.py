@@ -46,16 +46,28 @@ def set_thresholds(mmap_threshold: int, trim_threshold: int) -> bool:
     lib = _glibc()
     if lib is None:
         return False
-    return bool(lib.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(lib.mallopt(_M_TRIM_THRESHOLD, trim_threshold))
+    mmap_ok = bool(lib.mallopt(_M_MMAP_THRESHOLD, mmap_threshold))
+    return mmap_ok and bool(lib.mallopt(_M_TRIM_THRESHOLD, trim_threshold))
+
+
+_depth = 0  # nesting of active blocks: only the outermost one sets and restores the thresholds
 
 
 @contextmanager
 def reuse_freed_memory(enabled: bool = True) -> Iterator[bool]:
-    """Keep freed blocks of up to 32 MiB in the heap inside the block; yields whether that took effect."""
-    active = enabled and set_thresholds(_MMAP_MAX, _TRIM)
+    """Keep freed blocks of up to 32 MiB in the heap inside the block; yields whether that took effect.
+
+    Blocks nest: an inner block (a `train()` call inside a benchmark's own block, say) leaves the
+    thresholds to the outermost one.
+    """
+    global _depth
+    active = enabled and (_depth > 0 or set_thresholds(_MMAP_MAX, _TRIM))
+    _depth += active
     try:
         yield active
     finally:
         if active:
-            set_thresholds(_GLIBC_DEFAULT, _GLIBC_DEFAULT)
-            _glibc().malloc_trim(0)
+            _depth -= 1
+            if _depth == 0:
+                set_thresholds(_GLIBC_DEFAULT, _GLIBC_DEFAULT)
+                _glibc().malloc_trim(0)
