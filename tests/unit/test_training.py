@@ -181,14 +181,16 @@ torch.set_num_threads(1)
 w = torch.nn.Parameter(torch.randn(2000, 2500))  # 20 MB: its gradient is freed and allocated again every step
 opt = torch.optim.Adam([w], fused=True)
 x = torch.randn(8, 2000)
-def faults(steps=6, warmup=4):
+def faults(steps=9, warmup=5):
+    # the median minor page faults of one step after warm-up (the median: the heap grows now and then)
+    counts = []
     for i in range(warmup + steps):
-        if i == warmup:
-            start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         opt.zero_grad(set_to_none=True)
         (x @ w).square().sum().backward()
         opt.step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start) / steps
+        counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
+    return sorted(counts[warmup:])[steps // 2]
 with reuse_freed_memory() as active:
     with reuse_freed_memory():  # a nested block (train() inside a benchmark's own) keeps the outer one's setting
         pass
@@ -198,7 +200,7 @@ print(active, inside, faults())
 
 
 def test_reuse_freed_memory_stops_per_step_page_faults_and_restores_glibc():
-    """Minor page faults per training step (after warm-up), inside the block and after it.
+    """Minor page faults of a training step (the median after warm-up), inside the block and after it.
 
     In a fresh interpreter, so the heap's history (which the rest of the test session shapes) is the same
     on every run.
@@ -210,11 +212,11 @@ def test_reuse_freed_memory_stops_per_step_page_faults_and_restores_glibc():
     active, inside, after = out.stdout.split()
     if active != "True":
         pytest.skip("glibc's mallopt is not available on this platform")
-    # after the block, glibc's default thresholds: the 20 MB gradient is a fresh mmap every step (about
-    # 4,900 faults with 4-KiB pages, about 10 with transparent huge pages); inside, the freed block is
-    # reused and faults no new pages
+    # inside, the freed gradient block is reused: no new pages; after the block, glibc's default
+    # thresholds again, and a gradient of 20 MB is a fresh mmap: 4,883 faults with 4-KiB pages, about 10
+    # with transparent huge pages
+    assert float(inside) < 50
     assert float(after) >= 5
-    assert float(inside) < float(after) / 4
     from irtnet.training.memory import reuse_freed_memory
 
     with reuse_freed_memory(enabled=False) as active:
