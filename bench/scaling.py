@@ -5,8 +5,8 @@
 
 Each (models, queries) cell runs in its own subprocess: it builds planted data in the trainer's query-major
 CSR layout (`LabelArrays`; density = min(1, --max-labels / (models x queries)), every query keeping at
-least one label, so big cells are sparse), then runs the trainer's step (batches -> batch_logits ->
-weighted_bce -> backward -> Adam, as `irtnet.training.trainer` does) for --max-batches steps after
+least one label, so big cells are sparse), then runs the trainer's own step (`train_step`: batch_logits ->
+weighted_bce -> backward -> fused Adam) for --max-batches steps after
 --warmup and extrapolates the epoch from the labels covered (0 = a full epoch).
 
 Printed per cell: labels, density, which logit path the batches took (`batch_logits` scores a batch with
@@ -34,11 +34,10 @@ from _harness import (Timer, current_rss_mb, emit, errors, exit_code, machine_li
                       reset_peak_rss, run_case, setup_torch, strip_case, table)
 
 from irtnet._io import write_json  # noqa: E402
-from irtnet.models.irt import weighted_bce  # noqa: E402
 from irtnet.models.irtnet import PRESETS, IrtNetModule  # noqa: E402
 from irtnet.training.batching import batches, queries_per_batch  # noqa: E402
 from irtnet.training.memory import reuse_freed_memory  # noqa: E402
-from irtnet.training.trainer import TrainConfig, batch_logits  # noqa: E402
+from irtnet.training.trainer import TrainConfig, is_dense_batch, train_step  # noqa: E402
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -85,15 +84,10 @@ def run_cell(args) -> dict:
         for i in range(limit):
             with timer if i >= warmup else Timer():
                 batch = next(it)
-                logits, out = batch_logits(module, batch, n_models)
-                loss = weighted_bce(logits, batch.target, batch.weight)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                module.balance_step(out.gate)
+                train_step(module, batch, n_models, opt)
             if i >= warmup:
                 done, labels = done + 1, labels + len(batch.model)
-                dense_steps += len(batch.model) >= 0.5 * len(batch.x) * n_models  # batch_logits' own test
+                dense_steps += is_dense_batch(batch, n_models)
     scale = arrays.n_labels / labels
     path = "dense" if dense_steps == done else "pairs" if dense_steps == 0 else f"mixed ({dense_steps}/{done} dense)"
     return {"models": n_models, "queries": n_queries, "labels": arrays.n_labels, "density": density,

@@ -10,7 +10,8 @@ Cases (each in its own subprocess, so each peak memory is its own):
   reference       bench/reference_pairwise.py: the MoE once per (model, query) pair, batches of
                   --batch-pairs pairs, default (for-each) Adam as the authors' code; --ref-batches batches
                   timed after --warmup, the epoch extrapolated from their mean.
-  reference-fused the same with fused Adam, the optimizer irtnet uses (the speed-up quoted in the README).
+  reference-fused the same with fused Adam, the optimizer irtnet uses (the README quotes the speed-up over
+                  both references; the headline is over `reference`, the authors' optimizer).
   equal           same initial weights, same labels: loss and gradients of both implementations
                   (eval mode, i.e. no input noise and no dropout, since their random draws differ).
 

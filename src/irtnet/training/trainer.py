@@ -62,10 +62,14 @@ class TrainResult:
     seconds: float = 0.0
 
 
+def is_dense_batch(batch: Batch, n_models: int) -> bool:
+    """Whether at least half of the batch's (query, model) pairs are labelled: `batch_logits` then scores all."""
+    return len(batch.model) >= 0.5 * len(batch.x) * n_models
+
+
 def batch_logits(module: nn.Module, batch: Batch, n_models: int):
     """Forward one batch; dense batches use one [B, M] matrix product, sparse ones the observed pairs only."""
-    dense = len(batch.model) >= 0.5 * len(batch.x) * n_models
-    if dense:
+    if is_dense_batch(batch, n_models):
         out = module(batch.x, batch.groups)
         return out.logits[batch.q_local, batch.model], out
     out = module(batch.x, batch.groups, pairs=(batch.q_local, batch.model))
@@ -154,21 +158,27 @@ def _train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_mode
     return result
 
 
+def train_step(module: nn.Module, batch: Batch, n_models: int, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    """One optimizer step on one batch; returns the batch's likelihood loss (detached)."""
+    logits, out = batch_logits(module, batch, n_models)
+    loss = weighted_bce(logits, batch.target, batch.weight)
+    extra = module.auxiliary_loss(out, batch) if hasattr(module, "auxiliary_loss") else None
+    objective = loss if extra is None else loss + extra
+    optimizer.zero_grad(set_to_none=True)
+    objective.backward()
+    optimizer.step()
+    if hasattr(module, "balance_step") and getattr(out, "gate", None) is not None:
+        module.balance_step(out.gate)
+    return loss.detach()
+
+
 def _run_epoch(module, data, per_batch, n_models, optimizer, generator, bar) -> float:
     module.train()
     total, weight = 0.0, 0.0
     for batch in batches(data, per_batch, generator):
-        logits, out = batch_logits(module, batch, n_models)
-        loss = weighted_bce(logits, batch.target, batch.weight)
-        extra = module.auxiliary_loss(out, batch) if hasattr(module, "auxiliary_loss") else None
-        objective = loss if extra is None else loss + extra
-        optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        optimizer.step()
-        if hasattr(module, "balance_step") and getattr(out, "gate", None) is not None:
-            module.balance_step(out.gate)
+        loss = train_step(module, batch, n_models, optimizer)
         w = float(batch.weight.sum())
-        total, weight = total + float(loss.detach()) * w, weight + w
+        total, weight = total + float(loss) * w, weight + w
         bar.update(1)
         bar.set_postfix(loss=f"{total / weight:.4f}")
     bar.close()
