@@ -1,4 +1,16 @@
-"""Atomic file and directory writes: a reader sees the old content or the new, never half of one."""
+"""Atomic file and directory writes: a reader sees the old content or the new, never half of one.
+
+Temporary files and folders are siblings of their target named `.<name>.<random>.tmp`; they are
+removed when the block fails. A process killed with SIGKILL cannot remove its own, so where irtnet
+writes in bulk (the embedding cache folder; the siblings of an imported table's Parquet file) it calls
+`clear_stale_temps`, which removes such temporaries once they have not been modified for
+`STALE_AFTER_S` (an hour). Age, not the writer's pid, decides: a pid says nothing about a writer on
+another host sharing the folder, and the writes swept (a cache shard, a table) take seconds to
+minutes. Run directories, whose temporary twin lives as long as a training, are never swept.
+
+What is written gets the permissions the user's umask allows (0o666 / 0o777 masked), not the
+0o600 / 0o700 that `mkstemp` / `mkdtemp` create for privacy while the content is incomplete.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +19,12 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+STALE_AFTER_S = 3600.0
 
 
 @contextlib.contextmanager
@@ -22,6 +37,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -39,6 +55,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~current_umask())  # files inside were created under the umask already
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
@@ -49,6 +66,49 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux: /proc/self/status)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # Elsewhere: set and restore at once (process-global, but the window is two system calls).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def clear_stale_temps(folder: str | os.PathLike[str], pattern: str = ".*.tmp",
+                      max_age_s: float = STALE_AFTER_S) -> int:
+    """Remove temporary siblings (`pattern`) in `folder` not modified for `max_age_s`; return the count.
+
+    Only what `atomic_path` / `atomic_dir` leave behind matches the default pattern. A file that a
+    live writer is using is newer than the limit; one that vanishes meanwhile (another process
+    cleaning, or its writer renaming it) is not an error.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    cutoff, removed = time.time() - max_age_s, 0
+    for tmp in folder.glob(pattern):
+        try:
+            if tmp.lstat().st_mtime >= cutoff:
+                continue
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp)
+            else:
+                tmp.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+        except OSError:  # not ours to fight over (permissions): leave it, never fail a write for it
+            continue
+    return removed
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
@@ -67,3 +127,9 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write `text` to `path`, atomically (the parent folder is created)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

@@ -90,7 +90,19 @@ def fitted(data, pairs):
     return {name: _fit(name, data, pairs) for name in FAST}
 
 
-# ---------------------------------------------------------------- the contract, for every baseline
+# ---------------------------------------------------------------- the registry, and the contract for every baseline
+def test_the_registry_refuses_a_second_class_under_a_taken_name():
+    from irtnet.predictors.base import register
+
+    taken = REGISTRY["knn"]
+    with pytest.raises(ConfigError, match=r"the model name 'knn' is already registered to .*KNN"):
+        @register("knn")
+        class Impostor(RandomPredictor):
+            pass
+    assert REGISTRY["knn"] is taken and taken.name == "knn"
+    assert register("knn")(taken) is taken  # the same class again (a module reload) is accepted
+
+
 @pytest.mark.parametrize("name", list(FAST))
 def test_baseline_contract_shapes_and_save_load(name, fitted, tmp_path):
     predictor, test = fitted[name]
@@ -234,6 +246,15 @@ def test_routerdc_routes_better_than_random(fitted, data):
     result = evaluate(router, data[0], test)
     assert result.correctness is None
     assert result.routing.micro > result.routing.references["random"]["micro"] + 0.1
+
+
+def test_routerdc_trains_in_the_one_loop_with_its_own_objective_and_early_stopping(fitted):
+    router, _ = fitted["routerdc"]
+    history = router.result_.history
+    assert history is router.history_ and {"train_loss", "val_routing", "lr"} <= set(history[0])
+    best = max(row["val_routing"] for row in history)
+    assert history[router.best_epoch_ - 1]["val_routing"] == best  # the best epoch's weights were kept
+    assert router._train_config().optimizer == "adamw" and router._train_config().batch_queries == router.batch_size
 
 
 def test_routerdc_losses_ignore_unlabelled_and_tied_models():

@@ -66,10 +66,10 @@ def test_demo_runs_end_to_end(tmp_path):
 
 
 def test_task_commands_keep_the_presets_benchmark_setting_unless_told():
-    from irtnet.cli.tasks import _irtnet_factory
+    from irtnet.predictors.spec import model_spec_from, resolve_spec
 
     def groups_of(preset, flag):
-        return _irtnet_factory(preset, 1, 1e-3, 0, 1, flag)().config.use_groups
+        return resolve_spec(model_spec_from(preset=preset, groups=flag)).params["config"]["use_groups"]
 
     assert groups_of("default", None) is True and groups_of("small", None) is False
     assert groups_of("default", False) is False and groups_of("small", True) is True

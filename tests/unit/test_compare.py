@@ -17,8 +17,10 @@ from irtnet.errors import ConfigError
 from irtnet.predictors import REGISTRY
 from irtnet.predictors.baselines.simple import ModelMean
 from irtnet.reporting.results import aggregate, results_document, stat, write_tables
-from irtnet.tasks.compare import (ModelSpec, cell_key, load_spec, pair_subset, resolve_params, run_comparison,
-                                  split_by_pair)
+from irtnet.api.compare import load_spec, run_comparison, split_by_pair
+from irtnet.api.compare_spec import CompareEntry, cell_key, entry_spec
+from irtnet.data.splits import pair_subset
+from irtnet.predictors.spec import ModelSpec
 
 FITS: list[str] = []
 
@@ -145,31 +147,52 @@ def test_cache_key_follows_data_split_params_and_encoder(tmp_path, table_path):
     assert table_fingerprint(flipped) != fp
 
     split = {"kind": "query", "fractions": [0.8, 0.1, 0.1], "seed": 0, "stratify": True}
-    base = cell_key(fp, split, "knn", {"k": 5}, "hashing-32", "complete")
-    assert base == cell_key(fp, dict(split), "knn", {"k": 5}, "hashing-32", "complete")
-    others = [cell_key(table_fingerprint(flipped), split, "knn", {"k": 5}, "hashing-32", "complete"),
-              cell_key(fp, {**split, "seed": 1}, "knn", {"k": 5}, "hashing-32", "complete"),
-              cell_key(fp, split, "knn", {"k": 7}, "hashing-32", "complete"),
-              cell_key(fp, split, "knn-2", {"k": 5}, "hashing-32", "complete"),
-              cell_key(fp, split, "knn", {"k": 5}, "all-MiniLM-L6-v2", "complete"),
-              cell_key(fp, split, "knn", {"k": 5}, "hashing-32", "observed")]
+
+    def knn(k: int = 5, name: str = "knn") -> ModelSpec:
+        return ModelSpec(model=name, params={"k": k})
+
+    base = cell_key(fp, split, knn(), "hashing-32", "complete")
+    assert base == cell_key(fp, dict(split), knn(), "hashing-32", "complete")
+    others = [cell_key(table_fingerprint(flipped), split, knn(), "hashing-32", "complete"),
+              cell_key(fp, {**split, "seed": 1}, knn(), "hashing-32", "complete"),
+              cell_key(fp, split, knn(7), "hashing-32", "complete"),
+              cell_key(fp, split, knn(name="knn-2"), "hashing-32", "complete"),
+              cell_key(fp, split, knn(), "all-MiniLM-L6-v2", "complete"),
+              cell_key(fp, split, knn(), "hashing-32", "observed")]
     assert len({base, *others}) == 7
+
+
+def test_the_cache_key_changes_with_the_package_source(table_path, monkeypatch):
+    """A code change (here: a different source fingerprint) never serves a cell the old code computed."""
+    import irtnet.api.compare_spec as cs
+
+    split = {"kind": "query", "fractions": [0.8, 0.1, 0.1], "seed": 0, "stratify": True}
+    model = ModelSpec(model="knn", params={"k": 5})
+    before = cell_key("fp", split, model, "hashing-32", "complete")
+    monkeypatch.setattr(cs, "source_fingerprint", lambda: "another version of the code")
+    assert cell_key("fp", split, model, "hashing-32", "complete") != before
 
 
 def test_resolved_params_expand_presets_fill_defaults_and_follow_the_seed(table_path):
     spec = _spec(table_path, [{"name": "model-mean"}])
-    small = resolve_params(ModelSpec(name="a", model="irtnet", preset="small"), spec, seed=2)
-    sparse = resolve_params(ModelSpec(name="b", model="irtnet", preset="small",
-                                      params={"config": {"moe": {"top_k": 1}}}), spec, seed=2)
+
+    def params(entry: CompareEntry, seed: int) -> dict:
+        return entry_spec(entry, spec, seed).params
+
+    small = params(CompareEntry(name="a", model="irtnet", preset="small"), seed=2)
+    sparse = params(CompareEntry(name="b", model="irtnet", preset="small",
+                                 params={"config": {"moe": {"top_k": 1}}}), seed=2)
     assert small["config"]["moe"]["n_experts"] == 4 and small["config"]["moe"]["top_k"] == 2
     assert sparse["config"]["moe"]["top_k"] == 1 and sparse["config"]["moe"]["n_experts"] == 4
-    assert small["train"]["seed"] == 2 and small["train"]["threads"] == 1 and small["train"]["progress"] is False
-    assert resolve_params(ModelSpec(name="model-mean"), spec, 0) == {"prior_strength": 1.0}
-    assert resolve_params(ModelSpec(name="random"), spec, 5)["seed"] == 5
+    assert small["train"]["seed"] == 2 and small["train"]["progress"] is False
+    default = params(CompareEntry(name="c", model="irtnet"), seed=0)  # no preset: the one default everywhere
+    assert default["config"]["use_groups"] is True and default["config"]["dim"] == 32
+    assert params(CompareEntry(name="model-mean"), 0) == {"prior_strength": 1.0}
+    assert params(CompareEntry(name="random"), 5)["seed"] == 5
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
-        resolve_params(ModelSpec(name="nope"), spec, 0)
+        params(CompareEntry(name="nope"), 0)
     with pytest.raises(ConfigError, match="preset.*IrtNet option"):
-        resolve_params(ModelSpec(name="model-mean", preset="small"), spec, 0)
+        params(CompareEntry(name="model-mean", preset="small"), 0)
 
 
 def test_a_failing_variant_is_reported_and_retried_not_fatal(tmp_path, table_path):
@@ -233,7 +256,7 @@ def test_spec_errors_are_clear(table_path):
         load_spec({"datasets": [{"name": "x", "format": "long"}], "models": [{"name": "model-mean"}]})
     with pytest.raises(ConfigError, match="model names must be unique"):
         _spec(table_path, [{"name": "model-mean"}, {"name": "model-mean"}])
-    with pytest.raises(ConfigError, match="sum to 1"):
+    with pytest.raises(ConfigError, match="summing to 1"):
         _spec(table_path, [{"name": "model-mean"}], fractions=[0.5, 0.1, 0.1])
 
 

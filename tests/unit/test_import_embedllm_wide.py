@@ -77,7 +77,8 @@ def test_wide_matrix_without_header_numbers_models_and_items(tmp_path):
 
 
 @pytest.mark.parametrize("text,kind,message", [
-    ("model,i1,i2\na,1,0\nb,1\n", "auto", r"m.csv, row 2: row has 2 cells, expected 3"),
+    ("model,i1,i2\na,1,0\nb,1\n", "auto",
+     r"m.csv, row 2, field 'i2': the row has 2 fields, the header 3: missing 'i2'"),
     ("model,i1,i2\na,1,0\nb,1,x\n", "auto", r"m.csv, row 2, field 'i2': not a number \(got 'x'\)"),
     ("model,i1,i2\na,1,0\nb,1,NaN\n", "auto", r"m.csv, row 2, field 'i2': not a number \(got 'NaN'\)"),
     ("model,i1,i2\na,1,0.5\n", "binary", r"m.csv, row 1, field 'i2': label is not 0 or 1 \(got 0.5"),

@@ -10,7 +10,8 @@ from scipy.stats import spearmanr
 from irtnet.data.dataset import Dataset
 from irtnet.data.splits import split_by_query
 from irtnet.data.synthetic import make_synthetic
-from irtnet.errors import CheckpointError, UnknownIdError
+from irtnet.errors import CheckpointError, DataError, UnknownIdError
+from irtnet.models.irt import weighted_bce
 from irtnet.models.irtnet import PRESETS, IrtNetModule
 from irtnet.predictors import IrtNet, ModelMean
 from irtnet.predictors.checkpoint import load_predictor, save_predictor
@@ -122,6 +123,30 @@ def test_checkpoint_round_trip_gives_identical_predictions(fitted, parts, tmp_pa
         load_predictor(path)
 
 
+def test_predictions_come_from_the_networks_own_forward(fitted, parts, monkeypatch):
+    from irtnet.numeric import irt_probability
+
+    _, _, _, test_d = parts
+    some = list(fitted.models_.ids[::3])
+    expected = fitted.predict_proba(test_d.queries, some)
+    calls = []
+    forward = type(fitted.module_).forward
+
+    def spy(module, x, groups=None, pairs=None, models=None):
+        calls.append((module.training, torch.is_grad_enabled(), len(x), None if models is None else models.tolist()))
+        return forward(module, x, groups, pairs, models)
+
+    monkeypatch.setattr(type(fitted.module_), "forward", spy)
+    batched = fitted.predict_proba(test_d.queries, some, batch_size=50)
+    n = test_d.table.n_queries
+    assert calls == [(False, False, min(50, n - s), fitted.models_.index(some).tolist()) for s in range(0, n, 50)]
+    np.testing.assert_allclose(batched, expected, rtol=0, atol=1e-7)
+    # the numpy response function on the network's query parameters gives the same probabilities
+    a, b = fitted.query_parameters(test_d.queries)
+    np.testing.assert_allclose(irt_probability(fitted.abilities_[fitted.models_.index(some)], a, b), expected,
+                               rtol=0, atol=1e-6)
+
+
 def test_evaluator_scores_irtnet_beside_the_base_rate(fitted, parts):
     _, train_d, _, test_d = parts
     ours = evaluate(fitted, train_d, test_d)
@@ -221,3 +246,147 @@ def test_reuse_freed_memory_stops_per_step_page_faults_and_restores_glibc():
 
     with reuse_freed_memory(enabled=False) as active:
         assert not active
+
+
+# ---------------------------------------------------------------- torch threads: set for a block, then restored
+def test_torch_threads_sets_the_count_for_the_block_and_restores_it():
+    from irtnet.errors import ConfigError
+    from irtnet.training.threads import torch_threads
+
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    with torch_threads(other) as inside:
+        assert inside == other == torch.get_num_threads()
+        with torch_threads(None) as unchanged:  # None leaves the count alone
+            assert unchanged == other
+    assert torch.get_num_threads() == before
+    with pytest.raises(ZeroDivisionError), torch_threads(other):
+        1 / 0
+    assert torch.get_num_threads() == before  # restored on an exception too
+    with pytest.raises(ConfigError, match="positive integer"), torch_threads(0):
+        pass
+    assert torch.get_num_threads() == before
+
+
+class _Failing(torch.nn.Module):
+    """A trainable module whose first step fails (to check that train() still restores the thread count)."""
+
+    plateau_metric = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def batch_loss(self, batch, n_models):
+        raise RuntimeError("boom")
+
+    def validate(self, arrays, n_models):
+        return {}
+
+
+def test_train_restores_the_thread_count_even_when_training_fails(parts):
+    _, train_d, _, _ = parts
+    arrays = build_arrays(train_d, train_d.table.model_vocab, None, "score")
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="boom"):
+        train(_Failing(), arrays, None, train_d.table.n_models,
+              TrainConfig(epochs=1, progress=False, threads=1 if before != 1 else 2))
+    assert torch.get_num_threads() == before
+
+
+# ---------------------------------------------------------------- the trainer's protocol
+class _Counting(torch.nn.Module):
+    """A `TrainableModule` with its own loss and figure: the mean logit of a bias, pushed towards the target."""
+
+    plateau_metric = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.zeros(1))
+        self.steps = 0
+
+    def batch_loss(self, batch, n_models):
+        from irtnet.training.trainer import StepLoss
+
+        loss = weighted_bce(self.bias.expand(len(batch.target)), batch.target, batch.weight)
+        return StepLoss(loss, loss.detach(), output="seen")
+
+    def validate(self, arrays, n_models):
+        return {"routing": float(torch.sigmoid(self.bias.detach()))}  # a figure where higher is better
+
+    def after_step(self, output):
+        assert output == "seen"
+        self.steps += 1
+
+
+def test_any_trainable_module_trains_through_the_one_loop(parts):
+    from irtnet.errors import ConfigError
+    from irtnet.training.trainer import TrainableModule, as_trainable
+
+    _, train_d, val_d, _ = parts
+    arrays = build_arrays(train_d, train_d.table.model_vocab, None, "score")
+    val = build_arrays(val_d, train_d.table.model_vocab, None, "score")
+    module = _Counting()
+    assert isinstance(module, TrainableModule) and as_trainable(module) is module
+    cfg = TrainConfig(epochs=3, lr=0.1, batch_queries=100, optimizer="adamw", select_metric="routing",
+                      progress=False, threads=1)
+    result = train(module, arrays, val, train_d.table.n_models, cfg)
+    assert module.steps == 3 * -(-train_d.table.n_queries // 100)  # after_step once per batch of 100 queries
+    assert [row["lr"] for row in result.history] == [0.1] * 3  # no plateau figure named: the rate stays
+    assert result.best == {"routing": result.history[result.best_epoch - 1]["val_routing"]}
+    with pytest.raises(ConfigError, match="select_metric 'log_loss' is not a validation figure"):
+        train(_Counting(), arrays, val, train_d.table.n_models, cfg.model_copy(update={"select_metric": "log_loss"}))
+    # a network that only gives logits is wrapped in the likelihood objective
+    net = IrtNetModule(PRESETS["small"], 8, train_d.table.n_models)
+    assert not isinstance(net, TrainableModule) and isinstance(as_trainable(net), TrainableModule)
+
+
+# ---------------------------------------------------------------- the data the trainer sees: pair subsets, fractions
+def test_pair_subset_keeps_the_labels_of_repeated_k_of_n_records():
+    import pandas as pd
+
+    from irtnet.data.embeddings import QueryEmbeddings
+    from irtnet.data.splits import pair_subset
+    from irtnet.data.table import ResponseTable
+    from irtnet.data.vocab import Vocab
+
+    # (a, q1) has three records: 3 of 4, 0 of 1, 0 of 1. The vote over records is 1 of 3 -> label 0,
+    # while the summed counts 3 of 6 would say 0.5 -> label 1: rebuilding from counts alone is wrong.
+    records = pd.DataFrame({
+        "model": ["a", "a", "a", "b", "a", "b", "c"], "query": ["q1", "q1", "q1", "q1", "q2", "q2", "q2"],
+        "n_correct": [3.0, 0.0, 0.0, 1.0, 2.0, 0.0, 1.0], "n_trials": [4.0, 1.0, 1.0, 1.0, 3.0, 1.0, 1.0],
+        "benchmark": ["x", "x", "x", "x", "y", "y", "y"], "cost": [1.0, 2.0, 3.0, 1.0, 1.0, 1.0, 1.0]})
+    table = ResponseTable.from_records(records, models=pd.DataFrame({"model": ["a", "b", "c"],
+                                                                        "family": ["f", "g", "g"]}))
+    vectors = QueryEmbeddings(Vocab("query", ["q1", "q2"]), np.eye(2, dtype=np.float32), "toy")
+    data = Dataset.from_table(table, vectors)
+    resp = table.responses
+    first = resp.index[(resp["model"] == "a") & (resp["query"] == "q1")][0]
+    assert resp.loc[first, "label"] == 0 and resp.loc[first, "score"] == 0.5 and resp.loc[first, "n_trials"] == 6
+
+    whole = pair_subset(data, np.ones(len(resp), bool))
+    cols = ["model", "query", "label", "score", "n_correct", "n_trials", "cost"]
+    pd.testing.assert_frame_equal(whole.table.responses[cols].astype({"model": str, "query": str}),
+                                  resp[cols].astype({"model": str, "query": str}))
+    some = pair_subset(data, (resp["query"] == "q1").to_numpy() | (resp["model"] == "c").to_numpy())
+    assert some.table.model_vocab.ids == ("a", "b", "c") and some.table.query_vocab.ids == ("q1", "q2")
+    np.testing.assert_array_equal(some.table.label_matrix(), [[0.0, 1.0, np.nan], [np.nan, np.nan, 1.0]])
+    assert some.table.models["family"].tolist() == ["f", "g", "g"]  # model metadata kept
+    only_q2 = pair_subset(data, (resp["query"] == "q2").to_numpy())
+    assert only_q2.queries.ids == ("q2",) and only_q2.queries.vectors.tolist() == [[0.0, 1.0]]
+    assert pair_subset(data, np.zeros(len(resp), bool)) is None  # an empty selection
+    with pytest.raises(DataError, match="boolean mask"):
+        pair_subset(data, np.ones(3, bool))
+
+
+@pytest.mark.parametrize("fractions,match", [
+    ((0.8, 0.3, 0.1), "summing to 1"), ((1.2, -0.1, -0.1), "non-negative"), ((0.5, 0.5), "three numbers"),
+    (("a", 0.5, 0.5), "three numbers"), ((float("nan"), 0.5, 0.5), "non-negative"), ((0.0, 0.5, 0.5), "training"),
+])
+def test_check_fractions_names_what_is_wrong(fractions, match):
+    from irtnet.data.splits import check_fractions
+    from irtnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        check_fractions(fractions)
+    assert check_fractions([0.7, 0.2, 0.1]) == (0.7, 0.2, 0.1) and check_fractions((1, 0, 0)) == (1.0, 0.0, 0.0)

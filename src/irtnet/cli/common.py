@@ -1,8 +1,9 @@
-"""Shared CLI helpers: one-line errors instead of tracebacks, and the console."""
+"""Shared CLI helpers: one-line errors instead of tracebacks, option checks, and the console."""
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -38,3 +39,15 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
     if len(parts) != 3:
         raise typer.BadParameter(f"expected three fractions (train,val,test), got {text!r}")
     return parts  # type: ignore[return-value]
+
+
+def positive(value: int | float | None) -> int | float | None:
+    """Option callback: a number above zero (None passes: not given)."""
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise typer.BadParameter(f"must be above 0, got {value}")
+    return value
+
+
+def csv_list(text: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None when not given)."""
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None

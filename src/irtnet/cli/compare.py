@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from irtnet._io import write_text
 from irtnet.cli.common import console, friendly_errors, parse_fractions
 from irtnet.config import deep_update, read_config_file
 from irtnet.errors import ConfigError
@@ -64,36 +65,9 @@ def _command() -> str:
 
 
 def _print_cell(cell: Any) -> None:
-    where = f"{cell.dataset} {cell.setting} seed {cell.seed} {cell.label}"
-    if cell.status != "ok":
-        console.print(f"{where}: [red]{cell.status}[/] {(cell.error or '').splitlines()[0][:200]}", highlight=False)
-        return
-    corr, rout = cell.result["correctness"], cell.result["routing"]
-    acc = f"acc {corr['overall']['accuracy']:.4f} auc {corr['overall']['auc']:.4f} " if corr else ""
-    source = "cached" if cell.cached else f"fit {cell.fit_seconds:.1f}s"
-    console.print(f"{where}: {source} {acc}routing {rout['micro']:.4f}", highlight=False)
+    from irtnet.reporting.console import cell_line
 
-
-def summary_table(t: dict[str, Any]) -> Any:
-    """A compact terminal view of one aggregated table (the Markdown files have everything)."""
-    from rich.table import Table
-
-    from irtnet.reporting.results import fmt
-
-    table = Table(title=f"{t['dataset']} ({t['setting']} split, seeds {', '.join(map(str, t['seeds']))})",
-                  title_justify="left")
-    for i, h in enumerate(("model", "accuracy", "AUC", "log loss", "routing micro", "gap closed")):
-        table.add_column(h, justify="left" if i == 0 else "right")
-    for r in t["rows"]:
-        if r.get("routing") is None:
-            table.add_row(r["label"], r["status"], "", "", "", "")
-            continue
-        c = r.get("correctness") or {}
-        table.add_row(r["label"], fmt(c.get("accuracy"), 3), fmt(c.get("auc"), 3), fmt(c.get("log_loss"), 3),
-                      fmt(r["routing"]["micro"], 3), fmt(r["routing"]["gap_closed"], 3))
-    for name, ref in t["references"].items():
-        table.add_row(f"({name})", "", "", "", fmt(ref["micro"], 3), "")
-    return table
+    console.print(cell_line(cell), highlight=False)
 
 
 @friendly_errors
@@ -118,7 +92,8 @@ def compare(
 ) -> None:
     """Fit and score models on datasets over seeds, every model on the same split; write tables."""
     from irtnet.reporting.results import results_document, write_tables
-    from irtnet.tasks.compare import load_spec, run_comparison
+    from irtnet.api.compare import load_spec, run_comparison
+    from irtnet.reporting.console import comparison_table
 
     raw = read_config_file(config) if config else {}
     flags: dict[str, Any] = {"encoder": encoder, "routing_mode": routing_mode, "threads": threads,
@@ -142,10 +117,9 @@ def compare(
                             only_models=_names(only_models), log=None if quiet else _print_cell,
                             progress=not quiet, meta=meta)
     for t in write_tables(spec.out):
-        console.print(summary_table(t))
+        console.print(comparison_table(t))
     if markdown:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(results_document([spec.out], command=meta["command"]))
+        write_text(markdown, results_document([spec.out], command=meta["command"]))
     console.print(f"wrote {spec.out}/results.json, tables/ and summary.md "
                   f"({result.run['computed']} cells computed, {result.run['from_cache']} from the cache)")
 
@@ -160,6 +134,5 @@ def results(
 
     for run in runs:
         write_tables(run)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(results_document(runs, command=_command()))
+    write_text(output, results_document(runs, command=_command()))
     console.print(f"wrote {output}")

@@ -9,7 +9,8 @@ import typer
 
 from irtnet import api
 from irtnet.cli.common import console, friendly_errors
-from irtnet.config import DataConfig, RunConfig
+from irtnet.config import DataConfig
+from irtnet.predictors.spec import DEFAULT_PRESET, ModelSpec
 
 
 def _encoder() -> str:
@@ -29,10 +30,10 @@ def demo(
     epochs: Annotated[int, typer.Option(help="maximum training epochs")] = 15,
     seed: Annotated[int, typer.Option(help="seed of data, split and training")] = 0,
     encoder: Annotated[str | None, typer.Option(help="query encoder (default: the packaged all-MiniLM-L6-v2)")] = None,
-    preset: Annotated[str, typer.Option(help="IrtNet preset")] = "paper",
+    preset: Annotated[str, typer.Option(help="IrtNet preset")] = DEFAULT_PRESET,
 ) -> None:
-    """Generate synthetic evaluation logs with a planted IRT truth, train IrtNet (the paper's network) on
-    an 80/10/10 query split, and print the correctness and routing tables beside the references."""
+    """Generate synthetic evaluation logs with a planted IRT truth, train IrtNet on an 80/10/10 query split,
+    and print the correctness and routing tables beside the references. Reruns replace OUT/run."""
     from irtnet.data.synthetic import make_synthetic
     from irtnet.reporting.tables import rich_tables
 
@@ -43,15 +44,15 @@ def demo(
     console.print(f"{synth.table} -> {table_path}")
     encoder = encoder or _encoder()
     console.rule(f"2. train IrtNet (encoder {encoder})")
-    cfg = RunConfig(data=DataConfig(table=str(table_path), encoder=encoder, seed=seed), model="irtnet",
-                    params={"config": preset, "train": {"epochs": epochs, "lr": 1e-3, "seed": seed}})
-    run = api.train_run(cfg, out / "run")
+    spec = api.RunSpec(data=DataConfig(table=str(table_path), encoder=encoder, seed=seed),
+                       model=ModelSpec(preset=preset, params={"train": {"epochs": epochs}}, seed=seed))
+    run = api.train_run(spec, out / "run", overwrite=True)
     console.rule("3. evaluate on unseen test queries")
     results = api.evaluate_run(run.path)
     for table in rich_tables(results):
         console.print(table)
     console.rule("4. route two new queries")
     texts = ["history question: empire treaty war", "algebra question: solve the polynomial equation"]
-    for text, ranked in zip(texts, api.rank_models(run.predictor, texts, top=3)):
+    for text, ranked in zip(texts, api.rank_models(run.predictor(), texts, top=3)):
         console.print(f"{text!r}: " + ", ".join(f"{m} ({p:.2f})" for m, p in ranked))
     console.print(f"\nrun directory: {run.path}  (try: irtnet route {run.path} \"your query\")")

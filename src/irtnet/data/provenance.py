@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-import irtnet
+from irtnet._version import __version__, source_fingerprint
 from irtnet.data.embeddings import cache_dir
 from irtnet.data.table import ResponseTable
 
@@ -86,13 +86,10 @@ def imported_table(format: str, path: str | Path, options: dict[str, Any] | None
     from irtnet.data.importers import import_table
 
     options = options or {}
-    root = Path(irtnet.__file__).parent
-    code = sorted(f for rel in _IMPORT_CODE for f in ([root / rel] if rel.endswith(".py")
-                                                       else (root / rel).rglob("*.py")) if f.exists())
     key = sha256_text(json.dumps({
         "format": format, "path": str(Path(path).resolve()), "options": options,
         "files": [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in _source_files(path)],
-        "code": [file_sha256(f) for f in code], "version": irtnet.__version__}, default=str))[:24]
+        "code": source_fingerprint(*_IMPORT_CODE), "version": __version__}, default=str))[:24]
     cached = cache_dir() / "tables" / f"{format}-{key}.parquet"
     if not cached.exists():
         import_table(format, path, **options).to_parquet(cached)

@@ -1,4 +1,5 @@
-"""Seeded splits: by query, leave one benchmark out, and held-out models.
+"""Seeded splits: by query, leave one benchmark out, and held-out models; the one check of split
+fractions (`check_fractions`) and the one sub-dataset of chosen response rows (`pair_subset`).
 
 Every split is a plain record of ids, written to JSON beside a run so the same split can be rebuilt.
 Test queries never appear in training or validation: all splits partition the query ids.
@@ -7,6 +8,8 @@ Test queries never appear in training or validation: all splits partition the qu
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from irtnet._io import write_json
+from irtnet.data.dataset import Dataset
 from irtnet.data.table import ResponseTable
 from irtnet.errors import ConfigError, DataError
 
@@ -51,9 +55,44 @@ class ModelSplit:
     seed: int
 
 
-def _check_fractions(fractions: tuple[float, float, float]) -> None:
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ConfigError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
+def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    """Train / validation / test fractions: three finite non-negative numbers summing to 1 (within 1e-6),
+    the training one positive. Returns them as a tuple of floats; ConfigError naming the problem otherwise."""
+    try:
+        values = tuple(float(f) for f in fractions)
+    except (TypeError, ValueError):
+        raise ConfigError(f"split fractions must be three numbers (train, val, test), got {fractions!r}") from None
+    if len(values) != 3 or any(isinstance(f, bool) for f in fractions):
+        raise ConfigError(f"split fractions must be three numbers (train, val, test), got {fractions!r}")
+    if not all(math.isfinite(f) and f >= 0 for f in values) or abs(sum(values) - 1) > 1e-6:
+        raise ConfigError(f"split fractions must be three non-negative numbers summing to 1, got {list(values)}")
+    if values[0] == 0:
+        raise ConfigError(f"the training fraction must be positive, got {list(values)}")
+    return values
+
+
+def pair_subset(data: Dataset, rows: np.ndarray) -> Dataset | None:
+    """The dataset of `data`'s response rows where `rows` (bool [n_responses]) is True; None when none is.
+
+    Every column that defines a label is kept: `label` (a repeated k-of-n record's majority vote over its
+    records, which its summed counts alone cannot give back), `n_correct`, `n_trials` and `cost`; `score` is
+    n_correct / n_trials again. Only the queries and models that keep a response stay (with their metadata);
+    the query vectors and benchmark names follow their queries.
+    """
+    rows = np.asarray(rows)
+    if rows.dtype != bool or rows.shape != (len(data.table.responses),):
+        raise DataError(f"pair_subset needs a boolean mask of the {len(data.table.responses)} responses, "
+                        f"got {rows.dtype} {rows.shape}", field="rows")
+    if not rows.any():
+        return None
+    resp = data.table.responses[rows]
+    records = resp.assign(model=resp["model"].astype(str).astype(object),
+                          query=resp["query"].astype(str).astype(object)).drop(columns="score")
+    queries = data.table.queries[data.table.queries["query"].isin(set(records["query"]))]
+    models = data.table.models[data.table.models["model"].isin(set(records["model"]))]
+    table = ResponseTable.from_records(records, queries=queries, models=models, source="<pair subset>",
+                                       repeats="error")
+    return Dataset(table, data.queries.take(data.table.query_vocab.index(table.query_vocab.ids)))
 
 
 def _cut(ids: np.ndarray, fractions: tuple[float, float, float], rng: np.random.Generator) -> list[np.ndarray]:
@@ -74,7 +113,7 @@ def split_by_query(
     With `stratify`, each benchmark is cut separately so every part keeps the benchmark mix.
     Query ids are sorted before shuffling, so the split depends on the seed, not on file order.
     """
-    _check_fractions(fractions)
+    fractions = check_fractions(fractions)
     rng = np.random.default_rng(seed)
     q = table.queries.sort_values("query")
     groups = [g["query"].to_numpy(dtype=object) for _, g in q.groupby("benchmark", sort=True)] \

@@ -22,6 +22,7 @@ from irtnet.data.embeddings import QueryEmbeddings
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError
+from irtnet.numeric import irt_probability
 
 BENCHMARK_NAMES = ("algebra", "biology", "coding", "history", "law", "physics", "poetry", "chemistry",
                    "geography", "logic", "medicine", "music")
@@ -109,7 +110,7 @@ def make_synthetic(
     theta = rng.normal(0, 1.0, size=(n_families, dim))[family] + rng.normal(0, 0.6, size=(n_models, dim))
     # centre the difficulties so the average logit is 0: a base rate near one half, whatever the seed
     b = b + float((a @ theta.T).mean() - b.mean())
-    prob = 1 / (1 + np.exp(-(a @ theta.T - b[:, None])))
+    prob = irt_probability(theta, a, b)
     labels = (rng.random(prob.shape) < prob).astype(np.int8)
     observed = rng.random(prob.shape) < density
     observed[np.arange(n_queries), rng.integers(0, n_models, size=n_queries)] = True

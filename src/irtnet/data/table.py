@@ -15,6 +15,7 @@ encoded); the model metadata and the import report travel in the file's key-valu
 
 from __future__ import annotations
 
+import glob
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from irtnet._io import atomic_path
+from irtnet._io import atomic_path, clear_stale_temps
 from irtnet.data.records import RECORD_COLUMNS, require_columns, row_labels
 from irtnet.data.vocab import Vocab
 from irtnet.errors import DataError
@@ -244,7 +245,13 @@ class ResponseTable:
 
     # ---------------------------------------------------------------- persistence
     def to_parquet(self, path: str | Path) -> None:
-        """Write the table as one long-form Parquet file, atomically."""
+        """Write the table as one long-form Parquet file, atomically.
+
+        Temporary files of earlier writes of this same path that a killed process left behind (over an
+        hour old, see `irtnet._io.clear_stale_temps`) are removed first; no other file is touched.
+        """
+        path = Path(path)
+        clear_stale_temps(path.parent, f".{glob.escape(path.name)}.*.tmp")
         q = self.query_index()
         cols = {
             "model": self.responses["model"].astype(str).to_numpy(dtype=object),

@@ -5,8 +5,8 @@
   Every predictor is a router (its scores are its probabilities); some routers give no probabilities.
 
 Constructors only store hyperparameters; `fit` validates, learns state in attributes ending in `_`
-(`models_`, ...) and returns self. `get_state`/`from_state` turn a fitted object into JSON-able metadata
-plus named arrays, which `irtnet.predictors.checkpoint` writes as JSON + safetensors.
+(`models_`, ...) and returns self. `get_state`/`from_state` turn a fitted router or predictor into JSON-able
+metadata plus named arrays, which `irtnet.predictors.checkpoint` writes as JSON + safetensors.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class Router(ABC):
     """Anything that ranks models for queries."""
 
     name: ClassVar[str] = "router"
+    #: Arrays of the saved state that may hold NaN (e.g. "missing label"); every other array must be finite.
+    nan_arrays: ClassVar[frozenset[str]] = frozenset()
     models_: Vocab
 
     @abstractmethod
@@ -52,6 +54,14 @@ class Router(ABC):
         self._check_fitted()
         return np.arange(len(self.models_)) if models is None else self.models_.index(list(models))
 
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON-able metadata, named arrays) of the fitted object; `from_state` rebuilds it from them."""
+        raise ConfigError(f"{type(self).__name__} cannot be saved")
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Router:
+        raise ConfigError(f"{cls.__name__} cannot be loaded")
+
 
 class Predictor(Router):
     """A router that also gives calibrated probabilities of correctness."""
@@ -67,24 +77,29 @@ class Predictor(Router):
     def scores(self, queries: Queries, models: Sequence[str] | None = None) -> np.ndarray:
         return self.predict_proba(queries, models)
 
-    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        raise ConfigError(f"{type(self).__name__} cannot be saved")
-
-    @classmethod
-    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Predictor:
-        raise ConfigError(f"{cls.__name__} cannot be loaded")
-
 
 R = TypeVar("R", bound=type[Router])
 REGISTRY: dict[str, type[Router]] = {}
 
 
 def register(name: str) -> Callable[[R], R]:
-    """Class decorator: make a router or predictor available by `name` (CLI, compare, checkpoints)."""
+    """Class decorator: make a router or predictor available by `name` (CLI, compare, checkpoints).
+
+    A name already registered to another class is a ConfigError (registering the same class again, as a
+    module reload does, is allowed).
+    """
 
     def deco(cls: R) -> R:
+        known = REGISTRY.get(name)
+        if known is not None and known is not cls and _qualname(known) != _qualname(cls):
+            raise ConfigError(f"the model name {name!r} is already registered to {_qualname(known)}; "
+                              f"cannot register {_qualname(cls)} under it")
         cls.name = name
         REGISTRY[name] = cls
         return cls
 
     return deco
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"

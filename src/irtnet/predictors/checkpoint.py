@@ -1,8 +1,14 @@
-"""Self-describing checkpoints: a directory with `checkpoint.json` and `weights.safetensors`.
+"""Self-describing checkpoints of any router or predictor: a directory with `checkpoint.json` and
+`weights.safetensors`.
 
-The JSON holds the format version, the predictor kind, its hyperparameters, its learned metadata
-(vocabularies, encoder name and dimension, ...) and any metrics; the safetensors file holds the arrays.
-Loading needs nothing else and unpickles nothing. The directory is written atomically.
+The JSON holds the format version, the router's registry name (`kind`), its hyperparameters, its learned
+metadata (vocabularies, encoder name and dimension, ...) and any metrics; the safetensors file holds the
+arrays. Loading needs nothing else and unpickles nothing. The directory is written atomically.
+
+Loading refuses every broken checkpoint with a one-line `CheckpointError` that names the checkpoint and
+what is wrong: a missing or mistyped key, an invalid configuration field, a missing, extra or misshapen
+tensor, a tensor with NaN or infinite values, vocabularies that do not match the weights. The encoder
+named in a checkpoint is only ever a name here (a string and a dimension); nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -12,53 +18,131 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 from safetensors.numpy import load_file, save_file
 
-from irtnet import __version__
 from irtnet._io import atomic_dir, write_json
+from irtnet._version import __version__
 from irtnet.errors import CheckpointError
-from irtnet.predictors.base import REGISTRY, Predictor
+from irtnet.predictors.base import REGISTRY, Router
+from irtnet.predictors.state import (
+    WEIGHTS, StateDict, StateError, TensorDict, check_encoder, check_type, check_vocab, describe,
+)
 
 FORMAT = "irtnet-checkpoint"
 FORMAT_VERSION = 1
+#: Optional state keys that every router reads the same way, checked before its own `from_state` runs.
+_VOCABS = {"models": False, "groups": True, "items": False}
+_OBJECTS = ("params", "config", "train_config", "fit_info")
 
 
-def save_predictor(predictor: Predictor, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
-    """Write `predictor` (fitted) to directory `path`, replacing it atomically."""
+def save_predictor(predictor: Router, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+    """Write `predictor` (any fitted router or predictor) to directory `path`, replacing it atomically."""
     meta, arrays = predictor.get_state()
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "irtnet_version": __version__,
            "kind": predictor.name, "state": meta, "metrics": metrics or {}}
     with atomic_dir(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / "weights.safetensors"))
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / WEIGHTS))
         write_json(tmp / "checkpoint.json", doc)
     return Path(path)
 
 
 def read_checkpoint_json(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's JSON document, checked: format and version, `kind` (a string) and `state` (an object)."""
     path = Path(path)
     doc_path = path / "checkpoint.json"
     if not doc_path.is_file():
         raise CheckpointError(f"{path}: not a checkpoint directory (no checkpoint.json)")
     try:
         doc = json.loads(doc_path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{doc_path}: corrupt JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{doc_path}: the document must be a JSON object, got {type(doc).__name__}")
     if doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{doc_path}: unsupported checkpoint format "
                               f"{doc.get('format')!r} version {doc.get('format_version')!r}")
+    for key, kind in (("kind", str), ("state", dict)):
+        if key not in doc:
+            raise CheckpointError(f"{doc_path}: missing key {key!r}")
+        if not isinstance(doc[key], kind):
+            raise CheckpointError(f"{doc_path}: key {key!r} must be {'a string' if kind is str else 'an object'}, "
+                                  f"got {type(doc[key]).__name__}")
     return doc
 
 
-def load_predictor(path: str | Path) -> Predictor:
-    """Rebuild the predictor saved at `path`."""
-    import irtnet.predictors  # noqa: F401  (registers every predictor)
+def read_weights(path: str | Path, nan_allowed: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
+    """The checkpoint's arrays; every value must be finite (arrays in `nan_allowed` may hold NaN, never inf)."""
+    file = Path(path) / WEIGHTS
+    if not file.is_file():
+        raise CheckpointError(f"{path}: no {WEIGHTS}")
+    try:
+        arrays = load_file(str(file))
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise CheckpointError(f"{file}: unreadable ({_one_line(exc)})") from exc
+    for key, value in arrays.items():
+        if not np.issubdtype(value.dtype, np.floating):
+            continue
+        bad = ~np.isfinite(value) if key not in nan_allowed else np.isinf(value)
+        if bad.any():
+            what = "infinite" if key in nan_allowed else "non-finite"
+            raise CheckpointError(f"{file}: tensor {key!r} has {int(bad.sum())} {what} values")
+    return arrays
+
+
+def load_predictor(path: str | Path) -> Router:
+    """Rebuild the router or predictor saved at `path` (CheckpointError, one line, if anything is wrong)."""
+    import irtnet.predictors  # noqa: F401  (registers every model)
 
     doc = read_checkpoint_json(path)
+    doc_path = Path(path) / "checkpoint.json"
     kind = doc["kind"]
     if kind not in REGISTRY:
-        raise CheckpointError(f"{path}: unknown predictor kind {kind!r}; known: {sorted(REGISTRY)}")
+        raise CheckpointError(f"{doc_path}: unknown model kind {kind!r}; known: {sorted(REGISTRY)}")
+    cls = REGISTRY[kind]
+    arrays = TensorDict(read_weights(path, cls.nan_arrays))
+    state = StateDict(doc["state"])
     try:
-        arrays = load_file(str(Path(path) / "weights.safetensors"))
-    except Exception as exc:  # safetensors raises its own error types
-        raise CheckpointError(f"{path}/weights.safetensors: unreadable ({exc})") from exc
-    return REGISTRY[kind].from_state(doc["state"], arrays)
+        _check_common(state)
+        router = cls.from_state(state, arrays)
+    except StateError as exc:
+        raise CheckpointError(f"{Path(path) / exc.file}: {exc}") from exc
+    except ValidationError as exc:
+        raise CheckpointError(f"{doc_path}: invalid {kind} state: {describe(exc, 'state')}") from exc
+    except KeyError as exc:
+        raise CheckpointError(f"{doc_path}: the {kind} state is missing key {exc.args[0]!r}") from exc
+    except (LookupError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: invalid {kind} checkpoint ({type(exc).__name__}: {_one_line(exc)})") from exc
+    if arrays.unread:
+        raise CheckpointError(f"{Path(path) / WEIGHTS}: unexpected tensor {arrays.unread[0]!r} "
+                              f"(a checkpoint of {kind} does not use it)")
+    return router
+
+
+#: The same functions under the names that say they take any router.
+save_router = save_predictor
+load_router = load_predictor
+
+
+def _check_common(state: StateDict) -> None:
+    """The keys many routers share, checked the same way for all (only where the state has them)."""
+    for key, optional in _VOCABS.items():
+        if key in state:
+            check_vocab(state, key, optional)
+    if "encoder" in state:
+        check_encoder(state)
+    for key in _OBJECTS:
+        if key in state:
+            check_type(state, key, dict)
+    if "history" in state:
+        history = check_type(state, "history", list)
+        if not all(isinstance(row, dict) for row in history):
+            raise StateError("state.history must be a list of objects (one per epoch)")
+    if "best_epoch" in state:
+        check_type(state, "best_epoch", int)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = " ".join(lines[:2]) if lines else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -7,12 +7,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
 from irtnet.models.irtnet import PRESETS, IrtNetConfig, IrtNetModule
 from irtnet.predictors.base import Predictor, register
+from irtnet.predictors.state import StateError, check_encoder, check_type, check_vocab, describe, load_weights
 from irtnet.training.batching import build_arrays, group_indices
 from irtnet.training.trainer import TrainConfig, TrainResult, train
 
@@ -80,7 +82,7 @@ class IrtNet(Predictor):
         """Discrimination a [n, d] and difficulty b [n] of each query."""
         x, groups = self._inputs(queries)
         self.module_.eval()
-        a_parts, b_parts = [], []
+        a_parts, b_parts = [], []  # the query half of forward: the network runs once per query
         for s in range(0, len(x), batch_size):
             a, b, _ = self.module_.query_params(x[s:s + batch_size], None if groups is None else groups[s:s + batch_size])
             a_parts.append(a)
@@ -89,11 +91,19 @@ class IrtNet(Predictor):
             return np.zeros((0, self.module_.theta.shape[1]), np.float32), np.zeros(0, np.float32)
         return torch.cat(a_parts).numpy(), torch.cat(b_parts).numpy()
 
-    def predict_proba(self, queries: Queries, models: Sequence[str] | None = None) -> np.ndarray:
-        m = self._model_positions(models)
-        a, b = self.query_parameters(queries)
-        logits = a @ self.abilities_[m].T - b[:, None]
-        return 1.0 / (1.0 + np.exp(-logits))
+    @torch.no_grad()
+    def predict_proba(self, queries: Queries, models: Sequence[str] | None = None,
+                      batch_size: int = 4096) -> np.ndarray:
+        """[n_queries, n_models] P(correct): the network's own forward (eval mode, `batch_size` queries at a
+        time) scores every query against the models asked for, and the sigmoid of its logits is returned."""
+        m = torch.as_tensor(self._model_positions(models))
+        x, groups = self._inputs(queries)
+        self.module_.eval()
+        parts = [self.module_(x[s:s + batch_size], None if groups is None else groups[s:s + batch_size],
+                              models=m).logits for s in range(0, len(x), batch_size)]
+        if not parts:
+            return np.zeros((0, len(m)))
+        return torch.sigmoid(torch.cat(parts).double()).numpy()
 
     @property
     def abilities_(self) -> np.ndarray:
@@ -115,15 +125,25 @@ class IrtNet(Predictor):
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> IrtNet:
-        # checkpoints written before benchmark-specific abilities existed had none
-        cfg = IrtNetConfig.model_validate({"group_abilities": False, **meta["config"]})
-        self = cls(cfg, TrainConfig.model_validate(meta["train_config"]))
-        self.config_, self.train_config_ = cfg, self.train
-        self.models_ = Vocab("model", meta["models"])
-        self.groups_ = None if meta["groups"] is None else Vocab("benchmark", meta["groups"])
-        self.encoder_, self.d_in_ = meta["encoder"]["name"], int(meta["encoder"]["dim"])
+        try:  # checkpoints written before benchmark-specific abilities existed had none
+            cfg = IrtNetConfig.model_validate({"group_abilities": False, **check_type(meta, "config", dict)})
+        except ValidationError as exc:
+            raise StateError(f"invalid IrtNet config: {describe(exc, 'state.config')}") from exc
+        try:
+            tcfg = TrainConfig.model_validate(check_type(meta, "train_config", dict))
+        except ValidationError as exc:
+            raise StateError(f"invalid training config: {describe(exc, 'state.train_config')}") from exc
+        self = cls(cfg, tcfg)
+        self.config_, self.train_config_ = cfg, tcfg
+        self.models_ = Vocab("model", check_vocab(meta, "models"))
+        groups = check_vocab(meta, "groups", optional=True)
+        if (groups is None) == cfg.use_groups:
+            raise StateError(f"state.groups must {'list the benchmarks' if cfg.use_groups else 'be null'} "
+                             f"when config.use_groups is {cfg.use_groups}")
+        self.groups_ = None if groups is None else Vocab("benchmark", groups)
+        self.encoder_, self.d_in_ = check_encoder(meta)
         self.module_ = IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
-        self.module_.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()})
+        load_weights(self.module_, arrays)
         self.module_.eval()
-        self.result_ = TrainResult(history=meta.get("history", []), best_epoch=meta.get("best_epoch", 0))
+        self.result_ = TrainResult(history=list(meta.get("history", [])), best_epoch=int(meta.get("best_epoch", 0)))
         return self

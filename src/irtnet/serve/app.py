@@ -16,7 +16,8 @@ from pathlib import Path
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
-from irtnet import __version__, api
+from irtnet import api
+from irtnet._version import __version__
 from irtnet.errors import IrtnetError
 
 

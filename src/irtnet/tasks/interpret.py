@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from irtnet.numeric import sigmoid
+
 #: Family keywords searched in lower-cased model names (first match wins; longer names first where one
 #: contains another, e.g. "mixtral" before "mistral", "codegemma" before "gemma", "codellama"/"code-llama").
 FAMILY_KEYWORDS = ("gpt", "claude", "gemini", "codegemma", "gemma", "code-llama", "codellama", "llama",
@@ -128,7 +130,7 @@ def item_curves(a: np.ndarray, b: np.ndarray, theta: np.ndarray, grid: np.ndarra
     if grid is None:
         span = max(np.abs(t_models).max(), np.abs(b / norm).max()) * 1.3 + 1e-6
         grid = np.linspace(-span, span, 121)
-    p = 1 / (1 + np.exp(-(norm[:, None] * grid[None, :] - b[:, None])))
+    p = sigmoid(norm[:, None] * grid[None, :] - b[:, None])
     return grid, p, t_models.T
 
 

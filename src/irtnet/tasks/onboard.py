@@ -31,15 +31,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from irtnet.data.splits import held_out_models, pair_subset, split_by_query
 from irtnet.errors import ConfigError, DataError
+from irtnet.metrics import auc, correctness_metrics, log_loss
+from irtnet.numeric import irt_probability
 
 STRATEGIES = ("d-optimal", "fisher", "random")
 #: The k of the "all-pool" reference row: every pool answer of each model (their number varies by model).
 ALL = -1
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 def _objective(theta: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, w: np.ndarray,
@@ -66,7 +65,7 @@ def fit_theta(a: np.ndarray, b: np.ndarray, y: np.ndarray, prior_mean: np.ndarra
     theta = mu.copy() if theta0 is None else np.asarray(theta0, np.float64).copy()
     f = _objective(theta, a, b, y, w, mu, prec)
     for _ in range(max_iter):
-        p = _sigmoid(a @ theta - b)
+        p = irt_probability(theta, a, b)
         grad = a.T @ (w * (p - y)) + prec @ (theta - mu)
         hess = (a * (w * p * (1 - p))[:, None]).T @ a + prec
         step = np.linalg.solve(hess, grad)
@@ -117,7 +116,7 @@ def population_prior(abilities: np.ndarray, strength: float = 1.0, kind: str = "
 
 def fisher_weight(a: np.ndarray, b: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """p (1 - p) of each query [N] at ability theta."""
-    p = _sigmoid(a @ theta - b)
+    p = irt_probability(theta, a, b)
     return p * (1 - p)
 
 
@@ -143,6 +142,15 @@ def _deficit_group(groups: np.ndarray, free: np.ndarray, share: dict[Any, float]
     open_groups = [g for g in share if (free & (groups == g)).any()]
     g = max(open_groups, key=lambda g: (share[g] * step - asked[g], share[g]))
     return free & (groups == g)
+
+
+def _rank_one_update(h_inv: np.ndarray, quad: np.ndarray, a: np.ndarray, u: np.ndarray) -> None:
+    """Sherman-Morrison, in place: the posterior precision gains u u^T (u = sqrt(w_i) a_i); H^-1 [d, d] and
+    every candidate's a^T H^-1 a (`quad` [N]) follow."""
+    v = h_inv @ u
+    denom = 1.0 + u @ v
+    quad -= (a @ v) ** 2 / denom
+    h_inv -= np.outer(v, v) / denom
 
 
 def onboard_sequence(a: np.ndarray, b: np.ndarray, answer: Callable[[int], float], prior: Prior,
@@ -180,11 +188,8 @@ def onboard_sequence(a: np.ndarray, b: np.ndarray, answer: Callable[[int], float
         else:
             w = fisher_weight(a, b, theta)
             i = int(np.argmax(np.where(allowed, w * quad, -np.inf)))
-            if base == "d-optimal":  # Sherman-Morrison: the posterior precision gains w_i a_i a_i^T
-                v = h_inv @ (np.sqrt(w[i]) * a[i])
-                denom = 1.0 + np.sqrt(w[i]) * a[i] @ v
-                quad -= (a @ v) ** 2 / denom
-                h_inv -= np.outer(v, v) / denom
+            if base == "d-optimal":
+                _rank_one_update(h_inv, quad, a, np.sqrt(w[i]) * a[i])
         free[i] = False
         if balanced:
             asked[groups[i]] += 1
@@ -215,11 +220,7 @@ def suggest_queries(a: np.ndarray, b: np.ndarray, theta: np.ndarray, prior: Prio
         picks.append(i)
         free[i] = False
         if strategy == "d-optimal":
-            u = np.sqrt(w[i]) * a[i]
-            v = h_inv @ u
-            denom = 1.0 + u @ v
-            quad -= (a @ v) ** 2 / denom
-            h_inv -= np.outer(v, v) / denom
+            _rank_one_update(h_inv, quad, a, np.sqrt(w[i]) * a[i])
     return picks
 
 
@@ -229,12 +230,6 @@ class IrtParameters(Protocol):
     abilities_: np.ndarray
 
     def query_parameters(self, queries: Any) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-def irt_proba(a: np.ndarray, b: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """P(correct) of abilities theta ([d] or [M, d]) on queries (a [Q, d], b [Q]) -> [Q] or [Q, M]."""
-    z = a @ np.asarray(theta).T - (b if np.ndim(theta) == 1 else b[:, None])
-    return _sigmoid(z)
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
@@ -259,8 +254,6 @@ class OnboardingEvaluation:
 def score_predictions(prob: list[np.ndarray], label: list[np.ndarray], groups: list[np.ndarray]) -> dict[str, float]:
     """Pooled correctness metrics over every held-out model's evaluation pairs, the mean per-model AUC,
     the MAE of predicted per-benchmark accuracies over (model, benchmark) cells, and each model's log loss."""
-    from irtnet.metrics import auc, correctness_metrics, log_loss
-
     out = correctness_metrics(np.concatenate(prob), np.concatenate(label))
     per_auc = [auc(p, y) for p, y in zip(prob, label)]
     out["model_auc"] = float(np.nanmean(per_auc)) if np.isfinite(per_auc).any() else float("nan")
@@ -311,19 +304,16 @@ def evaluate_onboarding(model: IrtParameters, pool: Any, test: Any, ks: Sequence
         obs_t = ~np.isnan(yt)
         labels.append(yt[obs_t])
         groups.append(g_test[obs_t])
-
-        def add(method: str, k: int, prob: np.ndarray) -> None:
-            preds.setdefault((method, k), []).append(prob)
-
-        add("prior", 0, irt_proba(a_test[obs_t], b_test[obs_t], prior.mean))
+        add = lambda method, k, prob: preds.setdefault((method, k), []).append(prob)  # noqa: E731
+        add("prior", 0, irt_probability(prior.mean, a_test[obs_t], b_test[obs_t]))
         obs_p = np.flatnonzero(~np.isnan(ys))
         theta_all = fit_theta(a_pool[obs_p], b_pool[obs_p], ys[obs_p], prior.mean, prior.precision)
-        add("all-pool", ALL, irt_proba(a_test[obs_t], b_test[obs_t], theta_all))
+        add("all-pool", ALL, irt_probability(theta_all, a_test[obs_t], b_test[obs_t]))
         for strategy, seed in runs:
             path = onboard_sequence(a_pool, b_pool, lambda i: float(ys[i]), prior, ks, strategy, seed,
                                     candidates=~np.isnan(ys), groups=g_pool)
             for k, theta in path.thetas.items():
-                add(f"{strategy}#{seed}", k, irt_proba(a_test[obs_t], b_test[obs_t], theta))
+                add(f"{strategy}#{seed}", k, irt_probability(theta, a_test[obs_t], b_test[obs_t]))
                 if strategy == "random" and seed == 0:  # the same K answers as the retrain reference
                     asked = np.array(path.order[:k])
                     for by, label in ((False, "answer-mean"), (True, "answer-benchmark-mean")):
@@ -351,23 +341,6 @@ def _rows(preds: dict[tuple[str, int], list[np.ndarray]], labels: list[np.ndarra
     return rows
 
 
-def pair_subset(data: Any, keep: np.ndarray) -> Any:
-    """The Dataset of `data`'s response rows where `keep` [n_responses] is True (vectors carried over)."""
-    from irtnet.data.dataset import Dataset, Queries
-    from irtnet.data.table import ResponseTable
-
-    resp = data.table.responses[keep]
-    records = resp.assign(model=resp["model"].astype(str), query=resp["query"].astype(str))
-    queries = data.table.queries[data.table.queries["query"].isin(set(records["query"]))]
-    models = data.table.models[data.table.models["model"].isin(set(records["model"]))]
-    table = ResponseTable.from_records(records.drop(columns=["label", "score"]), queries=queries, models=models,
-                                       source="<pair subset>", repeats="error")
-    pos = data.table.query_vocab.index(table.query_vocab.ids)
-    q = data.queries
-    return Dataset(table, Queries(table.query_vocab.ids, None if q.vectors is None else q.vectors[pos],
-                                  None if q.groups is None else q.groups[pos], q.encoder))
-
-
 def retrain_reference(make: Callable[[], Any], data: Any, train_models: Sequence[str], new_models: Sequence[str],
                       pool_ids: Sequence[str], val_ids: Sequence[str], test_ids: Sequence[str],
                       ks: Sequence[int], seed: int = 0) -> list[dict[str, Any]]:
@@ -375,11 +348,9 @@ def retrain_reference(make: Callable[[], Any], data: Any, train_models: Sequence
     "random" strategy's seed `seed`) added to the known models' pool labels; score on the test queries."""
     from irtnet.tasks.evaluate import score_matrix
 
-    pool_q = set(pool_ids)
     model_of = data.table.responses["model"].astype(str).to_numpy(dtype=object)
     query_of = data.table.responses["query"].astype(str).to_numpy(dtype=object)
-    in_pool = np.fromiter((q in pool_q for q in query_of), bool, len(query_of))
-    known = np.isin(model_of, list(train_models)) & in_pool
+    known = np.isin(model_of, list(train_models)) & np.isin(query_of, list(pool_ids))
     pool = data.select(pool_ids, new_models)
     y_pool = pool.table.label_matrix()
     test = data.select(test_ids, new_models)
@@ -392,16 +363,12 @@ def retrain_reference(make: Callable[[], Any], data: Any, train_models: Sequence
         for j, name in enumerate(pool.table.model_vocab.ids):
             free = ~np.isnan(y_pool[:, j])
             asked = np.random.default_rng(seed).permutation(np.flatnonzero(free))[:k]
-            asked_ids = set(np.asarray(pool.table.query_vocab.ids, dtype=object)[asked].tolist())
-            keep |= (model_of == name) & np.fromiter((q in asked_ids for q in query_of), bool, len(query_of))
+            keep |= (model_of == name) & np.isin(query_of, np.asarray(pool.table.query_vocab.ids, dtype=object)[asked])
         prob = score_matrix(make().fit(pair_subset(data, keep), val), test)
-        probs, labels, groups = [], [], []
-        for j in range(test.table.n_models):
-            obs = ~np.isnan(y_test[:, j])
-            probs.append(prob[obs, j])
-            labels.append(y_test[obs, j])
-            groups.append(g_test[obs])
-        rows.append({"method": "retrain", "k": int(k), "n_runs": 1, **score_predictions(probs, labels, groups)})
+        obs = [~np.isnan(y_test[:, j]) for j in range(test.table.n_models)]
+        scores = score_predictions([prob[o, j] for j, o in enumerate(obs)], [y_test[o, j] for j, o in enumerate(obs)],
+                                   [g_test[o] for o in obs])
+        rows.append({"method": "retrain", "k": int(k), "n_runs": 1, **scores})
     return rows
 
 
@@ -414,8 +381,6 @@ def onboarding_experiment(data: Any, make: Callable[[], Any], n_test: int, ks: S
     the queries into pool / validation / test, train `make()` on the known models' pool labels (validated
     on their validation labels), onboard each new model from its pool answers and score it on the test
     queries. `retrain` (a factory, e.g. with fewer epochs) adds the retrain-with-K-answers reference."""
-    from irtnet.data.splits import held_out_models, split_by_query
-
     msplit = held_out_models(data.table, n_test=None if models else n_test, models=list(models) if models else None,
                              seed=seed)
     qsplit = split_by_query(data.table, tuple(fractions), seed)

@@ -1,12 +1,20 @@
-"""The training loop. It knows nothing of a network's insides: any module whose forward takes
-(x, groups, pairs=(q_local, model)) and returns an output with `.logits` (and optionally `.gate`, passed
-to `module.balance_step` after each optimizer step) trains here; a module may add a term to the loss with
-`auxiliary_loss(output, batch)` (IrtNet's alignment loss). The reported training loss is the likelihood
-term alone.
+"""The training loop, one for every network in irtnet, and the small protocol between it and a model.
 
-Adam with weight decay; ReduceLROnPlateau on validation loss; early stopping on a selectable validation
-metric with the best weights truly copied (not a live reference to the state dict); seeds as arguments;
-a progress bar with live validation figures; the history of every epoch kept.
+`train(module, data, val, n_models, config)` runs any `TrainableModule`: a module that says what one
+batch costs (`batch_loss`), how it is judged on validation data (`validate`, a dict of figures of which
+`TrainConfig.select_metric` picks one for early stopping) and optionally what to do after each optimizer
+step (`after_step`, IrtNet's load balancing of its mixture of experts). A plain network whose forward
+takes (x, groups, pairs=(q_local, model)) and returns an output with `.logits` (IrtNet's module, the
+EmbedLLM and linear MIRT baselines) is wrapped in `LikelihoodTrainable`: the weighted binomial likelihood
+of the labels plus the module's `auxiliary_loss(output, batch)` when it has one (IrtNet's alignment
+loss), validated on log loss, AUC and accuracy, the reported training loss being the likelihood term
+alone. RouterDC's contrastive objective implements the protocol itself.
+
+Adam or AdamW with weight decay; ReduceLROnPlateau on the validation figure the module names
+(`plateau_metric`; none: no scheduler steps); early stopping on a selectable validation figure with the
+best weights truly copied (not a live reference to the state dict); seeds as arguments; a progress bar
+with live validation figures; the history of every epoch kept. Torch's thread count and glibc's
+allocation thresholds are set for the duration of training only.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -22,13 +30,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from tqdm.auto import tqdm
 
+from irtnet.errors import ConfigError
 from irtnet.metrics import auc, log_loss
 from irtnet.models.irt import weighted_bce
 from irtnet.training.batching import Batch, LabelArrays, batches, queries_per_batch
 from irtnet.training.memory import reuse_freed_memory
+from irtnet.training.threads import torch_threads
 
-Metric = Literal["log_loss", "auc", "accuracy"]
-_HIGHER_IS_BETTER = {"log_loss": False, "auc": True, "accuracy": True}
+Metric = Literal["log_loss", "auc", "accuracy", "routing"]
+#: Whether a larger value of a validation figure is better (figures not listed: smaller is better).
+HIGHER_IS_BETTER = {"log_loss": False, "auc": True, "accuracy": True, "routing": True}
 
 
 class TrainConfig(BaseModel):
@@ -38,18 +49,22 @@ class TrainConfig(BaseModel):
 
     epochs: int = Field(30, ge=1)
     batch_pairs: int = Field(2048, ge=1, description="labels per batch; whole queries are kept together")
+    batch_queries: int | None = Field(None, ge=1, description="queries per batch, in place of batch_pairs "
+                                      "(None: as many queries as make about batch_pairs labels)")
+    optimizer: Literal["adam", "adamw"] = Field("adam", description="Adam (L2 weight decay, the paper's) "
+                                                "or AdamW (decoupled weight decay)")
     lr: float = Field(1e-3, gt=0, description="the paper used 1e-4; 1e-3 converges in far fewer CPU epochs")
     weight_decay: float = Field(1e-4, ge=0)
     plateau_factor: float = Field(0.1, gt=0, lt=1)
     plateau_patience: int = Field(2, ge=0)
     early_stopping_patience: int = Field(5, ge=1)
-    select_metric: Metric = "log_loss"
+    select_metric: Metric = Field("log_loss", description="the validation figure that picks the best epoch")
     target: Literal["score", "label"] = "score"
     seed: int = 0
     threads: int | None = Field(None, ge=1, description="torch intra-op threads (None: torch's default)")
     reuse_memory: bool = Field(True, description="keep freed heap blocks for the next step instead of "
                                "returning them to the OS (glibc; see irtnet.training.memory)")
-    progress: bool = True
+    progress: bool = Field(False, description="progress bars and a line per epoch (the CLI turns them on)")
 
 
 @dataclass
@@ -60,6 +75,33 @@ class TrainResult:
     best_epoch: int = 0
     best: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+@dataclass
+class StepLoss:
+    """What one batch costs: `objective` (differentiated), `reported` (the figure averaged into the epoch's
+    training loss, detached or not) and `output` (passed to the module's `after_step`, if it has one)."""
+
+    objective: torch.Tensor
+    reported: torch.Tensor
+    output: Any = None
+
+
+@runtime_checkable
+class TrainableModule(Protocol):
+    """What `train` needs of a model, besides being an `nn.Module` (parameters, state dict, train/eval).
+
+    - `batch_loss(batch, n_models)`: the loss of one training batch (a `StepLoss`);
+    - `validate(arrays, n_models)`: validation figures ({name: value}, in eval mode); `select_metric` must
+      be one of them;
+    - optionally `plateau_metric`: the figure (smaller is better) that ReduceLROnPlateau steps on (absent
+      or None: the learning rate stays);
+    - optionally `after_step(output)`: called after every optimizer step with `StepLoss.output`.
+    """
+
+    def batch_loss(self, batch: Batch, n_models: int) -> StepLoss: ...
+
+    def validate(self, arrays: LabelArrays, n_models: int) -> dict[str, float]: ...
 
 
 def is_dense_batch(batch: Batch, n_models: int) -> bool:
@@ -94,37 +136,71 @@ def evaluate_arrays(module: nn.Module, arrays: LabelArrays, n_models: int) -> di
             "accuracy": float(np.mean((prob >= 0.5) == (label >= 0.5)))}
 
 
+class LikelihoodTrainable(nn.Module):
+    """A network that gives logits, trained on the weighted binomial likelihood of the labels.
+
+    `net`'s forward takes (x, groups, pairs=(q_local, model)) and returns an output with `.logits`; the
+    objective adds `net.auxiliary_loss(output, batch)` where the network has one, and `after_step` calls
+    `net.balance_step(output.gate)` where it has that (IrtNet's mixture-of-experts balancing).
+    """
+
+    plateau_metric: str | None = "log_loss"
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def batch_loss(self, batch: Batch, n_models: int) -> StepLoss:
+        logits, out = batch_logits(self.net, batch, n_models)
+        loss = weighted_bce(logits, batch.target, batch.weight)
+        extra = self.net.auxiliary_loss(out, batch) if hasattr(self.net, "auxiliary_loss") else None
+        return StepLoss(loss if extra is None else loss + extra, loss.detach(), out)
+
+    def validate(self, arrays: LabelArrays, n_models: int) -> dict[str, float]:
+        return evaluate_arrays(self.net, arrays, n_models)
+
+    def after_step(self, output: Any) -> None:
+        if hasattr(self.net, "balance_step") and getattr(output, "gate", None) is not None:
+            self.net.balance_step(output.gate)
+
+
+def as_trainable(module: nn.Module) -> nn.Module:
+    """`module` itself when it implements `TrainableModule`, else wrapped in `LikelihoodTrainable`."""
+    return module if isinstance(module, TrainableModule) else LikelihoodTrainable(module)
+
+
 def _is_better(metric: str, value: float, best: float | None) -> bool:
     if best is None or math.isnan(best):
         return not math.isnan(value)
-    return value > best if _HIGHER_IS_BETTER[metric] else value < best
+    return value > best if HIGHER_IS_BETTER.get(metric, False) else value < best
 
 
 def train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_models: int,
           config: TrainConfig) -> TrainResult:
-    """Train `module` in place and leave it holding the weights of the best validation epoch.
+    """Train `module` (a `TrainableModule`, or a logits network: see `as_trainable`) in place and leave it
+    holding the weights of the best validation epoch.
 
     Without a validation set every epoch runs and the last weights are kept. Torch's thread count and
     glibc's allocation thresholds (`config.threads`, `config.reuse_memory`) are set for the duration only.
     """
-    previous_threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    try:
-        with reuse_freed_memory(config.reuse_memory):
-            return _train(module, data, val, n_models, config)
-    finally:
-        torch.set_num_threads(previous_threads)
+    with torch_threads(config.threads), reuse_freed_memory(config.reuse_memory):
+        return _train(as_trainable(module), data, val, n_models, config)
+
+
+def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW as `config` says; fused: the same update rule without full-size temporaries per
+    parameter (3x faster epochs on CPU)."""
+    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
 def _train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_models: int,
            config: TrainConfig) -> TrainResult:
     generator = torch.Generator().manual_seed(config.seed)
-    # fused: the same update rule without full-size temporaries per parameter (3x faster epochs on CPU)
-    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    optimizer = make_optimizer(module.parameters(), config)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience)
-    per_batch = queries_per_batch(data, config.batch_pairs)
+    per_batch = config.batch_queries or queries_per_batch(data, config.batch_pairs)
     n_batches = math.ceil(data.n_queries / per_batch)
     result, best_state, best_value, stale, start = TrainResult(), None, None, 0, time.perf_counter()
     for epoch in range(1, config.epochs + 1):
@@ -133,9 +209,14 @@ def _train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_mode
                                      disable=not config.progress, leave=False))
         row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
         if val is not None:
-            figures = evaluate_arrays(module, val, n_models)
+            figures = module.validate(val, n_models)
+            if config.select_metric not in figures:
+                raise ConfigError(f"select_metric {config.select_metric!r} is not a validation figure of this "
+                                  f"model; it reports {sorted(figures)}")
             row.update({f"val_{k}": v for k, v in figures.items()})
-            scheduler.step(figures["log_loss"])
+            plateau = getattr(module, "plateau_metric", None)
+            if plateau is not None and plateau in figures:
+                scheduler.step(figures[plateau])
             value = figures[config.select_metric]
             if _is_better(config.select_metric, value, best_value):
                 best_value, stale, result.best_epoch = value, 0, epoch
@@ -159,37 +240,37 @@ def _train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_mode
 
 
 def train_step(module: nn.Module, batch: Batch, n_models: int, optimizer: torch.optim.Optimizer) -> torch.Tensor:
-    """One optimizer step on one batch; returns the batch's likelihood loss (detached)."""
-    logits, out = batch_logits(module, batch, n_models)
-    loss = weighted_bce(logits, batch.target, batch.weight)
-    extra = module.auxiliary_loss(out, batch) if hasattr(module, "auxiliary_loss") else None
-    objective = loss if extra is None else loss + extra
+    """One optimizer step on one batch (`module`: see `as_trainable`); returns the batch's reported loss
+    (detached)."""
+    return _step(as_trainable(module), batch, n_models, optimizer)
+
+
+def _step(module: nn.Module, batch: Batch, n_models: int, optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    step = module.batch_loss(batch, n_models)
     optimizer.zero_grad(set_to_none=True)
-    objective.backward()
+    step.objective.backward()
     optimizer.step()
-    if hasattr(module, "balance_step") and getattr(out, "gate", None) is not None:
-        module.balance_step(out.gate)
-    return loss.detach()
+    if hasattr(module, "after_step"):
+        module.after_step(step.output)
+    return step.reported.detach()
 
 
 def _run_epoch(module, data, per_batch, n_models, optimizer, generator, bar) -> float:
     module.train()
     total, weight = 0.0, 0.0
     for batch in batches(data, per_batch, generator):
-        loss = train_step(module, batch, n_models, optimizer)
+        loss = _step(module, batch, n_models, optimizer)
         w = float(batch.weight.sum())
         total, weight = total + float(loss) * w, weight + w
         bar.update(1)
-        bar.set_postfix(loss=f"{total / weight:.4f}")
+        bar.set_postfix(loss=f"{total / max(weight, 1e-12):.4f}")
     bar.close()
     return total / max(weight, 1e-12)
 
 
 def _format_row(row: dict[str, float]) -> str:
     parts = [f"epoch {row['epoch']:>3}", f"train loss {row['train_loss']:.4f}"]
-    for key in ("val_log_loss", "val_auc", "val_accuracy"):
-        if key in row:
-            parts.append(f"{key.replace('_', ' ')} {row[key]:.4f}")
+    parts += [f"{key.replace('_', ' ')} {value:.4f}" for key, value in row.items() if key.startswith("val_")]
     parts.append(f"lr {row['lr']:.1e}")
     parts.append(f"{row['seconds']:.1f}s")
     return " | ".join(parts)

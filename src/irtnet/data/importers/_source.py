@@ -5,6 +5,10 @@ A *source* is a path string. `ARCHIVE::MEMBER` names one member of a `.tar.xz`, 
 single data file may be named without `::MEMBER`. Files ending in `.gz`, `.xz` or `.bz2` are
 decompressed by their suffix; the suffix before it picks the parser (CSV, JSON, JSONL, Parquet).
 
+A CSV/TSV row with fewer or more fields than the header, or a file cut off right after a separator,
+is an error naming the row and field (`_csv.check_shape`): pandas would pad a short row with empty
+cells, which would then read as "outcome not observed".
+
 Every frame read here carries `_row`, the label used in error messages: the 1-based data row of a
 CSV or Parquet file (header excluded), the 1-based line of a JSONL file, or the 0-based index of a
 record in a JSON list.
@@ -28,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from irtnet.data.importers._csv import check_shape, field_name, last_row_width
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
 
@@ -173,15 +178,20 @@ def read_frame(source: str | Path, records_key: str | None = None,
 
 
 def _read_csv(content: bytes, label: str, sep: str) -> pd.DataFrame:
+    """A CSV as string cells; short, long or cut-off rows are errors naming the row and field (`_csv`)."""
     if not content.strip():
         raise DataError("no records (the file is empty)", file=label)
+    shape = check_shape(content, label, sep)
     try:
+        # index_col=False: never take the first column as an index because data rows are one longer
         return pd.read_csv(io.BytesIO(content), sep=sep, dtype=str, keep_default_na=False,
-                           na_values=[""])
+                           na_values=[""], index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        line = re.search(r"line (\d+)", str(exc))  # pandas counts file lines; rows exclude the header
-        raise DataError(f"not a readable CSV file ({str(exc).strip()})", file=label,
-                        row=int(line.group(1)) - 1 if line else None) from exc
+        row, field = None, None
+        if "EOF inside string" in str(exc):  # an unterminated quote swallows the rest: the last row
+            row, field = shape.n_rows, field_name(shape.header, last_row_width(content, label, sep) - 1)
+        raise DataError(f"not a readable CSV file ({str(exc).strip()})", file=label, row=row,
+                        field=field) from exc
 
 
 def parse_json(content: bytes, label: str) -> Any:

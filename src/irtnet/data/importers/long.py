@@ -11,7 +11,8 @@ optionally compressed (.gz/.xz/.bz2) or as a member of an archive (`ARCHIVE::MEM
   score into 0/1 (`score >= threshold`).
 
 Rows with a missing outcome (an empty cell, a null) are skipped and counted, never read as 0; a model
-left without any row is an error. Rows of `exclude_models` are skipped and counted per model.
+left without any row is an error. A CSV row that lacks fields (a truncated file) is an error, not a
+missing outcome (see `_source`). Rows of `exclude_models` are skipped and counted per model.
 """
 
 from __future__ import annotations

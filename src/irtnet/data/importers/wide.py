@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from irtnet.data.importers._csv import check_shape, field_name, no_field_limit
 from irtnet.data.importers._source import build_table, file_stem, read_content, skip
 from irtnet.data.records import make_records
 from irtnet.data.table import ImportReport, ResponseTable
@@ -57,12 +58,18 @@ def import_wide(path: str | Path, header: bool = True, default_benchmark: str | 
 
 
 def read_matrix(file: str, header: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(model ids [n_models], item ids [n_items], cell strings [n_models, n_items]) of a CSV matrix."""
+    """(model ids [n_models], item ids [n_items], cell strings [n_models, n_items]) of a CSV matrix.
+
+    Every row must have the header's (or first row's) number of cells and the file must not end right
+    after a comma (`check_shape`): a truncated matrix is an error, never a row of "not observed" cells.
+    """
     content, _ = read_content(file)
-    try:
-        rows = [r for r in csv.reader(io.StringIO(content.decode("utf-8-sig"))) if r]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"not a readable CSV file ({exc})", file=file) from exc
+    check_shape(content, file, header=header)
+    with no_field_limit():
+        try:
+            rows = [r for r in csv.reader(io.StringIO(content.decode("utf-8-sig"))) if r]
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise DataError(f"not a readable CSV file ({exc})", file=file) from exc
     if header:
         if len(rows) < 2:
             raise DataError("no records (the matrix has no model rows)", file=file)
@@ -70,9 +77,11 @@ def read_matrix(file: str, header: bool) -> tuple[np.ndarray, np.ndarray, np.nda
     elif not rows:
         raise DataError("no records (the file is empty)", file=file)
     width = len(head) if header else len(rows[0])
-    for i, row in enumerate(rows, start=1):
+    for i, row in enumerate(rows, start=1):  # check_shape skips whitespace-only lines; this does not
         if len(row) != width:
-            raise DataError(f"row has {len(row)} cells, expected {width}", file=file, row=i)
+            names = head if header else []
+            field = field_name(names, min(len(row), width))
+            raise DataError(f"row has {len(row)} cells, expected {width}", file=file, row=i, field=field)
     cells = np.array(rows, dtype=object)
     if not header:
         return (np.array([f"model_{i}" for i in range(len(rows))], dtype=object),

@@ -1,13 +1,14 @@
-"""What the text baselines share: hyperparameter introspection, query-vector checks, and `NetPredictor`,
-the shell of every baseline whose small network reads the query embedding and trains with irtnet's
-trainer (`irtnet.training.trainer.train`: Adam, ReduceLROnPlateau, early stopping on validation with
-the best weights truly copied).
+"""What the text baselines share: hyperparameter introspection, query-vector checks, and `NetEstimator`,
+the shell of every baseline whose small network reads the query embedding and trains with irtnet's one
+trainer (`irtnet.training.trainer.train`: Adam or AdamW, ReduceLROnPlateau, early stopping on a
+validation figure with the best weights truly copied). `NetPredictor` is the predictor among them (EmbedLLM
+MF, linear MIRT: the likelihood of the labels); RouterDC is a router with its own objective.
 """
 
 from __future__ import annotations
 
 import inspect
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,8 @@ from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.base import Predictor
-from irtnet.training.batching import build_arrays
+from irtnet.predictors.state import check_encoder, check_params, check_vocab, load_weights
+from irtnet.training.batching import LabelArrays, build_arrays
 from irtnet.training.trainer import TrainConfig, TrainResult, train
 
 
@@ -53,11 +55,11 @@ def net_state(obj: Any, history: list, best_epoch: int) -> tuple[dict[str, Any],
 
 def restore_net(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     """The estimator `net_state` described, with its network rebuilt (`cls._build`) and weights loaded."""
-    obj = cls(**meta["params"])
-    obj.models_ = Vocab("model", meta["models"])
-    obj.encoder_, obj.d_in_ = meta["encoder"]["name"], int(meta["encoder"]["dim"])
+    obj = cls(**check_params(cls, meta["params"]))
+    obj.models_ = Vocab("model", check_vocab(meta, "models"))
+    obj.encoder_, obj.d_in_ = check_encoder(meta)
     obj.module_ = obj._build(obj.d_in_, len(obj.models_))
-    obj.module_.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()})
+    load_weights(obj.module_, arrays)
     obj.module_.eval()
     return obj
 
@@ -74,36 +76,39 @@ class NetOutput:
     logits: torch.Tensor
 
 
-class NetPredictor(Predictor):
-    """A predictor made of one `nn.Module` over the query embedding, trained by irtnet's trainer.
+def train_config(who: str, **settings: Any) -> TrainConfig:
+    """A `TrainConfig` from a baseline's hyperparameters; a bad value is a ConfigError naming it."""
+    try:
+        return TrainConfig(progress=False, **settings)
+    except ValidationError as exc:
+        bad = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid {who} hyperparameters: {bad}") from exc
 
-    Subclasses store their hyperparameters in `__init__` (among them `epochs`, `batch_pairs`, `lr`,
-    `weight_decay`, `patience`, `target`, `seed`) and build the module in `_build`. The module's
-    forward takes (x [B, d_in], groups=None, pairs=None) and returns a `NetOutput`.
-    Learned state: `models_`, `encoder_`, `d_in_`, `module_`, `result_`.
+
+class NetEstimator(ABC):
+    """A model made of one `nn.Module` over the query embedding, trained by irtnet's trainer.
+
+    Subclasses store their hyperparameters in `__init__` (among them `seed`), build the network in
+    `_build(d_in, n_models)`, say how it trains in `_train_config()`, and may wrap the network in their own
+    objective (`_trainable(module, arrays)`, a `TrainableModule`; by default the trainer's likelihood of the
+    labels) after adjusting the training arrays. Learned state: `models_`, `encoder_`, `d_in_`,
+    `module_` (the network), `result_` (the training history).
     """
 
-    epochs: int
-    batch_pairs: int
-    lr: float
-    weight_decay: float
-    patience: int
-    target: str
+    name: str
     seed: int
 
     @abstractmethod
     def _build(self, d_in: int, n_models: int) -> nn.Module: ...
 
-    def _train_config(self) -> TrainConfig:
-        try:
-            return TrainConfig(epochs=self.epochs, batch_pairs=self.batch_pairs, lr=self.lr,
-                               weight_decay=self.weight_decay, early_stopping_patience=self.patience,
-                               target=self.target, seed=self.seed, progress=False)
-        except ValidationError as exc:
-            bad = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"invalid {self.name} hyperparameters: {bad}") from exc
+    @abstractmethod
+    def _train_config(self) -> TrainConfig: ...
 
-    def fit(self, train_data: Dataset, val: Dataset | None = None) -> NetPredictor:
+    def _trainable(self, module: nn.Module, arrays: LabelArrays) -> tuple[nn.Module, LabelArrays]:
+        """What the trainer runs, and on which arrays (default: the network itself, the arrays as built)."""
+        return module, arrays
+
+    def _fit_network(self, train_data: Dataset, val: Dataset | None) -> None:
         require_vectors(train_data, self.name)
         cfg = self._train_config()
         self.models_ = train_data.table.model_vocab
@@ -114,22 +119,55 @@ class NetPredictor(Predictor):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.module_ = self._build(self.d_in_, len(self.models_))
-            self.result_: TrainResult = train(self.module_, arrays, val_arrays, len(self.models_), cfg)
-        return self
+            trainable, arrays = self._trainable(self.module_, arrays)
+            self.result_: TrainResult = train(trainable, arrays, val_arrays, len(self.models_), cfg)
+        self.module_.eval()
 
     @torch.no_grad()
-    def predict_proba(self, queries: Queries, models: Sequence[str] | None = None) -> np.ndarray:
-        m = self._model_positions(models)
+    def _forward(self, queries: Queries) -> Any:
+        """The network's output on `queries`, in eval mode (training mode restored after)."""
         x = torch.as_tensor(query_vectors(queries, self.d_in_, self.encoder_, self.name))
+        was_training = self.module_.training
         self.module_.eval()
-        return torch.sigmoid(self.module_(x).logits[:, torch.as_tensor(m)]).double().numpy()
+        try:
+            return self.module_(x)
+        finally:
+            self.module_.train(was_training)
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_fitted()
         return net_state(self, self.result_.history, self.result_.best_epoch)
 
     @classmethod
-    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> NetPredictor:
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
         self = restore_net(cls, meta, arrays)
-        self.result_ = TrainResult(history=meta.get("history", []), best_epoch=meta.get("best_epoch", 0))
+        self.result_ = TrainResult(history=list(meta.get("history", [])), best_epoch=int(meta.get("best_epoch", 0)))
         return self
+
+
+class NetPredictor(NetEstimator, Predictor):
+    """A predictor made of one network over the query embedding, trained on the likelihood of the labels.
+
+    Hyperparameters include `epochs`, `batch_pairs`, `lr`, `weight_decay`, `patience`, `target`, `seed`.
+    The network's forward takes (x [B, d_in], groups=None, pairs=None) and returns a `NetOutput`.
+    """
+
+    epochs: int
+    batch_pairs: int
+    lr: float
+    weight_decay: float
+    patience: int
+    target: str
+
+    def _train_config(self) -> TrainConfig:
+        return train_config(self.name, epochs=self.epochs, batch_pairs=self.batch_pairs, lr=self.lr,
+                            weight_decay=self.weight_decay, early_stopping_patience=self.patience,
+                            target=self.target, seed=self.seed)
+
+    def fit(self, train_data: Dataset, val: Dataset | None = None) -> NetPredictor:
+        self._fit_network(train_data, val)
+        return self
+
+    def predict_proba(self, queries: Queries, models: Sequence[str] | None = None) -> np.ndarray:
+        m = self._model_positions(models)
+        return torch.sigmoid(self._forward(queries).logits[:, torch.as_tensor(m)]).double().numpy()

@@ -33,8 +33,10 @@ import torch
 from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
+from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Predictor, register
 from irtnet.predictors.baselines._common import get_params
+from irtnet.predictors.state import check_params, check_shapes, check_vocab, tensor_mismatch
 
 
 class UnseenQueryError(DataError):
@@ -154,6 +156,7 @@ class ItemIRT(Predictor):
 
     def _seed(self) -> int:
         return 0
+
     def fit(self, train: Dataset, val: Dataset | None = None) -> ItemIRT:
         if self.target not in ("score", "label"):
             raise ConfigError(f"unknown training target {self.target!r}: use 'score' or 'label'")
@@ -189,7 +192,7 @@ class ItemIRT(Predictor):
     def predict_proba(self, queries: Queries, models: Sequence[str] | None = None) -> np.ndarray:
         m = self._model_positions(models)
         a, b = self.query_parameters(queries)
-        return 1.0 / (1.0 + np.exp(-(a @ self.abilities_[m].T - b[:, None])))
+        return irt_probability(self.abilities_[m], a, b)
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_fitted()
@@ -199,8 +202,14 @@ class ItemIRT(Predictor):
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ItemIRT:
-        self = cls(**meta["params"])
-        self.models_, self.items_ = Vocab("model", meta["models"]), Vocab("query", meta["items"])
+        self = cls(**check_params(cls, meta["params"]))
+        self.models_ = Vocab("model", check_vocab(meta, "models"))
+        self.items_ = Vocab("query", check_vocab(meta, "items"))
+        m, q = len(self.models_), len(self.items_)
+        check_shapes(arrays, {"theta": (m, None), "a": (q, None), "b": (q,)})
+        if arrays["theta"].shape[1] != arrays["a"].shape[1]:
+            raise tensor_mismatch(f"tensors 'theta' {list(arrays['theta'].shape)} and 'a' {list(arrays['a'].shape)} "
+                                  "differ in dimension")
         self.abilities_, self.discrimination_, self.difficulty_ = arrays["theta"], arrays["a"], arrays["b"]
         self.fit_info_ = meta.get("fit_info", {})
         return self

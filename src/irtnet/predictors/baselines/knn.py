@@ -28,6 +28,7 @@ from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError
 from irtnet.predictors.base import Predictor, register
 from irtnet.predictors.baselines._common import get_params, query_vectors, require_vectors
+from irtnet.predictors.state import check_encoder, check_params, check_shapes, check_vocab, tensor_mismatch
 
 _BLOCK_ELEMENTS = 8_000_000
 
@@ -62,6 +63,8 @@ class KNN(Predictor):
     "label": 0/1), `candidate_factor` (candidate pool size with missing labels), `chunk` (largest number of
     queries per similarity block). Learned state: `models_`, `encoder_`, `vectors_` [N, d] (unit-norm training
     embeddings), `targets_` [N, M] (training outcomes, NaN where unlabelled), `model_mean_` [M]."""
+
+    nan_arrays = frozenset({"targets"})  # NaN: the training query has no label of that model
 
     def __init__(self, k: int = 131, prior_strength: float = 1.0, target: str = "score",
                  candidate_factor: float = 2.0, chunk: int = 512) -> None:
@@ -112,7 +115,13 @@ class KNN(Predictor):
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> KNN:
-        self = cls(**meta["params"])
-        self.models_, self.encoder_ = Vocab("model", meta["models"]), meta["encoder"]["name"]
+        self = cls(**check_params(cls, meta["params"]))
+        self.models_ = Vocab("model", check_vocab(meta, "models"))
+        self.encoder_, dim = check_encoder(meta)
+        m = len(self.models_)
+        check_shapes(arrays, {"vectors": (None, dim), "targets": (None, m), "model_mean": (m,)})
+        if len(arrays["vectors"]) != len(arrays["targets"]):
+            raise tensor_mismatch(f"tensors 'vectors' {list(arrays['vectors'].shape)} and 'targets' "
+                                  f"{list(arrays['targets'].shape)} differ in their number of training queries")
         self.vectors_, self.targets_, self.model_mean_ = arrays["vectors"], arrays["targets"], arrays["model_mean"]
         return self

@@ -15,8 +15,10 @@ Two contrastive losses, as in RouterDC:
   each query in a batch one same-cluster query is the positive and `cluster_negatives` other-cluster
   queries the negatives: -log softmax over their cosine similarities of h / temperature.
 
-loss = sample-LLM + `cluster_weight` * sample-sample; AdamW; early stopping on validation routing
-accuracy (each validation query routed among its labelled models), keeping a copy of the best weights.
+loss = sample-LLM + `cluster_weight` * sample-sample (`RouterDCObjective`), trained by irtnet's one trainer
+(`irtnet.training.trainer.train`) on its query-major batches (`batch_size` queries each, with all their
+labels): AdamW; early stopping on validation routing accuracy (each validation query routed among its
+labelled models, the mean outcome of the pick), keeping a copy of the best weights.
 Defaults follow RouterDC's published script (top_k 3, last_k 3, 5 clusters, 3 cluster negatives, batch
 64, AdamW with weight decay 1e-4) except two: the learning rate, 1e-3 for a small MLP instead of 5e-5 for
 fine-tuning a transformer, and the temperature, 0.1 instead of 1. Cosine similarities lie in [-1, 1], so
@@ -28,7 +30,7 @@ of two seeds).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -39,7 +41,9 @@ from torch import nn
 from irtnet.data.dataset import Dataset, Queries
 from irtnet.errors import ConfigError
 from irtnet.predictors.base import Router, register
-from irtnet.predictors.baselines._common import net_state, query_vectors, require_vectors, restore_net
+from irtnet.predictors.baselines._common import NetEstimator, train_config
+from irtnet.training.batching import Batch, LabelArrays
+from irtnet.training.trainer import StepLoss, TrainConfig
 
 
 class RouterDCModule(nn.Module):
@@ -102,12 +106,59 @@ def routing_value(scores: np.ndarray, outcome: np.ndarray) -> float:
     return float(outcome[keep][np.arange(len(choice)), choice].mean()) if keep.any() else float("nan")
 
 
+def outcome_matrix(q_local: torch.Tensor, model: torch.Tensor, target: torch.Tensor, n_queries: int,
+                   n_models: int) -> torch.Tensor:
+    """[n_queries, n_models] outcomes of the listed pairs (q_local [P], model [P], target [P]), NaN elsewhere."""
+    out = torch.full((n_queries, n_models), float("nan"), dtype=torch.float32)
+    out[q_local, model] = target.to(torch.float32)
+    return out
+
+
+class RouterDCObjective(nn.Module):
+    """RouterDC's two contrastive losses behind the trainer's `TrainableModule` protocol.
+
+    Batches are the trainer's query-major batches; `batch.cluster` must hold each query's k-means cluster.
+    Validation: routing accuracy ("routing", higher is better); no learning-rate plateau schedule.
+    """
+
+    plateau_metric: str | None = None
+
+    def __init__(self, net: RouterDCModule, top_k: int, last_k: int, temperature: float, cluster_negatives: int,
+                 cluster_weight: float, seed: int) -> None:
+        super().__init__()
+        self.net = net
+        self.top_k, self.last_k, self.temperature = top_k, last_k, temperature
+        self.cluster_negatives, self.cluster_weight = cluster_negatives, cluster_weight
+        self.generator = torch.Generator().manual_seed(seed)  # ties in outcome, cluster positives/negatives
+
+    def batch_loss(self, batch: Batch, n_models: int) -> StepLoss:
+        sim, h = self.net(batch.x)
+        outcome = outcome_matrix(batch.q_local, batch.model, batch.target, len(batch.x), n_models)
+        loss = sample_llm_loss(sim, outcome, self.top_k, self.last_k, self.temperature,
+                               torch.rand(sim.shape, generator=self.generator) * 1e-3)
+        if self.cluster_weight:
+            loss = loss + self.cluster_weight * cluster_loss(h, batch.cluster, self.cluster_negatives,
+                                                             self.temperature, self.generator)
+        return StepLoss(loss, loss.detach())
+
+    @torch.no_grad()
+    def validate(self, arrays: LabelArrays, n_models: int) -> dict[str, float]:
+        was_training = self.training
+        self.eval()
+        sim = self.net(arrays.x)[0].double().numpy()
+        self.train(was_training)
+        q_local = torch.as_tensor(np.repeat(np.arange(arrays.n_queries), np.diff(arrays.indptr)))
+        outcome = outcome_matrix(q_local, arrays.model, arrays.target, arrays.n_queries, n_models).double().numpy()
+        return {"routing": routing_value(sim, outcome)}
+
+
 @register("routerdc")
-class RouterDC(Router):
+class RouterDC(NetEstimator, Router):
     """RouterDC-style router (see module docstring). Hyperparameters: `hidden`, `dim` (encoder sizes),
     `top_k`, `last_k`, `temperature`, `n_clusters`, `cluster_negatives`, `cluster_weight`, `epochs`,
-    `batch_size` (queries), `lr`, `weight_decay`, `patience`, `target` ("score" or "label"), `seed`.
-    Learned state: `models_`, `encoder_`, `d_in_`, `module_`, `history_`, `best_epoch_`."""
+    `batch_size` (queries per batch, each with all its labels), `lr`, `weight_decay` (AdamW's),
+    `patience` (early stopping on validation routing accuracy), `target` ("score" or "label"), `seed`.
+    Learned state: `models_`, `encoder_`, `d_in_`, `module_`, `result_` (also as `history_`, `best_epoch_`)."""
 
     def __init__(self, hidden: int = 256, dim: int = 128, top_k: int = 3, last_k: int = 3,
                  temperature: float = 0.1, n_clusters: int = 5, cluster_negatives: int = 3,
@@ -121,79 +172,35 @@ class RouterDC(Router):
     def _build(self, d_in: int, n_models: int) -> RouterDCModule:
         return RouterDCModule(d_in, n_models, self.hidden, self.dim)
 
-    def _outcomes(self, data: Dataset) -> torch.Tensor:
-        """[Q, M] outcomes in `models_` order, NaN where unlabelled."""
-        return torch.as_tensor(data.table.label_matrix(model_ids=self.models_.ids, value=self.target),
-                               dtype=torch.float32)
-
-    def fit(self, train: Dataset, val: Dataset | None = None) -> RouterDC:
+    def _train_config(self) -> TrainConfig:
         if self.target not in ("score", "label"):
             raise ConfigError(f"unknown training target {self.target!r}: use 'score' or 'label'")
-        require_vectors(train, self.name)
-        self.models_, self.encoder_ = train.table.model_vocab, train.queries.encoder
-        self.d_in_ = int(train.queries.vectors.shape[1])
-        x, y = torch.as_tensor(np.ascontiguousarray(train.queries.vectors, dtype=np.float32)), self._outcomes(train)
+        return train_config(self.name, epochs=self.epochs, batch_queries=self.batch_size, optimizer="adamw",
+                            lr=self.lr, weight_decay=self.weight_decay, early_stopping_patience=self.patience,
+                            select_metric="routing", target=self.target, seed=self.seed)
+
+    def _trainable(self, module: nn.Module, arrays: LabelArrays) -> tuple[nn.Module, LabelArrays]:
+        """The contrastive objective, on arrays whose `cluster` is each query's k-means cluster."""
+        x = F.normalize(arrays.x, dim=-1).numpy()
         n_clusters = max(1, min(self.n_clusters, len(x)))
-        clusters = torch.as_tensor(KMeans(n_clusters, random_state=self.seed, n_init=10).fit_predict(
-            F.normalize(x, dim=-1).numpy()), dtype=torch.long)
-        val_y = self._outcomes(val).numpy() if val is not None else None
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            self.module_ = self._build(self.d_in_, len(self.models_))
-            self._train(x, y, clusters, val, val_y, torch.Generator().manual_seed(self.seed))
+        clusters = KMeans(n_clusters, random_state=self.seed, n_init=10).fit_predict(x)
+        objective = RouterDCObjective(module, self.top_k, self.last_k, self.temperature, self.cluster_negatives,
+                                      self.cluster_weight, self.seed)
+        return objective, replace(arrays, cluster=torch.as_tensor(clusters, dtype=torch.long))
+
+    def fit(self, train: Dataset, val: Dataset | None = None) -> RouterDC:
+        self._fit_network(train, val)
         return self
 
-    def _train(self, x, y, clusters, val, val_y, gen) -> None:
-        opt = torch.optim.AdamW(self.module_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        self.history_, self.best_epoch_, best, best_state, stale = [], 0, -np.inf, None, 0
-        for epoch in range(1, self.epochs + 1):
-            self.module_.train()
-            total = 0.0
-            for idx in torch.randperm(len(x), generator=gen).split(self.batch_size):
-                sim, h = self.module_(x[idx])
-                loss = sample_llm_loss(sim, y[idx], self.top_k, self.last_k, self.temperature,
-                                       torch.rand(sim.shape, generator=gen) * 1e-3)
-                if self.cluster_weight:
-                    loss = loss + self.cluster_weight * cluster_loss(
-                        h, clusters[idx], self.cluster_negatives, self.temperature, gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-            row = {"epoch": epoch, "train_loss": total / len(x)}
-            if val is not None:
-                row["val_routing"] = routing_value(self.scores(val.queries), val_y)
-                if row["val_routing"] > best:
-                    best, stale, self.best_epoch_ = row["val_routing"], 0, epoch
-                    best_state = {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
-                else:
-                    stale += 1
-            self.history_.append(row)
-            if val is not None and stale >= self.patience:
-                break
-        if best_state is not None:
-            self.module_.load_state_dict(best_state)
-        else:
-            self.best_epoch_ = len(self.history_)
-        self.module_.eval()
+    @property
+    def history_(self) -> list[dict[str, float]]:
+        return self.result_.history
 
-    @torch.no_grad()
+    @property
+    def best_epoch_(self) -> int:
+        return self.result_.best_epoch
+
     def scores(self, queries: Queries, models: Sequence[str] | None = None) -> np.ndarray:
         """[n_queries, n_models] cosine similarity of query and model representations (higher = better)."""
         m = self._model_positions(models)
-        x = torch.as_tensor(query_vectors(queries, self.d_in_, self.encoder_, self.name))
-        was_training = self.module_.training
-        self.module_.eval()
-        sim = self.module_(x)[0][:, torch.as_tensor(m)].double().numpy()
-        self.module_.train(was_training)
-        return sim
-
-    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        self._check_fitted()
-        return net_state(self, self.history_, self.best_epoch_)
-
-    @classmethod
-    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RouterDC:
-        self = restore_net(cls, meta, arrays)
-        self.history_, self.best_epoch_ = meta.get("history", []), meta.get("best_epoch", 0)
-        return self
+        return self._forward(queries)[0][:, torch.as_tensor(m)].double().numpy()

@@ -19,6 +19,7 @@ import pandas as pd
 from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.vocab import Vocab
 from irtnet.predictors.base import Predictor, register
+from irtnet.predictors.state import check_params, check_shapes, check_vocab
 
 
 def _train_frame(data: Dataset) -> pd.DataFrame:
@@ -52,8 +53,10 @@ class ModelMean(Predictor):
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ModelMean:
-        self = cls(meta["prior_strength"])
-        self.models_, self.mean_ = Vocab("model", meta["models"]), arrays["mean"]
+        self = cls(**check_params(cls, {"prior_strength": meta["prior_strength"]}, "state"))
+        self.models_ = Vocab("model", check_vocab(meta, "models"))
+        check_shapes(arrays, {"mean": (len(self.models_),)})
+        self.mean_ = arrays["mean"]
         return self
 
 
@@ -95,8 +98,11 @@ class ModelBenchmarkMean(Predictor):
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ModelBenchmarkMean:
-        self = cls(meta["prior_strength"])
-        self.models_, self.groups_ = Vocab("model", meta["models"]), Vocab("benchmark", meta["groups"])
+        self = cls(**check_params(cls, {"prior_strength": meta["prior_strength"]}, "state"))
+        self.models_ = Vocab("model", check_vocab(meta, "models"))
+        self.groups_ = Vocab("benchmark", check_vocab(meta, "groups"))
+        m = len(self.models_)
+        check_shapes(arrays, {"mean": (len(self.groups_), m), "model_mean": (m,)})
         self.mean_, self.model_mean_ = arrays["mean"], arrays["model_mean"]
         return self
 
@@ -150,6 +156,6 @@ class RandomPredictor(Predictor):
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RandomPredictor:
-        self = cls(meta["seed"], meta["spread"])
-        self.models_ = Vocab("model", meta["models"])
+        self = cls(**check_params(cls, {"seed": meta["seed"], "spread": meta["spread"]}, "state"))
+        self.models_ = Vocab("model", check_vocab(meta, "models"))
         return self

@@ -1,0 +1,32 @@
+"""The package version and a fingerprint of its source code, in a module of its own so that any layer can
+read them without importing the package root (which would make every layer depend on the facade above it).
+
+The version number changes rarely; `source_fingerprint()` changes with every edit of the code, so caches
+of computed results key on it and never serve a result that older code computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+__version__ = "0.2.0"
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+def source_files(*parts: str) -> list[Path]:
+    """The package's .py files under `parts` (relative to the package; all of it when none), sorted."""
+    roots = [PACKAGE_ROOT / p for p in parts] or [PACKAGE_ROOT]
+    files = {f for r in roots for f in ([r] if r.suffix == ".py" else r.rglob("*.py")) if f.is_file()}
+    return sorted(files)
+
+
+@cache
+def source_fingerprint(*parts: str) -> str:
+    """sha256 (hex) over the relative paths and contents of the package's source files under `parts`."""
+    h = hashlib.sha256()
+    for f in source_files(*parts):
+        h.update(str(f.relative_to(PACKAGE_ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()

@@ -1,0 +1,140 @@
+"""What a comparison is (`CompareSpec`: datasets, model entries, seeds, split settings), how each entry is
+resolved for a seed (`entry_spec`, through the one resolver `irtnet.predictors.spec.resolve_spec`) and the cache
+key of a cell. The runner is `irtnet.api.compare`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from irtnet._version import source_fingerprint
+from irtnet.config import deep_update
+from irtnet.data.embeddings import DEFAULT_ENCODER
+from irtnet.data.provenance import sha256_text
+from irtnet.data.splits import check_fractions
+from irtnet.errors import ConfigError
+from irtnet.predictors.spec import ModelSpec, brief, registered, resolve_spec
+
+Setting = Literal["query", "pair"]
+
+
+# --------------------------------------------------------------------------------------------- spec
+class DatasetSpec(BaseModel):
+    """A Parquet table (`table`) or an import spec (`format`, `path`, `options`) under a `name`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    table: str | None = None
+    format: str | None = None
+    path: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    routing_mode: Literal["complete", "observed"] | None = Field(
+        None, description="override of the comparison's routing mode (e.g. 'observed' where no query has "
+                          "every model labelled)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        if (self.table is None) == (self.format is None or self.path is None):
+            raise ValueError(f"dataset {self.name!r}: give either `table` or both `format` and `path`")
+        return self
+
+
+class CompareEntry(BaseModel):
+    """One row of the comparison: `name` (its label), registry `model` (default: `name`), `preset` and
+    `params` as in `irtnet.predictors.spec.ModelSpec` (the seed is each cell's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    model: str | None = None
+    preset: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    encoder: str | None = Field(None, description="query encoder (default: the comparison's)")
+    settings: list[Setting] | None = Field(None, description="default: pair if item-seen, else query")
+
+    @property
+    def registry_name(self) -> str:
+        return self.model or self.name
+
+
+class CompareSpec(BaseModel):
+    """Datasets x models x seeds, with the split and evaluation settings shared by every cell."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = "comparison"
+    description: str = ""
+    out: str | None = None
+    cells: str | None = Field(None, description="folder of cached cells (default OUT/cells); runs sharing it "
+                                                "share results")
+    datasets: list[DatasetSpec]
+    models: list[CompareEntry]
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    stratify: bool = True
+    encoder: str = DEFAULT_ENCODER
+    routing_mode: Literal["complete", "observed"] = "complete"
+    threads: int = Field(1, ge=1)
+    overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="registry name -> params merged over every entry of that model")
+
+    @model_validator(mode="after")
+    def _check(self) -> CompareSpec:
+        for kind, names in (("dataset", [d.name for d in self.datasets]), ("model", [m.name for m in self.models])):
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise ValueError(f"{kind} names must be unique; repeated: {sorted(dup)}")
+        if not self.datasets or not self.models or not self.seeds:
+            raise ValueError("a comparison needs at least one dataset, one model and one seed")
+        try:
+            check_fractions(self.fractions)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+def load_spec(raw: dict[str, Any]) -> CompareSpec:
+    """A validated spec from a dict (TOML/JSON file content merged with flags)."""
+    try:
+        return CompareSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid comparison spec: {brief(exc)}") from exc
+
+
+def settings_of(entry: CompareEntry) -> list[Setting]:
+    if entry.settings is not None:
+        return list(entry.settings)
+    return ["pair"] if getattr(registered(entry.registry_name), "item_seen", False) else ["query"]
+
+
+# --------------------------------------------------------------------------------------- parameters
+def entry_spec(entry: CompareEntry, spec: CompareSpec, seed: int) -> ModelSpec:
+    """The resolved model of `entry` for one seed (what the cache key hashes); ConfigError names the entry."""
+    params = deep_update(entry.params, spec.overrides.get(entry.registry_name, {}))
+    try:
+        return resolve_spec(ModelSpec(model=entry.registry_name, preset=entry.preset, params=params, seed=seed))
+    except ConfigError as exc:
+        raise ConfigError(f"{entry.name}: {exc}") from exc
+
+
+def cell_key(fingerprint: str, split: dict[str, Any], model: ModelSpec, encoder: str, routing_mode: str) -> str:
+    """The cache key of one cell: 24 hex digits of sha256 over everything its result depends on, the source
+    code of the package included (so that a code change never serves a result the old code computed)."""
+    payload = {"table": fingerprint, "split": split, "model": model.model_dump(mode="json"), "encoder": encoder,
+               "routing_mode": routing_mode, "code": source_fingerprint()}
+    return sha256_text(json.dumps(payload, sort_keys=True, default=_jsonable))[:24]
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, BaseModel):
+        return obj.model_dump()
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return obj.tolist()
+    return repr(obj)
+
+

@@ -1,0 +1,169 @@
+"""The experiment protocols behind the task commands, above the pure task functions: each builds its models
+from `ModelSpec`s (so every seed and default is the one `resolve_spec` gives), runs the protocol and returns a
+result object that the CLI prints and writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from irtnet.api.data import load_table, prepare
+from irtnet.api.inputs import read_answers, read_texts
+from irtnet.api.run import Run
+from irtnet.api.texts import load, text_queries
+from irtnet.data.dataset import Dataset
+from irtnet.errors import ConfigError
+from irtnet.predictors.base import Predictor, Router
+from irtnet.predictors.spec import ModelSpec, build_predictor, registered, resolve_spec
+from irtnet.training.threads import torch_threads
+
+
+def factory(spec: ModelSpec) -> Callable[[], Router]:
+    """A function that builds a fresh model as `spec` says (resolved once, here, so errors come early)."""
+    full = resolve_spec(spec)
+    return lambda: build_predictor(full)
+
+
+def text_baselines(exclude: Sequence[str] = ("irtnet",)) -> list[str]:
+    """Registered predictors that can score an unseen query (not item-seen), except `exclude`."""
+    from irtnet.predictors import REGISTRY
+
+    return [n for n, c in REGISTRY.items() if issubclass(c, Predictor) and not c.item_seen and n not in exclude]
+
+
+def prepared(table: str | Path, encoder: str) -> Dataset:
+    return prepare(load_table(table), encoder)
+
+
+# ------------------------------------------------------------------------------------------- benchmarks
+def predict_benchmark(checkpoint: str | Path, texts_file: str | Path, benchmark: str | None = None
+                      ) -> tuple[int, list[tuple[str, float]]]:
+    """(number of texts, every known model ranked by predicted accuracy on the texts of `texts_file`)."""
+    from irtnet.tasks.benchmark import predict_benchmark as predict
+
+    predictor = load(checkpoint)
+    texts, _ = read_texts(texts_file)
+    return len(texts), predict(predictor, text_queries(predictor, texts, benchmark))
+
+
+def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, baselines: Sequence[str] | None = None,
+                        benchmarks: Sequence[str] | None = None, k: int = 3, threads: int | None = None,
+                        progress: Callable[[str], None] | None = None) -> Any:
+    """Leave one benchmark out with `model` beside `baselines` (default: every text predictor); every model is
+    built with the same seed."""
+    from irtnet.tasks.benchmark import evaluate_benchmarks as run
+
+    names = list(baselines) if baselines is not None else text_baselines((model.model,))
+    factories = {model.model: factory(model)}
+    factories.update({n: factory(ModelSpec(model=n, seed=model.seed)) for n in names})
+    with torch_threads(threads):
+        result = run(prepared(table, encoder), factories, benchmarks, k, seed=model.seed, progress=progress)
+    result.settings.update(table=str(table), encoder=encoder, model=resolve_spec(model).model_dump(mode="json"))
+    return result
+
+
+# ------------------------------------------------------------------------------------------- onboarding
+def onboard(checkpoint: str | Path, answers_file: str | Path, name: str = "new-model", prior_strength: float = 1.0,
+            pool: str | Path | None = None, suggest: int = 10, save: str | Path | None = None) -> dict[str, Any]:
+    """Fit a new model's ability from its answers with the query network frozen; its rank among the known
+    models on those queries; optionally the `suggest` most informative texts of `pool` and a checkpoint with
+    the model added at `save`."""
+    from irtnet.numeric import irt_probability
+    from irtnet.predictors.checkpoint import save_predictor
+    from irtnet.tasks.onboard import fit_theta, population_prior, suggest_queries, with_new_model
+
+    predictor = load(checkpoint)
+    if not hasattr(predictor, "query_parameters"):
+        raise ConfigError(f"{predictor.name} has no IRT query parameters; onboarding needs an IrtNet checkpoint")
+    if suggest < 1:
+        raise ConfigError(f"--suggest must be at least 1, got {suggest}")
+    texts, labels, benches = read_answers(answers_file)
+    a, b = predictor.query_parameters(text_queries(predictor, texts, benches))
+    prior = population_prior(predictor.abilities_, prior_strength)
+    theta = fit_theta(a, b, labels, prior.mean, prior.precision)
+    known_p = irt_probability(predictor.abilities_, a, b).mean(axis=0)
+    new_p = float(irt_probability(theta[None], a, b).mean())
+    doc: dict[str, Any] = {"model": name, "n_answers": len(labels), "observed_accuracy": float(labels.mean()),
+                           "predicted_accuracy": new_p, "theta": theta.tolist(),
+                           "rank": int((known_p > new_p).sum()) + 1, "n_models": len(predictor.models_) + 1}
+    if pool:
+        pool_texts, pool_benches = read_texts(pool)
+        pa, pb = predictor.query_parameters(text_queries(predictor, pool_texts, pool_benches))
+        doc["suggested"] = [pool_texts[i] for i in suggest_queries(pa, pb, theta, prior, a, b, suggest)]
+    if save:
+        save_predictor(with_new_model(predictor, name, theta), save, metrics={"onboarded": {name: len(labels)}})
+        doc["saved"] = str(save)
+    return doc
+
+
+def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_test: int = 5,
+                        models: Sequence[str] | None = None, ks: Sequence[int] = (10, 25, 50, 100, 200),
+                        strategies: Sequence[str] = ("d-optimal", "random"), n_random: int = 3,
+                        prior_strength: float = 1.0, prior_kind: str = "isotropic", retrain_epochs: int = 0,
+                        threads: int | None = None, progress: Callable[[str], None] | None = None) -> Any:
+    """Hold out models, train `model` on the rest, onboard each held-out one from K answers (every strategy),
+    optionally beside retraining with the K answers included (`retrain_epochs` > 0)."""
+    from irtnet.predictors.spec import apply_flags
+    from irtnet.tasks.onboard import onboarding_experiment
+
+    if not hasattr(registered(model.model), "query_parameters"):
+        raise ConfigError(f"onboarding needs an IRT model with query parameters (irtnet), not {model.model!r}")
+    if any(k < 1 for k in ks):
+        raise ConfigError(f"numbers of answers must be at least 1, got {list(ks)}")
+    retrain = factory(apply_flags(model, epochs=retrain_epochs)) if retrain_epochs else None
+    with torch_threads(threads):
+        result = onboarding_experiment(prepared(table, encoder), factory(model), n_test, list(ks), list(strategies),
+                                       n_random, seed=model.seed, retrain=retrain, prior_strength=prior_strength,
+                                       prior_kind=prior_kind, models=models, progress=progress)
+    result.settings.update(table=str(table), encoder=encoder, model=resolve_spec(model).model_dump(mode="json"),
+                           retrain_epochs=retrain_epochs)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------- cost
+def test_costs(test: Dataset, train: Dataset, table: Any, prices: str | Path | None, output_tokens: float
+               ) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(realised cost [Q, M], decision cost or None, description) of the test queries."""
+    from irtnet.tasks.cost import cost_matrix, load_prices, prices_from_models, token_counts
+
+    models = list(test.table.model_vocab.ids)
+    if prices is None and test.table.has_cost:
+        cost = test.table.label_matrix(value="cost")
+        train_cost = train.table.label_matrix(model_ids=models, value="cost")
+        decide = np.nanmean(train_cost, axis=0)  # each model's mean training cost per query
+        return cost, decide, "table cost column (realised); decisions use each model's mean training cost"
+    price = load_prices(prices) if prices else prices_from_models(table.models)
+    if not price:
+        raise ConfigError("no costs: the table has no cost column or model prices; pass --prices FILE")
+    tokens = token_counts(test.table.queries["text"].tolist())
+    cost = cost_matrix(price, models, tokens, output_tokens)
+    return cost, None, (f"prices from {prices or 'table model metadata'}; input tokens = ceil(chars / 4), "
+                        f"output tokens = {output_tokens:g}")
+
+
+def cost_routing_run(run_dir: str | Path, prices: str | Path | None = None, output_tokens: float = 256,
+                     baselines: Sequence[str] = ("model-benchmark-mean",)) -> dict[str, Any]:
+    """The cost evaluation of a run's model on its complete test queries, beside `baselines` fitted on its
+    training split with the run's seed."""
+    from irtnet.tasks.cost import evaluate_cost
+    from irtnet.tasks.evaluate import score_matrix, training_accuracies
+
+    run = Run.open(run_dir)
+    train, _, test = run.datasets()
+    complete = ~np.isnan(test.table.label_matrix()).any(axis=1)
+    test = test.select(np.asarray(test.table.query_vocab.ids, dtype=object)[complete].tolist())
+    models = list(test.table.model_vocab.ids)
+    cost, decide, source = test_costs(test, train, run.table(), prices, output_tokens)
+    probs = {run.spec.model.model: score_matrix(run.predictor(), test)}
+    for name in baselines:
+        baseline = build_predictor(ModelSpec(model=name, seed=run.spec.model.seed)).fit(train)
+        probs[name] = score_matrix(baseline, test)
+    model_acc, _ = training_accuracies(train, tuple(models))
+    result = evaluate_cost(probs, test.table.label_matrix(), cost, models, model_acc, decision_cost=decide)
+    result.settings = {"run": str(run_dir), "cost_source": source, "n_queries": test.table.n_queries,
+                       "n_dropped_incomplete": int((~complete).sum()), "output_tokens": output_tokens}
+    return result.to_dict()

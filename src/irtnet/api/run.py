@@ -1,0 +1,289 @@
+"""A run directory, whole or absent: `RunSpec` says what to train, `train_run` trains it, `Run` reads it.
+
+    RUN/
+      run.json       format, run id, table path and fingerprint, sha256 of every file below
+      config.json    the fully resolved RunSpec: every seed, the preset expanded, every default spelt out
+      split.json     the query split
+      model/         the checkpoint (its metrics carry the run id)
+      history.json   one row per training epoch (models trained epoch by epoch)
+
+`train_run` writes everything into a hidden sibling folder and renames it into place when training ends, so
+an interrupted or failed run leaves the directory as it was. An existing run is replaced only with
+`overwrite=True`, and stays intact until the new one is complete. `Run.open` checks that every file is the
+one the run wrote (so a split and a model from different trainings are never paired) and that the table
+still has the content it was trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from irtnet._io import current_umask, write_json
+from irtnet._version import __version__
+from irtnet.api.data import load_table, make_split, prepare, split_datasets
+from irtnet.config import DataConfig, deep_update
+from irtnet.data.dataset import Dataset
+from irtnet.data.provenance import table_fingerprint
+from irtnet.data.splits import QuerySplit
+from irtnet.data.table import ResponseTable
+from irtnet.errors import CheckpointError, ConfigError, DataError
+from irtnet.predictors.base import Router
+from irtnet.predictors.checkpoint import load_predictor, save_predictor
+from irtnet.predictors.spec import ModelSpec, brief, build_predictor, resolve_spec
+from irtnet.tasks.evaluate import EvaluationResult, evaluate
+from irtnet.training.threads import torch_threads
+
+RUN_FORMAT, RUN_FORMAT_VERSION = "irtnet-run", 1
+#: Baselines evaluated beside every trained model by `evaluate_run`.
+REFERENCE_BASELINES = ("model-benchmark-mean", "model-mean")
+
+
+class RunSpec(BaseModel):
+    """A training run: the data and its split, the model, and torch's thread count while fitting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: DataConfig
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    threads: int | None = Field(None, ge=1, description="torch threads while fitting (None: torch's default)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, raw: Any) -> Any:
+        """Config files of irtnet 0.1 said `model = "NAME"` and `params = {config = PRESET-or-dict, ...}`."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("model"), str):
+            return raw
+        raw = dict(raw)
+        params = dict(raw.pop("params", None) or {})
+        model: dict[str, Any] = {"model": raw["model"], "params": params}
+        if isinstance(params.get("config"), str):
+            model["preset"] = params.pop("config")
+        raw["model"] = model
+        return raw
+
+
+def resolve_run(spec: RunSpec) -> RunSpec:
+    """`spec` with the model resolved (`resolve_spec`) and the table path made absolute."""
+    data = spec.data.model_copy(update={"table": str(Path(spec.data.table).resolve())})
+    return spec.model_copy(update={"data": data, "model": resolve_spec(spec.model)})
+
+
+def run_spec(raw: dict[str, Any]) -> RunSpec:
+    """A RunSpec from merged settings (ConfigError naming the bad field)."""
+    try:
+        return RunSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid run configuration: {brief(exc)}") from exc
+
+
+# ---------------------------------------------------------------------------------------------- reading
+@dataclass
+class Run:
+    """An opened, verified run directory. `spec` is resolved; the table, split and model load on demand."""
+
+    path: Path
+    spec: RunSpec
+    manifest: dict[str, Any]
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Run:
+        """The run at `path`, after checking that its files are the ones its training wrote."""
+        path = Path(path)
+        manifest = _read_manifest(path)
+        for name, digest in manifest["files"].items():
+            if not (path / name).is_file():
+                raise CheckpointError(f"{path}: the run is incomplete ({name} is missing)")
+            if _sha256(path / name) != digest:
+                raise CheckpointError(f"{path / name}: changed since the run was written (sha256 differs from "
+                                      f"run.json); the split and the model may no longer belong together")
+        raw = _read_json(path / "config.json")
+        return cls(path, run_spec(raw), manifest)
+
+    @property
+    def run_id(self) -> str:
+        return self.manifest["run_id"]
+
+    def table(self) -> ResponseTable:
+        """The run's table, refused if its content changed since training."""
+        if "table" not in self._cache:
+            table = load_table(self.spec.data.table)
+            found, expected = table_fingerprint(table), self.manifest["table"]["fingerprint"]
+            if found != expected:
+                raise DataError(f"the table changed since this run was trained (fingerprint {found[:12]} != "
+                                f"{expected[:12]}); retrain the run", file=self.spec.data.table)
+            self._cache["table"] = table
+        return self._cache["table"]
+
+    def split(self) -> QuerySplit:
+        return QuerySplit.load(self.path / "split.json")
+
+    def predictor(self) -> Router:
+        if "predictor" not in self._cache:
+            self._cache["predictor"] = load_predictor(self.path / "model")
+        return self._cache["predictor"]
+
+    def datasets(self, progress: bool = False) -> tuple[Dataset, Dataset | None, Dataset]:
+        """(train, validation or None, test) of the run's split, embedded with the run's encoder."""
+        return split_datasets(prepare(self.table(), self.spec.data.encoder, progress=progress), self.split())
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        """Write a result file into the run directory (atomically); returns its path."""
+        write_json(self.path / name, obj)
+        return self.path / name
+
+
+def is_run_dir(path: str | Path) -> bool:
+    return (Path(path) / "run.json").is_file()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: corrupt JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return value
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such run directory")
+    if not (path / "run.json").is_file():
+        hint = " (written by irtnet 0.1: retrain it)" if (path / "config.json").is_file() else ""
+        raise CheckpointError(f"{path}: not a run directory (no run.json){hint}")
+    manifest = _read_json(path / "run.json")
+    if manifest.get("format") != RUN_FORMAT or manifest.get("format_version") != RUN_FORMAT_VERSION:
+        raise CheckpointError(f"{path / 'run.json'}: unsupported run format {manifest.get('format')!r} "
+                              f"version {manifest.get('format_version')!r}")
+    for key, kind in (("run_id", str), ("files", dict), ("table", dict)):
+        if not isinstance(manifest.get(key), kind):
+            raise CheckpointError(f"{path / 'run.json'}: field {key!r} is missing or not a {kind.__name__}")
+    if not isinstance(manifest["table"].get("fingerprint"), str):
+        raise CheckpointError(f"{path / 'run.json'}: field 'table.fingerprint' is missing")
+    return manifest
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def train_run(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> Run:
+    """Train the model `spec` describes on its split and write the run directory `out` whole (see the module
+    docstring). Returns the opened run."""
+    out = Path(out)
+    spec = resolve_run(spec)
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out} exists; pass --overwrite (overwrite=True) to replace it "
+                          "(the existing run is kept until the new one is complete)")
+    table = load_table(spec.data.table)
+    fingerprint = table_fingerprint(table)
+    split = make_split(table, spec.data)
+    train, val, _ = split_datasets(prepare(table, spec.data.encoder, progress=progress), split)
+    predictor = build_predictor(spec.model)
+    with torch_threads(spec.threads):
+        predictor.fit(train, val)
+    run_id = uuid.uuid4().hex
+    with _staging(out, overwrite) as tmp:
+        write_json(tmp / "config.json", spec.model_dump(mode="json"))
+        split.save(tmp / "split.json")
+        trained = getattr(predictor, "result_", None)
+        save_predictor(predictor, tmp / "model", metrics={"val": getattr(trained, "best", {}), "run_id": run_id})
+        if getattr(trained, "history", None):
+            write_json(tmp / "history.json", trained.history)
+        files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        write_json(tmp / "run.json", {
+            "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "run_id": run_id,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "irtnet_version": __version__,
+            "table": {"path": spec.data.table, "fingerprint": fingerprint}, "files": files})
+    return Run.open(out)
+
+
+class _staging:
+    """A hidden sibling folder that becomes `out` on success (rename), and is removed on failure."""
+
+    def __init__(self, out: Path, overwrite: bool) -> None:
+        self.out, self.overwrite = out, overwrite
+
+    def __enter__(self) -> Path:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
+        os.chmod(self.tmp, 0o777 & ~current_umask())  # mkdtemp makes it private; a run follows the umask
+        return self.tmp
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        try:
+            if kind is None:
+                self._publish()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _publish(self) -> None:
+        old = None
+        if self.out.exists():
+            if not self.overwrite:
+                raise ConfigError(f"{self.out} appeared while training; pass --overwrite to replace it")
+            old = self.out.with_name(f".{self.out.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(self.out, old)
+        try:
+            os.rename(self.tmp, self.out)  # fails if another writer put a run there in the meantime
+        except OSError as exc:
+            if old is not None:
+                os.replace(old, self.out)
+            raise ConfigError(f"{self.out}: could not move the new run into place ({exc.strerror})") from exc
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+# -------------------------------------------------------------------------------------------- evaluating
+def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASELINES,
+                 routing_mode: str = "complete", progress: bool = False) -> list[EvaluationResult]:
+    """Score a run's model on its test split, beside reference baselines fitted on its training split with the
+    run's seed. Writes evaluation.json in the run directory and returns the results (the run's model first)."""
+    run = Run.open(run_dir)
+    train, _, test = run.datasets(progress=progress)
+    results = [evaluate(run.predictor(), train, test, routing_mode)]
+    for name in baselines:
+        baseline = build_predictor(ModelSpec(model=name, seed=run.spec.model.seed)).fit(train)
+        results.append(evaluate(baseline, train, test, routing_mode))
+    run.write_json("evaluation.json", [r.to_dict() for r in results])
+    return results
+
+
+def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, model: str | None = None,
+                  preset: str | None = None, encoder: str | None = None,
+                  fractions: tuple[float, float, float] | None = None, holdout_benchmark: str | None = None,
+                  seed: int | None = None, epochs: int | None = None, lr: float | None = None,
+                  groups: bool | None = None, threads: int | None = None, progress: bool | None = None) -> RunSpec:
+    """A RunSpec from a config file's settings (`file`, may be None) and command-line flags: defaults in code,
+    the file overrides them, the flags override that. `seed` seeds both the split and the model. A flag that
+    does not apply to the model is an error."""
+    from irtnet.predictors.spec import model_spec_from
+
+    data = {"table": str(table), "encoder": encoder, "fractions": fractions, "seed": seed}
+    if holdout_benchmark:
+        data.update(split="benchmark", holdout_benchmark=holdout_benchmark)
+    spec = run_spec(deep_update(file or {}, {"data": data, "threads": threads}))
+    chosen = model_spec_from(spec.model, model=model, preset=preset, seed=seed, epochs=epochs, lr=lr, groups=groups,
+                             progress=progress, base_names_model="model" in spec.model_fields_set)
+    return spec.model_copy(update={"model": chosen})

@@ -1,0 +1,152 @@
+"""New query texts in, predictions and routing decisions out (what `irtnet route`, the service and a user's
+script call): embed with the model's own encoder, check the benchmark names, score, rank, or choose one model
+per text against price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from irtnet.api.run import Run, is_run_dir
+from irtnet.data.dataset import Queries
+from irtnet.errors import ConfigError
+from irtnet.predictors.base import Predictor, Router
+from irtnet.predictors.checkpoint import load_predictor
+
+
+def load(path: str | Path) -> Router:
+    """A model from a checkpoint directory or a run directory (verified, then its `model/`)."""
+    path = Path(path)
+    return Run.open(path).predictor() if is_run_dir(path) else load_predictor(path)
+
+
+def known_benchmarks(predictor: Router) -> list[str] | None:
+    """The benchmark names the model reads (None: it reads none)."""
+    groups = getattr(predictor, "groups_", None)
+    return None if groups is None else groups.to_list()
+
+
+def check_benchmarks(predictor: Router, benchmarks: Sequence[str | None]) -> None:
+    """An unknown benchmark name is an error listing the known ones, never silently treated as unknown."""
+    given = sorted({b for b in benchmarks if b is not None})
+    if not given:
+        return
+    known = known_benchmarks(predictor)
+    if known is None:
+        raise ConfigError(f"this {predictor.name} model reads no benchmark names; leave the benchmark out "
+                          f"(given: {', '.join(given)})")
+    unknown = [b for b in given if b not in set(known)]
+    if unknown:
+        raise ConfigError(f"unknown benchmark {', '.join(map(repr, unknown))}; the model knows: "
+                          f"{', '.join(known)}. Leave it out for a query of another or unknown benchmark")
+
+
+def text_queries(predictor: Router, texts: Sequence[str],
+                 benchmarks: str | Sequence[str | None] | None = None) -> Queries:
+    """New query texts embedded with the model's own encoder; `benchmarks`: one name for all, one per text
+    (None where unknown), or None."""
+    encoder = getattr(predictor, "encoder_", None)
+    if not encoder:
+        raise ConfigError(f"{predictor.name} has no text encoder; it cannot score new query texts")
+    if isinstance(benchmarks, str):
+        benchmarks = [benchmarks] * len(texts)
+    if benchmarks is not None and len(benchmarks) != len(texts):
+        raise ConfigError(f"{len(benchmarks)} benchmark names for {len(texts)} texts")
+    check_benchmarks(predictor, benchmarks or [])
+    groups = list(benchmarks) if benchmarks is not None and any(b is not None for b in benchmarks) else None
+    return Queries.from_texts(texts, encoder, groups=groups)
+
+
+def predict_texts(predictor: Predictor, texts: Sequence[str], benchmark: str | Sequence[str | None] | None = None,
+                  models: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """(model names, [n_texts, n_models] probabilities of a correct answer) for new query texts."""
+    if not isinstance(predictor, Predictor):
+        raise ConfigError(f"{predictor.name} is a router without probabilities; use rank_models")
+    names = list(models) if models is not None else predictor.models_.to_list()
+    return names, predictor.predict_proba(text_queries(predictor, texts, benchmark), names)
+
+
+def rank_models(predictor: Router, texts: Sequence[str], benchmark: str | Sequence[str | None] | None = None,
+                top: int | None = None, models: Sequence[str] | None = None) -> list[list[tuple[str, float]]]:
+    """For each text, the models ranked by score (a predictor's: its probability of a correct answer)."""
+    if top is not None and top < 1:
+        raise ConfigError(f"top must be at least 1, got {top}")
+    names = list(models) if models is not None else predictor.models_.to_list()
+    scores = predictor.scores(text_queries(predictor, texts, benchmark), names)
+    return [[(names[i], float(row[i])) for i in np.argsort(-row, kind="stable")[:top]] for row in scores]
+
+
+# ----------------------------------------------------------------------------------- cost-aware routing
+def resolve_prices(checkpoint: str | Path, prices: str | Path | None) -> tuple[dict[str, Any], str]:
+    """Per-model prices from a price file, a response table (.parquet: model prices in its metadata, else each
+    model's mean `cost` per query) or, by default, the run's own table."""
+    from irtnet.api.data import load_table
+    from irtnet.tasks.cost import Price, load_prices, prices_from_models
+
+    if prices is not None and Path(prices).suffix.lower() != ".parquet":
+        return load_prices(prices), str(prices)
+    if prices is None:
+        if not is_run_dir(checkpoint):
+            raise ConfigError("cost-aware routing needs prices: pass --prices (a JSON/CSV price file or a table)")
+        prices = Run.open(checkpoint).spec.data.table
+    table = load_table(prices)
+    found = prices_from_models(table.models)
+    if found:
+        return found, f"model prices of {prices}"
+    if table.has_cost:
+        mean = table.responses.groupby("model", observed=True)["cost"].mean()
+        return {str(m): Price(per_query=float(c)) for m, c in mean.items()}, f"mean cost per query in {prices}"
+    raise ConfigError(f"{prices} has neither model prices nor a cost column; pass --prices FILE")
+
+
+@dataclass
+class CostDecisions:
+    """One chosen model per text: its probability and cost, the rule and where the prices came from."""
+
+    texts: list[str]
+    models: list[str]
+    chosen: list[int]
+    prob: np.ndarray
+    cost: np.ndarray
+    rule: str
+    source: str
+
+    @property
+    def expected_accuracy(self) -> float:
+        return float(self.prob[np.arange(len(self.chosen)), self.chosen].mean())
+
+    @property
+    def mean_cost(self) -> float:
+        return float(self.cost[np.arange(len(self.chosen)), self.chosen].mean())
+
+
+def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: str | None = None,
+                     prices: str | Path | None = None, cost_weight: float | None = None,
+                     budget: float | None = None, output_tokens: float = 256) -> CostDecisions:
+    """Choose one model per text by P - cost_weight * cost, or the best total P within a mean budget."""
+    from irtnet.tasks.cost import cost_matrix, route_budget, token_counts
+    from irtnet.tasks.routing import route as route_by_value
+
+    if (cost_weight is None) == (budget is None):
+        raise ConfigError("give exactly one of --cost-weight and --budget")
+    if cost_weight is not None and not cost_weight >= 0:
+        raise ConfigError(f"--cost-weight must be a non-negative number, got {cost_weight}")
+    if budget is not None and not budget > 0:
+        raise ConfigError(f"--budget must be a positive number, got {budget}")
+    if not output_tokens >= 0:
+        raise ConfigError(f"--output-tokens must be non-negative, got {output_tokens}")
+    predictor = load(checkpoint)
+    price, source = resolve_prices(checkpoint, prices)
+    names = [m for m in predictor.models_.ids if m in price]
+    if not names:
+        raise ConfigError(f"none of the checkpoint's models has a price in {source}")
+    _, prob = predict_texts(predictor, texts, benchmark, names)
+    cost = cost_matrix(price, names, token_counts(texts), output_tokens)
+    choice = route_by_value(prob, cost, cost_weight) if budget is None else route_budget(prob, cost, budget)
+    rule = f"P - {cost_weight:g} x cost" if budget is None else f"best total P with mean cost <= {budget:g}"
+    return CostDecisions(list(texts), names, [int(c) for c in choice], prob, cost, rule, source)

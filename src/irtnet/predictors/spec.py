@@ -1,0 +1,192 @@
+"""`ModelSpec`, the one typed description of a model to build, and `resolve_spec`, the one place that turns
+it into complete constructor parameters.
+
+    spec = ModelSpec(model="irtnet", preset="paper", params={"train": {"epochs": 5}}, seed=3)
+    full = resolve_spec(spec)          # every value spelt out: the preset expanded, defaults filled, seed set
+    predictor = build_predictor(full)  # REGISTRY[full.model](**full.params)
+
+Every entry point (the CLI's `train`, the task commands, `compare`, the Python API) builds a `ModelSpec` and
+calls these two functions, so defaults are the same everywhere:
+
+- IrtNet: `preset` names the base architecture (`DEFAULT_PRESET` when None); `params.config` (a partial dict)
+  overrides parts of it, `params.train` parts of the `TrainConfig`. The resolved params are the full
+  `{"config": ..., "train": ...}`, with `train.seed` = `seed`.
+- Every other model: `params` are its constructor arguments (an unknown name is an error that lists the
+  accepted ones); defaults come from the constructor's signature; a `seed` or `random_state` argument is set
+  from `seed`. A `preset` is an error.
+
+Resolving a resolved spec gives it back unchanged, so a run's `config.json` can be resolved again to rebuild
+exactly the model it describes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from irtnet.config import deep_update
+from irtnet.errors import ConfigError
+from irtnet.predictors.base import REGISTRY, Router
+
+#: The preset used when none is named. It lets benchmark names enter the query representation where the data
+#: has them (and learns to work without them), with a network small enough to train in minutes on a CPU.
+DEFAULT_PRESET = "default"
+#: Parameters whose names say they seed a model's randomness.
+_SEED_PARAMS = ("seed", "random_state")
+
+
+class ModelSpec(BaseModel):
+    """What to build: a registry name, an IrtNet preset, typed overrides and the seed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("irtnet", description="registry name (see `irtnet.predictors.REGISTRY`)")
+    preset: str | None = Field(None, description=f"IrtNet preset (default {DEFAULT_PRESET!r}); IrtNet only")
+    params: dict[str, Any] = Field(default_factory=dict, description="overrides of the model's parameters")
+    seed: int = Field(0, description="seed of the model's randomness (initialisation, batches, draws)")
+
+
+def brief(exc: ValidationError) -> str:
+    """A pydantic error as one line: `field.path: message; ...`."""
+    def one(e: Any) -> str:
+        where = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        return f"{where}: {msg}" if where else msg
+
+    return "; ".join(one(e) for e in exc.errors())
+
+
+def registered(name: str) -> type[Router]:
+    import irtnet.predictors  # noqa: F401  (registers every model)
+
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def is_irtnet(name: str) -> bool:
+    from irtnet.predictors.irtnet import IrtNet
+
+    return issubclass(registered(name), IrtNet)
+
+
+def resolve_spec(spec: ModelSpec) -> ModelSpec:
+    """`spec` with every parameter spelt out (see the module docstring); ConfigError on a bad value."""
+    if is_irtnet(spec.model):
+        preset, params = _resolve_irtnet(spec)
+        return ModelSpec(model=spec.model, preset=preset, params=params, seed=spec.seed)
+    if spec.preset is not None:
+        raise ConfigError(f"a preset is an IrtNet option; {spec.model!r} takes parameters only")
+    return ModelSpec(model=spec.model, params=_resolve_constructor(spec), seed=spec.seed)
+
+
+def _resolve_irtnet(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
+    from irtnet.models.irtnet import PRESETS, IrtNetConfig
+    from irtnet.training.trainer import TrainConfig
+
+    extra = sorted(set(spec.params) - {"config", "train"})
+    if extra:
+        raise ConfigError(f"IrtNet parameters are `config` and `train`; unknown: {', '.join(extra)}")
+    config, train = spec.params.get("config") or {}, spec.params.get("train") or {}
+    if not isinstance(config, dict) or not isinstance(train, dict):
+        raise ConfigError("IrtNet's `params.config` and `params.train` must be tables of overrides "
+                          "(name the architecture with `preset`)")
+    preset = spec.preset or DEFAULT_PRESET
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown IrtNet preset {preset!r}; presets: {', '.join(sorted(PRESETS))}")
+    if "seed" in train and train["seed"] != spec.seed:
+        raise ConfigError(f"two seeds: params.train.seed = {train['seed']} and seed = {spec.seed}; "
+                          "give the seed once, as `seed`")
+    try:
+        full = IrtNetConfig.model_validate(deep_update(PRESETS[preset].model_dump(), config))
+        tcfg = TrainConfig.model_validate({**train, "seed": spec.seed})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid IrtNet parameters: {brief(exc)}") from exc
+    return preset, {"config": full.model_dump(), "train": tcfg.model_dump()}
+
+
+def constructor_parameters(cls: type) -> list[inspect.Parameter]:
+    """The keyword parameters of `cls`'s constructor."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p for p in list(inspect.signature(cls.__init__).parameters.values())[1:] if p.kind in kinds]
+
+
+def _resolve_constructor(spec: ModelSpec) -> dict[str, Any]:
+    cls = registered(spec.model)
+    params = constructor_parameters(cls)
+    names = [p.name for p in params]
+    unknown = sorted(set(spec.params) - set(names))
+    if unknown:
+        raise ConfigError(f"{spec.model!r} has no parameter {', '.join(map(repr, unknown))}; "
+                          f"its parameters: {', '.join(names) or '(none)'}")
+    out: dict[str, Any] = {}
+    for p in params:
+        if p.name in _SEED_PARAMS:
+            if p.name in spec.params and spec.params[p.name] != spec.seed:
+                raise ConfigError(f"two seeds for {spec.model!r}: params.{p.name} = {spec.params[p.name]} and "
+                                  f"seed = {spec.seed}; give the seed once, as `seed`")
+            out[p.name] = spec.seed
+        elif p.name in spec.params:
+            out[p.name] = spec.params[p.name]
+        elif p.default is not inspect.Parameter.empty:
+            out[p.name] = p.default
+        else:
+            raise ConfigError(f"{spec.model!r} needs the parameter {p.name!r}")
+    return out
+
+
+def uses_seed(name: str) -> bool:
+    """Whether the model `name` has randomness that its seed controls."""
+    return is_irtnet(name) or any(p.name in _SEED_PARAMS for p in constructor_parameters(registered(name)))
+
+
+def build_predictor(spec: ModelSpec) -> Router:
+    """A fresh, unfitted model as `spec` describes it (resolved here if it is not yet)."""
+    full = resolve_spec(spec)
+    cls = registered(full.model)
+    try:
+        return cls(**full.params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad parameters for {full.model!r}: {exc}") from exc
+
+
+def apply_flags(spec: ModelSpec, *, epochs: int | None = None, lr: float | None = None,
+                groups: bool | None = None, progress: bool | None = None) -> ModelSpec:
+    """`spec` with the common command-line settings applied where the model has them; a setting that does not
+    apply to the model is an error (never silently ignored). `progress` (progress bars) applies where a model
+    draws them and is left out elsewhere: it changes no result."""
+    over: dict[str, Any] = {}
+    if is_irtnet(spec.model):
+        train = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("progress", progress)) if v is not None}
+        config = {"use_groups": groups} if groups is not None else {}
+        over = {k: v for k, v in (("train", train), ("config", config)) if v}
+    else:
+        names = {p.name for p in constructor_parameters(registered(spec.model))}
+        for flag, value in (("epochs", epochs), ("lr", lr), ("groups", groups)):
+            if value is None:
+                continue
+            if flag not in names:
+                raise ConfigError(f"--{flag} does not apply to {spec.model!r} (it has no {flag!r} parameter)")
+            over[flag] = value
+    return spec.model_copy(update={"params": deep_update(spec.params, over)})
+
+
+def model_spec_from(base: ModelSpec | dict[str, Any] | None = None, *, model: str | None = None,
+                    preset: str | None = None, seed: int | None = None, epochs: int | None = None,
+                    lr: float | None = None, groups: bool | None = None, progress: bool | None = None,
+                    base_names_model: bool = False) -> ModelSpec:
+    """A ModelSpec from a file's settings (`base`) overridden by command-line flags. `--model` may not contradict
+    a model the file names (`base_names_model`); otherwise it starts a fresh spec for that model."""
+    try:
+        spec = base if isinstance(base, ModelSpec) else ModelSpec.model_validate(base or {})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid model settings: {brief(exc)}") from exc
+    named = base_names_model or (isinstance(base, dict) and "model" in base)
+    if model is not None and model != spec.model:
+        if named:
+            raise ConfigError(f"--model {model} conflicts with the config file's model {spec.model!r}")
+        spec = ModelSpec(model=model)
+    update = {k: v for k, v in (("preset", preset), ("seed", seed)) if v is not None}
+    return apply_flags(spec.model_copy(update=update), epochs=epochs, lr=lr, groups=groups, progress=progress)

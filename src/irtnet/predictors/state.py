@@ -1,0 +1,188 @@
+"""Checks shared by every `from_state`: a saved state is read through these, so a broken one fails with a
+`StateError` that names the key, tensor or field, which `irtnet.predictors.checkpoint` turns into a
+one-line `CheckpointError` naming the checkpoint.
+
+- `StateDict` / `TensorDict`: the state's metadata and arrays; a missing key or tensor is a `StateError`
+  naming it, and the tensors a `from_state` never read are known afterwards (`TensorDict.unread`), so an
+  extra tensor is refused as well as a missing one.
+- `load_weights`: a network's state dict loaded strictly, every missing, extra or misshapen tensor named.
+- `check_shapes`, `check_params`, `check_vocab`, `check_encoder`: shapes against vocabularies,
+  constructor parameters against the constructor's defaults, id lists, the encoder field.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+
+WEIGHTS = "weights.safetensors"
+
+
+class StateError(ValueError):
+    """A saved state that does not describe a model: the message names the key, tensor or field, and
+    `file` the checkpoint file it is about ("checkpoint.json" or "weights.safetensors")."""
+
+    def __init__(self, message: str, file: str = "checkpoint.json") -> None:
+        super().__init__(message)
+        self.file = file
+
+
+def _tensor_error(message: str) -> StateError:
+    return StateError(message, file=WEIGHTS)
+
+
+def tensor_mismatch(message: str) -> StateError:
+    """A StateError about the weights file (for checks that compare two tensors)."""
+    return _tensor_error(message)
+
+
+class StateDict(dict):
+    """A state's metadata; a missing key raises a `StateError` naming it."""
+
+    def __missing__(self, key: str) -> Any:
+        raise StateError(f"state has no key {key!r}")
+
+
+class TensorDict(dict):
+    """A state's arrays; a missing tensor raises a `StateError` naming it; the tensors read are recorded."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        super().__init__(arrays)
+        self.read: set[str] = set()
+
+    def __missing__(self, key: str) -> Any:
+        raise _tensor_error(f"no tensor {key!r}")
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        self.read.add(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            return self[key]
+        return default
+
+    def items(self):  # noqa: ANN201 - dict's own view type
+        self.read.update(self.keys())
+        return super().items()
+
+    def values(self):  # noqa: ANN201
+        self.read.update(self.keys())
+        return super().values()
+
+    def __iter__(self) -> Iterator[str]:
+        self.read.update(self.keys())
+        return super().__iter__()
+
+    @property
+    def unread(self) -> list[str]:
+        return sorted(set(self.keys()) - self.read)
+
+
+def describe(exc: ValidationError, where: str) -> str:
+    """A pydantic error as one line: `where.field: message; ...` (at most three errors shown)."""
+    parts = [f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else f"{where}: {e['msg']}"
+             for e in exc.errors()]
+    more = f" (and {len(parts) - 3} more)" if len(parts) > 3 else ""
+    return "; ".join(parts[:3]) + more
+
+
+def load_weights(module: nn.Module, arrays: Mapping[str, np.ndarray]) -> None:
+    """Load `arrays` into `module` strictly: a missing, extra or misshapen tensor is a StateError naming it
+    (with the shape the checkpoint's own metadata - vocabularies, sizes - asks for)."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(arrays))
+    if missing:
+        raise _tensor_error(f"no tensor {missing[0]!r}"
+                            + (f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""))
+    extra = sorted(set(arrays) - set(expected))
+    if extra:
+        raise _tensor_error(f"unexpected tensor {extra[0]!r}" + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
+    for key, value in expected.items():
+        shape = tuple(np.shape(arrays[key]))
+        if shape != tuple(value.shape):
+            raise _tensor_error(f"tensor {key!r} has shape {list(shape)}, the checkpoint's state needs "
+                                f"{list(value.shape)} (vocabulary sizes or dimensions do not match the weights)")
+    module.load_state_dict({k: torch.as_tensor(np.asarray(arrays[k])) for k in expected})
+
+
+def check_shapes(arrays: Mapping[str, np.ndarray], shapes: dict[str, tuple[int | None, ...]]) -> None:
+    """Each tensor's shape against its expected shape (None: any size along that axis)."""
+    for key, want in shapes.items():
+        shape = tuple(np.shape(arrays[key]))
+        if len(shape) != len(want) or any(w is not None and s != w for s, w in zip(shape, want)):
+            shown = "[" + ", ".join("*" if w is None else str(w) for w in want) + "]"
+            raise _tensor_error(f"tensor {key!r} has shape {list(shape)}, the checkpoint's state needs {shown} "
+                                "(vocabulary sizes or dimensions do not match the weights)")
+
+
+def check_vocab(state: Mapping[str, Any], key: str, optional: bool = False) -> list[str] | None:
+    """`state[key]` as a non-empty list of distinct, non-empty strings (None allowed where `optional`)."""
+    value = state[key]
+    if value is None and optional:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise StateError(f"state.{key} must be a non-empty list of non-empty strings, got {_kind(value)}")
+    if len(set(value)) != len(value):
+        dup = sorted({v for v in value if value.count(v) > 1})
+        raise StateError(f"state.{key} lists {dup[0]!r} twice")
+    return value
+
+
+def check_encoder(state: Mapping[str, Any]) -> tuple[str | None, int]:
+    """`state.encoder` = {"name": str (None: vectors given without an encoder name), "dim": int >= 1}."""
+    enc = state["encoder"]
+    if not isinstance(enc, dict):
+        raise StateError(f"state.encoder must be an object with 'name' and 'dim', got {_kind(enc)}")
+    for field in ("name", "dim"):
+        if field not in enc:
+            raise StateError(f"state.encoder has no key {field!r}")
+    name, dim = enc["name"], enc["dim"]
+    if name is not None and (not isinstance(name, str) or not name):
+        raise StateError(f"state.encoder.name must be a string, got {_kind(name)}")
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise StateError(f"state.encoder.dim must be a positive integer, got {dim!r}")
+    return name, dim
+
+
+def check_params(cls: type, params: Any, where: str = "state.params") -> dict[str, Any]:
+    """Constructor parameters: a dict of names `cls.__init__` takes, each of its default's type (an int
+    where a float is expected is fine; a parameter whose default is None takes anything)."""
+    if not isinstance(params, dict):
+        raise StateError(f"{where} must be an object, got {_kind(params)}")
+    signature = inspect.signature(cls.__init__).parameters
+    for name, value in params.items():
+        if name not in signature or name == "self":
+            raise StateError(f"{where} has an unknown parameter {name!r} for {cls.__name__}")
+        default = signature[name].default
+        if default is inspect.Parameter.empty or default is None:
+            continue
+        want = type(default)
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if want is float else \
+            (isinstance(value, int) and not isinstance(value, bool)) if want is int else isinstance(value, want)
+        if not ok:
+            raise StateError(f"{where}.{name} must be {want.__name__}, got {_kind(value)}")
+    return params
+
+
+def check_type(state: Mapping[str, Any], key: str, want: type | tuple[type, ...]) -> Any:
+    """`state[key]`, which must be of type `want` (a bool is not an int here)."""
+    value = state[key]
+    wants = want if isinstance(want, tuple) else (want,)
+    if (isinstance(value, bool) and bool not in wants) or not isinstance(value, wants):
+        names = " or ".join(w.__name__ for w in wants)
+        raise StateError(f"state.{key} must be {names}, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"

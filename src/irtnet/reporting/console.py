@@ -1,0 +1,114 @@
+"""Terminal views (rich tables and lines) of what the API returns: rankings, cost decisions, task summaries and
+comparison cells. The CLI prints these; it computes nothing itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from irtnet.reporting.tables import _fmt
+
+
+def _table(title: str, columns: list[str], left: tuple[str, ...] = ()) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if col in left or (not left and i == 0) else "right")
+    return table
+
+
+def ranking_table(text: str, ranked: list[tuple[str, float]]) -> Table:
+    table = _table(f"{text[:70]!r}", ["rank", "model", "P(correct)"], left=("model",))
+    for i, (name, p) in enumerate(ranked, 1):
+        table.add_row(str(i), name, f"{p:.3f}")
+    return table
+
+
+def cost_decisions_table(d: Any) -> Table:
+    """The table of an `irtnet.api.CostDecisions`."""
+    table = _table(f"Cost-aware routing ({d.rule}; prices: {d.source})", ["query", "model", "P(correct)", "cost"],
+                   left=("query", "model"))
+    for i, j in enumerate(d.chosen):
+        table.add_row(d.texts[i][:50], d.models[j], f"{d.prob[i, j]:.3f}", f"{d.cost[i, j]:.3g}")
+    return table
+
+
+def predicted_accuracy_table(title: str, ranked: list[tuple[str, float]]) -> Table:
+    table = _table(title, ["rank", "model", "predicted accuracy"], left=("model",))
+    for i, (name, acc) in enumerate(ranked, 1):
+        table.add_row(str(i), name, f"{acc:.3f}")
+    return table
+
+
+def summary_table(summary: dict[str, dict[str, float]], title: str) -> Table:
+    """One row per predictor, one column per metric (except fold counts)."""
+    keys = [k for k in next(iter(summary.values())) if k != "n_folds"]
+    table = _table(title, ["predictor", *keys])
+    for name, row in summary.items():
+        table.add_row(name, *[_fmt(row[key], 3) for key in keys])
+    return table
+
+
+def onboarding_table(rows: list[dict[str, Any]]) -> Table:
+    cols = ["auc", "log_loss", "accuracy", "model_auc", "benchmark_mae"]
+    table = _table("New models from K answers (held-out models, unseen queries)", ["method", "K", *cols])
+    for row in rows:
+        table.add_row(row["method"], "all" if row["k"] < 0 else str(row["k"]), *[_fmt(row[c], 4) for c in cols])
+    return table
+
+
+def onboard_lines(doc: dict[str, Any]) -> list[str]:
+    """What `irtnet.api.experiments.onboard` found, as lines."""
+    lines = [f"{doc['model']}: fitted from {doc['n_answers']} answers (observed accuracy "
+             f"{doc['observed_accuracy']:.3f}, predicted {doc['predicted_accuracy']:.3f} on them); rank "
+             f"{doc['rank']} of {doc['n_models']} by predicted accuracy on these queries"]
+    if doc.get("suggested"):
+        lines += ["ask next:", *[f"  {t[:100]!r}" for t in doc["suggested"]]]
+    if doc.get("saved"):
+        lines.append(f"wrote checkpoint {doc['saved']} with {doc['model']} added")
+    return lines
+
+
+def cost_lines(result: dict[str, Any]) -> list[str]:
+    """The accuracy-cost evaluation of a run, as lines."""
+    best = result["best_single"]
+    single = result["single_models"][best]
+    lines = [f"best single model on training: {best} (test accuracy {single['accuracy']:.4f}, mean cost "
+             f"{single['cost']:.6g}); oracle {result['oracle']['accuracy']:.4f} at {result['oracle']['cost']:.6g}; "
+             f"single-model frontier area {_fmt(result['single_area'], 4)}"]
+    for c in result["curves"]:
+        top = max(c["points"], key=lambda p: p["accuracy"])
+        match = (f"matches it at cost {c['match_cost']:.6g} ({c['match_cost'] / single['cost']:.1%} of its cost)"
+                 if c["match_cost"] is not None else "never matches it")
+        lines.append(f"{c['router']} ({c['kind']}): area {_fmt(c['area'], 4)}; best accuracy {top['accuracy']:.4f} "
+                     f"at cost {top['cost']:.6g}; {match}")
+    return lines
+
+
+def cell_line(cell: Any) -> str:
+    """One comparison cell: where, and its figures or its error."""
+    where = f"{cell.dataset} {cell.setting} seed {cell.seed} {cell.label}"
+    if cell.status != "ok":
+        return f"{where}: [red]{cell.status}[/] {(cell.error or '').splitlines()[0][:200]}"
+    corr, rout = cell.result["correctness"], cell.result["routing"]
+    acc = f"acc {corr['overall']['accuracy']:.4f} auc {corr['overall']['auc']:.4f} " if corr else ""
+    source = "cached" if cell.cached else f"fit {cell.fit_seconds:.1f}s"
+    return f"{where}: {source} {acc}routing {rout['micro']:.4f}"
+
+
+def comparison_table(t: dict[str, Any]) -> Table:
+    """A compact terminal view of one aggregated comparison table (the Markdown files have everything)."""
+    from irtnet.reporting.results import fmt
+
+    table = _table(f"{t['dataset']} ({t['setting']} split, seeds {', '.join(map(str, t['seeds']))})",
+                   ["model", "accuracy", "AUC", "log loss", "routing micro", "gap closed"])
+    for r in t["rows"]:
+        if r.get("routing") is None:
+            table.add_row(r["label"], r["status"], "", "", "", "")
+            continue
+        c = r.get("correctness") or {}
+        table.add_row(r["label"], fmt(c.get("accuracy"), 3), fmt(c.get("auc"), 3), fmt(c.get("log_loss"), 3),
+                      fmt(r["routing"]["micro"], 3), fmt(r["routing"]["gap_closed"], 3))
+    for name, ref in t["references"].items():
+        table.add_row(f"({name})", "", "", "", fmt(ref["micro"], 3), "")
+    return table

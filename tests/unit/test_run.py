@@ -1,0 +1,180 @@
+"""One door: the model spec and its one resolver, run directories written whole or not at all and verified
+when opened, and the one-line errors of `irtnet train / evaluate / route` on bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from irtnet import api
+from irtnet.api.run import Run, RunSpec, run_spec_from, train_run
+from irtnet.config import DataConfig
+from irtnet.data.synthetic import make_synthetic
+from irtnet.errors import CheckpointError, ConfigError, DataError
+from irtnet.predictors.spec import ModelSpec, resolve_spec
+
+runner = CliRunner()
+SMALL = {"train": {"epochs": 2, "progress": False}}
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("run") / "t.parquet"
+    make_synthetic(n_models=5, n_queries=240, n_benchmarks=2, dim=2, feature_dim=6, seed=0).table.to_parquet(path)
+    return path
+
+
+def _spec(table_path, data_seed: int = 0, **model) -> RunSpec:
+    model = {"preset": "small", "params": SMALL, **model}
+    return RunSpec(data=DataConfig(table=str(table_path), encoder="hashing-32", seed=data_seed),
+                   model=ModelSpec(**model), threads=1)
+
+
+# ------------------------------------------------------------------------------------------------ spec
+def test_one_resolver_fills_every_value_and_is_idempotent():
+    full = resolve_spec(ModelSpec(params={"config": {"dim": 4}}, seed=3))
+    assert full.preset == "default" and full.params["config"]["dim"] == 4
+    assert full.params["config"]["use_groups"] is True and full.params["train"]["seed"] == 3
+    assert resolve_spec(full) == full
+    mf = resolve_spec(ModelSpec(model="embedllm-mf", seed=7))
+    assert mf.params["seed"] == 7 and mf.params["dim"] == 232
+
+
+@pytest.mark.parametrize("spec, message", [
+    (ModelSpec(model="knn", preset="small"), "preset is an IrtNet option"),
+    (ModelSpec(model="knn", params={"kk": 3}), "'knn' has no parameter 'kk'; its parameters: k,"),
+    (ModelSpec(model="random", params={"seed": 1}, seed=2), "two seeds"),
+    (ModelSpec(params={"train": {"epochs": 0}}), "train.epochs|epochs: Input should be greater"),
+    (ModelSpec(params={"train": {"lr": -1}}), "lr: Input should be greater than 0"),
+    (ModelSpec(preset="nope"), "unknown IrtNet preset 'nope'"),
+    (ModelSpec(model="nope"), "unknown model 'nope'"),
+    (ModelSpec(params={"extra": {}}), "unknown: extra"),
+])
+def test_bad_specs_are_refused_with_the_field_named(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_spec(spec)
+
+
+def test_flags_over_a_file_keep_the_files_overrides(table_path):
+    legacy = {"model": "irtnet", "params": {"config": {"dim": 5}}}  # irtnet 0.1's format, no preset named
+    spec = run_spec_from(table_path, legacy, seed=4)
+    full = resolve_spec(spec.model)
+    assert full.preset == "default" and full.params["config"]["dim"] == 5  # not the paper network
+    spec = run_spec_from(table_path, legacy, preset="small", epochs=3)
+    full = resolve_spec(spec.model)
+    assert full.params["config"]["dim"] == 5 and full.params["config"]["moe"]["n_experts"] == 4
+    assert full.params["train"]["epochs"] == 3
+    with pytest.raises(ConfigError, match="--epochs does not apply to 'knn'"):
+        run_spec_from(table_path, None, model="knn", epochs=3)
+    with pytest.raises(ConfigError, match="--groups does not apply to 'embedllm-mf'"):
+        run_spec_from(table_path, None, model="embedllm-mf", groups=True)
+    with pytest.raises(ConfigError, match="conflicts with the config file's model 'irtnet'"):
+        run_spec_from(table_path, legacy, model="knn")
+
+
+# ------------------------------------------------------------------------------------------------- runs
+def test_a_run_records_the_resolved_spec_and_verifies_itself(tmp_path, table_path):
+    run = train_run(_spec(table_path, seed=3), tmp_path / "run", progress=False)
+    config = json.loads((run.path / "config.json").read_text())
+    assert config["model"]["preset"] == "small" and config["model"]["seed"] == 3
+    assert config["model"]["params"]["train"]["seed"] == 3 and config["model"]["params"]["config"]["use_groups"] is False
+    assert config["data"]["seed"] == 0 and config["threads"] == 1
+    opened = Run.open(run.path)
+    assert opened.run_id == run.run_id and opened.predictor().name == "irtnet"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+
+
+def test_an_existing_run_is_refused_then_replaced_only_when_asked(tmp_path, table_path):
+    first = train_run(_spec(table_path), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="exists; pass --overwrite"):
+        train_run(_spec(table_path, seed=1), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="epochs"):  # a failing retrain leaves the old run whole
+        train_run(_spec(table_path, params={"train": {"epochs": 0}}), tmp_path / "run", overwrite=True)
+    assert Run.open(tmp_path / "run").run_id == first.run_id
+    second = train_run(_spec(table_path, seed=1), tmp_path / "run", overwrite=True, progress=False)
+    assert Run.open(tmp_path / "run").run_id == second.run_id != first.run_id
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_split_or_model_from_another_run_is_never_paired(tmp_path, table_path):
+    a = train_run(_spec(table_path), tmp_path / "a", progress=False)
+    b = train_run(_spec(table_path, data_seed=1, seed=1), tmp_path / "b", progress=False)
+    b_split = json.loads((b.path / "split.json").read_text())
+    shutil.copy(b.path / "split.json", a.path / "split.json")
+    assert json.loads((a.path / "split.json").read_text()) == b_split
+    with pytest.raises(CheckpointError, match=r"split.json: changed since the run was written"):
+        api.evaluate_run(a.path)
+    shutil.rmtree(b.path / "model")
+    shutil.copytree(a.path / "model", b.path / "model")  # a's model, b's split
+    with pytest.raises(CheckpointError, match="changed since the run was written"):
+        api.load(b.path)
+    (tmp_path / "c").mkdir()
+    with pytest.raises(CheckpointError, match="not a run directory"):
+        Run.open(tmp_path / "c")
+
+
+def test_a_changed_table_is_refused(tmp_path):
+    path = tmp_path / "t.parquet"
+    synth = make_synthetic(n_models=4, n_queries=120, n_benchmarks=2, dim=2, feature_dim=6, seed=0).table
+    synth.to_parquet(path)
+    run = train_run(_spec(path), tmp_path / "run", progress=False)
+    synth.responses.loc[0, "label"] = 1 - synth.responses.loc[0, "label"]
+    synth.to_parquet(path)
+    with pytest.raises(DataError, match="table changed since this run was trained"):
+        api.evaluate_run(run.path)
+
+
+@pytest.mark.parametrize("model", ["knn", "routerdc", "random"])
+def test_baselines_and_routers_train_and_evaluate_as_runs(tmp_path, table_path, model):
+    spec = RunSpec(data=DataConfig(table=str(table_path), encoder="hashing-32"), model=ModelSpec(model=model))
+    if model == "routerdc":
+        spec = spec.model_copy(update={"model": ModelSpec(model=model, params={"epochs": 2})})
+    run = train_run(spec, tmp_path / "run", progress=False)
+    results = api.evaluate_run(run.path)
+    assert results[0].predictor == model and 0 <= results[0].routing.micro <= 1
+
+
+# -------------------------------------------------------------------------------------------------- CLI
+def _cli(*args):
+    from irtnet.cli.main import app
+
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, table_path):
+    out = tmp_path_factory.mktemp("cli-run") / "run"
+    result = _cli("train", table_path, "-o", out, "--encoder", "hashing-32", "--epochs", "2", "--quiet",
+                  "--threads", "1")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "epochs: Input should be greater than or equal to 1"),
+    (["--lr", "-1"], "lr: Input should be greater than 0"),
+    (["--model", "knn", "--epochs", "3"], "--epochs does not apply to 'knn'"),
+    (["--model", "knn", "--preset", "small"], "preset is an IrtNet option"),
+])
+def test_train_refuses_bad_flags_in_one_line(tmp_path, table_path, args, message):
+    result = _cli("train", table_path, "-o", tmp_path / "r", "--encoder", "hashing-32", *args)
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output and not (tmp_path / "r").exists()
+
+
+def test_train_into_an_existing_run_needs_overwrite(cli_run, table_path):
+    result = _cli("train", table_path, "-o", cli_run, "--encoder", "hashing-32", "--epochs", "1", "--quiet")
+    assert result.exit_code == 2 and "--overwrite" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--top", "0"], "must be above 0"),
+    (["--benchmark", "no-such-bench"], "unknown benchmark 'no-such-bench'; the model knows:"),
+    (["--cost-weight", "-1"], "--cost-weight must be a non-negative number"),
+])
+def test_route_refuses_bad_options(cli_run, args, message):
+    result = _cli("route", cli_run, "a question", *args)
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
