@@ -17,7 +17,8 @@ from irtnet.errors import ConfigError
 from irtnet.predictors import REGISTRY
 from irtnet.predictors.baselines.simple import ModelMean
 from irtnet.reporting.results import aggregate, results_document, stat, write_tables
-from irtnet.api.compare import load_spec, run_comparison, split_by_pair
+from irtnet.api.compare import load_spec, run_comparison
+from irtnet.data.pair_split import split_by_pair
 from irtnet.api.compare_spec import CompareEntry, cell_key, entry_spec
 from irtnet.data.splits import pair_subset
 from irtnet.predictors.spec import ModelSpec

@@ -127,14 +127,40 @@ def test_a_changed_table_is_refused(tmp_path):
         api.evaluate_run(run.path)
 
 
-@pytest.mark.parametrize("model", ["knn", "routerdc", "random"])
-def test_baselines_and_routers_train_and_evaluate_as_runs(tmp_path, table_path, model):
-    spec = RunSpec(data=DataConfig(table=str(table_path), encoder="hashing-32"), model=ModelSpec(model=model))
-    if model == "routerdc":
-        spec = spec.model_copy(update={"model": ModelSpec(model=model, params={"epochs": 2})})
-    run = train_run(spec, tmp_path / "run", progress=False)
-    results = api.evaluate_run(run.path)
-    assert results[0].predictor == model and 0 <= results[0].routing.micro <= 1
+QUICK = {"irtnet": {"preset": "small", "params": SMALL}, "routerdc": {"params": {"epochs": 2}},
+         "embedllm-mf": {"params": {"epochs": 2}}, "linear-mirt": {"params": {"epochs": 2}}}
+
+
+def _registered() -> list[str]:
+    from irtnet.predictors import REGISTRY
+
+    return sorted(REGISTRY)
+
+
+@pytest.mark.parametrize("model", _registered())
+def test_every_registered_model_trains_and_evaluates_as_a_run(tmp_path, table_path, model):
+    result = _cli("train", table_path, "-o", tmp_path / "run", "--model", model, "--encoder", "hashing-32",
+                  "--quiet", *(["--config", _model_file(tmp_path, model)] if model in QUICK else []))
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    item_seen = model.startswith(("irt-", "mirt-"))
+    assert config["data"]["split"] == ("pair" if item_seen else "query")
+    result = _cli("evaluate", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert evaluation[0]["predictor"] == model and 0 <= evaluation[0]["routing"]["micro"] <= 1
+
+
+def _model_file(tmp_path, model: str):
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({"model": {"model": model, **QUICK[model]}}))
+    return path
+
+
+def test_a_classical_irt_model_refuses_a_query_split(tmp_path, table_path):
+    with pytest.raises(ConfigError, match="free per-item parameters.*pair split"):
+        train_run(RunSpec(data=DataConfig(table=str(table_path), encoder="hashing-32", split="query"),
+                          model=ModelSpec(model="irt-2pl")), tmp_path / "run")
 
 
 # -------------------------------------------------------------------------------------------------- CLI

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from irtnet._io import write_json
 from irtnet._version import __version__, source_fingerprint
@@ -49,6 +48,7 @@ from irtnet.api.data import make_split, prepare, split_datasets
 from irtnet.config import DataConfig
 from irtnet.data.dataset import Dataset
 from irtnet.data.provenance import file_sha256, imported_table, provenance, table_fingerprint
+from irtnet.data.pair_split import split_by_pair
 from irtnet.data.splits import pair_subset
 from irtnet.data.table import ResponseTable
 from irtnet.predictors.spec import ModelSpec, build_predictor
@@ -77,25 +77,6 @@ def load_dataset(ds: DatasetSpec) -> tuple[ResponseTable, dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------ splits
-def split_by_pair(table: ResponseTable, fractions: tuple[float, float, float], seed: int) -> np.ndarray:
-    """Part of each response row: 0 train, 1 validation, 2 test, drawn over (model, query) pairs.
-
-    Pairs are ordered by (query, model) id before shuffling, so the split depends on the seed only. A
-    query left without any training pair has all its pairs moved to training (it could not be scored).
-    """
-    resp = table.responses
-    order = np.lexsort((resp["model"].astype(str).to_numpy(), resp["query"].astype(str).to_numpy()))
-    perm = order[np.random.default_rng(seed).permutation(len(order))]
-    n_train, n_val = int(round(fractions[0] * len(perm))), int(round(fractions[1] * len(perm)))
-    part = np.full(len(perm), 2, dtype=np.int8)
-    part[perm[:n_train]], part[perm[n_train:n_train + n_val]] = 0, 1
-    q = table.query_index()
-    has_train = np.zeros(table.n_queries, dtype=bool)
-    has_train[q[part == 0]] = True
-    part[~has_train[q]] = 0
-    return part
-
-
 @dataclass
 class SplitData:
     """One dataset, setting and seed: train/val/test, the split record, the routing mode to use."""

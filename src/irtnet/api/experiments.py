@@ -153,6 +153,9 @@ def cost_routing_run(run_dir: str | Path, prices: str | Path | None = None, outp
     from irtnet.tasks.evaluate import score_matrix, training_accuracies
 
     run = Run.open(run_dir)
+    if run.spec.data.split == "pair":
+        raise ConfigError(f"{run_dir} is split by (model, query) pair: a test query has a few labelled models "
+                          "only, so no accuracy-cost curve can be drawn over all models; use a query split")
     train, _, test = run.datasets()
     complete = ~np.isnan(test.table.label_matrix()).any(axis=1)
     test = test.select(np.asarray(test.table.query_vocab.ids, dtype=object)[complete].tolist())

@@ -36,12 +36,13 @@ from irtnet.api.data import load_table, make_split, prepare, split_datasets
 from irtnet.config import DataConfig, deep_update
 from irtnet.data.dataset import Dataset
 from irtnet.data.provenance import table_fingerprint
+from irtnet.data.pair_split import PairSplit, load_split
 from irtnet.data.splits import QuerySplit
 from irtnet.data.table import ResponseTable
 from irtnet.errors import CheckpointError, ConfigError, DataError
 from irtnet.predictors.base import Router
 from irtnet.predictors.checkpoint import load_predictor, save_predictor
-from irtnet.predictors.spec import ModelSpec, brief, build_predictor, resolve_spec
+from irtnet.predictors.spec import ModelSpec, brief, build_predictor, registered, resolve_spec
 from irtnet.tasks.evaluate import EvaluationResult, evaluate
 from irtnet.training.threads import torch_threads
 
@@ -75,8 +76,16 @@ class RunSpec(BaseModel):
 
 
 def resolve_run(spec: RunSpec) -> RunSpec:
-    """`spec` with the model resolved (`resolve_spec`) and the table path made absolute."""
-    data = spec.data.model_copy(update={"table": str(Path(spec.data.table).resolve())})
+    """`spec` with the model resolved (`resolve_spec`), the split kind chosen and the table path made absolute.
+
+    A model with free per-item parameters (classical IRT) can score only queries it saw in training, so its
+    runs split by (model, query) pair; asking it for a query split is an error."""
+    item_seen = getattr(registered(spec.model.model), "item_seen", False)
+    kind = spec.data.split or ("pair" if item_seen else "query")
+    if item_seen and kind != "pair":
+        raise ConfigError(f"{spec.model.model!r} has free per-item parameters and cannot score queries it never "
+                          f"saw; it needs a pair split (--split-by pair), not a {kind} split")
+    data = spec.data.model_copy(update={"table": str(Path(spec.data.table).resolve()), "split": kind})
     return spec.model_copy(update={"data": data, "model": resolve_spec(spec.model)})
 
 
@@ -127,8 +136,13 @@ class Run:
             self._cache["table"] = table
         return self._cache["table"]
 
-    def split(self) -> QuerySplit:
-        return QuerySplit.load(self.path / "split.json")
+    def split(self) -> QuerySplit | PairSplit:
+        return load_split(self.path / "split.json")
+
+    @property
+    def routing_mode(self) -> str:
+        """'observed' for a pair split (a test query has a few labelled models), else 'complete'."""
+        return "observed" if self.spec.data.split == "pair" else "complete"
 
     def predictor(self) -> Router:
         if "predictor" not in self._cache:
@@ -257,10 +271,13 @@ class _staging:
 
 # -------------------------------------------------------------------------------------------- evaluating
 def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASELINES,
-                 routing_mode: str = "complete", progress: bool = False) -> list[EvaluationResult]:
+                 routing_mode: str | None = None, progress: bool = False) -> list[EvaluationResult]:
     """Score a run's model on its test split, beside reference baselines fitted on its training split with the
-    run's seed. Writes evaluation.json in the run directory and returns the results (the run's model first)."""
+    run's seed. Routing counts only queries with every model labelled ("complete"), or, by default for a pair
+    split, routes among each query's labelled models ("observed"). Writes evaluation.json in the run directory
+    and returns the results (the run's model first)."""
     run = Run.open(run_dir)
+    routing_mode = routing_mode or run.routing_mode
     train, _, test = run.datasets(progress=progress)
     results = [evaluate(run.predictor(), train, test, routing_mode)]
     for name in baselines:
@@ -273,15 +290,17 @@ def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASEL
 def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, model: str | None = None,
                   preset: str | None = None, encoder: str | None = None,
                   fractions: tuple[float, float, float] | None = None, holdout_benchmark: str | None = None,
-                  seed: int | None = None, epochs: int | None = None, lr: float | None = None,
+                  split_by: str | None = None, seed: int | None = None, epochs: int | None = None, lr: float | None = None,
                   groups: bool | None = None, threads: int | None = None, progress: bool | None = None) -> RunSpec:
     """A RunSpec from a config file's settings (`file`, may be None) and command-line flags: defaults in code,
     the file overrides them, the flags override that. `seed` seeds both the split and the model. A flag that
     does not apply to the model is an error."""
     from irtnet.predictors.spec import model_spec_from
 
-    data = {"table": str(table), "encoder": encoder, "fractions": fractions, "seed": seed}
+    data = {"table": str(table), "encoder": encoder, "fractions": fractions, "seed": seed, "split": split_by}
     if holdout_benchmark:
+        if split_by not in (None, "benchmark"):
+            raise ConfigError(f"--holdout-benchmark makes a benchmark split; it conflicts with --split-by {split_by}")
         data.update(split="benchmark", holdout_benchmark=holdout_benchmark)
     spec = run_spec(deep_update(file or {}, {"data": data, "threads": threads}))
     chosen = model_spec_from(spec.model, model=model, preset=preset, seed=seed, epochs=epochs, lr=lr, groups=groups,

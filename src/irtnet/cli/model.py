@@ -24,6 +24,8 @@ def train(
     encoder: Annotated[Optional[str], Opt(help="sentence-transformers name or local path, or hashing-<dim>")] = None,
     split: Annotated[Optional[str], Opt(help="train,val,test query fractions, e.g. 0.8,0.1,0.1")] = None,
     holdout_benchmark: Annotated[Optional[str], Opt(help="leave this benchmark out as the test set")] = None,
+    split_by: Annotated[Optional[str], Opt(help="query (test queries unseen) or pair (test (model, query) pairs; "
+                                                "the default for classical IRT models)")] = None,
     seed: Annotated[Optional[int], Opt(help="seed of the split and of the model")] = None,
     epochs: Annotated[Optional[int], Opt(help="maximum epochs (models trained by epoch)")] = None,
     lr: Annotated[Optional[float], Opt(help="learning rate (models trained by gradient)")] = None,
@@ -40,7 +42,8 @@ def train(
 
     spec = api.run_spec_from(
         table, read_config_file(config) if config else None, model=model, preset=preset, encoder=encoder,
-        fractions=parse_fractions(split) if split else None, holdout_benchmark=holdout_benchmark, seed=seed,
+        fractions=parse_fractions(split) if split else None, holdout_benchmark=holdout_benchmark, split_by=split_by,
+        seed=seed,
         epochs=epochs, lr=lr, groups=groups, threads=threads, progress=False if quiet else None)
     run = api.train_run(spec, out, overwrite=overwrite, progress=not quiet)
     m = run.spec.model
@@ -51,8 +54,9 @@ def train(
 @friendly_errors
 def evaluate(
     run: Annotated[Path, typer.Argument(help="run directory written by `irtnet train`")],
-    routing_mode: Annotated[str, Opt(help="missing labels: 'complete' (only fully labelled queries) or 'observed'")
-                            ] = "complete",
+    routing_mode: Annotated[Optional[str], Opt(help="missing labels: 'complete' (only fully labelled queries; "
+                                                    "the default) or 'observed' (the default for a pair split)")
+                            ] = None,
     markdown: Annotated[Optional[Path], Opt(help="also write the tables as Markdown here")] = None,
 ) -> None:
     """Score a run's model on its test queries beside the base-rate references; writes RUN/evaluation.json."""

@@ -51,8 +51,10 @@ def _interpretation(rep: H.Report, predictor: Any, run: api.Run | None, table_pa
 
     own_table = table_path is None or (run and Path(table_path).resolve() == Path(run.spec.data.table))
     if run and own_table:
-        data = api.prepare(run.table(), getattr(predictor, "encoder_", None)).select(run.split().test)
-        where, table_name = "the run's test queries (unseen in training)", run.spec.data.table
+        data = run.datasets()[2]
+        where = ("the run's test pairs" if run.spec.data.split == "pair"
+                 else "the run's test queries (unseen in training)")
+        table_name = run.spec.data.table
     else:
         data = api.prepare(api.load_table(table_path), getattr(predictor, "encoder_", None))
         where, table_name = "all queries of the table", str(table_path)

@@ -1,4 +1,4 @@
-"""Benchmark accuracy prediction (method.md section 2.4): a model's accuracy on a set of queries that no
+"""Benchmark accuracy prediction (docs/method.md section 2.4): a model's accuracy on a set of queries that no
 model was run on, predicted as the mean predicted probability over the queries' texts.
 
 Evaluation leaves one benchmark out: every predictor is fitted on the other benchmarks, then predicts each

@@ -1,4 +1,4 @@
-"""Cost-aware routing (method.md section 2.3): trade predicted correctness against price.
+"""Cost-aware routing (docs/method.md section 2.3): trade predicted correctness against price.
 
 Prices: per (model, query) from a table's `cost` column, or per model from a price file or the table's
 model metadata, either per query or per input/output token with token counts:

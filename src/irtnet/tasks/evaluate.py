@@ -1,6 +1,6 @@
 """The one evaluator: every model and baseline is scored here, through the `Router`/`Predictor` interface.
 
-Correctness (method.md section 2.1): over all observed test (model, query) pairs, accuracy at 0.5, ROC
+Correctness (docs/method.md section 2.1): over all observed test (model, query) pairs, accuracy at 0.5, ROC
 AUC, log loss, Brier score and ECE, overall and per benchmark. Routing (2.2): see `irtnet.tasks.routing`.
 The evaluator imports no concrete model; callers pass the base-rate predictor through it like any other.
 """

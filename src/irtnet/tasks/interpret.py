@@ -1,4 +1,4 @@
-"""Interpretation of a fitted IRT model (method.md section 2.6): what its parameters say.
+"""Interpretation of a fitted IRT model (docs/method.md section 2.6): what its parameters say.
 
 - `difficulty_correlation`: predicted difficulty b_q, the normalised difficulty b_q / ||a_q|| (the
   multidimensional IRT "MDIFF": where along a_q's direction the success probability is one half) and the

@@ -1,4 +1,4 @@
-"""A new model from few labels (method.md section 2.5): fit its ability vector with the query network frozen.
+"""A new model from few labels (docs/method.md section 2.5): fit its ability vector with the query network frozen.
 
 With a_q, b_q fixed, theta_new is a maximum a posteriori logistic regression on features a_q with offset
 -b_q under a Gaussian prior centred on the mean ability of the known models:
@@ -277,8 +277,8 @@ def _answer_means(y: np.ndarray, g_pool: np.ndarray, g_test: np.ndarray, by_benc
 
 def evaluate_onboarding(model: IrtParameters, pool: Any, test: Any, ks: Sequence[int] = (10, 25, 50, 100, 200),
                         strategies: Sequence[str] = STRATEGIES, n_random: int = 3, prior_strength: float = 1.0,
-                        prior_kind: str = "isotropic", progress: Callable[[str], None] | None = None
-                        ) -> OnboardingEvaluation:
+                        prior_kind: str = "isotropic", progress: Callable[[str], None] | None = None,
+                        seed: int = 0) -> OnboardingEvaluation:
     """Onboard each new model of `pool` (Dataset: the new models' labels on the askable queries) from K
     answers and score its predictions on `test` (Dataset: the same models on other queries).
 
@@ -296,7 +296,8 @@ def evaluate_onboarding(model: IrtParameters, pool: Any, test: Any, ks: Sequence
     pool_col = pool.table.model_vocab.index(list(new_models))
     preds: dict[tuple[str, int], list[np.ndarray]] = {}
     labels, groups = [], []
-    runs = [(s, seed) for s in strategies for seed in (range(n_random) if s.startswith("random") else [0])]
+    draws = range(seed, seed + n_random)  # the random strategy's seeds follow the experiment's
+    runs = [(s, d) for s in strategies for d in (draws if s.startswith("random") else [seed])]
     for j, name in enumerate(new_models):
         if progress:
             progress(name)
@@ -309,12 +310,12 @@ def evaluate_onboarding(model: IrtParameters, pool: Any, test: Any, ks: Sequence
         obs_p = np.flatnonzero(~np.isnan(ys))
         theta_all = fit_theta(a_pool[obs_p], b_pool[obs_p], ys[obs_p], prior.mean, prior.precision)
         add("all-pool", ALL, irt_probability(theta_all, a_test[obs_t], b_test[obs_t]))
-        for strategy, seed in runs:
-            path = onboard_sequence(a_pool, b_pool, lambda i: float(ys[i]), prior, ks, strategy, seed,
+        for strategy, draw in runs:
+            path = onboard_sequence(a_pool, b_pool, lambda i: float(ys[i]), prior, ks, strategy, draw,
                                     candidates=~np.isnan(ys), groups=g_pool)
             for k, theta in path.thetas.items():
-                add(f"{strategy}#{seed}", k, irt_probability(theta, a_test[obs_t], b_test[obs_t]))
-                if strategy == "random" and seed == 0:  # the same K answers as the retrain reference
+                add(f"{strategy}#{draw}", k, irt_probability(theta, a_test[obs_t], b_test[obs_t]))
+                if strategy == "random" and draw == seed:  # the same K answers as the retrain reference
                     asked = np.array(path.order[:k])
                     for by, label in ((False, "answer-mean"), (True, "answer-benchmark-mean")):
                         add(label, k, _answer_means(ys[asked], g_pool[asked], g_test[obs_t], by))
@@ -391,7 +392,8 @@ def onboarding_experiment(data: Any, make: Callable[[], Any], n_test: int, ks: S
     model = make().fit(train, val)
     pool = data.select(qsplit.train, msplit.test_models)
     test = data.select(qsplit.test, msplit.test_models)
-    result = evaluate_onboarding(model, pool, test, ks, strategies, n_random, prior_strength, prior_kind, progress)
+    result = evaluate_onboarding(model, pool, test, ks, strategies, n_random, prior_strength, prior_kind, progress,
+                                 seed=seed)
     if retrain is not None:
         if progress:
             progress("retraining with K answers of the new models")

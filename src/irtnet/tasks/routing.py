@@ -1,6 +1,6 @@
 """Routing: pick a model per query, and score the picks against the labels.
 
-Protocol (method.md section 2): for each test query pick argmax over models of the router's score (minus
+Protocol (docs/method.md section 2.2): for each test query pick argmax over models of the router's score (minus
 lambda times cost, for cost-aware routing); the pick scores 1 if that model's label is 1. Micro accuracy
 averages over queries, macro over benchmarks. References computed from labels alone, never from a
 model: random pick (its exact expectation), the best single model chosen on *training* accuracy, each
