@@ -14,7 +14,7 @@ for name in "${@:-llmrouter routerdc7 mmlupro}"; do
   for n in $name; do
     [ -f runs/tables/$n.parquet ] || $I data import ${SRC[$n]} -o runs/tables/$n.parquet
     /usr/bin/time -f "%e s wall, %M KB peak RSS" $I train runs/tables/$n.parquet -o runs/i3-$n \
-      --split 0.8,0.1,0.1 --seed 0 --quiet 2> runs/i3-$n.time
+      --split 0.8,0.1,0.1 --seed 0 --quiet --overwrite 2> runs/i3-$n.time
     tail -1 runs/i3-$n.time
     $I evaluate runs/i3-$n --markdown runs/i3-$n/evaluation.md
   done

@@ -42,12 +42,14 @@ def prepared(table: str | Path, encoder: str) -> Dataset:
 # ------------------------------------------------------------------------------------------- benchmarks
 def predict_benchmark(checkpoint: str | Path, texts_file: str | Path, benchmark: str | None = None
                       ) -> tuple[int, list[tuple[str, float]]]:
-    """(number of texts, every known model ranked by predicted accuracy on the texts of `texts_file`)."""
+    """(number of texts, every known model ranked by predicted accuracy on the texts of `texts_file`). The
+    benchmark of each text is `benchmark` when given, else the file's own `benchmark` field where it has one."""
     from irtnet.tasks.benchmark import predict_benchmark as predict
 
     predictor = load(checkpoint)
-    texts, _ = read_texts(texts_file)
-    return len(texts), predict(predictor, text_queries(predictor, texts, benchmark))
+    texts, benches = read_texts(texts_file)
+    names = [benchmark] * len(texts) if benchmark is not None else benches
+    return len(texts), predict(predictor, text_queries(predictor, texts, names))
 
 
 def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, baselines: Sequence[str] | None = None,
