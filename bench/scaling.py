@@ -80,7 +80,7 @@ def run_cell(args) -> dict:
     limit = min(n_steps, (args.max_batches or n_steps) + warmup)
     timer, done, labels, dense_steps = Timer(), 0, 0, 0
     it = batches(arrays, per_batch, torch.Generator().manual_seed(args.seed))
-    with reuse_freed_memory(cfg.reuse_memory):  # as the trainer
+    with reuse_freed_memory(True):  # as `irtnet train`, which turns it on for its process
         for i in range(limit):
             with timer if i >= warmup else Timer():
                 batch = next(it)

@@ -8,6 +8,7 @@ implementations give the same loss and gradients, and the scaling run writes its
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -30,12 +31,38 @@ def _number(pattern: str, text: str) -> float:
     return float(match.group(1))
 
 
+def _row(case: str, header: str, text: str) -> float:
+    """The number in column `header` of the markdown table row of `case`."""
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    headers = [h.strip() for h in lines[0].strip("|").split("|")]
+    row = next((line for line in lines if line.split("|")[1].strip() == case), None)
+    assert row is not None, f"no row for {case}:\n{text}"
+    return float(row.strip("|").split("|")[headers.index(header)].strip().replace(",", ""))
+
+
+def _check_speed_ups(out: str) -> None:
+    """Both sides' times are positive and finite, and each printed speed-up is the reference's time over
+    ours as printed in the table, so a ratio of the wrong figures or the wrong way round fails. The table
+    gives 3 significant figures (0.5% each at worst) and the speed-up 1 decimal (0.05)."""
+    for ref in ("reference", "reference-fused"):
+        for header, unit in (("s / epoch", "wall"), ("CPU s / epoch", "CPU")):
+            ours, theirs = _row("ours", header, out), _row(ref, header, out)
+            assert all(math.isfinite(t) and t > 0 for t in (ours, theirs)), (ref, header, ours, theirs)
+            printed = _number(rf"speed-up ours over {ref}: (?:[0-9.]+x wall seconds per epoch, )?([0-9.]+)x "
+                              rf"{unit} seconds per epoch", out)
+            ratio = theirs / ours
+            assert abs(printed - ratio) <= 0.05 + 0.011 * ratio, (ref, unit, printed, theirs, ours)
+        # the table's own ratio column says the same as the printed wall-clock speed-up
+        printed = _number(rf"speed-up ours over {ref}: ([0-9.]+)x wall", out)
+        assert abs(_row(ref, "time vs ours", out) - printed) <= 0.05 + 0.006 * printed
+
+
 def test_train_speed_prints_both_sides_and_equal_loss():
     out = _run("train_speed.py", "--models", "8", "--queries", "40", "--batch-pairs", "64",
                "--ref-batches", "1", "--warmup", "0", "--equal-pairs", "64")
     for case in ("ours", "ours-split", "reference", "reference-fused"):
         assert re.search(rf"^\| {case} +\|", out, re.M), f"no row for {case}:\n{out}"
-    assert _number(r"speed-up ours over reference: ([0-9.]+)x", out) > 0
+    _check_speed_ups(out)
     assert _number(r"\|diff\| ([0-9.e+-]+);", out) < 1e-5
     assert _number(r"max relative difference ([0-9.e+-]+)", out) < 1e-3
 

@@ -201,7 +201,7 @@ def test_dense_and_sparse_batches_train_identically():
 
 _FAULTS_PER_STEP = """
 import resource, torch
-from irtnet.training.memory import reuse_freed_memory
+from irtnet.training.memory import probe_mmap_threshold, reuse_freed_memory
 torch.set_num_threads(1)
 w = torch.nn.Parameter(torch.randn(2000, 2500))  # 20 MB: its gradient is freed and allocated again every step
 opt = torch.optim.Adam([w], fused=True)
@@ -216,11 +216,12 @@ def faults(steps=9, warmup=5):
         opt.step()
         counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
     return sorted(counts[warmup:])[steps // 2]
+before = probe_mmap_threshold()
 with reuse_freed_memory() as active:
     with reuse_freed_memory():  # a nested block (train() inside a benchmark's own) keeps the outer one's setting
         pass
     inside = faults()
-print(active, inside, faults())
+print(active, inside, before, probe_mmap_threshold())
 """
 
 
@@ -234,14 +235,13 @@ def test_reuse_freed_memory_stops_per_step_page_faults_and_restores_glibc():
     import sys
 
     out = subprocess.run([sys.executable, "-c", _FAULTS_PER_STEP], capture_output=True, text=True, check=True)
-    active, inside, after = out.stdout.split()
+    active, inside, before, after = out.stdout.split()
     if active != "True":
         pytest.skip("glibc's mallopt is not available on this platform")
-    # inside, the freed gradient block is reused: no new pages; after the block, glibc's default
-    # thresholds again, and a gradient of 20 MB is a fresh mmap: 4,883 faults with 4-KiB pages, about 10
-    # with transparent huge pages
+    # inside, the freed gradient block is reused: no new pages; after the block, the mmap threshold found
+    # before it is in force again (whether later blocks then reuse the heap depends on its layout)
     assert float(inside) < 50
-    assert float(after) >= 5
+    assert before == after != "None"
     from irtnet.training.memory import reuse_freed_memory
 
     with reuse_freed_memory(enabled=False) as active:

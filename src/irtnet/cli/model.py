@@ -45,7 +45,7 @@ def train(
         fractions=parse_fractions(split) if split else None, holdout_benchmark=holdout_benchmark, split_by=split_by,
         seed=seed,
         epochs=epochs, lr=lr, groups=groups, threads=threads, progress=False if quiet else None)
-    run = api.train_run(spec, out, overwrite=overwrite, progress=not quiet)
+    run = api.train_run(spec, out, overwrite=overwrite, progress=not quiet, reuse_memory=True)
     m = run.spec.model
     console.print(f"wrote run directory [bold]{run.path}[/] ({m.model}"
                   f"{f', preset {m.preset}' if m.preset else ''}, seed {m.seed}; checkpoint in {run.path / 'model'})")

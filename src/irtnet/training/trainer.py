@@ -62,8 +62,10 @@ class TrainConfig(BaseModel):
     target: Literal["score", "label"] = "score"
     seed: int = 0
     threads: int | None = Field(None, ge=1, description="torch intra-op threads (None: torch's default)")
-    reuse_memory: bool = Field(True, description="keep freed heap blocks for the next step instead of "
-                               "returning them to the OS (glibc; see irtnet.training.memory)")
+    reuse_memory: bool = Field(False, description="keep freed heap blocks for the next step instead of "
+                               "returning them to the OS (glibc; see irtnet.training.memory). Off in the library: it turns "
+                               "glibc's dynamic mmap threshold off for the rest of the process; `irtnet train`, which "
+                               "owns its process, turns it on")
     progress: bool = Field(False, description="progress bars and a line per epoch (the CLI turns them on)")
 
 
