@@ -27,6 +27,12 @@ def sigmoid(x: np.ndarray | float) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
+def logit(p: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """log(p / (1 - p)), with p clipped to [eps, 1 - eps]."""
+    p = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
+    return np.log(p) - np.log1p(-p)
+
+
 def irt_logit(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Logits a_q . theta_m - b_q of every (query, model) pair.
 
@@ -49,3 +55,20 @@ def irt_probability(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarr
     Returns [Q, M], or [Q] when theta is one vector [d].
     """
     return sigmoid(irt_logit(theta, a, b))
+
+
+def fit_temperature(logits: np.ndarray, target: np.ndarray, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """The temperature T minimising the log loss of sigmoid(logits / T) against targets in [0, 1] (flat
+    arrays of the same length); 1.0 when there is nothing to fit."""
+    from scipy.optimize import minimize_scalar
+
+    z, y = np.asarray(logits, np.float64).ravel(), np.asarray(target, np.float64).ravel()
+    if not len(z):
+        return 1.0
+
+    def loss(log_t: float) -> float:
+        s = z / np.exp(log_t)  # log loss of sigmoid(s): log(1 + e^s) - y s, computed stably
+        return float(np.mean(np.logaddexp(0.0, s) - y * s))
+
+    res = minimize_scalar(loss, bounds=tuple(np.log(bounds)), method="bounded")
+    return float(np.exp(res.x))

@@ -36,6 +36,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "embedllm-mf": {"dim": 4, "epochs": 2}, "knn": {"k": 3}, "linear-mirt": {"dim": 2, "epochs": 2},
     "irt-1pl": {"max_iter": 50}, "irt-2pl": {"max_iter": 50}, "mirt-2pl": {"dim": 2, "max_iter": 50},
     "routerdc": {"epochs": 2, "hidden": 8, "dim": 4, "batch_size": 16},
+    "cluster-rate": {"n_clusters": 4}, "inferred-benchmark-rate": {},
 }
 
 

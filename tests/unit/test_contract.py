@@ -37,6 +37,8 @@ FIXTURES: dict[str, dict[str, Any]] = {
     "irt-1pl": {"params": {"max_iter": 200}}, "irt-2pl": {"params": {"max_iter": 200}},
     "mirt-2pl": {"params": {"dim": 2, "max_iter": 200}},
     "routerdc": {"params": {"epochs": 3, "hidden": 32, "dim": 16}},
+    "cluster-rate": {"params": {"n_clusters": 8, "prior_strength": 4.0}},
+    "inferred-benchmark-rate": {},
 }
 
 

@@ -11,14 +11,14 @@ functions (runs, comparisons, experiment protocols) and below reporting and the 
 from irtnet.api.data import load_table, make_split, prepare, split_datasets
 from irtnet.api.run import (REFERENCE_BASELINES, Run, RunSpec, evaluate_run, is_run_dir, resolve_run, run_spec,
                             run_spec_from, train_run)
-from irtnet.api.texts import (CostDecisions, check_benchmarks, cost_route_texts, known_benchmarks, load, predict_texts,
+from irtnet.api.texts import (CostDecisions, answer_paths, check_benchmarks, cost_route_texts, known_benchmarks, load, predict_texts,
                               rank_models, resolve_prices, text_queries)
 from irtnet.config import DataConfig
 from irtnet.predictors.spec import DEFAULT_PRESET, ModelSpec, apply_flags, build_predictor, resolve_spec
 
 __all__ = [
     "DEFAULT_PRESET", "REFERENCE_BASELINES", "CostDecisions", "DataConfig", "ModelSpec", "Run", "RunSpec",
-    "apply_flags", "build_predictor", "check_benchmarks", "cost_route_texts", "evaluate_run", "is_run_dir",
+    "answer_paths", "apply_flags", "build_predictor", "check_benchmarks", "cost_route_texts", "evaluate_run", "is_run_dir",
     "known_benchmarks", "load", "load_table", "make_split", "predict_texts", "prepare", "rank_models",
     "resolve_prices", "resolve_run", "resolve_spec", "run_spec", "run_spec_from", "split_datasets", "text_queries", "train_run",
 ]

@@ -71,6 +71,15 @@ def predict_texts(predictor: Predictor, texts: Sequence[str], benchmark: str | S
     return names, predictor.predict_proba(text_queries(predictor, texts, benchmark), names)
 
 
+def answer_paths(predictor: Router, texts: Sequence[str],
+                 benchmark: str | Sequence[str | None] | None = None) -> list[str]:
+    """Which path answers each text: "benchmark" (its name, known to the model), "text+inferred-benchmark"
+    (the text, with the model's benchmark classifier standing in for the missing name) or "text"."""
+    queries = text_queries(predictor, texts, benchmark)
+    paths = getattr(predictor, "answer_paths", None)
+    return paths(queries) if paths else ["text"] * len(texts)
+
+
 def rank_models(predictor: Router, texts: Sequence[str], benchmark: str | Sequence[str | None] | None = None,
                 top: int | None = None, models: Sequence[str] | None = None) -> list[list[tuple[str, float]]]:
     """For each text, the models ranked by score (a predictor's: its probability of a correct answer)."""

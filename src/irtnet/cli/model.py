@@ -95,5 +95,6 @@ def route(
                       f"({len(decisions.models)} priced models)")
         return
     predictor = api.load(checkpoint)
-    for text, ranked in zip(texts, api.rank_models(predictor, texts, benchmark=benchmark, top=top)):
-        console.print(ranking_table(text, ranked))
+    ranked = api.rank_models(predictor, texts, benchmark=benchmark, top=top)
+    for text, ranking, path in zip(texts, ranked, api.answer_paths(predictor, texts, benchmark)):
+        console.print(ranking_table(text, ranking, path))

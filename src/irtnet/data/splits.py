@@ -162,3 +162,68 @@ def held_out_models(
     if not train:
         raise DataError("every model is held out; nothing is left to train on", field="models")
     return ModelSplit(tuple(train), tuple(test), seed)
+
+
+def _check_kfold(k: int, val_fraction: float, n_queries: int) -> None:
+    """ConfigError naming the field unless 2 <= k <= n_queries and 0 <= val_fraction < 1."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise ConfigError(f"k (the number of folds) must be an integer of at least 2, got {k!r}")
+    if k > n_queries:
+        raise ConfigError(f"k = {k} folds is more than the {n_queries} queries: use k <= {n_queries}")
+    try:
+        ok = not isinstance(val_fraction, bool) and math.isfinite(float(val_fraction)) \
+            and 0 <= float(val_fraction) < 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
+
+
+def _stratified_order(groups: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Every id of `groups` (one array per benchmark) in an interleaved order: each group shuffled, then its
+    j-th of n ids placed at position (j + 0.5) / n, so any prefix keeps every group's share within 1 id."""
+    ids, keys = [], []
+    for g in groups:
+        ids.append(g[rng.permutation(len(g))])
+        keys.append((np.arange(len(g)) + 0.5) / len(g))
+    key = np.concatenate(keys) if keys else np.zeros(0)
+    order = np.lexsort((rng.random(len(key)), key))  # random tie break between groups
+    return np.concatenate(ids)[order] if ids else np.zeros(0, dtype=object)
+
+
+def kfold_query_splits(
+    table: ResponseTable,
+    k: int = 5,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    stratify: bool = True,
+) -> list[QuerySplit]:
+    """K-fold cross-fitting over queries: `k` splits, split i tests fold i, so every query is tested once.
+
+    The queries are dealt into k folds (with `stratify`, benchmark by benchmark, so each fold holds every
+    benchmark's share within one query and fold sizes differ by at most one). Validation is `val_fraction`
+    of the other folds' queries (stratified the same way), carved from them; train is the rest. Query ids
+    are sorted before shuffling, so the splits depend on the seed, not on table row order.
+    Returns k `QuerySplit`s of kind "kfold", params {k, fold, seed, val_fraction, stratify}.
+    """
+    _check_kfold(k, val_fraction, table.n_queries)
+    rng = np.random.default_rng(seed)
+    q = table.queries.sort_values("query")
+    ids = q["query"].to_numpy(dtype=object)
+    bench = q["benchmark"].to_numpy(dtype=object) if stratify else np.zeros(len(ids), dtype=object)
+    perm = np.concatenate([rng.permutation(np.flatnonzero(bench == b)) for b in sorted(set(bench.tolist()))])
+    ids, bench = ids[perm], bench[perm]
+    fold = np.arange(len(ids)) % k  # dealt round robin: each benchmark's share per fold within one query
+    splits = []
+    for i in range(int(k)):
+        rest, rest_bench = ids[fold != i], bench[fold != i]
+        groups = [rest[rest_bench == b] for b in sorted(set(rest_bench.tolist()))]
+        order = _stratified_order(groups, np.random.default_rng([seed, i]))
+        n_val = round(float(val_fraction) * len(order))
+        if n_val >= len(order):
+            raise DataError(f"fold {i} leaves no training query; use fewer folds or a smaller val_fraction",
+                            field="val_fraction")
+        params = {"k": int(k), "fold": i, "seed": seed, "val_fraction": float(val_fraction), "stratify": stratify}
+        splits.append(QuerySplit(tuple(order[n_val:].tolist()), tuple(order[:n_val].tolist()),
+                                 tuple(ids[fold == i].tolist()), "kfold", params))
+    return splits

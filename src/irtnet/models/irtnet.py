@@ -40,6 +40,9 @@ class IrtNetConfig(BaseModel):
     group_dropout: float = Field(0.2, ge=0.0, le=1.0)
     group_abilities: bool = Field(True, description="with use_groups: one extra ability dimension per "
                                   "benchmark, a_q carrying the query's benchmark as a one-hot block")
+    infer_groups: bool = Field(False, description="with use_groups: where a query's benchmark is not given, "
+                               "average the predictions under each known benchmark, weighted by a text "
+                               "classifier's posterior P(benchmark | text)")
     theta_init_std: float = Field(0.1, gt=0.0)
     align_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-model alignment loss (0: off)")
     align_query_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-query alignment loss")
@@ -74,22 +77,33 @@ class IrtNetModule(nn.Module):
         self.n_group_dims = n_groups if config.use_groups and config.group_abilities else 0
         self.theta = nn.Parameter(torch.randn(n_models, config.dim + self.n_group_dims) * config.theta_init_std)
 
+    def group_weights(self, groups: torch.Tensor | None, n: int, device: torch.device) -> torch.Tensor:
+        """Weights [n, G+1] over the known benchmarks and the unknown slot (last) of each query.
+
+        groups: None (all unknown); indices [n] (n_groups = unknown; one-hot); or weights [n, G+1] over the
+        benchmarks (a soft mixture of their embeddings and abilities). In training `group_dropout` of the
+        queries see the unknown slot instead."""
+        g, cfg = self.n_groups, self.config
+        if groups is None:
+            groups = torch.full((n,), g, dtype=torch.long, device=device)
+        w = torch.nn.functional.one_hot(groups, g + 1).float() if groups.dtype == torch.long else groups.float()
+        if self.training and cfg.group_dropout > 0:
+            hide = torch.rand(n, 1, device=device) < cfg.group_dropout
+            w = torch.where(hide, torch.nn.functional.one_hot(torch.tensor(g, device=device), g + 1).float(), w)
+        return w
+
     def query_params(self, x: torch.Tensor, groups: torch.Tensor | None = None):
-        """x [B, d_in] embeddings, groups [B] group indices (n_groups = unknown) -> (a [B, d], b [B], GateStats)."""
+        """x [B, d_in] embeddings, groups (see `group_weights`) -> (a [B, d], b [B], GateStats)."""
         if self.training and self.config.input_noise > 0:
             x = x + torch.randn_like(x) * self.config.input_noise
+        w = None
         if self.group_emb is not None:
-            if groups is None:
-                groups = torch.full((x.shape[0],), self.n_groups, dtype=torch.long, device=x.device)
-            elif self.training and self.config.group_dropout > 0:
-                hide = torch.rand(groups.shape, device=x.device) < self.config.group_dropout
-                groups = torch.where(hide, torch.full_like(groups, self.n_groups), groups)
-            x = torch.cat([x, self.group_emb(groups)], dim=-1)
+            w = self.group_weights(groups, x.shape[0], x.device)
+            x = torch.cat([x, w @ self.group_emb.weight], dim=-1)  # a mixture of benchmark embeddings
         h, gate = self.moe(x)
         a = self.to_a(h)
         if self.n_group_dims:  # benchmark-specific ability dimensions; an unknown benchmark adds nothing
-            onehot = torch.nn.functional.one_hot(groups, self.n_groups + 1)[:, : self.n_groups].to(a.dtype)
-            a = torch.cat([a, onehot], dim=-1)
+            a = torch.cat([a, w[:, : self.n_groups].to(a.dtype)], dim=-1)
         return a, self.to_b(h).squeeze(-1), gate
 
     def forward(self, x: torch.Tensor, groups: torch.Tensor | None = None,
@@ -134,7 +148,7 @@ PRESETS: dict[str, IrtNetConfig] = {
     # irtnet's default for real logs: benchmark names enter the query (with benchmark-specific ability
     # dimensions), a smaller dense MoE that trains in minutes on a CPU. Chosen on llmrouter-dcrouter's
     # validation split; see docs/results.md.
-    "default": IrtNetConfig(dim=32, use_groups=True, group_dropout=0.1,
+    "default": IrtNetConfig(dim=32, use_groups=True, group_dropout=0.1, infer_groups=True,
                             moe=MoEConfig(n_experts=8, top_k=8, hidden=256, out=128, dropout=0.5)),
     # A small network for tests and the demo.
     "small": IrtNetConfig(dim=8, moe=MoEConfig(n_experts=4, top_k=2, hidden=32, out=16, dropout=0.1)),

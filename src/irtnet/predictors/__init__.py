@@ -5,8 +5,9 @@ from irtnet.predictors.irtnet import IrtNet
 
 __all__ = ["REGISTRY", "IrtNet", "NotFittedError", "Predictor", "Router", "register"]
 from irtnet.predictors.baselines import (  # noqa: E402
-    IRT1PL, IRT2PL, KNN, MIRT2PL, EmbedLLMMF, LinearMIRT, ModelBenchmarkMean, ModelMean, RandomPredictor, RouterDC,
+    IRT1PL, IRT2PL, KNN, MIRT2PL, ClusterRate, EmbedLLMMF, InferredBenchmarkRate, LinearMIRT, ModelBenchmarkMean,
+    ModelMean, RandomPredictor, RouterDC,
 )
 
-__all__ += ["EmbedLLMMF", "IRT1PL", "IRT2PL", "KNN", "LinearMIRT", "MIRT2PL", "ModelBenchmarkMean", "ModelMean",
-            "RandomPredictor", "RouterDC"]
+__all__ += ["ClusterRate", "EmbedLLMMF", "IRT1PL", "IRT2PL", "InferredBenchmarkRate", "KNN", "LinearMIRT", "MIRT2PL",
+            "ModelBenchmarkMean", "ModelMean", "RandomPredictor", "RouterDC"]

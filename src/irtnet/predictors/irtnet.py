@@ -13,7 +13,9 @@ from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
 from irtnet.models.irtnet import PRESETS, IrtNetConfig, IrtNetModule
+from irtnet.numeric import fit_temperature, logit, sigmoid
 from irtnet.predictors.base import Predictor, register
+from irtnet.predictors.benchmark_classifier import BenchmarkClassifier, choose_classifier
 from irtnet.predictors.state import StateError, check_encoder, check_type, check_vocab, describe, load_weights
 from irtnet.training.batching import build_arrays, group_indices
 from irtnet.training.trainer import TrainConfig, TrainResult, train
@@ -57,14 +59,29 @@ class IrtNet(Predictor):
         self.d_in_ = int(train_data.queries.vectors.shape[1])
         arrays = build_arrays(train_data, self.models_, self.groups_, tcfg.target)
         val_arrays = build_arrays(val, self.models_, self.groups_, tcfg.target) if val is not None else None
+        self.classifier_, self.text_temperature_ = None, 1.0
+        if cfg.use_groups and cfg.infer_groups:
+            self.classifier_ = fit_classifier(arrays, val_arrays, len(self.groups_), tcfg.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(tcfg.seed)
             self.module_ = IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
             self.result_: TrainResult = train(self.module_, arrays, val_arrays, len(self.models_), tcfg)
+        if self.classifier_ is not None and val is not None:
+            self.text_temperature_ = self._fit_text_temperature(val)
         return self
 
+    def _fit_text_temperature(self, val: Dataset) -> float:
+        """The temperature that calibrates the text-only path (names hidden) on the validation queries."""
+        self.text_temperature_ = 1.0
+        prob = self.predict_proba(val.queries.without_groups(), val.table.model_vocab.ids)
+        labels = val.table.label_matrix(value="score")
+        seen = ~np.isnan(labels)
+        return fit_temperature(logit(prob[seen]), labels[seen])
+
     # ------------------------------------------------------------------ prediction
-    def _inputs(self, queries: Queries) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _inputs(self, queries: Queries) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray | None]:
+        """(x [n, d_in], groups for the module, mask [n] of the queries answered by the text-only path with an
+        inferred benchmark, or None)."""
         self._check_fitted()
         if queries.vectors is None:
             raise DataError("IrtNet needs query embeddings; these queries have none", field="vectors")
@@ -75,12 +92,27 @@ class IrtNet(Predictor):
             raise DataError(f"queries were embedded with {queries.encoder!r} but the model was trained on "
                             f"{self.encoder_!r} embeddings", field="encoder")
         x = torch.as_tensor(np.ascontiguousarray(queries.vectors, dtype=np.float32))
-        return x, group_indices(queries.groups, self.groups_)
+        groups = group_indices(queries.groups, self.groups_)
+        if getattr(self, "classifier_", None) is None:
+            return x, groups, None
+        inferred = np.ones(len(x), bool) if groups is None else (groups == len(self.groups_)).numpy()
+        return x, groups, inferred if inferred.any() else None
+
+    def answer_paths(self, queries: Queries) -> list[str]:
+        """Which path answers each query: "benchmark" (its known name), "text+inferred-benchmark" (the text and
+        the classifier's posterior over the known benchmarks) or "text" (the text alone)."""
+        self._check_fitted()
+        if self.groups_ is None:
+            return ["text"] * len(queries)
+        idx = group_indices(queries.groups, self.groups_)
+        known = np.zeros(len(queries), bool) if idx is None else (idx < len(self.groups_)).numpy()
+        fallback = "text+inferred-benchmark" if getattr(self, "classifier_", None) is not None else "text"
+        return ["benchmark" if k else fallback for k in known]
 
     @torch.no_grad()
     def query_parameters(self, queries: Queries, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
         """Discrimination a [n, d] and difficulty b [n] of each query."""
-        x, groups = self._inputs(queries)
+        x, groups, _ = self._inputs(queries)
         self.module_.eval()
         a_parts, b_parts = [], []  # the query half of forward: the network runs once per query
         for s in range(0, len(x), batch_size):
@@ -97,13 +129,30 @@ class IrtNet(Predictor):
         """[n_queries, n_models] P(correct): the network's own forward (eval mode, `batch_size` queries at a
         time) scores every query against the models asked for, and the sigmoid of its logits is returned."""
         m = torch.as_tensor(self._model_positions(models))
-        x, groups = self._inputs(queries)
+        x, groups, inferred = self._inputs(queries)
+        prob = sigmoid(self._logits(x, groups, m, batch_size))
+        if inferred is not None:  # names not given: the text path
+            prob[inferred] = self._text_proba(x[torch.as_tensor(inferred)], m, batch_size)
+        return prob
+
+    def _logits(self, x: torch.Tensor, groups: torch.Tensor | None, m: torch.Tensor, batch_size: int) -> np.ndarray:
+        """[n, K] logits of the module's own forward, in eval mode, `batch_size` queries at a time."""
         self.module_.eval()
         parts = [self.module_(x[s:s + batch_size], None if groups is None else groups[s:s + batch_size],
                               models=m).logits for s in range(0, len(x), batch_size)]
-        if not parts:
-            return np.zeros((0, len(m)))
-        return torch.sigmoid(torch.cat(parts).double()).numpy()
+        return torch.cat(parts).double().numpy() if parts else np.zeros((0, len(m)))
+
+    def _text_proba(self, x: torch.Tensor, m: torch.Tensor, batch_size: int) -> np.ndarray:
+        """P(correct | text) = sum over known benchmarks g of P(g | text) P(correct | text, g), calibrated on
+        validation queries with their names hidden (one temperature on the logit)."""
+        post = self.classifier_.posterior(x.numpy())
+        prob = np.zeros((len(x), len(m)))
+        for g in range(post.shape[1]):
+            rows = np.flatnonzero(post[:, g] > 1e-6)  # a benchmark the text all but rules out adds nothing
+            if len(rows):
+                groups = torch.full((len(rows),), g, dtype=torch.long)
+                prob[rows] += post[rows, g, None] * sigmoid(self._logits(x[rows], groups, m, batch_size))
+        return sigmoid(logit(prob) / self.text_temperature_)
 
     @property
     def abilities_(self) -> np.ndarray:
@@ -121,6 +170,10 @@ class IrtNet(Predictor):
             "history": self.result_.history, "best_epoch": self.result_.best_epoch,
         }
         arrays = {k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
+        clf = getattr(self, "classifier_", None)
+        meta["text_path"] = None if clf is None else {"C": clf.C, "temperature": self.text_temperature_}
+        if clf is not None:
+            arrays.update({"benchmark_classifier.coef": clf.coef, "benchmark_classifier.intercept": clf.intercept})
         return meta, arrays
 
     @classmethod
@@ -143,7 +196,42 @@ class IrtNet(Predictor):
         self.groups_ = None if groups is None else Vocab("benchmark", groups)
         self.encoder_, self.d_in_ = check_encoder(meta)
         self.module_ = IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
+        arrays = dict(arrays)
+        self.classifier_, self.text_temperature_ = restore_classifier(meta, arrays, cfg, self.groups_, self.d_in_)
         load_weights(self.module_, arrays)
         self.module_.eval()
         self.result_ = TrainResult(history=list(meta.get("history", [])), best_epoch=int(meta.get("best_epoch", 0)))
         return self
+
+
+def restore_classifier(meta: dict[str, Any], arrays: dict[str, np.ndarray], cfg: IrtNetConfig,
+                       groups: Vocab | None, d_in: int) -> tuple[BenchmarkClassifier | None, float]:
+    """The text path's classifier and temperature from a checkpoint (its arrays are taken out of `arrays`)."""
+    text = meta.get("text_path")
+    coef, intercept = arrays.pop("benchmark_classifier.coef", None), arrays.pop("benchmark_classifier.intercept", None)
+    if not (cfg.use_groups and cfg.infer_groups):
+        if text is not None or coef is not None:
+            raise StateError("a benchmark classifier is stored but config.infer_groups is off")
+        return None, 1.0
+    if not isinstance(text, dict) or coef is None or intercept is None:
+        raise StateError("config.infer_groups is on but the checkpoint has no benchmark classifier "
+                         "(state.text_path and the benchmark_classifier.* tensors)")
+    g = len(groups or ())
+    if coef.shape != (g, d_in) or intercept.shape != (g,):
+        raise StateError(f"tensor 'benchmark_classifier.coef' has shape {list(coef.shape)}, the checkpoint's state "
+                         f"needs {[g, d_in]}")
+    temperature, C = text.get("temperature"), text.get("C")
+    if not isinstance(temperature, (int, float)) or not temperature > 0 or not isinstance(C, (int, float)):
+        raise StateError("state.text_path needs a positive 'temperature' and a number 'C'")
+    return BenchmarkClassifier(coef.astype(np.float64), intercept.astype(np.float64), float(C)), float(temperature)
+
+
+def fit_classifier(arrays, val_arrays, n_groups: int, seed: int) -> BenchmarkClassifier:
+    """The text path's benchmark classifier: fitted on the training queries, its regularisation chosen on the
+    validation queries of benchmarks seen in training."""
+    x, y = arrays.x.numpy().astype(np.float64), arrays.groups.numpy()
+    x_val = y_val = None
+    if val_arrays is not None:
+        keep = val_arrays.groups.numpy() < n_groups
+        x_val, y_val = val_arrays.x.numpy()[keep].astype(np.float64), val_arrays.groups.numpy()[keep]
+    return choose_classifier(x, y, n_groups, x_val, y_val, seed)

@@ -17,8 +17,9 @@ def _table(title: str, columns: list[str], left: tuple[str, ...] = ()) -> Table:
     return table
 
 
-def ranking_table(text: str, ranked: list[tuple[str, float]]) -> Table:
-    table = _table(f"{text[:70]!r}", ["rank", "model", "P(correct)"], left=("model",))
+def ranking_table(text: str, ranked: list[tuple[str, float]], path: str | None = None) -> Table:
+    title = f"{text[:70]!r}" + (f" (answered from: {path})" if path else "")
+    table = _table(title, ["rank", "model", "P(correct)"], left=("model",))
     for i, (name, p) in enumerate(ranked, 1):
         table.add_row(str(i), name, f"{p:.3f}")
     return table

@@ -54,8 +54,9 @@ def create_app(checkpoint: str | Path) -> FastAPI:
     def route(req: RouteRequest) -> dict:
         ranked = _call(lambda: api.rank_models(predictor, req.texts, benchmark=req.benchmark,
                                                top=req.top, models=req.models))
-        return {"routes": [{"text": t, "ranked": [{"model": m, "p_correct": p} for m, p in r]}
-                           for t, r in zip(req.texts, ranked)]}
+        paths = _call(lambda: api.answer_paths(predictor, req.texts, req.benchmark))
+        return {"routes": [{"text": t, "path": path, "ranked": [{"model": m, "p_correct": p} for m, p in r]}
+                           for t, r, path in zip(req.texts, ranked, paths)]}
 
     return app
 

@@ -8,6 +8,8 @@
 | `embedllm-mf`          | `EmbedLLMMF`         | yes        | yes                 | yes         |
 | `knn`                  | `KNN`                | yes        | yes                 | yes         |
 | `linear-mirt`          | `LinearMIRT`         | yes        | yes                 | yes         |
+| `cluster-rate`         | `ClusterRate`        | yes (vectors only) | yes         | yes         |
+| `inferred-benchmark-rate` | `InferredBenchmarkRate` | yes (+ names where given) | yes | yes    |
 | `irt-1pl`, `irt-2pl`, `mirt-2pl` | `IRT1PL`, `IRT2PL`, `MIRT2PL` | no | yes          | no (item-seen) |
 | `routerdc`             | `RouterDC` (Router)  | yes        | no (scores only)    | yes         |
 
@@ -22,6 +24,8 @@ from irtnet.predictors.baselines.linear_mirt import LinearMIRT
 from irtnet.predictors.baselines.mf import EmbedLLMMF
 from irtnet.predictors.baselines.routerdc import RouterDC
 from irtnet.predictors.baselines.simple import ModelBenchmarkMean, ModelMean, RandomPredictor
+from irtnet.predictors.baselines.text_rates import ClusterRate, InferredBenchmarkRate
 
-__all__ = ["IRT1PL", "IRT2PL", "KNN", "MIRT2PL", "EmbedLLMMF", "IrtFit", "LinearMIRT", "ModelBenchmarkMean",
-           "ModelMean", "RandomPredictor", "RouterDC", "UnseenQueryError", "fit_2pl", "fit_irt"]
+__all__ = ["IRT1PL", "IRT2PL", "KNN", "MIRT2PL", "ClusterRate", "EmbedLLMMF", "InferredBenchmarkRate", "IrtFit",
+           "LinearMIRT", "ModelBenchmarkMean", "ModelMean", "RandomPredictor", "RouterDC", "UnseenQueryError",
+           "fit_2pl", "fit_irt"]

@@ -1,0 +1,83 @@
+"""The text-only path of the default preset: where a query comes without its benchmark name, the prediction
+averages the predictions under each known benchmark, weighted by a text classifier's posterior, calibrated on
+validation queries with their names hidden; the path that answered is named."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from irtnet.data.dataset import Dataset
+from irtnet.data.embeddings import embed_queries
+from irtnet.data.splits import split_by_query
+from irtnet.data.synthetic import make_synthetic
+from irtnet.errors import CheckpointError
+from irtnet.metrics import auc
+from irtnet.predictors.checkpoint import load_predictor, save_predictor
+from irtnet.predictors.spec import ModelSpec, build_predictor
+
+TRAIN = {"epochs": 8, "lr": 3e-3}
+
+
+@pytest.fixture(scope="module")
+def data():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    synth = make_synthetic(n_models=10, n_queries=900, n_benchmarks=4, dim=2, feature_dim=16, seed=1)
+    full = Dataset.from_table(synth.table, embed_queries(synth.table, "hashing-128", use_cache=False))
+    split = split_by_query(synth.table, (0.7, 0.15, 0.15), seed=0)
+    yield full.select(split.train), full.select(split.val), full.select(split.test)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def models(data):
+    train, val, _ = data
+    fit = lambda infer: build_predictor(ModelSpec(params={"config": {"infer_groups": infer}, "train": TRAIN})).fit(
+        train, val)
+    return fit(True), fit(False)
+
+
+def _auc(model, test, hide: bool) -> float:
+    queries = test.queries.without_groups() if hide else test.queries
+    y = test.table.label_matrix()
+    seen = ~np.isnan(y)
+    return auc(model.predict_proba(queries)[seen], y[seen])
+
+
+def test_the_text_path_recovers_most_of_what_the_name_gives(models, data):
+    with_text, without = models
+    test = data[2]
+    assert with_text.classifier_ is not None and without.classifier_ is None
+    known, text, blind = _auc(with_text, test, False), _auc(with_text, test, True), _auc(without, test, True)
+    # the classifier's posterior beats the unknown slot, and comes close to the name itself
+    assert text > blind + 0.01 and text > known - 0.01, (known, text, blind)
+    np.testing.assert_allclose(with_text.predict_proba(test.queries), without.predict_proba(test.queries),
+                               atol=1e-12)  # with names given, the text path is not used at all
+    assert 0.05 < with_text.text_temperature_ < 20
+
+
+def test_the_path_is_named_and_survives_a_checkpoint(models, data, tmp_path):
+    model, test = models[0], data[2]
+    hidden = test.queries.without_groups()
+    assert set(model.answer_paths(test.queries)) == {"benchmark"}
+    assert set(model.answer_paths(hidden)) == {"text+inferred-benchmark"}
+    assert set(models[1].answer_paths(hidden)) == {"text"}
+    back = load_predictor(save_predictor(model, tmp_path / "m"))
+    np.testing.assert_array_equal(back.predict_proba(hidden), model.predict_proba(hidden))
+    doc = json.loads((tmp_path / "m" / "checkpoint.json").read_text())
+    assert doc["state"]["text_path"]["temperature"] == pytest.approx(model.text_temperature_)
+
+
+def test_a_checkpoint_without_its_classifier_is_refused(models, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    path = save_predictor(models[0], tmp_path / "m")
+    arrays = load_file(str(path / "weights.safetensors"))
+    arrays.pop("benchmark_classifier.coef")
+    save_file(arrays, str(path / "weights.safetensors"))
+    with pytest.raises(CheckpointError, match="no benchmark classifier"):
+        load_predictor(path)
