@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from irtnet.cli.main import app
 from irtnet.data.provenance import table_fingerprint
 from irtnet.data.synthetic import make_synthetic
+from irtnet.data.table import ResponseTable
 from irtnet.errors import ConfigError
 from irtnet.predictors import REGISTRY
 from irtnet.predictors.baselines.simple import ModelMean
@@ -84,12 +85,17 @@ def test_compare_writes_tables_with_mean_and_std_over_seeds(tmp_path, table_path
                                "params": {"train": {"epochs": 2}}},
                               {"name": "model-benchmark-mean"}, {"name": "counting"}])
     result, tables = _run(spec, tmp_path / "run")
-    assert {p.name for p in (tmp_path / "run" / "tables").iterdir()} == {"syn-query.json", "syn-query.md"}
+    assert {p.name for p in (tmp_path / "run" / "tables").iterdir()} == {
+        "syn-query.json", "syn-query.md", "syn-text.json", "syn-text.md"}  # benchmark known, and text only
     assert (tmp_path / "run" / "summary.md").exists() and (tmp_path / "run" / "results.json").exists()
     t = tables[("syn", "query")]
     assert [r["label"] for r in t["rows"]] == ["irtnet-tiny", "model-benchmark-mean", "counting"]
+    text = {r["label"]: r for r in tables[("syn", "text")]["rows"]}
+    # with names hidden, the per-(model, benchmark) mean has nothing but each model's mean
+    assert text["model-benchmark-mean"]["correctness"]["auc"]["mean"] < t["rows"][1]["correctness"]["auc"]["mean"]
     for row in t["rows"]:
-        cells = sorted((c for c in result.cells if c.label == row["label"]), key=lambda c: c.seed)
+        cells = sorted((c for c in result.cells if c.label == row["label"] and c.setting == "query"),
+                       key=lambda c: c.seed)
         acc = [c.result["correctness"]["overall"]["accuracy"] for c in cells]
         micro = [c.result["routing"]["micro"] for c in cells]
         assert row["correctness"]["accuracy"]["values"] == pytest.approx(acc)
@@ -161,6 +167,32 @@ def test_cache_key_follows_data_split_params_and_encoder(tmp_path, table_path):
               cell_key(fp, split, knn(), "all-MiniLM-L6-v2", "complete"),
               cell_key(fp, split, knn(), "hashing-32", "observed")]
     assert len({base, *others}) == 7
+
+
+def test_kfold_tests_every_query_once_and_pairs_the_differences(tmp_path, table_path):
+    spec = _spec(table_path, [{"name": "irtnet-tiny", "model": "irtnet", "preset": "small",
+                               "params": {"config": {"use_groups": True, "infer_groups": True},
+                                          "train": {"epochs": 15, "lr": 1e-2}}},
+                              {"name": "model-benchmark-mean"}, {"name": "model-mean"}],
+                 seeds=(0,), folds=3, n_boot=200, focus="model-benchmark-mean")
+    result, tables = _run(spec, tmp_path / "run")
+    assert all(c.status == "ok" for c in result.cells) and {c.fold for c in result.cells} == {0, 1, 2}
+    splits = [json.loads((tmp_path / "run" / "splits" / f"syn-query-seed0-fold{f}.json").read_text())
+              for f in range(3)]
+    tested = [q for s in splits for q in s["test"]]
+    assert len(tested) == len(set(tested)) == ResponseTable.read_parquet(table_path).n_queries
+    stats = {(x["dataset"], x["setting"]): x for x in json.loads((tmp_path / "run" / "stats.json").read_text())}
+    assert set(stats) == {("syn", "query"), ("syn", "text")}
+    for p in stats.values():
+        assert p["focus"] == "model-benchmark-mean" and set(p["rows"]) == {"irtnet-tiny", "model-mean"}
+        assert p["n_queries"] == len(tested) and p["units"] == 3
+        for m in p["rows"]["model-mean"]["metrics"].values():
+            assert m["lo"] <= m["diff"] <= m["hi"] and m["verdict"] in ("win", "tie", "loss")
+    # names known, the per-benchmark mean beats the model mean; names hidden, it is the model mean: a tie at 0
+    assert stats[("syn", "query")]["rows"]["model-mean"]["metrics"]["auc"]["verdict"] == "win"
+    hidden = stats[("syn", "text")]["rows"]["model-mean"]["metrics"]["auc"]
+    assert hidden["diff"] == hidden["lo"] == hidden["hi"] == 0 and hidden["verdict"] == "tie"
+    assert "model-benchmark-mean minus each entry" in (tmp_path / "run" / "tables" / "syn-text.md").read_text()
 
 
 def test_the_cache_key_changes_with_the_package_source(table_path, monkeypatch):

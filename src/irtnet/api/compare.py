@@ -39,20 +39,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
-from irtnet._io import write_json
+from irtnet._io import atomic_path, write_json
 from irtnet._version import __version__, source_fingerprint
-from irtnet.api.compare_spec import (CompareEntry, CompareSpec, DatasetSpec, Setting, cell_key, entry_spec,
-                                     load_spec, settings_of)
+from irtnet.api.compare_spec import (
+    CompareEntry,
+    CompareSpec,
+    DatasetSpec,
+    Setting,
+    cell_key,
+    entry_spec,
+    load_spec,
+    settings_of,
+)
+from irtnet.api.compare_stats import paired_tables
 from irtnet.api.data import make_split, prepare, split_datasets
 from irtnet.config import DataConfig
 from irtnet.data.dataset import Dataset
-from irtnet.data.provenance import file_sha256, imported_table, provenance, table_fingerprint
 from irtnet.data.pair_split import split_by_pair
-from irtnet.data.splits import pair_subset
+from irtnet.data.provenance import (
+    file_sha256,
+    imported_table,
+    provenance,
+    table_fingerprint,
+)
+from irtnet.data.splits import kfold_query_splits, pair_subset
 from irtnet.data.table import ResponseTable
 from irtnet.predictors.spec import ModelSpec, build_predictor
-from irtnet.tasks.evaluate import evaluate
+from irtnet.tasks.evaluate import evaluate, score_matrix
 from irtnet.training.threads import torch_threads
 
 __all__ = ["CompareEntry", "CompareSpec", "Comparison", "DatasetSpec", "load_spec", "run_comparison"]
@@ -94,15 +109,31 @@ def routing_mode(spec: CompareSpec, dataset: DatasetSpec, setting: Setting) -> s
     return "observed" if setting == "pair" else dataset.routing_mode or spec.routing_mode
 
 
-def split_spec(spec: CompareSpec, setting: Setting, seed: int) -> dict[str, Any]:
+def split_spec(spec: CompareSpec, setting: Setting, seed: int, fold: int | None = None) -> dict[str, Any]:
     """What defines a split (part of every cell key)."""
     if setting == "pair":
         return {"kind": "pair", "fractions": list(spec.fractions), "seed": seed}
+    if fold is not None:
+        return {"kind": "kfold", "k": spec.folds, "fold": fold, "val_fraction": spec.fractions[1], "seed": seed,
+                "stratify": spec.stratify}
     return {"kind": "query", "fractions": list(spec.fractions), "seed": seed, "stratify": spec.stratify}
 
 
-def make_split_data(data: Dataset, setting: Setting, seed: int, spec: CompareSpec, mode: str) -> SplitData:
-    """The split of `data` for one setting and seed: the same for every model of the comparison."""
+def draws(spec: CompareSpec, setting: Setting) -> list[tuple[int, int | None]]:
+    """(seed, fold) of every split of a setting: K folds per seed under cross-fitting (query settings)."""
+    if spec.folds and setting != "pair":
+        return [(seed, fold) for seed in spec.seeds for fold in range(spec.folds)]
+    return [(seed, None) for seed in spec.seeds]
+
+
+def make_split_data(data: Dataset, setting: Setting, seed: int, spec: CompareSpec, mode: str,
+                    fold: int | None = None) -> SplitData:
+    """The split of `data` for one setting, seed and fold: the same for every model of the comparison."""
+    if fold is not None:
+        split = kfold_query_splits(data.table, spec.folds, seed, spec.fractions[1], spec.stratify)[fold]
+        train, val, test = split_datasets(data, split)
+        record = {**split_spec(spec, setting, seed, fold), "train": split.train, "val": split.val, "test": split.test}
+        return SplitData(train, val, test, record, mode)
     if setting == "pair":
         part = split_by_pair(data.table, spec.fractions, seed)
         counts = {name: int((part == i).sum()) for i, name in enumerate(("train", "val", "test"))}
@@ -127,6 +158,7 @@ class Cell:
     label: str
     model: str
     status: str = "error"
+    fold: int | None = None
     key: str | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
@@ -139,17 +171,41 @@ class Cell:
         return dict(self.__dict__)
 
 
-def run_cell(model: ModelSpec, split: SplitData) -> tuple[dict[str, Any], float, float]:
-    """Fit `model` on the split's training part, evaluate it on the test part: (result, fit s, eval s)."""
+def run_cell(model: ModelSpec, split: SplitData, hidden: bool = False) -> tuple[dict[str, Any], float, float, Any]:
+    """Fit `model` on the split's training part and evaluate it on the test part: (results, fit s, eval s,
+    predictions). With `hidden`, it is also evaluated with the test queries' benchmark names hidden (the text
+    only setting): results {"known": ..., "text": ...}; predictions {setting: [Q, M] scores}."""
     predictor = build_predictor(model)
     start = time.perf_counter()
     predictor.fit(split.train, split.val)
     fitted = time.perf_counter()
-    result = evaluate(predictor, split.train, split.test, split.routing_mode)
-    trained = getattr(predictor, "result_", None)  # trainers' history: epochs run and the one kept
-    if trained is not None and getattr(trained, "history", None):
-        result.info.update(epochs_run=len(trained.history), best_epoch=getattr(trained, "best_epoch", None))
-    return result.to_dict(), fitted - start, time.perf_counter() - fitted
+    tests = {"known": split.test}
+    if hidden:
+        tests["text"] = Dataset(split.test.table, split.test.queries.without_groups())
+    results, scores = {}, {}
+    for setting, test in tests.items():
+        scores[setting] = score_matrix(predictor, test)
+        result = evaluate(predictor, split.train, test, split.routing_mode, scores=scores[setting])
+        trained = getattr(predictor, "result_", None)  # trainers' history: epochs run and the one kept
+        if trained is not None and getattr(trained, "history", None):
+            result.info.update(epochs_run=len(trained.history), best_epoch=getattr(trained, "best_epoch", None))
+        if hasattr(predictor, "answer_paths"):
+            paths = predictor.answer_paths(test.queries)
+            result.info["paths"] = {p: paths.count(p) for p in sorted(set(paths))}
+        results[setting] = result.to_dict()
+    return results, fitted - start, time.perf_counter() - fitted, scores
+
+
+def save_predictions(path: Path, test: Dataset, scores: dict[str, np.ndarray]) -> None:
+    """The test scores of a cell ([Q, M] per setting), its labels (NaN: unlabelled) and their query and model
+    ids, for paired statistics."""
+    arrays = {f"scores_{k}": v.astype(np.float32) for k, v in scores.items()}
+    arrays.update(labels=test.table.label_matrix().astype(np.float32),
+                  queries=np.asarray(test.table.query_vocab.ids, dtype=str),
+                  models=np.asarray(test.table.model_vocab.ids, dtype=str))
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
 
 
 @dataclass
@@ -189,57 +245,77 @@ class _Runner:
             entries = [m for m in self.spec.models if setting in settings_of(m)]
             if not entries:
                 continue
-            for seed in self.spec.seeds:
+            for seed, fold in draws(self.spec, setting):
                 splits: dict[str, SplitData] = {}
 
-                def split_for(encoder: str, setting: Setting = setting, seed: int = seed) -> SplitData:
+                def split_for(encoder: str, setting: Setting = setting, seed: int = seed,
+                              fold: int | None = fold) -> SplitData:
                     if encoder not in prepared:
                         prepared[encoder] = prepare(table, encoder, progress=self.progress)
                     if encoder not in splits:  # the same ids for every encoder; only the vectors differ
                         splits[encoder] = make_split_data(prepared[encoder], setting, seed, self.spec,
-                                                          routing_mode(self.spec, ds, setting))
-                        path = self.out / "splits" / f"{ds.name}-{setting}-seed{seed}.json"
-                        write_json(path, splits[encoder].record)
+                                                          routing_mode(self.spec, ds, setting), fold)
+                        name = f"{ds.name}-{setting}-seed{seed}" + ("" if fold is None else f"-fold{fold}")
+                        write_json(self.out / "splits" / f"{name}.json", splits[encoder].record)
                     return splits[encoder]
 
                 for entry in self.spec.models:
                     if entry in entries:
-                        cells.append(self.cell(ds, setting, seed, entry, fingerprint, split_for))
+                        new = self.cell(ds, setting, seed, fold, entry, fingerprint, split_for)
                     elif setting == "query":
-                        cells.append(Cell(ds.name, setting, seed, entry.name, entry.registry_name, "n/a",
-                                          error="item-seen: scored in the pair table only"))
+                        new = [Cell(ds.name, s, seed, entry.name, entry.registry_name, "n/a", fold=fold,
+                                    error="item-seen: scored in the pair table only") for s in ("query", "text")]
+                    else:
+                        continue
+                    cells += new
                     if self.log and entry in entries:
-                        self.log(cells[-1])
+                        for c in new:
+                            self.log(c)
         return cells
 
-    def cell(self, ds: DatasetSpec, setting: Setting, seed: int, entry: CompareEntry, fingerprint: str,
-             split_for: Callable[[str], SplitData]) -> Cell:
-        cell = Cell(ds.name, setting, seed, entry.name, entry.registry_name)
+    def cell(self, ds: DatasetSpec, setting: Setting, seed: int, fold: int | None, entry: CompareEntry,
+             fingerprint: str, split_for: Callable[[str], SplitData]) -> list[Cell]:
+        """The cell of `entry` (and, in the query setting, its text-only twin: the same fit, names hidden)."""
+        names = ("query", "text") if setting == "query" else (setting,)
+        cells = [Cell(ds.name, s, seed, entry.name, entry.registry_name, fold=fold) for s in names]
         encoder = entry.encoder or self.spec.encoder
         try:
             model = entry_spec(entry, self.spec, seed)
-            cell.params = model.params
-            record = split_spec(self.spec, setting, seed)
-            mode = routing_mode(self.spec, ds, setting)
-            cell.key = cell_key(fingerprint, record, model, encoder, mode)
-            path = self.cells_dir / f"{cell.key}.json"
+            record = split_spec(self.spec, setting, seed, fold)
+            key = cell_key(fingerprint, record, model, encoder, routing_mode(self.spec, ds, setting))
+            path = self.cells_dir / f"{key}.json"
+            for c in cells:
+                c.params, c.key = model.params, key
             if path.exists() and not self.force:
                 stored = json.loads(path.read_text())
-                cell.result, cell.fit_seconds, cell.eval_seconds = (stored["result"], stored["fit_seconds"],
-                                                                    stored["eval_seconds"])
-                cell.status, cell.cached = "ok", True
+                for c in cells:
+                    c.result, c.fit_seconds, c.eval_seconds = (stored["results"][_KEYS[c.setting]],
+                                                               stored["fit_seconds"], stored["eval_seconds"])
+                    c.status, c.cached = "ok", True
             elif (self.only_datasets is None or ds.name in self.only_datasets) and \
                     (self.only_models is None or entry.name in self.only_models):
-                cell.result, cell.fit_seconds, cell.eval_seconds = run_cell(model, split_for(encoder))
-                cell.status = "ok"
-                write_json(path, {**cell.to_dict(), "encoder": encoder, "split": record,
-                                  "version": __version__, "code": source_fingerprint()})
+                split = split_for(encoder)
+                results, fit_s, eval_s, scores = run_cell(model, split, hidden=setting == "query")
+                save_predictions(self.cells_dir / f"{key}.npz", split.test, scores)
+                for c in cells:
+                    c.result, c.fit_seconds, c.eval_seconds, c.status = results[_KEYS[c.setting]], fit_s, eval_s, "ok"
+                write_json(path, {"dataset": ds.name, "setting": setting, "seed": seed, "fold": fold,
+                                  "label": entry.name, "model": entry.registry_name, "params": model.params,
+                                  "results": results, "fit_seconds": fit_s, "eval_seconds": eval_s,
+                                  "encoder": encoder, "split": record, "version": __version__,
+                                  "code": source_fingerprint()})
             else:
-                cell.status, cell.error = "pending", "not run yet (left out by a filter)"
+                for c in cells:
+                    c.status, c.error = "pending", "not run yet (left out by a filter)"
         except Exception as exc:  # noqa: BLE001 - one failing variant must not stop the comparison
-            cell.status, cell.error = "error", f"{type(exc).__name__}: {exc}"
-            cell.result = {"traceback": traceback.format_exc(limit=-3)}
-        return cell
+            for c in cells:
+                c.status, c.error = "error", f"{type(exc).__name__}: {exc}"
+                c.result = {"traceback": traceback.format_exc(limit=-3)}
+        return cells
+
+
+#: The result of each table setting inside a cell file: "query" and "pair" are scored with names known.
+_KEYS = {"query": "known", "pair": "known", "text": "text"}
 
 
 def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
@@ -251,7 +327,8 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
 
     `only_datasets` / `only_models` (names) restrict what is computed; cells outside them are still read
     from the cache, and shown as pending where absent, so results.json always covers the whole spec.
-    `meta` (e.g. the command line) is stored under "run" in results.json.
+    `meta` (e.g. the command line) is stored under "run" in results.json. stats.json holds the paired
+    bootstrap of the focus entry against every other (`irtnet.api.compare_stats`).
     """
     out, start = Path(out), time.perf_counter()
     runner = _Runner(spec, out, force, only_datasets, only_models, log, progress)
@@ -266,5 +343,7 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
            "cells": counts, "computed": sum(c.status == "ok" and not c.cached for c in cells),
            "from_cache": sum(c.cached for c in cells)}
     result = Comparison(spec, infos, cells, run)
-    write_json(out / "results.json", result.to_dict())
+    doc = result.to_dict()
+    write_json(out / "results.json", doc)
+    write_json(out / "stats.json", paired_tables(doc, runner.cells_dir))
     return result

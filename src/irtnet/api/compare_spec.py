@@ -75,7 +75,13 @@ class CompareSpec(BaseModel):
     datasets: list[DatasetSpec]
     models: list[CompareEntry]
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    folds: int | None = Field(None, ge=2, description="K-fold cross-fitting over queries (every query tested once; "
+                              "validation carved from the training folds) for each seed; None: one split per "
+                              "seed with `fractions`")
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    focus: str | None = Field(None, description="the entry compared with every other by paired bootstrap "
+                              "(default: the first entry)")
+    n_boot: int = Field(2000, ge=100, description="bootstrap resamples of queries for the paired intervals")
     stratify: bool = True
     encoder: str = DEFAULT_ENCODER
     routing_mode: Literal["complete", "observed"] = "complete"
@@ -91,6 +97,8 @@ class CompareSpec(BaseModel):
                 raise ValueError(f"{kind} names must be unique; repeated: {sorted(dup)}")
         if not self.datasets or not self.models or not self.seeds:
             raise ValueError("a comparison needs at least one dataset, one model and one seed")
+        if self.focus is not None and self.focus not in {m.name for m in self.models}:
+            raise ValueError(f"focus {self.focus!r} is not one of the model entries")
         try:
             check_fractions(self.fractions)
         except ConfigError as exc:

@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,9 @@ from irtnet.training.memory import reuse_freed_memory
 from irtnet.training.threads import torch_threads
 
 RUN_FORMAT, RUN_FORMAT_VERSION = "irtnet-run", 1
-#: Baselines evaluated beside every trained model by `evaluate_run`.
-REFERENCE_BASELINES = ("model-benchmark-mean", "model-mean")
+#: Baselines evaluated beside every trained model by `evaluate_run`: the base rates, and two text-only
+#: references (the benchmark inferred from the text, the nearest training queries) for the names-hidden setting.
+REFERENCE_BASELINES = ("model-benchmark-mean", "inferred-benchmark-rate", "knn", "model-mean")
 
 
 class RunSpec(BaseModel):
@@ -276,17 +278,51 @@ class _staging:
 # -------------------------------------------------------------------------------------------- evaluating
 def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASELINES,
                  routing_mode: str | None = None, progress: bool = False) -> list[EvaluationResult]:
-    """Score a run's model on its test split, beside reference baselines fitted on its training split with the
-    run's seed. Routing counts only queries with every model labelled ("complete"), or, by default for a pair
-    split, routes among each query's labelled models ("observed"). Writes evaluation.json in the run directory
-    and returns the results (the run's model first)."""
+    """Score a run's model on its test split, beside reference baselines fitted once on its training split with
+    the run's seed, in two settings (`info["setting"]`): "benchmark known" (the test queries carry their
+    benchmark names) and "text only" (the names hidden, `Queries.without_groups()`: what a raw query gives).
+    Routing counts only queries with every model labelled ("complete"), or, by default for a pair split,
+    routes among each query's labelled models ("observed").
+
+    A baseline that cannot serve a setting (it raises DataError: a text baseline on a table without text) is
+    left out of that setting, and the run model's result there says why (`info["skipped"]`, name -> reason);
+    the run's model must serve the "benchmark known" setting. Where the model says which path answers each
+    query (`answer_paths`), its results count them (`info["paths"]`). Writes evaluation.json in the run
+    directory (a JSON list of result dicts) and returns the results: the "benchmark known" ones first, then
+    the "text only" ones, the run's model first within each."""
     run = Run.open(run_dir)
     routing_mode = routing_mode or run.routing_mode
     train, _, test = run.datasets(progress=progress)
-    results = [evaluate(run.predictor(), train, test, routing_mode)]
+    model = run.predictor()
+    fitted, unfit = [], {}
     for name in baselines:
-        baseline = build_predictor(ModelSpec(model=name, seed=run.spec.model.seed)).fit(train)
-        results.append(evaluate(baseline, train, test, routing_mode))
+        try:
+            fitted.append(build_predictor(ModelSpec(model=name, seed=run.spec.model.seed)).fit(train))
+        except DataError as exc:  # e.g. it needs query vectors and the table has no text
+            unfit[name] = f"cannot be fitted on this run's training data: {exc}"
+    settings = {"benchmark known": test, "text only": Dataset(test.table, test.queries.without_groups())}
+    results: list[EvaluationResult] = []
+    for setting, data in settings.items():
+        skipped, here = dict(unfit), []
+        for predictor in [model, *fitted]:
+            try:
+                result = evaluate(predictor, train, data, routing_mode)
+            except DataError as exc:
+                if predictor is model and setting == "benchmark known":
+                    raise
+                skipped[predictor.name] = f"cannot serve the {setting!r} setting: {exc}"
+                continue
+            result.info["setting"] = setting
+            here.append(result)
+        paths = getattr(model, "answer_paths", None)
+        if here and here[0].predictor == model.name and model.name not in skipped:
+            here[0].info["skipped"] = skipped
+            if paths is not None:
+                counts = Counter(paths(data.queries))
+                here[0].info["paths"] = {path: counts[path] for path in sorted(counts)}
+        elif results:  # the run's model cannot serve this setting: its first result says why
+            results[0].info.setdefault("skipped_settings", {})[setting] = skipped
+        results += here
     run.write_json("evaluation.json", [r.to_dict() for r in results])
     return results
 

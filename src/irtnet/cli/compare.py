@@ -79,6 +79,10 @@ def compare(
     model: Annotated[Optional[list[str]], Opt("--model", "-m", help="registry NAME, irtnet:PRESET or JSON; "
                                                "repeat; replaces the spec's models")] = None,
     seeds: Annotated[Optional[str], Opt(help="comma-separated seeds (default 0,1,2)")] = None,
+    folds: Annotated[Optional[int], Opt(help="K-fold cross-fitting over queries (every query tested once) per seed")
+                     ] = None,
+    focus: Annotated[Optional[str], Opt(help="the entry compared with every other by paired bootstrap "
+                                             "(default: the first)")] = None,
     encoder: Annotated[Optional[str], Opt(help="query encoder of entries that name none")] = None,
     split: Annotated[Optional[str], Opt(help="train,val,test query fractions (default 0.8,0.1,0.1)")] = None,
     routing_mode: Annotated[Optional[str], Opt(help="'complete' or 'observed'")] = None,
@@ -97,6 +101,7 @@ def compare(
 
     raw = read_config_file(config) if config else {}
     flags: dict[str, Any] = {"encoder": encoder, "routing_mode": routing_mode, "threads": threads,
+                             "folds": folds, "focus": focus,
                              "out": str(out) if out else None,
                              "fractions": parse_fractions(split) if split else None,
                              "seeds": [int(s) for s in seeds.split(",")] if seeds else None}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from irtnet._io import atomic_path, write_json
+from irtnet.reporting.paired import paired_markdown
 
 CORRECTNESS = ("accuracy", "auc", "log_loss", "brier", "ece")
 ROUTING = ("micro", "macro", "gap_closed")
@@ -46,7 +47,7 @@ def aggregate(results: dict[str, Any]) -> list[dict[str, Any]]:
     spec, cells = results["spec"], results["cells"]
     tables = []
     for ds in spec["datasets"]:
-        for setting in ("query", "pair"):
+        for setting in ("query", "text", "pair"):
             sub = [c for c in cells if c["dataset"] == ds["name"] and c["setting"] == setting]
             if sub:
                 tables.append(_table(spec, ds["name"], setting, sub))
@@ -56,17 +57,18 @@ def aggregate(results: dict[str, Any]) -> list[dict[str, Any]]:
 def _table(spec: dict[str, Any], dataset: str, setting: str, cells: list[dict[str, Any]]) -> dict[str, Any]:
     rows = [_row(m, [c for c in cells if c["label"] == m["name"]]) for m in spec["models"]
             if any(c["label"] == m["name"] for c in cells)]
-    per_seed: dict[int, dict[str, Any]] = {}
+    per_seed: dict[tuple[int, Any], dict[str, Any]] = {}
     for c in cells:  # the references and test sizes depend on the split only: any scored cell has them
         if c["status"] == "ok":
-            per_seed.setdefault(c["seed"], c["result"])
+            per_seed.setdefault((c["seed"], c.get("fold")), c["result"])
     scored = list(per_seed.values())
     ref_names = scored[0]["routing"]["references"] if scored else {}
     refs = {name: {k: stat([r["routing"]["references"][name][k] for r in scored]) for k in ("micro", "macro")}
             for name in ref_names}
     corr = [r["correctness"]["per_benchmark"] for r in scored if r.get("correctness")]
     base = {b: stat([x[b]["base_rate"] for x in corr if b in x]) for b in sorted({b for x in corr for b in x})}
-    return {"dataset": dataset, "setting": setting, "seeds": sorted({c["seed"] for c in cells}),
+    folds = sorted({c["fold"] for c in cells if c.get("fold") is not None})
+    return {"dataset": dataset, "setting": setting, "seeds": sorted({c["seed"] for c in cells}), "folds": folds,
             "routing_mode": scored[0]["routing"]["mode"] if scored else None, "rows": rows, "references": refs,
             "base_rate": base,
             "test": {"n_queries": stat([r["info"]["n_test_queries"] for r in scored]),
@@ -88,7 +90,7 @@ def _row(entry: dict[str, Any], cells: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [c for c in cells if c["status"] == "ok"]
     row: dict[str, Any] = {"label": entry["name"], "model": entry.get("model") or entry["name"],
                            "status": _status(cells), "n_ok": len(ok), "n_seeds": len(cells),
-                           "errors": {str(c["seed"]): c["error"] for c in cells if c["status"] != "ok"}}
+                           "errors": {_draw(c): c["error"] for c in cells if c["status"] != "ok"}}
     if not ok:
         return row
     corr = [c["result"]["correctness"] for c in ok]
@@ -104,6 +106,10 @@ def _row(entry: dict[str, Any], cells: list[dict[str, Any]]) -> dict[str, Any]:
     row["eval_seconds"] = stat([c["eval_seconds"] for c in ok])
     row["from_cache"] = sum(bool(c.get("cached")) for c in ok)
     return row
+
+
+def _draw(cell: dict[str, Any]) -> str:
+    return str(cell["seed"]) if cell.get("fold") is None else f"{cell['seed']}/fold{cell['fold']}"
 
 
 # ---------------------------------------------------------------------------------------- markdown
@@ -190,14 +196,23 @@ def per_benchmark_markdown(rows: list[dict[str, Any]], base_rate: dict[str, Any]
     return _md(["benchmark", "base rate"] + [r["label"] for r in probs], out)
 
 
-def table_markdown(t: dict[str, Any]) -> str:
+def _stats(run_dir: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The run's paired statistics (stats.json, written by `irtnet compare`), by (dataset, setting)."""
+    path = Path(run_dir) / "stats.json"
+    return {(x["dataset"], x["setting"]): x for x in json.loads(path.read_text())} if path.exists() else {}
+
+
+def table_markdown(t: dict[str, Any], stats: dict[tuple[str, str], dict[str, Any]] | None = None) -> str:
     """The Markdown of one aggregated table: correctness, routing with references, per-benchmark accuracy."""
-    n_seeds, test = len(t["seeds"]), t["test"]
-    split = "(model, query) pairs (item-seen setting)" if t["setting"] == "pair" else "query (test queries unseen)"
-    parts = [f"### {t['dataset']}: split by {split}",
-             f"Mean ± sample std over {n_seeds} seed{'s' if n_seeds > 1 else ''} "
-             f"({', '.join(map(str, t['seeds']))}); "
-             f"best mean in bold. Test set per seed: {fmt(test['n_queries'], 0)} queries, "
+    n_seeds, test, folds = len(t["seeds"]), t["test"], t.get("folds") or []
+    split = {"pair": "split by (model, query) pairs (item-seen setting)",
+             "query": "benchmark known: split by query (test queries unseen)",
+             "text": "text only: split by query, the test queries' benchmark names hidden"}[t["setting"]]
+    over = (f"{len(folds)} folds (each query tested once) x {n_seeds} seed{'s' if n_seeds > 1 else ''}" if folds
+            else f"{n_seeds} seed{'s' if n_seeds > 1 else ''}")
+    parts = [f"### {t['dataset']}: {split}",
+             f"Mean ± sample std over {over} ({', '.join(map(str, t['seeds']))}); "
+             f"best mean in bold. Test set per {'fold' if folds else 'seed'}: {fmt(test['n_queries'], 0)} queries, "
              f"{fmt(test['n_pairs'], 0)} labelled pairs. Routing mode '{t['routing_mode']}': "
              f"{fmt(test['routed_queries'], 0)} queries routed, {fmt(test['excluded_queries'], 0)} left out.",
              "**Correctness**", correctness_markdown(t["rows"]),
@@ -206,6 +221,9 @@ def table_markdown(t: dict[str, Any]) -> str:
     if any(r.get("correctness") for r in _scored(t["rows"])):
         parts += ["**Per-benchmark accuracy** (mean over seeds; base rate = share of correct test labels)",
                   per_benchmark_markdown(t["rows"], t.get("base_rate", {}))]
+    paired = (stats or {}).get((t["dataset"], t["setting"]))
+    if paired:
+        parts += [paired_markdown(paired)]
     return "\n\n".join(parts) + "\n"
 
 
@@ -224,10 +242,11 @@ def write_tables(run_dir: str | Path) -> list[dict[str, Any]]:
     run_dir = Path(run_dir)
     results = read_results(run_dir)
     tables = aggregate(results)
+    stats = _stats(run_dir)
     for t in tables:
         stem = run_dir / "tables" / f"{t['dataset']}-{t['setting']}"
         write_json(stem.with_suffix(".json"), t)
-        _write_text(stem.with_suffix(".md"), table_markdown(t))
+        _write_text(stem.with_suffix(".md"), table_markdown(t, stats))
     _write_text(run_dir / "summary.md", run_markdown(results, run_dir, tables, level=1))
     return tables
 
@@ -296,7 +315,8 @@ def run_markdown(results: dict[str, Any], run_dir: str | Path, tables: list[dict
     parts = ["\n".join(x for x in lines if x.strip()), f"{h}# Datasets (versions)",
              datasets_markdown(results["datasets"]),
              f"{h}# Model entries", models_markdown(spec)]
-    parts += [table_markdown(t).replace("### ", f"{h}# ", 1) for t in tables]
+    stats = _stats(run_dir)
+    parts += [table_markdown(t, stats).replace("### ", f"{h}# ", 1) for t in tables]
     return "\n\n".join(parts) + "\n"
 
 

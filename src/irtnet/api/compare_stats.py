@@ -1,0 +1,105 @@
+"""Paired statistics of a comparison: the focus entry (irtnet) against every other entry, per dataset and
+setting, from the test predictions each cell stored (`<cells>/<key>.npz`).
+
+Every entry of a (dataset, setting) was scored on the same test queries (the same split for every model), so
+the differences are paired: queries are resampled with replacement, the same resample for both sides
+(`irtnet.tasks.stats.paired_bootstrap`), and a difference counts as a win or a loss only when its 95% interval
+excludes zero. Under K-fold cross-fitting each query is tested exactly once, so the folds' test sets are
+concatenated into one set of queries; with several seeds (or several single splits), each (seed, query) is one
+unit of resampling, which counts a query once per seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from irtnet.tasks.routing import scorable
+from irtnet.tasks.stats import HIGHER_IS_BETTER, paired_bootstrap
+
+SETTINGS = ("query", "text")
+METRICS = ("auc", "log_loss", "routing", "ece")
+_SCORES = {"query": "scores_known", "text": "scores_text"}
+
+
+def _units(cells: list[dict[str, Any]], cells_dir: Path, setting: str) -> dict[tuple[int, Any], dict[str, Any]]:
+    """(seed, fold) -> the stored predictions of one entry's ok cells."""
+    out = {}
+    for c in cells:
+        path = cells_dir / f"{c['key']}.npz"
+        if c["status"] == "ok" and path.exists():
+            with np.load(path) as f:
+                out[(c["seed"], c.get("fold"))] = {k: f[k] for k in ("labels", "queries", "models", _SCORES[setting])}
+    return out
+
+
+def _stack(units: dict, keys: list, setting: str) -> tuple[np.ndarray, np.ndarray]:
+    return (np.concatenate([units[k]["labels"] for k in keys]).astype(np.float64),
+            np.concatenate([units[k][_SCORES[setting]] for k in keys]).astype(np.float64))
+
+
+def _as_probability(scores: np.ndarray) -> np.ndarray:
+    """Scores of a router without probabilities, squeezed into (0, 1) row by row keeping their order (only
+    routing is compared for such a router)."""
+    lo, hi = scores.min(axis=1, keepdims=True), scores.max(axis=1, keepdims=True)
+    return 0.01 + 0.98 * (scores - lo) / np.where(hi > lo, hi - lo, 1.0)
+
+
+def compare_entries(focus: dict, other: dict, keys: list, setting: str, mode: str, n_boot: int,
+                    probabilities: bool) -> dict[str, Any]:
+    """The paired bootstrap of `focus` minus `other` on the units `keys`."""
+    for k in keys:
+        same = (np.array_equal(focus[k]["queries"], other[k]["queries"])
+                and np.array_equal(focus[k]["models"], other[k]["models"]))
+        if not same:
+            raise ValueError(f"split {k}: the two entries were scored on different queries or models")
+    y, p_a = _stack(focus, keys, setting)
+    _, p_b = _stack(other, keys, setting)
+    metrics = METRICS if probabilities else ("routing",)
+    if not probabilities:
+        p_a, p_b = _as_probability(p_a), _as_probability(p_b)
+    mask = None if mode == "complete" else scorable(y, mode)[0]
+    return paired_bootstrap(y, p_a, p_b, n_boot=n_boot, seed=0, routing_mask=mask, metrics=metrics)
+
+
+def paired_tables(results: dict[str, Any], cells_dir: str | Path) -> list[dict[str, Any]]:
+    """One table per (dataset, setting): the focus entry against every other scored entry, and against the
+    best other entry per metric (best by point estimate)."""
+    spec, cells_dir = results["spec"], Path(cells_dir)
+    focus = spec.get("focus") or spec["models"][0]["name"]
+    tables = []
+    for ds in spec["datasets"]:
+        mode = ds.get("routing_mode") or spec["routing_mode"]
+        for setting in SETTINGS:
+            sub = [c for c in results["cells"] if c["dataset"] == ds["name"] and c["setting"] == setting]
+            mine = _units([c for c in sub if c["label"] == focus], cells_dir, setting)
+            if not mine:
+                continue
+            keys = sorted(mine, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
+            rows = {}
+            for entry in spec["models"]:
+                label = entry["name"]
+                theirs = _units([c for c in sub if c["label"] == label], cells_dir, setting)
+                if label == focus or not all(k in theirs for k in keys):
+                    continue
+                probs = all(c["result"].get("correctness") is not None for c in sub
+                            if c["label"] == label and c["status"] == "ok")
+                rows[label] = compare_entries(mine, theirs, keys, setting, mode, spec.get("n_boot", 2000), probs)
+            tables.append({"dataset": ds["name"], "setting": setting, "focus": focus, "units": len(keys),
+                           "n_queries": sum(len(mine[k]["queries"]) for k in keys), "rows": rows,
+                           "best_other": _best_other(rows)})
+    return tables
+
+
+def _best_other(rows: dict[str, Any]) -> dict[str, Any]:
+    """Per metric: the other entry with the best point estimate, and the focus entry's verdict against it."""
+    out = {}
+    for metric in METRICS:
+        have = {label: r["metrics"][metric] for label, r in rows.items() if metric in r["metrics"]}
+        if not have:
+            continue
+        pick = (max if HIGHER_IS_BETTER[metric] else min)(have, key=lambda label: have[label]["b"])
+        out[metric] = {"entry": pick, **have[pick]}
+    return out

@@ -1,0 +1,31 @@
+"""Markdown of a comparison's paired statistics (`irtnet.api.compare_stats`): for each other entry, the focus
+entry's difference on each metric with its 95% paired bootstrap interval and the verdict (win, tie, loss)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_NAMES = {"auc": "AUC", "log_loss": "log loss", "routing": "routing", "ece": "ECE"}
+
+
+def _cell(m: dict[str, Any] | None) -> str:
+    if m is None:
+        return "-"
+    return f"{m['diff']:+.4f} [{m['lo']:+.4f}, {m['hi']:+.4f}] **{m['verdict']}**"
+
+
+def paired_markdown(p: dict[str, Any]) -> str:
+    """The table of one (dataset, setting)."""
+    metrics = [k for k in _NAMES if any(k in r["metrics"] for r in p["rows"].values())]
+    head = ["against", *[_NAMES[m] for m in metrics]]
+    lines = [f"**Paired differences, {p['focus']} minus each entry** (95% bootstrap interval over "
+             f"{p['n_queries']:,} test queries, {p['units']} split(s); a win or loss only when the interval "
+             "excludes 0; lower is better for log loss and ECE)", "",
+             "| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * len(metrics)) + "|"]
+    for label, row in p["rows"].items():
+        lines.append("| " + " | ".join([label, *[_cell(row["metrics"].get(m)) for m in metrics]]) + " |")
+    best = p.get("best_other", {})
+    if best:
+        lines.append("| **best other** | " + " | ".join(
+            f"{best[m]['entry']}: {_cell(best[m])}" if m in best else "-" for m in metrics) + " |")
+    return "\n".join(lines)
