@@ -25,3 +25,12 @@ def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("IRTNET_CACHE", str(tmp_path_factory.getbasetemp() / "irtnet-cache"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module's fits (module scope: it must cover module-scoped fixtures too)."""
+    from irtnet.training.threads import torch_threads
+
+    with torch_threads(1):
+        yield

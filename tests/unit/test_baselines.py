@@ -25,6 +25,8 @@ from irtnet.predictors.baselines.mf import EmbedLLMModule
 from irtnet.predictors.baselines.routerdc import cluster_loss, sample_llm_loss
 from irtnet.tasks.evaluate import evaluate
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FAST = {
     "random": {"seed": 3},
     "knn": {"k": 15},
@@ -35,12 +37,6 @@ FAST = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():  # module scope: it must also cover the module-scoped fits below
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from safetensors.numpy import load_file, save_file
 
 from irtnet.data.dataset import Dataset
@@ -25,6 +24,8 @@ from irtnet.errors import CheckpointError
 from irtnet.models.irtnet import PRESETS
 from irtnet.predictors import REGISTRY
 from irtnet.predictors.checkpoint import load_predictor, load_router, save_predictor, save_router
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 _SMALL = PRESETS["small"].model_dump()
 #: Tiny, fast settings for every registered model: a model registered without an entry here fails
@@ -47,12 +48,6 @@ def _own_models() -> list[str]:
     return sorted(n for n, cls in REGISTRY.items() if cls.__module__.startswith("irtnet."))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from irtnet.data.dataset import Dataset
 from irtnet.data.embeddings import embed_queries
@@ -26,6 +25,8 @@ from irtnet.predictors.baselines.simple import ModelMean
 from irtnet.predictors.checkpoint import load_predictor, save_predictor
 from irtnet.predictors.spec import ModelSpec, build_predictor, uses_seed
 from irtnet.tasks.evaluate import score_matrix
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 #: Small, fast parameters of every registered model (a model missing here fails the suite).
 FIXTURES: dict[str, dict[str, Any]] = {
@@ -42,12 +43,6 @@ FIXTURES: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ functions (runs, comparisons, experiment protocols) and below reporting and the 
 from irtnet.api.data import load_table, make_split, prepare, split_datasets
 from irtnet.api.run import (REFERENCE_BASELINES, Run, RunSpec, evaluate_run, is_run_dir, resolve_run, run_spec,
                             run_spec_from, train_run)
-from irtnet.api.texts import (CostDecisions, answer_paths, check_benchmarks, cost_route_texts, known_benchmarks, load, predict_texts,
-                              rank_models, resolve_prices, text_queries)
+from irtnet.api.texts import (CostDecisions, answer_paths, check_benchmarks, cost_route_texts, known_benchmarks, load,
+                              predict_texts, rank_models, resolve_prices, text_queries)
 from irtnet.config import DataConfig
 from irtnet.predictors.spec import DEFAULT_PRESET, ModelSpec, apply_flags, build_predictor, resolve_spec
 
