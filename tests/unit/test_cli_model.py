@@ -36,10 +36,17 @@ def test_evaluate_prints_tables_and_writes_json(run_dir, tmp_path):
     result = runner.invoke(app, ["evaluate", str(run_dir), "--markdown", str(tmp_path / "e.md")])
     assert result.exit_code == 0, result.output
     assert "irtnet" in result.output and "model-benchmark-mean" in result.output
+    printed = " ".join(result.output.split())  # titles may wrap
+    for title in ("benchmark known", "text only: names hidden"):  # the tables of each setting, titled
+        assert f"Correctness prediction ({title};" in printed and f"Routing accuracy ({title};" in printed
+    assert printed.index("(benchmark known;") < printed.index("(text only: names hidden;")
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
     assert [e["predictor"] for e in evaluation][0] == "irtnet"
+    assert [e["info"]["setting"] for e in evaluation if e["predictor"] == "irtnet"] == ["benchmark known", "text only"]
     assert 0.5 < evaluation[0]["correctness"]["overall"]["auc"] <= 1
-    assert "| irtnet" in (tmp_path / "e.md").read_text()
+    md = (tmp_path / "e.md").read_text()
+    assert "| irtnet" in md and "### Correctness (benchmark known)" in md
+    assert "### Correctness (text only: names hidden)" in md
 
 
 def test_route_answers_for_a_query_it_never_saw(run_dir):

@@ -127,6 +127,73 @@ def test_a_changed_table_is_refused(tmp_path):
         api.evaluate_run(run.path)
 
 
+# -------------------------------------------------------------------------------------------- evaluation
+SETTINGS = ["benchmark known", "text only"]
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """A default-preset run on three benchmarks whose texts name them, evaluated: (run path, results)."""
+    root = tmp_path_factory.mktemp("evaluated")
+    make_synthetic(n_models=5, n_queries=400, n_benchmarks=3, dim=2, feature_dim=6, seed=0).table.to_parquet(
+        root / "t.parquet")
+    spec = RunSpec(data=DataConfig(table=str(root / "t.parquet"), encoder="hashing-64", seed=0),
+                   model=ModelSpec(params=SMALL), threads=1)
+    run = train_run(spec, root / "run", progress=False)
+    return run.path, api.evaluate_run(run.path)
+
+
+def _by(results, setting):
+    return {r.predictor: r for r in results if r.info["setting"] == setting}
+
+
+def test_evaluation_scores_every_predictor_with_names_known_and_hidden(evaluated):
+    path, results = evaluated
+    names = ["irtnet", *api.REFERENCE_BASELINES]
+    assert [(r.info["setting"], r.predictor) for r in results] == [(s, n) for s in SETTINGS for n in names]
+    written = json.loads((path / "evaluation.json").read_text())
+    assert isinstance(written, list) and [(e["info"]["setting"], e["predictor"]) for e in written] == [
+        (r.info["setting"], r.predictor) for r in results]
+    known, hidden = _by(results, "benchmark known"), _by(results, "text only")
+    n = known["irtnet"].info["n_test_queries"]
+    # the default preset answers by the benchmark's name when it is given, by the text and the inferred
+    # benchmark when it is hidden; nothing was skipped
+    assert known["irtnet"].info["paths"] == {"benchmark": n}
+    assert hidden["irtnet"].info["paths"] == {"text+inferred-benchmark": n}
+    assert known["irtnet"].info["skipped"] == {} == hidden["irtnet"].info["skipped"]
+
+
+def test_with_names_hidden_the_benchmark_base_rate_is_the_model_mean_and_the_text_recovers_it(evaluated):
+    _, results = evaluated
+    known, hidden = _by(results, "benchmark known"), _by(results, "text only")
+    auc = {name: r.correctness["overall"]["auc"] for name, r in hidden.items()}
+    # model-benchmark-mean has nothing but the model mean without names: exactly model-mean
+    assert hidden["model-benchmark-mean"].correctness == hidden["model-mean"].correctness
+    assert hidden["model-benchmark-mean"].routing.to_dict() == hidden["model-mean"].routing.to_dict()
+    # the benchmark inferred from the text brings the benchmark base rate back
+    assert auc["inferred-benchmark-rate"] > auc["model-mean"] + 0.02
+    assert known["model-benchmark-mean"].correctness["overall"]["auc"] > auc["model-benchmark-mean"]
+    # text baselines read no names: the same figures in both settings
+    assert known["knn"].correctness == hidden["knn"].correctness
+
+
+def test_a_baseline_that_cannot_serve_a_setting_is_left_out_and_says_why(tmp_path):
+    make_synthetic(n_models=4, n_queries=160, n_benchmarks=2, dim=2, feature_dim=6, text=False,
+                   seed=0).table.to_parquet(tmp_path / "t.parquet")
+    spec = RunSpec(data=DataConfig(table=str(tmp_path / "t.parquet"), encoder="hashing-32", seed=0),
+                   model=ModelSpec(model="model-benchmark-mean"), threads=1)
+    run = train_run(spec, tmp_path / "run", progress=False)
+    results = api.evaluate_run(run.path)  # text baselines on a table without text: no crash
+    assert [(r.info["setting"], r.predictor) for r in results] == [
+        (s, n) for s in SETTINGS for n in ("model-benchmark-mean", "model-benchmark-mean", "model-mean")]
+    for own in (results[0], results[3]):
+        assert set(own.info["skipped"]) == {"inferred-benchmark-rate", "knn"}
+        assert all("needs query embeddings" in why for why in own.info["skipped"].values())
+        assert "paths" not in own.info
+    written = json.loads((run.path / "evaluation.json").read_text())
+    assert set(written[0]["info"]["skipped"]) == {"inferred-benchmark-rate", "knn"}
+
+
 QUICK = {"irtnet": {"preset": "small", "params": SMALL}, "routerdc": {"params": {"epochs": 2}},
          "embedllm-mf": {"params": {"epochs": 2}}, "linear-mirt": {"params": {"epochs": 2}}}
 
@@ -149,6 +216,8 @@ def test_every_registered_model_trains_and_evaluates_as_a_run(tmp_path, table_pa
     assert result.exit_code == 0, result.output
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert evaluation[0]["predictor"] == model and 0 <= evaluation[0]["routing"]["micro"] <= 1
+    own = [e for e in evaluation if e["predictor"] == model and "skipped" in e["info"]]
+    assert [e["info"]["setting"] for e in own] == SETTINGS  # every model serves both settings
 
 
 def _model_file(tmp_path, model: str):

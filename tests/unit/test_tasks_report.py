@@ -55,6 +55,40 @@ def test_report_embeds_every_figure_as_a_data_uri(root):
     doc = json.loads(out.with_suffix(".json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
     titles = [s["title"] for s in doc["sections"]]
     assert titles[:3] == ["Evaluation on the run's test queries", "Interpretation", "Cost-aware routing"]
+    # the run's evaluation.json has two settings: a correctness and a routing table for each, in order
+    tables = [t["title"] for t in doc["sections"][0]["tables"]]
+    assert [t.split(" (")[0] for t in tables] == ["Correctness prediction", "Routing"] * 2
+    assert "(benchmark known" in tables[0] and "(benchmark known;" in tables[1]
+    assert "(text only: names hidden" in tables[2] and "(text only: names hidden;" in tables[3]
+    rows = {t["title"]: [r[0] for r in t["rows"]] for t in doc["sections"][0]["tables"]}
+    assert all(rows[t][:5] == ["irtnet", "model-benchmark-mean", "inferred-benchmark-rate", "knn", "model-mean"]
+               for t in tables)
+    assert "text only: names hidden" in page and "answered by path" in page
+
+
+def test_an_evaluation_without_settings_renders_as_before(root):
+    from irtnet.reporting.html import evaluation_section
+
+    _ok(["evaluate", root / "run"])
+    results = json.loads((root / "run" / "evaluation.json").read_text())
+    old = [{**r, "info": {k: v for k, v in r["info"].items() if k not in ("setting", "skipped", "paths")}}
+           for r in results if r["info"]["setting"] == "benchmark known"]
+    rep = Report("r")
+    evaluation_section(rep, old)
+    titles = [t.title for t in rep.sections[0].tables]
+    assert titles == ["Correctness prediction", f"Routing ({old[0]['routing']['n_queries']} queries, mode complete)"]
+    assert rep.sections[0].paragraphs == []
+    render(rep)
+    from irtnet.reporting.tables import markdown, rich_tables
+    from irtnet.tasks.evaluate import EvaluationResult
+
+    parsed = [EvaluationResult.from_dict(r) for r in old]
+    n, q = old[0]["info"]["n_test_pairs"], old[0]["routing"]["n_queries"]
+    assert [t.title for t in rich_tables(parsed)] == [
+        f"Correctness prediction ({n} test pairs)", "Per-benchmark accuracy", "Per-benchmark auc",
+        f"Routing accuracy ({q} test queries, mode 'complete', 0 excluded)"]
+    assert [line for line in markdown(parsed).splitlines() if line.startswith("###")] == [
+        "### Correctness", "### Per-benchmark accuracy", f"### Routing ({q} queries, mode 'complete', 0 excluded)"]
 
 
 def test_report_renders_tables_and_escapes_text():

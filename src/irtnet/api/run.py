@@ -36,8 +36,8 @@ from irtnet._version import __version__
 from irtnet.api.data import load_table, make_split, prepare, split_datasets
 from irtnet.config import DataConfig, deep_update
 from irtnet.data.dataset import Dataset
-from irtnet.data.provenance import table_fingerprint
 from irtnet.data.pair_split import PairSplit, load_split
+from irtnet.data.provenance import table_fingerprint
 from irtnet.data.splits import QuerySplit
 from irtnet.data.table import ResponseTable
 from irtnet.errors import CheckpointError, ConfigError, DataError
@@ -278,7 +278,7 @@ class _staging:
 # -------------------------------------------------------------------------------------------- evaluating
 def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASELINES,
                  routing_mode: str | None = None, progress: bool = False) -> list[EvaluationResult]:
-    """Score a run's model on its test split, beside reference baselines fitted once on its training split with
+    """Score a run's model on its test split, beside reference baselines fitted once on its training split (its validation split for their own choices) with
     the run's seed, in two settings (`info["setting"]`): "benchmark known" (the test queries carry their
     benchmark names) and "text only" (the names hidden, `Queries.without_groups()`: what a raw query gives).
     Routing counts only queries with every model labelled ("complete"), or, by default for a pair split,
@@ -292,18 +292,19 @@ def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASEL
     the "text only" ones, the run's model first within each."""
     run = Run.open(run_dir)
     routing_mode = routing_mode or run.routing_mode
-    train, _, test = run.datasets(progress=progress)
+    train, val, test = run.datasets(progress=progress)
     model = run.predictor()
     fitted, unfit = [], {}
     for name in baselines:
         try:
-            fitted.append(build_predictor(ModelSpec(model=name, seed=run.spec.model.seed)).fit(train))
+            # the same information as the run's model: its validation split for their choices
+            fitted.append(build_predictor(ModelSpec(model=name, seed=run.spec.model.seed)).fit(train, val))
         except DataError as exc:  # e.g. it needs query vectors and the table has no text
             unfit[name] = f"cannot be fitted on this run's training data: {exc}"
     settings = {"benchmark known": test, "text only": Dataset(test.table, test.queries.without_groups())}
     results: list[EvaluationResult] = []
     for setting, data in settings.items():
-        skipped, here = dict(unfit), []
+        skipped, own, others = dict(unfit), None, []
         for predictor in [model, *fitted]:
             try:
                 result = evaluate(predictor, train, data, routing_mode)
@@ -313,16 +314,19 @@ def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASEL
                 skipped[predictor.name] = f"cannot serve the {setting!r} setting: {exc}"
                 continue
             result.info["setting"] = setting
-            here.append(result)
-        paths = getattr(model, "answer_paths", None)
-        if here and here[0].predictor == model.name and model.name not in skipped:
-            here[0].info["skipped"] = skipped
+            if predictor is model:
+                own = result
+            else:
+                others.append(result)
+        if own is not None:
+            own.info["skipped"] = skipped
+            paths = getattr(model, "answer_paths", None)
             if paths is not None:
                 counts = Counter(paths(data.queries))
-                here[0].info["paths"] = {path: counts[path] for path in sorted(counts)}
-        elif results:  # the run's model cannot serve this setting: its first result says why
+                own.info["paths"] = {path: counts[path] for path in sorted(counts)}
+        else:  # the run's model cannot serve this setting: its "benchmark known" result says why
             results[0].info.setdefault("skipped_settings", {})[setting] = skipped
-        results += here
+        results += ([own] if own is not None else []) + others
     run.write_json("evaluation.json", [r.to_dict() for r in results])
     return results
 

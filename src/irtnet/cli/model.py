@@ -59,14 +59,18 @@ def evaluate(
                             ] = None,
     markdown: Annotated[Optional[Path], Opt(help="also write the tables as Markdown here")] = None,
 ) -> None:
-    """Score a run's model on its test queries beside the base-rate references; writes RUN/evaluation.json."""
+    """Score a run's model on its test queries beside the reference baselines, in two settings: benchmark names
+    known, and text only (names hidden); writes RUN/evaluation.json."""
     from irtnet import api
     from irtnet._io import write_text
-    from irtnet.reporting.tables import markdown as to_markdown, rich_tables
+    from irtnet.reporting.tables import by_setting, markdown as to_markdown, rich_tables, setting_title
 
     results = api.evaluate_run(run, routing_mode=routing_mode)
-    for table in rich_tables(results):
-        console.print(table)
+    for setting, group in by_setting(results):
+        if setting is not None:
+            console.rule(setting_title(setting), align="left")
+        for table in rich_tables(group):
+            console.print(table)
     if markdown:
         write_text(markdown, to_markdown(results))
     console.print(f"wrote {run / 'evaluation.json'}")

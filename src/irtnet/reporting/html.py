@@ -147,18 +147,32 @@ def _fig(section: Section, name: str, caption: str, fig: Any, data: Any = None) 
 
 
 def evaluation_section(report: Report, results: list[dict[str, Any]]) -> None:
-    """Correctness and routing tables from an evaluation.json."""
+    """Correctness and routing tables from an evaluation.json, per setting (`info.setting`: benchmark known,
+    text only); results without a setting (older files) as one group with the titles of before."""
+    from irtnet.reporting.tables import setting_notes, setting_title
+    from irtnet.tasks.evaluate import EvaluationResult
+
     sec = report.section("Evaluation on the run's test queries")
     cols = ("accuracy", "auc", "log_loss", "brier", "ece")
-    rows = [[r["predictor"], *[r["correctness"]["overall"][c] for c in cols]] for r in results if r.get("correctness")]
-    if rows:
-        sec.tables.append(Table("Correctness prediction", ["predictor", *cols], rows))
-    rt = [[r["predictor"], r["routing"]["micro"], r["routing"]["macro"], r["routing"]["gap_closed"]] for r in results]
-    if results:
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r.get("info") or {}).get("setting"), []).append(r)
+    for setting, group in groups.items():
+        label = setting_title(setting)
+        suffix = f" ({label})" if label else ""
+        rows = [[r["predictor"], *[r["correctness"]["overall"][c] for c in cols]]
+                for r in group if r.get("correctness")]
+        if rows:
+            sec.tables.append(Table(f"Correctness prediction{suffix}", ["predictor", *cols], rows))
+        rt = [[r["predictor"], r["routing"]["micro"], r["routing"]["macro"], r["routing"]["gap_closed"]]
+              for r in group]
         rt += [[f"({k.replace('_', ' ')})", v["micro"], v["macro"], float("nan")]
-               for k, v in results[0]["routing"]["references"].items()]
-        sec.tables.append(Table(f"Routing ({results[0]['routing']['n_queries']} queries, mode "
-                                f"{results[0]['routing']['mode']})", ["router", "micro", "macro", "gap closed"], rt))
+               for k, v in group[0]["routing"]["references"].items()]
+        routing = group[0]["routing"]
+        sec.tables.append(Table(f"Routing ({f'{label}; ' if label else ''}{routing['n_queries']} queries, mode "
+                                f"{routing['mode']})", ["router", "micro", "macro", "gap closed"], rt))
+        notes = setting_notes([EvaluationResult.from_dict(r) for r in group])
+        sec.paragraphs += [f"{label}: {note}" if label else note for note in notes]
 
 
 def interpretation_section(report: Report, predictor: Any, data: Any, families: list[str], where: str) -> None:

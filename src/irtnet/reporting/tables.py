@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 from rich.table import Table
+from rich.text import Text
 
 from irtnet.tasks.evaluate import EvaluationResult
 
@@ -53,8 +54,41 @@ def routing_rows(results: Sequence[EvaluationResult]) -> list[list[str]]:
     return rows
 
 
-def _rich(title: str, header: Sequence[str], rows: list[list[str]]) -> Table:
-    table = Table(title=title, title_justify="left")
+#: How each evaluation setting (`info["setting"]`, written by `irtnet.api.evaluate_run`) is titled.
+SETTING_TITLES = {"benchmark known": "benchmark known", "text only": "text only: names hidden"}
+
+
+def setting_title(setting: str | None) -> str | None:
+    """The title of an evaluation setting (None for results written before settings existed)."""
+    return None if setting is None else SETTING_TITLES.get(setting, setting)
+
+
+def by_setting(results: Sequence[EvaluationResult]) -> list[tuple[str | None, list[EvaluationResult]]]:
+    """The results grouped by `info["setting"]`, settings in order of first appearance (None: no setting)."""
+    groups: dict[str | None, list[EvaluationResult]] = {}
+    for r in results:
+        groups.setdefault(r.info.get("setting"), []).append(r)
+    return list(groups.items())
+
+
+def setting_notes(results: Sequence[EvaluationResult]) -> list[str]:
+    """One setting's notes from its results' info: the answer paths of a model that reports them, the
+    predictors skipped in this setting (and why), and settings the run's model could not serve."""
+    notes = []
+    for r in results:
+        if r.info.get("paths"):
+            counts = ", ".join(f"{path} {n}" for path, n in r.info["paths"].items())
+            notes.append(f"{r.predictor} answered by path: {counts}")
+        for name, why in (r.info.get("skipped") or {}).items():
+            notes.append(f"{name} left out: {why}")
+        for setting, skipped in (r.info.get("skipped_settings") or {}).items():
+            notes += [f"{name} left out of the {setting!r} setting: {why}" for name, why in skipped.items()]
+    return notes
+
+
+def _rich(title: str, header: Sequence[str], rows: list[list[str]], caption: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", caption=None if caption is None else Text(caption),
+                  caption_justify="left")
     for i, h in enumerate(header):
         table.add_column(h, justify="left" if i == 0 else "right")
     for row in rows:
@@ -63,20 +97,30 @@ def _rich(title: str, header: Sequence[str], rows: list[list[str]]) -> Table:
 
 
 def rich_tables(results: Sequence[EvaluationResult]) -> list[Table]:
-    """Correctness, per-benchmark accuracy and AUC, and routing tables."""
+    """Per setting (`info["setting"]`; results without one as a single untitled group): correctness,
+    per-benchmark accuracy and AUC, and routing tables, the setting's notes under its routing table."""
+    tables = []
+    for setting, group in by_setting(results):
+        label = setting_title(setting)
+        tables += _rich_group(group, f"{label}; " if label else "", f" ({label})" if label else "")
+    return tables
+
+
+def _rich_group(results: Sequence[EvaluationResult], lead: str, suffix: str) -> list[Table]:
     tables = []
     c_rows = correctness_rows(results)
     if c_rows:
         n = results[0].info.get("n_test_pairs", "")
-        tables.append(_rich(f"Correctness prediction ({n} test pairs)",
+        tables.append(_rich(f"Correctness prediction ({lead}{n} test pairs)",
                             ["predictor", "pairs", *CORRECTNESS_COLUMNS], c_rows))
         for metric in ("accuracy", "auc"):
             header, rows = per_benchmark_rows(results, metric)
-            tables.append(_rich(f"Per-benchmark {metric}", header, rows))
+            tables.append(_rich(f"Per-benchmark {metric}{suffix}", header, rows))
     r0 = results[0].routing
+    notes = setting_notes(results)
     tables.append(_rich(
-        f"Routing accuracy ({r0.n_queries} test queries, mode '{r0.mode}', {r0.n_excluded} excluded)",
-        ["router", "micro", "macro", "gap closed"], routing_rows(results)))
+        f"Routing accuracy ({lead}{r0.n_queries} test queries, mode '{r0.mode}', {r0.n_excluded} excluded)",
+        ["router", "micro", "macro", "gap closed"], routing_rows(results), "\n".join(notes) or None))
     return tables
 
 
@@ -87,14 +131,23 @@ def _md(header: Sequence[str], rows: list[list[str]]) -> str:
 
 
 def markdown(results: Sequence[EvaluationResult]) -> str:
-    """The same tables as Markdown."""
+    """The same tables as Markdown, per setting."""
+    parts = []
+    for setting, group in by_setting(results):
+        label = setting_title(setting)
+        parts += _md_group(group, f"{label}; " if label else "", f" ({label})" if label else "")
+    return "\n\n".join(parts) + "\n"
+
+
+def _md_group(results: Sequence[EvaluationResult], lead: str, suffix: str) -> list[str]:
     parts = []
     c_rows = correctness_rows(results)
     if c_rows:
-        parts += ["### Correctness", _md(["predictor", "pairs", *CORRECTNESS_COLUMNS], c_rows)]
+        parts += [f"### Correctness{suffix}", _md(["predictor", "pairs", *CORRECTNESS_COLUMNS], c_rows)]
         header, rows = per_benchmark_rows(results, "accuracy")
-        parts += ["### Per-benchmark accuracy", _md(header, rows)]
+        parts += [f"### Per-benchmark accuracy{suffix}", _md(header, rows)]
     r0 = results[0].routing
-    parts += [f"### Routing ({r0.n_queries} queries, mode '{r0.mode}', {r0.n_excluded} excluded)",
+    parts += [f"### Routing ({lead}{r0.n_queries} queries, mode '{r0.mode}', {r0.n_excluded} excluded)",
               _md(["router", "micro", "macro", "gap closed"], routing_rows(results))]
-    return "\n\n".join(parts) + "\n"
+    parts += [f"*{note}*" for note in setting_notes(results)]
+    return parts
