@@ -278,8 +278,8 @@ class _staging:
 # -------------------------------------------------------------------------------------------- evaluating
 def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASELINES,
                  routing_mode: str | None = None, progress: bool = False) -> list[EvaluationResult]:
-    """Score a run's model on its test split, beside reference baselines fitted once on its training split (its validation split for their own choices) with
-    the run's seed, in two settings (`info["setting"]`): "benchmark known" (the test queries carry their
+    """Score a run's model on its test split, beside reference baselines fitted once on its training split
+    (its validation split for their own choices) with the run's seed, in two settings (`info["setting"]`): "benchmark known" (the test queries carry their
     benchmark names) and "text only" (the names hidden, `Queries.without_groups()`: what a raw query gives).
     Routing counts only queries with every model labelled ("complete"), or, by default for a pair split,
     routes among each query's labelled models ("observed").
