@@ -37,7 +37,8 @@ def test_compare_on_zeroeval_crux(tmp_path, shared_data):
 
     res = runner.invoke(app, args)  # cached: nothing is fitted again
     assert res.exit_code == 0, res.output
-    assert json.loads((out / "results.json").read_text())["run"]["from_cache"] == 2
+    run = json.loads((out / "results.json").read_text())["run"]
+    assert run["from_cache"] == 4 and run["computed"] == 0  # two fits, each scored with names known and hidden
 
     res = runner.invoke(app, ["results", str(out), "-o", str(tmp_path / "results.md")])
     assert res.exit_code == 0, res.output
