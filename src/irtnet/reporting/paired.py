@@ -29,3 +29,20 @@ def paired_markdown(p: dict[str, Any]) -> str:
         lines.append("| **best other** | " + " | ".join(
             f"{best[m]['entry']}: {_cell(best[m])}" if m in best else "-" for m in metrics) + " |")
     return "\n".join(lines)
+
+
+def verdict_summary(tables: list[dict[str, Any]]) -> str:
+    """One line per (dataset, setting): the focus entry against the best other entry on each metric."""
+    if not tables:
+        return ""
+    focus = tables[0]["focus"]
+    setting = {"query": "benchmark known", "text": "text only"}
+    head = ["dataset", "setting", *[_NAMES[m] for m in _NAMES]]
+    lines = [f"**{focus} against the best other entry** (per metric, the entry with the best point estimate; "
+             "difference and 95% paired bootstrap interval; win or loss only when it excludes 0)", "",
+             "| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * len(_NAMES)) + "|"]
+    for p in tables:
+        best = p.get("best_other", {})
+        cells = [f"{best[m]['entry']}: {_cell(best[m])}" if m in best else "-" for m in _NAMES]
+        lines.append("| " + " | ".join([p["dataset"], setting.get(p["setting"], p["setting"]), *cells]) + " |")
+    return "\n".join(lines)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from irtnet._io import atomic_path, write_json
-from irtnet.reporting.paired import paired_markdown
+from irtnet.reporting.paired import paired_markdown, verdict_summary
 
 CORRECTNESS = ("accuracy", "auc", "log_loss", "brier", "ece")
 ROUTING = ("micro", "macro", "gap_closed")
@@ -316,6 +316,8 @@ def run_markdown(results: dict[str, Any], run_dir: str | Path, tables: list[dict
              datasets_markdown(results["datasets"]),
              f"{h}# Model entries", models_markdown(spec)]
     stats = _stats(run_dir)
+    if stats:
+        parts += [f"{h}# Verdicts", verdict_summary(list(stats.values()))]
     parts += [table_markdown(t, stats).replace("### ", f"{h}# ", 1) for t in tables]
     return "\n\n".join(parts) + "\n"
 
