@@ -273,3 +273,25 @@ def test_train_into_an_existing_run_needs_overwrite(cli_run, table_path):
 def test_route_refuses_bad_options(cli_run, args, message):
     result = _cli("route", cli_run, "a question", *args)
     assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+
+
+def test_a_killed_training_leaves_the_existing_run_whole(tmp_path, table_path):
+    """kill -9 in the middle of `irtnet train --overwrite`: the old run is still the one that opens."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    first = train_run(_spec(table_path), tmp_path / "run", progress=False)
+    code = ("import sys; from irtnet.cli.main import app; sys.argv = ['irtnet'] + sys.argv[1:]; app()")
+    proc = subprocess.Popen([sys.executable, "-c", code, "train", str(table_path), "-o", str(tmp_path / "run"),
+                             "--overwrite", "--preset", "small", "--encoder", "hashing-32", "--epochs", "100000",
+                             "--split", "0.9,0,0.1", "--quiet"],  # no validation: no early stop, it trains on
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(8)  # long enough to be training (imports take a few seconds)
+    assert proc.poll() is None, "the training ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert Run.open(tmp_path / "run").run_id == first.run_id
+    api.evaluate_run(tmp_path / "run")  # still whole: its split and its model belong together
