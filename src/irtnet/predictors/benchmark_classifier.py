@@ -42,9 +42,13 @@ class BenchmarkClassifier:
         return softmax(np.asarray(x, np.float64) @ self.coef.T + self.intercept)
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, C: float = 1.0, seed: int = 0) -> BenchmarkClassifier:
+    def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, C: float = 1.0, seed: int = 0,
+            max_iter: int = 300) -> BenchmarkClassifier:
         """Fit on vectors x [n, d] and class indices y [n] in [0, n_classes). A class absent from `y` gets a
-        very low intercept (it is never predicted)."""
+        very low intercept (it is never predicted); lbfgs stopping at `max_iter` is not an error."""
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 
         present = np.unique(y)
@@ -53,7 +57,9 @@ class BenchmarkClassifier:
         if len(present) == 1:
             intercept[present[0]] = 0.0
             return cls(coef, intercept, C)
-        model = LogisticRegression(C=C, max_iter=300, random_state=seed).fit(x, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = LogisticRegression(C=C, max_iter=max_iter, random_state=seed).fit(x, y)
         if len(present) == 2:  # sklearn's binary form: one row for the second class against the first
             coef[present[1]], intercept[present[1]], intercept[present[0]] = model.coef_[0], model.intercept_[0], 0.0
         else:

@@ -63,6 +63,7 @@ from irtnet.errors import ConfigError
 from irtnet.metrics import log_loss
 from irtnet.predictors.base import Predictor, register
 from irtnet.predictors.baselines._common import get_params, query_vectors, require_vectors
+from irtnet.predictors.benchmark_classifier import BenchmarkClassifier, softmax
 from irtnet.predictors.state import (
     StateError, check_encoder, check_params, check_shapes, check_type, check_vocab, tensor_mismatch,
 )
@@ -86,12 +87,6 @@ _TARGETS = ("score", "label")
 def _normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def _is_number(value: Any) -> bool:
@@ -170,7 +165,7 @@ def _assign(sim: np.ndarray, temperature: float) -> np.ndarray:
         out = np.zeros_like(sim)
         out[np.arange(len(sim)), np.argmax(sim, axis=1)] = 1.0
         return out
-    return _softmax(sim / temperature)
+    return softmax(sim / temperature)
 
 
 def _val_log_loss(prob: np.ndarray, targets: np.ndarray) -> float:
@@ -297,28 +292,6 @@ class ClusterRate(Predictor):
 
 
 # ---------------------------------------------------------------- inferred-benchmark base rate
-def _fit_classifier(x: np.ndarray, y: np.ndarray, n_classes: int, C: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
-    """(coef [G, d], intercept [G]) of softmax(x @ coef.T + intercept) = P(class | x), classes 0..G-1.
-
-    Every class must occur in `y`; sklearn's binary form (one row: the second class against the first) is
-    spelt out as two rows, the first zero, which gives the same probabilities under the softmax.
-    """
-    coef, intercept = np.zeros((n_classes, x.shape[1])), np.zeros(n_classes)
-    if n_classes == 1:
-        return coef, intercept
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = LogisticRegression(C=C, max_iter=max_iter).fit(x, y)
-    if n_classes == 2:
-        coef[1], intercept[1] = clf.coef_[0], clf.intercept_[0]
-    else:
-        coef[clf.classes_], intercept[clf.classes_] = clf.coef_, clf.intercept_
-    return coef, intercept
-
-
 @register("inferred-benchmark-rate")
 class InferredBenchmarkRate(Predictor):
     """P(m answers q) = sum_g P(g | q's text) * rate(m, g), the per (model, benchmark) training mean shrunk
@@ -355,10 +328,11 @@ class InferredBenchmarkRate(Predictor):
         grid = list(C_GRID) if x_val is not None else [self.C if self.C is not None else DEFAULT_C]
         fits, losses, accuracies = [], [], []
         for c in grid:
-            coef, intercept = _fit_classifier(x, y, n_groups, float(c), self.max_iter)
+            clf = BenchmarkClassifier.fit(x, y, n_groups, float(c), max_iter=self.max_iter)
+            coef, intercept = clf.coef, clf.intercept
             fits.append((coef, intercept))
             if x_val is not None:
-                post = _softmax(x_val @ coef.T + intercept)
+                post = softmax(x_val @ coef.T + intercept)
                 losses.append(float(-np.mean(np.log(np.clip(post[np.arange(len(y_val)), y_val], 1e-12, None)))))
                 accuracies.append(float(np.mean(np.argmax(post, axis=1) == y_val)))
         best = int(np.argmin(losses)) if losses else 0
@@ -372,7 +346,7 @@ class InferredBenchmarkRate(Predictor):
         """[n, len(groups_)] the classifier's P(benchmark | text), columns in `groups_` order (names ignored)."""
         self._check_fitted()
         x = _normalise(query_vectors(queries, self.coef_.shape[1], self.encoder_, self.name))
-        return _softmax(x @ self.coef_.T + self.intercept_)
+        return softmax(x @ self.coef_.T + self.intercept_)
 
     def benchmark_weights(self, queries: Queries) -> np.ndarray:
         """[n, len(groups_)] what the prediction mixes: one-hot where the query's benchmark name is known to the
