@@ -316,3 +316,14 @@ def test_cli_compare_and_results_document(tmp_path, table_path):
     assert results_document([out]).startswith("# Results")
     res = runner.invoke(app, ["compare", "--out", str(out), "-d", "syn=nope:x", "-m", "model-mean"])
     assert res.exit_code == 2 and "unknown format 'nope'" in res.output
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_comparison_spec_is_valid(path):
+    from irtnet.config import read_config_file
+
+    spec = load_spec(read_config_file(path))
+    assert spec.datasets and spec.models
+    if spec.focus is not None:
+        assert spec.focus in {m.name for m in spec.models}
