@@ -6,7 +6,9 @@ run is `irtnet.api.run.RunSpec`.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,13 +36,28 @@ class DataConfig(BaseModel):
     @field_validator("fractions")
     @classmethod
     def _fractions(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
-        from irtnet.data.splits import check_fractions
-
         try:
             check_fractions(v)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return v
+
+
+def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    """Train / validation / test fractions: three finite non-negative numbers summing to 1 (within 1e-6),
+    the training one positive. Returns them as a tuple of floats; ConfigError naming the problem otherwise."""
+    try:
+        values = tuple(float(f) for f in fractions)
+    except (TypeError, ValueError):
+        raise ConfigError(f"split fractions must be three numbers (train, val, test), got {fractions!r}") from None
+    if len(values) != 3 or any(isinstance(f, bool) for f in fractions):
+        raise ConfigError(f"split fractions must be three numbers (train, val, test), got {fractions!r}")
+    if not all(math.isfinite(f) and f >= 0 for f in values) or abs(sum(values) - 1) > 1e-6:
+        raise ConfigError(f"split fractions must be three non-negative numbers summing to 1, got {list(values)}")
+    if values[0] == 0:
+        raise ConfigError(f"the training fraction must be positive, got {list(values)}")
+    return values
+
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

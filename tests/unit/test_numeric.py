@@ -69,3 +69,17 @@ def test_irt_probability_with_huge_parameters_stays_in_0_1():
 def test_irt_probability_refuses_mismatched_shapes(theta, a, b):
     with pytest.raises(ValueError, match=r"irt_logit needs theta \[M, d\]"):
         irt_probability(theta, a, b)
+
+
+def test_fit_temperature_recovers_the_temperature_and_lowers_the_log_loss():
+    from irtnet.metrics import log_loss
+    from irtnet.numeric import fit_temperature, sigmoid
+
+    rng = np.random.default_rng(7)
+    z = rng.normal(scale=2.0, size=20000)
+    y = (rng.random(z.shape) < sigmoid(z)).astype(float)
+    for true_t in (0.5, 2.5):  # logits scaled by true_t: dividing by true_t undoes it
+        t = fit_temperature(z * true_t, y)
+        assert t == pytest.approx(true_t, rel=0.05)
+        assert log_loss(sigmoid(z * true_t / t), y) < log_loss(sigmoid(z * true_t), y)
+    assert fit_temperature(np.zeros(0), np.zeros(0)) == 1.0

@@ -12,9 +12,9 @@ from sklearn.metrics import roc_auc_score
 from irtnet.errors import ConfigError, DataError
 from irtnet.metrics import auc, ece, log_loss
 from irtnet.tasks.routing import routing_result, scorable
-from irtnet.tasks.stats import (METRICS, AucPlan, apply_temperature, ece_contributions, log_loss_contributions,
+from irtnet.tasks.stats import (METRICS, AucPlan, ece_contributions, log_loss_contributions,
                                 paired_bootstrap, query_contributions, resample_weights, routing_contributions,
-                                temperature_scale, verdict, weighted_auc)
+                                verdict, weighted_auc)
 
 NAN = float("nan")
 # Three queries, two models; the last query lacks model 2's label (its 0.2 is never read).
@@ -214,21 +214,3 @@ def test_bad_inputs_are_named():
         paired_bootstrap(np.full((2, 2), NAN), P[:2], P[:2])
 
 
-# ----------------------------------------------------------------------------- temperature scaling
-def test_temperature_scaling_recovers_the_temperature():
-    rng = np.random.default_rng(7)
-    z = rng.normal(scale=2.0, size=(4000, 5))
-    y = (rng.random(z.shape) < _sigmoid(z)).astype(float)
-    y[:, 0] = NAN  # ignored
-    for true_t in (0.5, 2.5):
-        over = _sigmoid(z * true_t)  # sharpened (true_t > 1) or softened: temperature true_t undoes it
-        t = temperature_scale(over, y)
-        assert t == pytest.approx(true_t, rel=0.05)
-        assert temperature_scale(z * true_t, y, logits=True) == pytest.approx(t, rel=1e-4)
-        fixed = apply_temperature(over, t)
-        obs = ~np.isnan(y)
-        assert log_loss(fixed[obs], y[obs]) < log_loss(over[obs], y[obs])
-        assert np.abs(fixed - _sigmoid(z)).max() < 0.05
-    assert apply_temperature(np.array([0.5, 0.9]), 1.0) == pytest.approx([0.5, 0.9])
-    with pytest.raises(ConfigError, match="temperature"):
-        apply_temperature(P, 0.0)

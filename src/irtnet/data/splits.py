@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from irtnet._io import write_json
+from irtnet.config import check_fractions
 from irtnet.data.dataset import Dataset
 from irtnet.data.table import ResponseTable
 from irtnet.errors import ConfigError, DataError
@@ -53,22 +53,6 @@ class ModelSplit:
     train_models: tuple[str, ...]
     test_models: tuple[str, ...]
     seed: int
-
-
-def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
-    """Train / validation / test fractions: three finite non-negative numbers summing to 1 (within 1e-6),
-    the training one positive. Returns them as a tuple of floats; ConfigError naming the problem otherwise."""
-    try:
-        values = tuple(float(f) for f in fractions)
-    except (TypeError, ValueError):
-        raise ConfigError(f"split fractions must be three numbers (train, val, test), got {fractions!r}") from None
-    if len(values) != 3 or any(isinstance(f, bool) for f in fractions):
-        raise ConfigError(f"split fractions must be three numbers (train, val, test), got {fractions!r}")
-    if not all(math.isfinite(f) and f >= 0 for f in values) or abs(sum(values) - 1) > 1e-6:
-        raise ConfigError(f"split fractions must be three non-negative numbers summing to 1, got {list(values)}")
-    if values[0] == 0:
-        raise ConfigError(f"the training fraction must be positive, got {list(values)}")
-    return values
 
 
 def pair_subset(data: Dataset, rows: np.ndarray) -> Dataset | None:

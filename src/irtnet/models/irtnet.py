@@ -77,33 +77,22 @@ class IrtNetModule(nn.Module):
         self.n_group_dims = n_groups if config.use_groups and config.group_abilities else 0
         self.theta = nn.Parameter(torch.randn(n_models, config.dim + self.n_group_dims) * config.theta_init_std)
 
-    def group_weights(self, groups: torch.Tensor | None, n: int, device: torch.device) -> torch.Tensor:
-        """Weights [n, G+1] over the known benchmarks and the unknown slot (last) of each query.
-
-        groups: None (all unknown); indices [n] (n_groups = unknown; one-hot); or weights [n, G+1] over the
-        benchmarks (a soft mixture of their embeddings and abilities). In training `group_dropout` of the
-        queries see the unknown slot instead."""
-        g, cfg = self.n_groups, self.config
-        if groups is None:
-            groups = torch.full((n,), g, dtype=torch.long, device=device)
-        w = torch.nn.functional.one_hot(groups, g + 1).float() if groups.dtype == torch.long else groups.float()
-        if self.training and cfg.group_dropout > 0:
-            hide = torch.rand(n, 1, device=device) < cfg.group_dropout
-            w = torch.where(hide, torch.nn.functional.one_hot(torch.tensor(g, device=device), g + 1).float(), w)
-        return w
-
     def query_params(self, x: torch.Tensor, groups: torch.Tensor | None = None):
-        """x [B, d_in] embeddings, groups (see `group_weights`) -> (a [B, d], b [B], GateStats)."""
+        """x [B, d_in] embeddings, groups [B] group indices (n_groups = unknown) -> (a [B, d], b [B], GateStats)."""
         if self.training and self.config.input_noise > 0:
             x = x + torch.randn_like(x) * self.config.input_noise
-        w = None
         if self.group_emb is not None:
-            w = self.group_weights(groups, x.shape[0], x.device)
-            x = torch.cat([x, w @ self.group_emb.weight], dim=-1)  # a mixture of benchmark embeddings
+            if groups is None:
+                groups = torch.full((x.shape[0],), self.n_groups, dtype=torch.long, device=x.device)
+            elif self.training and self.config.group_dropout > 0:
+                hide = torch.rand(groups.shape, device=x.device) < self.config.group_dropout
+                groups = torch.where(hide, torch.full_like(groups, self.n_groups), groups)
+            x = torch.cat([x, self.group_emb(groups)], dim=-1)
         h, gate = self.moe(x)
         a = self.to_a(h)
         if self.n_group_dims:  # benchmark-specific ability dimensions; an unknown benchmark adds nothing
-            a = torch.cat([a, w[:, : self.n_groups].to(a.dtype)], dim=-1)
+            onehot = torch.nn.functional.one_hot(groups, self.n_groups + 1)[:, : self.n_groups].to(a.dtype)
+            a = torch.cat([a, onehot], dim=-1)
         return a, self.to_b(h).squeeze(-1), gate
 
     def forward(self, x: torch.Tensor, groups: torch.Tensor | None = None,

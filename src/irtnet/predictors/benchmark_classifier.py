@@ -2,9 +2,7 @@
 
 A routed query arrives without its benchmark name; the name is a strong signal (the per-(model, benchmark)
 base rate is hard to beat), and a linear classifier on a sentence embedding recovers it most of the time. Its
-posterior P(benchmark | text) stands in for the name where the name is missing. To learn how far to trust
-it, a model trains on *cross-fitted* posteriors (each training query's posterior comes from a classifier that
-never saw it), which make the same kind of errors as the posterior of a new query.
+posterior P(benchmark | text) weighs the predictions under each benchmark where the name is missing.
 
 The fitted classifier is two arrays (`coef` [G, d], `intercept` [G]) and a float; nothing is pickled.
 """
@@ -81,15 +79,3 @@ def choose_classifier(x: np.ndarray, y: np.ndarray, n_classes: int, x_val: np.nd
             best, best_loss = clf, loss
     return best
 
-
-def cross_fitted_posterior(x: np.ndarray, y: np.ndarray, n_classes: int, C: float, k: int = 5,
-                           seed: int = 0) -> np.ndarray:
-    """[n, n_classes] posteriors where each row comes from a classifier fitted on the other folds."""
-    n = len(y)
-    k = max(2, min(k, n))
-    fold = np.random.default_rng(seed).permutation(n) % k
-    out = np.zeros((n, n_classes))
-    for i in range(k):
-        test = fold == i
-        out[test] = BenchmarkClassifier.fit(x[~test], y[~test], n_classes, C, seed).posterior(x[test])
-    return out

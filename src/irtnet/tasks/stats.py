@@ -17,7 +17,6 @@ clipped at 1e-7, ECE over 10 equal-width bins) and `irtnet.tasks.routing` (argma
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -288,45 +287,3 @@ def paired_bootstrap(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, n_boot: in
                        HIGHER_IS_BETTER[m]) for m in metrics}
     return {"n_queries": len(y), "n_pairs": int((~np.isnan(y)).sum()), "n_routed": int(parts[0].route_count.sum()),
             "n_boot": int(n_boot), "seed": seed, "level": float(level), "metrics": out}
-
-
-# ----------------------------------------------------------------------------- calibration
-def _logits(x: np.ndarray, logits: bool) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if logits:
-        return x
-    x = np.clip(x, _EPS, 1 - _EPS)
-    return np.log(x) - np.log1p(-x)
-
-
-def temperature_scale(p_val: np.ndarray, y_val: np.ndarray, *, logits: bool = False) -> float:
-    """The single temperature T > 0 minimising the mean log loss of sigmoid(z / T) on validation, where z is
-    `p_val` itself (logits=True) or its logit (probabilities clipped at 1e-7). p_val, y_val: same shape,
-    any (e.g. [Q, M]); NaN labels are ignored. T > 1 softens overconfident probabilities. T is searched in
-    [0.01, 100] on log T (scipy.optimize.minimize_scalar, bounded)."""
-    from scipy.optimize import minimize_scalar
-
-    y = np.asarray(y_val, dtype=np.float64)
-    z = _logits(p_val, logits)
-    if z.shape != y.shape:
-        raise DataError(f"validation scores {z.shape} and labels {y.shape} differ in shape", field="y_val")
-    obs = ~np.isnan(y)
-    z, y = z[obs], y[obs]
-    if not len(y) or not np.isfinite(z).all():
-        raise DataError("temperature scaling needs labelled validation pairs with finite scores", field="y_val")
-
-    def loss(log_t: float) -> float:
-        s = z / math.exp(log_t)
-        return float(np.mean(np.logaddexp(0.0, s) - y * s))  # binary cross-entropy on logits
-
-    res = minimize_scalar(loss, bounds=(math.log(0.01), math.log(100.0)), method="bounded",
-                          options={"xatol": 1e-6})
-    return float(math.exp(res.x))
-
-
-def apply_temperature(p: np.ndarray, temperature: float, *, logits: bool = False) -> np.ndarray:
-    """Probabilities sigmoid(z / T) of the same shape as `p`, z its logit (or `p` itself when logits=True)."""
-    if not (isinstance(temperature, (int, float, np.floating)) and temperature > 0 and math.isfinite(temperature)):
-        raise ConfigError(f"temperature must be a finite positive number, got {temperature!r}")
-    s = _logits(p, logits) / float(temperature)
-    return 0.5 * (1.0 + np.tanh(0.5 * s))  # the logistic sigmoid, without overflow
