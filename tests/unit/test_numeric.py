@@ -83,3 +83,20 @@ def test_fit_temperature_recovers_the_temperature_and_lowers_the_log_loss():
         assert t == pytest.approx(true_t, rel=0.05)
         assert log_loss(sigmoid(z * true_t / t), y) < log_loss(sigmoid(z * true_t), y)
     assert fit_temperature(np.zeros(0), np.zeros(0)) == 1.0
+
+
+def test_platt_recovers_scale_and_shift_and_the_choice_is_made_out_of_sample():
+    from irtnet.numeric import choose_calibration, fit_platt, sigmoid
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(scale=2.0, size=40000)
+    y = (rng.random(z.shape) < sigmoid(0.6 * z - 0.4)).astype(float)
+    scale, shift = fit_platt(z, y)
+    assert scale == pytest.approx(0.6, rel=0.05) and shift == pytest.approx(-0.4, abs=0.05)
+    groups = np.arange(len(z)) // 10  # ten pairs per query
+    kind, s2, b2, losses = choose_calibration(z, y, groups)
+    assert kind == "platt" and (s2, b2) == pytest.approx((scale, shift))
+    assert losses["platt"] < losses["temperature"] < losses["none"]
+    calibrated = (rng.random(z.shape) < sigmoid(z)).astype(float)  # already calibrated: nothing is kept
+    assert choose_calibration(z, calibrated, groups)[:3] == ("none", 1.0, 0.0)
+    assert fit_platt(np.zeros(0), np.zeros(0)) == (1.0, 0.0)

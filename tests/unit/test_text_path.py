@@ -57,7 +57,10 @@ def test_the_text_path_recovers_most_of_what_the_name_gives(models, data):
     assert text > blind + 0.01 and text > known - 0.01, (known, text, blind)
     np.testing.assert_allclose(with_text.predict_proba(test.queries), without.predict_proba(test.queries),
                                atol=1e-12)  # with names given, the text path is not used at all
-    assert 0.05 < with_text.text_temperature_ < 20
+    for path in ("benchmark", "text"):  # each path's calibration was chosen on validation, among known kinds
+        cal = with_text.calibration_[path]
+        assert cal["kind"] in ("none", "temperature", "platt") and 0.05 <= cal["scale"] <= 20
+        assert cal["cv_log_loss"][cal["kind"]] <= cal["cv_log_loss"]["none"]
 
 
 def test_the_path_is_named_and_survives_a_checkpoint(models, data, tmp_path):
@@ -69,7 +72,24 @@ def test_the_path_is_named_and_survives_a_checkpoint(models, data, tmp_path):
     back = load_predictor(save_predictor(model, tmp_path / "m"))
     np.testing.assert_array_equal(back.predict_proba(hidden), model.predict_proba(hidden))
     doc = json.loads((tmp_path / "m" / "checkpoint.json").read_text())
-    assert doc["state"]["text_path"]["temperature"] == pytest.approx(model.text_temperature_)
+    assert doc["state"]["calibration"]["text"]["scale"] == pytest.approx(model.calibration_["text"]["scale"])
+    assert back.calibration_ == model.calibration_
+
+
+def test_a_checkpoint_of_0_2_0_with_a_text_temperature_still_loads(models, tmp_path):
+    model, hidden = models[0], None
+    path = save_predictor(model, tmp_path / "m")
+    doc = json.loads((path / "checkpoint.json").read_text())
+    del doc["state"]["calibration"]  # as 0.2.0 wrote it: a temperature on the text path only
+    doc["state"]["text_path"]["temperature"] = 2.0
+    (path / "checkpoint.json").write_text(json.dumps(doc))
+    back = load_predictor(path)
+    assert back.calibration_["text"] == {"kind": "temperature", "scale": 0.5, "shift": 0.0}
+    assert back.calibration_["benchmark"]["kind"] == "none"
+    doc["state"]["calibration"] = {"benchmark": {"scale": -1.0, "shift": 0.0}, "text": {"scale": 1.0, "shift": 0}}
+    (path / "checkpoint.json").write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match=r"state.calibration.benchmark needs a positive 'scale'"):
+        load_predictor(path)
 
 
 def test_a_checkpoint_without_its_classifier_is_refused(models, tmp_path):

@@ -43,6 +43,9 @@ class IrtNetConfig(BaseModel):
     infer_groups: bool = Field(False, description="with use_groups: where a query's benchmark is not given, "
                                "average the predictions under each known benchmark, weighted by a text "
                                "classifier's posterior P(benchmark | text)")
+    calibrate: bool = Field(False, description="after training, calibrate each answer path (benchmark known, "
+                            "text only) on the validation queries: none, a temperature or Platt scaling, "
+                            "whichever has the lowest log loss by 2-fold cross-validation within them")
     theta_init_std: float = Field(0.1, gt=0.0)
     align_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-model alignment loss (0: off)")
     align_query_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-query alignment loss")
@@ -137,7 +140,7 @@ PRESETS: dict[str, IrtNetConfig] = {
     # irtnet's default for real logs: benchmark names enter the query (with benchmark-specific ability
     # dimensions), a smaller dense MoE that trains in minutes on a CPU. Chosen on llmrouter-dcrouter's
     # validation split; see docs/results.md.
-    "default": IrtNetConfig(dim=32, use_groups=True, group_dropout=0.1, infer_groups=True,
+    "default": IrtNetConfig(dim=32, use_groups=True, group_dropout=0.1, infer_groups=True, calibrate=True,
                             moe=MoEConfig(n_experts=8, top_k=8, hidden=256, out=128, dropout=0.5)),
     # A small network for tests and the demo.
     "small": IrtNetConfig(dim=8, moe=MoEConfig(n_experts=4, top_k=2, hidden=32, out=16, dropout=0.1)),

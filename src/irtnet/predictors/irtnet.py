@@ -13,7 +13,7 @@ from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
 from irtnet.models.irtnet import PRESETS, IrtNetConfig, IrtNetModule
-from irtnet.numeric import fit_temperature, logit, sigmoid
+from irtnet.numeric import choose_calibration, logit, sigmoid
 from irtnet.predictors.base import Predictor, register
 from irtnet.predictors.benchmark_classifier import BenchmarkClassifier, choose_classifier
 from irtnet.predictors.state import StateError, check_encoder, check_type, check_vocab, describe, load_weights
@@ -59,24 +59,33 @@ class IrtNet(Predictor):
         self.d_in_ = int(train_data.queries.vectors.shape[1])
         arrays = build_arrays(train_data, self.models_, self.groups_, tcfg.target)
         val_arrays = build_arrays(val, self.models_, self.groups_, tcfg.target) if val is not None else None
-        self.classifier_, self.text_temperature_ = None, 1.0
+        self.classifier_, self.calibration_ = None, identity_calibration()
         if cfg.use_groups and cfg.infer_groups:
             self.classifier_ = fit_classifier(arrays, val_arrays, len(self.groups_), tcfg.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(tcfg.seed)
             self.module_ = IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
             self.result_: TrainResult = train(self.module_, arrays, val_arrays, len(self.models_), tcfg)
-        if self.classifier_ is not None and val is not None:
-            self.text_temperature_ = self._fit_text_temperature(val)
+        if cfg.calibrate and val is not None:
+            self.calibration_ = self._fit_calibration(val, tcfg.seed)
         return self
 
-    def _fit_text_temperature(self, val: Dataset) -> float:
-        """The temperature that calibrates the text-only path (names hidden) on the validation queries."""
-        self.text_temperature_ = 1.0
-        prob = self.predict_proba(val.queries.without_groups(), val.table.model_vocab.ids)
+    def _fit_calibration(self, val: Dataset, seed: int) -> dict[str, dict[str, Any]]:
+        """Each answer path's calibration, chosen and fitted on the validation queries: the benchmark path with
+        their names, the text path with their names hidden (the same queries a router would see)."""
         labels = val.table.label_matrix(value="score")
         seen = ~np.isnan(labels)
-        return fit_temperature(logit(prob[seen]), labels[seen])
+        query_of_pair = np.broadcast_to(np.arange(labels.shape[0])[:, None], labels.shape)[seen]
+        settings = {"text": val.queries.without_groups()}
+        if self.groups_ is not None:
+            settings["benchmark"] = val.queries
+        out = identity_calibration()
+        for path, queries in settings.items():
+            prob = self.predict_proba(queries, val.table.model_vocab.ids)  # uncalibrated: out is the identity
+            kind, scale, shift, losses = choose_calibration(logit(prob[seen]), labels[seen], query_of_pair, seed)
+            out[path] = {"kind": kind, "scale": scale, "shift": shift, "cv_log_loss": losses}
+        self.calibration_ = out
+        return out
 
     # ------------------------------------------------------------------ prediction
     def _inputs(self, queries: Queries) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray | None]:
@@ -130,10 +139,22 @@ class IrtNet(Predictor):
         time) scores every query against the models asked for, and the sigmoid of its logits is returned."""
         m = torch.as_tensor(self._model_positions(models))
         x, groups, inferred = self._inputs(queries)
-        prob = sigmoid(self._logits(x, groups, m, batch_size))
-        if inferred is not None:  # names not given: the text path
-            prob[inferred] = self._text_proba(x[torch.as_tensor(inferred)], m, batch_size)
+        path = "benchmark" if groups is not None else "text"  # a query without its name: the text path
+        prob = self._calibrated(self._logits(x, groups, m, batch_size), path)
+        if groups is not None and self.groups_ is not None:  # the "unknown benchmark" slot is a text path too
+            unknown = (groups == len(self.groups_)).numpy()
+            prob[unknown] = self._calibrated(logit(prob[unknown]), "text", undo="benchmark")
+        if inferred is not None:  # names not given: the text path, through the benchmark classifier
+            prob[inferred] = self._calibrated(logit(self._text_proba(x[torch.as_tensor(inferred)], m, batch_size)),
+                                              "text")
         return prob
+
+    def _calibrated(self, logits: np.ndarray, path: str, undo: str | None = None) -> np.ndarray:
+        """sigmoid(scale * logits + shift) with `path`'s calibration (after undoing `undo`'s)."""
+        cal = getattr(self, "calibration_", None) or identity_calibration()
+        if undo is not None:
+            logits = (logits - cal[undo]["shift"]) / cal[undo]["scale"]
+        return sigmoid(cal[path]["scale"] * logits + cal[path]["shift"])
 
     def _logits(self, x: torch.Tensor, groups: torch.Tensor | None, m: torch.Tensor, batch_size: int) -> np.ndarray:
         """[n, K] logits of the module's own forward, in eval mode, `batch_size` queries at a time."""
@@ -143,8 +164,8 @@ class IrtNet(Predictor):
         return torch.cat(parts).double().numpy() if parts else np.zeros((0, len(m)))
 
     def _text_proba(self, x: torch.Tensor, m: torch.Tensor, batch_size: int) -> np.ndarray:
-        """P(correct | text) = sum over known benchmarks g of P(g | text) P(correct | text, g), calibrated on
-        validation queries with their names hidden (one temperature on the logit)."""
+        """P(correct | text) = sum over known benchmarks g of P(g | text) P(correct | text, g), before the text
+        path's calibration."""
         post = self.classifier_.posterior(x.numpy())
         prob = np.zeros((len(x), len(m)))
         for g in range(post.shape[1]):
@@ -152,7 +173,7 @@ class IrtNet(Predictor):
             if len(rows):
                 groups = torch.full((len(rows),), g, dtype=torch.long)
                 prob[rows] += post[rows, g, None] * sigmoid(self._logits(x[rows], groups, m, batch_size))
-        return sigmoid(logit(prob) / self.text_temperature_)
+        return prob
 
     @property
     def abilities_(self) -> np.ndarray:
@@ -171,7 +192,8 @@ class IrtNet(Predictor):
         }
         arrays = {k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
         clf = getattr(self, "classifier_", None)
-        meta["text_path"] = None if clf is None else {"C": clf.C, "temperature": self.text_temperature_}
+        meta["text_path"] = None if clf is None else {"C": clf.C}
+        meta["calibration"] = getattr(self, "calibration_", None) or identity_calibration()
         if clf is not None:
             arrays.update({"benchmark_classifier.coef": clf.coef, "benchmark_classifier.intercept": clf.intercept})
         return meta, arrays
@@ -197,7 +219,8 @@ class IrtNet(Predictor):
         self.encoder_, self.d_in_ = check_encoder(meta)
         self.module_ = IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
         arrays = dict(arrays)
-        self.classifier_, self.text_temperature_ = restore_classifier(meta, arrays, cfg, self.groups_, self.d_in_)
+        self.classifier_, temperature = restore_classifier(meta, arrays, cfg, self.groups_, self.d_in_)
+        self.calibration_ = restore_calibration(meta, temperature)
         load_weights(self.module_, arrays)
         self.module_.eval()
         self.result_ = TrainResult(history=list(meta.get("history", [])), best_epoch=int(meta.get("best_epoch", 0)))
@@ -220,10 +243,33 @@ def restore_classifier(meta: dict[str, Any], arrays: dict[str, np.ndarray], cfg:
     if coef.shape != (g, d_in) or intercept.shape != (g,):
         raise StateError(f"tensor 'benchmark_classifier.coef' has shape {list(coef.shape)}, the checkpoint's state "
                          f"needs {[g, d_in]}")
-    temperature, C = text.get("temperature"), text.get("C")
+    temperature, C = text.get("temperature", 1.0), text.get("C")  # a temperature: checkpoints of 0.2.0
     if not isinstance(temperature, (int, float)) or not temperature > 0 or not isinstance(C, (int, float)):
-        raise StateError("state.text_path needs a positive 'temperature' and a number 'C'")
+        raise StateError("state.text_path needs a number 'C' (and a positive 'temperature' where it has one)")
     return BenchmarkClassifier(coef.astype(np.float64), intercept.astype(np.float64), float(C)), float(temperature)
+
+
+def identity_calibration() -> dict[str, dict[str, Any]]:
+    """No calibration on either path."""
+    return {path: {"kind": "none", "scale": 1.0, "shift": 0.0} for path in ("benchmark", "text")}
+
+
+def restore_calibration(meta: dict[str, Any], text_temperature: float) -> dict[str, dict[str, Any]]:
+    """The paths' calibrations from a checkpoint; one written before they existed had at most a text temperature."""
+    if "calibration" not in meta:
+        out = identity_calibration()
+        if text_temperature != 1.0:
+            out["text"] = {"kind": "temperature", "scale": 1.0 / text_temperature, "shift": 0.0}
+        return out
+    cal = check_type(meta, "calibration", dict)
+    out = {}
+    for path in ("benchmark", "text"):
+        entry = cal.get(path)
+        ok = isinstance(entry, dict) and all(isinstance(entry.get(k), (int, float)) for k in ("scale", "shift"))
+        if not ok or not entry["scale"] > 0 or not np.isfinite(entry["shift"]):
+            raise StateError(f"state.calibration.{path} needs a positive 'scale' and a finite 'shift'")
+        out[path] = dict(entry)
+    return out
 
 
 def fit_classifier(arrays, val_arrays, n_groups: int, seed: int) -> BenchmarkClassifier:
