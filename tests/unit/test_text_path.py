@@ -77,7 +77,7 @@ def test_the_path_is_named_and_survives_a_checkpoint(models, data, tmp_path):
 
 
 def test_a_checkpoint_of_0_2_0_with_a_text_temperature_still_loads(models, tmp_path):
-    model, hidden = models[0], None
+    model = models[0]
     path = save_predictor(model, tmp_path / "m")
     doc = json.loads((path / "checkpoint.json").read_text())
     del doc["state"]["calibration"]  # as 0.2.0 wrote it: a temperature on the text path only

@@ -12,7 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from irtnet.cli.common import console, friendly_errors
-from irtnet.data.importers import IMPORTERS, REQUIRED, describe, import_table, options_of, parse_options
+from irtnet.data.importers import (AUTO, IMPORTERS, REQUIRED, describe, detect_format, import_table, options_of,
+                                   parse_options)
+from irtnet.data.merge import LABELS, VERSIONS, merge_tables
 from irtnet.data.summary import TableSummary, summarize
 from irtnet.data.table import ImportReport, ResponseTable
 
@@ -39,6 +41,16 @@ IMPORT_HELP = "\n\n".join([
     "irtnet data import llmrouter ../shared/data/llmrouter-dcrouter -o llmrouter.parquet -O splits=train",
     "irtnet data import long results.csv -o t.parquet -O model=system -O query=item -O outcome=correct "
     "-O default_benchmark=mybench",
+    "FORMAT auto detects the format from the file names and keys (and prints it): "
+    "irtnet data import auto ../shared/data/eval-logs/lighteval -o lighteval.parquet",
+])
+MERGE_HELP = "\n\n".join([
+    "Merge response tables (written by `irtnet data import`) into one, keeping each model's provenance (source "
+    "file, tool, tool version, task version and hash) in the table's models frame.",
+    "The same benchmark under two task versions or hashes is an error naming both sources, unless --versions "
+    "rename keeps them apart as <benchmark>@<tag>. The same (model, query) with different labels in two sources "
+    "is an error, unless --labels counts combines repeated pairs as k of n.",
+    "Example: irtnet data merge lm-eval.parquet lighteval.parquet -o all.parquet --labels counts",
 ])
 SUMMARY_HELP = "\n\n".join([
     "Print what a response table holds: models, queries, benchmarks, outcome balance, missingness and "
@@ -50,7 +62,7 @@ SUMMARY_HELP = "\n\n".join([
 @app.command("import", help=IMPORT_HELP)
 @friendly_errors
 def import_(
-    format: Annotated[str, typer.Argument(help="source format, one of: " + ", ".join(IMPORTERS))],
+    format: Annotated[str, typer.Argument(help="source format, one of: " + ", ".join([AUTO, *IMPORTERS]))],
     path: Annotated[Path, typer.Argument(help="the file or folder to read (see `irtnet data formats`)")],
     out: Annotated[Path, Opt("--out", "-o", help="response table to write (.parquet)")],
     option: Annotated[Optional[list[str]], Opt(
@@ -58,6 +70,9 @@ def import_(
         help="an importer option, repeatable; lists are comma-separated (e.g. -O splits=train,test)")] = None,
 ) -> None:
     """Import FORMAT logs from PATH into a response table (see IMPORT_HELP)."""
+    if format == AUTO:
+        format = detect_format(path)
+        console.print(f"detected format: {format}", markup=False, highlight=False)
     options = parse_options(format, option or [])
     start = time.perf_counter()
     table = import_table(format, path, **options)
@@ -83,8 +98,28 @@ def formats() -> None:
         opts = ", ".join(k if v is REQUIRED else f"{k}={_show(v)}" for k, v in options_of(name).items())
         table.add_row(name, f"{escape(describe(name))}\n[dim]options: {escape(opts or 'none')}[/]")
     console.print(table)
+    console.print(f"{AUTO}: detect the format from file names and keys, e.g. irtnet data import auto PATH -o t.parquet",
+                  markup=False, highlight=False)
     console.print("docs/data-formats.md gives each format's mapping, outcome rule and the command for each "
                   "dataset in ../shared/data.")
+
+
+@app.command("merge", help=MERGE_HELP)
+@friendly_errors
+def merge(
+    tables: Annotated[list[Path], typer.Argument(help="response tables (.parquet) to merge, two or more")],
+    out: Annotated[Path, Opt("--out", "-o", help="merged response table to write (.parquet)")],
+    versions: Annotated[str, Opt(help="two task versions of one benchmark: " + " or ".join(VERSIONS))] = "error",
+    labels: Annotated[str, Opt(help="one (model, query) with different labels: " + " or ".join(LABELS))] = "error",
+) -> None:
+    """Merge response tables into one (see MERGE_HELP)."""
+    inputs = [ResponseTable.read_parquet(p) for p in tables]
+    merged = merge_tables(inputs, [str(p) for p in tables], versions=versions, labels=labels)
+    merged.to_parquet(out)
+    info = summarize(merged)
+    console.print(f"merged {len(tables)} tables: {info.models} models x {info.queries} queries, {info.benchmarks} "
+                  f"benchmarks, {info.responses} responses -> {out}", markup=False, highlight=False)
+    _print_report(merged.report)
 
 
 @app.command("summary", help=SUMMARY_HELP)

@@ -14,6 +14,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    from irtnet.cli import calibrate as calibrate_cli
     from irtnet.cli import compare as compare_cli
     from irtnet.cli import data as data_cli
     from irtnet.cli import demo as demo_cli
@@ -27,6 +28,7 @@ def _register() -> None:
     app.command()(model_cli.route)
     app.command()(demo_cli.demo)
     app.command()(serve_cli.serve)
+    app.command()(calibrate_cli.calibrate)
     app.command()(compare_cli.compare)
     app.command()(compare_cli.results)
     for command in (tasks_cli.predict_benchmark, tasks_cli.evaluate_benchmarks, tasks_cli.onboard,

@@ -1,68 +1,92 @@
-"""A small HTTP service over a checkpoint: predict correctness and route new query texts.
+"""A small HTTP service over a checkpoint: predict correctness, route new query texts, and serve as an
+OpenAI-compatible router (docs/serving.md).
 
-    irtnet serve CHECKPOINT --port 8000
-    POST /predict {"texts": [...], "models": [...]?, "benchmark": str?} -> probabilities per model
-    POST /route   {"texts": [...], "top": 3, "models": [...]?}          -> ranked models per text
-    GET  /models, GET /health
+    irtnet serve CHECKPOINT --prices prices.json --upstreams upstreams.toml --log decisions.jsonl
+    POST /predict              {"texts": [...], "models": [...]?, "benchmark": str?} -> probabilities per model
+    POST /route                {"texts": [...], "top": 3, "models": [...]?}          -> ranked models per text
+    POST /v1/route             {messages | prompt | texts, candidates?, policy?}     -> the decision
+    POST /v1/chat/completions  OpenAI's chat request, model "irtnet[:policy]"        -> the routed model's answer
+    POST /v1/feedback          {"decision_id": ..., "correct": true}                 -> appended to the log
+    GET  /v1/models, GET /models, GET /health
 
-The app holds one loaded predictor; the encoder is loaded once, on the first request that needs it.
-Unknown model ids and bad requests are answered with 422 and the reason.
+The app holds one loaded predictor. Every error is JSON with a message: bad requests 422, oversized ones 413.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, Field
+import httpx
+from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from irtnet import api
 from irtnet._version import __version__
-from irtnet.errors import IrtnetError
+from irtnet.serve.errors import install_handlers
+from irtnet.serve.feedback import feedback_router
+from irtnet.serve.limits import Guard, check_texts
+from irtnet.serve.openai_compat import chat_router
+from irtnet.serve.routing import route_router
+from irtnet.serve.schemas import PredictRequest, RouteRequest
+from irtnet.serve.service import ServeConfig, Service
 
 
-class PredictRequest(BaseModel):
-    texts: list[str] = Field(min_length=1, max_length=10_000)
-    models: list[str] | None = None
-    benchmark: str | None = None
+def create_app(checkpoint: str | Path, config: ServeConfig | None = None,
+               transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """The FastAPI app serving the predictor saved at `checkpoint` (checkpoint or run directory); `transport`
+    answers upstream requests in-process (tests)."""
+    config = config or ServeConfig()
+    service = Service(checkpoint, config, transport)
 
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.log.close()
 
-class RouteRequest(PredictRequest):
-    top: int = Field(3, ge=1)
-
-
-def create_app(checkpoint: str | Path) -> FastAPI:
-    """The FastAPI app serving the predictor saved at `checkpoint` (checkpoint or run directory)."""
-    predictor = api.load(checkpoint)
-    app = FastAPI(title="irtnet", version=__version__,
+    app = FastAPI(title="irtnet", version=__version__, lifespan=lifespan,
                   description="Predict which LLM answers a query correctly, and route to it.")
-
-    @app.get("/health")
-    def health() -> dict:
-        return {"status": "ok", "predictor": predictor.name, "models": len(predictor.models_)}
-
-    @app.get("/models")
-    def models() -> dict:
-        return {"models": predictor.models_.to_list(), "encoder": getattr(predictor, "encoder_", None)}
-
-    @app.post("/predict")
-    def predict(req: PredictRequest) -> dict:
-        names, prob = _call(lambda: api.predict_texts(predictor, req.texts, req.benchmark, req.models))
-        return {"models": names, "probabilities": prob.tolist()}
-
-    @app.post("/route")
-    def route(req: RouteRequest) -> dict:
-        ranked = _call(lambda: api.rank_models(predictor, req.texts, benchmark=req.benchmark,
-                                               top=req.top, models=req.models))
-        paths = _call(lambda: api.answer_paths(predictor, req.texts, req.benchmark))
-        return {"routes": [{"text": t, "path": path, "ranked": [{"model": m, "p_correct": p} for m, p in r]}
-                           for t, r, path in zip(req.texts, ranked, paths)]}
-
+    app.state.service = service
+    install_handlers(app)
+    app.add_middleware(Guard, limits=config.limits, token=config.token)
+    app.include_router(_legacy_router(service))
+    for router in (route_router(), chat_router(), feedback_router()):
+        app.include_router(router)
     return app
 
 
-def _call(fn):
-    try:
-        return fn()
-    except IrtnetError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+def _legacy_router(service: Service) -> APIRouter:
+    router = APIRouter()
+    predictor, limits = service.predictor, service.config.limits
+
+    @router.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "predictor": predictor.name, "models": len(service.models),
+                "probabilities": service.probabilities, "prices": service.book.prices is not None,
+                "upstreams": len(service.upstreams), "policy": service.default_policy.spec}
+
+    @router.get("/models")
+    def models() -> dict:
+        return {"models": service.models, "encoder": getattr(predictor, "encoder_", None)}
+
+    @router.post("/predict")
+    async def predict(req: PredictRequest) -> dict:
+        check_texts(req.texts, limits)
+        names, prob = await run_in_threadpool(api.predict_texts, predictor, req.texts, req.benchmark, req.models)
+        return {"models": names, "probabilities": prob.tolist()}
+
+    @router.post("/route")
+    async def route(req: RouteRequest) -> dict:
+        check_texts(req.texts, limits)
+        ranked, paths = await run_in_threadpool(_rank, predictor, req)
+        return {"routes": [{"text": t, "path": path, "ranked": [{"model": m, "p_correct": p} for m, p in r]}
+                           for t, r, path in zip(req.texts, ranked, paths)]}
+
+    return router
+
+
+def _rank(predictor: Any, req: RouteRequest) -> tuple[list, list[str]]:
+    ranked = api.rank_models(predictor, req.texts, benchmark=req.benchmark, top=req.top, models=req.models)
+    return ranked, api.answer_paths(predictor, req.texts, req.benchmark)

@@ -23,11 +23,19 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from irtnet.data.importers.cruxeval import import_cruxeval
+from irtnet.data.importers.detect import detect_format
+from irtnet.data.importers.eee import import_eee
 from irtnet.data.importers.embedllm import import_embedllm
+from irtnet.data.importers.helm import import_helm
+from irtnet.data.importers.inspect_logs import import_inspect
+from irtnet.data.importers.lighteval import import_lighteval
 from irtnet.data.importers.livecodebench import import_livecodebench
 from irtnet.data.importers.llmrouter import import_llmrouter
+from irtnet.data.importers.lm_eval import import_lm_eval
 from irtnet.data.importers.long import ColumnMap, column_map, import_long
 from irtnet.data.importers.mmlu_pro import import_mmlu_pro
+from irtnet.data.importers.open_llm_leaderboard import import_open_llm_leaderboard
+from irtnet.data.importers.opencompass import import_opencompass
 from irtnet.data.importers.routerbench import import_routerbench
 from irtnet.data.importers.routerdc import import_routerdc
 from irtnet.data.importers.swebench import import_swebench
@@ -37,6 +45,10 @@ from irtnet.data.table import ResponseTable
 from irtnet.errors import ConfigError
 
 IMPORTERS: dict[str, Callable[..., ResponseTable]] = {
+    "lighteval": import_lighteval,
+    "open-llm-leaderboard": import_open_llm_leaderboard,
+    "eee": import_eee,
+    "opencompass": import_opencompass,
     "embedllm": import_embedllm,
     "long": import_long,
     "wide": import_wide,
@@ -48,17 +60,27 @@ IMPORTERS: dict[str, Callable[..., ResponseTable]] = {
     "cruxeval": import_cruxeval,
     "swebench": import_swebench,
     "livecodebench": import_livecodebench,
+    "lm-eval": import_lm_eval,
+    "inspect": import_inspect,
+    "helm": import_helm,
 }
 
-__all__ = ["IMPORTERS", "REQUIRED", "ColumnMap", "column_map", "describe", "import_table", "options_of",
-           "parse_options"]
+__all__ = ["AUTO", "IMPORTERS", "REQUIRED", "ColumnMap", "column_map", "describe", "detect_format", "import_table",
+           "options_of", "parse_options"]
+
+AUTO = "auto"  # the format `import_table` resolves with `detect_format(path)`
 
 REQUIRED = inspect.Parameter.empty  # the "default" of an option without one, in `options_of`
 _UnionType = type(int | str)
 
 
 def import_table(format: str, path: str | Path, **options: Any) -> ResponseTable:
-    """Import `path` with the importer registered as `format`, passing `options` to it."""
+    """Import `path` with the importer registered as `format` (`"auto"`: the one `detect_format` names)."""
+    if format == AUTO:
+        detected = detect_format(path)
+        table = import_table(detected, path, **options)
+        table.report.notes.insert(0, f"format detected from the files: {detected}")
+        return table
     importer = _lookup(format)
     accepted = options_of(format)
     unknown = [k for k in options if k not in accepted]
@@ -100,7 +122,7 @@ def describe(format: str) -> str:
 
 def _lookup(format: str) -> Callable[..., ResponseTable]:
     if format not in IMPORTERS:
-        raise ConfigError(f"unknown format {format!r}; known formats: {', '.join(IMPORTERS)}")
+        raise ConfigError(f"unknown format {format!r}; known formats: {', '.join(IMPORTERS)} (or {AUTO}: detect it)")
     return IMPORTERS[format]
 
 

@@ -1,0 +1,237 @@
+"""Route new query texts with a policy (max_p, utility, p_min, cost_cap: irtnet.tasks.policies) over a
+checkpoint's models and their prices, and name policies as router models ("irtnet:p_min=0.8") for the
+OpenAI-compatible service and `irtnet calibrate`.
+
+    book = load_price_book("runs/x", "prices.json")
+    [d] = route_texts(model, ["What is 2 + 2?"], Policy.parse("p_min=0.8"), book)
+    d.model, d.p_correct, d.cost, d.fallback
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from irtnet.api.texts import load, resolve_prices, text_queries
+from irtnet.errors import ConfigError, IrtnetError
+from irtnet.predictors.base import Predictor, Router
+from irtnet.tasks.cost import DEFAULT_OUTPUT_TOKENS, cost_matrix, token_counts
+from irtnet.tasks.policies import Calibration, Policy, Target, calibrate, choose
+
+ROUTER_NAME = "irtnet"
+_ROUTELLM = re.compile(r"router-irtnet-(.+)")
+
+
+def router_model(policy: Policy) -> str:
+    """The `model` string that asks the service for `policy`: "irtnet:p_min=0.8"."""
+    return f"{ROUTER_NAME}:{policy.spec}"
+
+
+def parse_router_model(name: str, default: Policy) -> Policy | None:
+    """The policy a router model name asks for: "irtnet" (the server's default), "irtnet:<policy>" or RouteLLM's
+    "router-irtnet-<p_min>"; None when `name` is no router name. A malformed policy is a ConfigError."""
+    if name == ROUTER_NAME:
+        return default
+    if name.startswith(ROUTER_NAME + ":"):
+        return Policy.parse(name[len(ROUTER_NAME) + 1:])
+    match = _ROUTELLM.fullmatch(name)
+    if match:
+        try:
+            return Policy("p_min", float(match.group(1)))
+        except ValueError:
+            raise ConfigError(f"model {name!r}: router-irtnet-<p_min> needs a number, e.g. router-irtnet-0.8") from None
+    return None
+
+
+# ----------------------------------------------------------------------------------------------- prices
+@dataclass
+class PriceBook:
+    """Per-model prices and where they came from; `prices` None with `source` saying why there are none."""
+
+    prices: dict[str, Any] | None
+    source: str
+    output_tokens: float = DEFAULT_OUTPUT_TOKENS
+
+
+def load_price_book(checkpoint: str | Path, prices: str | Path | None,
+                    output_tokens: float = DEFAULT_OUTPUT_TOKENS) -> PriceBook:
+    """Prices from a given file (its errors raise), else from the run's own table where it has them (their
+    absence is no error: policies that need cost then say what is missing)."""
+    if prices is not None:
+        found, source = resolve_prices(checkpoint, prices)
+        return PriceBook(found, source, output_tokens)
+    try:
+        found, source = resolve_prices(checkpoint, None)
+    except (IrtnetError, OSError) as exc:
+        return PriceBook(None, str(exc), output_tokens)
+    return PriceBook(found, source, output_tokens)
+
+
+# ----------------------------------------------------------------------------------------------- routing
+@dataclass
+class Ranked:
+    """One candidate of a query: its score (a predictor's: P), P (None for a router without probabilities)
+    and expected cost (None without prices)."""
+
+    model: str
+    score: float
+    p_correct: float | None
+    cost: float | None
+
+
+@dataclass
+class Decision:
+    """The model a policy chose for one text, with the ranking it chose from; `fallback` says why the policy's
+    rule could not be met (None when it was)."""
+
+    model: str
+    p_correct: float | None
+    cost: float | None
+    ranking: list[Ranked]
+    policy: str
+    path: str
+    fallback: str | None = None
+
+
+def has_probabilities(predictor: Router) -> bool:
+    return isinstance(predictor, Predictor)
+
+
+def candidate_models(predictor: Router, policy: Policy, book: PriceBook | None,
+                     candidates: Sequence[str] | None = None) -> list[str]:
+    """The models to choose among: `candidates` (checked) or every model, the priced ones where cost is needed."""
+    known = predictor.models_.to_list()
+    names = list(dict.fromkeys(candidates)) if candidates is not None else known
+    unknown = [m for m in names if m not in set(known)]
+    if unknown:
+        raise ConfigError(f"unknown candidate model(s) {', '.join(map(repr, unknown))}; "
+                          f"the checkpoint's models: {', '.join(known)}")
+    if not names:
+        raise ConfigError("candidates is empty: name at least one model")
+    if not policy.needs_cost:
+        return names
+    prices = _needed_prices(policy, book)
+    if candidates is None:
+        names = [m for m in names if m in prices]
+        if not names:
+            raise ConfigError(f"policy {policy.kind} needs prices, and none of the checkpoint's models has one "
+                              f"in {book.source}")
+        return names
+    missing = [m for m in names if m not in prices]
+    if missing:
+        raise ConfigError(f"policy {policy.kind} needs a price for every candidate; {book.source} has none for "
+                          f"{', '.join(map(repr, missing))}")
+    return names
+
+
+def check_policy(predictor: Router, policy: Policy, book: PriceBook | None,
+                 candidates: Sequence[str] | None = None) -> list[str]:
+    """The models `policy` chooses among; a ConfigError saying what is missing when it cannot run (a policy
+    beyond max_p on a router without probabilities, or without the prices it needs)."""
+    if policy.needs_cost and not has_probabilities(predictor):
+        raise ConfigError(f"this {predictor.name} checkpoint ranks models without probabilities of a correct "
+                          f"answer; it serves policy max_p only (asked: {policy.spec})")
+    return candidate_models(predictor, policy, book, candidates)
+
+
+def _needed_prices(policy: Policy, book: PriceBook | None) -> dict[str, Any]:
+    if book is None or book.prices is None:
+        reason = book.source if book is not None else "pass --prices (a JSON/CSV price file or a table)"
+        raise ConfigError(f"policy {policy.kind} needs model prices, and none are loaded: {reason}")
+    return book.prices
+
+
+def score_texts(predictor: Router, texts: Sequence[str], names: Sequence[str], book: PriceBook | None,
+                benchmark: str | Sequence[str | None] | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list[str]]:
+    """(scores [Q, M], probabilities [Q, M] or None, cost [Q, M] or None, answer path per text) of `names`;
+    the texts are embedded once."""
+    queries = text_queries(predictor, texts, benchmark)
+    if has_probabilities(predictor):
+        prob = predictor.predict_proba(queries, list(names))
+        scores = prob
+    else:
+        prob, scores = None, predictor.scores(queries, list(names))
+    cost = None
+    if book is not None and book.prices is not None and all(m in book.prices for m in names):
+        cost = cost_matrix(book.prices, names, token_counts(texts), book.output_tokens)
+    paths = getattr(predictor, "answer_paths", None)
+    return scores, prob, cost, (paths(queries) if paths else ["text"] * len(texts))
+
+
+def route_texts(predictor: Router, texts: Sequence[str], policy: Policy, book: PriceBook | None = None,
+                candidates: Sequence[str] | None = None,
+                benchmark: str | Sequence[str | None] | None = None) -> list[Decision]:
+    """One decision per text under `policy`. A router without probabilities (RouterDC) serves max_p only,
+    choosing by its score."""
+    names = check_policy(predictor, policy, book, candidates)
+    scores, prob, cost, paths = score_texts(predictor, texts, names, book, benchmark)
+    choice, fallback = choose(policy, scores, cost)
+    why = _fallback_reason(policy)
+    return [_decision(names, scores[q], None if prob is None else prob[q], None if cost is None else cost[q],
+                      int(choice[q]), policy, paths[q], why if fallback[q] else None) for q in range(len(texts))]
+
+
+def _fallback_reason(policy: Policy) -> str | None:
+    if policy.kind == "p_min":
+        return f"no candidate reaches P >= {policy.value:g}; chose the most likely model instead"
+    if policy.kind == "cost_cap":
+        return f"no candidate costs <= {policy.value:g}; chose the cheapest model instead"
+    return None  # max_p and utility always meet their rule
+
+
+def _decision(names: Sequence[str], score: np.ndarray, prob: np.ndarray | None, cost: np.ndarray | None,
+              chosen: int, policy: Policy, path: str, fallback: str | None) -> Decision:
+    order = np.argsort(-score, kind="stable")
+    ranking = [Ranked(names[i], float(score[i]), None if prob is None else float(prob[i]),
+                      None if cost is None else float(cost[i])) for i in order]
+    return Decision(names[chosen], None if prob is None else float(prob[chosen]),
+                    None if cost is None else float(cost[chosen]), ranking, policy.spec, path, fallback)
+
+
+# ----------------------------------------------------------------------------------------------- calibration
+@dataclass
+class CalibrationReport:
+    """A calibrated policy on the user's own queries: what it achieves and the router model name to ask for."""
+
+    calibration: Calibration
+    model: str
+    models: list[str]
+    n_texts: int
+    price_source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        cal = self.calibration
+        return {"policy": cal.policy.spec, "model": self.model, "target": asdict(cal.target),
+                "reached": cal.reached, "achieved": asdict(cal.outcome), "models": self.models,
+                "n_texts": self.n_texts, "prices": self.price_source}
+
+
+_PLACEHOLDER = {"p_min": 0.5, "utility": 0.0, "cost_cap": 0.0}
+
+
+def calibrate_texts(checkpoint: str | Path, texts: Sequence[str], policy: str, target: str | Target,
+                    prices: str | Path | None = None, benchmark: str | Sequence[str | None] | None = None,
+                    candidates: Sequence[str] | None = None,
+                    output_tokens: float = DEFAULT_OUTPUT_TOKENS) -> CalibrationReport:
+    """The `policy` parameter (p_min, utility or cost_cap) that hits `target` ("share:MODEL=0.3", "cost=0.002",
+    "p=0.8") on a sample of query texts (irtnet.tasks.policies.calibrate)."""
+    if policy not in _PLACEHOLDER:
+        raise ConfigError(f"calibrate needs a policy with a parameter: p_min, utility or cost_cap (got {policy!r})")
+    if not texts:
+        raise ConfigError("calibrate needs at least one query text")
+    goal = Target.parse(target) if isinstance(target, str) else target
+    predictor = load(checkpoint)
+    if not has_probabilities(predictor):
+        raise ConfigError(f"this {predictor.name} checkpoint has no probabilities of a correct answer; "
+                          "only max_p routing is possible, with nothing to calibrate")
+    book = load_price_book(checkpoint, prices, output_tokens)
+    names = candidate_models(predictor, Policy(policy, _PLACEHOLDER[policy]), book, candidates)
+    _, prob, cost, _ = score_texts(predictor, texts, names, book, benchmark)
+    cal = calibrate(policy, goal, prob, cost, names)
+    return CalibrationReport(cal, router_model(cal.policy), names, len(texts), book.source)

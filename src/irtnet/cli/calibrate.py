@@ -1,0 +1,66 @@
+"""`irtnet calibrate`: the policy parameter that hits a target share, cost or P on the user's own queries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from irtnet.cli.common import console, csv_list, friendly_errors
+from irtnet.errors import ConfigError
+
+if TYPE_CHECKING:
+    from irtnet.api import CalibrationReport
+
+Opt = typer.Option
+
+
+@friendly_errors
+def calibrate(
+    checkpoint: Annotated[Path, typer.Argument(help="checkpoint or run directory")],
+    texts: Annotated[Path, Opt(help="a sample of your queries: .txt (one per line), .jsonl, .json or .csv")],
+    target: Annotated[str, Opt(help="share:MODEL=0.3 (share of queries sent to MODEL), cost=0.002 (mean cost "
+                                    "per query) or p=0.8 (mean P of the chosen models)")],
+    policy: Annotated[str, Opt(help="the policy to calibrate: p_min, utility or cost_cap")] = "p_min",
+    prices: Annotated[Optional[Path], Opt(help="price file (JSON/CSV) or table (default: the run's table)")] = None,
+    benchmark: Annotated[Optional[str], Opt(help="benchmark of every text (default: the file's, where given)")]
+    = None,
+    candidates: Annotated[Optional[str], Opt(help="comma-separated models to route among (default: every "
+                                                  "priced model)")] = None,
+    output_tokens: Annotated[float, Opt(help="assumed output tokens per answer (token prices)")] = 256,
+    json_out: Annotated[Optional[Path], Opt("--json", help="also write the result as JSON here")] = None,
+) -> None:
+    """Choose the policy parameter that hits TARGET on a sample of your own queries (RouteLLM's threshold
+    calibration, for any number of models), and print the `model` to ask /v1/chat/completions for."""
+    from irtnet import api
+    from irtnet.api.inputs import read_texts
+
+    if not output_tokens >= 0:
+        raise ConfigError(f"--output-tokens must be non-negative, got {output_tokens}")
+    sample, benches = read_texts(texts)
+    per_text = benchmark if benchmark is not None else (benches if any(b is not None for b in benches) else None)
+    report = api.calibrate_texts(checkpoint, sample, policy, target, prices, per_text, csv_list(candidates),
+                                 output_tokens)
+    _print(report)
+    if json_out is not None:
+        from irtnet._io import write_text
+
+        write_text(json_out, json.dumps(report.to_dict(), indent=2) + "\n")
+        console.print(f"wrote {json_out}")
+
+
+def _print(report: CalibrationReport) -> None:
+    cal, out = report.calibration, report.calibration.outcome
+    verdict = "reached" if cal.reached else "NOT reached (the nearest setting is shown)"
+    goal = f"share:{cal.target.model}={cal.target.value:g}" if cal.target.kind == "share" \
+        else f"{cal.target.kind}={cal.target.value:g}"
+    console.print(f"policy {cal.policy.spec} on {report.n_texts} texts, {len(report.models)} models "
+                  f"(prices: {report.price_source}): target {goal} {verdict}", soft_wrap=True)
+    console.print(f"achieved: mean P {out.mean_p:.4f}, mean cost {out.mean_cost:.6g} per query, "
+                  f"fallback {out.fallback:.1%}")
+    shares = ", ".join(f"{m} {s:.1%}" for m, s in sorted(out.shares.items(), key=lambda kv: -kv[1]) if s > 0)
+    console.print(f"shares: {shares}")
+    hint = f' (RouteLLM style: "router-irtnet-{cal.policy.value:.6g}")' if cal.policy.kind == "p_min" else ""
+    console.print(f'use with /v1/chat/completions: model="{report.model}"{hint}', highlight=False, soft_wrap=True)

@@ -1,0 +1,171 @@
+"""Helpers shared by the lighteval, Open LLM Leaderboard, EEE and OpenCompass importers.
+
+- run timestamps in file names, and keeping only the latest run of each (model, task);
+- choosing a per-item metric: the one asked for, else the first whose values are all 0/1;
+- one text per query when models saw different prompts (chat templates);
+- reading a samples file that is JSON Lines, a JSON list or Parquet;
+- building the table with a `models` frame that carries provenance (`irtnet.data.merge`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from irtnet.data.importers._source import build_table, parse_jsonl, read_frame, skip
+from irtnet.data.merge import provenance_models
+from irtnet.data.table import ImportReport, ResponseTable
+from irtnet.errors import DataError
+
+#: A run timestamp as the harnesses write it in names: 2026-08-10T17-22-11.385681 (also with ':' or '_').
+TIMESTAMP = r"\d{4}-\d{2}-\d{2}T\d{2}[-:_]\d{2}[-:_]\d{2}(?:\.\d+)?"
+T = TypeVar("T")
+
+
+def split_timestamp(stem: str, prefix: str) -> tuple[str, str] | None:
+    """`<prefix><name>_<timestamp>` -> (name, timestamp), or None when the stem is not of that shape.
+
+    >>> split_timestamp("details_anli:r1|0_2026-08-10T17-22-11.385681", "details_")
+    ('anli:r1|0', '2026-08-10T17-22-11.385681')
+    """
+    match = re.fullmatch(rf"{re.escape(prefix)}(.+)_({TIMESTAMP})", stem)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def keep_latest(runs: Sequence[T], key: Callable[[T], Any], stamp: Callable[[T], str],
+                report: ImportReport, what: str) -> list[T]:
+    """The latest run (by timestamp) of each key; the others are counted in the report under `what`."""
+    latest: dict[Any, T] = {}
+    for run in runs:
+        k = key(run)
+        if k not in latest or stamp(run) > stamp(latest[k]):
+            latest[k] = run
+    kept = [r for r in runs if latest[key(r)] is r]
+    if len(kept) < len(runs):
+        skip(report, f"{what} of an older run of the same model and task (the latest run is kept)",
+             len(runs) - len(kept))
+    return kept
+
+
+# ---------------------------------------------------------------- metrics
+def is_binary(values: pd.Series) -> bool:
+    """Whether every non-missing value is 0/1 or a bool (and there is at least one)."""
+    present = values[values.notna()]
+    if present.empty:
+        return False
+    if not all(isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)) for v in present):
+        return False
+    return bool(np.isin(present.astype(np.float64).to_numpy(), (0.0, 1.0)).all())
+
+
+def choose_metric(metrics: pd.DataFrame, requested: str | None, preferred: Sequence[str] = ()) -> str | None:
+    """The metric column to read: `requested` if present, else the first binary-valued one.
+
+    Candidates are `preferred` names first (those present), then the other columns in order. Returns
+    None when no column fits (the caller skips the task and says why).
+    """
+    if requested is not None:
+        return requested if requested in metrics.columns else None
+    order = [c for c in preferred if c in metrics.columns] + [c for c in metrics.columns if c not in preferred]
+    return next((c for c in order if is_binary(metrics[c])), None)
+
+
+def metric_outcome(values: pd.Series) -> str:
+    """`binary` when every value is 0/1, else `fraction` (checked to lie in [0, 1] by `make_records`)."""
+    return "binary" if is_binary(values) else "fraction"
+
+
+def describe_metrics(metrics: pd.DataFrame) -> str:
+    return ", ".join(map(str, metrics.columns)) or "none"
+
+
+# ---------------------------------------------------------------- texts
+def one_text_per_query(records: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
+    """Give every query one text: that of the first model (in sorted order) with a text.
+
+    Harnesses store the rendered prompt, which differs between models when each has its own chat
+    template; a query is still the same item, so the texts are unified (and the count noted).
+    """
+    if "text" not in records.columns:
+        return records
+    known = records[records["text"].notna()].sort_values(["query", "model"], kind="stable")
+    differing = int(known.drop_duplicates(["query", "text"])["query"].duplicated().sum())
+    if differing:
+        report.notes.append(f"{differing} queries have different prompt texts for different models (e.g. chat "
+                            "templates): each keeps the text of the first model in sorted order")
+    first = known.drop_duplicates("query").set_index("query")["text"]
+    text = records["query"].map(first)
+    return records.assign(text=text.astype(object).where(text.notna(), None))
+
+
+def message_text(value: Any) -> str | None:
+    """A prompt that is a string, or a chat-message list (`content` or `prompt` of each) joined by blank lines."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        parts = [m.get("content", m.get("prompt")) if isinstance(m, dict) else m for m in value]
+        return "\n\n".join(str(p) for p in parts if p is not None) or None
+    return str(value)
+
+
+# ---------------------------------------------------------------- reading
+def read_samples(file: Path, report: ImportReport) -> pd.DataFrame:
+    """A samples file as a frame with `_row`: JSON Lines (also when named .json), a JSON list, or Parquet."""
+    if file.suffix.lower() != ".json":
+        return read_frame(file, None, report)
+    content = file.read_bytes()
+    try:
+        data = json.loads(content)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        items, rows = parse_jsonl(content, str(file))  # early Open LLM Leaderboard files: JSON Lines in .json
+    else:
+        if isinstance(data, dict):  # JSON Lines of a single line
+            data, rows = [data], [1]
+        elif isinstance(data, list):
+            rows = list(range(len(data)))
+        else:
+            raise DataError(f"expected JSON Lines or a JSON list of samples, got a {type(data).__name__}",
+                            file=str(file))
+        items = data
+    records = [(item, row) for item, row in zip(items, rows) if isinstance(item, dict)]
+    skip(report, "samples that are not JSON objects", len(items) - len(records))
+    if not records:
+        raise DataError("no samples (the file is empty)", file=str(file))
+    return pd.DataFrame([r for r, _ in records]).assign(_row=[row for _, row in records])
+
+
+def load_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"not valid JSON ({exc})", file=str(file)) from exc
+
+
+def dig(data: Any, *keys: Any) -> Any:
+    """`data[k1][k2]...`, or None where a level is missing or not a mapping."""
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+# ---------------------------------------------------------------- building
+def finish(parts: Iterable[pd.DataFrame], provenance: dict[str, list[dict[str, Any]]], *, source: str,
+           report: ImportReport, empty: str) -> ResponseTable:
+    """Concatenate record frames, unify texts and build the table with its provenance models frame.
+
+    `empty` is the message of the DataError raised when no records are left.
+    """
+    frames = [p for p in parts if len(p)]
+    if not frames:
+        raise DataError(empty, file=source)
+    records = one_text_per_query(pd.concat(frames, ignore_index=True), report)
+    models = provenance_models({m: provenance.get(m, []) for m in pd.unique(records["model"])})
+    return build_table(records, source=source, report=report, models=models)

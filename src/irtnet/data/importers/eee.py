@@ -1,0 +1,172 @@
+"""Every Eval Ever (EEE) instance-level files: one JSON record per (model, sample, aggregate result).
+
+**No dependency on the `every-eval-ever` package.** Its wheel (0.3.0, 650 kB) needs Python >= 3.12 (this
+project supports 3.11) and pulls in duckdb, matplotlib, seaborn, huggingface-hub, jsonschema and
+datamodel-code-generator; reading its JSON Lines needs none of that. The fields read here follow its
+`instance_level_eval.schema.json` (schema 0.3.0), read from the wheel:
+
+- required per record: `schema_version`, `evaluation_id`, `model_id`, `evaluation_name`, `sample_id`,
+  `interaction_type`, `input` (`raw`, `reference`, optional `formatted`, `choices`), `answer_attribution`
+  and `evaluation` (`score`: number, `is_correct`: bool); optional `evaluation_result_id` (the key of the
+  aggregate result the record scores), `sample_hash`, `error`, `metadata`, ...
+- the aggregate file `<uuid>.json` beside `<uuid>_samples.jsonl` gives `eval_library` (`name`,
+  `version`) and `evaluation_results[]` (`evaluation_result_id`, `metric_config` with `lower_is_better`
+  and `score_type`).
+
+PATH is one JSONL file or a folder (searched recursively for `*_samples.jsonl`, else every `*.jsonl`).
+Mapping: model = `model_id`; benchmark = `evaluation_name`; query = `<evaluation_name>/<sample_id>`;
+text = `input.raw` (`text="formatted"`: `input.formatted`, the prompt with chat template, else raw).
+
+Outcome: a record scores one aggregate result. Per (file, evaluation) one result is kept: option
+`metric` (an `evaluation_result_id`, e.g. `acc` or `choice:accuracy`), else the first result whose
+scores are all 0/1 and that the aggregate file does not mark `lower_is_better`. Its `evaluation.score`
+is the outcome (0/1 binary, else a fraction that must lie in [0, 1]); `outcome="is_correct"` reads the
+bool instead (EEE's converters set it only for correctness metrics, so prefer the score). Records of the
+other results are counted. Records without `evaluation_result_id` are skipped and counted unless
+`unattributed=True`: the lm-eval converter writes such a record with a placeholder score 0.0 when a
+sample has no numeric metric, so reading it would turn "not scored" into "wrong". Records with an
+`error` are not observed (counted). Repeated (model, query) records (epochs) are majority-voted as k of n.
+
+Provenance per (model, evaluation): the samples file, `eval_library.name` / `version` from the aggregate
+file (tool `every-eval-ever` when there is none); EEE records no task version or hash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from irtnet.data.importers._more_logs import dig, finish, is_binary, load_json, metric_outcome
+from irtnet.data.importers._source import parse_jsonl, require_path, skip
+from irtnet.data.merge import entry
+from irtnet.data.records import make_records
+from irtnet.data.table import ImportReport, ResponseTable
+from irtnet.errors import ConfigError, DataError
+
+_REQUIRED = ("model_id", "evaluation_name", "sample_id", "evaluation.score", "evaluation.is_correct", "input.raw")
+_NONE = "(no evaluation_result_id)"
+
+
+def import_eee(path: str | Path, metric: str | None = None, outcome: Literal["score", "is_correct"] = "score",
+               text: Literal["raw", "formatted"] = "raw", unattributed: bool = False) -> ResponseTable:
+    """Every Eval Ever instance-level JSONL (<uuid>_samples.jsonl) with its aggregate <uuid>.json."""
+    if outcome not in ("score", "is_correct") or text not in ("raw", "formatted"):
+        raise ConfigError(f"outcome must be score or is_correct and text raw or formatted, got {outcome!r}, {text!r}")
+    root = Path(path)
+    require_path(root)
+    report = ImportReport(source=str(root))
+    provenance: dict[str, list[dict[str, Any]]] = {}
+    parts = []
+    for file in _files(root):
+        frame = _read(file, text, report)
+        aggregate = _aggregate(file)
+        parts += [_evaluation(group, file, aggregate, metric, outcome, unattributed, report, provenance)
+                  for _, group in frame.groupby("evaluation_name", sort=False)]
+    return finish(parts, provenance, source=str(root), report=report,
+                  empty=f"no records left to import (skipped: {report.skipped}); see the notes")
+
+
+def _files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    files = sorted(p for p in root.rglob("*_samples.jsonl") if p.is_file()) or sorted(
+        p for p in root.rglob("*.jsonl") if p.is_file())
+    if not files:
+        raise DataError("no EEE instance-level files (*_samples.jsonl or *.jsonl) in the folder", file=str(root))
+    return files
+
+
+def _read(file: Path, text: str, report: ImportReport) -> pd.DataFrame:
+    """The records of one file as a flat frame (one column per field read), validated."""
+    items, lines = parse_jsonl(file.read_bytes(), str(file))
+    if not items:
+        raise DataError("no records (the file is empty)", file=str(file))
+    rows = [_flat(item, line, file, text) for item, line in zip(items, lines)]
+    frame = pd.DataFrame(rows)
+    errored = frame["error"].notna().to_numpy()
+    skip(report, "records with an error (not observed)", int(errored.sum()))
+    return frame[~errored]
+
+
+def _flat(item: Any, line: int, file: Path, text: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise DataError(f"a record must be a JSON object, got {type(item).__name__}", file=str(file), row=line)
+    out: dict[str, Any] = {"_row": line}
+    for name in _REQUIRED:
+        value = dig(item, *name.split("."))
+        if value is None:
+            raise DataError("missing required field (is this an EEE instance-level file?)", file=str(file),
+                            row=line, field=name)
+        out[name] = value
+    out["evaluation_result_id"] = item.get("evaluation_result_id")
+    out["text"] = (dig(item, "input", "formatted") if text == "formatted" else None) or out["input.raw"]
+    out["error"] = item.get("error") or None
+    return out
+
+
+def _aggregate(samples: Path) -> dict[str, Any] | None:
+    """The aggregate JSON of a samples file: `<stem>.json` for `<stem>_samples.jsonl`, if present."""
+    candidate = samples.with_name(samples.name.removesuffix("_samples.jsonl") + ".json")
+    if candidate == samples or not candidate.is_file():
+        return None
+    data = load_json(candidate)
+    return data if isinstance(data, dict) else None
+
+
+def _evaluation(group: pd.DataFrame, file: Path, aggregate: dict[str, Any] | None, metric: str | None,
+                outcome: str, unattributed: bool, report: ImportReport,
+                provenance: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
+    name = str(group["evaluation_name"].iloc[0])
+    ids = group["evaluation_result_id"].astype(object).where(group["evaluation_result_id"].notna(), _NONE)
+    if not unattributed:
+        skip(report, "records without evaluation_result_id (not tied to a result; may hold a placeholder "
+                     "score)", int((ids == _NONE).sum()))
+        group, ids = group[ids != _NONE], ids[ids != _NONE]
+    chosen = _choose(group, ids, aggregate, metric, outcome)
+    if chosen is None:
+        wanted = f"result {metric!r}" if metric else "a 0/1-valued result"
+        skip(report, f"records of evaluations without {wanted}", len(group))
+        report.notes.append(f"{file}: evaluation {name!r} has no {wanted} (its results: "
+                            f"{', '.join(map(str, pd.unique(ids))) or 'none'})")
+        return pd.DataFrame()
+    keep = (ids == chosen).to_numpy()
+    skip(report, "records of other results than the one chosen per evaluation", int((~keep).sum()))
+    return _records(group[keep], file, name, chosen, aggregate, outcome, report, provenance)
+
+
+def _choose(group: pd.DataFrame, ids: pd.Series, aggregate: dict[str, Any] | None, metric: str | None,
+            outcome: str) -> str | None:
+    if metric is not None:
+        return metric if (ids == metric).any() else None
+    column = "evaluation.score" if outcome == "score" else "evaluation.is_correct"
+    for result in pd.unique(ids):
+        if not _lower_is_better(aggregate, result) and is_binary(group.loc[(ids == result).to_numpy(), column]):
+            return str(result)
+    return None
+
+
+def _lower_is_better(aggregate: dict[str, Any] | None, result: str) -> bool:
+    for item in dig(aggregate, "evaluation_results") or []:
+        if isinstance(item, dict) and item.get("evaluation_result_id") == result:
+            return bool(dig(item, "metric_config", "lower_is_better"))
+    return False
+
+
+def _records(group: pd.DataFrame, file: Path, name: str, result: str, aggregate: dict[str, Any] | None,
+             outcome: str, report: ImportReport, provenance: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
+    field = "evaluation.score" if outcome == "score" else "evaluation.is_correct"
+    work = group.assign(query=[f"{name}/{s}" for s in group["sample_id"].astype(str)])
+    kind = "binary" if outcome == "is_correct" else metric_outcome(work[field])
+    records = make_records(work, file=str(file), model="model_id", query="query", outcome=field,
+                           outcome_kind=kind, benchmark="evaluation_name", text="text")
+    report.notes.append(f"{file}: evaluation {name!r} reads result {result!r} ({field}; mean "
+                        f"{float(np.mean(records['n_correct'])):.4f} over {len(records)} records)")
+    tool = dig(aggregate, "eval_library", "name") or "every-eval-ever"
+    version = dig(aggregate, "eval_library", "version")
+    for model in pd.unique(records["model"]):
+        provenance.setdefault(str(model), []).append(
+            entry(str(file), name, str(tool), None if version == "unknown" else version))
+    return records

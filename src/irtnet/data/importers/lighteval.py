@@ -1,0 +1,196 @@
+"""lighteval `--save-details` output: per-sample details Parquet files of many models and tasks.
+
+Layout (lighteval 0.6+): `details/<org>/<model>/<ts>/details_<task>_<ts>.parquet` next to
+`results/<org>/<model>/results_<ts>.json`. `<task>` is lighteval's task key such as `anli:r1|0`; copies
+with `:` and `|` written as `_` are accepted (the task is then read from the rows). PATH is the output
+folder, the `details` folder, any folder below it, or one details file.
+
+Mapping:
+
+- model = the results file's `config_general.model_name` (else the folders between `details/` and the
+  timestamp folder, e.g. `eee-smoke/dummy-model`);
+- benchmark = the task key (`doc.task_name`, e.g. `anli:r1|0`: the few-shot count stays, since another
+  prompt is another item); query = `<task>/<doc.id>`; text = `doc.query` (the full prompt lighteval
+  built, before any chat template);
+- outcome = one column of the row's `metric` struct: `metric` if given, else the first metric whose
+  values are all 0/1 (`acc`, `em`, ...); a score in [0, 1] is kept as a fraction, anything else is an
+  error. A task without such a metric is skipped and counted; the notes say which metric each task used
+  and compare its mean with the results file's figure.
+
+Older lighteval details (columns `example`, `full_prompt`, `metrics`, no doc id) are read too: text =
+`example` (else `full_prompt`), query = `<task>/<sha1(text)[:16]>`, outcome from `metrics` (a struct or
+a JSON string). When one model has several runs of a task, the latest timestamp is kept and the older
+files are counted. Provenance per (model, task): the details file, lighteval's `lighteval_sha` (when not
+"?"), `config_tasks[task].version` and `summary_tasks[task].hashes.hash_examples`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from irtnet.data.importers._more_logs import (choose_metric, describe_metrics, dig, finish, keep_latest, load_json,
+                                              metric_outcome, split_timestamp)
+from irtnet.data.importers._source import read_frame, require_path, skip
+from irtnet.data.merge import entry
+from irtnet.data.records import make_records
+from irtnet.data.table import ImportReport, ResponseTable
+from irtnet.errors import DataError
+
+
+@dataclass(frozen=True)
+class _Run:
+    file: Path
+    model: str
+    task: str  # as in the file name
+    stamp: str
+    results: Path | None
+
+
+def import_lighteval(path: str | Path, metric: str | None = None) -> ResponseTable:
+    """lighteval details Parquet (details/<org>/<model>/<ts>/details_<task>_<ts>.parquet) + results JSON."""
+    root = Path(path)
+    require_path(root)
+    report = ImportReport(source=str(root))
+    runs = keep_latest([_run(f) for f in _details_files(root)], key=lambda r: (r.model, r.task),
+                       stamp=lambda r: r.stamp, report=report, what="details files")
+    provenance: dict[str, list[dict[str, Any]]] = {}
+    used: list[str] = []
+    parts = [_read_run(run, metric, report, provenance, used) for run in runs]
+    if used:
+        report.notes.append("lighteval: " + "; ".join(used))
+    return finish(parts, provenance, source=str(root), report=report,
+                  empty=f"no task has {'metric ' + repr(metric) if metric else 'a 0/1-valued metric'} "
+                        f"(skipped: {report.skipped})")
+
+
+def _details_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    files = sorted(p for p in root.rglob("details_*.parquet") if p.is_file())
+    if not files:
+        raise DataError("no lighteval details files (details_<task>_<timestamp>.parquet) in the folder",
+                        file=str(root))
+    return files
+
+
+def _run(file: Path) -> _Run:
+    parts = split_timestamp(file.name.removesuffix(".parquet"), "details_")
+    if parts is None:
+        raise DataError("not a lighteval details file name: expected details_<task>_<timestamp>.parquet",
+                        file=str(file))
+    task, stamp = parts
+    details = next((p for p in file.parents if p.name == "details"), None)
+    if details is None or file.parent.parent == details:
+        return _Run(file, file.parent.parent.name or file.parent.name, task, stamp, None)
+    model = "/".join(file.parent.parent.relative_to(details).parts)
+    return _Run(file, model, task, stamp, details.parent / "results" / model / f"results_{stamp}.json")
+
+
+def _read_run(run: _Run, metric: str | None, report: ImportReport,
+              provenance: dict[str, list[dict[str, Any]]], used: list[str]) -> pd.DataFrame:
+    results = load_json(run.results) if run.results is not None and run.results.is_file() else None
+    model = str(dig(results, "config_general", "model_name") or run.model)
+    frame = read_frame(run.file, None, report)
+    ids, task, texts, metrics = _rows(frame, run, results)
+    name = choose_metric(metrics, metric)
+    if name is None:
+        wanted = f"metric {metric!r}" if metric else "a 0/1-valued metric"
+        skip(report, f"records of tasks without {wanted}", len(frame))
+        report.notes.append(f"{run.file}: task {task!r} has no {wanted} (its metrics: {describe_metrics(metrics)})")
+        return pd.DataFrame()
+    field = f"metric.{name}"
+    work = pd.DataFrame({"model": model, "query": [f"{task}/{i}" for i in ids], "benchmark": task,
+                         "text": texts, field: metrics[name].to_numpy(dtype=object), "_row": frame["_row"]})
+    missing = work[field].isna().to_numpy()
+    skip(report, f"records without a value of the chosen metric ('{field}' missing): not observed",
+         int(missing.sum()))
+    work = work[~missing]
+    if work.empty:
+        return work
+    records = make_records(work, file=str(run.file), model="model", query="query", outcome=field,
+                           outcome_kind=metric_outcome(work[field]), benchmark="benchmark", text="text")
+    _note_use(used, model, task, name, records, dig(results, "results", task, name))
+    provenance.setdefault(model, []).append(entry(
+        str(run.file), task, "lighteval", _sha(results), dig(results, "config_tasks", task, "version"),
+        dig(results, "summary_tasks", task, "hashes", "hash_examples")))
+    return records
+
+
+def _rows(frame: pd.DataFrame, run: _Run, results: Any) -> tuple[list[str], str, list[Any], pd.DataFrame]:
+    """(doc ids, task key, texts, metrics frame) of a details frame, new (`doc`) or old (`example`) layout."""
+    file = str(run.file)
+    if "doc" in frame.columns and "metric" in frame.columns:
+        docs = _structs(frame, "doc", file)
+        ids = [_doc_id(d, row, file) for d, row in zip(docs, frame["_row"])]
+        names = {str(d["task_name"]) for d in docs if d.get("task_name")}
+        if len(names) > 1:
+            raise DataError(f"rows of several tasks in one details file: {sorted(names)}", file=file,
+                            field="doc.task_name")
+        task = names.pop() if names else _task_key(run.task, results)
+        return ids, task, [d.get("query") for d in docs], pd.DataFrame(_structs(frame, "metric", file))
+    if "metrics" in frame.columns and ("example" in frame.columns or "full_prompt" in frame.columns):
+        text_col = "example" if "example" in frame.columns else "full_prompt"
+        texts = frame[text_col].astype(object).where(frame[text_col].notna(), None).tolist()
+        ids = [hashlib.sha1(str(t).encode("utf-8")).hexdigest()[:16] for t in texts]
+        metrics = [_json_struct(m, row, file) for m, row in zip(frame["metrics"], frame["_row"])]
+        return ids, _task_key(run.task, results), texts, pd.DataFrame(metrics)
+    raise DataError("not a lighteval details file: expected columns doc and metric (or example and metrics); "
+                    f"found {[c for c in frame.columns if c != '_row']}", file=file)
+
+
+def _structs(frame: pd.DataFrame, column: str, file: str) -> list[dict[str, Any]]:
+    out = []
+    for value, row in zip(frame[column], frame["_row"]):
+        if not isinstance(value, dict):
+            raise DataError(f"expected a struct, got {type(value).__name__}", file=file, row=int(row), field=column)
+        out.append(value)
+    return out
+
+
+def _doc_id(doc: dict[str, Any], row: Any, file: str) -> str:
+    value = doc.get("id")
+    if value is None or str(value).strip() == "":
+        raise DataError("missing doc id", file=file, row=int(row), field="doc.id")
+    return str(value).strip()
+
+
+def _json_struct(value: Any, row: Any, file: str) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"metrics is not valid JSON ({exc})", file=file, row=int(row), field="metrics") from exc
+    if not isinstance(value, dict):
+        raise DataError(f"expected a struct of metrics, got {type(value).__name__}", file=file, row=int(row),
+                        field="metrics")
+    return value
+
+
+def _task_key(name: str, results: Any) -> str:
+    """The task key of a file-name task: the results key it spells with '_' for ':' and '|', else the name."""
+    for key in (dig(results, "results") or {}):
+        if key == name or re.sub(r"[:|]", "_", key) == name:
+            return str(key)
+    return name
+
+
+def _sha(results: Any) -> str | None:
+    sha = dig(results, "config_general", "lighteval_sha")
+    return None if sha in (None, "", "?") else str(sha)
+
+
+def _note_use(used: list[str], model: str, task: str, name: str, records: pd.DataFrame, stated: Any) -> None:
+    mean = float(np.mean(records["n_correct"] / records["n_trials"]))
+    check = ""
+    if isinstance(stated, (int, float)):
+        check = (", as the results file states" if abs(mean - float(stated)) <= 5e-4
+                 else f", the results file states {float(stated):.4f}")
+    used.append(f"{model} {task}: metric {name!r}, mean {mean:.4f} over {len(records)} items{check}")

@@ -1,0 +1,136 @@
+"""Routing decisions and their feedback: a bounded in-memory map of recent decisions, and a durable
+append-only JSONL log (one line per decision and per feedback, one writer at a time) that a later refit reads.
+A feedback line is fsynced before its request returns (and with it every decision line before it); a decision
+line is only flushed to the OS, so routing never waits on the disk: a crash of the process loses none, a crash
+of the machine at most the decisions since the last feedback.
+
+Log lines (docs/serving.md): {"event": "start", ...} when the server starts, {"event": "decision", "id",
+"model", "policy", "p_correct", "cost", "path", "fallback", "query_hash", "candidates", "endpoint", "time"}
+(plus "text" only under --log-text) and {"event": "feedback", "decision_id", "correct", "model",
+"query_hash", "time"}. `query_hash` is the SHA-256 of the routed text's UTF-8 bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from irtnet.serve.errors import ApiError
+from irtnet.serve.schemas import FeedbackRequest, FeedbackResponse
+
+
+def query_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class DecisionLog:
+    """Append-only JSONL file; `append` returns once the line is on disk. No path: nothing is written."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = None if path is None else Path(path)
+        self._lock = threading.Lock()
+        self._fh = None if self.path is None else self._open(self.path)
+
+    @staticmethod
+    def _open(path: Path) -> Any:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        fh = path.open("a", encoding="utf-8")
+        if not new and path.stat().st_size and _last_byte(path) != b"\n":
+            fh.write("\n")  # a line cut short by a crash stays one bad line, not two
+        if new:
+            _fsync_dir(path.parent)
+        return fh
+
+    @property
+    def enabled(self) -> bool:
+        return self._fh is not None
+
+    def append(self, record: dict[str, Any], sync: bool = True) -> None:
+        """Write one line; `sync` (feedback) waits until it is on disk, else (decisions, on the routing hot path)
+        it is handed to the OS only and reaches the disk by the next synced line at the latest."""
+        if self._fh is None:
+            return
+        line = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
+            if sync:
+                os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+
+def _last_byte(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not every platform opens folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class DecisionStore:
+    """The last `capacity` decisions by id (oldest dropped first), safe across threads."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self._items: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, decision_id: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[decision_id] = record
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def get(self, decision_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._items.get(decision_id)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def feedback_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/v1/feedback", response_model=FeedbackResponse)
+    def feedback(req: FeedbackRequest, request: Request) -> FeedbackResponse:
+        """Record whether the routed model answered a decision's query correctly (1/true, 0/false, or a score)."""
+        service = request.app.state.service
+        if not service.log.enabled:
+            raise ApiError(503, "feedback needs a decision log: start the server with --log FILE")
+        decision = service.store.get(req.decision_id)
+        if decision is None:
+            raise ApiError(404, f"unknown decision id {req.decision_id!r} (never made, or older than the last "
+                                f"{service.store.capacity} decisions this server remembers)")
+        service.log.append({"event": "feedback", "decision_id": req.decision_id, "correct": float(req.correct),
+                            "model": decision["model"], "query_hash": decision["query_hash"], "time": time.time()})
+        return FeedbackResponse(decision_id=req.decision_id, model=decision["model"])
+
+    return router

@@ -1,0 +1,51 @@
+"""POST /v1/route (the decision alone, no provider key needed) and GET /v1/models (OpenAI's list format)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from irtnet import api
+from irtnet.serve.limits import check_texts
+from irtnet.serve.policies import last_user_text, policy_of
+from irtnet.serve.schemas import DecisionOut, ModelCard, ModelList, RankedOut, V1RouteRequest, V1RouteResponse
+from irtnet.serve.service import Recorded
+
+
+def decision_out(rec: Recorded) -> DecisionOut:
+    d = rec.decision
+    return DecisionOut(decision_id=rec.decision_id, model=d.model, p_correct=d.p_correct, cost=d.cost,
+                       policy=d.policy, path=d.path, fallback=d.fallback,
+                       ranking=[RankedOut(model=r.model, score=r.score, p_correct=r.p_correct, cost=r.cost)
+                                for r in d.ranking])
+
+
+def route_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/v1/route", response_model=V1RouteResponse)
+    async def route(req: V1RouteRequest, request: Request) -> V1RouteResponse:
+        """Choose a model for `messages` (its last user message), `prompt` or each of `texts` under `policy`."""
+        service = request.app.state.service
+        if req.texts is not None:
+            texts, field = req.texts, "texts"
+        else:
+            texts = [last_user_text(req.messages) if req.messages is not None else str(req.prompt)]
+            field = "messages" if req.messages is not None else "prompt"
+        check_texts(texts, service.config.limits, field)
+        policy = policy_of(req.policy, service.default_policy)
+        recs = await run_in_threadpool(service.decide, texts, policy, req.candidates, req.benchmark, "/v1/route")
+        out = [decision_out(r) for r in recs]
+        return V1RouteResponse(**out[0].model_dump(), prices=service.book.source, decisions=out)
+
+    @router.get("/v1/models", response_model=ModelList)
+    def models(request: Request) -> ModelList:
+        """The router names (any "irtnet:<policy>" works too) and the checkpoint's models."""
+        service = request.app.state.service
+        routers = dict.fromkeys(["irtnet", "irtnet:max_p", api.router_model(service.default_policy)])
+        cards = [ModelCard(id=name, owned_by="irtnet") for name in routers]
+        cards += [ModelCard(id=m, owned_by="upstream" if m in service.upstreams else "irtnet-checkpoint")
+                  for m in service.models]
+        return ModelList(data=cards)
+
+    return router

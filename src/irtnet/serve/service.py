@@ -1,0 +1,86 @@
+"""The state one server holds: the loaded checkpoint, its prices and upstreams, the default policy, and the
+decisions it made (remembered and logged)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from irtnet import api
+from irtnet.serve.feedback import DecisionLog, DecisionStore, query_hash
+from irtnet.serve.limits import Limits
+from irtnet.serve.upstreams import Upstream, load_upstreams
+
+
+@dataclass
+class ServeConfig:
+    """Everything `irtnet serve` sets beside the checkpoint; defaults are the safe ones (no log, no token)."""
+
+    limits: Limits = field(default_factory=Limits)
+    token: str | None = None
+    policy: str = "max_p"
+    prices: str | Path | None = None
+    upstreams: str | Path | None = None
+    log: str | Path | None = None
+    log_text: bool = False
+    max_decisions: int = 100_000
+    output_tokens: float = 256
+
+
+@dataclass
+class Recorded:
+    """A decision with its id, as remembered and logged."""
+
+    decision_id: str
+    decision: api.Decision
+
+
+class Service:
+    """One checkpoint served: routing decisions recorded in the store and the log."""
+
+    def __init__(self, checkpoint: str | Path, config: ServeConfig,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config, self.transport = config, transport
+        self.predictor = api.load(checkpoint)
+        self.models: list[str] = self.predictor.models_.to_list()
+        self.book = api.load_price_book(checkpoint, config.prices, config.output_tokens)
+        self.default_policy = api.Policy.parse(config.policy)
+        api.check_policy(self.predictor, self.default_policy, self.book)  # fail at start-up, not per request
+        self.upstreams: dict[str, Upstream] = load_upstreams(config.upstreams, self.models) if config.upstreams else {}
+        self.store = DecisionStore(config.max_decisions)
+        self.log = DecisionLog(config.log)
+        self.log.append({"event": "start", "checkpoint": str(Path(checkpoint).resolve()),
+                         "predictor": self.predictor.name, "models": self.models, "policy": self.default_policy.spec,
+                         "prices": self.book.source, "time": time.time()})
+
+    @property
+    def probabilities(self) -> bool:
+        return api.has_probabilities(self.predictor)
+
+    def decide(self, texts: Sequence[str], policy: api.Policy, candidates: Sequence[str] | None = None,
+               benchmark: str | None = None, endpoint: str = "/v1/route") -> list[Recorded]:
+        """Route `texts` under `policy`, remembering and logging each decision."""
+        decisions = api.route_texts(self.predictor, texts, policy, self.book, candidates, benchmark)
+        out = []
+        for text, decision in zip(texts, decisions):
+            rec = Recorded(uuid.uuid4().hex, decision)
+            self.store.put(rec.decision_id, {"model": decision.model, "query_hash": query_hash(text)})
+            self.log.append(self._log_line(rec, text, endpoint), sync=False)
+            out.append(rec)
+        return out
+
+    def _log_line(self, rec: Recorded, text: str, endpoint: str) -> dict[str, Any]:
+        d = rec.decision
+        line = {"event": "decision", "id": rec.decision_id, "model": d.model, "policy": d.policy,
+                "p_correct": d.p_correct, "cost": d.cost, "path": d.path, "fallback": d.fallback,
+                "query_hash": query_hash(text), "candidates": [r.model for r in d.ranking], "endpoint": endpoint,
+                "time": time.time()}
+        if self.config.log_text:
+            line["text"] = text
+        return line

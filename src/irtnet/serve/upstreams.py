@@ -1,0 +1,193 @@
+"""Where each routed model is answered: an OpenAI-compatible base URL per model and the NAME of the environment
+variable holding its key (never the key itself), from a TOML or JSON file:
+
+    [models."gpt-4o-mini"]
+    base_url = "https://api.openai.com/v1"
+    api_key_env = "OPENAI_API_KEY"     # optional: no Authorization header without it
+    model = "gpt-4o-mini-2024-07-18"   # optional: the name the upstream knows (default: the model's own)
+    timeout = 120                      # optional: seconds
+
+Requests go out with httpx, one client per request (so the service holds no connection state between
+requests); `transport` lets tests answer them in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tomllib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from irtnet.errors import ConfigError
+from irtnet.serve.errors import ApiError
+
+DEFAULT_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One model's OpenAI-compatible endpoint; `api_key` read from its environment variable at start-up."""
+
+    model: str
+    base_url: str
+    upstream_model: str
+    api_key: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def url(self) -> str:
+        return self.base_url.rstrip("/") + "/chat/completions"
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+
+def load_upstreams(path: str | Path, known: Sequence[str]) -> dict[str, Upstream]:
+    """model -> Upstream from a TOML or JSON file ({"models": {name: {...}}}); every name must be one of `known`
+    and every named key variable must be set."""
+    path = Path(path)
+    raw = _read(path)
+    table = raw.get("models", raw)
+    if not isinstance(table, dict) or not table:
+        raise ConfigError(f"{path}: expected a 'models' table of model -> {{base_url, api_key_env}}")
+    unknown = [m for m in table if m not in set(known)]
+    if unknown:
+        raise ConfigError(f"{path}: model(s) {', '.join(map(repr, unknown))} are not in the checkpoint "
+                          f"(its models: {', '.join(known)})")
+    return {str(m): _upstream(path, str(m), spec) for m, spec in table.items()}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"no such upstream config file: {path}")
+    try:
+        if path.suffix.lower() == ".toml":
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'} ({exc})") \
+            from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected an object with a 'models' table")
+    return raw
+
+
+def _upstream(path: Path, model: str, spec: Any) -> Upstream:
+    where = f"{path}, model {model!r}"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: expected a table with base_url and api_key_env")
+    extra = sorted(set(spec) - {"base_url", "api_key_env", "model", "timeout"})
+    if extra:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(extra)} (a key goes in an environment variable "
+                          "named by api_key_env, never in the file)")
+    base_url = spec.get("base_url")
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
+    timeout = spec.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (math.isfinite(timeout)
+                                                                                   and timeout > 0):
+        raise ConfigError(f"{where}: timeout must be a positive number of seconds, got {timeout!r}")
+    return Upstream(model, base_url, str(spec.get("model") or model), _key(where, spec.get("api_key_env")),
+                    float(timeout))
+
+
+def _key(where: str, env: Any) -> str | None:
+    if env is None:
+        return None
+    if not isinstance(env, str) or not env:
+        raise ConfigError(f"{where}: api_key_env must name an environment variable, got {env!r}")
+    key = os.environ.get(env)
+    if not key:
+        raise ConfigError(f"{where}: the environment variable {env} (its key) is not set")
+    return key
+
+
+# ------------------------------------------------------------------------------------------- forwarding
+def _upstream_error(up: Upstream, status: int | None, detail: str) -> ApiError:
+    said = f"answered HTTP {status}" if status is not None else "could not be reached"
+    return ApiError(502, f"upstream of {up.model} ({up.base_url}) {said}: {detail}", upstream_status=status)
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:500].decode("utf-8", "replace").strip()
+    try:
+        err = json.loads(body).get("error")
+        text = err.get("message", text) if isinstance(err, dict) else str(err or text)
+    except (ValueError, AttributeError):
+        pass
+    return text or "(empty body)"
+
+
+async def complete(up: Upstream, payload: dict[str, Any],
+                   transport: httpx.AsyncBaseTransport | None = None) -> dict[str, Any]:
+    """The upstream's JSON answer to a non-streamed chat request; any failure is a 502 ApiError."""
+    try:
+        async with httpx.AsyncClient(transport=transport, timeout=up.timeout) as client:
+            resp = await client.post(up.url, json=payload, headers=up.headers())
+    except httpx.HTTPError as exc:
+        raise _upstream_error(up, None, f"{type(exc).__name__}: {exc}") from None
+    if resp.status_code >= 400:
+        raise _upstream_error(up, resp.status_code, _snippet(resp.content))
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise _upstream_error(up, resp.status_code, "the answer is not a JSON object")
+    return body
+
+
+async def open_stream(up: Upstream, payload: dict[str, Any],
+                      transport: httpx.AsyncBaseTransport | None = None) -> tuple[httpx.AsyncClient, httpx.Response]:
+    """(client, response) of a streamed chat request whose status is already known good; the caller closes both.
+    A failure before the first byte is a 502 ApiError."""
+    client = httpx.AsyncClient(transport=transport, timeout=up.timeout)
+    try:
+        req = client.build_request("POST", up.url, json=payload, headers=up.headers())
+        resp = await client.send(req, stream=True)
+    except httpx.HTTPError as exc:
+        await client.aclose()
+        raise _upstream_error(up, None, f"{type(exc).__name__}: {exc}") from None
+    if resp.status_code >= 400:
+        body = await resp.aread()
+        await resp.aclose()
+        await client.aclose()
+        raise _upstream_error(up, resp.status_code, _snippet(body))
+    return client, resp
+
+
+async def relay_events(up: Upstream, client: httpx.AsyncClient, resp: httpx.Response,
+                       model: str) -> AsyncIterator[bytes]:
+    """The upstream's server-sent events line by line, each chunk's `model` set to the routed model; a failure
+    mid-stream ends it with an error event (the status line has gone out already)."""
+    try:
+        async for line in resp.aiter_lines():
+            yield (_renamed(line, model) + "\n").encode("utf-8")
+    except httpx.HTTPError as exc:
+        err = _upstream_error(up, None, f"stream broke: {type(exc).__name__}: {exc}")
+        yield f"data: {json.dumps({'error': {'message': err.message, 'type': 'upstream_error'}})}\n\n".encode()
+    finally:
+        await resp.aclose()
+        await client.aclose()
+
+
+def _renamed(line: str, model: str) -> str:
+    if not line.startswith("data:"):
+        return line
+    data = line[5:].strip()
+    if data == "[DONE]":
+        return line
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        return line
+    if isinstance(chunk, dict) and "model" in chunk:
+        chunk["model"] = model
+        return "data: " + json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
+    return line
