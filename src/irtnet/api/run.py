@@ -9,7 +9,8 @@
 
 `train_run` writes everything into a hidden sibling folder and renames it into place when training ends, so
 an interrupted or failed run leaves the directory as it was. An existing run is replaced only with
-`overwrite=True`, and stays intact until the new one is complete. `Run.open` checks that every file is the
+`overwrite=True`, and stays intact until the new one is complete. Data-parallel training (under torchrun, or
+`nproc` local processes; see `irtnet.training.distributed`) trains on every rank and writes from rank 0 only. `Run.open` checks that every file is the
 one the run wrote (so a split and a model from different trainings are never paired) and that the table
 still has the content it was trained on.
 """
@@ -45,6 +46,8 @@ from irtnet.predictors.base import Router
 from irtnet.predictors.checkpoint import load_predictor, save_predictor
 from irtnet.predictors.spec import ModelSpec, brief, build_predictor, registered, resolve_spec
 from irtnet.tasks.evaluate import EvaluationResult, evaluate
+from irtnet.training import distributed
+from irtnet.training.device import resolve_device
 from irtnet.training.memory import reuse_freed_memory
 from irtnet.training.threads import torch_threads
 
@@ -206,23 +209,51 @@ def _sha256(path: Path) -> str:
 
 # ---------------------------------------------------------------------------------------------- writing
 def train_run(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress: bool = True,
-              reuse_memory: bool = False) -> Run:
+              reuse_memory: bool = False, nproc: int = 1) -> Run | None:
     """Train the model `spec` describes on its split and write the run directory `out` whole (see the module
     docstring). Returns the opened run. `reuse_memory` keeps freed heap blocks between training steps (faster
     on glibc; it leaves glibc's dynamic mmap threshold off for the rest of the process, so only a caller that
-    owns its process, such as the CLI, should ask for it)."""
+    owns its process, such as the CLI, should ask for it).
+
+    Data-parallel: `nproc` > 1 trains in that many local processes (gloo on the CPU, nccl on CUDA) and returns
+    the run rank 0 wrote; launched by torchrun (RANK/WORLD_SIZE set), every process calls `train_run`, rank 0
+    writes and returns the run, the others return None."""
     out = Path(out)
     spec = resolve_run(spec)
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} exists; pass --overwrite (overwrite=True) to replace it "
                           "(the existing run is kept until the new one is complete)")
+    device = train_device(spec)
+    resolve_device(device)  # a GPU asked for where there is none: refused before the data is read
+    if nproc > 1:
+        distributed.spawn(_train_rank, nproc, (spec, out, overwrite, progress, reuse_memory), device=device)
+        return Run.open(out)
+    progress = progress and distributed.env_rank() == 0
     table = load_table(spec.data.table)
     fingerprint = table_fingerprint(table)
     split = make_split(table, spec.data)
     train, val, _ = split_datasets(prepare(table, spec.data.encoder, progress=progress), split)
     predictor = build_predictor(spec.model)
-    with torch_threads(spec.threads), reuse_freed_memory(reuse_memory):
+    with distributed.process_group(device) as shard, torch_threads(spec.threads), reuse_freed_memory(reuse_memory):
         predictor.fit(train, val)
+    if shard is not None and shard.rank != 0:
+        return None
+    return _write_run(spec, out, overwrite, predictor, split, fingerprint)
+
+
+def train_device(spec: RunSpec) -> str:
+    """The device the (resolved) spec trains on: IrtNet's `train.device`, the CPU for every other model."""
+    train = spec.model.params.get("train")
+    return train.get("device", "cpu") if isinstance(train, dict) else "cpu"
+
+
+def _train_rank(spec: RunSpec, out: Path, overwrite: bool, progress: bool, reuse_memory: bool) -> None:
+    """One process of `train_run(..., nproc=N)` (module level: `distributed.spawn` pickles it by name)."""
+    train_run(spec, out, overwrite=overwrite, progress=progress, reuse_memory=reuse_memory)
+
+
+def _write_run(spec: RunSpec, out: Path, overwrite: bool, predictor: Router, split: QuerySplit | PairSplit,
+               fingerprint: str) -> Run:
     run_id = uuid.uuid4().hex
     with _staging(out, overwrite) as tmp:
         write_json(tmp / "config.json", spec.model_dump(mode="json"))
@@ -335,7 +366,8 @@ def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, mode
                   preset: str | None = None, encoder: str | None = None,
                   fractions: tuple[float, float, float] | None = None, holdout_benchmark: str | None = None,
                   split_by: str | None = None, seed: int | None = None, epochs: int | None = None, lr: float | None = None,
-                  groups: bool | None = None, threads: int | None = None, progress: bool | None = None) -> RunSpec:
+                  groups: bool | None = None, threads: int | None = None, progress: bool | None = None,
+                  device: str | None = None, bf16: bool | None = None) -> RunSpec:
     """A RunSpec from a config file's settings (`file`, may be None) and command-line flags: defaults in code,
     the file overrides them, the flags override that. `seed` seeds both the split and the model. A flag that
     does not apply to the model is an error."""
@@ -348,5 +380,6 @@ def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, mode
         data.update(split="benchmark", holdout_benchmark=holdout_benchmark)
     spec = run_spec(deep_update(file or {}, {"data": data, "threads": threads}))
     chosen = model_spec_from(spec.model, model=model, preset=preset, seed=seed, epochs=epochs, lr=lr, groups=groups,
-                             progress=progress, base_names_model="model" in spec.model_fields_set)
+                             progress=progress, device=device, bf16=bf16,
+                             base_names_model="model" in spec.model_fields_set)
     return spec.model_copy(update={"model": chosen})

@@ -14,6 +14,7 @@ import numpy as np
 
 from irtnet.api.run import Run, is_run_dir
 from irtnet.data.dataset import Queries
+from irtnet.data.embeddings import canonical_name, embed_texts, flush_all
 from irtnet.errors import ConfigError
 from irtnet.predictors.base import Predictor, Router
 from irtnet.predictors.checkpoint import load_predictor
@@ -48,8 +49,8 @@ def check_benchmarks(predictor: Router, benchmarks: Sequence[str | None]) -> Non
 
 def text_queries(predictor: Router, texts: Sequence[str],
                  benchmarks: str | Sequence[str | None] | None = None) -> Queries:
-    """New query texts embedded with the model's own encoder; `benchmarks`: one name for all, one per text
-    (None where unknown), or None."""
+    """New query texts embedded with the model's own encoder (loaded once per process, through the shared
+    embedding cache); `benchmarks`: one name for all, one per text (None where unknown), or None."""
     encoder = getattr(predictor, "encoder_", None)
     if not encoder:
         raise ConfigError(f"{predictor.name} has no text encoder; it cannot score new query texts")
@@ -59,7 +60,11 @@ def text_queries(predictor: Router, texts: Sequence[str],
         raise ConfigError(f"{len(benchmarks)} benchmark names for {len(texts)} texts")
     check_benchmarks(predictor, benchmarks or [])
     groups = list(benchmarks) if benchmarks is not None and any(b is not None for b in benchmarks) else None
-    return Queries.from_texts(texts, encoder, groups=groups)
+    # the process's one encoder and cache index; new vectors go to the cache's write buffer, so a service
+    # answering one text per request writes a shard per FLUSH_ROWS texts, not one per request
+    vectors = embed_texts(list(texts), encoder, buffered=True)
+    return Queries(tuple(f"text-{i}" for i in range(len(texts))), vectors,
+                   None if groups is None else np.asarray(groups, dtype=object), canonical_name(encoder))
 
 
 def predict_texts(predictor: Predictor, texts: Sequence[str], benchmark: str | Sequence[str | None] | None = None,
@@ -159,3 +164,8 @@ def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: st
     choice = route_by_value(prob, cost, cost_weight) if budget is None else route_budget(prob, cost, budget)
     rule = f"P - {cost_weight:g} x cost" if budget is None else f"best total P with mean cost <= {budget:g}"
     return CostDecisions(list(texts), names, [int(c) for c in choice], prob, cost, rule, source)
+
+
+def flush_caches() -> None:
+    """Write the embedding vectors this process holds in memory to the cache (a server's shutdown hook)."""
+    flush_all()

@@ -18,6 +18,8 @@ def _register() -> None:
     from irtnet.cli import compare as compare_cli
     from irtnet.cli import data as data_cli
     from irtnet.cli import demo as demo_cli
+    from irtnet.cli import estimate as estimate_cli
+    from irtnet.cli import estimation as estimation_cli
     from irtnet.cli import model as model_cli
     from irtnet.cli import serve as serve_cli
     from irtnet.cli import tasks as tasks_cli
@@ -31,6 +33,9 @@ def _register() -> None:
     app.command()(calibrate_cli.calibrate)
     app.command()(compare_cli.compare)
     app.command()(compare_cli.results)
+    app.command()(estimate_cli.estimate)
+    app.command()(estimation_cli.evaluate_estimation)
+    app.command()(estimation_cli.data_efficiency)
     for command in (tasks_cli.predict_benchmark, tasks_cli.evaluate_benchmarks, tasks_cli.onboard,
                     tasks_cli.evaluate_onboarding, tasks_cli.evaluate_cost, tasks_cli.report):
         app.command()(command)

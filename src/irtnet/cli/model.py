@@ -31,6 +31,11 @@ def train(
     lr: Annotated[Optional[float], Opt(help="learning rate (models trained by gradient)")] = None,
     groups: Annotated[Optional[bool], Opt("--groups/--no-groups", help="let benchmark names enter IrtNet")] = None,
     threads: Annotated[Optional[int], Opt(help="torch threads while fitting")] = None,
+    device: Annotated[Optional[str], Opt(help="where IrtNet trains: cpu (default), cuda, or auto (cuda where "
+                                              "torch sees a GPU, else cpu)")] = None,
+    bf16: Annotated[Optional[bool], Opt("--bf16/--no-bf16", help="bfloat16 autocast on CUDA (IrtNet)")] = None,
+    nproc: Annotated[int, Opt(help="data-parallel training in N local processes (gloo on the CPU, nccl on "
+                                   "CUDA); under torchrun leave it out", callback=positive)] = 1,
     overwrite: Annotated[bool, Opt("--overwrite", help="replace an existing run directory (kept until the new "
                                                         "run is complete)")] = False,
     quiet: Annotated[bool, Opt("--quiet", help="no progress bars")] = False,
@@ -44,8 +49,11 @@ def train(
         table, read_config_file(config) if config else None, model=model, preset=preset, encoder=encoder,
         fractions=parse_fractions(split) if split else None, holdout_benchmark=holdout_benchmark, split_by=split_by,
         seed=seed,
-        epochs=epochs, lr=lr, groups=groups, threads=threads, progress=False if quiet else None)
-    run = api.train_run(spec, out, overwrite=overwrite, progress=not quiet, reuse_memory=True)
+        epochs=epochs, lr=lr, groups=groups, threads=threads, progress=False if quiet else None, device=device,
+        bf16=bf16)
+    run = api.train_run(spec, out, overwrite=overwrite, progress=not quiet, reuse_memory=True, nproc=nproc)
+    if run is None:  # a rank above 0 under torchrun: rank 0 wrote the run and reports it
+        return
     m = run.spec.model
     console.print(f"wrote run directory [bold]{run.path}[/] ({m.model}"
                   f"{f', preset {m.preset}' if m.preset else ''}, seed {m.seed}; checkpoint in {run.path / 'model'})")

@@ -55,13 +55,19 @@ def serve(
     max_text_chars: Annotated[int, Opt(callback=positive, help="longest text in characters (413 beyond)")] = 32_000,
     max_decisions: Annotated[int, Opt(callback=positive, help="decisions remembered for feedback")] = 100_000,
     output_tokens: Annotated[float, Opt(help="assumed output tokens per answer (token prices)")] = 256,
+    threads: Annotated[int, Opt(callback=positive, help="torch threads of the server process (1 keeps latency "
+                                                        "steady under concurrent requests on few cores)")] = 1,
+    device: Annotated[str, Opt(help="where IrtNet scores: cpu, cuda or auto")] = "cpu",
 ) -> None:
     """Serve a checkpoint: POST /v1/route, /v1/chat/completions (OpenAI-compatible), /v1/feedback, /predict,
     /route; GET /v1/models, /health; docs at /docs."""
     check_bind(host, token, insecure)
     if not output_tokens >= 0:
         raise ConfigError(f"--output-tokens must be non-negative, got {output_tokens}")
+    import torch
     import uvicorn
+
+    torch.set_num_threads(threads)
 
     from irtnet.serve.app import create_app
     from irtnet.serve.limits import Limits
@@ -69,7 +75,7 @@ def serve(
 
     config = ServeConfig(limits=Limits(max_body_bytes, max_texts, max_text_chars), token=token, policy=policy,
                          prices=prices, upstreams=upstreams, log=log, log_text=log_text,
-                         max_decisions=max_decisions, output_tokens=output_tokens)
+                         max_decisions=max_decisions, output_tokens=output_tokens, device=device)
     app = create_app(checkpoint, config)
     if not is_loopback(host) and not token:
         err_console.print(f"[bold yellow]warning:[/] listening on {host} without a token (--insecure)")

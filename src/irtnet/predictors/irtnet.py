@@ -18,6 +18,7 @@ from irtnet.predictors.base import Predictor, register
 from irtnet.predictors.benchmark_classifier import BenchmarkClassifier, choose_classifier
 from irtnet.predictors.state import StateError, check_encoder, check_type, check_vocab, describe, load_weights
 from irtnet.training.batching import build_arrays, group_indices
+from irtnet.training.device import resolve_device
 from irtnet.training.trainer import TrainConfig, TrainResult, train
 
 
@@ -39,7 +40,15 @@ class IrtNet(Predictor):
     Parameters: `config` (an `IrtNetConfig`, a preset name such as "paper", or a dict) and `train`
     (a `TrainConfig`). Learned state: `models_` (model vocabulary), `groups_` (benchmark vocabulary, when
     the config uses groups), `encoder_` (name of the embedding encoder), `module_`, `result_`.
+
+    Devices: training runs where `train.device` says (`TrainConfig`); prediction (`predict_proba`,
+    `query_parameters`) runs on their `device` argument, by default on `self.device` ("cpu" unless set:
+    `model.device = "cuda"` after loading a checkpoint). Results are always NumPy arrays; checkpoints hold
+    CPU tensors and load on any machine.
     """
+
+    #: where predictions run when no `device` is given ("cpu", "cuda" or "auto"); a setting, not learned state
+    device: str = "cpu"
 
     def __init__(self, config: IrtNetConfig | str | dict[str, Any] = "default",
                  train: TrainConfig | dict[str, Any] | None = None) -> None:
@@ -62,15 +71,16 @@ class IrtNet(Predictor):
         self.classifier_, self.calibration_ = None, identity_calibration()
         if cfg.use_groups and cfg.infer_groups:
             self.classifier_ = fit_classifier(arrays, val_arrays, len(self.groups_), tcfg.seed)
-        with torch.random.fork_rng(devices=[]):
+        device = resolve_device(tcfg.device)
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
             torch.manual_seed(tcfg.seed)
             self.module_ = IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
             self.result_: TrainResult = train(self.module_, arrays, val_arrays, len(self.models_), tcfg)
         if cfg.calibrate and val is not None:
-            self.calibration_ = self._fit_calibration(val, tcfg.seed)
+            self.calibration_ = self._fit_calibration(val, tcfg.seed, tcfg.device)
         return self
 
-    def _fit_calibration(self, val: Dataset, seed: int) -> dict[str, dict[str, Any]]:
+    def _fit_calibration(self, val: Dataset, seed: int, device: str = "cpu") -> dict[str, dict[str, Any]]:
         """Each answer path's calibration, chosen and fitted on the validation queries: the benchmark path with
         their names, the text path with their names hidden (the same queries a router would see)."""
         labels = val.table.label_matrix(value="score")
@@ -81,7 +91,7 @@ class IrtNet(Predictor):
             settings["benchmark"] = val.queries
         out = identity_calibration()
         for path, queries in settings.items():
-            prob = self.predict_proba(queries, val.table.model_vocab.ids)  # uncalibrated: out is the identity
+            prob = self.predict_proba(queries, val.table.model_vocab.ids, device=device)  # uncalibrated: identity
             kind, scale, shift, losses = choose_calibration(logit(prob[seen]), labels[seen], query_of_pair, seed)
             out[path] = {"kind": kind, "scale": scale, "shift": shift, "cv_log_loss": losses}
         self.calibration_ = out
@@ -118,27 +128,39 @@ class IrtNet(Predictor):
         fallback = "text+inferred-benchmark" if getattr(self, "classifier_", None) is not None else "text"
         return ["benchmark" if k else fallback for k in known]
 
+    def _place(self, device: str | None) -> torch.device:
+        """Move the network to `device` (None: `self.device`) for prediction; it stays there until moved again."""
+        target = resolve_device(device or self.device)
+        self.module_.to(target)
+        return target
+
     @torch.no_grad()
-    def query_parameters(self, queries: Queries, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-        """Discrimination a [n, d] and difficulty b [n] of each query."""
+    def query_parameters(self, queries: Queries, batch_size: int = 4096,
+                         device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Discrimination a [n, d] and difficulty b [n] of each query (computed on `device`, default
+        `self.device`)."""
         x, groups, _ = self._inputs(queries)
+        target = self._place(device)
         self.module_.eval()
         a_parts, b_parts = [], []  # the query half of forward: the network runs once per query
         for s in range(0, len(x), batch_size):
-            a, b, _ = self.module_.query_params(x[s:s + batch_size], None if groups is None else groups[s:s + batch_size])
-            a_parts.append(a)
-            b_parts.append(b)
+            g = None if groups is None else groups[s:s + batch_size].to(target)
+            a, b, _ = self.module_.query_params(x[s:s + batch_size].to(target), g)
+            a_parts.append(a.cpu())
+            b_parts.append(b.cpu())
         if not a_parts:
             return np.zeros((0, self.module_.theta.shape[1]), np.float32), np.zeros(0, np.float32)
         return torch.cat(a_parts).numpy(), torch.cat(b_parts).numpy()
 
     @torch.no_grad()
     def predict_proba(self, queries: Queries, models: Sequence[str] | None = None,
-                      batch_size: int = 4096) -> np.ndarray:
+                      batch_size: int = 4096, device: str | None = None) -> np.ndarray:
         """[n_queries, n_models] P(correct): the network's own forward (eval mode, `batch_size` queries at a
-        time) scores every query against the models asked for, and the sigmoid of its logits is returned."""
+        time, on `device`: default `self.device`) scores every query against the models asked for, and the
+        sigmoid of its logits is returned."""
         m = torch.as_tensor(self._model_positions(models))
         x, groups, inferred = self._inputs(queries)
+        self._place(device)
         path = "benchmark" if groups is not None else "text"  # a query without its name: the text path
         prob = self._calibrated(self._logits(x, groups, m, batch_size), path)
         if groups is not None and self.groups_ is not None:  # the "unknown benchmark" slot is a text path too
@@ -157,10 +179,13 @@ class IrtNet(Predictor):
         return sigmoid(cal[path]["scale"] * logits + cal[path]["shift"])
 
     def _logits(self, x: torch.Tensor, groups: torch.Tensor | None, m: torch.Tensor, batch_size: int) -> np.ndarray:
-        """[n, K] logits of the module's own forward, in eval mode, `batch_size` queries at a time."""
+        """[n, K] logits of the module's own forward, in eval mode, `batch_size` queries at a time, on the
+        module's device (x, groups and m on the CPU; each batch moved there and its logits back)."""
         self.module_.eval()
-        parts = [self.module_(x[s:s + batch_size], None if groups is None else groups[s:s + batch_size],
-                              models=m).logits for s in range(0, len(x), batch_size)]
+        dev = self.module_.theta.device
+        m = m.to(dev)
+        parts = [self.module_(x[s:s + batch_size].to(dev), None if groups is None else groups[s:s + batch_size].to(dev),
+                              models=m).logits.cpu() for s in range(0, len(x), batch_size)]
         return torch.cat(parts).double().numpy() if parts else np.zeros((0, len(m)))
 
     def _text_proba(self, x: torch.Tensor, m: torch.Tensor, batch_size: int) -> np.ndarray:
@@ -179,7 +204,7 @@ class IrtNet(Predictor):
     def abilities_(self) -> np.ndarray:
         """theta [n_models, d] in `models_` order."""
         self._check_fitted()
-        return self.module_.theta.detach().numpy()
+        return self.module_.theta.detach().cpu().numpy()
 
     # ------------------------------------------------------------------ persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

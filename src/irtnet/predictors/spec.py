@@ -153,16 +153,21 @@ def build_predictor(spec: ModelSpec) -> Router:
 
 
 def apply_flags(spec: ModelSpec, *, epochs: int | None = None, lr: float | None = None,
-                groups: bool | None = None, progress: bool | None = None) -> ModelSpec:
+                groups: bool | None = None, progress: bool | None = None, device: str | None = None,
+                bf16: bool | None = None) -> ModelSpec:
     """`spec` with the common command-line settings applied where the model has them; a setting that does not
     apply to the model is an error (never silently ignored). `progress` (progress bars) applies where a model
-    draws them and is left out elsewhere: it changes no result."""
+    draws them and is left out elsewhere: it changes no result. `device` and `bf16` are IrtNet's (its
+    `TrainConfig.device` and `amp_bf16`); every other model trains on the CPU, so only `device` cpu passes."""
     over: dict[str, Any] = {}
     if is_irtnet(spec.model):
-        train = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("progress", progress)) if v is not None}
+        train = {k: v for k, v in (("epochs", epochs), ("lr", lr), ("progress", progress), ("device", device),
+                                   ("amp_bf16", bf16)) if v is not None}
         config = {"use_groups": groups} if groups is not None else {}
         over = {k: v for k, v in (("train", train), ("config", config)) if v}
     else:
+        if device not in (None, "cpu") or bf16:
+            raise ConfigError(f"--device and --bf16 apply to IrtNet only; {spec.model!r} trains on the CPU")
         names = {p.name for p in constructor_parameters(registered(spec.model))}
         for flag, value in (("epochs", epochs), ("lr", lr), ("groups", groups)):
             if value is None:
@@ -176,7 +181,7 @@ def apply_flags(spec: ModelSpec, *, epochs: int | None = None, lr: float | None 
 def model_spec_from(base: ModelSpec | dict[str, Any] | None = None, *, model: str | None = None,
                     preset: str | None = None, seed: int | None = None, epochs: int | None = None,
                     lr: float | None = None, groups: bool | None = None, progress: bool | None = None,
-                    base_names_model: bool = False) -> ModelSpec:
+                    device: str | None = None, bf16: bool | None = None, base_names_model: bool = False) -> ModelSpec:
     """A ModelSpec from a file's settings (`base`) overridden by command-line flags. `--model` may not contradict
     a model the file names (`base_names_model`); otherwise it starts a fresh spec for that model."""
     try:
@@ -189,4 +194,5 @@ def model_spec_from(base: ModelSpec | dict[str, Any] | None = None, *, model: st
             raise ConfigError(f"--model {model} conflicts with the config file's model {spec.model!r}")
         spec = ModelSpec(model=model)
     update = {k: v for k, v in (("preset", preset), ("seed", seed)) if v is not None}
-    return apply_flags(spec.model_copy(update=update), epochs=epochs, lr=lr, groups=groups, progress=progress)
+    return apply_flags(spec.model_copy(update=update), epochs=epochs, lr=lr, groups=groups, progress=progress,
+                       device=device, bf16=bf16)

@@ -45,6 +45,7 @@ def create_app(checkpoint: str | Path, config: ServeConfig | None = None,
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         service.log.close()
+        api.flush_caches()  # vectors encoded since the last shard write; uvicorn's SIGTERM skips exit hooks
 
     app = FastAPI(title="irtnet", version=__version__, lifespan=lifespan,
                   description="Predict which LLM answers a query correctly, and route to it.")

@@ -31,6 +31,7 @@ class ServeConfig:
     log_text: bool = False
     max_decisions: int = 100_000
     output_tokens: float = 256
+    device: str = "cpu"
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Service:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config, self.transport = config, transport
         self.predictor = api.load(checkpoint)
+        if hasattr(self.predictor, "device"):  # IrtNet scores on this device (checkpoints load on any)
+            self.predictor.device = config.device
         self.models: list[str] = self.predictor.models_.to_list()
         self.book = api.load_price_book(checkpoint, config.prices, config.output_tokens)
         self.default_policy = api.Policy.parse(config.policy)

@@ -15,25 +15,34 @@ Adam or AdamW with weight decay; ReduceLROnPlateau on the validation figure the 
 best weights truly copied (not a live reference to the state dict); seeds as arguments; a progress bar
 with live validation figures; the history of every epoch kept. Torch's thread count and glibc's
 allocation thresholds are set for the duration of training only.
+
+Devices (`TrainConfig.device`): the module and each batch go to the device (the label arrays stay on the
+CPU, batches are cut there and moved); with `amp_bf16` the forward runs under bfloat16 autocast on CUDA;
+validation runs on the device; the best weights are copied to the CPU, and the module goes back to the
+device it came from (the CPU for every irtnet model) holding them. Under a data-parallel process group
+(`irtnet.training.distributed`) each rank trains on its slice of every global batch, gradients and the
+MoE's expert load are summed over the ranks, and rank 0's validation figures decide for all.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 from tqdm.auto import tqdm
 
 from irtnet.errors import ConfigError
 from irtnet.metrics import auc, log_loss
 from irtnet.models.irt import weighted_bce
+from irtnet.training import distributed
 from irtnet.training.batching import Batch, LabelArrays, batches, queries_per_batch
+from irtnet.training.device import DeviceName, autocast, module_device, resolve_device, to_device
 from irtnet.training.memory import reuse_freed_memory
 from irtnet.training.threads import torch_threads
 
@@ -67,6 +76,17 @@ class TrainConfig(BaseModel):
                                "glibc's dynamic mmap threshold off for the rest of the process; `irtnet train`, which "
                                "owns its process, turns it on")
     progress: bool = Field(False, description="progress bars and a line per epoch (the CLI turns them on)")
+    device: DeviceName = Field("cpu", description="where to train: cpu, cuda (an error without a GPU) or auto "
+                               "(cuda where torch sees a GPU, else cpu)")
+    amp_bf16: bool = Field(False, description="bfloat16 autocast of the forward on CUDA (device cuda, or auto "
+                           "where it finds a GPU; with auto on a CPU training stays in float32)")
+
+    @model_validator(mode="after")
+    def _bf16_needs_cuda(self) -> TrainConfig:
+        if self.amp_bf16 and self.device == "cpu":
+            raise ValueError("amp_bf16 (--bf16) is bfloat16 autocast on CUDA; it needs device cuda or auto, "
+                             "not cpu")
+        return self
 
 
 @dataclass
@@ -122,10 +142,12 @@ def batch_logits(module: nn.Module, batch: Batch, n_models: int):
 
 @torch.no_grad()
 def predict_labels(module: nn.Module, arrays: LabelArrays, n_models: int, batch_queries: int = 1024) -> np.ndarray:
-    """Probabilities of every labelled pair of `arrays`, in their stored order, in eval mode."""
-    was_training = module.training
+    """Probabilities of every labelled pair of `arrays`, in their stored order, in eval mode (on the module's
+    device; `arrays` on the CPU)."""
+    was_training, device = module.training, module_device(module)
     module.eval()
-    probs = [torch.sigmoid(batch_logits(module, b, n_models)[0]) for b in batches(arrays, batch_queries)]
+    probs = [torch.sigmoid(batch_logits(module, to_device(b, device), n_models)[0]).cpu()
+             for b in batches(arrays, batch_queries)]
     module.train(was_training)
     return torch.cat(probs).numpy() if probs else np.zeros(0)
 
@@ -163,7 +185,8 @@ class LikelihoodTrainable(nn.Module):
 
     def after_step(self, output: Any) -> None:
         if hasattr(self.net, "balance_step") and getattr(output, "gate", None) is not None:
-            self.net.balance_step(output.gate)
+            # data-parallel: the load of the whole batch, summed over the ranks, so every rank moves alike
+            self.net.balance_step(replace(output.gate, load=distributed.all_reduce_sum(output.gate.load)))
 
 
 def as_trainable(module: nn.Module) -> nn.Module:
@@ -184,6 +207,9 @@ def train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_model
 
     Without a validation set every epoch runs and the last weights are kept. Torch's thread count and
     glibc's allocation thresholds (`config.threads`, `config.reuse_memory`) are set for the duration only.
+    Training runs on `config.device` (a ConfigError where that is cuda and torch sees no GPU); the module is
+    returned to the device it was on, holding the best weights. Inside a process group of two or more ranks
+    the training is data-parallel (see `irtnet.training.distributed`).
     """
     with torch_threads(config.threads), reuse_freed_memory(config.reuse_memory):
         return _train(as_trainable(module), data, val, n_models, config)
@@ -196,25 +222,44 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     return cls(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where the steps run: the device, bf16 autocast, and this process's slice of a data-parallel group."""
+
+    device: torch.device = torch.device("cpu")
+    bf16: bool = False
+    shard: distributed.Shard | None = None
+
+
 def _train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_models: int,
            config: TrainConfig) -> TrainResult:
-    generator = torch.Generator().manual_seed(config.seed)
+    device, home = resolve_device(config.device), module_device(module)
+    shard = distributed.current()
+    distributed.reseed(config.seed, shard)
+    module.to(device)
+    try:
+        return _fit(module, data, val, n_models, config, Placement(device, config.amp_bf16, shard))
+    finally:
+        module.to(home)
+
+
+def _fit(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_models: int,
+         config: TrainConfig, where: Placement) -> TrainResult:
+    generator = torch.Generator().manual_seed(config.seed)  # on the CPU: the same batches on every device
     optimizer = make_optimizer(module.parameters(), config)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience)
     per_batch = config.batch_queries or queries_per_batch(data, config.batch_pairs)
     n_batches = math.ceil(data.n_queries / per_batch)
+    progress = config.progress and (where.shard is None or where.shard.rank == 0)
     result, best_state, best_value, stale, start = TrainResult(), None, None, 0, time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         train_loss = _run_epoch(module, data, per_batch, n_models, optimizer, generator,
                                 tqdm(total=n_batches, desc=f"epoch {epoch}/{config.epochs}",
-                                     disable=not config.progress, leave=False))
+                                     disable=not progress, leave=False), where)
         row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
         if val is not None:
-            figures = module.validate(val, n_models)
-            if config.select_metric not in figures:
-                raise ConfigError(f"select_metric {config.select_metric!r} is not a validation figure of this "
-                                  f"model; it reports {sorted(figures)}")
+            figures = distributed.on_main(lambda: _validate(module, val, n_models, config.select_metric))
             row.update({f"val_{k}": v for k, v in figures.items()})
             plateau = getattr(module, "plateau_metric", None)
             if plateau is not None and plateau in figures:
@@ -222,13 +267,13 @@ def _train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_mode
             value = figures[config.select_metric]
             if _is_better(config.select_metric, value, best_value):
                 best_value, stale, result.best_epoch = value, 0, epoch
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
                 result.best = dict(figures)
             else:
                 stale += 1
         row["seconds"] = time.perf_counter() - start
         result.history.append(row)
-        if config.progress:
+        if progress:
             tqdm.write(_format_row(row))
         if val is not None and stale >= config.early_stopping_patience:
             break
@@ -241,14 +286,28 @@ def _train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_mode
     return result
 
 
-def train_step(module: nn.Module, batch: Batch, n_models: int, optimizer: torch.optim.Optimizer) -> torch.Tensor:
-    """One optimizer step on one batch (`module`: see `as_trainable`); returns the batch's reported loss
-    (detached)."""
-    return _step(as_trainable(module), batch, n_models, optimizer)
+def _validate(module: nn.Module, val: LabelArrays, n_models: int, metric: str) -> dict[str, float]:
+    figures = module.validate(val, n_models)
+    if metric not in figures:
+        raise ConfigError(f"select_metric {metric!r} is not a validation figure of this model; it reports "
+                          f"{sorted(figures)}")
+    return figures
 
 
-def _step(module: nn.Module, batch: Batch, n_models: int, optimizer: torch.optim.Optimizer) -> torch.Tensor:
-    step = module.batch_loss(batch, n_models)
+def train_step(module: nn.Module, batch: Batch, n_models: int, optimizer: torch.optim.Optimizer,
+               bf16: bool = False) -> torch.Tensor:
+    """One optimizer step on one batch (`module`: see `as_trainable`; the batch is moved to the module's
+    device, and with `bf16` the forward runs under bfloat16 autocast there if it is CUDA); returns the
+    batch's reported loss (detached)."""
+    return _step(as_trainable(module), batch, n_models, optimizer, Placement(module_device(module), bf16))
+
+
+def _step(module: nn.Module, batch: Batch, n_models: int, optimizer: torch.optim.Optimizer,
+          where: Placement) -> torch.Tensor:
+    if where.shard is not None:
+        return distributed.sharded_step(module, batch, n_models, optimizer, where.shard, where.device, where.bf16)
+    with autocast(where.device, where.bf16):
+        step = module.batch_loss(to_device(batch, where.device), n_models)
     optimizer.zero_grad(set_to_none=True)
     step.objective.backward()
     optimizer.step()
@@ -257,11 +316,11 @@ def _step(module: nn.Module, batch: Batch, n_models: int, optimizer: torch.optim
     return step.reported.detach()
 
 
-def _run_epoch(module, data, per_batch, n_models, optimizer, generator, bar) -> float:
+def _run_epoch(module, data, per_batch, n_models, optimizer, generator, bar, where: Placement) -> float:
     module.train()
     total, weight = 0.0, 0.0
     for batch in batches(data, per_batch, generator):
-        loss = _step(module, batch, n_models, optimizer)
+        loss = _step(module, batch, n_models, optimizer, where)
         w = float(batch.weight.sum())
         total, weight = total + float(loss) * w, weight + w
         bar.update(1)

@@ -1,0 +1,290 @@
+"""`irtnet estimate`: a new model's accuracy on every benchmark of a run, from its answers on a few items, with
+predictive intervals, how many more answers a target width needs, and where a router would now send queries
+(docs/estimation.md). The pure cores are in `irtnet.tasks.estimate`; this opens the run, reads the answers
+and puts them together.
+
+The pool of items is the run's whole table (train, validation and test queries), embedded with the run's
+encoder and passed through the frozen query network once. A checkpoint without its run has no table: give it
+a pool file (text and benchmark per item, optionally an id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from irtnet.api.data import prepare
+from irtnet.api.inputs import _benchmark_of, _label_of, _load_records, _text_of
+from irtnet.api.run import Run, is_run_dir
+from irtnet.api.texts import known_benchmarks, load, text_queries
+from irtnet.errors import ConfigError, DataError
+from irtnet.numeric import irt_probability
+from irtnet.predictors.base import Router
+from irtnet.tasks.estimate import (BenchmarkEstimate, RoutingRow, answers_for_width, estimate_accuracy,
+                                   laplace_posterior, plan_items, routing_profile)
+from irtnet.tasks.onboard import population_prior, suggest_queries
+
+
+@dataclass(frozen=True)
+class PoolItem:
+    """One item of the pool: its query id, benchmark and text (None where the table has none)."""
+
+    id: str
+    benchmark: str
+    text: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ItemPool:
+    """The items estimates run over: ids [Q], benchmarks [Q], texts [Q], frozen query parameters a [Q, d] and
+    b [Q], and the known models' labels [Q, M] (NaN where unobserved; None without a table)."""
+
+    ids: list[str]
+    groups: np.ndarray
+    texts: list[str | None]
+    a: np.ndarray
+    b: np.ndarray
+    known_labels: np.ndarray | None
+    source: str
+
+    def item(self, i: int) -> PoolItem:
+        return PoolItem(self.ids[i], str(self.groups[i]), self.texts[i])
+
+    def add(self, texts: list[str], groups: list[str], a: np.ndarray, b: np.ndarray) -> list[int]:
+        """Append answered items that are not in the pool (new texts); returns their positions."""
+        start = len(self.ids)
+        self.ids += [f"answered-text-{start + i}" for i in range(len(texts))]
+        self.groups = np.concatenate([self.groups, np.asarray(groups, dtype=object)])
+        self.texts += list(texts)
+        self.a, self.b = np.vstack([self.a, a]), np.concatenate([self.b, b])
+        if self.known_labels is not None:
+            self.known_labels = np.vstack([self.known_labels, np.full((len(texts), self.known_labels.shape[1]), np.nan)])
+        return list(range(start, len(self.ids)))
+
+
+def _irt_model(checkpoint: str | Path) -> Router:
+    predictor = load(checkpoint)
+    if not hasattr(predictor, "query_parameters") or not hasattr(predictor, "abilities_"):
+        raise ConfigError(f"{predictor.name} has no IRT query parameters; estimation needs an IrtNet checkpoint")
+    return predictor
+
+
+def _model_groups(predictor: Router, names: Sequence[str]) -> list[str | None] | None:
+    """The benchmark names the model can read (None for the others: they take the text path)."""
+    known = known_benchmarks(predictor)
+    return None if known is None else [n if n in set(known) else None for n in names]
+
+
+def _text_pool(predictor: Router, path: Path) -> ItemPool:
+    rows = _load_records(path)
+    if not rows:
+        raise DataError("no items", file=str(path))
+    texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
+    groups = [_benchmark_of(r) for r in rows]
+    for i, g in enumerate(groups):
+        if g is None:
+            raise DataError("no benchmark (every pool item needs one)", file=str(path), row=i + 1, field="benchmark")
+    ids = [str(r.get("id") or f"pool-{i + 1}") for i, r in enumerate(rows)]
+    a, b = predictor.query_parameters(text_queries(predictor, texts, _model_groups(predictor, groups)))
+    return ItemPool(ids, np.asarray(groups, dtype=object), texts, np.asarray(a, np.float64), np.asarray(b, np.float64),
+                    None, str(path))
+
+
+def open_pool(checkpoint_or_run: str | Path, pool: str | Path | None = None) -> tuple[Router, ItemPool]:
+    """(the model, its item pool): a run's whole table, or the items of `pool` (a texts file with a benchmark
+    per item) for a checkpoint."""
+    if pool is not None:
+        predictor = _irt_model(checkpoint_or_run)
+        return predictor, _text_pool(predictor, Path(pool))
+    if not is_run_dir(checkpoint_or_run):
+        raise ConfigError(f"{checkpoint_or_run} is not a run directory, so it has no table of items to estimate "
+                          "over; pass the run directory, or a pool file (text and benchmark per item) with the checkpoint")
+    run = Run.open(checkpoint_or_run)
+    predictor = _irt_model(checkpoint_or_run)
+    data = prepare(run.table(), run.spec.data.encoder)
+    a, b = predictor.query_parameters(data.queries)
+    texts = [t if isinstance(t, str) else None for t in run.table().texts_of(list(data.queries.ids))]
+    known = run.table().label_matrix(model_ids=list(predictor.models_.ids))
+    return predictor, ItemPool(list(data.queries.ids), np.asarray(data.queries.groups, dtype=object), texts,
+                               np.asarray(a, np.float64), np.asarray(b, np.float64), known, str(run.spec.data.table))
+
+
+# -------------------------------------------------------------------------------------------- answers
+def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[str, ...]:
+    """("id", query id, field name) of one answers row (its `query` or `id` field, so that a plan's own lines
+    with `correct` added are an answers file), else ("text", benchmark, text)."""
+    for name in ("query", "id"):
+        qid = row.get(name)
+        if isinstance(qid, (str, int)) and not isinstance(qid, bool) and str(qid).strip():
+            return "id", str(qid).strip(), name
+    text = row.get("text")
+    if isinstance(text, str) and text.strip():
+        bench = _benchmark_of(row)
+        if bench is None:
+            raise DataError("an item given as text needs its benchmark", file=str(path), row=i + 1, field="benchmark")
+        return "text", bench, text
+    raise DataError("no item (expected a 'query' id of the run's table, or a 'text' and its 'benchmark')",
+                    file=str(path), row=i + 1, field="query")
+
+
+def _resolve(keys: list[tuple[str, ...]], rows: list[int], pool: ItemPool, predictor: Router,
+             path: Path) -> list[int]:
+    """Pool positions of the answered items; texts not in the pool are added to it."""
+    by_id = {q: i for i, q in enumerate(pool.ids)}
+    by_text = {(str(g), t): i for i, (g, t) in enumerate(zip(pool.groups, pool.texts)) if t is not None}
+    new: dict[tuple[str, str], int] = {}
+    for key, row in zip(keys, rows):
+        if key[0] == "id" and key[1] not in by_id:
+            raise DataError(f"unknown query id {key[1]!r}: not an item of {pool.source} (an item given by its "
+                            "text goes in a 'text' field, with its 'benchmark')", file=str(path), row=row, field=key[2])
+        if key[0] == "text" and (key[1], key[2]) not in by_text:
+            new.setdefault((key[1], key[2]), len(new))
+    if new:
+        names, texts = [g for g, _ in new], [t for _, t in new]
+        a, b = predictor.query_parameters(text_queries(predictor, texts, _model_groups(predictor, names)))
+        by_text.update(zip(new, pool.add(texts, names, np.asarray(a, np.float64), np.asarray(b, np.float64))))
+    return [by_id[k[1]] if k[0] == "id" else by_text[(k[1], k[2])] for k in keys]
+
+
+def read_pool_answers(path: str | Path, pool: ItemPool, predictor: Router) -> tuple[np.ndarray, np.ndarray]:
+    """(pool positions [n], outcomes [n]) of an answers file: `query` or `id` (an id of the pool) or else
+    `text` and `benchmark`, and `correct` (or `label` / `score`) in [0, 1]. A repeated item must repeat its
+    label."""
+    path = Path(path)
+    rows = _load_records(path)
+    if not rows:
+        raise DataError("no answers", file=str(path))
+    keys = [_answer_key(r, path, i) for i, r in enumerate(rows)]
+    labels = [_label_of(r, path, i) for i, r in enumerate(rows)]
+    positions = _resolve(keys, list(range(1, len(rows) + 1)), pool, predictor, path)
+    first: dict[int, tuple[int, float]] = {}
+    for row, (pos, y) in enumerate(zip(positions, labels), 1):
+        if pos in first and first[pos][1] != y:
+            raise DataError(f"item {pool.ids[pos]!r} was answered in row {first[pos][0]} with {first[pos][1]:g} and "
+                            f"here with {y:g}", file=str(path), row=row, field="correct")
+        first.setdefault(pos, (row, y))
+    return np.array(list(first), dtype=np.int64), np.array([y for _, y in first.values()])
+
+
+# ------------------------------------------------------------------------------------------- estimates
+@dataclass
+class EstimateResult:
+    """Per-benchmark estimates with predictive intervals, the answers needed for `target_width` (where asked;
+    None: more than were checked), the routing profile and the fitted ability."""
+
+    benchmarks: list[BenchmarkEstimate]
+    routing: list[RoutingRow]
+    theta: list[float]
+    n_answers: int
+    level: float
+    target_width: float | None = None
+    more_needed: dict[str, int | None] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": "estimate", "n_answers": self.n_answers, "level": self.level,
+                "target_width": self.target_width, "benchmarks": [e.to_dict() for e in self.benchmarks],
+                "more_needed": self.more_needed, "routing": [r.to_dict() for r in self.routing],
+                "theta": self.theta, "settings": self.settings}
+
+
+@dataclass
+class _Settings:
+    level: float = 0.9
+    target_width: float | None = None
+    prior_strength: float = 1.0
+    n_draws: int = 2000
+    max_k: int = 1000
+    seed: int = 0
+
+
+def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: np.ndarray,
+              s: _Settings) -> EstimateResult:
+    prior = population_prior(predictor.abilities_, s.prior_strength)
+    args = (pool.a, pool.b, pool.groups, positions, labels, prior)
+    estimates = estimate_accuracy(*args, level=s.level, n_draws=s.n_draws, seed=s.seed)
+    need = (answers_for_width(*args, s.target_width, s.level, max_k=s.max_k, current=estimates)
+            if s.target_width is not None else None)
+    theta, _ = laplace_posterior(pool.a, pool.b, positions, labels, prior)
+    p_known = irt_probability(predictor.abilities_, pool.a, pool.b)
+    routing = routing_profile(irt_probability(theta, pool.a, pool.b), p_known, pool.groups, predictor.models_.ids)
+    settings = {"pool": pool.source, "n_pool": len(pool.ids), "prior_strength": s.prior_strength,
+                "n_draws": s.n_draws, "max_k": s.max_k, "seed": s.seed,
+                "interval": "predictive interval of the realised accuracy over every item of the benchmark",
+                "routing": "uncalibrated IRT probabilities; routed share = items where the new model has the "
+                           "highest P(correct)"}
+    return EstimateResult(estimates, routing, theta.tolist(), len(labels), s.level, s.target_width, need, settings)
+
+
+def _check(level: float, target_width: float | None) -> None:
+    if not 0 < level < 1:
+        raise ConfigError(f"--level must lie strictly between 0 and 1, got {level}")
+    if target_width is not None and not 0 < target_width <= 1:
+        raise ConfigError(f"--target-width must lie in (0, 1], got {target_width}")
+
+
+def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, level: float = 0.9,
+                   target_width: float | None = None, pool: str | Path | None = None, prior_strength: float = 1.0,
+                   n_draws: int = 2000, max_k: int = 1000, seed: int = 0) -> EstimateResult:
+    """A new model's accuracy on each benchmark of the run's items from its answers in `answers_file`."""
+    _check(level, target_width)
+    predictor, items = open_pool(checkpoint_or_run, pool)
+    positions, labels = read_pool_answers(answers_file, items, predictor)
+    result = _estimate(predictor, items, positions, labels,
+                       _Settings(level, target_width, prior_strength, n_draws, max_k, seed))
+    result.settings.update(run=str(checkpoint_or_run), answers=str(answers_file))
+    return result
+
+
+def plan(checkpoint_or_run: str | Path, n: int, strategy: str = "adaptive", seed: int = 0,
+         pool: str | Path | None = None, prior_strength: float = 1.0) -> list[PoolItem]:
+    """The n items a new model should answer first (`tasks.estimate.plan_items`), in the order to ask them."""
+    predictor, items = open_pool(checkpoint_or_run, pool)
+    prior = population_prior(predictor.abilities_, prior_strength)
+    picks = plan_items(items.a, items.b, items.groups, n, strategy, prior, seed, items.known_labels)
+    return [items.item(i) for i in picks]
+
+
+def _labels_of(got: Sequence[float], n: int) -> list[float]:
+    if len(got) != n:
+        raise DataError(f"{len(got)} answers for {n} items", field="answer")
+    out = [float(y) for y in got]
+    if not all(0 <= y <= 1 for y in out):  # also refuses NaN
+        raise DataError(f"answers must be numbers in [0, 1], got {out}", field="answer")
+    return out
+
+
+def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]], Sequence[float]],
+                    rounds: int = 5, per_round: int = 10, level: float = 0.9, target_width: float | None = None,
+                    answers_file: str | Path | None = None, pool: str | Path | None = None,
+                    prior_strength: float = 1.0, n_draws: int = 2000, seed: int = 0) -> Iterator[EstimateResult]:
+    """The interactive loop: each round choose `per_round` items (greedy D-optimal at the current ability,
+    given the items already answered), get their outcomes from `ask(items)` and yield the updated estimate.
+    Starts from the answers of `answers_file` where given; stops early when the pool is exhausted."""
+    _check(level, target_width)
+    if rounds < 1 or per_round < 1:
+        raise ConfigError(f"rounds and items per round must be at least 1, got {rounds} and {per_round}")
+    predictor, items = open_pool(checkpoint_or_run, pool)
+    positions, labels = (read_pool_answers(answers_file, items, predictor) if answers_file
+                         else (np.zeros(0, np.int64), np.zeros(0)))
+    prior = population_prior(predictor.abilities_, prior_strength)
+    settings = _Settings(level, target_width, prior_strength, n_draws, seed=seed)
+    for _ in range(rounds):
+        free = np.setdiff1d(np.arange(len(items.ids)), positions)
+        if not len(free):
+            return
+        theta, _ = laplace_posterior(items.a, items.b, positions, labels, prior)
+        picks = free[suggest_queries(items.a[free], items.b[free], theta, prior, items.a[positions],
+                                     items.b[positions], per_round)]
+        got = _labels_of(ask([items.item(int(i)) for i in picks]), len(picks))
+        positions, labels = np.concatenate([positions, picks]), np.concatenate([labels, got])
+        result = _estimate(predictor, items, positions, labels, settings)
+        result.settings.update(run=str(checkpoint_or_run))
+        yield result

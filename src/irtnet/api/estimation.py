@@ -1,0 +1,85 @@
+"""Evaluating estimation and data efficiency (docs/estimation.md, "Evaluating estimation"): each function builds
+its models from `ModelSpec`s (the seeds and defaults `resolve_spec` gives), prepares the table, runs the
+protocol of `irtnet.tasks.estimation_protocol` / `irtnet.tasks.data_efficiency`, records the settings and,
+with `out`, writes the result's JSON atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from irtnet._io import write_json
+from irtnet.api.experiments import factory, prepared
+from irtnet.errors import ConfigError
+from irtnet.predictors.spec import ModelSpec, apply_flags, registered, resolve_spec
+from irtnet.training.threads import torch_threads
+
+#: The protocol's settings, and the smaller ones of `quick` (a smoke run: one draw, two N, fewer draws).
+FULL = {"ns": (10, 25, 50, 100, 200), "draws": 3, "routing_ns": (50, 100), "n_draws": 1000, "n_boot": 2000}
+QUICK = {"ns": (10, 50), "draws": 1, "routing_ns": (50,), "n_draws": 300, "n_boot": 500}
+
+
+def _pick(value: Any, key: str, quick: bool) -> Any:
+    return value if value is not None else (QUICK if quick else FULL)[key]
+
+
+def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns: Sequence[int] | None = None,
+                        draws: int | None = None, held_out_share: float = 1 / 3, methods: Sequence[str] | None = None,
+                        routing_ns: Sequence[int] | None = None, retrain: bool = True, retrain_epochs: int | None = None,
+                        level: float = 0.9, n_draws: int | None = None, n_boot: int | None = None, quick: bool = False,
+                        threads: int | None = None, out: str | Path | None = None,
+                        progress: Callable[[str], None] | None = None) -> Any:
+    """UniRoute's protocol for a held-out model's per-benchmark accuracy from N answers: `model` (an IrtNet)
+    beside the estimation baselines, and (with `retrain`) the checkpoint with the held-out models added
+    against retraining with them (`retrain_epochs`: that model's epochs, default the same as `model`'s).
+    Settings left None take `FULL`'s values, or `QUICK`'s with `quick`. Returns an `EstimationEvaluation`."""
+    from irtnet.tasks.estimation_protocol import METHODS
+    from irtnet.tasks.estimation_protocol import evaluate_estimation as run
+
+    if not hasattr(registered(model.model), "query_parameters"):
+        raise ConfigError(f"estimation needs an IRT model with query parameters (irtnet), not {model.model!r}")
+    if retrain_epochs is not None and retrain_epochs < 1:
+        raise ConfigError(f"retrain_epochs must be at least 1, got {retrain_epochs}")
+    again = factory(apply_flags(model, epochs=retrain_epochs)) if retrain_epochs else factory(model)
+    chosen = list(methods) if methods is not None else list(METHODS)
+    with torch_threads(threads):
+        result = run(prepared(table, encoder), factory(model), ns=list(_pick(ns, "ns", quick)),
+                     draws=_pick(draws, "draws", quick), held_out_share=held_out_share, seed=model.seed,
+                     methods=chosen, retrain=again if retrain else None,
+                     routing_ns=list(_pick(routing_ns, "routing_ns", quick)), level=level,
+                     n_draws=_pick(n_draws, "n_draws", quick), n_boot=_pick(n_boot, "n_boot", quick), progress=progress)
+    result.settings.update(table=str(table), encoder=encoder, model=resolve_spec(model).model_dump(mode="json"),
+                           quick=quick, retrain_epochs=retrain_epochs)
+    if out is not None:
+        write_json(out, result.to_dict())
+    return result
+
+
+def _names(specs: Sequence[ModelSpec]) -> list[str]:
+    """A name per spec: its model, with its preset (then its position) where that is not unique."""
+    base = [s.model if [t.model for t in specs].count(s.model) == 1 else f"{s.model}-{s.preset or 'default'}"
+            for s in specs]
+    return [b if base.count(b) == 1 else f"{b}-{i}" for i, b in enumerate(base)]
+
+
+def data_efficiency(table: str | Path, specs: Sequence[ModelSpec], encoder: str, *,
+                    fractions: Sequence[float] | None = None, split: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                    seed: int = 0, threads: int | None = None, out: str | Path | None = None,
+                    progress: Callable[[str], None] | None = None) -> Any:
+    """Correctness against the share of training queries (nested, stratified; both settings) for every spec,
+    each built with `seed`. Returns a `DataEfficiency`."""
+    from irtnet.tasks.data_efficiency import FRACTIONS, data_efficiency_curve
+
+    if not specs:
+        raise ConfigError("no models to train: give at least one model spec")
+    specs = [s.model_copy(update={"seed": seed}) for s in specs]
+    factories = dict(zip(_names(specs), (factory(s) for s in specs)))
+    with torch_threads(threads):
+        result = data_efficiency_curve(prepared(table, encoder), factories, fractions or FRACTIONS, seed, split,
+                                       progress)
+    result.settings.update(table=str(table), encoder=encoder,
+                           models={n: resolve_spec(s).model_dump(mode="json") for n, s in zip(factories, specs)})
+    if out is not None:
+        write_json(out, result.to_dict())
+    return result

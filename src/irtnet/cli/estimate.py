@@ -1,0 +1,139 @@
+"""`irtnet estimate`: a new model's accuracy on each benchmark of a run from a few answers (--answers), the items
+to run first (--plan), or both in rounds on the terminal (--interactive). Parses, calls `irtnet.api.estimate`,
+prints. The tables are drawn here, from the result objects, as the reporting layer has no view of them yet."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from irtnet._io import write_json, write_text
+from irtnet.cli.common import console, friendly_errors, positive
+from irtnet.errors import ConfigError
+
+Opt = typer.Option
+_YES, _NO = {"y", "yes", "1", "true", "t"}, {"n", "no", "0", "false", "f"}
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    return table
+
+
+def estimates_table(result: Any) -> Table:
+    """One row per benchmark: estimate, interval, answered / items and, with a target width, answers needed."""
+    columns = ["benchmark", "estimate", f"{result.level:.0%} interval", "answered / items"]
+    if result.target_width is not None:
+        columns.append(f"more answers for width <= {result.target_width:g}")
+    table = _table(f"Estimated accuracy from {result.n_answers} answers (predictive interval of the realised "
+                   "accuracy over every item)", columns)
+    for e in result.benchmarks:
+        row = [e.benchmark, f"{e.estimate:.3f}", f"{e.lower:.3f} - {e.upper:.3f}", f"{e.n_answered} / {e.n_items}"]
+        if result.more_needed is not None:
+            k = result.more_needed.get(e.benchmark)
+            row.append(f"> {result.settings.get('max_k', '?')}" if k is None else str(k))
+        table.add_row(*row)
+    return table
+
+
+def routing_table(result: Any) -> Table:
+    """The routing profile: the new model's mean P(correct) beside the best known model's, per benchmark."""
+    table = _table("Where a router would send queries now (mean P(correct) over each benchmark's items)",
+                   ["benchmark", "new model", "best known model", "its P", "rank", "routed to new model"])
+    for r in result.routing:
+        table.add_row(r.benchmark, f"{r.new_p:.3f}", r.best_known, f"{r.best_known_p:.3f}",
+                      f"{r.rank} / {r.n_models}", f"{r.routed_share:.1%}")
+    return table
+
+
+def _show(result: Any) -> None:
+    console.print(estimates_table(result))
+    console.print(routing_table(result))
+
+
+def _parse_answer(text: str) -> float | None:
+    text = text.strip().lower()
+    if text in _YES:
+        return 1.0
+    if text in _NO:
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 <= value <= 1 else None
+
+
+def ask_terminal(items: Sequence[Any]) -> list[float]:
+    """Ask for each item's outcome on the terminal (y/n/1/0 or a fraction), asking again on anything else."""
+    out = []
+    for i, item in enumerate(items, 1):
+        console.print(f"[bold][{i}/{len(items)}] {item.id}[/] ({item.benchmark})", highlight=False)
+        console.print((item.text or "(no text in the table)")[:800], markup=False, highlight=False)
+        while (value := _parse_answer(typer.prompt("correct? (y/n/1/0)"))) is None:
+            console.print("answer y, n, 1, 0 or a fraction in [0, 1]")
+        out.append(value)
+    return out
+
+
+def _write_plan(items: Sequence[Any], out: Path | None) -> None:
+    table = _table(f"{len(items)} items to run, in order", ["#", "id", "benchmark", "text"])
+    for i, item in enumerate(items, 1):
+        table.add_row(str(i), item.id, item.benchmark, (item.text or "")[:60])
+    console.print(table)
+    if out:
+        write_text(out, "".join(json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in items))
+        console.print(f"wrote {out}: run your model on these items, add a 'correct' field (0/1) to each line and "
+                      f"pass it back with --answers")
+
+
+@friendly_errors
+def estimate(
+    run: Annotated[Path, typer.Argument(help="run directory (or an IrtNet checkpoint with --pool)")],
+    answers: Annotated[Optional[Path], Opt(help="the new model's answers: .csv/.jsonl/.json with 'query' (an id of "
+                                                "the run's table) or 'text' and 'benchmark', and 'correct'")] = None,
+    plan_n: Annotated[Optional[int], Opt("--plan", help="choose N items for the new model to run", callback=positive)
+                      ] = None,
+    interactive: Annotated[bool, Opt("--interactive", help="ask for answers in rounds on the terminal")] = False,
+    level: Annotated[float, Opt(help="interval level")] = 0.9,
+    target_width: Annotated[Optional[float], Opt(help="also say how many more answers each benchmark's interval "
+                                                      "needs to be at most this wide")] = None,
+    strategy: Annotated[str, Opt(help="--plan: adaptive, balanced or anchor")] = "adaptive",
+    out: Annotated[Optional[Path], Opt("--out", "-o", help="--plan: write the items here (JSONL)")] = None,
+    rounds: Annotated[int, Opt(help="--interactive: rounds", callback=positive)] = 5,
+    per_round: Annotated[int, Opt(help="--interactive: items per round", callback=positive)] = 10,
+    pool: Annotated[Optional[Path], Opt(help="items to estimate over (text and benchmark per item) for a checkpoint "
+                                             "without its run")] = None,
+    seed: Annotated[int, Opt(help="seed of the interval draws and of the plan")] = 0,
+    json_out: Annotated[Optional[Path], Opt("--json", help="write the (last) estimate here")] = None,
+) -> None:
+    """A new model's accuracy on every benchmark of RUN from its answers on a few items, with predictive
+    intervals and where a router would now send queries; or which items to run first (--plan N)."""
+    from irtnet.api import estimate as api
+
+    if plan_n is not None:
+        if answers or interactive:
+            raise ConfigError("--plan chooses items to run; give it without --answers and --interactive")
+        _write_plan(api.plan(run, plan_n, strategy, seed, pool), out)
+        return
+    if interactive:
+        result = None
+        for r, result in enumerate(api.estimate_rounds(run, ask_terminal, rounds, per_round, level, target_width,
+                                                       answers, pool, seed=seed), 1):
+            console.rule(f"after round {r}", align="left")
+            _show(result)
+    elif answers:
+        result = api.estimate_model(run, answers, level, target_width, pool, seed=seed)
+        _show(result)
+    else:
+        raise ConfigError("give --answers FILE, --plan N or --interactive")
+    if json_out and result is not None:
+        write_json(json_out, result.to_dict())
+        console.print(f"wrote {json_out}")

@@ -1,0 +1,99 @@
+"""`irtnet evaluate-estimation` and `irtnet data-efficiency`: each parses, calls `irtnet.api.estimation`, writes
+the JSON (atomically) and, beside it, the figures and markdown summary of `irtnet.reporting.estimation_figures`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from irtnet.cli.common import console, csv_list, friendly_errors, positive
+from irtnet.cli.tasks import (ConfigOpt, EncoderOpt, EpochsOpt, GroupsOpt, LrOpt, ModelOpt, PresetOpt, SeedOpt,
+                              ThreadsOpt, _model)
+from irtnet.errors import ConfigError
+
+Opt = typer.Option
+Arg = typer.Argument
+FiguresOpt = Annotated[bool, Opt("--figures/--no-figures", help="write PNG figures and a markdown summary beside "
+                                                                "the JSON")]
+
+
+def _numbers(text: str | None, option: str, kind: type = int) -> list | None:
+    if text is None:
+        return None
+    try:
+        return [kind(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+
+
+@friendly_errors
+def evaluate_estimation(
+    table: Annotated[Path, Arg(help="response table (.parquet)")],
+    out: Annotated[Path, Opt("--out", "-o", help="JSON file to write")] = Path("estimation.json"),
+    ns: Annotated[Optional[str], Opt(help="numbers of answers per held-out model (default 10,25,50,100,200; "
+                                          "--quick: 10,50)")] = None,
+    draws: Annotated[Optional[int], Opt(help="draws of held-out models (default 3; --quick: 1)", callback=positive)
+                     ] = None,
+    quick: Annotated[bool, Opt("--quick", help="a smoke run: one draw, N in 10,50, routing at 50, fewer samples")
+                     ] = False,
+    held_out_share: Annotated[float, Opt(help="share of the models held out per draw")] = 1 / 3,
+    methods: Annotated[Optional[str], Opt(help="comma-separated methods (default all: irtnet-random, "
+                                               "irtnet-adaptive, irtnet-balanced, irtnet-anchor, mean-random, "
+                                               "mean-stratified, anchor, p-irt, gp-irt, hiershrink, retrain)")] = None,
+    routing_ns: Annotated[Optional[str], Opt(help="N of the routing comparison and the retrain method "
+                                                  "(default 50,100; --quick: 50)")] = None,
+    retrain: Annotated[bool, Opt("--retrain/--no-retrain", help="retrain with the held-out models included")] = True,
+    retrain_epochs: Annotated[Optional[int], Opt(help="epochs of the retrained model (default: --epochs)",
+                                                 callback=positive)] = None,
+    level: Annotated[float, Opt(help="interval level")] = 0.9,
+    figures: FiguresOpt = True,
+    encoder: EncoderOpt = "all-MiniLM-L6-v2",
+    model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
+    lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = None,
+) -> None:
+    """Hold out a third of the models, train on the rest and estimate each held-out model's accuracy on every
+    benchmark from N answers: irtnet beside sample means, tinyBenchmarks (anchor, p-IRT, gp-IRT), HierShrink
+    and retraining; errors, rank correlation, interval coverage, paired verdicts and routing."""
+    from irtnet.api.estimation import evaluate_estimation as run
+    from irtnet.reporting.estimation_figures import estimation_markdown, write_estimation_report
+
+    spec = _model(config, model, preset, seed, epochs, lr, groups)
+    result = run(table, spec, encoder, ns=_numbers(ns, "--ns"), draws=draws, held_out_share=held_out_share,
+                 methods=csv_list(methods), routing_ns=_numbers(routing_ns, "--routing-ns"), retrain=retrain,
+                 retrain_epochs=retrain_epochs, level=level, quick=quick, threads=threads, out=out,
+                 progress=lambda m: console.print(m, highlight=False))
+    doc = result.to_dict()
+    console.print(estimation_markdown(doc, paired=False), highlight=False, markup=False)  # all of it in the .md
+    written = write_estimation_report(doc, out) if figures else []
+    console.print(f"wrote {out}" + "".join(f", {p}" for p in written), highlight=False)
+
+
+@friendly_errors
+def data_efficiency(
+    table: Annotated[Path, Arg(help="response table (.parquet)")],
+    out: Annotated[Path, Opt("--out", "-o", help="JSON file to write")] = Path("data_efficiency.json"),
+    baselines: Annotated[str, Opt(help="comma-separated registry names trained beside --model")
+                         ] = "model-benchmark-mean,knn,cluster-rate",
+    fractions: Annotated[Optional[str], Opt(help="shares of the training queries (default "
+                                                 "0.01,0.02,0.04,0.1,0.25,0.5,1)")] = None,
+    figures: FiguresOpt = True,
+    encoder: EncoderOpt = "all-MiniLM-L6-v2",
+    model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
+    lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = None,
+) -> None:
+    """Train each model on nested, benchmark-stratified shares of the training queries and score accuracy and
+    AUC on the same test queries, with the benchmark known and text only."""
+    from irtnet.api import ModelSpec
+    from irtnet.api.estimation import data_efficiency as run
+    from irtnet.reporting.estimation_figures import efficiency_markdown, write_efficiency_report
+
+    specs = [_model(config, model, preset, seed, epochs, lr, groups)]
+    specs += [ModelSpec(model=name, seed=seed) for name in csv_list(baselines) or []]
+    result = run(table, specs, encoder, fractions=_numbers(fractions, "--fractions", float), seed=seed,
+                 threads=threads, out=out, progress=lambda m: console.print(m, highlight=False))
+    doc = result.to_dict()
+    console.print(efficiency_markdown(doc), highlight=False, markup=False)
+    written = write_efficiency_report(doc, out) if figures else []
+    console.print(f"wrote {out}" + "".join(f", {p}" for p in written), highlight=False)

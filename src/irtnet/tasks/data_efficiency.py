@@ -1,0 +1,125 @@
+"""Data efficiency (docs/estimation.md, "Evaluating estimation"): how correctness prediction improves with the
+number of labelled training queries.
+
+One query split (`split_by_query`, stratified by benchmark); the training queries are put in one seeded
+order that interleaves the benchmarks (`stratified_order`), so every prefix keeps each benchmark's share
+within one query and a smaller fraction's training set is a subset of every larger one's (nested). Each
+predictor is fitted on every fraction's prefix (every model's labels of those queries; the full validation
+part for early stopping) and scored on the same test queries in both settings: benchmark known (the test
+queries' names given) and text only (`queries.without_groups()`), with the one evaluator's correctness
+metrics (accuracy at 0.5, AUC, log loss) over the observed test pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from irtnet.data.dataset import Dataset
+from irtnet.data.splits import split_by_query
+from irtnet.errors import ConfigError, DataError
+from irtnet.metrics import correctness_metrics
+
+FRACTIONS = (0.01, 0.02, 0.04, 0.10, 0.25, 0.5, 1.0)
+SETTINGS = ("benchmark known", "text only")
+
+
+@dataclass(frozen=True)
+class EfficiencyPoint:
+    """One predictor trained on one fraction of the training queries, scored in one setting."""
+
+    predictor: str
+    fraction: float
+    n_train_queries: int
+    setting: str
+    accuracy: float
+    auc: float
+    log_loss: float
+    n_test_pairs: int
+
+
+@dataclass
+class DataEfficiency:
+    """Every point of the curve and the settings."""
+
+    points: list[EfficiencyPoint]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": "data-efficiency", "settings": self.settings, "points": [asdict(p) for p in self.points]}
+
+    def curve(self, predictor: str, setting: str = "benchmark known", metric: str = "auc") -> dict[float, float]:
+        """{fraction: metric} of one predictor in one setting."""
+        return {p.fraction: getattr(p, metric) for p in self.points if p.predictor == predictor and p.setting == setting}
+
+
+def stratified_order(ids: Sequence[str], groups: Sequence[Any], seed: int = 0) -> list[str]:
+    """Every id in one order where each group's j-th of n ids sits at (j + 0.5) / n (shuffled within the group,
+    random tie break), so any prefix keeps each group's share within one id."""
+    rng = np.random.default_rng(seed)
+    ids, groups = np.asarray(ids, dtype=object), np.asarray(groups, dtype=object)
+    parts, keys = [], []
+    for g in sorted(set(groups.tolist()), key=str):
+        mine = ids[groups == g]
+        parts.append(mine[rng.permutation(len(mine))])
+        keys.append((np.arange(len(mine)) + 0.5) / len(mine))
+    if not parts:
+        return []
+    key = np.concatenate(keys)
+    return np.concatenate(parts)[np.lexsort((rng.random(len(key)), key))].tolist()
+
+
+def _check_fractions(fractions: Sequence[float]) -> list[float]:
+    out = sorted({float(f) for f in fractions})
+    if not out or out[0] <= 0 or out[-1] > 1:
+        raise ConfigError(f"training fractions must lie in (0, 1], got {list(fractions)}")
+    return out
+
+
+def _score(predictor: Any, test: Dataset, labels: np.ndarray) -> dict[str, dict[str, float]]:
+    """Correctness metrics of `predictor` on the observed test pairs of the models it knows, per setting (a
+    small training fraction of sparse data may miss a model: its pairs are left out, and `n` says how many
+    pairs were scored)."""
+    models = list(test.table.model_vocab.ids)
+    cols = [j for j, m in enumerate(models) if m in predictor.models_]
+    observed = ~np.isnan(labels[:, cols])
+    out = {}
+    for setting, queries in zip(SETTINGS, (test.queries, test.queries.without_groups())):
+        prob = predictor.predict_proba(queries, [models[j] for j in cols])
+        out[setting] = correctness_metrics(prob[observed], labels[:, cols][observed])
+    return out
+
+
+def data_efficiency_curve(data: Dataset, factories: Mapping[str, Callable[[], Any]],
+                          fractions: Sequence[float] = FRACTIONS, seed: int = 0,
+                          split: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                          progress: Callable[[str], None] | None = None) -> DataEfficiency:
+    """Fit every factory on each fraction of the training queries (nested, stratified) and score it on the
+    same test queries in both settings (see the module docstring)."""
+    fracs = _check_fractions(fractions)
+    if not factories:
+        raise ConfigError("no predictors to train")
+    qsplit = split_by_query(data.table, split, seed)
+    if not qsplit.test:
+        raise DataError("the split leaves no test queries; use a larger test fraction", field="split")
+    bench = dict(zip(data.table.queries["query"], data.table.queries["benchmark"]))
+    order = stratified_order(qsplit.train, [bench[q] for q in qsplit.train], seed)
+    val = data.select(qsplit.val) if qsplit.val else None
+    test = data.select(qsplit.test)
+    labels = test.table.label_matrix()
+    points = []
+    for f in fracs:
+        n = max(1, round(f * len(order)))
+        train = data.select(order[:n])
+        for name, make in factories.items():
+            if progress:
+                progress(f"{name}: {n} training queries ({f:g})")
+            for setting, m in _score(make().fit(train, val), test, labels).items():
+                points.append(EfficiencyPoint(name, f, n, setting, m["accuracy"], m["auc"], m["log_loss"], m["n"]))
+    settings = {"fractions": fracs, "seed": seed, "split": list(split), "predictors": list(factories),
+                "n_train_queries": len(order), "n_test_queries": test.table.n_queries,
+                "nested": "each fraction's training queries are a prefix of one stratified order"}
+    return DataEfficiency(points, settings)

@@ -1,0 +1,396 @@
+"""Evaluating estimation (docs/estimation.md, "Evaluating estimation"): UniRoute's new-model protocol for a
+held-out model's accuracy on every benchmark from N of its answers, irtnet beside the baselines of
+`irtnet.tasks.estimation_baselines`.
+
+For each draw (seed + draw): hold out a share of the models (`held_out_models`), split the queries
+(`split_by_query`, stratified by benchmark) and train `make_predictor()` on the known models' labels of the
+train part (validated on the val part; the test part is kept for routing). The pool is the train part. A
+held-out model's pool is its labelled pool items; its true accuracy on a benchmark is its mean label there.
+For each held-out model and N, each method picks N items of that pool its own way, reads their labels and
+estimates every benchmark:
+
+    irtnet-random|adaptive|balanced|anchor  estimate.estimate_accuracy on the checkpoint's a, b; items at
+                                            random or from estimate.plan_items(adaptive|balanced|anchor)
+    mean-random, mean-stratified            the sample mean with a Wilson interval
+    anchor, p-irt, gp-irt                   tinyBenchmarks on its correctness anchor points
+    hiershrink                              text-cluster rates shrunk to the model's mean, random items
+    retrain                                 (N in routing_ns, given `retrain`) a model retrained with every
+                                            held-out model's N random answers added: observed + predicted
+
+Random items are one seeded order per (draw, model), so mean-random, hiershrink, irtnet-random and retrain
+see the same answers and N = 10 is a prefix of N = 25. Scores per (method, N), per benchmark and "all":
+absolute and signed error, Spearman correlation over the held-out models of estimated against true accuracy
+(per draw, then averaged; "all" ranks the item-weighted overall accuracy), the share of (model, benchmark)
+cells whose interval holds the truth and the mean width. Paired: each irtnet method's absolute error minus
+each baseline's on the same (draw, model, benchmark) cells, a bootstrap over (draw, model) units, and a
+win / tie / loss verdict (`stats.verdict`). Routing at N in routing_ns: the checkpoint with the held-out models
+added (`onboard.with_new_model`, theta from the random N answers) against the retrained model, on the test
+queries: routing accuracy over every model (complete queries) and AUC / log loss on the held-out models'
+pairs, pooled over draws with `stats.paired_bootstrap`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from irtnet.data.splits import held_out_models, pair_subset, split_by_query
+from irtnet.errors import ConfigError, DataError
+from irtnet.tasks import estimation_baselines as eb
+from irtnet.tasks.estimate import estimate_accuracy, plan_items
+from irtnet.tasks.onboard import Prior, fit_theta, population_prior, with_new_model
+from irtnet.tasks.stats import paired_bootstrap, resample_weights, verdict
+
+IRTNET = {"irtnet-random": "random", "irtnet-adaptive": "adaptive", "irtnet-balanced": "balanced",
+          "irtnet-anchor": "anchor"}
+BASELINES = ("mean-random", "mean-stratified", "anchor", "p-irt", "gp-irt", "hiershrink", "retrain")
+METHODS = (*IRTNET, *BASELINES)
+_TINY = ("anchor", "p-irt", "gp-irt")
+
+
+@dataclass(frozen=True)
+class EstimationCell:
+    """One method's estimate of one held-out model's accuracy on one benchmark from n answers."""
+
+    draw: int
+    model: str
+    method: str
+    n: int
+    benchmark: str
+    n_items: int
+    n_answered: int
+    estimate: float
+    lower: float
+    upper: float
+    truth: float
+
+
+@dataclass
+class EstimationEvaluation:
+    """Every cell, their summary per (method, n, benchmark), the paired verdicts, routing rows and settings."""
+
+    cells: list[EstimationCell]
+    summary: list[dict[str, Any]]
+    paired: list[dict[str, Any]]
+    routing: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": "estimation", "settings": self.settings, "summary": self.summary, "paired": self.paired,
+                "routing": self.routing, "cells": [asdict(c) for c in self.cells]}
+
+
+@dataclass
+class _Pool:
+    """One held-out model's pool (its labelled pool items) and what every method reads of it."""
+
+    a: np.ndarray
+    b: np.ndarray
+    groups: np.ndarray
+    y: np.ndarray
+    known: np.ndarray
+    clusters: np.ndarray | None
+    irt: eb.ClassicalIrt | None
+    order: np.ndarray  # the seeded random order of its items
+
+
+@dataclass
+class _Draw:
+    """What one draw shares: the checkpoint, its prior, the pool's parameters and labels, the baselines' fits."""
+
+    index: int
+    predictor: Any
+    prior: Prior
+    a: np.ndarray
+    b: np.ndarray
+    groups: np.ndarray
+    known: np.ndarray
+    new: np.ndarray
+    new_models: list[str]
+    clusters: np.ndarray | None
+    irt: eb.ClassicalIrt | None
+    bias2: dict[str, float]
+    variance: dict[str, float]
+    plans: dict[tuple[str, int, bytes], np.ndarray] = field(default_factory=dict)
+
+
+def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, methods: Sequence[str]) -> None:
+    if not ns or any(int(n) < 1 for n in ns):
+        raise ConfigError(f"numbers of answers must be at least 1, got {list(ns)}")
+    if draws < 1:
+        raise ConfigError(f"draws must be at least 1, got {draws}")
+    if not 0 < held_out_share < 1:
+        raise ConfigError(f"held_out_share must lie strictly between 0 and 1, got {held_out_share}")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ConfigError(f"unknown estimation method {', '.join(map(repr, unknown)) or '(none given)'}; "
+                          f"choose from {list(METHODS)}")
+
+
+# --------------------------------------------------------------------------------------- one draw
+def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str], new_ids: Sequence[str],
+                  methods: Sequence[str], irt_dim: int, seed: int) -> _Draw:
+    if not hasattr(predictor, "query_parameters"):
+        raise ConfigError(f"{predictor.name} has no IRT query parameters; the protocol needs an IrtNet model")
+    a, b = (np.asarray(x, np.float64) for x in predictor.query_parameters(pool.queries))
+    groups = pool.table.queries["benchmark"].astype(str).to_numpy(dtype=object)
+    known, new = pool.table.label_matrix(model_ids=list(known_ids)), pool.table.label_matrix(model_ids=list(new_ids))
+    clusters = None
+    if "hiershrink" in methods:
+        if pool.queries.vectors is None:
+            raise DataError("hiershrink needs the pool's text embeddings; prepare the table with an encoder",
+                            field="vectors")
+        clusters = eb.text_clusters(pool.queries.vectors, seed=seed)
+    irt, bias2, variance = None, {}, eb.item_variance(known, groups)
+    if any(m in methods for m in ("p-irt", "gp-irt")):
+        irt = eb.fit_classical_irt(known, irt_dim, seed)
+        if "gp-irt" in methods and known.shape[1] >= 3:
+            bias2 = eb.irt_bias(known, groups, irt_dim, seed)
+    return _Draw(index, predictor, population_prior(predictor.abilities_), a, b, groups, known, new, list(new_ids),
+                 clusters, irt, bias2, variance)
+
+
+def _pool_of(ctx: _Draw, j: int, seed: int) -> tuple[np.ndarray, _Pool]:
+    items = np.flatnonzero(~np.isnan(ctx.new[:, j]))
+    return items, _Pool(ctx.a[items], ctx.b[items], ctx.groups[items], ctx.new[items, j], ctx.known[items],
+                        None if ctx.clusters is None else ctx.clusters[items],
+                        None if ctx.irt is None else ctx.irt.take(items),
+                        eb.random_items(len(items), len(items), [seed, ctx.index, j]))
+
+
+def _plan(ctx: _Draw, pool: _Pool, items: np.ndarray, strategy: str, n: int, seed: int) -> np.ndarray:
+    """plan_items' choice (label-free, so shared by held-out models with the same pool)."""
+    key = (strategy, n, np.packbits(np.isin(np.arange(len(ctx.b)), items)).tobytes())
+    if key not in ctx.plans:
+        ctx.plans[key] = np.asarray(plan_items(pool.a, pool.b, pool.groups, n, strategy, ctx.prior, seed,
+                                               pool.known if strategy == "anchor" else None), np.int64)
+    return ctx.plans[key]
+
+
+def _tiny(ctx: _Draw, pool: _Pool, items: np.ndarray, n: int, seed: int) -> dict[str, list[Any]]:
+    key = ("anchor-points", n, np.packbits(np.isin(np.arange(len(ctx.b)), items)).tobytes())
+    if key not in ctx.plans:
+        ap = eb.anchor_points(pool.known, pool.groups, n, seed)
+        ctx.plans[key] = np.vstack([ap.items, ap.weights])
+    idx, w = ctx.plans[key][0].astype(np.int64), ctx.plans[key][1]
+    first = eb.anchor_estimate(idx, pool.y[idx], pool.groups, weights=w)
+    out: dict[str, list[Any]] = {"anchor": first}
+    if pool.irt is not None:
+        out["p-irt"] = eb.pirt_estimate(idx, pool.y[idx], pool.groups, irt=pool.irt)
+        out["gp-irt"] = eb.gpirt_estimate(first, out["p-irt"], ctx.bias2, ctx.variance)
+    return out
+
+
+def _estimates(method: str, ctx: _Draw, pool: _Pool, items: np.ndarray, n: int, j: int, level: float,
+               n_draws: int, seed: int, tiny: dict[str, list[Any]]) -> list[Any]:
+    rand = pool.order[:n]
+    if method in IRTNET:
+        idx = rand if IRTNET[method] == "random" else _plan(ctx, pool, items, IRTNET[method], n, seed)
+        return estimate_accuracy(pool.a, pool.b, pool.groups, idx, pool.y[idx], ctx.prior, level, n_draws, seed)
+    if method == "mean-random":
+        return eb.mean_estimate(rand, pool.y[rand], pool.groups, level=level)
+    if method == "mean-stratified":
+        idx = eb.stratified_items(pool.groups, n, [seed, ctx.index, j])
+        return eb.mean_estimate(idx, pool.y[idx], pool.groups, level=level)
+    if method == "hiershrink":
+        return eb.hiershrink_estimate(rand, pool.y[rand], pool.groups, pool.known, clusters=pool.clusters)
+    if not tiny:
+        tiny.update(_tiny(ctx, pool, items, n, seed))
+    return tiny[method]
+
+
+def _cells(ctx: _Draw, model: str, method: str, n: int, estimates: Sequence[Any], pool: _Pool) -> list[EstimationCell]:
+    truth = {g: float(pool.y[pool.groups == g].mean()) for g in set(pool.groups.tolist())}
+    return [EstimationCell(ctx.index, model, method, int(n), e.benchmark, e.n_items, e.n_answered, e.estimate,
+                           e.lower, e.upper, truth[e.benchmark]) for e in estimates]
+
+
+def _model_cells(ctx: _Draw, j: int, ns: Sequence[int], methods: Sequence[str], level: float, n_draws: int,
+                 seed: int) -> list[EstimationCell]:
+    items, pool = _pool_of(ctx, j, seed)
+    out = []
+    for n in (n for n in ns if n <= len(items)):
+        tiny: dict[str, list[Any]] = {}
+        for method in (m for m in methods if m != "retrain"):
+            est = _estimates(method, ctx, pool, items, n, j, level, n_draws, seed, tiny)
+            out += _cells(ctx, ctx.new_models[j], method, n, est, pool)
+    return out
+
+
+# --------------------------------------------------------------------------------- retrain, routing
+def _retrain_cells(ctx: _Draw, model: Any, pool_data: Any, n: int, seed: int) -> list[EstimationCell]:
+    prob = model.predict_proba(pool_data.queries, ctx.new_models)  # [Q_pool, M_new], the draw's pool order
+    out = []
+    for j, name in enumerate(ctx.new_models):
+        items, pool = _pool_of(ctx, j, seed)
+        if n <= len(items):
+            idx = pool.order[:n]
+            out += _cells(ctx, name, "retrain", n, eb.plugin_estimate(idx, pool.y[idx], pool.groups, prob[items, j]), pool)
+    return out
+
+
+def _added(ctx: _Draw, n: int, seed: int) -> Any:
+    """The checkpoint with every held-out model added, theta fitted from its first n random answers."""
+    predictor = ctx.predictor
+    for j, name in enumerate(ctx.new_models):
+        _, pool = _pool_of(ctx, j, seed)
+        idx = pool.order[:n]
+        theta = fit_theta(pool.a[idx], pool.b[idx], pool.y[idx], ctx.prior.mean, ctx.prior.precision)
+        predictor = with_new_model(predictor, name, theta)
+    return predictor
+
+
+def _routing_inputs(data: Any, split: Any, ctx: _Draw, retrained: Any, n: int, seed: int,
+                    all_models: Sequence[str]) -> dict[str, np.ndarray]:
+    test = data.select(split.test)
+    out = {"y": test.table.label_matrix(model_ids=list(all_models))}
+    for key, predictor in (("irtnet-added", _added(ctx, n, seed)), ("retrain", retrained)):
+        out[key] = predictor.predict_proba(test.queries, list(all_models))
+    out["new"] = np.isin(np.asarray(all_models, dtype=object), ctx.new_models)
+    return out
+
+
+def _routing_rows(parts: dict[int, list[dict[str, np.ndarray]]], n_boot: int, seed: int) -> list[dict[str, Any]]:
+    rows = []
+    for n, draws in sorted(parts.items()):
+        y = np.vstack([d["y"] for d in draws])
+        pa, pb = np.vstack([d["irtnet-added"] for d in draws]), np.vstack([d["retrain"] for d in draws])
+        masked = np.vstack([np.where(d["new"][None, :], d["y"], np.nan) for d in draws])
+        for metrics, labels in ((("routing",), y), (("auc", "log_loss"), masked)):
+            try:
+                res = paired_bootstrap(labels, pa, pb, n_boot, seed, metrics=metrics)
+            except DataError:
+                continue
+            for name, m in res["metrics"].items():
+                rows.append({"n": n, "metric": name, "a_method": "irtnet-added", "b_method": "retrain",
+                             "a": m["a"], "b": m["b"], "diff": m["diff"], "lo": m["lo"], "hi": m["hi"],
+                             "verdict": m["verdict"], "n_queries": res["n_queries"], "n_draws": len(draws)})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ scoring
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(sps.spearmanr(x, y)[0])
+
+
+def _mean(values: pd.Series) -> float:
+    return float(values.mean()) if values.notna().any() else float("nan")
+
+
+def _summary_row(frame: pd.DataFrame, overall: bool) -> dict[str, Any]:
+    err = frame["estimate"] - frame["truth"]
+    has = frame["lower"].notna() & frame["upper"].notna()
+    inside = (frame["lower"] <= frame["truth"]) & (frame["truth"] <= frame["upper"])
+    if overall:  # per (draw, model): the item-weighted accuracy over every benchmark
+        w = frame.assign(e=frame["estimate"] * frame["n_items"], t=frame["truth"] * frame["n_items"])
+        acc = w.groupby(["draw", "model"])[["e", "t", "n_items"]].sum()
+        acc = acc.assign(e=acc["e"] / acc["n_items"], t=acc["t"] / acc["n_items"]).reset_index()
+        rho = [_spearman(g["e"].to_numpy(), g["t"].to_numpy()) for _, g in acc.groupby("draw")]
+    else:
+        rho = [_spearman(g["estimate"].to_numpy(), g["truth"].to_numpy()) for _, g in frame.groupby("draw")]
+    return {"n_cells": len(frame), "abs_error": _mean(err.abs()), "bias": _mean(err),
+            "spearman": float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan"),
+            "coverage": _mean(inside[has].astype(float)), "width": _mean((frame["upper"] - frame["lower"])[has])}
+
+
+def summarise(cells: Sequence[EstimationCell]) -> list[dict[str, Any]]:
+    """Rows {method, n, benchmark ("all" or a name), n_cells, abs_error, bias, spearman, coverage, width}."""
+    if not cells:
+        return []
+    frame = pd.DataFrame([asdict(c) for c in cells])
+    rows = []
+    for (method, n), group in frame.groupby(["method", "n"], sort=True):
+        rows.append({"method": method, "n": int(n), "benchmark": "all", **_summary_row(group, True)})
+        for bench, sub in group.groupby("benchmark", sort=True):
+            rows.append({"method": method, "n": int(n), "benchmark": bench, **_summary_row(sub, False)})
+    return rows
+
+
+def paired_errors(cells: Sequence[EstimationCell], n_boot: int = 2000, seed: int = 0,
+                  level: float = 0.95) -> list[dict[str, Any]]:
+    """Each irtnet method's absolute error minus each baseline's over the same (draw, model, benchmark)
+    cells per n: mean difference, a percentile bootstrap interval over (draw, model) units, the verdict."""
+    if not cells:
+        return []
+    frame = pd.DataFrame([asdict(c) for c in cells]).assign(err=lambda f: (f["estimate"] - f["truth"]).abs())
+    table = frame.pivot_table(index=["n", "draw", "model", "benchmark"], columns="method", values="err")
+    rows = []
+    for a in (m for m in IRTNET if m in table):
+        for b in (m for m in BASELINES if m in table):
+            for n, sub in table[[a, b]].dropna().groupby(level="n"):
+                units = sub.index.droplevel(["n", "benchmark"])
+                codes, uniq = units.factorize()
+                diff = (sub[a] - sub[b]).to_numpy()
+                sums, counts = np.bincount(codes, diff), np.bincount(codes).astype(float)
+                boot = np.concatenate([(w @ sums) / (w @ counts) for w in resample_weights(len(uniq), n_boot, seed)])
+                lo, hi = np.percentile(boot, [50 * (1 - level), 50 * (1 + level)])
+                rows.append({"n": int(n), "metric": "abs_error", "a_method": a, "b_method": b, "a": float(sub[a].mean()),
+                             "b": float(sub[b].mean()), "diff": float(diff.mean()), "lo": float(lo), "hi": float(hi),
+                             "verdict": verdict(float(lo), float(hi), higher_is_better=False),
+                             "n_cells": len(diff), "n_units": len(uniq)})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ protocol
+def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequence[int] = (10, 25, 50, 100, 200),
+                        draws: int = 3, held_out_share: float = 1 / 3, seed: int = 0,
+                        methods: Sequence[str] = METHODS, retrain: Callable[[], Any] | None = None,
+                        routing_ns: Sequence[int] = (50, 100), fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                        level: float = 0.9, n_draws: int = 1000, n_boot: int = 2000, irt_dim: int = 2,
+                        progress: Callable[[str], None] | None = None) -> EstimationEvaluation:
+    """The protocol of the module docstring on a Dataset; `retrain` (a factory) adds the retrain method and the
+    routing comparison at `routing_ns`. Returns every cell, the summaries and the paired verdicts."""
+    _check_settings(ns, draws, held_out_share, methods)
+    all_models = list(data.table.model_vocab.ids)
+    if len(all_models) < 3:
+        raise DataError(f"the protocol needs at least 3 models (known and held out), got {len(all_models)}",
+                        field="models")
+    n_test = min(len(all_models) - 2, max(1, round(held_out_share * len(all_models))))
+    say = progress or (lambda _m: None)
+    cells: list[EstimationCell] = []
+    routing: dict[int, list[dict[str, np.ndarray]]] = {}
+    for d in range(draws):
+        msplit = held_out_models(data.table, n_test=n_test, seed=seed + d)
+        qsplit = split_by_query(data.table, fractions, seed + d)
+        say(f"draw {d}: training on {len(msplit.train_models)} models, holding out {len(msplit.test_models)}")
+        val = data.select(qsplit.val, msplit.train_models) if qsplit.val else None
+        predictor = make_predictor().fit(data.select(qsplit.train, msplit.train_models), val)
+        pool_data = data.select(qsplit.train)
+        ctx = _prepare_draw(d, predictor, pool_data, msplit.train_models, msplit.test_models, methods, irt_dim, seed)
+        for j, name in enumerate(ctx.new_models):
+            say(f"draw {d}: estimating {name}")
+            cells += _model_cells(ctx, j, ns, methods, level, n_draws, seed)
+        if retrain is None or "retrain" not in methods:
+            continue
+        for n in (n for n in routing_ns if qsplit.test):
+            say(f"draw {d}: retraining with {n} answers of each held-out model")
+            retrained = retrain().fit(_with_answers(data, qsplit.train, msplit.train_models, ctx, n, seed), val)
+            cells += _retrain_cells(ctx, retrained, pool_data, n, seed)
+            routing.setdefault(int(n), []).append(_routing_inputs(data, qsplit, ctx, retrained, n, seed, all_models))
+    settings = {"ns": [int(n) for n in ns], "draws": draws, "held_out_share": held_out_share, "n_held_out": n_test,
+                "seed": seed, "methods": list(methods), "routing_ns": [int(n) for n in routing_ns] if retrain else [],
+                "fractions": list(fractions), "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
+                "p_irt": f"classical MIRT-2PL (dim {irt_dim}, free item parameters, MAP) fitted on the known models",
+                "gp_irt_lambda": "b^2 / (b^2 + s^2 / n_g): b^2 split-half IRT bias on known models, s^2 item variance",
+                "pool": "the query split's train part; truth = the held-out model's mean label on a benchmark's pool items"}
+    return EstimationEvaluation(cells, summarise(cells), paired_errors(cells, n_boot, seed),
+                                _routing_rows(routing, n_boot, seed), settings)
+
+
+def _with_answers(data: Any, pool_ids: Sequence[str], known_ids: Sequence[str], ctx: _Draw, n: int, seed: int) -> Any:
+    """The known models' pool labels plus each held-out model's first n random pool answers."""
+    model_of = data.table.responses["model"].astype(str).to_numpy(dtype=object)
+    query_of = data.table.responses["query"].astype(str).to_numpy(dtype=object)
+    keep = np.isin(model_of, list(known_ids)) & np.isin(query_of, list(pool_ids))
+    pool_queries = np.asarray(data.select(pool_ids).table.query_vocab.ids, dtype=object)
+    for j, name in enumerate(ctx.new_models):
+        items, pool = _pool_of(ctx, j, seed)
+        keep |= (model_of == name) & np.isin(query_of, pool_queries[items[pool.order[:n]]])
+    return pair_subset(data, keep)

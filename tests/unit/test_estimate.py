@@ -1,0 +1,262 @@
+"""`irtnet estimate`: per-benchmark accuracy of a new model from few answers, its interval, the answers a target
+width needs, the plans of items to run, and the command line on a tiny run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from irtnet.data.synthetic import make_synthetic
+from irtnet.errors import ConfigError, DataError
+from irtnet.numeric import irt_probability
+from irtnet.tasks.estimate import (answers_for_width, equal_quotas, estimate_accuracy, greedy_picks,
+                                   laplace_posterior, plan_items, proportional_quotas, routing_profile)
+from irtnet.tasks.onboard import population_prior, suggest_queries
+
+runner = CliRunner()
+KNOWN = 30  # models 0..29 are known; 30..39 play new models
+
+
+@pytest.fixture(scope="module")
+def synth():
+    s = make_synthetic(n_models=40, n_queries=600, n_benchmarks=4, dim=3, feature_dim=8, seed=1)
+    return s, s.table.queries["benchmark"].to_numpy(dtype=object), population_prior(s.theta[:KNOWN])
+
+
+def _answers(s, m, seed, n=100):
+    """A realised 0/1 outcome of model m on every item, and n random items answered."""
+    rng = np.random.default_rng(seed)
+    y_all = (rng.random(len(s.b)) < s.prob[:, m]).astype(float)
+    return y_all, rng.choice(len(s.b), n, replace=False)
+
+
+def test_estimates_from_100_answers_recover_the_true_accuracies_and_the_interval_covers(synth):
+    s, groups, prior = synth
+    covered, error, prior_error = [], [], []
+    p_prior = irt_probability(prior.mean, s.a, s.b)
+    for rep in range(100):
+        m = KNOWN + rep % 10
+        y_all, asked = _answers(s, m, rep)
+        for e in estimate_accuracy(s.a, s.b, groups, asked, y_all[asked], prior, n_draws=400, seed=rep):
+            truth = y_all[groups == e.benchmark].mean()  # the realised accuracy over every item
+            covered.append(e.lower <= truth <= e.upper)
+            error.append(abs(e.estimate - truth))
+            prior_error.append(abs(p_prior[groups == e.benchmark].mean() - truth))
+            assert e.lower <= e.estimate <= e.upper and e.n_items == (groups == e.benchmark).sum()
+    assert 0.80 <= np.mean(covered) <= 0.98
+    assert np.mean(error) < 0.05  # measured 0.035
+    assert np.mean(prior_error) > 2 * 0.05  # ignoring the answers (the prior mean) fails it: measured 0.25
+
+
+def test_every_item_answered_gives_the_observed_accuracy_exactly(synth):
+    s, groups, prior = synth
+    y_all, _ = _answers(s, KNOWN, 0)
+    out = estimate_accuracy(s.a, s.b, groups, np.arange(len(s.b)), y_all, prior, n_draws=50)
+    for e in out:
+        truth = y_all[groups == e.benchmark].mean()
+        assert e.estimate == pytest.approx(truth) and e.lower == pytest.approx(truth) == e.upper
+        assert e.n_answered == e.n_items
+
+
+def test_the_interval_is_pinned_under_a_seed_and_narrows_with_more_answers(synth):
+    s, groups, prior = synth
+    y_all, _ = _answers(s, KNOWN + 1, 3)
+    order = np.random.default_rng(0).permutation(len(s.b))
+    width = [np.mean([e.width for e in estimate_accuracy(s.a, s.b, groups, order[:k], y_all[order[:k]], prior,
+                                                         n_draws=300)]) for k in (10, 100, 400)]
+    assert width[0] > width[1] > width[2]
+    again = [estimate_accuracy(s.a, s.b, groups, order[:50], y_all[order[:50]], prior, n_draws=300, seed=7)
+             for _ in range(2)]
+    assert again[0] == again[1]
+
+
+def test_laplace_covariance_is_the_inverse_hessian(synth):
+    s, _, prior = synth
+    y_all, asked = _answers(s, KNOWN, 1)
+    theta, cov = laplace_posterior(s.a, s.b, asked, y_all[asked], prior)
+    p = irt_probability(theta, s.a[asked], s.b[asked])
+    hess = (s.a[asked] * (p * (1 - p))[:, None]).T @ s.a[asked] + prior.precision
+    np.testing.assert_allclose(cov @ hess, np.eye(3), atol=1e-8)
+
+
+def test_answers_for_width_falls_as_the_target_widens(synth):
+    s, groups, prior = synth
+    y_all, asked = _answers(s, KNOWN + 2, 0)
+    current = estimate_accuracy(s.a, s.b, groups, asked, y_all[asked], prior, n_draws=300)
+    needs = [answers_for_width(s.a, s.b, groups, asked, y_all[asked], prior, w, current=current)
+             for w in (0.03, 0.06, 0.12, 0.5)]
+    big = len(s.b) + 1
+    for bench in needs[0]:
+        ks = [big if n[bench] is None else n[bench] for n in needs]
+        assert ks == sorted(ks, reverse=True)
+    assert any(k > 0 for k in needs[0].values() if k is not None)
+    assert all(k == 0 for k in needs[-1].values())  # already narrower than 0.5
+    assert all(k is None for k in answers_for_width(s.a, s.b, groups, asked, y_all[asked], prior, 0.001,
+                                                    max_k=5).values())
+
+
+def test_greedy_picks_follow_suggest_queries(synth):
+    s, _, prior = synth
+    lazy = greedy_picks(s.a, s.b, prior.mean, np.linalg.inv(prior.precision), np.ones(len(s.b), bool))
+    picks = [i for i, _ in zip((i for i, _ in lazy), range(8))]
+    assert picks == suggest_queries(s.a, s.b, prior.mean, prior, s.a[:0], s.b[:0], 8)
+
+
+@pytest.mark.parametrize("strategy", ["adaptive", "balanced", "anchor"])
+def test_plans_give_n_distinct_items(synth, strategy):
+    s, groups, prior = synth
+    known = (np.random.default_rng(0).random(s.prob[:, :KNOWN].shape) < s.prob[:, :KNOWN]).astype(float)
+    picks = plan_items(s.a, s.b, groups, 42, strategy, prior, seed=0, known_labels=known)
+    assert len(picks) == 42 == len(set(picks)) and all(0 <= i < len(s.b) for i in picks)
+    names, counts = np.unique(groups[picks], return_counts=True)
+    sizes = np.array([(groups == g).sum() for g in names])
+    if strategy == "balanced":
+        assert counts.max() - counts.min() <= 1 and len(names) == 4
+        assert max(np.unique(groups[picks[:8]], return_counts=True)[1]) == 2  # any prefix stays balanced
+    if strategy == "anchor":
+        np.testing.assert_array_equal(counts, proportional_quotas(sizes, 42))
+    if strategy == "adaptive":
+        assert picks == suggest_queries(s.a, s.b, prior.mean, prior, s.a[:0], s.b[:0], 42)
+
+
+def test_quotas():
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(equal_quotas(np.array([2, 50, 50]), 20, rng), [2, 9, 9])
+    assert sorted(equal_quotas(np.array([10, 10, 10]), 4, rng)) == [1, 1, 2]
+    np.testing.assert_array_equal(proportional_quotas(np.array([100, 300, 600]), 10), [1, 3, 6])
+    assert proportional_quotas(np.array([5, 5, 5]), 4).sum() == 4
+
+
+def test_plan_errors(synth):
+    s, groups, prior = synth
+    with pytest.raises(ConfigError, match="anchor strategy needs the known models' labels"):
+        plan_items(s.a, s.b, groups, 10, "anchor", prior)
+    with pytest.raises(ConfigError, match="unknown plan strategy 'greedy'"):
+        plan_items(s.a, s.b, groups, 10, "greedy", prior)
+    with pytest.raises(ConfigError, match="cannot plan 601 items from a pool of 600"):
+        plan_items(s.a, s.b, groups, 601, "adaptive", prior)
+    with pytest.raises(DataError, match="known labels have shape"):
+        plan_items(s.a, s.b, groups, 10, "anchor", prior, known_labels=np.zeros((3, 2)))
+
+
+def test_bad_answers_are_refused(synth):
+    s, groups, prior = synth
+    with pytest.raises(DataError, match="an item is answered twice"):
+        estimate_accuracy(s.a, s.b, groups, [1, 1], [0, 1], prior)
+    with pytest.raises(DataError, match=r"outcomes must be numbers in \[0, 1\]"):
+        estimate_accuracy(s.a, s.b, groups, [1, 2], [0, np.nan], prior)
+    with pytest.raises(DataError, match=r"answered positions must lie in 0..599"):
+        estimate_accuracy(s.a, s.b, groups, [600], [1], prior)
+    with pytest.raises(DataError, match="2 answered items but 1 outcomes"):
+        estimate_accuracy(s.a, s.b, groups, [1, 2], [1], prior)
+    with pytest.raises(ConfigError, match="level must lie strictly between 0 and 1"):
+        estimate_accuracy(s.a, s.b, groups, [1], [1], prior, level=1.0)
+    with pytest.raises(ConfigError, match=r"target width must lie in \(0, 1\]"):
+        answers_for_width(s.a, s.b, groups, [1], [1], prior, 0.0)
+
+
+def test_routing_profile_counts_where_the_new_model_wins():
+    p_known = np.array([[0.5, 0.6], [0.5, 0.6], [0.9, 0.1], [0.2, 0.3]])
+    rows = routing_profile(np.array([0.7, 0.1, 0.5, 0.4]), p_known, ["x", "x", "y", "y"], ["m1", "m2"])
+    assert [r.benchmark for r in rows] == ["x", "y", "all"]
+    x, y, overall = rows
+    assert x.best_known == "m2" and x.best_known_p == pytest.approx(0.6) and x.routed_share == 0.5 and x.rank == 3
+    assert y.routed_share == 0.5 and y.new_p == pytest.approx(0.45) and y.rank == 2 and y.best_known == "m1"
+    assert overall.routed_share == 0.5 and overall.n_items == 4 and overall.n_models == 3
+
+
+# ------------------------------------------------------------------------------------------- the command
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from irtnet.cli.main import app
+
+    root = tmp_path_factory.mktemp("estimate")
+    make_synthetic(n_models=6, n_queries=300, n_benchmarks=2, dim=2, feature_dim=8, seed=0).table.to_parquet(
+        root / "t.parquet")
+    result = runner.invoke(app, ["train", str(root / "t.parquet"), "-o", str(root / "run"), "--preset", "small",
+                                 "--encoder", "hashing-64", "--epochs", "2", "--lr", "0.003", "--quiet",
+                                 "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    return root / "run"
+
+
+def _invoke(*args):
+    from irtnet.cli.main import app
+
+    return runner.invoke(app, ["estimate", *map(str, args)])
+
+
+def test_cli_plan_then_estimate(run_dir, tmp_path):
+    result = _invoke(run_dir, "--plan", 12, "--strategy", "balanced", "-o", tmp_path / "items.jsonl")
+    assert result.exit_code == 0, result.output
+    items = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
+    assert len(items) == 12 == len({i["id"] for i in items}) and set(items[0]) == {"id", "benchmark", "text"}
+    answers = tmp_path / "answers.jsonl"  # the plan's own lines with the outcome added
+    answers.write_text("".join(json.dumps({**i, "correct": k % 2}) + "\n" for k, i in enumerate(items)))
+    result = _invoke(run_dir, "--answers", answers, "--target-width", 0.3, "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())  # titles may wrap
+    assert "Estimated accuracy from 12 answers" in printed and "best known model" in printed
+    doc = json.loads((tmp_path / "e.json").read_text())
+    assert [b["n_answered"] for b in doc["benchmarks"]] == [6, 6]
+    assert sum(b["n_items"] for b in doc["benchmarks"]) == 300  # the pool: every query of the run's table
+    assert set(doc["more_needed"]) == {b["benchmark"] for b in doc["benchmarks"]}
+    assert doc["routing"][-1]["benchmark"] == "all" and doc["routing"][-1]["n_models"] == 7
+
+
+def test_cli_text_answers_and_anchor_plan(run_dir, tmp_path):
+    from irtnet.api import Run
+
+    queries = Run.open(run_dir).table().queries
+    answers = tmp_path / "answers.csv"
+    rows = ["text,benchmark,correct"] + [f"\"{t}\",{b},1" for t, b in zip(queries["text"][:5], queries["benchmark"][:5])]
+    answers.write_text("\n".join(rows + ["\"algebra question: a brand new text\",algebra,0"]) + "\n")
+    result = _invoke(run_dir, "--answers", answers, "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "e.json").read_text())
+    assert doc["n_answers"] == 6 and sum(b["n_items"] for b in doc["benchmarks"]) == 301  # the new text joins
+    result = _invoke(run_dir, "--plan", 5, "--strategy", "anchor")
+    assert result.exit_code == 0 and "5 items to run" in result.output, result.output
+
+
+def test_cli_interactive_rounds(run_dir):
+    result = runner.invoke(__import__("irtnet.cli.main", fromlist=["app"]).app,
+                           ["estimate", str(run_dir), "--interactive", "--rounds", "2", "--per-round", "2"],
+                           input="y\nmaybe\nn\n1\n0\n")
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    assert "after round 2" in printed and "Estimated accuracy from 4 answers" in printed
+    assert "answer y, n, 1, 0" in result.output  # "maybe" is asked again
+
+
+@pytest.mark.parametrize("content, suffix, message", [
+    ("", ".jsonl", "answers.jsonl: no answers"),
+    ('{"query": "nope", "correct": 1}\n', ".jsonl", "row 1, field 'query': unknown query id 'nope'"),
+    ('{"query": "q000001", "correct": 1}\n{"query": "q000001", "correct": 0}\n', ".jsonl",
+     "row 2, field 'correct': item 'q000001' was answered in row 1 with 1 and here with 0"),
+    ("query,correct\nq000001,1.5\n", ".csv", "row 1, field 'correct': '1.5' is not in [0, 1]"),
+    ("query,correct\nq000001,nan\n", ".csv", "row 1, field 'correct': 'nan' is not in [0, 1]"),
+    ('{"text": "some text", "correct": 1}\n', ".jsonl", "row 1, field 'benchmark': an item given as text needs"),
+    ('{"correct": 1}\n', ".jsonl", "row 1, field 'query': no item"),
+])
+def test_bad_answer_files_name_file_row_and_field(run_dir, tmp_path, content, suffix, message):
+    from irtnet.api import estimate_model
+
+    path = tmp_path / f"answers{suffix}"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        estimate_model(run_dir, path)
+    result = _invoke(run_dir, "--answers", path)
+    assert result.exit_code == 2 and "answers" in result.output
+
+
+def test_cli_refuses_mixed_or_missing_modes(run_dir, tmp_path):
+    result = _invoke(run_dir)
+    assert result.exit_code == 2 and "give --answers FILE, --plan N or --interactive" in result.output
+    result = _invoke(run_dir, "--plan", 3, "--interactive")
+    assert result.exit_code == 2 and "--plan chooses items to run" in result.output
+    result = _invoke(run_dir / "model", "--plan", 3)
+    assert result.exit_code == 2 and "not a run directory" in " ".join(result.output.split())

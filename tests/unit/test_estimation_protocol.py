@@ -1,0 +1,160 @@
+"""The estimation protocol and the data-efficiency curve on tiny synthetic data (hashing encoder, the `small`
+IrtNet preset for two epochs), through the task functions, the API and the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from irtnet.api.data import prepare
+from irtnet.api.experiments import factory
+from irtnet.cli.main import app
+from irtnet.data.synthetic import make_synthetic
+from irtnet.errors import ConfigError
+from irtnet.predictors.spec import ModelSpec
+from irtnet.reporting.estimation_figures import estimation_markdown
+from irtnet.tasks.data_efficiency import SETTINGS, data_efficiency_curve, stratified_order
+from irtnet.tasks.estimation_protocol import BASELINES, IRTNET, METHODS, evaluate_estimation
+
+SMALL = ModelSpec(preset="small", params={"train": {"epochs": 2, "progress": False}})
+NS, ROUTING_N = (10, 40), 40
+METRICS = ("abs_error", "bias", "spearman", "coverage", "width")
+
+
+@pytest.fixture(scope="module")
+def data(one_torch_thread):
+    synth = make_synthetic(n_models=9, n_queries=400, n_benchmarks=2, dim=2, feature_dim=8, seed=0)
+    return prepare(synth.table, "hashing-64")
+
+
+@pytest.fixture(scope="module")
+def result(data):
+    make = factory(SMALL)
+    return evaluate_estimation(data, make, ns=NS, draws=2, retrain=make, routing_ns=(ROUTING_N,), n_draws=200,
+                               n_boot=200)
+
+
+def test_summary_has_every_method_n_and_metric(result):
+    doc = json.loads(json.dumps(result.to_dict()))  # JSON-able as it is
+    overall = {(r["method"], r["n"]): r for r in doc["summary"] if r["benchmark"] == "all"}
+    expected = {(m, n) for m in METHODS if m != "retrain" for n in NS} | {("retrain", ROUTING_N)}
+    assert set(overall) == expected
+    assert all(set(METRICS) <= set(r) for r in doc["summary"])
+    benchmarks = {r["benchmark"] for r in doc["summary"]} - {"all"}
+    assert benchmarks == {"algebra", "biology"}
+    for (method, _), row in overall.items():
+        assert 0 <= row["abs_error"] < 1
+        has_interval = method.startswith(("irtnet-", "mean-"))
+        assert math.isfinite(row["coverage"]) == has_interval
+        if has_interval:
+            assert 0 <= row["coverage"] <= 1 and 0 < row["width"] <= 1
+
+
+def test_paired_rows_compare_every_irtnet_method_with_every_baseline(result):
+    pairs = {(r["a_method"], r["b_method"], r["n"]) for r in result.paired}
+    expected = {(a, b, n) for a in IRTNET for b in BASELINES if b != "retrain" for n in NS}
+    assert expected | {(a, "retrain", ROUTING_N) for a in IRTNET} == pairs
+    for r in result.paired:
+        assert r["verdict"] in {"win", "tie", "loss"} and r["lo"] <= r["diff"] <= r["hi"]
+        assert r["diff"] == pytest.approx(r["a"] - r["b"])
+    routing = {(r["metric"], r["n"]) for r in result.routing}
+    assert routing == {("routing", ROUTING_N), ("auc", ROUTING_N), ("log_loss", ROUTING_N)}
+
+
+def test_cells_hold_the_truth_and_share_random_answers(result, data):
+    from irtnet.data.splits import split_by_query
+
+    pool = data.select(split_by_query(data.table, (0.8, 0.1, 0.1), seed=1).train)  # draw 1's pool: seed + 1
+    labels = pool.table.label_matrix()
+    bench = pool.table.queries["benchmark"].to_numpy(dtype=object)
+    for cell in (c for c in result.cells if c.draw == 1 and c.method == "mean-random"):
+        y = labels[:, pool.table.model_vocab.index([cell.model])[0]]
+        assert cell.truth == pytest.approx(np.nanmean(y[bench == cell.benchmark]))
+        assert cell.n_items == np.sum(~np.isnan(y) & (bench == cell.benchmark))
+    answered = {(c.draw, c.model, c.n, c.benchmark, c.method): c.n_answered for c in result.cells}
+    for (draw, model, n, b, method), k in answered.items():
+        if method == "mean-random":  # the same random items for every random-item method
+            assert answered[(draw, model, n, b, "irtnet-random")] == k == answered[(draw, model, n, b, "hiershrink")]
+    assert {c.draw for c in result.cells} == {0, 1}
+    assert sum(c.n_answered for c in result.cells if c.method == "irtnet-adaptive" and c.n == 10
+               and c.draw == 0) == 10 * result.settings["n_held_out"]
+
+
+def test_markdown_summary_shows_the_verdicts(result):
+    md = estimation_markdown(result.to_dict())
+    assert "### Paired: irtnet minus each baseline" in md and "| irtnet-adaptive | gp-irt | 10 |" in md
+    assert "### Routing on test queries" in md
+
+
+def test_data_efficiency_curve_is_nested_and_scores_both_settings(data):
+    factories = {"irtnet": factory(SMALL), "model-benchmark-mean": factory(ModelSpec(model="model-benchmark-mean"))}
+    curve = data_efficiency_curve(data, factories, fractions=(0.1, 0.5, 1.0), seed=0)
+    assert len(curve.points) == 2 * 3 * len(SETTINGS)
+    sizes = sorted({(p.fraction, p.n_train_queries) for p in curve.points})
+    assert [n for _, n in sizes] == sorted(n for _, n in sizes) and sizes[-1][1] == curve.settings["n_train_queries"]
+    for p in curve.points:
+        assert 0 <= p.accuracy <= 1 and 0 <= p.auc <= 1 and p.n_test_pairs > 0
+    assert set(curve.curve("irtnet", "text only")) == {0.1, 0.5, 1.0}
+    json.dumps(curve.to_dict())
+
+
+def test_stratified_order_keeps_shares_in_every_prefix():
+    groups = ["a"] * 60 + ["b"] * 30 + ["c"] * 10
+    order = stratified_order([f"q{i}" for i in range(100)], groups, seed=0)
+    of = dict(zip([f"q{i}" for i in range(100)], groups))
+    assert sorted(order) == sorted(of)
+    for k in (5, 10, 33, 100):
+        for g, share in (("a", 0.6), ("b", 0.3), ("c", 0.1)):
+            assert abs(sum(of[q] == g for q in order[:k]) - share * k) <= 1
+
+
+def test_errors_name_the_setting(data):
+    make = factory(SMALL)
+    with pytest.raises(ConfigError, match="numbers of answers must be at least 1"):
+        evaluate_estimation(data, make, ns=())
+    with pytest.raises(ConfigError, match="draws must be at least 1"):
+        evaluate_estimation(data, make, draws=0)
+    with pytest.raises(ConfigError, match="held_out_share must lie strictly between"):
+        evaluate_estimation(data, make, held_out_share=1.5)
+    with pytest.raises(ConfigError, match="unknown estimation method 'oracle'"):
+        evaluate_estimation(data, make, methods=["oracle"])
+    with pytest.raises(ConfigError, match="no IRT query parameters"):
+        evaluate_estimation(data, factory(ModelSpec(model="model-mean")), ns=(10,), draws=1)
+    with pytest.raises(ConfigError, match=r"training fractions must lie in \(0, 1\]"):
+        data_efficiency_curve(data, {"irtnet": make}, fractions=(0.0, 0.5))
+    with pytest.raises(ConfigError, match="no predictors to train"):
+        data_efficiency_curve(data, {})
+
+
+def test_api_refuses_a_model_without_query_parameters(tmp_path):
+    from irtnet.api import evaluate_estimation as api_run
+
+    with pytest.raises(ConfigError, match="needs an IRT model with query parameters"):
+        api_run(tmp_path / "t.parquet", ModelSpec(model="knn"), "hashing-64")
+
+
+def test_cli_quick_runs_write_json_figures_and_markdown(tmp_path):
+    runner = CliRunner()
+    make_synthetic(n_models=7, n_queries=300, n_benchmarks=2, dim=2, feature_dim=6, seed=1).table.to_parquet(
+        tmp_path / "t.parquet")
+    common = ["--encoder", "hashing-64", "--preset", "small", "--epochs", "2", "--threads", "1"]
+    out = tmp_path / "est.json"
+    res = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "-o", str(out), "--quick", *common])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    assert {r["method"] for r in doc["summary"]} == set(METHODS) and doc["settings"]["quick"] is True
+    assert {r["n"] for r in doc["summary"]} == {10, 50}
+    for name in ("est-error.png", "est-coverage.png", "est.md"):
+        assert (tmp_path / name).stat().st_size > 0
+    eff = tmp_path / "eff.json"
+    res = runner.invoke(app, ["data-efficiency", str(tmp_path / "t.parquet"), "-o", str(eff), "--fractions",
+                              "0.25,1", "--baselines", "model-mean", *common])
+    assert res.exit_code == 0, res.output
+    assert {p["predictor"] for p in json.loads(eff.read_text())["points"]} == {"irtnet", "model-mean"}
+    assert (tmp_path / "eff.png").stat().st_size > 0 and "| model-mean |" in (tmp_path / "eff.md").read_text()
+    bad = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "--ns", "ten", *common])
+    assert bad.exit_code == 2 and "expected comma-separated numbers" in bad.output
