@@ -139,7 +139,7 @@ PRESETS: dict[str, IrtNetConfig] = {
     "paper-sparse": IrtNetConfig(moe=MoEConfig(top_k=8)),
     # irtnet's default for real logs: benchmark names enter the query (with benchmark-specific ability
     # dimensions), a smaller dense MoE that trains in minutes on a CPU. Chosen on llmrouter-dcrouter's
-    # validation split; see docs/results.md.
+    # validation split; see docs/results-0.1.0.md (ablations) and docs/results.md.
     "default": IrtNetConfig(dim=32, use_groups=True, group_dropout=0.1, infer_groups=True, calibrate=True,
                             moe=MoEConfig(n_experts=8, top_k=8, hidden=256, out=128, dropout=0.5)),
     # A small network for tests and the demo.
