@@ -15,6 +15,7 @@ LAYERS = {
     "_version": 0, "errors": 0, "numeric": 0, "_io": 0, "metrics": 0,
     "config": 1, "data": 1,
     "models": 2, "training": 3, "predictors": 4, "tasks": 5, "api": 6, "reporting": 7, "cli": 8, "serve": 8,
+    "integrations": 8,
 }
 
 

@@ -1,0 +1,1 @@
+"""Optional integrations with other tools; each module needs its own extra (e.g. `pip install irtnet[litellm]`)."""

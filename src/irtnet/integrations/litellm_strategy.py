@@ -1,0 +1,151 @@
+"""An irtnet routing strategy for LiteLLM's Router (needs the `litellm` extra: `pip install irtnet[litellm]`).
+
+Each request goes to the deployment of the asked model group whose irtnet model the checkpoint's policy chooses
+for the last user message (irtnet.api.route_texts among the deployments the group has):
+
+    router = litellm.Router(model_list=[
+        {"model_name": "auto", "litellm_params": {"model": "openai/gpt-4o"}, "model_info": {"id": "gpt-4o"}},
+        {"model_name": "auto", "litellm_params": {"model": "openai/gpt-4o-mini"}},
+    ])
+    IrtnetRoutingStrategy("runs/x", "p_min=0.8", prices="prices.json").attach(router)
+    router.completion(model="auto", messages=[{"role": "user", "content": "What is 2 + 2?"}])
+
+A deployment is the irtnet model named by `mapping` (keyed by its `model_info.id` or its `litellm_params.model`),
+else by its `model_info.id`, its `litellm_params.model`, or that model without its provider prefix ("openai/").
+Deployments that name no model of the checkpoint are never chosen. litellm is imported here, and only here: the
+rest of irtnet never needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from irtnet import api
+from irtnet.errors import ConfigError
+
+try:
+    from litellm.router import CustomRoutingStrategyBase
+except ImportError as exc:  # pragma: no cover - only without the extra
+    raise ImportError("irtnet.integrations.litellm_strategy needs litellm: pip install 'irtnet[litellm]'") from exc
+
+__all__ = ["IrtnetRoutingStrategy", "request_text"]
+
+
+def request_text(messages: Sequence[Mapping[str, Any]] | None, input: str | Sequence[Any] | None = None) -> str:
+    """The text to route on: the last user message (its text parts where the content is a list), else the last
+    message of any role, else an embedding request's `input`."""
+    if messages:
+        users = [m for m in messages if m.get("role") == "user"] or list(messages)
+        return _content_text(users[-1].get("content"))
+    if isinstance(input, str):
+        return input
+    if input:
+        return "\n".join(x for x in input if isinstance(x, str))
+    return ""
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        parts = [p.get("text", "") if isinstance(p, Mapping) else str(p) for p in content]
+        return "\n".join(p for p in parts if p)
+    return str(content)
+
+
+class IrtnetRoutingStrategy(CustomRoutingStrategyBase):
+    """Routes a LiteLLM model group's requests with an irtnet checkpoint (a run or checkpoint directory) and a
+    policy ("max_p", "p_min=0.8", "utility=0.5", "cost_cap=0.01"; those beyond max_p need `prices`)."""
+
+    def __init__(self, checkpoint: str | Path, policy: str = "max_p", *, router: Any = None,
+                 mapping: Mapping[str, str] | None = None, prices: str | Path | None = None,
+                 benchmark: str | None = None) -> None:
+        self.policy = api.Policy.parse(policy)
+        self.predictor = api.load(checkpoint)
+        self.book = api.load_price_book(checkpoint, prices)
+        self.mapping = dict(mapping or {})
+        self.benchmark = benchmark
+        self.known = set(self.predictor.models_.to_list())
+        unknown = sorted(set(self.mapping.values()) - self.known)
+        if unknown:
+            raise ConfigError(f"mapping names model(s) the checkpoint does not have: {', '.join(map(repr, unknown))}")
+        self.router = None
+        self.last_decision: api.Decision | None = None
+        self._lock = threading.Lock()
+        if router is not None:
+            self.attach(router)
+
+    def attach(self, router: Any) -> IrtnetRoutingStrategy:
+        """Make this strategy `router`'s (litellm.Router.set_custom_routing_strategy); returns self."""
+        self.router = router
+        router.set_custom_routing_strategy(self)
+        return self
+
+    # --------------------------------------------------------------------------------------------- mapping
+    def irtnet_model(self, deployment: Mapping[str, Any]) -> str | None:
+        """The checkpoint's model a deployment stands for, or None."""
+        info = deployment.get("model_info") or {}
+        params = deployment.get("litellm_params") or {}
+        keys = [k for k in (info.get("id"), params.get("model")) if k]
+        for key in keys:
+            if key in self.mapping:
+                return self.mapping[key]
+        for key in keys:
+            if key in self.known:
+                return key
+        bare = str(params.get("model") or "").split("/", 1)[-1]
+        return bare if bare in self.known else None
+
+    def deployments(self, model: str) -> list[dict[str, Any]]:
+        """The router's deployments of model group `model` (or, where no group has that name, those whose
+        `litellm_params.model` is `model`)."""
+        if self.router is None:
+            raise ConfigError("IrtnetRoutingStrategy is not attached to a router: call .attach(router)")
+        listed = list(self.router.model_list)
+        group = [d for d in listed if d.get("model_name") == model]
+        return group or [d for d in listed if (d.get("litellm_params") or {}).get("model") == model]
+
+    # --------------------------------------------------------------------------------------------- choice
+    def choose(self, model: str, messages: Sequence[Mapping[str, Any]] | None = None,
+               input: str | Sequence[Any] | None = None, specific_deployment: bool | None = False) -> dict[str, Any]:
+        """The deployment for one request."""
+        if specific_deployment:
+            for d in self.router.model_list if self.router is not None else ():
+                if model in ((d.get("model_info") or {}).get("id"), (d.get("litellm_params") or {}).get("model")):
+                    return d
+        candidates = self.deployments(model)
+        if not candidates:
+            raise ConfigError(f"the router has no deployment of model {model!r}")
+        by_name: dict[str, dict[str, Any]] = {}
+        for d in candidates:
+            name = self.irtnet_model(d)
+            if name is not None:
+                by_name.setdefault(name, d)
+        if not by_name:
+            shown = ", ".join(repr((d.get("litellm_params") or {}).get("model")) for d in candidates)
+            raise ConfigError(f"no deployment of {model!r} ({shown}) names a model of the irtnet checkpoint; pass "
+                              "mapping={deployment id or litellm model: irtnet model}")
+        text = request_text(messages, input)
+        with self._lock:
+            [decision] = api.route_texts(self.predictor, [text], self.policy, self.book, candidates=list(by_name),
+                                         benchmark=self.benchmark)
+        self.last_decision = decision
+        return by_name[decision.model]
+
+    def get_available_deployment(self, model: str, messages: list[dict[str, str]] | None = None,
+                                 input: str | list | None = None, specific_deployment: bool | None = False,
+                                 request_kwargs: dict | None = None) -> dict[str, Any]:
+        return self.choose(model, messages, input, specific_deployment)
+
+    async def async_get_available_deployment(self, model: str, messages: list[dict[str, str]] | None = None,
+                                             input: str | list | None = None,
+                                             specific_deployment: bool | None = False,
+                                             request_kwargs: dict | None = None) -> dict[str, Any]:
+        # scoring runs torch: off the event loop, like the irtnet service does
+        return await asyncio.to_thread(self.choose, model, messages, input, specific_deployment)
