@@ -14,30 +14,51 @@ one dense [B, M] product when at least half its B x M pairs are labelled, else o
 seconds and CPU seconds per epoch, resident memory after building the data and at the peak, and what a
 dense float32 models x queries matrix would take, for comparison. Then the log-log slope of epoch time
 against the number of labels (1 = linear).
+
+    python bench/scaling.py --case 100m            # 100M labels: 5,000 models x 20,000 queries, end to end
+    python bench/scaling.py --case 100m --quick    # the same path at 200 x 2,000
+
+`--case 100m` measures the path for response sets too large for pandas: a generator writes planted labels of
+every (model, query) pair as a Parquet dataset of several files, block of queries by block (never a frame of
+all rows), and the embeddings as a .npy; then `irtnet.data.large` reads them in bounded chunks into packed
+query-major arrays (int32 models, bit-packed outcomes) with the embeddings memory-mapped,
+`irtnet.training.large_batching.packed_arrays` makes them the trainer's `LabelArrays` (unpacked per batch),
+the trainer runs one epoch of the `default` preset's network, and a streaming prediction scores every label.
+Printed: wall and CPU seconds and peak RSS of each stage (the peak count restarted before each), beside
+the size of the packed labels plus embeddings, and the CPU model.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import planted_arrays  # noqa: E402
+from _data import _embeddings, planted_arrays  # noqa: E402
 from _harness import (Timer, current_rss_mb, emit, errors, exit_code, machine_line, peak_rss_mb,  # noqa: E402
                       reset_peak_rss, run_case, setup_torch, strip_case, table)
 
 from irtnet._io import write_json  # noqa: E402
+from irtnet.data.large import open_embeddings, read_packed_labels, write_ids  # noqa: E402
 from irtnet.models.irtnet import PRESETS, IrtNetModule  # noqa: E402
 from irtnet.training.batching import batches, queries_per_batch  # noqa: E402
+from irtnet.training.large_batching import packed_arrays  # noqa: E402
 from irtnet.training.memory import reuse_freed_memory  # noqa: E402
-from irtnet.training.trainer import TrainConfig, is_dense_batch, train_step  # noqa: E402
+from irtnet.training.trainer import TrainConfig, batch_logits, is_dense_batch, train, train_step  # noqa: E402
+
+LARGE_SIZES = {"full": (5000, 20000, 8), "quick": (200, 2000, 3)}  # --case 100m: models, queries, Parquet files
+N_BENCHMARKS = 10
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -58,7 +79,13 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--from-json", default=None, help="measure nothing: report (and --plot) the rows of a --json file")
     p.add_argument("--cell", help=argparse.SUPPRESS)
-    p.add_argument("--case", help=argparse.SUPPRESS)
+    p.add_argument("--case", default=None,  # no choices: the harness also passes each grid cell's name here
+                   help="100m: the end-to-end 100M-label case (5,000 models x 20,000 queries from Parquet) instead "
+                        "of the grid")
+    p.add_argument("--quick", action="store_true", help="--case 100m at 200 models x 2,000 queries")
+    p.add_argument("--large-preset", default="default", choices=sorted(PRESETS), help="--case 100m: the network")
+    p.add_argument("--workdir", default=None, help="--case 100m: where the Parquet set and embeddings are written "
+                   "and kept (reused when complete); default: a temporary folder, removed afterwards")
     return p.parse_args(argv)
 
 
@@ -170,11 +197,156 @@ def measure(args, argv) -> list[dict]:
     return rows
 
 
+# ----------------------------------------------------------------------------- --case 100m
+def _truth(rng: np.random.Generator, n_models: int, d_in: int, k: int = 8) -> dict:
+    """A planted 2PL truth over the embeddings: a = softplus(x W_a), b = x w_b + a benchmark offset."""
+    shapes = {"w_a": ((d_in, k), 1.0), "w_b": (d_in, 2.0), "theta": ((n_models, k), 1.0), "offset": (N_BENCHMARKS, 1.0)}
+    return {name: rng.normal(0, std, shape).astype(np.float32) for name, (shape, std) in shapes.items()}
+
+
+def _label_block(rng: np.random.Generator, truth: dict, x: np.ndarray, q0: int, names: dict):
+    """Labels of every model on queries q0 .. q0 + len(x), rows shuffled, as an Arrow table (ids dictionary-encoded)."""
+    n_models = len(truth["theta"])
+    a = np.logaddexp(0, x @ truth["w_a"]).astype(np.float32)
+    b = x @ truth["w_b"] + truth["offset"][(q0 + np.arange(len(x))) % N_BENCHMARKS]
+    q, m = np.divmod(rng.permutation(len(x) * n_models), n_models)
+    logit = np.einsum("pk,pk->p", a[q], truth["theta"][m]) - b[q]
+    y = (rng.random(len(q)) < 1 / (1 + np.exp(-logit))).astype(np.uint8)
+
+    def coded(codes: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), values)
+
+    return pa.table({"model": coded(m, names["model"]), "query": coded(q, names["query"][q0:q0 + len(x)]),
+                     "label": pa.array(y), "benchmark": coded((q0 + q) % N_BENCHMARKS, names["benchmark"])})
+
+
+def write_large_set(folder: Path, n_models: int, n_queries: int, n_files: int, d_in: int, seed: int,
+                    block_rows: int = 1 << 20) -> None:
+    """Planted labels of every (model, query) pair as `n_files` Parquet files under folder/labels (row groups of
+    about `block_rows` rows, each written as soon as drawn) and the embeddings as folder/embeddings.npy plus ids."""
+    rng = np.random.default_rng(seed)
+    truth, ids = _truth(rng, n_models, d_in), [f"q{i:07d}" for i in range(n_queries)]
+    names = {"model": pa.array([f"m{i:05d}" for i in range(n_models)]), "query": pa.array(ids),
+             "benchmark": pa.array([f"bench-{i}" for i in range(N_BENCHMARKS)])}
+    emb = np.lib.format.open_memmap(folder / "embeddings.npy", mode="w+", dtype=np.float32, shape=(n_queries, d_in))
+    write_ids(folder / "embeddings.npy", ids)
+    (folder / "labels").mkdir(exist_ok=True)
+    per_block, bounds = max(1, block_rows // n_models), np.linspace(0, n_queries, n_files + 1).astype(int)
+    for f in range(n_files):
+        writer = None
+        for q0 in range(bounds[f], bounds[f + 1], per_block):
+            x = _embeddings(rng, min(per_block, bounds[f + 1] - q0), d_in)
+            emb[q0:q0 + len(x)] = x
+            block = _label_block(rng, truth, x, q0, names)
+            writer = writer or pq.ParquetWriter(folder / "labels" / f"part-{f:03d}.parquet", block.schema)
+            writer.write_table(block, row_group_size=block_rows)
+        writer.close()
+    emb.flush()
+    del emb
+
+
+@contextlib.contextmanager
+def _stage(stages: dict, name: str):
+    """Time a stage and take its own peak RSS (the count restarted on entry)."""
+    reset_peak_rss()
+    timer = Timer()
+    with timer:
+        yield
+    stages[name] = {"stage": name, "wall_s": timer.total, "cpu_s": timer.cpu, "peak_rss_mb": peak_rss_mb(),
+                    "rss_after_mb": current_rss_mb()}
+
+
+@torch.no_grad()
+def stream_predict(module: torch.nn.Module, arrays, n_models: int, batch_queries: int = 256) -> dict:
+    """Probabilities of every labelled pair, batch by batch, scored against the labels without keeping them."""
+    module.eval()
+    loss = hits = 0.0
+    for batch in batches(arrays, batch_queries):
+        logits, _ = batch_logits(module, batch, n_models)
+        loss += float(torch.nn.functional.binary_cross_entropy_with_logits(logits, batch.target, reduction="sum"))
+        hits += float(((logits >= 0) == (batch.label >= 0.5)).sum())
+    return {"log_loss": loss / arrays.n_labels, "accuracy": hits / arrays.n_labels}
+
+
+def _large_stages(args, folder: Path, size: tuple[int, int, int]) -> tuple[dict, dict]:
+    stages: dict = {}
+    done, marker = folder / "complete.json", json.dumps({"size": list(size), "seed": args.seed, "dim": args.embed_dim})
+    if done.exists() and done.read_text() == marker:
+        print(f"reusing the data set in {folder}")
+    else:
+        with _stage(stages, "generate"):
+            write_large_set(folder, *size, args.embed_dim, args.seed)
+        done.write_text(marker)
+    with _stage(stages, "import"):
+        labels = read_packed_labels(folder / "labels")
+        emb = open_embeddings(folder / "embeddings.npy")
+    with _stage(stages, "batching"):
+        arrays = packed_arrays(labels, emb, labels.benchmark_vocab)
+        per_batch = queries_per_batch(arrays, args.batch_pairs)
+        seen = sum(len(b.model) for b in batches(arrays, per_batch, torch.Generator().manual_seed(args.seed)))
+    torch.manual_seed(args.seed)
+    n_models = len(labels.model_vocab)
+    module = IrtNetModule(PRESETS[args.large_preset], emb.dim, n_models, len(labels.benchmark_vocab))
+    cfg = TrainConfig(epochs=1, batch_pairs=args.batch_pairs, seed=args.seed, threads=args.threads, reuse_memory=True)
+    with _stage(stages, "train"):
+        result = train(module, arrays, None, n_models, cfg)
+    with _stage(stages, "predict"):
+        scores = stream_predict(module, arrays, n_models)
+    facts = {"labels": arrays.n_labels, "batched": seen, "steps": math.ceil(arrays.n_queries / per_batch),
+             "train_loss": result.history[-1]["train_loss"], "packed_mb": labels.nbytes / 2**20,
+             "emb_mb": emb.nbytes / 2**20, "disk_mb": sum(f.stat().st_size for f in (folder / "labels").iterdir()) / 2**20,
+             "files": len(labels.sources), **scores}
+    return stages, facts
+
+
+def run_large(args) -> int:
+    """The 100M-label case end to end (--quick: 200 x 2,000), every stage timed, each peak memory beside the size
+    of the packed labels plus embeddings."""
+    setup_torch(args.threads)
+    size = LARGE_SIZES["quick" if args.quick else "full"]
+    print(f"# 100M-label case{' (--quick)' if args.quick else ''}: {size[0]:,} models x {size[1]:,} queries, every "
+          f"pair labelled, {size[2]} Parquet files; preset {args.large_preset!r}, {args.embed_dim}-d embeddings, "
+          f"{args.batch_pairs} labels per step, one epoch")
+    print(machine_line(args.threads))
+    base_rss = current_rss_mb()
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
+        stages, facts = _large_stages(args, Path(args.workdir), size)
+    else:
+        with tempfile.TemporaryDirectory(prefix="irtnet-100m-") as tmp:
+            stages, facts = _large_stages(args, Path(tmp), size)
+    _report_large(stages, facts, base_rss)
+    return 0
+
+
+def _report_large(stages: dict, facts: dict, base_rss: float) -> None:
+    n, packed = facts["labels"], facts["packed_mb"] + facts["emb_mb"]
+    print()
+    print(table(list(stages.values()), [("stage", "stage"), ("wall_s", "wall s"), ("cpu_s", "CPU s"),
+                                        ("peak_rss_mb", "peak RSS MiB"), ("rss_after_mb", "RSS after MiB")]))
+    peak = max(r["peak_rss_mb"] for k, r in stages.items() if k != "generate")
+    print(f"\nlabels: {n:,} in {facts['files']} Parquet files ({facts['disk_mb']:,.0f} MiB on disk); "
+          f"every label batched once: {facts['batched'] == n}")
+    print(f"packed labels {facts['packed_mb']:,.1f} MiB + embeddings {facts['emb_mb']:,.1f} MiB (mapped) = "
+          f"{packed:,.1f} MiB; build_arrays' layout would hold {20 * n / 2**20:,.0f} MiB of labels (20 bytes each)")
+    print(f"peak RSS from import to prediction: {peak:,.0f} MiB = {peak / packed:.2f} x the packed size; "
+          f"{peak - base_rss:,.0f} MiB above the {base_rss:,.0f} MiB of the runtime before any data")
+    train_s = stages["train"]["wall_s"]
+    print(f"epoch: {train_s:,.1f} s wall, {stages['train']['cpu_s']:,.1f} s CPU, {facts['steps']:,} steps, "
+          f"{n / train_s:,.0f} labels/s; training loss {facts['train_loss']:.4f}")
+    print(f"prediction of every label: {stages['predict']['wall_s']:,.1f} s ({n / stages['predict']['wall_s']:,.0f} "
+          f"labels/s); log loss {facts['log_loss']:.4f}, accuracy {facts['accuracy']:.4f}")
+
+
 def main(argv=None) -> int | None:
     args = parse(argv)
     if args.cell:
         emit(run_cell(args))
         return
+    if args.case is not None:
+        if args.case != "100m":
+            raise SystemExit(f"unknown case {args.case!r}; the one case is 100m")
+        return run_large(args)
     if args.from_json:
         saved = json.loads(Path(args.from_json).read_text())
         rows, settings = saved["rows"], saved["args"]

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
-from irtnet.tasks.estimate import (answers_for_width, equal_quotas, estimate_accuracy, greedy_picks,
-                                   laplace_posterior, plan_items, proportional_quotas, routing_profile)
-from irtnet.tasks.onboard import population_prior, suggest_queries
+from irtnet.tasks.estimate import _replayed, benchmark_misfit, estimate_accuracy, laplace_posterior
+from irtnet.tasks.estimate_plan import answers_for_width, greedy_picks, equal_quotas, plan_items, proportional_quotas, routing_profile
+from irtnet.tasks.onboard import fit_theta, population_prior, suggest_queries
 
 runner = CliRunner()
 KNOWN = 30  # models 0..29 are known; 30..39 play new models
@@ -140,6 +140,155 @@ def test_plan_errors(synth):
         plan_items(s.a, s.b, groups, 601, "adaptive", prior)
     with pytest.raises(DataError, match="known labels have shape"):
         plan_items(s.a, s.b, groups, 10, "anchor", prior, known_labels=np.zeros((3, 2)))
+
+
+# ------------------------------------------------------------------------------------ misfit correction
+@pytest.fixture(scope="module")
+def misfit_case(synth):
+    """Planted misfit: labels from the true a, b; the estimator is given a, b moved per benchmark (a shared
+    direction added to every item's a, a shift of b), as a frozen network that does not fit some benchmarks.
+    The known models' labels are realised from the truth; their abilities are refitted under the wrong a, b
+    (as training would), and the prior is theirs."""
+    s, groups, _ = synth
+    names = sorted(set(groups.tolist()))
+    code = np.array([names.index(g) for g in groups])
+    rng = np.random.default_rng(5)
+    a_est = s.a + rng.normal(0, 0.6, (len(names), s.a.shape[1]))[code]
+    b_est = s.b + rng.normal(0, 0.6, len(names))[code]
+    known = (rng.random(s.prob[:, :KNOWN].shape) < s.prob[:, :KNOWN]).astype(float)
+    theta = np.array([fit_theta(a_est, b_est, known[:, m], *_prior_args(population_prior(s.theta[:KNOWN])))
+                      for m in range(KNOWN)])
+    return a_est, b_est, known, theta, population_prior(theta)
+
+
+def _prior_args(prior):
+    return prior.mean, prior.precision
+
+
+def _scores(s, groups, a, b, prior, n, reps, **kw):
+    covered, error = [], []
+    for rep in range(reps):
+        y_all, asked = _answers(s, KNOWN + rep % 10, rep, n)
+        for e in estimate_accuracy(a, b, groups, asked, y_all[asked], prior, n_draws=400, seed=rep, **kw):
+            truth = y_all[groups == e.benchmark].mean()
+            covered.append(e.lower <= truth <= e.upper)
+            error.append(abs(e.estimate - truth))
+    return np.mean(covered), np.mean(error)
+
+
+@pytest.mark.parametrize("method", ["replay", "in-sample", "split-half"])
+def test_planted_misfit_the_corrected_intervals_cover_where_the_plain_ones_do_not(synth, misfit_case, method):
+    s, groups, _ = synth
+    a_est, b_est, known, theta, prior = misfit_case
+    plain = _scores(s, groups, a_est, b_est, prior, 100, 60)
+    fixed = _scores(s, groups, a_est, b_est, prior, 100, 60, known_labels=known, known_theta=theta,
+                    misfit_method=method)
+    assert plain[0] < 0.82  # measured 0.78: the misfit is outside the plain interval
+    assert 0.84 <= fixed[0] <= 0.97  # measured 0.87 (replay), 0.89 (in-sample, split-half)
+    assert fixed[1] < plain[1] - 0.008  # measured 0.046 against 0.061
+    # the true a, b keep their coverage and accuracy with the correction on (misfit then only widens a little)
+    s_known = (np.random.default_rng(3).random(s.prob[:, :KNOWN].shape) < s.prob[:, :KNOWN]).astype(float)
+    true = _scores(s, groups, s.a, s.b, population_prior(s.theta[:KNOWN]), 100, 40, known_labels=s_known,
+                   known_theta=s.theta[:KNOWN])
+    assert 0.85 <= true[0] <= 0.99 and true[1] < 0.045
+
+
+def test_misfit_is_measured_on_the_known_models(synth, misfit_case):
+    s, groups, _ = synth
+    a_est, b_est, known, theta, prior = misfit_case
+    wrong = benchmark_misfit(a_est, b_est, groups, known, theta)
+    right = benchmark_misfit(s.a, s.b, groups, known, s.theta[:KNOWN])
+    assert set(wrong) == set(right) == set(groups.tolist())
+    assert max(wrong.values()) > 5 * max(right.values())
+    assert all(v >= 1e-4 for v in right.values())
+    refit = benchmark_misfit(a_est, b_est, groups, known, prior=prior)  # abilities fitted here, as given
+    assert refit == pytest.approx(wrong, rel=0.3)  # the same up to the prior the abilities were fitted under
+    split = benchmark_misfit(a_est, b_est, groups, known, prior=prior, method="split-half")  # cross-fitted
+    split_right = benchmark_misfit(s.a, s.b, groups, known, prior=population_prior(s.theta[:KNOWN]),
+                                   method="split-half")
+    assert max(split.values()) > 5 * max(split_right.values())
+    assert max(split, key=split.get) == max(wrong, key=wrong.get)  # the same benchmark fits worst
+    missing = known.copy()
+    missing[groups == groups[0]] = np.nan  # no known model has labels on one benchmark: the others' mean
+    out = benchmark_misfit(a_est, b_est, groups, missing, theta)
+    others = [v for g, v in out.items() if g != groups[0]]
+    assert out[groups[0]] == pytest.approx(np.mean(others))
+
+
+def test_corrected_every_item_answered_gives_the_observed_accuracy_exactly(synth, misfit_case):
+    s, groups, _ = synth
+    a_est, b_est, known, theta, prior = misfit_case
+    y_all, _ = _answers(s, KNOWN, 0)
+    for combine in ("residual", "mean"):
+        out = estimate_accuracy(a_est, b_est, groups, np.arange(len(s.b)), y_all, prior, n_draws=50,
+                                known_labels=known, known_theta=theta, combine=combine)
+        for e in out:
+            truth = y_all[groups == e.benchmark].mean()
+            assert e.estimate == pytest.approx(truth) and e.lower == pytest.approx(truth) == e.upper
+
+
+def test_corrected_estimate_moves_toward_the_sample_mean_as_answers_grow(synth, misfit_case):
+    s, groups, _ = synth
+    a_est, b_est, known, theta, prior = misfit_case
+    gap = {k: [] for k in (25, 100, 400)}
+    for rep in range(10):
+        y_all, _ = _answers(s, KNOWN + rep, rep)
+        order = np.random.default_rng(rep).permutation(len(s.b))
+        for k in gap:
+            asked = order[:k]
+            for e in estimate_accuracy(a_est, b_est, groups, asked, y_all[asked], prior, n_draws=50,
+                                       known_labels=known, known_theta=theta):
+                mine = asked[groups[asked] == e.benchmark]
+                gap[k].append(abs(e.estimate - y_all[mine].mean()))
+    assert np.mean(gap[25]) > np.mean(gap[100]) > np.mean(gap[400])
+    assert np.mean(gap[400]) < 0.03
+
+
+def test_the_weights_run_from_the_plugin_to_the_sample_mean(synth):
+    s, groups, prior = synth
+    y_all, asked = _answers(s, KNOWN + 4, 2, n=120)
+    plain = estimate_accuracy(s.a, s.b, groups, asked, y_all[asked], prior, n_draws=200)
+    names = sorted(set(groups.tolist()))
+    tiny = estimate_accuracy(s.a, s.b, groups, asked, y_all[asked], prior, n_draws=200,
+                             misfit={g: 1e-12 for g in names})  # no misfit: the plug-in estimate
+    assert [e.estimate for e in tiny] == pytest.approx([e.estimate for e in plain], abs=1e-6)
+    huge = estimate_accuracy(s.a, s.b, groups, asked, y_all[asked], prior, n_draws=200, combine="mean",
+                             misfit={g: 1e6 for g in names})  # misfit beyond doubt: the sample mean
+    for e in huge:
+        assert e.estimate == pytest.approx(y_all[asked[groups[asked] == e.benchmark]].mean(), abs=1e-4)
+    wide = estimate_accuracy(s.a, s.b, groups, asked[groups[asked] != names[0]], y_all[asked[groups[asked] != names[0]]],
+                             prior, n_draws=400, misfit={g: 0.01 for g in names})
+    narrow = estimate_accuracy(s.a, s.b, groups, asked[groups[asked] != names[0]],
+                               y_all[asked[groups[asked] != names[0]]], prior, n_draws=400)
+    assert wide[0].n_answered == 0 and wide[0].estimate == pytest.approx(narrow[0].estimate)
+    assert wide[0].width > narrow[0].width + 0.1  # no answers there: the plug-in, misfit sd 0.1 added
+
+
+def test_replay_weight_minimises_the_known_models_squared_error():
+    rng = np.random.default_rng(0)
+    d = rng.normal(0, 0.05, 200)
+    e = -0.6 * d + rng.normal(0, 0.01, 200)  # the residual explains 60% of the plug-in's error
+    lam, mse = _replayed(e, d)
+    assert lam == pytest.approx(0.6, abs=0.05)
+    grid = [np.mean((e + x * d) ** 2) for x in np.linspace(0, 1, 101)]
+    assert mse == pytest.approx(min(grid), rel=1e-2)
+    assert _replayed(e, -d)[0] == 0.0 and _replayed(e, np.zeros(200)) == (0.0, pytest.approx(np.mean(e ** 2)))
+    assert _replayed(-2 * d, d)[0] == 1.0  # clipped to [0, 1]
+
+
+def test_bad_known_inputs_are_refused(synth):
+    s, groups, prior = synth
+    with pytest.raises(DataError, match="known labels have shape"):
+        estimate_accuracy(s.a, s.b, groups, [1], [1], prior, known_labels=np.zeros((5, 3)))
+    with pytest.raises(DataError, match="known abilities have shape"):
+        estimate_accuracy(s.a, s.b, groups, [1], [1], prior, known_labels=np.zeros((600, 3)),
+                          known_theta=np.zeros((4, 3)))
+    with pytest.raises(ConfigError, match="unknown combine 'median'"):
+        estimate_accuracy(s.a, s.b, groups, [1], [1], prior, misfit={}, combine="median")
+    with pytest.raises(ConfigError, match="unknown misfit method 'oracle'"):
+        estimate_accuracy(s.a, s.b, groups, [1], [1], prior, known_labels=np.zeros((600, 3)), misfit_method="oracle")
+    with pytest.raises(ConfigError, match="needs the known models' abilities or a prior"):
+        benchmark_misfit(s.a, s.b, groups, np.zeros((600, 3)))
 
 
 def test_bad_answers_are_refused(synth):

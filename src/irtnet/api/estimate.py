@@ -24,8 +24,8 @@ from irtnet.api.texts import known_benchmarks, load, text_queries
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Router
-from irtnet.tasks.estimate import (BenchmarkEstimate, RoutingRow, answers_for_width, estimate_accuracy,
-                                   laplace_posterior, plan_items, routing_profile)
+from irtnet.tasks.estimate import BenchmarkEstimate, estimate_accuracy, laplace_posterior
+from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items, routing_profile
 from irtnet.tasks.onboard import population_prior, suggest_queries
 
 
@@ -209,7 +209,9 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
               s: _Settings) -> EstimateResult:
     prior = population_prior(predictor.abilities_, s.prior_strength)
     args = (pool.a, pool.b, pool.groups, positions, labels, prior)
-    estimates = estimate_accuracy(*args, level=s.level, n_draws=s.n_draws, seed=s.seed)
+    estimates = estimate_accuracy(*args, level=s.level, n_draws=s.n_draws, seed=s.seed,
+                                  known_labels=pool.known_labels,  # the run's table: misfit correction
+                                  known_theta=None if pool.known_labels is None else predictor.abilities_)
     need = (answers_for_width(*args, s.target_width, s.level, max_k=s.max_k, current=estimates)
             if s.target_width is not None else None)
     theta, _ = laplace_posterior(pool.a, pool.b, positions, labels, prior)
@@ -218,6 +220,7 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
     settings = {"pool": pool.source, "n_pool": len(pool.ids), "prior_strength": s.prior_strength,
                 "n_draws": s.n_draws, "max_k": s.max_k, "seed": s.seed,
                 "interval": "predictive interval of the realised accuracy over every item of the benchmark",
+                "misfit_correction": pool.known_labels is not None,
                 "routing": "uncalibrated IRT probabilities; routed share = items where the new model has the "
                            "highest P(correct)"}
     return EstimateResult(estimates, routing, theta.tolist(), len(labels), s.level, s.target_width, need, settings)

@@ -13,14 +13,29 @@ and its interval is a *predictive* interval of that realised share: theta drawn 
 each unanswered item's outcome drawn as a Bernoulli of its probability under that theta. The interval covers
 both what is unknown about the model and the luck of the items it has not been run on.
 
-Pure functions of numpy arrays: `estimate_accuracy`, `answers_for_width` (how many more answers would narrow
-each interval to a target width), `plan_items` (which items to run first), `routing_profile`.
+With the known models' labels of the pool (`known_labels`), the estimate is corrected for the network's
+*misfit*, in the spirit of tinyBenchmarks' gp-IRT but with irtnet's own a, b (`estimate_accuracy`): the
+frozen a, b do not describe every model on every benchmark, so the new model's own residual on benchmark g,
+the mean of y - P over its answered items of g, is added to the plug-in with a weight lambda_g in [0, 1]:
+
+    unanswered mean = Pbar_free(theta) + lambda_g (ybar_ans - Pbar_ans(theta))
+
+Few answers or a well-fitting network: the plug-in; many answers: the plug-in plus the observed residual,
+which converges to the sample mean (and equals the observed share once every item is answered). lambda_g and
+the interval come from the known models: by default ("replay") each known model is put through the new
+model's design (ability from its own labels of the answered items only), and lambda_g is the weight that
+minimises their squared error on g's unanswered items, whose root mean square (with that lambda_g) gives a
+normal interval; or ("in-sample", "split-half") from a misfit variance sigma_g^2 (`benchmark_misfit`) by
+inverse-variance weights, with the interval from the draws plus the misfit left.
+
+Pure functions of numpy arrays: `estimate_accuracy`, `benchmark_misfit`, `answers_for_width` (how many more
+answers would narrow each interval to a target width), `plan_items` (which items to run first),
+`routing_profile`.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,7 +44,7 @@ from scipy.stats import norm
 
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
-from irtnet.tasks.onboard import Prior, _rank_one_update, fisher_weight, fit_theta, suggest_queries
+from irtnet.tasks.onboard import Prior, fisher_weight, fit_theta
 
 PLAN_STRATEGIES = ("adaptive", "balanced", "anchor")
 WIDTH_STRATEGIES = ("d-optimal", "fisher")
@@ -113,21 +128,179 @@ def _outcome_sums(a: np.ndarray, b: np.ndarray, draws: np.ndarray, rng: np.rando
     return total
 
 
+MISFIT_FLOOR = 1e-4  # sigma_g^2 never below (0.01)^2: in-sample known models fit better than a new model will
+COMBINE = ("residual", "mean")
+MISFIT_METHODS = ("in-sample", "split-half")
+MIN_REPLAYED = 5  # known models with labels on a benchmark's unanswered items that replay needs
+
+
+def _draw_sums(a: np.ndarray, b: np.ndarray, draws: np.ndarray,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """For each theta draw [S, d]: (the summed probability [S], the number of Bernoulli draws that came out
+    correct [S]) over items (a [n, d], b [n])."""
+    prob, hits = np.zeros(len(draws)), np.zeros(len(draws))
+    step = max(1, _CHUNK // max(len(draws), 1))
+    for s in range(0, len(b), step):
+        p = irt_probability(draws, a[s:s + step], b[s:s + step])  # [n_chunk, S]
+        prob += p.sum(axis=0)
+        hits += (rng.random(p.shape) < p).sum(axis=0)
+    return prob, hits
+
+
+def _known_inputs(known_labels: Any, known_theta: Any, n_pool: int, d: int) -> tuple[np.ndarray, np.ndarray | None]:
+    known = np.asarray(known_labels, np.float64)
+    if known.ndim != 2 or len(known) != n_pool or known.shape[1] < 1:
+        raise DataError(f"known labels have shape {known.shape}, expected [{n_pool}, n_models]", field="known_labels")
+    if known_theta is None:
+        return known, None
+    theta = np.asarray(known_theta, np.float64)
+    if theta.shape != (known.shape[1], d):
+        raise DataError(f"known abilities have shape {theta.shape}, expected [{known.shape[1]}, {d}] (one per "
+                        "column of known_labels)", field="known_theta")
+    return known, theta
+
+
+def benchmark_misfit(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray,
+                     known_theta: np.ndarray | None = None, prior: Prior | None = None,
+                     floor: float = MISFIT_FLOOR, method: str = "in-sample", seed: int = 0) -> dict[str, float]:
+    """{benchmark: sigma_g^2}, the network's misfit variance of a benchmark's accuracy, from the known models
+    (known_labels [Q, M], NaN where unobserved).
+
+    "in-sample": for each known model m with labels on g, r = (its mean label on g) - (its plug-in mean P over
+    the same items), with P at its ability known_theta[m] ([M, d], in the columns' order of known_labels), or,
+    without it, at its MAP ability from all its labels under `prior`; sigma_g^2 = the mean over models of r^2.
+    r also carries the Bernoulli luck of the model's items, sum p (1 - p) / n^2, but its ability was fitted to
+    those very labels, which absorbs much of that luck and of the misfit, so nothing is subtracted: on planted
+    data the raw mean square is close to a new model's misfit (subtracting the luck left only the floor).
+    "split-half": cross-fitted, as a new model sees it: each known model's ability is fitted by MAP (under
+    `prior`) on a seeded random half of the items, r is measured on the other half of g, and its luck there
+    is subtracted: sigma_g^2 = mean of (r^2 - sum p (1 - p) / n^2).
+    Either way at least `floor`; a benchmark no known model has labels on gets the mean over the others (the
+    floor when there are none).
+    """
+    if method not in MISFIT_METHODS:
+        raise ConfigError(f"unknown misfit method {method!r}; choose from {MISFIT_METHODS}")
+    a, b, names = _pool(a, b, groups)
+    known, theta = _known_inputs(known_labels, known_theta, len(b), a.shape[1])
+    seen = ~np.isnan(known)
+    scored = seen
+    if method == "split-half" or theta is None:
+        if prior is None:
+            raise ConfigError("benchmark_misfit needs the known models' abilities or a prior to fit them")
+        fit = seen
+        if method == "split-half":
+            half = np.random.default_rng(seed).random(len(b)) < 0.5
+            fit, scored = seen & half[:, None], seen & ~half[:, None]
+        theta = np.array([fit_theta(a[f], b[f], known[f, m], prior.mean, prior.precision)
+                          for m, f in enumerate(fit.T)]).reshape(known.shape[1], a.shape[1])
+    prob = irt_probability(theta, a, b)  # [Q, M]
+    out: dict[str, float] = {}
+    for g in sorted(set(names.tolist())):
+        rows = names == g
+        n = scored[rows].sum(axis=0)
+        ok = n > 0
+        if not ok.any():
+            continue
+        y, p = np.where(scored[rows], known[rows], 0.0), np.where(scored[rows], prob[rows], 0.0)
+        r = (y.sum(axis=0)[ok] - p.sum(axis=0)[ok]) / n[ok]
+        luck = (p * (1 - p)).sum(axis=0)[ok] / n[ok] ** 2 if method == "split-half" else 0.0
+        out[g] = float(max(np.mean(r ** 2 - luck), floor))
+    fill = float(np.mean(list(out.values()))) if out else floor
+    return {g: out.get(g, fill) for g in sorted(set(names.tolist()))}
+
+
+def replay_errors(a: np.ndarray, b: np.ndarray, names: np.ndarray, answered: np.ndarray, known: np.ndarray,
+                  prior: Prior) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The known models replayed through the new model's design: each one's ability fitted by MAP (under
+    `prior`) from its own labels of the answered items only, then per benchmark g, over the models with
+    labels on g's unanswered items, (e [M_g]: plug-in mean of those items minus its realised mean there,
+    d [M_g]: its mean residual y - P over g's answered items, 0 where it has none)."""
+    is_answered = np.zeros(len(b), bool)
+    is_answered[answered] = True
+    seen = ~np.isnan(known)
+    fit = seen & is_answered[:, None]
+    theta = np.array([fit_theta(a[f], b[f], known[f, m], prior.mean, prior.precision)
+                      for m, f in enumerate(fit.T)]).reshape(known.shape[1], a.shape[1])
+    prob = irt_probability(theta, a, b)  # [Q, M]
+    resid = np.where(fit, np.nan_to_num(known) - prob, 0.0)
+    out = {}
+    for g in sorted(set(names.tolist())):
+        rows = names == g
+        free = seen & (rows & ~is_answered)[:, None]
+        n_free, n_ans = free.sum(axis=0), (fit & rows[:, None]).sum(axis=0)
+        ok = n_free > 0
+        e = (np.where(free, prob - np.nan_to_num(known), 0.0).sum(axis=0)[ok]) / n_free[ok]
+        d = resid[rows].sum(axis=0)[ok] / np.maximum(n_ans[ok], 1)
+        out[g] = (e, d)
+    return out
+
+
+def _replayed(e: np.ndarray, d: np.ndarray) -> tuple[float, float]:
+    """(lambda, mean squared error) of plug-in + lambda * residual over the replayed models: lambda =
+    -mean(e d) / mean(d^2) in [0, 1], the weight that minimises their squared error."""
+    dd = float(np.mean(d * d))
+    lam = float(np.clip(-np.mean(e * d) / dd, 0, 1)) if dd > 0 else 0.0
+    return lam, float(np.mean((e + lam * d) ** 2))
+
+
 def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answered: Sequence[int],
                       y: Sequence[float], prior: Prior, level: float = 0.9, n_draws: int = 2000,
-                      seed: int = 0) -> list[BenchmarkEstimate]:
+                      seed: int = 0, *, known_labels: np.ndarray | None = None,
+                      known_theta: np.ndarray | None = None, misfit: dict[str, float] | None = None,
+                      combine: str = "residual", misfit_method: str = "replay") -> list[BenchmarkEstimate]:
     """Each benchmark's accuracy from a new model's answers (see the module docstring), sorted by name.
 
     a [Q, d], b [Q], groups [Q]: every item of the pool (answered or not) and its benchmark; answered [n]:
     positions into the pool; y [n]: their outcomes in [0, 1]. The estimate is observed outcomes plus predicted
     probabilities at the MAP theta; [lower, upper] is the central `level` interval of the realised accuracy
     over `n_draws` joint draws of theta (Laplace posterior) and of the unanswered items' outcomes.
+
+    Misfit correction, where `known_labels` [Q, M_known] (the known models' outcomes on the pool, NaN where
+    unobserved; with `known_theta` [M_known, d] their abilities, else fitted by MAP under `prior`) or a
+    precomputed `misfit` {benchmark: sigma_g^2} is given.
+
+    misfit_method="replay" (default, needs `known_labels`): each known model's ability is fitted by MAP under
+    `prior` from its own labels of the answered items only (`replay_errors`); per benchmark, over the known
+    models with labels on its unanswered items (at least `MIN_REPLAYED`, else "in-sample" is used), e = their
+    plug-in error on the unanswered items' mean and d = their mean residual on the answered items; the
+    unanswered mean is Pbar_free(theta) + lambda (ybar_ans - Pbar_ans(theta)) with lambda = -mean(e d) /
+    mean(d^2) in [0, 1] (`_replayed`: the known models' least squared error), and the interval is normal:
+    estimate +- z sqrt(mean (e + lambda d)^2) n_f / n_g, clipped to [0, 1] (`n_draws`, `combine` unused).
+
+    misfit_method="in-sample" or "split-half": sigma_g^2 from `benchmark_misfit` (the known models'
+    residuals at their abilities; or cross-fitted), combined as follows. On benchmark g with n_a answered
+    and n_f unanswered items, the mean over the unanswered items is estimated as
+
+        combine="residual" (default):  Pbar_free(theta) + lambda (ybar_ans - Pbar_ans(theta)),
+                                       lambda = sigma_g^2 / (sigma_g^2 + v_res), v_res = mean p (1 - p) / n_a
+                                       over the answered items (their residual's variance)
+        combine="mean":                (1 - lambda) Pbar_free(theta) + lambda ybar_ans,
+                                       lambda = v_irt / (v_irt + v_mean), v_irt = the delta-method posterior
+                                       variance of Pbar_free + sigma_g^2, v_mean = pbar (1 - pbar) / n_a
+
+    (lambda = 0 without answers on g), and the accuracy is (observed + n_f * that) / n_g. The draws evaluate
+    the same formula at each theta draw, centre each Bernoulli sum of the unanswered items on its draw's
+    probabilities, and add N(0, v) misfit noise to the mean (v = lambda v_res, or (1 - lambda)^2 sigma_g^2 +
+    lambda^2 v_mean), so the interval covers the theta posterior, the misfit left after the answers, and the
+    luck of the unanswered items. Without answers on g it is the plug-in with sigma_g^2 added; with every
+    item answered it is the observed share, with zero width.
     """
     a, b, names = _pool(a, b, groups)
     idx, y = _answers(len(b), answered, y)
     _check_level(level)
     if n_draws < 1:
         raise ConfigError(f"n_draws must be at least 1, got {n_draws}")
+    if combine not in COMBINE:
+        raise ConfigError(f"unknown combine {combine!r}; choose from {COMBINE}")
+    replay: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if misfit is None and known_labels is not None:
+        if misfit_method not in (*MISFIT_METHODS, "replay"):
+            raise ConfigError(f"unknown misfit method {misfit_method!r}; choose from {(*MISFIT_METHODS, 'replay')}")
+        if misfit_method == "replay":
+            known, _ = _known_inputs(known_labels, None, len(b), a.shape[1])
+            replay = replay_errors(a, b, names, idx, known, prior)
+        misfit = benchmark_misfit(a, b, names, known_labels, known_theta, prior,
+                                  method="in-sample" if misfit_method == "replay" else misfit_method, seed=seed)
     theta, cov = laplace_posterior(a, b, idx, y, prior)
     rng = np.random.default_rng(seed)
     draws = posterior_draws(theta, cov, n_draws, rng)
@@ -138,224 +311,67 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
         items = np.flatnonzero(names == g)
         free = items[~is_answered[items]]
         observed = float(y_full[items].sum())
-        point = (observed + irt_probability(theta, a[free], b[free]).sum()) / len(items)
-        realised = (observed + _outcome_sums(a[free], b[free], draws, rng)) / len(items)
+        if misfit is None:
+            point = (observed + irt_probability(theta, a[free], b[free]).sum()) / len(items)
+            realised = (observed + _outcome_sums(a[free], b[free], draws, rng)) / len(items)
+        elif len(free) and len(replay.get(g, ((),))[0]) >= MIN_REPLAYED:
+            lam, mse = _replayed(*replay[g])
+            ans = items[is_answered[items]]
+            p_ans = irt_probability(theta, a[ans], b[ans]) if len(ans) else np.zeros(0)
+            mean = irt_probability(theta, a[free], b[free]).mean() + (lam * (y_full[ans] - p_ans).mean() if len(ans) else 0)
+            point = float(np.clip((observed + len(free) * mean) / len(items), 0, 1))
+            half = norm.ppf((1 + level) / 2) * np.sqrt(mse) * len(free) / len(items)
+            out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), point, float(max(point - half, 0)),
+                                         float(min(point + half, 1)), level))
+            continue
+        else:
+            point, realised = _corrected(a, b, theta, cov, draws, items, free, items[is_answered[items]], y_full,
+                                         observed, misfit.get(g, MISFIT_FLOOR), combine, rng)
         lower, upper = np.quantile(realised, [(1 - level) / 2, (1 + level) / 2])
         out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), float(point), float(lower),
                                      float(upper), level))
     return out
 
 
+def _corrected(a: np.ndarray, b: np.ndarray, theta: np.ndarray, cov: np.ndarray, draws: np.ndarray,
+               items: np.ndarray, free: np.ndarray, ans: np.ndarray, y_full: np.ndarray, observed: float,
+               sigma2: float, combine: str, rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """(point, realised accuracy per draw [S]) of one benchmark with the misfit correction."""
+    n, n_f, n_a = len(items), len(free), len(ans)
+    if n_f == 0:
+        return observed / n, np.full(len(draws), observed / n)
+    p_free = irt_probability(theta, a[free], b[free])
+    ybar = float(y_full[ans].mean()) if n_a else 0.0
+    sums_free, hits = _draw_sums(a[free], b[free], draws, rng)
+    mean_free = sums_free / n_f  # Pbar_free at each draw [S]
+    if combine == "residual":
+        if n_a:
+            p_ans = irt_probability(theta, a[ans], b[ans])
+            v_res = max(float((p_ans * (1 - p_ans)).mean()), 1e-6) / n_a
+            lam = sigma2 / (sigma2 + v_res)
+            point_mean = p_free.mean() + lam * (ybar - p_ans.mean())
+            ans_draws = _draw_sums(a[ans], b[ans], draws, rng)[0] / n_a
+            draw_mean = mean_free + lam * (ybar - ans_draws)
+            noise = lam * v_res
+        else:
+            point_mean, draw_mean, noise = p_free.mean(), mean_free, sigma2
+    else:
+        w = fisher_weight(a[free], b[free], theta)
+        grad = (w[:, None] * a[free]).sum(axis=0) / n_f
+        v_irt = float(grad @ cov @ grad) + sigma2
+        if n_a:
+            pbar = (observed + p_free.sum()) / n
+            v_mean = max(pbar * (1 - pbar), 1e-6) / n_a
+            lam = v_irt / (v_irt + v_mean)
+        else:
+            v_mean, lam = 0.0, 0.0
+        point_mean = (1 - lam) * p_free.mean() + lam * ybar
+        draw_mean = (1 - lam) * mean_free + lam * ybar
+        noise = (1 - lam) ** 2 * sigma2 + lam ** 2 * v_mean
+    bern = hits - sums_free  # the luck of the unanswered items around each draw's probabilities
+    draw_mean = draw_mean + np.sqrt(noise) * rng.standard_normal(len(draws))
+    realised = (observed + n_f * np.clip(draw_mean, 0, 1) + bern) / n
+    return float(np.clip((observed + n_f * point_mean) / n, 0, 1)), np.clip(realised, 0, 1)
+
+
 # ------------------------------------------------------------------------------------ answers for a width
-def greedy_picks(a: np.ndarray, b: np.ndarray, theta: np.ndarray, h_inv: np.ndarray, free: np.ndarray,
-                 strategy: str = "d-optimal") -> Iterator[tuple[int, np.ndarray]]:
-    """Lazily, the next pool item to ask and the posterior covariance [d, d] once it is answered: greedy
-    D-optimal (or Fisher) order with every weight p (1 - p) taken at `theta`, no labels needed (the order of
-    `onboard.suggest_queries`). `h_inv` [d, d]: the current posterior covariance; `free` [Q]: askable items."""
-    if strategy not in WIDTH_STRATEGIES:
-        raise ConfigError(f"unknown strategy {strategy!r}; choose from {WIDTH_STRATEGIES}")
-    h_inv, free = h_inv.copy(), free.copy()
-    w = fisher_weight(a, b, theta)
-    quad = np.einsum("nd,de,ne->n", a, h_inv, a) if strategy == "d-optimal" else np.einsum("nd,nd->n", a, a)
-    while free.any():
-        i = int(np.argmax(np.where(free, w * quad, -np.inf)))
-        free[i] = False
-        u = np.sqrt(w[i]) * a[i]
-        if strategy == "d-optimal":
-            _rank_one_update(h_inv, quad, a, u)  # keeps every candidate's a^T H^-1 a current
-        else:
-            v = h_inv @ u
-            h_inv -= np.outer(v, v) / (1.0 + u @ v)
-        yield i, h_inv
-
-
-def _delta_terms(a: np.ndarray, w: np.ndarray, codes: np.ndarray, free: np.ndarray,
-                 n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per benchmark over its unanswered items: the gradient of the summed probability in theta [G, d]
-    (sum of p (1 - p) a) and the summed Bernoulli variance [G] (sum of p (1 - p))."""
-    grad = np.zeros((n_groups, a.shape[1]))
-    np.add.at(grad, codes[free], w[free, None] * a[free])
-    return grad, np.bincount(codes[free], weights=w[free], minlength=n_groups)
-
-
-def _variances(grad: np.ndarray, bern: np.ndarray, cov: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Delta-method variance [G] of each benchmark's realised accuracy."""
-    return (np.einsum("gd,de,ge->g", grad, cov, grad) + bern) / sizes ** 2
-
-
-def answers_for_width(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answered: Sequence[int],
-                      y: Sequence[float], prior: Prior, target_width: float, level: float = 0.9,
-                      strategy: str = "d-optimal", max_k: int = 1000,
-                      current: Sequence[BenchmarkEstimate] | None = None) -> dict[str, int | None]:
-    """How many more answers each benchmark's `level` interval needs to be at most `target_width` wide:
-    {benchmark: smallest k, or None when more than `max_k` (or the whole pool) would be needed}.
-
-    The k more items are the greedy order of `strategy` over the whole pool ("d-optimal": the order
-    `suggest_queries` gives, at the current MAP theta, without labels). After k of them the projected
-    variance of benchmark g's realised accuracy is the delta-method one, (grad_g^T Sigma_k grad_g +
-    sum p (1 - p)) / n_g^2 over its still unanswered items, with Sigma_k the posterior covariance once those
-    k items add their expected Fisher information. The width is 2 z sqrt(variance), or, where `current`
-    (the sampled estimates of `estimate_accuracy`) is given, the current sampled width scaled by the ratio of
-    projected to current standard deviations, so that k = 0 agrees with the interval shown.
-    Shapes as in `estimate_accuracy`.
-    """
-    a, b, names = _pool(a, b, groups)
-    idx, y = _answers(len(b), answered, y)
-    _check_level(level)
-    if not 0 < target_width <= 1:
-        raise ConfigError(f"target width must lie in (0, 1], got {target_width}")
-    theta, cov = laplace_posterior(a, b, idx, y, prior)
-    labels, codes = np.unique(names, return_inverse=True)
-    sizes = np.bincount(codes, minlength=len(labels)).astype(np.float64)
-    free = np.ones(len(b), bool)
-    free[idx] = False
-    w = fisher_weight(a, b, theta)
-    grad, bern = _delta_terms(a, w, codes, free, len(labels))
-    var0 = _variances(grad, bern, cov, sizes)
-    scale = np.full(len(labels), 2 * norm.ppf((1 + level) / 2))
-    if current is not None:
-        sampled = {e.benchmark: e.width for e in current}
-        scale = np.array([sampled.get(g, np.nan) for g in labels]) / np.sqrt(np.maximum(var0, 1e-300))
-        scale = np.where(np.isfinite(scale), scale, 2 * norm.ppf((1 + level) / 2))
-    need: dict[str, int | None] = {g: (0 if scale[j] * np.sqrt(var0[j]) <= target_width else None)
-                                   for j, g in enumerate(labels)}
-    for k, (i, cov_k) in enumerate(greedy_picks(a, b, theta, cov, free, strategy), start=1):
-        if k > max_k or all(v is not None for v in need.values()):
-            break
-        grad[codes[i]] -= w[i] * a[i]
-        bern[codes[i]] -= w[i]
-        width = scale * np.sqrt(np.maximum(_variances(grad, bern, cov_k, sizes), 0))
-        for j in np.flatnonzero(width <= target_width):
-            need[labels[j]] = k if need[labels[j]] is None else need[labels[j]]
-    return need
-
-
-# -------------------------------------------------------------------------------------------- planning
-def _check_plan(n: int, n_pool: int, strategy: str) -> None:
-    if strategy not in PLAN_STRATEGIES:
-        raise ConfigError(f"unknown plan strategy {strategy!r}; choose from {PLAN_STRATEGIES}")
-    if not 1 <= n <= n_pool:
-        raise ConfigError(f"cannot plan {n} items from a pool of {n_pool}: choose 1..{n_pool}")
-
-
-def equal_quotas(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n items over groups of `sizes` [G] in equal numbers (differing by at most one, the extra ones to
-    seeded random groups), a group that runs out handing its share to the others."""
-    quota = np.zeros(len(sizes), dtype=np.int64)
-    while quota.sum() < n:
-        open_ = np.flatnonzero(quota < sizes)
-        left = n - int(quota.sum())
-        share = left // len(open_)
-        if share == 0:
-            quota[rng.choice(open_, size=left, replace=False)] += 1
-        else:
-            quota[open_] = np.minimum(quota[open_] + share, sizes[open_])
-    return quota
-
-
-def proportional_quotas(sizes: np.ndarray, n: int) -> np.ndarray:
-    """n items over groups of `sizes` [G] in proportion to size (largest remainder)."""
-    raw = n * sizes / sizes.sum()
-    quota = np.floor(raw).astype(np.int64)
-    order = np.argsort(-(raw - quota), kind="stable")
-    quota[order[: n - int(quota.sum())]] += 1
-    return quota
-
-
-def _interleave(parts: Sequence[Sequence[int]]) -> list[int]:
-    """Round-robin over the groups' picks, so any prefix of the plan stays balanced."""
-    longest = max((len(p) for p in parts), default=0)
-    return [int(p[r]) for r in range(longest) for p in parts if r < len(p)]
-
-
-def _d_optimal(a: np.ndarray, b: np.ndarray, prior: Prior, n: int) -> list[int]:
-    return suggest_queries(a, b, prior.mean, prior, a[:0], b[:0], n, "d-optimal")
-
-
-def anchor_items(labels: np.ndarray, k: int, seed: int) -> list[int]:
-    """k anchor items of one benchmark (tinyBenchmarks): k-means over the items' correctness vectors across the
-    known models (labels [n, M], NaN where unobserved, filled with that model's mean), the item nearest each
-    centroid (the next nearest when taken)."""
-    from sklearn.cluster import KMeans
-
-    if k >= len(labels):
-        return list(range(len(labels)))
-    x = np.array(labels, np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a model without labels here: mean of nothing
-        fill = np.nan_to_num(np.nanmean(x, axis=0), nan=0.5)
-    x = np.where(np.isnan(x), fill, x)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fewer distinct vectors than clusters: k-means says so, we cope
-        centres = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x).cluster_centers_
-    dist = ((x[None] - centres[:, None]) ** 2).sum(axis=2)  # [k, n]
-    taken: list[int] = []
-    for row in dist:
-        taken.append(int(next(i for i in np.argsort(row, kind="stable") if i not in taken)))
-    return taken
-
-
-def plan_items(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], n: int, strategy: str, prior: Prior,
-               seed: int = 0, known_labels: np.ndarray | None = None) -> list[int]:
-    """n distinct pool positions for a new model to answer first, in the order to ask them.
-
-    "adaptive": greedy D-optimal over the whole pool from the prior (`suggest_queries` at the prior mean; no
-    labels, deterministic). "balanced": equal numbers per benchmark (`equal_quotas`), D-optimal within each,
-    interleaved. "anchor": tinyBenchmarks-style anchor points (`anchor_items`) allocated to benchmarks in
-    proportion to their size; needs `known_labels` [Q, M], the known models' outcomes on the pool items.
-    a [Q, d], b [Q], groups [Q] as in `estimate_accuracy`.
-    """
-    a, b, names = _pool(a, b, groups)
-    _check_plan(n, len(b), strategy)
-    if strategy == "adaptive":
-        return _d_optimal(a, b, prior, n)
-    labels, codes = np.unique(names, return_inverse=True)
-    sizes = np.bincount(codes, minlength=len(labels))
-    members = [np.flatnonzero(codes == j) for j in range(len(labels))]
-    if strategy == "balanced":
-        quota = equal_quotas(sizes, n, np.random.default_rng(seed))
-        return _interleave([m[_d_optimal(a[m], b[m], prior, int(q))] if q else [] for m, q in zip(members, quota)])
-    if known_labels is None:
-        raise ConfigError("the anchor strategy needs the known models' labels of the pool items (a run's table); "
-                          "use 'adaptive' or 'balanced' without them")
-    known = np.asarray(known_labels, np.float64)
-    if known.ndim != 2 or len(known) != len(b):
-        raise DataError(f"known labels have shape {known.shape}, expected [{len(b)}, n_models]", field="known_labels")
-    quota = proportional_quotas(sizes, n)
-    return _interleave([m[anchor_items(known[m], int(q), seed)] if q else [] for m, q in zip(members, quota)])
-
-
-# --------------------------------------------------------------------------------------------- routing
-@dataclass(frozen=True)
-class RoutingRow:
-    """Within one benchmark (or "all"): the new model's mean P(correct) beside the best known model's, its rank
-    among all models by that mean (1 = best), and the share of items where it has the highest P (where a
-    router choosing argmax P would send them)."""
-
-    benchmark: str
-    n_items: int
-    new_p: float
-    best_known: str
-    best_known_p: float
-    rank: int
-    n_models: int
-    routed_share: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def routing_profile(p_new: np.ndarray, p_known: np.ndarray, groups: Sequence[Any],
-                    models: Sequence[str]) -> list[RoutingRow]:
-    """Rows per benchmark (sorted) then one "all" row; p_new [Q], p_known [Q, M] of the pool items."""
-    p_new, p_known = np.asarray(p_new, np.float64), np.asarray(p_known, np.float64)
-    names = np.asarray([str(g) for g in groups], dtype=object)
-    rows = []
-    for g in [*sorted(set(names.tolist())), None]:
-        sel = np.ones(len(names), bool) if g is None else names == g
-        new, known = float(p_new[sel].mean()), p_known[sel].mean(axis=0)
-        best = int(np.argmax(known))
-        routed = float((p_new[sel] > p_known[sel].max(axis=1)).mean())
-        rows.append(RoutingRow("all" if g is None else g, int(sel.sum()), new, str(models[best]), float(known[best]),
-                               int((known > new).sum()) + 1, len(models) + 1, routed))
-    return rows

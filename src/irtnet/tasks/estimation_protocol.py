@@ -9,8 +9,9 @@ held-out model's pool is its labelled pool items; its true accuracy on a benchma
 For each held-out model and N, each method picks N items of that pool its own way, reads their labels and
 estimates every benchmark:
 
-    irtnet-random|adaptive|balanced|anchor  estimate.estimate_accuracy on the checkpoint's a, b; items at
-                                            random or from estimate.plan_items(adaptive|balanced|anchor)
+    irtnet-random|adaptive|balanced|anchor  estimate.estimate_accuracy on the checkpoint's a, b, misfit-
+                                            corrected with the known models' pool labels and abilities; items
+                                            at random or from estimate.plan_items(adaptive|balanced|anchor)
     mean-random, mean-stratified            the sample mean with a Wilson interval
     anchor, p-irt, gp-irt                   tinyBenchmarks on its correctness anchor points
     hiershrink                              text-cluster rates shrunk to the model's mean, random items
@@ -42,7 +43,8 @@ from scipy import stats as sps
 from irtnet.data.splits import held_out_models, pair_subset, split_by_query
 from irtnet.errors import ConfigError, DataError
 from irtnet.tasks import estimation_baselines as eb
-from irtnet.tasks.estimate import estimate_accuracy, plan_items
+from irtnet.tasks.estimate import estimate_accuracy
+from irtnet.tasks.estimate_plan import plan_items
 from irtnet.tasks.onboard import Prior, fit_theta, population_prior, with_new_model
 from irtnet.tasks.stats import paired_bootstrap, resample_weights, verdict
 
@@ -117,6 +119,7 @@ class _Draw:
     bias2: dict[str, float]
     variance: dict[str, float]
     plans: dict[tuple[str, int, bytes], np.ndarray] = field(default_factory=dict)
+    known_theta: np.ndarray | None = None  # the checkpoint's abilities of the known models, in `known`'s order
 
 
 def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, methods: Sequence[str]) -> None:
@@ -151,8 +154,10 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
         irt = eb.fit_classical_irt(known, irt_dim, seed)
         if "gp-irt" in methods and known.shape[1] >= 3:
             bias2 = eb.irt_bias(known, groups, irt_dim, seed)
+    ids = {m: i for i, m in enumerate(predictor.models_.ids)}
+    theta = predictor.abilities_[[ids[m] for m in known_ids]] if all(m in ids for m in known_ids) else None
     return _Draw(index, predictor, population_prior(predictor.abilities_), a, b, groups, known, new, list(new_ids),
-                 clusters, irt, bias2, variance)
+                 clusters, irt, bias2, variance, known_theta=theta)
 
 
 def _pool_of(ctx: _Draw, j: int, seed: int) -> tuple[np.ndarray, _Pool]:
@@ -191,7 +196,8 @@ def _estimates(method: str, ctx: _Draw, pool: _Pool, items: np.ndarray, n: int, 
     rand = pool.order[:n]
     if method in IRTNET:
         idx = rand if IRTNET[method] == "random" else _plan(ctx, pool, items, IRTNET[method], n, seed)
-        return estimate_accuracy(pool.a, pool.b, pool.groups, idx, pool.y[idx], ctx.prior, level, n_draws, seed)
+        return estimate_accuracy(pool.a, pool.b, pool.groups, idx, pool.y[idx], ctx.prior, level, n_draws, seed,
+                                 known_labels=pool.known, known_theta=ctx.known_theta)
     if method == "mean-random":
         return eb.mean_estimate(rand, pool.y[rand], pool.groups, level=level)
     if method == "mean-stratified":
