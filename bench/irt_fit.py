@@ -1,7 +1,8 @@
-"""Classical 2PL: irtnet's `fit_2pl` against the girth library on the same synthetic dichotomous matrix.
+"""Classical 2PL: irtnet's `fit_2pl` against girth and mirt on the same synthetic dichotomous matrix.
 
     python bench/irt_fit.py                                   # shapes 112x1000 and 1000x200 (models x items)
     python bench/irt_fit.py --shapes 112x30000 --cases ours   # EmbedLLM's full shape, ours only
+    python bench/irt_fit.py --shapes 112x36000,1000x100000 --timeout 300   # large shapes, 5 min per case
 
 Truth: theta ~ N(0, 1), girth-style difficulty beta ~ N(0, 1), discrimination a ~ U(0.5, 2); responses
 from girth's own generator `create_synthetic_irt_dichotomous` (P = sigmoid(a (theta - beta))), so neither
@@ -13,6 +14,10 @@ Cases, each in its own subprocess per shape:
   ours        irtnet.predictors.baselines.irt.fit_2pl: MAP by full-batch L-BFGS on the observed pairs.
   girth-mml   girth.twopl_mml (marginal ML over a N(0,1) ability distribution; its own ability estimates).
   girth-jml   girth.twopl_jml (joint ML; it returns item parameters only) + girth.ability_map for theta.
+  mirt        PyPI `mirt` (Rust-backed EM, marginal ML over N(0,1) with 21 Gauss-Hermite points):
+              mirt.fit_mirt(y, model="2PL", compute_standard_errors=False) + mirt.fscores(..., "EAP") for theta.
+              Its 2PL is P = sigmoid(a (theta - b)), girth's form, so its difficulty is compared as is.
+              Optional: not a project dependency (`pip install mirt`); skipped with a line when not importable.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import (emit, errors, exit_code, machine_line, run_cases, selected_cases,  # noqa: E402
                       setup_torch, strip_case, table)
 
-ALL_CASES = ("ours", "girth-mml", "girth-jml")
+ALL_CASES = ("ours", "girth-mml", "girth-jml", "mirt")
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -79,7 +84,27 @@ def fit_girth_jml(y: np.ndarray):
     return girth.ability_map(y, beta, a), a, beta
 
 
-FITS = {"ours": fit_ours, "girth-mml": fit_girth_mml, "girth-jml": fit_girth_jml}
+def fit_mirt(y: np.ndarray):
+    import mirt
+
+    data = np.ascontiguousarray(y.T)  # mirt wants persons x items; here persons are the models
+    res = mirt.fit_mirt(data, model="2PL", compute_standard_errors=False)
+    params = res.model.parameters
+    a, beta = np.ravel(params["discrimination"]), np.ravel(params["difficulty"])  # P = sigmoid(a (theta - b))
+    theta = np.ravel(mirt.fscores(res, data, method="EAP").theta)
+    return theta, a, beta
+
+
+def mirt_version() -> str | None:
+    """mirt's version, or None when it is not importable (the case is then skipped)."""
+    try:
+        import mirt
+    except Exception:  # noqa: BLE001 - any import failure means "not available"
+        return None
+    return str(getattr(mirt, "__version__", "?"))
+
+
+FITS = {"ours": fit_ours, "girth-mml": fit_girth_mml, "girth-jml": fit_girth_jml, "mirt": fit_mirt}
 
 
 def _corr(x: np.ndarray, y: np.ndarray) -> float:
@@ -106,8 +131,14 @@ def main(argv=None) -> int | None:
         emit(res)
         return
     cases = selected_cases(args.cases, ALL_CASES)
-    print("# Classical 2PL fit: irtnet fit_2pl vs girth, same synthetic dichotomous matrix (dense)")
+    print("# Classical 2PL fit: irtnet fit_2pl vs girth and mirt, same synthetic dichotomous matrix (dense)")
     print(machine_line(args.threads))
+    mirt_ver = mirt_version() if "mirt" in cases else None
+    if "mirt" in cases and mirt_ver is None:
+        print("mirt: not importable, skipping the mirt rows (optional; `pip install mirt` to include them)")
+        cases = [c for c in cases if c != "mirt"]
+    elif mirt_ver:
+        print(f"mirt {mirt_ver}: fit_mirt(model='2PL', compute_standard_errors=False) + fscores(method='EAP')")
     rows = []
     base = strip_case(sys.argv[1:] if argv is None else argv, drop=("--shapes",))
     for shape in args.shapes.split(","):
@@ -117,7 +148,7 @@ def main(argv=None) -> int | None:
                        ("r_a", "r(a)"), ("r_beta", "r(difficulty)"), ("r_theta", "r(theta)"),
                        ("peak_rss_mb", "peak RSS MiB")]))
     print("r = Pearson correlation with the planted truth; difficulty in girth's form beta (irtnet: b / a); "
-          "girth-jml's time includes girth.ability_map for theta." + errors(rows))
+          "girth-jml's time includes girth.ability_map for theta; mirt's includes fscores (EAP) for theta." + errors(rows))
     return exit_code(rows)
 
 
