@@ -85,7 +85,7 @@ def test_inference_speed_prints_routing_text_and_latency():
 
 def test_irt_fit_compares_with_girth():
     out = _run("irt_fit.py", "--shapes", "40x25")
-    for method in ("ours", "girth-mml", "girth-jml"):
+    for method in ("newton", "ours", "girth-mml", "girth-jml"):
         assert re.search(rf"\| +{method} +\|", out), f"no row for {method}:\n{out}"
 
 

@@ -19,6 +19,7 @@ the best single model and each benchmark's best model on training data.
 """
 
 from irtnet.predictors.baselines.irt import IRT1PL, IRT2PL, MIRT2PL, IrtFit, UnseenQueryError, fit_2pl, fit_irt
+from irtnet.predictors.baselines.irt_newton import fit_2pl_newton
 from irtnet.predictors.baselines.knn import KNN
 from irtnet.predictors.baselines.linear_mirt import LinearMIRT
 from irtnet.predictors.baselines.mf import EmbedLLMMF
@@ -28,4 +29,4 @@ from irtnet.predictors.baselines.text_rates import ClusterRate, InferredBenchmar
 
 __all__ = ["IRT1PL", "IRT2PL", "KNN", "MIRT2PL", "ClusterRate", "EmbedLLMMF", "InferredBenchmarkRate", "IrtFit",
            "LinearMIRT", "ModelBenchmarkMean", "ModelMean", "RandomPredictor", "RouterDC", "UnseenQueryError",
-           "fit_2pl", "fit_irt"]
+           "fit_2pl", "fit_2pl_newton", "fit_irt"]
