@@ -156,5 +156,15 @@ def test_cli_quick_runs_write_json_figures_and_markdown(tmp_path):
     assert res.exit_code == 0, res.output
     assert {p["predictor"] for p in json.loads(eff.read_text())["points"]} == {"irtnet", "model-mean"}
     assert (tmp_path / "eff.png").stat().st_size > 0 and "| model-mean |" in (tmp_path / "eff.md").read_text()
+    # the report embeds both results: tables and curves (what `irtnet report --include` does with the files)
+    from irtnet.reporting import html as H
+
+    rep = H.Report("r")
+    H.estimation_section(rep, doc)
+    H.efficiency_section(rep, json.loads(eff.read_text()))
+    page = H.render(rep)
+    for fig in ("estimation_error", "estimation_coverage", "data_efficiency"):
+        assert f"<figure id='{fig}'><img alt='{fig}' src='data:image/png;base64," in page
+    assert "All benchmarks, per method and N" in page and "<td>model-mean</td>" in page
     bad = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "--ns", "ten", *common])
     assert bad.exit_code == 2 and "expected comma-separated numbers" in bad.output

@@ -266,3 +266,41 @@ def cost_section(report: Report, result: dict[str, Any]) -> None:
                                                       "share of its cost"], rows))
     _fig(sec, "cost_curve", "Routing accuracy against mean cost per query, sweeping lambda.", cost_curves(result),
          {"curves": result["curves"]})
+
+
+def estimation_section(report: Report, result: dict[str, Any]) -> None:
+    """`irtnet evaluate-estimation`'s result: error, rank correlation, coverage and width against N, the paired
+    verdicts, and both curves."""
+    from irtnet.reporting.estimation_figures import coverage_curves, error_curves
+
+    s = result["settings"]
+    sec = report.section("Estimating new models from few answers")
+    sec.paragraphs.append(f"{s.get('draws')} draw(s) of {s.get('n_held_out')} held-out models, table "
+                          f"{s.get('table', '?')}, intervals at level {s.get('level')}; pool: {s.get('pool', '')}.")
+    cols = ("abs_error", "spearman", "coverage", "width")
+    overall = sorted((r for r in result["summary"] if r["benchmark"] == "all"), key=lambda r: (r["method"], r["n"]))
+    sec.tables.append(Table("All benchmarks, per method and N", ["method", "N", *cols],
+                            [[r["method"], r["n"], *[r.get(c, float("nan")) for c in cols]] for r in overall]))
+    paired = [*result.get("paired", []), *result.get("routing", [])]
+    if paired:
+        sec.tables.append(Table("Paired: irtnet minus each other method (95% interval)",
+                                ["A", "B", "N", "metric", "A - B", "low", "high", "verdict for A"],
+                                [[r["a_method"], r["b_method"], r["n"], r["metric"], r["diff"], r["lo"], r["hi"],
+                                  r["verdict"]] for r in paired]))
+    _fig(sec, "estimation_error", "Mean absolute error of the estimated per-benchmark accuracy against N.",
+         error_curves(result), {"summary": overall})
+    _fig(sec, "estimation_coverage", "Coverage and width of the intervals against N.", coverage_curves(result))
+
+
+def efficiency_section(report: Report, result: dict[str, Any]) -> None:
+    """`irtnet data-efficiency`'s result: accuracy, AUC and log loss against the share of training queries."""
+    from irtnet.reporting.estimation_figures import efficiency_curves
+
+    sec = report.section("Data efficiency")
+    points = sorted(result["points"], key=lambda p: (p["predictor"], p["setting"], p["fraction"]))
+    sec.tables.append(Table("Test queries, per training share", ["predictor", "setting", "fraction",
+                                                                 "training queries", "accuracy", "AUC", "log loss"],
+                            [[p["predictor"], p["setting"], p["fraction"], p["n_train_queries"], p["accuracy"],
+                              p["auc"], p["log_loss"]] for p in points]))
+    _fig(sec, "data_efficiency", "Accuracy, AUC and log loss against the share of training queries used.",
+         efficiency_curves(result), {"points": points})

@@ -35,7 +35,8 @@ def build_report(checkpoint: str | Path, table_path: str | Path | None = None, i
         except ConfigError as exc:  # no costs for this table: the section is left out, and the page says why
             rep.meta["cost section"] = f"left out ({exc})"
     sections = {"benchmark-accuracy": H.benchmark_section, "onboarding": H.onboarding_section,
-                "cost-routing": H.cost_section}
+                "cost-routing": H.cost_section, "estimation": H.estimation_section,
+                "data-efficiency": H.efficiency_section}
     for doc in docs:
         if doc.get("task") in sections:
             sections[doc["task"]](rep, doc)
