@@ -168,3 +168,18 @@ def test_cli_quick_runs_write_json_figures_and_markdown(tmp_path):
     assert "All benchmarks, per method and N" in page and "<td>model-mean</td>" in page
     bad = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "--ns", "ten", *common])
     assert bad.exit_code == 2 and "expected comma-separated numbers" in bad.output
+
+
+def test_a_text_free_table_runs_with_an_item_seen_irt_model(tmp_path):
+    # livecodebench-like: no query text, so the checkpoint is a classical 2PL on the known models' answers,
+    # HierShrink clusters the known models' answers, and routing on unseen test queries is skipped
+    from irtnet.api import evaluate_estimation as api_run
+
+    make_synthetic(n_models=9, n_queries=200, n_benchmarks=2, dim=1, feature_dim=6, seed=2,
+                   text=False).table.to_parquet(tmp_path / "t.parquet")
+    res = api_run(tmp_path / "t.parquet", ModelSpec(model="irt-2pl"), "hashing-64", quick=True, threads=1)
+    doc = res.to_dict()
+    assert doc["settings"]["routing_ns"] == [] and doc["routing"] == []
+    overall = {(r["method"], r["n"]): r for r in doc["summary"] if r["benchmark"] == "all"}
+    assert {"hiershrink", "irtnet-random", "retrain", "gp-irt"} <= {m for m, _ in overall}
+    assert all(np.isfinite(r["abs_error"]) for r in overall.values())

@@ -347,11 +347,25 @@ def text_clusters(vectors: np.ndarray, n_clusters: int = 32, seed: int = 0) -> n
         return KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x).labels_.astype(np.int64)
 
 
+def response_clusters(known_labels: np.ndarray, n_clusters: int = 32, seed: int = 0) -> np.ndarray:
+    """Cluster of each pool item [Q] where the table has no text: k-means of the items' correctness vectors
+    across the known models (known_labels [Q, M], NaN where unanswered), at most one cluster per 5 items."""
+    from sklearn.cluster import KMeans
+
+    x = np.asarray(known_labels, np.float64)
+    if x.ndim != 2 or len(x) == 0 or x.shape[1] == 0:
+        raise DataError(f"known models' labels must be [items, models], got shape {x.shape}", field="known_labels")
+    k = max(1, min(int(n_clusters), len(x) // 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return KMeans(n_clusters=k, n_init=3, random_state=seed).fit(_fill_missing(x)).labels_.astype(np.int64)
+
+
 def hiershrink_estimate(answered: Sequence[int], y: Sequence[float], groups: Sequence[object],
                         known_labels: np.ndarray | None = None, *, clusters: np.ndarray,
                         prior_strength: float = 24.0) -> list[BenchmarkEstimate]:
     """HierShrink: cluster rates of the answered items shrunk toward the model's mean (module docstring);
-    clusters [Q] from `text_clusters`; known_labels (optional) give the mean the model's own is shrunk to."""
+    clusters [Q] from `text_clusters` (or `response_clusters` for text-free tables); known_labels (optional) give the mean the model's own is shrunk to."""
     idx, y, names = _check(answered, y, groups)
     clusters = np.asarray(clusters, np.int64)
     if clusters.shape != (len(names),):

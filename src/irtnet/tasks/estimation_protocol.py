@@ -14,7 +14,8 @@ estimates every benchmark:
                                             at random or from estimate.plan_items(adaptive|balanced|anchor)
     mean-random, mean-stratified            the sample mean with a Wilson interval
     anchor, p-irt, gp-irt                   tinyBenchmarks on its correctness anchor points
-    hiershrink                              text-cluster rates shrunk to the model's mean, random items
+    hiershrink                              cluster rates shrunk to the model's mean, random items (clusters of
+                                            the texts, or of the known models' answers on a text-free table)
     retrain                                 (N in routing_ns, given `retrain`) a model retrained with every
                                             held-out model's N random answers added: observed + predicted
 
@@ -145,10 +146,8 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
     known, new = pool.table.label_matrix(model_ids=list(known_ids)), pool.table.label_matrix(model_ids=list(new_ids))
     clusters = None
     if "hiershrink" in methods:
-        if pool.queries.vectors is None:
-            raise DataError("hiershrink needs the pool's text embeddings; prepare the table with an encoder",
-                            field="vectors")
-        clusters = eb.text_clusters(pool.queries.vectors, seed=seed)
+        clusters = (eb.text_clusters(pool.queries.vectors, seed=seed) if pool.queries.vectors is not None
+                    else eb.response_clusters(known, seed=seed))  # a text-free table: the known models' answers
     irt, bias2, variance = None, {}, eb.item_variance(known, groups)
     if any(m in methods for m in ("p-irt", "gp-irt")):
         irt = eb.fit_classical_irt(known, irt_dim, seed)
@@ -379,9 +378,12 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
             say(f"draw {d}: retraining with {n} answers of each held-out model")
             retrained = retrain().fit(_with_answers(data, qsplit.train, msplit.train_models, ctx, n, seed), val)
             cells += _retrain_cells(ctx, retrained, pool_data, n, seed)
-            routing.setdefault(int(n), []).append(_routing_inputs(data, qsplit, ctx, retrained, n, seed, all_models))
+            if not getattr(retrained, "item_seen", False):  # free per-item parameters: no unseen test queries
+                routing.setdefault(int(n), []).append(_routing_inputs(data, qsplit, ctx, retrained, n, seed, all_models))
     settings = {"ns": [int(n) for n in ns], "draws": draws, "held_out_share": held_out_share, "n_held_out": n_test,
-                "seed": seed, "methods": list(methods), "routing_ns": [int(n) for n in routing_ns] if retrain else [],
+                "seed": seed, "methods": list(methods),
+                "routing_ns": [int(n) for n in routing_ns] if retrain and not getattr(predictor, "item_seen", False)
+                else [],
                 "fractions": list(fractions), "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
                 "p_irt": f"classical MIRT-2PL (dim {irt_dim}, free item parameters, MAP) fitted on the known models",
                 "gp_irt_lambda": "b^2 / (b^2 + s^2 / n_g): b^2 split-half IRT bias on known models, s^2 item variance",
