@@ -1,4 +1,5 @@
-"""The data steps every workflow shares: read a table, embed its queries, split it."""
+"""The data steps every workflow shares: read a table, embed its queries, split it; fill the embedding cache
+with the texts of a file (`irtnet data encode`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 
 from irtnet.config import DataConfig
 from irtnet.data.dataset import Dataset
-from irtnet.data.embeddings import embed_queries
+from irtnet.data.embeddings import DEFAULT_ENCODER, CacheFill, embed_queries, fill_cache
+from irtnet.data.encode_pool import read_texts
 from irtnet.data.pair_split import PairSplit
 from irtnet.data.splits import QuerySplit, leave_one_benchmark_out, split_by_query
 from irtnet.data.table import ResponseTable
@@ -18,11 +20,23 @@ def load_table(path: str | Path) -> ResponseTable:
     return ResponseTable.read_parquet(path)
 
 
-def prepare(table: ResponseTable, encoder: str | None = "all-MiniLM-L6-v2", progress: bool = False) -> Dataset:
-    """The table with its query embeddings (none where `encoder` is None or the table has no text)."""
+def prepare(table: ResponseTable, encoder: str | None = "all-MiniLM-L6-v2", progress: bool = False,
+            workers: int = 1) -> Dataset:
+    """The table with its query embeddings (none where `encoder` is None or the table has no text);
+    `workers` > 1 encodes the texts not cached yet in that many processes (`embed_texts`)."""
     if encoder is None or not table.has_text:
         return Dataset.from_table(table)
-    return Dataset.from_table(table, embed_queries(table, encoder, progress=progress))
+    return Dataset.from_table(table, embed_queries(table, encoder, progress=progress, workers=workers))
+
+
+def encode_file(path: str | Path, encoder: str = DEFAULT_ENCODER, *, column: str = "text", workers: int = 1,
+                chunk_size: int | None = None, batch_size: int = 64) -> tuple[CacheFill, int]:
+    """Encode the texts of `path` into the embedding cache: (what `fill_cache` did, blank lines skipped).
+
+    `path`: one text per line, or a .csv/.tsv/.json/.jsonl/.parquet file whose column `column` holds them
+    (`encode_pool.read_texts`); `workers`, `chunk_size`: as in `embed_texts` (resumable chunks)."""
+    texts, blank = read_texts(path, column)
+    return fill_cache(texts, encoder, workers=workers, chunk_size=chunk_size, batch_size=batch_size), blank
 
 
 def make_split(table: ResponseTable, cfg: DataConfig) -> QuerySplit | PairSplit:

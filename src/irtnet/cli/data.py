@@ -1,4 +1,5 @@
-"""`irtnet data ...`: import evaluation logs into a response table, list the formats, summarise a table."""
+"""`irtnet data ...`: import evaluation logs into a response table, list the formats, summarise a table,
+fill the embedding cache with the vectors of many texts."""
 
 from __future__ import annotations
 
@@ -136,6 +137,51 @@ def summary(
     for part in _summary_tables(info):
         console.print(part)
     _print_report(info.report)
+
+
+ENCODE_HELP = "\n\n".join([
+    "Fill the embedding cache ($IRTNET_CACHE, default ~/.cache/irtnet) with the vectors of the texts in PATH, so "
+    "training, routing and serving on them later encode nothing. Prints texts, already cached, encoded, seconds "
+    "and texts per second.",
+    "PATH is a text file with one text per line (UTF-8; blank lines are skipped), or a .csv/.tsv/.json/.jsonl/"
+    ".parquet file (optionally .gz/.xz/.bz2) with a text column (--column; a response table written by "
+    "`irtnet data import` has one). A missing or empty text, or a line that is not UTF-8, is an error "
+    "naming the file, row and field.",
+    "Texts already cached are skipped. The rest are encoded in chunks, each written as one cache shard as soon "
+    "as it is done: an interrupted run, started again, continues where it stopped. --chunk-size trades the "
+    "work an interruption loses (and the vectors held in memory) against the number of shards; the default "
+    "grows with the job (2,048 texts up to 65,536 texts, then 1/32 of the job, at most 32,768).",
+    "--workers N runs N encoder processes, each with torch on cores/N threads (at least 1); 1 runs the "
+    "encoder here, on every core.",
+    "Example: irtnet data encode prompts.txt --workers 2",
+])
+
+
+@app.command("encode", help=ENCODE_HELP)
+@friendly_errors
+def encode(
+    path: Annotated[Path, typer.Argument(help="a text file (one text per line) or a column file (see --column)")],
+    encoder: Annotated[str, Opt(help="the encoder: all-MiniLM-L6-v2 (packaged), hashing-<dim>, or a local "
+                                     "sentence-transformers model")] = "all-MiniLM-L6-v2",
+    workers: Annotated[int, Opt(min=1, help="encoder processes (1: this process, all cores)")] = 1,
+    chunk_size: Annotated[Optional[int], Opt(min=1, help="texts per chunk (= per cache shard); default "
+                                                         "grows with the job")] = None,
+    column: Annotated[str, Opt(help="the text column of a .csv/.tsv/.json/.jsonl/.parquet file")] = "text",
+    batch_size: Annotated[int, Opt(min=1, help="texts per model batch")] = 64,
+) -> None:
+    """Encode the texts of PATH into the embedding cache (see ENCODE_HELP)."""
+    from irtnet.api.data import encode_file  # here: the other `irtnet data` commands stay free of torch
+
+    done, blank = encode_file(path, encoder, column=column, workers=workers, chunk_size=chunk_size,
+                              batch_size=batch_size)
+    say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    say(f"read {done.texts:,} texts from {path}" + (f" ({blank:,} blank lines skipped)" if blank else ""))
+    say(f"texts: {done.texts:,} ({done.distinct:,} distinct), already cached: {done.cached:,}, encoded: "
+        f"{done.encoded:,} in {done.shards:,} shards")
+    rate = f"{done.texts_per_s:,.1f} texts/s" if done.encoded else "nothing to encode"
+    say(f"seconds: {done.seconds:.2f}, {rate} ({done.encoder}, {workers} worker{'s' if workers > 1 else ''}, "
+        "encoder start included)")
+    say(f"cache: {done.folder}")
 
 
 def _summary_tables(info: TableSummary) -> list[Table]:

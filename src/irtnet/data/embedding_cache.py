@@ -101,6 +101,16 @@ class _ShardIndex:
                         self._remember(key, vector)
             return out
 
+    def missing(self, keys: Sequence[str]) -> list[str]:
+        """The keys neither in a shard (as far as the index knows) nor buffered; reads no vector."""
+        with self.lock:
+            self._open()
+            out = [key for key in keys if key not in self.where and key not in self.pending]
+            if out:
+                self._refresh()
+                out = [key for key in out if key not in self.where]
+            return out
+
     def _recalled(self, key: str) -> np.ndarray | None:
         vector = self.recent.get(key)
         if vector is not None:

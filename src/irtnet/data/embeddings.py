@@ -14,18 +14,20 @@
   service's path) leaves new vectors to the cache's write buffer; `flush_all()` writes every buffer now
   (a server's shutdown hook; it also runs at interpreter exit). The index, buffer, LRU and compaction are
   in `irtnet.data.embedding_cache`.
+- `workers=N` (N > 1) encodes the missing texts in N processes (`encoder_pool`); `fill_cache`
+  fills the cache without returning vectors (`irtnet data encode`: a million texts in ~32 shards).
 - `QueryEmbeddings` holds vectors with the query-id vocabulary that addresses their rows.
 """
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import hashlib
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -37,13 +39,14 @@ from safetensors.numpy import load_file, save_file
 from irtnet._io import atomic_path
 from irtnet.data.embedding_cache import _ShardIndex, flush_all
 from irtnet.data.embedding_cache import first_line as _first_line
+from irtnet.data.encode_pool import EncodePool, _Combined, auto_chunk_size
 from irtnet.data.table import ResponseTable
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
 
-__all__ = ["DEFAULT_ENCODER", "EmbeddingCache", "Encoder", "QueryEmbeddings", "canonical_name", "cache_dir",
-           "embed_queries", "embed_texts", "flush_all", "HashingEncoder", "load_encoder", "resolve_offline",
-           "SentenceTransformerEncoder", "text_key"]
+__all__ = ["DEFAULT_ENCODER", "CacheFill", "EmbeddingCache", "Encoder", "QueryEmbeddings", "canonical_name",
+           "cache_dir", "embed_queries", "embed_texts", "encoder_pool", "fill_cache", "flush_all", "HashingEncoder",
+           "load_encoder", "resolve_offline", "SentenceTransformerEncoder", "text_key"]
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2", "default"}
@@ -99,88 +102,6 @@ class SentenceTransformerEncoder:
         out = self._model.encode(texts, batch_size=batch_size, show_progress_bar=progress,
                                  convert_to_numpy=True, normalize_embeddings=True)
         return np.asarray(out, dtype=np.float32)
-
-
-@dataclass
-class _Job:
-    texts: list[str]
-    batch_size: int
-    progress: bool
-    result: np.ndarray | None = None
-    error: BaseException | None = None
-    done: bool = False
-
-
-class _Combined:
-    """Runs `fn(texts, batch_size, progress)` on one worker thread of its own (started by the first call);
-    calls made while it is busy wait and are then run together as one batch.
-
-    Batches: a service encoding one text per request gets a batch per model run, not a queue of single
-    texts. One thread: fast tokenizers refuse two threads at once, and glibc gives each thread that
-    allocates a heap arena of its own, so a model run from a server's 40 request threads keeps up to 16
-    arenas of freed buffers (measured: +365 MiB over 1,500 new texts run from 40 threads, +100 from one,
-    +80 over 3,000 with `_trim_heap`)."""
-
-    def __init__(self, fn: Callable[[list[str], int, bool], np.ndarray]) -> None:
-        self.fn, self.queue = fn, []
-        self.cv = threading.Condition()
-        self.worker: threading.Thread | None = None
-
-    def __call__(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
-        job = _Job(texts, batch_size, progress)
-        with self.cv:
-            self.queue.append(job)
-            if self.worker is None or not self.worker.is_alive():  # the first call, or after a fork
-                self.worker = threading.Thread(target=self._work, name="irtnet-encoder", daemon=True)
-                self.worker.start()
-            self.cv.notify_all()
-            while not job.done:
-                self.cv.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result
-
-    def _work(self) -> None:
-        while True:
-            with self.cv:
-                while not self.queue:
-                    self.cv.wait()
-                batch, self.queue = self.queue, []
-            result = error = None
-            try:
-                result = self.fn([t for j in batch for t in j.texts], max(j.batch_size for j in batch),
-                                 any(j.progress for j in batch))
-            except BaseException as exc:  # every waiting caller gets it; the worker goes on
-                error = exc
-            with self.cv:
-                start = 0
-                for j in batch:
-                    j.result = None if result is None else result[start: start + len(j.texts)]
-                    j.error, j.done, start = error, True, start + len(j.texts)
-                self.cv.notify_all()
-            _trim_heap()
-
-
-_TRIM = {"fn": None, "last": 0.0}
-
-
-def _trim_heap(every_s: float = 1.0) -> None:
-    """Give the heap's free pages back to the OS (glibc's malloc_trim), at most every `every_s` seconds.
-
-    Batches of varying shape (texts per request, text lengths) leave freed buffers that glibc keeps:
-    all-MiniLM-L6-v2 encoding 3,000 texts in batches of 1-40 grew a process by 225 MiB, by 86 with a trim
-    after each batch (mostly the model's first-use allocations). A trim takes 5-15 ms (GIL released), hence
-    the rate limit. Where the C library is not glibc it does nothing."""
-    now = time.monotonic()
-    if now - _TRIM["last"] < every_s:
-        return
-    _TRIM["last"] = now
-    if _TRIM["fn"] is None:
-        try:
-            _TRIM["fn"] = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _TRIM["fn"] = lambda pad: 0
-    _TRIM["fn"](0)
 
 
 def resolve_offline(name: str) -> tuple[str, str | None]:
@@ -298,37 +219,108 @@ class EmbeddingCache:
         """Merge the folder's small shards into large ones; how many shards were merged away."""
         return self._index.compact()
 
+    def missing(self, keys: Sequence[str]) -> list[str]:
+        """The keys the cache does not hold (no vector is read)."""
+        return self._index.missing(keys)
+
 
 def embed_texts(texts: Sequence[str], encoder: str | Encoder = DEFAULT_ENCODER, *, use_cache: bool = True,
-                batch_size: int = 64, progress: bool = False, chunk_size: int = 2048,
-                buffered: bool = False) -> np.ndarray:
+                batch_size: int = 64, progress: bool = False, chunk_size: int | None = None,
+                buffered: bool = False, workers: int = 1) -> np.ndarray:
     """Embed `texts` ([n] strings -> [n, dim] float32), encoding only texts the cache lacks.
 
-    The missing texts are encoded `chunk_size` at a time and each chunk is written to the cache as soon
-    as it is encoded, so an interrupted run keeps the chunks it finished and the next call resumes.
+    The missing texts are encoded `chunk_size` at a time (default `auto_chunk_size`: 2,048 for up to
+    65,536 texts, up to 32,768 for big jobs) and each chunk is written to the cache as soon as it is
+    encoded, so an interrupted run keeps the chunks it finished and the next call resumes.
+    `workers` > 1: the chunks are encoded by that many processes (`EncodePool`, started only if some text
+    is missing, closed on return; the encoder must then be given by name), with the same vectors.
     `buffered`: the new vectors join the cache's write buffer instead (a service embedding a few texts per
     request: one shard per `FLUSH_ROWS` texts, not one per request). An encoder given by name is loaded
     (once per process: `load_encoder`) only if some text is not cached yet.
     """
-    if chunk_size < 1:
-        raise ConfigError(f"chunk_size must be at least 1 (got {chunk_size})")
-    name = canonical_name(encoder) if isinstance(encoder, str) else encoder.name
     keys = [text_key(t) for t in texts]
-    cache = EmbeddingCache(name) if use_cache else None
+    cache = EmbeddingCache(_name_of(encoder)) if use_cache else None
     found = cache.get(keys) if cache is not None else {}
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items())
-    enc = None if isinstance(encoder, str) else encoder
-    for start in range(0, len(todo), chunk_size):
-        if enc is None:
-            enc = load_encoder(str(encoder))
-        chunk_keys, chunk_texts = zip(*todo[start: start + chunk_size])
-        new = enc.encode(list(chunk_texts), batch_size=batch_size, progress=progress)
-        found.update(zip(chunk_keys, new))
-        if cache is not None:  # unbuffered: written now, so a run killed later keeps this chunk
-            cache.put(list(chunk_keys), new, buffered=buffered)
+    with contextlib.closing(_encoded(todo, encoder, chunk_size, workers, batch_size, progress)) as chunks:
+        for chunk_keys, new in chunks:
+            found.update(zip(chunk_keys, new))
+            if cache is not None:  # unbuffered: written now, so a run killed later keeps this chunk
+                cache.put(chunk_keys, new, buffered=buffered)
     if not keys:
-        return np.zeros((0, (load_encoder(str(encoder)) if enc is None else enc).dim), dtype=np.float32)
+        return np.zeros((0, (load_encoder(encoder) if isinstance(encoder, str) else encoder).dim), dtype=np.float32)
     return np.stack([found[k] for k in keys]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CacheFill:
+    """What `fill_cache` did: texts given, distinct texts, already cached, encoded now, shards written,
+    seconds in all (lookup, starting the encoder, encoding, writing), the encoder and the cache folder."""
+
+    texts: int
+    distinct: int
+    cached: int
+    encoded: int
+    shards: int
+    seconds: float
+    encoder: str
+    folder: Path
+
+    @property
+    def texts_per_s(self) -> float:
+        """Texts encoded (and written) per second of the whole call."""
+        return self.encoded / self.seconds if self.seconds > 0 else float("nan")
+
+
+def fill_cache(texts: Sequence[str], encoder: str | Encoder = DEFAULT_ENCODER, *, workers: int = 1,
+               chunk_size: int | None = None, batch_size: int = 64, progress: bool = False) -> CacheFill:
+    """Encode the texts the cache lacks and write them (as `embed_texts`, in resumable chunks), without
+    reading or returning any vector: memory holds one chunk, however many texts."""
+    t0 = time.perf_counter()
+    distinct = dict(zip((text_key(t) for t in texts), texts))
+    cache = EmbeddingCache(_name_of(encoder))
+    todo = sorted((k, distinct[k]) for k in cache.missing(list(distinct)))
+    shards = 0
+    with contextlib.closing(_encoded(todo, encoder, chunk_size, workers, batch_size, progress)) as chunks:
+        for chunk_keys, new in chunks:
+            cache.put(chunk_keys, new)
+            shards += 1
+    return CacheFill(len(texts), len(distinct), len(distinct) - len(todo), len(todo), shards,
+                     time.perf_counter() - t0, _name_of(encoder), cache.dir)
+
+
+def encoder_pool(encoder: str = DEFAULT_ENCODER, workers: int = 2, *, threads: int | None = None,
+                 device: str | None = None) -> EncodePool:
+    """An `EncodePool` (not started) of `workers` processes, each with `load_encoder(encoder)` and torch on
+    `threads` threads (default: the cores over the workers, at least 1). Use it as a context manager."""
+    return EncodePool(canonical_name(encoder), workers, loader=load_encoder, threads=threads, device=device)
+
+
+def _name_of(encoder: str | Encoder) -> str:
+    return canonical_name(encoder if isinstance(encoder, str) else encoder.name)
+
+
+def _encoded(todo: list[tuple[str, str]], encoder: str | Encoder, chunk_size: int | None, workers: int,
+             batch_size: int, progress: bool) -> Iterator[tuple[list[str], np.ndarray]]:
+    """(keys, vectors) of each chunk of `todo` ((key, text) pairs), encoded in order."""
+    size = auto_chunk_size(len(todo)) if chunk_size is None else chunk_size
+    if size < 1:
+        raise ConfigError(f"chunk_size must be at least 1 (got {chunk_size})")
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1 (got {workers})")
+    if workers > 1 and not isinstance(encoder, str):
+        raise ConfigError(f"workers={workers} needs the encoder by name (each worker process loads its own); "
+                          f"got an encoder object {encoder.name!r}")
+    if not todo:
+        return
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            enc: Encoder = stack.enter_context(encoder_pool(str(encoder), workers))
+        else:
+            enc = load_encoder(encoder) if isinstance(encoder, str) else encoder
+        for start in range(0, len(todo), size):
+            chunk_keys, chunk_texts = zip(*todo[start: start + size])
+            yield list(chunk_keys), enc.encode(list(chunk_texts), batch_size=batch_size, progress=progress)
 
 
 _INDEXES: dict[Path, _ShardIndex] = {}
@@ -382,15 +374,17 @@ class QueryEmbeddings:
         return cls(Vocab("query", ids), data["vectors"], encoder)
 
 
-def embed_queries(table: ResponseTable, encoder: str | Encoder = DEFAULT_ENCODER, *,
-                  use_cache: bool = True, batch_size: int = 64, progress: bool = False) -> QueryEmbeddings:
-    """Embed every query of `table` from its text; a query without text is an error naming it."""
+def embed_queries(table: ResponseTable, encoder: str | Encoder = DEFAULT_ENCODER, *, use_cache: bool = True,
+                  batch_size: int = 64, progress: bool = False, workers: int = 1) -> QueryEmbeddings:
+    """Embed every query of `table` from its text (`workers`: as in `embed_texts`); a query without text is
+    an error naming it."""
     texts = table.queries["text"]
     if texts.isna().any():
         missing = table.queries.loc[texts.isna(), "query"].tolist()
         raise DataError(
             f"{len(missing)} of {table.n_queries} queries have no text (first: {missing[:3]}); text "
             "models need query text - use an item-seen IRT model for text-free data", field="text")
-    vectors = embed_texts(texts.tolist(), encoder, use_cache=use_cache, batch_size=batch_size, progress=progress)
+    vectors = embed_texts(texts.tolist(), encoder, use_cache=use_cache, batch_size=batch_size, progress=progress,
+                          workers=workers)
     name = canonical_name(encoder) if isinstance(encoder, str) else encoder.name
     return QueryEmbeddings(table.query_vocab, vectors, name)

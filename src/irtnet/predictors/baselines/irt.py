@@ -24,7 +24,6 @@ Against girth (which uses P = sigmoid(a (theta - b))): girth's difficulty is b /
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,23 +35,13 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Predictor, register
 from irtnet.predictors.baselines._common import get_params
+from irtnet.predictors.baselines.irt_fit import IrtFit
+from irtnet.predictors.baselines.irt_newton import fit_2pl_newton
 from irtnet.predictors.state import check_params, check_shapes, check_vocab, tensor_mismatch
 
 
 class UnseenQueryError(DataError):
     """A query an item-seen model (free per-item parameters) never saw in training."""
-
-
-@dataclass
-class IrtFit:
-    """theta [M, d], a [Q, d], b [Q]; the final objective (per unit weight), iterations, convergence."""
-
-    theta: np.ndarray
-    a: np.ndarray
-    b: np.ndarray
-    loss: float
-    n_iter: int
-    converged: bool
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -243,8 +232,6 @@ class IRT2PL(ItemIRT):
             return super()._fit_pairs(model_idx, item_idx, y, w, n_models, n_items)
         if self.solver != "newton":
             raise ConfigError(f"unknown solver {self.solver!r}: use 'lbfgs' or 'newton'")
-        from irtnet.predictors.baselines.irt_newton import fit_2pl_newton  # it imports this module
-
         return fit_2pl_newton(model_idx, item_idx, y, n_models, n_items, weight=w, a_std=self.a_std,
                               beta_std=self.b_std, max_iter=self.max_iter, tol=self.tol)
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from irtnet.errors import ConfigError, DataError
-from irtnet.predictors.baselines.irt import IrtFit
+from irtnet.predictors.baselines.irt_fit import IrtFit
 
 BLOCK_CELLS = 1 << 22          # item-block size in matrix cells (4M: 16 MiB per float32 temporary)
 MAX_CELLS = 1 << 31            # the dense matrix's limit; sparser or larger data: `fit_irt`
