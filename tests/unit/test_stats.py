@@ -189,7 +189,7 @@ def test_the_interval_covers_the_true_difference_about_95_percent_of_the_time():
 @pytest.mark.parametrize("lo, hi, higher, want", [
     (0.01, 0.05, True, "win"), (-0.05, -0.01, True, "loss"), (-0.01, 0.02, True, "tie"), (0.0, 0.02, True, "tie"),
     (-0.05, -0.01, False, "win"), (0.01, 0.05, False, "loss"), (-0.01, 0.02, False, "tie"),
-    (-0.02, 0.0, False, "tie"), (NAN, NAN, True, "tie"),
+    (-0.02, 0.0, False, "tie"), (NAN, NAN, True, "n/a"), (NAN, 0.01, False, "n/a"),
 ])
 def test_verdict(lo, hi, higher, want):
     assert verdict(lo, hi, higher) == want

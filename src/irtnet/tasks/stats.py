@@ -17,6 +17,8 @@ clipped at 1e-7, ECE over 10 equal-width bins) and `irtnet.tasks.routing` (argma
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -226,8 +228,10 @@ def resample_weights(n_queries: int, n_boot: int, seed: int = 0, batch: int = 25
 
 def verdict(diff_lo: float, diff_hi: float, higher_is_better: bool) -> str:
     """"win" when the interval [diff_lo, diff_hi] of A - B lies wholly on the better side of 0 (above it if
-    higher is better, below it otherwise), "loss" when wholly on the worse side, "tie" otherwise (an
-    interval touching 0, or NaN)."""
+    higher is better, below it otherwise), "loss" when wholly on the worse side, "tie" when it touches 0, and
+    "n/a" when a bound is NaN (no data to compare on: never counted as a tie)."""
+    if math.isnan(diff_lo) or math.isnan(diff_hi):
+        return "n/a"
     if higher_is_better:
         return "win" if diff_lo > 0 else "loss" if diff_hi < 0 else "tie"
     return "win" if diff_hi < 0 else "loss" if diff_lo > 0 else "tie"
