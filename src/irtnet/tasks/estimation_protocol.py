@@ -9,9 +9,10 @@ held-out model's pool is its labelled pool items; its true accuracy on a benchma
 For each held-out model and N, each method picks N items of that pool its own way, reads their labels and
 estimates every benchmark:
 
-    irtnet-random|adaptive|balanced|anchor  estimate.estimate_accuracy on the checkpoint's a, b, misfit-
-                                            corrected with the known models' pool labels and abilities; items
-                                            at random or from estimate.plan_items(adaptive|balanced|anchor)
+    irtnet-random|adaptive|balanced|anchor  estimate.estimate_accuracy on the checkpoint's a, b (refitted on
+                                            the known models' answers: item_refit.py, unless item_refit=False),
+                                            misfit-corrected with the known models' pool labels and abilities;
+                                            items at random or from estimate.plan_items(adaptive|balanced|anchor)
     mean-random, mean-stratified            the sample mean with a Wilson interval
     anchor, p-irt, gp-irt                   tinyBenchmarks on its correctness anchor points
     hiershrink                              cluster rates shrunk to the model's mean, random items (clusters of
@@ -46,6 +47,7 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.tasks import estimation_baselines as eb
 from irtnet.tasks.estimate import estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
+from irtnet.tasks.item_refit import choose_item_prior, refit_items
 from irtnet.tasks.onboard import Prior, fit_theta, population_prior, with_new_model
 from irtnet.tasks.stats import paired_bootstrap, resample_weights, verdict
 
@@ -121,6 +123,7 @@ class _Draw:
     variance: dict[str, float]
     plans: dict[tuple[str, int, bytes], np.ndarray] = field(default_factory=dict)
     known_theta: np.ndarray | None = None  # the checkpoint's abilities of the known models, in `known`'s order
+    refit: dict[str, Any] = field(default_factory=dict)  # the item prior chosen on the known models, its scores
 
 
 def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, methods: Sequence[str]) -> None:
@@ -138,7 +141,8 @@ def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, method
 
 # --------------------------------------------------------------------------------------- one draw
 def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str], new_ids: Sequence[str],
-                  methods: Sequence[str], irt_dim: int, seed: int) -> _Draw:
+                  methods: Sequence[str], irt_dim: int, seed: int, item_refit: bool = True,
+                  refit_answers: int = 100) -> _Draw:
     if not hasattr(predictor, "query_parameters"):
         raise ConfigError(f"{predictor.name} has no IRT query parameters; the protocol needs an IrtNet model")
     a, b = (np.asarray(x, np.float64) for x in predictor.query_parameters(pool.queries))
@@ -155,8 +159,14 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
             bias2 = eb.irt_bias(known, groups, irt_dim, seed)
     ids = {m: i for i, m in enumerate(predictor.models_.ids)}
     theta = predictor.abilities_[[ids[m] for m in known_ids]] if all(m in ids for m in known_ids) else None
-    return _Draw(index, predictor, population_prior(predictor.abilities_), a, b, groups, known, new, list(new_ids),
-                 clusters, irt, bias2, variance, known_theta=theta)
+    prior = population_prior(predictor.abilities_)
+    refit: dict[str, Any] = {"prior_sd": 0.0, "scores": {}}
+    if item_refit and theta is not None:  # refit the pool's items on the known models (item_refit.py)
+        sd, scores = choose_item_prior(a, b, groups, known, theta, prior, n_answers=refit_answers, seed=seed)
+        a, b = refit_items(a, b, known, theta, sd)
+        refit = {"prior_sd": sd, "scores": {str(k): v for k, v in scores.items()}}
+    return _Draw(index, predictor, prior, a, b, groups, known, new, list(new_ids),
+                 clusters, irt, bias2, variance, known_theta=theta, refit=refit)
 
 
 def _pool_of(ctx: _Draw, j: int, seed: int) -> tuple[np.ndarray, _Pool]:
@@ -349,7 +359,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                         methods: Sequence[str] = METHODS, retrain: Callable[[], Any] | None = None,
                         routing_ns: Sequence[int] = (50, 100), fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                         level: float = 0.9, n_draws: int = 1000, n_boot: int = 2000, irt_dim: int = 2,
-                        progress: Callable[[str], None] | None = None) -> EstimationEvaluation:
+                        item_refit: bool = True, progress: Callable[[str], None] | None = None) -> EstimationEvaluation:
     """The protocol of the module docstring on a Dataset; `retrain` (a factory) adds the retrain method and the
     routing comparison at `routing_ns`. Returns every cell, the summaries and the paired verdicts."""
     _check_settings(ns, draws, held_out_share, methods)
@@ -361,6 +371,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
     say = progress or (lambda _m: None)
     cells: list[EstimationCell] = []
     routing: dict[int, list[dict[str, np.ndarray]]] = {}
+    refits: list[dict[str, Any]] = []
     for d in range(draws):
         msplit = held_out_models(data.table, n_test=n_test, seed=seed + d)
         qsplit = split_by_query(data.table, fractions, seed + d)
@@ -368,7 +379,9 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
         val = data.select(qsplit.val, msplit.train_models) if qsplit.val else None
         predictor = make_predictor().fit(data.select(qsplit.train, msplit.train_models), val)
         pool_data = data.select(qsplit.train)
-        ctx = _prepare_draw(d, predictor, pool_data, msplit.train_models, msplit.test_models, methods, irt_dim, seed)
+        ctx = _prepare_draw(d, predictor, pool_data, msplit.train_models, msplit.test_models, methods, irt_dim, seed,
+                            item_refit, refit_answers=100 if 100 in ns else int(np.median(ns)))
+        refits.append(ctx.refit)
         for j, name in enumerate(ctx.new_models):
             say(f"draw {d}: estimating {name}")
             cells += _model_cells(ctx, j, ns, methods, level, n_draws, seed)
@@ -387,7 +400,10 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                 "fractions": list(fractions), "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
                 "p_irt": f"classical MIRT-2PL (dim {irt_dim}, free item parameters, MAP) fitted on the known models",
                 "gp_irt_lambda": "b^2 / (b^2 + s^2 / n_g): b^2 split-half IRT bias on known models, s^2 item variance",
-                "pool": "the query split's train part; truth = the held-out model's mean label on a benchmark's pool items"}
+                "pool": "the query split's train part; truth = the held-out model's mean label on a benchmark's pool items",
+                "item_refit": {"on": item_refit, "per_draw": refits,
+                               "what": "irtnet's pool items refitted on the known models' answers, prior sd chosen "
+                                       "by two-fold cross-fitting over the known models (tasks/item_refit.py)"}}
     return EstimationEvaluation(cells, summarise(cells), paired_errors(cells, n_boot, seed),
                                 _routing_rows(routing, n_boot, seed), settings)
 

@@ -1,0 +1,55 @@
+"""Item parameters refitted on the known models' answers (`irtnet.tasks.item_refit`): they move toward the
+truth when the text's parameters are off, stay put at prior sd 0, and the prior is chosen on the known models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from irtnet.errors import DataError
+from irtnet.tasks.item_refit import choose_item_prior, refit_items
+from irtnet.tasks.onboard import population_prior
+
+
+def planted(noise: float, n_models: int = 40, n_items: int = 400, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0, 1, (n_models, 2))
+    a, b = rng.uniform(0.3, 1.5, (n_items, 2)), rng.normal(0, 1, n_items)
+    labels = (rng.random((n_items, n_models)) < 1 / (1 + np.exp(-(a @ theta.T - b[:, None])))).astype(float)
+    labels[rng.random(labels.shape) < 0.1] = np.nan  # some answers missing: missing, not wrong
+    groups = np.array(["x", "y"])[rng.integers(0, 2, n_items)]
+    return theta, a, b, a + rng.normal(0, noise, a.shape), b + rng.normal(0, noise, b.shape), labels, groups
+
+
+def test_refit_moves_off_parameters_toward_the_truth():
+    theta, a, b, a_text, b_text, labels, _ = planted(noise=0.6)
+    ra, rb = refit_items(a_text, b_text, labels, theta, prior_sd=1.0)
+    assert np.abs(rb - b).mean() < 0.7 * np.abs(b_text - b).mean()
+    assert np.abs(ra - a).mean() < 0.8 * np.abs(a_text - a).mean()
+    same_a, same_b = refit_items(a_text, b_text, labels, theta, prior_sd=0.0)
+    np.testing.assert_array_equal(same_a, a_text)
+    np.testing.assert_array_equal(same_b, b_text)
+
+
+def test_an_item_nobody_answered_keeps_its_text_parameters():
+    theta, _, _, a_text, b_text, labels, _ = planted(noise=0.6)
+    labels[5] = np.nan
+    ra, rb = refit_items(a_text, b_text, labels, theta, prior_sd=1.0)
+    np.testing.assert_allclose(ra[5], a_text[5])
+    assert rb[5] == pytest.approx(b_text[5])
+
+
+def test_the_prior_is_chosen_on_the_known_models():
+    theta, a, b, a_text, b_text, labels, groups = planted(noise=0.8)
+    prior = population_prior(theta)
+    chosen, scores = choose_item_prior(a_text, b_text, groups, labels, theta, prior, n_answers=50)
+    assert chosen > 0 and scores[chosen] < scores[0.0]  # the text's parameters are far off: refit
+    exact, exact_scores = choose_item_prior(a, b, groups, labels, theta, prior, n_answers=50)
+    assert exact_scores[0.0] < exact_scores[3.0]  # exact parameters: a loose refit only adds noise
+    assert choose_item_prior(a, b, groups, labels[:, :3], theta[:3], prior) == (0.0, {})  # too few known models
+
+
+def test_mismatched_shapes_are_refused():
+    theta, _, _, a_text, b_text, labels, _ = planted(noise=0.1)
+    with pytest.raises(DataError, match="known labels"):
+        refit_items(a_text, b_text, labels[:, :5], theta, 1.0)
