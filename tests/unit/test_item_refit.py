@@ -53,3 +53,23 @@ def test_mismatched_shapes_are_refused():
     theta, _, _, a_text, b_text, labels, _ = planted(noise=0.1)
     with pytest.raises(DataError, match="known labels"):
         refit_items(a_text, b_text, labels[:, :5], theta, 1.0)
+
+
+def test_cross_fitted_replay_splits_the_known_models_and_matches_plain_replay_on_equal_items():
+    from irtnet.tasks.estimate import estimate_accuracy
+    from irtnet.tasks.item_refit import cross_fitted_items
+
+    theta, a, b, a_text, b_text, labels, groups = planted(noise=0.6)
+    parts = cross_fitted_items(a_text, b_text, labels, theta, 1.0, seed=0)
+    cols = np.sort(np.concatenate([c for _, _, c in parts]))
+    np.testing.assert_array_equal(cols, np.arange(labels.shape[1]))  # each known model replayed once
+    prior = population_prior(theta)
+    answered = np.arange(0, 400, 4)
+    y = labels[answered, 0]
+    y = np.where(np.isnan(y), 0.0, y)
+    plain = estimate_accuracy(a, b, groups, answered, y, prior, known_labels=labels, known_theta=theta)
+    same = [(a, b, c) for _, _, c in parts]  # the same items for both halves: the plain replay, regrouped
+    split = estimate_accuracy(a, b, groups, answered, y, prior, known_labels=labels, known_theta=theta,
+                              replay_items=same)
+    for p, s in zip(plain, split):
+        assert s.estimate == pytest.approx(p.estimate) and s.upper - s.lower == pytest.approx(p.upper - p.lower)

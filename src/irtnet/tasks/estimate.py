@@ -247,7 +247,9 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
                       y: Sequence[float], prior: Prior, level: float = 0.9, n_draws: int = 2000,
                       seed: int = 0, *, known_labels: np.ndarray | None = None,
                       known_theta: np.ndarray | None = None, misfit: dict[str, float] | None = None,
-                      combine: str = "residual", misfit_method: str = "replay") -> list[BenchmarkEstimate]:
+                      combine: str = "residual", misfit_method: str = "replay",
+                      replay_items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+                      ) -> list[BenchmarkEstimate]:
     """Each benchmark's accuracy from a new model's answers (see the module docstring), sorted by name.
 
     a [Q, d], b [Q], groups [Q]: every item of the pool (answered or not) and its benchmark; answered [n]:
@@ -266,6 +268,9 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     unanswered mean is Pbar_free(theta) + lambda (ybar_ans - Pbar_ans(theta)) with lambda = -mean(e d) /
     mean(d^2) in [0, 1] (`_replayed`: the known models' least squared error), and the interval is normal:
     estimate +- z sqrt(mean (e + lambda d)^2) n_f / n_g, clipped to [0, 1] (`n_draws`, `combine` unused).
+
+    `replay_items` [(a, b, columns of known_labels)]: each group of known models is replayed on its own item
+    parameters instead of a, b (items refitted without them: `item_refit.cross_fitted_items`).
 
     misfit_method="in-sample" or "split-half": sigma_g^2 from `benchmark_misfit` (the known models'
     residuals at their abilities; or cross-fitted), combined as follows. On benchmark g with n_a answered
@@ -298,7 +303,10 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
             raise ConfigError(f"unknown misfit method {misfit_method!r}; choose from {(*MISFIT_METHODS, 'replay')}")
         if misfit_method == "replay":
             known, _ = _known_inputs(known_labels, None, len(b), a.shape[1])
-            replay = replay_errors(a, b, names, idx, known, prior)
+            parts = [replay_errors(pa, pb, names, idx, known[:, cols], prior)
+                     for pa, pb, cols in (replay_items or [(a, b, np.arange(known.shape[1]))])]
+            replay = {g: tuple(np.concatenate([p[g][k] for p in parts if g in p]) for k in (0, 1))
+                      for g in sorted({g for p in parts for g in p})}
         misfit = benchmark_misfit(a, b, names, known_labels, known_theta, prior,
                                   method="in-sample" if misfit_method == "replay" else misfit_method, seed=seed)
     theta, cov = laplace_posterior(a, b, idx, y, prior)

@@ -47,7 +47,7 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.tasks import estimation_baselines as eb
 from irtnet.tasks.estimate import estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
-from irtnet.tasks.item_refit import choose_item_prior, refit_items
+from irtnet.tasks.item_refit import choose_item_prior, cross_fitted_items, refit_items
 from irtnet.tasks.onboard import Prior, fit_theta, population_prior, with_new_model
 from irtnet.tasks.stats import paired_bootstrap, resample_weights, verdict
 
@@ -102,6 +102,7 @@ class _Pool:
     clusters: np.ndarray | None
     irt: eb.ClassicalIrt | None
     order: np.ndarray  # the seeded random order of its items
+    replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # cross-fitted items per known half
 
 
 @dataclass
@@ -124,6 +125,7 @@ class _Draw:
     plans: dict[tuple[str, int, bytes], np.ndarray] = field(default_factory=dict)
     known_theta: np.ndarray | None = None  # the checkpoint's abilities of the known models, in `known`'s order
     refit: dict[str, Any] = field(default_factory=dict)  # the item prior chosen on the known models, its scores
+    replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # item_refit.cross_fitted_items
 
 
 def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, methods: Sequence[str]) -> None:
@@ -161,12 +163,14 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
     theta = predictor.abilities_[[ids[m] for m in known_ids]] if all(m in ids for m in known_ids) else None
     prior = population_prior(predictor.abilities_)
     refit: dict[str, Any] = {"prior_sd": 0.0, "scores": {}}
+    replay = None
     if item_refit and theta is not None:  # refit the pool's items on the known models (item_refit.py)
         sd, scores = choose_item_prior(a, b, groups, known, theta, prior, n_answers=refit_answers, seed=seed)
+        replay = cross_fitted_items(a, b, known, theta, sd, seed) if sd > 0 else None
         a, b = refit_items(a, b, known, theta, sd)
         refit = {"prior_sd": sd, "scores": {str(k): v for k, v in scores.items()}}
     return _Draw(index, predictor, prior, a, b, groups, known, new, list(new_ids),
-                 clusters, irt, bias2, variance, known_theta=theta, refit=refit)
+                 clusters, irt, bias2, variance, known_theta=theta, refit=refit, replay=replay)
 
 
 def _pool_of(ctx: _Draw, j: int, seed: int) -> tuple[np.ndarray, _Pool]:
@@ -174,7 +178,8 @@ def _pool_of(ctx: _Draw, j: int, seed: int) -> tuple[np.ndarray, _Pool]:
     return items, _Pool(ctx.a[items], ctx.b[items], ctx.groups[items], ctx.new[items, j], ctx.known[items],
                         None if ctx.clusters is None else ctx.clusters[items],
                         None if ctx.irt is None else ctx.irt.take(items),
-                        eb.random_items(len(items), len(items), [seed, ctx.index, j]))
+                        eb.random_items(len(items), len(items), [seed, ctx.index, j]),
+                        None if ctx.replay is None else [(ra[items], rb[items], cols) for ra, rb, cols in ctx.replay])
 
 
 def _plan(ctx: _Draw, pool: _Pool, items: np.ndarray, strategy: str, n: int, seed: int) -> np.ndarray:
@@ -206,7 +211,7 @@ def _estimates(method: str, ctx: _Draw, pool: _Pool, items: np.ndarray, n: int, 
     if method in IRTNET:
         idx = rand if IRTNET[method] == "random" else _plan(ctx, pool, items, IRTNET[method], n, seed)
         return estimate_accuracy(pool.a, pool.b, pool.groups, idx, pool.y[idx], ctx.prior, level, n_draws, seed,
-                                 known_labels=pool.known, known_theta=ctx.known_theta)
+                                 known_labels=pool.known, known_theta=ctx.known_theta, replay_items=pool.replay)
     if method == "mean-random":
         return eb.mean_estimate(rand, pool.y[rand], pool.groups, level=level)
     if method == "mean-stratified":

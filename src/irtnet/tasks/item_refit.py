@@ -78,6 +78,24 @@ def _plug_in_error(a, b, groups, labels, theta_mean, precision, n_answers: int, 
     return errors
 
 
+def _halves(n_models: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n_models)
+    return order[: n_models // 2], order[n_models // 2:]
+
+
+def cross_fitted_items(a: np.ndarray, b: np.ndarray, known_labels: np.ndarray, known_theta: np.ndarray,
+                       prior_sd: float, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """[(a, b refitted on the other half's answers, this half's columns)] for both halves of the known models
+    (`choose_item_prior`'s halves): the items to replay each known model on, so that the misfit correction
+    (`estimate_accuracy(..., replay_items=...)`) measures out-of-sample errors, as a new model will have."""
+    labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
+    out = []
+    for fit_half, own_half in (_halves(labels.shape[1], seed), _halves(labels.shape[1], seed)[::-1]):
+        ra, rb = refit_items(a, b, labels[:, fit_half], theta[fit_half], prior_sd)
+        out.append((ra, rb, own_half))
+    return out
+
+
 def choose_item_prior(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray,
                       known_theta: np.ndarray, prior: Any, n_answers: int = 100,
                       grid: Sequence[float] = ITEM_PRIOR_GRID, seed: int = 0) -> tuple[float, dict[float, float]]:
@@ -88,8 +106,7 @@ def choose_item_prior(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known
     groups = np.asarray(groups, dtype=object)
     if labels.shape[1] < 4:
         return 0.0, {}
-    order = np.random.default_rng(seed).permutation(labels.shape[1])
-    halves = (order[: len(order) // 2], order[len(order) // 2:])
+    halves = _halves(labels.shape[1], seed)
     n = max(1, min(int(n_answers), len(b) // 2))
     scores: dict[float, float] = {}
     for s in grid:

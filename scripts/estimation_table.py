@@ -1,0 +1,67 @@
+"""One table across data sets from `irtnet evaluate-estimation` results: per table, at each N, every method's
+mean absolute error (and the 90% interval's coverage for irtnet and the sample mean), then irtnet-random's
+paired verdicts against every baseline and the routing comparison with retraining.
+
+    python scripts/estimation_table.py runs/estimation/*/estimation.json --ns 50,100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+FOCUS = "irtnet-random"
+
+
+def _f(v: float | None, digits: int = 3) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", nargs="+", type=Path)
+    ap.add_argument("--ns", default="50,100")
+    args = ap.parse_args(argv)
+    ns = [int(n) for n in args.ns.split(",")]
+    docs = {p.parent.name: json.loads(p.read_text()) for p in args.results}
+    methods = sorted({r["method"] for d in docs.values() for r in d["summary"]},
+                     key=lambda m: (not m.startswith("irtnet"), m))
+    for n in ns:
+        print(f"\n**N = {n}: mean absolute error (coverage of the 90% interval)**\n")
+        print("| method | " + " | ".join(docs) + " |")
+        print("|---" * (len(docs) + 1) + "|")
+        for m in methods:
+            cells = []
+            for d in docs.values():
+                row = next((r for r in d["summary"] if r["method"] == m and r["n"] == n and r["benchmark"] == "all"),
+                           None)
+                cov = "" if row is None or math.isnan(row.get("coverage", float("nan"))) else f" ({row['coverage']:.2f})"
+                cells.append("-" if row is None else _f(row["abs_error"]) + cov)
+            print(f"| {m} | " + " | ".join(cells) + " |")
+        print(f"\n**N = {n}: {FOCUS} minus each baseline, paired over the same cells (lower error wins)**\n")
+        print("| baseline | " + " | ".join(docs) + " |")
+        print("|---" * (len(docs) + 1) + "|")
+        for b in (m for m in methods if not m.startswith("irtnet")):
+            cells = []
+            for d in docs.values():
+                r = next((r for r in d["paired"] if r["a_method"] == FOCUS and r["b_method"] == b and r["n"] == n), None)
+                cells.append("-" if r is None else f"{r['verdict']} {r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]")
+            print(f"| {b} | " + " | ".join(cells) + " |")
+    print("\n**Routing on test queries: the checkpoint with the held-out models added minus retraining**\n")
+    print("| table | N | metric | added | retrained | difference [95% interval] | verdict |")
+    print("|---|---:|---|---:|---:|---|---|")
+    for name, d in docs.items():
+        for r in d.get("routing", []):
+            print(f"| {name} | {r['n']} | {r['metric']} | {_f(r['a'], 4)} | {_f(r['b'], 4)} | "
+                  f"{_f(r['diff'], 4)} [{_f(r['lo'], 4)}, {_f(r['hi'], 4)}] | {r['verdict']} |")
+    print("\n**Item prior chosen on the known models, per draw (prior sd of the refit; 0 = the text's parameters)**\n")
+    for name, d in docs.items():
+        refit = d["settings"].get("item_refit", {})
+        print(f"- {name}: " + ", ".join(str(x.get("prior_sd")) for x in refit.get("per_draw", [])) if refit else
+              f"- {name}: (no refit recorded)")
+
+
+if __name__ == "__main__":
+    main()
