@@ -73,3 +73,13 @@ def test_cross_fitted_replay_splits_the_known_models_and_matches_plain_replay_on
                               replay_items=same)
     for p, s in zip(plain, split):
         assert s.estimate == pytest.approx(p.estimate) and s.upper - s.lower == pytest.approx(p.upper - p.lower)
+
+
+def test_the_ability_prior_kind_and_item_prior_are_chosen_together():
+    from irtnet.tasks.item_refit import ITEM_PRIOR_GRID, PRIOR_KINDS, choose_priors
+
+    theta, a, b, a_text, b_text, labels, groups = planted(noise=0.8)
+    kind, sd, scores = choose_priors(a_text, b_text, groups, labels, theta, n_answers=50)
+    assert len(scores) == len(PRIOR_KINDS) * len(ITEM_PRIOR_GRID) and kind in PRIOR_KINDS
+    assert scores[f"{kind} {sd}"] == min(scores.values()) and sd > 0  # the text's parameters are far off
+    assert choose_priors(a, b, groups, labels[:, :3], theta[:3]) == ("isotropic", 0.0, {})

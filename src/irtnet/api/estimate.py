@@ -25,7 +25,7 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Router
 from irtnet.tasks.estimate import BenchmarkEstimate, estimate_accuracy, laplace_posterior
-from irtnet.tasks.item_refit import choose_item_prior, cross_fitted_items, refit_items
+from irtnet.tasks.item_refit import choose_priors, cross_fitted_items, refit_items
 from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items, routing_profile
 from irtnet.tasks.onboard import population_prior, suggest_queries
 
@@ -211,12 +211,13 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
     prior = population_prior(predictor.abilities_, s.prior_strength)
     a, b, refit, replay = pool.a, pool.b, {"prior_sd": 0.0, "scores": {}}, None
     if pool.known_labels is not None:  # the run's table: items refitted on the known models' answers
-        sd, scores = choose_item_prior(a, b, pool.groups, pool.known_labels, predictor.abilities_, prior,
-                                       n_answers=max(len(labels), 1), seed=s.seed)
+        kind, sd, scores = choose_priors(a, b, pool.groups, pool.known_labels, predictor.abilities_,
+                                         n_answers=max(len(labels), 1), strength=s.prior_strength, seed=s.seed)
+        prior = population_prior(predictor.abilities_, s.prior_strength, kind)
         if sd > 0:
             replay = cross_fitted_items(a, b, pool.known_labels, predictor.abilities_, sd, s.seed)
         a, b = refit_items(a, b, pool.known_labels, predictor.abilities_, sd)
-        refit = {"prior_sd": sd, "scores": {str(k): v for k, v in scores.items()}}
+        refit = {"prior_kind": kind, "prior_sd": sd, "scores": scores}
     args = (a, b, pool.groups, positions, labels, prior)
     estimates = estimate_accuracy(*args, level=s.level, n_draws=s.n_draws, seed=s.seed,
                                   known_labels=pool.known_labels,  # the run's table: misfit correction

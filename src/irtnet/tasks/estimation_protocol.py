@@ -47,7 +47,7 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.tasks import estimation_baselines as eb
 from irtnet.tasks.estimate import estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
-from irtnet.tasks.item_refit import choose_item_prior, cross_fitted_items, refit_items
+from irtnet.tasks.item_refit import choose_priors, cross_fitted_items, refit_items
 from irtnet.tasks.onboard import Prior, fit_theta, population_prior, with_new_model
 from irtnet.tasks.stats import paired_bootstrap, resample_weights, verdict
 
@@ -165,10 +165,11 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
     refit: dict[str, Any] = {"prior_sd": 0.0, "scores": {}}
     replay = None
     if item_refit and theta is not None:  # refit the pool's items on the known models (item_refit.py)
-        sd, scores = choose_item_prior(a, b, groups, known, theta, prior, n_answers=refit_answers, seed=seed)
+        kind, sd, scores = choose_priors(a, b, groups, known, theta, n_answers=refit_answers, seed=seed)
+        prior = population_prior(predictor.abilities_, kind=kind)
         replay = cross_fitted_items(a, b, known, theta, sd, seed) if sd > 0 else None
         a, b = refit_items(a, b, known, theta, sd)
-        refit = {"prior_sd": sd, "scores": {str(k): v for k, v in scores.items()}}
+        refit = {"prior_kind": kind, "prior_sd": sd, "scores": scores}
     return _Draw(index, predictor, prior, a, b, groups, known, new, list(new_ids),
                  clusters, irt, bias2, variance, known_theta=theta, refit=refit, replay=replay)
 
@@ -407,8 +408,9 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                 "gp_irt_lambda": "b^2 / (b^2 + s^2 / n_g): b^2 split-half IRT bias on known models, s^2 item variance",
                 "pool": "the query split's train part; truth = the held-out model's mean label on a benchmark's pool items",
                 "item_refit": {"on": item_refit, "per_draw": refits,
-                               "what": "irtnet's pool items refitted on the known models' answers, prior sd chosen "
-                                       "by two-fold cross-fitting over the known models (tasks/item_refit.py)"}}
+                               "what": "irtnet's pool items refitted on the known models' answers; the items' prior "
+                                       "sd and the ability prior's kind chosen by two-fold cross-fitting over the "
+                                       "known models (tasks/item_refit.py)"}}
     return EstimationEvaluation(cells, summarise(cells), paired_errors(cells, n_boot, seed),
                                 _routing_rows(routing, n_boot, seed), settings)
 

@@ -23,8 +23,10 @@ import numpy as np
 from scipy.special import expit
 
 from irtnet.errors import DataError
+from irtnet.tasks.onboard import population_prior
 
 ITEM_PRIOR_GRID = (0.0, 0.3, 1.0, 3.0)  # prior standard deviations s tried by `choose_item_prior`
+PRIOR_KINDS = ("isotropic", "population")  # ability priors tried by `choose_priors`
 NEWTON_STEPS = 15
 
 
@@ -118,3 +120,36 @@ def choose_item_prior(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known
         scores[float(s)] = float(np.mean(errors)) if errors else float("inf")
     best = min(scores.values())
     return next(s for s in scores if scores[s] == best), scores
+
+
+def choose_priors(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray,
+                  known_theta: np.ndarray, n_answers: int = 100, kinds: Sequence[str] = PRIOR_KINDS,
+                  grid: Sequence[float] = ITEM_PRIOR_GRID, strength: float = 1.0,
+                  seed: int = 0) -> tuple[str, float, dict[str, float]]:
+    """(ability prior kind, item prior sd s, {"kind s": mean absolute error}) chosen together by the same
+    two-fold cross-fitting over the known models as `choose_item_prior`, each half's ability prior built
+    from the other half's abilities (`onboard.population_prior(..., kind)`). "population" (the abilities'
+    own covariance) lets a few answers move the many dimensions of an ability together, "isotropic" keeps
+    them apart; which serves a table better is an empirical matter, hence the choice. Fewer than 4 known
+    models: (kinds[0], 0.0, {})."""
+    labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
+    groups = np.asarray(groups, dtype=object)
+    if labels.shape[1] < 4:
+        return kinds[0], 0.0, {}
+    halves = _halves(labels.shape[1], seed)
+    n = max(1, min(int(n_answers), len(b) // 2))
+    refits = {(float(s), h): refit_items(a, b, labels[:, fit], theta[fit], s)
+              for s in grid for h, fit in enumerate(halves)}
+    scores: dict[str, float] = {}
+    for kind in kinds:
+        priors = [population_prior(theta[fit], strength, kind) for fit in halves]
+        for s in grid:
+            errors: list[float] = []
+            for h, test_half in enumerate(halves[::-1]):  # items and prior from half h, tested on the other
+                ra, rb = refits[(float(s), h)]
+                errors += _plug_in_error(ra, rb, groups, labels[:, test_half], priors[h].mean, priors[h].precision,
+                                         n, np.random.default_rng(seed))
+            scores[f"{kind} {float(s)}"] = float(np.mean(errors)) if errors else float("inf")
+    best = min(scores, key=lambda k: (scores[k], list(scores).index(k)))
+    kind, s = best.split(" ")
+    return kind, float(s), scores
