@@ -56,11 +56,12 @@ def main(argv=None) -> None:
         for r in d.get("routing", []):
             print(f"| {name} | {r['n']} | {r['metric']} | {_f(r['a'], 4)} | {_f(r['b'], 4)} | "
                   f"{_f(r['diff'], 4)} [{_f(r['lo'], 4)}, {_f(r['hi'], 4)}] | {r['verdict']} |")
-    print("\n**Item prior chosen on the known models, per draw (prior sd of the refit; 0 = the text's parameters)**\n")
+    print("\n**Priors chosen on the known models, per draw (ability prior kind, item refit sd; 0 = the text's "
+          "parameters)**\n")
     for name, d in docs.items():
         refit = d["settings"].get("item_refit", {})
-        print(f"- {name}: " + ", ".join(str(x.get("prior_sd")) for x in refit.get("per_draw", [])) if refit else
-              f"- {name}: (no refit recorded)")
+        print(f"- {name}: " + ", ".join(f"{x.get('prior_kind', 'isotropic')} {x.get('prior_sd')}"
+                                       for x in refit.get("per_draw", [])) if refit else f"- {name}: (no refit recorded)")
 
 
 if __name__ == "__main__":
