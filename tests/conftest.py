@@ -34,3 +34,28 @@ def one_torch_thread():
 
     with torch_threads(1):
         yield
+
+
+class CountingEncoder:
+    """hashing-64 that counts its encode calls and texts, and raises KeyboardInterrupt on call `fail_on`
+    (an interruption), for the embedding cache's resume tests."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        from irtnet.data.embeddings import HashingEncoder
+
+        self._inner = HashingEncoder(64)
+        self.name, self.dim = self._inner.name, self._inner.dim
+        self.calls, self.texts, self.fail_on = 0, 0, fail_on
+
+    def encode(self, texts, batch_size=64, progress=False):
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise KeyboardInterrupt("killed")
+        self.texts += len(texts)
+        return self._inner.encode(texts)
+
+
+@pytest.fixture
+def counting():
+    """The `CountingEncoder` class: `counting()` or `counting(fail_on=3)`."""
+    return CountingEncoder

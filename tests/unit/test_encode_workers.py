@@ -29,20 +29,6 @@ runner = CliRunner()
 TEXTS = [f"question {i} about topic {i % 7}" + " and more words" * (i % 13) for i in range(300)]
 
 
-class Counting:
-    """hashing-64 that counts its encode calls and texts, and raises on a given call (an interruption)."""
-
-    def __init__(self, fail_on: int | None = None) -> None:
-        self._inner = HashingEncoder(64)
-        self.name, self.dim = self._inner.name, self._inner.dim
-        self.calls, self.texts, self.fail_on = 0, 0, fail_on
-
-    def encode(self, texts, batch_size=64, progress=False):
-        self.calls += 1
-        if self.calls == self.fail_on:
-            raise KeyboardInterrupt("killed")
-        self.texts += len(texts)
-        return self._inner.encode(texts)
 
 
 class Poisoned(HashingEncoder):
@@ -98,7 +84,7 @@ def test_two_workers_give_the_vectors_of_one_in_order(cache_root):
     assert _no_workers_left()
 
 
-def test_worker_errors_are_raised_here_naming_the_worker(cache_root):
+def test_worker_errors_are_raised_here_naming_the_worker(cache_root, counting):
     with pytest.raises(ConfigError, match="not available offline") as info:  # the worker's own error
         encoder_pool("no-such-encoder", 2).start()
     assert any("raised in encoding worker" in note for note in info.value.__notes__)
@@ -116,7 +102,7 @@ def test_worker_errors_are_raised_here_naming_the_worker(cache_root):
     with pytest.raises(ConfigError, match="module-level function"):
         EncodePool("hashing-16", 2, loader=lambda name, device: HashingEncoder(16))
     with pytest.raises(ConfigError, match="needs the encoder by name"):
-        embed_texts(TEXTS, Counting(), workers=2)
+        embed_texts(TEXTS, counting(), workers=2)
     with pytest.raises(ConfigError, match="workers must be at least 1"):
         embed_texts(TEXTS, "hashing-64", workers=0)
 
@@ -129,17 +115,17 @@ def test_big_jobs_get_big_chunks_and_small_jobs_keep_small_ones():
     assert auto_chunk_size(10**8) == CHUNK_ROWS_MAX
 
 
-def test_an_interrupted_run_resumes_with_only_the_texts_not_cached(cache_root):
+def test_an_interrupted_run_resumes_with_only_the_texts_not_cached(cache_root, counting):
     with pytest.raises(KeyboardInterrupt):
-        fill_cache(TEXTS, Counting(fail_on=3), chunk_size=50)  # killed while encoding the third chunk
+        fill_cache(TEXTS, counting(fail_on=3), chunk_size=50)  # killed while encoding the third chunk
     assert _shard_rows(cache_root) == [50, 50]
     embeddings._INDEXES.clear()  # a new process
-    enc = Counting()
+    enc = counting()
     done = fill_cache(TEXTS + TEXTS[:10], enc, chunk_size=50)
     assert (done.texts, done.distinct, done.cached, done.encoded, done.shards) == (310, 300, 100, 200, 4)
     assert (enc.calls, enc.texts) == (4, 200)  # only what the first run had not written
     assert sum(_shard_rows(cache_root)) == 300
-    again = Counting()
+    again = counting()
     np.testing.assert_allclose(embed_texts(TEXTS, again), embed_texts(TEXTS, "hashing-64", use_cache=False))
     assert again.calls == 0
 
@@ -158,7 +144,7 @@ def test_a_worker_failing_partway_keeps_the_finished_chunks_and_a_rerun_encodes_
     assert (done.cached, done.shards) == (100, 4) and sum(_shard_rows(cache_root)) == 300
 
 
-def test_an_interrupted_run_with_workers_resumes_and_stops_its_workers(cache_root, monkeypatch):
+def test_an_interrupted_run_with_workers_resumes_and_stops_its_workers(cache_root, monkeypatch, counting):
     put, written = EmbeddingCache.put, []
 
     def put_then_die(self, keys, vectors, **kw):  # killed right after the second shard is written
@@ -176,7 +162,7 @@ def test_an_interrupted_run_with_workers_resumes_and_stops_its_workers(cache_roo
     done = fill_cache(TEXTS, "hashing-64", workers=2, chunk_size=80)
     assert (done.cached, done.encoded, done.shards) == (160, 140, 2)
     assert sorted(_shard_rows(cache_root)) == [60, 80, 80, 80]  # no text encoded twice
-    np.testing.assert_allclose(embed_texts(TEXTS, Counting()), embed_texts(TEXTS, "hashing-64", use_cache=False),
+    np.testing.assert_allclose(embed_texts(TEXTS, counting()), embed_texts(TEXTS, "hashing-64", use_cache=False),
                                atol=1e-6)
 
 
@@ -185,7 +171,7 @@ def _said(result) -> str:
     return " ".join(result.output.split())  # rich wraps long lines
 
 
-def test_encode_a_text_file_then_again_with_everything_cached(cache_root, tmp_path):
+def test_encode_a_text_file_then_again_with_everything_cached(cache_root, tmp_path, counting):
     path = tmp_path / "prompts.txt"
     path.write_text("\ufefffirst text\n\nsecond text\r\nfirst text\nthird one\n", encoding="utf-8")
     result = runner.invoke(app, ["encode", str(path), "--encoder", "hashing-64", "--workers", "2",
@@ -198,7 +184,7 @@ def test_encode_a_text_file_then_again_with_everything_cached(cache_root, tmp_pa
     assert read_texts(path) == (["first text", "second text", "first text", "third one"], 1)
     again = runner.invoke(app, ["encode", str(path), "--encoder", "hashing-64"])
     assert again.exit_code == 0 and "already cached: 3, encoded: 0" in _said(again), again.output
-    enc = Counting()
+    enc = counting()
     np.testing.assert_allclose(embed_texts(["first text", "second text", "third one"], enc),
                                HashingEncoder(64).encode(["first text", "second text", "third one"]), atol=1e-6)
     assert enc.calls == 0

@@ -18,20 +18,6 @@ from irtnet.errors import ConfigError
 TEXTS = [f"question number {i} about topic {i % 3}" for i in range(10)]
 
 
-class Counting:
-    """hashing-64 that counts its encode calls and texts, and can fail on a given call."""
-
-    def __init__(self, fail_on: int | None = None) -> None:
-        self._inner = HashingEncoder(64)
-        self.name, self.dim = self._inner.name, self._inner.dim
-        self.calls, self.texts, self.fail_on = 0, 0, fail_on
-
-    def encode(self, texts, batch_size=64, progress=False):
-        self.calls += 1
-        if self.calls == self.fail_on:
-            raise KeyboardInterrupt("killed")
-        self.texts += len(texts)
-        return self._inner.encode(texts)
 
 
 @pytest.fixture
@@ -69,13 +55,13 @@ def _nan_vectors(path):
 
 
 @pytest.mark.parametrize("damage", [_truncate, _garbage, _wrong_keys, _nan_vectors])
-def test_a_corrupt_shard_is_named_once_set_aside_and_re_encoded(cache_root, monkeypatch, caplog, damage):
+def test_a_corrupt_shard_is_named_once_set_aside_and_re_encoded(cache_root, monkeypatch, caplog, damage, counting):
     expected = HashingEncoder(64).encode(TEXTS)
-    embed_texts(TEXTS, Counting())
+    embed_texts(TEXTS, counting())
     (shard,) = _shards(cache_root)
     damage(shard)
     _fresh_process(monkeypatch)
-    enc = Counting()
+    enc = counting()
     with caplog.at_level(logging.WARNING, logger="irtnet.data.embeddings"):
         again = embed_texts(TEXTS, enc)
     np.testing.assert_array_equal(again, expected)
@@ -87,14 +73,14 @@ def test_a_corrupt_shard_is_named_once_set_aside_and_re_encoded(cache_root, monk
     # the next process reads the rebuilt shard: no warning, nothing encoded
     _fresh_process(monkeypatch)
     caplog.clear()
-    enc = Counting()
+    enc = counting()
     np.testing.assert_array_equal(embed_texts(TEXTS, enc), expected)
     assert enc.calls == 0 and not caplog.records
 
 
 # ---------------------------------------------------------------- index
-def test_lookups_load_only_the_shards_they_need_and_are_shared_across_caches(cache_root, monkeypatch):
-    embed_texts(TEXTS, Counting(), chunk_size=4)  # 3 shards
+def test_lookups_load_only_the_shards_they_need_and_are_shared_across_caches(cache_root, monkeypatch, counting):
+    embed_texts(TEXTS, counting(), chunk_size=4)  # 3 shards
     assert len(_shards(cache_root)) == 3
     _fresh_process(monkeypatch)
     reads = []
@@ -115,13 +101,13 @@ def test_lookups_load_only_the_shards_they_need_and_are_shared_across_caches(cac
 
 
 # ---------------------------------------------------------------- chunks
-def test_an_interrupted_run_keeps_its_finished_chunks_and_resumes(cache_root, monkeypatch):
+def test_an_interrupted_run_keeps_its_finished_chunks_and_resumes(cache_root, monkeypatch, counting):
     with pytest.raises(KeyboardInterrupt):
-        embed_texts(TEXTS, Counting(fail_on=3), chunk_size=4)
+        embed_texts(TEXTS, counting(fail_on=3), chunk_size=4)
     assert len(_shards(cache_root)) == 2
     _fresh_process(monkeypatch)
     assert len(EmbeddingCache("hashing-64").get([text_key(t) for t in TEXTS])) == 8
-    enc = Counting()
+    enc = counting()
     out = embed_texts(TEXTS, enc, chunk_size=4)
     assert (enc.calls, enc.texts) == (1, 2)
     np.testing.assert_array_equal(out, HashingEncoder(64).encode(TEXTS))

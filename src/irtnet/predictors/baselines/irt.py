@@ -35,7 +35,7 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Predictor, register
 from irtnet.predictors.baselines._common import get_params
-from irtnet.predictors.baselines.irt_fit import IrtFit
+from irtnet.predictors.baselines.irt_fit import IrtFit, check_pairs
 from irtnet.predictors.baselines.irt_newton import fit_2pl_newton
 from irtnet.predictors.state import check_params, check_shapes, check_vocab, tensor_mismatch
 
@@ -73,14 +73,7 @@ def fit_irt(model_idx: np.ndarray, item_idx: np.ndarray, y: np.ndarray, n_models
     """
     if kind not in ("1pl", "2pl") or dim < 1 or (kind == "1pl" and dim != 1):
         raise ConfigError(f"unsupported IRT model kind={kind!r} dim={dim}: use '1pl' (dim 1) or '2pl'")
-    model_idx, item_idx = np.asarray(model_idx, np.int64), np.asarray(item_idx, np.int64)
-    y = np.asarray(y, np.float64)
-    w = np.ones_like(y) if weight is None else np.asarray(weight, np.float64)
-    if not (len(model_idx) == len(item_idx) == len(y) == len(w)) or len(y) == 0:
-        raise DataError("fit_irt needs equally long, non-empty model_idx, item_idx, y (and weight)")
-    for idx, n, what in ((model_idx, n_models, "model_idx"), (item_idx, n_items, "item_idx")):
-        if idx.min() < 0 or idx.max() >= n:
-            raise DataError(f"{what} must lie in [0, {n}), got values in [{idx.min()}, {idx.max()}]", field=what)
+    model_idx, item_idx, y, w = check_pairs("fit_irt", model_idx, item_idx, y, weight, n_models, n_items)
     theta0, a0, b0 = _init(model_idx, item_idx, y, w, n_models, n_items, dim, np.random.default_rng(seed))
     t = lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True)  # noqa: E731
     theta, b = t(theta0), t(b0)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from irtnet.errors import ConfigError, DataError
-from irtnet.predictors.baselines.irt_fit import IrtFit
+from irtnet.predictors.baselines.irt_fit import IrtFit, check_pairs
 
 BLOCK_CELLS = 1 << 22          # item-block size in matrix cells (4M: 16 MiB per float32 temporary)
 MAX_CELLS = 1 << 31            # the dense matrix's limit; sparser or larger data: `fit_irt`
@@ -145,14 +145,7 @@ def fit_2pl_newton(model_idx, item_idx, y, n_models: int, n_items: int, *, weigh
     the float32 cells resolve about 1e-9 of it) or after `max_iter` sweeps.
     `loss` is (weighted NLL + 0.5 * sum of squared prior z-scores) / total weight, as in `fit_irt`.
     """
-    model_idx, item_idx = np.asarray(model_idx, np.int64), np.asarray(item_idx, np.int64)
-    y = np.asarray(y, np.float64)
-    w = np.ones_like(y) if weight is None else np.asarray(weight, np.float64)
-    if not (len(model_idx) == len(item_idx) == len(y) == len(w)) or len(y) == 0:
-        raise DataError("fit_2pl_newton needs equally long, non-empty model_idx, item_idx, y (and weight)")
-    for idx, n, what in ((model_idx, n_models, "model_idx"), (item_idx, n_items, "item_idx")):
-        if idx.min() < 0 or idx.max() >= n:
-            raise DataError(f"{what} must lie in [0, {n}), got values in [{idx.min()}, {idx.max()}]", field=what)
+    model_idx, item_idx, y, w = check_pairs("fit_2pl_newton", model_idx, item_idx, y, weight, n_models, n_items)
     if not (np.isfinite(y).all() and ((y >= 0) & (y <= 1)).all()):
         raise DataError("outcomes y must be finite and lie in [0, 1]", field="y")
     if not (np.isfinite(w).all() and (w >= 0).all()):
