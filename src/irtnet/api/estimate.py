@@ -206,18 +206,23 @@ class _Settings:
     seed: int = 0
 
 
+def _refitted(predictor: Router, pool: ItemPool, n_answers: int, strength: float, seed: int) -> tuple[Any, ...]:
+    """(a, b, ability prior, refit record, cross-fitted replay items): with the run's table at hand, the items
+    refitted on the known models' answers and the prior's kind chosen on them (`tasks.item_refit`)."""
+    if pool.known_labels is None:
+        return pool.a, pool.b, population_prior(predictor.abilities_, strength), {"prior_sd": 0.0, "scores": {}}, None
+    known, theta = pool.known_labels, predictor.abilities_
+    kind, sd, scores = choose_priors(pool.a, pool.b, pool.groups, known, theta, n_answers=max(n_answers, 1),
+                                     strength=strength, seed=seed)
+    replay = cross_fitted_items(pool.a, pool.b, known, theta, sd, seed) if sd > 0 else None
+    a, b = refit_items(pool.a, pool.b, known, theta, sd)
+    return (a, b, population_prior(theta, strength, kind), {"prior_kind": kind, "prior_sd": sd, "scores": scores},
+            replay)
+
+
 def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: np.ndarray,
               s: _Settings) -> EstimateResult:
-    prior = population_prior(predictor.abilities_, s.prior_strength)
-    a, b, refit, replay = pool.a, pool.b, {"prior_sd": 0.0, "scores": {}}, None
-    if pool.known_labels is not None:  # the run's table: items refitted on the known models' answers
-        kind, sd, scores = choose_priors(a, b, pool.groups, pool.known_labels, predictor.abilities_,
-                                         n_answers=max(len(labels), 1), strength=s.prior_strength, seed=s.seed)
-        prior = population_prior(predictor.abilities_, s.prior_strength, kind)
-        if sd > 0:
-            replay = cross_fitted_items(a, b, pool.known_labels, predictor.abilities_, sd, s.seed)
-        a, b = refit_items(a, b, pool.known_labels, predictor.abilities_, sd)
-        refit = {"prior_kind": kind, "prior_sd": sd, "scores": scores}
+    a, b, prior, refit, replay = _refitted(predictor, pool, len(labels), s.prior_strength, s.seed)
     args = (a, b, pool.groups, positions, labels, prior)
     estimates = estimate_accuracy(*args, level=s.level, n_draws=s.n_draws, seed=s.seed,
                                   known_labels=pool.known_labels,  # the run's table: misfit correction
@@ -261,8 +266,8 @@ def plan(checkpoint_or_run: str | Path, n: int, strategy: str = "adaptive", seed
          pool: str | Path | None = None, prior_strength: float = 1.0) -> list[PoolItem]:
     """The n items a new model should answer first (`tasks.estimate.plan_items`), in the order to ask them."""
     predictor, items = open_pool(checkpoint_or_run, pool)
-    prior = population_prior(predictor.abilities_, prior_strength)
-    picks = plan_items(items.a, items.b, items.groups, n, strategy, prior, seed, items.known_labels)
+    a, b, prior, _, _ = _refitted(predictor, items, n, prior_strength, seed)  # plan on the items estimate uses
+    picks = plan_items(a, b, items.groups, n, strategy, prior, seed, items.known_labels)
     return [items.item(i) for i in picks]
 
 
