@@ -4,6 +4,7 @@ reference after the reference's full schedule.
     python bench/time_to_quality.py                          # llmrouter-dcrouter + a 112 x 36,000 synthetic set
     python bench/time_to_quality.py --quick                  # tiny sizes, 2 reference epochs (the smoke test)
     python bench/time_to_quality.py --datasets llmrouter --ref-epochs 30
+    python bench/time_to_quality.py --device cuda             # every side on the GPU (the reference's day on 2 CPUs)
 
 Per data set, in one process, one after the other:
   reference  bench/reference_pairwise.py with the authors' schedule: the paper network run once per (model,
@@ -39,9 +40,11 @@ from _data import pair_arrays, planted_arrays  # noqa: E402
 from _harness import machine_line, setup_torch, table  # noqa: E402
 from reference_pairwise import PairwiseIrtNet, pair_batches  # noqa: E402
 
+from irtnet.errors import ConfigError  # noqa: E402
 from irtnet.metrics import log_loss  # noqa: E402
 from irtnet.models.irtnet import PRESETS, IrtNetModule  # noqa: E402
 from irtnet.training.batching import LabelArrays  # noqa: E402
+from irtnet.training.device import resolve_device  # noqa: E402
 from irtnet.training.memory import reuse_freed_memory  # noqa: E402
 from irtnet.training.trainer import LikelihoodTrainable, TrainConfig, predict_labels, train  # noqa: E402
 
@@ -63,6 +66,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=None, help="irtnet's epochs at most (default: TrainConfig's)")
     p.add_argument("--quick", action="store_true", help="tiny sizes and 2 reference epochs (a smoke test)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                   help="where every side trains (cuda: an error without a GPU)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.quick:
@@ -149,6 +154,7 @@ def run_irtnet(preset: str, split: Split, args) -> dict:
     torch.manual_seed(args.seed)
     net = IrtNetModule(PRESETS[preset], train_a.x.shape[1], n_models, n_groups if PRESETS[preset].use_groups else 0)
     cfg = TrainConfig(batch_pairs=args.batch_pairs, seed=args.seed, threads=args.threads, reuse_memory=True,
+                      device=args.device,
                       **({"epochs": args.epochs} if args.epochs else {}))
     watch = HeldOutWatch(net, test_a, n_models)
     watch.start = clock()
@@ -163,9 +169,11 @@ def run_irtnet(preset: str, split: Split, args) -> dict:
 def reference_predict(ref: PairwiseIrtNet, arrays: LabelArrays, chunk: int = 8192) -> np.ndarray:
     """The reference's probabilities for every pair of `arrays` (its query embeddings swapped in), eval mode."""
     q, m, _ = pair_arrays(arrays)
-    saved, ref.embeddings = ref.embeddings, arrays.x
+    device = ref.embeddings.device
+    saved, ref.embeddings = ref.embeddings, arrays.x.to(device)
     ref.eval()
-    prob = [torch.sigmoid(ref(m[s:s + chunk], q[s:s + chunk])[0]) for s in range(0, len(q), chunk)]
+    prob = [torch.sigmoid(ref(m[s:s + chunk].to(device), q[s:s + chunk].to(device))[0]).cpu()
+            for s in range(0, len(q), chunk)]
     ref.embeddings = saved
     return torch.cat(prob).numpy()
 
@@ -174,8 +182,9 @@ def run_reference(split: Split, args) -> dict:
     """The authors' schedule, pair by pair; the test log loss after the last epoch."""
     train_a, _, test_a, n_models, _ = split
     torch.manual_seed(args.seed)
-    ref = PairwiseIrtNet.from_module(IrtNetModule(PRESETS["paper"], train_a.x.shape[1], n_models), train_a.x)
-    q, m, y = pair_arrays(train_a)
+    device = resolve_device(args.device)
+    ref = PairwiseIrtNet.from_module(IrtNetModule(PRESETS["paper"], train_a.x.shape[1], n_models), train_a.x).to(device)
+    q, m, y = (t.to(device) for t in pair_arrays(train_a))
     opt = torch.optim.Adam(ref.parameters(), lr=args.ref_lr, weight_decay=1e-4)  # default (for-each) Adam
     loss_fn, gen, seconds = torch.nn.BCEWithLogitsLoss(), torch.Generator().manual_seed(args.seed), []
     cpu0 = time.process_time()
@@ -184,12 +193,15 @@ def run_reference(split: Split, args) -> dict:
             ref.train()
             t0 = time.perf_counter()
             for idx in pair_batches(len(y), args.batch_pairs, gen):
+                idx = idx.to(device)
                 logits, gate = ref(m[idx], q[idx])
                 loss = loss_fn(logits, y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 ref.balance_step(gate)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)  # the epoch's kernels finished before its time is taken
             seconds.append(time.perf_counter() - t0)
     cpu = time.process_time() - cpu0
     final = log_loss(reference_predict(ref, test_a), test_a.target.numpy())
@@ -259,9 +271,13 @@ def main(argv=None) -> int:
     unknown = set(names) - {"llmrouter", "synthetic"}
     if unknown:
         raise SystemExit(f"unknown data sets {sorted(unknown)}; choose from llmrouter, synthetic")
+    try:
+        device = resolve_device(args.device)
+    except ConfigError as exc:  # --device cuda without a GPU: one line, before any data is read
+        raise SystemExit(f"error: {exc}") from None
     print(f"# Time to quality{' (--quick)' if args.quick else ''}: irtnet (default, paper) against the pair-by-pair "
           f"reference's test log loss after {args.ref_epochs} epochs")
-    print(machine_line(args.threads))
+    print(machine_line(args.threads) + f"; device {device}")
     rows = []
     for name in names:
         split = llmrouter_split(args) if name == "llmrouter" else synthetic_split(args)
