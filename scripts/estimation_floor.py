@@ -24,16 +24,7 @@ from scipy.special import expit
 
 from irtnet.api.data import load_table
 from irtnet.predictors.baselines import fit_2pl_newton, fit_irt
-
-
-def theta_map(a: np.ndarray, b: np.ndarray, y: np.ndarray, iters: int = 40) -> np.ndarray:
-    """MAP ability [d] from answers y [n] on items a [n, d], b [n], prior N(0, I) (Newton)."""
-    t = np.zeros(a.shape[1])
-    for _ in range(iters):
-        p = expit(a @ t - b)
-        hess = (a * (p * (1 - p))[:, None]).T @ a + np.eye(len(t))
-        t += np.linalg.solve(hess, a.T @ (y - p) - t)
-    return t
+from irtnet.tasks.onboard import fit_theta
 
 
 def item_parameters(labels: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,12 +41,13 @@ def floor(labels: np.ndarray, groups: np.ndarray, a: np.ndarray, b: np.ndarray, 
           seed: int) -> tuple[float, float]:
     """(IRT floor MAE, plain-mean MAE) over (repetition, model, benchmark) cells."""
     rng = np.random.default_rng(seed)
+    zero, identity = np.zeros(a.shape[1]), np.eye(a.shape[1])  # the ability prior N(0, I)
     irt, plain = [], []
     for _ in range(reps):
         for m in range(labels.shape[1]):
             items = np.flatnonzero(~np.isnan(labels[:, m]))
             idx = rng.choice(items, min(n, len(items)), replace=False)
-            p = expit(a @ theta_map(a[idx], b[idx], labels[idx, m]) - b)
+            p = expit(a @ fit_theta(a[idx], b[idx], labels[idx, m], zero, identity) - b)
             for g in np.unique(groups[items]):
                 gi = items[groups[items] == g]
                 seen = np.isin(gi, idx)

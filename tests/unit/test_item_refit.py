@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from irtnet.errors import DataError
-from irtnet.tasks.item_refit import choose_item_prior, refit_items
+from irtnet.tasks.estimate import estimate_accuracy
+from irtnet.tasks.item_refit import ITEM_PRIOR_GRID, PRIOR_KINDS, choose_priors, refit_for_new_models, refit_items
 from irtnet.tasks.onboard import population_prior
 
 
@@ -41,12 +42,13 @@ def test_an_item_nobody_answered_keeps_its_text_parameters():
 
 def test_the_prior_is_chosen_on_the_known_models():
     theta, a, b, a_text, b_text, labels, groups = planted(noise=0.8)
-    prior = population_prior(theta)
-    chosen, scores = choose_item_prior(a_text, b_text, groups, labels, theta, prior, n_answers=50)
-    assert chosen > 0 and scores[chosen] < scores[0.0]  # the text's parameters are far off: refit
-    exact, exact_scores = choose_item_prior(a, b, groups, labels, theta, prior, n_answers=50)
-    assert exact_scores[0.0] < exact_scores[3.0]  # exact parameters: a loose refit only adds noise
-    assert choose_item_prior(a, b, groups, labels[:, :3], theta[:3], prior) == (0.0, {})  # too few known models
+    kind, sd, scores = choose_priors(a_text, b_text, groups, labels, theta, n_answers=50)
+    assert len(scores) == len(PRIOR_KINDS) * len(ITEM_PRIOR_GRID) and kind in PRIOR_KINDS
+    assert scores[f"{kind} {sd}"] == min(scores.values())
+    assert sd > 0 and scores[f"{kind} {sd}"] < scores[f"{kind} 0.0"]  # the text's parameters are far off: refit
+    _, _, exact = choose_priors(a, b, groups, labels, theta, n_answers=50)
+    assert exact["isotropic 0.0"] < exact["isotropic 3.0"]  # exact parameters: a loose refit only adds noise
+    assert choose_priors(a, b, groups, labels[:, :3], theta[:3]) == ("isotropic", 0.0, {})  # too few known models
 
 
 def test_mismatched_shapes_are_refused():
@@ -55,31 +57,31 @@ def test_mismatched_shapes_are_refused():
         refit_items(a_text, b_text, labels[:, :5], theta, 1.0)
 
 
-def test_cross_fitted_replay_splits_the_known_models_and_matches_plain_replay_on_equal_items():
-    from irtnet.tasks.estimate import estimate_accuracy
-    from irtnet.tasks.item_refit import cross_fitted_items
-
+def test_the_known_models_are_replayed_out_of_sample():
     theta, a, b, a_text, b_text, labels, groups = planted(noise=0.6)
-    parts = cross_fitted_items(a_text, b_text, labels, theta, 1.0, seed=0)
-    cols = np.sort(np.concatenate([c for _, _, c in parts]))
+    fit = refit_for_new_models(a_text, b_text, groups, labels, theta, theta, n_answers=50)
+    assert fit.record["prior_sd"] > 0 and fit.replay is not None
+    cols = np.sort(np.concatenate([c for _, _, c in fit.replay]))
     np.testing.assert_array_equal(cols, np.arange(labels.shape[1]))  # each known model replayed once
+    for ra, rb, own in fit.replay:  # on items refitted on the other half only
+        other = np.setdiff1d(np.arange(labels.shape[1]), own)
+        want_a, want_b = refit_items(a_text, b_text, labels[:, other], theta[other], fit.record["prior_sd"])
+        np.testing.assert_allclose(ra, want_a)
+        np.testing.assert_allclose(rb, want_b)
+    all_a, _ = refit_items(a_text, b_text, labels, theta, fit.record["prior_sd"])
+    np.testing.assert_allclose(fit.a, all_a)  # the estimate itself runs on items refitted on every known model
+    few = refit_for_new_models(a_text, b_text, groups, labels[:, :3], theta[:3], theta)
+    assert few.replay is None and few.a is a_text and few.record["prior_sd"] == 0.0
+
+
+def test_a_regrouped_replay_on_equal_items_is_the_plain_replay():
+    theta, a, b, _, _, labels, groups = planted(noise=0.6)
     prior = population_prior(theta)
     answered = np.arange(0, 400, 4)
-    y = labels[answered, 0]
-    y = np.where(np.isnan(y), 0.0, y)
+    y = np.nan_to_num(labels[answered, 0])
     plain = estimate_accuracy(a, b, groups, answered, y, prior, known_labels=labels, known_theta=theta)
-    same = [(a, b, c) for _, _, c in parts]  # the same items for both halves: the plain replay, regrouped
+    halves = [(a, b, np.arange(0, 20)), (a, b, np.arange(20, 40))]
     split = estimate_accuracy(a, b, groups, answered, y, prior, known_labels=labels, known_theta=theta,
-                              replay_items=same)
+                              replay_items=halves)
     for p, s in zip(plain, split):
         assert s.estimate == pytest.approx(p.estimate) and s.upper - s.lower == pytest.approx(p.upper - p.lower)
-
-
-def test_the_ability_prior_kind_and_item_prior_are_chosen_together():
-    from irtnet.tasks.item_refit import ITEM_PRIOR_GRID, PRIOR_KINDS, choose_priors
-
-    theta, a, b, a_text, b_text, labels, groups = planted(noise=0.8)
-    kind, sd, scores = choose_priors(a_text, b_text, groups, labels, theta, n_answers=50)
-    assert len(scores) == len(PRIOR_KINDS) * len(ITEM_PRIOR_GRID) and kind in PRIOR_KINDS
-    assert scores[f"{kind} {sd}"] == min(scores.values()) and sd > 0  # the text's parameters are far off
-    assert choose_priors(a, b, groups, labels[:, :3], theta[:3]) == ("isotropic", 0.0, {})

@@ -25,7 +25,7 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Router
 from irtnet.tasks.estimate import BenchmarkEstimate, estimate_accuracy, laplace_posterior
-from irtnet.tasks.item_refit import choose_priors, cross_fitted_items, refit_items
+from irtnet.tasks.item_refit import refit_for_new_models
 from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items, routing_profile
 from irtnet.tasks.onboard import population_prior, suggest_queries
 
@@ -206,28 +206,16 @@ class _Settings:
     seed: int = 0
 
 
-def _refitted(predictor: Router, pool: ItemPool, n_answers: int, strength: float, seed: int) -> tuple[Any, ...]:
-    """(a, b, ability prior, refit record, cross-fitted replay items): with the run's table at hand, the items
-    refitted on the known models' answers and the prior's kind chosen on them (`tasks.item_refit`)."""
-    if pool.known_labels is None:
-        return pool.a, pool.b, population_prior(predictor.abilities_, strength), {"prior_sd": 0.0, "scores": {}}, None
-    known, theta = pool.known_labels, predictor.abilities_
-    kind, sd, scores = choose_priors(pool.a, pool.b, pool.groups, known, theta, n_answers=max(n_answers, 1),
-                                     strength=strength, seed=seed)
-    replay = cross_fitted_items(pool.a, pool.b, known, theta, sd, seed) if sd > 0 else None
-    a, b = refit_items(pool.a, pool.b, known, theta, sd)
-    return (a, b, population_prior(theta, strength, kind), {"prior_kind": kind, "prior_sd": sd, "scores": scores},
-            replay)
-
-
 def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: np.ndarray,
               s: _Settings) -> EstimateResult:
-    a, b, prior, refit, replay = _refitted(predictor, pool, len(labels), s.prior_strength, s.seed)
+    fit = refit_for_new_models(pool.a, pool.b, pool.groups, pool.known_labels, predictor.abilities_,
+                               predictor.abilities_, len(labels), s.prior_strength, s.seed)
+    a, b, prior = fit.a, fit.b, fit.prior
     args = (a, b, pool.groups, positions, labels, prior)
     estimates = estimate_accuracy(*args, level=s.level, n_draws=s.n_draws, seed=s.seed,
                                   known_labels=pool.known_labels,  # the run's table: misfit correction
                                   known_theta=None if pool.known_labels is None else predictor.abilities_,
-                                  replay_items=replay)
+                                  replay_items=fit.replay)
     need = (answers_for_width(*args, s.target_width, s.level, max_k=s.max_k, current=estimates)
             if s.target_width is not None else None)
     theta, _ = laplace_posterior(a, b, positions, labels, prior)
@@ -236,7 +224,7 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
     settings = {"pool": pool.source, "n_pool": len(pool.ids), "prior_strength": s.prior_strength,
                 "n_draws": s.n_draws, "max_k": s.max_k, "seed": s.seed,
                 "interval": "predictive interval of the realised accuracy over every item of the benchmark",
-                "misfit_correction": pool.known_labels is not None, "item_refit": refit,
+                "misfit_correction": pool.known_labels is not None, "item_refit": fit.record,
                 "routing": "uncalibrated IRT probabilities; routed share = items where the new model has the "
                            "highest P(correct)"}
     return EstimateResult(estimates, routing, theta.tolist(), len(labels), s.level, s.target_width, need, settings)
@@ -266,8 +254,9 @@ def plan(checkpoint_or_run: str | Path, n: int, strategy: str = "adaptive", seed
          pool: str | Path | None = None, prior_strength: float = 1.0) -> list[PoolItem]:
     """The n items a new model should answer first (`tasks.estimate.plan_items`), in the order to ask them."""
     predictor, items = open_pool(checkpoint_or_run, pool)
-    a, b, prior, _, _ = _refitted(predictor, items, n, prior_strength, seed)  # plan on the items estimate uses
-    picks = plan_items(a, b, items.groups, n, strategy, prior, seed, items.known_labels)
+    fit = refit_for_new_models(items.a, items.b, items.groups, items.known_labels, predictor.abilities_,
+                               predictor.abilities_, n, prior_strength, seed)  # plan on the items estimate uses
+    picks = plan_items(fit.a, fit.b, items.groups, n, strategy, fit.prior, seed, items.known_labels)
     return [items.item(i) for i in picks]
 
 

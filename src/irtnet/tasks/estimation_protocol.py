@@ -47,8 +47,8 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.tasks import estimation_baselines as eb
 from irtnet.tasks.estimate import estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
-from irtnet.tasks.item_refit import choose_priors, cross_fitted_items, refit_items
-from irtnet.tasks.onboard import Prior, fit_theta, population_prior, with_new_model
+from irtnet.tasks.item_refit import refit_for_new_models
+from irtnet.tasks.onboard import Prior, fit_theta, with_new_model
 from irtnet.tasks.stats import paired_bootstrap, resample_weights, verdict
 
 IRTNET = {"irtnet-random": "random", "irtnet-adaptive": "adaptive", "irtnet-balanced": "balanced",
@@ -161,17 +161,10 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
             bias2 = eb.irt_bias(known, groups, irt_dim, seed)
     ids = {m: i for i, m in enumerate(predictor.models_.ids)}
     theta = predictor.abilities_[[ids[m] for m in known_ids]] if all(m in ids for m in known_ids) else None
-    prior = population_prior(predictor.abilities_)
-    refit: dict[str, Any] = {"prior_sd": 0.0, "scores": {}}
-    replay = None
-    if item_refit and theta is not None:  # refit the pool's items on the known models (item_refit.py)
-        kind, sd, scores = choose_priors(a, b, groups, known, theta, n_answers=refit_answers, seed=seed)
-        prior = population_prior(predictor.abilities_, kind=kind)
-        replay = cross_fitted_items(a, b, known, theta, sd, seed) if sd > 0 else None
-        a, b = refit_items(a, b, known, theta, sd)
-        refit = {"prior_kind": kind, "prior_sd": sd, "scores": scores}
-    return _Draw(index, predictor, prior, a, b, groups, known, new, list(new_ids),
-                 clusters, irt, bias2, variance, known_theta=theta, refit=refit, replay=replay)
+    fit = refit_for_new_models(a, b, groups, known if item_refit else None, theta, predictor.abilities_,
+                               n_answers=refit_answers, seed=seed)  # the pool's items refitted on the known models
+    return _Draw(index, predictor, fit.prior, fit.a, fit.b, groups, known, new, list(new_ids),
+                 clusters, irt, bias2, variance, known_theta=theta, refit=fit.record, replay=fit.replay)
 
 
 def _pool_of(ctx: _Draw, j: int, seed: int) -> tuple[np.ndarray, _Pool]:

@@ -7,25 +7,27 @@ prior centred on the text prediction:
     (a_q, b_q) = argmax  sum_m log P(y_qm | sigmoid(a . theta_m - b))  -  |(a, b) - (a_q, b_q)_text|^2 / (2 s^2)
 
 s = 0 keeps the text's parameters; a large s approaches a free per-item fit (tinyBenchmarks' IRT, which
-these known models' answers alone determine). `choose_item_prior` picks s on the known models themselves
-(the held-out models are never looked at): the known models are split in two halves; each half's items are
-refitted on the other half's answers, and the other half plays new models answering `n_answers` random
-items; the s with the lowest mean absolute error of the plug-in per-benchmark accuracy wins (the first, i.e.
-the smallest, of equal ones).
+these known models' answers alone determine). `choose_priors` picks s, together with the kind of the new
+model's ability prior, on the known models themselves (the held-out models are never looked at): the known
+models are split in two halves; each half's items are refitted on the other half's answers, and the other
+half plays new models answering `n_answers` random items; the pair with the lowest mean absolute error of the
+plug-in per-benchmark accuracy wins (the first of equal ones). `refit_for_new_models` is the one entry point
+that `irtnet estimate` and the estimation protocol call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.special import expit
 
 from irtnet.errors import DataError
-from irtnet.tasks.onboard import population_prior
+from irtnet.tasks.onboard import Prior, fit_theta, population_prior
 
-ITEM_PRIOR_GRID = (0.0, 0.3, 1.0, 3.0)  # prior standard deviations s tried by `choose_item_prior`
+ITEM_PRIOR_GRID = (0.0, 0.3, 1.0, 3.0)  # prior standard deviations s tried by `choose_priors`
 PRIOR_KINDS = ("isotropic", "population")  # ability priors tried by `choose_priors`
 NEWTON_STEPS = 15
 
@@ -53,15 +55,6 @@ def refit_items(a: np.ndarray, b: np.ndarray, known_labels: np.ndarray, known_th
     return w[:, :d], w[:, d]
 
 
-def _map_theta(a: np.ndarray, b: np.ndarray, y: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    t = mean.copy()
-    for _ in range(NEWTON_STEPS):
-        p = expit(a @ t - b)
-        hess = (a * (p * (1 - p))[:, None]).T @ a + precision
-        t = t + np.linalg.solve(hess, a.T @ (y - p) - precision @ (t - mean))
-    return t
-
-
 def _plug_in_error(a, b, groups, labels, theta_mean, precision, n_answers: int, rng) -> list[float]:
     """Absolute errors of observed + predicted per-benchmark accuracy for each column of labels [Q, M']."""
     errors = []
@@ -70,7 +63,7 @@ def _plug_in_error(a, b, groups, labels, theta_mean, precision, n_answers: int, 
         if len(items) <= n_answers:
             continue
         idx = rng.choice(items, n_answers, replace=False)
-        p = expit(a @ _map_theta(a[idx], b[idx], labels[idx, m], theta_mean, precision) - b)
+        p = expit(a @ fit_theta(a[idx], b[idx], labels[idx, m], theta_mean, precision) - b)
         answered = np.zeros(len(b), bool)
         answered[idx] = True
         for g in np.unique(groups[items]):
@@ -85,57 +78,13 @@ def _halves(n_models: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return order[: n_models // 2], order[n_models // 2:]
 
 
-def cross_fitted_items(a: np.ndarray, b: np.ndarray, known_labels: np.ndarray, known_theta: np.ndarray,
-                       prior_sd: float, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """[(a, b refitted on the other half's answers, this half's columns)] for both halves of the known models
-    (`choose_item_prior`'s halves): the items to replay each known model on, so that the misfit correction
-    (`estimate_accuracy(..., replay_items=...)`) measures out-of-sample errors, as a new model will have."""
-    labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
-    out = []
-    for fit_half, own_half in (_halves(labels.shape[1], seed), _halves(labels.shape[1], seed)[::-1]):
-        ra, rb = refit_items(a, b, labels[:, fit_half], theta[fit_half], prior_sd)
-        out.append((ra, rb, own_half))
-    return out
+Halves = tuple[np.ndarray, np.ndarray]
+Refits = dict[tuple[float, int], tuple[np.ndarray, np.ndarray]]
 
 
-def choose_item_prior(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray,
-                      known_theta: np.ndarray, prior: Any, n_answers: int = 100,
-                      grid: Sequence[float] = ITEM_PRIOR_GRID, seed: int = 0) -> tuple[float, dict[float, float]]:
-    """(chosen s, {s: mean absolute error}) by two-fold cross-fitting over the known models (module docstring);
-    `prior` is the population prior of abilities (`mean` [d], `precision` [d, d]). Fewer than 4 known models:
-    (0.0, {}), the text's parameters."""
-    labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
-    groups = np.asarray(groups, dtype=object)
-    if labels.shape[1] < 4:
-        return 0.0, {}
-    halves = _halves(labels.shape[1], seed)
-    n = max(1, min(int(n_answers), len(b) // 2))
-    scores: dict[float, float] = {}
-    for s in grid:
-        errors: list[float] = []
-        for fit_half, test_half in (halves, halves[::-1]):
-            ra, rb = refit_items(a, b, labels[:, fit_half], theta[fit_half], s)
-            errors += _plug_in_error(ra, rb, groups, labels[:, test_half], np.asarray(prior.mean, np.float64),
-                                     np.asarray(prior.precision, np.float64), n, np.random.default_rng(seed))
-        scores[float(s)] = float(np.mean(errors)) if errors else float("inf")
-    best = min(scores.values())
-    return next(s for s in scores if scores[s] == best), scores
-
-
-def choose_priors(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray,
-                  known_theta: np.ndarray, n_answers: int = 100, kinds: Sequence[str] = PRIOR_KINDS,
-                  grid: Sequence[float] = ITEM_PRIOR_GRID, strength: float = 1.0,
-                  seed: int = 0) -> tuple[str, float, dict[str, float]]:
-    """(ability prior kind, item prior sd s, {"kind s": mean absolute error}) chosen together by the same
-    two-fold cross-fitting over the known models as `choose_item_prior`, each half's ability prior built
-    from the other half's abilities (`onboard.population_prior(..., kind)`). "population" (the abilities'
-    own covariance) lets a few answers move the many dimensions of an ability together, "isotropic" keeps
-    them apart; which serves a table better is an empirical matter, hence the choice. Fewer than 4 known
-    models: (kinds[0], 0.0, {})."""
-    labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
-    groups = np.asarray(groups, dtype=object)
-    if labels.shape[1] < 4:
-        return kinds[0], 0.0, {}
+def _cross_fit(a, b, groups, labels, theta, n_answers: int, kinds: Sequence[str], grid: Sequence[float],
+               strength: float, seed: int) -> tuple[dict[str, float], Refits, Halves]:
+    """({"kind s": error}, {(s, half): items refitted on that half}, the halves) of the two-fold cross-fit."""
     halves = _halves(labels.shape[1], seed)
     n = max(1, min(int(n_answers), len(b) // 2))
     refits = {(float(s), h): refit_items(a, b, labels[:, fit], theta[fit], s)
@@ -150,6 +99,60 @@ def choose_priors(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_lab
                 errors += _plug_in_error(ra, rb, groups, labels[:, test_half], priors[h].mean, priors[h].precision,
                                          n, np.random.default_rng(seed))
             scores[f"{kind} {float(s)}"] = float(np.mean(errors)) if errors else float("inf")
+    return scores, refits, halves
+
+
+def choose_priors(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray,
+                  known_theta: np.ndarray, n_answers: int = 100, kinds: Sequence[str] = PRIOR_KINDS,
+                  grid: Sequence[float] = ITEM_PRIOR_GRID, strength: float = 1.0,
+                  seed: int = 0) -> tuple[str, float, dict[str, float]]:
+    """(ability prior kind, item prior sd s, {"kind s": mean absolute error}) chosen together by two-fold
+    cross-fitting over the known models (module docstring), each half's ability prior built from the other
+    half's abilities (`onboard.population_prior(..., kind)`). "population" (the abilities' own covariance)
+    lets a few answers move the many dimensions of an ability together, "isotropic" keeps them apart; which
+    serves a table better is an empirical matter, hence the choice. Fewer than 4 known models:
+    (kinds[0], 0.0, {})."""
+    labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
+    if labels.shape[1] < 4:
+        return kinds[0], 0.0, {}
+    scores, _, _ = _cross_fit(a, b, np.asarray(groups, dtype=object), labels, theta, n_answers, kinds, grid,
+                              strength, seed)
+    return (*_best(scores), scores)
+
+
+def _best(scores: dict[str, float]) -> tuple[str, float]:
     best = min(scores, key=lambda k: (scores[k], list(scores).index(k)))
     kind, s = best.split(" ")
-    return kind, float(s), scores
+    return kind, float(s)
+
+
+@dataclass
+class ItemRefit:
+    """What a new model's estimate runs on: the items (a [Q, d], b [Q]), the ability prior, the cross-fitted
+    items to replay the known models on (None when the text's items were kept) and the record of the choice."""
+
+    a: np.ndarray
+    b: np.ndarray
+    prior: Prior
+    replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None
+    record: dict[str, Any]
+
+
+def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray | None,
+                         known_theta: np.ndarray | None, abilities: np.ndarray, n_answers: int = 100,
+                         strength: float = 1.0, seed: int = 0) -> ItemRefit:
+    """Choose the item prior sd and the ability prior's kind (`choose_priors`), refit the items on every known
+    model and keep each half's cross-fitted items for the replay (the cross-fit's own refits, not refitted
+    again). `abilities` [M, d]: every model of the checkpoint, for the prior. Without known labels or
+    abilities, or with fewer than 4 known models: the text's items and the isotropic prior."""
+    if known_labels is None or known_theta is None or np.asarray(known_labels).shape[1] < 4:
+        return ItemRefit(a, b, population_prior(abilities, strength), None, {"prior_kind": PRIOR_KINDS[0],
+                                                                             "prior_sd": 0.0, "scores": {}})
+    labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
+    scores, refits, halves = _cross_fit(a, b, np.asarray(groups, dtype=object), labels, theta, n_answers,
+                                        PRIOR_KINDS, ITEM_PRIOR_GRID, strength, seed)
+    kind, sd = _best(scores)
+    replay = [(*refits[(sd, h)], halves[1 - h]) for h in (0, 1)] if sd > 0 else None
+    ra, rb = refit_items(a, b, labels, theta, sd)
+    return ItemRefit(ra, rb, population_prior(abilities, strength, kind), replay,
+                     {"prior_kind": kind, "prior_sd": sd, "scores": scores})
