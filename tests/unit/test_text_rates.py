@@ -21,7 +21,7 @@ from irtnet.errors import CheckpointError, ConfigError, DataError
 from irtnet.predictors import REGISTRY
 from irtnet.predictors.baselines import ClusterRate, InferredBenchmarkRate, ModelBenchmarkMean
 from irtnet.predictors.baselines.text_rates import (
-    C_GRID, CLUSTER_GRID, DEFAULT_C, DEFAULT_CLUSTERS, DEFAULT_TEMPERATURE, TEMPERATURE_GRID,
+    C_GRID, CLUSTER_GRID, TEXT_C_GRID, DEFAULT_C, DEFAULT_CLUSTERS, DEFAULT_TEMPERATURE, TEMPERATURE_GRID,
 )
 from irtnet.predictors.checkpoint import load_predictor, save_predictor
 from irtnet.predictors.spec import ModelSpec, build_predictor, uses_seed
@@ -178,8 +178,12 @@ def test_the_classifier_recovers_the_benchmark_from_the_text(fitted, data):
     np.testing.assert_allclose(post.sum(axis=1), 1.0)
     truth = model.groups_.index(test.table.queries["benchmark"].to_numpy(dtype=object))
     assert np.mean(post.argmax(axis=1) == truth) > 0.9  # chance is 0.25
-    assert model.C_ in C_GRID and len(model.fit_info_["val_log_loss"]) == len(C_GRID)
-    assert model.C_ == C_GRID[int(np.argmin(model.fit_info_["val_log_loss"]))]
+    tried, losses = model.fit_info_["tried"], model.fit_info_["val_log_loss"]
+    grid = [(c, False) for c in C_GRID] + [(c, True) for c in TEXT_C_GRID]  # the texts are there: n-grams tried
+    assert [(t["C"], t["ngrams"]) for t in tried] == grid and len(losses) == len(grid)
+    best = int(np.argmin(losses))
+    assert model.fit_info_["chosen"] == best and model.C_ == grid[best][0]
+    assert (model.classifier_.text is not None) == grid[best][1]
     assert InferredBenchmarkRate().fit(data[0]).C_ == DEFAULT_C
 
 
@@ -205,7 +209,7 @@ def test_the_posterior_is_sklearns_in_every_class_count(n_benchmarks):
     train = Dataset.from_table(synth.table, embed_queries(synth.table, "hashing-64", use_cache=False))
     model = InferredBenchmarkRate(C=3.0).fit(train)
     post = model.benchmark_posterior(train.queries)
-    assert post.shape == (120, n_benchmarks) and model.coef_.shape == (n_benchmarks, 64)
+    assert post.shape == (120, n_benchmarks) and model.classifier_.coef.shape == (n_benchmarks, 64)
     if n_benchmarks == 1:
         np.testing.assert_allclose(post, 1.0)
         return

@@ -64,7 +64,8 @@ def text_queries(predictor: Router, texts: Sequence[str],
     # answering one text per request writes a shard per FLUSH_ROWS texts, not one per request
     vectors = embed_texts(list(texts), encoder, buffered=True)
     return Queries(tuple(f"text-{i}" for i in range(len(texts))), vectors,
-                   None if groups is None else np.asarray(groups, dtype=object), canonical_name(encoder))
+                   None if groups is None else np.asarray(groups, dtype=object), canonical_name(encoder),
+                   np.asarray(list(texts), dtype=object))
 
 
 def predict_texts(predictor: Predictor, texts: Sequence[str], benchmark: str | Sequence[str | None] | None = None,

@@ -14,13 +14,15 @@ from irtnet.errors import DataError
 
 @dataclass(frozen=True)
 class Queries:
-    """Inputs about `n` queries: ids, embedding vectors ([n, dim] float32 or None for text-free data)
-    and benchmark names ([n] object array, entries None where the benchmark is unknown)."""
+    """Inputs about `n` queries: ids, embedding vectors ([n, dim] float32 or None for text-free data),
+    benchmark names ([n] object array, entries None where the benchmark is unknown) and the raw texts ([n]
+    object array, entries None where a query has none; None when not at hand), which a text path may read."""
 
     ids: tuple[str, ...]
     vectors: np.ndarray | None = None
     groups: np.ndarray | None = None
     encoder: str | None = None
+    texts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -28,6 +30,8 @@ class Queries:
             raise DataError(f"{self.vectors.shape[0]} vectors for {n} queries", field="vectors")
         if self.groups is not None and len(self.groups) != n:
             raise DataError(f"{len(self.groups)} benchmark names for {n} queries", field="groups")
+        if self.texts is not None and len(self.texts) != n:
+            raise DataError(f"{len(self.texts)} texts for {n} queries", field="texts")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -36,11 +40,12 @@ class Queries:
         ids = np.asarray(self.ids, dtype=object)[positions]
         return Queries(tuple(ids.tolist()),
                        None if self.vectors is None else self.vectors[positions],
-                       None if self.groups is None else self.groups[positions], self.encoder)
+                       None if self.groups is None else self.groups[positions], self.encoder,
+                       None if self.texts is None else self.texts[positions])
 
     def without_groups(self) -> Queries:
         """The same queries with their benchmark hidden (text only), as for a new benchmark."""
-        return Queries(self.ids, self.vectors, None, self.encoder)
+        return Queries(self.ids, self.vectors, None, self.encoder, self.texts)
 
     @classmethod
     def from_texts(cls, texts: Sequence[str], encoder: str, ids: Sequence[str] | None = None,
@@ -51,7 +56,7 @@ class Queries:
         ids = tuple(ids) if ids is not None else tuple(f"text-{i}" for i in range(len(texts)))
         vectors = embed_texts(list(texts), encoder, use_cache=use_cache)
         return cls(ids, vectors, None if groups is None else np.asarray(groups, dtype=object),
-                   canonical_name(encoder))
+                   canonical_name(encoder), np.asarray(list(texts), dtype=object))
 
 
 @dataclass
@@ -66,7 +71,9 @@ class Dataset:
         ids = table.query_vocab.ids
         vectors = embeddings.take(ids) if embeddings is not None else None
         groups = table.queries["benchmark"].to_numpy(dtype=object)
-        return cls(table, Queries(ids, vectors, groups, embeddings.encoder if embeddings is not None else None))
+        texts = table.queries["text"].to_numpy(dtype=object) if table.has_text else None
+        return cls(table, Queries(ids, vectors, groups, embeddings.encoder if embeddings is not None else None,
+                                  texts))
 
     def select(self, query_ids: Sequence[str] | None = None, model_ids: Sequence[str] | None = None) -> Dataset:
         """The sub-dataset of the given queries and/or models (strict about unknown ids)."""

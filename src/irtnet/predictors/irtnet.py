@@ -12,12 +12,20 @@ from pydantic import ValidationError
 from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
-from irtnet.models.irtnet import PRESETS, IrtNetConfig, IrtNetModule
+from irtnet.models.irtnet import PRESETS, IrtNetConfig, IrtNetModule, resolve_members
 from irtnet.numeric import choose_calibration, logit, sigmoid
 from irtnet.predictors.base import Predictor, register
-from irtnet.predictors.benchmark_classifier import BenchmarkClassifier, choose_classifier
-from irtnet.predictors.state import StateError, check_encoder, check_type, check_vocab, describe, load_weights
-from irtnet.training.batching import build_arrays, group_indices
+from irtnet.predictors.irtnet_members import (
+    check_member_best_epochs,
+    check_members,
+    ensemble_abilities,
+    ensemble_items,
+    load_members,
+    member_arrays,
+)
+from irtnet.predictors.irtnet_text import fit_text_classifier, restore_classifier, text_path_state, texts_for
+from irtnet.predictors.state import StateError, check_encoder, check_type, check_vocab, describe
+from irtnet.training.batching import LabelArrays, build_arrays, group_indices
 from irtnet.training.device import resolve_device
 from irtnet.training.trainer import TrainConfig, TrainResult, train
 
@@ -39,7 +47,9 @@ class IrtNet(Predictor):
 
     Parameters: `config` (an `IrtNetConfig`, a preset name such as "paper", or a dict) and `train`
     (a `TrainConfig`). Learned state: `models_` (model vocabulary), `groups_` (benchmark vocabulary, when
-    the config uses groups), `encoder_` (name of the embedding encoder), `module_`, `result_`.
+    the config uses groups), `encoder_` (name of the embedding encoder), `members_` (the networks of the seed
+    ensemble, `config.members`; member k trained with seed `train.seed + k`; predictions use the mean of their
+    logits), `n_members_`, `member_results_`, and `module_` / `result_` (member 0's network and training).
 
     Devices: training runs where `train.device` says (`TrainConfig`); prediction (`predict_proba`,
     `query_parameters`) runs on their `device` argument, by default on `self.device` ("cpu" unless set:
@@ -70,15 +80,25 @@ class IrtNet(Predictor):
         val_arrays = build_arrays(val, self.models_, self.groups_, tcfg.target) if val is not None else None
         self.classifier_, self.calibration_ = None, identity_calibration()
         if cfg.use_groups and cfg.infer_groups:
-            self.classifier_ = fit_classifier(arrays, val_arrays, len(self.groups_), tcfg.seed)
+            self.classifier_, self.classifier_choice_ = fit_text_classifier(train_data, val, self.groups_, tcfg.seed)
+        self.n_members_ = resolve_members(cfg.members, arrays.n_queries)
+        trained = [self._train_member(cfg, tcfg.model_copy(update={"seed": tcfg.seed + k}), arrays, val_arrays)
+                   for k in range(self.n_members_)]
+        self.members_ = [module for module, _ in trained]
+        self.member_results_: list[TrainResult] = [result for _, result in trained]
+        self.module_, self.result_ = self.members_[0], self.member_results_[0]
+        if cfg.calibrate and val is not None:  # after every member: calibrates the ensemble's predictions
+            self.calibration_ = self._fit_calibration(val, tcfg.seed, tcfg.device)
+        return self
+
+    def _train_member(self, cfg: IrtNetConfig, tcfg: TrainConfig, arrays: LabelArrays,
+                      val_arrays: LabelArrays | None) -> tuple[IrtNetModule, TrainResult]:
+        """One network built and trained from `tcfg.seed` (in a forked RNG: the caller's stream is untouched)."""
         device = resolve_device(tcfg.device)
         with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
             torch.manual_seed(tcfg.seed)
-            self.module_ = IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
-            self.result_: TrainResult = train(self.module_, arrays, val_arrays, len(self.models_), tcfg)
-        if cfg.calibrate and val is not None:
-            self.calibration_ = self._fit_calibration(val, tcfg.seed, tcfg.device)
-        return self
+            module = IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
+            return module, train(module, arrays, val_arrays, len(self.models_), tcfg)
 
     def _fit_calibration(self, val: Dataset, seed: int, device: str = "cpu") -> dict[str, dict[str, Any]]:
         """Each answer path's calibration, chosen and fitted on the validation queries: the benchmark path with
@@ -128,29 +148,35 @@ class IrtNet(Predictor):
         fallback = "text+inferred-benchmark" if getattr(self, "classifier_", None) is not None else "text"
         return ["benchmark" if k else fallback for k in known]
 
+    def _members(self) -> list[IrtNetModule]:
+        """The ensemble's networks (`[module_]` for an estimator built without `members_`)."""
+        return getattr(self, "members_", None) or [self.module_]
+
     def _place(self, device: str | None) -> torch.device:
-        """Move the network to `device` (None: `self.device`) for prediction; it stays there until moved again."""
+        """Move the networks to `device` (None: `self.device`) for prediction; they stay there until moved again."""
         target = resolve_device(device or self.device)
-        self.module_.to(target)
+        for net in self._members():
+            net.to(target)
         return target
 
     @torch.no_grad()
     def query_parameters(self, queries: Queries, batch_size: int = 4096,
                          device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Discrimination a [n, d] and difficulty b [n] of each query (computed on `device`, default
-        `self.device`)."""
+        """Discrimination a [n, K*d] and difficulty b [n] of each query (computed on `device`, default
+        `self.device`): with `abilities_`, the exact IRT form of the ensemble's logits (`ensemble_items`)."""
         x, groups, _ = self._inputs(queries)
         target = self._place(device)
-        self.module_.eval()
-        a_parts, b_parts = [], []  # the query half of forward: the network runs once per query
-        for s in range(0, len(x), batch_size):
-            g = None if groups is None else groups[s:s + batch_size].to(target)
-            a, b, _ = self.module_.query_params(x[s:s + batch_size].to(target), g)
-            a_parts.append(a.cpu())
-            b_parts.append(b.cpu())
-        if not a_parts:
-            return np.zeros((0, self.module_.theta.shape[1]), np.float32), np.zeros(0, np.float32)
-        return torch.cat(a_parts).numpy(), torch.cat(b_parts).numpy()
+        parts = []
+        for net in self._members():  # the query half of forward: each network runs once per query
+            net.eval()
+            a_parts, b_parts = [np.zeros((0, net.theta.shape[1]), np.float32)], [np.zeros(0, np.float32)]
+            for s in range(0, len(x), batch_size):
+                g = None if groups is None else groups[s:s + batch_size].to(target)
+                a, b, _ = net.query_params(x[s:s + batch_size].to(target), g)
+                a_parts.append(a.cpu().numpy())
+                b_parts.append(b.cpu().numpy())
+            parts.append((np.concatenate(a_parts), np.concatenate(b_parts)))
+        return ensemble_items(parts)
 
     @torch.no_grad()
     def predict_proba(self, queries: Queries, models: Sequence[str] | None = None,
@@ -167,8 +193,9 @@ class IrtNet(Predictor):
             unknown = (groups == len(self.groups_)).numpy()
             prob[unknown] = self._calibrated(logit(prob[unknown]), "text", undo="benchmark")
         if inferred is not None:  # names not given: the text path, through the benchmark classifier
-            prob[inferred] = self._calibrated(logit(self._text_proba(x[torch.as_tensor(inferred)], m, batch_size)),
-                                              "text")
+            rows = np.flatnonzero(inferred)
+            text = self._text_proba(x[torch.as_tensor(rows)], texts_for(self.classifier_, queries, rows), m, batch_size)
+            prob[inferred] = self._calibrated(logit(text), "text")
         return prob
 
     def _calibrated(self, logits: np.ndarray, path: str, undo: str | None = None) -> np.ndarray:
@@ -179,19 +206,24 @@ class IrtNet(Predictor):
         return sigmoid(cal[path]["scale"] * logits + cal[path]["shift"])
 
     def _logits(self, x: torch.Tensor, groups: torch.Tensor | None, m: torch.Tensor, batch_size: int) -> np.ndarray:
-        """[n, K] logits of the module's own forward, in eval mode, `batch_size` queries at a time, on the
-        module's device (x, groups and m on the CPU; each batch moved there and its logits back)."""
-        self.module_.eval()
-        dev = self.module_.theta.device
+        """[n, len(m)] logits: the mean over the members of each network's own forward, in eval mode,
+        `batch_size` queries at a time, on the networks' device (x, groups and m on the CPU; each batch moved
+        there and its logits back)."""
+        members = self._members()
+        for net in members:
+            net.eval()
+        dev = members[0].theta.device
         m = m.to(dev)
-        parts = [self.module_(x[s:s + batch_size].to(dev), None if groups is None else groups[s:s + batch_size].to(dev),
-                              models=m).logits.cpu() for s in range(0, len(x), batch_size)]
-        return torch.cat(parts).double().numpy() if parts else np.zeros((0, len(m)))
+        parts = []
+        for s in range(0, len(x), batch_size):
+            xb, gb = x[s:s + batch_size].to(dev), None if groups is None else groups[s:s + batch_size].to(dev)
+            parts.append(torch.stack([net(xb, gb, models=m).logits.double() for net in members]).mean(0).cpu())
+        return torch.cat(parts).numpy() if parts else np.zeros((0, len(m)))
 
-    def _text_proba(self, x: torch.Tensor, m: torch.Tensor, batch_size: int) -> np.ndarray:
+    def _text_proba(self, x: torch.Tensor, texts: np.ndarray | None, m: torch.Tensor, batch_size: int) -> np.ndarray:
         """P(correct | text) = sum over known benchmarks g of P(g | text) P(correct | text, g), before the text
-        path's calibration."""
-        post = self.classifier_.posterior(x.numpy())
+        path's calibration (`texts`: the raw texts where the classifier reads them)."""
+        post = self.classifier_.posterior(x.numpy(), texts)
         prob = np.zeros((len(x), len(m)))
         for g in range(post.shape[1]):
             rows = np.flatnonzero(post[:, g] > 1e-6)  # a benchmark the text all but rules out adds nothing
@@ -202,9 +234,10 @@ class IrtNet(Predictor):
 
     @property
     def abilities_(self) -> np.ndarray:
-        """theta [n_models, d] in `models_` order."""
+        """theta [n_models, K*d] in `models_` order: the members' abilities in the IRT form of the ensemble
+        (`ensemble_abilities`; one member's theta as it is)."""
         self._check_fitted()
-        return self.module_.theta.detach().cpu().numpy()
+        return ensemble_abilities([net.theta.detach().cpu().numpy() for net in self._members()])
 
     # ------------------------------------------------------------------ persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -213,14 +246,15 @@ class IrtNet(Predictor):
             "config": self.config_.model_dump(), "train_config": self.train_config_.model_dump(),
             "models": self.models_.to_list(), "groups": None if self.groups_ is None else self.groups_.to_list(),
             "encoder": {"name": self.encoder_, "dim": self.d_in_},
-            "history": self.result_.history, "best_epoch": self.result_.best_epoch,
+            "history": self.result_.history, "best_epoch": self.result_.best_epoch,  # member 0's
+            "members": len(self._members()),
+            "member_best_epochs": [r.best_epoch for r in getattr(self, "member_results_", None) or [self.result_]],
         }
-        arrays = {k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
+        arrays = member_arrays(self._members())  # member 0 unprefixed, member k as "member{k}.<name>"
         clf = getattr(self, "classifier_", None)
-        meta["text_path"] = None if clf is None else {"C": clf.C}
+        meta["text_path"], clf_arrays = text_path_state(clf, getattr(self, "classifier_choice_", None))
         meta["calibration"] = getattr(self, "calibration_", None) or identity_calibration()
-        if clf is not None:
-            arrays.update({"benchmark_classifier.coef": clf.coef, "benchmark_classifier.intercept": clf.intercept})
+        arrays.update(clf_arrays)
         return meta, arrays
 
     @classmethod
@@ -242,36 +276,19 @@ class IrtNet(Predictor):
                              f"when config.use_groups is {cfg.use_groups}")
         self.groups_ = None if groups is None else Vocab("benchmark", groups)
         self.encoder_, self.d_in_ = check_encoder(meta)
-        self.module_ = IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
+        self.n_members_ = check_members(meta)  # absent (a checkpoint of one network): 1
+        self.members_ = [IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
+                         for _ in range(self.n_members_)]
+        self.module_ = self.members_[0]
         arrays = dict(arrays)
         self.classifier_, temperature = restore_classifier(meta, arrays, cfg, self.groups_, self.d_in_)
+        self.classifier_choice_ = (meta.get("text_path") or {}).get("choice")
         self.calibration_ = restore_calibration(meta, temperature)
-        load_weights(self.module_, arrays)
-        self.module_.eval()
+        load_members(self.members_, arrays)  # member k's tensors taken out by name, then member 0 from the rest
         self.result_ = TrainResult(history=list(meta.get("history", [])), best_epoch=int(meta.get("best_epoch", 0)))
+        self.member_results_ = [self.result_] + [TrainResult(best_epoch=e) for e in check_member_best_epochs(
+            meta, self.n_members_, self.result_.best_epoch)[1:]]
         return self
-
-
-def restore_classifier(meta: dict[str, Any], arrays: dict[str, np.ndarray], cfg: IrtNetConfig,
-                       groups: Vocab | None, d_in: int) -> tuple[BenchmarkClassifier | None, float]:
-    """The text path's classifier and temperature from a checkpoint (its arrays are taken out of `arrays`)."""
-    text = meta.get("text_path")
-    coef, intercept = arrays.pop("benchmark_classifier.coef", None), arrays.pop("benchmark_classifier.intercept", None)
-    if not (cfg.use_groups and cfg.infer_groups):
-        if text is not None or coef is not None:
-            raise StateError("a benchmark classifier is stored but config.infer_groups is off")
-        return None, 1.0
-    if not isinstance(text, dict) or coef is None or intercept is None:
-        raise StateError("config.infer_groups is on but the checkpoint has no benchmark classifier "
-                         "(state.text_path and the benchmark_classifier.* tensors)")
-    g = len(groups or ())
-    if coef.shape != (g, d_in) or intercept.shape != (g,):
-        raise StateError(f"tensor 'benchmark_classifier.coef' has shape {list(coef.shape)}, the checkpoint's state "
-                         f"needs {[g, d_in]}")
-    temperature, C = text.get("temperature", 1.0), text.get("C")  # a temperature: checkpoints of 0.2.0
-    if not isinstance(temperature, (int, float)) or not temperature > 0 or not isinstance(C, (int, float)):
-        raise StateError("state.text_path needs a number 'C' (and a positive 'temperature' where it has one)")
-    return BenchmarkClassifier(coef.astype(np.float64), intercept.astype(np.float64), float(C)), float(temperature)
 
 
 def identity_calibration() -> dict[str, dict[str, Any]]:
@@ -295,14 +312,3 @@ def restore_calibration(meta: dict[str, Any], text_temperature: float) -> dict[s
             raise StateError(f"state.calibration.{path} needs a positive 'scale' and a finite 'shift'")
         out[path] = dict(entry)
     return out
-
-
-def fit_classifier(arrays, val_arrays, n_groups: int, seed: int) -> BenchmarkClassifier:
-    """The text path's benchmark classifier: fitted on the training queries, its regularisation chosen on the
-    validation queries of benchmarks seen in training."""
-    x, y = arrays.x.numpy().astype(np.float64), arrays.groups.numpy()
-    x_val = y_val = None
-    if val_arrays is not None:
-        keep = val_arrays.groups.numpy() < n_groups
-        x_val, y_val = val_arrays.x.numpy()[keep].astype(np.float64), val_arrays.groups.numpy()[keep]
-    return choose_classifier(x, y, n_groups, x_val, y_val, seed)

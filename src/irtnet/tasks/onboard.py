@@ -35,6 +35,7 @@ from irtnet.data.splits import held_out_models, pair_subset, split_by_query
 from irtnet.errors import ConfigError, DataError
 from irtnet.metrics import auc, correctness_metrics, log_loss
 from irtnet.numeric import irt_probability
+from irtnet.predictors.irtnet_members import with_member_abilities
 
 STRATEGIES = ("d-optimal", "fisher", "random")
 #: The k of the "all-pool" reference row: every pool answer of each model (their number varies by model).
@@ -408,14 +409,16 @@ def onboarding_experiment(data: Any, make: Callable[[], Any], n_test: int, ks: S
 
 def with_new_model(predictor: Any, name: str, theta: np.ndarray) -> Any:
     """A copy of a fitted IRT predictor (state with a "models" list and a "theta" [M, d] array, such as
-    IrtNet) with model `name` of ability `theta` [d] appended; the query network is unchanged."""
+    IrtNet) with model `name` of ability `theta` appended; the query network is unchanged. `theta` is in the
+    predictor's `abilities_` form: [d], or [K*d] for an IrtNet seed ensemble of K members (state "members")."""
     meta, arrays = predictor.get_state()
     if "models" not in meta or "theta" not in arrays:
         raise ConfigError(f"{predictor.name} does not store abilities as 'theta'; cannot add a model to it")
     if name in meta["models"]:
         raise ConfigError(f"model {name!r} is already known; choose another name")
-    if np.shape(theta) != arrays["theta"].shape[1:]:
-        raise DataError(f"theta has shape {np.shape(theta)}, expected {arrays['theta'].shape[1:]}", field="theta")
+    n_members = int(meta.get("members", 1))
+    expected = (arrays["theta"].shape[1] * n_members,)
+    if np.shape(theta) != expected:
+        raise DataError(f"theta has shape {np.shape(theta)}, expected {expected}", field="theta")
     meta = {**meta, "models": [*meta["models"], name]}
-    arrays = {**arrays, "theta": np.vstack([arrays["theta"], np.asarray(theta, arrays["theta"].dtype)[None]])}
-    return type(predictor).from_state(meta, arrays)
+    return type(predictor).from_state(meta, with_member_abilities(arrays, n_members, np.asarray(theta)))

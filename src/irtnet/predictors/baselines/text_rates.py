@@ -35,7 +35,9 @@ m's overall training mean by `prior_strength` pseudo-outcomes; they differ in wh
   missing (None) or unknown name falls back to the posterior. The regression's inverse regularisation is `C`,
   or, where that is None, the member of `C_GRID` with the lowest benchmark log loss on the validation queries
   (those of benchmarks seen in training), and `DEFAULT_C` without them; the choice is `C_`. The solver
-  (lbfgs) is deterministic, so the model has no seed. `benchmark_posterior(queries)` gives the posterior
+  (lbfgs) is deterministic, so the model has no seed. Where every training and validation query has its raw
+  text, the classifier may also read the text's character n-grams (`ngrams`: None tries them on validation,
+  with C from `TEXT_C_GRID`, exactly as IrtNet's text path does; True always, False never). `benchmark_posterior(queries)` gives the posterior
   [n, G] over the benchmark vocabulary `groups_`; `benchmark_weights(queries)` what the prediction mixes.
   On the llmrouter-dcrouter split above: C 10 chosen, the benchmark of 88.3 % of test queries predicted right
   (14 benchmarks), and with names hidden test AUC 0.833, log loss 0.496, routing 0.682.
@@ -59,11 +61,14 @@ import numpy as np
 
 from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.vocab import Vocab
-from irtnet.errors import ConfigError
+from irtnet.errors import ConfigError, DataError
 from irtnet.metrics import log_loss
 from irtnet.predictors.base import Predictor, register
 from irtnet.predictors.baselines._common import get_params, query_vectors, require_vectors
-from irtnet.predictors.benchmark_classifier import BenchmarkClassifier, softmax
+from irtnet.predictors.benchmark_classifier import (
+    TEXT_C_GRID, BenchmarkClassifier, TextFeatures, choose_classifier, classifier_state, restore_text_features, softmax,
+    usable_texts,
+)
 from irtnet.predictors.state import (
     StateError, check_encoder, check_params, check_shapes, check_type, check_vocab, tensor_mismatch,
 )
@@ -298,13 +303,16 @@ class InferredBenchmarkRate(Predictor):
     toward the model's mean; the known benchmark (one-hot) where q carries a name the model knows (see the
     module docstring). Hyperparameters: `C` (the classifier's inverse regularisation; None: chosen on
     validation from `C_GRID`), `prior_strength`, `target` ("label": 0/1, as `model-benchmark-mean`; "score":
-    fractional outcomes), `max_iter` (lbfgs iterations).
+    fractional outcomes), `max_iter` (lbfgs iterations), `ngrams` (the classifier also reads the texts'
+    character n-grams: None chosen on validation, True, False).
     Learned state: `models_`, `groups_` (benchmark vocabulary, the classifier's classes in order), `encoder_`,
-    `C_`, `coef_` [G, d], `intercept_` [G], `rates_` [G, M], `model_mean_` [M], `fit_info_`."""
+    `C_`, `classifier_` (its `coef` [G, d (+ F n-gram columns)], `intercept` [G], `text`), `rates_` [G, M],
+    `model_mean_` [M], `fit_info_`."""
 
     def __init__(self, C: float | None = None, prior_strength: float = 1.0, target: str = "label",
-                 max_iter: int = 1000) -> None:
+                 max_iter: int = 1000, ngrams: bool | None = None) -> None:
         self.C, self.prior_strength, self.target, self.max_iter = C, prior_strength, target, max_iter
+        self.ngrams = ngrams
 
     def fit(self, train: Dataset, val: Dataset | None = None) -> InferredBenchmarkRate:
         _check_hyperparameters(self)
@@ -317,36 +325,46 @@ class InferredBenchmarkRate(Predictor):
         targets = _targets(train, self.models_, self.target)
         self.model_mean_ = _model_mean(targets, self.prior_strength)
         self.rates_ = _shrunk_rates(np.eye(n_groups)[y], targets, self.prior_strength, self.model_mean_)
-        x = _normalise(train.queries.vectors)
-        x_val = y_val = None
-        if self.C is None and val is not None and n_groups > 1:
-            pos = self.groups_._index.get_indexer(val.table.queries["benchmark"].to_numpy(dtype=object))
-            if (pos >= 0).any():  # validation queries of benchmarks seen in training
-                dim = x.shape[1]
-                x_val = _normalise(query_vectors(val.queries, dim, self.encoder_, self.name))[pos >= 0]
-                y_val = pos[pos >= 0]
-        grid = list(C_GRID) if x_val is not None else [self.C if self.C is not None else DEFAULT_C]
-        fits, losses, accuracies = [], [], []
-        for c in grid:
-            clf = BenchmarkClassifier.fit(x, y, n_groups, float(c), max_iter=self.max_iter)
-            coef, intercept = clf.coef, clf.intercept
-            fits.append((coef, intercept))
-            if x_val is not None:
-                post = softmax(x_val @ coef.T + intercept)
-                losses.append(float(-np.mean(np.log(np.clip(post[np.arange(len(y_val)), y_val], 1e-12, None)))))
-                accuracies.append(float(np.mean(np.argmax(post, axis=1) == y_val)))
-        best = int(np.argmin(losses)) if losses else 0
-        self.coef_, self.intercept_ = fits[best]
-        self.C_ = float(grid[best])
-        self.fit_info_ = {"grid": [float(c) for c in grid], "val_log_loss": losses or None,
-                          "val_accuracy": accuracies or None}
+        self.dim_ = int(train.queries.vectors.shape[1])
+        self.classifier_, self.fit_info_ = self._fit_classifier(train, val, y)
+        self.C_ = float(self.classifier_.C)
         return self
+
+    def _fit_classifier(self, train: Dataset, val: Dataset | None, y: np.ndarray
+                        ) -> tuple[BenchmarkClassifier, dict[str, Any]]:
+        """The benchmark classifier: C and the n-grams chosen on the validation queries of benchmarks seen in
+        training where the hyperparameters leave a choice, else `C` (or `DEFAULT_C`) and `ngrams`."""
+        x, texts, n_groups = _normalise(train.queries.vectors), train.queries.texts, len(self.groups_)
+        if self.ngrams and usable_texts(texts) is None:
+            raise DataError(f"{self.name} with ngrams=True needs every training query's text", field="texts")
+        grid = [] if self.ngrams else ([self.C] if self.C is not None else list(C_GRID))
+        text_grid = [] if self.ngrams is False else ([self.C] if self.C is not None else list(TEXT_C_GRID))
+        x_val = y_val = texts_val = None
+        if val is not None and n_groups > 1 and len(grid) + (len(text_grid) if usable_texts(texts) else 0) > 1:
+            pos = self.groups_._index.get_indexer(val.table.queries["benchmark"].to_numpy(dtype=object))
+            keep = np.flatnonzero(pos >= 0)  # validation queries of benchmarks seen in training
+            if len(keep):
+                x_val = _normalise(query_vectors(val.queries, x.shape[1], self.encoder_, self.name))[keep]
+                y_val, texts_val = pos[keep], None if val.queries.texts is None else val.queries.texts[keep]
+        if x_val is None:
+            c = self.C if self.C is not None else DEFAULT_C
+            features = TextFeatures.fit(texts) if self.ngrams else None
+            clf = BenchmarkClassifier.fit(x, y, n_groups, float(c), 0, self.max_iter, texts if features else None,
+                                          features)
+            return clf, {"tried": [{"C": float(c), "ngrams": bool(self.ngrams)}], "chosen": 0, "val_log_loss": None}
+        clf, info = choose_classifier(x, y, n_groups, x_val, y_val, 0, texts, texts_val, self.max_iter,
+                                      grid=grid, text_grid=text_grid)
+        return clf, {**info, "val_log_loss": [t["val_log_loss"] for t in info["tried"]]}
 
     def benchmark_posterior(self, queries: Queries) -> np.ndarray:
         """[n, len(groups_)] the classifier's P(benchmark | text), columns in `groups_` order (names ignored)."""
         self._check_fitted()
-        x = _normalise(query_vectors(queries, self.coef_.shape[1], self.encoder_, self.name))
-        return softmax(x @ self.coef_.T + self.intercept_)
+        clf = self.classifier_
+        x = _normalise(query_vectors(queries, self.dim_, self.encoder_, self.name))
+        if clf.text is not None and queries.texts is None:
+            raise DataError(f"{self.name}'s benchmark classifier reads the raw query texts (character n-grams); "
+                            "these queries carry vectors only", field="texts")
+        return clf.posterior(x, None if clf.text is None else queries.texts)
 
     def benchmark_weights(self, queries: Queries) -> np.ndarray:
         """[n, len(groups_)] what the prediction mixes: one-hot where the query's benchmark name is known to the
@@ -368,11 +386,11 @@ class InferredBenchmarkRate(Predictor):
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_fitted()
+        clf_meta, clf_arrays = classifier_state(self.classifier_)
         meta = {"params": get_params(self), "models": self.models_.to_list(), "groups": self.groups_.to_list(),
-                "encoder": {"name": self.encoder_, "dim": int(self.coef_.shape[1])}, "C": self.C_,
-                "fit_info": self.fit_info_}
-        return meta, {"coef": self.coef_, "intercept": self.intercept_, "rates": self.rates_,
-                      "model_mean": self.model_mean_}
+                "encoder": {"name": self.encoder_, "dim": self.dim_}, "C": self.C_,
+                "text_features": clf_meta["text_features"], "fit_info": self.fit_info_}
+        return meta, {**clf_arrays, "rates": self.rates_, "model_mean": self.model_mean_}
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> InferredBenchmarkRate:
@@ -386,8 +404,11 @@ class InferredBenchmarkRate(Predictor):
         self.C_ = float(c)
         self.fit_info_ = dict(meta.get("fit_info") or {})
         m, g = len(self.models_), len(self.groups_)
-        check_shapes(arrays, {"coef": (g, dim), "intercept": (g,), "rates": (g, m), "model_mean": (m,)})
+        features = restore_text_features(meta, arrays.get("idf"), "state")
+        self.dim_ = int(dim)
+        width = dim + (0 if features is None else features.n_features)
+        check_shapes(arrays, {"coef": (g, width), "intercept": (g,), "rates": (g, m), "model_mean": (m,)})
         _check_unit_interval(arrays, ("rates", "model_mean"))
-        self.coef_, self.intercept_ = arrays["coef"], arrays["intercept"]
+        self.classifier_ = BenchmarkClassifier(arrays["coef"], arrays["intercept"], self.C_, features)
         self.rates_, self.model_mean_ = arrays["rates"], arrays["model_mean"]
         return self
