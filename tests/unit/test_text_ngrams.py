@@ -149,3 +149,19 @@ def test_the_base_rate_reads_the_same_ngrams_and_keeps_them(data, tmp_path):
                                            train.queries.encoder))
     with pytest.raises(DataError, match="ngrams=True needs every training query's text"):
         InferredBenchmarkRate(ngrams=True).fit(no_text, val)
+
+
+def test_a_raw_text_reaches_the_ngrams_through_the_api(data, tmp_path, monkeypatch):
+    from irtnet.api import answer_paths, predict_texts
+
+    monkeypatch.setenv("IRTNET_CACHE", str(tmp_path / "cache"))
+    train, val, test = data
+    spec = ModelSpec(params={"config": {"dim": 2, "use_groups": True, "infer_groups": True,
+                                        "moe": {"n_experts": 2, "top_k": 2, "hidden": 8, "out": 4}},
+                             "train": {"epochs": 2}})
+    model = with_ngram_classifier(build_predictor(spec).fit(train, val), train)
+    texts = list(test.queries.texts[:4])
+    names, prob = predict_texts(model, texts)
+    assert answer_paths(model, texts) == ["text+inferred-benchmark"] * 4
+    hidden = test.queries.take(np.arange(4)).without_groups()
+    np.testing.assert_allclose(prob, model.predict_proba(hidden, names), atol=1e-6)
