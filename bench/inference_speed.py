@@ -18,6 +18,12 @@ exactly as a checkpoint would be: speed does not depend on the weights' values. 
   latency         one query at a time: from a precomputed embedding, and from raw text (encoder already
                   loaded), median and 95th percentile over --latency-reps calls; the reference's
                   one-query latency beside them.
+  text-path       the `default` preset's text path (a query without its benchmark name; --benchmarks
+                  known benchmarks, one network) from a precomputed embedding and the raw text: its
+                  benchmark classifier on the embedding alone beside the same classifier also reading the
+                  text's hashed character n-grams, --texts queries in one call and one query at a time.
+                  The classifier's weights are random, so its posterior spreads over every benchmark and
+                  the network runs under each: the slowest case of the path, the same for both.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from irtnet.predictors.baselines.simple import ModelMean  # noqa: E402
 from irtnet.predictors.irtnet import IrtNet  # noqa: E402
 from irtnet.training.trainer import TrainConfig  # noqa: E402
 
-ALL_CASES = ("route", "reference", "model-mean", "text", "latency")
+ALL_CASES = ("route", "reference", "model-mean", "text", "latency", "text-path")
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -55,6 +61,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--latency-reps", type=int, default=100, help="single-query calls per latency figure")
     p.add_argument("--reps", type=int, default=3, help="repetitions of each batch timing (best is reported)")
     p.add_argument("--embed-dim", type=int, default=384)
+    p.add_argument("--benchmarks", type=int, default=14, help="known benchmarks of the text-path case")
     p.add_argument("--preset", default="paper", choices=sorted(PRESETS))
     p.add_argument("--encoder", default=DEFAULT_ENCODER)
     p.add_argument("--threads", type=int, default=None)
@@ -198,8 +205,41 @@ def case_latency(args) -> dict:
             "text_p95_ms": 1000 * txt_p95, "reference_ms": 1000 * ref_med, "reference_p95_ms": 1000 * ref_p95}
 
 
+def _text_path_predictor(args, ngrams: bool) -> IrtNet:
+    """The `default` preset (one network) with a benchmark classifier, loaded as a checkpoint would be."""
+    from irtnet.predictors.benchmark_classifier import N_FEATURES, BenchmarkClassifier, TextFeatures
+    from irtnet.predictors.irtnet_text import text_path_state
+
+    cfg = PRESETS["default"].model_copy(update={"members": 1})
+    groups = [f"bench{g:02d}" for g in range(args.benchmarks)]
+    torch.manual_seed(args.seed)
+    module = IrtNetModule(cfg, args.embed_dim, args.models, len(groups))
+    width = args.embed_dim + (N_FEATURES if ngrams else 0)
+    coef = np.random.default_rng(args.seed).normal(0, 0.1, (len(groups), width))
+    clf = BenchmarkClassifier(coef, np.zeros(len(groups)), 1.0, TextFeatures(np.ones(N_FEATURES)) if ngrams else None)
+    text_meta, clf_arrays = text_path_state(clf, None)
+    meta = {"config": cfg.model_dump(), "train_config": TrainConfig().model_dump(), "models": _models(args.models),
+            "groups": groups, "encoder": {"name": DEFAULT_ENCODER, "dim": args.embed_dim}, "text_path": text_meta}
+    return IrtNet.from_state(meta, {**{k: v.detach().numpy() for k, v in module.state_dict().items()}, **clf_arrays})
+
+
+def case_text_path(args) -> dict:
+    texts = _texts(args.texts, args.seed)
+    q = _embedded(args, len(texts), DEFAULT_ENCODER)
+    queries = Queries(q.ids, q.vectors, None, DEFAULT_ENCODER, np.asarray(texts, dtype=object))
+    one = queries.take(slice(0, 1))
+    out = {"texts": len(texts), "chars": float(np.mean([len(t) for t in texts]))}
+    for name, ngrams in (("vector", False), ("ngrams", True)):
+        pred = _text_path_predictor(args, ngrams)
+        pred.predict_proba(one)  # warm
+        out[f"{name}_s"] = _best_of(args.reps, lambda: pred.predict_proba(queries))
+        out[f"{name}_ms"], out[f"{name}_p95_ms"] = (1000 * v for v in _latency(args.latency_reps,
+                                                                               lambda: pred.predict_proba(one)))
+    return out
+
+
 CASES = {"route": case_route, "reference": case_reference, "model-mean": case_model_mean, "text": case_text,
-         "latency": case_latency}
+         "latency": case_latency, "text-path": case_text_path}
 
 
 def main(argv=None) -> int | None:
@@ -238,6 +278,18 @@ def main(argv=None) -> int | None:
                       "p95": lat["reference_p95_ms"]}],
                     [("what", "path"), ("med", "median ms"), ("p95", "p95 ms")])
               + f"\n(peak RSS of the latency process: {lat['peak_rss_mb']:.0f} MiB)")
+    if "text-path" in ok:
+        tp = ok["text-path"]
+        print(f"\nText path of the default preset ({args.benchmarks} benchmarks, names not given; "
+              f"{tp['texts']} texts of {tp['chars']:.0f} characters on average; encoder excluded)\n")
+        print(table([{"what": f"classifier on the {label}", "batch": tp[f"{k}_s"], "per_s": tp["texts"] / tp[f"{k}_s"],
+                      "med": tp[f"{k}_ms"], "p95": tp[f"{k}_p95_ms"]}
+                     for k, label in (("vector", "embedding alone (reference)"),
+                                      ("ngrams", "embedding + character n-grams"))],
+                    [("what", "text path"), ("batch", "seconds, all texts"), ("per_s", "queries / s"),
+                     ("med", "one query: median ms"), ("p95", "p95 ms")])
+              + f"\n(n-grams / embedding alone: {tp['ngrams_s'] / tp['vector_s']:.2f}x the batch time, "
+              f"{tp['ngrams_ms'] / tp['vector_ms']:.2f}x the one-query median)")
     print(errors(rows))
     return exit_code(rows)
 

@@ -81,6 +81,7 @@ def test_inference_speed_prints_routing_text_and_latency():
         assert re.search(rf"^\| {case} +\|", out, re.M), f"no row for {case}:\n{out}"
     assert "same choice as IrtNet on 100% of 3" in out  # the reference routes exactly as IrtNet
     assert "Single-query latency" in out
+    assert re.search(r"^\| classifier on the embedding \+ character n-grams +\|", out, re.M), out  # text-path case
 
 
 def test_irt_fit_compares_with_girth():
