@@ -59,3 +59,23 @@ class CountingEncoder:
 def counting():
     """The `CountingEncoder` class: `counting()` or `counting(fail_on=3)`."""
     return CountingEncoder
+
+
+def _synthetic_splits(encoder: str, **synth):
+    """(train, val, test) Datasets of a seeded synthetic table (`make_synthetic(**synth)`) embedded with
+    `encoder` (no cache), split 0.7/0.15/0.15 by query with seed 0."""
+    from irtnet.data.dataset import Dataset
+    from irtnet.data.embeddings import embed_queries
+    from irtnet.data.splits import split_by_query
+    from irtnet.data.synthetic import make_synthetic
+
+    table = make_synthetic(**synth).table
+    full = Dataset.from_table(table, embed_queries(table, encoder, use_cache=False))
+    split = split_by_query(table, (0.7, 0.15, 0.15), seed=0)
+    return full.select(split.train), full.select(split.val), full.select(split.test)
+
+
+@pytest.fixture(scope="session")
+def synthetic_splits():
+    """`synthetic_splits(encoder, **make_synthetic_kwargs)` -> (train, val, test) Datasets, split 0.7/0.15/0.15."""
+    return _synthetic_splits

@@ -8,12 +8,8 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from irtnet.data.dataset import Dataset, Queries
-from irtnet.data.embeddings import embed_queries
-from irtnet.data.splits import split_by_query
-from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import CheckpointError, DataError
 from irtnet.predictors.baselines import InferredBenchmarkRate
 from irtnet.predictors.benchmark_classifier import (
@@ -79,14 +75,8 @@ def test_the_ngrams_are_not_tried_unless_every_query_has_its_text():
 
 
 @pytest.fixture(scope="module")
-def data():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    synth = make_synthetic(n_models=6, n_queries=300, n_benchmarks=3, dim=2, feature_dim=8, seed=2)
-    full = Dataset.from_table(synth.table, embed_queries(synth.table, "hashing-64", use_cache=False))
-    split = split_by_query(synth.table, (0.7, 0.15, 0.15), seed=0)
-    yield full.select(split.train), full.select(split.val), full.select(split.test)
-    torch.set_num_threads(threads)
+def data(one_torch_thread, synthetic_splits):
+    return synthetic_splits("hashing-64", n_models=6, n_queries=300, n_benchmarks=3, dim=2, feature_dim=8, seed=2)
 
 
 def test_queries_carry_their_texts_through_selection_and_hidden_names(data):

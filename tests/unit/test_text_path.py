@@ -8,12 +8,7 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
-from irtnet.data.dataset import Dataset
-from irtnet.data.embeddings import embed_queries
-from irtnet.data.splits import split_by_query
-from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import CheckpointError
 from irtnet.metrics import auc
 from irtnet.predictors.checkpoint import load_predictor, save_predictor
@@ -23,14 +18,9 @@ TRAIN = {"epochs": 8, "lr": 3e-3}
 
 
 @pytest.fixture(scope="module")
-def data():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    synth = make_synthetic(n_models=10, n_queries=900, n_benchmarks=4, dim=2, feature_dim=16, seed=1)
-    full = Dataset.from_table(synth.table, embed_queries(synth.table, "hashing-128", use_cache=False))
-    split = split_by_query(synth.table, (0.7, 0.15, 0.15), seed=0)
-    yield full.select(split.train), full.select(split.val), full.select(split.test)
-    torch.set_num_threads(threads)
+def data(one_torch_thread, synthetic_splits):
+    return synthetic_splits("hashing-128", n_models=10, n_queries=900, n_benchmarks=4, dim=2, feature_dim=16,
+                            seed=1)
 
 
 @pytest.fixture(scope="module")
