@@ -96,6 +96,7 @@ def test_worker_errors_are_raised_here_naming_the_worker(cache_root, counting):
             pool.encode(["a text"])
     pool = encoder_pool("hashing-16", 2).start()
     os.kill(pool._procs[1].pid, signal.SIGKILL)
+    pool._procs[1].join(timeout=5)  # dead before the call: worker 0 alone could still finish every piece
     with pytest.raises(WorkerError, match=r"encoding worker 1 \(pid \d+\) of 'hashing-16' stopped with exit code -9"):
         pool.encode(TEXTS)
     assert _no_workers_left()

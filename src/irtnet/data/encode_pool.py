@@ -249,6 +249,7 @@ class EncodePool:
                         raise self._error(number, payload)
                     out[pieces[task]] = payload
                     self.texts_encoded += len(pieces[task])
+                    self._check_alive()  # a dead worker is an error even when the others could do its share
             except BaseException:  # a failed worker, or an interrupt here: pending pieces are dropped
                 self._abort()
                 raise
@@ -292,14 +293,18 @@ class EncodePool:
             try:
                 return self._results.get(timeout=0.2)
             except queue.Empty:
-                for number, proc in enumerate(self._procs):
-                    if not proc.is_alive():
-                        raise WorkerError(f"encoding worker {number} (pid {proc.pid}) of {self.name!r} stopped "
-                                          f"with exit code {proc.exitcode} (killed, out of memory, or started "
-                                          "from a script without `if __name__ == '__main__':`?)")
+                self._check_alive()
                 if deadline is not None and time.monotonic() > deadline:
                     raise WorkerError(f"the encoding workers did not load {self.name!r} within "
                                       f"{self.start_timeout_s:.0f} s")
+
+    def _check_alive(self) -> None:
+        """A WorkerError naming the first worker that has stopped (none may stop while the pool is open)."""
+        for number, proc in enumerate(self._procs):
+            if not proc.is_alive():
+                raise WorkerError(f"encoding worker {number} (pid {proc.pid}) of {self.name!r} stopped "
+                                  f"with exit code {proc.exitcode} (killed, out of memory, or started "
+                                  "from a script without `if __name__ == '__main__':`?)")
 
     def _error(self, number: int, payload: tuple[BaseException | None, str, str]) -> BaseException:
         exc, summary, trace = payload
