@@ -18,7 +18,7 @@ import numpy as np
 from irtnet.api.data import load_table, prepare
 from irtnet.data.splits import split_by_query
 from irtnet.predictors.benchmark_classifier import (
-    BenchmarkClassifier, TextFeatures, choose_classifier, validation_log_loss,
+    BenchmarkClassifier, TextFeatures, choose_classifier, log_loss_and_accuracy,
 )
 
 
@@ -42,7 +42,7 @@ def check(path: str, encoder: str) -> None:
         best = min((r for r in tried if r["ngrams"] == use_ngrams), key=lambda r: r["val_log_loss"])
         fitted = BenchmarkClassifier.fit(x[0], y[0], len(names), best["C"], 0, 300, t[0] if use_ngrams else None,
                                          features if use_ngrams else None)
-        loss, acc = validation_log_loss(fitted, x[2], y[2], t[2] if use_ngrams else None)
+        loss, acc = log_loss_and_accuracy(fitted, x[2], y[2], t[2] if use_ngrams else None)
         print(f"  test  {label:<20} (C={best['C']})  accuracy {acc:.3f}  log loss {loss:.3f}")
     chosen = tried[info["chosen"]]
     print(f"  chosen on validation: C={chosen['C']}, n-grams {chosen['ngrams']}")

@@ -21,38 +21,25 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 
-from irtnet.api.compare_stats import SETTINGS, compare_entries
+from irtnet.api.compare_stats import SETTINGS, compare_entries, stored_units
 
-_SCORES = ("labels", "queries", "models", "scores_known", "scores_text")
-
-
-def cells_of(folder: Path, label: str) -> dict[str, dict[str, dict[tuple, Path]]]:
-    """dataset -> code -> (seed, fold) -> the cell's .npz path, for the entry named `label` split by query."""
-    out: dict[str, dict[str, dict[tuple, Path]]] = defaultdict(lambda: defaultdict(dict))
+def cells_of(folder: Path, label: str) -> dict[str, dict[str, list[dict]]]:
+    """dataset -> code -> the cells of the entry named `label` split by query (as `stored_units` reads them)."""
+    out: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for meta in folder.glob("*.json"):
         cell = json.loads(meta.read_text())
-        npz = meta.with_suffix(".npz")
-        if cell.get("label") == label and cell.get("setting") == "query" and npz.exists():
-            out[cell["dataset"]][cell["code"]][(cell["seed"], cell["fold"])] = npz
+        if cell.get("label") == label and cell.get("setting") == "query" and meta.with_suffix(".npz").exists():
+            out[cell["dataset"]][cell["code"]].append({"key": meta.stem, "status": "ok", "seed": cell["seed"],
+                                                       "fold": cell["fold"], "mtime": meta.stat().st_mtime})
     return out
 
 
-def pick(codes: dict[str, dict], prefix: str, dataset: str) -> str:
+def pick(codes: dict[str, list], prefix: str, dataset: str) -> str:
     hits = [c for c in codes if c.startswith(prefix)]
     if len(hits) != 1:
         raise SystemExit(f"{dataset}: code prefix {prefix!r} matches {len(hits)} versions: {sorted(codes)}")
     return hits[0]
-
-
-def units(paths: dict[tuple, Path]) -> dict[tuple, dict[str, np.ndarray]]:
-    out = {}
-    for key, path in paths.items():
-        with np.load(path) as f:
-            scores = {k: f[k] for k in _SCORES}
-        out[key] = scores
-    return out
 
 
 def main() -> None:
@@ -68,9 +55,9 @@ def main() -> None:
     found = cells_of(args.cells, args.label)
     if args.list or not (args.new and args.old):
         for ds, codes in sorted(found.items()):
-            for code, paths in codes.items():
-                when = max(p.stat().st_mtime for p in paths.values())
-                print(f"{ds:16} {code}  {len(paths)} cells, newest {datetime.fromtimestamp(when, timezone.utc):%Y-%m-%d %H:%M}")
+            for code, cells in codes.items():
+                when = datetime.fromtimestamp(max(c["mtime"] for c in cells), timezone.utc)
+                print(f"{ds:16} {code}  {len(cells)} cells, newest {when:%Y-%m-%d %H:%M}")
         return
     observed = set(args.observed.split(","))
     print(f"{args.label}: new code {args.new} minus old code {args.old}; 95% paired bootstrap over queries\n")
@@ -78,9 +65,10 @@ def main() -> None:
     for ds, codes in sorted(found.items()):
         if not any(c.startswith(args.new) for c in codes) or not any(c.startswith(args.old) for c in codes):
             continue
-        new, old = (units(codes[pick(codes, p, ds)]) for p in (args.new, args.old))
-        keys = sorted(set(new) & set(old), key=lambda k: (k[0], k[1] if k[1] is not None else -1))
+        new_cells, old_cells = (codes[pick(codes, p, ds)] for p in (args.new, args.old))
         for setting in SETTINGS:
+            new, old = (stored_units(c, args.cells, setting) for c in (new_cells, old_cells))
+            keys = sorted(set(new) & set(old), key=lambda k: (k[0], k[1] if k[1] is not None else -1))
             res = compare_entries(new, old, keys, setting, "observed" if ds in observed else "complete",
                                   args.n_boot, True)["metrics"]
             cells = [f"{m['diff']:+.4f} [{m['lo']:+.4f}, {m['hi']:+.4f}] {m['verdict']}" for m in

@@ -58,7 +58,7 @@ def _member_logits(est: IrtNet, queries) -> list[np.ndarray]:
 
 def test_predictions_are_the_sigmoid_of_the_members_mean_logit(three, parts):
     _, _, test_d = parts
-    assert three.n_members_ == 3 and len(three.members_) == 3 and three.module_ is three.members_[0]
+    assert len(three.members_) == 3 and three.module_ is three.members_[0]
     assert len(three.member_results_) == 3 and three.result_ is three.member_results_[0]
     for queries in (test_d.queries, test_d.queries.without_groups()):  # the benchmark path and the text path
         logits = _member_logits(three, queries)
@@ -81,7 +81,7 @@ def test_query_parameters_and_abilities_are_the_ensembles_exact_irt_form(three, 
 
 def test_one_member_is_the_single_network_as_before(one, three, parts):
     train_d, val_d, test_d = parts
-    assert one.n_members_ == 1 and one.members_ == [one.module_]
+    assert len(one.members_) == 1 and one.members_ == [one.module_]
     cfg, tcfg = resolve_config(CONFIG), TrainConfig.model_validate(TRAIN)  # the single-network code path
     with torch.random.fork_rng():
         torch.manual_seed(tcfg.seed)
@@ -113,7 +113,7 @@ def test_auto_is_three_members_below_5000_training_queries_else_one(parts):
     assert all(cfg.members == 1 for name, cfg in PRESETS.items() if name != "default")
     train_d, _, _ = parts
     est = IrtNet({**CONFIG, "members": "auto"}, {**TRAIN, "epochs": 1}).fit(train_d)
-    assert est.n_members_ == 3 and est.get_state()[0]["members"] == 3
+    assert len(est.members_) == 3 and est.get_state()[0]["members"] == 3
     assert est.get_state()[0]["config"]["members"] == "auto"
 
 
@@ -131,7 +131,7 @@ def test_checkpoint_round_trip_keeps_every_member(three, parts, tmp_path):
     state = json.loads((tmp_path / "m" / "checkpoint.json").read_text())["state"]
     assert state["members"] == 3 and len(state["member_best_epochs"]) == 3
     loaded = load_predictor(tmp_path / "m")
-    assert loaded.n_members_ == 3 and loaded.module_ is loaded.members_[0]
+    assert len(loaded.members_) == 3 and loaded.module_ is loaded.members_[0]
     assert [r.best_epoch for r in loaded.member_results_] == state["member_best_epochs"]
     np.testing.assert_array_equal(loaded.predict_proba(test_d.queries), three.predict_proba(test_d.queries))
     np.testing.assert_array_equal(loaded.abilities_, three.abilities_)
@@ -174,7 +174,7 @@ def test_an_old_single_network_state_loads_as_one_member(one, parts):
     assert meta["members"] == 1 and not any(k.startswith("member") for k in arrays)
     old = {k: v for k, v in meta.items() if k not in ("members", "member_best_epochs")}
     loaded = IrtNet.from_state(old, arrays)
-    assert loaded.n_members_ == 1 and loaded.members_ == [loaded.module_]
+    assert len(loaded.members_) == 1 and loaded.members_ == [loaded.module_]
     assert [r.best_epoch for r in loaded.member_results_] == [meta["best_epoch"]]
     np.testing.assert_array_equal(loaded.predict_proba(test_d.queries), one.predict_proba(test_d.queries))
 
@@ -185,7 +185,7 @@ def test_a_new_model_joins_every_member(three, parts):
     _, _, test_d = parts
     theta = np.linspace(-1, 1, three.abilities_.shape[1]).astype(np.float32)  # the ensemble's form, [3 * d]
     bigger = with_new_model(three, "newcomer", theta)
-    assert bigger.n_members_ == 3 and bigger.models_.to_list()[-1] == "newcomer"
+    assert len(bigger.members_) == 3 and bigger.models_.to_list()[-1] == "newcomer"
     np.testing.assert_allclose(bigger.abilities_[-1], theta, rtol=0, atol=1e-6)
     np.testing.assert_allclose(bigger.predict_proba(test_d.queries, three.models_.to_list()),
                                three.predict_proba(test_d.queries), rtol=0, atol=1e-12)

@@ -24,8 +24,9 @@ METRICS = ("auc", "log_loss", "routing", "ece")
 _SCORES = {"query": "scores_known", "text": "scores_text"}
 
 
-def _units(cells: list[dict[str, Any]], cells_dir: Path, setting: str) -> dict[tuple[int, Any], dict[str, Any]]:
-    """(seed, fold) -> the stored predictions of one entry's ok cells."""
+def stored_units(cells: list[dict[str, Any]], cells_dir: Path, setting: str) -> dict[tuple[int, Any], dict[str, Any]]:
+    """(seed, fold) -> the stored predictions of one entry's ok cells (each a dict with its cell file's `key`,
+    `status`, `seed` and `fold`) in `setting`."""
     out = {}
     for c in cells:
         path = cells_dir / f"{c['key']}.npz"
@@ -74,14 +75,14 @@ def paired_tables(results: dict[str, Any], cells_dir: str | Path) -> list[dict[s
         mode = ds.get("routing_mode") or spec["routing_mode"]
         for setting in SETTINGS:
             sub = [c for c in results["cells"] if c["dataset"] == ds["name"] and c["setting"] == setting]
-            mine = _units([c for c in sub if c["label"] == focus], cells_dir, setting)
+            mine = stored_units([c for c in sub if c["label"] == focus], cells_dir, setting)
             if not mine:
                 continue
             keys = sorted(mine, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
             rows = {}
             for entry in spec["models"]:
                 label = entry["name"]
-                theirs = _units([c for c in sub if c["label"] == label], cells_dir, setting)
+                theirs = stored_units([c for c in sub if c["label"] == label], cells_dir, setting)
                 if label == focus or not all(k in theirs for k in keys):
                     continue
                 probs = all(c["result"].get("correctness") is not None for c in sub

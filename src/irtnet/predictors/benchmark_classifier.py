@@ -59,20 +59,21 @@ class TextFeatures:
         return vec.transform(list(texts))
 
     def transform(self, texts: Sequence[str]) -> Any:
-        """[n, n_features] sparse TF-IDF rows."""
-        from sklearn.preprocessing import normalize
+        """[n, n_features] sparse TF-IDF rows (sklearn's `TfidfTransformer` with this idf)."""
+        from sklearn.feature_extraction.text import TfidfTransformer
 
-        m = self.counts(texts).tocsr().astype(np.float64)
-        m.data = 1.0 + np.log(m.data)
-        return normalize(m.multiply(self.idf[None, :]).tocsr())
+        tfidf = TfidfTransformer(sublinear_tf=True)
+        tfidf.idf_ = self.idf
+        return tfidf.transform(self.counts(texts))
 
     @classmethod
     def fit(cls, texts: Sequence[str], n_features: int = N_FEATURES, ngrams: tuple[int, int] = NGRAMS
             ) -> TextFeatures:
-        """The smoothed idf, log((1 + n) / (1 + df)) + 1, of the training texts."""
-        counts = cls(np.ones(n_features), ngrams).counts(texts).tocsc()
-        df = np.diff(counts.indptr)
-        return cls(np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0, ngrams)
+        """The smoothed idf of the training texts (sklearn's `TfidfTransformer`)."""
+        from sklearn.feature_extraction.text import TfidfTransformer
+
+        counts = cls(np.ones(n_features), ngrams).counts(texts)
+        return cls(TfidfTransformer(sublinear_tf=True).fit(counts).idf_, ngrams)
 
     def meta(self) -> dict[str, Any]:
         return {"analyzer": "char_wb", "ngrams": list(self.ngrams), "n_features": self.n_features,
@@ -149,9 +150,9 @@ def usable_texts(texts: Sequence[str | None] | None) -> list[str] | None:
     return list(texts)
 
 
-def validation_log_loss(clf: BenchmarkClassifier, x: np.ndarray, y: np.ndarray,
+def log_loss_and_accuracy(clf: BenchmarkClassifier, x: np.ndarray, y: np.ndarray,
                         texts: Sequence[str] | None) -> tuple[float, float]:
-    """(log loss, accuracy) of `clf` on labelled queries."""
+    """(log loss, accuracy) of `clf`'s posterior on labelled queries."""
     post = clf.posterior(x, texts)
     p = post[np.arange(len(y)), y]
     return float(-np.mean(np.log(np.clip(p, 1e-12, None)))), float(np.mean(post.argmax(axis=1) == y))
@@ -180,7 +181,7 @@ def choose_classifier(x: np.ndarray, y: np.ndarray, n_classes: int, x_val: np.nd
     fits, tried = [], []
     for c, features in candidates:
         clf = BenchmarkClassifier.fit(x, y, n_classes, c, seed, max_iter, texts if features else None, features)
-        loss, acc = validation_log_loss(clf, x_val, y_val, texts_val if features else None)
+        loss, acc = log_loss_and_accuracy(clf, x_val, y_val, texts_val if features else None)
         fits.append((loss, clf))
         tried.append({"C": c, "ngrams": features is not None, "val_log_loss": loss, "val_accuracy": acc})
     best = int(np.argmin([loss for loss, _ in fits]))

@@ -49,7 +49,7 @@ class IrtNet(Predictor):
     (a `TrainConfig`). Learned state: `models_` (model vocabulary), `groups_` (benchmark vocabulary, when
     the config uses groups), `encoder_` (name of the embedding encoder), `members_` (the networks of the seed
     ensemble, `config.members`; member k trained with seed `train.seed + k`; predictions use the mean of their
-    logits), `n_members_`, `member_results_`, and `module_` / `result_` (member 0's network and training).
+    logits), `member_results_`, and `module_` / `result_` (member 0's network and training).
 
     Devices: training runs where `train.device` says (`TrainConfig`); prediction (`predict_proba`,
     `query_parameters`) runs on their `device` argument, by default on `self.device` ("cpu" unless set:
@@ -81,9 +81,8 @@ class IrtNet(Predictor):
         self.classifier_, self.calibration_ = None, identity_calibration()
         if cfg.use_groups and cfg.infer_groups:
             self.classifier_, self.classifier_choice_ = fit_text_classifier(train_data, val, self.groups_, tcfg.seed)
-        self.n_members_ = resolve_members(cfg.members, arrays.n_queries)
         trained = [self._train_member(cfg, tcfg.model_copy(update={"seed": tcfg.seed + k}), arrays, val_arrays)
-                   for k in range(self.n_members_)]
+                   for k in range(resolve_members(cfg.members, arrays.n_queries))]
         self.members_ = [module for module, _ in trained]
         self.member_results_: list[TrainResult] = [result for _, result in trained]
         self.module_, self.result_ = self.members_[0], self.member_results_[0]
@@ -148,14 +147,10 @@ class IrtNet(Predictor):
         fallback = "text+inferred-benchmark" if getattr(self, "classifier_", None) is not None else "text"
         return ["benchmark" if k else fallback for k in known]
 
-    def _members(self) -> list[IrtNetModule]:
-        """The ensemble's networks (`[module_]` for an estimator built without `members_`)."""
-        return getattr(self, "members_", None) or [self.module_]
-
     def _place(self, device: str | None) -> torch.device:
         """Move the networks to `device` (None: `self.device`) for prediction; they stay there until moved again."""
         target = resolve_device(device or self.device)
-        for net in self._members():
+        for net in self.members_:
             net.to(target)
         return target
 
@@ -167,7 +162,7 @@ class IrtNet(Predictor):
         x, groups, _ = self._inputs(queries)
         target = self._place(device)
         parts = []
-        for net in self._members():  # the query half of forward: each network runs once per query
+        for net in self.members_:  # the query half of forward: each network runs once per query
             net.eval()
             a_parts, b_parts = [np.zeros((0, net.theta.shape[1]), np.float32)], [np.zeros(0, np.float32)]
             for s in range(0, len(x), batch_size):
@@ -194,7 +189,7 @@ class IrtNet(Predictor):
             prob[unknown] = self._calibrated(logit(prob[unknown]), "text", undo="benchmark")
         if inferred is not None:  # names not given: the text path, through the benchmark classifier
             rows = np.flatnonzero(inferred)
-            text = self._text_proba(x[torch.as_tensor(rows)], texts_for(self.classifier_, queries, rows), m, batch_size)
+            text = self._text_proba(x[torch.as_tensor(rows)], texts_for(queries, rows), m, batch_size)
             prob[inferred] = self._calibrated(logit(text), "text")
         return prob
 
@@ -209,7 +204,7 @@ class IrtNet(Predictor):
         """[n, len(m)] logits: the mean over the members of each network's own forward, in eval mode,
         `batch_size` queries at a time, on the networks' device (x, groups and m on the CPU; each batch moved
         there and its logits back)."""
-        members = self._members()
+        members = self.members_
         for net in members:
             net.eval()
         dev = members[0].theta.device
@@ -237,7 +232,7 @@ class IrtNet(Predictor):
         """theta [n_models, K*d] in `models_` order: the members' abilities in the IRT form of the ensemble
         (`ensemble_abilities`; one member's theta as it is)."""
         self._check_fitted()
-        return ensemble_abilities([net.theta.detach().cpu().numpy() for net in self._members()])
+        return ensemble_abilities([net.theta.detach().cpu().numpy() for net in self.members_])
 
     # ------------------------------------------------------------------ persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -247,10 +242,10 @@ class IrtNet(Predictor):
             "models": self.models_.to_list(), "groups": None if self.groups_ is None else self.groups_.to_list(),
             "encoder": {"name": self.encoder_, "dim": self.d_in_},
             "history": self.result_.history, "best_epoch": self.result_.best_epoch,  # member 0's
-            "members": len(self._members()),
-            "member_best_epochs": [r.best_epoch for r in getattr(self, "member_results_", None) or [self.result_]],
+            "members": len(self.members_),
+            "member_best_epochs": [r.best_epoch for r in self.member_results_],
         }
-        arrays = member_arrays(self._members())  # member 0 unprefixed, member k as "member{k}.<name>"
+        arrays = member_arrays(self.members_)  # member 0 unprefixed, member k as "member{k}.<name>"
         clf = getattr(self, "classifier_", None)
         meta["text_path"], clf_arrays = text_path_state(clf, getattr(self, "classifier_choice_", None))
         meta["calibration"] = getattr(self, "calibration_", None) or identity_calibration()
@@ -276,9 +271,9 @@ class IrtNet(Predictor):
                              f"when config.use_groups is {cfg.use_groups}")
         self.groups_ = None if groups is None else Vocab("benchmark", groups)
         self.encoder_, self.d_in_ = check_encoder(meta)
-        self.n_members_ = check_members(meta)  # absent (a checkpoint of one network): 1
+        n_members = check_members(meta)  # absent (a checkpoint of one network): 1
         self.members_ = [IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
-                         for _ in range(self.n_members_)]
+                         for _ in range(n_members)]
         self.module_ = self.members_[0]
         arrays = dict(arrays)
         self.classifier_, temperature = restore_classifier(meta, arrays, cfg, self.groups_, self.d_in_)
@@ -287,7 +282,7 @@ class IrtNet(Predictor):
         load_members(self.members_, arrays)  # member k's tensors taken out by name, then member 0 from the rest
         self.result_ = TrainResult(history=list(meta.get("history", [])), best_epoch=int(meta.get("best_epoch", 0)))
         self.member_results_ = [self.result_] + [TrainResult(best_epoch=e) for e in check_member_best_epochs(
-            meta, self.n_members_, self.result_.best_epoch)[1:]]
+            meta, n_members, self.result_.best_epoch)[1:]]
         return self
 
 

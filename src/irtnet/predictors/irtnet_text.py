@@ -9,7 +9,6 @@ import numpy as np
 
 from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.vocab import Vocab
-from irtnet.errors import DataError
 from irtnet.models.irtnet import IrtNetConfig
 from irtnet.predictors.benchmark_classifier import (BenchmarkClassifier, choose_classifier, classifier_state,
                                                     restore_text_features)
@@ -34,15 +33,10 @@ def fit_text_classifier(train: Dataset, val: Dataset | None, groups: Vocab, seed
     return choose_classifier(x, y, len(groups), x_val, y_val, seed, train.queries.texts, texts_val)
 
 
-def texts_for(clf: BenchmarkClassifier, queries: Queries, rows: np.ndarray) -> np.ndarray | None:
-    """The raw texts of `queries` at `rows` where the classifier reads them (None where it does not)."""
-    if clf.text is None:
-        return None
-    if queries.texts is None:
-        raise DataError("this model's text path reads the raw query texts (its benchmark classifier uses "
-                        "character n-grams); these queries carry vectors only: build them with "
-                        "Queries.from_texts or from a table with texts", field="texts")
-    return queries.texts[rows]
+def texts_for(queries: Queries, rows: np.ndarray) -> np.ndarray | None:
+    """The raw texts of `queries` at `rows` (None where the queries carry vectors only: a classifier that reads
+    texts then says so)."""
+    return None if queries.texts is None else queries.texts[rows]
 
 
 def text_path_state(clf: BenchmarkClassifier | None, info: dict[str, Any] | None

@@ -359,12 +359,8 @@ class InferredBenchmarkRate(Predictor):
     def benchmark_posterior(self, queries: Queries) -> np.ndarray:
         """[n, len(groups_)] the classifier's P(benchmark | text), columns in `groups_` order (names ignored)."""
         self._check_fitted()
-        clf = self.classifier_
         x = _normalise(query_vectors(queries, self.dim_, self.encoder_, self.name))
-        if clf.text is not None and queries.texts is None:
-            raise DataError(f"{self.name}'s benchmark classifier reads the raw query texts (character n-grams); "
-                            "these queries carry vectors only", field="texts")
-        return clf.posterior(x, None if clf.text is None else queries.texts)
+        return self.classifier_.posterior(x, queries.texts)
 
     def benchmark_weights(self, queries: Queries) -> np.ndarray:
         """[n, len(groups_)] what the prediction mixes: one-hot where the query's benchmark name is known to the
