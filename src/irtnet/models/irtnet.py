@@ -29,8 +29,8 @@ from irtnet.models.moe import GateStats, MixtureOfExperts, MoEConfig
 
 # members="auto": a seed ensemble of AUTO_MEMBERS networks when training has fewer than AUTO_MEMBERS_BELOW
 # queries, else one network. A compute rule, not tuned on test data: on few queries the variance between
-# seeds dominates (mean of 5 seeds: +0.0036 AUC on cruxeval's 1,280 training queries, ~0 on larger tables),
-# and an ensemble costs K times the training.
+# seeds dominates (text only, mean of 5 seeds: +0.0036 AUC on cruxeval's 1,280 training queries; mean of 3:
+# +0.0003 on llmrouter's 4,300, `scripts/seed_ensemble_check.py`), and an ensemble costs K times the training.
 AUTO_MEMBERS = 3
 AUTO_MEMBERS_BELOW = 5000
 
