@@ -1,6 +1,6 @@
 """One table across data sets from `irtnet evaluate-estimation` results: per table, at each N, every method's
 mean absolute error (and the 90% interval's coverage for irtnet and the sample mean), then irtnet-random's
-paired verdicts against every baseline and the routing comparison with retraining.
+paired verdicts against every baseline and the routing comparison with retraining and with HierShrink.
 
     python scripts/estimation_table.py runs/estimation/*/estimation.json --ns 50,100
 """
@@ -49,13 +49,14 @@ def main(argv=None) -> None:
                 r = next((r for r in d["paired"] if r["a_method"] == FOCUS and r["b_method"] == b and r["n"] == n), None)
                 cells.append("-" if r is None else f"{r['verdict']} {r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]")
             print(f"| {b} | " + " | ".join(cells) + " |")
-    print("\n**Routing on test queries: the checkpoint with the held-out models added minus retraining**\n")
-    print("| table | N | metric | added | retrained | difference [95% interval] | verdict |")
-    print("|---|---:|---|---:|---:|---|---|")
+    print("\n**Routing on test queries: the checkpoint with the held-out models added minus the other router "
+          "(retrained with them, or HierShrink)**\n")
+    print("| table | N | against | metric | added | other | difference [95% interval] | verdict |")
+    print("|---|---:|---|---|---:|---:|---|---|")
     for name, d in docs.items():
-        for r in d.get("routing", []):
-            print(f"| {name} | {r['n']} | {r['metric']} | {_f(r['a'], 4)} | {_f(r['b'], 4)} | "
-                  f"{_f(r['diff'], 4)} [{_f(r['lo'], 4)}, {_f(r['hi'], 4)}] | {r['verdict']} |")
+        for r in sorted(d.get("routing", []), key=lambda r: (r["n"], r.get("b_method", "retrain") != "retrain")):
+            print(f"| {name} | {r['n']} | {r.get('b_method', 'retrain')} | {r['metric']} | {_f(r['a'], 4)} | "
+                  f"{_f(r['b'], 4)} | {_f(r['diff'], 4)} [{_f(r['lo'], 4)}, {_f(r['hi'], 4)}] | {r['verdict']} |")
     print("\n**Priors chosen on the known models, per draw (ability prior kind, item refit sd; 0 = the text's "
           "parameters)**\n")
     for name, d in docs.items():

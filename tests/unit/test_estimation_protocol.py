@@ -61,8 +61,9 @@ def test_paired_rows_compare_every_irtnet_method_with_every_baseline(result):
     for r in result.paired:
         assert r["verdict"] in {"win", "tie", "loss"} and r["lo"] <= r["diff"] <= r["hi"]
         assert r["diff"] == pytest.approx(r["a"] - r["b"])
-    routing = {(r["metric"], r["n"]) for r in result.routing}
-    assert routing == {("routing", ROUTING_N), ("auc", ROUTING_N), ("log_loss", ROUTING_N)}
+    routing = {(r["b_method"], r["metric"], r["n"]) for r in result.routing}
+    assert routing == {(b, m, ROUTING_N) for b in ("retrain", "hiershrink") for m in ("routing", "auc", "log_loss")}
+    assert all(r["a_method"] == "irtnet-added" and r["n_draws"] == 2 for r in result.routing)
 
 
 def test_cells_hold_the_truth_and_share_random_answers(result, data):

@@ -85,3 +85,39 @@ def test_a_regrouped_replay_on_equal_items_is_the_plain_replay():
                               replay_items=halves)
     for p, s in zip(plain, split):
         assert s.estimate == pytest.approx(p.estimate) and s.upper - s.lower == pytest.approx(p.upper - p.lower)
+
+
+def test_each_known_model_is_replayed_under_a_prior_built_without_it():
+    theta, _, _, a_text, b_text, labels, groups = planted(noise=0.6, n_models=8)
+    fit = refit_for_new_models(a_text, b_text, groups, labels, theta, theta, n_answers=50)
+    assert fit.replay_priors is not None and len(fit.replay_priors) == 8
+    kind = fit.record["prior_kind"]
+    for m, own in enumerate(fit.replay_priors):
+        want = population_prior(np.delete(theta, m, axis=0), 1.0, kind)
+        np.testing.assert_allclose(own.mean, want.mean)
+        np.testing.assert_allclose(own.precision, want.precision)
+        assert not np.allclose(own.mean, fit.prior.mean)  # not the new model's prior over all eight
+    few = refit_for_new_models(a_text, b_text, groups, labels[:, :3], theta[:3], theta[:3])
+    assert few.replay_priors is not None and len(few.replay_priors) == 3  # isotropic, still without itself
+
+
+def test_the_replay_interval_is_students_for_few_known_models():
+    from scipy.stats import t as student_t
+
+    from irtnet.tasks.estimate import _replayed, replay_errors
+
+    theta, a, b, _, _, labels, groups = planted(noise=0.0, n_models=6)
+    labels = np.nan_to_num(labels, nan=0.0)
+    prior = population_prior(theta)
+    answered = np.arange(0, 400, 5)
+    y = labels[answered, 0]
+    got = {e.benchmark: e for e in estimate_accuracy(a, b, groups, answered, y, prior, known_labels=labels,
+                                                     known_theta=theta)}
+    for g, (e, d) in replay_errors(a, b, groups.astype(object), answered, labels, prior).items():
+        _, mse = _replayed(e, d)
+        n_g, n_free = np.sum(groups == g), np.sum(groups[np.setdiff1d(np.arange(400), answered)] == g)
+        half = student_t.ppf(0.95, 5) * np.sqrt(mse * 6 / 5) * n_free / n_g
+        est = got[g]
+        assert est.upper - est.lower == pytest.approx(min(est.estimate + half, 1) - max(est.estimate - half, 0))
+    with pytest.raises(DataError, match="replay priors"):
+        replay_errors(a, b, groups.astype(object), answered, labels, [prior] * 5)

@@ -215,7 +215,7 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
     estimates = estimate_accuracy(*args, level=s.level, n_draws=s.n_draws, seed=s.seed,
                                   known_labels=pool.known_labels,  # the run's table: misfit correction
                                   known_theta=None if pool.known_labels is None else predictor.abilities_,
-                                  replay_items=fit.replay)
+                                  replay_items=fit.replay, replay_priors=fit.replay_priors)
     need = (answers_for_width(*args, s.target_width, s.level, max_k=s.max_k, current=estimates)
             if s.target_width is not None else None)
     theta, _ = laplace_posterior(a, b, positions, labels, prior)

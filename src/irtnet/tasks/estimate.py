@@ -23,10 +23,11 @@ the mean of y - P over its answered items of g, is added to the plug-in with a w
 Few answers or a well-fitting network: the plug-in; many answers: the plug-in plus the observed residual,
 which converges to the sample mean (and equals the observed share once every item is answered). lambda_g and
 the interval come from the known models: by default ("replay") each known model is put through the new
-model's design (ability from its own labels of the answered items only), and lambda_g is the weight that
-minimises their squared error on g's unanswered items, whose root mean square (with that lambda_g) gives a
-normal interval; or ("in-sample", "split-half") from a misfit variance sigma_g^2 (`benchmark_misfit`) by
-inverse-variance weights, with the interval from the draws plus the misfit left.
+model's design (ability from its own labels of the answered items only, under a prior built without it),
+and lambda_g is the weight that minimises their squared error on g's unanswered items, whose root mean
+square (with that lambda_g) gives a Student-t interval (degrees of freedom: the known models less one); or
+("in-sample", "split-half") from a misfit variance sigma_g^2 (`benchmark_misfit`) by inverse-variance
+weights, with the interval from the draws plus the misfit left.
 
 Pure functions of numpy arrays: `estimate_accuracy`, `benchmark_misfit`, `answers_for_width` (how many more
 answers would narrow each interval to a target width), `plan_items` (which items to run first),
@@ -40,7 +41,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
@@ -210,16 +211,20 @@ def benchmark_misfit(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_
 
 
 def replay_errors(a: np.ndarray, b: np.ndarray, names: np.ndarray, answered: np.ndarray, known: np.ndarray,
-                  prior: Prior) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                  prior: Prior | Sequence[Prior]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The known models replayed through the new model's design: each one's ability fitted by MAP (under
-    `prior`) from its own labels of the answered items only, then per benchmark g, over the models with
-    labels on g's unanswered items, (e [M_g]: plug-in mean of those items minus its realised mean there,
-    d [M_g]: its mean residual y - P over g's answered items, 0 where it has none)."""
+    `prior`, or its own prior where one per column of `known` is given) from its own labels of the answered
+    items only, then per benchmark g, over the models with labels on g's unanswered items, (e [M_g]: plug-in
+    mean of those items minus its realised mean there, d [M_g]: its mean residual y - P over g's answered
+    items, 0 where it has none)."""
     is_answered = np.zeros(len(b), bool)
     is_answered[answered] = True
     seen = ~np.isnan(known)
     fit = seen & is_answered[:, None]
-    theta = np.array([fit_theta(a[f], b[f], known[f, m], prior.mean, prior.precision)
+    priors = [prior] * known.shape[1] if isinstance(prior, Prior) else list(prior)
+    if len(priors) != known.shape[1]:
+        raise DataError(f"{len(priors)} replay priors for {known.shape[1]} known models", field="replay_priors")
+    theta = np.array([fit_theta(a[f], b[f], known[f, m], priors[m].mean, priors[m].precision)
                       for m, f in enumerate(fit.T)]).reshape(known.shape[1], a.shape[1])
     prob = irt_probability(theta, a, b)  # [Q, M]
     resid = np.where(fit, np.nan_to_num(known) - prob, 0.0)
@@ -248,8 +253,8 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
                       seed: int = 0, *, known_labels: np.ndarray | None = None,
                       known_theta: np.ndarray | None = None, misfit: dict[str, float] | None = None,
                       combine: str = "residual", misfit_method: str = "replay",
-                      replay_items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
-                      ) -> list[BenchmarkEstimate]:
+                      replay_items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+                      replay_priors: Sequence[Prior] | None = None) -> list[BenchmarkEstimate]:
     """Each benchmark's accuracy from a new model's answers (see the module docstring), sorted by name.
 
     a [Q, d], b [Q], groups [Q]: every item of the pool (answered or not) and its benchmark; answered [n]:
@@ -266,8 +271,11 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     models with labels on its unanswered items (at least `MIN_REPLAYED`, else "in-sample" is used), e = their
     plug-in error on the unanswered items' mean and d = their mean residual on the answered items; the
     unanswered mean is Pbar_free(theta) + lambda (ybar_ans - Pbar_ans(theta)) with lambda = -mean(e d) /
-    mean(d^2) in [0, 1] (`_replayed`: the known models' least squared error), and the interval is normal:
-    estimate +- z sqrt(mean (e + lambda d)^2) n_f / n_g, clipped to [0, 1] (`n_draws`, `combine` unused).
+    mean(d^2) in [0, 1] (`_replayed`: the known models' least squared error), and the interval is Student's:
+    estimate +- t_{M_g - 1} sqrt(mean (e + lambda d)^2 M_g / (M_g - 1)) n_f / n_g, clipped to [0, 1], which
+    allows for the error variance being measured on only M_g models, one weight fitted (`n_draws`,
+    `combine` unused). `replay_priors` [M_known]: each known model's own ability prior (built without it,
+    as the new model's is built without the new model: `item_refit.refit_for_new_models`), else `prior`.
 
     `replay_items` [(a, b, columns of known_labels)]: each group of known models is replayed on its own item
     parameters instead of a, b (items refitted without them: `item_refit.cross_fitted_items`).
@@ -303,7 +311,8 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
             raise ConfigError(f"unknown misfit method {misfit_method!r}; choose from {(*MISFIT_METHODS, 'replay')}")
         if misfit_method == "replay":
             known, _ = _known_inputs(known_labels, None, len(b), a.shape[1])
-            parts = [replay_errors(pa, pb, names, idx, known[:, cols], prior)
+            priors = list(replay_priors) if replay_priors is not None else [prior] * known.shape[1]
+            parts = [replay_errors(pa, pb, names, idx, known[:, cols], [priors[c] for c in cols])
                      for pa, pb, cols in (replay_items or [(a, b, np.arange(known.shape[1]))])]
             replay = {g: tuple(np.concatenate([p[g][k] for p in parts if g in p]) for k in (0, 1))
                       for g in sorted({g for p in parts for g in p})}
@@ -328,7 +337,8 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
             p_ans = irt_probability(theta, a[ans], b[ans]) if len(ans) else np.zeros(0)
             mean = irt_probability(theta, a[free], b[free]).mean() + (lam * (y_full[ans] - p_ans).mean() if len(ans) else 0)
             point = float(np.clip((observed + len(free) * mean) / len(items), 0, 1))
-            half = norm.ppf((1 + level) / 2) * np.sqrt(mse) * len(free) / len(items)
+            m = len(replay[g][0])
+            half = student_t.ppf((1 + level) / 2, m - 1) * np.sqrt(mse * m / (m - 1)) * len(free) / len(items)
             out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), point, float(max(point - half, 0)),
                                          float(min(point + half, 1)), level))
             continue

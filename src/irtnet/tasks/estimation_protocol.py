@@ -27,9 +27,9 @@ absolute and signed error, Spearman correlation over the held-out models of esti
 cells whose interval holds the truth and the mean width. Paired: each irtnet method's absolute error minus
 each baseline's on the same (draw, model, benchmark) cells, a bootstrap over (draw, model) units, and a
 win / tie / loss verdict (`stats.verdict`). Routing at N in routing_ns: the checkpoint with the held-out models
-added (`onboard.with_new_model`, theta from the random N answers) against the retrained model, on the test
-queries: routing accuracy over every model (complete queries) and AUC / log loss on the held-out models'
-pairs, pooled over draws with `stats.paired_bootstrap`.
+added (`onboard.with_new_model`, theta from the random N answers) against the retrained model and against
+HierShrink as a router (each test query's nearest text cluster, every model's shrunk rate there), on the test
+queries (`estimation_routing.routing_rows`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ from irtnet.tasks.estimate import estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
 from irtnet.tasks.item_refit import refit_for_new_models
 from irtnet.tasks.onboard import Prior, fit_theta, with_new_model
-from irtnet.tasks.stats import paired_bootstrap, resample_weights, verdict
+from irtnet.tasks.estimation_routing import routing_rows
+from irtnet.tasks.stats import resample_weights, verdict
 
 IRTNET = {"irtnet-random": "random", "irtnet-adaptive": "adaptive", "irtnet-balanced": "balanced",
           "irtnet-anchor": "anchor"}
@@ -126,6 +127,9 @@ class _Draw:
     known_theta: np.ndarray | None = None  # the checkpoint's abilities of the known models, in `known`'s order
     refit: dict[str, Any] = field(default_factory=dict)  # the item prior chosen on the known models, its scores
     replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # item_refit.cross_fitted_items
+    centroids: np.ndarray | None = None  # HierShrink's text clusters' centroids, to route unseen test queries
+    known_models: list[str] = field(default_factory=list)  # `known`'s columns
+    replay_priors: list[Prior] | None = None  # each known model's prior built without it (item_refit.py)
 
 
 def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, methods: Sequence[str]) -> None:
@@ -150,10 +154,12 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
     a, b = (np.asarray(x, np.float64) for x in predictor.query_parameters(pool.queries))
     groups = pool.table.queries["benchmark"].astype(str).to_numpy(dtype=object)
     known, new = pool.table.label_matrix(model_ids=list(known_ids)), pool.table.label_matrix(model_ids=list(new_ids))
-    clusters = None
-    if "hiershrink" in methods:
-        clusters = (eb.text_clusters(pool.queries.vectors, seed=seed) if pool.queries.vectors is not None
-                    else eb.response_clusters(known, seed=seed))  # a text-free table: the known models' answers
+    clusters = centroids = None
+    if "hiershrink" in methods and pool.queries.vectors is not None:
+        clusters = eb.text_clusters(pool.queries.vectors, seed=seed)
+        centroids = eb.cluster_centroids(pool.queries.vectors, clusters)
+    elif "hiershrink" in methods:  # a text-free table: clusters of the known models' answers
+        clusters = eb.response_clusters(known, seed=seed)
     irt, bias2, variance = None, {}, eb.item_variance(known, groups)
     if any(m in methods for m in ("p-irt", "gp-irt")):
         irt = eb.fit_classical_irt(known, irt_dim, seed)
@@ -164,7 +170,8 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
     fit = refit_for_new_models(a, b, groups, known if item_refit else None, theta, predictor.abilities_,
                                n_answers=refit_answers, seed=seed)  # the pool's items refitted on the known models
     return _Draw(index, predictor, fit.prior, fit.a, fit.b, groups, known, new, list(new_ids),
-                 clusters, irt, bias2, variance, known_theta=theta, refit=fit.record, replay=fit.replay)
+                 clusters, irt, bias2, variance, known_theta=theta, refit=fit.record, replay=fit.replay,
+                 centroids=centroids, known_models=list(known_ids), replay_priors=fit.replay_priors)
 
 
 def _pool_of(ctx: _Draw, j: int, seed: int) -> tuple[np.ndarray, _Pool]:
@@ -205,7 +212,8 @@ def _estimates(method: str, ctx: _Draw, pool: _Pool, items: np.ndarray, n: int, 
     if method in IRTNET:
         idx = rand if IRTNET[method] == "random" else _plan(ctx, pool, items, IRTNET[method], n, seed)
         return estimate_accuracy(pool.a, pool.b, pool.groups, idx, pool.y[idx], ctx.prior, level, n_draws, seed,
-                                 known_labels=pool.known, known_theta=ctx.known_theta, replay_items=pool.replay)
+                                 known_labels=pool.known, known_theta=ctx.known_theta, replay_items=pool.replay,
+                                 replay_priors=ctx.replay_priors)
     if method == "mean-random":
         return eb.mean_estimate(rand, pool.y[rand], pool.groups, level=level)
     if method == "mean-stratified":
@@ -265,26 +273,22 @@ def _routing_inputs(data: Any, split: Any, ctx: _Draw, retrained: Any, n: int, s
     out = {"y": test.table.label_matrix(model_ids=list(all_models))}
     for key, predictor in (("irtnet-added", _added(ctx, n, seed)), ("retrain", retrained)):
         out[key] = predictor.predict_proba(test.queries, list(all_models))
+    if ctx.centroids is not None and test.queries.vectors is not None:
+        out["hiershrink"] = _hiershrink_router(ctx, test.queries.vectors, n, seed, all_models)
     out["new"] = np.isin(np.asarray(all_models, dtype=object), ctx.new_models)
     return out
 
 
-def _routing_rows(parts: dict[int, list[dict[str, np.ndarray]]], n_boot: int, seed: int) -> list[dict[str, Any]]:
-    rows = []
-    for n, draws in sorted(parts.items()):
-        y = np.vstack([d["y"] for d in draws])
-        pa, pb = np.vstack([d["irtnet-added"] for d in draws]), np.vstack([d["retrain"] for d in draws])
-        masked = np.vstack([np.where(d["new"][None, :], d["y"], np.nan) for d in draws])
-        for metrics, labels in ((("routing",), y), (("auc", "log_loss"), masked)):
-            try:
-                res = paired_bootstrap(labels, pa, pb, n_boot, seed, metrics=metrics)
-            except DataError:
-                continue
-            for name, m in res["metrics"].items():
-                rows.append({"n": n, "metric": name, "a_method": "irtnet-added", "b_method": "retrain",
-                             "a": m["a"], "b": m["b"], "diff": m["diff"], "lo": m["lo"], "hi": m["hi"],
-                             "verdict": m["verdict"], "n_queries": res["n_queries"], "n_draws": len(draws)})
-    return rows
+def _hiershrink_router(ctx: _Draw, vectors: np.ndarray, n: int, seed: int, all_models: Sequence[str]) -> np.ndarray:
+    """HierShrink as a router [Q_test, M]: a known model's rates from all its pool labels, a held-out model's
+    from its first n random answers (the answers `_added` and the retrained model see)."""
+    answers = {name: (np.flatnonzero(~np.isnan(ctx.known[:, i])), ctx.known[:, i])
+               for i, name in enumerate(ctx.known_models)}
+    for j, name in enumerate(ctx.new_models):
+        items, pool = _pool_of(ctx, j, seed)
+        answers[name] = (items[pool.order[:n]], ctx.new[:, j])
+    return eb.hiershrink_router(ctx.clusters, ctx.centroids, {m: (i, y[i]) for m, (i, y) in answers.items()},
+                                float(np.nanmean(ctx.known)), vectors, all_models)
 
 
 # ------------------------------------------------------------------------------------------ scoring
@@ -405,7 +409,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                                        "sd and the ability prior's kind chosen by two-fold cross-fitting over the "
                                        "known models (tasks/item_refit.py)"}}
     return EstimationEvaluation(cells, summarise(cells), paired_errors(cells, n_boot, seed),
-                                _routing_rows(routing, n_boot, seed), settings)
+                                routing_rows(routing, n_boot, seed), settings)
 
 
 def _with_answers(data: Any, pool_ids: Sequence[str], known_ids: Sequence[str], ctx: _Draw, n: int, seed: int) -> Any:

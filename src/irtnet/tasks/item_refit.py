@@ -129,13 +129,22 @@ def _best(scores: dict[str, float]) -> tuple[str, float]:
 @dataclass
 class ItemRefit:
     """What a new model's estimate runs on: the items (a [Q, d], b [Q]), the ability prior, the cross-fitted
-    items to replay the known models on (None when the text's items were kept) and the record of the choice."""
+    items to replay the known models on (None when the text's items were kept), the record of the choice,
+    and each known model's own prior for the replay (None without known models' labels)."""
 
     a: np.ndarray
     b: np.ndarray
     prior: Prior
     replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None
     record: dict[str, Any]
+    replay_priors: list[Prior] | None = None
+
+
+def leave_one_out_priors(theta: np.ndarray, strength: float = 1.0, kind: str = "isotropic") -> list[Prior]:
+    """Per known model m (a row of theta [M, d]), the ability prior built from the other models' abilities:
+    a replayed known model must not sit in its own prior, as a new model does not (with few known models, the
+    population covariance of all of them holds each one's direction, and its replay would look too good)."""
+    return [population_prior(np.delete(theta, m, axis=0), strength, kind) for m in range(len(theta))]
 
 
 def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray | None,
@@ -143,11 +152,14 @@ def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], kn
                          strength: float = 1.0, seed: int = 0) -> ItemRefit:
     """Choose the item prior sd and the ability prior's kind (`choose_priors`), refit the items on every known
     model and keep each half's cross-fitted items for the replay (the cross-fit's own refits, not refitted
-    again). `abilities` [M, d]: every model of the checkpoint, for the prior. Without known labels or
-    abilities, or with fewer than 4 known models: the text's items and the isotropic prior."""
+    again), and each known model's leave-one-out prior (`leave_one_out_priors`) for the replay. `abilities`
+    [M, d]: every model of the checkpoint, for the prior. Without known labels or abilities, or with fewer
+    than 4 known models: the text's items and the isotropic prior."""
     if known_labels is None or known_theta is None or np.asarray(known_labels).shape[1] < 4:
+        loo = leave_one_out_priors(np.asarray(known_theta, np.float64), strength) if (
+            known_theta is not None and len(known_theta) >= 3) else None
         return ItemRefit(a, b, population_prior(abilities, strength), None, {"prior_kind": PRIOR_KINDS[0],
-                                                                             "prior_sd": 0.0, "scores": {}})
+                                                                             "prior_sd": 0.0, "scores": {}}, loo)
     labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
     scores, refits, halves = _cross_fit(a, b, np.asarray(groups, dtype=object), labels, theta, n_answers,
                                         PRIOR_KINDS, ITEM_PRIOR_GRID, strength, seed)
@@ -155,4 +167,4 @@ def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], kn
     replay = [(*refits[(sd, h)], halves[1 - h]) for h in (0, 1)] if sd > 0 else None
     ra, rb = refit_items(a, b, labels, theta, sd)
     return ItemRefit(ra, rb, population_prior(abilities, strength, kind), replay,
-                     {"prior_kind": kind, "prior_sd": sd, "scores": scores})
+                     {"prior_kind": kind, "prior_sd": sd, "scores": scores}, leave_one_out_priors(theta, strength, kind))
