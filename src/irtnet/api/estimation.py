@@ -32,7 +32,8 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
                         progress: Callable[[str], None] | None = None) -> Any:
     """UniRoute's protocol for a held-out model's per-benchmark accuracy from N answers: `model` (an IrtNet)
     beside the estimation baselines, and (with `retrain`) the checkpoint with the held-out models added
-    against retraining with them (`retrain_epochs`: that model's epochs, default the same as `model`'s).
+    against retraining with them and against HierShrink as a router (`retrain_epochs`: the retrained model's
+    epochs, default the same as `model`'s).
     Settings left None take `FULL`'s values, or `QUICK`'s with `quick`. Returns an `EstimationEvaluation`."""
     from irtnet.tasks.estimation_protocol import METHODS
     from irtnet.tasks.estimation_protocol import evaluate_estimation as run
