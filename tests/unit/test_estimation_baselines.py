@@ -132,48 +132,6 @@ def test_hiershrink_moves_toward_the_model_mean_with_few_answers():
     assert shrunk["a"] == pytest.approx((3 + 47 * rate_a) / 50)
 
 
-def test_cluster_rates_shrink_each_cluster_toward_the_model_mean():
-    clusters = np.array([0, 0, 0, 1, 1, 2])
-    idx, y = np.array([0, 1, 3]), np.array([1.0, 1.0, 0.0])
-    model_mean = (2 + 0.4) / (3 + 1)  # shrunk toward the known mean 0.4 by one pseudo-answer
-    rates = eb.cluster_rates(clusters, idx, y, 3, prior_mean=0.4, prior_strength=2.0)
-    assert rates == pytest.approx([(2 + 2 * model_mean) / 4, (0 + 2 * model_mean) / 3, model_mean])
-    assert eb.cluster_rates(clusters, idx, y, 3, 0.4, prior_strength=0.0)[:2] == pytest.approx([1.0, 0.0])
-    with pytest.raises(ConfigError, match="prior_strength"):
-        eb.cluster_rates(clusters, idx, y, 3, 0.4, prior_strength=-1.0)
-
-
-def test_unseen_queries_go_to_the_nearest_text_cluster():
-    rng = np.random.default_rng(0)
-    centres = np.eye(3, 8) * 5
-    labels = np.repeat([0, 1, 2], 20)
-    x = centres[labels] + rng.normal(0, 0.3, (60, 8))
-    clusters = eb.text_clusters(x, n_clusters=3, seed=0)
-    centroids = eb.cluster_centroids(x, clusters)
-    assert centroids.shape == (3, 8) and np.linalg.norm(centroids, axis=1) == pytest.approx(np.ones(3))
-    assert (eb.nearest_cluster(x, centroids) == clusters).all()  # the training items keep their clusters
-    fresh = centres[[2, 0]] + rng.normal(0, 0.3, (2, 8))
-    assert eb.nearest_cluster(fresh, centroids).tolist() == [clusters[40], clusters[0]]
-    with pytest.raises(DataError, match="vectors"):
-        eb.nearest_cluster(np.ones((2, 5)), centroids)
-
-
-def test_hiershrink_router_gives_each_model_its_rate_in_the_query_cluster():
-    x = np.repeat(np.eye(2, 4), 5, axis=0)  # pool: 5 items on each of two directions
-    clusters = np.repeat([0, 1], 5)
-    centroids = eb.cluster_centroids(x, clusters)
-    answers = {"m1": (np.arange(10), np.repeat([1.0, 0.0], 5)), "m2": (np.array([5, 6]), np.array([1.0, 1.0]))}
-    test = np.array([[0.1, 2.0, 0, 0], [3.0, 0.2, 0, 0]])  # cluster 1, then cluster 0
-    p = eb.hiershrink_router(clusters, centroids, answers, 0.5, test, ["m2", "m1"], prior_strength=0.0)
-    assert p.shape == (2, 2)
-    assert p[:, 1].tolist() == [0.0, 1.0]  # m1: its raw cluster means without shrinkage
-    assert p[0, 0] == 1.0 and p[1, 0] == pytest.approx((2 + 0.5) / 3)  # m2: no answers in cluster 0 -> its mean
-    shrunk = eb.hiershrink_router(clusters, centroids, answers, 0.5, test, ["m1"])
-    assert 0.0 < shrunk[0, 0] < shrunk[1, 0] < 1.0
-    with pytest.raises(DataError, match="m3"):
-        eb.hiershrink_router(clusters, centroids, answers, 0.5, test, ["m3"])
-
-
 def test_gpirt_weight_follows_bias_and_answers():
     assert eb.gpirt_lambda(0.01, 0.25, 0) == 0.0  # no answers: p-IRT alone
     assert eb.gpirt_lambda(0.0, 0.25, 10) == 0.0  # an unbiased IRT needs no correction

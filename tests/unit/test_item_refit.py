@@ -113,7 +113,7 @@ def test_the_replay_interval_is_students_for_few_known_models():
     y = labels[answered, 0]
     got = {e.benchmark: e for e in estimate_accuracy(a, b, groups, answered, y, prior, known_labels=labels,
                                                      known_theta=theta)}
-    for g, (e, d) in replay_errors(a, b, groups.astype(object), answered, labels, prior).items():
+    for g, (e, d) in replay_errors(a, b, groups.astype(object), answered, labels, [prior] * 6).items():
         _, mse = _replayed(e, d)
         n_g, n_free = np.sum(groups == g), np.sum(groups[np.setdiff1d(np.arange(400), answered)] == g)
         half = student_t.ppf(0.95, 5) * np.sqrt(mse * 6 / 5) * n_free / n_g
@@ -121,3 +121,5 @@ def test_the_replay_interval_is_students_for_few_known_models():
         assert est.upper - est.lower == pytest.approx(min(est.estimate + half, 1) - max(est.estimate - half, 0))
     with pytest.raises(DataError, match="replay priors"):
         replay_errors(a, b, groups.astype(object), answered, labels, [prior] * 5)
+    with pytest.raises(DataError, match="replay priors"):
+        estimate_accuracy(a, b, groups, answered, y, prior, known_labels=labels, replay_priors=[prior] * 5)

@@ -211,17 +211,16 @@ def benchmark_misfit(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_
 
 
 def replay_errors(a: np.ndarray, b: np.ndarray, names: np.ndarray, answered: np.ndarray, known: np.ndarray,
-                  prior: Prior | Sequence[Prior]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The known models replayed through the new model's design: each one's ability fitted by MAP (under
-    `prior`, or its own prior where one per column of `known` is given) from its own labels of the answered
-    items only, then per benchmark g, over the models with labels on g's unanswered items, (e [M_g]: plug-in
-    mean of those items minus its realised mean there, d [M_g]: its mean residual y - P over g's answered
-    items, 0 where it has none)."""
+                  priors: Sequence[Prior]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The known models replayed through the new model's design: each one's ability fitted by MAP (under its
+    own prior: `priors`, one per column of `known`) from its own labels of the answered items only, then per
+    benchmark g, over the models with labels on g's unanswered items, (e [M_g]: plug-in mean of those items
+    minus its realised mean there, d [M_g]: its mean residual y - P over g's answered items, 0 where it has
+    none)."""
     is_answered = np.zeros(len(b), bool)
     is_answered[answered] = True
     seen = ~np.isnan(known)
     fit = seen & is_answered[:, None]
-    priors = [prior] * known.shape[1] if isinstance(prior, Prior) else list(prior)
     if len(priors) != known.shape[1]:
         raise DataError(f"{len(priors)} replay priors for {known.shape[1]} known models", field="replay_priors")
     theta = np.array([fit_theta(a[f], b[f], known[f, m], priors[m].mean, priors[m].precision)
@@ -312,6 +311,9 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
         if misfit_method == "replay":
             known, _ = _known_inputs(known_labels, None, len(b), a.shape[1])
             priors = list(replay_priors) if replay_priors is not None else [prior] * known.shape[1]
+            if len(priors) != known.shape[1]:
+                raise DataError(f"{len(priors)} replay priors for {known.shape[1]} known models",
+                                field="replay_priors")
             parts = [replay_errors(pa, pb, names, idx, known[:, cols], [priors[c] for c in cols])
                      for pa, pb, cols in (replay_items or [(a, b, np.arange(known.shape[1]))])]
             replay = {g: tuple(np.concatenate([p[g][k] for p in parts if g in p]) for k in (0, 1))

@@ -28,8 +28,6 @@ pool items as the target. Methods without an interval give lower = upper = level
   and `hiershrink_estimate`: each cluster's accuracy over the model's answered items shrunk toward the
   model's mean answer by `prior_strength` (24) pseudo-answers, the model's mean toward the known models' mean
   by one; a benchmark's estimate averages its items (observed outcome where answered, else the cluster's rate).
-  `hiershrink_router` routes unseen queries the same way: each model's shrunk rate in the query's nearest
-  cluster (`cluster_centroids`, `nearest_cluster`).
 - Retraining with the new model included needs the trainer, so the protocol does it; `plugin_estimate`
   turns any model's probabilities of the pool items into the same observed + predicted estimate.
 """
@@ -363,66 +361,21 @@ def response_clusters(known_labels: np.ndarray, n_clusters: int = 32, seed: int 
         return KMeans(n_clusters=k, n_init=3, random_state=seed).fit(_fill_missing(x)).labels_.astype(np.int64)
 
 
-def cluster_rates(clusters: np.ndarray, answered: np.ndarray, y: np.ndarray, n_clusters: int, prior_mean: float,
-                  prior_strength: float = 24.0) -> np.ndarray:
-    """HierShrink's rates [n_clusters]: per cluster, the answered items' mean (`clusters[answered]`, outcomes
-    y) shrunk by `prior_strength` pseudo-answers toward the model's mean, itself shrunk toward `prior_mean`
-    by one pseudo-answer."""
-    if prior_strength < 0:
-        raise ConfigError(f"prior_strength must be >= 0, got {prior_strength}")
-    model_mean = (float(np.sum(y)) + prior_mean) / (len(y) + 1.0)
-    sums = np.bincount(clusters[answered], weights=y, minlength=n_clusters)
-    counts = np.bincount(clusters[answered], minlength=n_clusters).astype(np.float64)
-    rate = (sums + prior_strength * model_mean) / np.maximum(counts + prior_strength, 1e-12)
-    return np.where(counts + prior_strength > 0, rate, model_mean)
-
-
-def cluster_centroids(vectors: np.ndarray, clusters: np.ndarray) -> np.ndarray:
-    """Unit mean direction of each cluster's unit vectors [k, D] (spherical k-means' centroids), so that
-    `nearest_cluster` assigns unseen queries as the clustering would."""
-    x = np.asarray(vectors, np.float64)
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    k = int(np.max(clusters)) + 1
-    c = np.zeros((k, x.shape[1]))
-    np.add.at(c, np.asarray(clusters, np.int64), x)
-    return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
-
-
-def nearest_cluster(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Cluster [Q] of each query vector [Q, D]: the centroid of highest cosine similarity."""
-    x = np.asarray(vectors, np.float64)
-    if x.ndim != 2 or x.shape[1] != centroids.shape[1]:
-        raise DataError(f"query vectors of shape {x.shape} for centroids of dim {centroids.shape[1]}",
-                        field="vectors")
-    return np.argmax(x @ centroids.T, axis=1).astype(np.int64)
-
-
 def hiershrink_estimate(answered: Sequence[int], y: Sequence[float], groups: Sequence[object],
                         known_labels: np.ndarray | None = None, *, clusters: np.ndarray,
                         prior_strength: float = 24.0) -> list[BenchmarkEstimate]:
     """HierShrink: cluster rates of the answered items shrunk toward the model's mean (module docstring);
-    clusters [Q] from `text_clusters` (or `response_clusters` for text-free tables); known_labels (optional)
-    give the mean the model's own is shrunk to."""
+    clusters [Q] from `text_clusters` (or `response_clusters` for text-free tables); known_labels (optional) give the mean the model's own is shrunk to."""
     idx, y, names = _check(answered, y, groups)
     clusters = np.asarray(clusters, np.int64)
     if clusters.shape != (len(names),):
         raise DataError(f"{len(clusters)} cluster labels for {len(names)} pool items", field="clusters")
+    if prior_strength < 0:
+        raise ConfigError(f"prior_strength must be >= 0, got {prior_strength}")
     known_mean = 0.5 if known_labels is None else float(np.nanmean(_known(known_labels, len(names))))
-    rate = cluster_rates(clusters, idx, y, int(clusters.max()) + 1, known_mean, prior_strength)
-    return plugin_estimate(idx, y, names, rate[clusters])
-
-
-def hiershrink_router(clusters: np.ndarray, centroids: np.ndarray, answers: dict[str, tuple[np.ndarray, np.ndarray]],
-                      prior_mean: float, vectors: np.ndarray, models: Sequence[str],
-                      prior_strength: float = 24.0) -> np.ndarray:
-    """HierShrink as a router: P(model m right on test query q) [Q, M] = m's shrunk rate (`cluster_rates`)
-    in the text cluster nearest q (`nearest_cluster`). clusters [Q_pool] and centroids [k, D] of the pool's
-    texts; answers {model: (pool positions, outcomes)} for every model in `models`."""
-    missing = [m for m in models if m not in answers]
-    if missing:
-        raise DataError(f"no answers for model(s) {missing[:5]}", field="models")
-    clusters = np.asarray(clusters, np.int64)
-    test = nearest_cluster(vectors, centroids)
-    rates = [cluster_rates(clusters, np.asarray(answers[m][0], np.int64), np.asarray(answers[m][1], np.float64),
-                           len(centroids), prior_mean, prior_strength) for m in models]
-    return np.stack([r[test] for r in rates], axis=1)
+    model_mean = (y.sum() + known_mean) / (len(y) + 1.0)
+    k = int(clusters.max()) + 1
+    sums = np.bincount(clusters[idx], weights=y, minlength=k)
+    counts = np.bincount(clusters[idx], minlength=k).astype(np.float64)
+    rate = (sums + prior_strength * model_mean) / np.maximum(counts + prior_strength, 1e-12)
+    return plugin_estimate(idx, y, names, np.where(counts + prior_strength > 0, rate, model_mean)[clusters])

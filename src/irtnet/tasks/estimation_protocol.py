@@ -28,8 +28,8 @@ cells whose interval holds the truth and the mean width. Paired: each irtnet met
 each baseline's on the same (draw, model, benchmark) cells, a bootstrap over (draw, model) units, and a
 win / tie / loss verdict (`stats.verdict`). Routing at N in routing_ns: the checkpoint with the held-out models
 added (`onboard.with_new_model`, theta from the random N answers) against the retrained model and against
-HierShrink as a router (each test query's nearest text cluster, every model's shrunk rate there), on the test
-queries (`estimation_routing.routing_rows`).
+HierShrink as a router (the `cluster-rate` baseline, fitted on the same answers), on the test queries
+(`estimation_routing.routing_rows`).
 """
 
 from __future__ import annotations
@@ -44,12 +44,13 @@ from scipy import stats as sps
 
 from irtnet.data.splits import held_out_models, pair_subset, split_by_query
 from irtnet.errors import ConfigError, DataError
+from irtnet.predictors.baselines.text_rates import ClusterRate
 from irtnet.tasks import estimation_baselines as eb
 from irtnet.tasks.estimate import estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
+from irtnet.tasks.estimation_routing import routing_rows
 from irtnet.tasks.item_refit import refit_for_new_models
 from irtnet.tasks.onboard import Prior, fit_theta, with_new_model
-from irtnet.tasks.estimation_routing import routing_rows
 from irtnet.tasks.stats import resample_weights, verdict
 
 IRTNET = {"irtnet-random": "random", "irtnet-adaptive": "adaptive", "irtnet-balanced": "balanced",
@@ -127,8 +128,6 @@ class _Draw:
     known_theta: np.ndarray | None = None  # the checkpoint's abilities of the known models, in `known`'s order
     refit: dict[str, Any] = field(default_factory=dict)  # the item prior chosen on the known models, its scores
     replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # item_refit.cross_fitted_items
-    centroids: np.ndarray | None = None  # HierShrink's text clusters' centroids, to route unseen test queries
-    known_models: list[str] = field(default_factory=list)  # `known`'s columns
     replay_priors: list[Prior] | None = None  # each known model's prior built without it (item_refit.py)
 
 
@@ -154,12 +153,10 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
     a, b = (np.asarray(x, np.float64) for x in predictor.query_parameters(pool.queries))
     groups = pool.table.queries["benchmark"].astype(str).to_numpy(dtype=object)
     known, new = pool.table.label_matrix(model_ids=list(known_ids)), pool.table.label_matrix(model_ids=list(new_ids))
-    clusters = centroids = None
-    if "hiershrink" in methods and pool.queries.vectors is not None:
-        clusters = eb.text_clusters(pool.queries.vectors, seed=seed)
-        centroids = eb.cluster_centroids(pool.queries.vectors, clusters)
-    elif "hiershrink" in methods:  # a text-free table: clusters of the known models' answers
-        clusters = eb.response_clusters(known, seed=seed)
+    clusters = None
+    if "hiershrink" in methods:
+        clusters = (eb.text_clusters(pool.queries.vectors, seed=seed) if pool.queries.vectors is not None
+                    else eb.response_clusters(known, seed=seed))  # a text-free table: the known models' answers
     irt, bias2, variance = None, {}, eb.item_variance(known, groups)
     if any(m in methods for m in ("p-irt", "gp-irt")):
         irt = eb.fit_classical_irt(known, irt_dim, seed)
@@ -171,7 +168,7 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
                                n_answers=refit_answers, seed=seed)  # the pool's items refitted on the known models
     return _Draw(index, predictor, fit.prior, fit.a, fit.b, groups, known, new, list(new_ids),
                  clusters, irt, bias2, variance, known_theta=theta, refit=fit.record, replay=fit.replay,
-                 centroids=centroids, known_models=list(known_ids), replay_priors=fit.replay_priors)
+                 replay_priors=fit.replay_priors)
 
 
 def _pool_of(ctx: _Draw, j: int, seed: int) -> tuple[np.ndarray, _Pool]:
@@ -267,28 +264,15 @@ def _added(ctx: _Draw, n: int, seed: int) -> Any:
     return predictor
 
 
-def _routing_inputs(data: Any, split: Any, ctx: _Draw, retrained: Any, n: int, seed: int,
+def _routing_inputs(data: Any, split: Any, ctx: _Draw, routers: dict[str, Any], n: int, seed: int,
                     all_models: Sequence[str]) -> dict[str, np.ndarray]:
+    """Test labels, irtnet with the held-out models added and each other router's probabilities [Q, M]."""
     test = data.select(split.test)
     out = {"y": test.table.label_matrix(model_ids=list(all_models))}
-    for key, predictor in (("irtnet-added", _added(ctx, n, seed)), ("retrain", retrained)):
+    for key, predictor in (("irtnet-added", _added(ctx, n, seed)), *routers.items()):
         out[key] = predictor.predict_proba(test.queries, list(all_models))
-    if ctx.centroids is not None and test.queries.vectors is not None:
-        out["hiershrink"] = _hiershrink_router(ctx, test.queries.vectors, n, seed, all_models)
     out["new"] = np.isin(np.asarray(all_models, dtype=object), ctx.new_models)
     return out
-
-
-def _hiershrink_router(ctx: _Draw, vectors: np.ndarray, n: int, seed: int, all_models: Sequence[str]) -> np.ndarray:
-    """HierShrink as a router [Q_test, M]: a known model's rates from all its pool labels, a held-out model's
-    from its first n random answers (the answers `_added` and the retrained model see)."""
-    answers = {name: (np.flatnonzero(~np.isnan(ctx.known[:, i])), ctx.known[:, i])
-               for i, name in enumerate(ctx.known_models)}
-    for j, name in enumerate(ctx.new_models):
-        items, pool = _pool_of(ctx, j, seed)
-        answers[name] = (items[pool.order[:n]], ctx.new[:, j])
-    return eb.hiershrink_router(ctx.clusters, ctx.centroids, {m: (i, y[i]) for m, (i, y) in answers.items()},
-                                float(np.nanmean(ctx.known)), vectors, all_models)
 
 
 # ------------------------------------------------------------------------------------------ scoring
@@ -392,10 +376,14 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
             continue
         for n in (n for n in routing_ns if qsplit.test):
             say(f"draw {d}: retraining with {n} answers of each held-out model")
-            retrained = retrain().fit(_with_answers(data, qsplit.train, msplit.train_models, ctx, n, seed), val)
+            answered = _with_answers(data, qsplit.train, msplit.train_models, ctx, n, seed)
+            retrained = retrain().fit(answered, val)
             cells += _retrain_cells(ctx, retrained, pool_data, n, seed)
             if not getattr(retrained, "item_seen", False):  # free per-item parameters: no unseen test queries
-                routing.setdefault(int(n), []).append(_routing_inputs(data, qsplit, ctx, retrained, n, seed, all_models))
+                routers = {"retrain": retrained}
+                if answered.queries.vectors is not None:  # HierShrink's router: the cluster base rate, same answers
+                    routers["hiershrink"] = ClusterRate(seed=seed).fit(answered, val)
+                routing.setdefault(int(n), []).append(_routing_inputs(data, qsplit, ctx, routers, n, seed, all_models))
     settings = {"ns": [int(n) for n in ns], "draws": draws, "held_out_share": held_out_share, "n_held_out": n_test,
                 "seed": seed, "methods": list(methods),
                 "routing_ns": [int(n) for n in routing_ns] if retrain and not getattr(predictor, "item_seen", False)

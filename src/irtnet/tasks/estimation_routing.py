@@ -1,6 +1,7 @@
 """Routing on the test queries once held-out models are added (docs/estimation.md): the checkpoint with the
 new models added (`onboard.with_new_model`, theta from N random answers) against the model retrained with
-their answers and against HierShrink as a router (`estimation_baselines.hiershrink_router`).
+their answers and against HierShrink as a router (`predictors.baselines.text_rates.ClusterRate`, per (model,
+text cluster) rates shrunk with HierShrink's 24 pseudo-answers, fitted on the same answers).
 
 Routing accuracy counts every model on the queries every model answered ("complete"); where no query is
 complete (a pooled table whose models answered different benchmarks), each query among its labelled models
