@@ -210,6 +210,12 @@ def benchmark_misfit(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_
     return {g: out.get(g, fill) for g in sorted(set(names.tolist()))}
 
 
+def _check_replay_priors(priors: Sequence[Prior], n_known: int) -> None:
+    """DataError unless there is exactly one replay prior per known model."""
+    if len(priors) != n_known:
+        raise DataError(f"{len(priors)} replay priors for {n_known} known models", field="replay_priors")
+
+
 def replay_errors(a: np.ndarray, b: np.ndarray, names: np.ndarray, answered: np.ndarray, known: np.ndarray,
                   priors: Sequence[Prior]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The known models replayed through the new model's design: each one's ability fitted by MAP (under its
@@ -221,8 +227,7 @@ def replay_errors(a: np.ndarray, b: np.ndarray, names: np.ndarray, answered: np.
     is_answered[answered] = True
     seen = ~np.isnan(known)
     fit = seen & is_answered[:, None]
-    if len(priors) != known.shape[1]:
-        raise DataError(f"{len(priors)} replay priors for {known.shape[1]} known models", field="replay_priors")
+    _check_replay_priors(priors, known.shape[1])
     theta = np.array([fit_theta(a[f], b[f], known[f, m], priors[m].mean, priors[m].precision)
                       for m, f in enumerate(fit.T)]).reshape(known.shape[1], a.shape[1])
     prob = irt_probability(theta, a, b)  # [Q, M]
@@ -311,9 +316,7 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
         if misfit_method == "replay":
             known, _ = _known_inputs(known_labels, None, len(b), a.shape[1])
             priors = list(replay_priors) if replay_priors is not None else [prior] * known.shape[1]
-            if len(priors) != known.shape[1]:
-                raise DataError(f"{len(priors)} replay priors for {known.shape[1]} known models",
-                                field="replay_priors")
+            _check_replay_priors(priors, known.shape[1])  # before the groups below index it
             parts = [replay_errors(pa, pb, names, idx, known[:, cols], [priors[c] for c in cols])
                      for pa, pb, cols in (replay_items or [(a, b, np.arange(known.shape[1]))])]
             replay = {g: tuple(np.concatenate([p[g][k] for p in parts if g in p]) for k in (0, 1))
