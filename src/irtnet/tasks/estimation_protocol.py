@@ -50,6 +50,7 @@ from irtnet.tasks.estimate import estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
 from irtnet.tasks.estimation_routing import routing_rows
 from irtnet.tasks.item_refit import refit_for_new_models
+from irtnet.tasks.model_split import model_split_replay
 from irtnet.tasks.onboard import Prior, fit_theta, with_new_model
 from irtnet.tasks.stats import resample_weights, verdict
 
@@ -346,10 +347,15 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                         methods: Sequence[str] = METHODS, retrain: Callable[[], Any] | None = None,
                         routing_ns: Sequence[int] = (50, 100), fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                         level: float = 0.9, n_draws: int = 1000, n_boot: int = 2000, irt_dim: int = 2,
-                        item_refit: bool = True, progress: Callable[[str], None] | None = None) -> EstimationEvaluation:
+                        item_refit: bool = True, replay_folds: int = 0,
+                        progress: Callable[[str], None] | None = None) -> EstimationEvaluation:
     """The protocol of the module docstring on a Dataset; `retrain` (a factory) adds the retrain method and the
-    routing comparison at `routing_ns`. Returns every cell, the summaries and the paired verdicts."""
+    routing comparison at `routing_ns`; `replay_folds` > 1 replays the known models on auxiliary networks
+    trained without them (`model_split.model_split_replay`), 0 on the checkpoint's own items. Returns every
+    cell, the summaries and the paired verdicts."""
     _check_settings(ns, draws, held_out_share, methods)
+    if replay_folds == 1 or replay_folds < 0:
+        raise ConfigError(f"replay_folds must be 0 (replay on the checkpoint) or at least 2, got {replay_folds}")
     all_models = list(data.table.model_vocab.ids)
     if len(all_models) < 3:
         raise DataError(f"the protocol needs at least 3 models (known and held out), got {len(all_models)}",
@@ -364,11 +370,17 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
         qsplit = split_by_query(data.table, fractions, seed + d)
         say(f"draw {d}: training on {len(msplit.train_models)} models, holding out {len(msplit.test_models)}")
         val = data.select(qsplit.val, msplit.train_models) if qsplit.val else None
-        predictor = make_predictor().fit(data.select(qsplit.train, msplit.train_models), val)
+        train = data.select(qsplit.train, msplit.train_models)
+        predictor = make_predictor().fit(train, val)
         pool_data = data.select(qsplit.train)
         ctx = _prepare_draw(d, predictor, pool_data, msplit.train_models, msplit.test_models, methods, irt_dim, seed,
                             item_refit, refit_answers=100 if 100 in ns else int(np.median(ns)))
         refits.append(ctx.refit)
+        if replay_folds:
+            ctx.replay, ctx.replay_priors = model_split_replay(
+                make_predictor, train, val, pool_data.queries,
+                msplit.train_models, ctx.known, replay_folds, ctx.refit["prior_sd"], ctx.refit["prior_kind"],
+                seed=seed + d, progress=lambda m: say(f"draw {d}: {m}"))
         for j, name in enumerate(ctx.new_models):
             say(f"draw {d}: estimating {name}")
             cells += _model_cells(ctx, j, ns, methods, level, n_draws, seed)
@@ -388,7 +400,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                 "seed": seed, "methods": list(methods),
                 "routing_ns": [int(n) for n in routing_ns] if retrain and not getattr(predictor, "item_seen", False)
                 else [],
-                "fractions": list(fractions), "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
+                "replay_folds": replay_folds, "fractions": list(fractions), "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
                 "p_irt": f"classical MIRT-2PL (dim {irt_dim}, free item parameters, MAP) fitted on the known models",
                 "gp_irt_lambda": "b^2 / (b^2 + s^2 / n_g): b^2 split-half IRT bias on known models, s^2 item variance",
                 "pool": "the query split's train part; truth = the held-out model's mean label on a benchmark's pool items",
