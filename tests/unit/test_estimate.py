@@ -409,3 +409,60 @@ def test_cli_refuses_mixed_or_missing_modes(run_dir, tmp_path):
     assert result.exit_code == 2 and "--plan chooses items to run" in result.output
     result = _invoke(run_dir / "model", "--plan", 3)
     assert result.exit_code == 2 and "not a run directory" in " ".join(result.output.split())
+
+
+def test_the_replay_interval_allows_for_the_fitted_weight_at_an_extreme_residual():
+    """Regression through the origin on 7 replayed models: a new model whose residual d0 lies far outside
+    theirs needs the prediction variance's factor 1 + d0^2 / sum d^2 (`_leverage`) to keep 90% coverage."""
+    from scipy.stats import t as student_t
+
+    from irtnet.tasks.estimate import _leverage
+
+    assert _leverage(0.0, np.array([0.1, -0.2])) == 1.0 and _leverage(0.3, np.zeros(3)) == 1.0
+    assert _leverage(0.3, np.array([0.1, -0.2])) == pytest.approx(1 + 0.09 / 0.05)
+    rng, m, d0, q = np.random.default_rng(1), 7, 3.0, student_t.ppf(0.95, 6)
+    hits = {True: [], False: []}
+    for _ in range(4000):
+        d = rng.normal(0, 1, m)
+        e, e0 = -0.5 * d + rng.normal(0, 1, m), -0.5 * d0 + rng.normal(0, 1)
+        lam, mse = _replayed(e, d)
+        for lev in hits:
+            half = q * np.sqrt(mse * m / (m - 1) * (_leverage(d0, d) if lev else 1.0))
+            hits[lev].append(abs(e0 + lam * d0) <= half)
+    assert 0.88 <= np.mean(hits[True]) <= 0.96  # measured 0.93 (the weight clipped to [0, 1] errs a little less)
+    assert np.mean(hits[False]) < 0.85  # measured 0.78: the fitted weight's error left out
+
+
+def test_cli_replay_folds_trains_without_each_fold_and_keeps_the_estimates(run_dir, tmp_path):
+    from irtnet.api import Run
+
+    queries = Run.open(run_dir).table().queries
+    answers = tmp_path / "answers.csv"
+    rows = ["text,benchmark,correct"] + [f"\"{t}\",{b},{k % 2}" for k, (t, b) in
+                                          enumerate(zip(queries["text"][:40], queries["benchmark"][:40]))]
+    answers.write_text("\n".join(rows + ["\"algebra question: a brand new text\",algebra,0"]) + "\n")
+    docs = {}
+    for folds in (0, 3):
+        result = _invoke(run_dir, "--answers", answers, "--replay-folds", folds, "--json", tmp_path / f"e{folds}.json")
+        assert result.exit_code == 0, result.output
+        docs[folds] = json.loads((tmp_path / f"e{folds}.json").read_text())
+    assert docs[3]["settings"]["replay_folds"] == 3 and docs[0]["settings"]["replay_folds"] == 0
+    same, split = docs[0]["benchmarks"], docs[3]["benchmarks"]
+    assert [b["n_items"] for b in split] == [b["n_items"] for b in same] and sum(b["n_items"] for b in split) == 301
+    for old, new in zip(same, split):  # the replay moves the weight and the width, not the items or answers
+        assert new["n_answered"] == old["n_answered"] and 0 <= new["lower"] <= new["estimate"] <= new["upper"] <= 1
+    assert [(b["lower"], b["upper"]) for b in split] != [(b["lower"], b["upper"]) for b in same]
+    result = _invoke(run_dir, "--answers", answers, "--replay-folds", 1)
+    assert result.exit_code != 0 and "--replay-folds must be 0" in result.output
+
+
+def test_replay_folds_needs_the_run_not_a_pool_file(run_dir, tmp_path):
+    from irtnet.api.estimate import estimate_model
+
+    pool = tmp_path / "pool.csv"
+    pool.write_text("text,benchmark\n\"algebra question one\",algebra\n\"biology question two\",biology\n")
+    answers = tmp_path / "answers.csv"
+    answers.write_text("text,benchmark,correct\n\"algebra question one\",algebra,1\n")
+    assert len(estimate_model(run_dir / "model", answers, pool=pool).benchmarks) == 2
+    with pytest.raises(ConfigError, match="--replay-folds trains networks on the run's table"):
+        estimate_model(run_dir / "model", answers, pool=pool, replay_folds=2)

@@ -25,7 +25,9 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Router
 from irtnet.tasks.estimate import BenchmarkEstimate, estimate_accuracy, laplace_posterior
+from irtnet.predictors.spec import build_predictor
 from irtnet.tasks.item_refit import refit_for_new_models
+from irtnet.tasks.model_split import FoldNetwork, fold_networks, replay_on_folds
 from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items, routing_profile
 from irtnet.tasks.onboard import population_prior, suggest_queries
 
@@ -54,6 +56,9 @@ class ItemPool:
     b: np.ndarray
     known_labels: np.ndarray | None
     source: str
+    run: Run | None = None  # the run whose table the pool's first rows are (None for a pool file)
+    n_table: int = 0  # how many of the rows are the run's table (the rest: answered texts added later)
+    folds: list[FoldNetwork] | None = None  # `replay_folds`' auxiliary networks, trained once per pool
 
     def item(self, i: int) -> PoolItem:
         return PoolItem(self.ids[i], str(self.groups[i]), self.texts[i])
@@ -114,7 +119,8 @@ def open_pool(checkpoint_or_run: str | Path, pool: str | Path | None = None) -> 
     texts = [t if isinstance(t, str) else None for t in run.table().texts_of(list(data.queries.ids))]
     known = run.table().label_matrix(model_ids=list(predictor.models_.ids))
     return predictor, ItemPool(list(data.queries.ids), np.asarray(data.queries.groups, dtype=object), texts,
-                               np.asarray(a, np.float64), np.asarray(b, np.float64), known, str(run.spec.data.table))
+                               np.asarray(a, np.float64), np.asarray(b, np.float64), known, str(run.spec.data.table),
+                               run, len(data.queries.ids))
 
 
 # -------------------------------------------------------------------------------------------- answers
@@ -204,12 +210,15 @@ class _Settings:
     n_draws: int = 2000
     max_k: int = 1000
     seed: int = 0
+    replay_folds: int = 0
 
 
 def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: np.ndarray,
               s: _Settings) -> EstimateResult:
     fit = refit_for_new_models(pool.a, pool.b, pool.groups, pool.known_labels, predictor.abilities_,
                                predictor.abilities_, len(labels), s.prior_strength, s.seed)
+    if s.replay_folds:
+        fit.replay, fit.replay_priors = _model_split(predictor, pool, fit.record, s)
     a, b, prior = fit.a, fit.b, fit.prior
     args = (a, b, pool.groups, positions, labels, prior)
     estimates = estimate_accuracy(*args, level=s.level, n_draws=s.n_draws, seed=s.seed,
@@ -225,12 +234,33 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
                 "n_draws": s.n_draws, "max_k": s.max_k, "seed": s.seed,
                 "interval": "predictive interval of the realised accuracy over every item of the benchmark",
                 "misfit_correction": pool.known_labels is not None, "item_refit": fit.record,
+                "replay_folds": s.replay_folds,
                 "routing": "uncalibrated IRT probabilities; routed share = items where the new model has the "
                            "highest P(correct)"}
     return EstimateResult(estimates, routing, theta.tolist(), len(labels), s.level, s.target_width, need, settings)
 
 
-def _check(level: float, target_width: float | None) -> None:
+def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any], s: _Settings) -> tuple[list[Any], list[Any]]:
+    """The known models' replay on networks trained without them (`tasks/model_split.py`): one per fold of the
+    run's models, trained once per pool on the run's own split and spec; answered texts added to the pool
+    keep the checkpoint's items there (they have no known labels, so no replay reads them)."""
+    if pool.run is None or pool.known_labels is None:
+        raise ConfigError("--replay-folds trains networks on the run's table; give the run directory, not a "
+                          "checkpoint with a pool file")
+    if pool.folds is None:
+        train, val, _ = pool.run.datasets()
+        pool.folds = fold_networks(lambda: build_predictor(pool.run.spec.model), train, val,
+                                   prepare(pool.run.table(), pool.run.spec.data.encoder).queries,
+                                   list(predictor.models_.ids), s.replay_folds, s.seed)
+    extra = slice(pool.n_table, None)
+    nets = [FoldNetwork(n.cols, n.others, np.vstack([n.a, pool.a[extra]]), np.concatenate([n.b, pool.b[extra]]),
+                        n.theta) for n in pool.folds]
+    return replay_on_folds(nets, pool.known_labels, record["prior_sd"], record["prior_kind"], s.prior_strength)
+
+
+def _check(level: float, target_width: float | None, replay_folds: int = 0) -> None:
+    if replay_folds == 1 or replay_folds < 0:
+        raise ConfigError(f"--replay-folds must be 0 (replay on the checkpoint) or at least 2, got {replay_folds}")
     if not 0 < level < 1:
         raise ConfigError(f"--level must lie strictly between 0 and 1, got {level}")
     if target_width is not None and not 0 < target_width <= 1:
@@ -239,13 +269,14 @@ def _check(level: float, target_width: float | None) -> None:
 
 def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, level: float = 0.9,
                    target_width: float | None = None, pool: str | Path | None = None, prior_strength: float = 1.0,
-                   n_draws: int = 2000, max_k: int = 1000, seed: int = 0) -> EstimateResult:
-    """A new model's accuracy on each benchmark of the run's items from its answers in `answers_file`."""
-    _check(level, target_width)
+                   n_draws: int = 2000, max_k: int = 1000, seed: int = 0, replay_folds: int = 0) -> EstimateResult:
+    """A new model's accuracy on each benchmark of the run's items from its answers in `answers_file`;
+    `replay_folds` > 1 replays the known models for the intervals on networks trained without them."""
+    _check(level, target_width, replay_folds)
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = read_pool_answers(answers_file, items, predictor)
     result = _estimate(predictor, items, positions, labels,
-                       _Settings(level, target_width, prior_strength, n_draws, max_k, seed))
+                       _Settings(level, target_width, prior_strength, n_draws, max_k, seed, replay_folds))
     result.settings.update(run=str(checkpoint_or_run), answers=str(answers_file))
     return result
 
@@ -272,18 +303,19 @@ def _labels_of(got: Sequence[float], n: int) -> list[float]:
 def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]], Sequence[float]],
                     rounds: int = 5, per_round: int = 10, level: float = 0.9, target_width: float | None = None,
                     answers_file: str | Path | None = None, pool: str | Path | None = None,
-                    prior_strength: float = 1.0, n_draws: int = 2000, seed: int = 0) -> Iterator[EstimateResult]:
+                    prior_strength: float = 1.0, n_draws: int = 2000, seed: int = 0,
+                    replay_folds: int = 0) -> Iterator[EstimateResult]:
     """The interactive loop: each round choose `per_round` items (greedy D-optimal at the current ability,
     given the items already answered), get their outcomes from `ask(items)` and yield the updated estimate.
     Starts from the answers of `answers_file` where given; stops early when the pool is exhausted."""
-    _check(level, target_width)
+    _check(level, target_width, replay_folds)
     if rounds < 1 or per_round < 1:
         raise ConfigError(f"rounds and items per round must be at least 1, got {rounds} and {per_round}")
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = (read_pool_answers(answers_file, items, predictor) if answers_file
                          else (np.zeros(0, np.int64), np.zeros(0)))
     prior = population_prior(predictor.abilities_, prior_strength)
-    settings = _Settings(level, target_width, prior_strength, n_draws, seed=seed)
+    settings = _Settings(level, target_width, prior_strength, n_draws, seed=seed, replay_folds=replay_folds)
     for _ in range(rounds):
         free = np.setdiff1d(np.arange(len(items.ids)), positions)
         if not len(free):

@@ -112,6 +112,9 @@ def estimate(
     pool: Annotated[Optional[Path], Opt(help="items to estimate over (text and benchmark per item) for a checkpoint "
                                              "without its run")] = None,
     seed: Annotated[int, Opt(help="seed of the interval draws and of the plan")] = 0,
+    replay_folds: Annotated[int, Opt(help="replay the run's models for the intervals on networks trained without "
+                                          "them, one per fold of its models (0: on the checkpoint; K trainings)")
+                            ] = 0,
     json_out: Annotated[Optional[Path], Opt("--json", help="write the (last) estimate here")] = None,
 ) -> None:
     """A new model's accuracy on every benchmark of RUN from its answers on a few items, with predictive
@@ -126,11 +129,11 @@ def estimate(
     if interactive:
         result = None
         for r, result in enumerate(api.estimate_rounds(run, ask_terminal, rounds, per_round, level, target_width,
-                                                       answers, pool, seed=seed), 1):
+                                                       answers, pool, seed=seed, replay_folds=replay_folds), 1):
             console.rule(f"after round {r}", align="left")
             _show(result)
     elif answers:
-        result = api.estimate_model(run, answers, level, target_width, pool, seed=seed)
+        result = api.estimate_model(run, answers, level, target_width, pool, seed=seed, replay_folds=replay_folds)
         _show(result)
     else:
         raise ConfigError("give --answers FILE, --plan N or --interactive")

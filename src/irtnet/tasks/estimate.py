@@ -25,7 +25,8 @@ which converges to the sample mean (and equals the observed share once every ite
 the interval come from the known models: by default ("replay") each known model is put through the new
 model's design (ability from its own labels of the answered items only, under a prior built without it),
 and lambda_g is the weight that minimises their squared error on g's unanswered items, whose root mean
-square (with that lambda_g) gives a Student-t interval (degrees of freedom: the known models less one); or
+square (with that lambda_g) gives a Student-t prediction interval (degrees of freedom: the known models less
+one; widened where the new model's residual lies beyond theirs, as the fitted weight errs more there); or
 ("in-sample", "split-half") from a misfit variance sigma_g^2 (`benchmark_misfit`) by inverse-variance
 weights, with the interval from the draws plus the misfit left.
 
@@ -252,6 +253,13 @@ def _replayed(e: np.ndarray, d: np.ndarray) -> tuple[float, float]:
     return lam, float(np.mean((e + lam * d) ** 2))
 
 
+def _leverage(d_new: float, d: np.ndarray) -> float:
+    """1 + d_new^2 / sum d^2: the prediction variance's factor for a new point at residual d_new when the slope
+    lambda was fitted on the replayed residuals d (least squares through the origin), 1 when d is all zero."""
+    dd = float(np.sum(d * d))
+    return 1.0 + d_new * d_new / dd if dd > 0 else 1.0
+
+
 def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answered: Sequence[int],
                       y: Sequence[float], prior: Prior, level: float = 0.9, n_draws: int = 2000,
                       seed: int = 0, *, known_labels: np.ndarray | None = None,
@@ -276,9 +284,10 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     plug-in error on the unanswered items' mean and d = their mean residual on the answered items; the
     unanswered mean is Pbar_free(theta) + lambda (ybar_ans - Pbar_ans(theta)) with lambda = -mean(e d) /
     mean(d^2) in [0, 1] (`_replayed`: the known models' least squared error), and the interval is Student's:
-    estimate +- t_{M_g - 1} sqrt(mean (e + lambda d)^2 M_g / (M_g - 1)) n_f / n_g, clipped to [0, 1], which
-    allows for the error variance being measured on only M_g models, one weight fitted (`n_draws`,
-    `combine` unused). `replay_priors` [M_known]: each known model's own ability prior (built without it,
+    estimate +- t_{M_g - 1} sqrt(mean (e + lambda d)^2 M_g / (M_g - 1) (1 + d_new^2 / sum d^2)) n_f / n_g,
+    clipped to [0, 1] (d_new: the new model's own mean residual on g's answered items), which allows for the
+    error variance being measured on only M_g models and for the weight fitted on them, whose error grows
+    with the new residual's distance from theirs (`_leverage`; `n_draws`, `combine` unused). `replay_priors` [M_known]: each known model's own ability prior (built without it,
     as the new model's is built without the new model: `item_refit.refit_for_new_models`), else `prior`.
 
     `replay_items` [(a, b, columns of known_labels)]: each group of known models is replayed on its own item
@@ -340,10 +349,12 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
             lam, mse = _replayed(*replay[g])
             ans = items[is_answered[items]]
             p_ans = irt_probability(theta, a[ans], b[ans]) if len(ans) else np.zeros(0)
-            mean = irt_probability(theta, a[free], b[free]).mean() + (lam * (y_full[ans] - p_ans).mean() if len(ans) else 0)
+            d_new = float((y_full[ans] - p_ans).mean()) if len(ans) else 0.0
+            mean = irt_probability(theta, a[free], b[free]).mean() + lam * d_new
             point = float(np.clip((observed + len(free) * mean) / len(items), 0, 1))
             m = len(replay[g][0])
-            half = student_t.ppf((1 + level) / 2, m - 1) * np.sqrt(mse * m / (m - 1)) * len(free) / len(items)
+            half = (student_t.ppf((1 + level) / 2, m - 1) * np.sqrt(mse * m / (m - 1) * _leverage(d_new, replay[g][1]))
+                    * len(free) / len(items))
             out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), point, float(max(point - half, 0)),
                                          float(min(point + half, 1)), level))
             continue

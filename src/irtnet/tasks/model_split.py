@@ -14,6 +14,7 @@ are not among them). The result plugs into `estimate.estimate_accuracy(replay_it
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,22 +34,25 @@ def model_folds(n_models: int, folds: int, seed: int) -> list[np.ndarray]:
     return [np.sort(f) for f in np.array_split(order, min(folds, n_models))]
 
 
-def model_split_replay(make_predictor: Callable[[], Any], train: Any, val: Any | None, pool_queries: Any,
-                       known_ids: Sequence[str], known_labels: np.ndarray, folds: int, prior_sd: float,
-                       prior_kind: str, strength: float = 1.0, seed: int = 0,
-                       progress: Callable[[str], None] | None = None,
-                       ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[Prior]]:
-    """(replay items [(a [Q, d], b [Q], columns of known_labels)], one replay prior per known model) from one
-    auxiliary network per fold of the known models (module docstring).
+@dataclass
+class FoldNetwork:
+    """One auxiliary network's view of the pool: the fold's columns of the known models (replayed on it), the
+    other columns (it was trained on them), its items a [Q, d], b [Q] and those models' abilities [M - |fold|, d]."""
 
-    train, val: Datasets of the checkpoint's training (and validation) queries, with at least the known models;
-    pool_queries: the pool's Queries, in known_labels' row order; known_labels [Q, M] in known_ids' order."""
-    labels = np.asarray(known_labels, np.float64)
+    cols: np.ndarray
+    others: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    theta: np.ndarray
+
+
+def fold_networks(make_predictor: Callable[[], Any], train: Any, val: Any | None, pool_queries: Any,
+                  known_ids: Sequence[str], folds: int, seed: int = 0,
+                  progress: Callable[[str], None] | None = None) -> list[FoldNetwork]:
+    """One network per fold of the known models (`model_folds`), each `make_predictor()` fitted on `train` (and
+    `val`: Datasets with at least the known models) without that fold's models, and read on `pool_queries`."""
     known_ids = list(known_ids)
-    if labels.shape[1] != len(known_ids):
-        raise ConfigError(f"{labels.shape[1]} label columns for {len(known_ids)} known models")
-    replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    priors: list[Prior | None] = [None] * len(known_ids)
+    out = []
     for k, cols in enumerate(model_folds(len(known_ids), folds, seed)):
         others = np.setdiff1d(np.arange(len(known_ids)), cols)
         names = [known_ids[c] for c in others]
@@ -57,10 +61,40 @@ def model_split_replay(make_predictor: Callable[[], Any], train: Any, val: Any |
         aux = make_predictor().fit(train.select(model_ids=names), None if val is None else val.select(model_ids=names))
         a, b = (np.asarray(x, np.float64) for x in aux.query_parameters(pool_queries))
         position = {m: i for i, m in enumerate(aux.models_.ids)}
-        theta = np.asarray(aux.abilities_, np.float64)[[position[m] for m in names]]
-        a, b = refit_items(a, b, labels[:, others], theta, prior_sd)
-        replay.append((a, b, cols))
-        prior = population_prior(theta, strength, prior_kind)
-        for c in cols:
+        out.append(FoldNetwork(cols, others, a, b, np.asarray(aux.abilities_, np.float64)[[position[m] for m in names]]))
+    return out
+
+
+def replay_on_folds(nets: Sequence[FoldNetwork], known_labels: np.ndarray, prior_sd: float, prior_kind: str,
+                    strength: float = 1.0) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[Prior]]:
+    """(replay items [(a, b, columns)], one prior per known model): each network's items refitted on the models
+    it was trained on (`item_refit.refit_items`, prior sd `prior_sd`; known_labels [Q, M] on the networks'
+    Q items), and its fold's models under the prior of its abilities."""
+    labels = np.asarray(known_labels, np.float64)
+    replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    priors: list[Prior | None] = [None] * labels.shape[1]
+    for net in nets:
+        a, b = refit_items(net.a, net.b, labels[:, net.others], net.theta, prior_sd)
+        replay.append((a, b, net.cols))
+        prior = population_prior(net.theta, strength, prior_kind)
+        for c in net.cols:
             priors[c] = prior
+    if any(p is None for p in priors):
+        raise ConfigError(f"the folds cover {sum(p is not None for p in priors)} of {labels.shape[1]} known models")
     return replay, [p for p in priors if p is not None]
+
+
+def model_split_replay(make_predictor: Callable[[], Any], train: Any, val: Any | None, pool_queries: Any,
+                       known_ids: Sequence[str], known_labels: np.ndarray, folds: int, prior_sd: float,
+                       prior_kind: str, strength: float = 1.0, seed: int = 0,
+                       progress: Callable[[str], None] | None = None,
+                       ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[Prior]]:
+    """(replay items [(a [Q, d], b [Q], columns of known_labels)], one replay prior per known model) from one
+    auxiliary network per fold of the known models (module docstring): `fold_networks`, then `replay_on_folds`.
+
+    train, val: Datasets of the checkpoint's training (and validation) queries, with at least the known models;
+    pool_queries: the pool's Queries, in known_labels' row order; known_labels [Q, M] in known_ids' order."""
+    if np.shape(known_labels)[1] != len(known_ids):
+        raise ConfigError(f"{np.shape(known_labels)[1]} label columns for {len(known_ids)} known models")
+    nets = fold_networks(make_predictor, train, val, pool_queries, known_ids, folds, seed, progress)
+    return replay_on_folds(nets, known_labels, prior_sd, prior_kind, strength)
