@@ -184,3 +184,14 @@ def test_a_text_free_table_runs_with_an_item_seen_irt_model(tmp_path):
     overall = {(r["method"], r["n"]): r for r in doc["summary"] if r["benchmark"] == "all"}
     assert {"hiershrink", "irtnet-random", "retrain", "gp-irt"} <= {m for m, _ in overall}
     assert all(np.isfinite(r["abs_error"]) for r in overall.values())
+
+
+def test_prior_strength_is_checked_recorded_and_moves_the_estimates(data):
+    make = factory(SMALL)
+    with pytest.raises(ConfigError, match="prior_strength must be positive"):
+        evaluate_estimation(data, make, ns=(10,), draws=1, prior_strength=0.0)
+    runs = {f: evaluate_estimation(data, make, ns=(10,), draws=1, methods=["irtnet-random"], prior_strength=f,
+                                   n_draws=100, n_boot=100) for f in (1.0, 0.05)}
+    assert [r.settings["prior_strength"] for r in runs.values()] == [1.0, 0.05]
+    strong, weak = ([c.estimate for c in r.cells] for r in runs.values())
+    assert len(strong) == len(weak) and strong != weak  # a weaker prior lets the answers move theta further

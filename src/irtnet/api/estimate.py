@@ -24,8 +24,8 @@ from irtnet.api.texts import known_benchmarks, load, text_queries
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Router
-from irtnet.tasks.estimate import BenchmarkEstimate, estimate_accuracy, laplace_posterior
 from irtnet.predictors.spec import build_predictor
+from irtnet.tasks.estimate import BenchmarkEstimate, estimate_accuracy, laplace_posterior
 from irtnet.tasks.item_refit import refit_for_new_models
 from irtnet.tasks.model_split import FoldNetwork, fold_networks, replay_on_folds
 from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items, routing_profile
@@ -240,7 +240,8 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
     return EstimateResult(estimates, routing, theta.tolist(), len(labels), s.level, s.target_width, need, settings)
 
 
-def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any], s: _Settings) -> tuple[list[Any], list[Any]]:
+def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any],
+                 s: _Settings) -> tuple[list[Any], list[Any]]:
     """The known models' replay on networks trained without them (`tasks/model_split.py`): one per fold of the
     run's models, trained once per pool on the run's own split and spec; answered texts added to the pool
     keep the checkpoint's items there (they have no known labels, so no replay reads them)."""

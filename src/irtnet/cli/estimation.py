@@ -50,6 +50,8 @@ def evaluate_estimation(
     level: Annotated[float, Opt(help="interval level")] = 0.9,
     replay_folds: Annotated[int, Opt(help="replay the known models for the interval on networks trained without "
                                           "them, one per fold of the known models (0: on the checkpoint)")] = 0,
+    prior_strength: Annotated[float, Opt(help="strength of the held-out models' ability prior (its precision's "
+                                              "scale; 1: the known models' spread)")] = 1.0,
     figures: FiguresOpt = True,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
     model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
@@ -64,7 +66,8 @@ def evaluate_estimation(
     spec = _model(config, model, preset, seed, epochs, lr, groups)
     result = run(table, spec, encoder, ns=_numbers(ns, "--ns"), draws=draws, held_out_share=held_out_share,
                  methods=csv_list(methods), routing_ns=_numbers(routing_ns, "--routing-ns"), retrain=retrain,
-                 retrain_epochs=retrain_epochs, level=level, quick=quick, replay_folds=replay_folds, threads=threads, out=out,
+                 retrain_epochs=retrain_epochs, level=level, quick=quick, replay_folds=replay_folds,
+                 prior_strength=prior_strength, threads=threads, out=out,
                  progress=lambda m: console.print(m, highlight=False))
     doc = result.to_dict()
     console.print(estimation_markdown(doc, paired=False), highlight=False, markup=False)  # all of it in the .md

@@ -287,8 +287,9 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     estimate +- t_{M_g - 1} sqrt(mean (e + lambda d)^2 M_g / (M_g - 1) (1 + d_new^2 / sum d^2)) n_f / n_g,
     clipped to [0, 1] (d_new: the new model's own mean residual on g's answered items), which allows for the
     error variance being measured on only M_g models and for the weight fitted on them, whose error grows
-    with the new residual's distance from theirs (`_leverage`; `n_draws`, `combine` unused). `replay_priors` [M_known]: each known model's own ability prior (built without it,
-    as the new model's is built without the new model: `item_refit.refit_for_new_models`), else `prior`.
+    with the new residual's distance from theirs (`_leverage`; `n_draws`, `combine` unused). `replay_priors`
+    [M_known]: each known model's own ability prior (built without it, as the new model's is built without the
+    new model: `item_refit.refit_for_new_models`), else `prior`.
 
     `replay_items` [(a, b, columns of known_labels)]: each group of known models is replayed on its own item
     parameters instead of a, b (items refitted without them: `item_refit.cross_fitted_items`).

@@ -148,7 +148,7 @@ def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, method
 # --------------------------------------------------------------------------------------- one draw
 def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str], new_ids: Sequence[str],
                   methods: Sequence[str], irt_dim: int, seed: int, item_refit: bool = True,
-                  refit_answers: int = 100) -> _Draw:
+                  refit_answers: int = 100, strength: float = 1.0) -> _Draw:
     if not hasattr(predictor, "query_parameters"):
         raise ConfigError(f"{predictor.name} has no IRT query parameters; the protocol needs an IrtNet model")
     a, b = (np.asarray(x, np.float64) for x in predictor.query_parameters(pool.queries))
@@ -166,7 +166,7 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
     ids = {m: i for i, m in enumerate(predictor.models_.ids)}
     theta = predictor.abilities_[[ids[m] for m in known_ids]] if all(m in ids for m in known_ids) else None
     fit = refit_for_new_models(a, b, groups, known if item_refit else None, theta, predictor.abilities_,
-                               n_answers=refit_answers, seed=seed)  # the pool's items refitted on the known models
+                               n_answers=refit_answers, strength=strength, seed=seed)  # the pool's items refitted on the known models
     return _Draw(index, predictor, fit.prior, fit.a, fit.b, groups, known, new, list(new_ids),
                  clusters, irt, bias2, variance, known_theta=theta, refit=fit.record, replay=fit.replay,
                  replay_priors=fit.replay_priors)
@@ -347,15 +347,18 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                         methods: Sequence[str] = METHODS, retrain: Callable[[], Any] | None = None,
                         routing_ns: Sequence[int] = (50, 100), fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                         level: float = 0.9, n_draws: int = 1000, n_boot: int = 2000, irt_dim: int = 2,
-                        item_refit: bool = True, replay_folds: int = 0,
+                        item_refit: bool = True, replay_folds: int = 0, prior_strength: float = 1.0,
                         progress: Callable[[str], None] | None = None) -> EstimationEvaluation:
     """The protocol of the module docstring on a Dataset; `retrain` (a factory) adds the retrain method and the
-    routing comparison at `routing_ns`; `replay_folds` > 1 replays the known models on auxiliary networks
+    routing comparison at `routing_ns`; `prior_strength` scales the new models' ability prior (its precision;
+    `onboard.population_prior`) for their estimates and for adding them to the checkpoint; `replay_folds` > 1 replays the known models on auxiliary networks
     trained without them (`model_split.model_split_replay`), 0 on the checkpoint's own items. Returns every
     cell, the summaries and the paired verdicts."""
     _check_settings(ns, draws, held_out_share, methods)
     if replay_folds == 1 or replay_folds < 0:
         raise ConfigError(f"replay_folds must be 0 (replay on the checkpoint) or at least 2, got {replay_folds}")
+    if not prior_strength > 0:
+        raise ConfigError(f"prior_strength must be positive, got {prior_strength}")
     all_models = list(data.table.model_vocab.ids)
     if len(all_models) < 3:
         raise DataError(f"the protocol needs at least 3 models (known and held out), got {len(all_models)}",
@@ -374,13 +377,13 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
         predictor = make_predictor().fit(train, val)
         pool_data = data.select(qsplit.train)
         ctx = _prepare_draw(d, predictor, pool_data, msplit.train_models, msplit.test_models, methods, irt_dim, seed,
-                            item_refit, refit_answers=100 if 100 in ns else int(np.median(ns)))
+                            item_refit, refit_answers=100 if 100 in ns else int(np.median(ns)), strength=prior_strength)
         refits.append(ctx.refit)
         if replay_folds:
             ctx.replay, ctx.replay_priors = model_split_replay(
                 make_predictor, train, val, pool_data.queries,
                 msplit.train_models, ctx.known, replay_folds, ctx.refit["prior_sd"], ctx.refit["prior_kind"],
-                seed=seed + d, progress=lambda m: say(f"draw {d}: {m}"))
+                prior_strength, seed=seed + d, progress=lambda m: say(f"draw {d}: {m}"))
         for j, name in enumerate(ctx.new_models):
             say(f"draw {d}: estimating {name}")
             cells += _model_cells(ctx, j, ns, methods, level, n_draws, seed)
@@ -400,7 +403,8 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                 "seed": seed, "methods": list(methods),
                 "routing_ns": [int(n) for n in routing_ns] if retrain and not getattr(predictor, "item_seen", False)
                 else [],
-                "replay_folds": replay_folds, "fractions": list(fractions), "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
+                "replay_folds": replay_folds, "prior_strength": prior_strength, "fractions": list(fractions),
+                "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
                 "p_irt": f"classical MIRT-2PL (dim {irt_dim}, free item parameters, MAP) fitted on the known models",
                 "gp_irt_lambda": "b^2 / (b^2 + s^2 / n_g): b^2 split-half IRT bias on known models, s^2 item variance",
                 "pool": "the query split's train part; truth = the held-out model's mean label on a benchmark's pool items",
