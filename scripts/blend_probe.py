@@ -23,8 +23,6 @@ validation chose w = 0 for both. No tie became a win against the best other text
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 from irtnet import api
@@ -32,6 +30,8 @@ from irtnet.data.splits import kfold_query_splits
 from irtnet.metrics import log_loss
 from irtnet.numeric import logit, sigmoid
 from irtnet.tasks.stats import paired_bootstrap
+
+from _probe import load, print_paired, table_parser  # scripts/_probe.py
 
 WEIGHTS = np.round(np.arange(0, 0.81, 0.1), 2)
 METRICS = ("auc", "log_loss", "routing", "ece")
@@ -53,15 +53,11 @@ def chosen_weight(z_irt: np.ndarray, z_other: np.ndarray, y: np.ndarray) -> floa
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("table")
+    ap = table_parser(__doc__, folds=5)
     ap.add_argument("--others", default="embedllm-mf,knn")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--encoder", default="all-MiniLM-L6-v2")
     args = ap.parse_args()
     others = args.others.split(",")
-    table = api.load_table(args.table)
-    data = api.prepare(table, args.encoder)
+    table, data = load(args)
     probs: dict[str, list[np.ndarray]] = {k: [] for k in ["irtnet", *others, *(f"blend-{o}" for o in others)]}
     labels = []
     for split in kfold_query_splits(table, 5, 0, 0.1, True)[:args.folds]:
@@ -80,10 +76,7 @@ def main() -> None:
     for o in others:
         for ref in ["irtnet", *others]:
             res = paired_bootstrap(y, np.vstack(probs[f"blend-{o}"]), np.vstack(probs[ref]), 2000, 0, metrics=METRICS)
-            print(f"\nblend-{o} minus {ref} ({res['n_queries']} queries):")
-            for name, m in res["metrics"].items():
-                print(f"  {name:8s} {m['a']:.4f} vs {m['b']:.4f}: {m['diff']:+.4f} [{m['lo']:+.4f}, {m['hi']:+.4f}] "
-                      f"{m['verdict']}")
+            print_paired(f"blend-{o} minus {ref}", res)
 
 
 if __name__ == "__main__":

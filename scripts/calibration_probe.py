@@ -37,8 +37,6 @@ the default target, so it stays "score".
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 from irtnet import api
@@ -47,6 +45,8 @@ from irtnet.metrics import ece, log_loss
 from irtnet.numeric import fit_platt, fit_temperature, logit, sigmoid
 from irtnet.predictors.irtnet import identity_calibration
 from irtnet.tasks.stats import paired_bootstrap
+
+from _probe import load, print_paired, table_parser  # scripts/_probe.py
 
 KINDS = ("none", "temperature", "platt", "chosen", "test-platt")
 
@@ -74,15 +74,11 @@ def fold_scores(est, val, test, models: list[str]) -> tuple[dict[str, np.ndarray
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("table")
+    ap = table_parser(__doc__, folds=5)
     ap.add_argument("--targets", default="score")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--encoder", default="all-MiniLM-L6-v2")
     args = ap.parse_args()
     targets = args.targets.split(",")
-    table = api.load_table(args.table)
-    data = api.prepare(table, args.encoder)
+    table, data = load(args)
     figures = {t: {k: [] for k in KINDS} for t in targets}
     shipped: dict[str, list[np.ndarray]] = {t: [] for t in targets}
     labels: list[np.ndarray] = []
@@ -110,9 +106,7 @@ def main() -> None:
         first, second = targets[0], targets[1]
         res = paired_bootstrap(np.vstack(labels), np.vstack(shipped[second]), np.vstack(shipped[first]), 2000, 0,
                                metrics=("auc", "log_loss", "routing"))
-        print(f"\ntarget {second} minus target {first}, shipped text-only predictions ({res['n_queries']} queries):")
-        for name, m in res["metrics"].items():
-            print(f"  {name:8s} {m['diff']:+.4f} [{m['lo']:+.4f}, {m['hi']:+.4f}] {m['verdict']}")
+        print_paired(f"target {second} minus target {first}, shipped text-only predictions", res)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,6 @@ correctness gain and no routing gain, so it is not in the model.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 from irtnet import api
@@ -32,6 +30,8 @@ from irtnet.data.splits import kfold_query_splits
 from irtnet.numeric import logit, sigmoid
 from irtnet.predictors.baselines.knn import knn_mean
 from irtnet.tasks.stats import paired_bootstrap
+
+from _probe import load, print_paired, table_parser  # scripts/_probe.py
 
 KS = (10, 30, 100)
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
@@ -55,13 +55,8 @@ def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("table")
-    ap.add_argument("--folds", type=int, default=2)
-    ap.add_argument("--encoder", default="all-MiniLM-L6-v2")
-    args = ap.parse_args()
-    table = api.load_table(args.table)
-    data = api.prepare(table, args.encoder)
+    args = table_parser(__doc__, folds=2).parse_args()
+    table, data = load(args)
     pooled: dict[str, list[np.ndarray]] = {"y": [], "irtnet": [], "irtnet+residual": [], "knn": []}
     for split in kfold_query_splits(table, 5, 0, 0.1, True)[:args.folds]:
         train, val, test = api.split_datasets(data, split)
@@ -92,10 +87,7 @@ def main() -> None:
     for other in ("irtnet", "knn"):
         res = paired_bootstrap(y, np.vstack(pooled["irtnet+residual"]), np.vstack(pooled[other]), 2000, 0,
                                metrics=("auc", "log_loss", "routing"))
-        print(f"\nirtnet+residual minus {other} ({res['n_queries']} test queries, text only):")
-        for name, m in res["metrics"].items():
-            print(f"  {name:8s} {m['a']:.4f} vs {m['b']:.4f}  {m['diff']:+.4f} [{m['lo']:+.4f}, {m['hi']:+.4f}] "
-                  f"{m['verdict']}")
+        print_paired(f"irtnet+residual minus {other}, text only", res)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,8 @@ def test_each_known_model_is_replayed_under_a_prior_built_without_it():
 def test_the_replay_interval_is_students_for_few_known_models():
     from scipy.stats import t as student_t
 
-    from irtnet.tasks.estimate import _replayed, replay_errors
+    from irtnet.numeric import irt_probability
+    from irtnet.tasks.estimate import _leverage, _replayed, laplace_posterior, replay_errors
 
     theta, a, b, _, _, labels, groups = planted(noise=0.0, n_models=6)
     labels = np.nan_to_num(labels, nan=0.0)
@@ -113,10 +114,14 @@ def test_the_replay_interval_is_students_for_few_known_models():
     y = labels[answered, 0]
     got = {e.benchmark: e for e in estimate_accuracy(a, b, groups, answered, y, prior, known_labels=labels,
                                                      known_theta=theta)}
+    theta_new, _ = laplace_posterior(a, b, answered, y, prior)
     for g, (e, d) in replay_errors(a, b, groups.astype(object), answered, labels, [prior] * 6).items():
         _, mse = _replayed(e, d)
         n_g, n_free = np.sum(groups == g), np.sum(groups[np.setdiff1d(np.arange(400), answered)] == g)
-        half = student_t.ppf(0.95, 5) * np.sqrt(mse * 6 / 5) * n_free / n_g
+        ans = answered[groups[answered] == g]  # the new model's own residual there: the fitted weight's leverage
+        d_new = float(np.mean(y[groups[answered] == g] - irt_probability(theta_new, a[ans], b[ans])))
+        assert _leverage(d_new, d) > 1
+        half = student_t.ppf(0.95, 5) * np.sqrt(mse * 6 / 5 * _leverage(d_new, d)) * n_free / n_g
         est = got[g]
         assert est.upper - est.lower == pytest.approx(min(est.estimate + half, 1) - max(est.estimate - half, 0))
     with pytest.raises(DataError, match="replay priors"):
