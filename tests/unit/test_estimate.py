@@ -453,7 +453,7 @@ def test_cli_replay_folds_trains_without_each_fold_and_keeps_the_estimates(run_d
         assert new["n_answered"] == old["n_answered"] and 0 <= new["lower"] <= new["estimate"] <= new["upper"] <= 1
     assert [(b["lower"], b["upper"]) for b in split] != [(b["lower"], b["upper"]) for b in same]
     result = _invoke(run_dir, "--answers", answers, "--replay-folds", 1)
-    assert result.exit_code != 0 and "--replay-folds must be 0" in result.output
+    assert result.exit_code != 0 and "replay folds must be 0" in result.output
 
 
 def test_replay_folds_needs_the_run_not_a_pool_file(run_dir, tmp_path):

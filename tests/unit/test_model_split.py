@@ -76,10 +76,25 @@ def test_each_fold_is_replayed_on_a_network_that_never_saw_it(data):
 
 def test_protocol_records_the_model_split_and_checks_it(data):
     make = factory(SMALL)
-    with pytest.raises(ConfigError, match="replay_folds must be 0"):
+    with pytest.raises(ConfigError, match="replay folds must be 0"):
         evaluate_estimation(data, make, ns=(10,), draws=1, replay_folds=1)
     out = evaluate_estimation(data, make, ns=(20,), draws=1, methods=["irtnet-random", "mean-random"],
                               replay_folds=2, n_draws=100, n_boot=100)
     assert out.settings["replay_folds"] == 2
     cells = [c for c in out.cells if c.method == "irtnet-random"]
     assert cells and all(c.lower <= c.estimate <= c.upper for c in cells)
+
+
+def test_replay_on_folds_refuses_folds_that_leave_a_known_model_out():
+    from irtnet.tasks.model_split import FoldNetwork, replay_on_folds
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random((20, 4)) < 0.5).astype(float)
+    net = FoldNetwork(np.array([0, 1]), np.array([2, 3]), rng.normal(size=(20, 2)), rng.normal(size=20),
+                      rng.normal(size=(2, 2)))
+    with pytest.raises(ConfigError, match=r"no fold holds known model column\(s\) \[2, 3\]"):
+        replay_on_folds([net], labels, 0.0, "isotropic")
+    other = FoldNetwork(np.array([2, 3]), np.array([0, 1]), net.a, net.b, net.theta)
+    replay, priors = replay_on_folds([net, other], labels, 0.0, "isotropic")
+    assert [cols.tolist() for _, _, cols in replay] == [[0, 1], [2, 3]] and len(priors) == 4
+    assert priors[0] is priors[1] and priors[2] is priors[3] and priors[0] is not priors[2]

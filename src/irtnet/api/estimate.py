@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from irtnet.api.data import prepare
+from irtnet.api.data import prepare, split_datasets
 from irtnet.api.inputs import _benchmark_of, _label_of, _load_records, _text_of
 from irtnet.api.run import Run, is_run_dir
 from irtnet.api.texts import known_benchmarks, load, text_queries
@@ -27,7 +27,7 @@ from irtnet.predictors.base import Router
 from irtnet.predictors.spec import build_predictor
 from irtnet.tasks.estimate import BenchmarkEstimate, estimate_accuracy, laplace_posterior
 from irtnet.tasks.item_refit import refit_for_new_models
-from irtnet.tasks.model_split import FoldNetwork, fold_networks, replay_on_folds
+from irtnet.tasks.model_split import FoldNetwork, check_replay_folds, fold_networks, replay_on_folds
 from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items, routing_profile
 from irtnet.tasks.onboard import population_prior, suggest_queries
 
@@ -57,7 +57,6 @@ class ItemPool:
     known_labels: np.ndarray | None
     source: str
     run: Run | None = None  # the run whose table the pool's first rows are (None for a pool file)
-    n_table: int = 0  # how many of the rows are the run's table (the rest: answered texts added later)
     folds: list[FoldNetwork] | None = None  # `replay_folds`' auxiliary networks, trained once per pool
 
     def item(self, i: int) -> PoolItem:
@@ -120,7 +119,7 @@ def open_pool(checkpoint_or_run: str | Path, pool: str | Path | None = None) -> 
     known = run.table().label_matrix(model_ids=list(predictor.models_.ids))
     return predictor, ItemPool(list(data.queries.ids), np.asarray(data.queries.groups, dtype=object), texts,
                                np.asarray(a, np.float64), np.asarray(b, np.float64), known, str(run.spec.data.table),
-                               run, len(data.queries.ids))
+                               run)
 
 
 # -------------------------------------------------------------------------------------------- answers
@@ -249,19 +248,18 @@ def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any],
         raise ConfigError("--replay-folds trains networks on the run's table; give the run directory, not a "
                           "checkpoint with a pool file")
     if pool.folds is None:
-        train, val, _ = pool.run.datasets()
-        pool.folds = fold_networks(lambda: build_predictor(pool.run.spec.model), train, val,
-                                   prepare(pool.run.table(), pool.run.spec.data.encoder).queries,
+        run = pool.run
+        data = prepare(run.table(), run.spec.data.encoder)
+        train, val, _ = split_datasets(data, run.split())
+        pool.folds = fold_networks(lambda: build_predictor(run.spec.model), train, val, data.queries,
                                    list(predictor.models_.ids), s.replay_folds, s.seed)
-    extra = slice(pool.n_table, None)
-    nets = [FoldNetwork(n.cols, n.others, np.vstack([n.a, pool.a[extra]]), np.concatenate([n.b, pool.b[extra]]),
-                        n.theta) for n in pool.folds]
+    nets = [FoldNetwork(n.cols, n.others, np.vstack([n.a, pool.a[len(n.b):]]),
+                        np.concatenate([n.b, pool.b[len(n.b):]]), n.theta) for n in pool.folds]
     return replay_on_folds(nets, pool.known_labels, record["prior_sd"], record["prior_kind"], s.prior_strength)
 
 
 def _check(level: float, target_width: float | None, replay_folds: int = 0) -> None:
-    if replay_folds == 1 or replay_folds < 0:
-        raise ConfigError(f"--replay-folds must be 0 (replay on the checkpoint) or at least 2, got {replay_folds}")
+    check_replay_folds(replay_folds)
     if not 0 < level < 1:
         raise ConfigError(f"--level must lie strictly between 0 and 1, got {level}")
     if target_width is not None and not 0 < target_width <= 1:

@@ -292,7 +292,8 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     new model: `item_refit.refit_for_new_models`), else `prior`.
 
     `replay_items` [(a, b, columns of known_labels)]: each group of known models is replayed on its own item
-    parameters instead of a, b (items refitted without them: `item_refit.cross_fitted_items`).
+    parameters instead of a, b (items refitted without them: `item_refit.refit_for_new_models`, or networks trained without them:
+    `model_split`).
 
     misfit_method="in-sample" or "split-half": sigma_g^2 from `benchmark_misfit` (the known models'
     residuals at their abilities; or cross-fitted), combined as follows. On benchmark g with n_a answered

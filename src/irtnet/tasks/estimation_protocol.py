@@ -50,7 +50,7 @@ from irtnet.tasks.estimate import estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
 from irtnet.tasks.estimation_routing import routing_rows
 from irtnet.tasks.item_refit import refit_for_new_models
-from irtnet.tasks.model_split import model_split_replay
+from irtnet.tasks.model_split import check_replay_folds, model_split_replay
 from irtnet.tasks.onboard import Prior, fit_theta, with_new_model
 from irtnet.tasks.stats import resample_weights, verdict
 
@@ -128,7 +128,7 @@ class _Draw:
     plans: dict[tuple[str, int, bytes], np.ndarray] = field(default_factory=dict)
     known_theta: np.ndarray | None = None  # the checkpoint's abilities of the known models, in `known`'s order
     refit: dict[str, Any] = field(default_factory=dict)  # the item prior chosen on the known models, its scores
-    replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # item_refit.cross_fitted_items
+    replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # per known group: (a, b, columns) to replay it on
     replay_priors: list[Prior] | None = None  # each known model's prior built without it (item_refit.py)
 
 
@@ -166,7 +166,7 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
     ids = {m: i for i, m in enumerate(predictor.models_.ids)}
     theta = predictor.abilities_[[ids[m] for m in known_ids]] if all(m in ids for m in known_ids) else None
     fit = refit_for_new_models(a, b, groups, known if item_refit else None, theta, predictor.abilities_,
-                               n_answers=refit_answers, strength=strength, seed=seed)  # the pool's items refitted on the known models
+                               n_answers=refit_answers, strength=strength, seed=seed)  # refitted on the known models
     return _Draw(index, predictor, fit.prior, fit.a, fit.b, groups, known, new, list(new_ids),
                  clusters, irt, bias2, variance, known_theta=theta, refit=fit.record, replay=fit.replay,
                  replay_priors=fit.replay_priors)
@@ -351,12 +351,11 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                         progress: Callable[[str], None] | None = None) -> EstimationEvaluation:
     """The protocol of the module docstring on a Dataset; `retrain` (a factory) adds the retrain method and the
     routing comparison at `routing_ns`; `prior_strength` scales the new models' ability prior (its precision;
-    `onboard.population_prior`) for their estimates and for adding them to the checkpoint; `replay_folds` > 1 replays the known models on auxiliary networks
-    trained without them (`model_split.model_split_replay`), 0 on the checkpoint's own items. Returns every
-    cell, the summaries and the paired verdicts."""
+    `onboard.population_prior`) for their estimates and for adding them to the checkpoint; `replay_folds` > 1
+    replays the known models on auxiliary networks trained without them (`model_split.model_split_replay`), 0
+    on the checkpoint's own items. Returns every cell, the summaries and the paired verdicts."""
     _check_settings(ns, draws, held_out_share, methods)
-    if replay_folds == 1 or replay_folds < 0:
-        raise ConfigError(f"replay_folds must be 0 (replay on the checkpoint) or at least 2, got {replay_folds}")
+    check_replay_folds(replay_folds)
     if not prior_strength > 0:
         raise ConfigError(f"prior_strength must be positive, got {prior_strength}")
     all_models = list(data.table.model_vocab.ids)

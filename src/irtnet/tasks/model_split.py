@@ -29,6 +29,13 @@ from irtnet.tasks.item_refit import refit_items
 from irtnet.tasks.onboard import Prior, population_prior
 
 
+def check_replay_folds(folds: int) -> None:
+    """ConfigError unless `folds` is 0 (replay on the checkpoint itself) or at least 2 (checked before any
+    training, as `model_folds` is reached only after the checkpoint's)."""
+    if folds == 1 or folds < 0:
+        raise ConfigError(f"replay folds must be 0 (replay on the checkpoint) or at least 2, got {folds}")
+
+
 def model_folds(n_models: int, folds: int, seed: int) -> list[np.ndarray]:
     """A seeded partition of range(n_models) into min(folds, n_models) folds of near-equal size, each sorted."""
     if folds < 2:
@@ -85,9 +92,10 @@ def replay_on_folds(nets: Sequence[FoldNetwork], known_labels: np.ndarray, prior
         prior = population_prior(net.theta, strength, prior_kind)
         for c in net.cols:
             priors[c] = prior
-    if any(p is None for p in priors):
-        raise ConfigError(f"the folds cover {sum(p is not None for p in priors)} of {labels.shape[1]} known models")
-    return replay, [p for p in priors if p is not None]
+    missing = [c for c, p in enumerate(priors) if p is None]
+    if missing:
+        raise ConfigError(f"no fold holds known model column(s) {missing}")
+    return replay, priors  # type: ignore[return-value]  # every entry set, as just checked
 
 
 def model_split_replay(make_predictor: Callable[[], Any], train: Any, val: Any | None, pool_queries: Any,
