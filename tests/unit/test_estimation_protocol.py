@@ -195,3 +195,10 @@ def test_prior_strength_is_checked_recorded_and_moves_the_estimates(data):
     assert [r.settings["prior_strength"] for r in runs.values()] == [1.0, 0.05]
     strong, weak = ([c.estimate for c in r.cells] for r in runs.values())
     assert len(strong) == len(weak) and strong != weak  # a weaker prior lets the answers move theta further
+    weak_draws = runs[0.05].settings["item_refit"]["per_draw"]
+    assert all(d["prior_strength"] == 0.05 and not d["strength_chosen"] for d in weak_draws)
+    chosen = evaluate_estimation(data, make, ns=(10,), draws=1, methods=["irtnet-random"], n_draws=100, n_boot=100)
+    assert chosen.settings["prior_strength"] == "chosen per draw (item_refit.per_draw)"
+    (record,) = chosen.settings["item_refit"]["per_draw"]  # chosen on the known models, recorded with its scores
+    assert record["strength_chosen"] and record["strength_scores"][str(record["prior_strength"])] == min(
+        record["strength_scores"].values())

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from irtnet.errors import DataError
+from irtnet.errors import ConfigError, DataError
 from irtnet.tasks.estimate import estimate_accuracy
-from irtnet.tasks.item_refit import ITEM_PRIOR_GRID, PRIOR_KINDS, choose_priors, refit_for_new_models, refit_items
+from irtnet.tasks.item_refit import (ITEM_PRIOR_GRID, PRIOR_KINDS, STRENGTH_GRID, choose_priors, refit_for_new_models,
+                                    refit_items)
 from irtnet.tasks.onboard import population_prior
 
 
@@ -91,9 +92,9 @@ def test_each_known_model_is_replayed_under_a_prior_built_without_it():
     theta, _, _, a_text, b_text, labels, groups = planted(noise=0.6, n_models=8)
     fit = refit_for_new_models(a_text, b_text, groups, labels, theta, theta, n_answers=50)
     assert fit.replay_priors is not None and len(fit.replay_priors) == 8
-    kind = fit.record["prior_kind"]
+    kind, strength = fit.record["prior_kind"], fit.record["prior_strength"]  # the chosen kind and strength
     for m, own in enumerate(fit.replay_priors):
-        want = population_prior(np.delete(theta, m, axis=0), 1.0, kind)
+        want = population_prior(np.delete(theta, m, axis=0), strength, kind)
         np.testing.assert_allclose(own.mean, want.mean)
         np.testing.assert_allclose(own.precision, want.precision)
         assert not np.allclose(own.mean, fit.prior.mean)  # not the new model's prior over all eight
@@ -128,3 +129,38 @@ def test_the_replay_interval_is_students_for_few_known_models():
         replay_errors(a, b, groups.astype(object), answered, labels, [prior] * 5)
     with pytest.raises(DataError, match="replay priors"):
         estimate_accuracy(a, b, groups, answered, y, prior, known_labels=labels, replay_priors=[prior] * 5)
+
+
+def _strength_of(labels_theta_scale: float, given_theta_scale: float) -> tuple[float, dict[str, float]]:
+    """The strength chosen when labels come from abilities scaled by one factor and the checkpoint's known
+    abilities (what the prior is built from) by another."""
+    theta, a, b, _, _, _, groups = planted(noise=0.0, n_models=24)
+    rng = np.random.default_rng(3)
+    truth = labels_theta_scale * theta
+    labels = (rng.random((len(b), len(theta))) < 1 / (1 + np.exp(-(a @ truth.T - b[:, None])))).astype(float)
+    fit = refit_for_new_models(a, b, groups, labels, given_theta_scale * theta, given_theta_scale * theta,
+                               n_answers=30)
+    assert fit.record["strength_chosen"] and fit.record["prior_strength"] in STRENGTH_GRID
+    scores = fit.record["strength_scores"]
+    assert scores[str(fit.record["prior_strength"])] == min(scores.values())
+    return fit.record["prior_strength"], scores
+
+
+def test_the_ability_prior_strength_is_chosen_on_the_known_models():
+    # the checkpoint's abilities understate the models' spread: a prior built from them pulls too hard
+    narrow, scores = _strength_of(labels_theta_scale=1.0, given_theta_scale=0.3)
+    assert narrow < 1.0 and scores[str(narrow)] < scores["1.0"]
+    # they overstate it (the models answer alike): a stronger pull than the spread says helps
+    wide, scores = _strength_of(labels_theta_scale=0.2, given_theta_scale=1.0)
+    assert wide > 1.0 and scores[str(wide)] < scores["1.0"]
+
+
+def test_a_given_strength_is_kept_and_a_bad_one_refused():
+    theta, a, b, a_text, b_text, labels, groups = planted(noise=0.3, n_models=12)
+    fit = refit_for_new_models(a_text, b_text, groups, labels, theta, theta, n_answers=30, strength=0.5)
+    assert fit.record["prior_strength"] == 0.5 and not fit.record["strength_chosen"]
+    np.testing.assert_allclose(fit.prior.precision, population_prior(theta, 0.5, fit.record["prior_kind"]).precision)
+    few = refit_for_new_models(a_text, b_text, groups, labels[:, :3], theta[:3], theta, n_answers=30)
+    assert few.record["prior_strength"] == 1.0 and not few.record["strength_chosen"]  # too few to choose on
+    with pytest.raises(ConfigError, match="strength must be positive"):
+        refit_for_new_models(a_text, b_text, groups, labels, theta, theta, strength=0.0)

@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from irtnet.errors import ConfigError, DataError
 from irtnet.metrics import auc, ece, log_loss
 from irtnet.tasks.routing import routing_result, scorable
-from irtnet.tasks.stats import (METRICS, AucPlan, ece_contributions, log_loss_contributions,
+from irtnet.tasks.stats import (METRICS, AucPlan, cluster_resample_weights, ece_contributions, log_loss_contributions,
                                 paired_bootstrap, query_contributions, resample_weights, routing_contributions,
                                 verdict, weighted_auc)
 
@@ -135,7 +135,8 @@ def test_paired_bootstrap_structure_and_symmetry():
     y = (rng.random((q, m)) < _sigmoid(z)).astype(float)
     pa, pb = _sigmoid(z + 0.2 * rng.normal(size=(q, m))), _sigmoid(0.3 * z + rng.normal(size=(q, m)))
     res = paired_bootstrap(y, pa, pb, n_boot=300, seed=1)
-    assert set(res) == {"n_queries", "n_pairs", "n_routed", "n_boot", "seed", "level", "metrics"}
+    assert set(res) == {"n_queries", "n_pairs", "n_routed", "n_boot", "seed", "level", "n_clusters", "metrics"}
+    assert res["n_clusters"] is None
     assert list(res["metrics"]) == list(METRICS)
     for name, r in res["metrics"].items():
         assert set(r) == {"a", "b", "diff", "lo", "hi", "se", "n_valid", "better", "verdict"}
@@ -158,6 +159,35 @@ def test_resamples_do_not_depend_on_the_batch_size():
     a = np.vstack(list(resample_weights(37, 23, seed=9, batch=5)))
     b = np.vstack(list(resample_weights(37, 23, seed=9)))
     assert a.shape == (23, 37) and (a == b).all() and (a.sum(axis=1) == 37).all()
+
+
+def test_cluster_resamples_draw_clusters_then_queries_within_them():
+    clusters = np.array([0, 0, 0, 1, 1, 1, 1, 1, 2, 2])
+    w = np.vstack(list(cluster_resample_weights(clusters, 500, seed=3, batch=64)))
+    assert w.shape == (500, 10) and (w >= 0).all() and (w == np.round(w)).all()
+    per = np.stack([w[:, clusters == k].sum(axis=1) for k in range(3)], axis=1)  # queries drawn per cluster
+    copies = per / np.array([3, 5, 2])
+    assert (copies == np.round(copies)).all() and (copies.sum(axis=1) == 3).all()  # 3 clusters drawn each time
+    assert (copies == 0).any() and (copies >= 2).any()  # some clusters left out, some drawn twice
+    assert np.vstack(list(cluster_resample_weights(clusters, 50, seed=3))).tolist() == \
+        np.vstack(list(cluster_resample_weights(clusters, 50, seed=3))).tolist()  # seeded
+
+
+def test_a_difference_that_flips_between_clusters_is_a_tie_only_when_clusters_are_resampled():
+    rng = np.random.default_rng(8)
+    q, m = 600, 4
+    z = rng.normal(size=(q, m))
+    y = (rng.random((q, m)) < _sigmoid(z)).astype(float)
+    clusters = np.repeat([0, 1, 2], q // 3)
+    good, bad = _sigmoid(z), _sigmoid(0.2 * z + rng.normal(size=(q, m)))
+    pa = np.where((clusters < 2)[:, None], good, bad)  # A is the better one in two draws of three
+    pb = np.where((clusters < 2)[:, None], bad, good)
+    pooled = paired_bootstrap(y, pa, pb, n_boot=400, metrics=("log_loss",))["metrics"]["log_loss"]
+    drawn = paired_bootstrap(y, pa, pb, n_boot=400, metrics=("log_loss",), clusters=clusters)
+    assert pooled["verdict"] == "win" and drawn["metrics"]["log_loss"]["verdict"] == "tie"
+    assert drawn["n_clusters"] == 3 and drawn["metrics"]["log_loss"]["diff"] == pooled["diff"]
+    with pytest.raises(DataError, match="clusters must hold one entry per query"):
+        paired_bootstrap(y, pa, pb, n_boot=10, clusters=clusters[:5])
 
 
 def test_the_interval_covers_the_true_difference_about_95_percent_of_the_time():

@@ -205,7 +205,7 @@ class EstimateResult:
 class _Settings:
     level: float = 0.9
     target_width: float | None = None
-    prior_strength: float = 1.0
+    prior_strength: float | None = None  # None: chosen on the known models (item_refit.choose_strength)
     n_draws: int = 2000
     max_k: int = 1000
     seed: int = 0
@@ -229,7 +229,7 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
     theta, _ = laplace_posterior(a, b, positions, labels, prior)
     p_known = irt_probability(predictor.abilities_, a, b)
     routing = routing_profile(irt_probability(theta, a, b), p_known, pool.groups, predictor.models_.ids)
-    settings = {"pool": pool.source, "n_pool": len(pool.ids), "prior_strength": s.prior_strength,
+    settings = {"pool": pool.source, "n_pool": len(pool.ids), "prior_strength": fit.record["prior_strength"],
                 "n_draws": s.n_draws, "max_k": s.max_k, "seed": s.seed,
                 "interval": "predictive interval of the realised accuracy over every item of the benchmark",
                 "misfit_correction": pool.known_labels is not None, "item_refit": fit.record,
@@ -255,7 +255,8 @@ def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any],
                                    list(predictor.models_.ids), s.replay_folds, s.seed)
     nets = [FoldNetwork(n.cols, n.others, np.vstack([n.a, pool.a[len(n.b):]]),
                         np.concatenate([n.b, pool.b[len(n.b):]]), n.theta) for n in pool.folds]
-    return replay_on_folds(nets, pool.known_labels, record["prior_sd"], record["prior_kind"], s.prior_strength)
+    return replay_on_folds(nets, pool.known_labels, record["prior_sd"], record["prior_kind"],
+                           record["prior_strength"])
 
 
 def _check(level: float, target_width: float | None, replay_folds: int = 0) -> None:
@@ -267,7 +268,8 @@ def _check(level: float, target_width: float | None, replay_folds: int = 0) -> N
 
 
 def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, level: float = 0.9,
-                   target_width: float | None = None, pool: str | Path | None = None, prior_strength: float = 1.0,
+                   target_width: float | None = None, pool: str | Path | None = None,
+                   prior_strength: float | None = None,
                    n_draws: int = 2000, max_k: int = 1000, seed: int = 0, replay_folds: int = 0) -> EstimateResult:
     """A new model's accuracy on each benchmark of the run's items from its answers in `answers_file`;
     `replay_folds` > 1 replays the known models for the intervals on networks trained without them."""
@@ -281,7 +283,7 @@ def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, leve
 
 
 def plan(checkpoint_or_run: str | Path, n: int, strategy: str = "adaptive", seed: int = 0,
-         pool: str | Path | None = None, prior_strength: float = 1.0) -> list[PoolItem]:
+         pool: str | Path | None = None, prior_strength: float | None = None) -> list[PoolItem]:
     """The n items a new model should answer first (`tasks.estimate.plan_items`), in the order to ask them."""
     predictor, items = open_pool(checkpoint_or_run, pool)
     fit = refit_for_new_models(items.a, items.b, items.groups, items.known_labels, predictor.abilities_,
@@ -302,7 +304,7 @@ def _labels_of(got: Sequence[float], n: int) -> list[float]:
 def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]], Sequence[float]],
                     rounds: int = 5, per_round: int = 10, level: float = 0.9, target_width: float | None = None,
                     answers_file: str | Path | None = None, pool: str | Path | None = None,
-                    prior_strength: float = 1.0, n_draws: int = 2000, seed: int = 0,
+                    prior_strength: float | None = None, n_draws: int = 2000, seed: int = 0,
                     replay_folds: int = 0) -> Iterator[EstimateResult]:
     """The interactive loop: each round choose `per_round` items (greedy D-optimal at the current ability,
     given the items already answered), get their outcomes from `ask(items)` and yield the updated estimate.
@@ -313,7 +315,7 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = (read_pool_answers(answers_file, items, predictor) if answers_file
                          else (np.zeros(0, np.int64), np.zeros(0)))
-    prior = population_prior(predictor.abilities_, prior_strength)
+    prior = population_prior(predictor.abilities_, 1.0 if prior_strength is None else prior_strength)  # choosing only
     settings = _Settings(level, target_width, prior_strength, n_draws, seed=seed, replay_folds=replay_folds)
     for _ in range(rounds):
         free = np.setdiff1d(np.arange(len(items.ids)), positions)

@@ -28,14 +28,15 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
                         draws: int | None = None, held_out_share: float = 1 / 3, methods: Sequence[str] | None = None,
                         routing_ns: Sequence[int] | None = None, retrain: bool = True, retrain_epochs: int | None = None,
                         level: float = 0.9, n_draws: int | None = None, n_boot: int | None = None, quick: bool = False,
-                        replay_folds: int = 0, prior_strength: float = 1.0, threads: int | None = None, out: str | Path | None = None,
+                        replay_folds: int = 0, prior_strength: float | None = None, threads: int | None = None,
+                        out: str | Path | None = None,
                         progress: Callable[[str], None] | None = None) -> Any:
     """UniRoute's protocol for a held-out model's per-benchmark accuracy from N answers: `model` (an IrtNet)
     beside the estimation baselines, and (with `retrain`) the checkpoint with the held-out models added
     against retraining with them and against HierShrink as a router (`retrain_epochs`: the retrained model's
     epochs, default the same as `model`'s). `replay_folds` > 1: the interval's replay runs on auxiliary networks
     trained without the replayed models (`tasks/model_split.py`), one per fold of the known models;
-    `prior_strength` scales the new models' ability prior.
+    `prior_strength` scales the new models' ability prior (None: chosen per draw on the known models).
     Settings left None take `FULL`'s values, or `QUICK`'s with `quick`. Returns an `EstimationEvaluation`."""
     from irtnet.tasks.estimation_protocol import METHODS
     from irtnet.tasks.estimation_protocol import evaluate_estimation as run

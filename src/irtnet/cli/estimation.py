@@ -50,8 +50,9 @@ def evaluate_estimation(
     level: Annotated[float, Opt(help="interval level")] = 0.9,
     replay_folds: Annotated[int, Opt(help="replay the known models for the interval on networks trained without "
                                           "them, one per fold of the known models (0: on the checkpoint)")] = 0,
-    prior_strength: Annotated[float, Opt(help="strength of the held-out models' ability prior (its precision's "
-                                              "scale; 1: the known models' spread)")] = 1.0,
+    prior_strength: Annotated[Optional[float], Opt(help="strength of the held-out models' ability prior (its "
+                                                        "precision's scale; 1: the known models' spread); unset: "
+                                                        "chosen per draw on the known models")] = None,
     figures: FiguresOpt = True,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
     model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,

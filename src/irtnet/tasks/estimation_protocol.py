@@ -148,7 +148,7 @@ def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, method
 # --------------------------------------------------------------------------------------- one draw
 def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str], new_ids: Sequence[str],
                   methods: Sequence[str], irt_dim: int, seed: int, item_refit: bool = True,
-                  refit_answers: int = 100, strength: float = 1.0) -> _Draw:
+                  refit_answers: int = 100, strength: float | None = None) -> _Draw:
     if not hasattr(predictor, "query_parameters"):
         raise ConfigError(f"{predictor.name} has no IRT query parameters; the protocol needs an IrtNet model")
     a, b = (np.asarray(x, np.float64) for x in predictor.query_parameters(pool.queries))
@@ -347,16 +347,17 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                         methods: Sequence[str] = METHODS, retrain: Callable[[], Any] | None = None,
                         routing_ns: Sequence[int] = (50, 100), fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                         level: float = 0.9, n_draws: int = 1000, n_boot: int = 2000, irt_dim: int = 2,
-                        item_refit: bool = True, replay_folds: int = 0, prior_strength: float = 1.0,
+                        item_refit: bool = True, replay_folds: int = 0, prior_strength: float | None = None,
                         progress: Callable[[str], None] | None = None) -> EstimationEvaluation:
     """The protocol of the module docstring on a Dataset; `retrain` (a factory) adds the retrain method and the
     routing comparison at `routing_ns`; `prior_strength` scales the new models' ability prior (its precision;
-    `onboard.population_prior`) for their estimates and for adding them to the checkpoint; `replay_folds` > 1
+    `onboard.population_prior`) for their estimates and for adding them to the checkpoint (None: chosen per draw
+    on the known models, `item_refit.choose_strength`; a text-free or item_refit=False draw: 1); `replay_folds` > 1
     replays the known models on auxiliary networks trained without them (`model_split.model_split_replay`), 0
     on the checkpoint's own items. Returns every cell, the summaries and the paired verdicts."""
     _check_settings(ns, draws, held_out_share, methods)
     check_replay_folds(replay_folds)
-    if not prior_strength > 0:
+    if prior_strength is not None and not prior_strength > 0:
         raise ConfigError(f"prior_strength must be positive, got {prior_strength}")
     all_models = list(data.table.model_vocab.ids)
     if len(all_models) < 3:
@@ -382,7 +383,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
             ctx.replay, ctx.replay_priors = model_split_replay(
                 make_predictor, train, val, pool_data.queries,
                 msplit.train_models, ctx.known, replay_folds, ctx.refit["prior_sd"], ctx.refit["prior_kind"],
-                prior_strength, seed=seed + d, progress=lambda m: say(f"draw {d}: {m}"))
+                ctx.refit["prior_strength"], seed=seed + d, progress=lambda m: say(f"draw {d}: {m}"))
         for j, name in enumerate(ctx.new_models):
             say(f"draw {d}: estimating {name}")
             cells += _model_cells(ctx, j, ns, methods, level, n_draws, seed)
@@ -402,15 +403,16 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                 "seed": seed, "methods": list(methods),
                 "routing_ns": [int(n) for n in routing_ns] if retrain and not getattr(predictor, "item_seen", False)
                 else [],
-                "replay_folds": replay_folds, "prior_strength": prior_strength, "fractions": list(fractions),
+                "replay_folds": replay_folds, "fractions": list(fractions),
+                "prior_strength": "chosen per draw (item_refit.per_draw)" if prior_strength is None else prior_strength,
                 "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
                 "p_irt": f"classical MIRT-2PL (dim {irt_dim}, free item parameters, MAP) fitted on the known models",
                 "gp_irt_lambda": "b^2 / (b^2 + s^2 / n_g): b^2 split-half IRT bias on known models, s^2 item variance",
                 "pool": "the query split's train part; truth = the held-out model's mean label on a benchmark's pool items",
                 "item_refit": {"on": item_refit, "per_draw": refits,
                                "what": "irtnet's pool items refitted on the known models' answers; the items' prior "
-                                       "sd and the ability prior's kind chosen by two-fold cross-fitting over the "
-                                       "known models (tasks/item_refit.py)"}}
+                                       "sd and the ability prior's kind (then, unless given, its strength) chosen by "
+                                       "two-fold cross-fitting over the known models (tasks/item_refit.py)"}}
     return EstimationEvaluation(cells, summarise(cells), paired_errors(cells, n_boot, seed),
                                 routing_rows(routing, n_boot, seed), settings)
 

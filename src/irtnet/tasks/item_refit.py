@@ -11,8 +11,12 @@ these known models' answers alone determine). `choose_priors` picks s, together 
 model's ability prior, on the known models themselves (the held-out models are never looked at): the known
 models are split in two halves; each half's items are refitted on the other half's answers, and the other
 half plays new models answering `n_answers` random items; the pair with the lowest mean absolute error of the
-plug-in per-benchmark accuracy wins (the first of equal ones). `refit_for_new_models` is the one entry point
-that `irtnet estimate` and the estimation protocol call.
+plug-in per-benchmark accuracy wins (the first of equal ones). Then, at that pair, `choose_strength` picks the
+strength of the new model's ability prior (the scale of its precision) on the same halves: each pseudo-new model's
+ability is fitted from its `n_answers` random answers and scored by the log loss of its pool items it did not
+answer, the probabilities that routing reads once the model is added; the lowest mean wins (1, the known
+models' own spread, first among equal ones). `refit_for_new_models` is the one entry point that `irtnet
+estimate` and the estimation protocol call.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-from irtnet.errors import DataError
+from irtnet.errors import ConfigError, DataError
 from irtnet.tasks.onboard import Prior, fit_theta, population_prior
 
 ITEM_PRIOR_GRID = (0.0, 0.3, 1.0, 3.0)  # prior standard deviations s tried by `choose_priors`
 PRIOR_KINDS = ("isotropic", "population")  # ability priors tried by `choose_priors`
+STRENGTH_GRID = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 2.0)  # ability prior strengths tried by `choose_strength`, 1 first
 NEWTON_STEPS = 15
 
 
@@ -71,6 +76,22 @@ def _plug_in_error(a, b, groups, labels, theta_mean, precision, n_answers: int, 
             est = np.where(answered[gi], labels[gi, m], p[gi]).mean()
             errors.append(abs(est - labels[gi, m].mean()))
     return errors
+
+
+def _unanswered_log_loss(a, b, labels, theta_mean, precision, n_answers: int, rng) -> tuple[float, int]:
+    """(summed log loss, count) of each column of labels [Q, M'] on its labelled items it did not answer,
+    its ability fitted from `n_answers` random labelled items (the draws of `_plug_in_error`'s rng order)."""
+    total, count = 0.0, 0
+    for m in range(labels.shape[1]):
+        items = np.flatnonzero(~np.isnan(labels[:, m]))
+        if len(items) <= n_answers:
+            continue
+        idx = rng.choice(items, n_answers, replace=False)
+        rest = np.setdiff1d(items, idx)
+        z = a[rest] @ fit_theta(a[idx], b[idx], labels[idx, m], theta_mean, precision) - b[rest]
+        total += float(np.sum(np.logaddexp(0.0, z) - labels[rest, m] * z))  # -log P(y) under sigmoid(z)
+        count += len(rest)
+    return total, count
 
 
 def _halves(n_models: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,6 +141,26 @@ def choose_priors(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_lab
     return (*_best(scores), scores)
 
 
+def choose_strength(labels: np.ndarray, theta: np.ndarray, refits: Refits, halves: Halves, kind: str, sd: float,
+                    n_answers: int, grid: Sequence[float] = STRENGTH_GRID, seed: int = 0
+                    ) -> tuple[float, dict[str, float]]:
+    """(strength, {strength: mean log loss}) of the new model's ability prior, on `_cross_fit`'s halves at the
+    chosen (kind, sd): each half's prior, at each strength, from the other half's abilities (module docstring)."""
+    n = max(1, min(int(n_answers), labels.shape[0] // 2))
+    scores: dict[str, float] = {}
+    for strength in grid:
+        total, count = 0.0, 0
+        for h, (fit, test_half) in enumerate(zip(halves, halves[::-1])):
+            prior = population_prior(theta[fit], strength, kind)
+            ra, rb = refits[(float(sd), h)]
+            t, c = _unanswered_log_loss(ra, rb, labels[:, test_half], prior.mean, prior.precision, n,
+                                        np.random.default_rng(seed))
+            total, count = total + t, count + c
+        scores[str(float(strength))] = total / count if count else float("inf")
+    best = min(scores, key=lambda k: (scores[k], list(scores).index(k)))
+    return float(best), scores
+
+
 def _best(scores: dict[str, float]) -> tuple[str, float]:
     best = min(scores, key=lambda k: (scores[k], list(scores).index(k)))
     kind, s = best.split(" ")
@@ -149,22 +190,33 @@ def leave_one_out_priors(theta: np.ndarray, strength: float = 1.0, kind: str = "
 
 def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray | None,
                          known_theta: np.ndarray | None, abilities: np.ndarray, n_answers: int = 100,
-                         strength: float = 1.0, seed: int = 0) -> ItemRefit:
-    """Choose the item prior sd and the ability prior's kind (`choose_priors`), refit the items on every known
-    model and keep each half's cross-fitted items for the replay (the cross-fit's own refits, not refitted
+                         strength: float | None = None, seed: int = 0) -> ItemRefit:
+    """Choose the item prior sd and the ability prior's kind (`choose_priors`, at strength 1 when `strength` is
+    None), then, with `strength` None, the ability prior's strength (`choose_strength`); refit the items on every
+    known model and keep each half's cross-fitted items for the replay (the cross-fit's own refits, not refitted
     again), and each known model's leave-one-out prior (`leave_one_out_priors`) for the replay. `abilities`
     [M, d]: every model of the checkpoint, for the prior. Without known labels or abilities, or with fewer
-    than 4 known models: the text's items and the isotropic prior."""
+    than 4 known models: the text's items and the isotropic prior, at strength 1 where none is given."""
+    if strength is not None and not strength > 0:
+        raise ConfigError(f"the ability prior's strength must be positive, got {strength}")
+    chosen = strength is None
+    given = 1.0 if strength is None else float(strength)
     if known_labels is None or known_theta is None or np.asarray(known_labels).shape[1] < 4:
-        loo = leave_one_out_priors(np.asarray(known_theta, np.float64), strength) if (
+        loo = leave_one_out_priors(np.asarray(known_theta, np.float64), given) if (
             known_theta is not None and len(known_theta) >= 3) else None
-        return ItemRefit(a, b, population_prior(abilities, strength), None, {"prior_kind": PRIOR_KINDS[0],
-                                                                             "prior_sd": 0.0, "scores": {}}, loo)
+        return ItemRefit(a, b, population_prior(abilities, given), None,
+                         {"prior_kind": PRIOR_KINDS[0], "prior_sd": 0.0, "scores": {}, "prior_strength": given,
+                          "strength_chosen": False, "strength_scores": {}}, loo)
     labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
     scores, refits, halves = _cross_fit(a, b, np.asarray(groups, dtype=object), labels, theta, n_answers,
-                                        PRIOR_KINDS, ITEM_PRIOR_GRID, strength, seed)
+                                        PRIOR_KINDS, ITEM_PRIOR_GRID, given, seed)
     kind, sd = _best(scores)
+    strength_scores: dict[str, float] = {}
+    if chosen:
+        given, strength_scores = choose_strength(labels, theta, refits, halves, kind, sd, n_answers, seed=seed)
     replay = [(*refits[(sd, h)], halves[1 - h]) for h in (0, 1)] if sd > 0 else None
     ra, rb = refit_items(a, b, labels, theta, sd)
-    return ItemRefit(ra, rb, population_prior(abilities, strength, kind), replay,
-                     {"prior_kind": kind, "prior_sd": sd, "scores": scores}, leave_one_out_priors(theta, strength, kind))
+    record = {"prior_kind": kind, "prior_sd": sd, "scores": scores, "prior_strength": given,
+              "strength_chosen": chosen, "strength_scores": strength_scores}
+    return ItemRefit(ra, rb, population_prior(abilities, given, kind), replay, record,
+                     leave_one_out_priors(theta, given, kind))

@@ -226,6 +226,27 @@ def resample_weights(n_queries: int, n_boot: int, seed: int = 0, batch: int = 25
         yield np.bincount(draws.ravel(), minlength=b * n_queries).reshape(b, n_queries).astype(np.float64)
 
 
+def cluster_resample_weights(clusters: np.ndarray, n_boot: int, seed: int = 0,
+                             batch: int = 256) -> Iterator[np.ndarray]:
+    """Two-stage resamples of queries grouped by `clusters` [Q] (ints, e.g. the draw a query was tested in):
+    each resample draws as many clusters as there are, with replacement, then, for every cluster drawn, its
+    own number of queries from it with replacement; yielded as query multiplicities [<= batch, Q] float64.
+    The interval it gives holds the spread between clusters (draws) as well as within them."""
+    members = [np.flatnonzero(np.asarray(clusters) == c) for c in np.unique(clusters)]
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, batch):
+        b = min(batch, n_boot - start)
+        picks = rng.integers(0, len(members), size=(b, len(members))) + len(members) * np.arange(b)[:, None]
+        copies = np.bincount(picks.ravel(), minlength=b * len(members)).reshape(b, len(members))
+        out = np.zeros((b, len(clusters)))
+        for k, idx in enumerate(members):
+            m = copies[:, k] * len(idx)  # queries drawn from cluster k in each resample
+            rows = np.repeat(np.arange(b), m)
+            hits = rows * len(idx) + rng.integers(0, len(idx), size=int(m.sum()))
+            out[:, idx] = np.bincount(hits, minlength=b * len(idx)).reshape(b, len(idx))
+        yield out
+
+
 def verdict(diff_lo: float, diff_hi: float, higher_is_better: bool) -> str:
     """"win" when the interval [diff_lo, diff_hi] of A - B lies wholly on the better side of 0 (above it if
     higher is better, below it otherwise), "loss" when wholly on the worse side, "tie" when it touches 0, and
@@ -260,13 +281,15 @@ def _summary(a: float, b: float, diffs: np.ndarray, level: float, higher: bool) 
 
 def paired_bootstrap(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, n_boot: int = 2000, seed: int = 0,
                      routing_mask: np.ndarray | None = None, level: float = 0.95,
-                     metrics: Sequence[str] = METRICS) -> dict[str, Any]:
+                     metrics: Sequence[str] = METRICS, clusters: np.ndarray | None = None) -> dict[str, Any]:
     """Paired bootstrap over queries of predictor A against predictor B on the same labels.
 
     y [Q, M] 0/1 with NaN = unlabelled; p_a, p_b [Q, M] probabilities; routing_mask [Q] bool, the queries
     routing accuracy counts (None: those with every model labelled, routing's "complete" mode). Under K-fold
     cross-fitting, concatenate every fold's test queries (each is tested once) into y, p_a and p_b.
     Each of `n_boot` resamples draws Q queries with replacement; A and B are scored on the same resamples.
+    `clusters` [Q] (ints, e.g. the draw that tested each query): resample the clusters, then queries within
+    each (`cluster_resample_weights`), so the interval holds the spread between clusters.
 
     Returns {"n_queries", "n_pairs", "n_routed", "n_boot", "seed", "level", "metrics": {name: {
       "a", "b": point estimates on all queries, "diff": a - b, "lo", "hi": the percentile interval of A - B
@@ -283,11 +306,17 @@ def paired_bootstrap(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, n_boot: in
     ones = np.ones((1, len(y)))
     point = [c.metrics(ones, metrics) for c in parts]
     diffs: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
-    for w in resample_weights(len(y), int(n_boot), seed):
+    if clusters is not None and np.shape(clusters) != (len(y),):
+        raise DataError(f"clusters must hold one entry per query ({len(y)}), got shape {np.shape(clusters)}",
+                        field="clusters")
+    weights = (resample_weights(len(y), int(n_boot), seed) if clusters is None
+               else cluster_resample_weights(np.asarray(clusters), int(n_boot), seed))
+    for w in weights:
         ra, rb = (c.metrics(w, metrics) for c in parts)
         for m in metrics:
             diffs[m].append(ra[m] - rb[m])
     out = {m: _summary(float(point[0][m][0]), float(point[1][m][0]), np.concatenate(diffs[m]), level,
                        HIGHER_IS_BETTER[m]) for m in metrics}
     return {"n_queries": len(y), "n_pairs": int((~np.isnan(y)).sum()), "n_routed": int(parts[0].route_count.sum()),
-            "n_boot": int(n_boot), "seed": seed, "level": float(level), "metrics": out}
+            "n_boot": int(n_boot), "seed": seed, "level": float(level),
+            "n_clusters": None if clusters is None else len(np.unique(clusters)), "metrics": out}
