@@ -50,7 +50,7 @@ def main(argv=None) -> None:
                 cells.append("-" if r is None else f"{r['verdict']} {r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]")
             print(f"| {b} | " + " | ".join(cells) + " |")
     print("\n**Routing on test queries: the checkpoint with the held-out models added minus the other router "
-          "(retrained with them, or HierShrink)**\n")
+          "(retrained with them, or HierShrink); intervals resample " + _resampled(docs) + "**\n")
     print("| table | N | against | metric | added | other | difference [95% interval] | verdict |")
     print("|---|---:|---|---|---:|---:|---|---|")
     for name, d in docs.items():
@@ -58,11 +58,29 @@ def main(argv=None) -> None:
             print(f"| {name} | {r['n']} | {r.get('b_method', 'retrain')} | {r['metric']} | {_f(r['a'], 4)} | "
                   f"{_f(r['b'], 4)} | {_f(r['diff'], 4)} [{_f(r['lo'], 4)}, {_f(r['hi'], 4)}] | {r['verdict']} |")
     print("\n**Priors chosen on the known models, per draw (ability prior kind, item refit sd; 0 = the text's "
-          "parameters)**\n")
+          "parameters; the ability prior's strength, * where it was given, not chosen), at each N where chosen per N**\n")
     for name, d in docs.items():
         refit = d["settings"].get("item_refit", {})
-        print(f"- {name}: " + ", ".join(f"{x.get('prior_kind', 'isotropic')} {x.get('prior_sd')}"
-                                       for x in refit.get("per_draw", [])) if refit else f"- {name}: (no refit recorded)")
+        print(f"- {name}: " + "; ".join(_draw_priors(x, ns) for x in refit.get("per_draw", [])) if refit
+              else f"- {name}: (no refit recorded)")
+
+
+def _draw_priors(draw: dict | list, ns: list[int]) -> str:
+    """One draw's choice: a record (files before the choice was made per N) or one record per N."""
+    if isinstance(draw, dict):
+        return _prior(draw)
+    return ", ".join(f"N={r['n_answers']} {_prior(r)}" for r in draw if r["n_answers"] in ns)
+
+
+def _prior(x: dict) -> str:
+    strength = x.get("prior_strength", 1.0)  # files before the strength was chosen: fixed at 1
+    return (f"{x.get('prior_kind', 'isotropic')} {x.get('prior_sd')} "
+            f"x{strength:g}{'' if x.get('strength_chosen') else '*'}")
+
+
+def _resampled(docs: dict) -> str:
+    ways = {r.get("resampled", "queries pooled over the draws") for d in docs.values() for r in d.get("routing", [])}
+    return "; ".join(sorted(ways)) or "-"
 
 
 if __name__ == "__main__":

@@ -195,10 +195,12 @@ def test_prior_strength_is_checked_recorded_and_moves_the_estimates(data):
     assert [r.settings["prior_strength"] for r in runs.values()] == [1.0, 0.05]
     strong, weak = ([c.estimate for c in r.cells] for r in runs.values())
     assert len(strong) == len(weak) and strong != weak  # a weaker prior lets the answers move theta further
-    weak_draws = runs[0.05].settings["item_refit"]["per_draw"]
-    assert all(d["prior_strength"] == 0.05 and not d["strength_chosen"] for d in weak_draws)
-    chosen = evaluate_estimation(data, make, ns=(10,), draws=1, methods=["irtnet-random"], n_draws=100, n_boot=100)
-    assert chosen.settings["prior_strength"] == "chosen per draw (item_refit.per_draw)"
-    (record,) = chosen.settings["item_refit"]["per_draw"]  # chosen on the known models, recorded with its scores
-    assert record["strength_chosen"] and record["strength_scores"][str(record["prior_strength"])] == min(
-        record["strength_scores"].values())
+    ((weak,),) = runs[0.05].settings["item_refit"]["per_draw"]  # one draw, one N
+    assert weak["prior_strength"] == 0.05 and not weak["strength_chosen"] and weak["n_answers"] == 10
+    chosen = evaluate_estimation(data, make, ns=(10, 40), draws=1, methods=["irtnet-random"], n_draws=100, n_boot=100)
+    assert chosen.settings["prior_strength"] == "chosen per draw and N (item_refit.per_draw)"
+    (records,) = chosen.settings["item_refit"]["per_draw"]  # chosen on the known models at each N, with its scores
+    assert [r["n_answers"] for r in records] == [10, 40]
+    for record in records:
+        assert record["strength_chosen"] and record["strength_scores"][str(record["prior_strength"])] == min(
+            record["strength_scores"].values())

@@ -11,7 +11,7 @@ from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError
 from irtnet.predictors.spec import ModelSpec
 from irtnet.tasks.estimation_protocol import evaluate_estimation
-from irtnet.tasks.model_split import model_folds, model_split_replay
+from irtnet.tasks.model_split import fold_networks, model_folds, replay_on_folds
 from irtnet.tasks.onboard import population_prior
 
 SMALL = ModelSpec(preset="small", params={"train": {"epochs": 2, "progress": False}})
@@ -57,8 +57,8 @@ def test_each_fold_is_replayed_on_a_network_that_never_saw_it(data):
     known_ids = list(data.table.model_vocab.ids)[:6]
     train = data.select(model_ids=known_ids)
     labels = train.table.label_matrix(model_ids=known_ids)
-    replay, priors = model_split_replay(make, train, None, train.queries, known_ids, labels, folds=3, prior_sd=0.0,
-                                        prior_kind="isotropic", seed=0)
+    nets = fold_networks(make, train, None, train.queries, known_ids, folds=3, seed=0)
+    replay, priors = replay_on_folds(nets, labels, prior_sd=0.0, prior_kind="isotropic")
     assert len(replay) == len(trained_on) == 3 and len(priors) == len(known_ids)
     assert sorted(np.concatenate([cols for _, _, cols in replay]).tolist()) == list(range(6))
     for (a, b, cols), names, est in zip(replay, trained_on, fitted):

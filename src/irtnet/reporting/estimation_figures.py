@@ -140,7 +140,8 @@ def estimation_markdown(doc: dict[str, Any], paired: bool = True) -> str:
         lines += ["### Paired: irtnet minus each baseline, same (draw, model, benchmark) cells", "",
                   *_paired_table(doc["paired"], "lower error wins"), ""]
     if doc.get("routing"):
-        lines += ["### Routing on test queries: held-out models added to the checkpoint vs retraining", "",
+        lines += ["### Routing on test queries: held-out models added to the checkpoint vs retraining and "
+                  "HierShrink (intervals resample draws, then queries within each)", "",
                   *_paired_table(doc["routing"], "routing, auc: higher wins; log_loss: lower wins"), ""]
     return "\n".join(lines)
 

@@ -15,8 +15,9 @@ plug-in per-benchmark accuracy wins (the first of equal ones). Then, at that pai
 strength of the new model's ability prior (the scale of its precision) on the same halves: each pseudo-new model's
 ability is fitted from its `n_answers` random answers and scored by the log loss of its pool items it did not
 answer, the probabilities that routing reads once the model is added; the lowest mean wins (1, the known
-models' own spread, first among equal ones). `refit_for_new_models` is the one entry point that `irtnet
-estimate` and the estimation protocol call.
+models' own spread, first among equal ones). Both choices are made at the new model's own number of answers:
+`refit_for_new_models` (what `irtnet estimate` calls) for one, `refits_for_ns` (the estimation protocol) for
+each N, sharing the cross-fit's refits.
 """
 
 from __future__ import annotations
@@ -103,13 +104,17 @@ Halves = tuple[np.ndarray, np.ndarray]
 Refits = dict[tuple[float, int], tuple[np.ndarray, np.ndarray]]
 
 
-def _cross_fit(a, b, groups, labels, theta, n_answers: int, kinds: Sequence[str], grid: Sequence[float],
-               strength: float, seed: int) -> tuple[dict[str, float], Refits, Halves]:
-    """({"kind s": error}, {(s, half): items refitted on that half}, the halves) of the two-fold cross-fit."""
+def _refits(a, b, labels, theta, grid: Sequence[float], seed: int) -> tuple[Refits, Halves]:
+    """({(s, half): items refitted on that half at prior sd s}, the halves) of the two-fold cross-fit."""
     halves = _halves(labels.shape[1], seed)
-    n = max(1, min(int(n_answers), len(b) // 2))
-    refits = {(float(s), h): refit_items(a, b, labels[:, fit], theta[fit], s)
-              for s in grid for h, fit in enumerate(halves)}
+    return {(float(s), h): refit_items(a, b, labels[:, fit], theta[fit], s)
+            for s in grid for h, fit in enumerate(halves)}, halves
+
+
+def _scores(groups, labels, theta, refits: Refits, halves: Halves, n_answers: int, kinds: Sequence[str],
+            grid: Sequence[float], strength: float, seed: int) -> dict[str, float]:
+    """{"kind s": mean absolute error} of the cross-fit's plug-in estimates from `n_answers` answers."""
+    n = max(1, min(int(n_answers), labels.shape[0] // 2))
     scores: dict[str, float] = {}
     for kind in kinds:
         priors = [population_prior(theta[fit], strength, kind) for fit in halves]
@@ -120,7 +125,7 @@ def _cross_fit(a, b, groups, labels, theta, n_answers: int, kinds: Sequence[str]
                 errors += _plug_in_error(ra, rb, groups, labels[:, test_half], priors[h].mean, priors[h].precision,
                                          n, np.random.default_rng(seed))
             scores[f"{kind} {float(s)}"] = float(np.mean(errors)) if errors else float("inf")
-    return scores, refits, halves
+    return scores
 
 
 def choose_priors(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray,
@@ -136,15 +141,16 @@ def choose_priors(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_lab
     labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
     if labels.shape[1] < 4:
         return kinds[0], 0.0, {}
-    scores, _, _ = _cross_fit(a, b, np.asarray(groups, dtype=object), labels, theta, n_answers, kinds, grid,
-                              strength, seed)
+    refits, halves = _refits(a, b, labels, theta, grid, seed)
+    scores = _scores(np.asarray(groups, dtype=object), labels, theta, refits, halves, n_answers, kinds, grid,
+                     strength, seed)
     return (*_best(scores), scores)
 
 
 def choose_strength(labels: np.ndarray, theta: np.ndarray, refits: Refits, halves: Halves, kind: str, sd: float,
                     n_answers: int, grid: Sequence[float] = STRENGTH_GRID, seed: int = 0
                     ) -> tuple[float, dict[str, float]]:
-    """(strength, {strength: mean log loss}) of the new model's ability prior, on `_cross_fit`'s halves at the
+    """(strength, {strength: mean log loss}) of the new model's ability prior, on `_refits`' halves at the
     chosen (kind, sd): each half's prior, at each strength, from the other half's abilities (module docstring)."""
     n = max(1, min(int(n_answers), labels.shape[0] // 2))
     scores: dict[str, float] = {}
@@ -191,32 +197,47 @@ def leave_one_out_priors(theta: np.ndarray, strength: float = 1.0, kind: str = "
 def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray | None,
                          known_theta: np.ndarray | None, abilities: np.ndarray, n_answers: int = 100,
                          strength: float | None = None, seed: int = 0) -> ItemRefit:
-    """Choose the item prior sd and the ability prior's kind (`choose_priors`, at strength 1 when `strength` is
-    None), then, with `strength` None, the ability prior's strength (`choose_strength`); refit the items on every
-    known model and keep each half's cross-fitted items for the replay (the cross-fit's own refits, not refitted
-    again), and each known model's leave-one-out prior (`leave_one_out_priors`) for the replay. `abilities`
-    [M, d]: every model of the checkpoint, for the prior. Without known labels or abilities, or with fewer
-    than 4 known models: the text's items and the isotropic prior, at strength 1 where none is given."""
+    """`refits_for_ns` for one number of answers, the new model's own."""
+    fits = refits_for_ns(a, b, groups, known_labels, known_theta, abilities, [n_answers], strength, seed)
+    return fits[int(n_answers)]
+
+
+def refits_for_ns(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray | None,
+                  known_theta: np.ndarray | None, abilities: np.ndarray, ns: Sequence[int],
+                  strength: float | None = None, seed: int = 0) -> dict[int, ItemRefit]:
+    """Per number of answers n in `ns`: choose the item prior sd and the ability prior's kind at n answers
+    (`choose_priors`' criterion, at strength 1 when `strength` is None), then, with `strength` None, the ability
+    prior's strength at n (`choose_strength`); refit the items on every known model and keep each half's
+    cross-fitted items for the replay (the cross-fit's own refits, computed once for every n), and each known
+    model's leave-one-out prior (`leave_one_out_priors`) for the replay. `abilities` [M, d]: every model of the
+    checkpoint, for the prior. Without known labels or abilities, or with fewer than 4 known models: the text's
+    items and the isotropic prior, at strength 1 where none is given."""
     if strength is not None and not strength > 0:
         raise ConfigError(f"the ability prior's strength must be positive, got {strength}")
-    chosen = strength is None
-    given = 1.0 if strength is None else float(strength)
+    chosen, given = strength is None, 1.0 if strength is None else float(strength)
+    ns = list(dict.fromkeys(int(n) for n in ns))
     if known_labels is None or known_theta is None or np.asarray(known_labels).shape[1] < 4:
         loo = leave_one_out_priors(np.asarray(known_theta, np.float64), given) if (
             known_theta is not None and len(known_theta) >= 3) else None
-        return ItemRefit(a, b, population_prior(abilities, given), None,
-                         {"prior_kind": PRIOR_KINDS[0], "prior_sd": 0.0, "scores": {}, "prior_strength": given,
-                          "strength_chosen": False, "strength_scores": {}}, loo)
+        return {n: ItemRefit(a, b, population_prior(abilities, given), None,
+                             {"n_answers": n, "prior_kind": PRIOR_KINDS[0], "prior_sd": 0.0, "scores": {},
+                              "prior_strength": given, "strength_chosen": False, "strength_scores": {}}, loo)
+                for n in ns}
     labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
-    scores, refits, halves = _cross_fit(a, b, np.asarray(groups, dtype=object), labels, theta, n_answers,
-                                        PRIOR_KINDS, ITEM_PRIOR_GRID, given, seed)
-    kind, sd = _best(scores)
-    strength_scores: dict[str, float] = {}
-    if chosen:
-        given, strength_scores = choose_strength(labels, theta, refits, halves, kind, sd, n_answers, seed=seed)
-    replay = [(*refits[(sd, h)], halves[1 - h]) for h in (0, 1)] if sd > 0 else None
-    ra, rb = refit_items(a, b, labels, theta, sd)
-    record = {"prior_kind": kind, "prior_sd": sd, "scores": scores, "prior_strength": given,
-              "strength_chosen": chosen, "strength_scores": strength_scores}
-    return ItemRefit(ra, rb, population_prior(abilities, given, kind), replay, record,
-                     leave_one_out_priors(theta, given, kind))
+    refits, halves = _refits(a, b, labels, theta, ITEM_PRIOR_GRID, seed)
+    full: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    out = {}
+    for n in ns:
+        scores = _scores(np.asarray(groups, dtype=object), labels, theta, refits, halves, n, PRIOR_KINDS,
+                         ITEM_PRIOR_GRID, given, seed)
+        kind, sd = _best(scores)
+        s_n, s_scores = (choose_strength(labels, theta, refits, halves, kind, sd, n, seed=seed) if chosen
+                         else (given, {}))
+        if sd not in full:
+            full[sd] = refit_items(a, b, labels, theta, sd)
+        replay = [(*refits[(sd, h)], halves[1 - h]) for h in (0, 1)] if sd > 0 else None
+        record = {"n_answers": n, "prior_kind": kind, "prior_sd": sd, "scores": scores, "prior_strength": s_n,
+                  "strength_chosen": chosen, "strength_scores": s_scores}
+        out[n] = ItemRefit(*full[sd], population_prior(abilities, s_n, kind), replay, record,
+                           leave_one_out_priors(theta, s_n, kind))
+    return out

@@ -4,13 +4,13 @@ fold trained without that fold's models.
 A new model's interval gets its width from replaying the known models through its design
 (`estimate.replay_errors`). On the checkpoint's own items that replay is optimistic: the known models' answers on
 the pool trained the item network, so its items fit them better than they fit a model it never saw.
-`model_split_replay` removes that part: for each fold k of the known models it trains `make_predictor()` on the
+The functions here remove that part: for each fold k of the known models it trains `make_predictor()` on the
 other known models only, reads the pool's items from that auxiliary network (refitted on the other models'
 answers with the same item prior sd as the checkpoint's items, `item_refit.refit_items`), and replays fold k's
 models on them, each under the ability prior built from the auxiliary network's abilities (the fold's own models
 are not among them). The result plugs into `estimate.estimate_accuracy(replay_items=..., replay_priors=...)`.
-`fold_networks` trains the networks (once: `irtnet estimate` keeps them for every round) and `replay_on_folds`
-refits their items for the item prior sd chosen at this number of answers.
+`fold_networks` trains the networks (once per draw, or once per `irtnet estimate` command for every round) and
+`replay_on_folds` refits their items for the item prior sd chosen at each number of answers.
 
 Measured on RouterBench (7 known models, docs/estimation.md "Intervals"): a small part of the intervals'
 shortfall, +0.006 in width at N = 100; it is off by default (`replay_folds=0`) as it costs K trainings.
@@ -96,19 +96,3 @@ def replay_on_folds(nets: Sequence[FoldNetwork], known_labels: np.ndarray, prior
     if missing:
         raise ConfigError(f"no fold holds known model column(s) {missing}")
     return replay, priors  # type: ignore[return-value]  # every entry set, as just checked
-
-
-def model_split_replay(make_predictor: Callable[[], Any], train: Any, val: Any | None, pool_queries: Any,
-                       known_ids: Sequence[str], known_labels: np.ndarray, folds: int, prior_sd: float,
-                       prior_kind: str, strength: float = 1.0, seed: int = 0,
-                       progress: Callable[[str], None] | None = None,
-                       ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[Prior]]:
-    """(replay items [(a [Q, d], b [Q], columns of known_labels)], one replay prior per known model) from one
-    auxiliary network per fold of the known models (module docstring): `fold_networks`, then `replay_on_folds`.
-
-    train, val: Datasets of the checkpoint's training (and validation) queries, with at least the known models;
-    pool_queries: the pool's Queries, in known_labels' row order; known_labels [Q, M] in known_ids' order."""
-    if np.shape(known_labels)[1] != len(known_ids):
-        raise ConfigError(f"{np.shape(known_labels)[1]} label columns for {len(known_ids)} known models")
-    nets = fold_networks(make_predictor, train, val, pool_queries, known_ids, folds, seed, progress)
-    return replay_on_folds(nets, known_labels, prior_sd, prior_kind, strength)
