@@ -53,9 +53,19 @@ def routing_table(result: Any) -> Table:
     return table
 
 
+def priors_line(result: Any) -> str:
+    """The priors the estimate ran under, and whether they were chosen on the known models or given."""
+    r = result.settings.get("item_refit", {})
+    how = "chosen on the known models" if r.get("strength_chosen") else "given" if r.get("scores") else "default"
+    return (f"Priors: the new model's ability prior {r.get('prior_kind', 'isotropic')} at strength "
+            f"{result.settings.get('prior_strength', 1.0):g} ({how}); items refitted on the known models' answers "
+            f"with prior sd {r.get('prior_sd', 0.0):g} (0: the text's parameters)")
+
+
 def _show(result: Any) -> None:
     console.print(estimates_table(result))
     console.print(routing_table(result))
+    console.print(priors_line(result), highlight=False, markup=False)
 
 
 def _parse_answer(text: str) -> float | None:
