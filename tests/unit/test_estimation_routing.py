@@ -41,3 +41,13 @@ def test_a_router_missing_from_a_draw_is_left_out():
     first, second = _draw(rng, True), _draw(rng, True)
     del second["hiershrink"]
     assert {r["b_method"] for r in routing_rows({50: [first, second]}, n_boot=100)} == {"retrain"}
+
+
+def test_the_interval_resamples_draws_so_a_gain_in_one_draw_only_is_a_tie():
+    rng = np.random.default_rng(2)
+    draws = [_draw(rng, True) for _ in range(3)]
+    for d in draws[1:]:  # the added model knows the answers in the first draw only, and ties retraining after
+        d["irtnet-added"] = d["retrain"].copy()
+    rows = {(r["b_method"], r["metric"]): r for r in routing_rows({50: draws}, n_boot=400)}
+    assert rows[("retrain", "log_loss")]["diff"] < 0 and rows[("retrain", "log_loss")]["verdict"] == "tie"
+    assert rows[("retrain", "log_loss")]["resampled"] == "draws, then queries within each"
