@@ -350,11 +350,10 @@ def test_cli_plan_then_estimate(run_dir, tmp_path):
     printed = " ".join(result.output.split())  # titles may wrap
     assert "Estimated accuracy from 12 answers" in printed and "best known model" in printed
     doc = json.loads((tmp_path / "e.json").read_text())
-    refit = doc["settings"]["item_refit"]  # the strength chosen on the run's known models at 12 answers
-    assert refit["strength_chosen"] and refit["n_answers"] == 12 and refit["prior_strength"] == doc["settings"][
-        "prior_strength"] and str(refit["prior_strength"]) in refit["strength_scores"]
-    assert (f"{refit['prior_kind']} at strength {refit['prior_strength']:g} (chosen on the known models)"
-            in printed)
+    refit = doc["settings"]["item_refit"]  # the priors, chosen on the run's known models at 100 answers
+    assert refit["n_answers"] == 100 and refit["prior_strength"] == doc["settings"]["prior_strength"] == 1.0
+    assert not refit["strength_chosen"] and refit["scores"]  # the strength is 1 unless asked to choose it
+    assert f"{refit['prior_kind']} at strength 1 (given)" in printed
     assert [b["n_answered"] for b in doc["benchmarks"]] == [6, 6]
     assert sum(b["n_items"] for b in doc["benchmarks"]) == 300  # the pool: every query of the run's table
     assert set(doc["more_needed"]) == {b["benchmark"] for b in doc["benchmarks"]}

@@ -19,6 +19,7 @@ from irtnet.predictors.spec import ModelSpec
 from irtnet.reporting.estimation_figures import estimation_markdown
 from irtnet.tasks.data_efficiency import SETTINGS, data_efficiency_curve, stratified_order
 from irtnet.tasks.estimation_protocol import BASELINES, IRTNET, METHODS, evaluate_estimation
+from irtnet.tasks.item_refit import CHOICE_ANSWERS
 
 SMALL = ModelSpec(preset="small", params={"train": {"epochs": 2, "progress": False}})
 NS, ROUTING_N = (10, 40), 40
@@ -169,6 +170,15 @@ def test_cli_quick_runs_write_json_figures_and_markdown(tmp_path):
     assert "All benchmarks, per method and N" in page and "<td>model-mean</td>" in page
     bad = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "--ns", "ten", *common])
     assert bad.exit_code == 2 and "expected comma-separated numbers" in bad.output
+    for value in ("strong", "0", "nan"):
+        bad = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "--prior-strength", value, *common])
+        assert bad.exit_code == 2 and "--prior-strength: expected a positive number or 'auto'" in bad.output
+    auto = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "-o", str(tmp_path / "auto.json"),
+                               "--quick", "--no-retrain", "--methods", "irtnet-random", "--no-figures",
+                               "--prior-strength", "auto", *common])
+    assert auto.exit_code == 0, auto.output
+    (record,) = json.loads((tmp_path / "auto.json").read_text())["settings"]["item_refit"]["per_draw"]
+    assert record["strength_chosen"] and doc["settings"]["prior_strength"] == 1.0  # the default: 1, not chosen
 
 
 def test_a_text_free_table_runs_with_an_item_seen_irt_model(tmp_path):
@@ -195,12 +205,11 @@ def test_prior_strength_is_checked_recorded_and_moves_the_estimates(data):
     assert [r.settings["prior_strength"] for r in runs.values()] == [1.0, 0.05]
     strong, weak = ([c.estimate for c in r.cells] for r in runs.values())
     assert len(strong) == len(weak) and strong != weak  # a weaker prior lets the answers move theta further
-    ((weak,),) = runs[0.05].settings["item_refit"]["per_draw"]  # one draw, one N
-    assert weak["prior_strength"] == 0.05 and not weak["strength_chosen"] and weak["n_answers"] == 10
-    chosen = evaluate_estimation(data, make, ns=(10, 40), draws=1, methods=["irtnet-random"], n_draws=100, n_boot=100)
-    assert chosen.settings["prior_strength"] == "chosen per draw and N (item_refit.per_draw)"
-    (records,) = chosen.settings["item_refit"]["per_draw"]  # chosen on the known models at each N, with its scores
-    assert [r["n_answers"] for r in records] == [10, 40]
-    for record in records:
-        assert record["strength_chosen"] and record["strength_scores"][str(record["prior_strength"])] == min(
-            record["strength_scores"].values())
+    weak = runs[0.05].settings["item_refit"]["per_draw"][0]
+    assert weak["prior_strength"] == 0.05 and not weak["strength_chosen"] and weak["n_answers"] == CHOICE_ANSWERS
+    chosen = evaluate_estimation(data, make, ns=(10, 40), draws=1, methods=["irtnet-random"], n_draws=100, n_boot=100,
+                                 prior_strength=None)
+    assert chosen.settings["prior_strength"] == "chosen per draw (item_refit.per_draw)"
+    (record,) = chosen.settings["item_refit"]["per_draw"]  # chosen on the known models, recorded with its scores
+    assert record["strength_chosen"] and record["strength_scores"][str(record["prior_strength"])] == min(
+        record["strength_scores"].values())

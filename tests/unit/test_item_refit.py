@@ -139,7 +139,7 @@ def _strength_of(labels_theta_scale: float, given_theta_scale: float) -> tuple[f
     truth = labels_theta_scale * theta
     labels = (rng.random((len(b), len(theta))) < 1 / (1 + np.exp(-(a @ truth.T - b[:, None])))).astype(float)
     fit = refit_for_new_models(a, b, groups, labels, given_theta_scale * theta, given_theta_scale * theta,
-                               n_answers=30)
+                               n_answers=30, strength=None)
     assert fit.record["strength_chosen"] and fit.record["prior_strength"] in STRENGTH_GRID
     scores = fit.record["strength_scores"]
     assert scores[str(fit.record["prior_strength"])] == min(scores.values())
@@ -168,10 +168,10 @@ def test_a_given_strength_is_kept_and_a_bad_one_refused():
 
 def test_priors_chosen_per_n_are_those_chosen_for_each_n_alone():
     theta, _, _, a_text, b_text, labels, groups = planted(noise=0.6, n_models=10)
-    fits = refits_for_ns(a_text, b_text, groups, labels, theta, theta, ns=[10, 100, 10])
+    fits = refits_for_ns(a_text, b_text, groups, labels, theta, theta, ns=[10, 100, 10], strength=None)
     assert list(fits) == [10, 100]  # one fit per distinct N
     for n, fit in fits.items():
-        alone = refit_for_new_models(a_text, b_text, groups, labels, theta, theta, n_answers=n)
+        alone = refit_for_new_models(a_text, b_text, groups, labels, theta, theta, n_answers=n, strength=None)
         assert fit.record == alone.record and fit.record["n_answers"] == n
         np.testing.assert_array_equal(fit.a, alone.a)
         np.testing.assert_allclose(fit.prior.precision, alone.prior.precision)

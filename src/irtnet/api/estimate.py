@@ -26,7 +26,7 @@ from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Router
 from irtnet.predictors.spec import build_predictor
 from irtnet.tasks.estimate import BenchmarkEstimate, estimate_accuracy, laplace_posterior
-from irtnet.tasks.item_refit import refit_for_new_models
+from irtnet.tasks.item_refit import CHOICE_ANSWERS, refit_for_new_models
 from irtnet.tasks.model_split import FoldNetwork, check_replay_folds, fold_networks, replay_on_folds
 from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items, routing_profile
 from irtnet.tasks.onboard import population_prior, suggest_queries
@@ -205,7 +205,7 @@ class EstimateResult:
 class _Settings:
     level: float = 0.9
     target_width: float | None = None
-    prior_strength: float | None = None  # None: chosen on the known models (item_refit.choose_strength)
+    prior_strength: float | None = 1.0  # None: chosen on the known models (item_refit.choose_strength)
     n_draws: int = 2000
     max_k: int = 1000
     seed: int = 0
@@ -215,7 +215,7 @@ class _Settings:
 def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: np.ndarray,
               s: _Settings) -> EstimateResult:
     fit = refit_for_new_models(pool.a, pool.b, pool.groups, pool.known_labels, predictor.abilities_,
-                               predictor.abilities_, len(labels), s.prior_strength, s.seed)
+                               predictor.abilities_, CHOICE_ANSWERS, s.prior_strength, s.seed)
     if s.replay_folds:
         fit.replay, fit.replay_priors = _model_split(predictor, pool, fit.record, s)
     a, b, prior = fit.a, fit.b, fit.prior
@@ -269,7 +269,7 @@ def _check(level: float, target_width: float | None, replay_folds: int = 0) -> N
 
 def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, level: float = 0.9,
                    target_width: float | None = None, pool: str | Path | None = None,
-                   prior_strength: float | None = None,
+                   prior_strength: float | None = 1.0,
                    n_draws: int = 2000, max_k: int = 1000, seed: int = 0, replay_folds: int = 0) -> EstimateResult:
     """A new model's accuracy on each benchmark of the run's items from its answers in `answers_file`;
     `replay_folds` > 1 replays the known models for the intervals on networks trained without them."""
@@ -283,11 +283,11 @@ def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, leve
 
 
 def plan(checkpoint_or_run: str | Path, n: int, strategy: str = "adaptive", seed: int = 0,
-         pool: str | Path | None = None, prior_strength: float | None = None) -> list[PoolItem]:
+         pool: str | Path | None = None, prior_strength: float | None = 1.0) -> list[PoolItem]:
     """The n items a new model should answer first (`tasks.estimate.plan_items`), in the order to ask them."""
     predictor, items = open_pool(checkpoint_or_run, pool)
     fit = refit_for_new_models(items.a, items.b, items.groups, items.known_labels, predictor.abilities_,
-                               predictor.abilities_, n, prior_strength, seed)  # plan on the items estimate uses
+                               predictor.abilities_, CHOICE_ANSWERS, prior_strength, seed)  # as estimate does
     picks = plan_items(fit.a, fit.b, items.groups, n, strategy, fit.prior, seed, items.known_labels)
     return [items.item(i) for i in picks]
 
@@ -304,7 +304,7 @@ def _labels_of(got: Sequence[float], n: int) -> list[float]:
 def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]], Sequence[float]],
                     rounds: int = 5, per_round: int = 10, level: float = 0.9, target_width: float | None = None,
                     answers_file: str | Path | None = None, pool: str | Path | None = None,
-                    prior_strength: float | None = None, n_draws: int = 2000, seed: int = 0,
+                    prior_strength: float | None = 1.0, n_draws: int = 2000, seed: int = 0,
                     replay_folds: int = 0) -> Iterator[EstimateResult]:
     """The interactive loop: each round choose `per_round` items (greedy D-optimal at the current ability,
     given the items already answered), get their outcomes from `ask(items)` and yield the updated estimate.

@@ -28,6 +28,19 @@ def _numbers(text: str | None, option: str, kind: type = int) -> list | None:
         raise ConfigError(f"{option}: expected comma-separated numbers, got {text!r}") from None
 
 
+def _strength(text: str) -> float | None:
+    """--prior-strength: 'auto' (None: chosen on the known models) or a positive number."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--prior-strength: expected a positive number or 'auto', got {text!r}") from None
+    if not value > 0:  # also refuses NaN
+        raise ConfigError(f"--prior-strength: expected a positive number or 'auto', got {text!r}")
+    return value
+
+
 @friendly_errors
 def evaluate_estimation(
     table: Annotated[Path, Arg(help="response table (.parquet)")],
@@ -50,9 +63,9 @@ def evaluate_estimation(
     level: Annotated[float, Opt(help="interval level")] = 0.9,
     replay_folds: Annotated[int, Opt(help="replay the known models for the interval on networks trained without "
                                           "them, one per fold of the known models (0: on the checkpoint)")] = 0,
-    prior_strength: Annotated[Optional[float], Opt(help="strength of the held-out models' ability prior (its "
-                                                        "precision's scale; 1: the known models' spread); unset: "
-                                                        "chosen per draw on the known models")] = None,
+    prior_strength: Annotated[str, Opt(help="strength of the held-out models' ability prior (its precision's "
+                                            "scale; 1: the known models' spread), or 'auto': chosen per draw on "
+                                            "the known models")] = "1",
     figures: FiguresOpt = True,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
     model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
@@ -68,7 +81,7 @@ def evaluate_estimation(
     result = run(table, spec, encoder, ns=_numbers(ns, "--ns"), draws=draws, held_out_share=held_out_share,
                  methods=csv_list(methods), routing_ns=_numbers(routing_ns, "--routing-ns"), retrain=retrain,
                  retrain_epochs=retrain_epochs, level=level, quick=quick, replay_folds=replay_folds,
-                 prior_strength=prior_strength, threads=threads, out=out,
+                 prior_strength=_strength(prior_strength), threads=threads, out=out,
                  progress=lambda m: console.print(m, highlight=False))
     doc = result.to_dict()
     console.print(estimation_markdown(doc, paired=False), highlight=False, markup=False)  # all of it in the .md

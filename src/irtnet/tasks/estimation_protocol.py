@@ -49,9 +49,9 @@ from irtnet.tasks import estimation_baselines as eb
 from irtnet.tasks.estimate import estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
 from irtnet.tasks.estimation_routing import routing_rows
-from irtnet.tasks.item_refit import ItemRefit, refits_for_ns
+from irtnet.tasks.item_refit import CHOICE_ANSWERS, refit_for_new_models
 from irtnet.tasks.model_split import check_replay_folds, fold_networks, replay_on_folds
-from irtnet.tasks.onboard import fit_theta, with_new_model
+from irtnet.tasks.onboard import Prior, fit_theta, with_new_model
 from irtnet.tasks.stats import resample_weights, verdict
 
 IRTNET = {"irtnet-random": "random", "irtnet-adaptive": "adaptive", "irtnet-balanced": "balanced",
@@ -110,12 +110,13 @@ class _Pool:
 
 @dataclass
 class _Draw:
-    """What one draw shares: the checkpoint, per N the pool's items and the new models' prior (`fits`), the pool's
-    labels, the baselines' fits."""
+    """What one draw shares: the checkpoint, its prior, the pool's parameters and labels, the baselines' fits."""
 
     index: int
     predictor: Any
-    fits: dict[int, ItemRefit]
+    prior: Prior
+    a: np.ndarray
+    b: np.ndarray
     groups: np.ndarray
     known: np.ndarray
     new: np.ndarray
@@ -126,6 +127,9 @@ class _Draw:
     variance: dict[str, float]
     plans: dict[tuple[str, int, bytes], np.ndarray] = field(default_factory=dict)
     known_theta: np.ndarray | None = None  # the checkpoint's abilities of the known models, in `known`'s order
+    refit: dict[str, Any] = field(default_factory=dict)  # the item prior chosen on the known models, its scores
+    replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # per known group: (a, b, columns) to replay it on
+    replay_priors: list[Prior] | None = None  # each known model's prior built without it (item_refit.py)
 
 
 def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, methods: Sequence[str]) -> None:
@@ -144,7 +148,7 @@ def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, method
 # --------------------------------------------------------------------------------------- one draw
 def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str], new_ids: Sequence[str],
                   methods: Sequence[str], irt_dim: int, seed: int, item_refit: bool = True,
-                  ns: Sequence[int] = (100,), strength: float | None = None) -> _Draw:
+                  strength: float | None = 1.0) -> _Draw:
     if not hasattr(predictor, "query_parameters"):
         raise ConfigError(f"{predictor.name} has no IRT query parameters; the protocol needs an IrtNet model")
     a, b = (np.asarray(x, np.float64) for x in predictor.query_parameters(pool.queries))
@@ -161,33 +165,33 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
             bias2 = eb.irt_bias(known, groups, irt_dim, seed)
     ids = {m: i for i, m in enumerate(predictor.models_.ids)}
     theta = predictor.abilities_[[ids[m] for m in known_ids]] if all(m in ids for m in known_ids) else None
-    fits = refits_for_ns(a, b, groups, known if item_refit else None, theta, predictor.abilities_, ns,
-                         strength=strength, seed=seed)  # per N, refitted on the known models
-    return _Draw(index, predictor, fits, groups, known, new, list(new_ids), clusters, irt, bias2, variance,
-                 known_theta=theta)
+    fit = refit_for_new_models(a, b, groups, known if item_refit else None, theta, predictor.abilities_,
+                               n_answers=CHOICE_ANSWERS, strength=strength, seed=seed)  # refitted on the known models
+    return _Draw(index, predictor, fit.prior, fit.a, fit.b, groups, known, new, list(new_ids),
+                 clusters, irt, bias2, variance, known_theta=theta, refit=fit.record, replay=fit.replay,
+                 replay_priors=fit.replay_priors)
 
 
-def _pool_of(ctx: _Draw, j: int, seed: int, n: int) -> tuple[np.ndarray, _Pool]:
-    """Held-out model j's pool items and its pool, on the items (and replay) chosen for n answers."""
-    items, fit = np.flatnonzero(~np.isnan(ctx.new[:, j])), ctx.fits[n]
-    return items, _Pool(fit.a[items], fit.b[items], ctx.groups[items], ctx.new[items, j], ctx.known[items],
+def _pool_of(ctx: _Draw, j: int, seed: int) -> tuple[np.ndarray, _Pool]:
+    items = np.flatnonzero(~np.isnan(ctx.new[:, j]))
+    return items, _Pool(ctx.a[items], ctx.b[items], ctx.groups[items], ctx.new[items, j], ctx.known[items],
                         None if ctx.clusters is None else ctx.clusters[items],
                         None if ctx.irt is None else ctx.irt.take(items),
                         eb.random_items(len(items), len(items), [seed, ctx.index, j]),
-                        None if fit.replay is None else [(ra[items], rb[items], cols) for ra, rb, cols in fit.replay])
+                        None if ctx.replay is None else [(ra[items], rb[items], cols) for ra, rb, cols in ctx.replay])
 
 
 def _plan(ctx: _Draw, pool: _Pool, items: np.ndarray, strategy: str, n: int, seed: int) -> np.ndarray:
     """plan_items' choice (label-free, so shared by held-out models with the same pool)."""
-    key = (strategy, n, np.packbits(np.isin(np.arange(len(ctx.groups)), items)).tobytes())
+    key = (strategy, n, np.packbits(np.isin(np.arange(len(ctx.b)), items)).tobytes())
     if key not in ctx.plans:
-        ctx.plans[key] = np.asarray(plan_items(pool.a, pool.b, pool.groups, n, strategy, ctx.fits[n].prior, seed,
+        ctx.plans[key] = np.asarray(plan_items(pool.a, pool.b, pool.groups, n, strategy, ctx.prior, seed,
                                                pool.known if strategy == "anchor" else None), np.int64)
     return ctx.plans[key]
 
 
 def _tiny(ctx: _Draw, pool: _Pool, items: np.ndarray, n: int, seed: int) -> dict[str, list[Any]]:
-    key = ("anchor-points", n, np.packbits(np.isin(np.arange(len(ctx.groups)), items)).tobytes())
+    key = ("anchor-points", n, np.packbits(np.isin(np.arange(len(ctx.b)), items)).tobytes())
     if key not in ctx.plans:
         ap = eb.anchor_points(pool.known, pool.groups, n, seed)
         ctx.plans[key] = np.vstack([ap.items, ap.weights])
@@ -205,10 +209,9 @@ def _estimates(method: str, ctx: _Draw, pool: _Pool, items: np.ndarray, n: int, 
     rand = pool.order[:n]
     if method in IRTNET:
         idx = rand if IRTNET[method] == "random" else _plan(ctx, pool, items, IRTNET[method], n, seed)
-        fit = ctx.fits[n]
-        return estimate_accuracy(pool.a, pool.b, pool.groups, idx, pool.y[idx], fit.prior, level, n_draws, seed,
+        return estimate_accuracy(pool.a, pool.b, pool.groups, idx, pool.y[idx], ctx.prior, level, n_draws, seed,
                                  known_labels=pool.known, known_theta=ctx.known_theta, replay_items=pool.replay,
-                                 replay_priors=fit.replay_priors)
+                                 replay_priors=ctx.replay_priors)
     if method == "mean-random":
         return eb.mean_estimate(rand, pool.y[rand], pool.groups, level=level)
     if method == "mean-stratified":
@@ -229,10 +232,9 @@ def _cells(ctx: _Draw, model: str, method: str, n: int, estimates: Sequence[Any]
 
 def _model_cells(ctx: _Draw, j: int, ns: Sequence[int], methods: Sequence[str], level: float, n_draws: int,
                  seed: int) -> list[EstimationCell]:
-    items = np.flatnonzero(~np.isnan(ctx.new[:, j]))
+    items, pool = _pool_of(ctx, j, seed)
     out = []
     for n in (n for n in ns if n <= len(items)):
-        _, pool = _pool_of(ctx, j, seed, n)
         tiny: dict[str, list[Any]] = {}
         for method in (m for m in methods if m != "retrain"):
             est = _estimates(method, ctx, pool, items, n, j, level, n_draws, seed, tiny)
@@ -245,7 +247,7 @@ def _retrain_cells(ctx: _Draw, model: Any, pool_data: Any, n: int, seed: int) ->
     prob = model.predict_proba(pool_data.queries, ctx.new_models)  # [Q_pool, M_new], the draw's pool order
     out = []
     for j, name in enumerate(ctx.new_models):
-        items, pool = _pool_of(ctx, j, seed, n)
+        items, pool = _pool_of(ctx, j, seed)
         if n <= len(items):
             idx = pool.order[:n]
             out += _cells(ctx, name, "retrain", n, eb.plugin_estimate(idx, pool.y[idx], pool.groups, prob[items, j]), pool)
@@ -256,9 +258,9 @@ def _added(ctx: _Draw, n: int, seed: int) -> Any:
     """The checkpoint with every held-out model added, theta fitted from its first n random answers."""
     predictor = ctx.predictor
     for j, name in enumerate(ctx.new_models):
-        _, pool = _pool_of(ctx, j, seed, n)
-        idx, prior = pool.order[:n], ctx.fits[n].prior
-        theta = fit_theta(pool.a[idx], pool.b[idx], pool.y[idx], prior.mean, prior.precision)
+        _, pool = _pool_of(ctx, j, seed)
+        idx = pool.order[:n]
+        theta = fit_theta(pool.a[idx], pool.b[idx], pool.y[idx], ctx.prior.mean, ctx.prior.precision)
         predictor = with_new_model(predictor, name, theta)
     return predictor
 
@@ -345,12 +347,12 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                         methods: Sequence[str] = METHODS, retrain: Callable[[], Any] | None = None,
                         routing_ns: Sequence[int] = (50, 100), fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                         level: float = 0.9, n_draws: int = 1000, n_boot: int = 2000, irt_dim: int = 2,
-                        item_refit: bool = True, replay_folds: int = 0, prior_strength: float | None = None,
+                        item_refit: bool = True, replay_folds: int = 0, prior_strength: float | None = 1.0,
                         progress: Callable[[str], None] | None = None) -> EstimationEvaluation:
     """The protocol of the module docstring on a Dataset; `retrain` (a factory) adds the retrain method and the
     routing comparison at `routing_ns`; `prior_strength` scales the new models' ability prior (its precision;
     `onboard.population_prior`) for their estimates and for adding them to the checkpoint (None: chosen per draw
-    on the known models, `item_refit.choose_strength`; a text-free or item_refit=False draw: 1); `replay_folds` > 1
+    on the known models, `item_refit.choose_strength`, or 1 where there are too few); `replay_folds` > 1
     replays the known models on auxiliary networks trained without them (`model_split.fold_networks`), 0
     on the checkpoint's own items. Returns every cell, the summaries and the paired verdicts."""
     _check_settings(ns, draws, held_out_share, methods)
@@ -375,14 +377,13 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
         predictor = make_predictor().fit(train, val)
         pool_data = data.select(qsplit.train)
         ctx = _prepare_draw(d, predictor, pool_data, msplit.train_models, msplit.test_models, methods, irt_dim, seed,
-                            item_refit, sorted({*ns, *(routing_ns if retrain else ())}), prior_strength)
-        refits.append([fit.record for fit in ctx.fits.values()])
+                            item_refit, strength=prior_strength)
+        refits.append(ctx.refit)
         if replay_folds:
             nets = fold_networks(make_predictor, train, val, pool_data.queries, msplit.train_models, replay_folds,
                                  seed + d, lambda m: say(f"draw {d}: {m}"))
-            for fit in ctx.fits.values():
-                fit.replay, fit.replay_priors = replay_on_folds(nets, ctx.known, fit.record["prior_sd"],
-                                                                fit.record["prior_kind"], fit.record["prior_strength"])
+            ctx.replay, ctx.replay_priors = replay_on_folds(nets, ctx.known, ctx.refit["prior_sd"],
+                                                            ctx.refit["prior_kind"], ctx.refit["prior_strength"])
         for j, name in enumerate(ctx.new_models):
             say(f"draw {d}: estimating {name}")
             cells += _model_cells(ctx, j, ns, methods, level, n_draws, seed)
@@ -403,17 +404,17 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                 "routing_ns": [int(n) for n in routing_ns] if retrain and not getattr(predictor, "item_seen", False)
                 else [],
                 "replay_folds": replay_folds, "fractions": list(fractions),
-                "prior_strength": "chosen per draw and N (item_refit.per_draw)" if prior_strength is None
+                "prior_strength": "chosen per draw (item_refit.per_draw)" if prior_strength is None
                 else prior_strength,
                 "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
                 "p_irt": f"classical MIRT-2PL (dim {irt_dim}, free item parameters, MAP) fitted on the known models",
                 "gp_irt_lambda": "b^2 / (b^2 + s^2 / n_g): b^2 split-half IRT bias on known models, s^2 item variance",
                 "pool": "the query split's train part; truth = the held-out model's mean label on a benchmark's pool items",
                 "item_refit": {"on": item_refit, "per_draw": refits,
-                               "what": "irtnet's pool items refitted on the known models' answers; per N, the items' "
-                                       "prior sd and the ability prior's kind (then, unless given, its strength) "
-                                       "chosen at N answers by two-fold cross-fitting over the known models "
-                                       "(tasks/item_refit.py); per_draw: one list per draw, one record per N"}}
+                               "what": "irtnet's pool items refitted on the known models' answers; the items' prior "
+                                       "sd and the ability prior's kind (then, unless given, its strength) chosen at "
+                                       f"{CHOICE_ANSWERS} answers by two-fold cross-fitting over the known models "
+                                       "(tasks/item_refit.py)"}}
     return EstimationEvaluation(cells, summarise(cells), paired_errors(cells, n_boot, seed),
                                 routing_rows(routing, n_boot, seed), settings)
 
@@ -425,6 +426,6 @@ def _with_answers(data: Any, pool_ids: Sequence[str], known_ids: Sequence[str], 
     keep = np.isin(model_of, list(known_ids)) & np.isin(query_of, list(pool_ids))
     pool_queries = np.asarray(data.select(pool_ids).table.query_vocab.ids, dtype=object)
     for j, name in enumerate(ctx.new_models):
-        items, pool = _pool_of(ctx, j, seed, n)
+        items, pool = _pool_of(ctx, j, seed)
         keep |= (model_of == name) & np.isin(query_of, pool_queries[items[pool.order[:n]]])
     return pair_subset(data, keep)

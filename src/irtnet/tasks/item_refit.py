@@ -15,9 +15,10 @@ plug-in per-benchmark accuracy wins (the first of equal ones). Then, at that pai
 strength of the new model's ability prior (the scale of its precision) on the same halves: each pseudo-new model's
 ability is fitted from its `n_answers` random answers and scored by the log loss of its pool items it did not
 answer, the probabilities that routing reads once the model is added; the lowest mean wins (1, the known
-models' own spread, first among equal ones). Both choices are made at the new model's own number of answers:
-`refit_for_new_models` (what `irtnet estimate` calls) for one, `refits_for_ns` (the estimation protocol) for
-each N, sharing the cross-fit's refits.
+models' own spread, first among equal ones). The strength is chosen only where asked (`strength=None`); by
+default it is 1. `irtnet estimate` and the estimation protocol make both choices at `CHOICE_ANSWERS` answers
+through `refit_for_new_models`; `refits_for_ns` makes them at several numbers of answers, sharing the
+cross-fit's refits.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ from irtnet.tasks.onboard import Prior, fit_theta, population_prior
 ITEM_PRIOR_GRID = (0.0, 0.3, 1.0, 3.0)  # prior standard deviations s tried by `choose_priors`
 PRIOR_KINDS = ("isotropic", "population")  # ability priors tried by `choose_priors`
 STRENGTH_GRID = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 2.0)  # ability prior strengths tried by `choose_strength`, 1 first
+#: The number of answers the priors are chosen at, in `irtnet estimate` and the estimation protocol alike: fixed,
+#: so the choice depends on the checkpoint and the pool, not on how many answers a new model brought (the same
+#: priors in every round of the interactive form; chosen at each N instead, the planned items' error at N = 50
+#: rose on ZeroEval, docs/estimation.md).
+CHOICE_ANSWERS = 100
 NEWTON_STEPS = 15
 
 
@@ -195,8 +201,8 @@ def leave_one_out_priors(theta: np.ndarray, strength: float = 1.0, kind: str = "
 
 
 def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray | None,
-                         known_theta: np.ndarray | None, abilities: np.ndarray, n_answers: int = 100,
-                         strength: float | None = None, seed: int = 0) -> ItemRefit:
+                         known_theta: np.ndarray | None, abilities: np.ndarray, n_answers: int = CHOICE_ANSWERS,
+                         strength: float | None = 1.0, seed: int = 0) -> ItemRefit:
     """`refits_for_ns` for one number of answers, the new model's own."""
     fits = refits_for_ns(a, b, groups, known_labels, known_theta, abilities, [n_answers], strength, seed)
     return fits[int(n_answers)]
@@ -204,7 +210,7 @@ def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], kn
 
 def refits_for_ns(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray | None,
                   known_theta: np.ndarray | None, abilities: np.ndarray, ns: Sequence[int],
-                  strength: float | None = None, seed: int = 0) -> dict[int, ItemRefit]:
+                  strength: float | None = 1.0, seed: int = 0) -> dict[int, ItemRefit]:
     """Per number of answers n in `ns`: choose the item prior sd and the ability prior's kind at n answers
     (`choose_priors`' criterion, at strength 1 when `strength` is None), then, with `strength` None, the ability
     prior's strength at n (`choose_strength`); refit the items on every known model and keep each half's
