@@ -58,18 +58,11 @@ def main(argv=None) -> None:
             print(f"| {name} | {r['n']} | {r.get('b_method', 'retrain')} | {r['metric']} | {_f(r['a'], 4)} | "
                   f"{_f(r['b'], 4)} | {_f(r['diff'], 4)} [{_f(r['lo'], 4)}, {_f(r['hi'], 4)}] | {r['verdict']} |")
     print("\n**Priors chosen on the known models, per draw (ability prior kind, item refit sd; 0 = the text's "
-          "parameters; the ability prior's strength, * where it was given, not chosen), at each N where chosen per N**\n")
+          "parameters; the ability prior's strength, * where it was given, not chosen)**\n")
     for name, d in docs.items():
         refit = d["settings"].get("item_refit", {})
-        print(f"- {name}: " + "; ".join(_draw_priors(x, ns) for x in refit.get("per_draw", [])) if refit
+        print(f"- {name}: " + "; ".join(_prior(x) for x in refit.get("per_draw", [])) if refit
               else f"- {name}: (no refit recorded)")
-
-
-def _draw_priors(draw: dict | list, ns: list[int]) -> str:
-    """One draw's choice: a record (files before the choice was made per N) or one record per N."""
-    if isinstance(draw, dict):
-        return _prior(draw)
-    return ", ".join(f"N={r['n_answers']} {_prior(r)}" for r in draw if r["n_answers"] in ns)
 
 
 def _prior(x: dict) -> str:
