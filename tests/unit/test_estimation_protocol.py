@@ -194,6 +194,10 @@ def test_a_text_free_table_runs_with_an_item_seen_irt_model(tmp_path):
     overall = {(r["method"], r["n"]): r for r in doc["summary"] if r["benchmark"] == "all"}
     assert {"hiershrink", "irtnet-random", "retrain", "gp-irt"} <= {m for m, _ in overall}
     assert all(np.isfinite(r["abs_error"]) for r in overall.values())
+    auto = api_run(tmp_path / "t.parquet", ModelSpec(model="irt-2pl"), "hashing-64", quick=True, threads=1,
+                   methods=["irtnet-random"], retrain=False, prior_strength=None)  # no items for validation queries:
+    (record,) = auto.settings["item_refit"]["per_draw"]                          # scored on the pool
+    assert record["strength_chosen"] and record["strength_scores"]
 
 
 def test_prior_strength_is_checked_recorded_and_moves_the_estimates(data):

@@ -176,3 +176,24 @@ def test_priors_chosen_per_n_are_those_chosen_for_each_n_alone():
         np.testing.assert_array_equal(fit.a, alone.a)
         np.testing.assert_allclose(fit.prior.precision, alone.prior.precision)
     assert fits[10].record["scores"] != fits[100].record["scores"]  # scored at each N's own number of answers
+
+
+def test_the_strength_can_be_scored_on_held_out_queries():
+    """Scored on fresh queries (the protocol passes its validation queries), the choice follows the same truth:
+    a prior built from understated abilities pulls too hard, from overstated ones too little."""
+    theta, a, b, _, _, _, groups = planted(noise=0.0, n_models=24)
+    rng = np.random.default_rng(4)
+    a_new, b_new = rng.uniform(0.3, 1.5, (200, 2)), rng.normal(0, 1, 200)
+    chosen = {}
+    for truth_scale, given_scale in ((1.0, 0.3), (0.2, 1.0)):
+        truth = truth_scale * theta
+        labels, held_y = ((rng.random((len(bb), len(theta))) < 1 / (1 + np.exp(-(aa @ truth.T - bb[:, None]))))
+                          .astype(float) for aa, bb in ((a, b), (a_new, b_new)))
+        held_y[:5, 0] = np.nan  # unlabelled held-out pairs are skipped, not counted as wrong
+        fit = refit_for_new_models(a, b, groups, labels, given_scale * theta, given_scale * theta, n_answers=30,
+                                   strength=None, held=(a_new, b_new, held_y))
+        plain = refit_for_new_models(a, b, groups, labels, given_scale * theta, given_scale * theta, n_answers=30,
+                                     strength=None)
+        assert fit.record["strength_scores"] != plain.record["strength_scores"]  # scored elsewhere
+        chosen[given_scale] = fit.record["prior_strength"]
+    assert chosen[0.3] < 1.0 < chosen[1.0]

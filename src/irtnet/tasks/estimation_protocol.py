@@ -148,7 +148,7 @@ def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, method
 # --------------------------------------------------------------------------------------- one draw
 def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str], new_ids: Sequence[str],
                   methods: Sequence[str], irt_dim: int, seed: int, item_refit: bool = True,
-                  strength: float | None = 1.0) -> _Draw:
+                  strength: float | None = 1.0, val: Any = None) -> _Draw:
     if not hasattr(predictor, "query_parameters"):
         raise ConfigError(f"{predictor.name} has no IRT query parameters; the protocol needs an IrtNet model")
     a, b = (np.asarray(x, np.float64) for x in predictor.query_parameters(pool.queries))
@@ -165,8 +165,13 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
             bias2 = eb.irt_bias(known, groups, irt_dim, seed)
     ids = {m: i for i, m in enumerate(predictor.models_.ids)}
     theta = predictor.abilities_[[ids[m] for m in known_ids]] if all(m in ids for m in known_ids) else None
+    held = None
+    if strength is None and val is not None and not getattr(predictor, "item_seen", False):
+        # the strength is scored on queries the network never trained on (a per-item model has no items for them)
+        held = (*(np.asarray(x, np.float64) for x in predictor.query_parameters(val.queries)),
+                val.table.label_matrix(model_ids=list(known_ids)))
     fit = refit_for_new_models(a, b, groups, known if item_refit else None, theta, predictor.abilities_,
-                               n_answers=CHOICE_ANSWERS, strength=strength, seed=seed)  # refitted on the known models
+                               n_answers=CHOICE_ANSWERS, strength=strength, seed=seed, held=held)
     return _Draw(index, predictor, fit.prior, fit.a, fit.b, groups, known, new, list(new_ids),
                  clusters, irt, bias2, variance, known_theta=theta, refit=fit.record, replay=fit.replay,
                  replay_priors=fit.replay_priors)
@@ -377,7 +382,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
         predictor = make_predictor().fit(train, val)
         pool_data = data.select(qsplit.train)
         ctx = _prepare_draw(d, predictor, pool_data, msplit.train_models, msplit.test_models, methods, irt_dim, seed,
-                            item_refit, strength=prior_strength)
+                            item_refit, strength=prior_strength, val=val)
         refits.append(ctx.refit)
         if replay_folds:
             nets = fold_networks(make_predictor, train, val, pool_data.queries, msplit.train_models, replay_folds,

@@ -85,19 +85,29 @@ def _plug_in_error(a, b, groups, labels, theta_mean, precision, n_answers: int, 
     return errors
 
 
-def _unanswered_log_loss(a, b, labels, theta_mean, precision, n_answers: int, rng) -> tuple[float, int]:
-    """(summed log loss, count) of each column of labels [Q, M'] on its labelled items it did not answer,
-    its ability fitted from `n_answers` random labelled items (the draws of `_plug_in_error`'s rng order)."""
+Held = tuple[np.ndarray, np.ndarray, np.ndarray]  # (a [Qv, d], b [Qv], labels [Qv, M]) of held-out queries
+
+
+def _unanswered_log_loss(a, b, labels, theta_mean, precision, n_answers: int, rng,
+                         held: Held | None = None) -> tuple[float, int]:
+    """(summed log loss, count) of each column of labels [Q, M'] on its labelled items it did not answer, its
+    ability fitted from `n_answers` random labelled items (the draws of `_plug_in_error`'s rng order); with
+    `held` (its labels' columns those of `labels`), on those queries instead of the unanswered pool items."""
     total, count = 0.0, 0
     for m in range(labels.shape[1]):
         items = np.flatnonzero(~np.isnan(labels[:, m]))
         if len(items) <= n_answers:
             continue
         idx = rng.choice(items, n_answers, replace=False)
-        rest = np.setdiff1d(items, idx)
-        z = a[rest] @ fit_theta(a[idx], b[idx], labels[idx, m], theta_mean, precision) - b[rest]
-        total += float(np.sum(np.logaddexp(0.0, z) - labels[rest, m] * z))  # -log P(y) under sigmoid(z)
-        count += len(rest)
+        theta = fit_theta(a[idx], b[idx], labels[idx, m], theta_mean, precision)
+        if held is None:
+            ta, tb, ty = (x[np.setdiff1d(items, idx)] for x in (a, b, labels[:, m]))
+        else:
+            keep = ~np.isnan(held[2][:, m])
+            ta, tb, ty = held[0][keep], held[1][keep], held[2][keep, m]
+        z = ta @ theta - tb
+        total += float(np.sum(np.logaddexp(0.0, z) - ty * z))  # -log P(y) under sigmoid(z)
+        count += len(ty)
     return total, count
 
 
@@ -154,10 +164,11 @@ def choose_priors(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_lab
 
 
 def choose_strength(labels: np.ndarray, theta: np.ndarray, refits: Refits, halves: Halves, kind: str, sd: float,
-                    n_answers: int, grid: Sequence[float] = STRENGTH_GRID, seed: int = 0
+                    n_answers: int, grid: Sequence[float] = STRENGTH_GRID, seed: int = 0, held: Held | None = None
                     ) -> tuple[float, dict[str, float]]:
     """(strength, {strength: mean log loss}) of the new model's ability prior, on `_refits`' halves at the
-    chosen (kind, sd): each half's prior, at each strength, from the other half's abilities (module docstring)."""
+    chosen (kind, sd): each half's prior, at each strength, from the other half's abilities (module docstring);
+    scored on the unanswered pool items, or on `held` queries (columns: the known models) where given."""
     n = max(1, min(int(n_answers), labels.shape[0] // 2))
     scores: dict[str, float] = {}
     for strength in grid:
@@ -165,8 +176,9 @@ def choose_strength(labels: np.ndarray, theta: np.ndarray, refits: Refits, halve
         for h, (fit, test_half) in enumerate(zip(halves, halves[::-1])):
             prior = population_prior(theta[fit], strength, kind)
             ra, rb = refits[(float(sd), h)]
+            part = None if held is None else (held[0], held[1], held[2][:, test_half])
             t, c = _unanswered_log_loss(ra, rb, labels[:, test_half], prior.mean, prior.precision, n,
-                                        np.random.default_rng(seed))
+                                        np.random.default_rng(seed), part)
             total, count = total + t, count + c
         scores[str(float(strength))] = total / count if count else float("inf")
     best = min(scores, key=lambda k: (scores[k], list(scores).index(k)))
@@ -202,15 +214,15 @@ def leave_one_out_priors(theta: np.ndarray, strength: float = 1.0, kind: str = "
 
 def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray | None,
                          known_theta: np.ndarray | None, abilities: np.ndarray, n_answers: int = CHOICE_ANSWERS,
-                         strength: float | None = 1.0, seed: int = 0) -> ItemRefit:
+                         strength: float | None = 1.0, seed: int = 0, held: Held | None = None) -> ItemRefit:
     """`refits_for_ns` for one number of answers, the new model's own."""
-    fits = refits_for_ns(a, b, groups, known_labels, known_theta, abilities, [n_answers], strength, seed)
+    fits = refits_for_ns(a, b, groups, known_labels, known_theta, abilities, [n_answers], strength, seed, held)
     return fits[int(n_answers)]
 
 
 def refits_for_ns(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray | None,
                   known_theta: np.ndarray | None, abilities: np.ndarray, ns: Sequence[int],
-                  strength: float | None = 1.0, seed: int = 0) -> dict[int, ItemRefit]:
+                  strength: float | None = 1.0, seed: int = 0, held: Held | None = None) -> dict[int, ItemRefit]:
     """Per number of answers n in `ns`: choose the item prior sd and the ability prior's kind at n answers
     (`choose_priors`' criterion, at strength 1 when `strength` is None), then, with `strength` None, the ability
     prior's strength at n (`choose_strength`); refit the items on every known model and keep each half's
@@ -237,7 +249,7 @@ def refits_for_ns(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_lab
         scores = _scores(np.asarray(groups, dtype=object), labels, theta, refits, halves, n, PRIOR_KINDS,
                          ITEM_PRIOR_GRID, given, seed)
         kind, sd = _best(scores)
-        s_n, s_scores = (choose_strength(labels, theta, refits, halves, kind, sd, n, seed=seed) if chosen
+        s_n, s_scores = (choose_strength(labels, theta, refits, halves, kind, sd, n, seed=seed, held=held) if chosen
                          else (given, {}))
         if sd not in full:
             full[sd] = refit_items(a, b, labels, theta, sd)
