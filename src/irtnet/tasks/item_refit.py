@@ -13,9 +13,11 @@ models are split in two halves; each half's items are refitted on the other half
 half plays new models answering `n_answers` random items; the pair with the lowest mean absolute error of the
 plug-in per-benchmark accuracy wins (the first of equal ones). Then, at that pair, `choose_strength` picks the
 strength of the new model's ability prior (the scale of its precision) on the same halves: each pseudo-new model's
-ability is fitted from its `n_answers` random answers and scored by the log loss of its pool items it did not
-answer, the probabilities that routing reads once the model is added; the lowest mean wins (1, the known
-models' own spread, first among equal ones). The strength is chosen only where asked (`strength=None`); by
+ability is fitted from its `n_answers` random answers and scored by the log loss of its answers to `held`
+queries the network never trained on (the protocol's validation queries, with the text's items, as routing reads
+test queries), or, without them, of its pool items it did not answer (biased toward weak priors where the
+network fitted those models' pool answers); the lowest mean wins (1, the known models' own spread, first among
+equal ones). The strength is chosen only where asked (`strength=None`); by
 default it is 1. `irtnet estimate` and the estimation protocol make both choices at `CHOICE_ANSWERS` answers
 through `refit_for_new_models`; `refits_for_ns` makes them at several numbers of answers, sharing the
 cross-fit's refits.
