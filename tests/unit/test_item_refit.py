@@ -9,7 +9,7 @@ import pytest
 from irtnet.errors import ConfigError, DataError
 from irtnet.tasks.estimate import estimate_accuracy
 from irtnet.tasks.item_refit import (ITEM_PRIOR_GRID, PRIOR_KINDS, STRENGTH_GRID, choose_priors, refit_for_new_models,
-                                    refit_items, refits_for_ns)
+                                    refit_items)
 from irtnet.tasks.onboard import population_prior
 
 
@@ -164,18 +164,6 @@ def test_a_given_strength_is_kept_and_a_bad_one_refused():
     assert few.record["prior_strength"] == 1.0 and not few.record["strength_chosen"]  # too few to choose on
     with pytest.raises(ConfigError, match="strength must be positive"):
         refit_for_new_models(a_text, b_text, groups, labels, theta, theta, strength=0.0)
-
-
-def test_priors_chosen_per_n_are_those_chosen_for_each_n_alone():
-    theta, _, _, a_text, b_text, labels, groups = planted(noise=0.6, n_models=10)
-    fits = refits_for_ns(a_text, b_text, groups, labels, theta, theta, ns=[10, 100, 10], strength=None)
-    assert list(fits) == [10, 100]  # one fit per distinct N
-    for n, fit in fits.items():
-        alone = refit_for_new_models(a_text, b_text, groups, labels, theta, theta, n_answers=n, strength=None)
-        assert fit.record == alone.record and fit.record["n_answers"] == n
-        np.testing.assert_array_equal(fit.a, alone.a)
-        np.testing.assert_allclose(fit.prior.precision, alone.prior.precision)
-    assert fits[10].record["scores"] != fits[100].record["scores"]  # scored at each N's own number of answers
 
 
 def test_the_strength_can_be_scored_on_held_out_queries():

@@ -19,8 +19,7 @@ test queries), or, without them, of its pool items it did not answer (biased tow
 network fitted those models' pool answers); the lowest mean wins (1, the known models' own spread, first among
 equal ones). The strength is chosen only where asked (`strength=None`); by
 default it is 1. `irtnet estimate` and the estimation protocol make both choices at `CHOICE_ANSWERS` answers
-through `refit_for_new_models`; `refits_for_ns` makes them at several numbers of answers, sharing the
-cross-fit's refits.
+through `refit_for_new_models`, the one entry point.
 """
 
 from __future__ import annotations
@@ -217,47 +216,33 @@ def leave_one_out_priors(theta: np.ndarray, strength: float = 1.0, kind: str = "
 def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray | None,
                          known_theta: np.ndarray | None, abilities: np.ndarray, n_answers: int = CHOICE_ANSWERS,
                          strength: float | None = 1.0, seed: int = 0, held: Held | None = None) -> ItemRefit:
-    """`refits_for_ns` for one number of answers, the new model's own."""
-    fits = refits_for_ns(a, b, groups, known_labels, known_theta, abilities, [n_answers], strength, seed, held)
-    return fits[int(n_answers)]
-
-
-def refits_for_ns(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray | None,
-                  known_theta: np.ndarray | None, abilities: np.ndarray, ns: Sequence[int],
-                  strength: float | None = 1.0, seed: int = 0, held: Held | None = None) -> dict[int, ItemRefit]:
-    """Per number of answers n in `ns`: choose the item prior sd and the ability prior's kind at n answers
-    (`choose_priors`' criterion, at strength 1 when `strength` is None), then, with `strength` None, the ability
-    prior's strength at n (`choose_strength`); refit the items on every known model and keep each half's
-    cross-fitted items for the replay (the cross-fit's own refits, computed once for every n), and each known
-    model's leave-one-out prior (`leave_one_out_priors`) for the replay. `abilities` [M, d]: every model of the
-    checkpoint, for the prior. Without known labels or abilities, or with fewer than 4 known models: the text's
-    items and the isotropic prior, at strength 1 where none is given."""
+    """Choose the item prior sd and the ability prior's kind at `n_answers` answers (`choose_priors`' criterion,
+    at strength 1 when `strength` is None), then, with `strength` None, the ability prior's strength
+    (`choose_strength`, on `held` queries where given); refit the items on every known model and keep each half's
+    cross-fitted items for the replay (the cross-fit's own refits), and each known model's leave-one-out prior
+    (`leave_one_out_priors`) for the replay. `abilities` [M, d]: every model of the checkpoint, for the prior.
+    Without known labels or abilities, or with fewer than 4 known models: the text's items and the isotropic
+    prior, at strength 1 where none is given."""
     if strength is not None and not strength > 0:
         raise ConfigError(f"the ability prior's strength must be positive, got {strength}")
-    chosen, given = strength is None, 1.0 if strength is None else float(strength)
-    ns = list(dict.fromkeys(int(n) for n in ns))
+    chosen, given, n = strength is None, 1.0 if strength is None else float(strength), int(n_answers)
     if known_labels is None or known_theta is None or np.asarray(known_labels).shape[1] < 4:
         loo = leave_one_out_priors(np.asarray(known_theta, np.float64), given) if (
             known_theta is not None and len(known_theta) >= 3) else None
-        return {n: ItemRefit(a, b, population_prior(abilities, given), None,
-                             {"n_answers": n, "prior_kind": PRIOR_KINDS[0], "prior_sd": 0.0, "scores": {},
-                              "prior_strength": given, "strength_chosen": False, "strength_scores": {}}, loo)
-                for n in ns}
+        return ItemRefit(a, b, population_prior(abilities, given), None,
+                         {"n_answers": n, "prior_kind": PRIOR_KINDS[0], "prior_sd": 0.0, "scores": {},
+                          "prior_strength": given, "strength_chosen": False, "strength_scores": {}}, loo)
     labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
     refits, halves = _refits(a, b, labels, theta, ITEM_PRIOR_GRID, seed)
-    full: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-    out = {}
-    for n in ns:
-        scores = _scores(np.asarray(groups, dtype=object), labels, theta, refits, halves, n, PRIOR_KINDS,
-                         ITEM_PRIOR_GRID, given, seed)
-        kind, sd = _best(scores)
-        s_n, s_scores = (choose_strength(labels, theta, refits, halves, kind, sd, n, seed=seed, held=held) if chosen
-                         else (given, {}))
-        if sd not in full:
-            full[sd] = refit_items(a, b, labels, theta, sd)
-        replay = [(*refits[(sd, h)], halves[1 - h]) for h in (0, 1)] if sd > 0 else None
-        record = {"n_answers": n, "prior_kind": kind, "prior_sd": sd, "scores": scores, "prior_strength": s_n,
-                  "strength_chosen": chosen, "strength_scores": s_scores}
-        out[n] = ItemRefit(*full[sd], population_prior(abilities, s_n, kind), replay, record,
-                           leave_one_out_priors(theta, s_n, kind))
-    return out
+    scores = _scores(np.asarray(groups, dtype=object), labels, theta, refits, halves, n, PRIOR_KINDS,
+                     ITEM_PRIOR_GRID, given, seed)
+    kind, sd = _best(scores)
+    if chosen:
+        given, strength_scores = choose_strength(labels, theta, refits, halves, kind, sd, n, seed=seed, held=held)
+    else:
+        strength_scores = {}
+    replay = [(*refits[(sd, h)], halves[1 - h]) for h in (0, 1)] if sd > 0 else None
+    record = {"n_answers": n, "prior_kind": kind, "prior_sd": sd, "scores": scores, "prior_strength": given,
+              "strength_chosen": chosen, "strength_scores": strength_scores}
+    return ItemRefit(*refit_items(a, b, labels, theta, sd), population_prior(abilities, given, kind), replay, record,
+                     leave_one_out_priors(theta, given, kind))
