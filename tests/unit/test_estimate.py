@@ -470,3 +470,32 @@ def test_replay_folds_needs_the_run_not_a_pool_file(run_dir, tmp_path):
     assert len(estimate_model(run_dir / "model", answers, pool=pool).benchmarks) == 2
     with pytest.raises(ConfigError, match="--replay-folds trains networks on the run's table"):
         estimate_model(run_dir / "model", answers, pool=pool, replay_folds=2)
+
+
+def test_auto_strength_is_scored_on_the_runs_validation_queries(run_dir, tmp_path):
+    """`--prior-strength auto` chooses the new model's prior strength as the protocol does: on the known models'
+    answers to the run's validation queries (which the network never trained on), not on its pool items."""
+    from irtnet.api import Run
+    from irtnet.api.estimate import _held_queries, open_pool
+    from irtnet.tasks.item_refit import CHOICE_ANSWERS, STRENGTH_GRID, refit_for_new_models
+
+    predictor, pool = open_pool(run_dir)
+    a, b, labels = _held_queries(predictor, pool)
+    val = Run.open(run_dir).split().val
+    rows = sorted(pool.ids.index(q) for q in val)  # in the pool's order
+    assert len(b) == len(val) > 0 and np.array_equal(a, pool.a[rows])
+    np.testing.assert_array_equal(labels, pool.known_labels[rows])
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({"query": q, "correct": k % 2}) + "\n" for k, q in enumerate(pool.ids[:20])))
+    result = _invoke(run_dir, "--answers", answers, "--prior-strength", "auto", "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    refit = json.loads((tmp_path / "e.json").read_text())["settings"]["item_refit"]
+    assert refit["strength_chosen"] and refit["strength_scored_on"] == "held-out queries"
+    assert refit["prior_strength"] in STRENGTH_GRID and len(refit["strength_scores"]) == len(STRENGTH_GRID)
+    assert "scored on their validation queries" in " ".join(result.output.split())
+    on_pool = refit_for_new_models(pool.a, pool.b, pool.groups, pool.known_labels, predictor.abilities_,
+                                   predictor.abilities_, CHOICE_ANSWERS, None, 0).record
+    assert on_pool["strength_scored_on"] == "pool items" and on_pool["strength_scores"] != refit["strength_scores"]
+    for bad in ("0", "nan", "strong"):
+        result = _invoke(run_dir, "--answers", answers, "--prior-strength", bad)
+        assert result.exit_code == 2 and "--prior-strength: expected a positive number or 'auto'" in result.output

@@ -21,15 +21,16 @@ from irtnet.api.data import prepare, split_datasets
 from irtnet.api.inputs import _benchmark_of, _label_of, _load_records, _text_of
 from irtnet.api.run import Run, is_run_dir
 from irtnet.api.texts import known_benchmarks, load, text_queries
+from irtnet.data.splits import QuerySplit
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Router
 from irtnet.predictors.spec import build_predictor
 from irtnet.tasks.estimate import BenchmarkEstimate, estimate_accuracy, laplace_posterior
-from irtnet.tasks.item_refit import CHOICE_ANSWERS, refit_for_new_models
+from irtnet.tasks.item_refit import CHOICE_ANSWERS, Held, ItemRefit, refit_for_new_models
 from irtnet.tasks.model_split import FoldNetwork, check_replay_folds, fold_networks, replay_on_folds
 from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items, routing_profile
-from irtnet.tasks.onboard import population_prior, suggest_queries
+from irtnet.tasks.onboard import suggest_queries
 
 
 @dataclass(frozen=True)
@@ -212,10 +213,31 @@ class _Settings:
     replay_folds: int = 0
 
 
+def _held_queries(predictor: Router, pool: ItemPool) -> Held | None:
+    """The run's validation queries (text items, known models' labels) on which `auto` scores the prior strength,
+    as the protocol does: queries the network never trained on. None for a pool file, a pair split or a
+    per-item model (those score it on the pool's unanswered items)."""
+    if pool.run is None or pool.known_labels is None or getattr(predictor, "item_seen", False):
+        return None
+    split = pool.run.split()
+    if not isinstance(split, QuerySplit) or not split.val:
+        return None
+    val = set(split.val)
+    rows = np.array([i for i, q in enumerate(pool.ids) if q in val], dtype=np.int64)
+    return (pool.a[rows], pool.b[rows], pool.known_labels[rows]) if len(rows) else None
+
+
+def _refit(predictor: Router, pool: ItemPool, strength: float | None, seed: int) -> ItemRefit:
+    """The items and the new model's prior, chosen on the known models at `CHOICE_ANSWERS` answers (strength
+    None: chosen too, on the run's validation queries where it has them)."""
+    held = _held_queries(predictor, pool) if strength is None else None
+    return refit_for_new_models(pool.a, pool.b, pool.groups, pool.known_labels, predictor.abilities_,
+                                predictor.abilities_, CHOICE_ANSWERS, strength, seed, held=held)
+
+
 def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: np.ndarray,
               s: _Settings) -> EstimateResult:
-    fit = refit_for_new_models(pool.a, pool.b, pool.groups, pool.known_labels, predictor.abilities_,
-                               predictor.abilities_, CHOICE_ANSWERS, s.prior_strength, s.seed)
+    fit = _refit(predictor, pool, s.prior_strength, s.seed)
     if s.replay_folds:
         fit.replay, fit.replay_priors = _model_split(predictor, pool, fit.record, s)
     a, b, prior = fit.a, fit.b, fit.prior
@@ -286,8 +308,7 @@ def plan(checkpoint_or_run: str | Path, n: int, strategy: str = "adaptive", seed
          pool: str | Path | None = None, prior_strength: float | None = 1.0) -> list[PoolItem]:
     """The n items a new model should answer first (`tasks.estimate.plan_items`), in the order to ask them."""
     predictor, items = open_pool(checkpoint_or_run, pool)
-    fit = refit_for_new_models(items.a, items.b, items.groups, items.known_labels, predictor.abilities_,
-                               predictor.abilities_, CHOICE_ANSWERS, prior_strength, seed)  # as estimate does
+    fit = _refit(predictor, items, prior_strength, seed)  # as estimate does
     picks = plan_items(fit.a, fit.b, items.groups, n, strategy, fit.prior, seed, items.known_labels)
     return [items.item(i) for i in picks]
 
@@ -315,15 +336,15 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = (read_pool_answers(answers_file, items, predictor) if answers_file
                          else (np.zeros(0, np.int64), np.zeros(0)))
-    prior = population_prior(predictor.abilities_, 1.0 if prior_strength is None else prior_strength)  # choosing only
+    fit = _refit(predictor, items, prior_strength, seed)  # the items and prior the estimates run on, to choose with
     settings = _Settings(level, target_width, prior_strength, n_draws, seed=seed, replay_folds=replay_folds)
     for _ in range(rounds):
         free = np.setdiff1d(np.arange(len(items.ids)), positions)
         if not len(free):
             return
-        theta, _ = laplace_posterior(items.a, items.b, positions, labels, prior)
-        picks = free[suggest_queries(items.a[free], items.b[free], theta, prior, items.a[positions],
-                                     items.b[positions], per_round)]
+        theta, _ = laplace_posterior(fit.a, fit.b, positions, labels, fit.prior)
+        picks = free[suggest_queries(fit.a[free], fit.b[free], theta, fit.prior, fit.a[positions],
+                                     fit.b[positions], per_round)]
         got = _labels_of(ask([items.item(int(i)) for i in picks]), len(picks))
         positions, labels = np.concatenate([positions, picks]), np.concatenate([labels, got])
         result = _estimate(predictor, items, positions, labels, settings)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from irtnet.errors import IrtnetError
+from irtnet.errors import ConfigError, IrtnetError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -51,3 +51,16 @@ def positive(value: int | float | None) -> int | float | None:
 def csv_list(text: str | None) -> list[str] | None:
     """A comma-separated option as a list (None when not given)."""
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def prior_strength_value(text: str) -> float | None:
+    """--prior-strength: 'auto' (None: chosen on the known models) or a positive number."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--prior-strength: expected a positive number or 'auto', got {text!r}") from None
+    if not value > 0:  # also refuses NaN
+        raise ConfigError(f"--prior-strength: expected a positive number or 'auto', got {text!r}")
+    return value

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from irtnet._io import write_json, write_text
-from irtnet.cli.common import console, friendly_errors, positive
+from irtnet.cli.common import console, friendly_errors, positive, prior_strength_value
 from irtnet.errors import ConfigError
 
 Opt = typer.Option
@@ -56,7 +56,9 @@ def routing_table(result: Any) -> Table:
 def priors_line(result: Any) -> str:
     """The priors the estimate ran under, and whether they were chosen on the known models or given."""
     r = result.settings.get("item_refit", {})
-    how = "chosen on the known models" if r.get("strength_chosen") else "given" if r.get("scores") else "default"
+    on = {"held-out queries": "validation queries", "pool items": "pool items"}.get(r.get("strength_scored_on") or "")
+    how = (f"chosen on the known models, scored on their {on}" if r.get("strength_chosen")
+           else "given" if r.get("scores") else "default")
     return (f"Priors: the new model's ability prior {r.get('prior_kind', 'isotropic')} at strength "
             f"{result.settings.get('prior_strength', 1.0):g} ({how}); items refitted on the known models' answers "
             f"with prior sd {r.get('prior_sd', 0.0):g} (0: the text's parameters)")
@@ -125,25 +127,31 @@ def estimate(
     replay_folds: Annotated[int, Opt(help="replay the run's models for the intervals on networks trained without "
                                           "them, one per fold of its models (0: on the checkpoint; K trainings)")
                             ] = 0,
+    prior_strength: Annotated[str, Opt(help="strength of the new model's ability prior (its precision's scale; "
+                                            "1: the known models' spread), or 'auto': chosen on the known models, "
+                                            "scored on the run's validation queries")] = "1",
     json_out: Annotated[Optional[Path], Opt("--json", help="write the (last) estimate here")] = None,
 ) -> None:
     """A new model's accuracy on every benchmark of RUN from its answers on a few items, with predictive
     intervals and where a router would now send queries; or which items to run first (--plan N)."""
     from irtnet.api import estimate as api
 
+    strength = prior_strength_value(prior_strength)
     if plan_n is not None:
         if answers or interactive:
             raise ConfigError("--plan chooses items to run; give it without --answers and --interactive")
-        _write_plan(api.plan(run, plan_n, strategy, seed, pool), out)
+        _write_plan(api.plan(run, plan_n, strategy, seed, pool, strength), out)
         return
     if interactive:
         result = None
         for r, result in enumerate(api.estimate_rounds(run, ask_terminal, rounds, per_round, level, target_width,
-                                                       answers, pool, seed=seed, replay_folds=replay_folds), 1):
+                                                       answers, pool, strength, seed=seed,
+                                                       replay_folds=replay_folds), 1):
             console.rule(f"after round {r}", align="left")
             _show(result)
     elif answers:
-        result = api.estimate_model(run, answers, level, target_width, pool, seed=seed, replay_folds=replay_folds)
+        result = api.estimate_model(run, answers, level, target_width, pool, strength, seed=seed,
+                                    replay_folds=replay_folds)
         _show(result)
     else:
         raise ConfigError("give --answers FILE, --plan N or --interactive")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from irtnet.cli.common import console, csv_list, friendly_errors, positive
+from irtnet.cli.common import console, csv_list, friendly_errors, positive, prior_strength_value
 from irtnet.cli.tasks import (ConfigOpt, EncoderOpt, EpochsOpt, GroupsOpt, LrOpt, ModelOpt, PresetOpt, SeedOpt,
                               ThreadsOpt, _model)
 from irtnet.errors import ConfigError
@@ -26,19 +26,6 @@ def _numbers(text: str | None, option: str, kind: type = int) -> list | None:
         return [kind(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ConfigError(f"{option}: expected comma-separated numbers, got {text!r}") from None
-
-
-def _strength(text: str) -> float | None:
-    """--prior-strength: 'auto' (None: chosen on the known models) or a positive number."""
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"--prior-strength: expected a positive number or 'auto', got {text!r}") from None
-    if not value > 0:  # also refuses NaN
-        raise ConfigError(f"--prior-strength: expected a positive number or 'auto', got {text!r}")
-    return value
 
 
 @friendly_errors
@@ -81,7 +68,7 @@ def evaluate_estimation(
     result = run(table, spec, encoder, ns=_numbers(ns, "--ns"), draws=draws, held_out_share=held_out_share,
                  methods=csv_list(methods), routing_ns=_numbers(routing_ns, "--routing-ns"), retrain=retrain,
                  retrain_epochs=retrain_epochs, level=level, quick=quick, replay_folds=replay_folds,
-                 prior_strength=_strength(prior_strength), threads=threads, out=out,
+                 prior_strength=prior_strength_value(prior_strength), threads=threads, out=out,
                  progress=lambda m: console.print(m, highlight=False))
     doc = result.to_dict()
     console.print(estimation_markdown(doc, paired=False), highlight=False, markup=False)  # all of it in the .md

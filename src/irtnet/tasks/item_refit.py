@@ -231,7 +231,8 @@ def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], kn
             known_theta is not None and len(known_theta) >= 3) else None
         return ItemRefit(a, b, population_prior(abilities, given), None,
                          {"n_answers": n, "prior_kind": PRIOR_KINDS[0], "prior_sd": 0.0, "scores": {},
-                          "prior_strength": given, "strength_chosen": False, "strength_scores": {}}, loo)
+                          "prior_strength": given, "strength_chosen": False, "strength_scores": {},
+                          "strength_scored_on": None}, loo)
     labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
     refits, halves = _refits(a, b, labels, theta, ITEM_PRIOR_GRID, seed)
     scores = _scores(np.asarray(groups, dtype=object), labels, theta, refits, halves, n, PRIOR_KINDS,
@@ -243,6 +244,7 @@ def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], kn
         strength_scores = {}
     replay = [(*refits[(sd, h)], halves[1 - h]) for h in (0, 1)] if sd > 0 else None
     record = {"n_answers": n, "prior_kind": kind, "prior_sd": sd, "scores": scores, "prior_strength": given,
-              "strength_chosen": chosen, "strength_scores": strength_scores}
+              "strength_chosen": chosen, "strength_scores": strength_scores,
+              "strength_scored_on": None if not chosen else "pool items" if held is None else "held-out queries"}
     return ItemRefit(*refit_items(a, b, labels, theta, sd), population_prior(abilities, given, kind), replay, record,
                      leave_one_out_priors(theta, given, kind))
