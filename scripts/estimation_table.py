@@ -67,8 +67,10 @@ def main(argv=None) -> None:
 
 def _prior(x: dict) -> str:
     strength = x.get("prior_strength", 1.0)  # files before the strength was chosen: fixed at 1
+    at = x.get("strength_at")  # chosen again at each N: "N:strength" pairs
+    per_n = f" (at N {', '.join(f'{n}:{s:g}' for n, s in at.items())})" if at else ""
     return (f"{x.get('prior_kind', 'isotropic')} {x.get('prior_sd')} "
-            f"x{strength:g}{'' if x.get('strength_chosen') else '*'}")
+            f"x{strength:g}{'' if x.get('strength_chosen') else '*'}{per_n}")
 
 
 def _resampled(docs: dict) -> str:

@@ -489,13 +489,20 @@ def test_auto_strength_is_scored_on_the_runs_validation_queries(run_dir, tmp_pat
     answers.write_text("".join(json.dumps({"query": q, "correct": k % 2}) + "\n" for k, q in enumerate(pool.ids[:20])))
     result = _invoke(run_dir, "--answers", answers, "--prior-strength", "auto", "--json", tmp_path / "e.json")
     assert result.exit_code == 0, result.output
-    refit = json.loads((tmp_path / "e.json").read_text())["settings"]["item_refit"]
+    settings = json.loads((tmp_path / "e.json").read_text())["settings"]
+    refit = settings["item_refit"]
     assert refit["strength_chosen"] and refit["strength_scored_on"] == "held-out queries"
     assert refit["prior_strength"] in STRENGTH_GRID and len(refit["strength_scores"]) == len(STRENGTH_GRID)
+    assert set(refit["strength_at"]) == {"20"} and settings["prior_strength"] == refit["strength_at"]["20"]  # at N
     assert "scored on their validation queries" in " ".join(result.output.split())
     on_pool = refit_for_new_models(pool.a, pool.b, pool.groups, pool.known_labels, predictor.abilities_,
                                    predictor.abilities_, CHOICE_ANSWERS, None, 0).record
     assert on_pool["strength_scored_on"] == "pool items" and on_pool["strength_scores"] != refit["strength_scores"]
+    result = runner.invoke(__import__("irtnet.cli.main", fromlist=["app"]).app,  # the rounds choose it too
+                           ["estimate", str(run_dir), "--interactive", "--rounds", "2", "--per-round", "2",
+                            "--prior-strength", "auto"], input="y\nn\n1\n0\n")
+    assert result.exit_code == 0 and "after round 2" in result.output, result.output
+    assert " ".join(result.output.split()).count("scored on their validation queries") == 2
     for bad in ("0", "nan", "strong"):
         result = _invoke(run_dir, "--answers", answers, "--prior-strength", bad)
         assert result.exit_code == 2 and "--prior-strength: expected a positive number or 'auto'" in result.output

@@ -19,7 +19,7 @@ from irtnet.predictors.spec import ModelSpec
 from irtnet.reporting.estimation_figures import estimation_markdown
 from irtnet.tasks.data_efficiency import SETTINGS, data_efficiency_curve, stratified_order
 from irtnet.tasks.estimation_protocol import BASELINES, IRTNET, METHODS, evaluate_estimation
-from irtnet.tasks.item_refit import CHOICE_ANSWERS
+from irtnet.tasks.item_refit import CHOICE_ANSWERS, STRENGTH_GRID
 
 SMALL = ModelSpec(preset="small", params={"train": {"epochs": 2, "progress": False}})
 NS, ROUTING_N = (10, 40), 40
@@ -178,7 +178,9 @@ def test_cli_quick_runs_write_json_figures_and_markdown(tmp_path):
                                "--prior-strength", "auto", *common])
     assert auto.exit_code == 0, auto.output
     (record,) = json.loads((tmp_path / "auto.json").read_text())["settings"]["item_refit"]["per_draw"]
-    assert record["strength_chosen"] and doc["settings"]["prior_strength"] == 1.0  # the default: 1, not chosen
+    assert record["strength_chosen"] and record["strength_scored_on"] == "held-out queries"
+    assert set(record["strength_at"]) == {"10", "50"}  # --quick: N in 10, 50; routing at 50
+    assert doc["settings"]["prior_strength"] == 1.0  # the default: 1, not chosen
 
 
 def test_a_text_free_table_runs_with_an_item_seen_irt_model(tmp_path):
@@ -197,7 +199,7 @@ def test_a_text_free_table_runs_with_an_item_seen_irt_model(tmp_path):
     auto = api_run(tmp_path / "t.parquet", ModelSpec(model="irt-2pl"), "hashing-64", quick=True, threads=1,
                    methods=["irtnet-random"], retrain=False, prior_strength=None)  # no items for validation queries:
     (record,) = auto.settings["item_refit"]["per_draw"]                          # scored on the pool
-    assert record["strength_chosen"] and record["strength_scores"]
+    assert record["strength_chosen"] and record["strength_scores"] and record["strength_scored_on"] == "pool items"
 
 
 def test_prior_strength_is_checked_recorded_and_moves_the_estimates(data):
@@ -213,7 +215,11 @@ def test_prior_strength_is_checked_recorded_and_moves_the_estimates(data):
     assert weak["prior_strength"] == 0.05 and not weak["strength_chosen"] and weak["n_answers"] == CHOICE_ANSWERS
     chosen = evaluate_estimation(data, make, ns=(10, 40), draws=1, methods=["irtnet-random"], n_draws=100, n_boot=100,
                                  prior_strength=None)
-    assert chosen.settings["prior_strength"] == "chosen per draw (item_refit.per_draw)"
+    assert chosen.settings["prior_strength"] == "chosen per draw and N (item_refit.per_draw)"
     (record,) = chosen.settings["item_refit"]["per_draw"]  # chosen on the known models, recorded with its scores
     assert record["strength_chosen"] and record["strength_scores"][str(record["prior_strength"])] == min(
         record["strength_scores"].values())
+    assert record["strength_scored_on"] == "held-out queries"  # the draw's validation queries
+    # and chosen again at each N the protocol scores (its routing Ns too), from the same grid
+    assert set(record["strength_at"]) == {"10", "40", "50", "100"}
+    assert set(record["strength_at"].values()) <= set(STRENGTH_GRID)

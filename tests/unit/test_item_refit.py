@@ -185,3 +185,24 @@ def test_the_strength_can_be_scored_on_held_out_queries():
         assert fit.record["strength_scores"] != plain.record["strength_scores"]  # scored elsewhere
         chosen[given_scale] = fit.record["prior_strength"]
     assert chosen[0.3] < 1.0 < chosen[1.0]
+
+
+def test_the_strength_can_be_chosen_at_each_number_of_answers():
+    """`strength_at`: the strength chosen again, by the same criterion, at each number of answers a new model may
+    bring; `priors(n)` gives the prior and the replay's priors at that strength, and the one choice elsewhere."""
+    theta, a, b, _, _, _, groups = planted(noise=0.0, n_models=24)
+    rng = np.random.default_rng(3)
+    labels = (rng.random((len(b), len(theta))) < 1 / (1 + np.exp(-(a @ theta.T - b[:, None])))).astype(float)
+    given = 0.1 * theta  # the checkpoint's abilities understate the spread
+    fit = refit_for_new_models(a, b, groups, labels, given, given, n_answers=30, strength=None, strength_at=(10, 30, 100))
+    at, kind = fit.record["strength_at"], fit.record["prior_kind"]
+    assert set(at) == {"10", "30", "100"} and set(at.values()) <= set(STRENGTH_GRID)
+    assert at["30"] == fit.record["prior_strength"]  # the same criterion as the choice at n_answers = 30
+    for n in (10, 30, 100):
+        prior, replay_priors = fit.priors(n)
+        np.testing.assert_allclose(prior.precision, population_prior(given, at[str(n)], kind).precision)
+        others = np.delete(given, 0, axis=0)  # the replay's first known model: the prior of the others
+        np.testing.assert_allclose(replay_priors[0].precision, population_prior(others, at[str(n)], kind).precision)
+    assert fit.priors(50) == (fit.prior, fit.replay_priors)  # an N not asked for: the one choice
+    fixed = refit_for_new_models(a, b, groups, labels, given, given, n_answers=30, strength=0.5, strength_at=(10,))
+    assert "strength_at" not in fixed.record and fixed.priors(10)[0] is fixed.prior  # a given strength holds at every N

@@ -227,31 +227,40 @@ def _held_queries(predictor: Router, pool: ItemPool) -> Held | None:
     return (pool.a[rows], pool.b[rows], pool.known_labels[rows]) if len(rows) else None
 
 
-def _refit(predictor: Router, pool: ItemPool, strength: float | None, seed: int) -> ItemRefit:
-    """The items and the new model's prior, chosen on the known models at `CHOICE_ANSWERS` answers (strength
-    None: chosen too, on the run's validation queries where it has them)."""
+def _refit(predictor: Router, pool: ItemPool, strength: float | None, seed: int, at: Sequence[int] = ()) -> ItemRefit:
+    """The items and the new model's prior, chosen on the known models at `CHOICE_ANSWERS` answers; with
+    strength None the prior's strength is chosen too, at each number of answers in `at` (`ItemRefit.priors`),
+    on the run's validation queries where it has them."""
     held = _held_queries(predictor, pool) if strength is None else None
     return refit_for_new_models(pool.a, pool.b, pool.groups, pool.known_labels, predictor.abilities_,
-                                predictor.abilities_, CHOICE_ANSWERS, strength, seed, held=held)
+                                predictor.abilities_, CHOICE_ANSWERS, strength, seed, held=held,
+                                strength_at=at if strength is None else ())
+
+
+def _strength_at(record: dict[str, Any], n: int) -> float:
+    """The ability prior's strength a new model with n answers runs under (`_refit`'s record)."""
+    return float(record.get("strength_at", {}).get(str(int(n)), record["prior_strength"]))
 
 
 def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: np.ndarray,
               s: _Settings) -> EstimateResult:
-    fit = _refit(predictor, pool, s.prior_strength, s.seed)
+    n = len(labels)
+    fit = _refit(predictor, pool, s.prior_strength, s.seed, (n,))
+    (prior, replay_priors), replay = fit.priors(n), fit.replay
     if s.replay_folds:
-        fit.replay, fit.replay_priors = _model_split(predictor, pool, fit.record, s)
-    a, b, prior = fit.a, fit.b, fit.prior
+        replay, replay_priors = _model_split(predictor, pool, fit.record, s, _strength_at(fit.record, n))
+    a, b = fit.a, fit.b
     args = (a, b, pool.groups, positions, labels, prior)
     estimates = estimate_accuracy(*args, level=s.level, n_draws=s.n_draws, seed=s.seed,
                                   known_labels=pool.known_labels,  # the run's table: misfit correction
                                   known_theta=None if pool.known_labels is None else predictor.abilities_,
-                                  replay_items=fit.replay, replay_priors=fit.replay_priors)
+                                  replay_items=replay, replay_priors=replay_priors)
     need = (answers_for_width(*args, s.target_width, s.level, max_k=s.max_k, current=estimates)
             if s.target_width is not None else None)
     theta, _ = laplace_posterior(a, b, positions, labels, prior)
     p_known = irt_probability(predictor.abilities_, a, b)
     routing = routing_profile(irt_probability(theta, a, b), p_known, pool.groups, predictor.models_.ids)
-    settings = {"pool": pool.source, "n_pool": len(pool.ids), "prior_strength": fit.record["prior_strength"],
+    settings = {"pool": pool.source, "n_pool": len(pool.ids), "prior_strength": _strength_at(fit.record, n),
                 "n_draws": s.n_draws, "max_k": s.max_k, "seed": s.seed,
                 "interval": "predictive interval of the realised accuracy over every item of the benchmark",
                 "misfit_correction": pool.known_labels is not None, "item_refit": fit.record,
@@ -261,8 +270,8 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
     return EstimateResult(estimates, routing, theta.tolist(), len(labels), s.level, s.target_width, need, settings)
 
 
-def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any],
-                 s: _Settings) -> tuple[list[Any], list[Any]]:
+def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any], s: _Settings,
+                 strength: float) -> tuple[list[Any], list[Any]]:
     """The known models' replay on networks trained without them (`tasks/model_split.py`): one per fold of the
     run's models, trained once per pool on the run's own split and spec; answered texts added to the pool
     keep the checkpoint's items there (they have no known labels, so no replay reads them)."""
@@ -277,8 +286,7 @@ def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any],
                                    list(predictor.models_.ids), s.replay_folds, s.seed)
     nets = [FoldNetwork(n.cols, n.others, np.vstack([n.a, pool.a[len(n.b):]]),
                         np.concatenate([n.b, pool.b[len(n.b):]]), n.theta) for n in pool.folds]
-    return replay_on_folds(nets, pool.known_labels, record["prior_sd"], record["prior_kind"],
-                           record["prior_strength"])
+    return replay_on_folds(nets, pool.known_labels, record["prior_sd"], record["prior_kind"], strength)
 
 
 def _check(level: float, target_width: float | None, replay_folds: int = 0) -> None:
@@ -308,8 +316,8 @@ def plan(checkpoint_or_run: str | Path, n: int, strategy: str = "adaptive", seed
          pool: str | Path | None = None, prior_strength: float | None = 1.0) -> list[PoolItem]:
     """The n items a new model should answer first (`tasks.estimate.plan_items`), in the order to ask them."""
     predictor, items = open_pool(checkpoint_or_run, pool)
-    fit = _refit(predictor, items, prior_strength, seed)  # as estimate does
-    picks = plan_items(fit.a, fit.b, items.groups, n, strategy, fit.prior, seed, items.known_labels)
+    fit = _refit(predictor, items, prior_strength, seed, (n,))  # as estimate does with n answers
+    picks = plan_items(fit.a, fit.b, items.groups, n, strategy, fit.priors(n)[0], seed, items.known_labels)
     return [items.item(i) for i in picks]
 
 
@@ -336,14 +344,16 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = (read_pool_answers(answers_file, items, predictor) if answers_file
                          else (np.zeros(0, np.int64), np.zeros(0)))
-    fit = _refit(predictor, items, prior_strength, seed)  # the items and prior the estimates run on, to choose with
+    counts = [len(labels) + k * per_round for k in range(rounds)]  # answers before each round
+    fit = _refit(predictor, items, prior_strength, seed, counts)  # the items and priors the estimates run on
     settings = _Settings(level, target_width, prior_strength, n_draws, seed=seed, replay_folds=replay_folds)
     for _ in range(rounds):
         free = np.setdiff1d(np.arange(len(items.ids)), positions)
         if not len(free):
             return
-        theta, _ = laplace_posterior(fit.a, fit.b, positions, labels, fit.prior)
-        picks = free[suggest_queries(fit.a[free], fit.b[free], theta, fit.prior, fit.a[positions],
+        prior = fit.priors(len(labels))[0]
+        theta, _ = laplace_posterior(fit.a, fit.b, positions, labels, prior)
+        picks = free[suggest_queries(fit.a[free], fit.b[free], theta, prior, fit.a[positions],
                                      fit.b[positions], per_round)]
         got = _labels_of(ask([items.item(int(i)) for i in picks]), len(picks))
         positions, labels = np.concatenate([positions, picks]), np.concatenate([labels, got])

@@ -36,7 +36,7 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
     against retraining with them and against HierShrink as a router (`retrain_epochs`: the retrained model's
     epochs, default the same as `model`'s). `replay_folds` > 1: the interval's replay runs on auxiliary networks
     trained without the replayed models (`tasks/model_split.py`), one per fold of the known models;
-    `prior_strength` scales the new models' ability prior (None: chosen per draw on the known models).
+    `prior_strength` scales the new models' ability prior (None: chosen per draw and N on the known models).
     Settings left None take `FULL`'s values, or `QUICK`'s with `quick`. Returns an `EstimationEvaluation`."""
     from irtnet.tasks.estimation_protocol import METHODS
     from irtnet.tasks.estimation_protocol import evaluate_estimation as run

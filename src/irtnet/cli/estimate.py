@@ -128,8 +128,8 @@ def estimate(
                                           "them, one per fold of its models (0: on the checkpoint; K trainings)")
                             ] = 0,
     prior_strength: Annotated[str, Opt(help="strength of the new model's ability prior (its precision's scale; "
-                                            "1: the known models' spread), or 'auto': chosen on the known models, "
-                                            "scored on the run's validation queries")] = "1",
+                                            "1: the known models' spread), or 'auto': chosen on the known models at "
+                                            "this number of answers, scored on the run's validation queries")] = "1",
     json_out: Annotated[Optional[Path], Opt("--json", help="write the (last) estimate here")] = None,
 ) -> None:
     """A new model's accuracy on every benchmark of RUN from its answers on a few items, with predictive

@@ -51,7 +51,7 @@ def evaluate_estimation(
     replay_folds: Annotated[int, Opt(help="replay the known models for the interval on networks trained without "
                                           "them, one per fold of the known models (0: on the checkpoint)")] = 0,
     prior_strength: Annotated[str, Opt(help="strength of the held-out models' ability prior (its precision's "
-                                            "scale; 1: the known models' spread), or 'auto': chosen per draw on "
+                                            "scale; 1: the known models' spread), or 'auto': chosen per draw and N on "
                                             "the known models")] = "1",
     figures: FiguresOpt = True,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",

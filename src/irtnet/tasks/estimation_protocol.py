@@ -50,7 +50,7 @@ from irtnet.tasks.estimate import estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
 from irtnet.tasks.estimation_routing import routing_rows
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, refit_for_new_models
-from irtnet.tasks.model_split import check_replay_folds, fold_networks, replay_on_folds
+from irtnet.tasks.model_split import check_replay_folds, fold_networks, fold_priors, replay_on_folds
 from irtnet.tasks.onboard import Prior, fit_theta, with_new_model
 from irtnet.tasks.stats import resample_weights, verdict
 
@@ -130,6 +130,11 @@ class _Draw:
     refit: dict[str, Any] = field(default_factory=dict)  # the item prior chosen on the known models, its scores
     replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # per known group: (a, b, columns) to replay it on
     replay_priors: list[Prior] | None = None  # each known model's prior built without it (item_refit.py)
+    at: dict[int, tuple[Prior, list[Prior]]] = field(default_factory=dict)  # priors per N (ItemRefit.at)
+
+    def priors(self, n: int) -> tuple[Prior, list[Prior] | None]:
+        """(the new model's prior, the replay's priors) at n answers."""
+        return self.at.get(int(n), (self.prior, self.replay_priors))
 
 
 def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, methods: Sequence[str]) -> None:
@@ -148,7 +153,7 @@ def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, method
 # --------------------------------------------------------------------------------------- one draw
 def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str], new_ids: Sequence[str],
                   methods: Sequence[str], irt_dim: int, seed: int, item_refit: bool = True,
-                  strength: float | None = 1.0, val: Any = None) -> _Draw:
+                  strength: float | None = 1.0, val: Any = None, strength_at: Sequence[int] = ()) -> _Draw:
     if not hasattr(predictor, "query_parameters"):
         raise ConfigError(f"{predictor.name} has no IRT query parameters; the protocol needs an IrtNet model")
     a, b = (np.asarray(x, np.float64) for x in predictor.query_parameters(pool.queries))
@@ -171,10 +176,11 @@ def _prepare_draw(index: int, predictor: Any, pool: Any, known_ids: Sequence[str
         held = (*(np.asarray(x, np.float64) for x in predictor.query_parameters(val.queries)),
                 val.table.label_matrix(model_ids=list(known_ids)))
     fit = refit_for_new_models(a, b, groups, known if item_refit else None, theta, predictor.abilities_,
-                               n_answers=CHOICE_ANSWERS, strength=strength, seed=seed, held=held)
+                               n_answers=CHOICE_ANSWERS, strength=strength, seed=seed, held=held,
+                               strength_at=strength_at)
     return _Draw(index, predictor, fit.prior, fit.a, fit.b, groups, known, new, list(new_ids),
                  clusters, irt, bias2, variance, known_theta=theta, refit=fit.record, replay=fit.replay,
-                 replay_priors=fit.replay_priors)
+                 replay_priors=fit.replay_priors, at=fit.at)
 
 
 def _pool_of(ctx: _Draw, j: int, seed: int) -> tuple[np.ndarray, _Pool]:
@@ -190,7 +196,7 @@ def _plan(ctx: _Draw, pool: _Pool, items: np.ndarray, strategy: str, n: int, see
     """plan_items' choice (label-free, so shared by held-out models with the same pool)."""
     key = (strategy, n, np.packbits(np.isin(np.arange(len(ctx.b)), items)).tobytes())
     if key not in ctx.plans:
-        ctx.plans[key] = np.asarray(plan_items(pool.a, pool.b, pool.groups, n, strategy, ctx.prior, seed,
+        ctx.plans[key] = np.asarray(plan_items(pool.a, pool.b, pool.groups, n, strategy, ctx.priors(n)[0], seed,
                                                pool.known if strategy == "anchor" else None), np.int64)
     return ctx.plans[key]
 
@@ -214,9 +220,10 @@ def _estimates(method: str, ctx: _Draw, pool: _Pool, items: np.ndarray, n: int, 
     rand = pool.order[:n]
     if method in IRTNET:
         idx = rand if IRTNET[method] == "random" else _plan(ctx, pool, items, IRTNET[method], n, seed)
-        return estimate_accuracy(pool.a, pool.b, pool.groups, idx, pool.y[idx], ctx.prior, level, n_draws, seed,
+        prior, replay_priors = ctx.priors(n)
+        return estimate_accuracy(pool.a, pool.b, pool.groups, idx, pool.y[idx], prior, level, n_draws, seed,
                                  known_labels=pool.known, known_theta=ctx.known_theta, replay_items=pool.replay,
-                                 replay_priors=ctx.replay_priors)
+                                 replay_priors=replay_priors)
     if method == "mean-random":
         return eb.mean_estimate(rand, pool.y[rand], pool.groups, level=level)
     if method == "mean-stratified":
@@ -265,7 +272,8 @@ def _added(ctx: _Draw, n: int, seed: int) -> Any:
     for j, name in enumerate(ctx.new_models):
         _, pool = _pool_of(ctx, j, seed)
         idx = pool.order[:n]
-        theta = fit_theta(pool.a[idx], pool.b[idx], pool.y[idx], ctx.prior.mean, ctx.prior.precision)
+        prior = ctx.priors(n)[0]
+        theta = fit_theta(pool.a[idx], pool.b[idx], pool.y[idx], prior.mean, prior.precision)
         predictor = with_new_model(predictor, name, theta)
     return predictor
 
@@ -357,7 +365,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
     """The protocol of the module docstring on a Dataset; `retrain` (a factory) adds the retrain method and the
     routing comparison at `routing_ns`; `prior_strength` scales the new models' ability prior (its precision;
     `onboard.population_prior`) for their estimates and for adding them to the checkpoint (None: chosen per draw
-    on the known models, `item_refit.choose_strength`, or 1 where there are too few); `replay_folds` > 1
+    and per N on the known models, `item_refit.choose_strength`, or 1 where there are too few); `replay_folds` > 1
     replays the known models on auxiliary networks trained without them (`model_split.fold_networks`), 0
     on the checkpoint's own items. Returns every cell, the summaries and the paired verdicts."""
     _check_settings(ns, draws, held_out_share, methods)
@@ -382,13 +390,16 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
         predictor = make_predictor().fit(train, val)
         pool_data = data.select(qsplit.train)
         ctx = _prepare_draw(d, predictor, pool_data, msplit.train_models, msplit.test_models, methods, irt_dim, seed,
-                            item_refit, strength=prior_strength, val=val)
+                            item_refit, strength=prior_strength, val=val,
+                            strength_at=(*ns, *routing_ns) if prior_strength is None else ())
         refits.append(ctx.refit)
         if replay_folds:
             nets = fold_networks(make_predictor, train, val, pool_data.queries, msplit.train_models, replay_folds,
                                  seed + d, lambda m: say(f"draw {d}: {m}"))
             ctx.replay, ctx.replay_priors = replay_on_folds(nets, ctx.known, ctx.refit["prior_sd"],
                                                             ctx.refit["prior_kind"], ctx.refit["prior_strength"])
+            ctx.at = {n: (prior, fold_priors(nets, ctx.known.shape[1], ctx.refit["prior_kind"],
+                                             ctx.refit["strength_at"][str(n)])) for n, (prior, _) in ctx.at.items()}
         for j, name in enumerate(ctx.new_models):
             say(f"draw {d}: estimating {name}")
             cells += _model_cells(ctx, j, ns, methods, level, n_draws, seed)
@@ -409,7 +420,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                 "routing_ns": [int(n) for n in routing_ns] if retrain and not getattr(predictor, "item_seen", False)
                 else [],
                 "replay_folds": replay_folds, "fractions": list(fractions),
-                "prior_strength": "chosen per draw (item_refit.per_draw)" if prior_strength is None
+                "prior_strength": "chosen per draw and N (item_refit.per_draw)" if prior_strength is None
                 else prior_strength,
                 "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
                 "p_irt": f"classical MIRT-2PL (dim {irt_dim}, free item parameters, MAP) fitted on the known models",

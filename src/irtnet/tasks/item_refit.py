@@ -17,15 +17,17 @@ ability is fitted from its `n_answers` random answers and scored by the log loss
 queries the network never trained on (the protocol's validation queries, with the text's items, as routing reads
 test queries), or, without them, of its pool items it did not answer (biased toward weak priors where the
 network fitted those models' pool answers); the lowest mean wins (1, the known models' own spread, first among
-equal ones). The strength is chosen only where asked (`strength=None`); by
-default it is 1. `irtnet estimate` and the estimation protocol make both choices at `CHOICE_ANSWERS` answers
-through `refit_for_new_models`, the one entry point.
+equal ones). The strength is chosen only where asked (`strength=None`, `--prior-strength auto`); by
+default it is 1. `irtnet estimate` and the estimation protocol make the item prior's choices at `CHOICE_ANSWERS`
+answers through `refit_for_new_models`, the one entry point; the strength, where chosen, is chosen again at each
+number of answers a new model brings (`strength_at`: the stand-ins answer that many items), as the prior's
+weight against the answers is what changes with their number.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,10 +39,10 @@ from irtnet.tasks.onboard import Prior, fit_theta, population_prior
 ITEM_PRIOR_GRID = (0.0, 0.3, 1.0, 3.0)  # prior standard deviations s tried by `choose_priors`
 PRIOR_KINDS = ("isotropic", "population")  # ability priors tried by `choose_priors`
 STRENGTH_GRID = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 2.0)  # ability prior strengths tried by `choose_strength`, 1 first
-#: The number of answers the priors are chosen at, in `irtnet estimate` and the estimation protocol alike: fixed,
-#: so the choice depends on the checkpoint and the pool, not on how many answers a new model brought (the same
-#: priors in every round of the interactive form; chosen at each N instead, the planned items' error at N = 50
-#: rose on ZeroEval, docs/estimation.md).
+#: The number of answers the item prior and the ability prior's kind are chosen at, in `irtnet estimate` and the
+#: estimation protocol alike: fixed, so that choice depends on the checkpoint and the pool, not on how many answers
+#: a new model brought (chosen at each N instead, the planned items' error at N = 50 rose on ZeroEval,
+#: docs/estimation.md). Only a chosen strength follows N (`refit_for_new_models(strength_at=...)`).
 CHOICE_ANSWERS = 100
 NEWTON_STEPS = 15
 
@@ -204,6 +206,11 @@ class ItemRefit:
     replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None
     record: dict[str, Any]
     replay_priors: list[Prior] | None = None
+    at: dict[int, tuple[Prior, list[Prior]]] = field(default_factory=dict)  # per number of answers (strength_at)
+
+    def priors(self, n: int) -> tuple[Prior, list[Prior] | None]:
+        """(the new model's prior, the replay's priors) for a new model with n answers."""
+        return self.at.get(int(n), (self.prior, self.replay_priors))
 
 
 def leave_one_out_priors(theta: np.ndarray, strength: float = 1.0, kind: str = "isotropic") -> list[Prior]:
@@ -215,10 +222,12 @@ def leave_one_out_priors(theta: np.ndarray, strength: float = 1.0, kind: str = "
 
 def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_labels: np.ndarray | None,
                          known_theta: np.ndarray | None, abilities: np.ndarray, n_answers: int = CHOICE_ANSWERS,
-                         strength: float | None = 1.0, seed: int = 0, held: Held | None = None) -> ItemRefit:
+                         strength: float | None = 1.0, seed: int = 0, held: Held | None = None,
+                         strength_at: Sequence[int] = ()) -> ItemRefit:
     """Choose the item prior sd and the ability prior's kind at `n_answers` answers (`choose_priors`' criterion,
     at strength 1 when `strength` is None), then, with `strength` None, the ability prior's strength
-    (`choose_strength`, on `held` queries where given); refit the items on every known model and keep each half's
+    (`choose_strength`, on `held` queries where given) at `n_answers` and again at each number of answers in
+    `strength_at` (`ItemRefit.priors(n)`); refit the items on every known model and keep each half's
     cross-fitted items for the replay (the cross-fit's own refits), and each known model's leave-one-out prior
     (`leave_one_out_priors`) for the replay. `abilities` [M, d]: every model of the checkpoint, for the prior.
     Without known labels or abilities, or with fewer than 4 known models: the text's items and the isotropic
@@ -246,5 +255,12 @@ def refit_for_new_models(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], kn
     record = {"n_answers": n, "prior_kind": kind, "prior_sd": sd, "scores": scores, "prior_strength": given,
               "strength_chosen": chosen, "strength_scores": strength_scores,
               "strength_scored_on": None if not chosen else "pool items" if held is None else "held-out queries"}
+    at = {}
+    if chosen and strength_at:  # the strength chosen again at each number of answers a new model may bring
+        record["strength_at"] = {}
+        for k in sorted({int(x) for x in strength_at}):
+            s_k, _ = choose_strength(labels, theta, refits, halves, kind, sd, k, seed=seed, held=held)
+            record["strength_at"][str(k)] = s_k
+            at[k] = (population_prior(abilities, s_k, kind), leave_one_out_priors(theta, s_k, kind))
     return ItemRefit(*refit_items(a, b, labels, theta, sd), population_prior(abilities, given, kind), replay, record,
-                     leave_one_out_priors(theta, given, kind))
+                     leave_one_out_priors(theta, given, kind), at)

@@ -9,8 +9,9 @@ other known models only, reads the pool's items from that auxiliary network (ref
 answers with the same item prior sd as the checkpoint's items, `item_refit.refit_items`), and replays fold k's
 models on them, each under the ability prior built from the auxiliary network's abilities (the fold's own models
 are not among them). The result plugs into `estimate.estimate_accuracy(replay_items=..., replay_priors=...)`.
-`fold_networks` trains the networks (once per draw, or once per `irtnet estimate` command for every round) and
-`replay_on_folds` refits their items for the item prior sd chosen at each number of answers.
+`fold_networks` trains the networks (once per draw, or once per `irtnet estimate` command for every round),
+`replay_on_folds` refits their items at the chosen item prior sd, and `fold_priors` builds the replay's priors
+at a strength (one per number of answers, where the strength is chosen at each).
 
 Measured on RouterBench (7 known models, docs/estimation.md "Intervals"): a small part of the intervals'
 shortfall, +0.006 in width at N = 100; it is off by default (`replay_folds=0`) as it costs K trainings.
@@ -82,17 +83,20 @@ def replay_on_folds(nets: Sequence[FoldNetwork], known_labels: np.ndarray, prior
                     strength: float = 1.0) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[Prior]]:
     """(replay items [(a, b, columns)], one prior per known model): each network's items refitted on the models
     it was trained on (`item_refit.refit_items`, prior sd `prior_sd`; known_labels [Q, M] on the networks'
-    Q items), and its fold's models under the prior of its abilities."""
+    Q items), and its fold's models under the prior of its abilities (`fold_priors`)."""
     labels = np.asarray(known_labels, np.float64)
-    replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    priors: list[Prior | None] = [None] * labels.shape[1]
+    replay = [(*refit_items(net.a, net.b, labels[:, net.others], net.theta, prior_sd), net.cols) for net in nets]
+    return replay, fold_priors(nets, labels.shape[1], prior_kind, strength)
+
+
+def fold_priors(nets: Sequence[FoldNetwork], n_known: int, prior_kind: str, strength: float = 1.0) -> list[Prior]:
+    """One prior per known model (of `n_known`): its fold network's abilities' population prior."""
+    priors: list[Prior | None] = [None] * n_known
     for net in nets:
-        a, b = refit_items(net.a, net.b, labels[:, net.others], net.theta, prior_sd)
-        replay.append((a, b, net.cols))
         prior = population_prior(net.theta, strength, prior_kind)
         for c in net.cols:
             priors[c] = prior
     missing = [c for c, p in enumerate(priors) if p is None]
     if missing:
         raise ConfigError(f"no fold holds known model column(s) {missing}")
-    return replay, priors  # type: ignore[return-value]  # every entry set, as just checked
+    return priors  # type: ignore[return-value]  # every entry set, as just checked
