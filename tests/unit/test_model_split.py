@@ -11,7 +11,7 @@ from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError
 from irtnet.predictors.spec import ModelSpec
 from irtnet.tasks.estimation_protocol import evaluate_estimation
-from irtnet.tasks.model_split import fold_networks, model_folds, replay_on_folds
+from irtnet.tasks.model_split import fold_networks, fold_priors, model_folds, replay_on_folds
 from irtnet.tasks.onboard import population_prior
 
 SMALL = ModelSpec(preset="small", params={"train": {"epochs": 2, "progress": False}})
@@ -72,6 +72,11 @@ def test_each_fold_is_replayed_on_a_network_that_never_saw_it(data):
         for c in cols:  # each replayed model's prior: the auxiliary network's abilities, itself not among them
             np.testing.assert_allclose(priors[c].precision, expected.precision)
             np.testing.assert_allclose(priors[c].mean, expected.mean)
+    weak = fold_priors(nets, len(known_ids), "isotropic", 0.5)  # another strength (auto, at another N)
+    for net, est in zip(nets, fitted):
+        half = population_prior(np.asarray(est.abilities_, np.float64), 0.5, "isotropic")
+        for c in net.cols:
+            np.testing.assert_allclose(weak[c].precision, half.precision)
 
 
 def test_protocol_records_the_model_split_and_checks_it(data):
@@ -83,6 +88,11 @@ def test_protocol_records_the_model_split_and_checks_it(data):
     assert out.settings["replay_folds"] == 2
     cells = [c for c in out.cells if c.method == "irtnet-random"]
     assert cells and all(c.lower <= c.estimate <= c.upper for c in cells)
+    auto = evaluate_estimation(data, make, ns=(20,), draws=1, methods=["irtnet-random"], replay_folds=2,
+                               n_draws=100, n_boot=100, prior_strength=None)  # the replay follows the strength at N
+    (record,) = auto.settings["item_refit"]["per_draw"]
+    assert record["strength_chosen"] and "20" in record["strength_at"]
+    assert all(c.lower <= c.estimate <= c.upper for c in auto.cells)
 
 
 def test_replay_on_folds_refuses_folds_that_leave_a_known_model_out():
