@@ -87,3 +87,57 @@ def test_leave_one_benchmark_out_needs_two_benchmarks():
     one = make_synthetic(n_models=4, n_queries=100, n_benchmarks=1, dim=2, feature_dim=4, seed=0)
     with pytest.raises(DataError, match="at least two benchmarks"):
         evaluate_benchmarks(Dataset.from_table(one.table, one.features), {"m": ModelMean})
+
+
+def test_level_shift_recovers_a_planted_offset():
+    from irtnet.numeric import logit, sigmoid
+    from irtnet.tasks.benchmark import level_shift
+
+    rng = np.random.default_rng(0)
+    prob = rng.uniform(0.1, 0.9, (400, 8))
+    labels = (rng.random(prob.shape) < sigmoid(logit(prob) + 1.0)).astype(float)  # the benchmark is easier
+    assert level_shift(prob, labels) == pytest.approx(1.0, abs=0.15)
+    labels[::2] = np.nan  # unobserved cells are skipped, not counted as wrong
+    assert level_shift(prob, labels) == pytest.approx(1.0, abs=0.2)
+    assert level_shift(prob[:3], np.ones((3, 8))) < 5  # all right: the prior keeps it finite
+    assert level_shift(prob, np.full(prob.shape, np.nan)) == 0.0
+
+
+def test_anchored_accuracies_count_anchor_answers_and_shift_the_rest():
+    from irtnet.tasks.benchmark import anchored_accuracies
+
+    prob = np.full((10, 2), 0.5)
+    labels = np.array([[1.0, 0.0]] * 10)
+    labels[9, 1] = np.nan  # model 1 has nine observed items
+    acc, d = anchored_accuracies(prob, labels, np.arange(10))  # every item an anchor: the observed accuracy
+    np.testing.assert_allclose(acc, [1.0, 0.0])
+    acc, d = anchored_accuracies(prob, labels, np.array([0, 1]))  # half the anchor answers right: no shift
+    assert d == pytest.approx(0.0, abs=1e-9)
+    np.testing.assert_allclose(acc, [(2 + 8 * 0.5) / 10, (0 + 7 * 0.5) / 9])
+
+
+class Biased(Planted):
+    """The truth, one logit too pessimistic on every query: a level error such as a new benchmark brings."""
+
+    name = "biased"
+
+    def predict_proba(self, queries: Queries, models: Sequence[str] | None = None) -> np.ndarray:
+        from irtnet.numeric import logit, sigmoid
+
+        return sigmoid(logit(super().predict_proba(queries, models)) - 1.0)
+
+
+def test_anchor_items_remove_a_level_error(synth):
+    data = Dataset.from_table(synth.table, synth.features)
+    result = evaluate_benchmarks(data, {"biased": lambda: Biased(synth), "model-mean": ModelMean},
+                                 anchors=(10, 50, 10_000))
+    assert result.settings["anchors"] == [10, 50, 10_000] and set(result.anchored) == {"10", "50"}  # n < size only
+    zero, ten, fifty = result.summary["biased"]["mae"], result.anchored["10"]["biased"], result.anchored["50"]["biased"]
+    assert zero > 0.1 and fifty["mae"] < 0.03 and ten["mae"] < zero / 2  # measured 0.122, 0.022, 0.018
+    assert fifty["mae"] < result.anchored["50"]["anchor-mean"]["mae"]  # better than the anchors' plain mean
+    for fold in result.folds:
+        assert fold.shifts["50"]["biased"] == pytest.approx(1.0, abs=0.3)
+    doc = result.to_dict()
+    assert doc["anchored"]["50"]["anchor-mean"]["n_folds"] == 3
+    with pytest.raises(Exception, match="at least 1"):
+        evaluate_benchmarks(data, {"m": ModelMean}, anchors=(0,))

@@ -136,6 +136,15 @@ def test_evaluation_commands_write_their_json(root):
     _ok(["evaluate-benchmarks", root / "t.parquet", "-o", root / "bench.json", "--baselines", "model-mean", *common])
     bench = json.loads((root / "bench.json").read_text())
     assert set(bench["summary"]) == {"irtnet", "model-mean"} and len(bench["folds"]) == 3
+    assert bench["settings"]["anchors"] == [5, 10, 25, 50]  # the anchor setting, by default
+    assert set(bench["anchored"]["10"]) == {"irtnet", "model-mean", "anchor-mean"}
+    bad = runner.invoke(app, ["evaluate-benchmarks", str(root / "t.parquet"), "--anchors", "five", *common])
+    assert bad.exit_code == 2 and "--anchors: expected comma-separated numbers" in bad.output
+    from irtnet.reporting import html as H
+
+    rep = Report("r")
+    H.benchmark_section(rep, bench)  # what `irtnet report --include bench.json` does
+    assert "answered by every model" in render(rep) and "<td>anchor-mean</td>" in render(rep)
     _ok(["evaluate-onboarding", root / "t.parquet", "-o", root / "onb.json", "--n-test", "2", "--ks", "5,20",
          "--n-random", "1", "--retrain-epochs", "1", *common])
     methods = {r["method"] for r in json.loads((root / "onb.json").read_text())["rows"]}

@@ -54,16 +54,18 @@ def predict_benchmark(checkpoint: str | Path, texts_file: str | Path, benchmark:
 
 def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, baselines: Sequence[str] | None = None,
                         benchmarks: Sequence[str] | None = None, k: int = 3, threads: int | None = None,
-                        progress: Callable[[str], None] | None = None) -> Any:
+                        progress: Callable[[str], None] | None = None, anchors: Sequence[int] = ()) -> Any:
     """Leave one benchmark out with `model` beside `baselines` (default: every text predictor); every model is
-    built with the same seed."""
+    built with the same seed. `anchors`: numbers of the held-out benchmark's items every model answered, for
+    the anchor setting's curve (`tasks.benchmark`)."""
     from irtnet.tasks.benchmark import evaluate_benchmarks as run
 
     names = list(baselines) if baselines is not None else text_baselines((model.model,))
     factories = {model.model: factory(model)}
     factories.update({n: factory(ModelSpec(model=n, seed=model.seed)) for n in names})
     with torch_threads(threads):
-        result = run(prepared(table, encoder), factories, benchmarks, k, seed=model.seed, progress=progress)
+        result = run(prepared(table, encoder), factories, benchmarks, k, seed=model.seed, progress=progress,
+                     anchors=anchors)
     result.settings.update(table=str(table), encoder=encoder, model=resolve_spec(model).model_dump(mode="json"))
     return result
 

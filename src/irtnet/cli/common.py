@@ -64,3 +64,13 @@ def prior_strength_value(text: str) -> float | None:
     if not value > 0:  # also refuses NaN
         raise ConfigError(f"--prior-strength: expected a positive number or 'auto', got {text!r}")
     return value
+
+
+def numbers(text: str | None, option: str, kind: type = int) -> list | None:
+    """A comma-separated option of numbers (None when not given)."""
+    if text is None:
+        return None
+    try:
+        return [kind(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{option}: expected comma-separated numbers, got {text!r}") from None

@@ -8,24 +8,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from irtnet.cli.common import console, csv_list, friendly_errors, positive, prior_strength_value
+from irtnet.cli.common import console, csv_list, friendly_errors, numbers, positive, prior_strength_value
 from irtnet.cli.tasks import (ConfigOpt, EncoderOpt, EpochsOpt, GroupsOpt, LrOpt, ModelOpt, PresetOpt, SeedOpt,
                               ThreadsOpt, _model)
-from irtnet.errors import ConfigError
 
 Opt = typer.Option
 Arg = typer.Argument
 FiguresOpt = Annotated[bool, Opt("--figures/--no-figures", help="write PNG figures and a markdown summary beside "
                                                                 "the JSON")]
-
-
-def _numbers(text: str | None, option: str, kind: type = int) -> list | None:
-    if text is None:
-        return None
-    try:
-        return [kind(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"{option}: expected comma-separated numbers, got {text!r}") from None
 
 
 @friendly_errors
@@ -65,8 +55,8 @@ def evaluate_estimation(
     from irtnet.reporting.estimation_figures import estimation_markdown, write_estimation_report
 
     spec = _model(config, model, preset, seed, epochs, lr, groups)
-    result = run(table, spec, encoder, ns=_numbers(ns, "--ns"), draws=draws, held_out_share=held_out_share,
-                 methods=csv_list(methods), routing_ns=_numbers(routing_ns, "--routing-ns"), retrain=retrain,
+    result = run(table, spec, encoder, ns=numbers(ns, "--ns"), draws=draws, held_out_share=held_out_share,
+                 methods=csv_list(methods), routing_ns=numbers(routing_ns, "--routing-ns"), retrain=retrain,
                  retrain_epochs=retrain_epochs, level=level, quick=quick, replay_folds=replay_folds,
                  prior_strength=prior_strength_value(prior_strength), threads=threads, out=out,
                  progress=lambda m: console.print(m, highlight=False))
@@ -97,7 +87,7 @@ def data_efficiency(
 
     specs = [_model(config, model, preset, seed, epochs, lr, groups)]
     specs += [ModelSpec(model=name, seed=seed) for name in csv_list(baselines) or []]
-    result = run(table, specs, encoder, fractions=_numbers(fractions, "--fractions", float), seed=seed,
+    result = run(table, specs, encoder, fractions=numbers(fractions, "--fractions", float), seed=seed,
                  threads=threads, out=out, progress=lambda m: console.print(m, highlight=False))
     doc = result.to_dict()
     console.print(efficiency_markdown(doc), highlight=False, markup=False)

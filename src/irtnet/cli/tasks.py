@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from irtnet._io import write_json
-from irtnet.cli.common import console, csv_list, friendly_errors, positive
+from irtnet.cli.common import console, csv_list, friendly_errors, numbers, positive
 
 Opt = typer.Option
 Arg = typer.Argument
@@ -70,19 +70,25 @@ def evaluate_benchmarks(
                                                   "can score an unseen query)")] = None,
     benchmarks: Annotated[Optional[str], Opt(help="comma-separated benchmarks to hold out (default all)")] = None,
     k: Annotated[int, Opt(help="top-k recovery", callback=positive)] = 3,
+    anchors: Annotated[str, Opt(help="comma-separated numbers of the held-out benchmark's items every model has "
+                                     "answered (the anchor setting); '' for none")] = "5,10,25,50",
 ) -> None:
-    """Leave one benchmark out: predict each model's accuracy on the held-out benchmark from its texts;
-    MAE, Pearson, Spearman, top-k recovery beside baselines."""
+    """Leave one benchmark out: predict each model's accuracy on the held-out benchmark from its texts, and
+    with a few of its items answered by every model; MAE, Pearson, Spearman, top-k recovery beside baselines."""
     from irtnet.api.experiments import evaluate_benchmarks as run
     from irtnet.reporting.console import summary_table
 
     spec = _model(config, model, preset, seed, epochs, lr, groups)
     result = run(table, spec, encoder, csv_list(baselines), csv_list(benchmarks), k, threads,
-                 progress=lambda b: console.print(f"holding out {b}"))
+                 progress=lambda b: console.print(f"holding out {b}"), anchors=numbers(anchors, "--anchors"))
     write_json(out, result.to_dict())
     console.print(summary_table(result.summary, f"Leave-one-benchmark-out accuracy prediction "
-                                                f"({len(result.folds)} folds)"))
+                                                f"({len(result.folds)} folds; no item of it answered)"))
+    for n, summary in result.anchored.items():
+        console.print(summary_table(summary, f"With {n} items of the held-out benchmark answered by every model "
+                                             f"({summary[next(iter(summary))]['n_folds']} folds)"))
     console.print(f"wrote {out}")
+
 
 
 # --------------------------------------------------------------------------------------------- onboarding
@@ -132,13 +138,9 @@ def evaluate_onboarding(
     """Hold out models, train on the rest, onboard each held-out model from K answers (adaptive vs random)
     and score it on unseen queries; optionally beside retraining with the K answers included."""
     from irtnet.api.experiments import evaluate_onboarding as run
-    from irtnet.errors import ConfigError
     from irtnet.reporting.console import onboarding_table
 
-    try:
-        k_values = [int(x) for x in ks.split(",")]
-    except ValueError:
-        raise ConfigError(f"--ks: expected comma-separated whole numbers, got {ks!r}") from None
+    k_values = numbers(ks, "--ks")
     spec = _model(config, model, preset, seed, epochs, lr, groups)
     result = run(table, spec, encoder, n_test=n_test, models=csv_list(models), ks=k_values,
                  strategies=csv_list(strategies) or [], n_random=n_random, prior_strength=prior_strength,

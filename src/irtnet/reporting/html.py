@@ -229,6 +229,13 @@ def benchmark_section(report: Report, result: dict[str, Any]) -> None:
     keys = [k for k in next(iter(result["summary"].values())) if k != "n_folds"]
     sec.tables.append(Table("Mean over held-out benchmarks", ["predictor", *keys],
                             [[n, *[s[k] for k in keys]] for n, s in result["summary"].items()]))
+    anchored = result.get("anchored") or {}
+    if anchored:  # the anchor setting: n items of the held-out benchmark answered by every model
+        sec.tables.append(Table("With n items of the held-out benchmark answered by every model (mean over "
+                                "held-out benchmarks; n = 0: the table above)",
+                                ["n", "predictor", "mae", "bias", "spearman", "folds"],
+                                [[n, name, s["mae"], s["bias"], s["spearman"], s["n_folds"]]
+                                 for n, per in anchored.items() for name, s in per.items()]))
     preds = list(result["summary"])[:4]
     _fig(sec, "benchmark_prediction", "Predicted vs true accuracy per held-out benchmark and model.",
          benchmark_prediction(result["folds"], preds), {"folds": result["folds"]})

@@ -6,11 +6,21 @@ model's accuracy on the held-out benchmark from its texts alone (the benchmark's
 is new), scored against the true accuracies over models: mean absolute error, Pearson and Spearman
 correlation, and top-k recovery (share of the true k best models among the predicted k best).
 
-Pure cores: `benchmark_scores` (mean probability per group), `accuracy_prediction_metrics`.
+The anchor setting (issue 14, item 2) extends it: every known model has answered `n` items of the new
+benchmark (its *anchor items*, a random prefix of one seeded order, so larger n adds items). Each predictor's
+probabilities on the benchmark are then shifted by one logit offset fitted on those answers (`level_shift`: the
+new benchmark's level error, the same for every model, as the MAE of the zero-item end is mostly that level),
+and a model's accuracy is its observed labels on the anchor items plus the shifted probabilities on the others
+(`anchored_accuracies`). Beside it, `anchor-mean` is each model's plain mean over the anchor items. The
+zero-item end of this curve is the text-only leave-one-benchmark-out figure.
+
+Pure cores: `benchmark_scores` (mean probability per group), `accuracy_prediction_metrics`, `level_shift`,
+`anchored_accuracies`.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -21,10 +31,15 @@ from scipy import stats
 from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.splits import leave_one_benchmark_out
 from irtnet.errors import ConfigError, DataError
+from irtnet.numeric import logit, sigmoid
 from irtnet.predictors.base import Predictor
 from irtnet.tasks.evaluate import score_matrix
 
 PredictorFactory = Callable[[], Predictor]
+#: The level shift's Gaussian prior (logits): wide, it only keeps the shift finite when every anchor answer
+#: is right, or every one wrong.
+SHIFT_PRIOR_SD = 2.0
+ANCHOR_MEAN = "anchor-mean"  # the plain mean of each model's anchor answers, beside the predictors
 
 
 def benchmark_scores(prob: np.ndarray, groups: np.ndarray, observed: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -70,6 +85,42 @@ def accuracy_prediction_metrics(pred: np.ndarray, true: np.ndarray, k: int = 3) 
             "spearman": _correlation(stats.spearmanr, pred, true), f"top{k}_recovery": float(top)}
 
 
+def level_shift(prob: np.ndarray, labels: np.ndarray, prior_sd: float = SHIFT_PRIOR_SD, steps: int = 30) -> float:
+    """The MAP logit offset d for which sigmoid(logit(prob) + d) best fits labels (prob, labels [k, M]; NaN
+    labels are unobserved and skipped; labels may be fractions), under a N(0, prior_sd^2) prior: Newton steps on
+    a strictly concave objective. 0 without observed labels."""
+    z, y = logit(np.asarray(prob, np.float64)), np.asarray(labels, np.float64)
+    keep = ~np.isnan(y)
+    z, y = z[keep], y[keep]
+    d = 0.0
+    for _ in range(steps if len(y) else 0):
+        p = sigmoid(z + d)
+        step = (np.sum(y - p) - d / prior_sd ** 2) / (np.sum(p * (1 - p)) + 1 / prior_sd ** 2)
+        d += float(step)
+        if abs(step) < 1e-10:
+            break
+    return d
+
+
+def anchored_accuracies(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray) -> tuple[np.ndarray, float]:
+    """([M] accuracies, the shift): each model's observed labels on the anchor rows of prob / labels [Q, M] plus
+    its shifted probabilities (`level_shift`, fitted on the anchor rows) on the other rows, over the model's
+    observed cells (NaN where it has none)."""
+    labels = np.asarray(labels, np.float64)
+    observed = ~np.isnan(labels)
+    d = level_shift(prob[anchors], labels[anchors])
+    filled = sigmoid(logit(np.asarray(prob, np.float64)) + d)
+    filled[anchors] = np.nan_to_num(labels[anchors])
+    n = observed.sum(axis=0)
+    acc = np.where(n > 0, (filled * observed).sum(axis=0) / np.maximum(n, 1), np.nan)
+    return acc, d
+
+
+def anchor_order(n_queries: int, benchmark: str, seed: int) -> np.ndarray:
+    """One seeded order of a benchmark's rows; the first n are its n anchor items (nested across n)."""
+    return np.random.default_rng([seed, zlib.crc32(benchmark.encode())]).permutation(n_queries)
+
+
 def predict_benchmark(predictor: Predictor, queries: Queries, models: Sequence[str] | None = None,
                       chunk: int = 4096) -> list[tuple[str, float]]:
     """Every model's predicted accuracy on `queries` (mean predicted probability), best first."""
@@ -93,6 +144,9 @@ class BenchmarkFold:
     true: list[float]
     predicted: dict[str, list[float]] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    # the anchor setting: {n anchor items: {predictor (and anchor-mean): metrics}}, with the shifts fitted
+    anchored: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    shifts: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,10 +156,11 @@ class BenchmarkEvaluation:
     folds: list[BenchmarkFold]
     summary: dict[str, dict[str, float]]
     settings: dict[str, Any] = field(default_factory=dict)
+    anchored: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # per n: `summarise`'s means
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": "benchmark-accuracy", "settings": self.settings, "summary": self.summary,
-                "folds": [asdict(f) for f in self.folds]}
+                "anchored": self.anchored, "folds": [asdict(f) for f in self.folds]}
 
 
 def true_accuracies(test: Dataset, value: str = "label") -> np.ndarray:
@@ -115,9 +170,26 @@ def true_accuracies(test: Dataset, value: str = "label") -> np.ndarray:
         return np.nanmean(lab, axis=0)
 
 
+def _anchor_curve(fold: BenchmarkFold, probs: Mapping[str, np.ndarray], labels: np.ndarray, true: np.ndarray,
+                  anchors: Sequence[int], k: int, seed: int) -> None:
+    """Fill `fold.anchored` and `fold.shifts` at each n of `anchors` below the benchmark's size."""
+    order = anchor_order(len(labels), fold.benchmark, seed)
+    for n in (int(n) for n in anchors if 0 < int(n) < len(labels)):
+        rows = order[:n]
+        with np.errstate(invalid="ignore"):
+            mean = np.nanmean(labels[rows], axis=0)  # NaN for a model without anchor answers
+        scores = {ANCHOR_MEAN: accuracy_prediction_metrics(mean, true, k)}
+        fold.shifts[str(n)] = {}
+        for name, prob in probs.items():
+            acc, d = anchored_accuracies(prob, labels, rows)
+            scores[name], fold.shifts[str(n)][name] = accuracy_prediction_metrics(acc, true, k), d
+        fold.anchored[str(n)] = scores
+
+
 def evaluate_fold(data: Dataset, benchmark: str, predictors: Mapping[str, PredictorFactory],
-                  k: int = 3, val_fraction: float = 0.1, seed: int = 0) -> BenchmarkFold:
-    """Fit every predictor without `benchmark`, then predict its models' accuracies from texts alone."""
+                  k: int = 3, val_fraction: float = 0.1, seed: int = 0, anchors: Sequence[int] = ()) -> BenchmarkFold:
+    """Fit every predictor without `benchmark`, then predict its models' accuracies from texts alone, and with
+    `anchors` items of it answered by every model (`_anchor_curve`)."""
     split = leave_one_benchmark_out(data.table, benchmark, val_fraction, seed)
     train = data.select(split.train)
     val = data.select(split.val) if split.val else None
@@ -128,29 +200,45 @@ def evaluate_fold(data: Dataset, benchmark: str, predictors: Mapping[str, Predic
     true = true_accuracies(test)
     fold = BenchmarkFold(benchmark, test.table.n_queries, list(known), true.tolist())
     hidden = Dataset(test.table, test.queries.without_groups())
+    probs = {}
     for name, make in predictors.items():
-        prob = score_matrix(make().fit(train, val), hidden)
+        probs[name] = prob = score_matrix(make().fit(train, val), hidden)
         pred = benchmark_scores(prob, np.full(len(prob), benchmark, dtype=object), observed)[benchmark]
         fold.predicted[name] = pred.tolist()
         fold.metrics[name] = accuracy_prediction_metrics(pred, true, k)
+    _anchor_curve(fold, probs, test.table.label_matrix(), true, anchors, k, seed)
     return fold
 
 
 def summarise(folds: Sequence[BenchmarkFold]) -> dict[str, dict[str, float]]:
     """Mean of each metric over folds (NaN folds skipped), per predictor."""
+    return _means([f.metrics for f in folds])
+
+
+def _means(per_fold: Sequence[Mapping[str, Mapping[str, float]]]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    for name in folds[0].metrics:
-        keys = [k for k in folds[0].metrics[name] if k != "n_models"]
-        out[name] = {key: float(np.nanmean([f.metrics[name][key] for f in folds])) if any(
-            np.isfinite(f.metrics[name][key]) for f in folds) else float("nan") for key in keys}
-        out[name]["n_folds"] = len(folds)
+    for name in per_fold[0]:
+        keys = [k for k in per_fold[0][name] if k != "n_models"]
+        out[name] = {key: float(np.nanmean([m[name][key] for m in per_fold])) if any(
+            np.isfinite(m[name][key]) for m in per_fold) else float("nan") for key in keys}
+        out[name]["n_folds"] = len(per_fold)
     return out
+
+
+def summarise_anchored(folds: Sequence[BenchmarkFold]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per number of anchor items: `summarise`'s means over the folds whose benchmark is larger than it."""
+    ns = sorted({n for f in folds for n in f.anchored}, key=int)
+    return {n: _means([f.anchored[n] for f in folds if n in f.anchored]) for n in ns}
 
 
 def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory],
                         benchmarks: Sequence[str] | None = None, k: int = 3, val_fraction: float = 0.1,
-                        seed: int = 0, progress: Callable[[str], None] | None = None) -> BenchmarkEvaluation:
-    """Leave each of `benchmarks` (default: all) out in turn; see the module docstring."""
+                        seed: int = 0, progress: Callable[[str], None] | None = None,
+                        anchors: Sequence[int] = ()) -> BenchmarkEvaluation:
+    """Leave each of `benchmarks` (default: all) out in turn, and score the anchor setting at each n of
+    `anchors` (numbers of items every model answered); see the module docstring."""
+    if any(int(n) < 1 for n in anchors):
+        raise ConfigError(f"numbers of anchor items must be at least 1, got {list(anchors)}")
     names = list(benchmarks) if benchmarks else data.table.benchmark_vocab.to_list()
     if len(data.table.benchmark_vocab) < 2:
         raise DataError("leave-one-benchmark-out needs at least two benchmarks", field="benchmark")
@@ -160,8 +248,12 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
     for bench in names:
         if progress:
             progress(bench)
-        folds.append(evaluate_fold(data, bench, predictors, k, val_fraction, seed))
+        folds.append(evaluate_fold(data, bench, predictors, k, val_fraction, seed, anchors))
     settings = {"k": k, "val_fraction": val_fraction, "seed": seed, "predictors": list(predictors),
                 "truth": "mean 0/1 label per model over its observed queries of the held-out benchmark",
-                "prediction": "mean predicted probability over the same queries, benchmark name hidden"}
-    return BenchmarkEvaluation(folds, summarise(folds), settings)
+                "prediction": "mean predicted probability over the same queries, benchmark name hidden",
+                "anchors": [int(n) for n in anchors],
+                "anchored": "observed labels on n random anchor items of the benchmark (answered by every model) "
+                            "plus the probabilities elsewhere shifted by one logit offset fitted on them "
+                            f"(prior sd {SHIFT_PRIOR_SD}); anchor-mean: the mean of each model's anchor answers"}
+    return BenchmarkEvaluation(folds, summarise(folds), settings, summarise_anchored(folds))
