@@ -113,7 +113,26 @@ def test_anchored_accuracies_count_anchor_answers_and_shift_the_rest():
     np.testing.assert_allclose(acc, [1.0, 0.0])
     acc, d = anchored_accuracies(prob, labels, np.array([0, 1]))  # half the anchor answers right: no shift
     assert d == pytest.approx(0.0, abs=1e-9)
-    np.testing.assert_allclose(acc, [(2 + 8 * 0.5) / 10, (0 + 7 * 0.5) / 9])
+    # residuals +-0.5, sampling variance 0.25 / 2, so tau^2 = 0.25 - 0.125 and each residual counts half
+    np.testing.assert_allclose(acc, [(2 + 8 * (0.5 + 0.25)) / 10, (0 + 7 * (0.5 - 0.25)) / 9])
+
+
+def test_residual_weights_grow_with_the_anchors_and_vanish_without_spread():
+    from irtnet.tasks.benchmark import residual_weights
+
+    rng = np.random.default_rng(1)
+    offsets = np.linspace(-0.2, 0.2, 12)  # each model's own error around the benchmark's level
+    for n, low, high in ((5, 0.0, 0.5), (200, 0.8, 1.0)):
+        prob = np.full((n, 12), 0.5)
+        labels = (rng.random((n, 12)) < 0.5 + offsets).astype(float)
+        residual, weight = residual_weights(prob, labels)
+        assert np.all((low <= weight) & (weight <= high)), (n, weight)
+    same = (rng.random((200, 12)) < 0.5).astype(float)  # no model differs from the prediction
+    assert residual_weights(np.full((200, 12), 0.5), same)[1].max() < 0.5
+    labels = np.full((5, 2), np.nan)
+    labels[:, 0] = 1.0
+    _, weight = residual_weights(np.full((5, 2), 0.5), labels)
+    assert weight[1] == 0.0  # a model without anchor answers keeps the prediction
 
 
 class Biased(Planted):
@@ -141,3 +160,23 @@ def test_anchor_items_remove_a_level_error(synth):
     assert doc["anchored"]["50"]["anchor-mean"]["n_folds"] == 3
     with pytest.raises(Exception, match="at least 1"):
         evaluate_benchmarks(data, {"m": ModelMean}, anchors=(0,))
+
+
+def test_paired_errors_say_which_entry_estimates_the_anchor_setting_better(synth):
+    data = Dataset.from_table(synth.table, synth.features)
+    result = evaluate_benchmarks(data, {"biased": lambda: Biased(synth), "model-mean": ModelMean}, anchors=(10, 50))
+    rows = {(r["n"], r["b"]): r for r in result.paired}
+    assert set(rows) == {(0, "model-mean"), (10, "model-mean"), (10, "anchor-mean"), (50, "model-mean"),
+                         (50, "anchor-mean")}
+    for r in rows.values():
+        assert r["a"] == "biased" and r["lo"] <= r["diff"] <= r["hi"] and r["n_models"] == 10 and r["n_cells"] == 30
+    assert rows[(50, "anchor-mean")]["verdict"] == "win"  # the text's items know more than 50 answers alone
+    fold = result.folds[0]
+    true = np.asarray(fold.true)
+    mine = np.abs(np.asarray(fold.anchored_predicted["50"]["biased"]) - true)
+    other = np.abs(np.asarray(fold.anchored_predicted["50"]["anchor-mean"]) - true)
+    assert rows[(50, "anchor-mean")]["diff"] == pytest.approx(np.mean(np.concatenate([
+        np.abs(np.asarray(f.anchored_predicted["50"]["biased"]) - np.asarray(f.true))
+        - np.abs(np.asarray(f.anchored_predicted["50"]["anchor-mean"]) - np.asarray(f.true)) for f in result.folds])))
+    assert mine.shape == other.shape == (10,)
+

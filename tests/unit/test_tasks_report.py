@@ -145,6 +145,7 @@ def test_evaluation_commands_write_their_json(root):
     rep = Report("r")
     H.benchmark_section(rep, bench)  # what `irtnet report --include bench.json` does
     assert "answered by every model" in render(rep) and "<td>anchor-mean</td>" in render(rep)
+    assert "irtnet minus each entry: absolute error" in render(rep) and bench["paired"][0]["a"] == "irtnet"
     _ok(["evaluate-onboarding", root / "t.parquet", "-o", root / "onb.json", "--n-test", "2", "--ks", "5,20",
          "--n-random", "1", "--retrain-epochs", "1", *common])
     methods = {r["method"] for r in json.loads((root / "onb.json").read_text())["rows"]}

@@ -76,7 +76,7 @@ def evaluate_benchmarks(
     """Leave one benchmark out: predict each model's accuracy on the held-out benchmark from its texts, and
     with a few of its items answered by every model; MAE, Pearson, Spearman, top-k recovery beside baselines."""
     from irtnet.api.experiments import evaluate_benchmarks as run
-    from irtnet.reporting.console import summary_table
+    from irtnet.reporting.console import paired_table, summary_table
 
     spec = _model(config, model, preset, seed, epochs, lr, groups)
     result = run(table, spec, encoder, csv_list(baselines), csv_list(benchmarks), k, threads,
@@ -87,6 +87,8 @@ def evaluate_benchmarks(
     for n, summary in result.anchored.items():
         console.print(summary_table(summary, f"With {n} items of the held-out benchmark answered by every model "
                                              f"({summary[next(iter(summary))]['n_folds']} folds)"))
+    if result.paired:
+        console.print(paired_table(result.paired))
     console.print(f"wrote {out}")
 
 

@@ -113,3 +113,15 @@ def comparison_table(t: dict[str, Any]) -> Table:
     for name, ref in t["references"].items():
         table.add_row(f"({name})", "", "", "", fmt(ref["micro"], 3), "")
     return table
+
+
+def paired_table(rows: list[dict[str, Any]]) -> Table:
+    """Absolute error of one entry minus each other's per number of answered items, with the bootstrap interval
+    and the verdict (`tasks.benchmark.paired_errors`)."""
+    table = Table(title=f"{rows[0]['a']} minus each entry: absolute error (95% interval, bootstrap over models; "
+                        "lower wins)", title_justify="left")
+    for col in ("items answered", "against", "difference", "interval", "verdict"):
+        table.add_column(col, justify="left" if col in ("against", "verdict") else "right")
+    for r in rows:
+        table.add_row(str(r["n"]), r["b"], f"{r['diff']:+.3f}", f"[{r['lo']:+.3f}, {r['hi']:+.3f}]", r["verdict"])
+    return table

@@ -236,6 +236,11 @@ def benchmark_section(report: Report, result: dict[str, Any]) -> None:
                                 ["n", "predictor", "mae", "bias", "spearman", "folds"],
                                 [[n, name, s["mae"], s["bias"], s["spearman"], s["n_folds"]]
                                  for n, per in anchored.items() for name, s in per.items()]))
+    if result.get("paired"):
+        sec.tables.append(Table(f"{result['paired'][0]['a']} minus each entry: absolute error, 95% interval "
+                                "(bootstrap over models; lower wins)",
+                                ["items answered", "against", "difference", "lo", "hi", "verdict"],
+                                [[r["n"], r["b"], r["diff"], r["lo"], r["hi"], r["verdict"]] for r in result["paired"]]))
     preds = list(result["summary"])[:4]
     _fig(sec, "benchmark_prediction", "Predicted vs true accuracy per held-out benchmark and model.",
          benchmark_prediction(result["folds"], preds), {"folds": result["folds"]})

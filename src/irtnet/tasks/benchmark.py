@@ -9,13 +9,15 @@ correlation, and top-k recovery (share of the true k best models among the predi
 The anchor setting (issue 14, item 2) extends it: every known model has answered `n` items of the new
 benchmark (its *anchor items*, a random prefix of one seeded order, so larger n adds items). Each predictor's
 probabilities on the benchmark are then shifted by one logit offset fitted on those answers (`level_shift`: the
-new benchmark's level error, the same for every model, as the MAE of the zero-item end is mostly that level),
-and a model's accuracy is its observed labels on the anchor items plus the shifted probabilities on the others
-(`anchored_accuracies`). Beside it, `anchor-mean` is each model's plain mean over the anchor items. The
+new benchmark's level error, the same for every model), and a model's accuracy is its observed labels on the
+anchor items plus the shifted probabilities on the others, moved by the model's own residual on the anchors,
+shrunk by an empirical-Bayes weight (`residual_weights`; `anchored_accuracies`). Every model answered the same
+few items, so with 5 of them the shift carries those items' luck: measured on CRUXEval it then does worse
+than no anchor at all (docs/estimation.md). Beside it, `anchor-mean` is each model's plain mean over the anchor items. The
 zero-item end of this curve is the text-only leave-one-benchmark-out figure.
 
 Pure cores: `benchmark_scores` (mean probability per group), `accuracy_prediction_metrics`, `level_shift`,
-`anchored_accuracies`.
+`residual_weights`, `anchored_accuracies`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from irtnet.data.dataset import Dataset, Queries
@@ -34,6 +37,7 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import logit, sigmoid
 from irtnet.predictors.base import Predictor
 from irtnet.tasks.evaluate import score_matrix
+from irtnet.tasks.stats import unit_interval, verdict
 
 PredictorFactory = Callable[[], Predictor]
 #: The level shift's Gaussian prior (logits): wide, it only keeps the shift finite when every anchor answer
@@ -103,17 +107,37 @@ def level_shift(prob: np.ndarray, labels: np.ndarray, prior_sd: float = SHIFT_PR
 
 
 def anchored_accuracies(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray) -> tuple[np.ndarray, float]:
-    """([M] accuracies, the shift): each model's observed labels on the anchor rows of prob / labels [Q, M] plus
-    its shifted probabilities (`level_shift`, fitted on the anchor rows) on the other rows, over the model's
-    observed cells (NaN where it has none)."""
+    """([M] accuracies, the shift): each model's observed labels on the anchor rows of prob / labels [Q, M] plus,
+    on its other observed rows, its shifted probabilities (`level_shift`, fitted on the anchor rows) corrected by
+    its own shrunk residual on the anchors (`residual_weights`); NaN where a model has no observed row."""
     labels = np.asarray(labels, np.float64)
     observed = ~np.isnan(labels)
     d = level_shift(prob[anchors], labels[anchors])
-    filled = sigmoid(logit(np.asarray(prob, np.float64)) + d)
-    filled[anchors] = np.nan_to_num(labels[anchors])
-    n = observed.sum(axis=0)
-    acc = np.where(n > 0, (filled * observed).sum(axis=0) / np.maximum(n, 1), np.nan)
-    return acc, d
+    shifted = sigmoid(logit(np.asarray(prob, np.float64)) + d)
+    residual, weight = residual_weights(shifted[anchors], labels[anchors])
+    free = observed.copy()
+    free[anchors] = False
+    n, n_free = observed.sum(axis=0), free.sum(axis=0)
+    total = np.nansum(labels[anchors], axis=0) + (shifted * free).sum(axis=0) + n_free * weight * residual
+    acc = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    return np.clip(acc, 0.0, 1.0), d
+
+
+def residual_weights(prob: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """([M] residuals, [M] weights) on the anchor rows: each model's mean residual r_m = mean(y - p) over its
+    observed anchors, and the empirical-Bayes weight lambda_m = tau^2 / (tau^2 + v_m), where v_m = mean p (1 - p)
+    / n_m is the residual's sampling variance and tau^2 = max(0, mean r_m^2 - mean v_m) the models' own spread
+    around the shifted prediction (method of moments). Few anchors: lambda near 0, the prediction; many: near 1,
+    the model's own anchor mean. A model without observed anchors: weight 0."""
+    obs = ~np.isnan(labels)
+    n = obs.sum(axis=0)
+    y = np.nan_to_num(labels)
+    residual = np.where(n > 0, ((y - prob) * obs).sum(axis=0) / np.maximum(n, 1), 0.0)
+    var = np.where(n > 0, (prob * (1 - prob) * obs).sum(axis=0) / np.maximum(n, 1) ** 2, np.inf)
+    seen = n > 0
+    tau2 = max(0.0, float(np.mean(residual[seen] ** 2) - np.mean(var[seen]))) if seen.any() else 0.0
+    weight = np.where(seen, tau2 / (tau2 + np.where(seen, var, 1.0)), 0.0) if tau2 > 0 else np.zeros(len(n))
+    return residual, weight
 
 
 def anchor_order(n_queries: int, benchmark: str, seed: int) -> np.ndarray:
@@ -144,8 +168,9 @@ class BenchmarkFold:
     true: list[float]
     predicted: dict[str, list[float]] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    # the anchor setting: {n anchor items: {predictor (and anchor-mean): metrics}}, with the shifts fitted
+    # the anchor setting: {n anchor items: {predictor (and anchor-mean): metrics / accuracies}}, and the shifts
     anchored: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    anchored_predicted: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     shifts: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
@@ -157,10 +182,11 @@ class BenchmarkEvaluation:
     summary: dict[str, dict[str, float]]
     settings: dict[str, Any] = field(default_factory=dict)
     anchored: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # per n: `summarise`'s means
+    paired: list[dict[str, Any]] = field(default_factory=list)  # `paired_errors`
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": "benchmark-accuracy", "settings": self.settings, "summary": self.summary,
-                "anchored": self.anchored, "folds": [asdict(f) for f in self.folds]}
+                "anchored": self.anchored, "paired": self.paired, "folds": [asdict(f) for f in self.folds]}
 
 
 def true_accuracies(test: Dataset, value: str = "label") -> np.ndarray:
@@ -178,12 +204,12 @@ def _anchor_curve(fold: BenchmarkFold, probs: Mapping[str, np.ndarray], labels: 
         rows = order[:n]
         with np.errstate(invalid="ignore"):
             mean = np.nanmean(labels[rows], axis=0)  # NaN for a model without anchor answers
-        scores = {ANCHOR_MEAN: accuracy_prediction_metrics(mean, true, k)}
+        accs = {ANCHOR_MEAN: mean}
         fold.shifts[str(n)] = {}
         for name, prob in probs.items():
-            acc, d = anchored_accuracies(prob, labels, rows)
-            scores[name], fold.shifts[str(n)][name] = accuracy_prediction_metrics(acc, true, k), d
-        fold.anchored[str(n)] = scores
+            accs[name], fold.shifts[str(n)][name] = anchored_accuracies(prob, labels, rows)
+        fold.anchored[str(n)] = {name: accuracy_prediction_metrics(acc, true, k) for name, acc in accs.items()}
+        fold.anchored_predicted[str(n)] = {name: acc.tolist() for name, acc in accs.items()}
 
 
 def evaluate_fold(data: Dataset, benchmark: str, predictors: Mapping[str, PredictorFactory],
@@ -225,6 +251,38 @@ def _means(per_fold: Sequence[Mapping[str, Mapping[str, float]]]) -> dict[str, d
     return out
 
 
+def paired_errors(folds: Sequence[BenchmarkFold], a: str, n_boot: int = 2000, seed: int = 0,
+                  level: float = 0.95) -> list[dict[str, Any]]:
+    """`a`'s absolute error minus each other entry's, per number of anchor items (0: no item answered), over the
+    same (benchmark, model) cells: the mean difference and a percentile bootstrap interval over models (a model's
+    errors on the held-out benchmarks move together), with the verdict (lower error wins)."""
+    rows = []
+    for n in ["0", *sorted({n for f in folds for n in f.anchored}, key=int)]:
+        per = [(f, f.predicted if n == "0" else f.anchored_predicted.get(n, {})) for f in folds]
+        for b in dict.fromkeys(name for _, preds in per for name in preds if name != a):
+            models, diffs = [], []
+            for f, preds in per:
+                if a in preds and b in preds:
+                    true = np.asarray(f.true)
+                    d = np.abs(np.asarray(preds[a]) - true) - np.abs(np.asarray(preds[b]) - true)
+                    keep = ~np.isnan(d)
+                    models += [m for m, ok in zip(f.models, keep) if ok]
+                    diffs += d[keep].tolist()
+            if diffs:
+                rows.append({"n": int(n), "a": a, "b": b, **_model_bootstrap(models, np.array(diffs), n_boot, seed,
+                                                                               level)})
+    return rows
+
+
+def _model_bootstrap(models: Sequence[str], diffs: np.ndarray, n_boot: int, seed: int,
+                     level: float) -> dict[str, Any]:
+    codes, uniq = pd.factorize(np.asarray(models, dtype=object))
+    lo, hi = unit_interval(codes, diffs, n_boot, seed, level)
+    return {"diff": float(diffs.mean()), "lo": lo, "hi": hi,
+            "verdict": verdict(float(lo), float(hi), higher_is_better=False), "n_cells": len(diffs),
+            "n_models": len(uniq)}
+
+
 def summarise_anchored(folds: Sequence[BenchmarkFold]) -> dict[str, dict[str, dict[str, float]]]:
     """Per number of anchor items: `summarise`'s means over the folds whose benchmark is larger than it."""
     ns = sorted({n for f in folds for n in f.anchored}, key=int)
@@ -256,4 +314,6 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
                 "anchored": "observed labels on n random anchor items of the benchmark (answered by every model) "
                             "plus the probabilities elsewhere shifted by one logit offset fitted on them "
                             f"(prior sd {SHIFT_PRIOR_SD}); anchor-mean: the mean of each model's anchor answers"}
-    return BenchmarkEvaluation(folds, summarise(folds), settings, summarise_anchored(folds))
+    first = next(iter(predictors))
+    return BenchmarkEvaluation(folds, summarise(folds), settings, summarise_anchored(folds),
+                               paired_errors(folds, first, seed=seed))

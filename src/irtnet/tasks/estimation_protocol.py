@@ -52,7 +52,7 @@ from irtnet.tasks.estimation_routing import routing_rows
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, refit_for_new_models
 from irtnet.tasks.model_split import check_replay_folds, fold_networks, fold_priors, replay_on_folds
 from irtnet.tasks.onboard import Prior, fit_theta, with_new_model
-from irtnet.tasks.stats import resample_weights, verdict
+from irtnet.tasks.stats import unit_interval, verdict
 
 IRTNET = {"irtnet-random": "random", "irtnet-adaptive": "adaptive", "irtnet-balanced": "balanced",
           "irtnet-anchor": "anchor"}
@@ -344,9 +344,7 @@ def paired_errors(cells: Sequence[EstimationCell], n_boot: int = 2000, seed: int
                 units = sub.index.droplevel(["n", "benchmark"])
                 codes, uniq = units.factorize()
                 diff = (sub[a] - sub[b]).to_numpy()
-                sums, counts = np.bincount(codes, diff), np.bincount(codes).astype(float)
-                boot = np.concatenate([(w @ sums) / (w @ counts) for w in resample_weights(len(uniq), n_boot, seed)])
-                lo, hi = np.percentile(boot, [50 * (1 - level), 50 * (1 + level)])
+                lo, hi = unit_interval(codes, diff, n_boot, seed, level)
                 rows.append({"n": int(n), "metric": "abs_error", "a_method": a, "b_method": b, "a": float(sub[a].mean()),
                              "b": float(sub[b].mean()), "diff": float(diff.mean()), "lo": float(lo), "hi": float(hi),
                              "verdict": verdict(float(lo), float(hi), higher_is_better=False),

@@ -247,6 +247,17 @@ def cluster_resample_weights(clusters: np.ndarray, n_boot: int, seed: int = 0,
         yield out
 
 
+def unit_interval(codes: np.ndarray, values: np.ndarray, n_boot: int = 2000, seed: int = 0,
+                  level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean of `values` [n] when their units (`codes` [n], ints 0..U-1: a cell's
+    model, say) are resampled with replacement, each unit's cells together."""
+    codes = np.asarray(codes, np.int64)
+    sums, counts = np.bincount(codes, values), np.bincount(codes).astype(float)
+    boot = np.concatenate([(w @ sums) / (w @ counts) for w in resample_weights(len(counts), n_boot, seed)])
+    lo, hi = np.percentile(boot, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
+
 def verdict(diff_lo: float, diff_hi: float, higher_is_better: bool) -> str:
     """"win" when the interval [diff_lo, diff_hi] of A - B lies wholly on the better side of 0 (above it if
     higher is better, below it otherwise), "loss" when wholly on the worse side, "tie" when it touches 0, and
