@@ -194,7 +194,8 @@ def test_the_strength_can_be_chosen_at_each_number_of_answers():
     rng = np.random.default_rng(3)
     labels = (rng.random((len(b), len(theta))) < 1 / (1 + np.exp(-(a @ theta.T - b[:, None])))).astype(float)
     given = 0.1 * theta  # the checkpoint's abilities understate the spread
-    fit = refit_for_new_models(a, b, groups, labels, given, given, n_answers=30, strength=None, strength_at=(10, 30, 100))
+    fit = refit_for_new_models(a, b, groups, labels, given, given, n_answers=30, strength=None,
+                               strength_at=(10, 30, 100))
     at, kind = fit.record["strength_at"], fit.record["prior_kind"]
     assert set(at) == {"10", "30", "100"} and set(at.values()) <= set(STRENGTH_GRID)
     assert at["30"] == fit.record["prior_strength"]  # the same criterion as the choice at n_answers = 30

@@ -13,8 +13,8 @@ new benchmark's level error, the same for every model), and a model's accuracy i
 anchor items plus the shifted probabilities on the others, moved by the model's own residual on the anchors,
 shrunk by an empirical-Bayes weight (`residual_weights`; `anchored_accuracies`). Every model answered the same
 few items, so with 5 of them the shift carries those items' luck: measured on CRUXEval it then does worse
-than no anchor at all (docs/estimation.md). Beside it, `anchor-mean` is each model's plain mean over the anchor items. The
-zero-item end of this curve is the text-only leave-one-benchmark-out figure.
+than no anchor at all (docs/estimation.md). Beside it, `anchor-mean` is each model's plain mean over the
+anchor items. The zero-item end of this curve is the text-only leave-one-benchmark-out figure.
 
 Pure cores: `benchmark_scores` (mean probability per group), `accuracy_prediction_metrics`, `level_shift`,
 `residual_weights`, `anchored_accuracies`.
