@@ -198,12 +198,13 @@ def true_accuracies(test: Dataset, value: str = "label") -> np.ndarray:
 
 def _anchor_curve(fold: BenchmarkFold, probs: Mapping[str, np.ndarray], labels: np.ndarray, true: np.ndarray,
                   anchors: Sequence[int], k: int, seed: int) -> None:
-    """Fill `fold.anchored` and `fold.shifts` at each n of `anchors` below the benchmark's size."""
+    """Fill `fold.anchored`, `fold.anchored_predicted` and `fold.shifts` at each n of `anchors` below the
+    benchmark's size."""
     order = anchor_order(len(labels), fold.benchmark, seed)
     for n in (int(n) for n in anchors if 0 < int(n) < len(labels)):
         rows = order[:n]
-        with np.errstate(invalid="ignore"):
-            mean = np.nanmean(labels[rows], axis=0)  # NaN for a model without anchor answers
+        seen = (~np.isnan(labels[rows])).sum(axis=0)
+        mean = np.where(seen > 0, np.nansum(labels[rows], axis=0) / np.maximum(seen, 1), np.nan)  # NaN: none answered
         accs = {ANCHOR_MEAN: mean}
         fold.shifts[str(n)] = {}
         for name, prob in probs.items():
