@@ -243,9 +243,12 @@ def _strength_at(record: dict[str, Any], n: int) -> float:
 
 
 def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: np.ndarray,
-              s: _Settings) -> EstimateResult:
+              s: _Settings, fit: ItemRefit | None = None) -> EstimateResult:
+    """The estimate from these answers; `fit` (the rounds': `_refit` once for every count) is refitted only
+    where it holds no strength chosen at this number of answers."""
     n = len(labels)
-    fit = _refit(predictor, pool, s.prior_strength, s.seed, (n,))
+    if fit is None or (s.prior_strength is None and str(n) not in fit.record.get("strength_at", {})):
+        fit = _refit(predictor, pool, s.prior_strength, s.seed, (n,))
     (prior, replay_priors), replay = fit.priors(n), fit.replay
     if s.replay_folds:
         replay, replay_priors = _model_split(predictor, pool, fit.record, s, _strength_at(fit.record, n))
@@ -344,7 +347,7 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = (read_pool_answers(answers_file, items, predictor) if answers_file
                          else (np.zeros(0, np.int64), np.zeros(0)))
-    counts = [len(labels) + k * per_round for k in range(rounds)]  # answers before each round
+    counts = [len(labels) + k * per_round for k in range(rounds + 1)]  # answers before and after each round
     fit = _refit(predictor, items, prior_strength, seed, counts)  # the items and priors the estimates run on
     settings = _Settings(level, target_width, prior_strength, n_draws, seed=seed, replay_folds=replay_folds)
     for _ in range(rounds):
@@ -357,6 +360,6 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
                                      fit.b[positions], per_round)]
         got = _labels_of(ask([items.item(int(i)) for i in picks]), len(picks))
         positions, labels = np.concatenate([positions, picks]), np.concatenate([labels, got])
-        result = _estimate(predictor, items, positions, labels, settings)
+        result = _estimate(predictor, items, positions, labels, settings, fit)
         result.settings.update(run=str(checkpoint_or_run))
         yield result
