@@ -1,6 +1,9 @@
 """One table across data sets from `irtnet evaluate-estimation` results: per table, at each N, every method's
-mean absolute error (and the 90% interval's coverage for irtnet and the sample mean), then irtnet-random's
-paired verdicts against every baseline and the routing comparison with retraining and with HierShrink.
+mean absolute error per benchmark (and the 90% interval's coverage for irtnet and the sample mean) and of the
+overall accuracy (item-weighted over the benchmarks), irtnet-random's paired verdicts against every baseline on
+both, then the routing comparison with retraining and with HierShrink. The summaries and verdicts are computed
+again from each file's cells (`estimation_protocol.summarise` and `paired_errors`, with the run's seed and
+bootstrap size), so files written before a metric existed show it too.
 
     python scripts/estimation_table.py runs/estimation/*/estimation.json --ns 50,100
 """
@@ -11,6 +14,8 @@ import argparse
 import json
 import math
 from pathlib import Path
+
+from irtnet.tasks.estimation_protocol import EstimationCell, paired_errors, summarise
 
 FOCUS = "irtnet-random"
 
@@ -25,30 +30,28 @@ def main(argv=None) -> None:
     ap.add_argument("--ns", default="50,100")
     args = ap.parse_args(argv)
     ns = [int(n) for n in args.ns.split(",")]
-    docs = {p.parent.name: json.loads(p.read_text()) for p in args.results}
+    docs = {p.parent.name: _recomputed(json.loads(p.read_text())) for p in args.results}
     methods = sorted({r["method"] for d in docs.values() for r in d["summary"]},
                      key=lambda m: (not m.startswith("irtnet"), m))
     for n in ns:
-        print(f"\n**N = {n}: mean absolute error (coverage of the 90% interval)**\n")
-        print("| method | " + " | ".join(docs) + " |")
-        print("|---" * (len(docs) + 1) + "|")
-        for m in methods:
-            cells = []
-            for d in docs.values():
-                row = next((r for r in d["summary"] if r["method"] == m and r["n"] == n and r["benchmark"] == "all"),
-                           None)
-                cov = "" if row is None or math.isnan(row.get("coverage", float("nan"))) else f" ({row['coverage']:.2f})"
-                cells.append("-" if row is None else _f(row["abs_error"]) + cov)
-            print(f"| {m} | " + " | ".join(cells) + " |")
-        print(f"\n**N = {n}: {FOCUS} minus each baseline, paired over the same cells (lower error wins)**\n")
-        print("| baseline | " + " | ".join(docs) + " |")
-        print("|---" * (len(docs) + 1) + "|")
-        for b in (m for m in methods if not m.startswith("irtnet")):
-            cells = []
-            for d in docs.values():
-                r = next((r for r in d["paired"] if r["a_method"] == FOCUS and r["b_method"] == b and r["n"] == n), None)
-                cells.append("-" if r is None else f"{r['verdict']} {r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]")
-            print(f"| {b} | " + " | ".join(cells) + " |")
+        for metric, what in (("abs_error", "mean absolute error per benchmark (coverage of the 90% interval)"),
+                             ("overall_abs_error", "mean absolute error of the overall accuracy")):
+            print(f"\n**N = {n}: {what}**\n")
+            _header(docs)
+            for m in methods:
+                rows = [next((r for r in d["summary"] if r["method"] == m and r["n"] == n and r["benchmark"] == "all"),
+                             None) for d in docs.values()]
+                print(f"| {m} | " + " | ".join(_summary_cell(r, metric) for r in rows) + " |")
+            print(f"\n**N = {n}: {FOCUS} minus each baseline, {metric}, paired over the same "
+                  f"{'cells' if metric == 'abs_error' else '(draw, model) units'} (lower error wins)**\n")
+            _header(docs, "baseline")
+            for b in (m for m in methods if not m.startswith("irtnet")):
+                cells = []
+                for d in docs.values():
+                    r = next((r for r in d["paired"] if r["a_method"] == FOCUS and r["b_method"] == b
+                              and r["n"] == n and r["metric"] == metric), None)
+                    cells.append("-" if r is None else f"{r['verdict']} {r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]")
+                print(f"| {b} | " + " | ".join(cells) + " |")
     print("\n**Routing on test queries: the checkpoint with the held-out models added minus the other router "
           "(retrained with them, or HierShrink); intervals resample " + _resampled(docs) + "**\n")
     print("| table | N | against | metric | added | other | difference [95% interval] | verdict |")
@@ -63,6 +66,26 @@ def main(argv=None) -> None:
         refit = d["settings"].get("item_refit", {})
         print(f"- {name}: " + "; ".join(_prior(x) for x in refit.get("per_draw", [])) if refit
               else f"- {name}: (no refit recorded)")
+
+
+def _recomputed(doc: dict) -> dict:
+    """`doc` with its summary and paired verdicts computed again from its cells by the current code."""
+    cells = [EstimationCell(**c) for c in doc["cells"]]
+    settings = doc.get("settings", {})
+    return {**doc, "summary": summarise(cells),
+            "paired": paired_errors(cells, settings.get("n_boot", 2000), settings.get("seed", 0))}
+
+
+def _header(docs: dict, first: str = "method") -> None:
+    print(f"| {first} | " + " | ".join(docs) + " |")
+    print("|---" * (len(docs) + 1) + "|")
+
+
+def _summary_cell(row: dict | None, metric: str) -> str:
+    if row is None:
+        return "-"
+    cov = row.get("coverage", float("nan"))
+    return _f(row[metric]) + ("" if metric != "abs_error" or math.isnan(cov) else f" ({cov:.2f})")
 
 
 def _prior(x: dict) -> str:

@@ -18,7 +18,8 @@ from irtnet.errors import ConfigError
 from irtnet.predictors.spec import ModelSpec
 from irtnet.reporting.estimation_figures import estimation_markdown
 from irtnet.tasks.data_efficiency import SETTINGS, data_efficiency_curve, stratified_order
-from irtnet.tasks.estimation_protocol import BASELINES, IRTNET, METHODS, evaluate_estimation
+from irtnet.tasks.estimation_protocol import (BASELINES, IRTNET, METHODS, EstimationCell, evaluate_estimation,
+                                              paired_errors, summarise)
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, STRENGTH_GRID
 
 SMALL = ModelSpec(preset="small", params={"train": {"epochs": 2, "progress": False}})
@@ -56,15 +57,39 @@ def test_summary_has_every_method_n_and_metric(result):
 
 
 def test_paired_rows_compare_every_irtnet_method_with_every_baseline(result):
-    pairs = {(r["a_method"], r["b_method"], r["n"]) for r in result.paired}
+    pairs = {(r["a_method"], r["b_method"], r["n"], r["metric"]) for r in result.paired}
     expected = {(a, b, n) for a in IRTNET for b in BASELINES if b != "retrain" for n in NS}
-    assert expected | {(a, "retrain", ROUTING_N) for a in IRTNET} == pairs
+    expected |= {(a, "retrain", ROUTING_N) for a in IRTNET}
+    assert {(*k, m) for k in expected for m in ("abs_error", "overall_abs_error")} == pairs
     for r in result.paired:
         assert r["verdict"] in {"win", "tie", "loss"} and r["lo"] <= r["diff"] <= r["hi"]
         assert r["diff"] == pytest.approx(r["a"] - r["b"])
     routing = {(r["b_method"], r["metric"], r["n"]) for r in result.routing}
     assert routing == {(b, m, ROUTING_N) for b in ("retrain", "hiershrink") for m in ("routing", "auc", "log_loss")}
     assert all(r["a_method"] == "irtnet-added" and r["n_draws"] == 2 for r in result.routing)
+
+
+def _cells(method: str, errors: dict[str, list[float]]) -> list[EstimationCell]:
+    """Two models x benchmarks "small" (100 items) and "large" (300): estimate = truth 0.5 + the error given."""
+    return [EstimationCell(0, model, method, 10, bench, n_items, 0, 0.5 + err, float("nan"), float("nan"), 0.5)
+            for model, errs in errors.items() for (bench, n_items), err in zip((("small", 100), ("large", 300)), errs)]
+
+
+def test_overall_error_weights_each_benchmark_by_its_items():
+    # m1: +0.1 on 100 items, -0.1 on 300 -> overall -0.05; m2: +0.2 and +0.2 -> +0.2
+    cells = _cells("irtnet-random", {"m1": [0.1, -0.1], "m2": [0.2, 0.2]})
+    cells += _cells("mean-random", {"m1": [0.0, 0.0], "m2": [0.1, 0.1]})  # overall 0 and 0.1
+    rows = {r["method"]: r for r in summarise(cells) if r["benchmark"] == "all"}
+    assert rows["irtnet-random"]["abs_error"] == pytest.approx(0.15)  # the mean over the four cells
+    assert rows["irtnet-random"]["overall_abs_error"] == pytest.approx((0.05 + 0.2) / 2)
+    assert rows["irtnet-random"]["overall_bias"] == pytest.approx((-0.05 + 0.2) / 2)
+    assert rows["mean-random"]["overall_abs_error"] == pytest.approx(0.05)
+    assert all("overall_abs_error" not in r for r in summarise(cells) if r["benchmark"] != "all")
+    paired = {r["metric"]: r for r in paired_errors(cells, n_boot=200)}
+    assert paired["abs_error"]["diff"] == pytest.approx(0.15 - 0.05)
+    assert paired["overall_abs_error"]["diff"] == pytest.approx(0.125 - 0.05)
+    assert (paired["overall_abs_error"]["n_cells"], paired["overall_abs_error"]["n_units"]) == (2, 2)
+    assert (paired["abs_error"]["n_cells"], paired["abs_error"]["n_units"]) == (4, 2)
 
 
 def test_cells_hold_the_truth_and_share_random_answers(result, data):
@@ -90,6 +115,11 @@ def test_markdown_summary_shows_the_verdicts(result):
     md = estimation_markdown(result.to_dict())
     assert "### Paired: irtnet minus each baseline" in md and "| irtnet-adaptive | gp-irt | 10 |" in md
     assert "### Routing on test queries" in md
+    assert "### Mean absolute error of the overall accuracy" in md and "| overall_abs_error |" in md
+    older = result.to_dict()  # a file written before the overall error existed: that table is left out
+    older["summary"] = [{k: v for k, v in r.items() if not k.startswith("overall_")} for r in older["summary"]]
+    md = estimation_markdown(older)
+    assert "### Mean absolute error of the overall" not in md and "### Mean absolute error per benchmark" in md
 
 
 def test_data_efficiency_curve_is_nested_and_scores_both_settings(data):

@@ -110,7 +110,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def _metric_table(rows: Sequence[dict[str, Any]], metric: str) -> list[str]:
     ns = sorted({r["n"] for r in rows})
-    cells = {(r["method"], r["n"]): r[metric] for r in rows}
+    cells = {(r["method"], r["n"]): r.get(metric) for r in rows}  # files older than a metric lack it
     methods = sorted({r["method"] for r in rows}, key=lambda m: (not m.startswith(_IRTNET), m))
     out = ["| method | " + " | ".join(f"N={n}" for n in ns) + " |", "|---" * (len(ns) + 1) + "|"]
     out += [f"| {m} | " + " | ".join(_fmt(cells.get((m, n))) for n in ns) + " |" for m in methods]
@@ -132,12 +132,16 @@ def estimation_markdown(doc: dict[str, Any], paired: bool = True) -> str:
     lines = ["## Estimating held-out models' per-benchmark accuracy", "",
              (f"{s.get('draws')} draw(s), {s.get('n_held_out')} held-out models each, table `{s.get('table', '?')}`, "
               f"intervals at level {s.get('level')}; pool: {s.get('pool', '')}."), ""]
-    for metric, title in (("abs_error", "Mean absolute error (lower is better)"),
+    for metric, title in (("abs_error", "Mean absolute error per benchmark (lower is better)"),
+                          ("overall_abs_error", "Mean absolute error of the overall accuracy, item-weighted over the "
+                           "benchmarks (lower is better)"),
                           ("spearman", "Spearman correlation over held-out models (overall accuracy)"),
                           ("coverage", "Interval coverage"), ("width", "Mean interval width")):
-        lines += [f"### {title}", "", *_metric_table(rows, metric), ""]
+        if any(metric in r for r in rows):
+            lines += [f"### {title}", "", *_metric_table(rows, metric), ""]
     if paired:
-        lines += ["### Paired: irtnet minus each baseline, same (draw, model, benchmark) cells", "",
+        lines += ["### Paired: irtnet minus each baseline, same (draw, model, benchmark) cells (abs_error) or "
+                  "(draw, model) overall accuracies (overall_abs_error)", "",
                   *_paired_table(doc["paired"], "lower error wins"), ""]
     if doc.get("routing"):
         lines += ["### Routing on test queries: held-out models added to the checkpoint vs retraining and "
