@@ -2,7 +2,7 @@
 mean absolute error per benchmark (and the 90% interval's coverage for irtnet and the sample mean) and of the
 overall accuracy (item-weighted over the benchmarks), irtnet-random's paired verdicts against every baseline on
 both, then the routing comparison with retraining and with HierShrink. The summaries and verdicts are computed
-again from each file's cells (`estimation_protocol.summarise` and `paired_errors`, with the run's seed and
+again from each file's cells (`estimation_summary.summarise` and `paired_errors`, with the run's seed and
 bootstrap size), so files written before a metric existed show it too.
 
     python scripts/estimation_table.py runs/estimation/*/estimation.json --ns 50,100
@@ -15,7 +15,7 @@ import json
 import math
 from pathlib import Path
 
-from irtnet.tasks.estimation_protocol import EstimationCell, paired_errors, summarise
+from irtnet.tasks.estimation_summary import EstimationCell, paired_errors, summarise
 
 FOCUS = "irtnet-random"
 

@@ -18,8 +18,8 @@ from irtnet.errors import ConfigError
 from irtnet.predictors.spec import ModelSpec
 from irtnet.reporting.estimation_figures import estimation_markdown
 from irtnet.tasks.data_efficiency import SETTINGS, data_efficiency_curve, stratified_order
-from irtnet.tasks.estimation_protocol import (BASELINES, IRTNET, METHODS, EstimationCell, evaluate_estimation,
-                                              paired_errors, summarise)
+from irtnet.tasks.estimation_protocol import evaluate_estimation
+from irtnet.tasks.estimation_summary import BASELINES, IRTNET, METHODS, EstimationCell, paired_errors, summarise
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, STRENGTH_GRID
 
 SMALL = ModelSpec(preset="small", params={"train": {"epochs": 2, "progress": False}})

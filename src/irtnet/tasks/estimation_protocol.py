@@ -26,11 +26,11 @@ absolute and signed error, Spearman correlation over the held-out models of esti
 (per draw, then averaged; "all" ranks the item-weighted overall accuracy), the share of (model, benchmark)
 cells whose interval holds the truth and the mean width; on "all" also the error of that overall accuracy.
 Paired: each irtnet method's absolute error minus each baseline's on the same (draw, model, benchmark) cells,
-and on the same (draw, model) overall accuracies, a bootstrap over (draw, model) units, and a
-win / tie / loss verdict (`stats.verdict`). Routing at N in routing_ns: the checkpoint with the held-out models
-added (`onboard.with_new_model`, theta from the random N answers) against the retrained model and against
-HierShrink as a router (the `cluster-rate` baseline, fitted on the same answers), on the test queries
-(`estimation_routing.routing_rows`).
+and on the same (draw, model) overall accuracies, a bootstrap over (draw, model) units, and a win / tie / loss
+verdict (`stats.verdict`); the cells and these summaries are in `estimation_summary`. Routing at N in
+routing_ns: the checkpoint with the held-out models added (`onboard.with_new_model`, theta from the random N
+answers) against the retrained model and against HierShrink as a router (the `cluster-rate` baseline, fitted on
+the same answers), on the test queries (`estimation_routing.routing_rows`).
 """
 
 from __future__ import annotations
@@ -40,8 +40,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from scipy import stats as sps
 
 from irtnet.data.splits import held_out_models, pair_subset, split_by_query
 from irtnet.errors import ConfigError, DataError
@@ -50,33 +48,10 @@ from irtnet.tasks import estimation_baselines as eb
 from irtnet.tasks.estimate import estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
 from irtnet.tasks.estimation_routing import routing_rows
+from irtnet.tasks.estimation_summary import IRTNET, METHODS, EstimationCell, paired_errors, summarise
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, refit_for_new_models
 from irtnet.tasks.model_split import check_replay_folds, fold_networks, fold_priors, replay_on_folds
 from irtnet.tasks.onboard import Prior, fit_theta, with_new_model
-from irtnet.tasks.stats import unit_interval, verdict
-
-IRTNET = {"irtnet-random": "random", "irtnet-adaptive": "adaptive", "irtnet-balanced": "balanced",
-          "irtnet-anchor": "anchor"}
-BASELINES = ("mean-random", "mean-stratified", "anchor", "p-irt", "gp-irt", "hiershrink", "retrain")
-METHODS = (*IRTNET, *BASELINES)
-_TINY = ("anchor", "p-irt", "gp-irt")
-
-
-@dataclass(frozen=True)
-class EstimationCell:
-    """One method's estimate of one held-out model's accuracy on one benchmark from n answers."""
-
-    draw: int
-    model: str
-    method: str
-    n: int
-    benchmark: str
-    n_items: int
-    n_answered: int
-    estimate: float
-    lower: float
-    upper: float
-    truth: float
 
 
 @dataclass
@@ -291,94 +266,6 @@ def _routing_inputs(data: Any, split: Any, ctx: _Draw, routers: dict[str, Any], 
 
 
 # ------------------------------------------------------------------------------------------ scoring
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(sps.spearmanr(x, y)[0])
-
-
-def _mean(values: pd.Series) -> float:
-    return float(values.mean()) if values.notna().any() else float("nan")
-
-
-def overall_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (draw, model) of cells `frame`: the item-weighted accuracy over every benchmark it was scored on,
-    estimated ("estimate") and true ("truth"); columns draw, model, estimate, truth."""
-    w = frame.assign(e=frame["estimate"] * frame["n_items"], t=frame["truth"] * frame["n_items"])
-    acc = w.groupby(["draw", "model"])[["e", "t", "n_items"]].sum()
-    return pd.DataFrame({"estimate": acc["e"] / acc["n_items"], "truth": acc["t"] / acc["n_items"]}).reset_index()
-
-
-def _summary_row(frame: pd.DataFrame, overall: bool) -> dict[str, Any]:
-    err = frame["estimate"] - frame["truth"]
-    has = frame["lower"].notna() & frame["upper"].notna()
-    inside = (frame["lower"] <= frame["truth"]) & (frame["truth"] <= frame["upper"])
-    extra = {}
-    if overall:  # per (draw, model): the item-weighted accuracy over every benchmark
-        acc = overall_accuracy(frame)
-        rho = [_spearman(g["estimate"].to_numpy(), g["truth"].to_numpy()) for _, g in acc.groupby("draw")]
-        extra = {"overall_abs_error": _mean((acc["estimate"] - acc["truth"]).abs()),
-                 "overall_bias": _mean(acc["estimate"] - acc["truth"])}
-    else:
-        rho = [_spearman(g["estimate"].to_numpy(), g["truth"].to_numpy()) for _, g in frame.groupby("draw")]
-    return {"n_cells": len(frame), "abs_error": _mean(err.abs()), "bias": _mean(err),
-            "spearman": float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan"),
-            "coverage": _mean(inside[has].astype(float)), "width": _mean((frame["upper"] - frame["lower"])[has]),
-            **extra}
-
-
-def summarise(cells: Sequence[EstimationCell]) -> list[dict[str, Any]]:
-    """Rows {method, n, benchmark ("all" or a name), n_cells, abs_error, bias, spearman, coverage, width}; the
-    "all" rows also hold overall_abs_error and overall_bias, the error of each held-out model's item-weighted
-    accuracy over all its benchmarks (`overall_accuracy`), averaged over (draw, model)."""
-    if not cells:
-        return []
-    frame = pd.DataFrame([asdict(c) for c in cells])
-    rows = []
-    for (method, n), group in frame.groupby(["method", "n"], sort=True):
-        rows.append({"method": method, "n": int(n), "benchmark": "all", **_summary_row(group, True)})
-        for bench, sub in group.groupby("benchmark", sort=True):
-            rows.append({"method": method, "n": int(n), "benchmark": bench, **_summary_row(sub, False)})
-    return rows
-
-
-def paired_errors(cells: Sequence[EstimationCell], n_boot: int = 2000, seed: int = 0,
-                  level: float = 0.95) -> list[dict[str, Any]]:
-    """Each irtnet method's absolute error minus each baseline's per n, with a percentile bootstrap interval
-    over (draw, model) units and the verdict: metric "abs_error" over the same (draw, model, benchmark) cells,
-    "overall_abs_error" over the same (draw, model) units' item-weighted overall accuracy."""
-    if not cells:
-        return []
-    frame = pd.DataFrame([asdict(c) for c in cells])
-    per_cell = frame.assign(err=(frame["estimate"] - frame["truth"]).abs()).pivot_table(
-        index=["n", "draw", "model", "benchmark"], columns="method", values="err")
-    overall = pd.concat([overall_accuracy(g).assign(method=method, n=n)
-                         for (method, n), g in frame.groupby(["method", "n"])])
-    per_model = overall.assign(err=(overall["estimate"] - overall["truth"]).abs()).pivot_table(
-        index=["n", "draw", "model"], columns="method", values="err")
-    rows = []
-    for a in (m for m in IRTNET if m in per_cell):
-        for b in (m for m in BASELINES if m in per_cell):
-            for metric, table in (("abs_error", per_cell), ("overall_abs_error", per_model)):
-                rows += _paired_rows(table[[a, b]].dropna(), metric, a, b, n_boot, seed, level)
-    return rows
-
-
-def _paired_rows(table: pd.DataFrame, metric: str, a: str, b: str, n_boot: int, seed: int,
-                 level: float) -> list[dict[str, Any]]:
-    """One row per n of `table` (columns a, b; index n, draw, model[, benchmark]): a - b over (draw, model) units."""
-    rows = []
-    for n, sub in table.groupby(level="n"):
-        codes, uniq = sub.index.droplevel([x for x in sub.index.names if x not in ("draw", "model")]).factorize()
-        diff = (sub[a] - sub[b]).to_numpy()
-        lo, hi = unit_interval(codes, diff, n_boot, seed, level)
-        rows.append({"n": int(n), "metric": metric, "a_method": a, "b_method": b, "a": float(sub[a].mean()),
-                     "b": float(sub[b].mean()), "diff": float(diff.mean()), "lo": float(lo), "hi": float(hi),
-                     "verdict": verdict(float(lo), float(hi), higher_is_better=False),
-                     "n_cells": len(diff), "n_units": len(uniq)})
-    return rows
-
-
 # ------------------------------------------------------------------------------------------ protocol
 def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequence[int] = (10, 25, 50, 100, 200),
                         draws: int = 3, held_out_share: float = 1 / 3, seed: int = 0,
