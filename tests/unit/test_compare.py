@@ -327,3 +327,21 @@ def test_every_shipped_comparison_spec_is_valid(path):
     assert spec.datasets and spec.models
     if spec.focus is not None:
         assert spec.focus in {m.name for m in spec.models}
+
+
+def test_a_table_without_texts_is_na_for_the_models_that_read_them(tmp_path, table_path):
+    table = ResponseTable.read_parquet(table_path)
+    table.queries["text"] = None  # a table of ids only, as LiveCodeBench's
+    assert not table.has_text
+    path = tmp_path / "ids-only.parquet"
+    table.to_parquet(path)
+    spec = _spec(path, [{"name": "knn"}, {"name": "model-mean"}], seeds=(0,), folds=2, n_boot=100, focus="knn")
+    result, tables = _run(spec, tmp_path / "run")
+    status = {(c.label, c.setting): c.status for c in result.cells}
+    assert status == {("knn", "query"): "n/a", ("knn", "text"): "n/a", ("model-mean", "query"): "ok",
+                      ("model-mean", "text"): "ok"}
+    assert "n/a (syn has no query texts; knn reads them)" in (tmp_path / "run" / "tables" / "syn-query.md").read_text()
+    stats = {(x["dataset"], x["setting"]): x for x in json.loads((tmp_path / "run" / "stats.json").read_text())}
+    assert stats[("syn", "text")]["unavailable"] == "syn has no query texts; knn reads them"
+    doc = results_document([tmp_path / "run"])
+    assert "| syn | text only | n/a (syn has no query texts; knn reads them) |" in doc

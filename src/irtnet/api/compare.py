@@ -51,6 +51,7 @@ from irtnet.api.compare_spec import (
     cell_key,
     entry_spec,
     load_spec,
+    reads_text,
     settings_of,
 )
 from irtnet.api.compare_stats import paired_tables
@@ -260,7 +261,12 @@ class _Runner:
                     return splits[encoder]
 
                 for entry in self.spec.models:
-                    if entry in entries:
+                    if entry in entries and not table.has_text and reads_text(entry):
+                        names = ("query", "text") if setting == "query" else (setting,)
+                        new = [Cell(ds.name, s, seed, entry.name, entry.registry_name, "n/a", fold=fold,
+                                    error=f"{ds.name} has no query texts; {entry.registry_name} reads them")
+                               for s in names]
+                    elif entry in entries:
                         new = self.cell(ds, setting, seed, fold, entry, fingerprint, split_for)
                     elif setting == "query":
                         new = [Cell(ds.name, s, seed, entry.name, entry.registry_name, "n/a", fold=fold,

@@ -120,6 +120,11 @@ def settings_of(entry: CompareEntry) -> list[Setting]:
     return ["pair"] if getattr(registered(entry.registry_name), "item_seen", False) else ["query"]
 
 
+def reads_text(entry: CompareEntry) -> bool:
+    """Whether the entry's model reads the queries' text embeddings (so a table without texts is n/a for it)."""
+    return bool(getattr(registered(entry.registry_name), "reads_text", False))
+
+
 # --------------------------------------------------------------------------------------- parameters
 def entry_spec(entry: CompareEntry, spec: CompareSpec, seed: int) -> ModelSpec:
     """The resolved model of `entry` for one seed (what the cache key hashes); ConfigError names the entry."""

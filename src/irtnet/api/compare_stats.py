@@ -77,6 +77,10 @@ def paired_tables(results: dict[str, Any], cells_dir: str | Path) -> list[dict[s
             sub = [c for c in results["cells"] if c["dataset"] == ds["name"] and c["setting"] == setting]
             mine = stored_units([c for c in sub if c["label"] == focus], cells_dir, setting)
             if not mine:
+                reason = _not_applicable([c for c in sub if c["label"] == focus])
+                if reason:  # e.g. a table without query texts: the verdict row says why there is none
+                    tables.append({"dataset": ds["name"], "setting": setting, "focus": focus, "units": 0,
+                                   "n_queries": 0, "rows": {}, "best_other": {}, "unavailable": reason})
                 continue
             keys = sorted(mine, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
             rows = {}
@@ -92,6 +96,13 @@ def paired_tables(results: dict[str, Any], cells_dir: str | Path) -> list[dict[s
                            "n_queries": sum(len(mine[k]["queries"]) for k in keys), "rows": rows,
                            "best_other": _best_other(rows)})
     return tables
+
+
+def _not_applicable(cells: list[dict[str, Any]]) -> str | None:
+    """The reason when every one of the focus entry's cells is "n/a", else None."""
+    if cells and all(c["status"] == "n/a" for c in cells):
+        return str(cells[0].get("error") or "n/a")
+    return None
 
 
 def _best_other(rows: dict[str, Any]) -> dict[str, Any]:

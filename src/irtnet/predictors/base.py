@@ -32,6 +32,8 @@ class Router(ABC):
     name: ClassVar[str] = "router"
     #: Arrays of the saved state that may hold NaN (e.g. "missing label"); every other array must be finite.
     nan_arrays: ClassVar[frozenset[str]] = frozenset()
+    #: True for routers that read the queries' text embeddings: they cannot run on a table without query texts.
+    reads_text: ClassVar[bool] = False
     models_: Vocab
 
     @abstractmethod

@@ -57,6 +57,7 @@ class IrtNet(Predictor):
     CPU tensors and load on any machine.
     """
 
+    reads_text = True
     #: where predictions run when no `device` is given ("cpu", "cuda" or "auto"); a setting, not learned state
     device: str = "cpu"
 

@@ -16,6 +16,8 @@ def _cell(m: dict[str, Any] | None) -> str:
 
 def paired_markdown(p: dict[str, Any]) -> str:
     """The table of one (dataset, setting)."""
+    if p.get("unavailable"):
+        return f"**Paired differences, {p['focus']} minus each entry**: n/a ({p['unavailable']})"
     metrics = [k for k in _NAMES if any(k in r["metrics"] for r in p["rows"].values())]
     head = ["against", *[_NAMES[m] for m in metrics]]
     lines = [f"**Paired differences, {p['focus']} minus each entry** (95% bootstrap interval over "
@@ -44,5 +46,7 @@ def verdict_summary(tables: list[dict[str, Any]]) -> str:
     for p in tables:
         best = p.get("best_other", {})
         cells = [f"{best[m]['entry']}: {_cell(best[m])}" if m in best else "-" for m in _NAMES]
+        if p.get("unavailable"):
+            cells = [f"n/a ({p['unavailable']})"] + [""] * (len(_NAMES) - 1)
         lines.append("| " + " | ".join([p["dataset"], setting.get(p["setting"], p["setting"]), *cells]) + " |")
     return "\n".join(lines)

@@ -95,6 +95,7 @@ class NetEstimator(ABC):
     `module_` (the network), `result_` (the training history).
     """
 
+    reads_text = True
     name: str
     seed: int
 

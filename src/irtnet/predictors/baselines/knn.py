@@ -64,6 +64,7 @@ class KNN(Predictor):
     queries per similarity block). Learned state: `models_`, `encoder_`, `vectors_` [N, d] (unit-norm training
     embeddings), `targets_` [N, M] (training outcomes, NaN where unlabelled), `model_mean_` [M]."""
 
+    reads_text = True
     nan_arrays = frozenset({"targets"})  # NaN: the training query has no label of that model
 
     def __init__(self, k: int = 131, prior_strength: float = 1.0, target: str = "score",

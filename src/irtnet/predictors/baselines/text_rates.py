@@ -205,6 +205,8 @@ class ClusterRate(Predictor):
     Learned state: `models_`, `encoder_`, `n_clusters_`, `temperature_`, `centroids_` [K, d] (unit-norm),
     `rates_` [K, M], `model_mean_` [M], `fit_info_` (the grids and their validation log losses)."""
 
+    reads_text = True
+
     def __init__(self, n_clusters: int | None = None, temperature: float | None = None, prior_strength: float = 24.0,
                  target: str = "label", n_init: int = 3, seed: int = 0) -> None:
         self.n_clusters, self.temperature, self.prior_strength = n_clusters, temperature, prior_strength
@@ -308,6 +310,8 @@ class InferredBenchmarkRate(Predictor):
     Learned state: `models_`, `groups_` (benchmark vocabulary, the classifier's classes in order), `encoder_`,
     `C_`, `classifier_` (its `coef` [G, d (+ F n-gram columns)], `intercept` [G], `text`), `rates_` [G, M],
     `model_mean_` [M], `fit_info_`."""
+
+    reads_text = True
 
     def __init__(self, C: float | None = None, prior_strength: float = 1.0, target: str = "label",
                  max_iter: int = 1000, ngrams: bool | None = None) -> None:
