@@ -4,8 +4,9 @@
 
 Both files are `irtnet evaluate-estimation` outputs with the same draws, models and N (for example with and
 without `--replay-folds`). The cells of `--method` present in both (same draw, held-out model, benchmark and N)
-are paired; per N it prints each run's coverage of its interval, mean width and mean absolute error, and NEW
-minus OLD with a 95% bootstrap interval over (draw, model) units (a model's benchmarks move together).
+are paired; per N it prints each run's coverage of its interval, mean width, mean absolute error and mean
+absolute error of the overall accuracy (item-weighted over the benchmarks), and NEW minus OLD with a 95%
+bootstrap interval over (draw, model) units (a model's benchmarks move together).
 
 Measured on RouterBench (docs/estimation.md, "Intervals"): `--replay-folds 7` against the checkpoint's own
 items widens the intervals by +0.006 [+0.001, +0.011] at N = 100 and moves coverage from 0.78 to 0.82
@@ -20,13 +21,17 @@ import json
 import numpy as np
 import pandas as pd
 
+from irtnet.tasks.estimation_summary import overall_accuracy
 from irtnet.tasks.stats import resample_weights
 
 KEYS = ["draw", "model", "benchmark", "n"]
-FIGURES = {"coverage": "covered", "width": "width", "abs error": "abs_error"}
+FIGURES = {"coverage": "covered", "width": "width", "abs error": "abs_error", "overall abs error": "overall_error"}
 
 
 def cells(path: str, method: str) -> pd.DataFrame:
+    """The method's cells, with per cell: covered, width, abs_error, and overall_error (the error of the model's
+    item-weighted overall accuracy at that (draw, N), `estimation_summary.overall_accuracy`, on its first
+    benchmark's row only, NaN on the others, so each (draw, model) counts once)."""
     frame = pd.DataFrame(json.load(open(path))["cells"])
     frame = frame[frame["method"] == method].copy()
     if frame.empty:
@@ -34,6 +39,11 @@ def cells(path: str, method: str) -> pd.DataFrame:
     frame["covered"] = ((frame["lower"] <= frame["truth"]) & (frame["truth"] <= frame["upper"])).astype(float)
     frame["width"] = frame["upper"] - frame["lower"]
     frame["abs_error"] = (frame["estimate"] - frame["truth"]).abs()
+    overall = pd.concat([overall_accuracy(g).assign(n=n) for n, g in frame.groupby("n")])
+    overall["overall_error"] = (overall["estimate"] - overall["truth"]).abs()
+    first = frame.groupby(["draw", "model", "n"])["benchmark"].transform("min") == frame["benchmark"]
+    frame = frame.merge(overall[["draw", "model", "n", "overall_error"]], on=["draw", "model", "n"], how="left")
+    frame.loc[~first.to_numpy(), "overall_error"] = np.nan
     return frame.set_index(KEYS)[list(FIGURES.values())]
 
 
@@ -46,11 +56,13 @@ def paired(new: pd.DataFrame, old: pd.DataFrame, n_boot: int, seed: int) -> list
         parts = [f"N = {n} ({len(group)} cells, {n_units} units):"]
         for label, col in FIGURES.items():
             diff = (group[f"{col} new"] - group[f"{col} old"]).to_numpy()
-            sums, counts = np.bincount(units, diff, n_units), np.bincount(units, minlength=n_units)
+            has = ~np.isnan(diff)  # the overall error: one row per (draw, model)
+            sums = np.bincount(units[has], diff[has], n_units)
+            counts = np.bincount(units[has], minlength=n_units)
             boot = np.concatenate([(w @ sums) / (w @ counts) for w in resample_weights(n_units, n_boot, seed)])
             lo, hi = np.percentile(boot, [2.5, 97.5])
             parts.append(f"{label} {group[f'{col} new'].mean():.3f} vs {group[f'{col} old'].mean():.3f}, "
-                         f"{diff.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]")
+                         f"{diff[has].mean():+.3f} [{lo:+.3f}, {hi:+.3f}]")
         lines.append(" ".join(parts[:1]) + "\n  " + "\n  ".join(parts[1:]))
     return lines
 

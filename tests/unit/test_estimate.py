@@ -14,7 +14,7 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.tasks.estimate import _replayed, benchmark_misfit, estimate_accuracy, laplace_posterior
 from irtnet.tasks.estimate_plan import answers_for_width, greedy_picks, equal_quotas, plan_items, proportional_quotas, routing_profile
-from irtnet.tasks.onboard import fit_theta, population_prior, suggest_queries
+from irtnet.tasks.onboard import Prior, fit_theta, population_prior, suggest_queries
 
 runner = CliRunner()
 KNOWN = 30  # models 0..29 are known; 30..39 play new models
@@ -415,6 +415,22 @@ def test_cli_refuses_mixed_or_missing_modes(run_dir, tmp_path):
     assert result.exit_code == 2 and "not a run directory" in " ".join(result.output.split())
 
 
+def test_the_pooled_replay_weight_fits_every_benchmark_with_enough_replayed_models():
+    from irtnet.tasks.estimate import MIN_REPLAYED, _pooled_weight
+
+    rng = np.random.default_rng(0)
+    d1, d2 = rng.normal(0, 1, 7), rng.normal(0, 1, 7)
+    replay = {"x": (-0.2 * d1, d1), "y": (-0.8 * d2, d2), "few": (-5 * np.ones(MIN_REPLAYED - 1),
+                                                                    np.ones(MIN_REPLAYED - 1))}
+    lam = _pooled_weight(replay)
+    assert lam == pytest.approx(_replayed(np.r_[-0.2 * d1, -0.8 * d2], np.r_[d1, d2])[0])  # "few" left out
+    assert 0.2 < lam < 0.8 and _pooled_weight({"few": replay["few"]}) is None
+    assert _replayed(-0.2 * d1, d1, lam) == (lam, pytest.approx(np.mean((lam - 0.2) ** 2 * d1 ** 2)))
+    with pytest.raises(ConfigError, match="replay_weight"):
+        estimate_accuracy(np.ones((3, 1)), np.zeros(3), ["g"] * 3, [0], [1.0], Prior(np.zeros(1), np.eye(1)),
+                          replay_weight="median")
+
+
 def test_the_replay_interval_allows_for_the_fitted_weight_at_an_extreme_residual():
     """Regression through the origin on 7 replayed models: a new model whose residual d0 lies far outside
     theirs needs the prediction variance's factor 1 + d0^2 / sum d^2 (`_leverage`) to keep 90% coverage."""
@@ -506,3 +522,24 @@ def test_auto_strength_is_scored_on_the_runs_validation_queries(run_dir, tmp_pat
     for bad in ("0", "nan", "strong"):
         result = _invoke(run_dir, "--answers", answers, "--prior-strength", bad)
         assert result.exit_code == 2 and "--prior-strength: expected a positive number or 'auto'" in result.output
+
+
+def test_cli_replay_weight_is_recorded_and_moves_the_correction(run_dir, tmp_path):
+    from irtnet.api import Run
+
+    queries = Run.open(run_dir).table().queries
+    answers = tmp_path / "answers.csv"
+    rows = ["text,benchmark,correct"] + [f"\"{t}\",{b},{k % 3 > 0:d}" for k, (t, b) in
+                                          enumerate(zip(queries["text"][:30], queries["benchmark"][:30]))]
+    answers.write_text("\n".join(rows) + "\n")
+    docs = {}
+    for weight in ("per-benchmark", "pooled"):
+        result = _invoke(run_dir, "--answers", answers, "--replay-weight", weight, "--json", tmp_path / f"{weight}.json")
+        assert result.exit_code == 0, result.output
+        docs[weight] = json.loads((tmp_path / f"{weight}.json").read_text())
+        assert docs[weight]["settings"]["replay_weight"] == weight
+    one, pooled = docs["per-benchmark"]["benchmarks"], docs["pooled"]["benchmarks"]
+    assert [b["n_answered"] for b in one] == [b["n_answered"] for b in pooled]
+    assert [b["estimate"] for b in one] != [b["estimate"] for b in pooled]  # two benchmarks: their slopes differ
+    result = _invoke(run_dir, "--answers", answers, "--replay-weight", "median")
+    assert result.exit_code != 0 and "unknown replay_weight 'median'" in " ".join(result.output.split())

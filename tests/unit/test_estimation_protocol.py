@@ -42,6 +42,7 @@ def result(data):
 
 def test_summary_has_every_method_n_and_metric(result):
     doc = json.loads(json.dumps(result.to_dict()))  # JSON-able as it is
+    assert doc["settings"]["replay_weight"] == "per-benchmark"  # the default, recorded
     overall = {(r["method"], r["n"]): r for r in doc["summary"] if r["benchmark"] == "all"}
     expected = {(m, n) for m in METHODS if m != "retrain" for n in NS} | {("retrain", ROUTING_N)}
     assert set(overall) == expected
@@ -154,6 +155,8 @@ def test_errors_name_the_setting(data):
         evaluate_estimation(data, make, held_out_share=1.5)
     with pytest.raises(ConfigError, match="unknown estimation method 'oracle'"):
         evaluate_estimation(data, make, methods=["oracle"])
+    with pytest.raises(ConfigError, match="unknown replay_weight 'median'"):
+        evaluate_estimation(data, make, replay_weight="median")
     with pytest.raises(ConfigError, match="no IRT query parameters"):
         evaluate_estimation(data, factory(ModelSpec(model="model-mean")), ns=(10,), draws=1)
     with pytest.raises(ConfigError, match=r"training fractions must lie in \(0, 1\]"):

@@ -102,7 +102,8 @@ def test_each_known_model_is_replayed_under_a_prior_built_without_it():
     assert few.replay_priors is not None and len(few.replay_priors) == 3  # isotropic, still without itself
 
 
-def test_the_replay_interval_is_students_for_few_known_models():
+@pytest.mark.parametrize("weight", ["pooled", "per-benchmark"])
+def test_the_replay_interval_is_students_for_few_known_models(weight):
     from scipy.stats import t as student_t
 
     from irtnet.numeric import irt_probability
@@ -114,10 +115,12 @@ def test_the_replay_interval_is_students_for_few_known_models():
     answered = np.arange(0, 400, 5)
     y = labels[answered, 0]
     got = {e.benchmark: e for e in estimate_accuracy(a, b, groups, answered, y, prior, known_labels=labels,
-                                                     known_theta=theta)}
+                                                     known_theta=theta, replay_weight=weight)}
     theta_new, _ = laplace_posterior(a, b, answered, y, prior)
-    for g, (e, d) in replay_errors(a, b, groups.astype(object), answered, labels, [prior] * 6).items():
-        _, mse = _replayed(e, d)
+    replay = replay_errors(a, b, groups.astype(object), answered, labels, [prior] * 6)
+    pooled = _replayed(*(np.concatenate([v[k] for v in replay.values()]) for k in (0, 1)))[0]
+    for g, (e, d) in replay.items():
+        lam, mse = _replayed(e, d, pooled if weight == "pooled" else None)
         n_g, n_free = np.sum(groups == g), np.sum(groups[np.setdiff1d(np.arange(400), answered)] == g)
         ans = answered[groups[answered] == g]  # the new model's own residual there: the fitted weight's leverage
         d_new = float(np.mean(y[groups[answered] == g] - irt_probability(theta_new, a[ans], b[ans])))
@@ -125,6 +128,9 @@ def test_the_replay_interval_is_students_for_few_known_models():
         half = student_t.ppf(0.95, 5) * np.sqrt(mse * 6 / 5 * _leverage(d_new, d)) * n_free / n_g
         est = got[g]
         assert est.upper - est.lower == pytest.approx(min(est.estimate + half, 1) - max(est.estimate - half, 0))
+        free = np.setdiff1d(np.flatnonzero(groups == g), answered)
+        mean = irt_probability(theta_new, a[free], b[free]).mean() + lam * d_new
+        assert est.estimate == pytest.approx(np.clip((y[groups[answered] == g].sum() + len(free) * mean) / n_g, 0, 1))
     with pytest.raises(DataError, match="replay priors"):
         replay_errors(a, b, groups.astype(object), answered, labels, [prior] * 5)
     with pytest.raises(DataError, match="replay priors"):

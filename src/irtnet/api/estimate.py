@@ -211,6 +211,7 @@ class _Settings:
     max_k: int = 1000
     seed: int = 0
     replay_folds: int = 0
+    replay_weight: str = "per-benchmark"  # estimate.REPLAY_WEIGHTS
 
 
 def _held_queries(predictor: Router, pool: ItemPool) -> Held | None:
@@ -257,7 +258,7 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
     estimates = estimate_accuracy(*args, level=s.level, n_draws=s.n_draws, seed=s.seed,
                                   known_labels=pool.known_labels,  # the run's table: misfit correction
                                   known_theta=None if pool.known_labels is None else predictor.abilities_,
-                                  replay_items=replay, replay_priors=replay_priors)
+                                  replay_items=replay, replay_priors=replay_priors, replay_weight=s.replay_weight)
     need = (answers_for_width(*args, s.target_width, s.level, max_k=s.max_k, current=estimates)
             if s.target_width is not None else None)
     theta, _ = laplace_posterior(a, b, positions, labels, prior)
@@ -267,7 +268,7 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
                 "n_draws": s.n_draws, "max_k": s.max_k, "seed": s.seed,
                 "interval": "predictive interval of the realised accuracy over every item of the benchmark",
                 "misfit_correction": pool.known_labels is not None, "item_refit": fit.record,
-                "replay_folds": s.replay_folds,
+                "replay_folds": s.replay_folds, "replay_weight": s.replay_weight,
                 "routing": "uncalibrated IRT probabilities; routed share = items where the new model has the "
                            "highest P(correct)"}
     return EstimateResult(estimates, routing, theta.tolist(), len(labels), s.level, s.target_width, need, settings)
@@ -303,14 +304,17 @@ def _check(level: float, target_width: float | None, replay_folds: int = 0) -> N
 def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, level: float = 0.9,
                    target_width: float | None = None, pool: str | Path | None = None,
                    prior_strength: float | None = 1.0,
-                   n_draws: int = 2000, max_k: int = 1000, seed: int = 0, replay_folds: int = 0) -> EstimateResult:
+                   n_draws: int = 2000, max_k: int = 1000, seed: int = 0, replay_folds: int = 0,
+                   replay_weight: str = "per-benchmark") -> EstimateResult:
     """A new model's accuracy on each benchmark of the run's items from its answers in `answers_file`;
-    `replay_folds` > 1 replays the known models for the intervals on networks trained without them."""
+    `replay_folds` > 1 replays the known models for the intervals on networks trained without them;
+    `replay_weight` how the residual correction's weight is fitted on them (`estimate.estimate_accuracy`)."""
     _check(level, target_width, replay_folds)
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = read_pool_answers(answers_file, items, predictor)
     result = _estimate(predictor, items, positions, labels,
-                       _Settings(level, target_width, prior_strength, n_draws, max_k, seed, replay_folds))
+                       _Settings(level, target_width, prior_strength, n_draws, max_k, seed, replay_folds,
+                                 replay_weight))
     result.settings.update(run=str(checkpoint_or_run), answers=str(answers_file))
     return result
 
@@ -337,7 +341,7 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
                     rounds: int = 5, per_round: int = 10, level: float = 0.9, target_width: float | None = None,
                     answers_file: str | Path | None = None, pool: str | Path | None = None,
                     prior_strength: float | None = 1.0, n_draws: int = 2000, seed: int = 0,
-                    replay_folds: int = 0) -> Iterator[EstimateResult]:
+                    replay_folds: int = 0, replay_weight: str = "per-benchmark") -> Iterator[EstimateResult]:
     """The interactive loop: each round choose `per_round` items (greedy D-optimal at the current ability,
     given the items already answered), get their outcomes from `ask(items)` and yield the updated estimate.
     Starts from the answers of `answers_file` where given; stops early when the pool is exhausted."""
@@ -349,7 +353,8 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
                          else (np.zeros(0, np.int64), np.zeros(0)))
     counts = [len(labels) + k * per_round for k in range(rounds + 1)]  # answers before and after each round
     fit = _refit(predictor, items, prior_strength, seed, counts)  # the items and priors the estimates run on
-    settings = _Settings(level, target_width, prior_strength, n_draws, seed=seed, replay_folds=replay_folds)
+    settings = _Settings(level, target_width, prior_strength, n_draws, seed=seed, replay_folds=replay_folds,
+                         replay_weight=replay_weight)
     for _ in range(rounds):
         free = np.setdiff1d(np.arange(len(items.ids)), positions)
         if not len(free):

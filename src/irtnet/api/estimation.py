@@ -28,7 +28,8 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
                         draws: int | None = None, held_out_share: float = 1 / 3, methods: Sequence[str] | None = None,
                         routing_ns: Sequence[int] | None = None, retrain: bool = True, retrain_epochs: int | None = None,
                         level: float = 0.9, n_draws: int | None = None, n_boot: int | None = None, quick: bool = False,
-                        replay_folds: int = 0, prior_strength: float | None = 1.0, threads: int | None = None,
+                        replay_folds: int = 0, prior_strength: float | None = 1.0, replay_weight: str = "per-benchmark",
+                        threads: int | None = None,
                         out: str | Path | None = None,
                         progress: Callable[[str], None] | None = None) -> Any:
     """UniRoute's protocol for a held-out model's per-benchmark accuracy from N answers: `model` (an IrtNet)
@@ -36,7 +37,8 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
     against retraining with them and against HierShrink as a router (`retrain_epochs`: the retrained model's
     epochs, default the same as `model`'s). `replay_folds` > 1: the interval's replay runs on auxiliary networks
     trained without the replayed models (`tasks/model_split.py`), one per fold of the known models;
-    `prior_strength` scales the new models' ability prior (None: chosen per draw and N on the known models).
+    `prior_strength` scales the new models' ability prior (None: chosen per draw and N on the known models);
+    `replay_weight` how irtnet's interval fits the replayed residuals' weight (`estimate.REPLAY_WEIGHTS`).
     Settings left None take `FULL`'s values, or `QUICK`'s with `quick`. Returns an `EstimationEvaluation`."""
     from irtnet.tasks.estimation_protocol import METHODS
     from irtnet.tasks.estimation_protocol import evaluate_estimation as run
@@ -53,7 +55,8 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
                      methods=chosen, retrain=again if retrain else None,
                      routing_ns=list(_pick(routing_ns, "routing_ns", quick)), level=level,
                      n_draws=_pick(n_draws, "n_draws", quick), n_boot=_pick(n_boot, "n_boot", quick),
-                     replay_folds=replay_folds, prior_strength=prior_strength, progress=progress)
+                     replay_folds=replay_folds, prior_strength=prior_strength, replay_weight=replay_weight,
+                     progress=progress)
     result.settings.update(table=str(table), encoder=encoder, model=resolve_spec(model).model_dump(mode="json"),
                            quick=quick, retrain_epochs=retrain_epochs)
     if out is not None:

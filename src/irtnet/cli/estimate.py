@@ -130,6 +130,10 @@ def estimate(
     prior_strength: Annotated[str, Opt(help="strength of the new model's ability prior (its precision's scale; "
                                             "1: the known models' spread), or 'auto': chosen on the known models at "
                                             "this number of answers, scored on the run's validation queries")] = "1",
+    replay_weight: Annotated[str, Opt(help="the correction by the answered items' residuals: one weight per "
+                                           "benchmark ('per-benchmark') or one fitted on every benchmark's replayed "
+                                           "known models ('pooled': steadier with few known models)")
+                             ] = "per-benchmark",
     json_out: Annotated[Optional[Path], Opt("--json", help="write the (last) estimate here")] = None,
 ) -> None:
     """A new model's accuracy on every benchmark of RUN from its answers on a few items, with predictive
@@ -146,12 +150,12 @@ def estimate(
         result = None
         for r, result in enumerate(api.estimate_rounds(run, ask_terminal, rounds, per_round, level, target_width,
                                                        answers, pool, strength, seed=seed,
-                                                       replay_folds=replay_folds), 1):
+                                                       replay_folds=replay_folds, replay_weight=replay_weight), 1):
             console.rule(f"after round {r}", align="left")
             _show(result)
     elif answers:
         result = api.estimate_model(run, answers, level, target_width, pool, strength, seed=seed,
-                                    replay_folds=replay_folds)
+                                    replay_folds=replay_folds, replay_weight=replay_weight)
         _show(result)
     else:
         raise ConfigError("give --answers FILE, --plan N or --interactive")

@@ -43,6 +43,9 @@ def evaluate_estimation(
     prior_strength: Annotated[str, Opt(help="strength of the held-out models' ability prior (its precision's "
                                             "scale; 1: the known models' spread), or 'auto': chosen per draw and N on "
                                             "the known models")] = "1",
+    replay_weight: Annotated[str, Opt(help="irtnet's correction by its answered residuals: one weight fitted on "
+                                           "every benchmark's replayed known models ('pooled') or one per "
+                                           "benchmark ('per-benchmark')")] = "per-benchmark",
     figures: FiguresOpt = True,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
     model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
@@ -58,7 +61,8 @@ def evaluate_estimation(
     result = run(table, spec, encoder, ns=numbers(ns, "--ns"), draws=draws, held_out_share=held_out_share,
                  methods=csv_list(methods), routing_ns=numbers(routing_ns, "--routing-ns"), retrain=retrain,
                  retrain_epochs=retrain_epochs, level=level, quick=quick, replay_folds=replay_folds,
-                 prior_strength=prior_strength_value(prior_strength), threads=threads, out=out,
+                 prior_strength=prior_strength_value(prior_strength), replay_weight=replay_weight, threads=threads,
+                 out=out,
                  progress=lambda m: console.print(m, highlight=False))
     doc = result.to_dict()
     console.print(estimation_markdown(doc, paired=False), highlight=False, markup=False)  # all of it in the .md

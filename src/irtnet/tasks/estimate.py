@@ -134,6 +134,8 @@ MISFIT_FLOOR = 1e-4  # sigma_g^2 never below (0.01)^2: in-sample known models fi
 COMBINE = ("residual", "mean")
 MISFIT_METHODS = ("in-sample", "split-half")
 MIN_REPLAYED = 5  # known models with labels on a benchmark's unanswered items that replay needs
+#: How replay's weight lambda is fitted: on every benchmark's replayed models at once, or on each benchmark's own.
+REPLAY_WEIGHTS = ("pooled", "per-benchmark")
 
 
 def _draw_sums(a: np.ndarray, b: np.ndarray, draws: np.ndarray,
@@ -245,12 +247,22 @@ def replay_errors(a: np.ndarray, b: np.ndarray, names: np.ndarray, answered: np.
     return out
 
 
-def _replayed(e: np.ndarray, d: np.ndarray) -> tuple[float, float]:
-    """(lambda, mean squared error) of plug-in + lambda * residual over the replayed models: lambda =
-    -mean(e d) / mean(d^2) in [0, 1], the weight that minimises their squared error."""
-    dd = float(np.mean(d * d))
-    lam = float(np.clip(-np.mean(e * d) / dd, 0, 1)) if dd > 0 else 0.0
+def _replayed(e: np.ndarray, d: np.ndarray, lam: float | None = None) -> tuple[float, float]:
+    """(lambda, mean squared error) of plug-in + lambda * residual over the replayed models: lambda (unless
+    given) = -mean(e d) / mean(d^2) in [0, 1], the weight that minimises their squared error."""
+    if lam is None:
+        dd = float(np.mean(d * d))
+        lam = float(np.clip(-np.mean(e * d) / dd, 0, 1)) if dd > 0 else 0.0
     return lam, float(np.mean((e + lam * d) ** 2))
+
+
+def _pooled_weight(replay: dict[str, tuple[np.ndarray, np.ndarray]]) -> float | None:
+    """`_replayed`'s lambda over the (e, d) of every benchmark with at least MIN_REPLAYED replayed models
+    (None where there is none)."""
+    used = [v for v in replay.values() if len(v[0]) >= MIN_REPLAYED]
+    if not used:
+        return None
+    return _replayed(np.concatenate([e for e, _ in used]), np.concatenate([d for _, d in used]))[0]
 
 
 def _leverage(d_new: float, d: np.ndarray) -> float:
@@ -266,7 +278,8 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
                       known_theta: np.ndarray | None = None, misfit: dict[str, float] | None = None,
                       combine: str = "residual", misfit_method: str = "replay",
                       replay_items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
-                      replay_priors: Sequence[Prior] | None = None) -> list[BenchmarkEstimate]:
+                      replay_priors: Sequence[Prior] | None = None,
+                      replay_weight: str = "per-benchmark") -> list[BenchmarkEstimate]:
     """Each benchmark's accuracy from a new model's answers (see the module docstring), sorted by name.
 
     a [Q, d], b [Q], groups [Q]: every item of the pool (answered or not) and its benchmark; answered [n]:
@@ -289,7 +302,10 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     error variance being measured on only M_g models and for the weight fitted on them, whose error grows
     with the new residual's distance from theirs (`_leverage`; `n_draws`, `combine` unused). `replay_priors`
     [M_known]: each known model's own ability prior (built without it, as the new model's is built without the
-    new model: `item_refit.refit_for_new_models`), else `prior`.
+    new model: `item_refit.refit_for_new_models`), else `prior`. `replay_weight` "pooled" fits one lambda on the
+    replayed (e, d) of every benchmark with at least `MIN_REPLAYED` models (a few known models give a noisy
+    slope per benchmark), each benchmark's error variance and leverage still from its own e and d;
+    "per-benchmark" fits lambda on each benchmark's own.
 
     `replay_items` [(a, b, columns of known_labels)]: each group of known models is replayed on its own item
     parameters instead of a, b (items refitted without them: `item_refit.refit_for_new_models`, or networks trained without them:
@@ -320,6 +336,8 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
         raise ConfigError(f"n_draws must be at least 1, got {n_draws}")
     if combine not in COMBINE:
         raise ConfigError(f"unknown combine {combine!r}; choose from {COMBINE}")
+    if replay_weight not in REPLAY_WEIGHTS:
+        raise ConfigError(f"unknown replay_weight {replay_weight!r}; choose from {REPLAY_WEIGHTS}")
     replay: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if misfit is None and known_labels is not None:
         if misfit_method not in (*MISFIT_METHODS, "replay"):
@@ -334,6 +352,7 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
                       for g in sorted({g for p in parts for g in p})}
         misfit = benchmark_misfit(a, b, names, known_labels, known_theta, prior,
                                   method="in-sample" if misfit_method == "replay" else misfit_method, seed=seed)
+    pooled_lam = _pooled_weight(replay)
     theta, cov = laplace_posterior(a, b, idx, y, prior)
     rng = np.random.default_rng(seed)
     draws = posterior_draws(theta, cov, n_draws, rng)
@@ -348,7 +367,7 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
             point = (observed + irt_probability(theta, a[free], b[free]).sum()) / len(items)
             realised = (observed + _outcome_sums(a[free], b[free], draws, rng)) / len(items)
         elif len(free) and len(replay.get(g, ((),))[0]) >= MIN_REPLAYED:
-            lam, mse = _replayed(*replay[g])
+            lam, mse = _replayed(*replay[g], pooled_lam if replay_weight == "pooled" else None)
             ans = items[is_answered[items]]
             p_ans = irt_probability(theta, a[ans], b[ans]) if len(ans) else np.zeros(0)
             d_new = float((y_full[ans] - p_ans).mean()) if len(ans) else 0.0

@@ -45,7 +45,7 @@ from irtnet.data.splits import held_out_models, pair_subset, split_by_query
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.baselines.text_rates import ClusterRate
 from irtnet.tasks import estimation_baselines as eb
-from irtnet.tasks.estimate import estimate_accuracy
+from irtnet.tasks.estimate import REPLAY_WEIGHTS, estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
 from irtnet.tasks.estimation_routing import routing_rows
 from irtnet.tasks.estimation_summary import IRTNET, METHODS, EstimationCell, paired_errors, summarise
@@ -107,6 +107,7 @@ class _Draw:
     replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # per known group: (a, b, columns) to replay it on
     replay_priors: list[Prior] | None = None  # each known model's prior built without it (item_refit.py)
     at: dict[int, tuple[Prior, list[Prior]]] = field(default_factory=dict)  # priors per N (ItemRefit.at)
+    replay_weight: str = "per-benchmark"  # how the estimates fit replay's lambda (estimate.REPLAY_WEIGHTS)
 
     def priors(self, n: int) -> tuple[Prior, list[Prior] | None]:
         """(the new model's prior, the replay's priors) at n answers."""
@@ -199,7 +200,7 @@ def _estimates(method: str, ctx: _Draw, pool: _Pool, items: np.ndarray, n: int, 
         prior, replay_priors = ctx.priors(n)
         return estimate_accuracy(pool.a, pool.b, pool.groups, idx, pool.y[idx], prior, level, n_draws, seed,
                                  known_labels=pool.known, known_theta=ctx.known_theta, replay_items=pool.replay,
-                                 replay_priors=replay_priors)
+                                 replay_priors=replay_priors, replay_weight=ctx.replay_weight)
     if method == "mean-random":
         return eb.mean_estimate(rand, pool.y[rand], pool.groups, level=level)
     if method == "mean-stratified":
@@ -273,15 +274,19 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                         routing_ns: Sequence[int] = (50, 100), fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                         level: float = 0.9, n_draws: int = 1000, n_boot: int = 2000, irt_dim: int = 2,
                         item_refit: bool = True, replay_folds: int = 0, prior_strength: float | None = 1.0,
+                        replay_weight: str = "per-benchmark",
                         progress: Callable[[str], None] | None = None) -> EstimationEvaluation:
     """The protocol of the module docstring on a Dataset; `retrain` (a factory) adds the retrain method and the
     routing comparison at `routing_ns`; `prior_strength` scales the new models' ability prior (its precision;
     `onboard.population_prior`) for their estimates and for adding them to the checkpoint (None: chosen per draw
     and per N on the known models, `item_refit.choose_strength`, or 1 where there are too few); `replay_folds` > 1
     replays the known models on auxiliary networks trained without them (`model_split.fold_networks`), 0
-    on the checkpoint's own items. Returns every cell, the summaries and the paired verdicts."""
+    on the checkpoint's own items; `replay_weight` is irtnet's estimates' (`estimate.estimate_accuracy`).
+    Returns every cell, the summaries and the paired verdicts."""
     _check_settings(ns, draws, held_out_share, methods)
     check_replay_folds(replay_folds)
+    if replay_weight not in REPLAY_WEIGHTS:
+        raise ConfigError(f"unknown replay_weight {replay_weight!r}; choose from {REPLAY_WEIGHTS}")
     if prior_strength is not None and not prior_strength > 0:
         raise ConfigError(f"prior_strength must be positive, got {prior_strength}")
     all_models = list(data.table.model_vocab.ids)
@@ -305,6 +310,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                             item_refit, strength=prior_strength, val=val,
                             strength_at=(*ns, *routing_ns) if prior_strength is None else ())
         refits.append(ctx.refit)
+        ctx.replay_weight = replay_weight
         if replay_folds:
             nets = fold_networks(make_predictor, train, val, pool_data.queries, msplit.train_models, replay_folds,
                                  seed + d, lambda m: say(f"draw {d}: {m}"))
@@ -331,7 +337,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                 "seed": seed, "methods": list(methods),
                 "routing_ns": [int(n) for n in routing_ns] if retrain and not getattr(predictor, "item_seen", False)
                 else [],
-                "replay_folds": replay_folds, "fractions": list(fractions),
+                "replay_folds": replay_folds, "replay_weight": replay_weight, "fractions": list(fractions),
                 "prior_strength": "chosen per draw and N (item_refit.per_draw)" if prior_strength is None
                 else prior_strength,
                 "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
