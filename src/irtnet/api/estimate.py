@@ -26,7 +26,7 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Router
 from irtnet.predictors.spec import build_predictor
-from irtnet.tasks.estimate import BenchmarkEstimate, estimate_accuracy, laplace_posterior
+from irtnet.tasks.estimate import REPLAY_WEIGHTS, BenchmarkEstimate, estimate_accuracy, laplace_posterior
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, Held, ItemRefit, refit_for_new_models
 from irtnet.tasks.model_split import FoldNetwork, check_replay_folds, fold_networks, replay_on_folds
 from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items, routing_profile
@@ -293,8 +293,11 @@ def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any], s: _
     return replay_on_folds(nets, pool.known_labels, record["prior_sd"], record["prior_kind"], strength)
 
 
-def _check(level: float, target_width: float | None, replay_folds: int = 0) -> None:
+def _check(level: float, target_width: float | None, replay_folds: int = 0,
+           replay_weight: str = "per-benchmark") -> None:
     check_replay_folds(replay_folds)
+    if replay_weight not in REPLAY_WEIGHTS:
+        raise ConfigError(f"unknown replay_weight {replay_weight!r}; choose from {REPLAY_WEIGHTS}")
     if not 0 < level < 1:
         raise ConfigError(f"--level must lie strictly between 0 and 1, got {level}")
     if target_width is not None and not 0 < target_width <= 1:
@@ -309,7 +312,7 @@ def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, leve
     """A new model's accuracy on each benchmark of the run's items from its answers in `answers_file`;
     `replay_folds` > 1 replays the known models for the intervals on networks trained without them;
     `replay_weight` how the residual correction's weight is fitted on them (`estimate.estimate_accuracy`)."""
-    _check(level, target_width, replay_folds)
+    _check(level, target_width, replay_folds, replay_weight)
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = read_pool_answers(answers_file, items, predictor)
     result = _estimate(predictor, items, positions, labels,
@@ -345,7 +348,7 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
     """The interactive loop: each round choose `per_round` items (greedy D-optimal at the current ability,
     given the items already answered), get their outcomes from `ask(items)` and yield the updated estimate.
     Starts from the answers of `answers_file` where given; stops early when the pool is exhausted."""
-    _check(level, target_width, replay_folds)
+    _check(level, target_width, replay_folds, replay_weight)
     if rounds < 1 or per_round < 1:
         raise ConfigError(f"rounds and items per round must be at least 1, got {rounds} and {per_round}")
     predictor, items = open_pool(checkpoint_or_run, pool)
