@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from irtnet.tasks.estimation_summary import overall_accuracy
-from irtnet.tasks.stats import resample_weights
+from irtnet.tasks.stats import unit_interval
 
 KEYS = ["draw", "model", "benchmark", "n"]
 FIGURES = {"coverage": "covered", "width": "width", "abs error": "abs_error", "overall abs error": "overall_error"}
@@ -57,10 +57,7 @@ def paired(new: pd.DataFrame, old: pd.DataFrame, n_boot: int, seed: int) -> list
         for label, col in FIGURES.items():
             diff = (group[f"{col} new"] - group[f"{col} old"]).to_numpy()
             has = ~np.isnan(diff)  # the overall error: one row per (draw, model)
-            sums = np.bincount(units[has], diff[has], n_units)
-            counts = np.bincount(units[has], minlength=n_units)
-            boot = np.concatenate([(w @ sums) / (w @ counts) for w in resample_weights(n_units, n_boot, seed)])
-            lo, hi = np.percentile(boot, [2.5, 97.5])
+            lo, hi = unit_interval(units[has], diff[has], n_boot, seed)
             parts.append(f"{label} {group[f'{col} new'].mean():.3f} vs {group[f'{col} old'].mean():.3f}, "
                          f"{diff[has].mean():+.3f} [{lo:+.3f}, {hi:+.3f}]")
         lines.append(" ".join(parts[:1]) + "\n  " + "\n  ".join(parts[1:]))

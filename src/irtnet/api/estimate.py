@@ -26,7 +26,7 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Router
 from irtnet.predictors.spec import build_predictor
-from irtnet.tasks.estimate import REPLAY_WEIGHTS, BenchmarkEstimate, estimate_accuracy, laplace_posterior
+from irtnet.tasks.estimate import BenchmarkEstimate, check_replay_weight, estimate_accuracy, laplace_posterior
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, Held, ItemRefit, refit_for_new_models
 from irtnet.tasks.model_split import FoldNetwork, check_replay_folds, fold_networks, replay_on_folds
 from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items, routing_profile
@@ -296,8 +296,7 @@ def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any], s: _
 def _check(level: float, target_width: float | None, replay_folds: int = 0,
            replay_weight: str = "per-benchmark") -> None:
     check_replay_folds(replay_folds)
-    if replay_weight not in REPLAY_WEIGHTS:
-        raise ConfigError(f"unknown replay_weight {replay_weight!r}; choose from {REPLAY_WEIGHTS}")
+    check_replay_weight(replay_weight)
     if not 0 < level < 1:
         raise ConfigError(f"--level must lie strictly between 0 and 1, got {level}")
     if target_width is not None and not 0 < target_width <= 1:

@@ -138,6 +138,11 @@ MIN_REPLAYED = 5  # known models with labels on a benchmark's unanswered items t
 REPLAY_WEIGHTS = ("pooled", "per-benchmark")
 
 
+def check_replay_weight(replay_weight: str) -> None:
+    """ConfigError unless `replay_weight` is one of REPLAY_WEIGHTS (checked before any fitting)."""
+    check_replay_weight(replay_weight)
+
+
 def _draw_sums(a: np.ndarray, b: np.ndarray, draws: np.ndarray,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """For each theta draw [S, d]: (the summed probability [S], the number of Bernoulli draws that came out
@@ -336,8 +341,7 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
         raise ConfigError(f"n_draws must be at least 1, got {n_draws}")
     if combine not in COMBINE:
         raise ConfigError(f"unknown combine {combine!r}; choose from {COMBINE}")
-    if replay_weight not in REPLAY_WEIGHTS:
-        raise ConfigError(f"unknown replay_weight {replay_weight!r}; choose from {REPLAY_WEIGHTS}")
+    check_replay_weight(replay_weight)
     replay: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if misfit is None and known_labels is not None:
         if misfit_method not in (*MISFIT_METHODS, "replay"):
@@ -352,7 +356,7 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
                       for g in sorted({g for p in parts for g in p})}
         misfit = benchmark_misfit(a, b, names, known_labels, known_theta, prior,
                                   method="in-sample" if misfit_method == "replay" else misfit_method, seed=seed)
-    pooled_lam = _pooled_weight(replay)
+    pooled_lam = _pooled_weight(replay) if replay_weight == "pooled" else None
     theta, cov = laplace_posterior(a, b, idx, y, prior)
     rng = np.random.default_rng(seed)
     draws = posterior_draws(theta, cov, n_draws, rng)
@@ -367,7 +371,7 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
             point = (observed + irt_probability(theta, a[free], b[free]).sum()) / len(items)
             realised = (observed + _outcome_sums(a[free], b[free], draws, rng)) / len(items)
         elif len(free) and len(replay.get(g, ((),))[0]) >= MIN_REPLAYED:
-            lam, mse = _replayed(*replay[g], pooled_lam if replay_weight == "pooled" else None)
+            lam, mse = _replayed(*replay[g], pooled_lam)
             ans = items[is_answered[items]]
             p_ans = irt_probability(theta, a[ans], b[ans]) if len(ans) else np.zeros(0)
             d_new = float((y_full[ans] - p_ans).mean()) if len(ans) else 0.0

@@ -45,7 +45,7 @@ from irtnet.data.splits import held_out_models, pair_subset, split_by_query
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.baselines.text_rates import ClusterRate
 from irtnet.tasks import estimation_baselines as eb
-from irtnet.tasks.estimate import REPLAY_WEIGHTS, estimate_accuracy
+from irtnet.tasks.estimate import check_replay_weight, estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
 from irtnet.tasks.estimation_routing import routing_rows
 from irtnet.tasks.estimation_summary import IRTNET, METHODS, EstimationCell, paired_errors, summarise
@@ -285,8 +285,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
     Returns every cell, the summaries and the paired verdicts."""
     _check_settings(ns, draws, held_out_share, methods)
     check_replay_folds(replay_folds)
-    if replay_weight not in REPLAY_WEIGHTS:
-        raise ConfigError(f"unknown replay_weight {replay_weight!r}; choose from {REPLAY_WEIGHTS}")
+    check_replay_weight(replay_weight)
     if prior_strength is not None and not prior_strength > 0:
         raise ConfigError(f"prior_strength must be positive, got {prior_strength}")
     all_models = list(data.table.model_vocab.ids)
