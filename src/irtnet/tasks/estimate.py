@@ -140,7 +140,8 @@ REPLAY_WEIGHTS = ("pooled", "per-benchmark")
 
 def check_replay_weight(replay_weight: str) -> None:
     """ConfigError unless `replay_weight` is one of REPLAY_WEIGHTS (checked before any fitting)."""
-    check_replay_weight(replay_weight)
+    if replay_weight not in REPLAY_WEIGHTS:
+        raise ConfigError(f"unknown replay_weight {replay_weight!r}; choose from {REPLAY_WEIGHTS}")
 
 
 def _draw_sums(a: np.ndarray, b: np.ndarray, draws: np.ndarray,
