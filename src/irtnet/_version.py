@@ -23,6 +23,20 @@ def source_files(*parts: str) -> list[Path]:
     return sorted(files)
 
 
+#: Top-level parts of the package that present or serve results and compute none: the layers above `api`
+#: (`irtnet.reporting`, `irtnet.cli`, `irtnet.serve`; the layer checker forbids `api` and below to import them),
+#: the optional integrations built on `api`, and the package root, a facade of re-exports.
+PRESENTATION = frozenset({"reporting", "cli", "serve", "integrations", "__init__.py"})
+
+
+def computing_parts() -> tuple[str, ...]:
+    """The package's top-level modules and folders whose code can change a computed result (all but
+    PRESENTATION), sorted: what a cache of computed results keys on, so that editing a report or the command
+    line does not throw away hours of cached fits."""
+    return tuple(sorted(p.name for p in PACKAGE_ROOT.iterdir() if p.name not in PRESENTATION
+                        and ((p.is_dir() and p.name != "__pycache__") or p.suffix == ".py")))
+
+
 @cache
 def source_fingerprint(*parts: str) -> str:
     """sha256 (hex) over the relative paths and contents of the package's source files under `parts`."""

@@ -202,8 +202,18 @@ def test_the_cache_key_changes_with_the_package_source(table_path, monkeypatch):
     split = {"kind": "query", "fractions": [0.8, 0.1, 0.1], "seed": 0, "stratify": True}
     model = ModelSpec(model="knn", params={"k": 5})
     before = cell_key("fp", split, model, "hashing-32", "complete")
-    monkeypatch.setattr(cs, "source_fingerprint", lambda: "another version of the code")
+    monkeypatch.setattr(cs, "source_fingerprint", lambda *parts: "another version of the code")
     assert cell_key("fp", split, model, "hashing-32", "complete") != before
+
+
+def test_the_cache_key_hashes_the_computing_layers_and_not_the_presenting_ones():
+    """Editing a report, the command line or the service keeps the cached cells; editing a model does not."""
+    from irtnet._version import PRESENTATION, computing_parts
+
+    parts = computing_parts()
+    assert {"data", "models", "training", "predictors", "tasks", "api", "metrics.py"} <= set(parts)
+    assert not set(parts) & {"reporting", "cli", "serve", "integrations", "__init__.py", "__pycache__"}
+    assert PRESENTATION <= {"reporting", "cli", "serve", "integrations", "__init__.py"}
 
 
 def test_resolved_params_expand_presets_fill_defaults_and_follow_the_seed(table_path):

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from irtnet._io import atomic_path, write_json
-from irtnet._version import __version__, source_fingerprint
+from irtnet._version import __version__, computing_parts, source_fingerprint
 from irtnet.api.compare_spec import (
     CompareEntry,
     CompareSpec,
@@ -309,7 +309,7 @@ class _Runner:
                                   "label": entry.name, "model": entry.registry_name, "params": model.params,
                                   "results": results, "fit_seconds": fit_s, "eval_seconds": eval_s,
                                   "encoder": encoder, "split": record, "version": __version__,
-                                  "code": source_fingerprint()})
+                                  "code": source_fingerprint(*computing_parts())})
             else:
                 for c in cells:
                     c.status, c.error = "pending", "not run yet (left out by a filter)"

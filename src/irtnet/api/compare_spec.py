@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from irtnet._version import source_fingerprint
+from irtnet._version import computing_parts, source_fingerprint
 from irtnet.config import deep_update
 from irtnet.data.embeddings import DEFAULT_ENCODER
 from irtnet.data.provenance import sha256_text
@@ -137,9 +137,10 @@ def entry_spec(entry: CompareEntry, spec: CompareSpec, seed: int) -> ModelSpec:
 
 def cell_key(fingerprint: str, split: dict[str, Any], model: ModelSpec, encoder: str, routing_mode: str) -> str:
     """The cache key of one cell: 24 hex digits of sha256 over everything its result depends on, the source
-    code of the package included (so that a code change never serves a result the old code computed)."""
+    code of the package included (so that a code change never serves a result the old code computed; the
+    layers that only present results, `_version.PRESENTATION`, are left out)."""
     payload = {"table": fingerprint, "split": split, "model": model.model_dump(mode="json"), "encoder": encoder,
-               "routing_mode": routing_mode, "code": source_fingerprint()}
+               "routing_mode": routing_mode, "code": source_fingerprint(*computing_parts())}
     return sha256_text(json.dumps(payload, sort_keys=True, default=_jsonable))[:24]
 
 
