@@ -214,7 +214,7 @@ class _Settings:
     max_k: int = 1000
     seed: int = 0
     replay_folds: int = 0
-    replay_weight: str = "per-benchmark"  # estimate.REPLAY_WEIGHTS
+    replay_weight: str = "per-benchmark"  # estimate_replay.REPLAY_WEIGHTS
 
 
 def _held_queries(predictor: Router, pool: ItemPool) -> Held | None:

@@ -288,11 +288,11 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
             known, _ = _known_inputs(known_labels, None, len(b), a.shape[1])
             priors = list(replay_priors) if replay_priors is not None else [prior] * known.shape[1]
             check_replay_priors(priors, known.shape[1])  # before the groups below index it
+            items_of = replay_items or [(a, b, np.arange(known.shape[1]))]
             parts = [replay_errors(pa, pb, names, idx, known[:, cols], [priors[c] for c in cols])
-                     for pa, pb, cols in (replay_items or [(a, b, np.arange(known.shape[1]))])]
-            models = [cols for _, _, cols in (replay_items or [(a, b, np.arange(known.shape[1]))])]
-            replay = {g: (*(np.concatenate([p[g][k] for p in parts if g in p]) for k in (0, 1)),
-                          np.concatenate([c[p[g][2]] for p, c in zip(parts, models) if g in p]))
+                     for pa, pb, cols in items_of]
+            replay = {g: (*(np.concatenate([p[g][k] for p in parts if g in p]) for k in (0, 1)),  # e, d
+                          np.concatenate([cols[p[g][2]] for p, (_, _, cols) in zip(parts, items_of) if g in p]))
                       for g in sorted({g for p in parts for g in p})}
         misfit = benchmark_misfit(a, b, names, known_labels, known_theta, prior,
                                   method="in-sample" if misfit_method == "replay" else misfit_method, seed=seed)

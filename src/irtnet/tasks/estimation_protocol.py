@@ -107,7 +107,7 @@ class _Draw:
     replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # per known group: (a, b, columns) to replay it on
     replay_priors: list[Prior] | None = None  # each known model's prior built without it (item_refit.py)
     at: dict[int, tuple[Prior, list[Prior]]] = field(default_factory=dict)  # priors per N (ItemRefit.at)
-    replay_weight: str = "per-benchmark"  # how the estimates fit replay's lambda (estimate.REPLAY_WEIGHTS)
+    replay_weight: str = "per-benchmark"  # how the estimates fit replay's lambda (estimate_replay.REPLAY_WEIGHTS)
 
     def priors(self, n: int) -> tuple[Prior, list[Prior] | None]:
         """(the new model's prior, the replay's priors) at n answers."""
