@@ -21,6 +21,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from irtnet.tasks.estimate import OVERALL
 from irtnet.tasks.estimation_summary import overall_accuracy
 from irtnet.tasks.stats import unit_interval
 
@@ -33,7 +34,7 @@ def cells(path: str, method: str) -> pd.DataFrame:
     item-weighted overall accuracy at that (draw, N), `estimation_summary.overall_accuracy`, on its first
     benchmark's row only, NaN on the others, so each (draw, model) counts once)."""
     frame = pd.DataFrame(json.load(open(path))["cells"])
-    frame = frame[frame["method"] == method].copy()
+    frame = frame[(frame["method"] == method) & (frame["benchmark"] != OVERALL)].copy()
     if frame.empty:
         raise SystemExit(f"{path}: no cells of method {method!r}")
     frame["covered"] = ((frame["lower"] <= frame["truth"]) & (frame["truth"] <= frame["upper"])).astype(float)

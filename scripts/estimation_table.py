@@ -35,7 +35,8 @@ def main(argv=None) -> None:
                      key=lambda m: (not m.startswith("irtnet"), m))
     for n in ns:
         for metric, what in (("abs_error", "mean absolute error per benchmark (coverage of the 90% interval)"),
-                             ("overall_abs_error", "mean absolute error of the overall accuracy")):
+                             ("overall_abs_error", "mean absolute error of the overall accuracy (coverage of its own 90% "
+                              "interval, where the method gives one)")):
             print(f"\n**N = {n}: {what}**\n")
             _header(docs)
             for m in methods:
@@ -84,8 +85,8 @@ def _header(docs: dict, first: str = "method") -> None:
 def _summary_cell(row: dict | None, metric: str) -> str:
     if row is None:
         return "-"
-    cov = row.get("coverage", float("nan"))
-    return _f(row[metric]) + ("" if metric != "abs_error" or math.isnan(cov) else f" ({cov:.2f})")
+    cov = row.get("coverage" if metric == "abs_error" else "overall_coverage", float("nan"))
+    return _f(row[metric]) + ("" if math.isnan(cov) else f" ({cov:.2f})")
 
 
 def _prior(x: dict) -> str:

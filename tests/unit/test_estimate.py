@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
-from irtnet.tasks.estimate import _replayed, benchmark_misfit, estimate_accuracy, laplace_posterior
+from irtnet.tasks.estimate import benchmark_misfit, estimate_accuracy, laplace_posterior
+from irtnet.tasks.estimate_replay import _replayed
 from irtnet.tasks.estimate_plan import answers_for_width, greedy_picks, equal_quotas, plan_items, proportional_quotas, routing_profile
 from irtnet.tasks.onboard import Prior, fit_theta, population_prior, suggest_queries
 
@@ -356,6 +357,10 @@ def test_cli_plan_then_estimate(run_dir, tmp_path):
     assert f"{refit['prior_kind']} at strength 1 (given)" in printed
     assert [b["n_answered"] for b in doc["benchmarks"]] == [6, 6]
     assert sum(b["n_items"] for b in doc["benchmarks"]) == 300  # the pool: every query of the run's table
+    whole = doc["overall"]  # the item-weighted accuracy over both benchmarks, in the table's last row too
+    assert (whole["n_items"], whole["n_answered"]) == (300, 12) and whole["lower"] <= whole["estimate"] <= whole["upper"]
+    assert whole["estimate"] == pytest.approx(sum(b["estimate"] * b["n_items"] for b in doc["benchmarks"]) / 300)
+    assert f"overall │ {whole['estimate']:.3f}" in printed
     assert set(doc["more_needed"]) == {b["benchmark"] for b in doc["benchmarks"]}
     assert doc["routing"][-1]["benchmark"] == "all" and doc["routing"][-1]["n_models"] == 7
 
@@ -416,7 +421,7 @@ def test_cli_refuses_mixed_or_missing_modes(run_dir, tmp_path):
 
 
 def test_the_pooled_replay_weight_fits_every_benchmark_with_enough_replayed_models():
-    from irtnet.tasks.estimate import MIN_REPLAYED, _pooled_weight
+    from irtnet.tasks.estimate_replay import MIN_REPLAYED, _pooled_weight
 
     rng = np.random.default_rng(0)
     d1, d2 = rng.normal(0, 1, 7), rng.normal(0, 1, 7)
@@ -436,7 +441,7 @@ def test_the_replay_interval_allows_for_the_fitted_weight_at_an_extreme_residual
     theirs needs the prediction variance's factor 1 + d0^2 / sum d^2 (`_leverage`) to keep 90% coverage."""
     from scipy.stats import t as student_t
 
-    from irtnet.tasks.estimate import _leverage
+    from irtnet.tasks.estimate_replay import _leverage
 
     assert _leverage(0.0, np.array([0.1, -0.2])) == 1.0 and _leverage(0.3, np.zeros(3)) == 1.0
     assert _leverage(0.3, np.array([0.1, -0.2])) == pytest.approx(1 + 0.09 / 0.05)
@@ -543,3 +548,48 @@ def test_cli_replay_weight_is_recorded_and_moves_the_correction(run_dir, tmp_pat
     assert [b["estimate"] for b in one] != [b["estimate"] for b in pooled]  # two benchmarks: their slopes differ
     result = _invoke(run_dir, "--answers", answers, "--replay-weight", "median")
     assert result.exit_code != 0 and "unknown replay_weight 'median'" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("method", ["replay", "in-sample"])
+def test_the_overall_row_weights_the_benchmarks_by_items_and_its_interval_covers(synth, misfit_case, method):
+    """The overall accuracy over every benchmark: the item-weighted mean of the benchmarks' estimates, with an
+    interval that covers the realised overall share about 90% of the time under the planted misfit and is
+    narrower than adding the benchmarks' weighted half-widths (their errors do not all move together)."""
+    from irtnet.tasks.estimate import OVERALL
+
+    s, groups, _ = synth
+    a_est, b_est, known, theta, prior = misfit_case
+    covered, width, summed = [], [], []
+    for rep in range(60):
+        y_all, asked = _answers(s, KNOWN + rep % 10, rep, 100)
+        kw = dict(n_draws=400, seed=rep, known_labels=known, known_theta=theta, misfit_method=method)
+        *per, whole = estimate_accuracy(a_est, b_est, groups, asked, y_all[asked], prior, overall=True, **kw)
+        assert per == estimate_accuracy(a_est, b_est, groups, asked, y_all[asked], prior, **kw)
+        sizes = np.array([e.n_items for e in per])
+        assert (whole.benchmark, whole.n_items, whole.n_answered) == (OVERALL, len(groups), 100)
+        assert whole.estimate == pytest.approx(np.dot([e.estimate for e in per], sizes) / sizes.sum())
+        assert whole.lower <= whole.estimate <= whole.upper
+        covered.append(whole.lower <= y_all.mean() <= whole.upper)
+        width.append(whole.width)
+        summed.append(np.dot([e.width for e in per], sizes) / sizes.sum())
+    assert 0.84 <= np.mean(covered) <= 0.99  # measured 0.88 (replay), 0.87 (in-sample)
+    assert np.mean(width) < 0.8 * np.mean(summed)  # measured 0.108 against 0.184, 0.097 against 0.172
+
+
+def test_the_replayed_overall_interval_sums_each_models_errors_over_the_benchmarks():
+    from scipy.stats import t as student_t
+
+    from irtnet.tasks.estimate_replay import ReplayedBenchmark, replay_overall
+
+    rng = np.random.default_rng(0)
+    e1, e2 = rng.normal(0, 0.05, 8), rng.normal(0, 0.03, 6)
+    x = ReplayedBenchmark(0.5, 0.1, e1, np.arange(8), float(np.mean(e1 ** 2)), 1.0)
+    y = ReplayedBenchmark(0.5, 0.1, e2, np.array([7, 6, 5, 4, 3, 2]), float(np.mean(e2 ** 2)), 1.0)
+    err = 60 / 200 * e1[[2, 3, 4, 5, 6, 7]] + 40 / 200 * e2[::-1]  # the models replayed on both, aligned
+    expected = student_t.ppf(0.95, 5) * np.sqrt(np.mean(err ** 2) * 6 / 5)
+    assert replay_overall([(x, 60), (y, 40)], 200, 0.9) == pytest.approx(expected)
+    few = ReplayedBenchmark(0.5, 0.1, e2[:4], np.arange(4), 0.0, 1.0)
+    assert replay_overall([(x, 60), (few, 40)], 200, 0.9) is None  # fewer than MIN_REPLAYED on both
+    with pytest.raises(DataError, match="overall row"):
+        estimate_accuracy(np.ones((2, 1)), np.zeros(2), ["(all benchmarks)", "b"], [0], [1.0],
+                          Prior(np.zeros(1), np.eye(1)), overall=True)

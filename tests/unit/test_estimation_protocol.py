@@ -18,6 +18,7 @@ from irtnet.errors import ConfigError
 from irtnet.predictors.spec import ModelSpec
 from irtnet.reporting.estimation_figures import estimation_markdown
 from irtnet.tasks.data_efficiency import SETTINGS, data_efficiency_curve, stratified_order
+from irtnet.tasks.estimate import OVERALL
 from irtnet.tasks.estimation_protocol import evaluate_estimation
 from irtnet.tasks.estimation_summary import BASELINES, IRTNET, METHODS, EstimationCell, paired_errors, summarise
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, STRENGTH_GRID
@@ -55,6 +56,10 @@ def test_summary_has_every_method_n_and_metric(result):
         assert math.isfinite(row["coverage"]) == has_interval
         if has_interval:
             assert 0 <= row["coverage"] <= 1 and 0 < row["width"] <= 1
+        # irtnet also gives the overall accuracy an interval of its own (estimate.OVERALL cells)
+        assert ("overall_coverage" in row) == method.startswith("irtnet-")
+        if method.startswith("irtnet-"):
+            assert 0 <= row["overall_coverage"] <= 1 and 0 < row["overall_width"] < row["width"] + 0.5
 
 
 def test_paired_rows_compare_every_irtnet_method_with_every_baseline(result):
@@ -80,7 +85,14 @@ def test_overall_error_weights_each_benchmark_by_its_items():
     # m1: +0.1 on 100 items, -0.1 on 300 -> overall -0.05; m2: +0.2 and +0.2 -> +0.2
     cells = _cells("irtnet-random", {"m1": [0.1, -0.1], "m2": [0.2, 0.2]})
     cells += _cells("mean-random", {"m1": [0.0, 0.0], "m2": [0.1, 0.1]})  # overall 0 and 0.1
+    # irtnet's own overall rows (truth 0.5): m1's interval holds it, m2's does not; they change no other figure
+    cells += [EstimationCell(0, "m1", "irtnet-random", 10, OVERALL, 400, 0, 0.45, 0.4, 0.52, 0.5),
+              EstimationCell(0, "m2", "irtnet-random", 10, OVERALL, 400, 0, 0.7, 0.6, 0.8, 0.5)]
     rows = {r["method"]: r for r in summarise(cells) if r["benchmark"] == "all"}
+    assert rows["irtnet-random"]["overall_coverage"] == 0.5
+    assert rows["irtnet-random"]["overall_width"] == pytest.approx((0.12 + 0.2) / 2)
+    assert "overall_coverage" not in rows["mean-random"]
+    assert OVERALL not in {r["benchmark"] for r in summarise(cells)}
     assert rows["irtnet-random"]["abs_error"] == pytest.approx(0.15)  # the mean over the four cells
     assert rows["irtnet-random"]["overall_abs_error"] == pytest.approx((0.05 + 0.2) / 2)
     assert rows["irtnet-random"]["overall_bias"] == pytest.approx((-0.05 + 0.2) / 2)
@@ -109,7 +121,11 @@ def test_cells_hold_the_truth_and_share_random_answers(result, data):
             assert answered[(draw, model, n, b, "irtnet-random")] == k == answered[(draw, model, n, b, "hiershrink")]
     assert {c.draw for c in result.cells} == {0, 1}
     assert sum(c.n_answered for c in result.cells if c.method == "irtnet-adaptive" and c.n == 10
-               and c.draw == 0) == 10 * result.settings["n_held_out"]
+               and c.draw == 0 and c.benchmark != OVERALL) == 10 * result.settings["n_held_out"]
+    for cell in (c for c in result.cells if c.draw == 1 and c.benchmark == OVERALL):  # every item of the pool
+        y = labels[:, pool.table.model_vocab.index([cell.model])[0]]
+        assert cell.method in IRTNET and (cell.n_answered, cell.n_items) == (cell.n, np.sum(~np.isnan(y)))
+        assert cell.truth == pytest.approx(np.nanmean(y))
 
 
 def test_markdown_summary_shows_the_verdicts(result):

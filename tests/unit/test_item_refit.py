@@ -107,7 +107,8 @@ def test_the_replay_interval_is_students_for_few_known_models(weight):
     from scipy.stats import t as student_t
 
     from irtnet.numeric import irt_probability
-    from irtnet.tasks.estimate import _leverage, _replayed, laplace_posterior, replay_errors
+    from irtnet.tasks.estimate import laplace_posterior
+    from irtnet.tasks.estimate_replay import _leverage, _replayed, replay_errors
 
     theta, a, b, _, _, labels, groups = planted(noise=0.0, n_models=6)
     labels = np.nan_to_num(labels, nan=0.0)
@@ -119,7 +120,7 @@ def test_the_replay_interval_is_students_for_few_known_models(weight):
     theta_new, _ = laplace_posterior(a, b, answered, y, prior)
     replay = replay_errors(a, b, groups.astype(object), answered, labels, [prior] * 6)
     pooled = _replayed(*(np.concatenate([v[k] for v in replay.values()]) for k in (0, 1)))[0]
-    for g, (e, d) in replay.items():
+    for g, (e, d, _) in replay.items():
         lam, mse = _replayed(e, d, pooled if weight == "pooled" else None)
         n_g, n_free = np.sum(groups == g), np.sum(groups[np.setdiff1d(np.arange(400), answered)] == g)
         ans = answered[groups[answered] == g]  # the new model's own residual there: the fitted weight's leverage

@@ -183,10 +183,12 @@ def read_pool_answers(path: str | Path, pool: ItemPool, predictor: Router) -> tu
 # ------------------------------------------------------------------------------------------- estimates
 @dataclass
 class EstimateResult:
-    """Per-benchmark estimates with predictive intervals, the answers needed for `target_width` (where asked;
-    None: more than were checked), the routing profile and the fitted ability."""
+    """Per-benchmark estimates with predictive intervals, the overall (item-weighted) accuracy over them with its
+    interval, the answers needed for `target_width` (where asked; None: more than were checked), the routing
+    profile and the fitted ability."""
 
     benchmarks: list[BenchmarkEstimate]
+    overall: BenchmarkEstimate
     routing: list[RoutingRow]
     theta: list[float]
     n_answers: int
@@ -198,6 +200,7 @@ class EstimateResult:
     def to_dict(self) -> dict[str, Any]:
         return {"task": "estimate", "n_answers": self.n_answers, "level": self.level,
                 "target_width": self.target_width, "benchmarks": [e.to_dict() for e in self.benchmarks],
+                "overall": self.overall.to_dict(),
                 "more_needed": self.more_needed, "routing": [r.to_dict() for r in self.routing],
                 "theta": self.theta, "settings": self.settings}
 
@@ -211,7 +214,7 @@ class _Settings:
     max_k: int = 1000
     seed: int = 0
     replay_folds: int = 0
-    replay_weight: str = "per-benchmark"  # estimate.REPLAY_WEIGHTS
+    replay_weight: str = "per-benchmark"  # estimate_replay.REPLAY_WEIGHTS
 
 
 def _held_queries(predictor: Router, pool: ItemPool) -> Held | None:
@@ -255,10 +258,11 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
         replay, replay_priors = _model_split(predictor, pool, fit.record, s, _strength_at(fit.record, n))
     a, b = fit.a, fit.b
     args = (a, b, pool.groups, positions, labels, prior)
-    estimates = estimate_accuracy(*args, level=s.level, n_draws=s.n_draws, seed=s.seed,
-                                  known_labels=pool.known_labels,  # the run's table: misfit correction
-                                  known_theta=None if pool.known_labels is None else predictor.abilities_,
-                                  replay_items=replay, replay_priors=replay_priors, replay_weight=s.replay_weight)
+    *estimates, overall = estimate_accuracy(
+        *args, level=s.level, n_draws=s.n_draws, seed=s.seed, overall=True,
+        known_labels=pool.known_labels,  # the run's table: misfit correction
+        known_theta=None if pool.known_labels is None else predictor.abilities_,
+        replay_items=replay, replay_priors=replay_priors, replay_weight=s.replay_weight)
     need = (answers_for_width(*args, s.target_width, s.level, max_k=s.max_k, current=estimates)
             if s.target_width is not None else None)
     theta, _ = laplace_posterior(a, b, positions, labels, prior)
@@ -267,11 +271,14 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
     settings = {"pool": pool.source, "n_pool": len(pool.ids), "prior_strength": _strength_at(fit.record, n),
                 "n_draws": s.n_draws, "max_k": s.max_k, "seed": s.seed,
                 "interval": "predictive interval of the realised accuracy over every item of the benchmark",
+                "overall": "item-weighted accuracy over every benchmark; its interval from each known model's "
+                           "replayed errors summed over the benchmarks (see docs/estimation.md)",
                 "misfit_correction": pool.known_labels is not None, "item_refit": fit.record,
                 "replay_folds": s.replay_folds, "replay_weight": s.replay_weight,
                 "routing": "uncalibrated IRT probabilities; routed share = items where the new model has the "
                            "highest P(correct)"}
-    return EstimateResult(estimates, routing, theta.tolist(), len(labels), s.level, s.target_width, need, settings)
+    return EstimateResult(estimates, overall, routing, theta.tolist(), len(labels), s.level, s.target_width, need,
+                          settings)
 
 
 def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any], s: _Settings,

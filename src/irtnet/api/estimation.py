@@ -38,7 +38,7 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
     epochs, default the same as `model`'s). `replay_folds` > 1: the interval's replay runs on auxiliary networks
     trained without the replayed models (`tasks/model_split.py`), one per fold of the known models;
     `prior_strength` scales the new models' ability prior (None: chosen per draw and N on the known models);
-    `replay_weight` how irtnet's interval fits the replayed residuals' weight (`estimate.REPLAY_WEIGHTS`).
+    `replay_weight` how irtnet's interval fits the replayed residuals' weight (`estimate_replay.REPLAY_WEIGHTS`).
     Settings left None take `FULL`'s values, or `QUICK`'s with `quick`. Returns an `EstimationEvaluation`."""
     from irtnet.tasks.estimation_protocol import METHODS
     from irtnet.tasks.estimation_protocol import evaluate_estimation as run

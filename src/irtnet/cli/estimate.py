@@ -28,7 +28,8 @@ def _table(title: str, columns: list[str]) -> Table:
 
 
 def estimates_table(result: Any) -> Table:
-    """One row per benchmark: estimate, interval, answered / items and, with a target width, answers needed."""
+    """One row per benchmark: estimate, interval, answered / items and, with a target width, answers needed;
+    then the overall accuracy over every benchmark."""
     columns = ["benchmark", "estimate", f"{result.level:.0%} interval", "answered / items"]
     if result.target_width is not None:
         columns.append(f"more answers for width <= {result.target_width:g}")
@@ -40,6 +41,12 @@ def estimates_table(result: Any) -> Table:
             k = result.more_needed.get(e.benchmark)
             row.append(f"> {result.settings.get('max_k', '?')}" if k is None else str(k))
         table.add_row(*row)
+    o = result.overall
+    table.add_section()
+    table.caption = "overall: the accuracy over every item of every benchmark"
+    table.add_row("overall", f"{o.estimate:.3f}",
+                  f"{o.lower:.3f} - {o.upper:.3f}", f"{o.n_answered} / {o.n_items}",
+                  *([""] if result.more_needed is not None else []))
     return table
 
 

@@ -136,7 +136,9 @@ def estimation_markdown(doc: dict[str, Any], paired: bool = True) -> str:
                           ("overall_abs_error", "Mean absolute error of the overall accuracy, item-weighted over the "
                            "benchmarks (lower is better)"),
                           ("spearman", "Spearman correlation over held-out models (overall accuracy)"),
-                          ("coverage", "Interval coverage"), ("width", "Mean interval width")):
+                          ("coverage", "Interval coverage"), ("width", "Mean interval width"),
+                          ("overall_coverage", "Coverage of the overall accuracy's own interval (irtnet)"),
+                          ("overall_width", "Mean width of the overall accuracy's interval (irtnet)")):
         if any(metric in r for r in rows):
             lines += [f"### {title}", "", *_metric_table(rows, metric), ""]
     if paired:

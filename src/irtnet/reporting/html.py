@@ -290,7 +290,7 @@ def estimation_section(report: Report, result: dict[str, Any]) -> None:
     sec = report.section("Estimating new models from few answers")
     sec.paragraphs.append(f"{s.get('draws')} draw(s) of {s.get('n_held_out')} held-out models, table "
                           f"{s.get('table', '?')}, intervals at level {s.get('level')}; pool: {s.get('pool', '')}.")
-    cols = ("abs_error", "overall_abs_error", "spearman", "coverage", "width")
+    cols = ("abs_error", "overall_abs_error", "spearman", "coverage", "width", "overall_coverage")
     overall = sorted((r for r in result["summary"] if r["benchmark"] == "all"), key=lambda r: (r["method"], r["n"]))
     sec.tables.append(Table("All benchmarks, per method and N", ["method", "N", *cols],
                             [[r["method"], r["n"], *[r.get(c, float("nan")) for c in cols]] for r in overall]))

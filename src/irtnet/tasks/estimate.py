@@ -42,15 +42,17 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
+from irtnet.tasks.estimate_replay import (MIN_REPLAYED, ReplayedBenchmark, _pooled_weight, check_replay_priors,
+                                          check_replay_weight, replay_benchmark, replay_errors, replay_overall)
 from irtnet.tasks.onboard import Prior, fisher_weight, fit_theta
 
 PLAN_STRATEGIES = ("adaptive", "balanced", "anchor")
 WIDTH_STRATEGIES = ("d-optimal", "fisher")
 _CHUNK = 1 << 22  # probabilities drawn at once (doubles): 32 MiB
+OVERALL = "(all benchmarks)"  # the name of `estimate_accuracy(overall=True)`'s last row
 
 
 @dataclass(frozen=True)
@@ -133,17 +135,6 @@ def _outcome_sums(a: np.ndarray, b: np.ndarray, draws: np.ndarray, rng: np.rando
 MISFIT_FLOOR = 1e-4  # sigma_g^2 never below (0.01)^2: in-sample known models fit better than a new model will
 COMBINE = ("residual", "mean")
 MISFIT_METHODS = ("in-sample", "split-half")
-MIN_REPLAYED = 5  # known models with labels on a benchmark's unanswered items that replay needs
-#: How replay's weight lambda is fitted: on every benchmark's replayed models at once, or on each benchmark's own.
-REPLAY_WEIGHTS = ("pooled", "per-benchmark")
-
-
-def check_replay_weight(replay_weight: str) -> None:
-    """ConfigError unless `replay_weight` is one of REPLAY_WEIGHTS (checked before any fitting)."""
-    if replay_weight not in REPLAY_WEIGHTS:
-        raise ConfigError(f"unknown replay_weight {replay_weight!r}; choose from {REPLAY_WEIGHTS}")
-
-
 def _draw_sums(a: np.ndarray, b: np.ndarray, draws: np.ndarray,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """For each theta draw [S, d]: (the summed probability [S], the number of Bernoulli draws that came out
@@ -219,65 +210,6 @@ def benchmark_misfit(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], known_
     return {g: out.get(g, fill) for g in sorted(set(names.tolist()))}
 
 
-def _check_replay_priors(priors: Sequence[Prior], n_known: int) -> None:
-    """DataError unless there is exactly one replay prior per known model."""
-    if len(priors) != n_known:
-        raise DataError(f"{len(priors)} replay priors for {n_known} known models", field="replay_priors")
-
-
-def replay_errors(a: np.ndarray, b: np.ndarray, names: np.ndarray, answered: np.ndarray, known: np.ndarray,
-                  priors: Sequence[Prior]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The known models replayed through the new model's design: each one's ability fitted by MAP (under its
-    own prior: `priors`, one per column of `known`) from its own labels of the answered items only, then per
-    benchmark g, over the models with labels on g's unanswered items, (e [M_g]: plug-in mean of those items
-    minus its realised mean there, d [M_g]: its mean residual y - P over g's answered items, 0 where it has
-    none)."""
-    is_answered = np.zeros(len(b), bool)
-    is_answered[answered] = True
-    seen = ~np.isnan(known)
-    fit = seen & is_answered[:, None]
-    _check_replay_priors(priors, known.shape[1])
-    theta = np.array([fit_theta(a[f], b[f], known[f, m], priors[m].mean, priors[m].precision)
-                      for m, f in enumerate(fit.T)]).reshape(known.shape[1], a.shape[1])
-    prob = irt_probability(theta, a, b)  # [Q, M]
-    resid = np.where(fit, np.nan_to_num(known) - prob, 0.0)
-    out = {}
-    for g in sorted(set(names.tolist())):
-        rows = names == g
-        free = seen & (rows & ~is_answered)[:, None]
-        n_free, n_ans = free.sum(axis=0), (fit & rows[:, None]).sum(axis=0)
-        ok = n_free > 0
-        e = (np.where(free, prob - np.nan_to_num(known), 0.0).sum(axis=0)[ok]) / n_free[ok]
-        d = resid[rows].sum(axis=0)[ok] / np.maximum(n_ans[ok], 1)
-        out[g] = (e, d)
-    return out
-
-
-def _replayed(e: np.ndarray, d: np.ndarray, lam: float | None = None) -> tuple[float, float]:
-    """(lambda, mean squared error) of plug-in + lambda * residual over the replayed models: lambda (unless
-    given) = -mean(e d) / mean(d^2) in [0, 1], the weight that minimises their squared error."""
-    if lam is None:
-        dd = float(np.mean(d * d))
-        lam = float(np.clip(-np.mean(e * d) / dd, 0, 1)) if dd > 0 else 0.0
-    return lam, float(np.mean((e + lam * d) ** 2))
-
-
-def _pooled_weight(replay: dict[str, tuple[np.ndarray, np.ndarray]]) -> float | None:
-    """`_replayed`'s lambda over the (e, d) of every benchmark with at least MIN_REPLAYED replayed models
-    (None where there is none)."""
-    used = [v for v in replay.values() if len(v[0]) >= MIN_REPLAYED]
-    if not used:
-        return None
-    return _replayed(np.concatenate([e for e, _ in used]), np.concatenate([d for _, d in used]))[0]
-
-
-def _leverage(d_new: float, d: np.ndarray) -> float:
-    """1 + d_new^2 / sum d^2: the prediction variance's factor for a new point at residual d_new when the slope
-    lambda was fitted on the replayed residuals d (least squares through the origin), 1 when d is all zero."""
-    dd = float(np.sum(d * d))
-    return 1.0 + d_new * d_new / dd if dd > 0 else 1.0
-
-
 def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answered: Sequence[int],
                       y: Sequence[float], prior: Prior, level: float = 0.9, n_draws: int = 2000,
                       seed: int = 0, *, known_labels: np.ndarray | None = None,
@@ -285,7 +217,7 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
                       combine: str = "residual", misfit_method: str = "replay",
                       replay_items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
                       replay_priors: Sequence[Prior] | None = None,
-                      replay_weight: str = "per-benchmark") -> list[BenchmarkEstimate]:
+                      replay_weight: str = "per-benchmark", overall: bool = False) -> list[BenchmarkEstimate]:
     """Each benchmark's accuracy from a new model's answers (see the module docstring), sorted by name.
 
     a [Q, d], b [Q], groups [Q]: every item of the pool (answered or not) and its benchmark; answered [n]:
@@ -312,6 +244,9 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     replayed (e, d) of every benchmark with at least `MIN_REPLAYED` models (a few known models give a noisy
     slope per benchmark), each benchmark's error variance and leverage still from its own e and d;
     "per-benchmark" fits lambda on each benchmark's own.
+
+    `overall`: append the item-weighted accuracy over every benchmark (named OVERALL) with its interval
+    (`_overall`; on the replayed benchmarks from each known model's summed replayed errors).
 
     `replay_items` [(a, b, columns of known_labels)]: each group of known models is replayed on its own item
     parameters instead of a, b (items refitted without them: `item_refit.refit_for_new_models`, or networks trained without them:
@@ -343,17 +278,21 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     if combine not in COMBINE:
         raise ConfigError(f"unknown combine {combine!r}; choose from {COMBINE}")
     check_replay_weight(replay_weight)
-    replay: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if overall and OVERALL in set(names.tolist()):
+        raise DataError(f"a benchmark is named {OVERALL!r}, the name of the overall row; rename it", field="benchmark")
+    replay: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     if misfit is None and known_labels is not None:
         if misfit_method not in (*MISFIT_METHODS, "replay"):
             raise ConfigError(f"unknown misfit method {misfit_method!r}; choose from {(*MISFIT_METHODS, 'replay')}")
         if misfit_method == "replay":
             known, _ = _known_inputs(known_labels, None, len(b), a.shape[1])
             priors = list(replay_priors) if replay_priors is not None else [prior] * known.shape[1]
-            _check_replay_priors(priors, known.shape[1])  # before the groups below index it
+            check_replay_priors(priors, known.shape[1])  # before the groups below index it
+            items_of = replay_items or [(a, b, np.arange(known.shape[1]))]
             parts = [replay_errors(pa, pb, names, idx, known[:, cols], [priors[c] for c in cols])
-                     for pa, pb, cols in (replay_items or [(a, b, np.arange(known.shape[1]))])]
-            replay = {g: tuple(np.concatenate([p[g][k] for p in parts if g in p]) for k in (0, 1))
+                     for pa, pb, cols in items_of]
+            replay = {g: (*(np.concatenate([p[g][k] for p in parts if g in p]) for k in (0, 1)),  # e, d
+                          np.concatenate([cols[p[g][2]] for p, (_, _, cols) in zip(parts, items_of) if g in p]))
                       for g in sorted({g for p in parts for g in p})}
         misfit = benchmark_misfit(a, b, names, known_labels, known_theta, prior,
                                   method="in-sample" if misfit_method == "replay" else misfit_method, seed=seed)
@@ -363,7 +302,7 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     draws = posterior_draws(theta, cov, n_draws, rng)
     y_full, is_answered = np.zeros(len(b)), np.zeros(len(b), bool)
     y_full[idx], is_answered[idx] = y, True
-    out = []
+    out, replayed, realised_of = [], [], {}
     for g in sorted(set(names.tolist())):
         items = np.flatnonzero(names == g)
         free = items[~is_answered[items]]
@@ -372,25 +311,45 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
             point = (observed + irt_probability(theta, a[free], b[free]).sum()) / len(items)
             realised = (observed + _outcome_sums(a[free], b[free], draws, rng)) / len(items)
         elif len(free) and len(replay.get(g, ((),))[0]) >= MIN_REPLAYED:
-            lam, mse = _replayed(*replay[g], pooled_lam)
             ans = items[is_answered[items]]
             p_ans = irt_probability(theta, a[ans], b[ans]) if len(ans) else np.zeros(0)
             d_new = float((y_full[ans] - p_ans).mean()) if len(ans) else 0.0
-            mean = irt_probability(theta, a[free], b[free]).mean() + lam * d_new
-            point = float(np.clip((observed + len(free) * mean) / len(items), 0, 1))
-            m = len(replay[g][0])
-            half = (student_t.ppf((1 + level) / 2, m - 1) * np.sqrt(mse * m / (m - 1) * _leverage(d_new, replay[g][1]))
-                    * len(free) / len(items))
-            out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), point, float(max(point - half, 0)),
-                                         float(min(point + half, 1)), level))
+            r = replay_benchmark(replay[g], float(irt_probability(theta, a[free], b[free]).mean()), d_new, len(free),
+                                 len(items), level, pooled_lam)
+            point = float(np.clip((observed + len(free) * r.mean) / len(items), 0, 1))
+            replayed.append((r, len(free), len(items)))
+            out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), point, float(max(point - r.half, 0)),
+                                         float(min(point + r.half, 1)), level))
             continue
         else:
             point, realised = _corrected(a, b, theta, cov, draws, items, free, items[is_answered[items]], y_full,
                                          observed, misfit.get(g, MISFIT_FLOOR), combine, rng)
+        realised_of[g] = realised
         lower, upper = np.quantile(realised, [(1 - level) / 2, (1 + level) / 2])
         out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), float(point), float(lower),
                                      float(upper), level))
-    return out
+    return [*out, _overall(out, replayed, realised_of, level)] if overall else out
+
+
+def _overall(estimates: list[BenchmarkEstimate], replayed: list[tuple[ReplayedBenchmark, int, int]],
+             realised_of: dict[str, np.ndarray], level: float) -> BenchmarkEstimate:
+    """The item-weighted accuracy over every benchmark (OVERALL) and its interval: the replayed benchmarks'
+    part from the models replayed on all of them (`replay_overall`; where too few were, the sum of their
+    weighted half-widths, as if their errors moved together), the drawn benchmarks' part from the weighted sum
+    of their draws around their points (the theta draws are shared, so their correlation is kept), and the
+    two parts' widths added."""
+    n = sum(e.n_items for e in estimates)
+    point = sum(e.estimate * e.n_items for e in estimates) / n
+    half = replay_overall([(r, n_free) for r, n_free, _ in replayed], n, level)
+    if half is None:
+        half = sum(r.half * n_items / n for r, _, n_items in replayed)
+    lo = hi = 0.0
+    if realised_of:
+        dev = sum((realised_of[e.benchmark] - e.estimate) * e.n_items / n for e in estimates
+                  if e.benchmark in realised_of)
+        lo, hi = (float(q) for q in np.quantile(dev, [(1 - level) / 2, (1 + level) / 2]))
+    return BenchmarkEstimate(OVERALL, n, sum(e.n_answered for e in estimates), float(point),
+                             float(np.clip(point + lo - half, 0, 1)), float(np.clip(point + hi + half, 0, 1)), level)
 
 
 def _corrected(a: np.ndarray, b: np.ndarray, theta: np.ndarray, cov: np.ndarray, draws: np.ndarray,

@@ -45,7 +45,7 @@ from irtnet.data.splits import held_out_models, pair_subset, split_by_query
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.baselines.text_rates import ClusterRate
 from irtnet.tasks import estimation_baselines as eb
-from irtnet.tasks.estimate import check_replay_weight, estimate_accuracy
+from irtnet.tasks.estimate import OVERALL, check_replay_weight, estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
 from irtnet.tasks.estimation_routing import routing_rows
 from irtnet.tasks.estimation_summary import IRTNET, METHODS, EstimationCell, paired_errors, summarise
@@ -107,7 +107,7 @@ class _Draw:
     replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # per known group: (a, b, columns) to replay it on
     replay_priors: list[Prior] | None = None  # each known model's prior built without it (item_refit.py)
     at: dict[int, tuple[Prior, list[Prior]]] = field(default_factory=dict)  # priors per N (ItemRefit.at)
-    replay_weight: str = "per-benchmark"  # how the estimates fit replay's lambda (estimate.REPLAY_WEIGHTS)
+    replay_weight: str = "per-benchmark"  # how the estimates fit replay's lambda (estimate_replay.REPLAY_WEIGHTS)
 
     def priors(self, n: int) -> tuple[Prior, list[Prior] | None]:
         """(the new model's prior, the replay's priors) at n answers."""
@@ -200,7 +200,7 @@ def _estimates(method: str, ctx: _Draw, pool: _Pool, items: np.ndarray, n: int, 
         prior, replay_priors = ctx.priors(n)
         return estimate_accuracy(pool.a, pool.b, pool.groups, idx, pool.y[idx], prior, level, n_draws, seed,
                                  known_labels=pool.known, known_theta=ctx.known_theta, replay_items=pool.replay,
-                                 replay_priors=replay_priors, replay_weight=ctx.replay_weight)
+                                 replay_priors=replay_priors, replay_weight=ctx.replay_weight, overall=True)
     if method == "mean-random":
         return eb.mean_estimate(rand, pool.y[rand], pool.groups, level=level)
     if method == "mean-stratified":
@@ -215,6 +215,7 @@ def _estimates(method: str, ctx: _Draw, pool: _Pool, items: np.ndarray, n: int, 
 
 def _cells(ctx: _Draw, model: str, method: str, n: int, estimates: Sequence[Any], pool: _Pool) -> list[EstimationCell]:
     truth = {g: float(pool.y[pool.groups == g].mean()) for g in set(pool.groups.tolist())}
+    truth[OVERALL] = float(pool.y.mean())  # every item of the pool: the item-weighted accuracy
     return [EstimationCell(ctx.index, model, method, int(n), e.benchmark, e.n_items, e.n_answered, e.estimate,
                            e.lower, e.upper, truth[e.benchmark]) for e in estimates]
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from irtnet.tasks.estimate import OVERALL
 from irtnet.tasks.stats import unit_interval, verdict
 
 IRTNET = {"irtnet-random": "random", "irtnet-adaptive": "adaptive", "irtnet-balanced": "balanced",
@@ -22,7 +23,8 @@ METHODS = (*IRTNET, *BASELINES)
 
 @dataclass(frozen=True)
 class EstimationCell:
-    """One method's estimate of one held-out model's accuracy on one benchmark from n answers."""
+    """One method's estimate of one held-out model's accuracy on one benchmark (or, as `estimate.OVERALL`, over
+    all its items) from n answers."""
 
     draw: int
     model: str
@@ -73,16 +75,30 @@ def _summary_row(frame: pd.DataFrame, overall: bool) -> dict[str, Any]:
             **extra}
 
 
+def _frames(cells: Sequence[EstimationCell]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the per-benchmark cells, the OVERALL cells: a method's own estimate of the overall accuracy)."""
+    frame = pd.DataFrame([asdict(c) for c in cells])
+    whole = frame["benchmark"] == OVERALL
+    return frame[~whole], frame[whole]
+
+
 def summarise(cells: Sequence[EstimationCell]) -> list[dict[str, Any]]:
     """Rows {method, n, benchmark ("all" or a name), n_cells, abs_error, bias, spearman, coverage, width}; the
     "all" rows also hold overall_abs_error and overall_bias, the error of each held-out model's item-weighted
-    accuracy over all its benchmarks (`overall_accuracy`), averaged over (draw, model)."""
+    accuracy over all its benchmarks (`overall_accuracy`), averaged over (draw, model), and, for a method that
+    gives that overall accuracy an interval of its own (OVERALL cells: irtnet's), overall_coverage and
+    overall_width."""
     if not cells:
         return []
-    frame = pd.DataFrame([asdict(c) for c in cells])
+    frame, whole = _frames(cells)
     rows = []
     for (method, n), group in frame.groupby(["method", "n"], sort=True):
-        rows.append({"method": method, "n": int(n), "benchmark": "all", **_summary_row(group, True)})
+        own = whole[(whole["method"] == method) & (whole["n"] == n)]
+        extra = {}
+        if len(own):
+            inside = (own["lower"] <= own["truth"]) & (own["truth"] <= own["upper"])
+            extra = {"overall_coverage": _mean(inside.astype(float)), "overall_width": _mean(own["upper"] - own["lower"])}
+        rows.append({"method": method, "n": int(n), "benchmark": "all", **_summary_row(group, True), **extra})
         for bench, sub in group.groupby("benchmark", sort=True):
             rows.append({"method": method, "n": int(n), "benchmark": bench, **_summary_row(sub, False)})
     return rows
@@ -95,7 +111,7 @@ def paired_errors(cells: Sequence[EstimationCell], n_boot: int = 2000, seed: int
     "overall_abs_error" over the same (draw, model) units' item-weighted overall accuracy."""
     if not cells:
         return []
-    frame = pd.DataFrame([asdict(c) for c in cells])
+    frame, _ = _frames(cells)
     per_cell = frame.assign(err=(frame["estimate"] - frame["truth"]).abs()).pivot_table(
         index=["n", "draw", "model", "benchmark"], columns="method", values="err")
     overall = pd.concat([overall_accuracy(g).assign(method=method, n=n)
