@@ -272,7 +272,8 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
                 "n_draws": s.n_draws, "max_k": s.max_k, "seed": s.seed,
                 "interval": "predictive interval of the realised accuracy over every item of the benchmark",
                 "overall": "item-weighted accuracy over every benchmark; its interval from each known model's "
-                           "replayed errors summed over the benchmarks (see docs/estimation.md)",
+                           "replayed errors summed over the benchmarks where the run's known models replay, else "
+                           "from the draws (docs/estimation.md, step 6)",
                 "misfit_correction": pool.known_labels is not None, "item_refit": fit.record,
                 "replay_folds": s.replay_folds, "replay_weight": s.replay_weight,
                 "routing": "uncalibrated IRT probabilities; routed share = items where the new model has the "
