@@ -22,8 +22,12 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/irtnet demo
 
+# The tests run in TEST_WORKERS processes (pytest-xdist), each test file whole in one of them, so a file's
+# module fixtures are built once; TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

@@ -25,7 +25,8 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except IrtnetError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            # soft_wrap: one line however narrow the terminal, so a path in the message is never cut in two
+            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -107,13 +107,12 @@ class ReplayedBenchmark:
     leverage: float
 
 
-def replay_benchmark(replayed: tuple[np.ndarray, ...], p_free_mean: float, d_new: float, n_free: int, n_items: int,
+def replay_benchmark(replayed: tuple[np.ndarray, np.ndarray, np.ndarray], p_free_mean: float, d_new: float, n_free: int, n_items: int,
                      level: float, lam: float | None = None) -> ReplayedBenchmark:
     """The unanswered mean Pbar_free + lambda d_new (lambda: `_replayed`, unless given) and the Student-t
     half-width t_{M-1} sqrt(mse M / (M - 1) leverage) n_free / n_items over the M replayed models `replayed`
-    (e, d[, models]) of one benchmark."""
-    e, d = replayed[0], replayed[1]
-    models = replayed[2] if len(replayed) > 2 else np.arange(len(e))
+    (e, d, models) of one benchmark (`replay_errors`)."""
+    e, d, models = replayed
     lam, mse = _replayed(e, d, lam)
     m, lev = len(e), _leverage(d_new, d)
     half = student_t.ppf((1 + level) / 2, m - 1) * np.sqrt(mse * m / (m - 1) * lev) * n_free / n_items
