@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
-from irtnet.tasks.estimate import benchmark_misfit, estimate_accuracy, laplace_posterior
+from irtnet.tasks.estimate import OVERALL, benchmark_misfit, estimate_accuracy, laplace_posterior
 from irtnet.tasks.estimate_replay import _replayed
 from irtnet.tasks.estimate_plan import answers_for_width, greedy_picks, equal_quotas, plan_items, proportional_quotas, routing_profile
 from irtnet.tasks.onboard import Prior, fit_theta, population_prior, suggest_queries
@@ -97,6 +97,21 @@ def test_answers_for_width_falls_as_the_target_widens(synth):
     assert all(k == 0 for k in needs[-1].values())  # already narrower than 0.5
     assert all(k is None for k in answers_for_width(s.a, s.b, groups, asked, y_all[asked], prior, 0.001,
                                                     max_k=5).values())
+
+
+def test_answers_for_width_gives_the_overall_row_its_own_count(synth):
+    s, groups, prior = synth
+    y_all, asked = _answers(s, KNOWN + 2, 0)
+    *per, overall = estimate_accuracy(s.a, s.b, groups, asked, y_all[asked], prior, n_draws=300, overall=True)
+    assert overall.benchmark == OVERALL
+    widths = (overall.width * 0.5, overall.width * 0.8, overall.width * 1.01)
+    needs = [answers_for_width(s.a, s.b, groups, asked, y_all[asked], prior, w, current=[*per, overall],
+                               overall=True) for w in widths]
+    assert all(set(n) == set(np.unique(groups)) | {OVERALL} for n in needs)
+    ks = [len(s.b) + 1 if n[OVERALL] is None else n[OVERALL] for n in needs]
+    assert ks[0] >= ks[1] > 0 and ks[2] == 0  # the shown interval is already narrower than the last target
+    plain = answers_for_width(s.a, s.b, groups, asked, y_all[asked], prior, widths[1], current=per)
+    assert {g: k for g, k in needs[1].items() if g != OVERALL} == plain  # the benchmarks' counts are unchanged
 
 
 def test_greedy_picks_follow_suggest_queries(synth):
@@ -361,7 +376,10 @@ def test_cli_plan_then_estimate(run_dir, tmp_path):
     assert (whole["n_items"], whole["n_answered"]) == (300, 12) and whole["lower"] <= whole["estimate"] <= whole["upper"]
     assert whole["estimate"] == pytest.approx(sum(b["estimate"] * b["n_items"] for b in doc["benchmarks"]) / 300)
     assert f"overall │ {whole['estimate']:.3f}" in printed
-    assert set(doc["more_needed"]) == {b["benchmark"] for b in doc["benchmarks"]}
+    assert set(doc["more_needed"]) == {b["benchmark"] for b in doc["benchmarks"]} | {whole["benchmark"]}
+    k = doc["more_needed"][whole["benchmark"]]  # the overall row's count, in its last column
+    assert f"overall │ {whole['estimate']:.3f} │ {whole['lower']:.3f} - {whole['upper']:.3f} │ 12 / 300 │ " \
+        f"{'> ' + str(doc['settings']['max_k']) if k is None else k}" in printed
     assert doc["routing"][-1]["benchmark"] == "all" and doc["routing"][-1]["n_models"] == 7
 
 

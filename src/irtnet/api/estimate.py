@@ -263,8 +263,8 @@ def _estimate(predictor: Router, pool: ItemPool, positions: np.ndarray, labels: 
         known_labels=pool.known_labels,  # the run's table: misfit correction
         known_theta=None if pool.known_labels is None else predictor.abilities_,
         replay_items=replay, replay_priors=replay_priors, replay_weight=s.replay_weight)
-    need = (answers_for_width(*args, s.target_width, s.level, max_k=s.max_k, current=estimates)
-            if s.target_width is not None else None)
+    need = (answers_for_width(*args, s.target_width, s.level, max_k=s.max_k, current=[*estimates, overall],
+                              overall=True) if s.target_width is not None else None)
     theta, _ = laplace_posterior(a, b, positions, labels, prior)
     p_known = irt_probability(predictor.abilities_, a, b)
     routing = routing_profile(irt_probability(theta, a, b), p_known, pool.groups, predictor.models_.ids)

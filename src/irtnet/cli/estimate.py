@@ -44,9 +44,11 @@ def estimates_table(result: Any) -> Table:
     o = result.overall
     table.add_section()
     table.caption = "overall: the accuracy over every item of every benchmark"
-    table.add_row("overall", f"{o.estimate:.3f}",
-                  f"{o.lower:.3f} - {o.upper:.3f}", f"{o.n_answered} / {o.n_items}",
-                  *([""] if result.more_needed is not None else []))
+    row = ["overall", f"{o.estimate:.3f}", f"{o.lower:.3f} - {o.upper:.3f}", f"{o.n_answered} / {o.n_items}"]
+    if result.more_needed is not None:
+        k = result.more_needed.get(o.benchmark)
+        row.append(f"> {result.settings.get('max_k', '?')}" if k is None else str(k))
+    table.add_row(*row)
     return table
 
 
@@ -122,8 +124,8 @@ def estimate(
                       ] = None,
     interactive: Annotated[bool, Opt("--interactive", help="ask for answers in rounds on the terminal")] = False,
     level: Annotated[float, Opt(help="interval level")] = 0.9,
-    target_width: Annotated[Optional[float], Opt(help="also say how many more answers each benchmark's interval "
-                                                      "needs to be at most this wide")] = None,
+    target_width: Annotated[Optional[float], Opt(help="also say how many more answers each benchmark's interval, "
+                                                      "and the overall one, needs to be at most this wide")] = None,
     strategy: Annotated[str, Opt(help="--plan: adaptive, balanced or anchor")] = "adaptive",
     out: Annotated[Optional[Path], Opt("--out", "-o", help="--plan: write the items here (JSONL)")] = None,
     rounds: Annotated[int, Opt(help="--interactive: rounds", callback=positive)] = 5,

@@ -13,8 +13,8 @@ import numpy as np
 from scipy.stats import norm
 
 from irtnet.errors import ConfigError, DataError
-from irtnet.tasks.estimate import (PLAN_STRATEGIES, WIDTH_STRATEGIES, BenchmarkEstimate, _answers, _check_level, _pool,
-                                   laplace_posterior)
+from irtnet.tasks.estimate import (OVERALL, PLAN_STRATEGIES, WIDTH_STRATEGIES, BenchmarkEstimate, _answers,
+                                   _check_level, _pool, laplace_posterior)
 from irtnet.tasks.onboard import Prior, _rank_one_update, fisher_weight, suggest_queries
 
 
@@ -57,9 +57,11 @@ def _variances(grad: np.ndarray, bern: np.ndarray, cov: np.ndarray, sizes: np.nd
 def answers_for_width(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answered: Sequence[int],
                       y: Sequence[float], prior: Prior, target_width: float, level: float = 0.9,
                       strategy: str = "d-optimal", max_k: int = 1000,
-                      current: Sequence[BenchmarkEstimate] | None = None) -> dict[str, int | None]:
+                      current: Sequence[BenchmarkEstimate] | None = None,
+                      overall: bool = False) -> dict[str, int | None]:
     """How many more answers each benchmark's `level` interval needs to be at most `target_width` wide:
-    {benchmark: smallest k, or None when more than `max_k` (or the whole pool) would be needed}.
+    {benchmark: smallest k, or None when more than `max_k` (or the whole pool) would be needed}; with
+    `overall`, also the overall accuracy's (key `OVERALL`: every benchmark's unanswered items as one group).
 
     The k more items are the greedy order of `strategy` over the whole pool ("d-optimal": the order
     `suggest_queries` gives, at the current MAP theta, without labels). After k of them the projected
@@ -82,6 +84,10 @@ def answers_for_width(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     free[idx] = False
     w = fisher_weight(a, b, theta)
     grad, bern = _delta_terms(a, w, codes, free, len(labels))
+    if overall:  # one more row: the sums over every benchmark, over every item of the pool
+        labels = np.append(labels.astype(object), OVERALL)
+        grad, bern, sizes = np.vstack([grad, grad.sum(0)]), np.append(bern, bern.sum()), np.append(sizes, len(b))
+    rows = (lambda i: [codes[i], len(labels) - 1]) if overall else (lambda i: [codes[i]])
     var0 = _variances(grad, bern, cov, sizes)
     scale = np.full(len(labels), 2 * norm.ppf((1 + level) / 2))
     if current is not None:
@@ -93,8 +99,8 @@ def answers_for_width(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     for k, (i, cov_k) in enumerate(greedy_picks(a, b, theta, cov, free, strategy), start=1):
         if k > max_k or all(v is not None for v in need.values()):
             break
-        grad[codes[i]] -= w[i] * a[i]
-        bern[codes[i]] -= w[i]
+        grad[rows(i)] -= w[i] * a[i]
+        bern[rows(i)] -= w[i]
         width = scale * np.sqrt(np.maximum(_variances(grad, bern, cov_k, sizes), 0))
         for j in np.flatnonzero(width <= target_width):
             need[labels[j]] = k if need[labels[j]] is None else need[labels[j]]
