@@ -33,6 +33,14 @@ CRUXEval 30% of the scores are fractional pass rates, and training on the 0/1 la
 moves the shipped ECE from .0263 to .0231 and changes log loss by -.0013 [-.0021, -.0004] (a win), AUC by +.0004
 [-.0004, +.0012] and routing by -.0037 [-.0152, +.0065] (ties), all text only. One table is not enough to change
 the default target, so it stays "score".
+
+Both together (2026-12-02, `--targets label`, 7 min): trained on the label, then recalibrated against the label
+on validation, the mean ECE over the 5 folds is .0231 / .0246 / .0217 / .0231 / .0104 (none / temperature /
+platt / chosen / test-platt; per fold, platt .0194 / .0148 / .0149 / .0347 / .0246). Still above .02, and the
+folds disagree (fold 3: .0388 uncalibrated): on 320 test queries a fold's ECE moves by about .01 with the draw
+of queries. irtnet's text-only log loss is +.0004 [-.0015, +.0022] against EmbedLLM's factorisation on CRUXEval
+(docs/results.md); shifted by the label target's -.0013 that interval would still hold zero (an extrapolation,
+not a comparison run).
 """
 
 from __future__ import annotations
