@@ -16,6 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from irtnet.errors import ConfigError
 
+#: The IrtNet preset used when none is named. It lets benchmark names enter the query representation where the
+#: data has them (and learns to work without them), with a network small enough to train in minutes on a CPU.
+#: Defined here, not in `irtnet.predictors.spec` (which re-exports it), so the CLI can show it without torch.
+DEFAULT_PRESET = "default"
+
 
 class DataConfig(BaseModel):
     """Which table, which encoder, and how queries are split."""

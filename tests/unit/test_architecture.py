@@ -89,11 +89,11 @@ def test_no_import_cycles():
 
 def test_the_command_line_goes_through_the_api():
     """cli/ reaches the lower floors only through irtnet.api and the public data entry points (importers, the
-    table type, its summary, merging tables, the synthetic generator; `irtnet data` stays free of torch), reporting
-    for display."""
+    table type, its summary, merging tables, the synthetic generator, the format and merge-choice names for help
+    texts; `irtnet data` stays free of torch), reporting for display."""
     allowed = ("irtnet.api", "irtnet.reporting", "irtnet.cli", "irtnet.config", "irtnet.errors", "irtnet._io",
                "irtnet.predictors.spec", "irtnet.data.importers", "irtnet.data.summary", "irtnet.data.synthetic",
-               "irtnet.data.table", "irtnet.data.merge",
+               "irtnet.data.table", "irtnet.data.merge", "irtnet.data.formats",
                "irtnet.serve")
     for module, deps in GRAPH.items():
         if module.startswith("irtnet.cli"):

@@ -6,18 +6,21 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from irtnet.cli.common import console, friendly_errors
-from irtnet.data.importers import (AUTO, IMPORTERS, REQUIRED, describe, detect_format, import_table, options_of,
-                                   parse_options)
-from irtnet.data.merge import LABELS, VERSIONS, merge_tables
-from irtnet.data.summary import TableSummary, summarize
-from irtnet.data.table import ImportReport, ResponseTable
+from irtnet.data.formats import AUTO, FORMATS, LABELS, VERSIONS
+
+if TYPE_CHECKING:
+    from irtnet.data.summary import TableSummary
+    from irtnet.data.table import ImportReport
+
+# The importers, merging and summaries (pandas) are imported inside the commands: `irtnet --help` and argument
+# errors start without them.
 
 Opt = typer.Option
 
@@ -63,7 +66,7 @@ SUMMARY_HELP = "\n\n".join([
 @app.command("import", help=IMPORT_HELP)
 @friendly_errors
 def import_(
-    format: Annotated[str, typer.Argument(help="source format, one of: " + ", ".join([AUTO, *IMPORTERS]))],
+    format: Annotated[str, typer.Argument(help="source format, one of: " + ", ".join([AUTO, *FORMATS]))],
     path: Annotated[Path, typer.Argument(help="the file or folder to read (see `irtnet data formats`)")],
     out: Annotated[Path, Opt("--out", "-o", help="response table to write (.parquet)")],
     option: Annotated[Optional[list[str]], Opt(
@@ -71,6 +74,9 @@ def import_(
         help="an importer option, repeatable; lists are comma-separated (e.g. -O splits=train,test)")] = None,
 ) -> None:
     """Import FORMAT logs from PATH into a response table (see IMPORT_HELP)."""
+    from irtnet.data.importers import detect_format, import_table, parse_options
+    from irtnet.data.summary import summarize
+
     if format == AUTO:
         format = detect_format(path)
         console.print(f"detected format: {format}", markup=False, highlight=False)
@@ -91,6 +97,8 @@ def import_(
 @app.command("formats")
 def formats() -> None:
     """List the import formats: what each reads, and its options (key=default) for `irtnet data import -O`."""
+    from irtnet.data.importers import IMPORTERS, REQUIRED, describe, options_of
+
     table = Table(title="irtnet data import FORMAT PATH -o table.parquet [-O key=value ...]", title_justify="left",
                   show_lines=True)
     table.add_column("format", style="bold", no_wrap=True)
@@ -114,6 +122,10 @@ def merge(
     labels: Annotated[str, Opt(help="one (model, query) with different labels: " + " or ".join(LABELS))] = "error",
 ) -> None:
     """Merge response tables into one (see MERGE_HELP)."""
+    from irtnet.data.merge import merge_tables
+    from irtnet.data.summary import summarize
+    from irtnet.data.table import ResponseTable
+
     inputs = [ResponseTable.read_parquet(p) for p in tables]
     merged = merge_tables(inputs, [str(p) for p in tables], versions=versions, labels=labels)
     merged.to_parquet(out)
@@ -130,6 +142,9 @@ def summary(
     as_json: Annotated[bool, Opt("--json", help="print the summary as JSON instead of tables")] = False,
 ) -> None:
     """Summarise a response table (see SUMMARY_HELP)."""
+    from irtnet.data.summary import summarize
+    from irtnet.data.table import ResponseTable
+
     info = summarize(ResponseTable.read_parquet(table))
     if as_json:
         typer.echo(json.dumps(info.to_dict(), indent=2))

@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-from irtnet import api
 from irtnet.cli.common import console, friendly_errors
-from irtnet.config import DataConfig
-from irtnet.predictors.spec import DEFAULT_PRESET, ModelSpec
+from irtnet.config import DEFAULT_PRESET, DataConfig
 
 
 def _encoder() -> str:
@@ -34,7 +32,9 @@ def demo(
 ) -> None:
     """Generate synthetic evaluation logs with a planted IRT truth, train IrtNet on an 80/10/10 query split,
     and print the correctness and routing tables beside the references. Reruns replace OUT/run."""
+    from irtnet import api
     from irtnet.data.synthetic import make_synthetic
+    from irtnet.predictors.spec import ModelSpec
     from irtnet.reporting.tables import rich_tables
 
     console.rule("1. synthetic evaluation logs")

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from irtnet.data.formats import LABELS, VERSIONS  # defined there for the CLI's help (no pandas); still importable here
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import ConfigError, DataError
 
@@ -44,8 +45,6 @@ __all__ = ["FIELDS", "PROVENANCE", "entry", "merge_tables", "provenance_models",
 
 PROVENANCE = "provenance"
 FIELDS = ("source", "tool", "tool_version", "benchmark", "task_version", "task_hash")
-VERSIONS = ("error", "rename")
-LABELS = ("error", "counts")
 
 
 # ---------------------------------------------------------------- provenance entries

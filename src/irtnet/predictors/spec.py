@@ -26,13 +26,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from irtnet.config import deep_update
+from irtnet.config import DEFAULT_PRESET, deep_update  # DEFAULT_PRESET: defined there (cheap for the CLI)
 from irtnet.errors import ConfigError
 from irtnet.predictors.base import REGISTRY, Router
 
-#: The preset used when none is named. It lets benchmark names enter the query representation where the data
-#: has them (and learns to work without them), with a network small enough to train in minutes on a CPU.
-DEFAULT_PRESET = "default"
 #: Parameters whose names say they seed a model's randomness.
 _SEED_PARAMS = ("seed", "random_state")
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from irtnet.data.formats import AUTO  # defined there, beside FORMATS (IMPORTERS' keys), for the CLI's help
 from irtnet.data.importers.cruxeval import import_cruxeval
 from irtnet.data.importers.detect import detect_format
 from irtnet.data.importers.eee import import_eee
@@ -44,6 +45,7 @@ from irtnet.data.importers.zeroeval import import_zeroeval
 from irtnet.data.table import ResponseTable
 from irtnet.errors import ConfigError
 
+# A new format also goes into irtnet.data.formats.FORMATS (the CLI lists the formats without importing these).
 IMPORTERS: dict[str, Callable[..., ResponseTable]] = {
     "lighteval": import_lighteval,
     "open-llm-leaderboard": import_open_llm_leaderboard,
@@ -67,8 +69,6 @@ IMPORTERS: dict[str, Callable[..., ResponseTable]] = {
 
 __all__ = ["AUTO", "IMPORTERS", "REQUIRED", "ColumnMap", "column_map", "describe", "detect_format", "import_table",
            "options_of", "parse_options"]
-
-AUTO = "auto"  # the format `import_table` resolves with `detect_format(path)`
 
 REQUIRED = inspect.Parameter.empty  # the "default" of an option without one, in `options_of`
 _UnionType = type(int | str)

@@ -1,0 +1,25 @@
+"""`irtnet --help`, `irtnet COMMAND --help` and argument errors start without the heavy libraries: the command
+modules import torch, scikit-learn, scipy, pandas and sentence-transformers only inside the commands."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "sklearn", "scipy", "pandas", "sentence_transformers")
+
+
+def test_importing_the_command_line_loads_no_heavy_library():
+    code = ("import sys, irtnet.cli.main; "
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_help_lists_every_import_format():
+    """`irtnet data import --help` lists irtnet.data.formats.FORMATS without importing the importers: the names
+    must be IMPORTERS' keys, in order."""
+    from irtnet.data.formats import FORMATS
+    from irtnet.data.importers import IMPORTERS
+
+    assert FORMATS == tuple(IMPORTERS)
