@@ -24,12 +24,14 @@ FULL = {
     "inference_speed.py": [],
     "irt_fit.py": [],
     "scaling.py": [],
+    "cli_startup.py": [],
 }
 QUICK = {
     "train_speed.py": ["--queries", "3000", "--ref-batches", "3"],
     "inference_speed.py": ["--queries", "2000", "--ref-queries", "20", "--texts", "200", "--latency-reps", "30"],
     "irt_fit.py": ["--shapes", "112x300"],
     "scaling.py": ["--queries", "1000,10000,100000", "--max-batches", "5"],
+    "cli_startup.py": ["--reps", "3"],
 }
 
 

@@ -101,3 +101,10 @@ def test_scaling_writes_curves_and_rereads_its_rows(tmp_path):
     assert sparse and all(r["path"] == "pairs" for r in sparse)
     again = _run("scaling.py", "--from-json", str(rows))
     assert again.count("\n| ") == out.count("\n| ")
+
+
+def test_cli_startup_prints_every_case_beside_the_references():
+    out = _run("cli_startup.py", "--reps", "1")
+    for case in ("python -c pass (reference)", "import irtnet.api (reference)", "irtnet --help",
+                 "irtnet route (missing argument: exit 2)"):
+        assert re.search(rf"^\| {re.escape(case)} +\| +[0-9.]+ \|", out, re.M), f"no row for {case}:\n{out}"
