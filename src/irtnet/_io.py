@@ -24,15 +24,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from irtnet.errors import DataError
+
 STALE_AFTER_S = 3600.0
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename. A `path` that is a
+    folder, or a parent that cannot be created, is a DataError naming it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise DataError("is a folder: give the path of a file to write", file=str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise DataError("cannot write here: a folder on its path is a file", file=str(path)) from exc
+    except OSError as exc:
+        raise DataError(f"cannot write here ({exc.strerror or exc})", file=str(path)) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:

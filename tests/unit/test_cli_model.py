@@ -65,6 +65,14 @@ def test_errors_are_one_clear_line(tmp_path, run_dir):
     assert result.exit_code == 2 and "unknown IrtNet preset 'nope'" in result.output
 
 
+def test_route_refuses_an_empty_text_and_a_negative_seed(run_dir, tmp_path):
+    result = runner.invoke(app, ["route", str(run_dir), "a real question", "  "])
+    assert result.exit_code == 2 and "field 'text': query text 2 is empty" in result.output
+    result = runner.invoke(app, ["train", str(run_dir.parent / "t.parquet"), "-o", str(tmp_path / "r"),
+                                 "--seed=-1"])
+    assert result.exit_code == 2 and "--seed" in result.output and "Traceback" not in result.output
+
+
 def test_demo_runs_end_to_end(tmp_path):
     result = runner.invoke(app, ["demo", "-o", str(tmp_path), "--models", "5", "--queries", "200", "--epochs", "2",
                                  "--encoder", "hashing-32", "--preset", "small"])

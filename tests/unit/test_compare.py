@@ -303,6 +303,29 @@ def test_spec_errors_are_clear(table_path):
         _spec(table_path, [{"name": "model-mean"}], fractions=[0.5, 0.1, 0.1])
 
 
+def test_bad_seeds_filters_and_folds_are_refused_before_any_fit(tmp_path, table_path):
+    with pytest.raises(ConfigError, match=r"seeds must be whole numbers of at least 0, got \[-1\]"):
+        _spec(table_path, [{"name": "counting"}], seeds=(-1,))
+    spec = _spec(table_path, [{"name": "counting"}], seeds=(0,))
+    with pytest.raises(ConfigError, match="--only-datasets: 'nope' not in the spec; its names: syn"):
+        run_comparison(spec, tmp_path / "run", only_datasets={"nope"})
+    with pytest.raises(ConfigError, match="--only-models: 'nope' not in the spec; its names: counting"):
+        run_comparison(spec, tmp_path / "run", only_models={"counting", "nope"})
+    with pytest.raises(ConfigError, match="dataset 'syn': folds = 100000 is more than its 240 queries"):
+        run_comparison(_spec(table_path, [{"name": "counting"}], seeds=(0,), folds=100000), tmp_path / "run")
+    with pytest.raises(ConfigError, match="model entry 'mine': unknown model 'nope'"):
+        run_comparison(_spec(table_path, [{"name": "counting"}, {"name": "mine", "model": "nope"}], seeds=(0,)),
+                       tmp_path / "run")
+    assert FITS == []
+    bad_format = load_spec({"datasets": [{"name": "logs", "format": "nope", "path": str(table_path)}],
+                            "models": [{"name": "counting"}], "seeds": [0]})
+    with pytest.raises(ConfigError, match="dataset 'logs': unknown format 'nope'"):
+        run_comparison(bad_format, tmp_path / "run")
+    res = CliRunner().invoke(app, ["compare", "--out", str(tmp_path / "run"), "-d", str(table_path),
+                                   "-m", "model-mean", "--seeds", "a,b"])
+    assert res.exit_code == 2 and "--seeds: expected comma-separated numbers, got 'a,b'" in res.output
+
+
 def test_cli_compare_and_results_document(tmp_path, table_path):
     spec_file = tmp_path / "spec.toml"
     spec_file.write_text(f'title = "tiny"\nencoder = "hashing-32"\n[[datasets]]\nname = "syn"\n'

@@ -417,6 +417,10 @@ def test_cli_interactive_rounds(run_dir):
     ("query,correct\nq000001,nan\n", ".csv", "row 1, field 'correct': 'nan' is not in [0, 1]"),
     ('{"text": "some text", "correct": 1}\n', ".jsonl", "row 1, field 'benchmark': an item given as text needs"),
     ('{"correct": 1}\n', ".jsonl", "row 1, field 'query': no item"),
+    ("query,label\nq000001,1\nq000001,0\n", ".csv", "row 2, field 'label': item 'q000001' was answered"),
+    ('text,benchmark,correct\n"a new text",nosuchbench,1\n', ".csv",
+     "row 1, field 'benchmark': unknown benchmark 'nosuchbench'"),
+    ("query,correct\nq000001,1\n", ".txt", "answers.txt: an answers file is .csv, .jsonl or .json"),
 ])
 def test_bad_answer_files_name_file_row_and_field(run_dir, tmp_path, content, suffix, message):
     from irtnet.api import estimate_model
@@ -427,6 +431,21 @@ def test_bad_answer_files_name_file_row_and_field(run_dir, tmp_path, content, su
         estimate_model(run_dir, path)
     result = _invoke(run_dir, "--answers", path)
     assert result.exit_code == 2 and "answers" in result.output
+
+
+def test_bad_paths_and_options_are_one_line_errors(run_dir, tmp_path):
+    (tmp_path / "folder.csv").mkdir()
+    answers = tmp_path / "a.csv"
+    answers.write_text("query,correct\nq000001,1\n")
+    strength = "--prior-strength: expected a positive number or 'auto' (from 1e-06 to 1e+06)"
+    for args, message in [(["--answers", tmp_path / "folder.csv"], "folder.csv: is a folder, not a file"),
+                          (["--answers", answers, "--prior-strength", "inf"], strength),
+                          (["--answers", answers, "--prior-strength", "1e-300"], strength),
+                          (["--answers", answers, "--json", tmp_path / "folder.csv"], "folder.csv: is a folder"),
+                          (["--plan", 2, "-o", tmp_path / "folder.csv"], "folder.csv: is a folder"),
+                          (["--answers", answers, "--seed=-1"], "--seed")]:
+        result = _invoke(run_dir, *args)
+        assert result.exit_code == 2 and message in " ".join(result.output.split()), (args, result.output)
 
 
 def test_cli_refuses_mixed_or_missing_modes(run_dir, tmp_path):

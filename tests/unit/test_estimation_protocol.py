@@ -14,7 +14,7 @@ from irtnet.api.data import prepare
 from irtnet.api.experiments import factory
 from irtnet.cli.main import app
 from irtnet.data.synthetic import make_synthetic
-from irtnet.errors import ConfigError
+from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.spec import ModelSpec
 from irtnet.reporting.estimation_figures import estimation_markdown
 from irtnet.tasks.data_efficiency import SETTINGS, data_efficiency_curve, stratified_order
@@ -179,6 +179,18 @@ def test_errors_name_the_setting(data):
         data_efficiency_curve(data, {"irtnet": make}, fractions=(0.0, 0.5))
     with pytest.raises(ConfigError, match="no predictors to train"):
         data_efficiency_curve(data, {})
+
+
+def test_oversized_or_zero_requests_are_refused_before_any_training(data):
+    def make():
+        raise AssertionError("trained before the settings were checked")
+
+    with pytest.raises(DataError, match=r"field 'ns': every N asked \(\[100000\]\) is more than the \d+ items"):
+        evaluate_estimation(data, make, ns=(100000,), draws=1)
+    with pytest.raises(ConfigError, match=r"routing_ns: numbers of answers must be at least 1, got \[0\]"):
+        evaluate_estimation(data, make, ns=(10,), draws=1, retrain=make, routing_ns=(0,))
+    with pytest.raises(ConfigError, match="level must lie strictly between 0 and 1, got 2"):
+        evaluate_estimation(data, make, ns=(10,), draws=1, level=2.0)
 
 
 def test_api_refuses_a_model_without_query_parameters(tmp_path):

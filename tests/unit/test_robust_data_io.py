@@ -61,6 +61,18 @@ def test_temporary_files_are_removed_when_the_block_fails(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_writing_over_a_folder_or_under_a_file_is_a_data_error_naming_the_path(tmp_path):
+    from irtnet.errors import DataError
+
+    (tmp_path / "out.json").mkdir()
+    with pytest.raises(DataError, match="out.json: is a folder"):
+        write_json(tmp_path / "out.json", {"a": 1})
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="a folder on its path is a file"):
+        write_json(tmp_path / "file" / "out.json", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "out.json"]  # nothing left behind
+
+
 def _aged(path, hours: float):
     path.write_bytes(b"left by a killed writer")
     then = time.time() - hours * 3600

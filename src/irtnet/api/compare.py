@@ -67,6 +67,7 @@ from irtnet.data.provenance import (
 )
 from irtnet.data.splits import kfold_query_splits, pair_subset
 from irtnet.data.table import ResponseTable
+from irtnet.errors import ConfigError
 from irtnet.predictors.spec import ModelSpec, build_predictor
 from irtnet.tasks.evaluate import evaluate, score_matrix
 from irtnet.training.threads import torch_threads
@@ -240,6 +241,9 @@ class _Runner:
         return Path(self.spec.cells) if self.spec.cells else self.out / "cells"
 
     def dataset_cells(self, ds: DatasetSpec, table: ResponseTable, fingerprint: str) -> list[Cell]:
+        if self.spec.folds and self.spec.folds > table.n_queries:  # refused once, not once per fold and entry
+            raise ConfigError(f"dataset {ds.name!r}: folds = {self.spec.folds} is more than its {table.n_queries} "
+                              f"queries; use at most {table.n_queries}")
         prepared: dict[str, Dataset] = {}
         cells = []
         for setting in ("query", "pair"):
@@ -337,11 +341,25 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
     bootstrap of the focus entry against every other (`irtnet.api.compare_stats`).
     """
     out, start = Path(out), time.perf_counter()
+    for option, given, names in (("--only-datasets", only_datasets, [d.name for d in spec.datasets]),
+                                 ("--only-models", only_models, [m.name for m in spec.models])):
+        unknown = sorted(set(given or ()) - set(names))
+        if unknown:
+            raise ConfigError(f"{option}: {', '.join(map(repr, unknown))} not in the spec; its names: "
+                              f"{', '.join(names)}")
+    for entry in spec.models:  # an unknown registry name is refused before any dataset is loaded
+        try:
+            settings_of(entry)
+        except ConfigError as exc:
+            raise ConfigError(f"model entry {entry.name!r}: {exc}") from None
     runner = _Runner(spec, out, force, only_datasets, only_models, log, progress)
     cells, infos = [], {}
     with torch_threads(spec.threads):
         for ds in spec.datasets:
-            table, infos[ds.name] = load_dataset(ds)
+            try:
+                table, infos[ds.name] = load_dataset(ds)
+            except ConfigError as exc:  # e.g. an unknown format or option: say which dataset of the spec
+                raise ConfigError(f"dataset {ds.name!r}: {exc}") from None
             write_json(out / "datasets" / f"{ds.name}.json", infos[ds.name])
             cells += runner.dataset_cells(ds, table, infos[ds.name]["fingerprint"])
     counts = {s: sum(c.status == s for c in cells) for s in ("ok", "error", "n/a", "pending")}

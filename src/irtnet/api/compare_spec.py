@@ -97,6 +97,8 @@ class CompareSpec(BaseModel):
                 raise ValueError(f"{kind} names must be unique; repeated: {sorted(dup)}")
         if not self.datasets or not self.models or not self.seeds:
             raise ValueError("a comparison needs at least one dataset, one model and one seed")
+        if any(s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be whole numbers of at least 0, got {self.seeds}")
         if self.focus is not None and self.focus not in {m.name for m in self.models}:
             raise ValueError(f"focus {self.focus!r} is not one of the model entries")
         try:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from irtnet.api.data import prepare, split_datasets
-from irtnet.api.inputs import _benchmark_of, _label_of, _load_records, _text_of
+from irtnet.api.inputs import _benchmark_of, _label_of, _load_records, _text_of, answer_records, label_field
 from irtnet.api.run import Run, is_run_dir
 from irtnet.api.texts import known_benchmarks, load, text_queries
 from irtnet.data.splits import QuerySplit
@@ -146,11 +146,15 @@ def _resolve(keys: list[tuple[str, ...]], rows: list[int], pool: ItemPool, predi
     """Pool positions of the answered items; texts not in the pool are added to it."""
     by_id = {q: i for i, q in enumerate(pool.ids)}
     by_text = {(str(g), t): i for i, (g, t) in enumerate(zip(pool.groups, pool.texts)) if t is not None}
+    benchmarks = sorted({str(g) for g in pool.groups})
     new: dict[tuple[str, str], int] = {}
     for key, row in zip(keys, rows):
         if key[0] == "id" and key[1] not in by_id:
             raise DataError(f"unknown query id {key[1]!r}: not an item of {pool.source} (an item given by its "
                             "text goes in a 'text' field, with its 'benchmark')", file=str(path), row=row, field=key[2])
+        if key[0] == "text" and key[1] not in benchmarks:
+            raise DataError(f"unknown benchmark {key[1]!r}: the benchmarks of {pool.source} are "
+                            f"{', '.join(benchmarks)}", file=str(path), row=row, field="benchmark")
         if key[0] == "text" and (key[1], key[2]) not in by_text:
             new.setdefault((key[1], key[2]), len(new))
     if new:
@@ -165,9 +169,7 @@ def read_pool_answers(path: str | Path, pool: ItemPool, predictor: Router) -> tu
     `text` and `benchmark`, and `correct` (or `label` / `score`) in [0, 1]. A repeated item must repeat its
     label."""
     path = Path(path)
-    rows = _load_records(path)
-    if not rows:
-        raise DataError("no answers", file=str(path))
+    rows = answer_records(path)
     keys = [_answer_key(r, path, i) for i, r in enumerate(rows)]
     labels = [_label_of(r, path, i) for i, r in enumerate(rows)]
     positions = _resolve(keys, list(range(1, len(rows) + 1)), pool, predictor, path)
@@ -175,7 +177,7 @@ def read_pool_answers(path: str | Path, pool: ItemPool, predictor: Router) -> tu
     for row, (pos, y) in enumerate(zip(positions, labels), 1):
         if pos in first and first[pos][1] != y:
             raise DataError(f"item {pool.ids[pos]!r} was answered in row {first[pos][0]} with {first[pos][1]:g} and "
-                            f"here with {y:g}", file=str(path), row=row, field="correct")
+                            f"here with {y:g}", file=str(path), row=row, field=label_field(rows[row - 1]))
         first.setdefault(pos, (row, y))
     return np.array(list(first), dtype=np.int64), np.array([y for _, y in first.values()])
 

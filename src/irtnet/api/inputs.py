@@ -14,9 +14,12 @@ from irtnet.errors import DataError
 
 _TEXT_FIELDS = ("text", "query", "question", "prompt")
 _LABEL_FIELDS = ("label", "correct", "score")
+_ANSWER_SUFFIXES = (".csv", ".jsonl", ".json")
 
 
 def _load_records(path: Path) -> list[dict[str, Any]]:
+    if path.is_dir():
+        raise DataError("is a folder, not a file", file=str(path))
     if not path.is_file():
         raise DataError("no such file", file=str(path))
     suffix = path.suffix.lower()
@@ -85,12 +88,26 @@ def _label_of(row: dict[str, Any], file: Path, i: int) -> float:
     return label
 
 
-def read_answers(path: str | Path) -> tuple[list[str], np.ndarray, list[str | None]]:
-    """(texts, labels in [0, 1], benchmarks) of an answers file (fields text and label / correct / score)."""
-    path = Path(path)
+def label_field(row: dict[str, Any]) -> str:
+    """The field a row's label is read from (`_label_of`'s)."""
+    return next((k for k in _LABEL_FIELDS if k in row), "correct")
+
+
+def answer_records(path: Path) -> list[dict[str, Any]]:
+    """The rows of an answers file: .csv, .jsonl or .json (a .txt of texts has no labels), at least one."""
+    if path.suffix.lower() not in _ANSWER_SUFFIXES and not path.is_dir():
+        raise DataError(f"an answers file is .csv, .jsonl or .json, not {path.suffix or 'a file without a suffix'!r}",
+                        file=str(path))
     rows = _load_records(path)
     if not rows:
         raise DataError("no answers", file=str(path))
+    return rows
+
+
+def read_answers(path: str | Path) -> tuple[list[str], np.ndarray, list[str | None]]:
+    """(texts, labels in [0, 1], benchmarks) of an answers file (fields text and label / correct / score)."""
+    path = Path(path)
+    rows = answer_records(path)
     texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
     labels = np.array([_label_of(r, path, i) for i, r in enumerate(rows)])
     return texts, labels, [_benchmark_of(r) for r in rows]

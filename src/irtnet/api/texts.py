@@ -15,7 +15,7 @@ import numpy as np
 from irtnet.api.run import Run, is_run_dir
 from irtnet.data.dataset import Queries
 from irtnet.data.embeddings import canonical_name, embed_texts, flush_all
-from irtnet.errors import ConfigError
+from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.base import Predictor, Router
 from irtnet.predictors.checkpoint import load_predictor
 
@@ -54,6 +54,9 @@ def text_queries(predictor: Router, texts: Sequence[str],
     encoder = getattr(predictor, "encoder_", None)
     if not encoder:
         raise ConfigError(f"{predictor.name} has no text encoder; it cannot score new query texts")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"query text {i + 1} is empty: give a non-empty text", field="text")
     if isinstance(benchmarks, str):
         benchmarks = [benchmarks] * len(texts)
     if benchmarks is not None and len(benchmarks) != len(texts):

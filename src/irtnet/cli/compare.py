@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from irtnet._io import write_text
-from irtnet.cli.common import console, friendly_errors, parse_fractions
+from irtnet.cli.common import console, friendly_errors, numbers, parse_fractions
 from irtnet.config import deep_update, read_config_file
 from irtnet.errors import ConfigError
 
@@ -104,7 +104,7 @@ def compare(
                              "folds": folds, "focus": focus,
                              "out": str(out) if out else None,
                              "fractions": parse_fractions(split) if split else None,
-                             "seeds": [int(s) for s in seeds.split(",")] if seeds else None}
+                             "seeds": numbers(seeds, "--seeds") if seeds else None}
     if epochs is not None:
         flags["overrides"] = {"irtnet": {"train": {"epochs": epochs}}}
     raw = deep_update(raw, flags)

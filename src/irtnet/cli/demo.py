@@ -26,7 +26,7 @@ def demo(
     models: Annotated[int, typer.Option(help="synthetic models")] = 40,
     queries: Annotated[int, typer.Option(help="synthetic queries")] = 3000,
     epochs: Annotated[int, typer.Option(help="maximum training epochs")] = 15,
-    seed: Annotated[int, typer.Option(help="seed of data, split and training")] = 0,
+    seed: Annotated[int, typer.Option(help="seed of data, split and training", min=0)] = 0,
     encoder: Annotated[str | None, typer.Option(help="query encoder (default: the packaged all-MiniLM-L6-v2)")] = None,
     preset: Annotated[str, typer.Option(help="IrtNet preset")] = DEFAULT_PRESET,
 ) -> None:

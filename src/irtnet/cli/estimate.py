@@ -132,7 +132,7 @@ def estimate(
     per_round: Annotated[int, Opt(help="--interactive: items per round", callback=positive)] = 10,
     pool: Annotated[Optional[Path], Opt(help="items to estimate over (text and benchmark per item) for a checkpoint "
                                              "without its run")] = None,
-    seed: Annotated[int, Opt(help="seed of the interval draws and of the plan")] = 0,
+    seed: Annotated[int, Opt(help="seed of the interval draws and of the plan", min=0)] = 0,
     replay_folds: Annotated[int, Opt(help="replay the run's models for the intervals on networks trained without "
                                           "them, one per fold of its models (0: on the checkpoint; K trainings)")
                             ] = 0,

@@ -26,7 +26,7 @@ def train(
     holdout_benchmark: Annotated[Optional[str], Opt(help="leave this benchmark out as the test set")] = None,
     split_by: Annotated[Optional[str], Opt(help="query (test queries unseen) or pair (test (model, query) pairs; "
                                                 "the default for classical IRT models)")] = None,
-    seed: Annotated[Optional[int], Opt(help="seed of the split and of the model")] = None,
+    seed: Annotated[Optional[int], Opt(help="seed of the split and of the model", min=0)] = None,
     epochs: Annotated[Optional[int], Opt(help="maximum epochs (models trained by epoch)")] = None,
     lr: Annotated[Optional[float], Opt(help="learning rate (models trained by gradient)")] = None,
     groups: Annotated[Optional[bool], Opt("--groups/--no-groups", help="let benchmark names enter IrtNet")] = None,

@@ -23,7 +23,7 @@ EpochsOpt = Annotated[Optional[int], Opt(help="maximum epochs")]
 LrOpt = Annotated[Optional[float], Opt(help="learning rate")]
 GroupsOpt = Annotated[Optional[bool], Opt("--groups/--no-groups", help="benchmark names enter IrtNet (hidden "
                                           "where the protocol says); default: as the preset says")]
-SeedOpt = Annotated[int, Opt(help="seed of the split, the held-out draws and every model")]
+SeedOpt = Annotated[int, Opt(help="seed of the split, the held-out draws and every model", min=0)]
 ThreadsOpt = Annotated[Optional[int], Opt(help="torch threads (default: torch's)")]
 EncoderOpt = Annotated[str, Opt(help="text encoder")]
 

@@ -285,6 +285,10 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
     on the checkpoint's own items; `replay_weight` is irtnet's estimates' (`estimate.estimate_accuracy`).
     Returns every cell, the summaries and the paired verdicts."""
     _check_settings(ns, draws, held_out_share, methods)
+    if retrain is not None and "retrain" in methods and any(int(n) < 1 for n in routing_ns):
+        raise ConfigError(f"routing_ns: numbers of answers must be at least 1, got {list(routing_ns)}")
+    if not 0 < level < 1:  # also refuses NaN; checked before any training
+        raise ConfigError(f"level must lie strictly between 0 and 1, got {level}")
     check_replay_folds(replay_folds)
     check_replay_weight(replay_weight)
     if prior_strength is not None and not prior_strength > 0:
@@ -301,6 +305,9 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
     for d in range(draws):
         msplit = held_out_models(data.table, n_test=n_test, seed=seed + d)
         qsplit = split_by_query(data.table, fractions, seed + d)
+        if min(ns) > len(qsplit.train):  # refused before training: no N fits the pool
+            raise DataError(f"every N asked ({list(ns)}) is more than the {len(qsplit.train)} items of the pool "
+                            "(the split's train queries): use smaller numbers of answers", field="ns")
         say(f"draw {d}: training on {len(msplit.train_models)} models, holding out {len(msplit.test_models)}")
         val = data.select(qsplit.val, msplit.train_models) if qsplit.val else None
         train = data.select(qsplit.train, msplit.train_models)
@@ -320,6 +327,10 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                                              ctx.refit["strength_at"][str(n)])) for n, (prior, _) in ctx.at.items()}
         for j, name in enumerate(ctx.new_models):
             say(f"draw {d}: estimating {name}")
+            n_answered = int((~np.isnan(ctx.new[:, j])).sum())
+            if any(n > n_answered for n in ns):  # no N-answer draw from fewer items: said, not silently dropped
+                say(f"draw {d}: {name} answered {n_answered} pool items; skipped N = "
+                    f"{', '.join(str(n) for n in ns if n > n_answered)}")
             cells += _model_cells(ctx, j, ns, methods, level, n_draws, seed)
         if retrain is None or "retrain" not in methods:
             continue
@@ -333,6 +344,9 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                 if answered.queries.vectors is not None:  # HierShrink's router: the cluster base rate, same answers
                     routers["hiershrink"] = ClusterRate(seed=seed).fit(answered, val)
                 routing.setdefault(int(n), []).append(_routing_inputs(data, qsplit, ctx, routers, n, seed, all_models))
+    if not cells:
+        raise DataError(f"no held-out model answered as many pool items as any N asked ({list(ns)}): use smaller "
+                        "numbers of answers", field="ns")
     settings = {"ns": [int(n) for n in ns], "draws": draws, "held_out_share": held_out_share, "n_held_out": n_test,
                 "seed": seed, "methods": list(methods),
                 "routing_ns": [int(n) for n in routing_ns] if retrain and not getattr(predictor, "item_seen", False)
