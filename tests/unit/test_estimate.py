@@ -114,6 +114,23 @@ def test_answers_for_width_gives_the_overall_row_its_own_count(synth):
     assert {g: k for g, k in needs[1].items() if g != OVERALL} == plain  # the benchmarks' counts are unchanged
 
 
+def test_answering_the_counted_items_narrows_the_overall_interval_to_about_the_target(synth):
+    s, groups, prior = synth
+    y_all, asked = _answers(s, KNOWN + 4, 3)
+    *per, overall = estimate_accuracy(s.a, s.b, groups, asked, y_all[asked], prior, n_draws=400, overall=True)
+    target = 0.7 * overall.width
+    k = answers_for_width(s.a, s.b, groups, asked, y_all[asked], prior, target, current=[*per, overall],
+                          overall=True)[OVERALL]
+    assert k is not None and k > 0
+    free = np.ones(len(s.b), bool)
+    free[asked] = False
+    theta, cov = laplace_posterior(s.a, s.b, asked, y_all[asked], prior)
+    more = [i for i, _ in zip((i for i, _ in greedy_picks(s.a, s.b, theta, cov, free)), range(k))]
+    now = np.concatenate([asked, more])  # the k items it counted, answered
+    *_, after = estimate_accuracy(s.a, s.b, groups, now, y_all[now], prior, n_draws=400, overall=True)
+    assert after.width <= 1.15 * target < overall.width  # projected, so about the target, not exactly
+
+
 def test_greedy_picks_follow_suggest_queries(synth):
     s, _, prior = synth
     lazy = greedy_picks(s.a, s.b, prior.mean, np.linalg.inv(prior.precision), np.ones(len(s.b), bool))
