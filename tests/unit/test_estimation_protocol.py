@@ -231,9 +231,9 @@ def test_cli_quick_runs_write_json_figures_and_markdown(tmp_path):
     assert "All benchmarks, per method and N" in page and "<td>model-mean</td>" in page
     bad = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "--ns", "ten", *common])
     assert bad.exit_code == 2 and "expected comma-separated numbers" in bad.output
-    for value in ("strong", "0", "nan"):
+    for value, message in (("strong", "--prior-strength: expected a number"), ("0", "prior strength must lie from 1e-06 to 1e+06"), ("nan", "prior strength must lie from 1e-06 to 1e+06")):
         bad = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "--prior-strength", value, *common])
-        assert bad.exit_code == 2 and "--prior-strength: expected a positive number or 'auto'" in bad.output
+        assert bad.exit_code == 2 and message in bad.output
     auto = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "-o", str(tmp_path / "auto.json"),
                                "--quick", "--no-retrain", "--methods", "irtnet-random", "--no-figures",
                                "--prior-strength", "auto", *common])
@@ -265,7 +265,7 @@ def test_a_text_free_table_runs_with_an_item_seen_irt_model(tmp_path):
 
 def test_prior_strength_is_checked_recorded_and_moves_the_estimates(data):
     make = factory(SMALL)
-    with pytest.raises(ConfigError, match="prior_strength must be positive"):
+    with pytest.raises(ConfigError, match="prior strength must lie from 1e-06 to 1e\\+06"):
         evaluate_estimation(data, make, ns=(10,), draws=1, prior_strength=0.0)
     runs = {f: evaluate_estimation(data, make, ns=(10,), draws=1, methods=["irtnet-random"], prior_strength=f,
                                    n_draws=100, n_boot=100) for f in (1.0, 0.05)}

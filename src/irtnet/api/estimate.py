@@ -26,7 +26,8 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Router
 from irtnet.predictors.spec import build_predictor
-from irtnet.tasks.estimate import BenchmarkEstimate, check_replay_weight, estimate_accuracy, laplace_posterior
+from irtnet.tasks.estimate import (BenchmarkEstimate, check_prior_strength, check_replay_weight, estimate_accuracy,
+                                   laplace_posterior)
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, Held, ItemRefit, refit_for_new_models
 from irtnet.tasks.model_split import FoldNetwork, check_replay_folds, fold_networks, replay_on_folds
 from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items, routing_profile
@@ -146,7 +147,7 @@ def _resolve(keys: list[tuple[str, ...]], rows: list[int], pool: ItemPool, predi
     """Pool positions of the answered items; texts not in the pool are added to it."""
     by_id = {q: i for i, q in enumerate(pool.ids)}
     by_text = {(str(g), t): i for i, (g, t) in enumerate(zip(pool.groups, pool.texts)) if t is not None}
-    benchmarks = sorted({str(g) for g in pool.groups})
+    benchmarks = {str(g) for g in pool.groups}
     new: dict[tuple[str, str], int] = {}
     for key, row in zip(keys, rows):
         if key[0] == "id" and key[1] not in by_id:
@@ -154,7 +155,7 @@ def _resolve(keys: list[tuple[str, ...]], rows: list[int], pool: ItemPool, predi
                             "text goes in a 'text' field, with its 'benchmark')", file=str(path), row=row, field=key[2])
         if key[0] == "text" and key[1] not in benchmarks:
             raise DataError(f"unknown benchmark {key[1]!r}: the benchmarks of {pool.source} are "
-                            f"{', '.join(benchmarks)}", file=str(path), row=row, field="benchmark")
+                            f"{', '.join(sorted(benchmarks))}", file=str(path), row=row, field="benchmark")
         if key[0] == "text" and (key[1], key[2]) not in by_text:
             new.setdefault((key[1], key[2]), len(new))
     if new:
@@ -304,7 +305,8 @@ def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any], s: _
 
 
 def _check(level: float, target_width: float | None, replay_folds: int = 0,
-           replay_weight: str = "per-benchmark") -> None:
+           replay_weight: str = "per-benchmark", prior_strength: float | None = 1.0) -> None:
+    check_prior_strength(prior_strength)
     check_replay_folds(replay_folds)
     check_replay_weight(replay_weight)
     if not 0 < level < 1:
@@ -321,7 +323,7 @@ def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, leve
     """A new model's accuracy on each benchmark of the run's items from its answers in `answers_file`;
     `replay_folds` > 1 replays the known models for the intervals on networks trained without them;
     `replay_weight` how the residual correction's weight is fitted on them (`estimate.estimate_accuracy`)."""
-    _check(level, target_width, replay_folds, replay_weight)
+    _check(level, target_width, replay_folds, replay_weight, prior_strength)
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = read_pool_answers(answers_file, items, predictor)
     result = _estimate(predictor, items, positions, labels,
@@ -357,7 +359,7 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
     """The interactive loop: each round choose `per_round` items (greedy D-optimal at the current ability,
     given the items already answered), get their outcomes from `ask(items)` and yield the updated estimate.
     Starts from the answers of `answers_file` where given; stops early when the pool is exhausted."""
-    _check(level, target_width, replay_folds, replay_weight)
+    _check(level, target_width, replay_folds, replay_weight, prior_strength)
     if rounds < 1 or per_round < 1:
         raise ConfigError(f"rounds and items per round must be at least 1, got {rounds} and {per_round}")
     predictor, items = open_pool(checkpoint_or_run, pool)

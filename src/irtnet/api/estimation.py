@@ -40,8 +40,11 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
     `prior_strength` scales the new models' ability prior (None: chosen per draw and N on the known models);
     `replay_weight` how irtnet's interval fits the replayed residuals' weight (`estimate_replay.REPLAY_WEIGHTS`).
     Settings left None take `FULL`'s values, or `QUICK`'s with `quick`. Returns an `EstimationEvaluation`."""
+    from irtnet.tasks.estimate import check_prior_strength
     from irtnet.tasks.estimation_protocol import METHODS
     from irtnet.tasks.estimation_protocol import evaluate_estimation as run
+
+    check_prior_strength(prior_strength)  # before the table is read and embedded
 
     if not hasattr(registered(model.model), "query_parameters"):
         raise ConfigError(f"estimation needs an IRT model with query parameters (irtnet), not {model.model!r}")

@@ -104,6 +104,17 @@ def _check_level(level: float) -> None:
         raise ConfigError(f"level must lie strictly between 0 and 1, got {level}")
 
 
+#: The range of a given ability-prior strength: far below it the ability's Hessian underflows to singular.
+PRIOR_STRENGTH_RANGE = (1e-6, 1e6)
+
+
+def check_prior_strength(strength: float | None) -> None:
+    """ConfigError unless `strength` is None (chosen on the known models) or in PRIOR_STRENGTH_RANGE."""
+    low, high = PRIOR_STRENGTH_RANGE
+    if strength is not None and not low <= strength <= high:  # also refuses NaN and infinity
+        raise ConfigError(f"prior strength must lie from {low:g} to {high:g} (or 'auto'), got {strength}")
+
+
 def laplace_posterior(a: np.ndarray, b: np.ndarray, answered: np.ndarray, y: np.ndarray,
                       prior: Prior) -> tuple[np.ndarray, np.ndarray]:
     """(MAP theta [d], posterior covariance [d, d]) from the answers y [n] to pool items `answered` [n]."""

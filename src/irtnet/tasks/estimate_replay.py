@@ -107,8 +107,8 @@ class ReplayedBenchmark:
     leverage: float
 
 
-def replay_benchmark(replayed: tuple[np.ndarray, np.ndarray, np.ndarray], p_free_mean: float, d_new: float, n_free: int, n_items: int,
-                     level: float, lam: float | None = None) -> ReplayedBenchmark:
+def replay_benchmark(replayed: tuple[np.ndarray, np.ndarray, np.ndarray], p_free_mean: float, d_new: float,
+                     n_free: int, n_items: int, level: float, lam: float | None = None) -> ReplayedBenchmark:
     """The unanswered mean Pbar_free + lambda d_new (lambda: `_replayed`, unless given) and the Student-t
     half-width t_{M-1} sqrt(mse M / (M - 1) leverage) n_free / n_items over the M replayed models `replayed`
     (e, d, models) of one benchmark (`replay_errors`)."""

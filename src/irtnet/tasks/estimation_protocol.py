@@ -45,7 +45,7 @@ from irtnet.data.splits import held_out_models, pair_subset, split_by_query
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.baselines.text_rates import ClusterRate
 from irtnet.tasks import estimation_baselines as eb
-from irtnet.tasks.estimate import OVERALL, check_replay_weight, estimate_accuracy
+from irtnet.tasks.estimate import OVERALL, _check_level, check_prior_strength, check_replay_weight, estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
 from irtnet.tasks.estimation_routing import routing_rows
 from irtnet.tasks.estimation_summary import IRTNET, METHODS, EstimationCell, paired_errors, summarise
@@ -287,12 +287,10 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
     _check_settings(ns, draws, held_out_share, methods)
     if retrain is not None and "retrain" in methods and any(int(n) < 1 for n in routing_ns):
         raise ConfigError(f"routing_ns: numbers of answers must be at least 1, got {list(routing_ns)}")
-    if not 0 < level < 1:  # also refuses NaN; checked before any training
-        raise ConfigError(f"level must lie strictly between 0 and 1, got {level}")
+    _check_level(level)  # before any training
     check_replay_folds(replay_folds)
     check_replay_weight(replay_weight)
-    if prior_strength is not None and not prior_strength > 0:
-        raise ConfigError(f"prior_strength must be positive, got {prior_strength}")
+    check_prior_strength(prior_strength)
     all_models = list(data.table.model_vocab.ids)
     if len(all_models) < 3:
         raise DataError(f"the protocol needs at least 3 models (known and held out), got {len(all_models)}",
