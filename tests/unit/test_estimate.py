@@ -491,6 +491,52 @@ def test_the_pooled_replay_weight_fits_every_benchmark_with_enough_replayed_mode
                           replay_weight="median")
 
 
+def test_auto_keeps_the_pooled_weight_unless_per_benchmark_weights_predict_clearly_better():
+    """`choose_replay_weight` leaves each replayed model out in turn: benchmarks whose true weights differ (0 and 1)
+    over 30 models choose per-benchmark weights; one shared weight, or only 7 noisy models, keep the pooled one."""
+    from irtnet.tasks.estimate_replay import MIN_REPLAYED, _loo_losses, choose_replay_weight
+
+    rng = np.random.default_rng(0)
+
+    def replay(slopes, m, noise):
+        out = {}
+        for g, lam in slopes.items():
+            d = rng.normal(0, 0.05, m)
+            out[g] = (-lam * d + rng.normal(0, noise, m), d, np.arange(m))
+        return out
+
+    shares = {"x": 1.0, "y": 1.0, "z": 1.0}
+    assert choose_replay_weight(replay({"x": 0.0, "y": 1.0}, 30, 0.005), shares) == "per-benchmark"
+    assert choose_replay_weight(replay({"x": 0.5, "y": 0.5, "z": 0.5}, 30, 0.005), shares) == "pooled"
+    assert choose_replay_weight(replay({"x": 0.3, "y": 0.7}, 7, 0.03), shares) == "pooled"
+    one = replay({"x": 0.0}, 30, 0.005)
+    few = {"y": tuple(v[:MIN_REPLAYED - 1] for v in replay({"y": 1.0}, 30, 0.005)["y"])}
+    assert choose_replay_weight({**one, **few}, shares) == "per-benchmark"  # one benchmark replayed: one weight
+    # leave one model out, by hand: row 0's weight is fitted on rows 1 and 2 (the same group, other models)
+    e, d = np.array([-0.1, -0.2, -0.1, 0.3]), np.array([0.2, 0.2, 0.4, 0.1])
+    loss = _loo_losses(e, d, np.array([1.0, 1.0, 1.0, 4.0]), np.array([0, 0, 0, 1]), np.array([0, 1, 2, 3]))
+    lam0 = -(e[1] * d[1] + e[2] * d[2]) / (d[1] ** 2 + d[2] ** 2)
+    assert loss[0] == pytest.approx((e[0] + lam0 * d[0]) ** 2)
+    assert loss[3] == pytest.approx(4 * e[3] ** 2)  # alone in its group: no other model, weight 0
+
+
+def test_estimates_say_which_correction_made_them(synth, misfit_case):
+    s, groups, _ = synth
+    a, b, known, theta, prior = misfit_case
+    answered = np.arange(0, len(b), 7)
+    y = _answers(s, KNOWN, 0)[0][answered]
+    args = (a, b, groups, answered, y, prior)
+    assert {e.correction for e in estimate_accuracy(*args, overall=True)} == {None}  # no known labels: plain IRT
+    for weight in ("pooled", "per-benchmark"):
+        got = estimate_accuracy(*args, known_labels=known, known_theta=theta, replay_weight=weight, overall=True)
+        assert {e.correction for e in got} == {f"replay, {weight} weight"}  # the overall row's too
+        assert got[-1].to_dict()["correction"] == f"replay, {weight} weight"
+    auto = estimate_accuracy(*args, known_labels=known, known_theta=theta, overall=True)  # default "auto"
+    assert auto[-1].correction in ("replay, pooled weight", "replay, per-benchmark weight")
+    inside = estimate_accuracy(*args, known_labels=known, known_theta=theta, misfit_method="in-sample")
+    assert {e.correction for e in inside} == {"in-sample"}
+
+
 def test_the_replay_interval_allows_for_the_fitted_weight_at_an_extreme_residual():
     """Regression through the origin on 7 replayed models: a new model whose residual d0 lies far outside
     theirs needs the prediction variance's factor 1 + d0^2 / sum d^2 (`_leverage`) to keep 90% coverage."""
@@ -598,6 +644,8 @@ def test_cli_replay_weight_is_recorded_and_moves_the_correction(run_dir, tmp_pat
         assert result.exit_code == 0, result.output
         docs[weight] = json.loads((tmp_path / f"{weight}.json").read_text())
         assert docs[weight]["settings"]["replay_weight"] == weight
+        assert (f"Correction by the known models: replay, {weight} weight (--replay-weight {weight})"
+                in " ".join(result.output.split()))
     one, pooled = docs["per-benchmark"]["benchmarks"], docs["pooled"]["benchmarks"]
     assert [b["n_answered"] for b in one] == [b["n_answered"] for b in pooled]
     assert [b["estimate"] for b in one] != [b["estimate"] for b in pooled]  # two benchmarks: their slopes differ

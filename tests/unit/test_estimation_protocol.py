@@ -43,7 +43,7 @@ def result(data):
 
 def test_summary_has_every_method_n_and_metric(result):
     doc = json.loads(json.dumps(result.to_dict()))  # JSON-able as it is
-    assert doc["settings"]["replay_weight"] == "per-benchmark"  # the default, recorded
+    assert doc["settings"]["replay_weight"] == "auto"  # the default, recorded
     overall = {(r["method"], r["n"]): r for r in doc["summary"] if r["benchmark"] == "all"}
     expected = {(m, n) for m in METHODS if m != "retrain" for n in NS} | {("retrain", ROUTING_N)}
     assert set(overall) == expected

@@ -217,7 +217,7 @@ class _Settings:
     max_k: int = 1000
     seed: int = 0
     replay_folds: int = 0
-    replay_weight: str = "per-benchmark"  # estimate_replay.REPLAY_WEIGHTS
+    replay_weight: str = "auto"  # estimate_replay.REPLAY_WEIGHTS
 
 
 def _held_queries(predictor: Router, pool: ItemPool) -> Held | None:
@@ -305,7 +305,7 @@ def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any], s: _
 
 
 def _check(level: float, target_width: float | None, replay_folds: int = 0,
-           replay_weight: str = "per-benchmark", prior_strength: float | None = 1.0) -> None:
+           replay_weight: str = "auto", prior_strength: float | None = 1.0) -> None:
     check_prior_strength(prior_strength)
     check_replay_folds(replay_folds)
     check_replay_weight(replay_weight)
@@ -319,7 +319,7 @@ def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, leve
                    target_width: float | None = None, pool: str | Path | None = None,
                    prior_strength: float | None = 1.0,
                    n_draws: int = 2000, max_k: int = 1000, seed: int = 0, replay_folds: int = 0,
-                   replay_weight: str = "per-benchmark") -> EstimateResult:
+                   replay_weight: str = "auto") -> EstimateResult:
     """A new model's accuracy on each benchmark of the run's items from its answers in `answers_file`;
     `replay_folds` > 1 replays the known models for the intervals on networks trained without them;
     `replay_weight` how the residual correction's weight is fitted on them (`estimate.estimate_accuracy`)."""
@@ -355,7 +355,7 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
                     rounds: int = 5, per_round: int = 10, level: float = 0.9, target_width: float | None = None,
                     answers_file: str | Path | None = None, pool: str | Path | None = None,
                     prior_strength: float | None = 1.0, n_draws: int = 2000, seed: int = 0,
-                    replay_folds: int = 0, replay_weight: str = "per-benchmark") -> Iterator[EstimateResult]:
+                    replay_folds: int = 0, replay_weight: str = "auto") -> Iterator[EstimateResult]:
     """The interactive loop: each round choose `per_round` items (greedy D-optimal at the current ability,
     given the items already answered), get their outcomes from `ask(items)` and yield the updated estimate.
     Starts from the answers of `answers_file` where given; stops early when the pool is exhausted."""

@@ -28,7 +28,7 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
                         draws: int | None = None, held_out_share: float = 1 / 3, methods: Sequence[str] | None = None,
                         routing_ns: Sequence[int] | None = None, retrain: bool = True, retrain_epochs: int | None = None,
                         level: float = 0.9, n_draws: int | None = None, n_boot: int | None = None, quick: bool = False,
-                        replay_folds: int = 0, prior_strength: float | None = 1.0, replay_weight: str = "per-benchmark",
+                        replay_folds: int = 0, prior_strength: float | None = 1.0, replay_weight: str = "auto",
                         threads: int | None = None,
                         out: str | Path | None = None,
                         progress: Callable[[str], None] | None = None) -> Any:

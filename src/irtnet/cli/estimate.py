@@ -73,10 +73,17 @@ def priors_line(result: Any) -> str:
             f"with prior sd {r.get('prior_sd', 0.0):g} (0: the text's parameters)")
 
 
+def correction_line(result: Any) -> str:
+    """How the known models corrected the estimates (docs/estimation.md, step 5), and the weight option asked for."""
+    used = result.overall.correction or "none (the plain IRT estimate: no known models' labels)"
+    return f"Correction by the known models: {used} (--replay-weight {result.settings.get('replay_weight', '?')})"
+
+
 def _show(result: Any) -> None:
     console.print(estimates_table(result))
     console.print(routing_table(result))
     console.print(priors_line(result), highlight=False, markup=False)
+    console.print(correction_line(result), highlight=False, markup=False)
 
 
 def _parse_answer(text: str) -> float | None:
@@ -140,9 +147,10 @@ def estimate(
                                             "1: the known models' spread), or 'auto': chosen on the known models at "
                                             "this number of answers, scored on the run's validation queries")] = "1",
     replay_weight: Annotated[str, Opt(help="the correction by the answered items' residuals: one weight per "
-                                           "benchmark ('per-benchmark') or one fitted on every benchmark's replayed "
-                                           "known models ('pooled': steadier with few known models)")
-                             ] = "per-benchmark",
+                                           "benchmark ('per-benchmark'), one fitted on every benchmark's replayed "
+                                           "known models ('pooled': steadier with few known models), or whichever "
+                                           "predicts the known models better, each left out in turn ('auto')")
+                             ] = "auto",
     json_out: Annotated[Optional[Path], Opt("--json", help="write the (last) estimate here")] = None,
 ) -> None:
     """A new model's accuracy on every benchmark of RUN from its answers on a few items, with predictive

@@ -44,8 +44,9 @@ def evaluate_estimation(
                                             "scale; 1: the known models' spread), or 'auto': chosen per draw and N on "
                                             "the known models")] = "1",
     replay_weight: Annotated[str, Opt(help="irtnet's correction by its answered residuals: one weight fitted on "
-                                           "every benchmark's replayed known models ('pooled') or one per "
-                                           "benchmark ('per-benchmark')")] = "per-benchmark",
+                                           "every benchmark's replayed known models ('pooled'), one per "
+                                           "benchmark ('per-benchmark'), or whichever predicts the known models "
+                                           "better, each left out in turn ('auto')")] = "auto",
     figures: FiguresOpt = True,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
     model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,

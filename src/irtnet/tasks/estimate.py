@@ -37,6 +37,7 @@ answers would narrow each interval to a target width), `plan_items` (which items
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -46,7 +47,8 @@ import numpy as np
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.tasks.estimate_replay import (MIN_REPLAYED, ReplayedBenchmark, _pooled_weight, check_replay_priors,
-                                          check_replay_weight, replay_benchmark, replay_errors, replay_overall)
+                                          check_replay_weight, choose_replay_weight, replay_benchmark, replay_errors,
+                                          replay_overall)
 from irtnet.tasks.onboard import Prior, fisher_weight, fit_theta
 
 PLAN_STRATEGIES = ("adaptive", "balanced", "anchor")
@@ -66,6 +68,10 @@ class BenchmarkEstimate:
     lower: float
     upper: float
     level: float
+    #: how the known models corrected it: "replay, pooled weight", "replay, per-benchmark weight", "in-sample",
+    #: "split-half"; None for the plain IRT estimate (and the baselines'); the overall row joins its benchmarks'
+    #: with " + "
+    correction: str | None = None
 
     @property
     def width(self) -> float:
@@ -228,7 +234,7 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
                       combine: str = "residual", misfit_method: str = "replay",
                       replay_items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
                       replay_priors: Sequence[Prior] | None = None,
-                      replay_weight: str = "per-benchmark", overall: bool = False) -> list[BenchmarkEstimate]:
+                      replay_weight: str = "auto", overall: bool = False) -> list[BenchmarkEstimate]:
     """Each benchmark's accuracy from a new model's answers (see the module docstring), sorted by name.
 
     a [Q, d], b [Q], groups [Q]: every item of the pool (answered or not) and its benchmark; answered [n]:
@@ -239,6 +245,8 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     Misfit correction, where `known_labels` [Q, M_known] (the known models' outcomes on the pool, NaN where
     unobserved; with `known_theta` [M_known, d] their abilities, else fitted by MAP under `prior`) or a
     precomputed `misfit` {benchmark: sigma_g^2} is given.
+
+    Each estimate's `correction` says which of these corrected it.
 
     misfit_method="replay" (default, needs `known_labels`): each known model's ability is fitted by MAP under
     `prior` from its own labels of the answered items only (`replay_errors`); per benchmark, over the known
@@ -254,7 +262,9 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     new model: `item_refit.refit_for_new_models`), else `prior`. `replay_weight` "pooled" fits one lambda on the
     replayed (e, d) of every benchmark with at least `MIN_REPLAYED` models (a few known models give a noisy
     slope per benchmark), each benchmark's error variance and leverage still from its own e and d;
-    "per-benchmark" fits lambda on each benchmark's own.
+    "per-benchmark" fits lambda on each benchmark's own; "auto" (default) keeps the pooled weight unless the
+    per-benchmark ones predict the replayed models clearly better, each model left out in turn
+    (`estimate_replay.choose_replay_weight`).
 
     `overall`: append the item-weighted accuracy over every benchmark (named OVERALL) with its interval
     (`_overall`; on the replayed benchmarks from each known model's summed replayed errors).
@@ -307,7 +317,8 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
                       for g in sorted({g for p in parts for g in p})}
         misfit = benchmark_misfit(a, b, names, known_labels, known_theta, prior,
                                   method="in-sample" if misfit_method == "replay" else misfit_method, seed=seed)
-    pooled_lam = _pooled_weight(replay) if replay_weight == "pooled" else None
+    weight = _weight_kind(replay_weight, replay, names, idx)
+    pooled_lam = _pooled_weight(replay) if weight == "pooled" else None
     theta, cov = laplace_posterior(a, b, idx, y, prior)
     rng = np.random.default_rng(seed)
     draws = posterior_draws(theta, cov, n_draws, rng)
@@ -330,16 +341,28 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
             point = float(np.clip((observed + len(free) * r.mean) / len(items), 0, 1))
             replayed.append((r, len(free), len(items)))
             out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), point, float(max(point - r.half, 0)),
-                                         float(min(point + r.half, 1)), level))
+                                         float(min(point + r.half, 1)), level, f"replay, {weight} weight"))
             continue
         else:
             point, realised = _corrected(a, b, theta, cov, draws, items, free, items[is_answered[items]], y_full,
                                          observed, misfit.get(g, MISFIT_FLOOR), combine, rng)
         realised_of[g] = realised
         lower, upper = np.quantile(realised, [(1 - level) / 2, (1 + level) / 2])
+        kind = None if misfit is None else ("in-sample" if misfit_method == "replay" else misfit_method)
         out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), float(point), float(lower),
-                                     float(upper), level))
+                                     float(upper), level, kind))
     return [*out, _overall(out, replayed, realised_of, level)] if overall else out
+
+
+def _weight_kind(replay_weight: str, replay: dict[str, tuple[np.ndarray, ...]], names: np.ndarray,
+                 answered: np.ndarray) -> str:
+    """replay's weight, "pooled" or "per-benchmark"; "auto" chooses on the replayed models (`choose_replay_weight`,
+    each benchmark's error weighted by its unanswered share of its items)."""
+    if replay_weight != "auto" or not replay:
+        return "per-benchmark" if replay_weight == "auto" else replay_weight
+    n_answered = Counter(names[np.unique(answered)].tolist())
+    size = Counter(names.tolist())
+    return choose_replay_weight(replay, {g: 1 - n_answered[g] / size[g] for g in replay})
 
 
 def _overall(estimates: list[BenchmarkEstimate], replayed: list[tuple[ReplayedBenchmark, int, int]],
@@ -359,8 +382,10 @@ def _overall(estimates: list[BenchmarkEstimate], replayed: list[tuple[ReplayedBe
         dev = sum((realised_of[e.benchmark] - e.estimate) * e.n_items / n for e in estimates
                   if e.benchmark in realised_of)
         lo, hi = (float(q) for q in np.quantile(dev, [(1 - level) / 2, (1 + level) / 2]))
+    kinds = " + ".join(sorted({e.correction for e in estimates if e.correction})) or None
     return BenchmarkEstimate(OVERALL, n, sum(e.n_answered for e in estimates), float(point),
-                             float(np.clip(point + lo - half, 0, 1)), float(np.clip(point + hi + half, 0, 1)), level)
+                             float(np.clip(point + lo - half, 0, 1)), float(np.clip(point + hi + half, 0, 1)), level,
+                             kinds)
 
 
 def _corrected(a: np.ndarray, b: np.ndarray, theta: np.ndarray, cov: np.ndarray, draws: np.ndarray,

@@ -24,8 +24,9 @@ from irtnet.numeric import irt_probability
 from irtnet.tasks.onboard import Prior, fit_theta
 
 MIN_REPLAYED = 5  # known models with labels on a benchmark's unanswered items that replay needs
-#: How replay's weight lambda is fitted: on every benchmark's replayed models at once, or on each benchmark's own.
-REPLAY_WEIGHTS = ("pooled", "per-benchmark")
+#: How replay's weight lambda is fitted: on every benchmark's replayed models at once, on each benchmark's own, or
+#: whichever of the two predicts the replayed models better out of sample (`choose_replay_weight`).
+REPLAY_WEIGHTS = ("auto", "pooled", "per-benchmark")
 
 
 def check_replay_weight(replay_weight: str) -> None:
@@ -84,6 +85,42 @@ def _pooled_weight(replay: dict[str, tuple[np.ndarray, ...]]) -> float | None:
     if not used:
         return None
     return _replayed(np.concatenate([v[0] for v in used]), np.concatenate([v[1] for v in used]))[0]
+
+
+def choose_replay_weight(replay: dict[str, tuple[np.ndarray, ...]], shares: dict[str, float]) -> str:
+    """"pooled" or "per-benchmark", chosen on the replayed known models out of sample. Each model's corrected
+    error e + lambda d on each benchmark with at least MIN_REPLAYED replayed models is taken with lambda fitted
+    without that model (leave one model out: on every benchmark's other models, or on the benchmark's own other
+    models), squared and weighted by the square of the benchmark's unanswered share of its items (`shares`,
+    n_free / n_g: the error's weight on the benchmark's accuracy), and summed per model. The per-benchmark
+    weights (one per benchmark, the richer choice) replace the pooled one only when they lower that loss by more
+    than two standard errors of the per-model paired difference, so noise keeps the single weight; "per-benchmark"
+    with fewer than two such benchmarks, where the two are one."""
+    used = {g: v for g, v in replay.items() if len(v[0]) >= MIN_REPLAYED}
+    if len(used) < 2:
+        return "per-benchmark"
+    e, d, models = (np.concatenate([v[k] for v in used.values()]) for k in range(3))
+    w = np.concatenate([np.full(len(v[0]), shares[g] ** 2) for g, v in used.items()])
+    bench = np.concatenate([np.full(len(v[0]), i) for i, v in enumerate(used.values())])
+    _, unit = np.unique(models, return_inverse=True)
+    gain = np.bincount(unit, _loo_losses(e, d, w, np.zeros(len(e)), models) - _loo_losses(e, d, w, bench, models))
+    better = len(gain) > 1 and gain.mean() > 2 * gain.std(ddof=1) / np.sqrt(len(gain))
+    return "per-benchmark" if better else "pooled"
+
+
+def _loo_losses(e: np.ndarray, d: np.ndarray, w: np.ndarray, group: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """Each row's w (e + lambda d)^2, its lambda `_replayed`'s weight fitted on the rows of its `group` without
+    those of its `model`."""
+    loss = np.zeros(len(e))
+    for g in np.unique(group):
+        rows = np.flatnonzero(group == g)
+        ed, dd = e[rows] * d[rows], d[rows] * d[rows]
+        for i in rows:
+            out = model[rows] != model[i]
+            den = dd[out].sum()
+            lam = float(np.clip(-ed[out].sum() / den, 0, 1)) if den > 0 else 0.0
+            loss[i] = w[i] * (e[i] + lam * d[i]) ** 2
+    return loss
 
 
 def _leverage(d_new: float, d: np.ndarray) -> float:

@@ -107,7 +107,7 @@ class _Draw:
     replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None  # per known group: (a, b, columns) to replay it on
     replay_priors: list[Prior] | None = None  # each known model's prior built without it (item_refit.py)
     at: dict[int, tuple[Prior, list[Prior]]] = field(default_factory=dict)  # priors per N (ItemRefit.at)
-    replay_weight: str = "per-benchmark"  # how the estimates fit replay's lambda (estimate_replay.REPLAY_WEIGHTS)
+    replay_weight: str = "auto"  # how the estimates fit replay's lambda (estimate_replay.REPLAY_WEIGHTS)
 
     def priors(self, n: int) -> tuple[Prior, list[Prior] | None]:
         """(the new model's prior, the replay's priors) at n answers."""
@@ -275,7 +275,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                         routing_ns: Sequence[int] = (50, 100), fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                         level: float = 0.9, n_draws: int = 1000, n_boot: int = 2000, irt_dim: int = 2,
                         item_refit: bool = True, replay_folds: int = 0, prior_strength: float | None = 1.0,
-                        replay_weight: str = "per-benchmark",
+                        replay_weight: str = "auto",
                         progress: Callable[[str], None] | None = None) -> EstimationEvaluation:
     """The protocol of the module docstring on a Dataset; `retrain` (a factory) adds the retrain method and the
     routing comparison at `routing_ns`; `prior_strength` scales the new models' ability prior (its precision;
