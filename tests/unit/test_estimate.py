@@ -518,6 +518,11 @@ def test_auto_keeps_the_pooled_weight_unless_per_benchmark_weights_predict_clear
     lam0 = -(e[1] * d[1] + e[2] * d[2]) / (d[1] ** 2 + d[2] ** 2)
     assert loss[0] == pytest.approx((e[0] + lam0 * d[0]) ** 2)
     assert loss[3] == pytest.approx(4 * e[3] ** 2)  # alone in its group: no other model, weight 0
+    e, d, w = rng.normal(size=(3, 60))  # models repeated within groups: every row of the model is left out
+    group, model = rng.integers(0, 4, 60), rng.integers(0, 9, 60)
+    for i, got in enumerate(_loo_losses(e, d, w, group, model)):
+        rows = (group == group[i]) & (model != model[i])
+        assert got == pytest.approx(w[i] * (e[i] + _replayed(e[rows], d[rows])[0] * d[i]) ** 2)
 
 
 def test_estimates_say_which_correction_made_them(synth, misfit_case):

@@ -110,17 +110,13 @@ def choose_replay_weight(replay: dict[str, tuple[np.ndarray, ...]], shares: dict
 
 def _loo_losses(e: np.ndarray, d: np.ndarray, w: np.ndarray, group: np.ndarray, model: np.ndarray) -> np.ndarray:
     """Each row's w (e + lambda d)^2, its lambda `_replayed`'s weight fitted on the rows of its `group` without
-    those of its `model`."""
-    loss = np.zeros(len(e))
-    for g in np.unique(group):
-        rows = np.flatnonzero(group == g)
-        ed, dd = e[rows] * d[rows], d[rows] * d[rows]
-        for i in rows:
-            out = model[rows] != model[i]
-            den = dd[out].sum()
-            lam = float(np.clip(-ed[out].sum() / den, 0, 1)) if den > 0 else 0.0
-            loss[i] = w[i] * (e[i] + lam * d[i]) ** 2
-    return loss
+    those of its `model`: the group's sums of e d and d^2 less the (group, model) pair's."""
+    _, g = np.unique(group, return_inverse=True)
+    _, gm = np.unique(np.stack([g, np.unique(model, return_inverse=True)[1]]), axis=1, return_inverse=True)
+    gm = gm.ravel()
+    ed, dd = (np.bincount(g, v)[g] - np.bincount(gm, v)[gm] for v in (e * d, d * d))
+    lam = np.clip(-np.divide(ed, dd, out=np.zeros(len(e)), where=dd > 0), 0, 1)
+    return w * (e + lam * d) ** 2
 
 
 def _leverage(d_new: float, d: np.ndarray) -> float:
