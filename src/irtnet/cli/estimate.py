@@ -148,8 +148,9 @@ def estimate(
                                             "this number of answers, scored on the run's validation queries")] = "1",
     replay_weight: Annotated[str, Opt(help="the correction by the answered items' residuals: one weight per "
                                            "benchmark ('per-benchmark'), one fitted on every benchmark's replayed "
-                                           "known models ('pooled': steadier with few known models), or whichever "
-                                           "predicts the known models better, each left out in turn ('auto')")
+                                           "known models ('pooled': steadier with few known models), or, by "
+                                           "default, the pooled one unless per-benchmark weights predict the known "
+                                           "models clearly better, each left out in turn ('auto')")
                              ] = "auto",
     json_out: Annotated[Optional[Path], Opt("--json", help="write the (last) estimate here")] = None,
 ) -> None:

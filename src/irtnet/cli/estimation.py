@@ -45,8 +45,9 @@ def evaluate_estimation(
                                             "the known models")] = "1",
     replay_weight: Annotated[str, Opt(help="irtnet's correction by its answered residuals: one weight fitted on "
                                            "every benchmark's replayed known models ('pooled'), one per "
-                                           "benchmark ('per-benchmark'), or whichever predicts the known models "
-                                           "better, each left out in turn ('auto')")] = "auto",
+                                           "benchmark ('per-benchmark'), or, by default, the pooled one unless "
+                                           "per-benchmark weights predict the known models clearly better, each left "
+                                           "out in turn ('auto')")] = "auto",
     figures: FiguresOpt = True,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
     model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,

@@ -69,8 +69,8 @@ class BenchmarkEstimate:
     upper: float
     level: float
     #: how the known models corrected it: "replay, pooled weight", "replay, per-benchmark weight", "in-sample",
-    #: "split-half"; None for the plain IRT estimate (and the baselines'); the overall row joins its benchmarks'
-    #: with " + "
+    #: "split-half", "given misfit"; None for the plain IRT estimate (and the baselines'); the overall row joins
+    #: its benchmarks' with " + "
     correction: str | None = None
 
     @property
@@ -302,6 +302,7 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     if overall and OVERALL in set(names.tolist()):
         raise DataError(f"a benchmark is named {OVERALL!r}, the name of the overall row; rename it", field="benchmark")
     replay: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    kind = None if misfit is None else "given misfit"  # what corrects the benchmarks replay does not
     if misfit is None and known_labels is not None:
         if misfit_method not in (*MISFIT_METHODS, "replay"):
             raise ConfigError(f"unknown misfit method {misfit_method!r}; choose from {(*MISFIT_METHODS, 'replay')}")
@@ -315,8 +316,8 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
             replay = {g: (*(np.concatenate([p[g][k] for p in parts if g in p]) for k in (0, 1)),  # e, d
                           np.concatenate([cols[p[g][2]] for p, (_, _, cols) in zip(parts, items_of) if g in p]))
                       for g in sorted({g for p in parts for g in p})}
-        misfit = benchmark_misfit(a, b, names, known_labels, known_theta, prior,
-                                  method="in-sample" if misfit_method == "replay" else misfit_method, seed=seed)
+        kind = "in-sample" if misfit_method == "replay" else misfit_method
+        misfit = benchmark_misfit(a, b, names, known_labels, known_theta, prior, method=kind, seed=seed)
     weight = _weight_kind(replay_weight, replay, names, idx)
     pooled_lam = _pooled_weight(replay) if weight == "pooled" else None
     theta, cov = laplace_posterior(a, b, idx, y, prior)
@@ -348,7 +349,6 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
                                          observed, misfit.get(g, MISFIT_FLOOR), combine, rng)
         realised_of[g] = realised
         lower, upper = np.quantile(realised, [(1 - level) / 2, (1 + level) / 2])
-        kind = None if misfit is None else ("in-sample" if misfit_method == "replay" else misfit_method)
         out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), float(point), float(lower),
                                      float(upper), level, kind))
     return [*out, _overall(out, replayed, realised_of, level)] if overall else out

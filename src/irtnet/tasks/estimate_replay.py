@@ -25,7 +25,7 @@ from irtnet.tasks.onboard import Prior, fit_theta
 
 MIN_REPLAYED = 5  # known models with labels on a benchmark's unanswered items that replay needs
 #: How replay's weight lambda is fitted: on every benchmark's replayed models at once, on each benchmark's own, or
-#: whichever of the two predicts the replayed models better out of sample (`choose_replay_weight`).
+#: the first unless the second predicts the replayed models clearly better out of sample (`choose_replay_weight`).
 REPLAY_WEIGHTS = ("auto", "pooled", "per-benchmark")
 
 
