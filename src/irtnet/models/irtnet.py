@@ -54,6 +54,9 @@ class IrtNetConfig(BaseModel):
     calibrate: bool = Field(False, description="after training, calibrate each answer path (benchmark known, "
                             "text only) on the validation queries: none, a temperature or Platt scaling, "
                             "whichever has the lowest log loss by 2-fold cross-validation within them")
+    text_ngrams: int = Field(0, ge=0, le=1024, description="append to the query embedding this many features of "
+                             "the raw text: its character n-grams' TF-IDF projected on the training texts' top "
+                             "singular vectors (predictors/ngram_projection.py); 0: the embedding alone")
     theta_init_std: float = Field(0.1, gt=0.0)
     align_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-model alignment loss (0: off)")
     align_query_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-query alignment loss")

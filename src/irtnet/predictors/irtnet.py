@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from irtnet.predictors.irtnet_members import (
 )
 from irtnet.predictors.irtnet_text import fit_text_classifier, restore_classifier, text_path_state, texts_for
 from irtnet.predictors.state import StateError, check_encoder, check_type, check_vocab, describe
+from irtnet.predictors.ngram_projection import NgramProjection, restore_projection
 from irtnet.training.batching import LabelArrays, build_arrays, group_indices
 from irtnet.training.device import resolve_device
 from irtnet.training.trainer import TrainConfig, TrainResult, train
@@ -77,8 +79,11 @@ class IrtNet(Predictor):
         self.groups_ = Vocab("benchmark", train_data.table.benchmark_vocab.ids) if cfg.use_groups else None
         self.encoder_ = train_data.queries.encoder
         self.d_in_ = int(train_data.queries.vectors.shape[1])
-        arrays = build_arrays(train_data, self.models_, self.groups_, tcfg.target)
-        val_arrays = build_arrays(val, self.models_, self.groups_, tcfg.target) if val is not None else None
+        self.ngrams_ = (NgramProjection.fit(train_data.queries.texts, cfg.text_ngrams, tcfg.seed)
+                        if cfg.text_ngrams else None)
+        arrays = build_arrays(self._widened(train_data), self.models_, self.groups_, tcfg.target)
+        val_arrays = (build_arrays(self._widened(val), self.models_, self.groups_, tcfg.target)
+                      if val is not None else None)
         self.classifier_, self.calibration_ = None, identity_calibration()
         if cfg.use_groups and cfg.infer_groups:
             self.classifier_, self.classifier_choice_ = fit_text_classifier(train_data, val, self.groups_, tcfg.seed)
@@ -97,8 +102,26 @@ class IrtNet(Predictor):
         device = resolve_device(tcfg.device)
         with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
             torch.manual_seed(tcfg.seed)
-            module = IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
+            module = IrtNetModule(cfg, self._module_dim(), len(self.models_), len(self.groups_ or ()))
             return module, train(module, arrays, val_arrays, len(self.models_), tcfg)
+
+    def _module_dim(self) -> int:
+        """The networks' input: the embedding, and the text's n-gram features where the config asks for them."""
+        proj = getattr(self, "ngrams_", None)
+        return self.d_in_ + (proj.k if proj is not None else 0)
+
+    def _widened(self, data: Dataset) -> Dataset:
+        """`data` with each query's vector followed by its text's n-gram features (as it is without them)."""
+        if getattr(self, "ngrams_", None) is None:
+            return data
+        q = data.queries
+        return Dataset(data.table, dataclasses.replace(q, vectors=self._network_input(q)))
+
+    def _network_input(self, queries: Queries) -> np.ndarray:
+        """[n, module input] float32: the query vectors, with their texts' n-gram features beside them."""
+        x = np.ascontiguousarray(queries.vectors, dtype=np.float32)
+        proj = getattr(self, "ngrams_", None)
+        return x if proj is None else np.hstack([x, proj.transform(queries.texts, len(x))])
 
     def _fit_calibration(self, val: Dataset, seed: int, device: str = "cpu") -> dict[str, dict[str, Any]]:
         """Each answer path's calibration, chosen and fitted on the validation queries: the benchmark path with
@@ -130,7 +153,7 @@ class IrtNet(Predictor):
         if queries.encoder and self.encoder_ and queries.encoder != self.encoder_:
             raise DataError(f"queries were embedded with {queries.encoder!r} but the model was trained on "
                             f"{self.encoder_!r} embeddings", field="encoder")
-        x = torch.as_tensor(np.ascontiguousarray(queries.vectors, dtype=np.float32))
+        x = torch.as_tensor(self._network_input(queries))
         groups = group_indices(queries.groups, self.groups_)
         if getattr(self, "classifier_", None) is None:
             return x, groups, None
@@ -190,7 +213,8 @@ class IrtNet(Predictor):
             prob[unknown] = self._calibrated(logit(prob[unknown]), "text", undo="benchmark")
         if inferred is not None:  # names not given: the text path, through the benchmark classifier
             rows = np.flatnonzero(inferred)
-            text = self._text_proba(x[torch.as_tensor(rows)], texts_for(queries, rows), m, batch_size)
+            text = self._text_proba(x[torch.as_tensor(rows)], queries.vectors[rows], texts_for(queries, rows), m,
+                                    batch_size)
             prob[inferred] = self._calibrated(logit(text), "text")
         return prob
 
@@ -216,10 +240,12 @@ class IrtNet(Predictor):
             parts.append(torch.stack([net(xb, gb, models=m).logits.double() for net in members]).mean(0).cpu())
         return torch.cat(parts).numpy() if parts else np.zeros((0, len(m)))
 
-    def _text_proba(self, x: torch.Tensor, texts: np.ndarray | None, m: torch.Tensor, batch_size: int) -> np.ndarray:
+    def _text_proba(self, x: torch.Tensor, vectors: np.ndarray, texts: np.ndarray | None, m: torch.Tensor,
+                    batch_size: int) -> np.ndarray:
         """P(correct | text) = sum over known benchmarks g of P(g | text) P(correct | text, g), before the text
-        path's calibration (`texts`: the raw texts where the classifier reads them)."""
-        post = self.classifier_.posterior(x.numpy(), texts)
+        path's calibration (x: the networks' input; `vectors`: the embeddings, and `texts`: the raw texts where
+        the classifier reads them)."""
+        post = self.classifier_.posterior(np.asarray(vectors, np.float32), texts)
         prob = np.zeros((len(x), len(m)))
         for g in range(post.shape[1]):
             rows = np.flatnonzero(post[:, g] > 1e-6)  # a benchmark the text all but rules out adds nothing
@@ -251,6 +277,10 @@ class IrtNet(Predictor):
         meta["text_path"], clf_arrays = text_path_state(clf, getattr(self, "classifier_choice_", None))
         meta["calibration"] = getattr(self, "calibration_", None) or identity_calibration()
         arrays.update(clf_arrays)
+        proj = getattr(self, "ngrams_", None)
+        if proj is not None:
+            meta["text_ngrams"], ngram_arrays = proj.state()
+            arrays.update(ngram_arrays)
         return meta, arrays
 
     @classmethod
@@ -273,10 +303,14 @@ class IrtNet(Predictor):
         self.groups_ = None if groups is None else Vocab("benchmark", groups)
         self.encoder_, self.d_in_ = check_encoder(meta)
         n_members = check_members(meta)  # absent (a checkpoint of one network): 1
-        self.members_ = [IrtNetModule(cfg, self.d_in_, len(self.models_), len(self.groups_ or ()))
+        arrays = dict(arrays)
+        try:
+            self.ngrams_ = restore_projection(meta.get("text_ngrams"), arrays, cfg.text_ngrams)
+        except DataError as exc:
+            raise StateError(str(exc)) from exc
+        self.members_ = [IrtNetModule(cfg, self._module_dim(), len(self.models_), len(self.groups_ or ()))
                          for _ in range(n_members)]
         self.module_ = self.members_[0]
-        arrays = dict(arrays)
         self.classifier_, temperature = restore_classifier(meta, arrays, cfg, self.groups_, self.d_in_)
         self.classifier_choice_ = (meta.get("text_path") or {}).get("choice")
         self.calibration_ = restore_calibration(meta, temperature)
