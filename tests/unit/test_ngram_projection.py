@@ -37,11 +37,11 @@ def test_the_projection_is_the_tfidf_on_the_training_texts_top_singular_vectors(
 
 def test_queries_without_texts_are_errors_that_say_why():
     proj = NgramProjection.fit(TEXTS, k=2, n_features=2 ** 10)
-    with pytest.raises(DataError, match="reads the query texts"):
+    with pytest.raises(DataError, match="config.text_ngrams. reads the raw query texts .* none were given"):
         proj.transform(None, 3)
     with pytest.raises(DataError, match="query 1 .of 2. has no text"):
         proj.transform(["a b c", None], 2)
-    with pytest.raises(DataError, match="1 texts for 2 queries"):
+    with pytest.raises(DataError, match="1 for 2 vectors"):
         proj.transform(["a"], 2)
     with pytest.raises(DataError, match="at least 3 training texts"):
         NgramProjection.fit(TEXTS[:2], k=2)
@@ -67,7 +67,7 @@ def test_irtnet_reads_the_projection_beside_the_embedding_and_the_checkpoint_kee
     np.testing.assert_array_equal(back.predict_proba(hidden), before)
     np.testing.assert_array_equal(back.predict_proba(test.queries), known)
     np.testing.assert_array_equal(back.ngrams_.components, model.ngrams_.components)
-    with pytest.raises(DataError, match="reads the query texts"):  # even with the names known
+    with pytest.raises(DataError, match="reads the raw query texts"):  # even with the names known
         back.predict_proba(Queries(test.queries.ids, test.queries.vectors, test.queries.groups, test.queries.encoder))
     doc = json.loads((path / "checkpoint.json").read_text())
     del doc["state"]["text_ngrams"]

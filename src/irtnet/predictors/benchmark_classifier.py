@@ -132,15 +132,20 @@ def _design(x: np.ndarray, text: TextFeatures | None, texts: Sequence[str | None
         return x
     from scipy.sparse import csr_matrix, hstack
 
-    if texts is None or len(texts) != len(x):
-        raise DataError("this benchmark classifier reads the raw query texts (character n-grams) beside the "
-                        f"vectors; {'none were given' if texts is None else f'{len(texts)} for {len(x)} vectors'}",
-                        field="texts")
+    return hstack([csr_matrix(x), text.transform(require_texts(texts, len(x), "this benchmark classifier"))]).tocsr()
+
+
+def require_texts(texts: Sequence[Any] | None, n: int, reader: str) -> list[str]:
+    """`texts` as a list of n strings, else a DataError that names the first query without one and what
+    (`reader`) reads them."""
+    if texts is None or len(texts) != n:
+        raise DataError(f"{reader} reads the raw query texts (character n-grams) beside the vectors; "
+                        f"{'none were given' if texts is None else f'{len(texts)} for {n} vectors'}", field="texts")
     missing = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if missing:
-        raise DataError(f"query {missing[0]} (of {len(texts)}) has no text; this benchmark classifier reads the "
-                        "raw texts beside the vectors", field="texts")
-    return hstack([csr_matrix(x), text.transform(texts)]).tocsr()
+        raise DataError(f"query {missing[0]} (of {n}) has no text; {reader} reads the raw texts beside the vectors",
+                        field="texts")
+    return list(texts)
 
 
 def usable_texts(texts: Sequence[str | None] | None) -> list[str] | None:

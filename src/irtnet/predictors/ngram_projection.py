@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from irtnet.errors import DataError
-from irtnet.predictors.benchmark_classifier import TextFeatures
+from irtnet.predictors.benchmark_classifier import TextFeatures, require_texts
 
 #: Hashed n-gram columns and n-gram lengths of the projection (fewer columns than the classifier's: the
 #: components [k, F] are stored).
@@ -28,16 +28,7 @@ NGRAMS = (3, 5)
 
 def checked_texts(texts: Sequence[Any] | None, n: int) -> list[str]:
     """`texts` as a list of n strings, else a DataError naming the first query without one."""
-    if texts is None:
-        raise DataError("this model reads the query texts (config.text_ngrams) beside their vectors; these "
-                        "queries carry vectors only", field="texts")
-    if len(texts) != n:
-        raise DataError(f"{len(texts)} texts for {n} queries", field="texts")
-    missing = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if missing:
-        raise DataError(f"query {missing[0]} (of {n}) has no text; this model reads the query texts "
-                        "(config.text_ngrams)", field="texts")
-    return list(texts)
+    return require_texts(texts, n, "this model (config.text_ngrams)")
 
 
 @dataclass(frozen=True)
