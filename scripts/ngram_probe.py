@@ -8,7 +8,12 @@ is trained twice, as it is and with `params.config.text_ngrams = K` (the text's 
 TF-IDF projected on the training texts' top K singular vectors, beside the MiniLM vector:
 `irtnet/predictors/ngram_projection.py`), and both score the fold's test queries with their benchmark names
 hidden (text only) and given (benchmark known). Printed: the paired bootstrap over the pooled test queries of
-the n-gram model minus the default, AUC, log loss and routing accuracy, per setting.
+the n-gram model minus the default, AUC, log loss, routing accuracy and ECE, per setting.
+
+With `--cells runs/compare/text-only-cells --dataset NAME`, the n-gram model is also paired against every
+other entry of that comparison on the same folds, from the test predictions its cells keep (the baselines do
+not change with irtnet's code; their queries are checked to be the fold's). Routing as `irtnet compare` scores
+it: queries with every model labelled ("complete"), or, for zeroeval, each query among its labelled models.
 
 Measured on the project's 2-core AMD EPYC: docs/method.md, "The text's character n-grams".
 """
@@ -16,6 +21,7 @@ Measured on the project's 2-core AMD EPYC: docs/method.md, "The text's character
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -24,12 +30,17 @@ from irtnet.data.splits import kfold_query_splits
 from irtnet.tasks.stats import paired_bootstrap
 
 from _probe import load, print_paired, table_parser  # scripts/_probe.py
+from cells_blend_probe import OBSERVED, newest_cells  # scripts/cells_blend_probe.py
 
 
 def main() -> None:
     ap = table_parser(__doc__, folds=5)
     ap.add_argument("--k", type=int, default=64)
+    ap.add_argument("--cells", type=Path, default=None, help="a comparison's cell cache, to pair against its entries")
+    ap.add_argument("--dataset", default=None, help="the table's dataset name in that comparison")
     args = ap.parse_args()
+    cached = newest_cells([args.cells]) if args.cells else {}
+    others: dict[str, dict[str, list[np.ndarray]]] = {}
     table, data = load(args)
     entries = {"default": {}, f"text_ngrams={args.k}": {"config": {"text_ngrams": args.k}}}
     probs: dict[str, dict[str, list[np.ndarray]]] = {s: {e: [] for e in entries} for s in ("text only", "benchmark known")}
@@ -44,13 +55,26 @@ def main() -> None:
             probs["text only"][name].append(est.predict_proba(test.queries.without_groups(), models))
             probs["benchmark known"][name].append(est.predict_proba(test.queries, models))
         labels.append(test.table.label_matrix(model_ids=models))
+        for entry, arrays in cached.get((args.dataset, split.params["fold"]), {}).items():
+            same = (list(arrays["queries"]) == list(test.queries.ids) and list(arrays["models"]) == models
+                    and np.array_equal(arrays["labels"], labels[-1], equal_nan=True))
+            if not same:
+                print(f"  cell {entry}: other queries, models or labels than this fold; left out")
+            elif entry != "irtnet":
+                for setting, key in (("text only", "scores_text"), ("benchmark known", "scores_known")):
+                    others.setdefault(setting, {}).setdefault(entry, []).append(arrays[key])
         print(f"fold {split.params['fold']}: {time.time() - start:.0f} s", flush=True)
     y = np.vstack(labels)
+    seen = ~np.isnan(y)
+    mask = seen.any(1) if args.dataset in OBSERVED else seen.all(1)
     old, new = entries
     for setting, by_entry in probs.items():
-        res = paired_bootstrap(y, np.vstack(by_entry[new]), np.vstack(by_entry[old]), 2000, 0,
-                               metrics=("auc", "log_loss", "routing"))
-        print_paired(f"{args.table}, {setting}: {new} minus {old}, {len(labels)} fold(s)", res)
+        ours = np.vstack(by_entry[new])
+        against = {old: by_entry[old]} | {e: p for e, p in others.get(setting, {}).items() if len(p) == len(labels)}
+        for name, theirs in against.items():
+            res = paired_bootstrap(y, ours, np.vstack(theirs), 2000, 0, routing_mask=mask,
+                                   metrics=("auc", "log_loss", "routing", "ece"))
+            print_paired(f"{args.table}, {setting}: {new} minus {name}, {len(labels)} fold(s)", res)
 
 
 if __name__ == "__main__":
