@@ -25,8 +25,8 @@ from irtnet.predictors.irtnet_members import (
     member_arrays,
 )
 from irtnet.predictors.irtnet_text import fit_text_classifier, restore_classifier, text_path_state, texts_for
-from irtnet.predictors.state import StateError, check_encoder, check_type, check_vocab, describe
 from irtnet.predictors.ngram_projection import NgramProjection, restore_projection
+from irtnet.predictors.state import StateError, check_encoder, check_type, check_vocab, describe
 from irtnet.training.batching import LabelArrays, build_arrays, group_indices
 from irtnet.training.device import resolve_device
 from irtnet.training.trainer import TrainConfig, TrainResult, train
@@ -51,7 +51,8 @@ class IrtNet(Predictor):
     (a `TrainConfig`). Learned state: `models_` (model vocabulary), `groups_` (benchmark vocabulary, when
     the config uses groups), `encoder_` (name of the embedding encoder), `members_` (the networks of the seed
     ensemble, `config.members`; member k trained with seed `train.seed + k`; predictions use the mean of their
-    logits), `member_results_`, and `module_` / `result_` (member 0's network and training).
+    logits), `member_results_`, `module_` / `result_` (member 0's network and training), and `ngrams_` (the
+    text's n-gram projection where `config.text_ngrams` asks for it, else None).
 
     Devices: training runs where `train.device` says (`TrainConfig`); prediction (`predict_proba`,
     `query_parameters`) runs on their `device` argument, by default on `self.device` ("cpu" unless set:
