@@ -9,8 +9,8 @@ no method sees.
 - `overall`: its exact accuracy over every item of the table. Each benchmark's accuracy is predicted by a least
   squares line through the other models (benchmark accuracy on overall accuracy).
 - `others`: its exact accuracy on every *other* benchmark. Each benchmark's accuracy is predicted by a ridge
-  regression on the other benchmarks' accuracies, over the other models (standardised; the ridge penalty chosen
-  by leave-one-out over those models from 0.1 to 100).
+  regression on the other benchmarks' accuracies, over the other models (standardised; sklearn's `RidgeCV`, the
+  penalty chosen by leave-one-out over those models from 0.1 to 100).
 
 Each prediction is used alone, and combined with N of the model's answers at random (`--reps` draws): a normal
 prior at the prediction, with the variance of the regression's leave-one-out errors over the other models, and
@@ -29,6 +29,7 @@ draws on five tables", beside the IRT reference of scripts/estimation_floor.py.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 
@@ -47,19 +48,15 @@ def accuracies(labels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, list
     return np.divide(sums, counts, out=np.full(sums.shape, np.nan), where=counts > 0), names
 
 
-def ridge_loo(x: np.ndarray, y: np.ndarray, penalty: float) -> tuple[np.ndarray, np.ndarray]:
-    """(coefficients with the intercept first, leave-one-out residuals) of a ridge fit of y on x, the
-    intercept unpenalised (x centred), by the hat matrix."""
+def ridge_loo(x: np.ndarray, y: np.ndarray, penalties: tuple[float, ...]) -> tuple[float, float, Any]:
+    """sklearn's `RidgeCV` of y on standardised x, the penalty chosen by its efficient leave-one-out error:
+    (that error's mean square, the fitted model, the standardisation as a function)."""
+    from sklearn.linear_model import RidgeCV
+
     mu, sd = x.mean(0), x.std(0) + 1e-12
-    z = (x - mu) / sd
-    design = np.column_stack([np.ones(len(z)), z])
-    pen = np.diag([0.0] + [penalty] * z.shape[1])
-    inv = np.linalg.inv(design.T @ design + pen)
-    beta = inv @ design.T @ y
-    hat = np.einsum("ij,jk,ik->i", design, inv, design)
-    resid = (y - design @ beta) / np.maximum(1 - hat, 1e-6)
-    coef = np.r_[beta[0] - beta[1:] @ (mu / sd), beta[1:] / sd]
-    return coef, resid
+    fit = RidgeCV(alphas=np.array(penalties), store_cv_results=True).fit((x - mu) / sd, y)
+    loo = float(fit.cv_results_[:, list(penalties).index(fit.alpha_)].mean())
+    return loo, fit, lambda v: (v - mu) / sd
 
 
 def predict(acc: np.ndarray, overall: np.ndarray, m: int, g: int, kind: str) -> tuple[float, float] | None:
@@ -77,12 +74,11 @@ def predict(acc: np.ndarray, overall: np.ndarray, m: int, g: int, kind: str) -> 
     if len(rest) < 5:
         return None
     if kind == "overall":
-        x, x_new, penalties = overall[rest, None], overall[m:m + 1], (0.0,)
+        x, x_new, penalties = overall[rest, None], overall[m:m + 1], (1e-9,)  # least squares
     else:
         x, x_new, penalties = acc[np.ix_(rest, cols)], acc[m, cols], PENALTIES
-    fits = [ridge_loo(x, acc[rest, g], p) for p in penalties]
-    coef, resid = min(fits, key=lambda f: float(np.mean(f[1] ** 2)))
-    return float(coef[0] + x_new @ coef[1:]), float(np.mean(resid ** 2))
+    loo, fit, scale = ridge_loo(x, acc[rest, g], penalties)
+    return float(fit.predict(scale(x_new)[None])[0]), loo
 
 
 def combine(prior: float, var: float, answered: np.ndarray, n_items: int) -> float:

@@ -358,8 +358,8 @@ def _weight_kind(replay_weight: str, replay: dict[str, tuple[np.ndarray, ...]], 
                  answered: np.ndarray) -> str:
     """replay's weight, "pooled" or "per-benchmark"; "auto" chooses on the replayed models (`choose_replay_weight`,
     each benchmark's error weighted by its unanswered share of its items)."""
-    if replay_weight != "auto" or not replay:
-        return "per-benchmark" if replay_weight == "auto" else replay_weight
+    if replay_weight != "auto":
+        return replay_weight
     n_answered = Counter(names[np.unique(answered)].tolist())
     size = Counter(names.tolist())
     return choose_replay_weight(replay, {g: 1 - n_answered[g] / size[g] for g in replay})
