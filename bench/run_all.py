@@ -25,6 +25,7 @@ FULL = {
     "irt_fit.py": [],
     "scaling.py": [],
     "cli_startup.py": [],
+    "classifier_choice.py": [],
 }
 QUICK = {
     "train_speed.py": ["--queries", "3000", "--ref-batches", "3"],
@@ -32,6 +33,7 @@ QUICK = {
     "irt_fit.py": ["--shapes", "112x300"],
     "scaling.py": ["--queries", "1000,10000,100000", "--max-batches", "5"],
     "cli_startup.py": ["--reps", "3"],
+    "classifier_choice.py": ["--quick"],
 }
 
 

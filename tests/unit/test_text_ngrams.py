@@ -13,7 +13,7 @@ from irtnet.data.dataset import Dataset, Queries
 from irtnet.errors import CheckpointError, DataError
 from irtnet.predictors.baselines import InferredBenchmarkRate
 from irtnet.predictors.benchmark_classifier import (
-    C_GRID, TEXT_C_GRID, BenchmarkClassifier, TextFeatures, choose_classifier,
+    C_GRID, TEXT_C_GRID, BenchmarkClassifier, TextFeatures, choose_classifier, log_loss_and_accuracy,
 )
 from irtnet.predictors.checkpoint import load_predictor, save_predictor
 from irtnet.predictors.spec import ModelSpec, build_predictor
@@ -72,6 +72,57 @@ def test_the_ngrams_are_not_tried_unless_every_query_has_its_text():
     assert not any(t["ngrams"] for t in info["tried"])
     clf, info = choose_classifier(x, y, 4, None, None, 0, form_texts(200, 5)[0], None)  # no validation: C = 1
     assert clf.text is None and info["tried"] == [{"C": 1.0, "ngrams": False}]
+
+
+def choice_case(informative: bool) -> tuple:
+    """(x, y, x_val, y_val, texts, texts_val) of 4 benchmarks: vectors that know the benchmark or not."""
+    texts, y = form_texts(240, 7)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(240, 12)) + (3.0 * np.eye(4, 12)[y] if informative else 0.0)
+    return x[:180], y[:180], x[180:], y[180:], texts[:180], texts[180:]
+
+
+@pytest.mark.parametrize("informative", [False, True])
+def test_choosing_equals_fitting_every_candidate_the_slow_way(informative):
+    x, y, x_val, y_val, texts, texts_val = choice_case(informative)
+    clf, info = choose_classifier(x, y, 4, x_val, y_val, 3, texts, texts_val, 200)
+    features = TextFeatures.fit(texts)
+    fits, tried = [], []
+    for c, text in [(c, None) for c in C_GRID] + [(c, features) for c in TEXT_C_GRID]:
+        slow = BenchmarkClassifier.fit(x, y, 4, c, 3, 200, texts if text else None, text)
+        loss, acc = log_loss_and_accuracy(slow, x_val, y_val, texts_val if text else None)
+        fits.append(slow)
+        tried.append({"C": c, "ngrams": text is not None, "val_log_loss": loss, "val_accuracy": acc})
+    assert info == {"tried": tried, "chosen": int(np.argmin([t["val_log_loss"] for t in tried]))}
+    ref = fits[info["chosen"]]
+    np.testing.assert_array_equal(clf.coef, ref.coef)
+    np.testing.assert_array_equal(clf.intercept, ref.intercept)
+    assert clf.C == ref.C and (clf.text is None) == (ref.text is None)
+    if clf.text is not None:
+        np.testing.assert_array_equal(clf.text.idf, features.idf)
+        np.testing.assert_array_equal(clf.posterior(x_val, texts_val), ref.posterior(x_val, texts_val))
+    assert informative or clf.text is not None  # the n-gram path is the one chosen where the vectors know nothing
+
+
+def test_choosing_hashes_the_training_and_validation_texts_once_each(monkeypatch):
+    x, y, x_val, y_val, texts, texts_val = choice_case(False)
+    hashed, tfidf = [], []
+    counts, transform_counts = TextFeatures.counts, TextFeatures.transform_counts
+
+    def counting_counts(self, batch):
+        hashed.append(list(batch))
+        return counts(self, batch)
+
+    def counting_transform(self, matrix):
+        tfidf.append(matrix.shape[0])
+        return transform_counts(self, matrix)
+
+    monkeypatch.setattr(TextFeatures, "counts", counting_counts)
+    monkeypatch.setattr(TextFeatures, "transform_counts", counting_transform)
+    _, info = choose_classifier(x, y, 4, x_val, y_val, 0, texts, texts_val)
+    assert sum(t["ngrams"] for t in info["tried"]) == len(TEXT_C_GRID) == 2
+    assert hashed == [texts, texts_val]
+    assert tfidf == [len(texts), len(texts_val)]  # one design matrix each, shared by every n-gram candidate
 
 
 @pytest.fixture(scope="module")

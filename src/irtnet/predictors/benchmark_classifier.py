@@ -60,20 +60,33 @@ class TextFeatures:
 
     def transform(self, texts: Sequence[str]) -> Any:
         """[n, n_features] sparse TF-IDF rows (sklearn's `TfidfTransformer` with this idf)."""
+        return self.transform_counts(self.counts(texts))
+
+    def transform_counts(self, counts: Any) -> Any:
+        """`transform` of texts already hashed by `counts` ([n, n_features] sparse; left unchanged)."""
         from sklearn.feature_extraction.text import TfidfTransformer
 
         tfidf = TfidfTransformer(sublinear_tf=True)
         tfidf.idf_ = self.idf
-        return tfidf.transform(self.counts(texts))
+        return tfidf.transform(counts)
 
     @classmethod
     def fit(cls, texts: Sequence[str], n_features: int = N_FEATURES, ngrams: tuple[int, int] = NGRAMS
             ) -> TextFeatures:
         """The smoothed idf of the training texts (sklearn's `TfidfTransformer`)."""
+        return cls.fit_counts(cls.hasher(n_features, ngrams).counts(texts), ngrams)
+
+    @classmethod
+    def fit_counts(cls, counts: Any, ngrams: tuple[int, int] = NGRAMS) -> TextFeatures:
+        """`fit` on training texts already hashed ([n, n_features] sparse counts of `ngrams`; left unchanged)."""
         from sklearn.feature_extraction.text import TfidfTransformer
 
-        counts = cls(np.ones(n_features), ngrams).counts(texts)
         return cls(TfidfTransformer(sublinear_tf=True).fit(counts).idf_, ngrams)
+
+    @classmethod
+    def hasher(cls, n_features: int = N_FEATURES, ngrams: tuple[int, int] = NGRAMS) -> TextFeatures:
+        """Features with a placeholder idf (all ones), whose `counts` hash texts before any idf is fitted."""
+        return cls(np.ones(n_features), ngrams)
 
     def meta(self) -> dict[str, Any]:
         return {"analyzer": "char_wb", "ngrams": list(self.ngrams), "n_features": self.n_features,
@@ -96,8 +109,11 @@ class BenchmarkClassifier:
 
     def posterior(self, x: np.ndarray, texts: Sequence[str | None] | None = None) -> np.ndarray:
         """[n, d_in] vectors (and their n raw texts, where the classifier reads them) -> [n, n_classes]."""
-        return softmax(np.asarray(_design(np.asarray(x, np.float64), self.text, texts) @ self.coef.T)
-                       + self.intercept)
+        return self._posterior_of(_design(np.asarray(x, np.float64), self.text, texts))
+
+    def _posterior_of(self, features: Any) -> np.ndarray:
+        """`posterior` of a ready design matrix (`_design`'s [n, d + F] output) -> [n, n_classes]."""
+        return softmax(np.asarray(features @ self.coef.T) + self.intercept)
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, C: float = 1.0, seed: int = 0,
@@ -106,10 +122,17 @@ class BenchmarkClassifier:
         """Fit on vectors x [n, d] (plus `texts` through `text`'s n-grams, when given) and class indices y [n]
         in [0, n_classes). A class absent from `y` gets a very low intercept (it is never predicted); lbfgs
         stopping at `max_iter` is not an error."""
+        return cls._fit_design(_design(np.asarray(x, np.float64), text, texts), y, n_classes, C, seed, max_iter,
+                               text)
+
+    @classmethod
+    def _fit_design(cls, features: Any, y: np.ndarray, n_classes: int, C: float, seed: int, max_iter: int,
+                    text: TextFeatures | None) -> BenchmarkClassifier:
+        """`fit` on a ready design matrix (`_design`'s [n, d + F] output for `text`; left unchanged), so that
+        several C values can share one."""
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 
-        features = _design(np.asarray(x, np.float64), text, texts)
         present = np.unique(y)
         coef = np.zeros((n_classes, features.shape[1]))
         intercept = np.full(n_classes, -30.0)
@@ -130,9 +153,14 @@ def _design(x: np.ndarray, text: TextFeatures | None, texts: Sequence[str | None
     """The classifier's inputs: the vectors, with the texts' n-grams beside them where `text` is set."""
     if text is None:
         return x
+    return _design_counts(x, text, text.counts(require_texts(texts, len(x), "this benchmark classifier")))
+
+
+def _design_counts(x: np.ndarray, text: TextFeatures, counts: Any) -> Any:
+    """`_design` of texts already hashed by `text.counts`: [n, d + F] CSR."""
     from scipy.sparse import csr_matrix, hstack
 
-    return hstack([csr_matrix(x), text.transform(require_texts(texts, len(x), "this benchmark classifier"))]).tocsr()
+    return hstack([csr_matrix(x), text.transform_counts(counts)]).tocsr()
 
 
 def require_texts(texts: Sequence[Any] | None, n: int, reader: str) -> list[str]:
@@ -158,7 +186,11 @@ def usable_texts(texts: Sequence[str | None] | None) -> list[str] | None:
 def log_loss_and_accuracy(clf: BenchmarkClassifier, x: np.ndarray, y: np.ndarray,
                         texts: Sequence[str] | None) -> tuple[float, float]:
     """(log loss, accuracy) of `clf`'s posterior on labelled queries."""
-    post = clf.posterior(x, texts)
+    return _loss_and_accuracy(clf.posterior(x, texts), y)
+
+
+def _loss_and_accuracy(post: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(log loss, accuracy) of a posterior [n, n_classes] against class indices y [n]."""
     p = post[np.arange(len(y)), y]
     return float(-np.mean(np.log(np.clip(p, 1e-12, None)))), float(np.mean(post.argmax(axis=1) == y))
 
@@ -176,21 +208,35 @@ def choose_classifier(x: np.ndarray, y: np.ndarray, n_classes: int, x_val: np.nd
         clf = BenchmarkClassifier.fit(x, y, n_classes, 1.0, seed, max_iter)
         return clf, {"tried": [{"C": 1.0, "ngrams": False}], "chosen": 0}
     texts, texts_val = usable_texts(texts), usable_texts(texts_val)
+    x, x_val = np.asarray(x, np.float64), np.asarray(x_val, np.float64)
     candidates = [(float(c), None) for c in grid]
+    designs: tuple[Any, Any] = (x, x_val)  # the n-gram candidates' (training, validation) design matrices
     if texts is not None and texts_val is not None and n_classes > 1 and len(text_grid):
-        features = TextFeatures.fit(texts)
+        features, designs = _text_designs(x, texts, x_val, texts_val)
         candidates += [(float(c), features) for c in text_grid]
     if not candidates:
         raise DataError("no benchmark classifier to choose: the n-grams alone were asked for, but some training or "
                         "validation query has no text", field="texts")
     fits, tried = [], []
     for c, features in candidates:
-        clf = BenchmarkClassifier.fit(x, y, n_classes, c, seed, max_iter, texts if features else None, features)
-        loss, acc = log_loss_and_accuracy(clf, x_val, y_val, texts_val if features else None)
+        design, design_val = (x, x_val) if features is None else designs
+        clf = BenchmarkClassifier._fit_design(design, y, n_classes, c, seed, max_iter, features)
+        loss, acc = _loss_and_accuracy(clf._posterior_of(design_val), y_val)
         fits.append((loss, clf))
         tried.append({"C": c, "ngrams": features is not None, "val_log_loss": loss, "val_accuracy": acc})
     best = int(np.argmin([loss for loss, _ in fits]))
     return fits[best][1], {"tried": tried, "chosen": best}
+
+
+def _text_designs(x: np.ndarray, texts: list[str], x_val: np.ndarray, texts_val: list[str]
+                  ) -> tuple[TextFeatures, tuple[Any, Any]]:
+    """The n-gram features fitted on the training texts and the (training, validation) design matrices they
+    give, each set of texts hashed once: what every n-gram candidate of `choose_classifier` shares."""
+    reader = "this benchmark classifier"
+    counts = TextFeatures.hasher().counts(require_texts(texts, len(x), reader))
+    features = TextFeatures.fit_counts(counts)
+    counts_val = features.counts(require_texts(texts_val, len(x_val), reader))
+    return features, (_design_counts(x, features, counts), _design_counts(x_val, features, counts_val))
 
 
 # ------------------------------------------------------------------------------------ checkpoint state
