@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench results clean
 
 install: $(STAMP)
 
@@ -31,6 +31,16 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+# docs/results.md from scratch: the three comparisons behind it, then the document (about two and a half hours
+# on 2 CPU cores with no embedding cached; each comparison resumes from its cells where it was interrupted).
+IRTNET := $(VENV)/bin/irtnet
+results: $(STAMP)
+	$(IRTNET) compare --config configs/text-only.toml --quiet
+	$(PY) scripts/routerbench_to_long.py ../shared/data/routerdc/datasets/routerbench_zs runs/unseen/routerbench-long.csv.gz
+	$(IRTNET) compare --config configs/unseen-long.toml --quiet
+	$(IRTNET) compare --config configs/fidelity.toml --quiet
+	$(IRTNET) results runs/compare/text-only runs/compare/unseen-long runs/compare/fidelity -o docs/results.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -7,7 +7,8 @@ The table is cross-fitted over queries as `configs/text-only.toml` does (`kfold_
 is trained twice, as it is and with `params.config.text_ngrams = K` (the text's hashed character 3-5-gram
 TF-IDF projected on the training texts' top K singular vectors, beside the MiniLM vector:
 `irtnet/predictors/ngram_projection.py`), and both score the fold's test queries with their benchmark names
-hidden (text only) and given (benchmark known). Printed: the paired bootstrap over the pooled test queries of
+hidden (text only) and given (benchmark known), and the fold's validation queries (carved from its training
+folds, the data a choice may be made on) text only. Printed: the paired bootstrap over the pooled test queries of
 the n-gram model minus the default, AUC, log loss, routing accuracy and ECE, per setting.
 
 With `--cells runs/compare/text-only-cells --dataset NAME`, the n-gram model is also paired against every
@@ -43,8 +44,9 @@ def main() -> None:
     others: dict[str, dict[str, list[np.ndarray]]] = {}
     table, data = load(args)
     entries = {"default": {}, f"text_ngrams={args.k}": {"config": {"text_ngrams": args.k}}}
-    probs: dict[str, dict[str, list[np.ndarray]]] = {s: {e: [] for e in entries} for s in ("text only", "benchmark known")}
-    labels = []
+    settings = ("text only", "benchmark known", "validation, text only")
+    probs: dict[str, dict[str, list[np.ndarray]]] = {s: {e: [] for e in entries} for s in settings}
+    labels, val_labels = [], []
     for split in kfold_query_splits(table, 5, 0, 0.1, True)[:args.folds]:
         start = time.time()
         train, val, test = api.split_datasets(data, split)
@@ -54,7 +56,9 @@ def main() -> None:
             est = api.build_predictor(spec).fit(train, val)
             probs["text only"][name].append(est.predict_proba(test.queries.without_groups(), models))
             probs["benchmark known"][name].append(est.predict_proba(test.queries, models))
+            probs["validation, text only"][name].append(est.predict_proba(val.queries.without_groups(), models))
         labels.append(test.table.label_matrix(model_ids=models))
+        val_labels.append(val.table.label_matrix(model_ids=models))
         for entry, arrays in cached.get((args.dataset, split.params["fold"]), {}).items():
             same = (list(arrays["queries"]) == list(test.queries.ids) and list(arrays["models"]) == models
                     and np.array_equal(arrays["labels"], labels[-1], equal_nan=True))
@@ -64,11 +68,11 @@ def main() -> None:
                 for setting, key in (("text only", "scores_text"), ("benchmark known", "scores_known")):
                     others.setdefault(setting, {}).setdefault(entry, []).append(arrays[key])
         print(f"fold {split.params['fold']}: {time.time() - start:.0f} s", flush=True)
-    y = np.vstack(labels)
-    seen = ~np.isnan(y)
-    mask = seen.any(1) if args.dataset in OBSERVED else seen.all(1)
     old, new = entries
     for setting, by_entry in probs.items():
+        y = np.vstack(val_labels if setting.startswith("validation") else labels)
+        seen = ~np.isnan(y)
+        mask = seen.any(1) if args.dataset in OBSERVED else seen.all(1)
         ours = np.vstack(by_entry[new])
         against = {old: by_entry[old]} | {e: p for e, p in others.get(setting, {}).items() if len(p) == len(labels)}
         for name, theirs in against.items():
