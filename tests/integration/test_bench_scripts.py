@@ -108,3 +108,11 @@ def test_cli_startup_prints_every_case_beside_the_references():
     for case in ("python -c pass (reference)", "import irtnet.api (reference)", "irtnet --help",
                  "irtnet route (missing argument: exit 2)"):
         assert re.search(rf"^\| {re.escape(case)} +\| +[0-9.]+ \|", out, re.M), f"no row for {case}:\n{out}"
+
+
+def test_classifier_choice_is_bit_identical_to_the_old_way():
+    out = _run("classifier_choice.py", "--quick")
+    for case in ("reference", "ours"):
+        assert re.search(rf"^\| {case} +\|", out, re.M), f"no row for {case}:\n{out}"
+    assert _row("reference", "hash calls", out) == 5 and _row("ours", "hash calls", out) == 2, out
+    assert "identical classifiers" in out and re.search(r"identical classifiers [^\n]*: yes;", out), out
