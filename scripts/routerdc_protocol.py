@@ -8,10 +8,12 @@ fractional score (the importer's `score`). A test question also present in the t
 the test set and counted. Validation (early stopping, the classifier's C, the text path's temperature) is 10%
 of the training queries, stratified by benchmark; test data is never used for a choice.
 
-    .venv/bin/python scripts/routerdc_protocol.py [--shared ../shared] [--seeds 0,1,2] [--json out.json]
+    .venv/bin/python scripts/routerdc_protocol.py [--shared ../shared] [--seeds 0,1,2] [--ngrams 64] [--json out.json]
 
 Prints one row per test benchmark: irtnet (default preset), the text-only references fitted on the same data,
 the best single model on training data and the oracle, with RouterDC's published accuracy where it has one.
+`--ngrams K` adds the entry `irtnet-ngrams`: the default preset with `config.text_ngrams = K` (the text's
+character n-gram features, docs/method.md section 1.2).
 """
 
 from __future__ import annotations
@@ -54,7 +56,12 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--encoder", default="all-MiniLM-L6-v2")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--ngrams", type=int, default=0, help="also run the default preset with text_ngrams = K")
     args = ap.parse_args()
+    entries = dict(ENTRIES)
+    if args.ngrams:
+        entries = {"irtnet": ENTRIES["irtnet"],
+                   "irtnet-ngrams": ModelSpec(params={"config": {"text_ngrams": args.ngrams}})} | entries
     folder = Path(args.shared) / "data" / "routerdc" / "datasets" / "split2_model7"
     train_t, test_t = table_of(folder, TRAIN), table_of(folder, TEST_ID + TEST_OOD)
     seen = set(train_t.query_vocab.ids)
@@ -73,7 +80,7 @@ def main() -> None:
     for seed in [int(s) for s in args.seeds.split(",")]:
         split = api.make_split(train_t, DataConfig(table="-", fractions=(0.9, 0.1, 0.0), seed=seed))
         train, val = train_all.select(split.train), train_all.select(split.val)
-        for name, spec in ENTRIES.items():
+        for name, spec in entries.items():
             model = build_predictor(spec.model_copy(update={"seed": seed})).fit(train, val)
             choice = score_matrix(model, hidden).argmax(axis=1)
             got = score[np.arange(len(choice)), choice]
@@ -81,11 +88,11 @@ def main() -> None:
                 rows.setdefault(name, {}).setdefault(b, []).append(float(np.nanmean(got[bench == b])))
             print(f"seed {seed}: {name} done", flush=True)
     refs = {"best single (training)": score[:, best_single], "oracle": np.nanmax(score, axis=1)}
-    header = ["benchmark", *ENTRIES, *refs, "RouterDC (published)"]
+    header = ["benchmark", *entries, *refs, "RouterDC (published)"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     out = {}
     for b in sorted(set(bench)):
-        vals = [np.mean(rows[n][b]) * 100 for n in ENTRIES] + [float(np.nanmean(r[bench == b])) * 100
+        vals = [np.mean(rows[n][b]) * 100 for n in entries] + [float(np.nanmean(r[bench == b])) * 100
                                                             for r in refs.values()]
         out[b] = dict(zip(header[1:], vals)) | {"RouterDC (published)": PUBLISHED.get(b)}
         pub = f"{PUBLISHED[b]:.2f}" if b in PUBLISHED else "-"
