@@ -40,7 +40,9 @@ results: $(STAMP)
 	$(PY) scripts/routerbench_to_long.py ../shared/data/routerdc/datasets/routerbench_zs runs/unseen/routerbench-long.csv.gz
 	$(IRTNET) compare --config configs/unseen-long.toml --quiet
 	$(IRTNET) compare --config configs/fidelity.toml --quiet
-	$(IRTNET) results runs/compare/text-only runs/compare/unseen-long runs/compare/fidelity -o docs/results.md
+	$(IRTNET) results runs/compare/text-only runs/compare/unseen-long runs/compare/fidelity -o docs/results.md \
+		--summary > runs/compare/summary.md
+	@echo "the README's summary tables: runs/compare/summary.md"
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -1,5 +1,6 @@
 """`irtnet compare`: tables with mean and spread over seeds, the cell cache and its key, failures
-reported per cell, item-seen predictors in the pair setting, import specs, the CLI and results.md."""
+reported per cell, item-seen predictors in the pair setting, import specs, the CLI, results.md and the
+README's summary table."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from irtnet.data.table import ResponseTable
 from irtnet.errors import ConfigError
 from irtnet.predictors import REGISTRY
 from irtnet.predictors.baselines.simple import ModelMean
-from irtnet.reporting.results import aggregate, results_document, stat, write_tables
+from irtnet.reporting.results import (aggregate, read_results, results_document, short, stat, summary_markdown,
+                                      write_tables)
 from irtnet.api.compare import load_spec, run_comparison
 from irtnet.data.pair_split import split_by_pair
 from irtnet.api.compare_spec import CompareEntry, cell_key, entry_spec
@@ -78,6 +80,18 @@ def _spec(table_path, models, seeds=(0, 1, 2), **kw):
 def _run(spec, out, **kw):
     result = run_comparison(spec, out, **kw)
     return result, {(t["dataset"], t["setting"]): t for t in write_tables(out)}
+
+
+def _md_rows(text: str, header: str) -> list[list[str]]:
+    """The body rows of the first Markdown table after the line starting with `header`, split into cells."""
+    lines = text[text.index(header):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    body = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        body.append([c.strip() for c in line.strip("|").split("|")])
+    return body
 
 
 def test_compare_writes_tables_with_mean_and_std_over_seeds(tmp_path, table_path):
@@ -378,3 +392,66 @@ def test_a_table_without_texts_is_na_for_the_models_that_read_them(tmp_path, tab
     assert stats[("syn", "text")]["unavailable"] == "syn has no query texts; knn reads them"
     doc = results_document([tmp_path / "run"])
     assert "| syn | text only | n/a (syn has no query texts; knn reads them) |" in doc
+    reason = "n/a (syn has no query texts; knn reads them)"  # the README's summary: one n/a row per setting
+    assert _md_rows(summary_markdown(tmp_path / "run"), "| dataset") == [["syn", "benchmark known", reason, "", ""],
+                                                                        ["", "text only", reason, "", ""]]
+
+
+@pytest.fixture(scope="module")
+def summary_run(tmp_path_factory, table_path) -> Path:
+    """A 2-fold run, focus the per-benchmark mean, of a table with texts ("syn") and one without ("ids")."""
+    tmp = tmp_path_factory.mktemp("summary")
+    table = ResponseTable.read_parquet(table_path)
+    table.queries["text"] = None
+    table.to_parquet(tmp / "ids.parquet")
+    spec = load_spec({"datasets": [{"name": "syn", "table": str(table_path)},
+                                   {"name": "ids", "table": str(tmp / "ids.parquet")}],
+                      "models": [{"name": "model-benchmark-mean"}, {"name": "model-mean"}, {"name": "knn"}],
+                      "seeds": [0], "folds": 2, "n_boot": 100, "focus": "model-benchmark-mean",
+                      "encoder": "hashing-32"})
+    run_comparison(spec, tmp / "run", progress=False)
+    return tmp / "run"
+
+
+def test_summary_table_is_the_readme_table_from_the_documents_own_figures(summary_run):
+    text = summary_markdown(summary_run)
+    assert text.splitlines()[:2] == ["| dataset | setting | AUC: model-benchmark-mean vs best other | log loss "
+                                     "| routing accuracy |", "|---|---|---|---|---|"]
+    rows = _md_rows(text, "| dataset")
+    assert [r[:2] for r in rows] == [["syn", "benchmark known"], ["", "text only"],
+                                     ["ids", "benchmark known"], ["", "text only"]]  # one per (dataset, setting)
+    assert text.splitlines()[3].startswith("| | text only | .")  # the README's empty dataset cell
+    assert rows[0][2].endswith(", **win**")  # names known, the per-benchmark mean beats the others on AUC
+    doc = results_document([summary_run])
+    verdicts = {(r[0], r[1]): r[2:5] for r in _md_rows(doc, "**model-benchmark-mean against the best other")}
+    tables = {(t["dataset"], t["setting"]): {r["label"]: r for r in t["rows"]}
+              for t in aggregate(read_results(summary_run))}
+    groups = (("correctness", "auc"), ("correctness", "log_loss"), ("routing", "micro"))
+    names = {"benchmark known": "query", "text only": "text"}
+    for row, dataset in zip(rows, ("syn", "syn", "ids", "ids")):
+        table = tables[(dataset, names[row[1]])]
+        for k, ((group, metric), cell, verdict_cell) in enumerate(zip(groups, row[2:], verdicts[(dataset, row[1])])):
+            other, _, verdict = verdict_cell.partition(": ")  # "model-mean: +0.0123 [...] **win**"
+            word = verdict.rsplit("**", 2)[-2]
+            means = [table[label][group][metric]["mean"] for label in ("model-benchmark-mean", other)]
+            named = f" {other}" if k == 0 else ""
+            assert cell == f"{short(means[0])} vs {short(means[1])}{named}, {'**win**' if word == 'win' else word}"
+            assert all(f"{mean:.4f}" in doc for mean in means)  # the means the document's tables print
+    assert short(0.8437) == ".844" and short(0.0004) == ".000" and short(1.25) == "1.250" and short(None) == "-"
+
+
+def test_cli_results_summary_prints_the_tables_with_or_without_the_document(tmp_path, summary_run):
+    runner = CliRunner()
+    res = runner.invoke(app, ["results", str(summary_run), "--summary"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout == summary_markdown(summary_run) + "\n"
+    res = runner.invoke(app, ["results", str(summary_run), str(summary_run), "-o", str(tmp_path / "r.md"), "--summary"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout == summary_markdown(summary_run) + "\n\n" + summary_markdown(summary_run) + "\n"
+    assert (tmp_path / "r.md").read_text().startswith("# Results") and "wrote" in res.stderr
+    res = runner.invoke(app, ["results", str(summary_run)])
+    assert res.exit_code == 2 and "give -o FILE" in res.output
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "results.json").write_text((summary_run / "results.json").read_text())
+    res = runner.invoke(app, ["results", str(tmp_path / "old"), "-o", str(tmp_path / "x.md"), "--summary"])
+    assert res.exit_code == 2 and "no stats.json" in res.output and not (tmp_path / "x.md").exists()

@@ -1,4 +1,5 @@
-"""`irtnet compare` (models x datasets x seeds, cached) and `irtnet results` (docs/results.md)."""
+"""`irtnet compare` (models x datasets x seeds, cached) and `irtnet results` (docs/results.md, and with
+`--summary` the README's summary table)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from irtnet._io import write_text
-from irtnet.cli.common import console, friendly_errors, numbers, parse_fractions
+from irtnet.cli.common import console, err_console, friendly_errors, numbers, parse_fractions
 from irtnet.config import deep_update, read_config_file
 from irtnet.errors import ConfigError
 
@@ -132,12 +133,22 @@ def compare(
 @friendly_errors
 def results(
     runs: Annotated[list[Path], typer.Argument(help="run directories written by `irtnet compare`")],
-    output: Annotated[Path, Opt("--output", "-o", help="Markdown file to write (e.g. docs/results.md)")],
+    output: Annotated[Optional[Path], Opt("--output", "-o", help="Markdown file to write (e.g. docs/results.md)")
+                      ] = None,
+    summary: Annotated[bool, Opt("--summary", help="also print the README's summary table of each run (Markdown, "
+                                                   "on stdout); without -o, only print them")] = False,
 ) -> None:
-    """Rebuild the tables of comparison runs and write one results document (exact commands, data versions)."""
-    from irtnet.reporting.results import results_document, write_tables
+    """Rebuild the tables of comparison runs and write one results document (exact commands, data versions);
+    --summary prints the README's summary table of each run (focus against the best other entry)."""
+    from irtnet.reporting.results import results_document, summary_tables, write_tables
 
-    for run in runs:
-        write_tables(run)
-    write_text(output, results_document(runs, command=_command()))
-    console.print(f"wrote {output}")
+    if output is None and not summary:
+        raise ConfigError("nothing to do: give -o FILE (the results document), --summary, or both")
+    tables = summary_tables(runs) if summary else None  # first: a run without stats.json stops before any write
+    if output is not None:
+        for run in runs:
+            write_tables(run)
+        write_text(output, results_document(runs, command=_command()))
+        (err_console if summary else console).print(f"wrote {output}")  # stdout: only the tables
+    if tables is not None:
+        typer.echo(tables)

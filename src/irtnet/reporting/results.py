@@ -6,6 +6,8 @@
 - `write_tables(run_dir)`: writes tables/<dataset>-<setting>.json and .md and summary.md in the run.
 - `results_document(run_dirs, command)`: the Markdown of docs/results.md: for each run the exact command,
   spec, seeds, split, dataset versions (SOURCE.md commit, file digests, table fingerprint) and the tables.
+- `summary_markdown(run_dir)`: the README's summary table of a run: per (dataset, setting), the focus entry
+  against the best other entry per metric (AUC, log loss, routing accuracy) as the two means and the verdict.
 """
 
 from __future__ import annotations
@@ -329,3 +331,72 @@ def results_document(run_dirs: Sequence[str | Path], command: str | None = None)
             "Do not edit by hand: rerun the commands below, then regenerate. Every number is a mean ± sample "
             "std over seeds on test data never used for training or model selection."]
     return "\n\n".join(head + [run_markdown(read_results(d), d) for d in run_dirs])
+
+
+# ---------------------------------------------------------------------------------- README summary
+_SUMMARY = {"auc": ("correctness", "auc"), "log_loss": ("correctness", "log_loss"), "routing": ("routing", "micro")}
+_SETTINGS = {"query": "benchmark known", "text": "text only"}
+
+
+def short(x: float | None) -> str:
+    """A mean as the README's summary prints it: 3 decimals without the leading zero (0.8437 -> '.844')."""
+    if x is None or math.isnan(x):
+        return "-"
+    text = f"{x:.3f}"
+    return text.replace("0.", ".", 1) if text.startswith(("0.", "-0.")) else text
+
+
+def _verdict_text(verdict: str) -> str:
+    """The README's convention: a win in bold, a tie or a loss plain."""
+    return f"**{verdict}**" if verdict == "win" else verdict
+
+
+def _row_mean(rows: dict[str, dict[str, Any]], label: str, metric: str) -> float | None:
+    """The mean over folds/seeds of `metric` for entry `label`, as the Correctness or Routing table prints it."""
+    group, key = _SUMMARY[metric]
+    s = (rows.get(label, {}).get(group) or {}).get(key)
+    return s["mean"] if s else None
+
+
+def _summary_cell(paired: dict[str, Any], rows: dict[str, dict[str, Any]], metric: str, named: bool) -> str:
+    """'<focus mean> vs <other mean>[ <other>], <verdict>' against the best other entry (stats.json's pick)."""
+    best = paired.get("best_other", {}).get(metric)
+    if best is None:
+        return "-"
+    mine, theirs = (short(_row_mean(rows, label, metric)) for label in (paired["focus"], best["entry"]))
+    return f"{mine} vs {theirs}{' ' + best['entry'] if named else ''}, {_verdict_text(best['verdict'])}"
+
+
+def summary_markdown(run_dir: str | Path) -> str:
+    """The README's summary table of one run: a row per (dataset, setting) of the Verdicts table (run order),
+    the focus entry against the best other entry per metric; the means from the Correctness and Routing
+    tables (3 decimals), the pick and the verdict from stats.json; 'n/a (reason)' where the focus is n/a."""
+    if not (Path(run_dir) / "stats.json").exists():
+        from irtnet.errors import ConfigError
+
+        raise ConfigError(f"{run_dir}: no stats.json here; rerun `irtnet compare` into this folder for the verdicts")
+    stats = _stats(run_dir)
+    tables = {(t["dataset"], t["setting"]): {r["label"]: r for r in t["rows"]}
+              for t in aggregate(read_results(run_dir))}
+    focus = next(iter(stats.values()))["focus"] if stats else "focus"
+    out, last = [], None
+    for (dataset, setting), p in stats.items():
+        if p.get("unavailable"):
+            cells = [f"n/a ({p['unavailable']})", "", ""]
+        else:
+            rows = tables.get((dataset, setting), {})
+            cells = [_summary_cell(p, rows, m, named=m == "auc") for m in _SUMMARY]
+        out.append(["" if dataset == last else dataset, _SETTINGS.get(setting, setting), *cells])
+        last = dataset
+    head = ["dataset", "setting", f"AUC: {focus} vs best other", "log loss", "routing accuracy"]
+    return "\n".join([_readme_row(head), "|" + "|".join("---" for _ in head) + "|", *map(_readme_row, out)])
+
+
+def _readme_row(cells: Sequence[str]) -> str:
+    """A Markdown row as the README types it: an empty cell is '| |' ('|' in a cell escaped)."""
+    return "|" + "|".join(" " + c.replace("|", "\\|") + " " if c else " " for c in cells) + "|"
+
+
+def summary_tables(run_dirs: Sequence[str | Path]) -> str:
+    """`summary_markdown` of each run, one table per run, separated by a blank line."""
+    return "\n\n".join(summary_markdown(d) for d in run_dirs)
