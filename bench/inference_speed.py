@@ -23,7 +23,9 @@ exactly as a checkpoint would be: speed does not depend on the weights' values. 
                   benchmark classifier on the embedding alone beside the same classifier also reading the
                   text's hashed character n-grams, --texts queries in one call and one query at a time.
                   The classifier's weights are random, so its posterior spreads over every benchmark and
-                  the network runs under each: the slowest case of the path, the same for both.
+                  the network runs under each: the slowest case of the path, the same for both. Where the
+                  preset's network reads n-grams itself (`text_ngrams` > 0), both carry that projection too
+                  (fitted on the synthetic texts), so its transform is timed as the shipped default runs it.
 """
 
 from __future__ import annotations
@@ -205,22 +207,38 @@ def case_latency(args) -> dict:
             "text_p95_ms": 1000 * txt_p95, "reference_ms": 1000 * ref_med, "reference_p95_ms": 1000 * ref_p95}
 
 
-def _text_path_predictor(args, ngrams: bool) -> IrtNet:
-    """The `default` preset (one network) with a benchmark classifier, loaded as a checkpoint would be."""
+def _network_ngrams(args, k: int):
+    """The network's own n-gram projection (`config.text_ngrams` = k), fitted on the synthetic texts (seeded, at
+    least k + 1 of them so that it has all k components); None for k = 0."""
+    if not k:
+        return None
+    from irtnet.predictors.ngram_projection import NgramProjection
+
+    return NgramProjection.fit(_texts(max(args.texts, k + 1), args.seed), k, args.seed)
+
+
+def _text_path_predictor(args, ngrams: bool, proj=None) -> IrtNet:
+    """The `default` preset (one network) with a benchmark classifier, loaded as a checkpoint would be; `proj`
+    the network's n-gram projection where the preset asks for one (`_network_ngrams`)."""
     from irtnet.predictors.benchmark_classifier import N_FEATURES, BenchmarkClassifier, TextFeatures
     from irtnet.predictors.irtnet_text import text_path_state
 
     cfg = PRESETS["default"].model_copy(update={"members": 1})
     groups = [f"bench{g:02d}" for g in range(args.benchmarks)]
     torch.manual_seed(args.seed)
-    module = IrtNetModule(cfg, args.embed_dim, args.models, len(groups))
+    # the network's input as IrtNet._module_dim has it: the embedding, then the projection's k features
+    module = IrtNetModule(cfg, args.embed_dim + (proj.k if proj is not None else 0), args.models, len(groups))
     width = args.embed_dim + (N_FEATURES if ngrams else 0)
     coef = np.random.default_rng(args.seed).normal(0, 0.1, (len(groups), width))
     clf = BenchmarkClassifier(coef, np.zeros(len(groups)), 1.0, TextFeatures(np.ones(N_FEATURES)) if ngrams else None)
     text_meta, clf_arrays = text_path_state(clf, None)
     meta = {"config": cfg.model_dump(), "train_config": TrainConfig().model_dump(), "models": _models(args.models),
             "groups": groups, "encoder": {"name": DEFAULT_ENCODER, "dim": args.embed_dim}, "text_path": text_meta}
-    return IrtNet.from_state(meta, {**{k: v.detach().numpy() for k, v in module.state_dict().items()}, **clf_arrays})
+    arrays = {**{k: v.detach().numpy() for k, v in module.state_dict().items()}, **clf_arrays}
+    if proj is not None:  # as IrtNet.get_state writes it
+        meta["text_ngrams"], ngram_arrays = proj.state()
+        arrays.update(ngram_arrays)
+    return IrtNet.from_state(meta, arrays)
 
 
 def case_text_path(args) -> dict:
@@ -228,8 +246,10 @@ def case_text_path(args) -> dict:
     q = _embedded(args, len(texts), DEFAULT_ENCODER)
     queries = Queries(q.ids, q.vectors, None, DEFAULT_ENCODER, np.asarray(texts, dtype=object))
     one = queries.take(slice(0, 1))
-    out = {"texts": len(texts), "chars": float(np.mean([len(t) for t in texts]))}
-    preds = {"vector": _text_path_predictor(args, False), "ngrams": _text_path_predictor(args, True)}
+    proj = _network_ngrams(args, PRESETS["default"].text_ngrams)  # one projection, the same in both
+    out = {"texts": len(texts), "chars": float(np.mean([len(t) for t in texts])),
+           "net_ngrams": proj.k if proj is not None else 0}
+    preds = {"vector": _text_path_predictor(args, False, proj), "ngrams": _text_path_predictor(args, True, proj)}
     for pred in preds.values():  # both warm before either is timed
         pred.predict_proba(queries.take(slice(0, 64)))
     for name, pred in preds.items():
@@ -281,7 +301,9 @@ def main(argv=None) -> int | None:
               + f"\n(peak RSS of the latency process: {lat['peak_rss_mb']:.0f} MiB)")
     if "text-path" in ok:
         tp = ok["text-path"]
-        print(f"\nText path of the default preset ({args.benchmarks} benchmarks, names not given; "
+        net = (f"its network reads {tp['net_ngrams']} n-gram features" if tp.get("net_ngrams")
+               else "its network reads no n-grams")
+        print(f"\nText path of the default preset ({args.benchmarks} benchmarks, names not given; {net}; "
               f"{tp['texts']} texts of {tp['chars']:.0f} characters on average; encoder excluded)\n")
         print(table([{"what": f"classifier on the {label}", "batch": tp[f"{k}_s"], "per_s": tp["texts"] / tp[f"{k}_s"],
                       "med": tp[f"{k}_ms"], "p95": tp[f"{k}_p95_ms"]}

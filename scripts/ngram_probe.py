@@ -39,6 +39,9 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=64)
     ap.add_argument("--cells", type=Path, default=None, help="a comparison's cell cache, to pair against its entries")
     ap.add_argument("--dataset", default=None, help="the table's dataset name in that comparison")
+    ap.add_argument("--routing", choices=("complete", "observed"), default=None,
+                    help="route the queries every model answered (complete), or each query among its labelled "
+                         "models (observed); default: as the comparison routes --dataset (observed for zeroeval)")
     args = ap.parse_args()
     cached = newest_cells([args.cells]) if args.cells else {}
     others: dict[str, dict[str, list[np.ndarray]]] = {}
@@ -72,7 +75,8 @@ def main() -> None:
     for setting, by_entry in probs.items():
         y = np.vstack(val_labels if setting.startswith("validation") else labels)
         seen = ~np.isnan(y)
-        mask = seen.any(1) if args.dataset in OBSERVED else seen.all(1)
+        observed = args.routing == "observed" or (args.routing is None and args.dataset in OBSERVED)
+        mask = seen.any(1) if observed else seen.all(1)
         ours = np.vstack(by_entry[new])
         against = {old: by_entry[old]} | {e: p for e, p in others.get(setting, {}).items() if len(p) == len(labels)}
         for name, theirs in against.items():

@@ -78,7 +78,8 @@ def test_irtnet_reads_the_projection_beside_the_embedding_and_the_checkpoint_kee
 
 def test_the_projection_changes_the_networks_input_and_off_is_the_embedding_alone(data):
     train, val, test = data
-    plain = build_predictor(ModelSpec(params={"config": SMALL, "train": {"epochs": 2}})).fit(train, val)
+    off = {**SMALL, "text_ngrams": 0}  # off said outright: the default preset underneath may turn it on
+    plain = build_predictor(ModelSpec(params={"config": off, "train": {"epochs": 2}})).fit(train, val)
     assert plain.ngrams_ is None and plain._module_dim() == train.queries.vectors.shape[1]
     widened = plain._network_input(test.queries)
     np.testing.assert_array_equal(widened, test.queries.vectors.astype(np.float32))

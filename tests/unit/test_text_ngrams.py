@@ -153,7 +153,9 @@ def with_ngram_classifier(model, train):
 
 def test_an_irtnet_checkpoint_keeps_the_ngram_classifier(data, tmp_path):
     train, val, test = data
-    spec = ModelSpec(params={"config": {"dim": 2, "use_groups": True, "infer_groups": True,
+    # the classifier's n-grams only: the network reads none (config.text_ngrams off, whatever the default
+    # preset says), so the names-known path needs no text
+    spec = ModelSpec(params={"config": {"dim": 2, "use_groups": True, "infer_groups": True, "text_ngrams": 0,
                                         "moe": {"n_experts": 2, "top_k": 2, "hidden": 8, "out": 4}},
                              "train": {"epochs": 2}})
     model = with_ngram_classifier(build_predictor(spec).fit(train, val), train)

@@ -1,6 +1,7 @@
 """The text-only path of the default preset: where a query comes without its benchmark name, the prediction
 averages the predictions under each known benchmark, weighted by a text classifier's posterior, calibrated on
-validation queries with their names hidden; the path that answered is named."""
+validation queries with their names hidden; the path that answered is named. The networks here read the embedding
+alone (`text_ngrams` 0, set outright), so that the classifier's posterior is what the text path adds."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ def data(one_torch_thread, synthetic_splits):
 @pytest.fixture(scope="module")
 def models(data):
     train, val, _ = data
-    fit = lambda infer: build_predictor(ModelSpec(params={"config": {"infer_groups": infer}, "train": TRAIN})).fit(
-        train, val)
+    # the network reads no n-grams (config.text_ngrams off, whatever the default preset says): the blind model
+    # sees the embedding alone, and the comparison is the classifier's posterior against the unknown slot
+    config = lambda infer: {"infer_groups": infer, "text_ngrams": 0}
+    fit = lambda infer: build_predictor(ModelSpec(params={"config": config(infer), "train": TRAIN})).fit(train, val)
     return fit(True), fit(False)
 
 
