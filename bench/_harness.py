@@ -46,8 +46,10 @@ def current_rss_mb() -> float:
 
 
 # ----------------------------------------------------------------------------- cases in subprocesses
-def emit(result: dict) -> None:
-    """Print the result line a driver reads (a child's last act)."""
+def emit(result: dict, case: str | None = None) -> None:
+    """Print the result line a driver reads (a child's last act), labelled with its `case` where given."""
+    if case is not None:
+        result["case"] = case
     result.setdefault("peak_rss_mb", peak_rss_mb())
     print(TAG + json.dumps(result), flush=True)
 

@@ -214,9 +214,7 @@ def compare(arrays_dir: Path, by: dict) -> str:
 def main(argv=None) -> int | None:
     args = parse(argv)
     if args.case:
-        res = run_one(args)
-        res["case"] = args.case
-        emit(res)
+        emit(run_one(args), args.case)
         return None
     cases = selected_cases(args.cases, ALL_CASES)
     n_val = validation_size(args)

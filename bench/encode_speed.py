@@ -122,9 +122,7 @@ def run_one(args) -> dict:
 def main(argv=None) -> int | None:
     args = parse(argv)
     if args.case:
-        res = run_one(args)
-        res["case"] = args.case
-        emit(res)
+        emit(run_one(args), args.case)
         return None
     cases = [c for c in args.cases.split(",") if c]
     for case in cases:

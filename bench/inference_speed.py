@@ -267,9 +267,7 @@ def main(argv=None) -> int | None:
     args = parse(argv)
     if args.case:
         setup_torch(args.threads)
-        res = CASES[args.case](args)
-        res["case"] = args.case
-        emit(res)
+        emit(CASES[args.case](args), args.case)
         return
     cases = selected_cases(args.cases, ALL_CASES)
     print(f"# Inference speed: IrtNet preset {args.preset!r}, {args.models} candidate models, "

@@ -140,9 +140,7 @@ def run_case(args) -> dict:
 def main(argv=None) -> int | None:
     args = parse(argv)
     if args.case:
-        res = run_case(args)
-        res["case"] = args.case
-        emit(res)
+        emit(run_case(args), args.case)
         return
     cases = selected_cases(args.cases, ALL_CASES)
     print("# Classical 2PL fit: irtnet fit_2pl_newton and fit_2pl vs girth and mirt, same synthetic matrix (dense)")

@@ -214,9 +214,7 @@ def main(argv=None) -> int | None:
     args = parse(argv)
     if args.case:
         run = {"ours": case_ours, "ours-split": case_ours_split, "equal": case_equal}.get(args.case)
-        res = run(args) if run is not None else case_reference(args, fused=args.case.endswith("-fused"))
-        res["case"] = args.case
-        emit(res)
+        emit(run(args) if run is not None else case_reference(args, fused=args.case.endswith("-fused")), args.case)
         return
     cases = selected_cases(args.cases, ALL_CASES)
     print(f"# Training speed: IrtNet preset {args.preset!r}, {args.models} models x {args.queries:,} queries, "
