@@ -13,7 +13,9 @@ of the training queries, stratified by benchmark; test data is never used for a 
 Prints one row per test benchmark: irtnet (default preset), the text-only references fitted on the same data,
 the best single model on training data and the oracle, with RouterDC's published accuracy where it has one.
 `--ngrams K` adds the entry `irtnet-ngrams`: the default preset with `config.text_ngrams = K` (the text's
-character n-gram features, docs/method.md section 1.2).
+character n-gram features, docs/method.md section 1.2), and prints per benchmark the paired difference
+irtnet-ngrams minus irtnet with a 95% bootstrap interval over the test queries (each query's score averaged
+over the seeds).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from irtnet.data.importers.routerdc import file_records
 from irtnet.data.table import ImportReport
 from irtnet.predictors.spec import ModelSpec, build_predictor
 from irtnet.tasks.evaluate import score_matrix
+from irtnet.tasks.stats import unit_interval, verdict
 
 TRAIN = ["gsm8k-train.json", "humaneval_train.json", "arc_challenge_train.json", "cmmlu_train.json",
          "mmlu_train.json"]
@@ -77,6 +80,7 @@ def main() -> None:
     train_score = train_all.table.label_matrix(model_ids=models, value="score")
     best_single = int(np.nanargmax(np.nanmean(train_score, axis=0)))
     rows: dict[str, dict[str, list[float]]] = {}
+    per_query: dict[str, list[np.ndarray]] = {}
     for seed in [int(s) for s in args.seeds.split(",")]:
         split = api.make_split(train_t, DataConfig(table="-", fractions=(0.9, 0.1, 0.0), seed=seed))
         train, val = train_all.select(split.train), train_all.select(split.val)
@@ -84,6 +88,7 @@ def main() -> None:
             model = build_predictor(spec.model_copy(update={"seed": seed})).fit(train, val)
             choice = score_matrix(model, hidden).argmax(axis=1)
             got = score[np.arange(len(choice)), choice]
+            per_query.setdefault(name, []).append(got)
             for b in sorted(set(bench)):
                 rows.setdefault(name, {}).setdefault(b, []).append(float(np.nanmean(got[bench == b])))
             print(f"seed {seed}: {name} done", flush=True)
@@ -97,8 +102,22 @@ def main() -> None:
         out[b] = dict(zip(header[1:], vals)) | {"RouterDC (published)": PUBLISHED.get(b)}
         pub = f"{PUBLISHED[b]:.2f}" if b in PUBLISHED else "-"
         print("| " + " | ".join([b, *[f"{v:.2f}" for v in vals], pub]) + " |")
+    if args.ngrams:
+        print_paired(per_query, bench)
     if args.json:
         Path(args.json).write_text(json.dumps({"seeds": args.seeds, "per_benchmark": out}, indent=2))
+
+
+def print_paired(per_query: dict[str, list[np.ndarray]], bench: np.ndarray) -> None:
+    """Per benchmark: irtnet-ngrams minus irtnet, routing accuracy in points, with a 95% bootstrap interval
+    over the benchmark's test queries (each query's chosen score averaged over the seeds)."""
+    diff = np.mean(per_query["irtnet-ngrams"], axis=0) - np.mean(per_query["irtnet"], axis=0)
+    print("\nirtnet-ngrams minus irtnet, routing accuracy (points), 95% bootstrap over queries:")
+    for b in sorted(set(bench)):
+        d = diff[(bench == b) & np.isfinite(diff)]
+        lo, hi = unit_interval(np.arange(len(d)), d)
+        print(f"  {b}: {100 * d.mean():+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}] {verdict(lo, hi, True)} "
+              f"({len(d)} queries)")
 
 
 if __name__ == "__main__":
