@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from irtnet._io import atomic_path, write_json
+from irtnet.errors import ConfigError
 from irtnet.reporting.paired import paired_markdown, verdict_summary
 
 CORRECTNESS = ("accuracy", "auc", "log_loss", "brier", "ece")
@@ -372,8 +373,6 @@ def summary_markdown(run_dir: str | Path) -> str:
     the focus entry against the best other entry per metric; the means from the Correctness and Routing
     tables (3 decimals), the pick and the verdict from stats.json; 'n/a (reason)' where the focus is n/a."""
     if not (Path(run_dir) / "stats.json").exists():
-        from irtnet.errors import ConfigError
-
         raise ConfigError(f"{run_dir}: no stats.json here; rerun `irtnet compare` into this folder for the verdicts")
     stats = _stats(run_dir)
     tables = {(t["dataset"], t["setting"]): {r["label"]: r for r in t["rows"]}
