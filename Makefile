@@ -32,8 +32,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run_all.py
 
-# docs/results.md from scratch: the three comparisons behind it, then the document (about two and a half hours
-# on 2 CPU cores with no embedding cached; each comparison resumes from its cells where it was interrupted).
+# docs/results.md from scratch: the three comparisons behind it, then the document (hours on 2 CPU cores;
+# docs/results.md records each comparison's fitting and scoring minutes; each comparison resumes from its
+# cells where it was interrupted).
 IRTNET := $(VENV)/bin/irtnet
 results: $(STAMP)
 	$(IRTNET) compare --config configs/text-only.toml --quiet
