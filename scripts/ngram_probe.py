@@ -4,12 +4,13 @@
 
 The table is cross-fitted over queries as `configs/text-only.toml` does (`kfold_query_splits`, 5 folds, seed
 0, validation carved from the training folds); `--folds N` runs the first N. On each fold the `default` preset
-is trained twice, as it is and with `params.config.text_ngrams = K` (the text's hashed character 3-5-gram
+is trained twice, with `params.config.text_ngrams = 0` (`--base`: the sentence vector alone, the default's
+input until it took K = 16) and with `params.config.text_ngrams = K` (the text's hashed character 3-5-gram
 TF-IDF projected on the training texts' top K singular vectors, beside the MiniLM vector:
 `irtnet/predictors/ngram_projection.py`), and both score the fold's test queries with their benchmark names
 hidden (text only) and given (benchmark known), and the fold's validation queries (carved from its training
 folds, the data a choice may be made on) text only. Printed: the paired bootstrap over the pooled test queries of
-the n-gram model minus the default, AUC, log loss, routing accuracy and ECE, per setting.
+the K model minus the base model, AUC, log loss, routing accuracy and ECE, per setting.
 
 With `--cells runs/compare/text-only-cells --dataset NAME`, the n-gram model is also paired against every
 other entry of that comparison on the same folds, from the test predictions its cells keep (the baselines do
@@ -37,6 +38,7 @@ from cells_blend_probe import OBSERVED, newest_cells  # scripts/cells_blend_prob
 def main() -> None:
     ap = table_parser(__doc__, folds=5)
     ap.add_argument("--k", type=int, default=64)
+    ap.add_argument("--base", type=int, default=0, help="the n-gram width paired against (0: the embedding alone)")
     ap.add_argument("--cells", type=Path, default=None, help="a comparison's cell cache, to pair against its entries")
     ap.add_argument("--dataset", default=None, help="the table's dataset name in that comparison")
     ap.add_argument("--routing", choices=("complete", "observed"), default=None,
@@ -46,7 +48,7 @@ def main() -> None:
     cached = newest_cells([args.cells]) if args.cells else {}
     others: dict[str, dict[str, list[np.ndarray]]] = {}
     table, data = load(args)
-    entries = {"default": {}, f"text_ngrams={args.k}": {"config": {"text_ngrams": args.k}}}
+    entries = {f"text_ngrams={k}": {"config": {"text_ngrams": k}} for k in (args.base, args.k)}
     settings = ("text only", "benchmark known", "validation, text only")
     probs: dict[str, dict[str, list[np.ndarray]]] = {s: {e: [] for e in entries} for s in settings}
     labels, val_labels = [], []

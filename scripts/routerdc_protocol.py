@@ -13,7 +13,8 @@ of the training queries, stratified by benchmark; test data is never used for a 
 Prints one row per test benchmark: irtnet (default preset), the text-only references fitted on the same data,
 the best single model on training data and the oracle, with RouterDC's published accuracy where it has one.
 `--ngrams K` adds the entry `irtnet-ngrams`: the default preset with `config.text_ngrams = K` (the text's
-character n-gram features, docs/method.md section 1.2), and prints per benchmark the paired difference
+character n-gram features, docs/method.md section 1.2; the default reads K = 16, and `--ngrams 0` is the
+sentence vector alone), and prints per benchmark the paired difference
 irtnet-ngrams minus irtnet with a 95% bootstrap interval over the test queries (each query's score averaged
 over the seeds).
 """
@@ -59,10 +60,11 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--encoder", default="all-MiniLM-L6-v2")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--ngrams", type=int, default=0, help="also run the default preset with text_ngrams = K")
+    ap.add_argument("--ngrams", type=int, default=None,
+                    help="also run the default preset with text_ngrams = K (0: the sentence vector alone)")
     args = ap.parse_args()
     entries = dict(ENTRIES)
-    if args.ngrams:
+    if args.ngrams is not None:
         entries = {"irtnet": ENTRIES["irtnet"],
                    "irtnet-ngrams": ModelSpec(params={"config": {"text_ngrams": args.ngrams}})} | entries
     folder = Path(args.shared) / "data" / "routerdc" / "datasets" / "split2_model7"
@@ -102,7 +104,7 @@ def main() -> None:
         out[b] = dict(zip(header[1:], vals)) | {"RouterDC (published)": PUBLISHED.get(b)}
         pub = f"{PUBLISHED[b]:.2f}" if b in PUBLISHED else "-"
         print("| " + " | ".join([b, *[f"{v:.2f}" for v in vals], pub]) + " |")
-    if args.ngrams:
+    if args.ngrams is not None:
         print_paired(per_query, bench)
     if args.json:
         Path(args.json).write_text(json.dumps({"seeds": args.seeds, "per_benchmark": out}, indent=2))

@@ -162,8 +162,12 @@ PRESETS: dict[str, IrtNetConfig] = {
     # dimensions), a smaller dense MoE that trains in minutes on a CPU. Chosen on llmrouter-dcrouter's
     # validation split; see docs/results-0.1.0.md (ablations) and docs/results.md.
     # members="auto": a 3-seed ensemble below 5,000 training queries (AUTO_MEMBERS above).
+    # text_ngrams=16: 16 features of the text's character n-grams beside the sentence vector, chosen on
+    # validation log loss and on benchmarks held out of training (docs/method.md section 1.2; 64 loses routing
+    # on unseen benchmarks).
     "default": IrtNetConfig(dim=32, use_groups=True, group_dropout=0.1, infer_groups=True, calibrate=True,
-                            moe=MoEConfig(n_experts=8, top_k=8, hidden=256, out=128, dropout=0.5), members="auto"),
+                            text_ngrams=16, members="auto",
+                            moe=MoEConfig(n_experts=8, top_k=8, hidden=256, out=128, dropout=0.5)),
     # A small network for tests and the demo.
     "small": IrtNetConfig(dim=8, moe=MoEConfig(n_experts=4, top_k=2, hidden=32, out=16, dropout=0.1)),
 }

@@ -1,0 +1,101 @@
+"""Does a setting of irtnet hold up on benchmarks it never trained on? A probe (leave benchmarks out).
+
+    python scripts/unseen_benchmark_probe.py runs/tables/llmrouter.parquet --k 16,64 [--groups 5]
+
+The table's benchmarks are dealt into G groups (`--groups`, default min(5, number of benchmarks); sorted
+names shuffled with seed 0, then dealt in turn). For each group, every query of its benchmarks is a test
+query, and the other benchmarks' queries are cut 0.9 / 0.1 into training and validation (seed 0). On each
+such split the `default` preset is trained with `params.config.text_ngrams = 0` (`--base`) and with
+`params.config.text_ngrams = K` for each K of `--k`,
+and every model scores the held-out benchmarks' queries from their text alone (their names are unknown to
+it), for the models that have training answers in every split. Printed: per K, the paired bootstrap over the pooled test queries (each tested once) of the K model
+minus the base model, AUC, log loss, routing accuracy and ECE, and the routing difference per benchmark.
+Routing as `irtnet compare` scores it: queries with every model labelled, or, for a table whose name
+starts with "zeroeval", each query among its labelled models.
+
+This is the out-of-distribution check that in-distribution validation cannot make: the benchmark
+classifier's posterior and the network's inputs meet a kind of query absent from training, as RouterDC's
+out-of-distribution files do (docs/method.md section 1.2).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from irtnet import api
+from irtnet.data.splits import QuerySplit
+from irtnet.tasks.stats import paired_bootstrap
+
+from _probe import load, print_paired, table_parser  # scripts/_probe.py
+
+
+def benchmark_groups(names: list[str], n_groups: int, seed: int = 0) -> list[list[str]]:
+    """Sorted names shuffled by `seed`, dealt in turn into `n_groups` non-empty groups."""
+    order = np.array(sorted(names), dtype=object)[np.random.default_rng(seed).permutation(len(names))]
+    return [sorted(order[g::n_groups].tolist()) for g in range(n_groups)]
+
+
+def held_out_split(table, benchmarks: list[str], val_fraction: float = 0.1, seed: int = 0) -> QuerySplit:
+    """Test = every query of `benchmarks`; the rest cut into train and validation."""
+    q = table.queries.sort_values("query")
+    held = q["benchmark"].isin(benchmarks).to_numpy()
+    rest = q.loc[~held, "query"].to_numpy(dtype=object)
+    rest = rest[np.random.default_rng(seed).permutation(len(rest))]
+    n_val = int(round(val_fraction * len(rest)))
+    return QuerySplit(tuple(rest[n_val:]), tuple(rest[:n_val]), tuple(q.loc[held, "query"]),
+                      "leave-benchmarks-out", {"benchmarks": benchmarks, "seed": seed})
+
+
+def main() -> None:
+    ap = table_parser(__doc__, folds=0)
+    ap.add_argument("--k", default="16,64", help="comma-separated n-gram widths to pair against the default")
+    ap.add_argument("--groups", type=int, default=5)
+    ap.add_argument("--base", type=int, default=0, help="the n-gram width paired against (0: the embedding alone)")
+    args = ap.parse_args()
+    table, data = load(args)
+    names = table.benchmark_vocab.to_list()
+    groups = benchmark_groups(names, min(args.groups, len(names)))
+    widths = [args.base] + [int(k) for k in args.k.split(",")]
+    entries = {f"text_ngrams={k}": {"config": {"text_ngrams": k}} for k in widths}
+    probs: dict[str, list[np.ndarray]] = {e: [] for e in entries}
+    labels, benchmark_of = [], []
+    parts = [api.split_datasets(data, held_out_split(table, group)) for group in groups]
+    trained = [set(train.table.model_vocab.ids) for train, _, _ in parts]
+    models = [m for m in table.model_vocab.ids if all(m in s for s in trained)]  # scored on every split
+    for group, (train, val, test) in zip(groups, parts):
+        start = time.time()
+        for name, params in entries.items():
+            spec = api.resolve_spec(api.ModelSpec(preset="default", seed=0, params=params))
+            est = api.build_predictor(spec).fit(train, val)
+            probs[name].append(est.predict_proba(test.queries.without_groups(), models))
+        labels.append(test.table.label_matrix(model_ids=models))
+        bench = test.table.queries.set_index("query").loc[list(test.queries.ids), "benchmark"]
+        benchmark_of.append(bench.to_numpy(dtype=object))
+        print(f"held out {group}: {len(test.queries.ids)} queries, {time.time() - start:.0f} s", flush=True)
+    y, bench = np.vstack(labels), np.concatenate(benchmark_of)
+    seen = ~np.isnan(y)
+    mask = seen.any(1) if Path(args.table).stem.startswith("zeroeval") else seen.all(1)
+    base = np.vstack(probs[f"text_ngrams={args.base}"])
+    for name in list(entries)[1:]:
+        ours = np.vstack(probs[name])
+        res = paired_bootstrap(y, ours, base, 2000, 0, routing_mask=mask,
+                               metrics=("auc", "log_loss", "routing", "ece"))
+        print_paired(f"{args.table}, unseen benchmarks, text only: {name} minus text_ngrams={args.base}", res)
+        for b in names:
+            rows = mask & (bench == b)
+            if rows.any():
+                print(f"    routing on {b} ({rows.sum()} queries): {_routing(y[rows], ours[rows]):.4f} vs "
+                      f"{_routing(y[rows], base[rows]):.4f}")
+
+
+def _routing(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean label of each query's highest-probability labelled model."""
+    p = np.where(np.isnan(y), -np.inf, p)
+    return float(np.nanmean(y[np.arange(len(y)), p.argmax(1)]))
+
+
+if __name__ == "__main__":
+    main()
