@@ -6,10 +6,11 @@ The table's benchmarks are dealt into G groups (`--groups`, default min(5, numbe
 names shuffled with seed 0, then dealt in turn). For each group, every query of its benchmarks is a test
 query, and the other benchmarks' queries are cut 0.9 / 0.1 into training and validation (seed 0). On each
 such split the `default` preset is trained with `params.config.text_ngrams = 0` (`--base`) and with
-`params.config.text_ngrams = K` for each K of `--k`,
-and every model scores the held-out benchmarks' queries from their text alone (their names are unknown to
-it), for the models that have training answers in every split. Printed: per K, the paired bootstrap over the pooled test queries (each tested once) of the K model
-minus the base model, AUC, log loss, routing accuracy and ECE, and the routing difference per benchmark.
+`params.config.text_ngrams = K` for each K of `--k`, and every model scores the held-out benchmarks' queries
+from their text alone (their names are unknown to it), for the models that have training answers in every
+split. Printed: per K, the paired bootstrap over the pooled test queries (each tested once) of the K model
+minus the base model, AUC, log loss, routing accuracy and ECE, and the routing accuracy per benchmark.
+(`--folds` is not used here: every group is held out once.)
 Routing as `irtnet compare` scores it: queries with every model labelled, or, for a table whose name
 starts with "zeroeval", each query among its labelled models.
 
@@ -51,7 +52,7 @@ def held_out_split(table, benchmarks: list[str], val_fraction: float = 0.1, seed
 
 def main() -> None:
     ap = table_parser(__doc__, folds=0)
-    ap.add_argument("--k", default="16,64", help="comma-separated n-gram widths to pair against the default")
+    ap.add_argument("--k", default="16,64", help="comma-separated n-gram widths to pair against --base")
     ap.add_argument("--groups", type=int, default=5)
     ap.add_argument("--base", type=int, default=0, help="the n-gram width paired against (0: the embedding alone)")
     args = ap.parse_args()
