@@ -18,7 +18,8 @@ Arg = typer.Argument
 # The model options of the commands that train (the same names and meaning as `irtnet train`'s).
 ModelOpt = Annotated[str, Opt("--model", help="model to train (registry name)")]
 PresetOpt = Annotated[Optional[str], Opt(help="IrtNet preset (default: 'default')")]
-ConfigOpt = Annotated[Optional[Path], Opt(help="JSON/TOML model settings (model, preset, params, seed)")]
+ConfigOpt = Annotated[Optional[Path], Opt(help="JSON/TOML model settings (model, preset, params, seed), or a train "
+                                                "config with only a [model] table")]
 EpochsOpt = Annotated[Optional[int], Opt(help="maximum epochs")]
 LrOpt = Annotated[Optional[float], Opt(help="learning rate")]
 GroupsOpt = Annotated[Optional[bool], Opt("--groups/--no-groups", help="benchmark names enter IrtNet (hidden "
@@ -33,9 +34,25 @@ def _model(config: Path | None, model: str, preset: str | None, seed: int, epoch
     from irtnet.config import read_config_file
     from irtnet.predictors.spec import model_spec_from
 
-    base = read_config_file(config) if config else None
+    base = model_settings(read_config_file(config), config) if config else None
     return model_spec_from(base, model=model, preset=preset, seed=seed, epochs=epochs, lr=lr, groups=groups,
                            progress=False)
+
+
+def model_settings(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The model spec a task command reads from a `--config` file: the file itself (`model`, `preset`,
+    `params`, `seed`), or the `[model]` table of an `irtnet train` run config, whose other tables (`data`,
+    `threads`) belong to a training run and are refused by name, as the task command takes them from its
+    own arguments."""
+    if not isinstance(raw.get("model"), dict):
+        return raw
+    other = sorted(k for k in raw if k != "model")
+    if other:
+        from irtnet.errors import ConfigError
+
+        raise ConfigError(f"{path}: a task command reads only the [model] table of a run config; {other} do "
+                          "not apply here (the table is the command's argument; use --threads and --seed)")
+    return raw["model"]
 
 
 # ---------------------------------------------------------------------------------------------- benchmark
