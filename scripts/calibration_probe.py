@@ -34,7 +34,12 @@ moves the shipped ECE from .0263 to .0231 and changes log loss by -.0013 [-.0021
 [-.0004, +.0012] and routing by -.0037 [-.0152, +.0065] (ties), all text only. One table is not enough to change
 the default target, so it stays "score".
 
-Both together (2026-12-02, `--targets label`, 7 min): trained on the label, then recalibrated against the label
+With the default's 16 n-gram features (2026-12-02, commit 9b6142c, `--targets score,label`, 2 min): score
+.0215 / .0244 / .0266 / .0215 / .0095, label .0187 / .0245 / .0273 / .0187 / .0092 (the same order); label
+minus score, text only: log loss -.0007 [-.0019, +.0006], AUC +.0003, routing -.0088 [-.0213, +.0027], all
+ties. Recalibrating on validation no longer helps, and no choice is made on these test queries.
+
+Before them, both together (2026-12-02, `--targets label`, 7 min): trained on the label, then recalibrated against the label
 on validation, the mean ECE over the 5 folds is .0231 / .0246 / .0217 / .0231 / .0104 (none / temperature /
 platt / chosen / test-platt; per fold, platt .0194 / .0148 / .0149 / .0347 / .0246). Still above .02, and the
 folds disagree (fold 3: .0388 uncalibrated): on 320 test queries a fold's ECE moves by about .01 with the draw
