@@ -33,8 +33,8 @@ bench: $(STAMP)
 	$(PY) bench/run_all.py
 
 # docs/results.md from scratch: the three comparisons behind it, then the document (46 minutes on the project's
-# 2-core AMD EPYC with every table's embeddings cached, 2026-12-02; encoding them first adds about 25; each
-# comparison resumes from its cells where it was interrupted).
+# 2-core AMD EPYC with every table's embeddings cached, 2026-12-02; encoding the texts the first time adds
+# tens of minutes, MMLU-Pro's alone about 18 (docs/estimation.md); each comparison resumes from its cells).
 IRTNET := $(VENV)/bin/irtnet
 results: $(STAMP)
 	$(IRTNET) compare --config configs/text-only.toml --quiet

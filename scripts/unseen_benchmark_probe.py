@@ -28,7 +28,7 @@ import numpy as np
 
 from irtnet import api
 from irtnet.data.splits import QuerySplit
-from irtnet.tasks.stats import paired_bootstrap
+from irtnet.tasks.stats import paired_bootstrap, routing_contributions
 
 from _probe import load, print_paired, table_parser  # scripts/_probe.py
 
@@ -85,17 +85,13 @@ def main() -> None:
         res = paired_bootstrap(y, ours, base, 2000, 0, routing_mask=mask,
                                metrics=("auc", "log_loss", "routing", "ece"))
         print_paired(f"{args.table}, unseen benchmarks, text only: {name} minus text_ngrams={args.base}", res)
+        hits = {n: routing_contributions(y, p, mask) for n, p in ((name, ours), ("base", base))}
         for b in names:
-            rows = mask & (bench == b)
-            if rows.any():
-                print(f"    routing on {b} ({rows.sum()} queries): {_routing(y[rows], ours[rows]):.4f} vs "
-                      f"{_routing(y[rows], base[rows]):.4f}")
-
-
-def _routing(y: np.ndarray, p: np.ndarray) -> float:
-    """Mean label of each query's highest-probability labelled model."""
-    p = np.where(np.isnan(y), -np.inf, p)
-    return float(np.nanmean(y[np.arange(len(y)), p.argmax(1)]))
+            rows = bench == b
+            counted = hits["base"][1][rows].sum()
+            if counted:
+                acc = {n: hit[rows].sum() / counted for n, (hit, _) in hits.items()}
+                print(f"    routing on {b} ({counted:.0f} queries): {acc[name]:.4f} vs {acc['base']:.4f}")
 
 
 if __name__ == "__main__":
