@@ -2,9 +2,10 @@
 
     python scripts/unseen_benchmark_probe.py runs/tables/llmrouter.parquet --k 16,64 [--groups 5]
 
-The table's benchmarks are dealt into G groups (`--groups`, default min(5, number of benchmarks); sorted
-names shuffled with seed 0, then dealt in turn). For each group, every query of its benchmarks is a test
-query, and the other benchmarks' queries are cut 0.9 / 0.1 into training and validation (seed 0). On each
+The table's benchmarks are dealt into G groups (`--groups`, default min(5, number of benchmarks);
+`data.splits.benchmark_groups`, seed 0). For each group, every query of its benchmarks is a test query, and
+the other benchmarks' queries are cut 0.9 / 0.1 into training and validation (`data.splits.leave_benchmarks_out`,
+seed 0). On each
 such split the `default` preset is trained with `params.config.text_ngrams = 0` (`--base`) and with
 `params.config.text_ngrams = K` for each K of `--k`, and every model scores the held-out benchmarks' queries
 from their text alone (their names are unknown to it), for the models that have training answers in every
@@ -27,27 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from irtnet import api
-from irtnet.data.splits import QuerySplit
+from irtnet.data.splits import benchmark_groups, leave_benchmarks_out
 from irtnet.tasks.stats import paired_bootstrap, routing_contributions
 
 from _probe import load, print_paired, table_parser  # scripts/_probe.py
-
-
-def benchmark_groups(names: list[str], n_groups: int, seed: int = 0) -> list[list[str]]:
-    """Sorted names shuffled by `seed`, dealt in turn into `n_groups` non-empty groups."""
-    order = np.array(sorted(names), dtype=object)[np.random.default_rng(seed).permutation(len(names))]
-    return [sorted(order[g::n_groups].tolist()) for g in range(n_groups)]
-
-
-def held_out_split(table, benchmarks: list[str], val_fraction: float = 0.1, seed: int = 0) -> QuerySplit:
-    """Test = every query of `benchmarks`; the rest cut into train and validation."""
-    q = table.queries.sort_values("query")
-    held = q["benchmark"].isin(benchmarks).to_numpy()
-    rest = q.loc[~held, "query"].to_numpy(dtype=object)
-    rest = rest[np.random.default_rng(seed).permutation(len(rest))]
-    n_val = int(round(val_fraction * len(rest)))
-    return QuerySplit(tuple(rest[n_val:]), tuple(rest[:n_val]), tuple(q.loc[held, "query"]),
-                      "leave-benchmarks-out", {"benchmarks": benchmarks, "seed": seed})
 
 
 def main() -> None:
@@ -63,7 +47,7 @@ def main() -> None:
     entries = {f"text_ngrams={k}": {"config": {"text_ngrams": k}} for k in widths}
     probs: dict[str, list[np.ndarray]] = {e: [] for e in entries}
     labels, benchmark_of = [], []
-    parts = [api.split_datasets(data, held_out_split(table, group)) for group in groups]
+    parts = [api.split_datasets(data, leave_benchmarks_out(table, group)) for group in groups]
     trained = [set(train.table.model_vocab.ids) for train, _, _ in parts]
     models = [m for m in table.model_vocab.ids if all(m in s for s in trained)]  # scored on every split
     for group, (train, val, test) in zip(groups, parts):

@@ -7,7 +7,14 @@ import pytest
 
 from irtnet.data.embeddings import (EmbeddingCache, QueryEmbeddings, embed_queries, embed_texts, load_encoder,
                                     text_key)
-from irtnet.data.splits import QuerySplit, held_out_models, leave_one_benchmark_out, split_by_query
+from irtnet.data.splits import (
+    QuerySplit,
+    benchmark_groups,
+    held_out_models,
+    leave_benchmarks_out,
+    leave_one_benchmark_out,
+    split_by_query,
+)
 from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError, DataError
 
@@ -52,6 +59,43 @@ def test_leave_one_benchmark_out_and_held_out_models(synth):
     with pytest.raises(ConfigError, match="n_test"):
         held_out_models(t, n_test=8)
 
+
+
+def test_leave_benchmarks_out_holds_out_every_query_of_each_group(synth):
+    t = synth.table
+    names = t.benchmark_vocab.to_list()
+    bench = t.queries.set_index("query")["benchmark"]
+    groups = benchmark_groups(names, 2, seed=3)
+    assert sorted(sum(groups, [])) == sorted(names) and all(groups)  # a partition, no group empty
+    tested = []
+    for group in groups:
+        s = leave_benchmarks_out(t, group, val_fraction=0.2, seed=1)
+        assert s.kind == ("leave-one-benchmark-out" if len(group) == 1 else "leave-benchmarks-out")
+        assert set(bench.loc[list(s.test)]) == set(group)
+        assert not set(group) & set(bench.loc[list(s.train) + list(s.val)])
+        assert len(s.train) + len(s.val) + len(s.test) == len(t.queries)
+        assert len(s.val) == round(0.2 * (len(s.train) + len(s.val)))
+        tested += s.test
+    assert sorted(tested) == sorted(t.queries["query"])  # every query tested exactly once
+    # one benchmark: the same split as leave_one_benchmark_out, saved under the same kind
+    assert leave_benchmarks_out(t, [names[0]], seed=1) == leave_one_benchmark_out(t, names[0], seed=1)
+
+
+def test_leave_benchmarks_out_refuses_bad_groups(synth):
+    t = synth.table
+    names = t.benchmark_vocab.to_list()
+    with pytest.raises(DataError, match="unknown benchmark 'nope'"):
+        leave_benchmarks_out(t, [names[0], "nope"])
+    with pytest.raises(DataError, match="empty"):
+        leave_benchmarks_out(t, [])
+    with pytest.raises(DataError, match="named twice"):
+        leave_benchmarks_out(t, [names[0], names[0]])
+    with pytest.raises(DataError, match="no other benchmark"):
+        leave_benchmarks_out(t, names)
+    with pytest.raises(ConfigError, match="n_groups"):
+        benchmark_groups(names, len(names) + 1)
+    with pytest.raises(ConfigError, match="n_groups"):
+        benchmark_groups(names, 0)
 
 # ----------------------------------------------------------------------------- embeddings
 class CountingEncoder:

@@ -1,5 +1,6 @@
-"""Seeded splits: by query, leave one benchmark out, and held-out models; the one check of split
-fractions (`check_fractions`) and the one sub-dataset of chosen response rows (`pair_subset`).
+"""Seeded splits: by query, leave benchmarks out (one, or groups dealt by `benchmark_groups`), and held-out
+models; the one check of split fractions (`check_fractions`) and the one sub-dataset of chosen response rows
+(`pair_subset`).
 
 Every split is a plain record of ids, written to JSON beside a run so the same split can be rebuilt.
 Test queries never appear in training or validation: all splits partition the query ids.
@@ -112,22 +113,50 @@ def split_by_query(
     return QuerySplit(tuple(parts[0]), tuple(parts[1]), tuple(parts[2]), "query", params)
 
 
+def leave_benchmarks_out(
+    table: ResponseTable, benchmarks: list[str], val_fraction: float = 0.1, seed: int = 0
+) -> QuerySplit:
+    """Test = every query of `benchmarks`; train/val = the other benchmarks' queries, cut with `seed`."""
+    benchmarks = list(benchmarks)
+    if not benchmarks:
+        raise DataError("no benchmark to hold out: the list is empty", field="benchmark")
+    unknown = [b for b in benchmarks if b not in table.benchmark_vocab]
+    if unknown:
+        raise DataError(f"unknown benchmark {unknown[0]!r}; known: {table.benchmark_vocab.to_list()}",
+                        field="benchmark")
+    if len(set(benchmarks)) != len(benchmarks):
+        raise DataError(f"a benchmark is named twice in {benchmarks}", field="benchmark")
+    q = table.queries.sort_values("query")
+    held = q["benchmark"].isin(benchmarks)
+    rest = q.loc[~held, "query"].to_numpy(dtype=object)
+    if len(rest) == 0:
+        raise DataError(f"holding out {benchmarks} leaves no other benchmark to train on", field="benchmark")
+    train, val, _ = _cut(rest, (1 - val_fraction, val_fraction, 0.0), np.random.default_rng(seed))
+    test = tuple(q.loc[held, "query"])
+    if len(benchmarks) == 1:
+        params = {"benchmark": benchmarks[0], "val_fraction": val_fraction, "seed": seed}
+        return QuerySplit(tuple(train), tuple(val), test, "leave-one-benchmark-out", params)
+    params = {"benchmarks": benchmarks, "val_fraction": val_fraction, "seed": seed}
+    return QuerySplit(tuple(train), tuple(val), test, "leave-benchmarks-out", params)
+
+
 def leave_one_benchmark_out(
     table: ResponseTable, benchmark: str, val_fraction: float = 0.1, seed: int = 0
 ) -> QuerySplit:
     """Test = every query of `benchmark`; train/val = the other benchmarks' queries."""
-    if benchmark not in table.benchmark_vocab:
-        raise DataError(f"unknown benchmark {benchmark!r}; known: {table.benchmark_vocab.to_list()}",
-                        field="benchmark")
-    q = table.queries.sort_values("query")
-    held = q["benchmark"] == benchmark
-    rest = q.loc[~held, "query"].to_numpy(dtype=object)
-    if len(rest) == 0:
-        raise DataError(f"benchmark {benchmark!r} is the only one: nothing is left to train on",
-                        field="benchmark")
-    train, val, _ = _cut(rest, (1 - val_fraction, val_fraction, 0.0), np.random.default_rng(seed))
-    params = {"benchmark": benchmark, "val_fraction": val_fraction, "seed": seed}
-    return QuerySplit(tuple(train), tuple(val), tuple(q.loc[held, "query"]), "leave-one-benchmark-out", params)
+    return leave_benchmarks_out(table, [benchmark], val_fraction, seed)
+
+
+def benchmark_groups(names: list[str], n_groups: int, seed: int = 0) -> list[list[str]]:
+    """The sorted `names` shuffled with `seed` and dealt in turn into `n_groups` non-empty groups.
+
+    Each group is one `leave_benchmarks_out` test set; together they hold every benchmark out once.
+    """
+    if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) \
+            or not 1 <= n_groups <= len(names):
+        raise ConfigError(f"n_groups must be an integer from 1 to the {len(names)} benchmarks, got {n_groups!r}")
+    order = np.array(sorted(names), dtype=object)[np.random.default_rng(seed).permutation(len(names))]
+    return [sorted(order[g::n_groups].tolist()) for g in range(n_groups)]
 
 
 def held_out_models(
