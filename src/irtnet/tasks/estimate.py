@@ -293,29 +293,14 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     """
     a, b, names = _pool(a, b, groups)
     idx, y = _answers(len(b), answered, y)
-    _check_level(level)
-    if n_draws < 1:
-        raise ConfigError(f"n_draws must be at least 1, got {n_draws}")
-    if combine not in COMBINE:
-        raise ConfigError(f"unknown combine {combine!r}; choose from {COMBINE}")
-    check_replay_weight(replay_weight)
-    if overall and OVERALL in set(names.tolist()):
-        raise DataError(f"a benchmark is named {OVERALL!r}, the name of the overall row; rename it", field="benchmark")
+    _check_estimate_options(level, n_draws, combine, replay_weight, overall, names)
     replay: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     kind = None if misfit is None else "given misfit"  # what corrects the benchmarks replay does not
     if misfit is None and known_labels is not None:
         if misfit_method not in (*MISFIT_METHODS, "replay"):
             raise ConfigError(f"unknown misfit method {misfit_method!r}; choose from {(*MISFIT_METHODS, 'replay')}")
         if misfit_method == "replay":
-            known, _ = _known_inputs(known_labels, None, len(b), a.shape[1])
-            priors = list(replay_priors) if replay_priors is not None else [prior] * known.shape[1]
-            check_replay_priors(priors, known.shape[1])  # before the groups below index it
-            items_of = replay_items or [(a, b, np.arange(known.shape[1]))]
-            parts = [replay_errors(pa, pb, names, idx, known[:, cols], [priors[c] for c in cols])
-                     for pa, pb, cols in items_of]
-            replay = {g: (*(np.concatenate([p[g][k] for p in parts if g in p]) for k in (0, 1)),  # e, d
-                          np.concatenate([cols[p[g][2]] for p, (_, _, cols) in zip(parts, items_of) if g in p]))
-                      for g in sorted({g for p in parts for g in p})}
+            replay = _replayed(a, b, names, idx, known_labels, prior, replay_items, replay_priors)
         kind = "in-sample" if misfit_method == "replay" else misfit_method
         misfit = benchmark_misfit(a, b, names, known_labels, known_theta, prior, method=kind, seed=seed)
     weight = _weight_kind(replay_weight, replay, names, idx)
@@ -352,6 +337,36 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
         out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), float(point), float(lower),
                                      float(upper), level, kind))
     return [*out, _overall(out, replayed, realised_of, level)] if overall else out
+
+
+def _check_estimate_options(level: float, n_draws: int, combine: str, replay_weight: str, overall: bool,
+                            names: np.ndarray) -> None:
+    """ConfigError (DataError for the benchmark names) naming the first of `estimate_accuracy`'s options that is
+    out of range, before anything is fitted."""
+    _check_level(level)
+    if n_draws < 1:
+        raise ConfigError(f"n_draws must be at least 1, got {n_draws}")
+    if combine not in COMBINE:
+        raise ConfigError(f"unknown combine {combine!r}; choose from {COMBINE}")
+    check_replay_weight(replay_weight)
+    if overall and OVERALL in set(names.tolist()):
+        raise DataError(f"a benchmark is named {OVERALL!r}, the name of the overall row; rename it", field="benchmark")
+
+
+def _replayed(a: np.ndarray, b: np.ndarray, names: np.ndarray, idx: np.ndarray, known_labels: np.ndarray,
+              prior: Prior, replay_items: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None,
+              replay_priors: Sequence[Prior] | None) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """{benchmark: (e, d, known model columns)}: `replay_errors` of every group of known models on its own item
+    parameters (`replay_items`, else a, b for all), joined per benchmark (see `estimate_accuracy`)."""
+    known, _ = _known_inputs(known_labels, None, len(b), a.shape[1])
+    priors = list(replay_priors) if replay_priors is not None else [prior] * known.shape[1]
+    check_replay_priors(priors, known.shape[1])  # before the groups below index it
+    items_of = replay_items or [(a, b, np.arange(known.shape[1]))]
+    parts = [replay_errors(pa, pb, names, idx, known[:, cols], [priors[c] for c in cols])
+             for pa, pb, cols in items_of]
+    return {g: (*(np.concatenate([p[g][k] for p in parts if g in p]) for k in (0, 1)),  # e, d
+                np.concatenate([cols[p[g][2]] for p, (_, _, cols) in zip(parts, items_of) if g in p]))
+            for g in sorted({g for p in parts for g in p})}
 
 
 def _weight_kind(replay_weight: str, replay: dict[str, tuple[np.ndarray, ...]], names: np.ndarray,
