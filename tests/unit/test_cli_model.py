@@ -88,3 +88,34 @@ def test_task_commands_keep_the_presets_benchmark_setting_unless_told():
 
     assert groups_of("default", None) is True and groups_of("small", None) is False
     assert groups_of("default", False) is False and groups_of("small", True) is True
+
+
+@pytest.mark.parametrize("held", [["algebra"], ["algebra", "coding"]])
+def test_train_holds_benchmarks_out_and_evaluates_them(tmp_path, held):
+    make_synthetic(n_models=5, n_queries=300, n_benchmarks=3, dim=2, feature_dim=8, seed=1).table.to_parquet(
+        tmp_path / "t.parquet")
+    flags = sum((["--holdout-benchmark", b] for b in held), [])
+    result = runner.invoke(app, ["train", str(tmp_path / "t.parquet"), "-o", str(tmp_path / "run"), "--preset",
+                                 "small", "--encoder", "hashing-32", "--epochs", "2", "--quiet", "--threads", "1",
+                                 *flags])
+    assert result.exit_code == 0, result.output
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data"]["split"] == "benchmark"
+    assert config["data"]["holdout_benchmark"] == (held[0] if len(held) == 1 else held)
+    assert split["kind"] == ("leave-one-benchmark-out" if len(held) == 1 else "leave-benchmarks-out")
+    from irtnet.data.table import ResponseTable
+    bench = ResponseTable.read_parquet(tmp_path / "t.parquet").queries.set_index("query")["benchmark"]
+    assert set(bench.loc[split["test"]]) == set(held)
+    assert not set(held) & set(bench.loc[split["train"] + split["val"]])
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+
+
+def test_train_refuses_an_unknown_held_out_benchmark(tmp_path):
+    make_synthetic(n_models=4, n_queries=100, n_benchmarks=2, dim=2, feature_dim=8, seed=1).table.to_parquet(
+        tmp_path / "t.parquet")
+    result = runner.invoke(app, ["train", str(tmp_path / "t.parquet"), "-o", str(tmp_path / "run"),
+                                 "--encoder", "hashing-8", "--holdout-benchmark", "algebra", "--holdout-benchmark", "nope"])
+    assert result.exit_code == 2 and "unknown benchmark 'nope'" in result.output and "biology" in result.output
+    assert not (tmp_path / "run").exists()

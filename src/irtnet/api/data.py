@@ -10,7 +10,7 @@ from irtnet.data.dataset import Dataset
 from irtnet.data.embeddings import DEFAULT_ENCODER, CacheFill, embed_queries, fill_cache
 from irtnet.data.encode_pool import read_texts
 from irtnet.data.pair_split import PairSplit
-from irtnet.data.splits import QuerySplit, leave_one_benchmark_out, split_by_query
+from irtnet.data.splits import QuerySplit, leave_benchmarks_out, split_by_query
 from irtnet.data.table import ResponseTable
 from irtnet.errors import ConfigError
 
@@ -40,13 +40,14 @@ def encode_file(path: str | Path, encoder: str = DEFAULT_ENCODER, *, column: str
 
 
 def make_split(table: ResponseTable, cfg: DataConfig) -> QuerySplit | PairSplit:
-    """The split `cfg` describes: by query (the default), leaving one benchmark out, or by pair."""
+    """The split `cfg` describes: by query (the default), leaving benchmarks out, or by pair."""
     if cfg.split == "pair":
         return PairSplit.draw(table, cfg.fractions, cfg.seed)
     if cfg.split == "benchmark":
         if not cfg.holdout_benchmark:
             raise ConfigError("split 'benchmark' needs holdout_benchmark")
-        return leave_one_benchmark_out(table, cfg.holdout_benchmark, cfg.fractions[1], cfg.seed)
+        held = [cfg.holdout_benchmark] if isinstance(cfg.holdout_benchmark, str) else cfg.holdout_benchmark
+        return leave_benchmarks_out(table, held, cfg.fractions[1], cfg.seed)
     return split_by_query(table, cfg.fractions, cfg.seed, cfg.stratify)
 
 

@@ -364,7 +364,8 @@ def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASEL
 
 def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, model: str | None = None,
                   preset: str | None = None, encoder: str | None = None,
-                  fractions: tuple[float, float, float] | None = None, holdout_benchmark: str | None = None,
+                  fractions: tuple[float, float, float] | None = None,
+                  holdout_benchmark: str | Sequence[str] | None = None,
                   split_by: str | None = None, seed: int | None = None, epochs: int | None = None, lr: float | None = None,
                   groups: bool | None = None, threads: int | None = None, progress: bool | None = None,
                   device: str | None = None, bf16: bool | None = None) -> RunSpec:
@@ -377,7 +378,8 @@ def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, mode
     if holdout_benchmark:
         if split_by not in (None, "benchmark"):
             raise ConfigError(f"--holdout-benchmark makes a benchmark split; it conflicts with --split-by {split_by}")
-        data.update(split="benchmark", holdout_benchmark=holdout_benchmark)
+        held = [holdout_benchmark] if isinstance(holdout_benchmark, str) else list(holdout_benchmark)
+        data.update(split="benchmark", holdout_benchmark=held[0] if len(held) == 1 else held)
     spec = run_spec(deep_update(file or {}, {"data": data, "threads": threads}))
     chosen = model_spec_from(spec.model, model=model, preset=preset, seed=seed, epochs=epochs, lr=lr, groups=groups,
                              progress=progress, device=device, bf16=bf16,

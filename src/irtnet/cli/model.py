@@ -23,7 +23,8 @@ def train(
                       ] = None,
     encoder: Annotated[Optional[str], Opt(help="sentence-transformers name or local path, or hashing-<dim>")] = None,
     split: Annotated[Optional[str], Opt(help="train,val,test query fractions, e.g. 0.8,0.1,0.1")] = None,
-    holdout_benchmark: Annotated[Optional[str], Opt(help="leave this benchmark out as the test set")] = None,
+    holdout_benchmark: Annotated[Optional[list[str]], Opt(help="leave this benchmark out as the test set (repeat "
+                                                                "the flag to hold out several)")] = None,
     split_by: Annotated[Optional[str], Opt(help="query (test queries unseen) or pair (test (model, query) pairs; "
                                                 "the default for classical IRT models)")] = None,
     seed: Annotated[Optional[int], Opt(help="seed of the split and of the model", min=0)] = None,
