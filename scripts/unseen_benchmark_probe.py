@@ -11,7 +11,11 @@ such split the `default` preset is trained with `params.config.text_ngrams = 0` 
 from their text alone (their names are unknown to it), for the models that have training answers in every
 split. Printed: per K, the paired bootstrap over the pooled test queries (each tested once) of the K model
 minus the base model, AUC, log loss, routing accuracy and ECE, and the routing accuracy per benchmark.
-(`--folds` is not used here: every group is held out once.)
+(`--folds` is not used here: every group is held out once.) With at least five benchmarks, the same
+comparison is printed again with a bootstrap that resamples the benchmarks, then the queries within each
+(`paired_bootstrap(clusters=...)`): its interval holds the spread between held-out benchmarks, which the
+query bootstrap does not. `--seed` redraws the train/validation cut and the models' seed (the groups stay);
+`--save` keeps the probabilities.
 Routing as `irtnet compare` scores it: queries with every model labelled, or, for a table whose name
 starts with "zeroeval", each query among its labelled models.
 
@@ -34,11 +38,18 @@ from irtnet.tasks.stats import paired_bootstrap, routing_contributions
 from _probe import load, print_paired, table_parser  # scripts/_probe.py
 
 
+MIN_CLUSTERS = 5  # fewer benchmarks: no interval over benchmarks is printed
+
+
 def main() -> None:
     ap = table_parser(__doc__, folds=0)
     ap.add_argument("--k", default="16,64", help="comma-separated n-gram widths to pair against --base")
     ap.add_argument("--groups", type=int, default=5)
     ap.add_argument("--base", type=int, default=0, help="the n-gram width paired against (0: the embedding alone)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the train/validation cut and of the models "
+                                                       "(the groups stay those of seed 0)")
+    ap.add_argument("--save", help="write the labels, benchmarks, routing mask and every entry's probabilities "
+                                   "here (.npz), to score again without training")
     args = ap.parse_args()
     table, data = load(args)
     names = table.benchmark_vocab.to_list()
@@ -47,13 +58,13 @@ def main() -> None:
     entries = {f"text_ngrams={k}": {"config": {"text_ngrams": k}} for k in widths}
     probs: dict[str, list[np.ndarray]] = {e: [] for e in entries}
     labels, benchmark_of = [], []
-    parts = [api.split_datasets(data, leave_benchmarks_out(table, group)) for group in groups]
+    parts = [api.split_datasets(data, leave_benchmarks_out(table, group, seed=args.seed)) for group in groups]
     trained = [set(train.table.model_vocab.ids) for train, _, _ in parts]
     models = [m for m in table.model_vocab.ids if all(m in s for s in trained)]  # scored on every split
     for group, (train, val, test) in zip(groups, parts):
         start = time.time()
         for name, params in entries.items():
-            spec = api.resolve_spec(api.ModelSpec(preset="default", seed=0, params=params))
+            spec = api.resolve_spec(api.ModelSpec(preset="default", seed=args.seed, params=params))
             est = api.build_predictor(spec).fit(train, val)
             probs[name].append(est.predict_proba(test.queries.without_groups(), models))
         labels.append(test.table.label_matrix(model_ids=models))
@@ -64,11 +75,20 @@ def main() -> None:
     seen = ~np.isnan(y)
     mask = seen.any(1) if Path(args.table).stem.startswith("zeroeval") else seen.all(1)
     base = np.vstack(probs[f"text_ngrams={args.base}"])
+    if args.save:
+        np.savez_compressed(args.save, y=y, benchmark=bench.astype(str), mask=mask,
+                            **{name: np.vstack(p) for name, p in probs.items()})
+    codes = np.unique(bench, return_inverse=True)[1]
     for name in list(entries)[1:]:
         ours = np.vstack(probs[name])
         res = paired_bootstrap(y, ours, base, 2000, 0, routing_mask=mask,
                                metrics=("auc", "log_loss", "routing", "ece"))
         print_paired(f"{args.table}, unseen benchmarks, text only: {name} minus text_ngrams={args.base}", res)
+        if len(names) >= MIN_CLUSTERS:  # the spread over benchmarks, which the query bootstrap does not hold
+            res = paired_bootstrap(y, ours, base, 2000, 0, routing_mask=mask, clusters=codes,
+                                   metrics=("auc", "log_loss", "routing", "ece"))
+            print_paired(f"  the same, resampling benchmarks, then queries within each ({len(names)} benchmarks)",
+                         res)
         hits = {n: routing_contributions(y, p, mask) for n, p in ((name, ours), ("base", base))}
         for b in names:
             rows = bench == b
