@@ -30,9 +30,9 @@ class DataConfig(BaseModel):
     table: str = Field(description="path of a response table (.parquet) written by `irtnet data import`")
     encoder: str = "all-MiniLM-L6-v2"
     split: Literal["query", "benchmark", "pair"] | None = Field(
-        None, description="query (test queries unseen), benchmark (`holdout_benchmark` left out) or pair (test (model, query) "
-                          "pairs of queries seen with other models); None: pair for a model with free per-item "
-                          "parameters, else query")
+        None, description="query (test queries unseen), benchmark (`holdout_benchmark` left out) or pair (test "
+                          "(model, query) pairs of queries seen with other models); None: pair for a model with "
+                          "free per-item parameters, else query")
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     holdout_benchmark: str | list[str] | None = Field(
         None, description="the test benchmark, or a list of them, when split = 'benchmark': every query of "
