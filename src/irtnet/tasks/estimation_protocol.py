@@ -345,35 +345,24 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
     if not cells:
         raise DataError(f"no held-out model answered as many pool items as any N asked ({list(ns)}): use smaller "
                         "numbers of answers", field="ns")
-    routed = retrain is not None and not getattr(predictor, "item_seen", False)
-    settings = _protocol_settings(ns, draws, held_out_share, n_test, seed, methods, routing_ns if routed else (),
-                                  replay_folds, replay_weight, fractions, prior_strength, level, n_draws, n_boot,
-                                  irt_dim, item_refit, refits)
+    settings = {"ns": [int(n) for n in ns], "draws": draws, "held_out_share": held_out_share, "n_held_out": n_test,
+                "seed": seed, "methods": list(methods),
+                "routing_ns": [int(n) for n in routing_ns] if retrain and not getattr(predictor, "item_seen", False)
+                else [],
+                "replay_folds": replay_folds, "replay_weight": replay_weight, "fractions": list(fractions),
+                "prior_strength": "chosen per draw and N (item_refit.per_draw)" if prior_strength is None
+                else prior_strength,
+                "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
+                "p_irt": f"classical MIRT-2PL (dim {irt_dim}, free item parameters, MAP) fitted on the known models",
+                "gp_irt_lambda": "b^2 / (b^2 + s^2 / n_g): b^2 split-half IRT bias on known models, s^2 item variance",
+                "pool": "the query split's train part; truth = the held-out model's mean label on a benchmark's pool items",
+                "item_refit": {"on": item_refit, "per_draw": refits,
+                               "what": "irtnet's pool items refitted on the known models' answers; the items' prior "
+                                       "sd and the ability prior's kind (then, unless given, its strength) chosen at "
+                                       f"{CHOICE_ANSWERS} answers by two-fold cross-fitting over the known models "
+                                       "(tasks/item_refit.py)"}}
     return EstimationEvaluation(cells, summarise(cells), paired_errors(cells, n_boot, seed),
                                 routing_rows(routing, n_boot, seed), settings)
-
-
-def _protocol_settings(ns: Sequence[int], draws: int, held_out_share: float, n_test: int, seed: int,
-                       methods: Sequence[str], routing_ns: Sequence[int], replay_folds: int, replay_weight: str,
-                       fractions: tuple[float, float, float], prior_strength: float | None, level: float,
-                       n_draws: int, n_boot: int, irt_dim: int, item_refit: bool,
-                       refits: list[dict[str, Any]]) -> dict[str, Any]:
-    """What `evaluate_estimation` ran with, as written beside its results (`routing_ns`: those scored, else empty)."""
-    return {"ns": [int(n) for n in ns], "draws": draws, "held_out_share": held_out_share, "n_held_out": n_test,
-            "seed": seed, "methods": list(methods),
-            "routing_ns": [int(n) for n in routing_ns],
-            "replay_folds": replay_folds, "replay_weight": replay_weight, "fractions": list(fractions),
-            "prior_strength": "chosen per draw and N (item_refit.per_draw)" if prior_strength is None
-            else prior_strength,
-            "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
-            "p_irt": f"classical MIRT-2PL (dim {irt_dim}, free item parameters, MAP) fitted on the known models",
-            "gp_irt_lambda": "b^2 / (b^2 + s^2 / n_g): b^2 split-half IRT bias on known models, s^2 item variance",
-            "pool": "the query split's train part; truth = the held-out model's mean label on a benchmark's pool items",
-            "item_refit": {"on": item_refit, "per_draw": refits,
-                           "what": "irtnet's pool items refitted on the known models' answers; the items' prior "
-                                   "sd and the ability prior's kind (then, unless given, its strength) chosen at "
-                                   f"{CHOICE_ANSWERS} answers by two-fold cross-fitting over the known models "
-                                   "(tasks/item_refit.py)"}}
 
 
 def _with_answers(data: Any, pool_ids: Sequence[str], known_ids: Sequence[str], ctx: _Draw, n: int, seed: int) -> Any:
