@@ -7,6 +7,9 @@ from typing import Any
 
 from irtnet import api
 
+METRICS = ("auc", "log_loss", "routing", "ece")  # what the held-out-benchmark probes pair
+MIN_CLUSTERS = 5  # fewer benchmarks than this: no interval resampling benchmarks is printed
+
 
 def table_parser(doc: str, folds: int) -> argparse.ArgumentParser:
     """A parser with the table, the number of cross-fitting folds to use and the encoder."""

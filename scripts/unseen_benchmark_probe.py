@@ -4,10 +4,9 @@
 
 The table's benchmarks are dealt into G groups (`--groups`, default min(5, number of benchmarks);
 `data.splits.benchmark_groups`, seed 0). For each group, every query of its benchmarks is a test query, and
-the other benchmarks' queries are cut 0.9 / 0.1 into training and validation (`data.splits.leave_benchmarks_out`,
-seed 0). On each
-such split the `default` preset is trained with `params.config.text_ngrams = 0` (`--base`) and with
-`params.config.text_ngrams = K` for each K of `--k`, and every model scores the held-out benchmarks' queries
+the other benchmarks' queries are cut 0.9 / 0.1 into training and validation
+(`data.splits.leave_benchmarks_out`, seed 0). On each such split the `default` preset is trained with
+`params.config.text_ngrams = 0` (`--base`) and with `params.config.text_ngrams = K` for each K of `--k`, and every model scores the held-out benchmarks' queries
 from their text alone (their names are unknown to it), for the models that have training answers in every
 split. Printed: per K, the paired bootstrap over the pooled test queries (each tested once) of the K model
 minus the base model, AUC, log loss, routing accuracy and ECE, and the routing accuracy per benchmark.
@@ -35,10 +34,7 @@ from irtnet import api
 from irtnet.data.splits import benchmark_groups, leave_benchmarks_out
 from irtnet.tasks.stats import paired_bootstrap, routing_contributions
 
-from _probe import load, print_paired, table_parser  # scripts/_probe.py
-
-
-MIN_CLUSTERS = 5  # fewer benchmarks: no interval over benchmarks is printed
+from _probe import METRICS, MIN_CLUSTERS, load, print_paired, table_parser  # scripts/_probe.py
 
 
 def main() -> None:
@@ -81,14 +77,8 @@ def main() -> None:
     codes = np.unique(bench, return_inverse=True)[1]
     for name in list(entries)[1:]:
         ours = np.vstack(probs[name])
-        res = paired_bootstrap(y, ours, base, 2000, 0, routing_mask=mask,
-                               metrics=("auc", "log_loss", "routing", "ece"))
+        res = paired_bootstrap(y, ours, base, 2000, 0, routing_mask=mask, metrics=METRICS)
         print_paired(f"{args.table}, unseen benchmarks, text only: {name} minus text_ngrams={args.base}", res)
-        if len(names) >= MIN_CLUSTERS:  # the spread over benchmarks, which the query bootstrap does not hold
-            res = paired_bootstrap(y, ours, base, 2000, 0, routing_mask=mask, clusters=codes,
-                                   metrics=("auc", "log_loss", "routing", "ece"))
-            print_paired(f"  the same, resampling benchmarks, then queries within each ({len(names)} benchmarks)",
-                         res)
         hits = {n: routing_contributions(y, p, mask) for n, p in ((name, ours), ("base", base))}
         for b in names:
             rows = bench == b
@@ -96,6 +86,9 @@ def main() -> None:
             if counted:
                 acc = {n: hit[rows].sum() / counted for n, (hit, _) in hits.items()}
                 print(f"    routing on {b} ({counted:.0f} queries): {acc[name]:.4f} vs {acc['base']:.4f}")
+        if len(names) >= MIN_CLUSTERS:  # the spread over benchmarks, which the query bootstrap does not hold
+            res = paired_bootstrap(y, ours, base, 2000, 0, routing_mask=mask, clusters=codes, metrics=METRICS)
+            print_paired(f"  the same, resampling the {len(names)} benchmarks, then queries within each", res)
 
 
 if __name__ == "__main__":

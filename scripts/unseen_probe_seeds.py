@@ -19,12 +19,9 @@ import argparse
 
 import numpy as np
 
-from irtnet.tasks.stats import paired_bootstrap
+from irtnet.tasks.stats import paired_bootstrap, query_contributions
 
-from _probe import print_paired  # scripts/_probe.py
-
-METRICS = ("auc", "log_loss", "routing", "ece")
-MIN_CLUSTERS = 5
+from _probe import METRICS, MIN_CLUSTERS, print_paired  # scripts/_probe.py
 
 
 def load_runs(paths: list[str]) -> list[dict[str, np.ndarray]]:
@@ -37,6 +34,14 @@ def load_runs(paths: list[str]) -> list[dict[str, np.ndarray]]:
         if not same:
             raise SystemExit(f"{path}: not the same held-out queries, labels and entries as {paths[0]}")
     return runs
+
+
+def point_differences(y: np.ndarray, run: dict[str, np.ndarray], name: str,
+                      base: str) -> list[tuple[str, float]]:
+    """Each metric of `name` minus `base` on all of one run's queries (no resampling)."""
+    every = np.ones((1, len(y)))
+    a, b = (query_contributions(y, run[e], run["mask"]).metrics(every, METRICS) for e in (name, base))
+    return [(m, float(a[m][0] - b[m][0])) for m in METRICS]
 
 
 def main() -> None:
@@ -52,8 +57,7 @@ def main() -> None:
     for name in entries:
         print(f"\n{name} minus {args.base}, {n} seeds:")
         for path, run in zip(args.runs, runs):
-            res = paired_bootstrap(y0, run[name], run[args.base], 200, 0, routing_mask=run["mask"], metrics=METRICS)
-            print(f"  {path}: " + ", ".join(f"{m} {v['diff']:+.4f}" for m, v in res["metrics"].items()))
+            print(f"  {path}: " + ", ".join(f"{m} {d:+.4f}" for m, d in point_differences(y0, run, name, args.base)))
         ours = np.vstack([run[name] for run in runs])
         base = np.vstack([run[args.base] for run in runs])
         queries = np.tile(np.arange(len(y0)), n)
