@@ -5,16 +5,17 @@
 The table's benchmarks are dealt into G groups (`--groups`, default min(5, number of benchmarks);
 `data.splits.benchmark_groups`, seed 0). For each group, every query of its benchmarks is a test query, and
 the other benchmarks' queries are cut 0.9 / 0.1 into training and validation
-(`data.splits.leave_benchmarks_out`, seed 0). On each such split the `default` preset is trained with
-`params.config.text_ngrams = 0` (`--base`) and with `params.config.text_ngrams = K` for each K of `--k`, and every model scores the held-out benchmarks' queries
-from their text alone (their names are unknown to it), for the models that have training answers in every
-split. Printed: per K, the paired bootstrap over the pooled test queries (each tested once) of the K model
-minus the base model, AUC, log loss, routing accuracy and ECE, and the routing accuracy per benchmark.
-(`--folds` is not used here: every group is held out once.) With at least five benchmarks, the same
-comparison is printed again with a bootstrap that resamples the benchmarks, then the queries within each
-(`paired_bootstrap(clusters=...)`): its interval holds the spread between held-out benchmarks, which the
-query bootstrap does not. `--seed` redraws the train/validation cut and the models' seed (the groups stay);
-`--save` keeps the probabilities.
+(`data.splits.leave_benchmarks_out`). On each such split the `default` preset is trained with
+`params.config.text_ngrams = 0` (`--base`) and with `params.config.text_ngrams = K` for each K of `--k`, and
+every model scores the held-out benchmarks' queries from their text alone (their names are unknown to it),
+for the models that have training answers in every split. Printed: per K, the paired bootstrap over the
+pooled test queries (each tested once) of the K model minus the base model, AUC, log loss, routing accuracy
+and ECE, and the routing accuracy per benchmark. (`--folds` is not used here: every group is held out once.)
+With at least five benchmarks, the same comparison is printed again with a bootstrap that resamples the
+benchmarks, then the queries within each (`paired_bootstrap(clusters=...)`): its interval holds the spread
+between held-out benchmarks, which the query bootstrap does not. `--seed` (default 0) redraws the
+train/validation cut and the models' seed (the groups stay); `--save` keeps the probabilities for
+`scripts/unseen_probe_seeds.py`, which pools seeds.
 Routing as `irtnet compare` scores it: queries with every model labelled, or, for a table whose name
 starts with "zeroeval", each query among its labelled models.
 
