@@ -341,6 +341,24 @@ def test_bad_answers_are_refused(synth):
         answers_for_width(s.a, s.b, groups, [1], [1], prior, 0.0)
 
 
+def test_answers_files_with_two_label_fields_or_ragged_csv_rows_are_refused(tmp_path):
+    from irtnet.api.inputs import read_answers
+
+    both = tmp_path / "both.jsonl"
+    both.write_text('{"text": "a", "correct": 1}\n{"text": "b", "label": 0, "correct": 1}\n')
+    with pytest.raises(DataError, match=r"both.jsonl, row 2, field 'correct': two label fields \('label' and "
+                                        r"'correct'\)"):
+        read_answers(both)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("text,correct\nq a,1\nq b,1,0\n")
+    with pytest.raises(DataError, match=r"ragged.csv, row 2, field 'column 3': the row has 3 fields, the header only 2"):
+        read_answers(ragged)
+    good = tmp_path / "good.csv"
+    good.write_text("text,correct\nq a,1\nq b,0\n")
+    texts, labels, _ = read_answers(good)
+    assert texts == ["q a", "q b"] and labels.tolist() == [1.0, 0.0]
+
+
 def test_routing_profile_counts_where_the_new_model_wins():
     p_known = np.array([[0.5, 0.6], [0.5, 0.6], [0.9, 0.1], [0.2, 0.3]])
     rows = routing_profile(np.array([0.7, 0.1, 0.5, 0.4]), p_known, ["x", "x", "y", "y"], ["m1", "m2"])

@@ -37,8 +37,8 @@ def test_embedllm_folder_pools_its_csvs_and_votes_repeats(tmp_path):
 @pytest.mark.parametrize("text,message", [
     ("model_id,prompt_id,prompt,label\nm1,1,x,1\n",
      r"e.csv, field 'category': missing required column \['category'\]"),
-    (HEAD + "m1,1,x,1,a\nm1,2,y,2,a\n", r"e.csv, row 2, field 'label': label is not 0/1 or true/false \(got '2'"),
-    (HEAD + "m1,1,x,1,a\nm2,2,y,NaN,a\n", r"e.csv, row 2, field 'label': label is not 0/1 .*got 'NaN'"),
+    (HEAD + "m1,1,x,1,a\nm1,2,y,2,a\n", r"e.csv, row 2, field 'label': label is not 0/1, true/false or yes/no \(got '2'"),
+    (HEAD + "m1,1,x,1,a\nm2,2,y,NaN,a\n", r"e.csv, row 2, field 'label': label is not 0/1.*got 'NaN'"),
     ("", r"e.csv: no records \(the file is empty\)"),
     (HEAD, r"e.csv: no records \(the input is empty\)"),
     (HEAD + "m1,1,x,1,a\nm2,1,x,0,b\n",

@@ -82,9 +82,9 @@ def test_default_benchmark_is_the_file_name_and_noted(tmp_path):
 @pytest.mark.parametrize("text,message", [
     ("system,item,bench\na,q1,x\n", r"scores.csv, field 'correct': missing required column \['correct'\]"),
     ("system,item,correct,bench\na,q1,1,x\nb,q1,2,x\n",
-     r"scores.csv, row 2, field 'correct': label is not 0/1 or true/false \(got '2'"),
+     r"scores.csv, row 2, field 'correct': label is not 0/1, true/false or yes/no \(got '2'"),
     ("system,item,correct,bench\na,q1,yes,x\nb,q1,maybe,x\n", r"row 2, field 'correct': label is not 0/1"),
-    ("system,item,correct,bench\na,q1,1,x\nb,q1,NaN,x\n", r"row 2, field 'correct': label is not 0/1 .*got 'NaN'"),
+    ("system,item,correct,bench\na,q1,1,x\nb,q1,NaN,x\n", r"row 2, field 'correct': label is not 0/1.*got 'NaN'"),
     ("", r"scores.csv: no records \(the file is empty\)"),
     ("system,item,correct,bench\n", r"scores.csv: no records \(the input is empty\)"),
     ("system,item,correct,bench\na,q1,1,x\nb,q1,1,x,extra\n",
@@ -114,3 +114,49 @@ def test_a_bad_mapping_is_a_config_error():
         column_map({"unknown_field": 1})
     with pytest.raises(ConfigError, match="takes no option 'modle'"):
         import_table("long", "x.csv", modle="m")
+
+
+# ---------------------------------------------------------------- NaN is not missing, repeats, odd labels and ids
+def _nan_parquet(path, values):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"model": ["a", "a", "b", "b"], "query": ["q1", "q2", "q1", "q2"],
+                             "label": pa.array(values, pa.float64())}), path)
+    return path
+
+
+def test_a_nan_outcome_in_json_or_parquet_stops_the_import_but_a_null_is_missing(tmp_path):
+    lines = ['{"model":"a","query":"q1","label":1}', '{"model":"a","query":"q2","label":NaN}',
+             '{"model":"b","query":"q1","label":null}', '{"model":"b","query":"q2","label":0}']
+    with pytest.raises(DataError, match=r"nan.jsonl, row 2, field 'label': .*got 'NaN'"):
+        import_long(_write(tmp_path, "\n".join(lines) + "\n", "nan.jsonl"), default_benchmark="x")
+    with pytest.raises(DataError, match=r"nan.json, row 0, field 'label': .*got 'Infinity'"):
+        import_long(_write(tmp_path, "[" + lines[0].replace("1}", "Infinity}") + "]", "nan.json"),
+                    default_benchmark="x")
+    with pytest.raises(DataError, match=r"nan.parquet, row 2, field 'label': .*got 'nan'"):
+        import_long(_nan_parquet(tmp_path / "nan.parquet", [1.0, float("nan"), None, 0.0]), default_benchmark="x")
+    t = import_long(_nan_parquet(tmp_path / "null.parquet", [1.0, None, None, 0.0]), default_benchmark="x")
+    assert t.report.skipped == {"missing outcome ('label' empty): not observed": 2} and len(t.responses) == 2
+    lines[1] = '{"model":"a","query":"q2","label":null}'
+    t = import_long(_write(tmp_path, "\n".join(lines) + "\n", "null.jsonl"), default_benchmark="x")
+    assert len(t.responses) == 2
+
+
+def test_repeats_error_refuses_a_repeated_pair_and_vote_reports_it(tmp_path):
+    path = _write(tmp_path, "model,query,label\na,q1,1\nb,q1,1\na,q1,0\n")
+    with pytest.raises(DataError, match=r"row 3: repeated \(model, query\) record: model 'a', query 'q1' "
+                                        r"\(first at row 1\)"):
+        import_long(path, default_benchmark="x", repeats="error")
+    t = import_long(path, default_benchmark="x")
+    assert (t.report.n_repeated_pairs, t.report.n_conflicting_pairs) == (1, 1)
+    with pytest.raises(ConfigError, match="repeats"):
+        column_map(repeats="sometimes")
+
+
+def test_binary_text_labels_in_any_letter_case_and_ids_that_are_lists(tmp_path):
+    t = import_long(_write(tmp_path, "model,query,label\na,q1,Yes\na,q2,NO\nb,q1,True\nb,q2,false\n"),
+                    outcome_kind="binary", default_benchmark="x")
+    np.testing.assert_array_equal(t.label_matrix(), [[1, 1], [0, 0]])
+    with pytest.raises(DataError, match=r"row 1, field 'query': an id must be a string or a number"):
+        import_long(_write(tmp_path, '{"model":"a","query":[1,2],"label":1}\n', "ids.jsonl"), default_benchmark="x")

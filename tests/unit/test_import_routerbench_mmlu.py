@@ -39,8 +39,8 @@ def test_routerbench_labels_costs_texts_and_two_prompt_versions(tmp_path):
 
 
 @pytest.mark.parametrize("over,message", [
-    ({"m1": ["1", "2", "0"]}, r"rb.csv, row 2, field 'm1': label is not 0/1 or true/false \(got '2'"),
-    ({"m1": ["1", "NaN", "0"]}, r"rb.csv, row 2, field 'm1': label is not 0/1 .*got 'NaN'"),
+    ({"m1": ["1", "2", "0"]}, r"rb.csv, row 2, field 'm1': label is not 0/1, true/false or yes/no \(got '2'"),
+    ({"m1": ["1", "NaN", "0"]}, r"rb.csv, row 2, field 'm1': label is not 0/1.*got 'NaN'"),
     ({"m1|total_cost": [0.5, None, 1]}, r"rb.csv, row 2, field 'm1\|total_cost': missing, NaN or infinite"),
     ({"m2": ["", "", ""]}, r"rb.csv, field 'm2': model 'm2' has no records"),
 ])

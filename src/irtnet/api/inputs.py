@@ -25,9 +25,7 @@ def _load_records(path: Path) -> list[dict[str, Any]]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            import pandas as pd
-
-            return pd.read_csv(path, dtype=object, keep_default_na=False).to_dict("records")
+            return _csv_records(path)
         text = path.read_text(encoding="utf-8")
     except (UnicodeDecodeError, ValueError) as exc:
         raise DataError(f"cannot read ({exc})", file=str(path)) from exc
@@ -43,6 +41,20 @@ def _load_records(path: Path) -> list[dict[str, Any]]:
     else:
         return [{"text": line} for line in text.split("\n") if line.strip()]
     return [r if isinstance(r, dict) else {"text": r} for r in rows]
+
+
+def _csv_records(path: Path) -> list[dict[str, Any]]:
+    """A CSV's rows as dicts of strings; a row with more or fewer fields than the header is an error naming it."""
+    import pandas as pd
+
+    from irtnet.data.importers._csv import check_shape
+
+    content = path.read_bytes()
+    if not content.strip():
+        return []
+    check_shape(content, str(path))
+    # index_col=False: a row one field longer than the header must not turn the first column into an index
+    return pd.read_csv(path, dtype=object, keep_default_na=False, index_col=False).to_dict("records")
 
 
 def _json_line(line: str, path: Path, i: int) -> Any:
@@ -75,9 +87,13 @@ def read_texts(path: str | Path) -> tuple[list[str], list[str | None]]:
 
 
 def _label_of(row: dict[str, Any], file: Path, i: int) -> float:
-    key = next((k for k in _LABEL_FIELDS if k in row), None)
-    if key is None:
+    keys = [k for k in _LABEL_FIELDS if k in row]
+    if not keys:
         raise DataError("no label (expected a 'label', 'correct' or 'score' field)", file=str(file), row=i + 1)
+    if len(keys) > 1:
+        raise DataError(f"two label fields ({' and '.join(map(repr, keys))}); give the answer in one of them",
+                        file=str(file), row=i + 1, field=keys[1])
+    key = keys[0]
     value = row[key]
     try:
         label = float(value)

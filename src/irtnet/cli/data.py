@@ -231,6 +231,10 @@ def _print_report(report: ImportReport) -> None:
     if report.n_repeated_pairs:
         console.print(f"repeated (model, query) pairs merged by majority vote: {report.n_repeated_pairs} "
                       f"({report.n_conflicting_pairs} disagreeing)")
+        if report.n_conflicting_pairs:
+            console.print("note: a disagreeing pair keeps every record as k of n (its score); its 0/1 label is the "
+                          "majority, a tie counting as correct. For the long format, -O repeats=error refuses "
+                          "repeated pairs instead.", markup=False, highlight=False)
     for reason, count in report.skipped.items():
         console.print(f"skipped {count}: {reason}", markup=False)
     for note in report.notes:

@@ -4,7 +4,7 @@ A *record* frame has one row per observation: `model`, `query`, `n_correct`, `n_
 `cost`, `benchmark`, `text`, plus `_row`, the row label used in error messages (a 1-based data row
 number of the source file, or a record index). Outcomes come in three forms, all stored as counts:
 
-- binary 0/1 (also true/false): n_correct in {0, 1}, n_trials = 1;
+- binary 0/1 (also true/false or yes/no, in any letter case): n_correct in {0, 1}, n_trials = 1;
 - a fraction in [0, 1] (a soft score): n_correct = fraction, n_trials = 1;
 - k of n samples correct: n_correct = k, n_trials = n.
 """
@@ -18,8 +18,8 @@ from irtnet.errors import DataError
 
 RECORD_COLUMNS = ("model", "query", "n_correct", "n_trials")
 OPTIONAL_RECORD_COLUMNS = ("cost", "benchmark", "text")
-_TRUE = {"1", "1.0", "true", "True", "TRUE", "yes"}
-_FALSE = {"0", "0.0", "false", "False", "FALSE", "no"}
+_TRUE = {"1", "1.0", "true", "yes"}  # compared in lower case
+_FALSE = {"0", "0.0", "false", "no"}
 
 
 def row_labels(frame: pd.DataFrame) -> np.ndarray:
@@ -60,6 +60,9 @@ def parse_ids(frame: pd.DataFrame, field: str, file: str) -> pd.Series:
     values = frame[field]
     missing = values.isna().to_numpy()
     _fail_at(missing, frame, file, field, "missing id")
+    if values.dtype == object:  # JSON sources: an id must be a string or a number, not a list or an object
+        _fail_at(values.map(lambda v: isinstance(v, (list, dict, tuple))).to_numpy(dtype=bool), frame, file, field,
+                 "an id must be a string or a number, not a list or an object")
     out = values.astype(str).str.strip()
     _fail_at((out == "").to_numpy(), frame, file, field, "empty id")
     return out
@@ -77,17 +80,17 @@ def parse_number(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
 
 
 def parse_binary(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
-    """A 0/1 (or true/false) column as float64 in {0, 1}."""
+    """A 0/1 (or true/false, yes/no in any letter case) column as float64 in {0, 1}."""
     raw = frame[field]
     if pd.api.types.is_bool_dtype(raw.dtype):
         return raw.to_numpy(dtype=np.float64)
     if pd.api.types.is_numeric_dtype(raw.dtype):
         values = parse_number(frame, field, file)
     else:
-        text = raw.astype("string").str.strip()
+        text = raw.astype("string").str.strip().str.lower()
         _fail_at(raw.isna().to_numpy(), frame, file, field, "missing label")
         ok = text.isin(_TRUE | _FALSE).to_numpy()
-        _fail_at(~ok, frame, file, field, "label is not 0/1 or true/false")
+        _fail_at(~ok, frame, file, field, "label is not 0/1, true/false or yes/no")
         values = text.isin(_TRUE).to_numpy(dtype=np.float64)
     _fail_at(~np.isin(values, (0.0, 1.0)), frame, file, field, "label is not 0 or 1")
     return values

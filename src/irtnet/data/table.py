@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from irtnet._io import atomic_path, clear_stale_temps
 from irtnet.data.records import RECORD_COLUMNS, require_columns, row_labels
 from irtnet.data.vocab import Vocab
-from irtnet.errors import DataError
+from irtnet.errors import ConfigError, DataError
 
 FORMAT_VERSION = 1
 _META_KEY = b"irtnet"
@@ -167,9 +167,16 @@ class ResponseTable:
         if unused:
             report.skipped["queries listed without any response"] = int(unused)
             qframe = qframe[answered.to_numpy()].reset_index(drop=True)
+        if repeats not in ("vote", "error"):
+            raise ConfigError(f"repeats must be 'vote' or 'error', got {repeats!r}")
         if repeats == "error" and records.duplicated(["model", "query"]).any():
             pos = int(np.flatnonzero(records.duplicated(["model", "query"]).to_numpy())[0])
-            raise DataError("repeated (model, query) record", file=source, row=records["_row"].iloc[pos])
+            model, query = records["model"].iloc[pos], records["query"].iloc[pos]
+            first = records["_row"].iloc[int(np.flatnonzero(((records["model"] == model)
+                                                              & (records["query"] == query)).to_numpy())[0])]
+            raise DataError(f"repeated (model, query) record: model {model!r}, query {query!r} (first at row "
+                            f"{first}); repeats='vote' merges repeats by majority vote",
+                            file=source, row=records["_row"].iloc[pos])
         reduced, n_rep, n_conf = reduce_repeats(records)
         report.n_repeated_pairs, report.n_conflicting_pairs = n_rep, n_conf
         mframe = _model_frame(reduced, models, source)

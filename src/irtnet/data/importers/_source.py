@@ -152,12 +152,15 @@ def parser_of(name: str) -> str:
 
 
 def read_frame(source: str | Path, records_key: str | None = None,
-               report: ImportReport | None = None) -> pd.DataFrame:
+               report: ImportReport | None = None, nan_as_text: bool = False) -> pd.DataFrame:
     """Read a CSV/TSV/JSON/JSONL/Parquet source into a frame of records with a `_row` column.
 
     CSV cells are read as strings (only empty cells are missing), so ids like "007" survive.
     A JSON source is a list of records or an object whose `records_key` holds one; non-object
     items of that list are skipped and counted in `report`.
+    `nan_as_text`: a NaN or infinite value that is not a null (JSON's non-standard `NaN`/`Infinity` tokens,
+    a NaN float in a Parquet column) is read as its text, as a CSV cell would be, so that it fails
+    validation naming its row instead of counting as missing (`missing_values`).
     """
     label = str(source)
     content, name = read_content(source)
@@ -166,15 +169,36 @@ def read_frame(source: str | Path, records_key: str | None = None,
         frame = _read_csv(content, label, sep="\t" if kind == "tsv" else ",")
         return frame.assign(_row=np.arange(1, len(frame) + 1))
     if kind == "parquet":
-        try:
-            frame = pd.read_parquet(io.BytesIO(content))
-        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-            raise DataError(f"not a readable Parquet file ({exc})", file=label) from exc
+        frame = _read_parquet(content, label, nan_as_text)
         return frame.assign(_row=np.arange(1, len(frame) + 1))
     if kind == "jsonl":
-        return _records_frame(*parse_jsonl(content, label), label, report)
-    items = json_records(parse_json(content, label), records_key, label)
+        return _records_frame(*parse_jsonl(content, label, nan_as_text), label, report)
+    items = json_records(parse_json(content, label, nan_as_text), records_key, label)
     return _records_frame(items, list(range(len(items))), label, report)
+
+
+def _read_parquet(content: bytes, label: str, nan_as_text: bool) -> pd.DataFrame:
+    """A Parquet file as a frame; with `nan_as_text`, NaN and infinite floats that are not nulls as text."""
+    try:
+        frame = pd.read_parquet(io.BytesIO(content))
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise DataError(f"not a readable Parquet file ({exc})", file=label) from exc
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c].dtype)]
+    odd = [c for c in floats if (~np.isfinite(frame[c].to_numpy(dtype=np.float64, na_value=np.nan))).any()]
+    if not (nan_as_text and odd):
+        return frame
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(content), columns=[str(c) for c in odd])
+    for c in odd:  # pandas reads a null as NaN too; Arrow keeps the two apart
+        values = frame[c].to_numpy(dtype=object)
+        column = table.column(str(c))
+        is_value = pc.is_valid(column).to_numpy(zero_copy_only=False)
+        number = frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
+        values[is_value & ~np.isfinite(number)] = [repr(float(v)) for v in number[is_value & ~np.isfinite(number)]]
+        frame[c] = values
+    return frame
 
 
 def _read_csv(content: bytes, label: str, sep: str) -> pd.DataFrame:
@@ -194,20 +218,25 @@ def _read_csv(content: bytes, label: str, sep: str) -> pd.DataFrame:
                         field=field) from exc
 
 
-def parse_json(content: bytes, label: str) -> Any:
+def _constant_as_text(token: str) -> str:
+    return token  # JSON's non-standard NaN / Infinity / -Infinity, kept as the text they are
+
+
+def parse_json(content: bytes, label: str, nan_as_text: bool = False) -> Any:
     try:
-        return json.loads(content)
+        return json.loads(content, parse_constant=_constant_as_text if nan_as_text else None)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"not valid JSON ({exc})", file=label) from exc
 
 
-def parse_jsonl(content: bytes, label: str) -> tuple[list[Any], list[int]]:
+def parse_jsonl(content: bytes, label: str, nan_as_text: bool = False) -> tuple[list[Any], list[int]]:
     """Parse JSON Lines, splitting on "\\n" only (str.splitlines would also split on U+0085)."""
     items, rows = [], []
+    constant = _constant_as_text if nan_as_text else None
     for number, line in enumerate(content.split(b"\n"), start=1):
         if line.strip():
             try:
-                items.append(json.loads(line))
+                items.append(json.loads(line, parse_constant=constant))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise DataError(f"not valid JSON ({exc})", file=label, row=number) from exc
             rows.append(number)
@@ -247,8 +276,8 @@ def missing_values(series: pd.Series) -> np.ndarray:
     """Cells that mean "not observed": an empty (or blank) CSV cell, or a JSON/Parquet null.
 
     Text such as "NaN" or "NA" is not missing: it fails validation later with an error naming its row,
-    because a NaN outcome is usually an upstream bug, not a deliberate gap. (In a numeric JSON or
-    Parquet column pandas cannot tell NaN from null, so there both count as missing.)
+    because a NaN outcome is usually an upstream bug, not a deliberate gap. pandas reads a JSON or
+    Parquet NaN as it reads a null; `read_frame(..., nan_as_text=True)` keeps the NaN as text first.
     """
     missing = series.isna().to_numpy().copy()
     if not (pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)):
@@ -292,7 +321,7 @@ def file_stem(name: str) -> str:
 
 
 def build_table(records: pd.DataFrame, *, source: str, report: ImportReport, queries: pd.DataFrame | None = None,
-                models: pd.DataFrame | None = None) -> ResponseTable:
+                models: pd.DataFrame | None = None, repeats: str = "vote") -> ResponseTable:
     """`ResponseTable.from_records` with ids as plain Python strings (object dtype).
 
     pandas' Arrow-backed string `isin` converts its argument element by element, which takes
@@ -302,4 +331,5 @@ def build_table(records: pd.DataFrame, *, source: str, report: ImportReport, que
                                 if c in records.columns})
     if queries is not None:
         queries = queries.assign(**{c: queries[c].astype(object) for c in ("query", "benchmark")})
-    return ResponseTable.from_records(records, queries=queries, models=models, source=source, report=report)
+    return ResponseTable.from_records(records, queries=queries, models=models, source=source, report=report,
+                                      repeats=repeats)

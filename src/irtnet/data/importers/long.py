@@ -12,7 +12,9 @@ optionally compressed (.gz/.xz/.bz2) or as a member of an archive (`ARCHIVE::MEM
 
 Rows with a missing outcome (an empty cell, a null) are skipped and counted, never read as 0; a model
 left without any row is an error. A CSV row that lacks fields (a truncated file) is an error, not a
-missing outcome (see `_source`). Rows of `exclude_models` are skipped and counted per model.
+missing outcome (see `_source`). Rows of `exclude_models` are skipped and counted per model. A (model, query)
+pair given on several rows is merged (counts summed, label by majority vote, reported with the number of
+disagreeing pairs); `repeats="error"` refuses such a file instead, naming the pair and its rows.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class ColumnMap(BaseModel):
     texts_file: str | None = None
     texts_query: str = "query"
     texts_text: str = "text"
+    repeats: Literal["vote", "error"] = "vote"
 
     @model_validator(mode="after")
     def _consistent(self) -> ColumnMap:
@@ -103,9 +106,9 @@ def import_long(path: str | Path, mapping: ColumnMap | dict[str, Any] | str | Pa
     """Generic long CSV / CSV.GZ / JSON / JSONL / Parquet (or ARCHIVE::MEMBER) with a column mapping."""
     cmap = column_map(mapping, **fields)
     report = ImportReport(source=str(path))
-    frame = read_frame(path, cmap.records_key, report)
+    frame = read_frame(path, cmap.records_key, report, nan_as_text=True)
     records = frame_to_records(frame, cmap, file=str(path), report=report)
-    return build_table(records, source=str(path), report=report)
+    return build_table(records, source=str(path), report=report, repeats=cmap.repeats)
 
 
 def frame_to_records(frame: pd.DataFrame, cmap: ColumnMap, *, file: str,
