@@ -41,3 +41,52 @@ def test_bad_requests_say_why(client):
     r = c.post("/predict", json={"texts": ["x"], "models": ["nope"]})
     assert r.status_code == 422 and "nope" in r.json()["detail"]
     assert c.post("/route", json={"texts": []}).status_code == 422
+
+
+def _refused(r, *names: str) -> str:
+    """A 422 whose message names every one of `names`."""
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert all(n in detail for n in names), detail
+    return detail
+
+
+@pytest.mark.parametrize("path", ["/predict", "/route"])
+def test_unknown_fields_are_refused_by_name(client, path):
+    c, _ = client
+    _refused(c.post(path, json={"texts": ["a"], "modles": ["m"]}), "modles", "Extra inputs")
+
+
+@pytest.mark.parametrize("top", ["3", True, 2.0, 2.5])
+def test_top_is_a_json_integer_not_coerced(client, top):
+    c, _ = client
+    _refused(c.post("/route", json={"texts": ["a"], "top": top}), "top")
+
+
+@pytest.mark.parametrize("path", ["/predict", "/route"])
+@pytest.mark.parametrize(("body", "field"), [({"texts": "a"}, "texts"), ({"texts": ["a"], "models": "m"}, "models"),
+                                             ({"texts": ["a"], "benchmark": 1}, "benchmark"),
+                                             ({"texts": ["a"], "benchmark": True}, "benchmark")])
+def test_other_fields_are_not_coerced(client, path, body, field):
+    c, _ = client
+    _refused(c.post(path, json=body), field)
+
+
+@pytest.mark.parametrize("path", ["/predict", "/route"])
+def test_an_empty_model_list_is_refused_and_omitting_it_means_all(client, path):
+    c, _ = client
+    _refused(c.post(path, json={"texts": ["a"], "models": []}), "models")
+    names = c.get("/models").json()["models"]
+    r = c.post(path, json={"texts": ["a"], "top": len(names)} if path == "/route" else {"texts": ["a"]})
+    assert r.status_code == 200, r.text
+    got = r.json()["models"] if path == "/predict" else [x["model"] for x in r.json()["routes"][0]["ranked"]]
+    assert sorted(got) == sorted(names)
+
+
+@pytest.mark.parametrize("path", ["/predict", "/route"])
+def test_duplicate_models_are_refused_by_name(client, path):
+    c, _ = client
+    names = c.get("/models").json()["models"]
+    detail = _refused(c.post(path, json={"texts": ["a"], "models": [names[1], names[0], names[1]]}), "models",
+                      repr(names[1]))
+    assert repr(names[0]) not in detail

@@ -187,6 +187,16 @@ def test_candidates_restrict_the_choice(client, checkpoint):
     assert r.status_code == 422 and "'nope'" in r.json()["detail"] and checkpoint[1][0] in r.json()["detail"]
 
 
+def test_duplicate_candidates_are_refused_by_name(chat, checkpoint):
+    c, _ = chat
+    a, b = checkpoint[1][:2]
+    for path, body in (("/v1/route", {"prompt": TEXTS[0]}),
+                       ("/v1/chat/completions", {"model": "irtnet", "messages": [{"role": "user", "content": "hi"}]})):
+        r = c.post(path, json={**body, "candidates": [a, b, a]})
+        assert r.status_code == 422 and "candidates" in r.json()["detail"] and repr(a) in r.json()["detail"], r.text
+        assert repr(b) not in r.json()["detail"]
+
+
 def test_a_cost_policy_without_prices_says_what_is_missing(checkpoint):
     c = TestClient(create_app(checkpoint[0]))
     assert c.post("/v1/route", json={"prompt": TEXTS[0]}).json()["cost"] is None
@@ -315,6 +325,47 @@ def test_feedback_is_appended_to_the_durable_log(client, tmp_path):
     r = client.post("/v1/feedback", json={"decision_id": "f" * 32, "correct": 0})
     assert r.status_code == 404 and "unknown decision id" in r.json()["detail"]
     assert client.post("/v1/feedback", json={"decision_id": d["decision_id"], "correct": 2}).status_code == 422
+
+
+def test_contradicting_feedback_is_409_and_the_same_label_again_is_idempotent(client, tmp_path):
+    d = client.post("/v1/route", json={"prompt": TEXTS[0]}).json()
+    first = client.post("/v1/feedback", json={"decision_id": d["decision_id"], "correct": 1})
+    assert first.status_code == 200
+    r = client.post("/v1/feedback", json={"decision_id": d["decision_id"], "correct": 0})
+    assert r.status_code == 409 and d["decision_id"] in r.json()["detail"], r.text
+    assert r.json()["error"]["code"] == 409
+    assert client.post("/v1/feedback", json={"decision_id": d["decision_id"], "correct": 0.5}).status_code == 409
+    for same in (1, True, 1.0):  # the same label again: answered as before, not logged twice
+        again = client.post("/v1/feedback", json={"decision_id": d["decision_id"], "correct": same})
+        assert again.status_code == 200 and again.json() == first.json()
+    labels = [x["correct"] for x in _log(tmp_path / "log.jsonl") if x["event"] == "feedback"]
+    assert labels == [1.0]
+
+
+@pytest.mark.parametrize("correct", ["1", "true", None, [1], {"v": 1}])
+def test_feedback_correct_is_a_json_boolean_or_number_not_coerced(client, tmp_path, correct):
+    d = client.post("/v1/route", json={"prompt": TEXTS[0]}).json()
+    r = client.post("/v1/feedback", json={"decision_id": d["decision_id"], "correct": correct})
+    assert r.status_code == 422 and "correct" in r.json()["detail"], r.text
+    assert not [x for x in _log(tmp_path / "log.jsonl") if x["event"] == "feedback"]
+
+
+@pytest.mark.parametrize(("correct", "logged"), [(True, 1.0), (False, 0.0), (1, 1.0), (0, 0.0), (0.25, 0.25)])
+def test_feedback_takes_booleans_integers_and_scores(client, tmp_path, correct, logged):
+    d = client.post("/v1/route", json={"prompt": TEXTS[0]}).json()
+    assert client.post("/v1/feedback", json={"decision_id": d["decision_id"], "correct": correct}).status_code == 200
+    assert [x["correct"] for x in _log(tmp_path / "log.jsonl") if x["event"] == "feedback"] == [logged]
+
+
+def test_a_restarted_server_does_not_reload_decisions_so_old_ids_take_no_feedback(checkpoint, tmp_path):
+    log = tmp_path / "r.jsonl"
+    c = TestClient(create_app(checkpoint[0], ServeConfig(log=log)))
+    d = c.post("/v1/route", json={"prompt": TEXTS[0]}).json()
+    assert c.post("/v1/feedback", json={"decision_id": d["decision_id"], "correct": 1}).status_code == 200
+    c = TestClient(create_app(checkpoint[0], ServeConfig(log=log)))  # a restart on the same log
+    r = c.post("/v1/feedback", json={"decision_id": d["decision_id"], "correct": 0})
+    assert r.status_code == 404 and "unknown decision id" in r.json()["detail"]
+    assert [x["correct"] for x in _log(log) if x["event"] == "feedback"] == [1.0]
 
 
 def test_the_log_holds_query_text_only_when_asked(checkpoint, tmp_path):

@@ -7,7 +7,8 @@ of the machine at most the decisions since the last feedback.
 Log lines (docs/serving.md): {"event": "start", ...} when the server starts, {"event": "decision", "id",
 "model", "policy", "p_correct", "cost", "path", "fallback", "query_hash", "candidates", "endpoint", "time"}
 (plus "text" only under --log-text) and {"event": "feedback", "decision_id", "correct", "model",
-"query_hash", "time"}. `query_hash` is the SHA-256 of the routed text's UTF-8 bytes.
+"query_hash", "time"}. `query_hash` is the SHA-256 of the routed text's UTF-8 bytes. A decision takes one
+feedback label: the same label again is not logged twice, a different one is refused (409).
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ def _fsync_dir(folder: Path) -> None:
 
 
 class DecisionStore:
-    """The last `capacity` decisions by id (oldest dropped first), safe across threads."""
+    """The last `capacity` decisions by id (oldest dropped first), safe across threads, each with the feedback
+    label it was given (`"correct"`, once feedback is logged). Held in memory only: a restarted server does not
+    reload the log, so it takes feedback only for decisions it made itself."""
 
     def __init__(self, capacity: int = 100_000) -> None:
         if capacity < 1:
@@ -101,6 +104,7 @@ class DecisionStore:
         self.capacity = capacity
         self._items: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self.feedback_lock = threading.Lock()  # held from checking a decision's label until the new one is set
 
     def put(self, decision_id: str, record: dict[str, Any]) -> None:
         with self._lock:
@@ -112,6 +116,13 @@ class DecisionStore:
         with self._lock:
             return self._items.get(decision_id)
 
+    def set_label(self, decision_id: str, correct: float) -> None:
+        """Remember the feedback label of a decision (if it is still remembered)."""
+        with self._lock:
+            record = self._items.get(decision_id)
+            if record is not None:
+                record["correct"] = correct
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -121,16 +132,28 @@ def feedback_router() -> APIRouter:
 
     @router.post("/v1/feedback", response_model=FeedbackResponse)
     def feedback(req: FeedbackRequest, request: Request) -> FeedbackResponse:
-        """Record whether the routed model answered a decision's query correctly (1/true, 0/false, or a score)."""
+        """Record whether the routed model answered a decision's query correctly (true/1, false/0, or a score).
+        One label per decision: the same label again is answered as before (and not logged twice), another
+        one is a 409."""
         service = request.app.state.service
         if not service.log.enabled:
             raise ApiError(503, "feedback needs a decision log: start the server with --log FILE")
-        decision = service.store.get(req.decision_id)
-        if decision is None:
-            raise ApiError(404, f"unknown decision id {req.decision_id!r} (never made, or older than the last "
-                                f"{service.store.capacity} decisions this server remembers)")
-        service.log.append({"event": "feedback", "decision_id": req.decision_id, "correct": float(req.correct),
-                            "model": decision["model"], "query_hash": decision["query_hash"], "time": time.time()})
+        store, correct = service.store, float(req.correct)
+        with store.feedback_lock:
+            decision = store.get(req.decision_id)
+            if decision is None:
+                raise ApiError(404, f"unknown decision id {req.decision_id!r} (never made, or older than the last "
+                                    f"{store.capacity} decisions this server remembers)")
+            given = decision.get("correct")
+            if given is None:
+                service.log.append({"event": "feedback", "decision_id": req.decision_id, "correct": correct,
+                                    "model": decision["model"], "query_hash": decision["query_hash"],
+                                    "time": time.time()})
+                store.set_label(req.decision_id, correct)
+            elif given != correct:
+                raise ApiError(409, f"decision {req.decision_id!r} already has feedback correct={given:g}; "
+                                    f"correct={correct:g} contradicts it (each decision takes one label)",
+                               decision_id=req.decision_id, recorded=given)
         return FeedbackResponse(decision_id=req.decision_id, model=decision["model"])
 
     return router

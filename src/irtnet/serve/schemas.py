@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections import Counter
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+
+def no_duplicates(names: list[str] | None, what: str) -> list[str] | None:
+    """`names` unchanged, or a validation error naming each entry given more than once."""
+    if names is None:
+        return None
+    twice = [n for n, k in Counter(names).items() if k > 1]
+    if twice:
+        raise PydanticCustomError("duplicate", "{what} named more than once: {names}; name each once",
+                                  {"what": what, "names": ", ".join(map(repr, twice))})
+    return names
 
 
 # ------------------------------------------------------------------------------------------- /predict, /route
 class PredictRequest(BaseModel):
+    """Strict: unknown fields are refused and no value is coerced (`"top": "3"`, `true` or `2.0` is a 422)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
     texts: list[str] = Field(min_length=1)
-    models: list[str] | None = None
+    models: list[str] | None = Field(None, min_length=1, description="omitted: every model; never empty")
     benchmark: str | None = None
+
+    @field_validator("models")
+    @classmethod
+    def _distinct_models(cls, models: list[str] | None) -> list[str] | None:
+        return no_duplicates(models, "model(s)")
 
 
 class RouteRequest(PredictRequest):
@@ -44,6 +65,11 @@ class V1RouteRequest(BaseModel):
     candidates: list[str] | None = None
     policy: str | None = None
     benchmark: str | None = None
+
+    @field_validator("candidates")
+    @classmethod
+    def _distinct_candidates(cls, candidates: list[str] | None) -> list[str] | None:
+        return no_duplicates(candidates, "candidate model(s)")
 
     @model_validator(mode="after")
     def _one_input(self) -> V1RouteRequest:
@@ -91,12 +117,34 @@ class ChatRequest(BaseModel):
     candidates: list[str] | None = None
     benchmark: str | None = None
 
+    @field_validator("candidates")
+    @classmethod
+    def _distinct_candidates(cls, candidates: list[str] | None) -> list[str] | None:
+        return no_duplicates(candidates, "candidate model(s)")
+
 
 # ------------------------------------------------------------------------------------------- /v1/feedback
 class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """`correct` is a JSON boolean or number (true = 1, false = 0); a string such as "1" is refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
     decision_id: str = Field(min_length=1, max_length=128)
-    correct: float = Field(ge=0, le=1, description="1 (true) correct, 0 (false) wrong, or a score in between")
+    correct: float = Field(ge=0, le=1, description="true (1) correct, false (0) wrong, or a score in between")
+
+    @field_validator("correct", mode="before")
+    @classmethod
+    def _boolean_or_number(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, (int, float)):
+            raise PydanticCustomError("correct_type", "give true, false or a number in [0, 1], not {kind}",
+                                      {"kind": _json_kind(value)})
+        return value
+
+
+def _json_kind(value: Any) -> str:
+    names = {str: "a string", type(None): "null", list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
 
 
 class FeedbackResponse(BaseModel):
