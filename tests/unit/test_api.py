@@ -33,3 +33,26 @@ def test_fit_predict_rank_save_load(tmp_path):
     np.testing.assert_array_equal(back.predict_proba(test.queries), model.predict_proba(test.queries))
     result = irtnet.evaluate(back, train, test)
     assert result.predictor == "irtnet" and result.correctness["overall"]["auc"] > 0.5
+
+
+def test_a_benchmark_name_from_a_file_is_refused_naming_the_file_and_row():
+    import pytest
+
+    from irtnet.api.texts import check_benchmarks
+    from irtnet.data.vocab import Vocab
+    from irtnet.errors import ConfigError, DataError
+
+    class Plain:  # a model that reads no names
+        name, groups_ = "plain", None
+
+    class Named:
+        name, groups_ = "named", Vocab("benchmark", ["gsm8k", "math"])
+
+    with pytest.raises(DataError, match=r"answers.jsonl, row 2, field 'benchmark': this plain model reads no "
+                                        r"benchmark names"):
+        check_benchmarks(Plain(), [None, "gsm8k"], "answers.jsonl")
+    with pytest.raises(DataError, match=r"pool.txt, row 3, field 'benchmark': unknown benchmark 'gsm8kk'"):
+        check_benchmarks(Named(), ["gsm8k", None, "gsm8kk"], "pool.txt")
+    with pytest.raises(ConfigError, match="unknown benchmark 'gsm8kk'; the model knows: gsm8k, math"):
+        check_benchmarks(Named(), ["gsm8kk"])
+    check_benchmarks(Named(), ["math", None])  # known names pass

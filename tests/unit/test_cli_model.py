@@ -119,3 +119,86 @@ def test_train_refuses_an_unknown_held_out_benchmark(tmp_path):
                                  "--encoder", "hashing-8", "--holdout-benchmark", "algebra", "--holdout-benchmark", "nope"])
     assert result.exit_code == 2 and "unknown benchmark 'nope'" in result.output and "biology" in result.output
     assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------------------------------ cost-aware routing
+def _models(run_dir):
+    return json.loads((run_dir / "model" / "checkpoint.json").read_text())["state"]["models"]
+
+
+def _price_file(path, models):
+    path.write_text(json.dumps({m: 0.001 * 2 ** i for i, m in enumerate(models)}))
+    return path
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--cost-weight", "inf"], "--cost-weight must be a finite non-negative number, got inf"),
+    (["--cost-weight", "nan"], "--cost-weight must be a finite non-negative number, got nan"),
+    (["--budget", "inf"], "--budget must be a finite positive number, got inf"),
+    (["--cost-weight", "1", "--output-tokens", "inf"], "--output-tokens must be a finite non-negative number"),
+])
+def test_cost_routing_refuses_a_non_finite_weight_or_budget(run_dir, tmp_path, flags, message):
+    from irtnet import api
+    from irtnet.errors import ConfigError
+
+    prices = _price_file(tmp_path / "p.json", _models(run_dir))
+    result = runner.invoke(app, ["route", str(run_dir), "a question", "--prices", str(prices), *flags])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    values = dict(zip(flags[::2], map(float, flags[1::2])))
+    with pytest.raises(ConfigError, match=message.split(",")[0]):
+        api.cost_route_texts(run_dir, ["a question"], prices=prices, cost_weight=values.get("--cost-weight"),
+                             budget=values.get("--budget"), output_tokens=values.get("--output-tokens", 256))
+
+
+def test_bad_price_files_are_one_line_errors_naming_file_and_model(run_dir, tmp_path):
+    models = _models(run_dir)
+    (tmp_path / "neg.json").write_text(json.dumps({**{m: 0.001 for m in models}, models[0]: -5}))
+    (tmp_path / "latin1.csv").write_bytes(("model,per_query\n" + "".join(f"{m},1\n" for m in models)
+                                           + "modèle,1\n").encode("latin-1"))
+    for name, message in [("neg.json", f"price of '{models[0]}' must be a finite number >= 0, got -5"),
+                          ("latin1.csv", "not UTF-8 text: byte 0xe8 at offset")]:
+        result = runner.invoke(app, ["route", str(run_dir), "a question", "--cost-weight", "1",
+                                     "--prices", str(tmp_path / name)])
+        printed = " ".join(result.output.split())
+        assert result.exit_code == 2 and name in printed and message in printed, result.output
+        assert "Traceback" not in result.output and "mean cost" not in result.output
+
+
+def test_cost_routing_needs_a_price_for_every_candidate(run_dir, tmp_path):
+    """A model without a price is an error naming it, never quietly left out; --candidates restricts the
+    choice to priced models. The policies behind `irtnet serve` and `irtnet calibrate` follow the same rule."""
+    from irtnet import api
+    from irtnet.errors import ConfigError
+
+    models = _models(run_dir)
+    prices = _price_file(tmp_path / "partial.json", models[:3])
+    result = runner.invoke(app, ["route", str(run_dir), "a question", "--cost-weight", "1", "--prices", str(prices)])
+    printed = " ".join(result.output.split())
+    assert result.exit_code == 2 and "partial.json has no price for 3 of the 6 model(s)" in printed, result.output
+    assert all(repr(m) in printed for m in models[3:]) and "--candidates" in printed
+    result = runner.invoke(app, ["route", str(run_dir), "a question", "--cost-weight", "1", "--prices", str(prices),
+                                 "--candidates", ",".join(models[:2])])
+    assert result.exit_code == 0 and "(2 models; prices:" in " ".join(result.output.split()), result.output
+    with pytest.raises(ConfigError, match="has no price for 3 of the 6"):
+        api.cost_route_texts(run_dir, ["a question"], prices=prices, budget=1.0)
+    decisions = api.cost_route_texts(run_dir, ["a question"], prices=prices, budget=1.0, candidates=models[1:3])
+    assert decisions.models == models[1:3]
+
+    predictor, book = api.load(run_dir), api.load_price_book(run_dir, prices)
+    with pytest.raises(ConfigError, match=r"no price for 3 of the 6 .*policy utility needs a price for every "
+                                          r"candidate") as err:
+        api.route_texts(predictor, ["a question"], api.Policy.parse("utility=1"), book)
+    assert all(repr(m) in str(err.value) for m in models[3:])
+    [decision] = api.route_texts(predictor, ["a question"], api.Policy.parse("utility=1"), book, models[:3])
+    assert decision.model in models[:3]
+    [decision] = api.route_texts(predictor, ["a question"], api.Policy.parse("max_p"), book)  # needs no price
+    assert len(decision.ranking) == 6
+
+
+def test_route_ranks_only_the_candidates_named(run_dir):
+    models = _models(run_dir)
+    result = runner.invoke(app, ["route", str(run_dir), "a question", "--candidates", ",".join(models[:2])])
+    assert result.exit_code == 0 and all(m in result.output for m in models[:2]), result.output
+    assert not any(m in result.output for m in models[2:])
+    result = runner.invoke(app, ["route", str(run_dir), "a question", "--candidates", "nope"])
+    assert result.exit_code == 2 and "unknown candidate model(s) 'nope'" in result.output

@@ -268,7 +268,9 @@ def test_train_into_an_existing_run_needs_overwrite(cli_run, table_path):
 @pytest.mark.parametrize("args, message", [
     (["--top", "0"], "must be above 0"),
     (["--benchmark", "no-such-bench"], "unknown benchmark 'no-such-bench'; the model knows:"),
-    (["--cost-weight", "-1"], "--cost-weight must be a non-negative number"),
+    (["--cost-weight", "-1"], "--cost-weight must be a finite non-negative number"),
+    (["--cost-weight", "inf"], "--cost-weight must be a finite non-negative number, got inf"),
+    (["--budget", "inf"], "--budget must be a finite positive number, got inf"),
 ])
 def test_route_refuses_bad_options(cli_run, args, message):
     result = _cli("route", cli_run, "a question", *args)

@@ -11,7 +11,7 @@ import pytest
 from irtnet.errors import ConfigError, DataError
 from irtnet.tasks.cost import (
     Price, cost_matrix, curve_area, evaluate_cost, lambda_grid, load_prices, match_point, prices_from_models,
-    route_budget, sweep, token_counts,
+    require_prices, route_budget, sweep, token_counts,
 )
 
 
@@ -49,6 +49,89 @@ def test_price_file_errors(tmp_path):
         load_prices(tmp_path / "list.json")
     with pytest.raises(DataError, match=r"no price for model\(s\) \['z'\]"):
         cost_matrix({"a": Price(1.0)}, ["a", "z"], np.ones(2))
+
+
+@pytest.mark.parametrize("name, text", [
+    ("neg.json", '{"ok": 1, "m": -5}'),
+    ("nan.json", '{"ok": 1, "m": NaN}'),
+    ("inf.json", '{"ok": 1, "m": Infinity}'),
+    ("huge.json", '{"ok": 1, "m": 1e400}'),
+    ("nanstr.json", '{"ok": 1, "m": {"per_query": "nan"}}'),
+    ("bool.json", '{"ok": 1, "m": true}'),
+    ("boolkey.json", '{"ok": 1, "m": {"per_query": true}}'),
+    ("null.json", '{"ok": 1, "m": {"input_price": null, "output_price": 1}}'),
+    ("negtoken.json", '{"ok": 1, "m": {"input_per_1k": 1, "output_per_1k": -1}}'),
+    ("half.json", '{"ok": 1, "m": {"input_per_1k": 1}}'),
+    ("mixed.json", '{"ok": 1, "m": {"per_query": 1, "input_price": 2, "output_price": 2}}'),
+    ("nan.csv", "model,per_query\nok,1\nm,nan\n"),
+    ("inf.csv", "model,per_query\nok,1\nm,inf\n"),
+    ("neg.csv", "model,per_query\nok,1\nm,-0.5\n"),
+    ("half.csv", "model,input_per_1k,output_per_1k\nok,1,1\nm,1,\n"),
+])
+def test_a_price_must_be_one_finite_non_negative_number_per_amount(tmp_path, name, text):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(DataError) as err:
+        load_prices(tmp_path / name)
+    assert err.value.file == str(tmp_path / name) and err.value.field == "m", str(err.value)
+    assert "'m'" in str(err.value) and name in str(err.value)
+
+
+def test_a_price_file_names_each_model_once(tmp_path):
+    (tmp_path / "dup.csv").write_text("model,per_query\na,1\nb,2\na,3\n")
+    with pytest.raises(DataError, match=r"model 'a' has a second row \(the first is row 1\)") as err:
+        load_prices(tmp_path / "dup.csv")
+    assert err.value.file == str(tmp_path / "dup.csv") and err.value.row == 3 and err.value.field == "a"
+    (tmp_path / "dup.json").write_text('{"a": 1, "b": 2, "a": 3}')
+    with pytest.raises(DataError, match="'a' appears twice") as err:
+        load_prices(tmp_path / "dup.json")
+    assert err.value.file == str(tmp_path / "dup.json") and err.value.field == "a"
+
+
+def test_a_price_csv_row_without_a_model_name_or_with_extra_cells_is_named(tmp_path):
+    (tmp_path / "empty.csv").write_text("model,per_query\na,1\n ,2\n")
+    with pytest.raises(DataError, match="empty model name") as err:
+        load_prices(tmp_path / "empty.csv")
+    assert err.value.file == str(tmp_path / "empty.csv") and err.value.row == 2
+    (tmp_path / "wide.csv").write_text("model,per_query\na,1,2\n")
+    with pytest.raises(DataError, match="3 cells for 2 columns") as err:
+        load_prices(tmp_path / "wide.csv")
+    assert err.value.row == 1
+    (tmp_path / "quote.csv").write_text('model,per_query\n"a,1\n')
+    with pytest.raises(DataError, match="not a readable CSV file"):
+        load_prices(tmp_path / "quote.csv")
+    (tmp_path / "empty.json").write_text('{"": 1}')
+    with pytest.raises(DataError, match="a model name is empty"):
+        load_prices(tmp_path / "empty.json")
+
+
+def test_a_price_file_that_is_not_utf8_is_a_data_error_naming_it(tmp_path):
+    (tmp_path / "latin1.csv").write_bytes("model,per_query\nmodèle,1\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"not UTF-8 text: byte 0xe8 at offset 19") as err:
+        load_prices(tmp_path / "latin1.csv")
+    assert err.value.file == str(tmp_path / "latin1.csv")
+    (tmp_path / "latin1.json").write_bytes('{"modèle": 1}'.encode("latin-1"))
+    with pytest.raises(DataError, match=r"not UTF-8 text: byte 0xe8 at offset 5") as err:
+        load_prices(tmp_path / "latin1.json")
+    assert err.value.file == str(tmp_path / "latin1.json")
+    (tmp_path / "bom.csv").write_bytes("\ufeffmodel,per_query\na,0.5\n".encode("utf-8"))  # Excel's UTF-8 is fine
+    assert load_prices(tmp_path / "bom.csv") == {"a": Price(per_query=0.5)}
+
+
+def test_table_prices_are_checked_too():
+    models = pd.DataFrame({"model": ["m1", "m2"], "input_price": [0.2, -1.0], "output_price": [0.2, 0.9]})
+    with pytest.raises(DataError, match="'m2' \\(input_price\\) must be a finite number >= 0") as err:
+        prices_from_models(models, "t.parquet")
+    assert err.value.file == "t.parquet" and err.value.field == "m2"
+
+
+def test_require_prices_lists_every_unpriced_model_and_says_how_to_go_on():
+    prices = {"a": Price(1.0), "b ": Price(2.0)}
+    require_prices(prices, ["a"], "p.json", "price them")
+    with pytest.raises(ConfigError) as err:
+        require_prices(prices, ["a", "b", "c"], "p.json", "price them")
+    message = str(err.value)
+    assert message.startswith("p.json has no price for 2 of the 3 model(s) to choose among: 'b', 'c'")
+    assert "'b '" in message and message.endswith("; price them")  # the file's own names beside them
 
 
 def test_token_costs_and_table_prices():

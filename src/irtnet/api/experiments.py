@@ -49,7 +49,8 @@ def predict_benchmark(checkpoint: str | Path, texts_file: str | Path, benchmark:
     predictor = load(checkpoint)
     texts, benches = read_texts(texts_file)
     names = [benchmark] * len(texts) if benchmark is not None else benches
-    return len(texts), predict(predictor, text_queries(predictor, texts, names))
+    return len(texts), predict(predictor, text_queries(predictor, texts, names,
+                                                       None if benchmark is not None else texts_file))
 
 
 def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, baselines: Sequence[str] | None = None,
@@ -86,7 +87,7 @@ def onboard(checkpoint: str | Path, answers_file: str | Path, name: str = "new-m
     if suggest < 1:
         raise ConfigError(f"--suggest must be at least 1, got {suggest}")
     texts, labels, benches = read_answers(answers_file)
-    a, b = predictor.query_parameters(text_queries(predictor, texts, benches))
+    a, b = predictor.query_parameters(text_queries(predictor, texts, benches, answers_file))
     prior = population_prior(predictor.abilities_, prior_strength)
     theta = fit_theta(a, b, labels, prior.mean, prior.precision)
     known_p = irt_probability(predictor.abilities_, a, b).mean(axis=0)
@@ -96,7 +97,7 @@ def onboard(checkpoint: str | Path, answers_file: str | Path, name: str = "new-m
                            "rank": int((known_p > new_p).sum()) + 1, "n_models": len(predictor.models_) + 1}
     if pool:
         pool_texts, pool_benches = read_texts(pool)
-        pa, pb = predictor.query_parameters(text_queries(predictor, pool_texts, pool_benches))
+        pa, pb = predictor.query_parameters(text_queries(predictor, pool_texts, pool_benches, pool))
         doc["suggested"] = [pool_texts[i] for i in suggest_queries(pa, pb, theta, prior, a, b, suggest)]
     if save:
         save_predictor(with_new_model(predictor, name, theta), save, metrics={"onboarded": {name: len(labels)}})

@@ -9,6 +9,8 @@ OpenAI-compatible service and `irtnet calibrate`.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -17,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from irtnet.api.texts import load, resolve_prices, text_queries
+from irtnet.api.texts import check_candidates, load, resolve_prices, text_queries
 from irtnet.errors import ConfigError, IrtnetError
 from irtnet.predictors.base import Predictor, Router
-from irtnet.tasks.cost import DEFAULT_OUTPUT_TOKENS, cost_matrix, token_counts
+from irtnet.tasks.cost import DEFAULT_OUTPUT_TOKENS, cost_matrix, require_prices, token_counts
 from irtnet.tasks.policies import Calibration, Policy, Target, calibrate, choose
 
 ROUTER_NAME = "irtnet"
@@ -62,6 +64,9 @@ def load_price_book(checkpoint: str | Path, prices: str | Path | None,
                     output_tokens: float = DEFAULT_OUTPUT_TOKENS) -> PriceBook:
     """Prices from a given file (its errors raise), else from the run's own table where it has them (their
     absence is no error: policies that need cost then say what is missing)."""
+    if not (isinstance(output_tokens, numbers.Real) and not isinstance(output_tokens, bool)
+            and math.isfinite(output_tokens) and output_tokens >= 0):
+        raise ConfigError(f"--output-tokens must be a finite non-negative number, got {output_tokens!r}")
     if prices is not None:
         found, source = resolve_prices(checkpoint, prices)
         return PriceBook(found, source, output_tokens)
@@ -104,28 +109,14 @@ def has_probabilities(predictor: Router) -> bool:
 
 def candidate_models(predictor: Router, policy: Policy, book: PriceBook | None,
                      candidates: Sequence[str] | None = None) -> list[str]:
-    """The models to choose among: `candidates` (checked) or every model, the priced ones where cost is needed."""
-    known = predictor.models_.to_list()
-    names = list(dict.fromkeys(candidates)) if candidates is not None else known
-    unknown = [m for m in names if m not in set(known)]
-    if unknown:
-        raise ConfigError(f"unknown candidate model(s) {', '.join(map(repr, unknown))}; "
-                          f"the checkpoint's models: {', '.join(known)}")
-    if not names:
-        raise ConfigError("candidates is empty: name at least one model")
-    if not policy.needs_cost:
-        return names
-    prices = _needed_prices(policy, book)
-    if candidates is None:
-        names = [m for m in names if m in prices]
-        if not names:
-            raise ConfigError(f"policy {policy.kind} needs prices, and none of the checkpoint's models has one "
-                              f"in {book.source}")
-        return names
-    missing = [m for m in names if m not in prices]
-    if missing:
-        raise ConfigError(f"policy {policy.kind} needs a price for every candidate; {book.source} has none for "
-                          f"{', '.join(map(repr, missing))}")
+    """The models to choose among: `candidates` (checked) or every model; where the policy needs cost, each
+    of them needs a price (a ConfigError lists those without one: nothing is left out quietly)."""
+    names = check_candidates(predictor, candidates)
+    if policy.needs_cost:
+        prices, source = _needed_prices(policy, book)
+        require_prices(prices, names, source, f"policy {policy.kind} needs a price for every candidate: price "
+                       "them (--prices FILE), or name the models to choose among (a request's `candidates`, "
+                       "`irtnet calibrate --candidates`, Python: candidates=)")
     return names
 
 
@@ -139,11 +130,11 @@ def check_policy(predictor: Router, policy: Policy, book: PriceBook | None,
     return candidate_models(predictor, policy, book, candidates)
 
 
-def _needed_prices(policy: Policy, book: PriceBook | None) -> dict[str, Any]:
+def _needed_prices(policy: Policy, book: PriceBook | None) -> tuple[dict[str, Any], str]:
     if book is None or book.prices is None:
         reason = book.source if book is not None else "pass --prices (a JSON/CSV price file or a table)"
         raise ConfigError(f"policy {policy.kind} needs model prices, and none are loaded: {reason}")
-    return book.prices
+    return book.prices, book.source
 
 
 def score_texts(predictor: Router, texts: Sequence[str], names: Sequence[str], book: PriceBook | None,

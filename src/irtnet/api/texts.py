@@ -5,6 +5,8 @@ per text against price.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,25 +34,35 @@ def known_benchmarks(predictor: Router) -> list[str] | None:
     return None if groups is None else groups.to_list()
 
 
-def check_benchmarks(predictor: Router, benchmarks: Sequence[str | None]) -> None:
-    """An unknown benchmark name is an error listing the known ones, never silently treated as unknown."""
+def check_benchmarks(predictor: Router, benchmarks: Sequence[str | None], source: str | Path | None = None) -> None:
+    """An unknown benchmark name is an error listing the known ones, never silently treated as unknown.
+    `source`: the file the names come from, one per row; the error then names it and the first bad row."""
     given = sorted({b for b in benchmarks if b is not None})
     if not given:
         return
     known = known_benchmarks(predictor)
     if known is None:
-        raise ConfigError(f"this {predictor.name} model reads no benchmark names; leave the benchmark out "
-                          f"(given: {', '.join(given)})")
+        _refuse(f"this {predictor.name} model reads no benchmark names; leave the benchmark out "
+                f"(given: {', '.join(given)})", benchmarks, set(), source)
     unknown = [b for b in given if b not in set(known)]
     if unknown:
-        raise ConfigError(f"unknown benchmark {', '.join(map(repr, unknown))}; the model knows: "
-                          f"{', '.join(known)}. Leave it out for a query of another or unknown benchmark")
+        _refuse(f"unknown benchmark {', '.join(map(repr, unknown))}; the model knows: "
+                f"{', '.join(known)}. Leave it out for a query of another or unknown benchmark", benchmarks,
+                set(known), source)
+
+
+def _refuse(message: str, benchmarks: Sequence[str | None], known: set[str], source: str | Path | None) -> None:
+    if source is None:
+        raise ConfigError(message)
+    row = next(i for i, b in enumerate(benchmarks) if b is not None and b not in known) + 1
+    raise DataError(message, file=str(source), row=row, field="benchmark")
 
 
 def text_queries(predictor: Router, texts: Sequence[str],
-                 benchmarks: str | Sequence[str | None] | None = None) -> Queries:
+                 benchmarks: str | Sequence[str | None] | None = None, source: str | Path | None = None) -> Queries:
     """New query texts embedded with the model's own encoder (loaded once per process, through the shared
-    embedding cache); `benchmarks`: one name for all, one per text (None where unknown), or None."""
+    embedding cache); `benchmarks`: one name for all, one per text (None where unknown), or None; `source`: the
+    file they were read from (named by errors)."""
     encoder = getattr(predictor, "encoder_", None)
     if not encoder:
         raise ConfigError(f"{predictor.name} has no text encoder; it cannot score new query texts")
@@ -61,7 +73,7 @@ def text_queries(predictor: Router, texts: Sequence[str],
         benchmarks = [benchmarks] * len(texts)
     if benchmarks is not None and len(benchmarks) != len(texts):
         raise ConfigError(f"{len(benchmarks)} benchmark names for {len(texts)} texts")
-    check_benchmarks(predictor, benchmarks or [])
+    check_benchmarks(predictor, benchmarks or [], source)
     groups = list(benchmarks) if benchmarks is not None and any(b is not None for b in benchmarks) else None
     # the process's one encoder and cache index; new vectors go to the cache's write buffer, so a service
     # answering one text per request writes a shard per FLUSH_ROWS texts, not one per request
@@ -99,12 +111,28 @@ def rank_models(predictor: Router, texts: Sequence[str], benchmark: str | Sequen
     return [[(names[i], float(row[i])) for i in np.argsort(-row, kind="stable")[:top]] for row in scores]
 
 
+def check_candidates(predictor: Router, candidates: Sequence[str] | None) -> list[str]:
+    """The models to choose among: `candidates` (each a model of the checkpoint, repeats dropped) or, when
+    None, every model of the checkpoint."""
+    known = predictor.models_.to_list()
+    if candidates is None:
+        return known
+    names = list(dict.fromkeys(candidates))
+    unknown = [m for m in names if m not in set(known)]
+    if unknown:
+        raise ConfigError(f"unknown candidate model(s) {', '.join(map(repr, unknown))}; "
+                          f"the checkpoint's models: {', '.join(known)}")
+    if not names:
+        raise ConfigError("candidates is empty: name at least one model")
+    return names
+
+
 # ----------------------------------------------------------------------------------- cost-aware routing
 def resolve_prices(checkpoint: str | Path, prices: str | Path | None) -> tuple[dict[str, Any], str]:
     """Per-model prices from a price file, a response table (.parquet: model prices in its metadata, else each
     model's mean `cost` per query) or, by default, the run's own table."""
     from irtnet.api.data import load_table
-    from irtnet.tasks.cost import Price, load_prices, prices_from_models
+    from irtnet.tasks.cost import load_prices, parse_price, prices_from_models
 
     if prices is not None and Path(prices).suffix.lower() != ".parquet":
         return load_prices(prices), str(prices)
@@ -113,12 +141,13 @@ def resolve_prices(checkpoint: str | Path, prices: str | Path | None) -> tuple[d
             raise ConfigError("cost-aware routing needs prices: pass --prices (a JSON/CSV price file or a table)")
         prices = Run.open(checkpoint).spec.data.table
     table = load_table(prices)
-    found = prices_from_models(table.models)
+    found = prices_from_models(table.models, str(prices))
     if found:
         return found, f"model prices of {prices}"
     if table.has_cost:
-        mean = table.responses.groupby("model", observed=True)["cost"].mean()
-        return {str(m): Price(per_query=float(c)) for m, c in mean.items()}, f"mean cost per query in {prices}"
+        mean = table.responses.groupby("model", observed=True)["cost"].mean()  # NaN: no cost for that model
+        return ({str(m): parse_price(str(m), float(c), f"{prices} (cost column)") for m, c in mean.items()
+                 if not math.isnan(c)}, f"mean cost per query in {prices}")
     raise ConfigError(f"{prices} has neither model prices nor a cost column; pass --prices FILE")
 
 
@@ -143,26 +172,32 @@ class CostDecisions:
         return float(self.cost[np.arange(len(self.chosen)), self.chosen].mean())
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: str | None = None,
                      prices: str | Path | None = None, cost_weight: float | None = None,
-                     budget: float | None = None, output_tokens: float = 256) -> CostDecisions:
-    """Choose one model per text by P - cost_weight * cost, or the best total P within a mean budget."""
-    from irtnet.tasks.cost import cost_matrix, route_budget, token_counts
+                     budget: float | None = None, output_tokens: float = 256,
+                     candidates: Sequence[str] | None = None) -> CostDecisions:
+    """Choose one model per text by P - cost_weight * cost, or the best total P within a mean budget, among
+    `candidates` (default: every model of the checkpoint), each of which needs a price."""
+    from irtnet.tasks.cost import cost_matrix, require_prices, route_budget, token_counts
     from irtnet.tasks.routing import route as route_by_value
 
     if (cost_weight is None) == (budget is None):
         raise ConfigError("give exactly one of --cost-weight and --budget")
-    if cost_weight is not None and not cost_weight >= 0:
-        raise ConfigError(f"--cost-weight must be a non-negative number, got {cost_weight}")
-    if budget is not None and not budget > 0:
-        raise ConfigError(f"--budget must be a positive number, got {budget}")
-    if not output_tokens >= 0:
-        raise ConfigError(f"--output-tokens must be non-negative, got {output_tokens}")
+    if cost_weight is not None and not (_finite(cost_weight) and cost_weight >= 0):
+        raise ConfigError(f"--cost-weight must be a finite non-negative number, got {cost_weight!r}")
+    if budget is not None and not (_finite(budget) and budget > 0):
+        raise ConfigError(f"--budget must be a finite positive number, got {budget!r}")
+    if not (_finite(output_tokens) and output_tokens >= 0):
+        raise ConfigError(f"--output-tokens must be a finite non-negative number, got {output_tokens!r}")
     predictor = load(checkpoint)
+    names = check_candidates(predictor, candidates)
     price, source = resolve_prices(checkpoint, prices)
-    names = [m for m in predictor.models_.ids if m in price]
-    if not names:
-        raise ConfigError(f"none of the checkpoint's models has a price in {source}")
+    require_prices(price, names, source, "price them (--prices FILE), or choose among priced models only with "
+                   "--candidates (Python: candidates=)")
     _, prob = predict_texts(predictor, texts, benchmark, names)
     cost = cost_matrix(price, names, token_counts(texts), output_tokens)
     choice = route_by_value(prob, cost, cost_weight) if budget is None else route_budget(prob, cost, budget)

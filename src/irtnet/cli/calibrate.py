@@ -28,7 +28,7 @@ def calibrate(
     benchmark: Annotated[Optional[str], Opt(help="benchmark of every text (default: the file's, where given)")]
     = None,
     candidates: Annotated[Optional[str], Opt(help="comma-separated models to route among (default: every "
-                                                  "priced model)")] = None,
+                                                  "model; each needs a price for a cost policy)")] = None,
     output_tokens: Annotated[float, Opt(help="assumed output tokens per answer (token prices)")] = 256,
     json_out: Annotated[Optional[Path], Opt("--json", help="also write the result as JSON here")] = None,
 ) -> None:

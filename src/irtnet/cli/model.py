@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from irtnet.cli.common import console, friendly_errors, parse_fractions, positive
+from irtnet.cli.common import console, csv_list, friendly_errors, parse_fractions, positive
 
 Opt = typer.Option
 
@@ -95,19 +95,27 @@ def route(
     budget: Annotated[Optional[float], Opt(help="pick the best total P with mean cost per query <= BUDGET")] = None,
     prices: Annotated[Optional[Path], Opt(help="price file (JSON/CSV) or table (default: the run's table)")] = None,
     output_tokens: Annotated[float, Opt(help="assumed output tokens per answer (token prices)")] = 256,
+    candidates: Annotated[Optional[str], Opt(help="comma-separated models to rank or choose among (default: "
+                                                  "every model; with --cost-weight/--budget each needs a price)")
+                          ] = None,
 ) -> None:
     """Rank the checkpoint's models for each query text by predicted probability of answering correctly;
     with --cost-weight or --budget, choose one model per text trading that probability against price."""
     from irtnet import api
     from irtnet.reporting.console import cost_decisions_table, ranking_table
 
+    chosen = None if candidates is None else (csv_list(candidates) or [])  # [] (--candidates "") is refused
     if cost_weight is not None or budget is not None:
-        decisions = api.cost_route_texts(checkpoint, texts, benchmark, prices, cost_weight, budget, output_tokens)
+        decisions = api.cost_route_texts(checkpoint, texts, benchmark, prices, cost_weight, budget, output_tokens,
+                                         chosen)
         console.print(cost_decisions_table(decisions))
         console.print(f"expected accuracy {decisions.expected_accuracy:.3f}, mean cost {decisions.mean_cost:.3g} "
-                      f"({len(decisions.models)} priced models)")
+                      f"({len(decisions.models)} models; prices: {decisions.source})")
         return
+    from irtnet.api.texts import check_candidates
+
     predictor = api.load(checkpoint)
-    ranked = api.rank_models(predictor, texts, benchmark=benchmark, top=top)
+    names = check_candidates(predictor, chosen) if chosen is not None else None
+    ranked = api.rank_models(predictor, texts, benchmark=benchmark, top=top, models=names)
     for text, ranking, path in zip(texts, ranked, api.answer_paths(predictor, texts, benchmark)):
         console.print(ranking_table(text, ranking, path))

@@ -8,6 +8,11 @@ model metadata, either per query or per input/output token with token counts:
   tokens: the LLMRouter `default_llm.json` convention, whose descriptions quote "$ per million tokens").
 - CSV: a `model` column plus `per_query`, or `input_per_1k`/`output_per_1k`, or `input_price`/`output_price`.
 
+Each model is priced once, in one form, with every amount of the form given (0 where free) as a finite
+number >= 0; anything else (NaN, infinity, a negative or boolean price, a repeated model, an empty model
+name, a file that is not UTF-8) is a DataError naming the file and the model or row. Routing needs a price
+for every model it chooses among (`require_prices`): an unpriced model is an error, never left out quietly.
+
 Token counts: input tokens are estimated from the query text as ceil(characters / 4) (the usual rule of
 thumb for English with GPT-style tokenisers; no tokeniser of the priced models is available here), and
 output tokens are a fixed assumed number per answer (default 256) because the data hold no answers.
@@ -23,8 +28,10 @@ under its upper (non-decreasing) envelope on the normalised cost axis.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,46 +59,127 @@ class Price:
         return self.per_query + (self.input_per_1k * input_tokens + self.output_per_1k * output_tokens) / 1000.0
 
 
-def _price_from(model: str, value: Any, source: str) -> Price:
-    if isinstance(value, (int, float)):
-        return Price(per_query=float(value))
-    if not isinstance(value, Mapping):
-        raise DataError(f"price of {model!r} must be a number or an object, got {value!r}", file=source, field=model)
+_FORMS = (("per_query",), ("input_per_1k", "output_per_1k"), ("input_price", "output_price"))
+
+
+def _amount(model: str, key: str | None, value: Any, source: str) -> float:
+    """One price: a finite number >= 0 (a numeric string, as CSV cells are, is read as one)."""
+    what = f"price of {model!r}" + (f" ({key})" if key else "")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, str)):
+        raise DataError(f"{what} must be a number, got {value!r}", file=source, field=model)
     try:
-        if "per_query" in value:
-            return Price(per_query=float(value["per_query"]))
-        if "input_per_1k" in value or "output_per_1k" in value:
-            return Price(0.0, float(value.get("input_per_1k") or 0), float(value.get("output_per_1k") or 0))
-        if "input_price" in value or "output_price" in value:  # per million tokens
-            return Price(0.0, float(value.get("input_price") or 0) / 1000, float(value.get("output_price") or 0) / 1000)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"price of {model!r} is not a number ({exc})", file=source, field=model) from exc
-    raise DataError(f"price of {model!r} has none of per_query, input_per_1k/output_per_1k, "
-                    "input_price/output_price", file=source, field=model)
+        number = float(value)
+    except (ValueError, OverflowError) as exc:
+        raise DataError(f"{what} is not a number: {value!r}", file=source, field=model) from exc
+    if not math.isfinite(number) or number < 0:
+        raise DataError(f"{what} must be a finite number >= 0, got {value!r}", file=source, field=model)
+    return number
+
+
+def parse_price(model: str, value: Any, source: str) -> Price:
+    """One model's price from a number (per query) or an object in one of the forms of the module docstring;
+    a DataError naming `source` and the model unless every amount is a finite number >= 0."""
+    if not isinstance(value, Mapping):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise DataError(f"price of {model!r} must be a number or an object, got {value!r}", file=source,
+                            field=model)
+        return Price(per_query=_amount(model, None, value, source))
+    forms = [form for form in _FORMS if any(k in value for k in form)]
+    if not forms:
+        raise DataError(f"price of {model!r} has none of per_query, input_per_1k/output_per_1k, "
+                        "input_price/output_price", file=source, field=model)
+    if len(forms) > 1:
+        given = ", ".join(k for form in forms for k in form if k in value)
+        raise DataError(f"price of {model!r} is given in more than one form ({given}); give one", file=source,
+                        field=model)
+    form = forms[0]
+    absent = [k for k in form if k not in value]
+    if absent:
+        raise DataError(f"price of {model!r} gives {' and '.join(k for k in form if k in value)} without "
+                        f"{' and '.join(absent)} (write 0 where it is free)", file=source, field=model)
+    amounts = [_amount(model, k, value[k], source) for k in form]
+    if form == ("per_query",):
+        return Price(per_query=amounts[0])
+    if form == ("input_per_1k", "output_per_1k"):
+        return Price(0.0, amounts[0], amounts[1])
+    return Price(0.0, amounts[0] / 1000, amounts[1] / 1000)  # per million tokens
+
+
+def _read_text(path: Path) -> str:
+    """The price file as text: a DataError naming it when it cannot be read or is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read the price file ({exc.strerror or exc})", file=str(path)) from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} ({exc.reason}); "
+                        "save the price file as UTF-8", file=str(path)) from exc
+
+
+def _unique_keys(pairs: list[tuple[str, Any]], source: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DataError(f"{key!r} appears twice in one object; give it once", file=source, field=key)
+        out[key] = value
+    return out
+
+
+def _csv_prices(text: str, source: str) -> dict[str, dict[str, str]]:
+    """model -> its non-empty cells; rows are numbered from 1 after the header."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    out: dict[str, dict[str, str]] = {}
+    first: dict[str, int] = {}
+    try:
+        header = next(reader, None)
+        if header is None or "model" not in header:
+            raise DataError("a price CSV needs a 'model' column and at least one row", file=source, field="model")
+        for number, cells in enumerate(reader, start=1):
+            if not any(c.strip() for c in cells):
+                continue  # a blank line
+            if len(cells) > len(header):
+                raise DataError(f"{len(cells)} cells for {len(header)} columns", file=source, row=number)
+            row = dict(zip(header, cells))
+            model = row.get("model", "")
+            if not model.strip():
+                raise DataError("empty model name", file=source, row=number, field="model")
+            if model in first:
+                raise DataError(f"model {model!r} has a second row (the first is row {first[model]}); give each "
+                                "model one row", file=source, row=number, field=model)
+            first[model] = number
+            out[model] = {k: v for k, v in row.items() if k != "model" and v != ""}
+    except csv.Error as exc:
+        raise DataError(f"not a readable CSV file ({exc})", file=source, row=max(reader.line_num - 1, 1)) from exc
+    if not out:
+        raise DataError("a price CSV needs a 'model' column and at least one row", file=source, field="model")
+    return out
 
 
 def load_prices(path: str | Path) -> dict[str, Price]:
-    """Prices per model from a JSON or CSV price file (see the module docstring)."""
+    """Prices per model from a JSON or CSV price file (see the module docstring); a DataError naming the file
+    (and the model or row) for anything that is not one finite price >= 0 per model."""
     path = Path(path)
     if not path.is_file():
         raise DataError("no such price file", file=str(path))
+    text = _read_text(path)
     if path.suffix.lower() == ".csv":
-        with path.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        if not rows or "model" not in rows[0]:
-            raise DataError("a price CSV needs a 'model' column and at least one row", file=str(path), field="model")
-        raw = {r["model"]: {k: v for k, v in r.items() if k != "model" and v not in (None, "")} for r in rows}
+        raw: Any = _csv_prices(text, str(path))
     else:
         try:
-            raw = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+            raw = json.loads(text, object_pairs_hook=lambda pairs: _unique_keys(pairs, str(path)))
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise DataError(f"not valid JSON ({exc})", file=str(path)) from exc
         if not isinstance(raw, dict):
             raise DataError("expected an object: model -> price", file=str(path))
-    return {str(m): _price_from(str(m), v, str(path)) for m, v in raw.items()}
+        empty = [m for m in raw if not m.strip()]
+        if empty:
+            raise DataError("a model name is empty", file=str(path), field="model")
+    return {str(m): parse_price(str(m), v, str(path)) for m, v in raw.items()}
 
 
-def prices_from_models(models: Any) -> dict[str, Price]:
+def prices_from_models(models: Any, source: str = "<table models>") -> dict[str, Price]:
     """Prices from a table's model metadata (`per_query`, or `input_price`/`output_price` per million tokens)."""
     cols = set(models.columns)
     out = {}
@@ -99,8 +187,22 @@ def prices_from_models(models: Any) -> dict[str, Price]:
         value = {k: row[k] for k in ("per_query", "input_price", "output_price")
                  if k in cols and row[k] is not None and not (isinstance(row[k], float) and math.isnan(row[k]))}
         if value:
-            out[str(row["model"])] = _price_from(str(row["model"]), value, "<table models>")
+            out[str(row["model"])] = parse_price(str(row["model"]), value, source)
     return out
+
+
+def require_prices(prices: Mapping[str, Price], models: Sequence[str], source: str, how: str) -> None:
+    """A ConfigError listing the models without a price in `prices` (from `source`), and `how` to proceed;
+    nothing when every one of `models` has a price."""
+    missing = [m for m in models if m not in prices]
+    if not missing:
+        return
+    shown = ", ".join(map(repr, missing[:10])) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+    unused = [m for m in prices if m not in set(models)]
+    also = (f" (it prices {', '.join(map(repr, unused[:5]))}{' ...' if len(unused) > 5 else ''}, which are not "
+            "among them: a misspelt name?)") if unused else ""
+    raise ConfigError(f"{source} has no price for {len(missing)} of the {len(models)} model(s) to choose among: "
+                      f"{shown}{also}; {how}")
 
 
 def token_counts(texts: Sequence[str | None]) -> np.ndarray:
