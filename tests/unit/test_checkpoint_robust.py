@@ -317,3 +317,11 @@ def test_nan_in_knn_outcomes_is_legitimate(saved):
     path, _ = saved["knn"]
     assert np.isnan(load_file(str(path / "weights.safetensors"))["targets"]).any()  # the fixture covers it
     assert load_predictor(path).name == "knn"
+
+
+def test_a_missing_folder_is_named_as_missing(tmp_path):
+    from irtnet.errors import CheckpointError
+    from irtnet.predictors.checkpoint import load_predictor
+
+    with pytest.raises(CheckpointError, match="no such file or folder"):
+        load_predictor(tmp_path / "never-written")

@@ -346,7 +346,7 @@ def test_helm_runs_of_two_models_and_subjects_with_perturbations_skipped(tmp_pat
     np.testing.assert_array_equal(t.label_matrix(), [[np.nan, 0], [1, 1], [1, 0]])
     assert t.texts_of([f"{q}/id1"]) == ["philosophy q1?\nA. yes\nB. no"]
     assert t.report.skipped == {"HELM rows of perturbed instances (robustness/fairness variants)": 1}
-    assert "helm: the mean score of 1 of 2 (model, task) pairs equals the figure its log states" in t.report.notes
+    assert "helm: the mean score of 1 of 2 (model, task, split) triples equals the figure its log states" in t.report.notes
     assert f"helm: meta/llama {q} (test): mean over the imported items 1.0000, the log states exact_match (test) " \
            "= 0.2500" in t.report.notes
     assert import_helm(tmp_path, splits=["test"]).report.skipped["HELM instances of splits not asked for"] == 1

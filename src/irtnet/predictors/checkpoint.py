@@ -51,6 +51,8 @@ def read_checkpoint_json(path: str | Path) -> dict[str, Any]:
     """The checkpoint's JSON document, checked: format and version, `kind` (a string) and `state` (an object)."""
     path = Path(path)
     doc_path = path / "checkpoint.json"
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or folder (give a run or checkpoint folder)")
     if not doc_path.is_file():
         raise CheckpointError(f"{path}: not a checkpoint directory (no checkpoint.json)")
     try:

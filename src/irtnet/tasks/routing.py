@@ -94,8 +94,9 @@ def routing_result(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, m
         raise DataError(f"scores {scores.shape} and labels {labels.shape} differ in shape", field="scores")
     keep, allowed = scorable(labels, mode)
     if not keep.any():
-        raise DataError(f"no query can be scored under routing mode {mode!r} "
-                        "(every query misses a label); try mode 'observed'", field="labels")
+        raise DataError(f"no query can be scored under routing mode {mode!r}: every query misses some model's "
+                        "label; route each query among its labelled models with routing mode 'observed' "
+                        "(irtnet evaluate --routing-mode observed)")
     labels, scores, groups, allowed = labels[keep], scores[keep], groups[keep], allowed[keep]
     choice = route(scores, None if cost is None else (cost[keep] if np.ndim(cost) == 2 else cost), lam, allowed)
     hit = picked(labels, choice)

@@ -134,8 +134,9 @@ def _queries(items: list[Item], report: ImportReport) -> pd.DataFrame:
     return out.assign(text=text.astype(object).where(text.notna(), None))
 
 
-def stated_notes(tool: str, checks: list[Check]) -> list[str]:
-    """Notes comparing each (model, task) mean score with the figure its log states (where it states one).
+def stated_notes(tool: str, checks: list[Check], unit: str = "(model, task) pairs") -> list[str]:
+    """Notes comparing each (model, task) mean score with the figure its log states (where it states one);
+    `unit` names what one check is ("(model, task, split) triples" where a log states a figure per split).
 
     Matches within 5e-4 are summarised in one line; each mismatch gets its own line.
     """
@@ -143,7 +144,7 @@ def stated_notes(tool: str, checks: list[Check]) -> list[str]:
     if not stated:
         return []
     bad = [c for c in stated if abs(c[2] - float(c[3])) > 5e-4]
-    notes = [(f"{tool}: the mean score of {len(stated) - len(bad)} of {len(stated)} (model, task) pairs equals "
+    notes = [(f"{tool}: the mean score of {len(stated) - len(bad)} of {len(stated)} {unit} equals "
               "the figure its log states")]
     notes += [f"{tool}: {model} {task}: mean over the imported items {got:.4f}, the log states {what} = "
               f"{float(want):.4f}" for model, task, got, want, what in bad]

@@ -72,7 +72,7 @@ def import_helm(path: str | Path, metric: str | None = None, splits: list[str] |
         used.add(f"{task}: {chosen}")
     if used:
         report.notes.append(f"helm per-instance stats read: {'; '.join(sorted(used))}")
-    report.notes += stated_notes("helm", checks)
+    report.notes += stated_notes("helm", checks, "(model, task, split) triples")
     return harness_table(units, source=str(root), report=report, provenance=prov)
 
 
