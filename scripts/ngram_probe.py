@@ -1,6 +1,6 @@
 """Does irtnet predict better when it also reads the text's character n-grams (`config.text_ngrams`)? A probe.
 
-    python scripts/ngram_probe.py runs/tables/cruxeval.parquet [--k 64] [--folds 5]
+    python scripts/ngram_probe.py runs/tables/cruxeval.parquet [--k 64|auto] [--base 0|16] [--folds 5]
 
 The table is cross-fitted over queries as `configs/text-only.toml` does (`kfold_query_splits`, 5 folds, seed
 0, validation carved from the training folds); `--folds N` runs the first N. On each fold the `default` preset
@@ -9,7 +9,8 @@ input until it took K = 16) and with `params.config.text_ngrams = K` (the text's
 TF-IDF projected on the training texts' top K singular vectors, beside the MiniLM vector:
 `irtnet/predictors/ngram_projection.py`), and both score the fold's test queries with their benchmark names
 hidden (text only) and given (benchmark known), and the fold's validation queries (carved from its training
-folds, the data a choice may be made on) text only. Printed: the paired bootstrap over the pooled test queries of
+folds, the data a choice may be made on) text only. `--k auto` is `text_ngrams = "auto"`, the width chosen
+on each fold's validation queries (so its validation row is not a held-out figure). Printed: the paired bootstrap over the pooled test queries of
 the K model minus the base model, AUC, log loss, routing accuracy and ECE, per setting.
 
 With `--cells runs/compare/text-only-cells --dataset NAME`, the n-gram model is also paired against every
@@ -35,10 +36,14 @@ from _probe import load, print_paired, table_parser  # scripts/_probe.py
 from cells_blend_probe import OBSERVED, newest_cells  # scripts/cells_blend_probe.py
 
 
+def _width(value: str) -> int | str:
+    return value if value == "auto" else int(value)
+
+
 def main() -> None:
     ap = table_parser(__doc__, folds=5)
-    ap.add_argument("--k", type=int, default=64)
-    ap.add_argument("--base", type=int, default=0, help="the n-gram width paired against (0: the embedding alone)")
+    ap.add_argument("--k", type=_width, default=64, help="a width, or auto (chosen on each fold's validation)")
+    ap.add_argument("--base", type=_width, default=0, help="the n-gram width paired against (0: the embedding alone)")
     ap.add_argument("--cells", type=Path, default=None, help="a comparison's cell cache, to pair against its entries")
     ap.add_argument("--dataset", default=None, help="the table's dataset name in that comparison")
     ap.add_argument("--routing", choices=("complete", "observed"), default=None,
@@ -59,6 +64,9 @@ def main() -> None:
         for name, params in entries.items():
             spec = api.resolve_spec(api.ModelSpec(preset="default", seed=0, params=params))
             est = api.build_predictor(spec).fit(train, val)
+            if est.ngrams_choice_ is not None:
+                print(f"  {name}: chose {est.ngrams_choice_['chosen']} (text-only validation log loss "
+                      f"{est.ngrams_choice_['validation_log_loss']})", flush=True)
             probs["text only"][name].append(est.predict_proba(test.queries.without_groups(), models))
             probs["benchmark known"][name].append(est.predict_proba(test.queries, models))
             probs["validation, text only"][name].append(est.predict_proba(val.queries.without_groups(), models))

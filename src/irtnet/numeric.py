@@ -10,6 +10,9 @@ difficulties. `irtnet.models.irt` has the same function on torch tensors for tra
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 
@@ -96,6 +99,20 @@ CALIBRATIONS = {
 }
 
 
+def keep_unless_beaten(per_query: Mapping[Any, np.ndarray]) -> Any:
+    """The key of `per_query` to keep (its keys in order of preference, e.g. the simplest first; each value:
+    one held-out loss per query, the same queries for every key): going in that order, a choice replaces the one
+    kept so far only when its loss is lower by more than two standard errors of the paired per-query difference,
+    so noise keeps the preferred one."""
+    names = list(per_query)
+    kept = names[0]
+    for name in names[1:]:
+        gain = np.asarray(per_query[kept], np.float64) - np.asarray(per_query[name], np.float64)
+        if len(gain) > 1 and gain.mean() > 2 * gain.std(ddof=1) / np.sqrt(len(gain)):
+            kept = name
+    return kept
+
+
 def choose_calibration(logits: np.ndarray, target: np.ndarray, groups: np.ndarray,
                        seed: int = 0) -> tuple[str, float, float, dict[str, float]]:
     """The calibration of `CALIBRATIONS` chosen by 2-fold cross-validation over `groups` (query ids: a query's
@@ -118,11 +135,7 @@ def choose_calibration(logits: np.ndarray, target: np.ndarray, groups: np.ndarra
             s = a * z[~fit_rows] + b
             loss[~fit_rows] = np.logaddexp(0.0, s) - y[~fit_rows] * s
         per_query[name] = np.bincount(query, loss, minlength=n_q)
-    kept = "none"
-    for name in list(CALIBRATIONS)[1:]:
-        gain = per_query[kept] - per_query[name]
-        if n_q > 1 and gain.mean() > 2 * gain.std(ddof=1) / np.sqrt(n_q):
-            kept = name
+    kept = keep_unless_beaten(per_query)
     scale, shift = CALIBRATIONS[kept](z, y)
     return kept, scale, shift, {k: float(v.sum() / max(len(z), 1)) for k, v in per_query.items()}
 

@@ -85,3 +85,49 @@ def test_the_projection_changes_the_networks_input_and_off_is_the_embedding_alon
     np.testing.assert_array_equal(widened, test.queries.vectors.astype(np.float32))
     with pytest.raises(ConfigError):
         build_predictor(ModelSpec(params={"config": {**SMALL, "text_ngrams": -1}}))
+
+
+# ------------------------------------------------------------------ text_ngrams="auto": the width chosen on validation
+def test_a_later_choice_replaces_the_kept_one_only_beyond_two_standard_errors():
+    from irtnet.numeric import keep_unless_beaten
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.5, 1.0, 400)
+    clear = base - 0.05 + rng.normal(0, 0.01, 400)    # lower on nearly every query
+    noise = base + rng.normal(0, 0.05, 400) - 0.001   # lower on average, but inside the noise
+    assert keep_unless_beaten({0: base, 16: clear}) == 16
+    assert keep_unless_beaten({0: base, 16: noise}) == 0
+    assert keep_unless_beaten({0: base, 16: noise, 64: clear}) == 64  # each compared with the one kept so far
+    assert keep_unless_beaten({0: base}) == 0
+
+
+def test_auto_width_is_chosen_on_validation_and_is_the_network_a_fixed_width_trains(data, tmp_path):
+    from irtnet.models.irtnet import AUTO_NGRAMS
+
+    train, val, test = data
+    cfg = {**SMALL, "use_groups": True, "infer_groups": True}
+    auto = build_predictor(ModelSpec(params={"config": {**cfg, "text_ngrams": "auto"},
+                                             "train": {"epochs": 2}})).fit(train, val)
+    choice = auto.ngrams_choice_
+    chosen = choice["chosen"]
+    assert chosen in AUTO_NGRAMS and auto.config_.text_ngrams == chosen
+    assert set(choice["validation_log_loss"]) == {str(k) for k in AUTO_NGRAMS}
+    fixed = build_predictor(ModelSpec(params={"config": {**cfg, "text_ngrams": chosen},
+                                              "train": {"epochs": 2}})).fit(train, val)
+    hidden = test.queries.without_groups()
+    np.testing.assert_allclose(auto.predict_proba(hidden), fixed.predict_proba(hidden), atol=1e-6)
+    back = load_predictor(save_predictor(auto, tmp_path / "auto"))
+    assert back.config_.text_ngrams == chosen and back.ngrams_choice_ == choice
+    np.testing.assert_array_equal(back.predict_proba(hidden), auto.predict_proba(hidden))
+    with pytest.raises(ConfigError, match="chooses the width on validation data"):
+        build_predictor(ModelSpec(params={"config": {**cfg, "text_ngrams": "auto"}})).fit(train)
+
+
+def test_auto_width_without_every_text_is_the_embedding_alone(data):
+    train, val, _ = data
+    q = train.queries
+    no_text = type(train)(train.table, Queries(q.ids, q.vectors, q.groups, q.encoder))
+    auto = build_predictor(ModelSpec(params={"config": {**SMALL, "text_ngrams": "auto"},
+                                             "train": {"epochs": 2}})).fit(no_text, val)
+    assert auto.ngrams_ is None and auto.config_.text_ngrams == 0
+    assert list(auto.ngrams_choice_["validation_log_loss"]) == ["0"]

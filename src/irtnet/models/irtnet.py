@@ -34,6 +34,11 @@ from irtnet.models.moe import GateStats, MixtureOfExperts, MoEConfig
 AUTO_MEMBERS = 3
 AUTO_MEMBERS_BELOW = 5000
 
+# text_ngrams="auto": the widths tried (each is one more network trained), in order of preference: the
+# default's 16 is kept unless no n-grams or 64 of them predict the validation queries better by more than two
+# standard errors (`numeric.keep_unless_beaten`).
+AUTO_NGRAMS = (16, 0, 64)
+
 
 class IrtNetConfig(BaseModel):
     """Architecture of IrtNet (the sizes of the data - embedding dim, models, groups - come from the data)."""
@@ -54,9 +59,12 @@ class IrtNetConfig(BaseModel):
     calibrate: bool = Field(False, description="after training, calibrate each answer path (benchmark known, "
                             "text only) on the validation queries: none, a temperature or Platt scaling, "
                             "whichever has the lowest log loss by 2-fold cross-validation within them")
-    text_ngrams: int = Field(0, ge=0, le=1024, description="append to the query embedding this many features of "
-                             "the raw text: its character n-grams' TF-IDF projected on the training texts' top "
-                             "singular vectors (predictors/ngram_projection.py); 0: the embedding alone")
+    text_ngrams: Annotated[int, Field(ge=0, le=1024)] | Literal["auto"] = Field(
+        0, description="append to the query embedding this many features of the raw text: its character "
+        "n-grams' TF-IDF projected on the training texts' top singular vectors (predictors/ngram_projection.py); "
+        f"0: the embedding alone; 'auto': one of {AUTO_NGRAMS} chosen on the validation queries' text-only log "
+        "loss, another than the first only when better by more than two standard errors (the checkpoint holds "
+        "the width)")
     theta_init_std: float = Field(0.1, gt=0.0)
     align_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-model alignment loss (0: off)")
     align_query_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-query alignment loss")

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
-from irtnet.models.irtnet import PRESETS, IrtNetConfig, IrtNetModule, resolve_members
-from irtnet.numeric import choose_calibration, logit, sigmoid
+from irtnet.models.irtnet import AUTO_NGRAMS, PRESETS, IrtNetConfig, IrtNetModule, resolve_members
+from irtnet.numeric import choose_calibration, keep_unless_beaten, logit, sigmoid
 from irtnet.predictors.base import Predictor, register
 from irtnet.predictors.irtnet_members import (
     check_member_best_epochs,
@@ -80,22 +80,63 @@ class IrtNet(Predictor):
         self.groups_ = Vocab("benchmark", train_data.table.benchmark_vocab.ids) if cfg.use_groups else None
         self.encoder_ = train_data.queries.encoder
         self.d_in_ = int(train_data.queries.vectors.shape[1])
-        self.ngrams_ = (NgramProjection.fit(train_data.queries.texts, cfg.text_ngrams, tcfg.seed)
-                        if cfg.text_ngrams else None)
-        arrays = build_arrays(self._widened(train_data), self.models_, self.groups_, tcfg.target)
-        val_arrays = (build_arrays(self._widened(val), self.models_, self.groups_, tcfg.target)
-                      if val is not None else None)
         self.classifier_, self.calibration_ = None, identity_calibration()
         if cfg.use_groups and cfg.infer_groups:
             self.classifier_, self.classifier_choice_ = fit_text_classifier(train_data, val, self.groups_, tcfg.seed)
-        trained = [self._train_member(cfg, tcfg.model_copy(update={"seed": tcfg.seed + k}), arrays, val_arrays)
-                   for k in range(resolve_members(cfg.members, arrays.n_queries))]
+        self.ngrams_choice_ = None
+        if cfg.text_ngrams == "auto":  # member 0 comes from the choice, trained at the width chosen
+            cfg, trained, arrays, val_arrays = self._choose_ngrams(cfg, tcfg, train_data, val)
+            self.config_ = cfg
+        else:
+            self.ngrams_ = (NgramProjection.fit(train_data.queries.texts, cfg.text_ngrams, tcfg.seed)
+                            if cfg.text_ngrams else None)
+            arrays, val_arrays = self._arrays(train_data, val, tcfg)
+            trained = []
+        trained += [self._train_member(cfg, tcfg.model_copy(update={"seed": tcfg.seed + k}), arrays, val_arrays)
+                    for k in range(len(trained), resolve_members(cfg.members, arrays.n_queries))]
         self.members_ = [module for module, _ in trained]
         self.member_results_: list[TrainResult] = [result for _, result in trained]
         self.module_, self.result_ = self.members_[0], self.member_results_[0]
         if cfg.calibrate and val is not None:  # after every member: calibrates the ensemble's predictions
             self.calibration_ = self._fit_calibration(val, tcfg.seed, tcfg.device)
         return self
+
+    def _arrays(self, train_data: Dataset, val: Dataset | None,
+                tcfg: TrainConfig) -> tuple[LabelArrays, LabelArrays | None]:
+        """The training and validation label arrays, with the network's input as `ngrams_` makes it."""
+        arrays = build_arrays(self._widened(train_data), self.models_, self.groups_, tcfg.target)
+        return arrays, (build_arrays(self._widened(val), self.models_, self.groups_, tcfg.target)
+                        if val is not None else None)
+
+    def _choose_ngrams(self, cfg: IrtNetConfig, tcfg: TrainConfig, train_data: Dataset, val: Dataset | None
+                       ) -> tuple[IrtNetConfig, list[tuple[IrtNetModule, TrainResult]], LabelArrays,
+                                  LabelArrays | None]:
+        """config.text_ngrams="auto": one network per width of `AUTO_NGRAMS` (seed `tcfg.seed`), each scored on
+        the validation queries with their names hidden (the text path, uncalibrated); `keep_unless_beaten` picks the
+        width. Sets `ngrams_` and `ngrams_choice_`; returns the config with that width, the chosen network (as
+        member 0) and its arrays."""
+        if val is None:
+            raise ConfigError("text_ngrams='auto' chooses the width on validation data: fit needs val")
+        labels = val.table.label_matrix(value="score")
+        seen = ~np.isnan(labels)
+        hidden, fits, per_query = val.queries.without_groups(), {}, {}
+        texts = [train_data.queries.texts, val.queries.texts]
+        widths = AUTO_NGRAMS if all(t is not None and all(isinstance(x, str) for x in t) for t in texts) else (0,)
+        for k in widths:  # a query without its text: the embedding alone (n-grams need every text)
+            self.ngrams_ = NgramProjection.fit(train_data.queries.texts, k, tcfg.seed) if k else None
+            arrays, val_arrays = self._arrays(train_data, val, tcfg)
+            member = self._train_member(cfg, tcfg, arrays, val_arrays)
+            self.members_ = [member[0]]
+            prob = np.clip(self.predict_proba(hidden, val.table.model_vocab.ids, device=tcfg.device), 1e-7, 1 - 1e-7)
+            loss = -(labels * np.log(prob) + (1 - labels) * np.log1p(-prob))
+            per_query[k] = np.where(seen, loss, 0.0).sum(axis=1)
+            fits[k] = (self.ngrams_, member, arrays, val_arrays)
+        chosen = keep_unless_beaten(per_query)
+        n_pairs = max(int(seen.sum()), 1)
+        self.ngrams_choice_ = {"chosen": int(chosen), "rule": "text-only validation log loss, two standard errors",
+                               "validation_log_loss": {str(k): float(v.sum() / n_pairs) for k, v in per_query.items()}}
+        self.ngrams_, member, arrays, val_arrays = fits[chosen]
+        return cfg.model_copy(update={"text_ngrams": int(chosen)}), [member], arrays, val_arrays
 
     def _train_member(self, cfg: IrtNetConfig, tcfg: TrainConfig, arrays: LabelArrays,
                       val_arrays: LabelArrays | None) -> tuple[IrtNetModule, TrainResult]:
@@ -282,6 +323,8 @@ class IrtNet(Predictor):
         if proj is not None:
             meta["text_ngrams"], ngram_arrays = proj.state()
             arrays.update(ngram_arrays)
+        if getattr(self, "ngrams_choice_", None) is not None:
+            meta["text_ngrams_choice"] = self.ngrams_choice_
         return meta, arrays
 
     @classmethod
@@ -314,6 +357,7 @@ class IrtNet(Predictor):
         self.module_ = self.members_[0]
         self.classifier_, temperature = restore_classifier(meta, arrays, cfg, self.groups_, self.d_in_)
         self.classifier_choice_ = (meta.get("text_path") or {}).get("choice")
+        self.ngrams_choice_ = meta.get("text_ngrams_choice")
         self.calibration_ = restore_calibration(meta, temperature)
         load_members(self.members_, arrays)  # member k's tensors taken out by name, then member 0 from the rest
         self.result_ = TrainResult(history=list(meta.get("history", [])), best_epoch=int(meta.get("best_epoch", 0)))
