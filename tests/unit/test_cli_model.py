@@ -78,6 +78,7 @@ def test_demo_runs_end_to_end(tmp_path):
                                  "--encoder", "hashing-32", "--preset", "small"])
     assert result.exit_code == 0, result.output
     assert "routing" in result.output.lower() and "oracle" in result.output.lower()
+    assert "train loss" in result.output and "val log loss" in result.output  # training says how far it is
 
 
 def test_task_commands_keep_the_presets_benchmark_setting_unless_told():

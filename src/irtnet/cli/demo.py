@@ -45,7 +45,8 @@ def demo(
     encoder = encoder or _encoder()
     console.rule(f"2. train IrtNet (encoder {encoder})")
     spec = api.RunSpec(data=DataConfig(table=str(table_path), encoder=encoder, seed=seed),
-                       model=ModelSpec(preset=preset, params={"train": {"epochs": epochs}}, seed=seed))
+                       model=ModelSpec(preset=preset, params={"train": {"epochs": epochs, "progress": True}},
+                                       seed=seed))  # a line per epoch: the step that takes minutes
     run = api.train_run(spec, out / "run", overwrite=True)
     console.rule("3. evaluate on unseen test queries")
     results = api.evaluate_run(run.path)

@@ -126,7 +126,8 @@ def _write_plan(items: Sequence[Any], out: Path | None) -> None:
 def estimate(
     run: Annotated[Path, typer.Argument(help="run directory (or an IrtNet checkpoint with --pool)")],
     answers: Annotated[Optional[Path], Opt(help="the new model's answers: .csv/.jsonl/.json with 'query' (an id of "
-                                                "the run's table) or 'text' and 'benchmark', and 'correct'")] = None,
+                                                "the run's table) or 'text' and 'benchmark', and 'correct' (or "
+                                                "'label' or 'score': one of them)")] = None,
     plan_n: Annotated[Optional[int], Opt("--plan", help="choose N items for the new model to run", callback=positive)
                       ] = None,
     interactive: Annotated[bool, Opt("--interactive", help="ask for answers in rounds on the terminal")] = False,

@@ -114,7 +114,8 @@ def evaluate_benchmarks(
 @friendly_errors
 def onboard(
     checkpoint: Annotated[Path, Arg(help="IrtNet checkpoint or run directory")],
-    answers_file: Annotated[Path, Arg(help=".csv/.jsonl/.json with text and label (0/1 or a fraction) per query")],
+    answers_file: Annotated[Path, Arg(help=".csv/.jsonl/.json with text and label (or correct, or score: 0/1 or "
+                                           "a fraction) per query")],
     name: Annotated[str, Opt(help="name of the new model")] = "new-model",
     save: Annotated[Optional[Path], Opt(help="write a checkpoint with the new model added here")] = None,
     prior_strength: Annotated[float, Opt(help="multiplies the prior precision (1 = the known models' spread)",

@@ -72,6 +72,24 @@ class HashingEncoder:
         return self._vec.transform(list(texts)).toarray().astype(np.float32)
 
 
+@contextlib.contextmanager
+def _no_loading_bar() -> Iterator[None]:
+    """transformers' "Loading weights" progress bar off while a model loads (a local load takes a second; the
+    bar only cluttered every command's output), as it was before after."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - sentence-transformers brings transformers
+        yield
+        return
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceTransformerEncoder:
     """A sentence-transformers model, loaded from local files only; vectors are L2-normalised."""
 
@@ -83,8 +101,9 @@ class SentenceTransformerEncoder:
             raise ConfigError("text encoders need the 'text' extra: pip install 'irtnet[text]'") from exc
         self.name = canonical_name(name)
         try:
-            self._model = SentenceTransformer(source, device=device or "cpu", cache_folder=cache_folder,
-                                              local_files_only=True)
+            with _no_loading_bar():
+                self._model = SentenceTransformer(source, device=device or "cpu", cache_folder=cache_folder,
+                                                  local_files_only=True)
         except Exception as exc:  # transformers raises many types for damaged local files; say it in one line
             raise ConfigError(f"encoder {name!r} could not be loaded from {source} "
                               f"({_first_line(exc)})") from exc
