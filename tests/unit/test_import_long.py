@@ -160,3 +160,17 @@ def test_binary_text_labels_in_any_letter_case_and_ids_that_are_lists(tmp_path):
     np.testing.assert_array_equal(t.label_matrix(), [[1, 1], [0, 0]])
     with pytest.raises(DataError, match=r"row 1, field 'query': an id must be a string or a number"):
         import_long(_write(tmp_path, '{"model":"a","query":[1,2],"label":1}\n', "ids.jsonl"), default_benchmark="x")
+
+
+def test_a_nan_outside_the_outcome_is_read_as_before(tmp_path):
+    rows = ['{"model":"a","query":"q1","label":1,"bench":NaN,"text":NaN}',
+            '{"model":"a","query":"q2","label":0,"bench":"x","text":"What?"}']
+    t = import_long(_write(tmp_path, "\n".join(rows) + "\n", "ok.jsonl"), benchmark="bench",
+                    default_benchmark="d", text="text")
+    assert t.benchmarks_of(["q1", "q2"]).tolist() == ["d", "x"]  # a NaN benchmark is missing: the default
+    assert t.texts_of(["q1", "q2"]) == [None, "What?"]
+    with pytest.raises(DataError, match=r"row 1, field 'query': missing id"):
+        import_long(_write(tmp_path, '{"model":"a","query":NaN,"label":1}\n', "id.jsonl"), default_benchmark="d")
+    with pytest.raises(DataError, match=r"row 1, field 'cost'"):
+        import_long(_write(tmp_path, '{"model":"a","query":"q","label":1,"cost":Infinity}\n', "c.jsonl"),
+                    default_benchmark="d", cost="cost")

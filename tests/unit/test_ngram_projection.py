@@ -131,3 +131,14 @@ def test_auto_width_without_every_text_is_the_embedding_alone(data):
                                              "train": {"epochs": 2}})).fit(no_text, val)
     assert auto.ngrams_ is None and auto.config_.text_ngrams == 0
     assert list(auto.ngrams_choice_["validation_log_loss"]) == ["0"]
+
+
+def test_a_checkpoint_that_says_auto_is_refused(data, tmp_path):
+    train, val, _ = data
+    model = build_predictor(ModelSpec(params={"config": {**SMALL, "text_ngrams": 4}, "train": {"epochs": 1}}))
+    path = save_predictor(model.fit(train, val), tmp_path / "m")
+    doc = json.loads((path / "checkpoint.json").read_text())
+    doc["state"]["config"]["text_ngrams"] = "auto"
+    (path / "checkpoint.json").write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="text_ngrams must be the width the model was trained with"):
+        load_predictor(path)

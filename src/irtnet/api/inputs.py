@@ -27,6 +27,8 @@ def _load_records(path: Path) -> list[dict[str, Any]]:
         if suffix == ".csv":
             return _csv_records(path)
         text = path.read_text(encoding="utf-8")
+    except DataError:
+        raise  # already names the file, row and field (a ragged CSV row)
     except (UnicodeDecodeError, ValueError) as exc:
         raise DataError(f"cannot read ({exc})", file=str(path)) from exc
     if suffix == ".jsonl":
@@ -91,7 +93,8 @@ def _label_of(row: dict[str, Any], file: Path, i: int) -> float:
     if not keys:
         raise DataError("no label (expected a 'label', 'correct' or 'score' field)", file=str(file), row=i + 1)
     if len(keys) > 1:
-        raise DataError(f"two label fields ({' and '.join(map(repr, keys))}); give the answer in one of them",
+        raise DataError(f"two label fields ({' and '.join(map(repr, keys))}); give the answer in one of them "
+                        "(drop the other field or column)",
                         file=str(file), row=i + 1, field=keys[1])
     key = keys[0]
     value = row[key]

@@ -75,7 +75,7 @@ class HashingEncoder:
 @contextlib.contextmanager
 def _no_loading_bar() -> Iterator[None]:
     """transformers' "Loading weights" progress bar off while a model loads (a local load takes a second; the
-    bar only cluttered every command's output), as it was before after."""
+    bar only cluttered every command's output); afterwards it is as it was."""
     try:
         from transformers.utils import logging as hf_logging
     except ImportError:  # pragma: no cover - sentence-transformers brings transformers

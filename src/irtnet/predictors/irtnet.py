@@ -337,6 +337,8 @@ class IrtNet(Predictor):
             tcfg = TrainConfig.model_validate(check_type(meta, "train_config", dict))
         except ValidationError as exc:
             raise StateError(f"invalid training config: {describe(exc, 'state.train_config')}") from exc
+        if cfg.text_ngrams == "auto":  # a fitted model holds the width it chose
+            raise StateError("state.config.text_ngrams must be the width the model was trained with, not 'auto'")
         self = cls(cfg, tcfg)
         self.config_, self.train_config_ = cfg, tcfg
         self.models_ = Vocab("model", check_vocab(meta, "models"))

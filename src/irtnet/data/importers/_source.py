@@ -25,7 +25,7 @@ import lzma
 import re
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,15 +152,16 @@ def parser_of(name: str) -> str:
 
 
 def read_frame(source: str | Path, records_key: str | None = None,
-               report: ImportReport | None = None, nan_as_text: bool = False) -> pd.DataFrame:
+               report: ImportReport | None = None, nan_text: Collection[str] = ()) -> pd.DataFrame:
     """Read a CSV/TSV/JSON/JSONL/Parquet source into a frame of records with a `_row` column.
 
     CSV cells are read as strings (only empty cells are missing), so ids like "007" survive.
     A JSON source is a list of records or an object whose `records_key` holds one; non-object
     items of that list are skipped and counted in `report`.
-    `nan_as_text`: a NaN or infinite value that is not a null (JSON's non-standard `NaN`/`Infinity` tokens,
-    a NaN float in a Parquet column) is read as its text, as a CSV cell would be, so that it fails
-    validation naming its row instead of counting as missing (`missing_values`).
+    `nan_text`: columns (an outcome's) where a NaN or infinite value that is not a null (JSON's non-standard
+    `NaN`/`Infinity` tokens, a NaN float in a Parquet column) is read as its text, as a CSV cell would be, so
+    that it fails validation naming its row instead of counting as missing (`missing_values`). Elsewhere such a
+    value is missing, like a null.
     """
     label = str(source)
     content, name = read_content(source)
@@ -169,23 +170,53 @@ def read_frame(source: str | Path, records_key: str | None = None,
         frame = _read_csv(content, label, sep="\t" if kind == "tsv" else ",")
         return frame.assign(_row=np.arange(1, len(frame) + 1))
     if kind == "parquet":
-        frame = _read_parquet(content, label, nan_as_text)
+        frame = _read_parquet(content, label, nan_text)
         return frame.assign(_row=np.arange(1, len(frame) + 1))
+    marked = _NonFiniteTokens() if nan_text else None
     if kind == "jsonl":
-        return _records_frame(*parse_jsonl(content, label, nan_as_text), label, report)
-    items = json_records(parse_json(content, label, nan_as_text), records_key, label)
-    return _records_frame(items, list(range(len(items))), label, report)
+        items, rows = parse_jsonl(content, label, marked)
+    else:
+        items = json_records(parse_json(content, label, marked), records_key, label)
+        rows = list(range(len(items)))
+    if marked is not None and marked.seen:
+        _settle_tokens(items, nan_text)
+    return _records_frame(items, rows, label, report)
 
 
-def _read_parquet(content: bytes, label: str, nan_as_text: bool) -> pd.DataFrame:
-    """A Parquet file as a frame; with `nan_as_text`, NaN and infinite floats that are not nulls as text."""
+class NonFinite(str):
+    """JSON's non-standard NaN / Infinity / -Infinity token, kept as its text until `_settle_tokens`."""
+
+
+class _NonFiniteTokens:
+    """`json.loads`'s `parse_constant`: each token as a `NonFinite`, counting them."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def __call__(self, token: str) -> NonFinite:
+        self.seen += 1
+        return NonFinite(token)
+
+
+def _settle_tokens(items: list[Any], nan_text: Collection[str]) -> None:
+    """In place: each record's NonFinite tokens as plain text in the `nan_text` fields, elsewhere as the float
+    they spell (what `json.loads` reads without a `parse_constant`)."""
+    for item in items:
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(value, NonFinite):
+                    item[key] = str(value) if key in nan_text else float(value)
+
+
+def _read_parquet(content: bytes, label: str, nan_text: Collection[str]) -> pd.DataFrame:
+    """A Parquet file as a frame; in the `nan_text` columns, NaN and infinite floats that are not nulls as text."""
     try:
         frame = pd.read_parquet(io.BytesIO(content))
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
         raise DataError(f"not a readable Parquet file ({exc})", file=label) from exc
-    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c].dtype)]
-    odd = [c for c in floats if (~np.isfinite(frame[c].to_numpy(dtype=np.float64, na_value=np.nan))).any()]
-    if not (nan_as_text and odd):
+    odd = [c for c in frame.columns if c in nan_text and pd.api.types.is_float_dtype(frame[c].dtype)
+           and (~np.isfinite(frame[c].to_numpy(dtype=np.float64, na_value=np.nan))).any()]
+    if not odd:
         return frame
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -193,10 +224,9 @@ def _read_parquet(content: bytes, label: str, nan_as_text: bool) -> pd.DataFrame
     table = pq.read_table(io.BytesIO(content), columns=[str(c) for c in odd])
     for c in odd:  # pandas reads a null as NaN too; Arrow keeps the two apart
         values = frame[c].to_numpy(dtype=object)
-        column = table.column(str(c))
-        is_value = pc.is_valid(column).to_numpy(zero_copy_only=False)
         number = frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
-        values[is_value & ~np.isfinite(number)] = [repr(float(v)) for v in number[is_value & ~np.isfinite(number)]]
+        text = pc.is_valid(table.column(str(c))).to_numpy(zero_copy_only=False) & ~np.isfinite(number)
+        values[text] = [repr(float(v)) for v in number[text]]
         frame[c] = values
     return frame
 
@@ -218,25 +248,21 @@ def _read_csv(content: bytes, label: str, sep: str) -> pd.DataFrame:
                         field=field) from exc
 
 
-def _constant_as_text(token: str) -> str:
-    return token  # JSON's non-standard NaN / Infinity / -Infinity, kept as the text they are
-
-
-def parse_json(content: bytes, label: str, nan_as_text: bool = False) -> Any:
+def parse_json(content: bytes, label: str, parse_constant: Callable[[str], Any] | None = None) -> Any:
     try:
-        return json.loads(content, parse_constant=_constant_as_text if nan_as_text else None)
+        return json.loads(content, parse_constant=parse_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"not valid JSON ({exc})", file=label) from exc
 
 
-def parse_jsonl(content: bytes, label: str, nan_as_text: bool = False) -> tuple[list[Any], list[int]]:
+def parse_jsonl(content: bytes, label: str,
+                parse_constant: Callable[[str], Any] | None = None) -> tuple[list[Any], list[int]]:
     """Parse JSON Lines, splitting on "\\n" only (str.splitlines would also split on U+0085)."""
     items, rows = [], []
-    constant = _constant_as_text if nan_as_text else None
     for number, line in enumerate(content.split(b"\n"), start=1):
         if line.strip():
             try:
-                items.append(json.loads(line, parse_constant=constant))
+                items.append(json.loads(line, parse_constant=parse_constant))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise DataError(f"not valid JSON ({exc})", file=label, row=number) from exc
             rows.append(number)
@@ -277,7 +303,7 @@ def missing_values(series: pd.Series) -> np.ndarray:
 
     Text such as "NaN" or "NA" is not missing: it fails validation later with an error naming its row,
     because a NaN outcome is usually an upstream bug, not a deliberate gap. pandas reads a JSON or
-    Parquet NaN as it reads a null; `read_frame(..., nan_as_text=True)` keeps the NaN as text first.
+    Parquet NaN as it reads a null; `read_frame(..., nan_text=[columns])` keeps it as text in those columns.
     """
     missing = series.isna().to_numpy().copy()
     if not (pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)):

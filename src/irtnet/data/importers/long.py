@@ -106,7 +106,8 @@ def import_long(path: str | Path, mapping: ColumnMap | dict[str, Any] | str | Pa
     """Generic long CSV / CSV.GZ / JSON / JSONL / Parquet (or ARCHIVE::MEMBER) with a column mapping."""
     cmap = column_map(mapping, **fields)
     report = ImportReport(source=str(path))
-    frame = read_frame(path, cmap.records_key, report, nan_as_text=True)
+    outcome = {c for c in (cmap.outcome, cmap.n_correct, cmap.n_trials) if isinstance(c, str)}
+    frame = read_frame(path, cmap.records_key, report, nan_text=outcome)
     records = frame_to_records(frame, cmap, file=str(path), report=report)
     return build_table(records, source=str(path), report=report, repeats=cmap.repeats)
 
