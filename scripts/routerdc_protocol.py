@@ -8,7 +8,7 @@ fractional score (the importer's `score`). A test question also present in the t
 the test set and counted. Validation (early stopping, the classifier's C, the text path's temperature) is 10%
 of the training queries, stratified by benchmark; test data is never used for a choice.
 
-    .venv/bin/python scripts/routerdc_protocol.py [--shared ../shared] [--seeds 0,1,2] [--ngrams 64] [--json out.json]
+    .venv/bin/python scripts/routerdc_protocol.py [--shared ../shared] [--seeds 0,1,2] [--ngrams 64|auto] [--json out.json]
 
 Prints one row per test benchmark: irtnet (default preset), the text-only references fitted on the same data,
 the best single model on training data and the oracle, with RouterDC's published accuracy where it has one.
@@ -60,8 +60,9 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--encoder", default="all-MiniLM-L6-v2")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--ngrams", type=int, default=None,
-                    help="also run the default preset with text_ngrams = K (0: the sentence vector alone)")
+    ap.add_argument("--ngrams", type=lambda v: v if v == "auto" else int(v), default=None,
+                    help="also run the default preset with text_ngrams = K (0: the sentence vector alone; auto: "
+                         "chosen on each seed's validation queries)")
     args = ap.parse_args()
     entries = dict(ENTRIES)
     if args.ngrams is not None:
@@ -88,6 +89,9 @@ def main() -> None:
         train, val = train_all.select(split.train), train_all.select(split.val)
         for name, spec in entries.items():
             model = build_predictor(spec.model_copy(update={"seed": seed})).fit(train, val)
+            if getattr(model, "ngrams_choice_", None) is not None:
+                print(f"seed {seed}: {name} chose text_ngrams = {model.ngrams_choice_['chosen']} "
+                      f"(validation log loss {model.ngrams_choice_['validation_log_loss']})", flush=True)
             choice = score_matrix(model, hidden).argmax(axis=1)
             got = score[np.arange(len(choice)), choice]
             per_query.setdefault(name, []).append(got)
