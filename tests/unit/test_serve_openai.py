@@ -197,6 +197,14 @@ def test_duplicate_candidates_are_refused_by_name(chat, checkpoint):
         assert repr(b) not in r.json()["detail"]
 
 
+def test_chat_stream_is_a_json_boolean(chat):
+    c, _ = chat
+    body = {"model": "irtnet", "messages": [{"role": "user", "content": "hi"}]}
+    for value in ("true", 1, "yes"):
+        r = c.post("/v1/chat/completions", json={**body, "stream": value})
+        assert r.status_code == 422 and "stream" in r.json()["detail"], r.text
+
+
 def test_a_cost_policy_without_prices_says_what_is_missing(checkpoint):
     c = TestClient(create_app(checkpoint[0]))
     assert c.post("/v1/route", json={"prompt": TEXTS[0]}).json()["cost"] is None
