@@ -203,3 +203,6 @@ def test_route_ranks_only_the_candidates_named(run_dir):
     assert not any(m in result.output for m in models[2:])
     result = runner.invoke(app, ["route", str(run_dir), "a question", "--candidates", "nope"])
     assert result.exit_code == 2 and "unknown candidate model(s) 'nope'" in result.output
+    twice = ",".join([models[0], models[1], models[0]])
+    result = runner.invoke(app, ["route", str(run_dir), "a question", "--candidates", twice])
+    assert result.exit_code == 2 and f"named more than once: {models[0]!r}" in " ".join(result.output.split())

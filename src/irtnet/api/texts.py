@@ -112,12 +112,15 @@ def rank_models(predictor: Router, texts: Sequence[str], benchmark: str | Sequen
 
 
 def check_candidates(predictor: Router, candidates: Sequence[str] | None) -> list[str]:
-    """The models to choose among: `candidates` (each a model of the checkpoint, repeats dropped) or, when
-    None, every model of the checkpoint."""
+    """The models to choose among: `candidates` (each a model of the checkpoint, named once) or, when None,
+    every model of the checkpoint."""
     known = predictor.models_.to_list()
     if candidates is None:
         return known
     names = list(dict.fromkeys(candidates))
+    if len(names) < len(candidates):
+        twice = [m for m in names if list(candidates).count(m) > 1]
+        raise ConfigError(f"candidate model(s) named more than once: {', '.join(map(repr, twice))}; name each once")
     unknown = [m for m in names if m not in set(known)]
     if unknown:
         raise ConfigError(f"unknown candidate model(s) {', '.join(map(repr, unknown))}; "
