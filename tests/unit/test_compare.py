@@ -455,3 +455,19 @@ def test_cli_results_summary_prints_the_tables_with_or_without_the_document(tmp_
     (tmp_path / "old" / "results.json").write_text((summary_run / "results.json").read_text())
     res = runner.invoke(app, ["results", str(tmp_path / "old"), "-o", str(tmp_path / "x.md"), "--summary"])
     assert res.exit_code == 2 and "no stats.json" in res.output and not (tmp_path / "x.md").exists()
+
+
+def test_the_verdicts_give_the_focus_entrys_ece_over_the_pooled_test_queries(summary_run):
+    from irtnet.metrics import ece
+
+    results = read_results(summary_run)
+    doc = results_document([summary_run])
+    rows = {(r[0], r[1]): r for r in _md_rows(doc, "**model-benchmark-mean against the best other")}
+    for setting, name, key in (("query", "benchmark known", "scores_known"), ("text", "text only", "scores_text")):
+        cells = [c for c in results["cells"] if c["dataset"] == "syn" and c["setting"] == setting
+                 and c["label"] == "model-benchmark-mean" and c["status"] == "ok"]
+        parts = [np.load(summary_run / "cells" / f"{c['key']}.npz") for c in cells]
+        y = np.concatenate([f["labels"].ravel() for f in parts])
+        p = np.concatenate([f[key].ravel() for f in parts])
+        seen = ~np.isnan(y)
+        assert len(cells) == 2 and rows[("syn", name)][-1] == f"{ece(p[seen], y[seen]):.4f}"

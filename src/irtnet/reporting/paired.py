@@ -39,14 +39,18 @@ def verdict_summary(tables: list[dict[str, Any]]) -> str:
         return ""
     focus = tables[0]["focus"]
     setting = {"query": "benchmark known", "text": "text only"}
-    head = ["dataset", "setting", *[_NAMES[m] for m in _NAMES]]
+    head = ["dataset", "setting", *[_NAMES[m] for m in _NAMES], f"{focus} ECE, pooled"]
     lines = [f"**{focus} against the best other entry** (per metric, the entry with the best point estimate; "
-             "difference and 95% paired bootstrap interval; win or loss only when it excludes 0)", "",
-             "| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * len(_NAMES)) + "|"]
+             "difference and 95% paired bootstrap interval; win or loss only when it excludes 0; the last column "
+             f"is {focus}'s own ECE over the pooled test queries, each tested once; the tables below give the mean "
+             "of each fold's ECE, which also counts how far each fold's share of correct answers drifts from the "
+             "table's)", "",
+             "| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(_NAMES) + 1)) + "|"]
     for p in tables:
         best = p.get("best_other", {})
         cells = [f"{best[m]['entry']}: {_cell(best[m])}" if m in best else "-" for m in _NAMES]
+        cells.append(f"{best['ece']['a']:.4f}" if "ece" in best else "-")
         if p.get("unavailable"):
-            cells = [f"n/a ({p['unavailable']})"] + [""] * (len(_NAMES) - 1)
+            cells = [f"n/a ({p['unavailable']})"] + [""] * len(_NAMES)
         lines.append("| " + " | ".join([p["dataset"], setting.get(p["setting"], p["setting"]), *cells]) + " |")
     return "\n".join(lines)
