@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -56,7 +57,7 @@ def _csv_records(path: Path) -> list[dict[str, Any]]:
         return []
     check_shape(content, str(path))
     # index_col=False: a row one field longer than the header must not turn the first column into an index
-    return pd.read_csv(path, dtype=object, keep_default_na=False, index_col=False).to_dict("records")
+    return pd.read_csv(io.BytesIO(content), dtype=object, keep_default_na=False, index_col=False).to_dict("records")
 
 
 def _json_line(line: str, path: Path, i: int) -> Any:

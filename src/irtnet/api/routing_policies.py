@@ -9,8 +9,6 @@ OpenAI-compatible service and `irtnet calibrate`.
 
 from __future__ import annotations
 
-import math
-import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -22,7 +20,7 @@ import numpy as np
 from irtnet.api.texts import check_candidates, load, resolve_prices, text_queries
 from irtnet.errors import ConfigError, IrtnetError
 from irtnet.predictors.base import Predictor, Router
-from irtnet.tasks.cost import DEFAULT_OUTPUT_TOKENS, cost_matrix, require_prices, token_counts
+from irtnet.tasks.cost import DEFAULT_OUTPUT_TOKENS, check_output_tokens, cost_matrix, require_prices, token_counts
 from irtnet.tasks.policies import Calibration, Policy, Target, calibrate, choose
 
 ROUTER_NAME = "irtnet"
@@ -64,9 +62,7 @@ def load_price_book(checkpoint: str | Path, prices: str | Path | None,
                     output_tokens: float = DEFAULT_OUTPUT_TOKENS) -> PriceBook:
     """Prices from a given file (its errors raise), else from the run's own table where it has them (their
     absence is no error: policies that need cost then say what is missing)."""
-    if not (isinstance(output_tokens, numbers.Real) and not isinstance(output_tokens, bool)
-            and math.isfinite(output_tokens) and output_tokens >= 0):
-        raise ConfigError(f"--output-tokens must be a finite non-negative number, got {output_tokens!r}")
+    check_output_tokens(output_tokens)
     if prices is not None:
         found, source = resolve_prices(checkpoint, prices)
         return PriceBook(found, source, output_tokens)

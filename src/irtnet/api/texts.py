@@ -6,7 +6,6 @@ per text against price.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,27 +174,23 @@ class CostDecisions:
         return float(self.cost[np.arange(len(self.chosen)), self.chosen].mean())
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: str | None = None,
                      prices: str | Path | None = None, cost_weight: float | None = None,
                      budget: float | None = None, output_tokens: float = 256,
                      candidates: Sequence[str] | None = None) -> CostDecisions:
     """Choose one model per text by P - cost_weight * cost, or the best total P within a mean budget, among
     `candidates` (default: every model of the checkpoint), each of which needs a price."""
-    from irtnet.tasks.cost import cost_matrix, require_prices, route_budget, token_counts
+    from irtnet.tasks.cost import (check_output_tokens, cost_matrix, is_finite_number, require_prices, route_budget,
+                                   token_counts)
     from irtnet.tasks.routing import route as route_by_value
 
     if (cost_weight is None) == (budget is None):
         raise ConfigError("give exactly one of --cost-weight and --budget")
-    if cost_weight is not None and not (_finite(cost_weight) and cost_weight >= 0):
+    if cost_weight is not None and not (is_finite_number(cost_weight) and cost_weight >= 0):
         raise ConfigError(f"--cost-weight must be a finite non-negative number, got {cost_weight!r}")
-    if budget is not None and not (_finite(budget) and budget > 0):
+    if budget is not None and not (is_finite_number(budget) and budget > 0):
         raise ConfigError(f"--budget must be a finite positive number, got {budget!r}")
-    if not (_finite(output_tokens) and output_tokens >= 0):
-        raise ConfigError(f"--output-tokens must be a finite non-negative number, got {output_tokens!r}")
+    check_output_tokens(output_tokens)
     predictor = load(checkpoint)
     names = check_candidates(predictor, candidates)
     price, source = resolve_prices(checkpoint, prices)

@@ -62,6 +62,18 @@ class Price:
 _FORMS = (("per_query",), ("input_per_1k", "output_per_1k"), ("input_price", "output_price"))
 
 
+def is_finite_number(value: Any) -> bool:
+    """A real number (not a boolean) that is neither NaN nor infinite."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+
+
+def check_output_tokens(output_tokens: Any) -> float:
+    """The assumed output tokens per answer, refused unless a finite number >= 0."""
+    if not (is_finite_number(output_tokens) and output_tokens >= 0):
+        raise ConfigError(f"--output-tokens must be a finite non-negative number, got {output_tokens!r}")
+    return float(output_tokens)
+
+
 def _amount(model: str, key: str | None, value: Any, source: str) -> float:
     """One price: a finite number >= 0 (a numeric string, as CSV cells are, is read as one)."""
     what = f"price of {model!r}" + (f" ({key})" if key else "")
