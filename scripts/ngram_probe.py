@@ -44,16 +44,26 @@ def main() -> None:
     ap = table_parser(__doc__, folds=5)
     ap.add_argument("--k", type=_width, default=64, help="a width, or auto (chosen on each fold's validation)")
     ap.add_argument("--base", type=_width, default=0, help="the n-gram width paired against (0: the embedding alone)")
+    add_pairing_arguments(ap)
+    args = ap.parse_args()
+    run(args, {f"text_ngrams={k}": {"config": {"text_ngrams": k}} for k in (args.base, args.k)})
+
+
+def add_pairing_arguments(ap) -> None:
+    """The options every default-against-variant probe shares: the comparison cells and routing mode."""
     ap.add_argument("--cells", type=Path, default=None, help="a comparison's cell cache, to pair against its entries")
     ap.add_argument("--dataset", default=None, help="the table's dataset name in that comparison")
     ap.add_argument("--routing", choices=("complete", "observed"), default=None,
                     help="route the queries every model answered (complete), or each query among its labelled "
                          "models (observed); default: as the comparison routes --dataset (observed for zeroeval)")
-    args = ap.parse_args()
+
+
+def run(args, entries: dict[str, dict]) -> None:
+    """Cross-fit the `default` preset with each of two `params` (base first, variant second) and print the
+    variant's paired bootstrap against the base and against every entry of `args.cells`, per setting."""
     cached = newest_cells([args.cells]) if args.cells else {}
     others: dict[str, dict[str, list[np.ndarray]]] = {}
     table, data = load(args)
-    entries = {f"text_ngrams={k}": {"config": {"text_ngrams": k}} for k in (args.base, args.k)}
     settings = ("text only", "benchmark known", "validation, text only")
     probs: dict[str, dict[str, list[np.ndarray]]] = {s: {e: [] for e in entries} for s in settings}
     labels, val_labels = [], []
@@ -64,7 +74,7 @@ def main() -> None:
         for name, params in entries.items():
             spec = api.resolve_spec(api.ModelSpec(preset="default", seed=0, params=params))
             est = api.build_predictor(spec).fit(train, val)
-            if est.ngrams_choice_ is not None:
+            if getattr(est, "ngrams_choice_", None) is not None:
                 print(f"  {name}: chose {est.ngrams_choice_['chosen']} (text-only validation log loss "
                       f"{est.ngrams_choice_['validation_log_loss']})", flush=True)
             probs["text only"][name].append(est.predict_proba(test.queries.without_groups(), models))

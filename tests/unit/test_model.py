@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from irtnet.models.alignment import query_model_alignment, query_query_alignment
+from irtnet.models.alignment import query_model_alignment, query_model_ranking, query_query_alignment
 from irtnet.models.irt import pair_logit, weighted_bce
 from irtnet.models.irtnet import PRESETS, IrtNetConfig, IrtNetModule
 from irtnet.models.moe import MixtureOfExperts, MoEConfig, dropout
@@ -168,6 +168,40 @@ def test_alignment_weights_enter_the_training_objective():
     assert off.auxiliary_loss(off(x), batch) is None
     extra = on.auxiliary_loss(on(x), batch)
     assert extra is not None and float(extra.detach()) > 0 and extra.requires_grad
+
+
+def test_ranking_loss_trains_the_order_of_models_not_the_difficulty():
+    import math
+
+    q, target = torch.tensor([0, 0, 1, 1, 1]), torch.tensor([1.0, 0.0, 1.0, 1.0, 1.0])
+    logits = torch.tensor([1.0, 0.0, 2.0, 0.0, 0.0])
+    # query 0: -log softmax of its correct model; query 1 (every model right) carries no order and is skipped
+    assert math.isclose(float(query_model_ranking(logits, q, target, 2)), math.log(math.e + 1) - 1, rel_tol=1e-6)
+    shifted = logits + torch.tensor([5.0, 5.0, -3.0, -3.0, -3.0])  # a query's difficulty cancels
+    assert math.isclose(float(query_model_ranking(shifted, q, target, 2)),
+                        float(query_model_ranking(logits, q, target, 2)), rel_tol=1e-6)
+    wrong_order = torch.tensor([0.0, 1.0, 2.0, 0.0, 0.0])
+    assert query_model_ranking(wrong_order, q, target, 2) > query_model_ranking(logits, q, target, 2)
+    # fractional targets (pass rates) are a distribution over the models
+    soft = query_model_ranking(torch.tensor([0.0, 0.0]), torch.tensor([0, 0]), torch.tensor([0.75, 0.25]), 1)
+    assert math.isclose(float(soft), math.log(2), rel_tol=1e-6)
+    assert float(query_model_ranking(logits, q, torch.ones(5), 2)) == 0.0
+
+
+def test_rank_weight_enters_the_training_objective_on_pair_logits():
+    from irtnet.training.batching import Batch
+
+    x, q, m, target, weight = _case()
+    net = IrtNetModule(IrtNetConfig(dim=3, moe=PRESETS["small"].moe, rank_weight=0.5), d_in=6, n_models=5)
+    batch = Batch(x, None, q, m, target, weight, target.round())
+    out = net(x, pairs=(q, m))
+    extra = net.auxiliary_loss(out, batch)
+    expected = 0.5 * query_model_ranking(out.logits, q, target, x.shape[0])
+    assert extra is not None and extra.requires_grad
+    torch.testing.assert_close(extra, expected)
+    dense = net(x)  # a dense batch scores every model: the loss reads the labelled pairs of it
+    torch.testing.assert_close(net.auxiliary_loss(dense, batch),
+                               0.5 * query_model_ranking(dense.logits[q, m], q, target, x.shape[0]))
 
 
 def test_group_abilities_add_one_dimension_per_benchmark():

@@ -56,3 +56,20 @@ def query_query_alignment(a: torch.Tensor, cluster: torch.Tensor, temperature: f
     log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
     pos_mean = log_prob.masked_fill(~same, 0.0).sum(1) / same.sum(1).clamp(min=1)
     return -pos_mean[has_pos].mean()
+
+
+def query_model_ranking(logits: torch.Tensor, q_local: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
+    """Listwise ranking loss (ListNet): for each of the batch's `n` queries whose observed models' targets
+    differ, the cross-entropy between the targets normalised to sum to 1 and the softmax of the pair logits
+    [P] over those models. A query's difficulty cancels in the softmax, so only the order of the models is
+    trained: what routing reads. Mean over the usable queries; 0 where none is."""
+    lse = _segment_logsumexp(logits, q_local, n)
+    mass = torch.zeros(n, dtype=logits.dtype).index_add(0, q_local, target.to(logits.dtype))
+    lo = torch.full((n,), torch.inf, dtype=logits.dtype).scatter_reduce(0, q_local, target.to(logits.dtype), "amin")
+    hi = torch.full((n,), -torch.inf, dtype=logits.dtype).scatter_reduce(0, q_local, target.to(logits.dtype), "amax")
+    usable = (mass > 0) & (hi > lo)
+    if not bool(usable.any()):
+        return logits.sum() * 0.0
+    weight = target.to(logits.dtype) / mass.clamp(min=1e-12)[q_local]
+    cross = torch.zeros(n, dtype=logits.dtype).index_add(0, q_local, -weight * (logits - lse[q_local]))
+    return cross[usable].mean()

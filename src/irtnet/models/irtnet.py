@@ -23,7 +23,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from irtnet.models.alignment import query_model_alignment, query_query_alignment
+from irtnet.models.alignment import query_model_alignment, query_model_ranking, query_query_alignment
 from irtnet.models.irt import irt_logit, pair_logit
 from irtnet.models.moe import GateStats, MixtureOfExperts, MoEConfig
 
@@ -69,6 +69,9 @@ class IrtNetConfig(BaseModel):
     align_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-model alignment loss (0: off)")
     align_query_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-query alignment loss")
     align_temperature: float = Field(0.1, gt=0.0)
+    rank_weight: float = Field(0.0, ge=0.0, description="weight of the listwise ranking loss: per query, the "
+                               "cross-entropy between its observed models' softmax of logits and their targets "
+                               "normalised to sum to 1, the order a router reads (0: off)")
     members: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         1, description="seed ensemble: K networks trained with seeds seed, seed+1, ..., their logits averaged; "
         f"'auto' = {AUTO_MEMBERS} below {AUTO_MEMBERS_BELOW} training queries, else 1")
@@ -146,9 +149,12 @@ class IrtNetModule(nn.Module):
     def auxiliary_loss(self, out: IrtNetOutput, batch) -> torch.Tensor | None:
         """The alignment terms for a training batch (None when both weights are 0)."""
         cfg = self.config
-        if cfg.align_weight == 0 and cfg.align_query_weight == 0:
+        if cfg.align_weight == 0 and cfg.align_query_weight == 0 and cfg.rank_weight == 0:
             return None
         loss = out.a.sum() * 0.0
+        if cfg.rank_weight > 0:
+            pair = out.logits[batch.q_local, batch.model] if out.logits.dim() == 2 else out.logits  # dense batch
+            loss = loss + cfg.rank_weight * query_model_ranking(pair, batch.q_local, batch.target, out.a.shape[0])
         if cfg.align_weight > 0:
             loss = loss + cfg.align_weight * query_model_alignment(
                 out.a, out.theta, batch.q_local, batch.model, batch.target, cfg.align_temperature)
