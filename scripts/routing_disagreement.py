@@ -3,7 +3,9 @@ on a comparison's cached test predictions; nothing is fitted.
 
     python scripts/routing_disagreement.py runs/compare/text-only-cells [--against inferred-benchmark-rate]
 
-Two routers can only differ in routing accuracy on the queries where they send the query to different models.
+Two routers can only differ in routing accuracy on the queries where they send the query to different models
+(`irtnet compare` puts the share and the two mean scores in stats.json: `tasks.stats.routing_disagreement`;
+this probe adds an interval on those queries).
 For every dataset whose cells share one code fingerprint (the newest, as `cells_blend_probe.py` picks them), the
 folds' test queries are stacked (each query is tested once) and routed by irtnet and by each other entry
 (argmax of the predicted probability among the query's labelled models; "complete" mode, queries with every
@@ -24,14 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from irtnet.tasks.routing import route
+from irtnet.tasks.stats import routing_disagreement
+
 from cells_blend_probe import OBSERVED, newest_cells  # scripts/cells_blend_probe.py
 
 SETTINGS = {"benchmark known": "scores_known", "text only": "scores_text"}
-
-
-def choices(p: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """[Q] the index of each query's routed model: argmax of p among its labelled models."""
-    return np.where(seen, p, -np.inf).argmax(1)
 
 
 def bootstrap_mean(d: np.ndarray, n_boot: int, seed: int = 0) -> tuple[float, float]:
@@ -45,17 +45,17 @@ def bootstrap_mean(d: np.ndarray, n_boot: int, seed: int = 0) -> tuple[float, fl
 
 def disagreement(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, mask: np.ndarray, n_boot: int
                  ) -> dict[str, float]:
-    """Routed queries, share routed differently, each router's mean score there, and A - B there with its
-    interval. y [Q, M] scores (NaN unlabelled), p_a, p_b [Q, M], mask [Q] the routed queries."""
-    seen = ~np.isnan(y)
-    rows = np.arange(len(y))
-    ca, cb = choices(p_a, seen), choices(p_b, seen)
-    differ = mask & (ca != cb)
-    ya, yb = y[rows, ca][differ], y[rows, cb][differ]
-    lo, hi = bootstrap_mean(ya - yb, n_boot)
-    return {"routed": int(mask.sum()), "differ": int(differ.sum()), "share": float(differ.sum() / mask.sum()),
-            "a": float(ya.mean()) if len(ya) else float("nan"), "b": float(yb.mean()) if len(yb) else float("nan"),
-            "diff": float((ya - yb).mean()) if len(ya) else float("nan"), "lo": lo, "hi": hi}
+    """`tasks.stats.routing_disagreement` (routed queries, share routed differently, each router's mean score
+    there) with A - B there and its interval. y [Q, M] scores (NaN unlabelled), p_a, p_b [Q, M], mask [Q]."""
+    d = routing_disagreement(y, p_a, p_b, mask)
+    seen, rows = ~np.isnan(y), np.arange(len(y))
+    ca, cb = route(np.where(seen, p_a, 0.0), allowed=seen), route(np.where(seen, p_b, 0.0), allowed=seen)
+    differ = mask & seen.any(1) & (ca != cb)
+    lo, hi = bootstrap_mean(y[rows, ca][differ] - y[rows, cb][differ], n_boot)
+    nan = float("nan")
+    a, b = (nan, nan) if d["a"] is None else (d["a"], d["b"])
+    return {"routed": d["n_routed"], "differ": d["n_differ"], "share": d["share"], "a": a, "b": b,
+            "diff": a - b, "lo": lo, "hi": hi}
 
 
 def verdict(lo: float, hi: float) -> str:

@@ -5,6 +5,7 @@ README's summary table."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -206,7 +207,16 @@ def test_kfold_tests_every_query_once_and_pairs_the_differences(tmp_path, table_
     assert stats[("syn", "query")]["rows"]["model-mean"]["metrics"]["auc"]["verdict"] == "win"
     hidden = stats[("syn", "text")]["rows"]["model-mean"]["metrics"]["auc"]
     assert hidden["diff"] == hidden["lo"] == hidden["hi"] == 0 and hidden["verdict"] == "tie"
-    assert "model-benchmark-mean minus each entry" in (tmp_path / "run" / "tables" / "syn-text.md").read_text()
+    # names hidden the two route alike; routing accuracy differs only on the queries routed differently
+    assert stats[("syn", "text")]["rows"]["model-mean"]["routing_disagreement"]["n_differ"] == 0
+    for p in stats.values():
+        for row in p["rows"].values():
+            d, r = row["routing_disagreement"], row["metrics"]["routing"]
+            assert d["n_routed"] == p["n_queries"]
+            if d["n_differ"]:
+                assert math.isclose(r["diff"], d["share"] * (d["a"] - d["b"]), abs_tol=1e-12)
+    text_md = (tmp_path / "run" / "tables" / "syn-text.md").read_text()
+    assert "model-benchmark-mean minus each entry" in text_md and "routed differently" in text_md
 
 
 def test_the_cache_key_changes_with_the_package_source(table_path, monkeypatch):

@@ -14,6 +14,7 @@ from irtnet.metrics import auc, ece, log_loss
 from irtnet.tasks.routing import routing_result, scorable
 from irtnet.tasks.stats import (METRICS, AucPlan, cluster_resample_weights, ece_contributions, log_loss_contributions,
                                 paired_bootstrap, query_contributions, resample_weights, routing_contributions,
+                                routing_disagreement,
                                 verdict, weighted_auc)
 
 NAN = float("nan")
@@ -39,6 +40,20 @@ def test_per_query_pieces_by_hand():
     assert cnt.shape == (3, 10) and cnt.sum() == 5
     assert cnt[0, 8] == cnt[0, 3] == cnt[1, 6] == cnt[1, 4] == cnt[2, 9] == 1
     assert ps[0, 8] == 0.8 and ys[1, 4] == 1 and ys[1, 6] == 0
+
+
+def test_routing_disagreement_by_hand():
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0], [1, NAN]])
+    p_a = np.array([[.9, .1], [.2, .8], [.6, .4], [.3, .7], [.1, .9]])  # routes 0, 1, 0, 1, 0 (its only label)
+    p_b = np.array([[.9, .1], [.8, .2], [.4, .6], [.7, .3], [.9, .1]])  # routes 0, 0, 1, 0, 0
+    d = routing_disagreement(y, p_a, p_b)  # "complete": the last query is not routed
+    assert d == {"n_routed": 4, "n_differ": 3, "share": 0.75, "a": 2 / 3, "b": 1 / 3}
+    hit_a, keep = routing_contributions(y, p_a)
+    hit_b, _ = routing_contributions(y, p_b)
+    assert math.isclose((hit_a.sum() - hit_b.sum()) / keep.sum(), d["share"] * (d["a"] - d["b"]))
+    observed = routing_disagreement(y, p_a, p_b, scorable(y, "observed")[0])
+    assert observed["n_routed"] == 5 and observed["n_differ"] == 3
+    assert routing_disagreement(y, p_a, p_a)["n_differ"] == 0 and routing_disagreement(y, p_a, p_a)["a"] is None
 
 
 def test_point_metrics_by_hand_and_under_query_weights():

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from irtnet.tasks.routing import scorable
-from irtnet.tasks.stats import HIGHER_IS_BETTER, paired_bootstrap
+from irtnet.tasks.stats import HIGHER_IS_BETTER, paired_bootstrap, routing_disagreement
 
 SETTINGS = ("query", "text")
 METRICS = ("auc", "log_loss", "routing", "ece")
@@ -62,7 +62,8 @@ def compare_entries(focus: dict, other: dict, keys: list, setting: str, mode: st
     if not probabilities:
         p_a, p_b = _as_probability(p_a), _as_probability(p_b)
     mask = None if mode == "complete" else scorable(y, mode)[0]
-    return paired_bootstrap(y, p_a, p_b, n_boot=n_boot, seed=0, routing_mask=mask, metrics=metrics)
+    out = paired_bootstrap(y, p_a, p_b, n_boot=n_boot, seed=0, routing_mask=mask, metrics=metrics)
+    return out | {"routing_disagreement": routing_disagreement(y, p_a, p_b, mask)}
 
 
 def paired_tables(results: dict[str, Any], cells_dir: str | Path) -> list[dict[str, Any]]:

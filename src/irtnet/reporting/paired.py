@@ -19,18 +19,32 @@ def paired_markdown(p: dict[str, Any]) -> str:
     if p.get("unavailable"):
         return f"**Paired differences, {p['focus']} minus each entry**: n/a ({p['unavailable']})"
     metrics = [k for k in _NAMES if any(k in r["metrics"] for r in p["rows"].values())]
-    head = ["against", *[_NAMES[m] for m in metrics]]
+    split = any("routing_disagreement" in r for r in p["rows"].values())
+    head = ["against", *[_NAMES[m] for m in metrics]] + ["routed differently"] * split
     lines = [f"**Paired differences, {p['focus']} minus each entry** (95% bootstrap interval over "
              f"{p['n_queries']:,} test queries, {p['units']} split(s); a win or loss only when the interval "
-             "excludes 0; lower is better for log loss and ECE)", "",
-             "| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * len(metrics)) + "|"]
+             "excludes 0; lower is better for log loss and ECE"
+             + ("; routed differently: the share of routed queries the two send to different models, and "
+                f"{p['focus']}'s / the entry's mean score on those, where alone their routing can differ"
+                if split else "") + ")", "",
+             "| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(metrics) + split)) + "|"]
     for label, row in p["rows"].items():
-        lines.append("| " + " | ".join([label, *[_cell(row["metrics"].get(m)) for m in metrics]]) + " |")
+        extra = [_disagreement(row.get("routing_disagreement"))] * split
+        lines.append("| " + " | ".join([label, *[_cell(row["metrics"].get(m)) for m in metrics], *extra]) + " |")
     best = p.get("best_other", {})
     if best:
         lines.append("| **best other** | " + " | ".join(
-            f"{best[m]['entry']}: {_cell(best[m])}" if m in best else "-" for m in metrics) + " |")
+            f"{best[m]['entry']}: {_cell(best[m])}" if m in best else "-" for m in metrics) + " |" + " |" * split)
     return "\n".join(lines)
+
+
+def _disagreement(d: dict[str, Any] | None) -> str:
+    """'<share>: <focus there> / <other there>' of `tasks.stats.routing_disagreement`'s result."""
+    if not d or d.get("share") is None:
+        return "-"
+    if not d["n_differ"]:
+        return "0%"
+    return f"{d['share']:.1%}: {d['a']:.3f} / {d['b']:.3f}"
 
 
 def verdict_summary(tables: list[dict[str, Any]]) -> str:

@@ -82,6 +82,24 @@ def routing_contributions(y: np.ndarray, p: np.ndarray, mask: np.ndarray | None 
     return hit, keep.astype(np.float64)
 
 
+def routing_disagreement(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, mask: np.ndarray | None = None
+                         ) -> dict[str, Any]:
+    """Where two routers send a query to different models: the routed queries (`mask` as in
+    `routing_contributions`), how many of them A and B route differently, and each one's mean score on those.
+
+    Two routers' routing accuracies can differ only there: A's minus B's equals share x (a - b). Returns
+    {"n_routed", "n_differ", "share", "a", "b"} ("a", "b" None where no query is routed differently)."""
+    hit_a, keep = routing_contributions(y, p_a, mask)
+    hit_b, _ = routing_contributions(y, p_b, mask)
+    obs = ~np.isnan(y)
+    keep = keep.astype(bool)
+    differ = keep & (route(np.where(obs, p_a, 0.0), allowed=obs) != route(np.where(obs, p_b, 0.0), allowed=obs))
+    n_routed, n_differ = int(keep.sum()), int(differ.sum())
+    return {"n_routed": n_routed, "n_differ": n_differ, "share": n_differ / n_routed if n_routed else None,
+            "a": float(hit_a[differ].mean()) if n_differ else None,
+            "b": float(hit_b[differ].mean()) if n_differ else None}
+
+
 def ece_contributions(y: np.ndarray, p: np.ndarray, n_bins: int = N_BINS
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per query and equal-width bin (as `irtnet.metrics.ece`): labelled-pair count, probability sum and label
