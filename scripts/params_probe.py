@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 
-from _probe import table_parser  # scripts/_probe.py
-from ngram_probe import add_pairing_arguments, run  # scripts/ngram_probe.py
+from _probe import add_pairing_arguments, run_variants, table_parser  # scripts/_probe.py
 
 
 def main() -> None:
@@ -28,7 +27,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.base == args.variant:
         raise SystemExit("--base and --variant are the same parameters")
-    run(args, {f"base {json.dumps(args.base)}": args.base, f"variant {json.dumps(args.variant)}": args.variant})
+    run_variants(args, {f"base {json.dumps(args.base)}": args.base, f"variant {json.dumps(args.variant)}": args.variant})
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ on a comparison's cached test predictions; nothing is fitted.
 Two routers can only differ in routing accuracy on the queries where they send the query to different models
 (`irtnet compare` puts the share and the two mean scores in stats.json: `tasks.stats.routing_disagreement`;
 this probe adds an interval on those queries).
-For every dataset whose cells share one code fingerprint (the newest, as `cells_blend_probe.py` picks them), the
+For every dataset whose cells share one code fingerprint (the most common one in the folder, as
+`cells_blend_probe.newest_cells` picks them: a run still filling the cache is not yet it), the
 folds' test queries are stacked (each query is tested once) and routed by irtnet and by each other entry
 (argmax of the predicted probability among the query's labelled models; "complete" mode, queries with every
 model labelled, except zeroeval's "observed" mode, as `irtnet compare` scores them). Printed, per dataset and
@@ -23,11 +24,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from irtnet.tasks.routing import route
-from irtnet.tasks.stats import routing_disagreement
+from irtnet.tasks.stats import routing_disagreement, verdict
 
 from cells_blend_probe import OBSERVED, newest_cells  # scripts/cells_blend_probe.py
 
@@ -44,7 +46,7 @@ def bootstrap_mean(d: np.ndarray, n_boot: int, seed: int = 0) -> tuple[float, fl
 
 
 def disagreement(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, mask: np.ndarray, n_boot: int
-                 ) -> dict[str, float]:
+                 ) -> dict[str, Any]:
     """`tasks.stats.routing_disagreement` (routed queries, share routed differently, each router's mean score
     there) with A - B there and its interval. y [Q, M] scores (NaN unlabelled), p_a, p_b [Q, M], mask [Q]."""
     d = routing_disagreement(y, p_a, p_b, mask)
@@ -58,12 +60,10 @@ def disagreement(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, mask: np.ndarr
             "diff": a - b, "lo": lo, "hi": hi}
 
 
-def verdict(lo: float, hi: float) -> str:
-    return "win" if lo > 0 else "loss" if hi < 0 else "tie"
-
-
 def report(dataset: str, folds: list[dict[str, dict[str, np.ndarray]]], against: str | None, n_boot: int) -> None:
     entries = sorted(set.intersection(*(set(f) for f in folds)) - {"irtnet", "irtnet-paper"})
+    if against is not None and against not in entries:
+        raise SystemExit(f"{dataset}: no entry {against!r} in every fold; entries: {', '.join(entries)}")
     for f in folds:
         assert all((f[e]["queries"] == f["irtnet"]["queries"]).all() for e in entries), "queries differ"
     y = np.vstack([f["irtnet"]["labels"] for f in folds])
@@ -73,9 +73,13 @@ def report(dataset: str, folds: list[dict[str, dict[str, np.ndarray]]], against:
         p_irt = np.vstack([f["irtnet"][key] for f in folds])
         for e in entries if against is None else [against]:
             r = disagreement(y, p_irt, np.vstack([f[e][key] for f in folds]), mask, n_boot)
+            if not r["routed"]:
+                print(f"| {dataset} | {setting} | {e} | 0 | - | - | - | - | - |", flush=True)
+                continue
+            overall = r["share"] * r["diff"] if r["differ"] else 0.0
             print(f"| {dataset} | {setting} | {e} | {r['routed']} | {r['share']:.1%} | {r['a']:.3f} | {r['b']:.3f} "
-                  f"| {r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}] {verdict(r['lo'], r['hi'])} "
-                  f"| {r['share'] * r['diff']:+.4f} |", flush=True)
+                  f"| {r['diff']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}] {verdict(r['lo'], r['hi'], True)} "
+                  f"| {overall:+.4f} |", flush=True)
 
 
 def main() -> None:

@@ -1,25 +1,30 @@
-"""scripts/routing_disagreement.py: the share two routers route differently and who is right there."""
+"""scripts/routing_disagreement.py: the interval it adds to `tasks.stats.routing_disagreement` (whose counts
+tests/unit/test_stats.py checks by hand)."""
 
-import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from routing_disagreement import disagreement  # noqa: E402
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
-def test_counts_only_the_queries_routed_differently():
+@pytest.fixture
+def probe(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPTS))  # the script imports its sibling cells_blend_probe
+    import routing_disagreement
+
+    return routing_disagreement
+
+
+def test_the_interval_is_on_the_queries_routed_differently(probe):
     nan = np.nan
     y = np.array([[1, 0], [0, 1], [1, 1], [0, 0], [1, nan]])
-    p_a = np.array([[.9, .1], [.2, .8], [.6, .4], [.3, .7], [.1, .9]])  # A: 0, 1, 0, 1, (0: only labelled)
+    p_a = np.array([[.9, .1], [.2, .8], [.6, .4], [.3, .7], [.1, .9]])  # A: 0, 1, 0, 1, (0)
     p_b = np.array([[.9, .1], [.8, .2], [.4, .6], [.7, .3], [.9, .1]])  # B: 0, 0, 1, 0, 0
-    mask = ~np.isnan(y).any(1)  # "complete" routing: the last query is not routed
-    r = disagreement(y, p_a, p_b, mask, n_boot=200)
-    assert r["routed"] == 4 and r["differ"] == 3 and r["share"] == 0.75
-    # queries 1-3: A scores 1, 1, 0; B scores 0, 1, 0
-    assert np.isclose(r["a"], 2 / 3) and np.isclose(r["b"], 1 / 3) and np.isclose(r["diff"], 1 / 3)
-    assert r["lo"] <= r["diff"] <= r["hi"]
-    # the overall routing difference is the share times the difference there
-    acc = [y[np.arange(5), np.where(~np.isnan(y), p, -np.inf).argmax(1)][mask].mean() for p in (p_a, p_b)]
-    assert np.isclose(acc[0] - acc[1], r["share"] * r["diff"])
+    r = probe.disagreement(y, p_a, p_b, ~np.isnan(y).any(1), n_boot=500)
+    assert (r["routed"], r["differ"], r["share"]) == (4, 3, 0.75)
+    # the differences there are +1, 0, 0: every resample's mean lies in [0, 1]
+    assert np.isclose(r["diff"], 1 / 3) and 0 <= r["lo"] <= r["diff"] <= r["hi"] <= 1
+    same = probe.disagreement(y, p_a, p_a, ~np.isnan(y).any(1), n_boot=50)
+    assert same["differ"] == 0 and np.isnan(same["lo"]) and np.isnan(same["diff"])
