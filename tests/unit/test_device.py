@@ -175,3 +175,24 @@ def test_bf16_autocast_trains_close_to_float32(data):
 @needs_cuda
 def test_auto_is_cuda_where_there_is_a_gpu():
     assert resolve_device("auto").type == "cuda"
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_auxiliary_terms_compute_on_the_inputs_device():
+    from irtnet.models.alignment import query_model_alignment, query_model_ranking, query_query_alignment
+
+    g = torch.Generator().manual_seed(0)
+    a, theta = torch.randn(4, 3, generator=g), torch.randn(5, 3, generator=g)
+    q, m = torch.arange(4).repeat_interleave(5), torch.arange(5).repeat(4)
+    target, logits = torch.rand(20, generator=g).round(), torch.randn(20, generator=g)
+    cluster = torch.tensor([0, 0, 1, 1])
+    cpu = [query_model_alignment(a, theta, q, m, target), query_query_alignment(a, cluster),
+           query_model_ranking(logits, q, target, 4)]
+    dev = [t.cuda() for t in (a, theta, q, m, target, logits, cluster)]
+    a, theta, q, m, target, logits, cluster = dev
+    gpu = [query_model_alignment(a, theta, q, m, target), query_query_alignment(a, cluster),
+           query_model_ranking(logits, q, target, 4), query_model_ranking(logits.bfloat16(), q, target, 4)]
+    for c, d in zip(cpu + cpu[-1:], gpu):
+        assert d.device.type == "cuda" and d.dtype == torch.float32
+        torch.testing.assert_close(d.cpu(), c, rtol=1e-2, atol=1e-2)

@@ -69,9 +69,10 @@ class IrtNetConfig(BaseModel):
     align_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-model alignment loss (0: off)")
     align_query_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-query alignment loss")
     align_temperature: float = Field(0.1, gt=0.0)
-    rank_weight: float = Field(0.0, ge=0.0, description="weight of the listwise ranking loss: per query, the "
-                               "cross-entropy between its observed models' softmax of logits and their targets "
-                               "normalised to sum to 1, the order a router reads (0: off)")
+    rank_weight: float = Field(0.0, ge=0.0, description="weight of the listwise ranking loss (ListNet): per "
+                               "query, the cross-entropy between the softmax of its observed models' logits and "
+                               "their targets normalised to sum to 1; it trains the differences between a "
+                               "query's models' logits, which decide routing (0: off)")
     members: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         1, description="seed ensemble: K networks trained with seeds seed, seed+1, ..., their logits averaged; "
         f"'auto' = {AUTO_MEMBERS} below {AUTO_MEMBERS_BELOW} training queries, else 1")
@@ -147,7 +148,8 @@ class IrtNetModule(nn.Module):
         return IrtNetOutput(logits, a, b, theta, gate)
 
     def auxiliary_loss(self, out: IrtNetOutput, batch) -> torch.Tensor | None:
-        """The alignment terms for a training batch (None when both weights are 0)."""
+        """The auxiliary terms for a training batch (None when every weight is 0). `out` is the forward of the
+        batch's queries: pair logits [P] in the batch's pair order, or every model's [B, M] (a dense batch)."""
         cfg = self.config
         if cfg.align_weight == 0 and cfg.align_query_weight == 0 and cfg.rank_weight == 0:
             return None
