@@ -217,6 +217,9 @@ def test_kfold_tests_every_query_once_and_pairs_the_differences(tmp_path, table_
                 assert math.isclose(r["diff"], d["share"] * (d["a"] - d["b"]), abs_tol=1e-12)
     text_md = (tmp_path / "run" / "tables" / "syn-text.md").read_text()
     assert "model-benchmark-mean minus each entry" in text_md and "routed differently" in text_md
+    paired = text_md[text_md.index("minus each entry"):].split("\n\n")[1].splitlines()
+    assert paired[0].startswith("| against") and paired[-1].startswith("| **best other**")
+    assert len({line.count("|") for line in paired}) == 1  # every row as wide as the header
 
 
 def test_the_cache_key_changes_with_the_package_source(table_path, monkeypatch):
