@@ -47,7 +47,8 @@ def main(src: str, out: str) -> None:
     frame = to_long(Path(src))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(out).with_name(Path(out).name + ".tmp")
-    frame.to_csv(tmp, index=False, compression="gzip")
+    # mtime 0: no time stamp in the gzip header, so the same data written to the same path gives the same bytes
+    frame.to_csv(tmp, index=False, compression={"method": "gzip", "mtime": 0})
     tmp.replace(out)  # atomic: a reader never sees half a file
     print(f"{out}: {len(frame):,} rows, {frame['model'].nunique()} models, {frame['query'].nunique():,} queries, "
           f"benchmarks {sorted(frame['benchmark'].unique())}")
