@@ -14,8 +14,7 @@ from irtnet.metrics import auc, ece, log_loss
 from irtnet.tasks.routing import routing_result, scorable
 from irtnet.tasks.stats import (METRICS, AucPlan, cluster_resample_weights, ece_contributions, log_loss_contributions,
                                 paired_bootstrap, query_contributions, resample_weights, routing_contributions,
-                                routing_disagreement,
-                                verdict, weighted_auc)
+                                routing_disagreement, verdict, weighted_auc)
 
 NAN = float("nan")
 # Three queries, two models; the last query lacks model 2's label (its 0.2 is never read).
