@@ -64,8 +64,8 @@ def query_query_alignment(a: torch.Tensor, cluster: torch.Tensor, temperature: f
 def query_model_ranking(logits: torch.Tensor, q_local: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
     """Listwise ranking loss (ListNet): for each of the batch's `n` queries whose observed models' targets
     differ, the cross-entropy between the targets normalised to sum to 1 and the softmax of the pair logits
-    [P] over those models. A query's difficulty cancels in the softmax, so only the order of the models is
-    trained: what routing reads. Mean over the usable queries; 0 where none is."""
+    [P] over those models. A query's difficulty cancels in the softmax, so it trains only the differences
+    between the query's models' logits, which decide routing. Mean over the usable queries; 0 where none is."""
     logits, target = logits.float(), target.float()
     lse = _segment_logsumexp(logits, q_local, n)
     mass = logits.new_zeros(n).index_add(0, q_local, target)

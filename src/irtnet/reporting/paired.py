@@ -19,22 +19,22 @@ def paired_markdown(p: dict[str, Any]) -> str:
     if p.get("unavailable"):
         return f"**Paired differences, {p['focus']} minus each entry**: n/a ({p['unavailable']})"
     metrics = [k for k in _NAMES if any(k in r["metrics"] for r in p["rows"].values())]
-    has_split = any("routing_disagreement" in r for r in p["rows"].values())  # routing choices that differ
-    head = ["against", *[_NAMES[m] for m in metrics]] + ["routed differently"] * has_split
+    has_disagreement = any("routing_disagreement" in r for r in p["rows"].values())
+    head = ["against", *[_NAMES[m] for m in metrics]] + ["routed differently"] * has_disagreement
     lines = [f"**Paired differences, {p['focus']} minus each entry** (95% bootstrap interval over "
              f"{p['n_queries']:,} test queries, {p['units']} split(s); a win or loss only when the interval "
              "excludes 0; lower is better for log loss and ECE"
              + ("; routed differently: the share of routed queries the two send to different models, and "
                 f"{p['focus']}'s / the entry's mean score on those, the only queries where their routing accuracy "
-                "can differ" if has_split else "") + ")", "",
-             "| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(metrics) + has_split)) + "|"]
+                "can differ" if has_disagreement else "") + ")", "",
+             "| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for label, row in p["rows"].items():
-        extra = [_disagreement(row.get("routing_disagreement"))] * has_split
+        extra = [_disagreement(row.get("routing_disagreement"))] * has_disagreement
         lines.append("| " + " | ".join([label, *[_cell(row["metrics"].get(m)) for m in metrics], *extra]) + " |")
     best = p.get("best_other", {})
     if best:
         routing_best = p["rows"].get(best["routing"]["entry"], {}) if "routing" in best else {}
-        extra = [_disagreement(routing_best.get("routing_disagreement"))] * has_split  # against routing's best
+        extra = [_disagreement(routing_best.get("routing_disagreement"))] * has_disagreement  # against routing's best
         lines.append("| " + " | ".join(["**best other**", *[f"{best[m]['entry']}: {_cell(best[m])}" if m in best
                                                            else "-" for m in metrics], *extra]) + " |")
     return "\n".join(lines)
