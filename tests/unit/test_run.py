@@ -4,6 +4,7 @@ when opened, and the one-line errors of `irtnet train / evaluate / route` on bad
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
@@ -15,6 +16,7 @@ from irtnet.config import DataConfig
 from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import CheckpointError, ConfigError, DataError
 from irtnet.predictors.spec import ModelSpec, resolve_spec
+from irtnet.reporting.tables import markdown as to_markdown
 
 runner = CliRunner()
 SMALL = {"train": {"epochs": 2, "progress": False}}
@@ -161,6 +163,16 @@ def test_evaluation_scores_every_predictor_with_names_known_and_hidden(evaluated
     assert known["irtnet"].info["paths"] == {"benchmark": n}
     assert hidden["irtnet"].info["paths"] == {"text+inferred-benchmark": n}
     assert known["irtnet"].info["skipped"] == {} == hidden["irtnet"].info["skipped"]
+    # where the model and each reference route differently, and who is right there: the whole routing difference
+    for by_name in (known, hidden):
+        differ = by_name["irtnet"].info["routed_differently"]
+        assert set(differ) == set(api.REFERENCE_BASELINES)
+        for name, d in differ.items():
+            assert d["n_routed"] == by_name["irtnet"].routing.n_queries
+            gap = by_name["irtnet"].routing.micro - by_name[name].routing.micro
+            assert math.isclose(gap, d["share"] * (d["a"] - d["b"]) if d["n_differ"] else 0.0, abs_tol=1e-12)
+    assert any(d["n_differ"] for d in hidden["irtnet"].info["routed_differently"].values())
+    assert "routed differently from irtnet" in to_markdown(results)
 
 
 def test_with_names_hidden_the_benchmark_base_rate_is_the_model_mean_and_the_text_recovers_it(evaluated):

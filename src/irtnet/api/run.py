@@ -45,7 +45,9 @@ from irtnet.errors import CheckpointError, ConfigError, DataError
 from irtnet.predictors.base import Router
 from irtnet.predictors.checkpoint import load_predictor, save_predictor
 from irtnet.predictors.spec import ModelSpec, brief, build_predictor, registered, resolve_spec
-from irtnet.tasks.evaluate import EvaluationResult, evaluate
+from irtnet.tasks.evaluate import EvaluationResult, evaluate, score_matrix
+from irtnet.tasks.routing import scorable
+from irtnet.tasks.stats import routing_disagreement
 from irtnet.training import distributed
 from irtnet.training.device import resolve_device
 from irtnet.training.memory import reuse_freed_memory
@@ -336,9 +338,11 @@ def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASEL
     results: list[EvaluationResult] = []
     for setting, data in settings.items():
         skipped, own, others = dict(unfit), None, []
+        own_scores, other_scores = None, {}
         for predictor in [model, *fitted]:
             try:
-                result = evaluate(predictor, train, data, routing_mode)
+                scores = score_matrix(predictor, data)
+                result = evaluate(predictor, train, data, routing_mode, scores=scores)
             except DataError as exc:
                 if predictor is model and setting == "benchmark known":
                     raise
@@ -346,11 +350,13 @@ def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASEL
                 continue
             result.info["setting"] = setting
             if predictor is model:
-                own = result
+                own, own_scores = result, scores
             else:
                 others.append(result)
+                other_scores[predictor.name if predictor.name != model.name else f"{model.name} (reference)"] = scores
         if own is not None:
             own.info["skipped"] = skipped
+            own.info["routed_differently"] = _disagreements(data, own_scores, other_scores, routing_mode)
             paths = getattr(model, "answer_paths", None)
             if paths is not None:
                 counts = Counter(paths(data.queries))
@@ -360,6 +366,15 @@ def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASEL
         results += ([own] if own is not None else []) + others
     run.write_json("evaluation.json", [r.to_dict() for r in results])
     return results
+
+
+def _disagreements(data: Dataset, own: Any, others: dict[str, Any], routing_mode: str) -> dict[str, Any]:
+    """Per other predictor (name -> its test scores), where it and the run's model (`own`, its scores) route a
+    test query to different models (`tasks.stats.routing_disagreement`): the only queries where their routing
+    accuracies can differ."""
+    labels = data.table.label_matrix()
+    mask = None if routing_mode == "complete" else scorable(labels, routing_mode)[0]
+    return {name: routing_disagreement(labels, own, theirs, mask) for name, theirs in others.items()}
 
 
 def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, model: str | None = None,

@@ -79,6 +79,12 @@ def setting_notes(results: Sequence[EvaluationResult]) -> list[str]:
         if r.info.get("paths"):
             counts = ", ".join(f"{path} {n}" for path, n in r.info["paths"].items())
             notes.append(f"{r.predictor} answered by path: {counts}")
+        differ = {name: d for name, d in (r.info.get("routed_differently") or {}).items() if d.get("share") is not None}
+        if differ:
+            notes.append(f"routed differently from {r.predictor} (share of queries; {r.predictor}'s / the other's "
+                         "mean score there, where alone routing can differ): " + ", ".join(
+                             f"{name} {d['share']:.1%}" + (f" ({d['a']:.3f} / {d['b']:.3f})" if d["n_differ"] else "")
+                             for name, d in differ.items()))
         for name, why in (r.info.get("skipped") or {}).items():
             notes.append(f"{name} left out: {why}")
         for setting, skipped in (r.info.get("skipped_settings") or {}).items():
