@@ -72,14 +72,19 @@ def routing_contributions(y: np.ndarray, p: np.ndarray, mask: np.ndarray | None 
     `scorable(y, "observed")[0]` for "observed" mode. A query with no label never counts. Ties go to the
     first model, as in `irtnet.tasks.routing.route`.
     """
+    choice, keep = _routed(y, p, mask)
+    hit = np.where(keep, picked(np.nan_to_num(y, nan=0.0), choice), 0.0)
+    return hit, keep.astype(np.float64)
+
+
+def _routed(y: np.ndarray, p: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(the chosen model per query [Q], whether the query counts [Q] bool), as `routing_contributions` reads
+    `mask`."""
     obs = ~np.isnan(y)
     keep = scorable(y, "complete")[0] if mask is None else np.asarray(mask, dtype=bool)
     if keep.shape != (len(y),):
         raise DataError(f"routing mask must be [{len(y)}] booleans, got shape {keep.shape}", field="routing_mask")
-    keep = keep & obs.any(axis=1)
-    choice = route(np.where(obs, p, 0.0), allowed=obs)
-    hit = np.where(keep, picked(np.nan_to_num(y, nan=0.0), choice), 0.0)
-    return hit, keep.astype(np.float64)
+    return route(np.where(obs, p, 0.0), allowed=obs), keep & obs.any(axis=1)
 
 
 def routing_disagreement(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, mask: np.ndarray | None = None
@@ -89,15 +94,14 @@ def routing_disagreement(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, mask: 
 
     Two routers' routing accuracies can differ only there: A's minus B's equals share x (a - b). Returns
     {"n_routed", "n_differ", "share", "a", "b"} ("a", "b" None where no query is routed differently)."""
-    hit_a, keep = routing_contributions(y, p_a, mask)
-    hit_b, _ = routing_contributions(y, p_b, mask)
-    obs = ~np.isnan(y)
-    keep = keep.astype(bool)
-    differ = keep & (route(np.where(obs, p_a, 0.0), allowed=obs) != route(np.where(obs, p_b, 0.0), allowed=obs))
+    choice_a, keep = _routed(y, p_a, mask)
+    choice_b, _ = _routed(y, p_b, mask)
+    differ = keep & (choice_a != choice_b)
     n_routed, n_differ = int(keep.sum()), int(differ.sum())
+    score = np.nan_to_num(y, nan=0.0)
     return {"n_routed": n_routed, "n_differ": n_differ, "share": n_differ / n_routed if n_routed else None,
-            "a": float(hit_a[differ].mean()) if n_differ else None,
-            "b": float(hit_b[differ].mean()) if n_differ else None}
+            "a": float(picked(score, choice_a)[differ].mean()) if n_differ else None,
+            "b": float(picked(score, choice_b)[differ].mean()) if n_differ else None}
 
 
 def ece_contributions(y: np.ndarray, p: np.ndarray, n_bins: int = N_BINS
