@@ -69,6 +69,8 @@ def test_import_then_summary_through_the_cli(tmp_path):
     (["import", "long", "{dir}/s.csv", "-o", "{dir}/t.parquet"],
      "missing required columns ['model', 'query', 'label']"),
     (["import", "long", "{dir}/s.csv", "-o", "{dir}/t.parquet", "-O", "bogus=1"], "takes no option 'bogus'"),
+    (["import", "long", "{dir}/s.csv", "-o", "{dir}/t.parquet", "-O", "model=item", "-O", "query=item"],
+     "column 'item' is mapped to two roles, model and query (option model=item, option query=item)"),
     (["import", "wide", "{dir}/none.csv", "-o", "{dir}/t.parquet"], "none.csv: no such file"),
     (["summary", "{dir}/s.csv"], "not a readable Parquet file"),
 ])

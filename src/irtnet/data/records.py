@@ -11,6 +11,9 @@ number of the source file, or a record index). Outcomes come in three forms, all
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -18,8 +21,11 @@ from irtnet.errors import DataError
 
 RECORD_COLUMNS = ("model", "query", "n_correct", "n_trials")
 OPTIONAL_RECORD_COLUMNS = ("cost", "benchmark", "text")
+INTERNAL_COLUMNS = ("_row",)  # never named in a message about the source's columns
 _TRUE = {"1", "1.0", "true", "yes"}  # compared in lower case
 _FALSE = {"0", "0.0", "false", "no"}
+_NON_FINITE = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}  # compared in lower case
+NOT_MISSING = "NaN or infinite, which is not a missing value: only an empty cell or a null is"
 
 
 def row_labels(frame: pd.DataFrame) -> np.ndarray:
@@ -29,23 +35,40 @@ def row_labels(frame: pd.DataFrame) -> np.ndarray:
     return np.arange(1, len(frame) + 1)
 
 
-def _fail_at(mask: np.ndarray, frame: pd.DataFrame, file: str, field: str, what: str) -> None:
+def shown(value: Any) -> str:
+    """A cell as a message shows it: a plain Python repr (never `np.int64(2)`), NaN, infinities and null by name."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA:
+        return "null"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else f"{'-' if value < 0 else ''}infinity"
+    return repr(value)
+
+
+def fail_at(mask: np.ndarray, frame: pd.DataFrame, file: str, field: str, what: str, show: bool = True) -> None:
+    """Raise DataError for the first row of `mask`, naming its row and field and (if `show`) its value."""
     if mask.any():
         pos = int(np.flatnonzero(mask)[0])
-        bad = frame[field].iloc[pos] if field in frame.columns else None
-        raise DataError(
-            f"{what} (got {bad!r}; {int(mask.sum())} such row{'s' if mask.sum() > 1 else ''})",
-            file=file, row=row_labels(frame)[pos], field=field,
-        )
+        count = f"{int(mask.sum())} such row{'s' if mask.sum() > 1 else ''}"
+        got = f"got {shown(frame[field].iloc[pos]) if field in frame.columns else None}; " if show else ""
+        raise DataError(f"{what} ({got}{count})", file=file, row=row_labels(frame)[pos], field=field)
+
+
+def non_finite_text(values: pd.Series) -> np.ndarray:
+    """Text cells that spell a NaN or an infinity ("NaN", "nan", "Infinity", "-inf", ...)."""
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return np.zeros(len(values), dtype=bool)
+    return values.astype("string").str.strip().str.lower().isin(_NON_FINITE).to_numpy(dtype=bool)
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str] | tuple[str, ...], file: str) -> None:
-    """Raise DataError naming every required column that `frame` lacks."""
+    """Raise DataError naming every required column that `frame` lacks (and the source columns it has)."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
+        found = [str(c) for c in frame.columns if c not in INTERNAL_COLUMNS]
         raise DataError(
-            f"missing required column{'s' if len(missing) > 1 else ''} {missing}; "
-            f"found {list(map(str, frame.columns))[:20]}",
+            f"missing required column{'s' if len(missing) > 1 else ''} {missing}; found {found[:20]}",
             file=file, field=missing[0],
         )
 
@@ -59,12 +82,12 @@ def parse_ids(frame: pd.DataFrame, field: str, file: str) -> pd.Series:
     """Ids as stripped strings; missing or empty ids are an error naming the row."""
     values = frame[field]
     missing = values.isna().to_numpy()
-    _fail_at(missing, frame, file, field, "missing id")
+    fail_at(missing, frame, file, field, "missing id: the cell is empty or null", show=False)
     if values.dtype == object:  # JSON sources: an id must be a string or a number, not a list or an object
-        _fail_at(values.map(lambda v: isinstance(v, (list, dict, tuple))).to_numpy(dtype=bool), frame, file, field,
-                 "an id must be a string or a number, not a list or an object")
+        fail_at(values.map(lambda v: isinstance(v, (list, dict, tuple))).to_numpy(dtype=bool), frame, file, field,
+                "an id must be a string or a number, not a list or an object")
     out = values.astype(str).str.strip()
-    _fail_at((out == "").to_numpy(), frame, file, field, "empty id")
+    fail_at((out == "").to_numpy(), frame, file, field, "empty id")
     return out
 
 
@@ -73,9 +96,11 @@ def parse_number(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
     raw = frame[field]
     num = pd.to_numeric(raw, errors="coerce")
     bad_parse = num.isna().to_numpy() & ~raw.isna().to_numpy()
-    _fail_at(bad_parse, frame, file, field, "not a number")
+    if bad_parse.any():
+        fail_at(bad_parse & non_finite_text(raw), frame, file, field, f"not a number but {NOT_MISSING}")
+        fail_at(bad_parse, frame, file, field, "not a number")
     values = num.to_numpy(dtype=np.float64, na_value=np.nan)
-    _fail_at(~np.isfinite(values), frame, file, field, "missing, NaN or infinite value")
+    fail_at(~np.isfinite(values), frame, file, field, "missing, NaN or infinite value")
     return values
 
 
@@ -88,18 +113,20 @@ def parse_binary(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
         values = parse_number(frame, field, file)
     else:
         text = raw.astype("string").str.strip().str.lower()
-        _fail_at(raw.isna().to_numpy(), frame, file, field, "missing label")
-        ok = text.isin(_TRUE | _FALSE).to_numpy()
-        _fail_at(~ok, frame, file, field, "label is not 0/1, true/false or yes/no")
+        fail_at(raw.isna().to_numpy(), frame, file, field, "missing label: the cell is empty or null", show=False)
+        bad = ~text.isin(_TRUE | _FALSE).to_numpy()
+        if bad.any():
+            fail_at(bad & non_finite_text(raw), frame, file, field, f"label is not 0/1 but {NOT_MISSING}")
+            fail_at(bad, frame, file, field, "label is not 0/1, true/false or yes/no")
         values = text.isin(_TRUE).to_numpy(dtype=np.float64)
-    _fail_at(~np.isin(values, (0.0, 1.0)), frame, file, field, "label is not 0 or 1")
+    fail_at(~np.isin(values, (0.0, 1.0)), frame, file, field, "label is not 0 or 1")
     return values
 
 
 def parse_fraction(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
     """A score column that must lie in [0, 1]."""
     values = parse_number(frame, field, file)
-    _fail_at((values < 0) | (values > 1), frame, file, field, "score outside [0, 1]")
+    fail_at((values < 0) | (values > 1), frame, file, field, "score outside [0, 1]")
     return values
 
 
@@ -107,16 +134,16 @@ def parse_counts(frame: pd.DataFrame, k_field: str, n_field: str, file: str) -> 
     """k-of-n columns: integers with n >= 1 and 0 <= k <= n."""
     k = parse_number(frame, k_field, file)
     n = parse_number(frame, n_field, file)
-    _fail_at(k != np.round(k), frame, file, k_field, "count is not an integer")
-    _fail_at(n != np.round(n), frame, file, n_field, "count is not an integer")
-    _fail_at(n < 1, frame, file, n_field, "number of trials must be at least 1")
-    _fail_at((k < 0) | (k > n), frame, file, k_field, "correct count outside [0, n_trials]")
+    fail_at(k != np.round(k), frame, file, k_field, "count is not an integer")
+    fail_at(n != np.round(n), frame, file, n_field, "count is not an integer")
+    fail_at(n < 1, frame, file, n_field, "number of trials must be at least 1")
+    fail_at((k < 0) | (k > n), frame, file, k_field, "correct count outside [0, n_trials]")
     return k, n
 
 
 def parse_cost(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
     values = parse_number(frame, field, file)
-    _fail_at(values < 0, frame, file, field, "negative cost")
+    fail_at(values < 0, frame, file, field, "negative cost")
     return values
 
 

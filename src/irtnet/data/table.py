@@ -55,10 +55,7 @@ def reduce_repeats(records: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
     cost is averaged. Returns (reduced records, number of repeated pairs, number of those whose
     records disagreed).
     """
-    if "label" in records.columns:  # records that already carry a (voted) label keep it
-        rec_label = records["label"].astype(np.int64)
-    else:
-        rec_label = (records["n_correct"] / records["n_trials"] >= 0.5).astype(np.int64)
+    rec_label = _record_labels(records)
     keys = ["model", "query"]
     dup = records.duplicated(keys, keep=False).to_numpy()
     if not dup.any():
@@ -77,6 +74,41 @@ def reduce_repeats(records: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
     repeated = grouped["_count"] > 1
     conflicting = repeated & (grouped["_votes"] > 0) & (grouped["_votes"] < grouped["_count"])
     return grouped.drop(columns=["_votes", "_count"]), int(repeated.sum()), int(conflicting.sum())
+
+
+def _record_labels(records: pd.DataFrame) -> pd.Series:
+    """Each record's own 0/1 label (int64): n_correct / n_trials >= 0.5, or the label it already carries."""
+    if "label" in records.columns:  # records that already carry a (voted) label keep it
+        return records["label"].astype(np.int64)
+    return (records["n_correct"] / records["n_trials"] >= 0.5).astype(np.int64)
+
+
+def refuse_tied_votes(records: pd.DataFrame, file: str) -> None:
+    """Raise DataError for the first repeated (model, query) pair with as many records labelled 1 as 0.
+
+    `reduce_repeats` would give such a pair label 1; a source that should be voted uses this to refuse it,
+    naming the pair and the rows of each side. A majority with dissent is not refused.
+    """
+    dup = records.duplicated(["model", "query"], keep=False).to_numpy()
+    if not dup.any():
+        return
+    repeated = records[dup].assign(_vote=_record_labels(records)[dup].to_numpy())
+    votes = repeated.groupby(["model", "query"], sort=False, observed=True)["_vote"].agg(["sum", "size"])
+    tied = votes.index[(2 * votes["sum"] == votes["size"]).to_numpy()]
+    if len(tied):
+        model, query = tied[0]
+        pair = repeated[((repeated["model"] == model) & (repeated["query"] == query)).to_numpy()]
+        rows, label = row_labels(pair), pair["_vote"].to_numpy()
+        raise DataError(f"the repeated records of model {model!r}, query {query!r} tie (label 1 at "
+                        f"{_row_list(rows[label == 1])}, label 0 at {_row_list(rows[label == 0])}): the majority "
+                        "vote has no winner; correct the source or keep one record of the pair", file=file)
+
+
+def _row_list(rows: np.ndarray) -> str:
+    """`row 3` or `rows 1, 4, 9` (the first five, then `and N more`)."""
+    listed = ", ".join(str(r) for r in rows[:5].tolist())
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    return f"row{'s' if len(rows) > 1 else ''} {listed}{more}"
 
 
 def _query_frame(records: pd.DataFrame, queries: pd.DataFrame | None, file: str) -> pd.DataFrame:

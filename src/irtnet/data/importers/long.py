@@ -14,7 +14,8 @@ Rows with a missing outcome (an empty cell, a null) are skipped and counted, nev
 left without any row is an error. A CSV row that lacks fields (a truncated file) is an error, not a
 missing outcome (see `_source`). Rows of `exclude_models` are skipped and counted per model. A (model, query)
 pair given on several rows is merged (counts summed, label by majority vote, reported with the number of
-disagreeing pairs); `repeats="error"` refuses such a file instead, naming the pair and its rows.
+disagreeing pairs); a tie (as many rows say 1 as 0) is an error naming the pair and its rows.
+`repeats="error"` refuses any repeated pair instead, naming the pair and its rows.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from irtnet.data.importers._source import build_table, file_stem, missing_values, read_frame, skip
-from irtnet.data.records import make_records, require_columns, require_rows
-from irtnet.data.table import ImportReport, ResponseTable
+from irtnet.data.records import (NOT_MISSING, fail_at, make_records, non_finite_text, parse_ids, require_columns,
+                                  require_rows)
+from irtnet.data.table import ImportReport, ResponseTable, refuse_tied_votes
 from irtnet.errors import ConfigError, DataError
 
 _TOL = 1e-6
@@ -75,7 +77,31 @@ class ColumnMap(BaseModel):
             raise ValueError("n_trials must be at least 1")
         if self.texts_file and self.text:
             raise ValueError("give either a text column or a texts_file, not both")
+        self._one_role_per_column()
         return self
+
+    def _one_role_per_column(self) -> None:
+        """A source column read in two roles (`model=query`) is an error naming both; a query's text may be its id."""
+        first: dict[str, str] = {}
+        for role, column in self._roles().items():
+            other = first.setdefault(column, role)
+            if other != role and {other, role} != {"query", "text"}:
+                raise ValueError(f"column {column!r} is mapped to two roles, {other} and {role} "
+                                 f"({self._given(other)}, {self._given(role)}); map each role to its own column")
+
+    def _roles(self) -> dict[str, str]:
+        """Role -> the source column read in it (only the roles this mapping reads)."""
+        outcome_role = "n_correct" if self.outcome_kind == "counts" and self.n_correct else "outcome"
+        roles = {"model": self.model, "query": self.query, outcome_role: self.outcome_field}
+        if isinstance(self.n_trials, str):
+            roles["n_trials"] = self.n_trials
+        roles.update({r: c for r, c in (("benchmark", self.benchmark), ("text", self.text), ("cost", self.cost)) if c})
+        return roles
+
+    def _given(self, role: str) -> str:
+        """`option role=column`, or `role=column by default` for a field the mapping did not set."""
+        pair = f"{role}={getattr(self, role)}"
+        return f"option {pair}" if role in self.model_fields_set else f"{pair} by default"
 
     @property
     def outcome_field(self) -> str:
@@ -109,6 +135,8 @@ def import_long(path: str | Path, mapping: ColumnMap | dict[str, Any] | str | Pa
     outcome = {c for c in (cmap.outcome, cmap.n_correct, cmap.n_trials) if isinstance(c, str)}
     frame = read_frame(path, cmap.records_key, report, nan_text=outcome)
     records = frame_to_records(frame, cmap, file=str(path), report=report)
+    if cmap.repeats == "vote":
+        refuse_tied_votes(records, str(path))
     return build_table(records, source=str(path), report=report, repeats=cmap.repeats)
 
 
@@ -181,11 +209,11 @@ def _numeric(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(raw.dtype):
         return raw.to_numpy(dtype=np.float64)
     num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    fail_at(np.isinf(num), frame, file, field, "infinite: not a finite number")
     bad = np.isnan(num)
     if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise DataError(f"not a number (got {raw.iloc[pos]!r})", file=file,
-                        row=frame["_row"].iloc[pos], field=field)
+        fail_at(bad & non_finite_text(raw), frame, file, field, f"not a number but {NOT_MISSING}")
+        fail_at(bad, frame, file, field, "not a number")
     return num
 
 
@@ -225,16 +253,25 @@ def _default_benchmark(file: str, report: ImportReport) -> str:
 
 
 def _join_texts(query_ids: pd.Series, cmap: ColumnMap, report: ImportReport) -> np.ndarray:
-    """Text per record from the separate texts file (source query id -> text); None where absent."""
-    texts = read_frame(str(cmap.texts_file), None, report)
-    require_columns(texts, [cmap.texts_query, cmap.texts_text], str(cmap.texts_file))
-    ids = texts[cmap.texts_query].astype(str).str.strip()
+    """Text per record from the separate texts file (source query id -> text); None where absent.
+
+    An empty id or text in the texts file, or a texts file that names no query of the table, is an error.
+    """
+    file = str(cmap.texts_file)
+    texts = read_frame(file, None, report)
+    require_rows(texts, file)
+    require_columns(texts, [cmap.texts_query, cmap.texts_text], file)
+    ids = parse_ids(texts, cmap.texts_query, file)
     if ids.duplicated().any():
         raise DataError(f"query id {ids[ids.duplicated()].iloc[0]!r} appears twice in the texts file",
-                        file=str(cmap.texts_file), row=int(texts["_row"][ids.duplicated()].iloc[0]),
-                        field=cmap.texts_query)
-    lookup = dict(zip(ids, texts[cmap.texts_text].astype(object).where(texts[cmap.texts_text].notna(), None)))
-    out = query_ids.map(lookup).astype(object)
+                        file=file, row=int(texts["_row"][ids.duplicated()].iloc[0]), field=cmap.texts_query)
+    fail_at(missing_values(texts[cmap.texts_text]), texts, file, cmap.texts_text,
+            "empty text: the cell is empty or null", show=False)
+    out = query_ids.map(dict(zip(ids, texts[cmap.texts_text].astype(object)))).astype(object)
+    if out.isna().all():
+        hint = "; ids are matched before query_prefix" if cmap.query_prefix else ""
+        raise DataError(f"none of its {len(ids)} query ids is a query of the table (its first: {ids.iloc[0]!r}; "
+                        f"the table's first: {query_ids.iloc[0]!r}{hint})", file=file, field=cmap.texts_query)
     unmatched = query_ids[out.isna()].nunique()
     if unmatched:
         report.notes.append(f"{unmatched} queries have no text in the texts file (text left empty)")
