@@ -15,6 +15,7 @@ from irtnet.data.dataset import Dataset
 from irtnet.data.embeddings import embed_queries
 from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError
+from irtnet.models.irtnet import PRESETS
 from irtnet.predictors import IrtNet
 from irtnet.predictors.checkpoint import save_predictor
 from irtnet.tasks.policies import (Policy, Target, best_under_cap, calibrate, cheapest_likely, choose,
@@ -139,12 +140,16 @@ def test_a_share_target_names_a_routed_model(sample):
 
 
 # ------------------------------------------------------------------------------------------- api and CLI
+def _data() -> Dataset:
+    table = make_synthetic(n_models=3, n_queries=150, n_benchmarks=2, dim=2, feature_dim=6, seed=2).table
+    return Dataset.from_table(table, embed_queries(table, "hashing-256", use_cache=False))
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cal")
-    synth = make_synthetic(n_models=3, n_queries=150, n_benchmarks=2, dim=2, feature_dim=6, seed=2)
-    table = synth.table
-    data = Dataset.from_table(table, embed_queries(table, "hashing-256", use_cache=False))
+    data = _data()
+    table = data.table
     model = IrtNet("small", {"epochs": 1, "progress": False, "seed": 0}).fit(data)
     models = model.models_.to_list()
     (root / "prices.json").write_text(json.dumps({m: 0.001 * 3 ** i for i, m in enumerate(models)}))
@@ -176,3 +181,37 @@ def test_irtnet_calibrate_prints_the_model_to_use(files, tmp_path):
     bad = CliRunner().invoke(cli, ["calibrate", str(ckpt), "--texts", str(root / "q.txt"), "--target",
                                    "share:nope=0.3", "--prices", str(root / "prices.json")])
     assert bad.exit_code == 2 and "share target names 'nope'" in bad.output
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory):
+    """(a checkpoint of the same models that reads benchmark names, the names it knows)."""
+    config = PRESETS["small"].model_copy(update={"use_groups": True})
+    model = IrtNet(config, {"epochs": 1, "progress": False, "seed": 0}).fit(_data())
+    return save_predictor(model, tmp_path_factory.mktemp("named") / "m"), model.groups_.to_list()
+
+
+def _calibrate_on(ckpt, prices, path, content):
+    path.write_text(content)
+    return CliRunner().invoke(cli, ["calibrate", str(ckpt), "--texts", str(path), "--target", "p=0.5", "--prices",
+                                    str(prices)])
+
+
+def test_calibrate_names_the_texts_file_row_and_field_of_an_unknown_benchmark(files, named, tmp_path):
+    (ckpt, known), path = named, tmp_path / "q.jsonl"
+    rows = [{"text": "an algebra question", "benchmark": known[0]}, {"text": "a new question", "benchmark": "nosuch"}]
+    bad = _calibrate_on(ckpt, files[1] / "prices.json", path, "".join(json.dumps(r) + "\n" for r in rows))
+    assert bad.exit_code == 2 and (f"error: {path}, row 2, field 'benchmark': unknown benchmark 'nosuch'; the model "
+                                   f"knows: {', '.join(known)}") in bad.output, bad.output
+
+
+def test_calibrate_refuses_an_empty_benchmark_name_but_reads_an_empty_csv_cell_as_none(files, named, tmp_path):
+    (ckpt, known), prices = named, files[1] / "prices.json"
+    rows = [{"text": "an algebra question", "benchmark": known[0]}, {"text": "a new question", "benchmark": ""}]
+    empty = _calibrate_on(ckpt, prices, tmp_path / "q.json", json.dumps(rows))
+    assert empty.exit_code == 2 and (f"error: {tmp_path / 'q.json'}, row 2, field 'benchmark': '' is not a benchmark "
+                                     "name: give one the model knows, or leave the field out (or null) for a text of "
+                                     "a new benchmark") in empty.output, empty.output
+    csv = f"text,benchmark\nan algebra question,{known[0]}\na new question,\n"
+    blank_cell = _calibrate_on(ckpt, prices, tmp_path / "q.csv", csv)
+    assert blank_cell.exit_code == 0, blank_cell.output  # an empty CSV cell is the CSV's null: not given

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 
@@ -126,6 +127,22 @@ def test_predict_benchmark_and_onboard_commands(root):
     assert "newbie" in {r["model"] for r in json.loads((root / "pb2.json").read_text())["ranking"]}
 
 
+@pytest.mark.parametrize("name, content, message", [
+    ("q.tsv", b"id\ttext\n1\tWhat is 2+2?\n2\tName a gas.\n",
+     ": unknown file type '.tsv': expected .txt, .csv, .json or .jsonl"),
+    ("q.md", b"# queries\n\n- What is 2+2?\n", ": unknown file type '.md': expected .txt, .csv, .json or .jsonl"),
+    ("q.csv.gz", gzip.compress(b"text\nWhat is 2+2?\n"),
+     ": unknown file type '.gz': expected .txt, .csv, .json or .jsonl"),
+    ("q", b"What is 2+2?\n", ": no file type (the name has no extension): expected .txt, .csv, .json or .jsonl"),
+    ("q.txt", b"What is 2+2?\nName a \x84 gas.\n",
+     ", row 2: not UTF-8 text (invalid start byte at byte 7 of the line); a binary file?"),
+], ids=["tsv", "md", "csv.gz", "no-extension", "txt-not-utf8"])
+def test_predict_benchmark_reads_lines_only_from_a_txt_file(root, tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    result = runner.invoke(app, ["predict-benchmark", str(root / "run"), str(tmp_path / name)])
+    assert result.exit_code == 2 and f"error: {tmp_path / name}{message}" in result.output, result.output
+
+
 def test_bad_answers_file_is_one_clear_error(root, tmp_path):
     (tmp_path / "bad.csv").write_text("text,label\nhello,2\n")
     result = runner.invoke(app, ["onboard", str(root / "run"), str(tmp_path / "bad.csv")])
@@ -151,3 +168,11 @@ def test_evaluation_commands_write_their_json(root):
          "--n-random", "1", "--retrain-epochs", "1", *common])
     methods = {r["method"] for r in json.loads((root / "onb.json").read_text())["rows"]}
     assert {"d-optimal", "random", "retrain", "prior", "all-pool"} <= methods
+
+
+def test_a_txt_file_with_windows_line_ends_and_a_byte_order_mark_reads_the_plain_texts(tmp_path):
+    from irtnet.api.inputs import read_texts
+
+    path = tmp_path / "q.txt"
+    path.write_bytes(b"\xef\xbb\xbfWhat is 2+2?\r\nName a gas.\r\n")
+    assert read_texts(path) == (["What is 2+2?", "Name a gas."], [None, None])

@@ -1,5 +1,6 @@
-"""Files of query texts and of a new model's answers, as users write them: .txt (one text per line), .jsonl,
-.json (a list) or .csv. Every bad row is an error naming the file, the row and the field."""
+"""Files of query texts and of a new model's answers, as users write them: .txt (one text per line, UTF-8),
+.jsonl, .json (a list) or .csv; any other file type is an error. Every bad row is an error naming the file, the
+row and the field."""
 
 from __future__ import annotations
 
@@ -15,39 +16,66 @@ from irtnet.errors import DataError
 
 _TEXT_FIELDS = ("text", "query", "question", "prompt")
 _LABEL_FIELDS = ("label", "correct", "score")
+_TEXT_SUFFIXES = (".txt", ".csv", ".jsonl", ".json")
 _ANSWER_SUFFIXES = (".csv", ".jsonl", ".json")
 
 
-def _load_records(path: Path) -> list[dict[str, Any]]:
+def _file_type(path: Path) -> str:
+    """The suffix (.txt, .csv, .jsonl or .json) of an existing texts or answers file; anything else is an error
+    naming the file, never read as lines of text."""
     if path.is_dir():
         raise DataError("is a folder, not a file", file=str(path))
     if not path.is_file():
         raise DataError("no such file", file=str(path))
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return _csv_records(path)
-        text = path.read_text(encoding="utf-8")
-    except DataError:
-        raise  # already names the file, row and field (a ragged CSV row)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"cannot read ({exc})", file=str(path)) from exc
+    if suffix not in _TEXT_SUFFIXES:
+        what = f"unknown file type {suffix!r}" if suffix else "no file type (the name has no extension)"
+        raise DataError(f"{what}: expected .txt, .csv, .json or .jsonl", file=str(path))
+    return suffix
+
+
+def _load_records(path: Path) -> list[dict[str, Any]]:
+    suffix = _file_type(path)
+    if suffix == ".csv":
+        return _csv_records(path)
+    if suffix == ".txt":
+        return [{"text": line} for line in _utf8_lines(path) if line.strip()]
     if suffix == ".jsonl":
-        rows = [_json_line(line, path, i) for i, line in enumerate(text.split("\n"), 1) if line.strip()]
-    elif suffix == ".json":
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"not valid JSON ({exc})", file=str(path)) from exc
-        if not isinstance(rows, list):
-            raise DataError("expected a JSON list of texts or objects", file=str(path))
+        rows = [_json_line(line, path, i) for i, line in enumerate(_utf8_lines(path), 1) if line.strip()]
     else:
-        return [{"text": line} for line in text.split("\n") if line.strip()]
+        rows = _json_list(path)
     return [r if isinstance(r, dict) else {"text": r} for r in rows]
 
 
+def _utf8_lines(path: Path) -> list[str]:
+    """The lines of a text file (split on \\n, a line's \\r of a Windows line end dropped, and a UTF-8 byte order mark
+    at the start); a line that is not UTF-8 is an error naming it."""
+    lines = []
+    for number, line in enumerate(path.read_bytes().removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
+        try:
+            lines.append(line.removesuffix(b"\r").decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line); a binary file?",
+                            file=str(path), row=number) from exc
+    return lines
+
+
+def _json_list(path: Path) -> list[Any]:
+    """The items of a .json file, which must be a list."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path)) from exc
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON ({exc})", file=str(path)) from exc
+    if not isinstance(rows, list):
+        raise DataError("expected a JSON list of texts or objects", file=str(path))
+    return rows
+
+
 def _csv_records(path: Path) -> list[dict[str, Any]]:
-    """A CSV's rows as dicts of strings; a row with more or fewer fields than the header is an error naming it."""
+    """A CSV's rows as dicts of strings, except an empty `benchmark` cell: None (not given), the CSV's null; a
+    row with more or fewer fields than the header is an error naming it."""
     import pandas as pd
 
     from irtnet.data.importers._csv import check_shape
@@ -56,8 +84,12 @@ def _csv_records(path: Path) -> list[dict[str, Any]]:
     if not content.strip():
         return []
     check_shape(content, str(path))
-    # index_col=False: a row one field longer than the header must not turn the first column into an index
-    return pd.read_csv(io.BytesIO(content), dtype=object, keep_default_na=False, index_col=False).to_dict("records")
+    try:
+        # index_col=False: a row one field longer than the header must not turn the first column into an index
+        frame = pd.read_csv(io.BytesIO(content), dtype=object, keep_default_na=False, index_col=False)
+    except ValueError as exc:
+        raise DataError(f"cannot read ({exc})", file=str(path)) from exc
+    return [{k: None if k == "benchmark" and v == "" else v for k, v in r.items()} for r in frame.to_dict("records")]
 
 
 def _json_line(line: str, path: Path, i: int) -> Any:
@@ -76,8 +108,19 @@ def _text_of(row: dict[str, Any], file: Path, i: int) -> str:
 
 
 def _benchmark_of(row: dict[str, Any]) -> str | None:
+    """A row's benchmark name, None where it is absent, empty or not a string (the lenient reading)."""
     value = row.get("benchmark")
     return value if isinstance(value, str) and value.strip() else None
+
+
+def _given_benchmark(row: dict[str, Any], file: Path, i: int) -> str | None:
+    """A row's benchmark name; None where the field is absent or null (an empty CSV cell). An empty or
+    non-string name is an error, never read as "not given"."""
+    value = row.get("benchmark")
+    if value is not None and not (isinstance(value, str) and value.strip()):
+        raise DataError(f"{value!r} is not a benchmark name: give one the model knows, or leave the field out "
+                        "(or null) for a text of a new benchmark", file=str(file), row=i + 1, field="benchmark")
+    return value
 
 
 def read_texts(path: str | Path) -> tuple[list[str], list[str | None]]:
@@ -86,7 +129,8 @@ def read_texts(path: str | Path) -> tuple[list[str], list[str | None]]:
     rows = _load_records(path)
     if not rows:
         raise DataError("no texts", file=str(path))
-    return [_text_of(r, path, i) for i, r in enumerate(rows)], [_benchmark_of(r) for r in rows]
+    texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
+    return texts, [_given_benchmark(r, path, i) for i, r in enumerate(rows)]
 
 
 def _label_of(row: dict[str, Any], file: Path, i: int) -> float:
@@ -130,4 +174,4 @@ def read_answers(path: str | Path) -> tuple[list[str], np.ndarray, list[str | No
     rows = answer_records(path)
     texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
     labels = np.array([_label_of(r, path, i) for i, r in enumerate(rows)])
-    return texts, labels, [_benchmark_of(r) for r in rows]
+    return texts, labels, [_given_benchmark(r, path, i) for i, r in enumerate(rows)]

@@ -134,11 +134,11 @@ def _needed_prices(policy: Policy, book: PriceBook | None) -> tuple[dict[str, An
 
 
 def score_texts(predictor: Router, texts: Sequence[str], names: Sequence[str], book: PriceBook | None,
-                benchmark: str | Sequence[str | None] | None = None
+                benchmark: str | Sequence[str | None] | None = None, source: str | Path | None = None
                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list[str]]:
     """(scores [Q, M], probabilities [Q, M] or None, cost [Q, M] or None, answer path per text) of `names`;
-    the texts are embedded once."""
-    queries = text_queries(predictor, texts, benchmark)
+    the texts are embedded once. `source`: the file the per-text benchmark names come from (named by errors)."""
+    queries = text_queries(predictor, texts, benchmark, source)
     if has_probabilities(predictor):
         prob = predictor.predict_proba(queries, list(names))
         scores = prob
@@ -204,10 +204,11 @@ _PLACEHOLDER = {"p_min": 0.5, "utility": 0.0, "cost_cap": 0.0}
 
 def calibrate_texts(checkpoint: str | Path, texts: Sequence[str], policy: str, target: str | Target,
                     prices: str | Path | None = None, benchmark: str | Sequence[str | None] | None = None,
-                    candidates: Sequence[str] | None = None,
-                    output_tokens: float = DEFAULT_OUTPUT_TOKENS) -> CalibrationReport:
+                    candidates: Sequence[str] | None = None, output_tokens: float = DEFAULT_OUTPUT_TOKENS,
+                    source: str | Path | None = None) -> CalibrationReport:
     """The `policy` parameter (p_min, utility or cost_cap) that hits `target` ("share:MODEL=0.3", "cost=0.002",
-    "p=0.8") on a sample of query texts (irtnet.tasks.policies.calibrate)."""
+    "p=0.8") on a sample of query texts (irtnet.tasks.policies.calibrate). `source`: the file the texts and
+    their benchmark names were read from; an unknown name is then an error naming it, the row and the field."""
     if policy not in _PLACEHOLDER:
         raise ConfigError(f"calibrate needs a policy with a parameter: p_min, utility or cost_cap (got {policy!r})")
     if not texts:
@@ -219,6 +220,6 @@ def calibrate_texts(checkpoint: str | Path, texts: Sequence[str], policy: str, t
                           "only max_p routing is possible, with nothing to calibrate")
     book = load_price_book(checkpoint, prices, output_tokens)
     names = candidate_models(predictor, Policy(policy, _PLACEHOLDER[policy]), book, candidates)
-    _, prob, cost, _ = score_texts(predictor, texts, names, book, benchmark)
+    _, prob, cost, _ = score_texts(predictor, texts, names, book, benchmark, source)
     cal = calibrate(policy, goal, prob, cost, names)
     return CalibrationReport(cal, router_model(cal.policy), names, len(texts), book.source)

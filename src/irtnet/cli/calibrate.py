@@ -20,7 +20,8 @@ Opt = typer.Option
 @friendly_errors
 def calibrate(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint or run directory")],
-    texts: Annotated[Path, Opt(help="a sample of your queries: .txt (one per line), .jsonl, .json or .csv")],
+    texts: Annotated[Path, Opt(help="a sample of your queries: .txt (one per line, UTF-8), .jsonl, .json or .csv "
+                                    "(any other file type is an error)")],
     target: Annotated[str, Opt(help="share:MODEL=0.3 (share of queries sent to MODEL), cost=0.002 (mean cost "
                                     "per query) or p=0.8 (mean P of the chosen models)")],
     policy: Annotated[str, Opt(help="the policy to calibrate: p_min, utility or cost_cap")] = "p_min",
@@ -42,7 +43,7 @@ def calibrate(
     sample, benches = read_texts(texts)
     per_text = benchmark if benchmark is not None else (benches if any(b is not None for b in benches) else None)
     report = api.calibrate_texts(checkpoint, sample, policy, target, prices, per_text, csv_list(candidates),
-                                 output_tokens)
+                                 output_tokens, source=None if benchmark is not None else texts)
     _print(report)
     if json_out is not None:
         from irtnet._io import write_text

@@ -59,10 +59,11 @@ def model_settings(raw: dict[str, Any], path: Path) -> dict[str, Any]:
 @friendly_errors
 def predict_benchmark(
     checkpoint: Annotated[Path, Arg(help="checkpoint or run directory")],
-    texts_file: Annotated[Path, Arg(help="query texts: .txt (one per line), .jsonl/.json/.csv with a text field")],
+    texts_file: Annotated[Path, Arg(help="query texts: .txt (one per line, UTF-8), or .jsonl/.json/.csv with a text "
+                                         "field and optionally benchmark; any other file type is an error")],
     top: Annotated[Optional[int], Opt(help="show only the best N models", callback=positive)] = None,
-    benchmark: Annotated[Optional[str], Opt(help="name of a benchmark the model knows (default: new, text only)")
-                         ] = None,
+    benchmark: Annotated[Optional[str], Opt(help="name of a benchmark the model knows (default: the file's, where "
+                                                 "given, else new: text only)")] = None,
     json_out: Annotated[Optional[Path], Opt("--json", help="also write the ranking here")] = None,
 ) -> None:
     """Predict every known model's accuracy on a set of query texts that no model was run on, ranked."""
@@ -120,7 +121,8 @@ def onboard(
     save: Annotated[Optional[Path], Opt(help="write a checkpoint with the new model added here")] = None,
     prior_strength: Annotated[float, Opt(help="multiplies the prior precision (1 = the known models' spread)",
                                          callback=positive)] = 1.0,
-    pool: Annotated[Optional[Path], Opt(help="texts of queries you could ask next")] = None,
+    pool: Annotated[Optional[Path], Opt(help="texts of queries you could ask next (.txt, .jsonl, .json or .csv, "
+                                              "as predict-benchmark's TEXTS_FILE)")] = None,
     suggest: Annotated[int, Opt(help="with --pool: how many queries to ask next (D-optimal)", callback=positive)
                        ] = 10,
     json_out: Annotated[Optional[Path], Opt("--json", help="write theta and the ranking here")] = None,
