@@ -4,6 +4,7 @@ width needs, the plans of items to run, and the command line on a tiny run."""
 from __future__ import annotations
 
 import json
+import re
 from itertools import islice
 
 import numpy as np
@@ -604,6 +605,43 @@ def test_cli_replay_folds_trains_without_each_fold_and_keeps_the_estimates(run_d
     assert [(b["lower"], b["upper"]) for b in split] != [(b["lower"], b["upper"]) for b in same]
     result = _invoke(run_dir, "--answers", answers, "--replay-folds", 1)
     assert result.exit_code != 0 and "replay folds must be 0" in result.output
+
+
+def test_more_replay_folds_than_known_models_are_refused(run_dir, tmp_path):
+    answers = tmp_path / "a.csv"
+    answers.write_text("query,correct\nq000001,1\n")
+    result = _invoke(run_dir, "--answers", answers, "--replay-folds", 7)  # the run knows 6 models
+    assert result.exit_code == 2 and "--replay-folds 7: the run knows 6 models, so at most 6 folds" in result.output
+
+
+def test_an_answers_row_must_not_contradict_its_own_item(run_dir, tmp_path):
+    from irtnet.api import Run
+    from irtnet.api.estimate import estimate_model
+
+    queries = Run.open(run_dir).table().queries.set_index("query")
+    text, bench = queries.loc["q000001", "text"], queries.loc["q000001", "benchmark"]
+    other = next(b for b in queries["benchmark"].unique() if b != bench)
+    cases = [  # (rows, the error's row, field and message)
+        ([{"query": "q000001", "benchmark": other, "correct": 1}], "row 1, field 'benchmark': query 'q000001' is an "
+         f"item of benchmark '{bench}', but the row says '{other}'"),
+        ([{"query": "q000001", "text": "not its text", "correct": 1}],
+         "row 1, field 'text': the row's text is not the text of query 'q000001'"),
+        ([{"query": "q000001", "id": "q000002", "correct": 1}],
+         "row 1, field 'id': two item ids ('query' 'q000001' and 'id' 'q000002')"),
+        ([{"text": text, "benchmark": other, "correct": 1}],  # a known text under another benchmark: not a new item
+         f"row 1, field 'benchmark': this text is an item of benchmark '{bench}'"),
+        ([{"text": "a brand new text", "benchmark": bench, "correct": 1},
+          {"text": "a brand new text", "benchmark": bench, "correct": 0}],
+         f"row 2, field 'correct': the item of text 'a brand new text' ({bench}) was answered in row 1 with 1"),
+    ]
+    for k, (rows, message) in enumerate(cases):
+        path = tmp_path / f"answers{k}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        with pytest.raises(DataError, match=re.escape(message)):
+            estimate_model(run_dir, path)
+    ok = tmp_path / "ok.jsonl"  # a plan's own line, with the item's id, text and benchmark: accepted
+    ok.write_text(json.dumps({"query": "q000001", "id": "q000001", "text": text, "benchmark": bench, "correct": 1}) + "\n")
+    assert estimate_model(run_dir, ok).n_answers == 1
 
 
 def test_replay_folds_needs_the_run_not_a_pool_file(run_dir, tmp_path):

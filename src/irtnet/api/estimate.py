@@ -125,16 +125,22 @@ def open_pool(checkpoint_or_run: str | Path, pool: str | Path | None = None) -> 
 
 
 # -------------------------------------------------------------------------------------------- answers
-def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[str, ...]:
-    """("id", query id, field name) of one answers row (its `query` or `id` field, so that a plan's own lines
-    with `correct` added are an answers file), else ("text", benchmark, text)."""
-    for name in ("query", "id"):
-        qid = row.get(name)
-        if isinstance(qid, (str, int)) and not isinstance(qid, bool) and str(qid).strip():
-            return "id", str(qid).strip(), name
+def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[Any, ...]:
+    """("id", query id, field name, the row's benchmark or None, its text or None) of one answers row (its
+    `query` or `id` field, so that a plan's own lines with `correct` added are an answers file: their `text` and
+    `benchmark` must then be the item's), else ("text", benchmark, text)."""
+    given = {name: str(row[name]).strip() for name in ("query", "id")
+             if isinstance(row.get(name), (str, int)) and not isinstance(row.get(name), bool) and str(row[name]).strip()}
+    if len(set(given.values())) > 1:
+        raise DataError(f"two item ids ('query' {given['query']!r} and 'id' {given['id']!r}); give the item in one "
+                        "of them", file=str(path), row=i + 1, field="id")
     text = row.get("text")
-    if isinstance(text, str) and text.strip():
-        bench = _benchmark_of(row)
+    text = text if isinstance(text, str) and text.strip() else None
+    bench = _benchmark_of(row)
+    if given:
+        name, qid = next(iter(given.items()))
+        return "id", qid, name, bench, text
+    if text is not None:
         if bench is None:
             raise DataError("an item given as text needs its benchmark", file=str(path), row=i + 1, field="benchmark")
         return "text", bench, text
@@ -142,27 +148,56 @@ def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[str, ...]:
                     file=str(path), row=i + 1, field="query")
 
 
-def _resolve(keys: list[tuple[str, ...]], rows: list[int], pool: ItemPool, predictor: Router,
+def _check_id_row(key: tuple[Any, ...], pos: int, pool: ItemPool, path: Path, row: int) -> None:
+    """An answers row that gives an id and also a benchmark or a text must give the item's own."""
+    _, qid, _, bench, text = key
+    if bench is not None and bench != str(pool.groups[pos]):
+        raise DataError(f"query {qid!r} is an item of benchmark {pool.groups[pos]!r}, but the row says {bench!r} "
+                        "(give the id or the text and its benchmark, not both)", file=str(path), row=row,
+                        field="benchmark")
+    if text is not None and pool.texts[pos] is not None and text != pool.texts[pos]:
+        raise DataError(f"the row's text is not the text of query {qid!r} (give the id or the text and its "
+                        "benchmark, not both)", file=str(path), row=row, field="text")
+
+
+def _resolve(keys: list[tuple[Any, ...]], rows: list[int], pool: ItemPool, predictor: Router,
              path: Path) -> list[int]:
-    """Pool positions of the answered items; texts not in the pool are added to it."""
+    """Pool positions of the answered items; texts not in the pool are added to it. A text of the pool given
+    under another benchmark than its own is an error (it would join the pool as a second copy)."""
     by_id = {q: i for i, q in enumerate(pool.ids)}
     by_text = {(str(g), t): i for i, (g, t) in enumerate(zip(pool.groups, pool.texts)) if t is not None}
+    bench_of_text = {t: g for g, t in by_text}
     benchmarks = {str(g) for g in pool.groups}
     new: dict[tuple[str, str], int] = {}
     for key, row in zip(keys, rows):
-        if key[0] == "id" and key[1] not in by_id:
-            raise DataError(f"unknown query id {key[1]!r}: not an item of {pool.source} (an item given by its "
-                            "text goes in a 'text' field, with its 'benchmark')", file=str(path), row=row, field=key[2])
-        if key[0] == "text" and key[1] not in benchmarks:
+        if key[0] == "id":
+            if key[1] not in by_id:
+                raise DataError(f"unknown query id {key[1]!r}: not an item of {pool.source} (an item given by its "
+                                "text goes in a 'text' field, with its 'benchmark')", file=str(path), row=row,
+                                field=key[2])
+            _check_id_row(key, by_id[key[1]], pool, path, row)
+            continue
+        if key[1] not in benchmarks:
             raise DataError(f"unknown benchmark {key[1]!r}: the benchmarks of {pool.source} are "
                             f"{', '.join(sorted(benchmarks))}", file=str(path), row=row, field="benchmark")
-        if key[0] == "text" and (key[1], key[2]) not in by_text:
+        if (key[1], key[2]) not in by_text and key[2] in bench_of_text:
+            raise DataError(f"this text is an item of benchmark {bench_of_text[key[2]]!r} in {pool.source}, but the "
+                            f"row says {key[1]!r}", file=str(path), row=row, field="benchmark")
+        if (key[1], key[2]) not in by_text:
             new.setdefault((key[1], key[2]), len(new))
     if new:
         names, texts = [g for g, _ in new], [t for _, t in new]
         a, b = predictor.query_parameters(text_queries(predictor, texts, _model_groups(predictor, names)))
         by_text.update(zip(new, pool.add(texts, names, np.asarray(a, np.float64), np.asarray(b, np.float64))))
     return [by_id[k[1]] if k[0] == "id" else by_text[(k[1], k[2])] for k in keys]
+
+
+def _item_name(key: tuple[Any, ...]) -> str:
+    """How a message names an answered item: its id, or its text (shortened) and benchmark."""
+    if key[0] == "id":
+        return f"item {key[1]!r}"
+    text = key[2] if len(key[2]) <= 60 else key[2][:57] + "..."
+    return f"the item of text {text!r} ({key[1]})"
 
 
 def read_pool_answers(path: str | Path, pool: ItemPool, predictor: Router) -> tuple[np.ndarray, np.ndarray]:
@@ -177,8 +212,8 @@ def read_pool_answers(path: str | Path, pool: ItemPool, predictor: Router) -> tu
     first: dict[int, tuple[int, float]] = {}
     for row, (pos, y) in enumerate(zip(positions, labels), 1):
         if pos in first and first[pos][1] != y:
-            raise DataError(f"item {pool.ids[pos]!r} was answered in row {first[pos][0]} with {first[pos][1]:g} and "
-                            f"here with {y:g}", file=str(path), row=row, field=label_field(rows[row - 1]))
+            raise DataError(f"{_item_name(keys[row - 1])} was answered in row {first[pos][0]} with {first[pos][1]:g} "
+                            f"and here with {y:g}", file=str(path), row=row, field=label_field(rows[row - 1]))
         first.setdefault(pos, (row, y))
     return np.array(list(first), dtype=np.int64), np.array([y for _, y in first.values()])
 
@@ -293,6 +328,10 @@ def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any], s: _
     if pool.run is None or pool.known_labels is None:
         raise ConfigError("--replay-folds trains networks on the run's table; give the run directory, not a "
                           "checkpoint with a pool file")
+    n_known = len(predictor.models_)
+    if s.replay_folds > n_known:
+        raise ConfigError(f"--replay-folds {s.replay_folds}: the run knows {n_known} models, so at most {n_known} "
+                          "folds (each fold leaves out at least one model)")
     if pool.folds is None:
         run = pool.run
         data = prepare(run.table(), run.spec.data.encoder)
