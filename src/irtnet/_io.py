@@ -124,7 +124,7 @@ def clear_stale_temps(folder: str | os.PathLike[str], pattern: str = ".*.tmp",
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write `obj` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n", encoding="utf-8")
 
 
 def _json_default(obj: Any) -> Any:
@@ -140,6 +140,6 @@ def _json_default(obj: Any) -> Any:
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write `text` to `path`, atomically (the parent folder is created)."""
+    """Write `text` to `path` as UTF-8, atomically (the parent folder is created)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")

@@ -8,6 +8,7 @@ torch, a pydantic ValidationError or, worse, a model that loads and predicts NaN
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -82,6 +83,24 @@ def test_a_saved_model_loads_and_scores_the_same(name, saved, data):
     loaded = load_predictor(path)
     assert type(loaded) is REGISTRY[name]
     np.testing.assert_array_equal(loaded.scores(data[0].queries), scores)
+
+
+def test_saving_never_replaces_a_folder_that_is_not_a_checkpoint(data, tmp_path):
+    model = REGISTRY["model-mean"]().fit(*data)
+    runs = tmp_path / "runs"
+    (runs / "a").mkdir(parents=True)
+    (runs / "a" / "keep.txt").write_text("a run's file")
+    (runs / "run.json").write_text("{}")
+    (tmp_path / "file").write_text("x")
+    for path, what in ((runs, "is a run directory"), (runs / "a", "is a folder that is not a checkpoint"),
+                       (tmp_path / "file", "exists and is not a folder")):
+        with pytest.raises(CheckpointError, match=re.escape(f"{path}: {what}")):
+            save_predictor(model, path)
+    assert (runs / "a" / "keep.txt").read_text() == "a run's file"  # nothing was touched
+    (tmp_path / "empty").mkdir()
+    for path in (tmp_path / "empty", tmp_path / "new", tmp_path / "empty"):  # the last: a checkpoint, replaced
+        save_predictor(model, path)
+        assert type(load_predictor(path)) is REGISTRY["model-mean"]
 
 
 def test_routerdc_saves_and_loads_like_a_predictor(saved, data, tmp_path):

@@ -150,6 +150,25 @@ def test_rerun_reads_the_cache_and_fits_nothing(tmp_path, table_path):
     assert FITS == ["counting"] * 7
 
 
+def test_an_unusable_cached_cell_is_computed_again_and_stale_temporaries_are_swept(tmp_path, table_path):
+    import os
+
+    spec = _spec(table_path, [{"name": "counting"}], seeds=(0, 1, 2))
+    first, _ = _run(spec, tmp_path / "run")
+    keys = sorted({c.key for c in first.cells})
+    cells = tmp_path / "run" / "cells"
+    (cells / f"{keys[0]}.json").write_text('{"results": {"known"')  # cut short by a crash
+    (cells / f"{keys[1]}.npz").unlink()  # its predictions lost: paired statistics could not read it
+    stale = cells / ".x.npz.abc.tmp"
+    stale.write_bytes(b"half")
+    os.utime(stale, (0, 0))  # older than an hour
+    FITS.clear()
+    again, _ = _run(spec, tmp_path / "run")
+    assert FITS == ["counting"] * 2 and {c.key for c in again.cells if not c.cached} == set(keys[:2])
+    assert all(c.status == "ok" for c in again.cells) and not stale.exists()
+    assert json.dumps([c.result for c in again.cells]) == json.dumps([c.result for c in first.cells])
+
+
 def test_filters_compute_only_the_selected_cells_and_report_the_rest_pending(tmp_path, table_path):
     spec = _spec(table_path, [{"name": "counting"}, {"name": "model-mean"}], seeds=(0,))
     result, tables = _run(spec, tmp_path / "run", only_models={"model-mean"})

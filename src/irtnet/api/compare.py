@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from irtnet._io import atomic_path, write_json
+from irtnet._io import atomic_path, clear_stale_temps, write_json
 from irtnet._version import __version__, computing_parts, source_fingerprint
 from irtnet.api.compare_spec import (
     CompareEntry,
@@ -198,6 +198,20 @@ def run_cell(model: ModelSpec, split: SplitData, hidden: bool = False) -> tuple[
     return results, fitted - start, time.perf_counter() - fitted, scores
 
 
+def read_cached_cell(path: Path, settings: list[str]) -> dict[str, Any] | None:
+    """A cached cell's document, or None where there is none or it cannot be used (unreadable JSON, a missing
+    setting's results or timings, no predictions file beside it): such a cell is computed again and overwritten."""
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        usable = (all(isinstance(stored["results"][k], dict) for k in settings)
+                  and all(isinstance(stored[k], (int, float)) for k in ("fit_seconds", "eval_seconds")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        return None
+    return stored if usable and path.with_suffix(".npz").is_file() else None
+
+
 def save_predictions(path: Path, test: Dataset, scores: dict[str, np.ndarray]) -> None:
     """The test scores of a cell ([Q, M] per setting), its labels (NaN: unlabelled) and their query and model
     ids, for paired statistics."""
@@ -296,8 +310,8 @@ class _Runner:
             path = self.cells_dir / f"{key}.json"
             for c in cells:
                 c.params, c.key = model.params, key
-            if path.exists() and not self.force:
-                stored = json.loads(path.read_text())
+            stored = None if self.force else read_cached_cell(path, [_KEYS[c.setting] for c in cells])
+            if stored is not None:
                 for c in cells:
                     c.result, c.fit_seconds, c.eval_seconds = (stored["results"][_KEYS[c.setting]],
                                                                stored["fit_seconds"], stored["eval_seconds"])
@@ -353,6 +367,7 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
         except ConfigError as exc:
             raise ConfigError(f"model entry {entry.name!r}: {exc}") from None
     runner = _Runner(spec, out, force, only_datasets, only_models, log, progress)
+    clear_stale_temps(runner.cells_dir)  # what a killed run left half-written (writes go through atomic_path)
     cells, infos = [], {}
     with torch_threads(spec.threads):
         for ds in spec.datasets:
@@ -368,6 +383,8 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
            "from_cache": sum(c.cached for c in cells)}
     result = Comparison(spec, infos, cells, run)
     doc = result.to_dict()
+    stats = paired_tables(doc, runner.cells_dir)  # before either file changes: a crash leaves both as they were
+    (out / "stats.json").unlink(missing_ok=True)  # never the old verdicts beside new results
     write_json(out / "results.json", doc)
-    write_json(out / "stats.json", paired_tables(doc, runner.cells_dir))
+    write_json(out / "stats.json", stats)
     return result

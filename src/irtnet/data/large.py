@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from irtnet._io import write_text
 from irtnet.data.vocab import Vocab
 from irtnet.errors import DataError
 
@@ -339,7 +340,7 @@ def write_ids(npy: str | Path, ids: Sequence[str]) -> Path:
     if any("\n" in i for i in ids):
         raise DataError("a query id contains a line break; pass the ids to open_embeddings instead", field="query")
     path = ids_path(npy)
-    path.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+    write_text(path, "".join(f"{i}\n" for i in ids))
     return path
 
 

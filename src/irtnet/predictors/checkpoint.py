@@ -37,7 +37,10 @@ _OBJECTS = ("params", "config", "train_config", "fit_info")
 
 
 def save_predictor(predictor: Router, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
-    """Write `predictor` (any fitted router or predictor) to directory `path`, replacing it atomically."""
+    """Write `predictor` (any fitted router or predictor) to directory `path`, replacing it atomically. An
+    existing `path` must be a checkpoint (it is replaced) or an empty folder: anything else (a run directory, a
+    folder of runs, a file) is refused, never deleted."""
+    refuse_to_replace(Path(path))
     meta, arrays = predictor.get_state()
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "irtnet_version": __version__,
            "kind": predictor.name, "state": meta, "metrics": metrics or {}}
@@ -45,6 +48,19 @@ def save_predictor(predictor: Router, path: str | Path, metrics: dict[str, Any] 
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / WEIGHTS))
         write_json(tmp / "checkpoint.json", doc)
     return Path(path)
+
+
+def refuse_to_replace(path: Path) -> None:
+    """CheckpointError unless `path` is absent, an empty folder or a checkpoint folder (which a save replaces)."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: exists and is not a folder; give a new path to save the checkpoint at")
+    if (path / "checkpoint.json").is_file() or not any(path.iterdir()):
+        return
+    what = "a run directory" if (path / "run.json").is_file() else "a folder that is not a checkpoint"
+    raise CheckpointError(f"{path}: is {what}, and saving a checkpoint there would replace it with all it holds; "
+                          "give a new path (or an existing checkpoint's, to replace that checkpoint)")
 
 
 def read_checkpoint_json(path: str | Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from irtnet._io import atomic_path, write_json
+from irtnet._io import write_json, write_text
 from irtnet.errors import ConfigError
 from irtnet.reporting.paired import paired_markdown, verdict_summary
 
@@ -249,14 +249,9 @@ def write_tables(run_dir: str | Path) -> list[dict[str, Any]]:
     for t in tables:
         stem = run_dir / "tables" / f"{t['dataset']}-{t['setting']}"
         write_json(stem.with_suffix(".json"), t)
-        _write_text(stem.with_suffix(".md"), table_markdown(t, stats))
-    _write_text(run_dir / "summary.md", run_markdown(results, run_dir, tables, level=1))
+        write_text(stem.with_suffix(".md"), table_markdown(t, stats))
+    write_text(run_dir / "summary.md", run_markdown(results, run_dir, tables, level=1))
     return tables
-
-
-def _write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 def _short(h: str | None, n: int = 12) -> str:
