@@ -90,3 +90,20 @@ def test_duplicate_models_are_refused_by_name(client, path):
     detail = _refused(c.post(path, json={"texts": ["a"], "models": [names[1], names[0], names[1]]}), "models",
                       repr(names[1]))
     assert repr(names[0]) not in detail
+
+
+@pytest.mark.parametrize("top", [10**24, 5])
+def test_top_beyond_the_models_ranked_is_refused(client, top):
+    c, _ = client
+    detail = _refused(c.post("/route", json={"texts": ["a"], "top": top}), f"top {top}", "4 model(s)")
+    names = c.get("/models").json()["models"]
+    _refused(c.post("/route", json={"texts": ["a"], "top": 3, "models": names[:2]}), "top 3", "2 model(s)")
+    assert "at most" in detail
+
+
+def test_top_defaults_to_three_or_every_model_ranked_when_fewer(client):
+    c, _ = client
+    names = c.get("/models").json()["models"]
+    assert len(c.post("/route", json={"texts": ["a"]}).json()["routes"][0]["ranked"]) == 3
+    r = c.post("/route", json={"texts": ["a"], "models": names[:2]})
+    assert r.status_code == 200 and len(r.json()["routes"][0]["ranked"]) == 2, r.text

@@ -132,3 +132,19 @@ def test_a_default_policy_that_cannot_run_stops_the_server(checkpoint):
         create_app(checkpoint, ServeConfig(policy="p_min=0.8"))
     with pytest.raises(ConfigError, match="unknown policy 'best'"):
         create_app(checkpoint, ServeConfig(policy="best"))
+
+
+def test_serve_on_cuda_without_cuda_stops_at_start_up(checkpoint, monkeypatch):
+    import uvicorn
+
+    from irtnet.training import device
+
+    monkeypatch.setattr(device, "cuda_available", lambda: False)
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(a))
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        create_app(checkpoint, ServeConfig(device="cuda"))
+    result = CliRunner().invoke(cli, ["serve", str(checkpoint), "--device", "cuda"], env={"IRTNET_TOKEN": ""})
+    assert result.exit_code == 2 and "error: CUDA is not available" in result.output and not started
+    with pytest.raises(ConfigError, match="unknown device 'gpu'"):
+        create_app(checkpoint, ServeConfig(device="gpu"))

@@ -490,3 +490,69 @@ def test_the_openai_client_routes_through_irtnet(checkpoint, prices, tmp_path, m
         for server, thread in servers:
             server.should_exit = True
             thread.join(timeout=10)
+
+
+# ------------------------------------------------------------------------------------------------ review fixes
+def _answering(checkpoint, prices, upstreams, content: bytes, content_type: str) -> TestClient:
+    """A server whose every upstream answers `content` (status 200, `content_type`), streamed or not."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=content, headers={"content-type": content_type})
+
+    config = ServeConfig(prices=prices, upstreams=upstreams)
+    return TestClient(create_app(checkpoint[0], config, transport=httpx.MockTransport(answer)))
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_an_upstream_answer_holding_a_non_finite_number_is_502_not_500(checkpoint, prices, upstreams, number):
+    c = _answering(checkpoint, prices, upstreams, f'{{"choices": [], "x": {number}}}'.encode(), "application/json")
+    model = checkpoint[1][0]
+    r = c.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": TEXTS[0]}]})
+    assert r.status_code == 502, r.text
+    assert f"upstream of {model} (http://up.test/v1) answered HTTP 200: the answer holds the non-finite number " \
+           f"{number}" in r.json()["detail"] and r.json()["error"]["upstream_status"] == 200
+
+
+def test_an_upstream_that_does_not_stream_when_asked_is_502(checkpoint, prices, upstreams):
+    answer = json.dumps(completion("up-x", "not streamed")).encode()
+    c = _answering(checkpoint, prices, upstreams, answer, "application/json")
+    model = checkpoint[1][0]
+    r = c.post("/v1/chat/completions", json={"model": model, "stream": True,
+                                             "messages": [{"role": "user", "content": TEXTS[0]}]})
+    assert r.status_code == 502, r.text
+    assert f"upstream of {model} (http://up.test/v1) answered HTTP 200: it did not stream" in r.json()["detail"]
+    assert "application/json" in r.json()["detail"] and "text/event-stream" in r.json()["detail"]
+
+
+def test_a_streamed_chunk_holding_a_lone_surrogate_is_passed_on_as_sent(checkpoint, prices, upstreams):
+    chunk = 'data: {"model": "up-x", "choices": [{"delta": {"content": "\\ud800"}}]}'
+    c = _answering(checkpoint, prices, upstreams, f"{chunk}\n\ndata: [DONE]\n\n".encode(), "text/event-stream")
+    req = {"model": checkpoint[1][0], "stream": True, "messages": [{"role": "user", "content": TEXTS[0]}]}
+    with c.stream("POST", "/v1/chat/completions", json=req) as r:
+        assert r.status_code == 200
+        lines = [line for line in r.iter_lines() if line.startswith("data:")]
+    assert lines == [chunk, "data: [DONE]"]
+
+
+def test_a_named_model_outside_the_candidates_is_refused(chat, checkpoint):
+    c, fake = chat
+    a, b = checkpoint[1][:2]
+    msg = [{"role": "user", "content": TEXTS[0]}]
+    r = c.post("/v1/chat/completions", json={"model": a, "candidates": [b], "messages": msg})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith(f"model {a!r} is not among candidates {b!r}") and not fake.requests
+    for candidates in ([a], [b, a]):  # the named model is among the candidates: it answers
+        r = c.post("/v1/chat/completions", json={"model": a, "candidates": candidates, "messages": msg})
+        assert r.status_code == 200 and r.headers["x-irtnet-model"] == a, r.text
+    r = c.post("/v1/chat/completions", json={"model": a, "candidates": [a, "nope"], "messages": msg})
+    assert r.status_code == 422 and "unknown candidate model(s) 'nope'" in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize("path", ["/v1/route", "/v1/chat/completions"])
+def test_a_content_part_without_a_type_is_refused_by_its_place(chat, path):
+    c, fake = chat
+    messages = [{"role": "user", "content": "history question: war"},
+                {"role": "user", "content": [{"type": "text", "text": "a"}, {"text": "biology question"}]}]
+    body = {"messages": messages, **({"model": "irtnet"} if path.endswith("completions") else {})}
+    r = c.post(path, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("messages[1].content[1].type is missing") and not fake.requests

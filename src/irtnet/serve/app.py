@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from irtnet import api
 from irtnet._version import __version__
-from irtnet.serve.errors import install_handlers
+from irtnet.serve.errors import ApiError, install_handlers
 from irtnet.serve.feedback import feedback_router
 from irtnet.serve.limits import Guard, check_texts
 from irtnet.serve.openai_compat import chat_router
@@ -81,13 +81,26 @@ def _legacy_router(service: Service) -> APIRouter:
     @router.post("/route")
     async def route(req: RouteRequest) -> dict:
         check_texts(req.texts, limits)
-        ranked, paths = await run_in_threadpool(_rank, predictor, req)
+        top = _top(req, len(req.models) if req.models is not None else len(service.models))
+        ranked, paths = await run_in_threadpool(_rank, predictor, req, top)
         return {"routes": [{"text": t, "path": path, "ranked": [{"model": m, "p_correct": p} for m, p in r]}
                            for t, r, path in zip(req.texts, ranked, paths)]}
 
     return router
 
 
-def _rank(predictor: Any, req: RouteRequest) -> tuple[list, list[str]]:
-    ranked = api.rank_models(predictor, req.texts, benchmark=req.benchmark, top=req.top, models=req.models)
+def _top(req: RouteRequest, n_ranked: int) -> int:
+    """How many models /route lists per text: the request's `top`, refused (422) beyond the `n_ranked` models
+    it ranks, as other oversized values are refused rather than cut; omitted, the default or all when fewer."""
+    if "top" not in req.model_fields_set:
+        return min(req.top, n_ranked)
+    if req.top > n_ranked:
+        what = "the request's models" if req.models is not None else "the checkpoint's models"
+        raise ApiError(422, f"top {req.top} is more than the {n_ranked} model(s) ranked ({what}); ask for at most "
+                            f"{n_ranked}")
+    return req.top
+
+
+def _rank(predictor: Any, req: RouteRequest, top: int) -> tuple[list, list[str]]:
+    ranked = api.rank_models(predictor, req.texts, benchmark=req.benchmark, top=top, models=req.models)
     return ranked, api.answer_paths(predictor, req.texts, req.benchmark)

@@ -71,22 +71,42 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def json_problem(body: bytes) -> str | None:
-    """Why `body` is no acceptable JSON document (None: it is one)."""
+class JsonProblem(ValueError):
+    """Why some bytes are no acceptable JSON document; `advice` says what the sender should do instead."""
+
+    def __init__(self, message: str, advice: str = "") -> None:
+        super().__init__(message)
+        self.advice = advice
+
+
+def load_json(body: bytes | str, what: str = "the body") -> Any:
+    """The JSON document in `body` (called `what` in messages); JsonProblem when it is invalid, not UTF-8, nested
+    too deeply, or holds NaN, Infinity or a lone surrogate (which Python's json module lets through)."""
     try:
         doc = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     except _NonFinite as exc:
-        return (f"the JSON body holds the non-finite number {exc}: JSON has no NaN or Infinity; send a finite "
-                "number (or null where allowed)")
+        raise JsonProblem(f"{what} holds the non-finite number {exc}: JSON has no NaN or Infinity",
+                          "send a finite number (or null where allowed)") from None
     except RecursionError:
-        return "the JSON body is nested too deeply"
+        raise JsonProblem(f"{what} is nested too deeply") from None
     except UnicodeDecodeError as exc:
-        return f"the body is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        raise JsonProblem(f"{what} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     except ValueError as exc:  # JSONDecodeError, and ints beyond Python's digit limit
-        return f"the body is not valid JSON ({exc})"
+        raise JsonProblem(f"{what} is not valid JSON ({exc})") from None
     bad = _surrogate_path(doc)
-    return None if bad is None else (f"the string at {bad} holds a lone surrogate (an unpaired UTF-16 escape); "
-                                     "send valid Unicode")
+    if bad is not None:
+        raise JsonProblem(f"the string at {bad} holds a lone surrogate (an unpaired UTF-16 escape)",
+                          "send valid Unicode")
+    return doc
+
+
+def json_problem(body: bytes) -> str | None:
+    """Why the request `body` is no acceptable JSON document, with advice (None: it is one)."""
+    try:
+        load_json(body)
+    except JsonProblem as exc:
+        return f"{exc}; {exc.advice}" if exc.advice else str(exc)
+    return None
 
 
 def _surrogate_path(doc: Any) -> str | None:

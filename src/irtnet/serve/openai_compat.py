@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from irtnet.api.texts import check_candidates
 from irtnet.serve.errors import ApiError
 from irtnet.serve.limits import check_texts
 from irtnet.serve.policies import last_user_text, model_policy
@@ -42,15 +43,27 @@ def decision_field(rec: Recorded) -> dict[str, Any]:
 
 
 def _candidates(service: Service, asked: list[str] | None, forced: list[str] | None) -> list[str] | None:
-    """Who may be chosen: a model named directly, else the request's candidates, else (with upstreams
-    configured) the models that have one, else every model (a choice without an upstream is then a 501)."""
+    """Who may be chosen: a model named directly (which must then be among the request's candidates, if any),
+    else the request's candidates, else (with upstreams configured) the models that have one, else every model
+    (a choice without an upstream is then a 501)."""
     if forced is not None:
+        if asked is not None:
+            _check_named_among(service, forced[0], asked)
         return forced
     if asked is not None:
         return asked
     if service.upstreams:
         return [m for m in service.models if m in service.upstreams]
     return None
+
+
+def _check_named_among(service: Service, model: str, candidates: list[str]) -> None:
+    """Refuse (422) unknown candidates, and a `model` named directly that is not among `candidates`."""
+    check_candidates(service.predictor, candidates)
+    if model not in candidates:
+        raise ApiError(422, f"model {model!r} is not among candidates {', '.join(map(repr, candidates))}: a "
+                            "checkpoint model named as model is the only choice; name it among the candidates too, "
+                            "leave candidates out, or set model to 'irtnet' to choose among them")
 
 
 async def _route(service: Service, req: ChatRequest) -> Recorded:

@@ -36,15 +36,17 @@ class PredictRequest(BaseModel):
 
 
 class RouteRequest(PredictRequest):
-    top: int = Field(3, ge=1)
+    top: int = Field(3, ge=1, description="at most the number of models ranked (a 422 beyond); omitted: 3, or "
+                                          "every model ranked when fewer")
 
 
 # ------------------------------------------------------------------------------------------- messages
 class ContentPart(BaseModel):
-    """One part of a message's content; only "text" parts are read for routing, the rest pass through."""
+    """One part of a message's content; only "text" parts are read for routing, the rest pass through. A part
+    needs its `type` (never guessed to be text); the request refuses one without, naming its place."""
 
     model_config = ConfigDict(extra="allow")
-    type: str = "text"
+    type: str | None = None
     text: str | None = None
 
 
@@ -52,6 +54,16 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: str
     content: str | list[ContentPart] | None = None
+
+
+def typed_parts(messages: list[ChatMessage] | None) -> None:
+    """A validation error naming the first content part without a `type` (messages[i].content[j].type)."""
+    for i, message in enumerate(messages or []):
+        for j, part in enumerate(message.content if isinstance(message.content, list) else []):
+            if part.type is None:
+                raise PydanticCustomError("part_type", "messages[{i}].content[{j}].type is missing: give every "
+                                                       "content part a type ('text', 'image_url', ...)",
+                                          {"i": i, "j": j})
 
 
 # ------------------------------------------------------------------------------------------- /v1/route
@@ -76,6 +88,11 @@ class V1RouteRequest(BaseModel):
         given = [k for k in ("messages", "prompt", "texts") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of messages, prompt, texts (got {', '.join(given) or 'none'})")
+        return self
+
+    @model_validator(mode="after")
+    def _typed_parts(self) -> V1RouteRequest:
+        typed_parts(self.messages)
         return self
 
 
@@ -121,6 +138,11 @@ class ChatRequest(BaseModel):
     @classmethod
     def _distinct_candidates(cls, candidates: list[str] | None) -> list[str] | None:
         return no_duplicates(candidates, "candidate model(s)")
+
+    @model_validator(mode="after")
+    def _typed_parts(self) -> ChatRequest:
+        typed_parts(self.messages)
+        return self
 
 
 # ------------------------------------------------------------------------------------------- /v1/feedback

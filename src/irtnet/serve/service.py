@@ -16,6 +16,7 @@ from irtnet import api
 from irtnet.serve.feedback import DecisionLog, DecisionStore, query_hash
 from irtnet.serve.limits import Limits
 from irtnet.serve.upstreams import Upstream, load_upstreams
+from irtnet.training.device import resolve_device
 
 
 @dataclass
@@ -48,9 +49,10 @@ class Service:
     def __init__(self, checkpoint: str | Path, config: ServeConfig,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config, self.transport = config, transport
+        device = resolve_device(config.device)  # "cuda" without CUDA stops the server here, not every request
         self.predictor = api.load(checkpoint)
         if hasattr(self.predictor, "device"):  # IrtNet scores on this device (checkpoints load on any)
-            self.predictor.device = config.device
+            self.predictor.device = str(device)
         self.models: list[str] = self.predictor.models_.to_list()
         self.book = api.load_price_book(checkpoint, config.prices, config.output_tokens)
         self.default_policy = api.Policy.parse(config.policy)

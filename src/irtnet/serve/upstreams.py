@@ -26,6 +26,7 @@ import httpx
 
 from irtnet.errors import ConfigError
 from irtnet.serve.errors import ApiError
+from irtnet.serve.limits import JsonProblem, load_json
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -126,7 +127,8 @@ def _snippet(body: bytes) -> str:
 
 async def complete(up: Upstream, payload: dict[str, Any],
                    transport: httpx.AsyncBaseTransport | None = None) -> dict[str, Any]:
-    """The upstream's JSON answer to a non-streamed chat request; any failure is a 502 ApiError."""
+    """The upstream's JSON answer to a non-streamed chat request; any failure (an answer that is no JSON object,
+    or holds NaN, Infinity or a lone surrogate) is a 502 ApiError."""
     try:
         async with httpx.AsyncClient(transport=transport, timeout=up.timeout) as client:
             resp = await client.post(up.url, json=payload, headers=up.headers())
@@ -135,9 +137,9 @@ async def complete(up: Upstream, payload: dict[str, Any],
     if resp.status_code >= 400:
         raise _upstream_error(up, resp.status_code, _snippet(resp.content))
     try:
-        body = resp.json()
-    except ValueError:
-        body = None
+        body = load_json(resp.content, "the answer")
+    except JsonProblem as exc:
+        raise _upstream_error(up, resp.status_code, str(exc)) from None
     if not isinstance(body, dict):
         raise _upstream_error(up, resp.status_code, "the answer is not a JSON object")
     return body
@@ -145,8 +147,9 @@ async def complete(up: Upstream, payload: dict[str, Any],
 
 async def open_stream(up: Upstream, payload: dict[str, Any],
                       transport: httpx.AsyncBaseTransport | None = None) -> tuple[httpx.AsyncClient, httpx.Response]:
-    """(client, response) of a streamed chat request whose status is already known good; the caller closes both.
-    A failure before the first byte is a 502 ApiError."""
+    """(client, response) of a streamed chat request whose status is already known good and whose answer is a
+    stream of server-sent events; the caller closes both. A failure before the first byte, or an answer of any
+    other content type (plain JSON, say), is a 502 ApiError."""
     client = httpx.AsyncClient(transport=transport, timeout=up.timeout)
     try:
         req = client.build_request("POST", up.url, json=payload, headers=up.headers())
@@ -155,11 +158,21 @@ async def open_stream(up: Upstream, payload: dict[str, Any],
         await client.aclose()
         raise _upstream_error(up, None, f"{type(exc).__name__}: {exc}") from None
     if resp.status_code >= 400:
-        body = await resp.aread()
-        await resp.aclose()
-        await client.aclose()
-        raise _upstream_error(up, resp.status_code, _snippet(body))
+        raise _upstream_error(up, resp.status_code, _snippet(await _drain(client, resp)))
+    content_type = resp.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "text/event-stream":
+        raise _upstream_error(up, resp.status_code, f"it did not stream: asked for stream: true, it answered "
+                                                    f"{content_type or 'no content type'} instead of "
+                                                    f"text/event-stream ({_snippet(await _drain(client, resp))})")
     return client, resp
+
+
+async def _drain(client: httpx.AsyncClient, resp: httpx.Response) -> bytes:
+    """The rest of `resp`'s body, with `resp` and its `client` closed."""
+    body = await resp.aread()
+    await resp.aclose()
+    await client.aclose()
+    return body
 
 
 async def relay_events(up: Upstream, client: httpx.AsyncClient, resp: httpx.Response,
@@ -184,8 +197,8 @@ def _renamed(line: str, model: str) -> str:
     if data == "[DONE]":
         return line
     try:
-        chunk = json.loads(data)
-    except ValueError:
+        chunk = load_json(data, "the chunk")
+    except JsonProblem:  # passed on as sent, never re-encoded into something the client cannot read
         return line
     if isinstance(chunk, dict) and "model" in chunk:
         chunk["model"] = model
