@@ -26,6 +26,7 @@ FULL = {
     "scaling.py": [],
     "cli_startup.py": [],
     "classifier_choice.py": [],
+    "item_refit.py": [],
 }
 QUICK = {
     "train_speed.py": ["--queries", "3000", "--ref-batches", "3"],
@@ -34,6 +35,7 @@ QUICK = {
     "scaling.py": ["--queries", "1000,10000,100000", "--max-batches", "5"],
     "cli_startup.py": ["--reps", "3"],
     "classifier_choice.py": ["--quick"],
+    "item_refit.py": ["--shapes", "300x8x12,1600x68x102", "--repeats", "1"],
 }
 
 

@@ -116,3 +116,13 @@ def test_classifier_choice_is_bit_identical_to_the_old_way():
         assert re.search(rf"^\| {case} +\|", out, re.M), f"no row for {case}:\n{out}"
     assert _row("reference", "hash calls", out) == 5 and _row("ours", "hash calls", out) == 2, out
     assert "identical classifiers" in out and re.search(r"identical classifiers [^\n]*: yes;", out), out
+
+
+def test_item_refit_prints_both_sides_with_the_same_parameters():
+    out = _run("item_refit.py", "--shapes", "200x6x8,150x5x20", "--repeats", "2")
+    lines = [line for line in out.splitlines() if line.startswith("| 200x6x8") or line.startswith("| 150x5x20")]
+    assert len(lines) == 4 and {line.split("|")[2].strip() for line in lines} == {"ours", "reference"}, out
+    for line in lines:  # both sides refit the same parameters: BLAS threads change the speed, not the result
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert float(cells[2]) > 0 and float(cells[3]) > 0 and float(cells[5]) < 1e-9, line
+    assert "BLAS libraries loaded: " in out and "machine: " in out

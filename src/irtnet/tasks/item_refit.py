@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit
+from threadpoolctl import threadpool_limits
 
 from irtnet.errors import ConfigError, DataError
 from irtnet.tasks.onboard import Prior, fit_theta, population_prior
@@ -48,8 +49,11 @@ NEWTON_STEPS = 15
 
 
 def refit_items(a: np.ndarray, b: np.ndarray, known_labels: np.ndarray, known_theta: np.ndarray,
-                prior_sd: float) -> tuple[np.ndarray, np.ndarray]:
-    """(a [Q, d], b [Q]) refitted on known_labels [Q, M] (NaN = unanswered) at abilities known_theta [M, d]."""
+                prior_sd: float, blas_threads: int | None = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(a [Q, d], b [Q]) refitted on known_labels [Q, M] (NaN = unanswered) at abilities known_theta [M, d].
+
+    `blas_threads`: the BLAS threads the Q small Newton systems run with (None: as the process has them). One
+    is the default: threads inside each small solve only contend (bench/item_refit.py measures both)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     labels, theta = np.asarray(known_labels, np.float64), np.asarray(known_theta, np.float64)
     if labels.shape != (len(b), len(theta)) or theta.shape[1:] != a.shape[1:]:
@@ -62,11 +66,12 @@ def refit_items(a: np.ndarray, b: np.ndarray, known_labels: np.ndarray, known_th
     w0 = np.hstack([a, b[:, None]])                              # [Q, d + 1]
     w, mask, y = w0.copy(), ~np.isnan(labels), np.nan_to_num(labels)
     ridge = np.eye(d + 1) / prior_sd ** 2
-    for _ in range(NEWTON_STEPS):                                # the log posterior is concave: plain Newton
-        p = expit(w @ x.T)
-        grad = ((y - p) * mask) @ x - (w - w0) / prior_sd ** 2
-        hess = np.matmul(x.T[None] * (p * (1 - p) * mask)[:, None, :], x) + ridge  # [Q, d + 1, d + 1]
-        w = w + np.linalg.solve(hess, grad[..., None])[..., 0]
+    with threadpool_limits(blas_threads, user_api="blas"):
+        for _ in range(NEWTON_STEPS):                            # the log posterior is concave: plain Newton
+            p = expit(w @ x.T)
+            grad = ((y - p) * mask) @ x - (w - w0) / prior_sd ** 2
+            hess = np.matmul(x.T[None] * (p * (1 - p) * mask)[:, None, :], x) + ridge  # [Q, d + 1, d + 1]
+            w = w + np.linalg.solve(hess, grad[..., None])[..., 0]
     return w[:, :d], w[:, d]
 
 
