@@ -8,15 +8,15 @@ fractional score (the importer's `score`). A test question also present in the t
 the test set and counted. Validation (early stopping, the classifier's C, the text path's temperature) is 10%
 of the training queries, stratified by benchmark; test data is never used for a choice.
 
-    .venv/bin/python scripts/routerdc_protocol.py [--shared ../shared] [--seeds 0,1,2] [--ngrams 64|auto] [--json out.json]
+    .venv/bin/python scripts/routerdc_protocol.py [--shared ../shared] [--seeds 0,1,2] [--ngrams 64|auto | --variant JSON] [--json out.json]
 
 Prints one row per test benchmark: irtnet (default preset), the text-only references fitted on the same data,
 the best single model on training data and the oracle, with RouterDC's published accuracy where it has one.
-`--ngrams K` adds the entry `irtnet-ngrams`: the default preset with `config.text_ngrams = K` (the text's
+`--ngrams K` adds the entry `irtnet-variant`: the default preset with `config.text_ngrams = K` (the text's
 character n-gram features, docs/method.md section 1.2; the default reads K = 16, and `--ngrams 0` is the
-sentence vector alone), and prints per benchmark the paired difference
-irtnet-ngrams minus irtnet with a 95% bootstrap interval over the test queries (each query's score averaged
-over the seeds).
+sentence vector alone); `--variant JSON` adds it with any parameters (an irtnet model spec's `params`, e.g.
+'{"config": {"linear_skip": false}}'). Either prints per benchmark the paired difference irtnet-variant minus
+irtnet with a 95% bootstrap interval over the test queries (each query's score averaged over the seeds).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ TEST_ID = ["gsm8k-test.json", "humaneval_test.json", "arc_challenge_test.json", 
 TEST_OOD = ["MATH_prealgebra.json", "mbpp.json", "ceval.json"]
 #: RouterDC's published routing accuracy (%), NeurIPS 2024, Table 1 and 2 (as quoted in the project's brief).
 PUBLISHED = {"mmlu": 61.07, "gsm8k": 70.32, "arc_challenge": 58.52, "humaneval": 51.02}
+VARIANT = "irtnet-variant"  # the entry of --ngrams or --variant
 ENTRIES = {"irtnet": ModelSpec(), "inferred-benchmark-rate": ModelSpec(model="inferred-benchmark-rate"),
            "knn": ModelSpec(model="knn"), "cluster-rate": ModelSpec(model="cluster-rate")}
 
@@ -60,14 +61,18 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--encoder", default="all-MiniLM-L6-v2")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--ngrams", type=lambda v: v if v == "auto" else int(v), default=None,
-                    help="also run the default preset with text_ngrams = K (0: the sentence vector alone; auto: "
-                         "chosen on each seed's validation queries)")
+    variant = ap.add_mutually_exclusive_group()
+    variant.add_argument("--ngrams", type=lambda v: v if v == "auto" else int(v), default=None,
+                         help="also run the default preset with text_ngrams = K (0: the sentence vector alone; "
+                              "auto: chosen on each seed's validation queries)")
+    variant.add_argument("--variant", type=json.loads, default=None,
+                         help="also run the default preset with these params (JSON, as an irtnet model spec's "
+                              "`params`), e.g. '{\"config\": {\"linear_skip\": false}}'")
     args = ap.parse_args()
     entries = dict(ENTRIES)
-    if args.ngrams is not None:
-        entries = {"irtnet": ENTRIES["irtnet"],
-                   "irtnet-ngrams": ModelSpec(params={"config": {"text_ngrams": args.ngrams}})} | entries
+    params = {"config": {"text_ngrams": args.ngrams}} if args.ngrams is not None else args.variant
+    if params is not None:
+        entries = {"irtnet": ENTRIES["irtnet"], VARIANT: ModelSpec(params=params)} | entries
     folder = Path(args.shared) / "data" / "routerdc" / "datasets" / "split2_model7"
     train_t, test_t = table_of(folder, TRAIN), table_of(folder, TEST_ID + TEST_OOD)
     seen = set(train_t.query_vocab.ids)
@@ -108,17 +113,18 @@ def main() -> None:
         out[b] = dict(zip(header[1:], vals)) | {"RouterDC (published)": PUBLISHED.get(b)}
         pub = f"{PUBLISHED[b]:.2f}" if b in PUBLISHED else "-"
         print("| " + " | ".join([b, *[f"{v:.2f}" for v in vals], pub]) + " |")
-    if args.ngrams is not None:
+    if params is not None:
+        print(f"\n{VARIANT}: the default preset with {json.dumps(params)}")
         print_paired(per_query, bench)
     if args.json:
         Path(args.json).write_text(json.dumps({"seeds": args.seeds, "per_benchmark": out}, indent=2))
 
 
 def print_paired(per_query: dict[str, list[np.ndarray]], bench: np.ndarray) -> None:
-    """Per benchmark: irtnet-ngrams minus irtnet, routing accuracy in points, with a 95% bootstrap interval
+    """Per benchmark: the variant minus irtnet, routing accuracy in points, with a 95% bootstrap interval
     over the benchmark's test queries (each query's chosen score averaged over the seeds)."""
-    diff = np.mean(per_query["irtnet-ngrams"], axis=0) - np.mean(per_query["irtnet"], axis=0)
-    print("\nirtnet-ngrams minus irtnet, routing accuracy (points), 95% bootstrap over queries:")
+    diff = np.mean(per_query[VARIANT], axis=0) - np.mean(per_query["irtnet"], axis=0)
+    print(f"{VARIANT} minus irtnet, routing accuracy (points), 95% bootstrap over queries:")
     for b in sorted(set(bench)):
         d = diff[(bench == b) & np.isfinite(diff)]
         lo, hi = unit_interval(np.arange(len(d)), d)

@@ -216,3 +216,22 @@ def test_group_abilities_add_one_dimension_per_benchmark():
         net.theta[:, 3] += 1.0
         delta = net(x, torch.tensor([0, 1, 2])).logits - before
     torch.testing.assert_close(delta, torch.tensor([[1.0] * 4, [0.0] * 4, [0.0] * 4]))
+
+
+def test_linear_skip_adds_a_linear_map_of_the_input_to_a_and_b():
+    cfg = IrtNetConfig(dim=3, moe=PRESETS["small"].moe, use_groups=True, input_noise=0.0, linear_skip=True)
+    net = IrtNetModule(cfg, d_in=6, n_models=4, n_groups=2).eval()
+    plain = IrtNetModule(cfg.model_copy(update={"linear_skip": False}), d_in=6, n_models=4, n_groups=2).eval()
+    assert net.skip is not None and plain.skip is None
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("skip.")})
+    x, groups = torch.randn(5, 6), torch.tensor([0, 1, 2, 0, 2])
+    with torch.no_grad():
+        a, b, _ = net.query_params(x, groups)
+        a0, b0, _ = plain.query_params(x, groups)  # the same network without the linear path
+        s = net.skip(torch.cat([x, net.group_emb(groups)], dim=-1))  # it reads the benchmark embedding too
+    torch.testing.assert_close(a[:, :3], a0[:, :3] + s[:, :3])
+    torch.testing.assert_close(a[:, 3:], a0[:, 3:])  # the benchmark one-hot block is left as it is
+    torch.testing.assert_close(b, b0 + s[:, 3])
+    net.train()
+    net(x, groups).logits.sum().backward()
+    assert net.skip.weight.grad is not None and net.skip.weight.grad.abs().sum() > 0

@@ -65,6 +65,8 @@ class IrtNetConfig(BaseModel):
         f"0: the embedding alone; 'auto': one of {AUTO_NGRAMS} chosen on the validation queries' text-only log "
         "loss, another than the first only when better by more than two standard errors (the checkpoint holds "
         "the width)")
+    linear_skip: bool = Field(False, description="add a linear map of the network's input to a_q and b_q, "
+                              "beside the mixture of experts' (a residual path, as EmbedLLM's projection)")
     theta_init_std: float = Field(0.1, gt=0.0)
     align_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-model alignment loss (0: off)")
     align_query_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-query alignment loss")
@@ -110,6 +112,7 @@ class IrtNetModule(nn.Module):
         self.moe = MixtureOfExperts(d_in + extra, config.moe)
         self.to_a = nn.Linear(config.moe.out, config.dim)
         self.to_b = nn.Linear(config.moe.out, 1)
+        self.skip = nn.Linear(d_in + extra, config.dim + 1) if config.linear_skip else None
         self.n_group_dims = n_groups if config.use_groups and config.group_abilities else 0
         self.theta = nn.Parameter(torch.randn(n_models, config.dim + self.n_group_dims) * config.theta_init_std)
 
@@ -125,11 +128,14 @@ class IrtNetModule(nn.Module):
                 groups = torch.where(hide, torch.full_like(groups, self.n_groups), groups)
             x = torch.cat([x, self.group_emb(groups)], dim=-1)
         h, gate = self.moe(x)
-        a = self.to_a(h)
+        a, b = self.to_a(h), self.to_b(h).squeeze(-1)
+        if self.skip is not None:
+            s = self.skip(x)
+            a, b = a + s[:, :-1], b + s[:, -1]
         if self.n_group_dims:  # benchmark-specific ability dimensions; an unknown benchmark adds nothing
             onehot = torch.nn.functional.one_hot(groups, self.n_groups + 1)[:, : self.n_groups].to(a.dtype)
             a = torch.cat([a, onehot], dim=-1)
-        return a, self.to_b(h).squeeze(-1), gate
+        return a, b, gate
 
     def forward(self, x: torch.Tensor, groups: torch.Tensor | None = None,
                 pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
