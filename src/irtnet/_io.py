@@ -10,6 +10,9 @@ minutes. Run directories, whose temporary twin lives as long as a training, are 
 
 What is written gets the permissions the user's umask allows (0o666 / 0o777 masked), not the
 0o600 / 0o700 that `mkstemp` / `mkdtemp` create for privacy while the content is incomplete.
+
+`read_json` reads what such writes (or an interrupted copy of them) left: a missing, empty, truncated or
+wrongly shaped JSON file is a DataError naming it, never a traceback.
 """
 
 from __future__ import annotations
@@ -119,6 +122,39 @@ def clear_stale_temps(folder: str | os.PathLike[str], pattern: str = ".*.tmp",
         except OSError:  # not ours to fight over (permissions): leave it, never fail a write for it
             continue
     return removed
+
+
+def read_json(path: str | os.PathLike[str], expected: type[dict] | type[list] | None = None,
+              what: str | None = None) -> Any:
+    """The JSON document in `path`. A file that is missing, unreadable, empty, not UTF-8 or not valid JSON
+    (e.g. truncated), or with `expected` of another JSON type, is a DataError naming it; `what` then says
+    what the file should hold (default: "a JSON object" / "a JSON list")."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise DataError("no such file", file=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path)) from exc
+    except OSError as exc:
+        raise DataError(f"cannot read ({exc.strerror or exc})", file=str(path)) from exc
+    if not text.strip():
+        raise DataError("empty file, expected JSON (an interrupted write?)", file=str(path))
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON, truncated or damaged? ({exc})", file=str(path)) from exc
+    if expected is not None and not isinstance(value, expected):
+        expected_text = what or ("a JSON object" if expected is dict else "a JSON list")
+        raise DataError(f"expected {expected_text}, got {json_kind(value)}", file=str(path))
+    return value
+
+
+def json_kind(value: Any) -> str:
+    """How a parsed JSON value is called in messages: "a JSON object", "a JSON list", "a JSON string", ..."""
+    kinds = ((bool, "a JSON boolean"), (dict, "a JSON object"), (list, "a JSON list"), (str, "a JSON string"),
+             ((int, float), "a JSON number"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "JSON null")
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:

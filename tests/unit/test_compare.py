@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from irtnet.reporting.results import (aggregate, read_results, results_document,
                                       write_tables)
 from irtnet.api.compare import load_spec, run_comparison
 from irtnet.data.pair_split import split_by_pair
-from irtnet.api.compare_spec import CompareEntry, cell_key, entry_spec
+from irtnet.api.compare_spec import CompareEntry, cell_key, check_entry, entry_spec
 from irtnet.data.splits import pair_subset
 from irtnet.predictors.spec import ModelSpec
 
@@ -285,15 +286,12 @@ def test_resolved_params_expand_presets_fill_defaults_and_follow_the_seed(table_
 
 
 def test_a_failing_variant_is_reported_and_retried_not_fatal(tmp_path, table_path):
-    spec = _spec(table_path, [{"name": "exploding"}, {"name": "model-mean"},
-                              {"name": "bad-param", "model": "irtnet", "params": {"config": {"no_such": 1}}}],
-                 seeds=(0, 1))
+    spec = _spec(table_path, [{"name": "exploding"}, {"name": "model-mean"}], seeds=(0, 1))
     result, tables = _run(spec, tmp_path / "run")
     rows = {r["label"]: r for r in tables[("syn", "query")]["rows"]}
     assert rows["model-mean"]["status"] == "ok" and rows["model-mean"]["n_ok"] == 2
     assert rows["exploding"]["status"] == "error"
     assert rows["exploding"]["errors"]["0"] == "RuntimeError: boom in fit"
-    assert "no_such" in rows["bad-param"]["errors"]["1"]
     md = (tmp_path / "run" / "tables" / "syn-query.md").read_text()
     assert "error: RuntimeError: boom in fit" in md
     _run(spec, tmp_path / "run")  # errors are not cached: tried again
@@ -372,6 +370,98 @@ def test_bad_seeds_filters_and_folds_are_refused_before_any_fit(tmp_path, table_
     assert res.exit_code == 2 and "--seeds: expected comma-separated numbers, got 'a,b'" in res.output
 
 
+def test_a_bad_entry_or_encoder_is_refused_by_name_before_any_dataset_is_loaded(tmp_path, table_path):
+    """What would fail every cell of an entry (a preset, a parameter, an override, an encoder not installed) is
+    refused up front, naming the entry and the field; the missing table behind it is never reached."""
+    missing = tmp_path / "missing.parquet"
+    cases = [
+        ([{"name": "big", "model": "irtnet", "preset": "gigantic"}], {},
+         "model entry 'big': preset: unknown IrtNet preset 'gigantic'; presets: "),
+        ([{"name": "near", "model": "knn", "params": {"nonsense": 1}}], {},
+         "model entry 'near': params: 'knn' has no parameter 'nonsense'; its parameters: k, "),
+        ([{"name": "bad-param", "model": "irtnet", "params": {"config": {"no_such": 1}}}], {},
+         "model entry 'bad-param': params: invalid IrtNet parameters: no_such: Extra inputs are not permitted"),
+        ([{"name": "knn"}], {"overrides": {"knn": {"nonsense": 1}}},
+         "model entry 'knn': overrides.knn: 'knn' has no parameter 'nonsense'"),
+        ([{"name": "tiny", "model": "irtnet", "params": {"train": {"seed": 3}}}], {},
+         "model entry 'tiny': params: two seeds: params.train.seed = 3 and seed = 0"),
+        ([{"name": "knn", "encoder": "no-such-encoder"}], {},
+         "model entry 'knn': encoder: encoder 'no-such-encoder' is not available offline"),
+        ([{"name": "knn"}], {"encoder": "no-such-encoder"}, "encoder: encoder 'no-such-encoder' is not available"),
+    ]
+    for models, extra, message in cases:
+        spec = _spec(missing, [{"name": "counting"}, *models], seeds=(0,), **extra)
+        with pytest.raises(ConfigError) as caught:
+            run_comparison(spec, tmp_path / "run")
+        assert str(caught.value).startswith(message), str(caught.value)
+    assert FITS == [] and not (tmp_path / "run").exists()
+    # an override that mends an entry's parameter builds as the cell would: accepted
+    mended = _spec(table_path, [{"name": "knn", "params": {"nonsense": 1}}], seeds=(0,))
+    check_entry(mended.models[0], mended.model_copy(update={"overrides": {}}).model_copy())
+    spec_file = tmp_path / "spec.toml"
+    spec_file.write_text(f'encoder = "hashing-32"\nout = "{tmp_path / "cli"}"\n[[datasets]]\nname = "syn"\n'
+                         f'table = "{table_path}"\n[[models]]\nname = "big"\nmodel = "irtnet"\npreset = "gigantic"\n')
+    res = CliRunner().invoke(app, ["compare", "--config", str(spec_file)])
+    assert res.exit_code == 2 and "error: model entry 'big': preset: unknown IrtNet preset 'gigantic'" in res.output
+    assert not (tmp_path / "cli").exists()
+
+
+def test_every_dataset_source_is_checked_before_any_cell_is_computed(tmp_path, table_path):
+    not_parquet = tmp_path / "notes.parquet"
+    not_parquet.write_text("not a table")
+    cases = [({"table": str(tmp_path / "missing.parquet")},
+              f"dataset 'later': table: no such file: {tmp_path / 'missing.parquet'}"),
+             ({"table": str(not_parquet)}, f"dataset 'later': table: {not_parquet} is not a readable Parquet file"),
+             ({"format": "long", "path": str(tmp_path / "log.csv")},
+              f"dataset 'later': path: no such file or folder: {tmp_path / 'log.csv'}"),
+             ({"format": "long", "path": str(table_path), "options": {"nonsense": 1}},
+              "dataset 'later': options: format 'long' takes no option 'nonsense' (its options: "),
+             ({"format": "nope", "path": str(table_path)}, "dataset 'later': unknown format 'nope'")]
+    for source, message in cases:
+        spec = load_spec({"datasets": [{"name": "syn", "table": str(table_path)}, {"name": "later", **source}],
+                          "models": [{"name": "counting"}], "seeds": [0], "encoder": "hashing-32"})
+        with pytest.raises(ConfigError) as caught:
+            run_comparison(spec, tmp_path / "run")
+        assert str(caught.value).startswith(message), str(caught.value)
+    assert FITS == [] and not (tmp_path / "run").exists()
+
+
+def test_a_zero_test_or_training_fraction_is_refused_and_a_zero_validation_one_runs(tmp_path, table_path):
+    with pytest.raises(ConfigError, match=r"fractions: the test fraction must be positive \(every cell is scored "
+                                          r"on the test part\), got \[0.9, 0.1, 0.0\]"):
+        _spec(table_path, [{"name": "counting"}], fractions=[0.9, 0.1, 0.0])
+    with pytest.raises(ConfigError, match=r"fractions: the training fraction must be positive, got \[0.0, 0.5, 0.5\]"):
+        _spec(table_path, [{"name": "counting"}], fractions=[0.0, 0.5, 0.5])
+    result, _ = _run(_spec(table_path, [{"name": "counting"}], seeds=(0,), fractions=[0.9, 0.0, 0.1]),
+                     tmp_path / "run")  # no validation part: trained without one
+    assert {c.status for c in result.cells} == {"ok"}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"seeds": [0, 0]}, "seeds must be distinct (a repeated seed repeats its cells); repeated: [0]"),
+    ({"seeds": [True]}, "seeds.0: Input should be a valid integer"),
+    ({"seeds": ["1"]}, "seeds.0: Input should be a valid integer"),
+    ({"folds": "5"}, "folds: Input should be a valid integer"),
+    ({"fractions": ["0.8", 0.1, 0.1]}, "fractions.0: Input should be a valid number"),
+    ({"n_boot": "200"}, "n_boot: Input should be a valid integer"),
+    ({"threads": 1.0}, "threads: Input should be a valid integer"),
+    ({"stratify": "yes"}, "stratify: Input should be a valid boolean"),
+    ({"models": [{"name": ""}]}, "models.0.name: a name must not be empty or blank, got ''"),
+    ({"models": [{"name": "  ", "model": "counting"}]}, "models.0.name: a name must not be empty or blank, got '  '"),
+    ({"datasets": [{"name": "syn", "table": "t.parquet", "options": {"model": "llm"}}]},
+     "datasets.0: dataset 'syn': `options` apply to imported datasets (`format` and `path`) only; a `table` is "
+     "read as it is"),
+    ({"overrides": {"knn": {"k": 3}, "irtnet": {}}},
+     "overrides: 'knn', 'irtnet' is the model of no entry (the entries' models: counting, model-mean)"),
+])
+def test_values_that_would_be_coerced_or_ignored_are_refused(table_path, change, message):
+    raw = {"datasets": [{"name": "syn", "table": str(table_path)}], "models": [{"name": "counting"},
+           {"name": "mean", "model": "model-mean"}], "seeds": [0], **change}
+    with pytest.raises(ConfigError) as caught:
+        load_spec(raw)
+    assert str(caught.value) == f"invalid comparison spec: {message}"
+
+
 def test_cli_compare_and_results_document(tmp_path, table_path):
     spec_file = tmp_path / "spec.toml"
     spec_file.write_text(f'title = "tiny"\nencoder = "hashing-32"\n[[datasets]]\nname = "syn"\n'
@@ -404,6 +494,8 @@ def test_every_shipped_comparison_spec_is_valid(path):
 
     spec = load_spec(read_config_file(path))
     assert spec.datasets and spec.models
+    for entry in spec.models:  # every entry builds as its cells will
+        check_entry(entry, spec)
     if spec.focus is not None:
         assert spec.focus in {m.name for m in spec.models}
 
@@ -487,6 +579,54 @@ def test_cli_results_summary_prints_the_tables_with_or_without_the_document(tmp_
     (tmp_path / "old" / "results.json").write_text((summary_run / "results.json").read_text())
     res = runner.invoke(app, ["results", str(tmp_path / "old"), "-o", str(tmp_path / "x.md"), "--summary"])
     assert res.exit_code == 2 and "no stats.json" in res.output and not (tmp_path / "x.md").exists()
+
+
+def _copy_run(summary_run: Path, to: Path, names=("results.json", "stats.json")) -> Path:
+    """A folder holding `names` of the summary run (what `irtnet results` reads)."""
+    to.mkdir()
+    for name in names:
+        shutil.copy(summary_run / name, to / name)
+    return to
+
+
+_STATS = "the paired statistics of `irtnet compare` (a JSON list of objects with 'dataset' and 'setting')"
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("results.json", "truncate", ": not valid JSON, truncated or damaged? ("),
+    ("results.json", "{}", ", field 'spec': missing, expected a JSON object (not the results.json of `irtnet "
+                           "compare`, or damaged)"),
+    ("results.json", '{"spec": {"datasets": [], "models": {}}, "cells": [], "datasets": {}}',
+     ", field 'spec.models': got a JSON object, expected a JSON list"),
+    ("stats.json", "truncate", ": not valid JSON, truncated or damaged? ("),
+    ("stats.json", "{}", f": expected {_STATS}, got a JSON object"),
+    ("stats.json", "[3]", ", row 0: expected an object with 'dataset' and 'setting' (strings), got a JSON number"),
+], ids=["results-truncated", "results-empty-object", "results-models-object", "stats-truncated", "stats-object",
+        "stats-not-objects"])
+@pytest.mark.parametrize("mode", ["-o", "--summary"])
+def test_results_refuses_a_truncated_or_malformed_results_or_stats_file(tmp_path, summary_run, name, content,
+                                                                         message, mode):
+    run = _copy_run(summary_run, tmp_path / "run")
+    text = (run / name).read_text()
+    (run / name).write_text(text[:len(text) // 2] if content == "truncate" else content)
+    args = ["-o", str(tmp_path / "r.md")] if mode == "-o" else ["--summary"]
+    res = CliRunner().invoke(app, ["results", str(run), *args])
+    assert res.exit_code == 2 and f"error: {run / name}{message}" in " ".join(res.output.split()), res.output
+    assert "Traceback" not in res.output and not (tmp_path / "r.md").exists()
+
+
+def test_results_without_stats_json_says_the_paired_sections_are_left_out(tmp_path, summary_run):
+    run = _copy_run(summary_run, tmp_path / "run", names=("results.json",))
+    res = CliRunner().invoke(app, ["results", str(run), "-o", str(tmp_path / "r.md")])
+    assert res.exit_code == 0, res.output
+    note = (f"{run / 'stats.json'} is missing: the Verdicts and Paired differences sections are left out (rerun "
+            "`irtnet compare` into this folder to make it)")
+    assert f"note: {note}" in " ".join(res.stdout.split())
+    doc = (tmp_path / "r.md").read_text()
+    assert f"## Verdicts\n\nNote: {note}." in doc and "**Paired differences" not in doc
+    assert f"Note: {note}." in (run / "summary.md").read_text()
+    res = CliRunner().invoke(app, ["results", str(run), "--summary"])  # the summary is the verdicts: refused
+    assert res.exit_code == 2 and "no stats.json here" in res.output
 
 
 def test_the_verdicts_give_the_focus_entrys_ece_over_the_pooled_test_queries(summary_run):

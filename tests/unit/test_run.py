@@ -289,6 +289,28 @@ def test_route_refuses_bad_options(cli_run, args, message):
     assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
 
 
+def _error(result) -> str:
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    return " ".join(result.output.split())
+
+
+def test_a_run_without_run_json_is_called_damaged_and_only_an_old_run_old(cli_run, tmp_path):
+    run = shutil.copytree(cli_run, tmp_path / "run")
+    (run / "run.json").unlink()  # model/checkpoint.json is still there
+    damaged = f"error: {run}: the run directory lacks run.json (an interrupted or damaged run): retrain it"
+    for args in (["report", run, "-o", tmp_path / "r.html"], ["evaluate", run], ["route", run, "a question"]):
+        out = _error(_cli(*args))
+        assert damaged in out and "checkpoint.json" not in out and "0.1" not in out and "scoring" not in out, args
+    old = tmp_path / "old"  # irtnet 0.1: config.json naming the model as a string, no run.json
+    shutil.copytree(cli_run / "model", old / "model")
+    (old / "config.json").write_text(json.dumps({"data": {"table": "t.parquet"}, "model": "irtnet", "params": {}}))
+    out = _error(_cli("evaluate", old))
+    assert f"error: {old}: a run written by irtnet 0.1 (no run.json): retrain it with this version" in out
+    assert "scoring" not in out
+    out = _error(_cli("evaluate", tmp_path / "nowhere"))
+    assert f"error: {tmp_path / 'nowhere'}: no such run directory" in out and "scoring" not in out
+
+
 def test_a_killed_training_leaves_the_existing_run_whole(tmp_path, table_path):
     """kill -9 in the middle of `irtnet train --overwrite`: the old run is still the one that opens."""
     import os

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -91,6 +92,49 @@ def test_an_evaluation_without_settings_renders_as_before(root):
         f"Routing accuracy ({q} test queries, mode 'complete', 0 excluded)"]
     assert [line for line in markdown(parsed).splitlines() if line.startswith("###")] == [
         "### Correctness", "### Per-benchmark accuracy", f"### Routing ({q} queries, mode 'complete', 0 excluded)"]
+
+
+def _refused(args, message):
+    """The command exits 2 with `message` in its one-line error, and no traceback."""
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+
+
+_EVALUATION = "a JSON list of evaluation results (written by `irtnet evaluate`)"
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", ": empty file, expected JSON (an interrupted write?)"),
+    ('[{"predictor": "irt', ": not valid JSON, truncated or damaged? (Unterminated string starting at"),
+    ("{}", f": expected {_EVALUATION}, got a JSON object"),
+    ("[]", f": holds no evaluation results (expected {_EVALUATION}); rerun `irtnet evaluate`"),
+    ("[1]", ", row 0: expected an evaluation result (a JSON object), got a JSON number"),
+], ids=["empty", "truncated", "object", "empty-list", "not-objects"])
+def test_report_refuses_a_bad_evaluation_json_naming_it(root, tmp_path, content, message):
+    run = shutil.copytree(root / "run", tmp_path / "run")
+    (run / "evaluation.json").write_text(content)
+    _refused(["report", run, "-o", tmp_path / "r.html"], f"error: {run / 'evaluation.json'}{message}")
+    assert not (tmp_path / "r.html").exists()
+
+
+_TASKS = "benchmark-accuracy, onboarding, cost-routing, estimation, data-efficiency"
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("nope.json", None, ": no such file"),
+    ("cut.json", '{"task": "onboarding", "rows": [', ": not valid JSON, truncated or damaged?"),
+    ("list.json", "[]", f": expected a task result (a JSON object with a 'task' field: {_TASKS}), got a JSON list"),
+    ("untasked.json", "{}", f", field 'task': missing (expected one of: {_TASKS})"),
+    ("estimate.json", '{"task": "estimate"}', f", field 'task': 'estimate' has no report section (expected one of: "
+                                              f"{_TASKS})"),
+], ids=["missing", "truncated", "list", "no-task", "unknown-task"])
+def test_report_refuses_a_missing_or_malformed_include_file_naming_it(root, tmp_path, name, content, message):
+    if content is not None:
+        (tmp_path / name).write_text(content)
+    _refused(["report", root / "run", "-o", tmp_path / "r.html", "--include", tmp_path / name],
+             f"error: {tmp_path / name}{message}")
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_report_renders_tables_and_escapes_text():

@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from irtnet._io import current_umask, write_json
+from irtnet._io import current_umask, read_json, write_json
 from irtnet._version import __version__
 from irtnet.api.data import load_table, make_split, prepare, split_datasets
 from irtnet.config import DataConfig, deep_update
@@ -54,6 +54,8 @@ from irtnet.training.memory import reuse_freed_memory
 from irtnet.training.threads import torch_threads
 
 RUN_FORMAT, RUN_FORMAT_VERSION = "irtnet-run", 1
+#: What a run directory holds besides run.json: one of them without run.json is a damaged or old run.
+_RUN_PARTS = ("config.json", "split.json", "model")
 #: Baselines evaluated beside every trained model by `evaluate_run`: the base rates, and two text-only
 #: references (the benchmark inferred from the text, the nearest training queries) for the names-hidden setting.
 REFERENCE_BASELINES = ("model-benchmark-mean", "inferred-benchmark-rate", "knn", "model-mean")
@@ -168,7 +170,12 @@ class Run:
 
 
 def is_run_dir(path: str | Path) -> bool:
-    return (Path(path) / "run.json").is_file()
+    """A run directory, or what is left of one without its run.json (`Run.open` then says what is wrong rather
+    than the folder being taken for a checkpoint); a checkpoint directory is not."""
+    path = Path(path)
+    if (path / "run.json").is_file():
+        return True
+    return not (path / "checkpoint.json").is_file() and any((path / name).exists() for name in _RUN_PARTS)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -187,8 +194,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not path.is_dir():
         raise CheckpointError(f"{path}: no such run directory")
     if not (path / "run.json").is_file():
-        hint = " (written by irtnet 0.1: retrain it)" if (path / "config.json").is_file() else ""
-        raise CheckpointError(f"{path}: not a run directory (no run.json){hint}")
+        raise CheckpointError(f"{path}: {_without_manifest(path)}")
     manifest = _read_json(path / "run.json")
     if manifest.get("format") != RUN_FORMAT or manifest.get("format_version") != RUN_FORMAT_VERSION:
         raise CheckpointError(f"{path / 'run.json'}: unsupported run format {manifest.get('format')!r} "
@@ -199,6 +205,24 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest["table"].get("fingerprint"), str):
         raise CheckpointError(f"{path / 'run.json'}: field 'table.fingerprint' is missing")
     return manifest
+
+
+def _without_manifest(path: Path) -> str:
+    """Why the folder `path`, which has no run.json, cannot be opened as a run."""
+    if _written_by_0_1(path):
+        return "a run written by irtnet 0.1 (no run.json): retrain it with this version"
+    if any((path / name).exists() for name in _RUN_PARTS):
+        return "the run directory lacks run.json (an interrupted or damaged run): retrain it"
+    return "not a run directory (no run.json)"
+
+
+def _written_by_0_1(path: Path) -> bool:
+    """irtnet 0.1 wrote no run.json, and its config.json named the model as a string (`RunSpec._legacy`)."""
+    try:
+        config = read_json(path / "config.json", dict)
+    except DataError:
+        return False
+    return isinstance(config.get("model"), str)
 
 
 def _sha256(path: Path) -> str:
@@ -309,7 +333,7 @@ class _staging:
 
 
 # -------------------------------------------------------------------------------------------- evaluating
-def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASELINES,
+def evaluate_run(run_dir: str | Path | Run, baselines: Sequence[str] = REFERENCE_BASELINES,
                  routing_mode: str | None = None, progress: bool = False) -> list[EvaluationResult]:
     """Score a run's model on its test split, beside reference baselines fitted once on its training split
     (its validation split for their own choices) with the run's seed, in two settings (`info["setting"]`): "benchmark known" (the test queries carry their
@@ -322,8 +346,8 @@ def evaluate_run(run_dir: str | Path, baselines: Sequence[str] = REFERENCE_BASEL
     the run's model must serve the "benchmark known" setting. Where the model says which path answers each
     query (`answer_paths`), its results count them (`info["paths"]`). Writes evaluation.json in the run
     directory (a JSON list of result dicts) and returns the results: the "benchmark known" ones first, then
-    the "text only" ones, the run's model first within each."""
-    run = Run.open(run_dir)
+    the "text only" ones, the run's model first within each. `run_dir` may be a `Run` opened already."""
+    run = run_dir if isinstance(run_dir, Run) else Run.open(run_dir)
     routing_mode = routing_mode or run.routing_mode
     train, val, test = run.datasets(progress=progress)
     model = run.predictor()

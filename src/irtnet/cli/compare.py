@@ -140,7 +140,7 @@ def results(
 ) -> None:
     """Rebuild the tables of comparison runs and write one results document (exact commands, data versions);
     --summary prints the README's summary table of each run (focus against the best other entry)."""
-    from irtnet.reporting.results import results_document, summary_tables, write_tables
+    from irtnet.reporting.results import missing_stats_note, results_document, summary_tables, write_tables
 
     if output is None and not summary:
         raise ConfigError("nothing to do: give -o FILE (the results document), --summary, or both")
@@ -149,6 +149,9 @@ def results(
         for run in runs:
             write_tables(run)
         write_text(output, results_document(runs, command=_command()))
-        (err_console if summary else console).print(f"wrote {output}")  # stdout: only the tables
+        shown = err_console if summary else console  # stdout: only the tables
+        for note in filter(None, map(missing_stats_note, runs)):
+            shown.print(f"note: {note}", highlight=False, soft_wrap=True)
+        shown.print(f"wrote {output}")
     if tables is not None:
         typer.echo(tables)

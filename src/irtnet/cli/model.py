@@ -74,9 +74,10 @@ def evaluate(
     from irtnet._io import write_text
     from irtnet.reporting.tables import by_setting, markdown as to_markdown, rich_tables, setting_title
 
+    opened = api.Run.open(run)  # a missing or damaged run is refused before the message below
     console.print(f"scoring {run} and fitting the reference baselines on its training queries (the "
                   "inferred-benchmark base rate's text classifier takes the longest)", highlight=False)
-    results = api.evaluate_run(run, routing_mode=routing_mode)
+    results = api.evaluate_run(opened, routing_mode=routing_mode)
     for setting, group in by_setting(results):
         if setting is not None:
             console.rule(setting_title(setting), align="left")

@@ -4,47 +4,75 @@ and lays them out with `irtnet.reporting.html`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from irtnet import api
+from irtnet._io import json_kind, read_json
 from irtnet.api.experiments import cost_routing_run
-from irtnet.errors import ConfigError
+from irtnet.errors import ConfigError, DataError
 from irtnet.reporting import html as H
 
 _TASK_FILES = ("benchmark_eval.json", "onboarding.json", "cost_routing.json")
+_SECTIONS = {"benchmark-accuracy": H.benchmark_section, "onboarding": H.onboarding_section,
+             "cost-routing": H.cost_section, "estimation": H.estimation_section,
+             "data-efficiency": H.efficiency_section}
 
 
 def build_report(checkpoint: str | Path, table_path: str | Path | None = None, include: list[Path] | None = None,
                  prices: str | Path | None = None, output_tokens: float = 256) -> H.Report:
-    """The report of a run directory (or of a checkpoint directory with `table_path`)."""
+    """The report of a run directory (or of a checkpoint directory with `table_path`). The run's evaluation.json
+    and task files and every `include` file are read first: one that is missing (an `include`), empty, not valid
+    JSON or of the wrong shape is a DataError naming it."""
     checkpoint = Path(checkpoint)
     run = api.Run.open(checkpoint) if api.is_run_dir(checkpoint) else None
     predictor = run.predictor() if run else api.load(checkpoint)
+    evaluation_path = run.path / "evaluation.json" if run else None
+    evaluation = _evaluation(evaluation_path) if evaluation_path and evaluation_path.exists() else None
+    own = [p for p in _task_files(run) if p.exists()]
+    docs = [_task_doc(p) for p in [*own, *(include or [])]]
     rep = H.Report(f"irtnet report: {checkpoint}", meta={"checkpoint": str(checkpoint), "predictor": predictor.name,
                                                          "models": len(predictor.models_)})
-    if run and (run.path / "evaluation.json").exists():
-        H.evaluation_section(rep, json.loads((run.path / "evaluation.json").read_text()))
+    if evaluation is not None:
+        H.evaluation_section(rep, evaluation)
     if hasattr(predictor, "query_parameters") and (run or table_path):
         _interpretation(rep, predictor, run, table_path)
-    docs = [json.loads(p.read_text()) for p in [*_task_files(run), *(include or [])] if p.exists()]
-    if run and not any(d.get("task") == "cost-routing" for d in docs):
+    if run and not any(d["task"] == "cost-routing" for d in docs):
         try:
             docs.append(cost_routing_run(run.path, prices, output_tokens, ["model-benchmark-mean"]))
         except ConfigError as exc:  # no costs for this table: the section is left out, and the page says why
             rep.meta["cost section"] = f"left out ({exc})"
-    sections = {"benchmark-accuracy": H.benchmark_section, "onboarding": H.onboarding_section,
-                "cost-routing": H.cost_section, "estimation": H.estimation_section,
-                "data-efficiency": H.efficiency_section}
     for doc in docs:
-        if doc.get("task") in sections:
-            sections[doc["task"]](rep, doc)
+        _SECTIONS[doc["task"]](rep, doc)
     return rep
 
 
 def _task_files(run: api.Run | None) -> list[Path]:
     return [run.path / n for n in _TASK_FILES] if run else []
+
+
+def _evaluation(path: Path) -> list[dict[str, Any]]:
+    """A run's evaluation.json: a non-empty list of result objects (DataError naming the file otherwise)."""
+    what = "a JSON list of evaluation results (written by `irtnet evaluate`)"
+    results = read_json(path, list, what)
+    if not results:
+        raise DataError(f"holds no evaluation results (expected {what}); rerun `irtnet evaluate`", file=str(path))
+    for i, result in enumerate(results):
+        if not isinstance(result, dict):
+            raise DataError(f"expected an evaluation result (a JSON object), got {json_kind(result)}",
+                            file=str(path), row=i)
+    return results
+
+
+def _task_doc(path: Path) -> dict[str, Any]:
+    """A task result file (a JSON object whose `task` has a report section); a missing or malformed one, or one
+    of a task the report has no section for, is a DataError naming it."""
+    tasks = ", ".join(_SECTIONS)
+    doc = read_json(path, dict, f"a task result (a JSON object with a 'task' field: {tasks})")
+    if doc.get("task") not in _SECTIONS:
+        found = "missing" if "task" not in doc else f"{doc['task']!r} has no report section"
+        raise DataError(f"{found} (expected one of: {tasks})", file=str(path), field="task")
+    return doc
 
 
 def _interpretation(rep: H.Report, predictor: Any, run: api.Run | None, table_path: str | Path | None) -> None:

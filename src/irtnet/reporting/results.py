@@ -5,7 +5,8 @@
   per-seed values over the seeds that succeeded, plus the label-only routing references.
 - `write_tables(run_dir)`: writes tables/<dataset>-<setting>.json and .md and summary.md in the run.
 - `results_document(run_dirs, command)`: the Markdown of docs/results.md: for each run the exact command,
-  spec, seeds, split, dataset versions (SOURCE.md commit, file digests, table fingerprint) and the tables.
+  spec, seeds, split, dataset versions (SOURCE.md commit, file digests, table fingerprint) and the tables
+  (without the run's stats.json, a note in place of the verdicts says so: `missing_stats_note`).
 - `summary_markdown(run_dir)`: the README's summary table of a run: per (dataset, setting), the focus entry
   against the best other entry per metric (AUC, log loss, routing accuracy) as the two means and the verdict.
 """
@@ -19,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from irtnet._io import write_json, write_text
-from irtnet.errors import ConfigError
+from irtnet._io import json_kind, read_json, write_json, write_text
+from irtnet.errors import ConfigError, DataError
 from irtnet.reporting.paired import paired_markdown, verdict_summary
 
 CORRECTNESS = ("accuracy", "auc", "log_loss", "brier", "ece")
@@ -30,6 +31,9 @@ _HEADERS = {"accuracy": "accuracy", "auc": "AUC", "log_loss": "log loss", "brier
             "micro": "micro", "macro": "macro", "gap_closed": "gap closed"}
 _REFERENCES = {"random": "random model (expected)", "best_single": "best single model (on training data)",
                "benchmark_best": "benchmark's best model (on training data)", "oracle": "oracle"}
+#: The fields of results.json the tables and the document read first, with their JSON types.
+_RESULTS_FIELDS = (("spec", dict), ("cells", list), ("datasets", dict), ("spec.datasets", list), ("spec.models", list))
+_JSON_TYPES = {dict: "a JSON object", list: "a JSON list"}
 
 
 # ----------------------------------------------------------------------------------------- numbers
@@ -200,9 +204,27 @@ def per_benchmark_markdown(rows: list[dict[str, Any]], base_rate: dict[str, Any]
 
 
 def _stats(run_dir: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """The run's paired statistics (stats.json, written by `irtnet compare`), by (dataset, setting)."""
+    """The run's paired statistics (stats.json, written by `irtnet compare`), by (dataset, setting); {} where it
+    is absent (`missing_stats_note`). A malformed one is a DataError naming it."""
     path = Path(run_dir) / "stats.json"
-    return {(x["dataset"], x["setting"]): x for x in json.loads(path.read_text())} if path.exists() else {}
+    if not path.exists():
+        return {}
+    what = "the paired statistics of `irtnet compare` (a JSON list of objects with 'dataset' and 'setting')"
+    tables = read_json(path, list, what)
+    for i, x in enumerate(tables):
+        if not (isinstance(x, dict) and isinstance(x.get("dataset"), str) and isinstance(x.get("setting"), str)):
+            got = "an object without them" if isinstance(x, dict) else json_kind(x)
+            raise DataError(f"expected an object with 'dataset' and 'setting' (strings), got {got}", file=str(path),
+                            row=i)
+    return {(x["dataset"], x["setting"]): x for x in tables}
+
+
+def missing_stats_note(run_dir: str | Path) -> str | None:
+    """What a run without stats.json leaves out of its document (None: stats.json is there)."""
+    if (Path(run_dir) / "stats.json").exists():
+        return None
+    return (f"{Path(run_dir) / 'stats.json'} is missing: the Verdicts and Paired differences sections are left "
+            "out (rerun `irtnet compare` into this folder to make it)")
 
 
 def table_markdown(t: dict[str, Any], stats: dict[tuple[str, str], dict[str, Any]] | None = None) -> str:
@@ -232,12 +254,23 @@ def table_markdown(t: dict[str, Any], stats: dict[tuple[str, str], dict[str, Any
 
 # ------------------------------------------------------------------------------------------- files
 def read_results(run_dir: str | Path) -> dict[str, Any]:
+    """A comparison run's results.json; a truncated one, or one without the fields the tables read
+    (`_RESULTS_FIELDS`), is a DataError naming the file and the field."""
     path = Path(run_dir) / "results.json"
     if not path.exists():
-        from irtnet.errors import ConfigError
-
         raise ConfigError(f"{run_dir}: no results.json here; run `irtnet compare` into this folder first")
-    return json.loads(path.read_text())
+    results = read_json(path, dict, "the results of `irtnet compare` (a JSON object with 'spec', 'cells' and "
+                                    "'datasets')")
+    for name, kind in _RESULTS_FIELDS:
+        *parents, key = name.split(".")
+        holder = results
+        for parent in parents:  # checked as an object already
+            holder = holder[parent]
+        if not isinstance(holder.get(key), kind):
+            found = "missing" if key not in holder else f"got {json_kind(holder[key])}"
+            raise DataError(f"{found}, expected {_JSON_TYPES[kind]} (not the results.json of `irtnet compare`, "
+                            "or damaged)", file=str(path), field=name)
+    return results
 
 
 def write_tables(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -313,9 +346,11 @@ def run_markdown(results: dict[str, Any], run_dir: str | Path, tables: list[dict
     parts = ["\n".join(x for x in lines if x.strip()), f"{h}# Datasets (versions)",
              datasets_markdown(results["datasets"]),
              f"{h}# Model entries", models_markdown(spec)]
-    stats = _stats(run_dir)
+    stats, note = _stats(run_dir), missing_stats_note(run_dir)
     if stats:
         parts += [f"{h}# Verdicts", verdict_summary(list(stats.values()))]
+    elif note:
+        parts += [f"{h}# Verdicts", f"Note: {note}."]
     parts += [table_markdown(t, stats).replace("### ", f"{h}# ", 1) for t in tables]
     return "\n\n".join(parts) + "\n"
 
