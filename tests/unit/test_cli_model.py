@@ -206,3 +206,52 @@ def test_route_ranks_only_the_candidates_named(run_dir):
     twice = ",".join([models[0], models[1], models[0]])
     result = runner.invoke(app, ["route", str(run_dir), "a question", "--candidates", twice])
     assert result.exit_code == 2 and f"named more than once: {models[0]!r}" in " ".join(result.output.split())
+
+
+# ------------------------------------------------------------------------------------------ errors as plain text
+def test_error_text_with_square_brackets_is_printed_as_written(run_dir, tmp_path):
+    """An error message is text, never Rich markup: a list or a path in brackets is shown as it is."""
+    result = runner.invoke(app, ["train", str(run_dir.parent / "t.parquet"), "-o", str(tmp_path / "r"),
+                                 "--split", "nan,0.5,0.5"])
+    assert result.exit_code == 2 and "summing to 1, got [nan, 0.5, 0.5]" in " ".join(result.output.split())
+    result = runner.invoke(app, ["compare", "--config", str(tmp_path / "[/x].toml")])
+    assert result.exit_code == 2 and "[/x].toml: cannot read config file" in " ".join(result.output.split())
+
+
+# ------------------------------------------------------------------------------------------ splits and training
+@pytest.mark.parametrize("n_queries, n_benchmarks, flags, message", [
+    (60, 2, ["--split", "0.9,0.1,0"], "the split 0.9/0.1/0.0 (--split or data.fractions) leaves no test queries "
+                                      "(60 queries in the table): raise the test fraction or use a table with more "
+                                      "queries"),
+    (1, 1, [], "the split 0.8/0.1/0.1 (--split or data.fractions) leaves no validation queries (1 query in the "
+               "table): raise the validation fraction (or make it 0) or use a table with more queries"),
+    (5, 4, ["--split", "0.8,0,0.2"], "the split 0.8/0.0/0.2 (--split or data.fractions) leaves no test queries "
+                                     "(5 queries in the table)"),
+    (20, 2, ["--holdout-benchmark", "algebra", "--split", "0.02,0.98,0"],
+     "the split 0.02/0.98/0.0 (--split or data.fractions) leaves no training queries (14 queries outside the "
+     "held-out benchmarks)"),
+])
+def test_a_split_with_an_empty_part_names_the_part_and_the_option(tmp_path, n_queries, n_benchmarks, flags,
+                                                                   message):
+    make_synthetic(n_models=3, n_queries=n_queries, n_benchmarks=n_benchmarks, dim=1, feature_dim=4,
+                   seed=0).table.to_parquet(tmp_path / "t.parquet")
+    result = runner.invoke(app, ["train", str(tmp_path / "t.parquet"), "-o", str(tmp_path / "run"), "--preset",
+                                 "small", "--encoder", "hashing-8", "--epochs", "1", "--quiet", *flags])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_non_finite_learning_rate_is_refused(run_dir, tmp_path):
+    result = runner.invoke(app, ["train", str(run_dir.parent / "t.parquet"), "-o", str(tmp_path / "r"),
+                                 "--preset", "small", "--encoder", "hashing-8", "--lr", "inf"])
+    assert result.exit_code == 2 and "lr: Input should be a finite number" in result.output, result.output
+
+
+def test_training_that_diverges_stops_with_a_clear_error(run_dir, tmp_path):
+    result = runner.invoke(app, ["train", str(run_dir.parent / "t.parquet"), "-o", str(tmp_path / "r"),
+                                 "--preset", "small", "--encoder", "hashing-8", "--epochs", "2", "--lr", "1e10",
+                                 "--quiet", "--threads", "1"])
+    printed = " ".join(result.output.split())
+    assert result.exit_code == 2 and "training diverged at epoch 1: the validation log loss is NaN; lower the " \
+                                     "learning rate (--lr)" in printed, result.output
+    assert not (tmp_path / "r").exists()

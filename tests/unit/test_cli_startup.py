@@ -23,3 +23,14 @@ def test_the_help_lists_every_import_format():
     from irtnet.data.importers import IMPORTERS
 
     assert FORMATS == tuple(IMPORTERS)
+
+
+def test_serve_refuses_a_port_out_of_range(tmp_path):
+    from typer.testing import CliRunner
+
+    from irtnet.cli.main import app
+
+    for port in ("99999", "0", "-1"):
+        result = CliRunner().invoke(app, ["serve", str(tmp_path / "no-run"), "--port", port])
+        assert result.exit_code == 2 and "Invalid value for '--port'" in result.output, result.output
+        assert "Traceback" not in result.output and "no-run" not in result.output  # refused before the load

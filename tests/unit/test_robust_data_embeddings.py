@@ -142,6 +142,17 @@ def test_an_encoder_that_is_not_available_offline_is_a_one_line_config_error(no_
     assert time.perf_counter() - start < 5
 
 
+@pytest.mark.parametrize("name, dim", [("hashing-0", "0"), ("hashing--8", "-8")])
+def test_a_hashing_encoder_without_a_positive_dimension_is_a_config_error_naming_it(name, dim):
+    """Refused when the name is read: a dimension of 0 would kill the process (a division by zero in the
+    hashing)."""
+    with pytest.raises(ConfigError, match=rf"^encoder '{name}': the hashing dimension must be a positive integer, "
+                                          rf"got {dim}$"):
+        load_encoder(name)
+    with pytest.raises(ConfigError, match="positive integer"):
+        HashingEncoder(0)
+
+
 def test_cached_hub_ids_local_paths_and_the_packaged_default_resolve_offline(no_network, tmp_path, monkeypatch):
     snapshot = tmp_path / "models--sentence-transformers--tiny-test" / "snapshots" / ("0" * 40)
     snapshot.mkdir(parents=True)

@@ -341,6 +341,51 @@ def test_any_trainable_module_trains_through_the_one_loop(parts):
     assert not isinstance(net, TrainableModule) and isinstance(as_trainable(net), TrainableModule)
 
 
+class _Diverging(_Counting):
+    """A `TrainableModule` whose loss is NaN from the first batch, as after weights overflowed."""
+
+    def batch_loss(self, batch, n_models):
+        from irtnet.training.trainer import StepLoss
+
+        loss = super().batch_loss(batch, n_models).objective * float("nan")
+        return StepLoss(loss, loss.detach(), output="seen")
+
+
+class _NanWhenJudged(torch.nn.Module):
+    """A logits network whose predictions are NaN in eval mode, as when an epoch's last step left NaN weights."""
+
+    def __init__(self, n_models: int) -> None:
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.zeros(1))
+        self.n_models = n_models
+
+    def forward(self, x, groups, pairs=None):
+        from types import SimpleNamespace
+
+        logits = self.bias.expand(len(x), self.n_models) if pairs is None else self.bias.expand(len(pairs[0]))
+        return SimpleNamespace(logits=logits if self.training else logits * float("nan"))
+
+
+def test_training_that_diverges_is_a_clear_error_naming_the_epoch(parts):
+    from pydantic import ValidationError
+
+    from irtnet.errors import ConfigError
+
+    _, train_d, val_d, _ = parts
+    n_models, cfg = train_d.table.n_models, TrainConfig(epochs=2, progress=False, threads=1)
+    arrays = build_arrays(train_d, train_d.table.model_vocab, None, "score")
+    val = build_arrays(val_d, train_d.table.model_vocab, None, "score")
+    with pytest.raises(ConfigError, match=r"^training diverged at epoch 1: the training loss is NaN; lower the "
+                                          r"learning rate \(--lr\)$"):
+        train(_Diverging(), arrays, None, n_models, cfg)
+    with pytest.raises(ConfigError, match=r"^training diverged at epoch 1: the validation log loss is NaN; lower "
+                                          r"the learning rate \(--lr\)$"):  # not AUC's ValueError on NaN
+        train(_NanWhenJudged(n_models), arrays, val, n_models, cfg)
+    for lr in (float("inf"), float("nan")):
+        with pytest.raises(ValidationError, match="finite number"):
+            TrainConfig(lr=lr)
+
+
 # ---------------------------------------------------------------- the data the trainer sees: pair subsets, fractions
 def test_pair_subset_keeps_the_labels_of_repeated_k_of_n_records():
     import pandas as pd

@@ -10,7 +10,7 @@ from irtnet.data.dataset import Dataset
 from irtnet.data.embeddings import DEFAULT_ENCODER, CacheFill, embed_queries, fill_cache
 from irtnet.data.encode_pool import read_texts
 from irtnet.data.pair_split import PairSplit
-from irtnet.data.splits import QuerySplit, leave_benchmarks_out, split_by_query
+from irtnet.data.splits import QuerySplit, check_split_parts, leave_benchmarks_out, split_by_query
 from irtnet.data.table import ResponseTable
 from irtnet.errors import ConfigError
 
@@ -40,15 +40,20 @@ def encode_file(path: str | Path, encoder: str = DEFAULT_ENCODER, *, column: str
 
 
 def make_split(table: ResponseTable, cfg: DataConfig) -> QuerySplit | PairSplit:
-    """The split `cfg` describes: by query (the default), leaving benchmarks out, or by pair."""
+    """The split `cfg` describes: by query (the default), leaving benchmarks out, or by pair. A query split that
+    leaves training, test, or (with a validation fraction above 0) validation without a query is a ConfigError
+    naming the empty part (`check_split_parts`)."""
     if cfg.split == "pair":
         return PairSplit.draw(table, cfg.fractions, cfg.seed)
     if cfg.split == "benchmark":
         if not cfg.holdout_benchmark:
             raise ConfigError("split 'benchmark' needs holdout_benchmark")
         held = [cfg.holdout_benchmark] if isinstance(cfg.holdout_benchmark, str) else cfg.holdout_benchmark
-        return leave_benchmarks_out(table, held, cfg.fractions[1], cfg.seed)
-    return split_by_query(table, cfg.fractions, cfg.seed, cfg.stratify)
+        split = leave_benchmarks_out(table, held, cfg.fractions[1], cfg.seed)
+        return check_split_parts(split, cfg.fractions, len(split.train) + len(split.val),
+                                 "outside the held-out benchmarks")
+    return check_split_parts(split_by_query(table, cfg.fractions, cfg.seed, cfg.stratify), cfg.fractions,
+                             table.n_queries)
 
 
 def split_datasets(data: Dataset, split: QuerySplit | PairSplit) -> tuple[Dataset, Dataset | None, Dataset]:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from irtnet.errors import ConfigError, IrtnetError
 
@@ -25,8 +26,10 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except IrtnetError as exc:
-            # soft_wrap: one line however narrow the terminal, so a path in the message is never cut in two
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            # soft_wrap: one line however narrow the terminal, so a path in the message is never cut in two;
+            # escaped: brackets in the message (a list, a path) are text, not Rich markup
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from irtnet.cli.common import console, csv_list, friendly_errors, parse_fractions, positive
 
@@ -56,8 +57,9 @@ def train(
     if run is None:  # a rank above 0 under torchrun: rank 0 wrote the run and reports it
         return
     m = run.spec.model
-    console.print(f"wrote run directory [bold]{run.path}[/] ({m.model}"
-                  f"{f', preset {m.preset}' if m.preset else ''}, seed {m.seed}; checkpoint in {run.path / 'model'})")
+    console.print(f"wrote run directory [bold]{escape(str(run.path))}[/] ({m.model}"
+                  f"{f', preset {m.preset}' if m.preset else ''}, seed {m.seed}; checkpoint in "
+                  f"{escape(str(run.path / 'model'))})")
 
 
 @friendly_errors

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from irtnet.cli.common import err_console, friendly_errors, positive
 from irtnet.errors import ConfigError
@@ -36,7 +37,7 @@ def serve(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint or run directory")],
     host: Annotated[str, Opt(help="interface to listen on (beyond loopback: needs --token or --insecure)")]
     = "127.0.0.1",
-    port: Annotated[int, Opt(help="port")] = 8000,
+    port: Annotated[int, Opt(min=1, max=65535, help="port (1-65535)")] = 8000,
     prices: Annotated[Optional[Path], Opt(help="price file (JSON/CSV per model) or table; default: the run's table")]
     = None,
     upstreams: Annotated[Optional[Path], Opt(help="TOML/JSON: per model base_url and api_key_env")] = None,
@@ -78,5 +79,5 @@ def serve(
                          max_decisions=max_decisions, output_tokens=output_tokens, device=device)
     app = create_app(checkpoint, config)
     if not is_loopback(host) and not token:
-        err_console.print(f"[bold yellow]warning:[/] listening on {host} without a token (--insecure)")
+        err_console.print(f"[bold yellow]warning:[/] listening on {escape(host)} without a token (--insecure)")
     uvicorn.run(app, host=host, port=port)

@@ -65,6 +65,9 @@ class HashingEncoder:
     def __init__(self, dim: int = 256) -> None:
         from sklearn.feature_extraction.text import HashingVectorizer
 
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ConfigError(f"encoder 'hashing-{dim}': the hashing dimension must be a positive integer, "
+                              f"got {dim!r}")
         self.name, self.dim = f"hashing-{dim}", dim
         self._vec = HashingVectorizer(n_features=dim, ngram_range=(1, 2), alternate_sign=True, norm="l2")
 
@@ -189,7 +192,7 @@ def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None) -> Enco
 
 
 def _new_encoder(name: str, device: str | None) -> Encoder:
-    match = re.fullmatch(r"hashing-(\d+)", name)
+    match = re.fullmatch(r"hashing-(-?\d+)", name)  # HashingEncoder refuses hashing-0 and hashing--8
     if match:
         return HashingEncoder(int(match.group(1)))
     return SentenceTransformerEncoder(name, device)

@@ -80,6 +80,23 @@ def pair_subset(data: Dataset, rows: np.ndarray) -> Dataset | None:
     return Dataset(table, data.queries.take(data.table.query_vocab.index(table.query_vocab.ids)))
 
 
+def check_split_parts(split: QuerySplit, fractions: tuple[float, float, float], pool: int,
+                      where: str = "in the table") -> QuerySplit:
+    """`split` when each part a run uses holds a query: training and test always, validation where its
+    fraction is above 0. Otherwise a ConfigError naming the option, its fractions, the empty part and the
+    `pool` queries it was cut from (`where`: where they are)."""
+    parts = {"training": (split.train, True), "validation": (split.val, fractions[1] > 0),
+             "test": (split.test, True)}
+    for name, (ids, needed) in parts.items():
+        if needed and not ids:
+            shown = "/".join(str(float(f)) for f in fractions)
+            remedy = f"raise the {name} fraction" + (" (or make it 0)" if name == "validation" else "")
+            raise ConfigError(f"the split {shown} (--split or data.fractions) leaves no {name} queries ({pool} "
+                              f"{'query' if pool == 1 else 'queries'} {where}): {remedy} or use a table with more "
+                              "queries")
+    return split
+
+
 def _cut(ids: np.ndarray, fractions: tuple[float, float, float], rng: np.random.Generator) -> list[np.ndarray]:
     perm = ids[rng.permutation(len(ids))]
     n_train = int(round(fractions[0] * len(ids)))

@@ -62,7 +62,8 @@ class TrainConfig(BaseModel):
                                       "(None: as many queries as make about batch_pairs labels)")
     optimizer: Literal["adam", "adamw"] = Field("adam", description="Adam (L2 weight decay, the paper's) "
                                                 "or AdamW (decoupled weight decay)")
-    lr: float = Field(1e-3, gt=0, description="the paper used 1e-4; 1e-3 converges in far fewer CPU epochs")
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False,
+                      description="the paper used 1e-4; 1e-3 converges in far fewer CPU epochs")
     weight_decay: float = Field(1e-4, ge=0)
     plateau_factor: float = Field(0.1, gt=0, lt=1)
     plateau_patience: int = Field(2, ge=0)
@@ -156,7 +157,8 @@ def evaluate_arrays(module: nn.Module, arrays: LabelArrays, n_models: int) -> di
     """Validation figures: log loss against the training target, AUC and accuracy against 0/1 labels."""
     prob = predict_labels(module, arrays, n_models)
     label = arrays.label.numpy()
-    return {"log_loss": log_loss(prob, arrays.target.numpy()), "auc": auc(prob, label),
+    finite = bool(np.isfinite(prob).all())  # NaN from a diverged network: no AUC; `_fit` reports the log loss
+    return {"log_loss": log_loss(prob, arrays.target.numpy()), "auc": auc(prob, label) if finite else math.nan,
             "accuracy": float(np.mean((prob >= 0.5) == (label >= 0.5)))}
 
 
@@ -257,9 +259,12 @@ def _fit(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_models
         train_loss = _run_epoch(module, data, per_batch, n_models, optimizer, generator,
                                 tqdm(total=n_batches, desc=f"epoch {epoch}/{config.epochs}",
                                      disable=not progress, leave=False), where)
+        _check_loss(epoch, "training loss", train_loss)
         row = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
         if val is not None:
             figures = distributed.on_main(lambda: _validate(module, val, n_models, config.select_metric))
+            if "log_loss" in figures:
+                _check_loss(epoch, "validation log loss", figures["log_loss"])
             row.update({f"val_{k}": v for k, v in figures.items()})
             plateau = getattr(module, "plateau_metric", None)
             if plateau is not None and plateau in figures:
@@ -284,6 +289,14 @@ def _fit(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_models
     result.seconds = time.perf_counter() - start
     module.eval()
     return result
+
+
+def _check_loss(epoch: int, name: str, loss: float) -> None:
+    """A ConfigError when the loss `name` of `epoch` is NaN or infinite: training diverged (a learning rate too
+    high for the data), and every later epoch and prediction would be NaN."""
+    if not math.isfinite(loss):
+        raise ConfigError(f"training diverged at epoch {epoch}: the {name} is {'NaN' if math.isnan(loss) else loss}"
+                          "; lower the learning rate (--lr)")
 
 
 def _validate(module: nn.Module, val: LabelArrays, n_models: int, metric: str) -> dict[str, float]:
