@@ -395,9 +395,12 @@ def test_a_bad_entry_or_encoder_is_refused_by_name_before_any_dataset_is_loaded(
             run_comparison(spec, tmp_path / "run")
         assert str(caught.value).startswith(message), str(caught.value)
     assert FITS == [] and not (tmp_path / "run").exists()
-    # an override that mends an entry's parameter builds as the cell would: accepted
-    mended = _spec(table_path, [{"name": "knn", "params": {"nonsense": 1}}], seeds=(0,))
-    check_entry(mended.models[0], mended.model_copy(update={"overrides": {}}).model_copy())
+    # what a cell builds is the entry's params with the overrides merged over them: an override may mend one
+    tiny = {"name": "tiny", "model": "irtnet", "preset": "small", "params": {"train": {"epochs": 0}}}
+    mended = _spec(table_path, [tiny], seeds=(0,), overrides={"irtnet": {"train": {"epochs": 1}}})
+    check_entry(mended.models[0], mended)
+    with pytest.raises(ConfigError, match="model entry 'tiny': params: invalid IrtNet parameters: epochs: "):
+        check_entry(mended.models[0], _spec(table_path, [tiny], seeds=(0,)))
     spec_file = tmp_path / "spec.toml"
     spec_file.write_text(f'encoder = "hashing-32"\nout = "{tmp_path / "cli"}"\n[[datasets]]\nname = "syn"\n'
                          f'table = "{table_path}"\n[[models]]\nname = "big"\nmodel = "irtnet"\npreset = "gigantic"\n')
@@ -452,7 +455,7 @@ def test_a_zero_test_or_training_fraction_is_refused_and_a_zero_validation_one_r
      "datasets.0: dataset 'syn': `options` apply to imported datasets (`format` and `path`) only; a `table` is "
      "read as it is"),
     ({"overrides": {"knn": {"k": 3}, "irtnet": {}}},
-     "overrides: 'knn', 'irtnet' is the model of no entry (the entries' models: counting, model-mean)"),
+     "overrides: no entry's model is 'knn' or 'irtnet' (the entries' models: counting, model-mean)"),
 ])
 def test_values_that_would_be_coerced_or_ignored_are_refused(table_path, change, message):
     raw = {"datasets": [{"name": "syn", "table": str(table_path)}], "models": [{"name": "counting"},

@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from irtnet._io import atomic_path, clear_stale_temps, write_json
 from irtnet._version import __version__, computing_parts, source_fingerprint
@@ -49,6 +51,8 @@ from irtnet.api.compare_spec import (
     DatasetSpec,
     Setting,
     cell_key,
+    check_encoders,
+    check_entry,
     entry_spec,
     load_spec,
     reads_text,
@@ -58,6 +62,9 @@ from irtnet.api.compare_stats import paired_tables
 from irtnet.api.data import make_split, prepare, split_datasets
 from irtnet.config import DataConfig
 from irtnet.data.dataset import Dataset
+from irtnet.data.formats import AUTO
+from irtnet.data.importers import options_of
+from irtnet.data.importers._source import split_source
 from irtnet.data.pair_split import split_by_pair
 from irtnet.data.provenance import (
     file_sha256,
@@ -91,6 +98,32 @@ def load_dataset(ds: DatasetSpec) -> tuple[ResponseTable, dict[str, Any]]:
             "n_models": table.n_models, "n_queries": table.n_queries, "n_pairs": len(table.responses),
             "has_text": table.has_text, "benchmarks": table.benchmark_vocab.to_list(), "provenance": provenance(origin)}
     return table, info
+
+
+def check_source(ds: DatasetSpec) -> None:
+    """Refuse, before anything is computed, a dataset whose source cannot be read: a `table` that is missing or
+    not Parquet; an import's unknown `format`, an option that format does not take, or a `path` that is
+    missing. ConfigError naming the dataset and the field."""
+    if ds.table is not None:
+        if not Path(ds.table).is_file():
+            raise ConfigError(f"dataset {ds.name!r}: table: no such file: {ds.table}")
+        try:
+            pq.read_schema(ds.table)  # the footer only
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ConfigError(f"dataset {ds.name!r}: table: {ds.table} is not a readable Parquet file "
+                              f"({exc})") from None
+        return
+    if ds.format != AUTO:  # a detected format's options are checked when it is known
+        try:
+            accepted = options_of(ds.format)
+        except ConfigError as exc:
+            raise ConfigError(f"dataset {ds.name!r}: {exc}") from None
+        unknown = [k for k in ds.options if k not in accepted]
+        if unknown:
+            raise ConfigError(f"dataset {ds.name!r}: options: format {ds.format!r} takes no option "
+                              f"{', '.join(map(repr, unknown))} (its options: {', '.join(accepted) or 'none'})")
+    if not split_source(ds.path)[0].exists():
+        raise ConfigError(f"dataset {ds.name!r}: path: no such file or folder: {ds.path}")
 
 
 # ------------------------------------------------------------------------------------------ splits
@@ -366,6 +399,11 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
             settings_of(entry)
         except ConfigError as exc:
             raise ConfigError(f"model entry {entry.name!r}: {exc}") from None
+    for entry in spec.models:  # then everything a cell would build, and every source it would read
+        check_entry(entry, spec)
+    check_encoders(spec)
+    for ds in spec.datasets:
+        check_source(ds)
     runner = _Runner(spec, out, force, only_datasets, only_models, log, progress)
     clear_stale_temps(runner.cells_dir)  # what a killed run left half-written (writes go through atomic_path)
     cells, infos = [], {}

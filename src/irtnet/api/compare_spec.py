@@ -1,25 +1,37 @@
 """What a comparison is (`CompareSpec`: datasets, model entries, seeds, split settings), how each entry is
-resolved for a seed (`entry_spec`, through the one resolver `irtnet.predictors.spec.resolve_spec`) and the cache
-key of a cell. The runner is `irtnet.api.compare`.
+resolved for a seed (`entry_spec`, through the one resolver `irtnet.predictors.spec.resolve_spec`), the checks
+that refuse a bad entry or encoder before any data is read (`check_entry`, `check_encoders`) and the cache key
+of a cell. The runner is `irtnet.api.compare`.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt,
+                      ValidationError, field_validator, model_validator)
 
 from irtnet._version import computing_parts, source_fingerprint
 from irtnet.config import deep_update
-from irtnet.data.embeddings import DEFAULT_ENCODER
+from irtnet.data.embeddings import DEFAULT_ENCODER, load_encoder, resolve_offline
 from irtnet.data.provenance import sha256_text
 from irtnet.data.splits import check_fractions
 from irtnet.errors import ConfigError
-from irtnet.predictors.spec import ModelSpec, brief, registered, resolve_spec
+from irtnet.predictors.spec import ModelSpec, brief, build_predictor, registered, resolve_spec
 
 Setting = Literal["query", "pair"]
+
+
+def _not_blank(name: str) -> str:
+    if not name.strip():
+        raise ValueError(f"a name must not be empty or blank, got {name!r}")
+    return name
+
+
+#: The label of a dataset or model entry (file names and table rows): not empty, not only spaces.
+Name = Annotated[str, AfterValidator(_not_blank)]
 
 
 # --------------------------------------------------------------------------------------------- spec
@@ -28,7 +40,7 @@ class DatasetSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: Name
     table: str | None = None
     format: str | None = None
     path: str | None = None
@@ -41,6 +53,9 @@ class DatasetSpec(BaseModel):
     def _one_source(self) -> DatasetSpec:
         if (self.table is None) == (self.format is None or self.path is None):
             raise ValueError(f"dataset {self.name!r}: give either `table` or both `format` and `path`")
+        if self.table is not None and self.options:
+            raise ValueError(f"dataset {self.name!r}: `options` apply to imported datasets (`format` and `path`) "
+                             "only; a `table` is read as it is")
         return self
 
 
@@ -50,7 +65,7 @@ class CompareEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: Name
     model: str | None = None
     preset: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -74,20 +89,32 @@ class CompareSpec(BaseModel):
                                                 "share results")
     datasets: list[DatasetSpec]
     models: list[CompareEntry]
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
-    folds: int | None = Field(None, ge=2, description="K-fold cross-fitting over queries (every query tested once; "
-                              "validation carved from the training folds) for each seed; None: one split per "
-                              "seed with `fractions`")
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seeds: list[StrictInt] = Field(default_factory=lambda: [0, 1, 2])
+    folds: StrictInt | None = Field(None, ge=2, description="K-fold cross-fitting over queries (every query tested "
+                                    "once; validation carved from the training folds) for each seed; None: one "
+                                    "split per seed with `fractions`")
+    fractions: tuple[StrictFloat, StrictFloat, StrictFloat] = (0.8, 0.1, 0.1)
     focus: str | None = Field(None, description="the entry compared with every other by paired bootstrap "
                               "(default: the first entry)")
-    n_boot: int = Field(2000, ge=100, description="bootstrap resamples of queries for the paired intervals")
-    stratify: bool = True
+    n_boot: StrictInt = Field(2000, ge=100, description="bootstrap resamples of queries for the paired intervals")
+    stratify: StrictBool = True
     encoder: str = DEFAULT_ENCODER
     routing_mode: Literal["complete", "observed"] = "complete"
-    threads: int = Field(1, ge=1)
+    threads: StrictInt = Field(1, ge=1)
     overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="registry name -> params merged over every entry of that model")
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        try:
+            check_fractions(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if value[2] == 0:
+            raise ValueError(f"the test fraction must be positive (every cell is scored on the test part), "
+                             f"got {list(value)}")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> CompareSpec:
@@ -99,12 +126,16 @@ class CompareSpec(BaseModel):
             raise ValueError("a comparison needs at least one dataset, one model and one seed")
         if any(s < 0 for s in self.seeds):
             raise ValueError(f"seeds must be whole numbers of at least 0, got {self.seeds}")
+        repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
+        if repeated:
+            raise ValueError(f"seeds must be distinct (a repeated seed repeats its cells); repeated: {repeated}")
         if self.focus is not None and self.focus not in {m.name for m in self.models}:
             raise ValueError(f"focus {self.focus!r} is not one of the model entries")
-        try:
-            check_fractions(self.fractions)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
+        models = list(dict.fromkeys(m.registry_name for m in self.models))
+        stray = [name for name in self.overrides if name not in models]
+        if stray:
+            raise ValueError(f"overrides: no entry's model is {' or '.join(map(repr, stray))} "
+                             f"(the entries' models: {', '.join(models)})")
         return self
 
 
@@ -128,13 +159,67 @@ def reads_text(entry: CompareEntry) -> bool:
 
 
 # --------------------------------------------------------------------------------------- parameters
+def entry_params(entry: CompareEntry, spec: CompareSpec) -> dict[str, Any]:
+    """The entry's `params` with the spec's `overrides` of its model merged over them."""
+    return deep_update(entry.params, spec.overrides.get(entry.registry_name, {}))
+
+
 def entry_spec(entry: CompareEntry, spec: CompareSpec, seed: int) -> ModelSpec:
     """The resolved model of `entry` for one seed (what the cache key hashes); ConfigError names the entry."""
-    params = deep_update(entry.params, spec.overrides.get(entry.registry_name, {}))
+    params = entry_params(entry, spec)
     try:
         return resolve_spec(ModelSpec(model=entry.registry_name, preset=entry.preset, params=params, seed=seed))
     except ConfigError as exc:
         raise ConfigError(f"{entry.name}: {exc}") from exc
+
+
+def check_entry(entry: CompareEntry, spec: CompareSpec) -> None:
+    """Build (not fit) `entry`'s model for every seed, as its cells will, so that a bad preset, parameter or
+    override is refused before any data is read. The ConfigError names the entry and the field at fault: the
+    first of `preset`, `params` and `overrides.<model>` whose addition makes the build fail."""
+    if _build_error(entry, entry_params(entry, spec), spec.seeds) is None:
+        return
+    stages = (("preset" if entry.preset is not None else "model", {}), ("params", entry.params),
+              (f"overrides.{entry.registry_name}", entry_params(entry, spec)))
+    for name, params in stages:
+        error = _build_error(entry, params, spec.seeds)
+        if error is not None:
+            raise ConfigError(f"model entry {entry.name!r}: {name}: {error}")
+
+
+def _build_error(entry: CompareEntry, params: dict[str, Any], seeds: list[int]) -> ConfigError | None:
+    """The error building `entry`'s model (its preset, these params) raises for one of `seeds`; None if none."""
+    try:
+        for seed in seeds:
+            build_predictor(ModelSpec(model=entry.registry_name, preset=entry.preset, params=params, seed=seed))
+    except ConfigError as exc:
+        return exc
+    return None
+
+
+def check_encoders(spec: CompareSpec) -> None:
+    """Refuse an encoder that cannot be loaded without a download (`resolve_offline`; `hashing-<dim>` needs no
+    files): an entry's own `encoder` names the entry, the spec's `encoder` is checked where an entry uses it."""
+    for entry in spec.models:
+        if entry.encoder is not None:
+            try:
+                check_encoder(entry.encoder)
+            except ConfigError as exc:
+                raise ConfigError(f"model entry {entry.name!r}: encoder: {exc}") from None
+    if any(entry.encoder is None for entry in spec.models):
+        try:
+            check_encoder(spec.encoder)
+        except ConfigError as exc:
+            raise ConfigError(f"encoder: {exc}") from None
+
+
+def check_encoder(name: str) -> None:
+    """ConfigError unless the encoder `name` is available here: a hashing encoder (made at once, no files) or a
+    sentence-transformers model packaged, in a local folder or in the Hugging Face cache (found, not loaded)."""
+    if name.startswith("hashing-"):
+        load_encoder(name)
+    else:
+        resolve_offline(name)
 
 
 def cell_key(fingerprint: str, split: dict[str, Any], model: ModelSpec, encoder: str, routing_mode: str) -> str:

@@ -151,7 +151,7 @@ def results(
         write_text(output, results_document(runs, command=_command()))
         shown = err_console if summary else console  # stdout: only the tables
         for note in filter(None, map(missing_stats_note, runs)):
-            shown.print(f"note: {note}", highlight=False, soft_wrap=True)
+            shown.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
         shown.print(f"wrote {output}")
     if tables is not None:
         typer.echo(tables)
