@@ -1,10 +1,12 @@
 """The estimation protocol and the data-efficiency curve on tiny synthetic data (hashing encoder, the `small`
-IrtNet preset for two epochs), through the task functions, the API and the command line."""
+IrtNet preset for two epochs), through the task functions, the API and the command line; the protocol's cache of
+finished draws."""
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -19,12 +21,14 @@ from irtnet.predictors.spec import ModelSpec
 from irtnet.reporting.estimation_figures import estimation_markdown
 from irtnet.tasks.data_efficiency import SETTINGS, data_efficiency_curve, stratified_order
 from irtnet.tasks.estimate import OVERALL
-from irtnet.tasks.estimation_protocol import evaluate_estimation
+from irtnet.tasks.estimation_draws import DrawCache, DrawResult, draw_key, load_draw, save_draw
+from irtnet.tasks.estimation_protocol import EstimationEvaluation, evaluate_estimation
 from irtnet.tasks.estimation_summary import BASELINES, IRTNET, METHODS, EstimationCell, paired_errors, summarise
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, STRENGTH_GRID
 
 SMALL = ModelSpec(preset="small", params={"train": {"epochs": 2, "progress": False}})
 NS, ROUTING_N = (10, 40), 40
+RUN = {"ns": NS, "draws": 2, "routing_ns": (ROUTING_N,), "n_draws": 200, "n_boot": 200}  # the `result` fixture's
 METRICS = ("abs_error", "bias", "spearman", "coverage", "width")
 
 
@@ -35,10 +39,14 @@ def data(one_torch_thread):
 
 
 @pytest.fixture(scope="module")
-def result(data):
+def draw_cache(tmp_path_factory):
+    return DrawCache(tmp_path_factory.mktemp("est") / "est.draws", {"model": "small"})
+
+
+@pytest.fixture(scope="module")
+def result(data, draw_cache):
     make = factory(SMALL)
-    return evaluate_estimation(data, make, ns=NS, draws=2, retrain=make, routing_ns=(ROUTING_N,), n_draws=200,
-                               n_boot=200)
+    return evaluate_estimation(data, make, retrain=make, cache=draw_cache, **RUN)
 
 
 def test_summary_has_every_method_n_and_metric(result):
@@ -208,7 +216,10 @@ def test_cli_quick_runs_write_json_figures_and_markdown(tmp_path):
     out = tmp_path / "est.json"
     res = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "-o", str(out), "--quick", *common])
     assert res.exit_code == 0, res.output
+    assert "draws computed in this invocation: 1, read from the cache" in " ".join(res.output.split())  # wrapped
+    assert len(list((tmp_path / "est.draws").glob("draw0-*.npz"))) == 1
     doc = json.loads(out.read_text())
+    assert doc["run"] == {"draws_computed": 1, "draws_from_cache": 0, "draw_cache": str(tmp_path / "est.draws")}
     assert {r["method"] for r in doc["summary"]} == set(METHODS) and doc["settings"]["quick"] is True
     assert {r["n"] for r in doc["summary"]} == {10, 50}
     for name in ("est-error.png", "est-coverage.png", "est.md"):
@@ -284,3 +295,76 @@ def test_prior_strength_is_checked_recorded_and_moves_the_estimates(data):
     # and chosen again at each N the protocol scores (its routing Ns too), from the same grid
     assert set(record["strength_at"]) == {"10", "40", "50", "100"}
     assert set(record["strength_at"].values()) <= set(STRENGTH_GRID)
+
+
+# ------------------------------------------------------------------------------------- the draw cache
+def _json_without_run(result: EstimationEvaluation) -> str:
+    """The result's JSON but its run record (how many draws were read): NaN-safe to compare as text."""
+    return json.dumps({k: v for k, v in result.to_dict().items() if k != "run"}, sort_keys=True)
+
+
+def test_a_saved_draw_reads_back_whole_and_a_damaged_one_reads_as_none(tmp_path):
+    cell = EstimationCell(0, "m1", "mean-random", 10, "algebra", 100, 10, 0.5, float("nan"), 0.75, 0.6)
+    routing = {40: {"y": np.array([[1.0, np.nan]]), "irtnet-added": np.array([[0.25, 0.5]], np.float32),
+                    "new": np.array([False, True])}}
+    path = tmp_path / "draws" / "draw0-k.npz"
+    save_draw(path, DrawResult([cell], routing, {"prior_sd": np.float64(0.5), "strength_at": {"10": 1.0}}, True))
+    assert [f.name for f in path.parent.iterdir()] == [path.name]  # no temporary left beside it
+    back = load_draw(path)
+    assert back is not None and back.item_seen and back.refit == {"prior_sd": 0.5, "strength_at": {"10": 1.0}}
+    assert json.dumps(asdict(back.cells[0])) == json.dumps(asdict(cell))
+    assert list(back.routing) == [40] and list(back.routing[40]) == ["y", "irtnet-added", "new"]
+    for name, array in routing[40].items():
+        assert back.routing[40][name].dtype == array.dtype
+        np.testing.assert_array_equal(back.routing[40][name], array)
+    whole = path.read_bytes()
+    for damaged in (b"", b"not a zip archive", whole[: len(whole) // 2]):
+        path.write_bytes(damaged)
+        assert load_draw(path) is None
+    assert load_draw(tmp_path / "draws" / "absent.npz") is None
+
+
+def test_a_draw_key_changes_with_every_part_it_hashes():
+    parts = ("table", {"model": "a"}, {"level": 0.9}, 0)
+    key = draw_key(*parts)
+    assert key == draw_key(*parts) and len(key) == 24
+    others = {draw_key(*parts[:i], other, *parts[i + 1:])
+              for i, other in enumerate(("other", {"model": "b"}, {"level": 0.8}, 1))}
+    assert len(others) == 4 and key not in others
+
+
+def test_a_rerun_reads_the_finished_draws_and_gives_the_same_result(data, result, draw_cache):
+    assert result.run == {"draws_computed": 2, "draws_from_cache": 0, "draw_cache": str(draw_cache.folder)}
+    files = sorted(draw_cache.folder.glob("*.npz"))
+    assert [f.name.split("-")[0] for f in files] == ["draw0", "draw1"]
+    files[1].unlink()  # draw 1 is computed again, draw 0 read
+    make = factory(SMALL)
+    again = evaluate_estimation(data, make, retrain=make, cache=draw_cache, **RUN)
+    assert (again.run["draws_computed"], again.run["draws_from_cache"]) == (1, 1) and files[1].is_file()
+    assert _json_without_run(again) == _json_without_run(result)
+
+
+def test_a_failed_draw_is_not_saved_a_damaged_one_is_redone_and_a_new_setting_reads_none(data, tmp_path):
+    cache = DrawCache(tmp_path / "est.draws", {"model": "small"})
+    make = factory(SMALL)
+    run = {"ns": (10,), "methods": ["mean-random"], "n_draws": 100, "n_boot": 100, "cache": cache}
+    calls: list[int] = []
+
+    def second_fails():
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("interrupted")
+        return make()
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        evaluate_estimation(data, second_fails, draws=2, **run)
+    (first,) = cache.folder.glob("*.npz")  # draw 0 only: the failed draw left nothing
+    assert first.name.startswith("draw0-")
+    resumed = evaluate_estimation(data, make, draws=2, **run)
+    assert (resumed.run["draws_computed"], resumed.run["draws_from_cache"]) == (1, 1)
+    first.write_bytes(b"truncated")
+    redone = evaluate_estimation(data, make, draws=1, **run)  # fewer draws: the same key for draw 0
+    assert (redone.run["draws_computed"], redone.run["draws_from_cache"]) == (1, 0) and load_draw(first) is not None
+    changed = evaluate_estimation(data, make, draws=1, level=0.8, **run)
+    assert (changed.run["draws_computed"], changed.run["draws_from_cache"]) == (1, 0)
+    assert len(list(cache.folder.glob("*.npz"))) == 3

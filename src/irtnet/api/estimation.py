@@ -1,7 +1,8 @@
 """Evaluating estimation and data efficiency (docs/estimation.md, "Evaluating estimation"): each function builds
 its models from `ModelSpec`s (the seeds and defaults `resolve_spec` gives), prepares the table, runs the
 protocol of `irtnet.tasks.estimation_protocol` / `irtnet.tasks.data_efficiency`, records the settings and,
-with `out`, writes the result's JSON atomically."""
+with `out`, writes the result's JSON atomically. `evaluate_estimation` with `out` also keeps each finished draw in
+`draws_folder(out)` and, on a rerun with the same settings, reads it instead of training again."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ def _pick(value: Any, key: str, quick: bool) -> Any:
     return value if value is not None else (QUICK if quick else FULL)[key]
 
 
+def draws_folder(out: str | Path) -> Path:
+    """Where `evaluate_estimation` keeps the finished draws of the run written to `out`: `<out minus its suffix>.draws`
+    beside it (estimation.json: estimation.draws/)."""
+    return Path(out).with_suffix(".draws")
+
+
 def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns: Sequence[int] | None = None,
                         draws: int | None = None, held_out_share: float = 1 / 3, methods: Sequence[str] | None = None,
                         routing_ns: Sequence[int] | None = None, retrain: bool = True, retrain_epochs: int | None = None,
@@ -39,8 +46,11 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
     trained without the replayed models (`tasks/model_split.py`), one per fold of the known models;
     `prior_strength` scales the new models' ability prior (None: chosen per draw and N on the known models);
     `replay_weight` how irtnet's interval fits the replayed residuals' weight (`estimate_replay.REPLAY_WEIGHTS`).
-    Settings left None take `FULL`'s values, or `QUICK`'s with `quick`. Returns an `EstimationEvaluation`."""
+    Settings left None take `FULL`'s values, or `QUICK`'s with `quick`. With `out`, each finished draw is kept in
+    `draws_folder(out)`, keyed on the table, the encoder, both models' resolved specs, the protocol's settings and
+    the code, and a rerun reads the draws it finds there (`run` says how many). Returns an `EstimationEvaluation`."""
     from irtnet.tasks.estimate import check_prior_strength
+    from irtnet.tasks.estimation_draws import DrawCache
     from irtnet.tasks.estimation_protocol import METHODS
     from irtnet.tasks.estimation_protocol import evaluate_estimation as run
 
@@ -50,16 +60,19 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
         raise ConfigError(f"estimation needs an IRT model with query parameters (irtnet), not {model.model!r}")
     if retrain_epochs is not None and retrain_epochs < 1:
         raise ConfigError(f"retrain_epochs must be at least 1, got {retrain_epochs}")
-    again = factory(apply_flags(model, epochs=retrain_epochs)) if retrain_epochs else factory(model)
+    again_spec = apply_flags(model, epochs=retrain_epochs) if retrain_epochs else model
     chosen = list(methods) if methods is not None else list(METHODS)
+    cache = None if out is None else DrawCache(draws_folder(out), {
+        "encoder": encoder, "model": resolve_spec(model).model_dump(mode="json"),
+        "retrain_model": resolve_spec(again_spec).model_dump(mode="json") if retrain else None})
     with torch_threads(threads):
         result = run(prepared(table, encoder), factory(model), ns=list(_pick(ns, "ns", quick)),
                      draws=_pick(draws, "draws", quick), held_out_share=held_out_share, seed=model.seed,
-                     methods=chosen, retrain=again if retrain else None,
+                     methods=chosen, retrain=factory(again_spec) if retrain else None,
                      routing_ns=list(_pick(routing_ns, "routing_ns", quick)), level=level,
                      n_draws=_pick(n_draws, "n_draws", quick), n_boot=_pick(n_boot, "n_boot", quick),
                      replay_folds=replay_folds, prior_strength=prior_strength, replay_weight=replay_weight,
-                     progress=progress)
+                     cache=cache, progress=progress)
     result.settings.update(table=str(table), encoder=encoder, model=resolve_spec(model).model_dump(mode="json"),
                            quick=quick, retrain_epochs=retrain_epochs)
     if out is not None:

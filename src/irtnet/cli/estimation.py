@@ -1,5 +1,6 @@
 """`irtnet evaluate-estimation` and `irtnet data-efficiency`: each parses, calls `irtnet.api.estimation`, writes
-the JSON (atomically) and, beside it, the figures and markdown summary of `irtnet.reporting.estimation_figures`."""
+the JSON (atomically) and, beside it, the figures and markdown summary of `irtnet.reporting.estimation_figures`
+(and, for evaluate-estimation, the finished draws in `<out>.draws/`, which a rerun reads)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,9 @@ def evaluate_estimation(
     doc = result.to_dict()
     console.print(estimation_markdown(doc, paired=False), highlight=False, markup=False)  # all of it in the .md
     written = write_estimation_report(doc, out) if figures else []
+    run_record = doc["run"]
+    console.print(f"draws computed in this invocation: {run_record['draws_computed']}, read from the cache "
+                  f"({run_record['draw_cache']}): {run_record['draws_from_cache']}", highlight=False)
     console.print(f"wrote {out}" + "".join(f", {p}" for p in written), highlight=False)
 
 

@@ -30,7 +30,8 @@ and on the same (draw, model) overall accuracies, a bootstrap over (draw, model)
 verdict (`stats.verdict`); the cells and these summaries are in `estimation_summary`. Routing at N in
 routing_ns: the checkpoint with the held-out models added (`onboard.with_new_model`, theta from the random N
 answers) against the retrained model and against HierShrink as a router (the `cluster-rate` baseline, fitted on
-the same answers), on the test queries (`estimation_routing.routing_rows`).
+the same answers), on the test queries (`estimation_routing.routing_rows`). Given a `DrawCache`, each finished
+draw is saved and a rerun reads it instead of computing it again (`estimation_draws`).
 """
 
 from __future__ import annotations
@@ -41,12 +42,15 @@ from typing import Any
 
 import numpy as np
 
+from irtnet._io import clear_stale_temps
+from irtnet.data.provenance import table_fingerprint
 from irtnet.data.splits import held_out_models, pair_subset, split_by_query
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.baselines.text_rates import ClusterRate
 from irtnet.tasks import estimation_baselines as eb
 from irtnet.tasks.estimate import OVERALL, _check_level, check_prior_strength, check_replay_weight, estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
+from irtnet.tasks.estimation_draws import DrawCache, DrawResult, draw_path, load_draw, save_draw
 from irtnet.tasks.estimation_routing import routing_rows
 from irtnet.tasks.estimation_summary import IRTNET, METHODS, EstimationCell, paired_errors, summarise
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, refit_for_new_models
@@ -56,17 +60,19 @@ from irtnet.tasks.onboard import Prior, fit_theta, with_new_model
 
 @dataclass
 class EstimationEvaluation:
-    """Every cell, their summary per (method, n, benchmark), the paired verdicts, routing rows and settings."""
+    """Every cell, their summary per (method, n, benchmark), the paired verdicts, routing rows and settings; `run`:
+    this invocation's draws, computed and read from the draw cache (the rest is the same either way)."""
 
     cells: list[EstimationCell]
     summary: list[dict[str, Any]]
     paired: list[dict[str, Any]]
     routing: list[dict[str, Any]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": "estimation", "settings": self.settings, "summary": self.summary, "paired": self.paired,
-                "routing": self.routing, "cells": [asdict(c) for c in self.cells]}
+                "routing": self.routing, "cells": [asdict(c) for c in self.cells], "run": self.run}
 
 
 @dataclass
@@ -267,15 +273,77 @@ def _routing_inputs(data: Any, split: Any, ctx: _Draw, routers: dict[str, Any], 
     return out
 
 
-# ------------------------------------------------------------------------------------------ scoring
 # ------------------------------------------------------------------------------------------ protocol
+@dataclass(frozen=True)
+class _Settings:
+    """What one draw's result depends on besides the data, the models and the code (its cache key's settings)."""
+
+    ns: tuple[int, ...]
+    held_out_share: float
+    seed: int
+    methods: tuple[str, ...]
+    retrain: bool
+    routing_ns: tuple[int, ...]
+    fractions: tuple[float, float, float]
+    level: float
+    n_draws: int
+    irt_dim: int
+    item_refit: bool
+    replay_folds: int
+    prior_strength: float | None
+    replay_weight: str
+
+
+def _run_draw(d: int, data: Any, s: _Settings, make_predictor: Callable[[], Any], retrain: Callable[[], Any] | None,
+              msplit: Any, qsplit: Any, all_models: Sequence[str], say: Callable[[str], None]) -> DrawResult:
+    """One draw on its model split `msplit` and query split `qsplit`: train, estimate every held-out model,
+    retrain and collect the routing inputs."""
+    say(f"draw {d}: training on {len(msplit.train_models)} models, holding out {len(msplit.test_models)}")
+    val = data.select(qsplit.val, msplit.train_models) if qsplit.val else None
+    train = data.select(qsplit.train, msplit.train_models)
+    predictor = make_predictor().fit(train, val)
+    pool_data = data.select(qsplit.train)
+    ctx = _prepare_draw(d, predictor, pool_data, msplit.train_models, msplit.test_models, s.methods, s.irt_dim,
+                        s.seed, s.item_refit, strength=s.prior_strength, val=val,
+                        strength_at=(*s.ns, *s.routing_ns) if s.prior_strength is None else ())
+    ctx.replay_weight = s.replay_weight
+    if s.replay_folds:
+        nets = fold_networks(make_predictor, train, val, pool_data.queries, msplit.train_models, s.replay_folds,
+                             s.seed + d, lambda m: say(f"draw {d}: {m}"))
+        ctx.replay, ctx.replay_priors = replay_on_folds(nets, ctx.known, ctx.refit["prior_sd"],
+                                                        ctx.refit["prior_kind"], ctx.refit["prior_strength"])
+        ctx.at = {n: (prior, fold_priors(nets, ctx.known.shape[1], ctx.refit["prior_kind"],
+                                         ctx.refit["strength_at"][str(n)])) for n, (prior, _) in ctx.at.items()}
+    out = DrawResult([], {}, ctx.refit, bool(getattr(predictor, "item_seen", False)))
+    for j, name in enumerate(ctx.new_models):
+        say(f"draw {d}: estimating {name}")
+        n_answered = int((~np.isnan(ctx.new[:, j])).sum())
+        if any(n > n_answered for n in s.ns):  # no N-answer draw from fewer items: said, not silently dropped
+            say(f"draw {d}: {name} answered {n_answered} pool items; skipped N = "
+                f"{', '.join(str(n) for n in s.ns if n > n_answered)}")
+        out.cells += _model_cells(ctx, j, s.ns, s.methods, s.level, s.n_draws, s.seed)
+    if retrain is None or "retrain" not in s.methods:
+        return out
+    for n in (n for n in s.routing_ns if qsplit.test):
+        say(f"draw {d}: retraining with {n} answers of each held-out model")
+        answered = _with_answers(data, qsplit.train, msplit.train_models, ctx, n, s.seed)
+        retrained = retrain().fit(answered, val)
+        out.cells += _retrain_cells(ctx, retrained, pool_data, n, s.seed)
+        if not getattr(retrained, "item_seen", False):  # free per-item parameters: no unseen test queries
+            routers = {"retrain": retrained}
+            if answered.queries.vectors is not None:  # HierShrink's router: the cluster base rate, same answers
+                routers["hiershrink"] = ClusterRate(seed=s.seed).fit(answered, val)
+            out.routing[n] = _routing_inputs(data, qsplit, ctx, routers, n, s.seed, all_models)
+    return out
+
+
 def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequence[int] = (10, 25, 50, 100, 200),
                         draws: int = 3, held_out_share: float = 1 / 3, seed: int = 0,
                         methods: Sequence[str] = METHODS, retrain: Callable[[], Any] | None = None,
                         routing_ns: Sequence[int] = (50, 100), fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                         level: float = 0.9, n_draws: int = 1000, n_boot: int = 2000, irt_dim: int = 2,
                         item_refit: bool = True, replay_folds: int = 0, prior_strength: float | None = 1.0,
-                        replay_weight: str = "auto",
+                        replay_weight: str = "auto", cache: DrawCache | None = None,
                         progress: Callable[[str], None] | None = None) -> EstimationEvaluation:
     """The protocol of the module docstring on a Dataset; `retrain` (a factory) adds the retrain method and the
     routing comparison at `routing_ns`; `prior_strength` scales the new models' ability prior (its precision;
@@ -283,7 +351,9 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
     and per N on the known models, `item_refit.choose_strength`, or 1 where there are too few); `replay_folds` > 1
     replays the known models on auxiliary networks trained without them (`model_split.fold_networks`), 0
     on the checkpoint's own items; `replay_weight` is irtnet's estimates' (`estimate.estimate_accuracy`).
-    Returns every cell, the summaries and the paired verdicts."""
+    With `cache`, each finished draw is saved in its folder and a draw found there is read instead of computed
+    (`estimation_draws`; its context must name what `make_predictor`, `retrain` and the vectors depend on).
+    Returns every cell, the summaries, the paired verdicts and, under `run`, how many draws were computed and read."""
     _check_settings(ns, draws, held_out_share, methods)
     if retrain is not None and "retrain" in methods and any(int(n) < 1 for n in routing_ns):
         raise ConfigError(f"routing_ns: numbers of answers must be at least 1, got {list(routing_ns)}")
@@ -296,59 +366,43 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
         raise DataError(f"the protocol needs at least 3 models (known and held out), got {len(all_models)}",
                         field="models")
     n_test = min(len(all_models) - 2, max(1, round(held_out_share * len(all_models))))
+    s = _Settings(tuple(int(n) for n in ns), held_out_share, seed, tuple(methods), retrain is not None,
+                  tuple(int(n) for n in routing_ns), tuple(fractions), level, n_draws, irt_dim, item_refit,
+                  replay_folds, prior_strength, replay_weight)
     say = progress or (lambda _m: None)
+    if cache is not None:
+        clear_stale_temps(cache.folder)  # what a killed run left half-written (saves go through atomic_path)
+    table = "" if cache is None else table_fingerprint(data.table)
     cells: list[EstimationCell] = []
     routing: dict[int, list[dict[str, np.ndarray]]] = {}
     refits: list[dict[str, Any]] = []
+    item_seen, read = False, 0
     for d in range(draws):
         msplit = held_out_models(data.table, n_test=n_test, seed=seed + d)
         qsplit = split_by_query(data.table, fractions, seed + d)
         if min(ns) > len(qsplit.train):  # refused before training: no N fits the pool
             raise DataError(f"every N asked ({list(ns)}) is more than the {len(qsplit.train)} items of the pool "
                             "(the split's train queries): use smaller numbers of answers", field="ns")
-        say(f"draw {d}: training on {len(msplit.train_models)} models, holding out {len(msplit.test_models)}")
-        val = data.select(qsplit.val, msplit.train_models) if qsplit.val else None
-        train = data.select(qsplit.train, msplit.train_models)
-        predictor = make_predictor().fit(train, val)
-        pool_data = data.select(qsplit.train)
-        ctx = _prepare_draw(d, predictor, pool_data, msplit.train_models, msplit.test_models, methods, irt_dim, seed,
-                            item_refit, strength=prior_strength, val=val,
-                            strength_at=(*ns, *routing_ns) if prior_strength is None else ())
-        refits.append(ctx.refit)
-        ctx.replay_weight = replay_weight
-        if replay_folds:
-            nets = fold_networks(make_predictor, train, val, pool_data.queries, msplit.train_models, replay_folds,
-                                 seed + d, lambda m: say(f"draw {d}: {m}"))
-            ctx.replay, ctx.replay_priors = replay_on_folds(nets, ctx.known, ctx.refit["prior_sd"],
-                                                            ctx.refit["prior_kind"], ctx.refit["prior_strength"])
-            ctx.at = {n: (prior, fold_priors(nets, ctx.known.shape[1], ctx.refit["prior_kind"],
-                                             ctx.refit["strength_at"][str(n)])) for n, (prior, _) in ctx.at.items()}
-        for j, name in enumerate(ctx.new_models):
-            say(f"draw {d}: estimating {name}")
-            n_answered = int((~np.isnan(ctx.new[:, j])).sum())
-            if any(n > n_answered for n in ns):  # no N-answer draw from fewer items: said, not silently dropped
-                say(f"draw {d}: {name} answered {n_answered} pool items; skipped N = "
-                    f"{', '.join(str(n) for n in ns if n > n_answered)}")
-            cells += _model_cells(ctx, j, ns, methods, level, n_draws, seed)
-        if retrain is None or "retrain" not in methods:
-            continue
-        for n in (n for n in routing_ns if qsplit.test):
-            say(f"draw {d}: retraining with {n} answers of each held-out model")
-            answered = _with_answers(data, qsplit.train, msplit.train_models, ctx, n, seed)
-            retrained = retrain().fit(answered, val)
-            cells += _retrain_cells(ctx, retrained, pool_data, n, seed)
-            if not getattr(retrained, "item_seen", False):  # free per-item parameters: no unseen test queries
-                routers = {"retrain": retrained}
-                if answered.queries.vectors is not None:  # HierShrink's router: the cluster base rate, same answers
-                    routers["hiershrink"] = ClusterRate(seed=seed).fit(answered, val)
-                routing.setdefault(int(n), []).append(_routing_inputs(data, qsplit, ctx, routers, n, seed, all_models))
+        path = None if cache is None else draw_path(cache, table, asdict(s), d)
+        done = None if path is None else load_draw(path)
+        if done is None:
+            done = _run_draw(d, data, s, make_predictor, retrain, msplit, qsplit, all_models, say)
+            if path is not None:
+                save_draw(path, done)
+        else:
+            read += 1
+            say(f"draw {d}: read from {path}")
+        cells += done.cells
+        refits.append(done.refit)
+        item_seen = done.item_seen
+        for n, inputs in done.routing.items():
+            routing.setdefault(n, []).append(inputs)
     if not cells:
         raise DataError(f"no held-out model answered as many pool items as any N asked ({list(ns)}): use smaller "
                         "numbers of answers", field="ns")
     settings = {"ns": [int(n) for n in ns], "draws": draws, "held_out_share": held_out_share, "n_held_out": n_test,
                 "seed": seed, "methods": list(methods),
-                "routing_ns": [int(n) for n in routing_ns] if retrain and not getattr(predictor, "item_seen", False)
-                else [],
+                "routing_ns": [int(n) for n in routing_ns] if retrain and not item_seen else [],
                 "replay_folds": replay_folds, "replay_weight": replay_weight, "fractions": list(fractions),
                 "prior_strength": "chosen per draw and N (item_refit.per_draw)" if prior_strength is None
                 else prior_strength,
@@ -361,8 +415,10 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
                                        "sd and the ability prior's kind (then, unless given, its strength) chosen at "
                                        f"{CHOICE_ANSWERS} answers by two-fold cross-fitting over the known models "
                                        "(tasks/item_refit.py)"}}
+    run = {"draws_computed": draws - read, "draws_from_cache": read,
+           "draw_cache": None if cache is None else str(cache.folder)}
     return EstimationEvaluation(cells, summarise(cells), paired_errors(cells, n_boot, seed),
-                                routing_rows(routing, n_boot, seed), settings)
+                                routing_rows(routing, n_boot, seed), settings, run)
 
 
 def _with_answers(data: Any, pool_ids: Sequence[str], known_ids: Sequence[str], ctx: _Draw, n: int, seed: int) -> Any:
