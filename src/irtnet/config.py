@@ -43,11 +43,19 @@ class DataConfig(BaseModel):
     @field_validator("fractions")
     @classmethod
     def _fractions(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
-        try:
-            check_fractions(v)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
-        return v
+        return validate_fractions(v)
+
+
+def validate_fractions(value: tuple[float, float, float], need_test: bool = False) -> tuple[float, float, float]:
+    """`check_fractions` for a pydantic validator (a ValueError); `need_test`: the test fraction must be positive."""
+    try:
+        check_fractions(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    if need_test and value[2] == 0:
+        raise ValueError("the test fraction must be positive (every cell is scored on the test part), "
+                         f"got {list(value)}")
+    return value
 
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:

@@ -14,10 +14,9 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, 
                       ValidationError, field_validator, model_validator)
 
 from irtnet._version import computing_parts, source_fingerprint
-from irtnet.config import deep_update
+from irtnet.config import deep_update, validate_fractions
 from irtnet.data.embeddings import DEFAULT_ENCODER, load_encoder, resolve_offline
 from irtnet.data.provenance import sha256_text
-from irtnet.data.splits import check_fractions
 from irtnet.errors import ConfigError
 from irtnet.predictors.spec import ModelSpec, brief, build_predictor, registered, resolve_spec
 
@@ -107,14 +106,7 @@ class CompareSpec(BaseModel):
     @field_validator("fractions")
     @classmethod
     def _fractions(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
-        try:
-            check_fractions(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
-        if value[2] == 0:
-            raise ValueError(f"the test fraction must be positive (every cell is scored on the test part), "
-                             f"got {list(value)}")
-        return value
+        return validate_fractions(value, need_test=True)
 
     @model_validator(mode="after")
     def _check(self) -> CompareSpec:
