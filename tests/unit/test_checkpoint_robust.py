@@ -96,6 +96,9 @@ def test_saving_never_replaces_a_folder_that_is_not_a_checkpoint(data, tmp_path)
                        (tmp_path / "file", "exists and is not a folder")):
         with pytest.raises(CheckpointError, match=re.escape(f"{path}: {what}")):
             save_predictor(model, path)
+    save_predictor(model, runs / "model")  # a run's own checkpoint (run.json beside it) is refused too
+    with pytest.raises(CheckpointError, match=re.escape(f"{runs / 'model'}: is the checkpoint of the run {runs}")):
+        save_predictor(model, runs / "model")
     assert (runs / "a" / "keep.txt").read_text() == "a run's file"  # nothing was touched
     (tmp_path / "empty").mkdir()
     for path in (tmp_path / "empty", tmp_path / "new", tmp_path / "empty"):  # the last: a checkpoint, replaced

@@ -488,6 +488,11 @@ def test_cli_compare_and_results_document(tmp_path, table_path):
     assert results_document([out]).startswith("# Results")
     res = runner.invoke(app, ["compare", "--out", str(out), "-d", "syn=nope:x", "-m", "model-mean"])
     assert res.exit_code == 2 and "unknown format 'nope'" in res.output
+    plain = tmp_path / "plain"  # --epochs with no IrtNet entry sets nothing, and is no error
+    res = runner.invoke(app, ["compare", "--config", str(spec_file), "--out", str(plain), "--seeds", "0",
+                              "--epochs", "3", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((plain / "results.json").read_text())["spec"]["overrides"] == {}
 
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml")),

@@ -106,14 +106,14 @@ def compare(
                              "out": str(out) if out else None,
                              "fractions": parse_fractions(split) if split else None,
                              "seeds": numbers(seeds, "--seeds") if seeds else None}
-    if epochs is not None:
-        flags["overrides"] = {"irtnet": {"train": {"epochs": epochs}}}
     raw = deep_update(raw, flags)
     if dataset:
         raw["datasets"] = [parse_dataset(d) for d in dataset]
     if model:
         raw["models"] = [parse_model(m) for m in model]
     spec = load_spec(raw)
+    if epochs is not None and any(e.registry_name == "irtnet" for e in spec.models):  # none: nothing to set
+        spec = load_spec(deep_update(raw, {"overrides": {"irtnet": {"train": {"epochs": epochs}}}}))
     if not spec.out:
         raise ConfigError("no run directory: give --out or `out` in the spec")
     meta: dict[str, Any] = {"command": _command()}

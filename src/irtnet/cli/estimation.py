@@ -66,14 +66,14 @@ def evaluate_estimation(
                  retrain_epochs=retrain_epochs, level=level, quick=quick, replay_folds=replay_folds,
                  prior_strength=prior_strength_value(prior_strength), replay_weight=replay_weight, threads=threads,
                  out=out,
-                 progress=lambda m: console.print(m, highlight=False))
+                 progress=lambda m: console.print(m, highlight=False, markup=False))
     doc = result.to_dict()
     console.print(estimation_markdown(doc, paired=False), highlight=False, markup=False)  # all of it in the .md
     written = write_estimation_report(doc, out) if figures else []
     run_record = doc["run"]
     console.print(f"draws computed in this invocation: {run_record['draws_computed']}, read from the cache "
-                  f"({run_record['draw_cache']}): {run_record['draws_from_cache']}", highlight=False)
-    console.print(f"wrote {out}" + "".join(f", {p}" for p in written), highlight=False)
+                  f"({run_record['draw_cache']}): {run_record['draws_from_cache']}", highlight=False, markup=False)
+    console.print(f"wrote {out}" + "".join(f", {p}" for p in written), highlight=False, markup=False)
 
 
 @friendly_errors
@@ -98,8 +98,8 @@ def data_efficiency(
     specs = [_model(config, model, preset, seed, epochs, lr, groups)]
     specs += [ModelSpec(model=name, seed=seed) for name in csv_list(baselines) or []]
     result = run(table, specs, encoder, fractions=numbers(fractions, "--fractions", float), seed=seed,
-                 threads=threads, out=out, progress=lambda m: console.print(m, highlight=False))
+                 threads=threads, out=out, progress=lambda m: console.print(m, highlight=False, markup=False))
     doc = result.to_dict()
     console.print(efficiency_markdown(doc), highlight=False, markup=False)
     written = write_efficiency_report(doc, out) if figures else []
-    console.print(f"wrote {out}" + "".join(f", {p}" for p in written), highlight=False)
+    console.print(f"wrote {out}" + "".join(f", {p}" for p in written), highlight=False, markup=False)

@@ -202,8 +202,10 @@ def report(
     checkpoint: Annotated[Path, Arg(help="run directory (or checkpoint directory with --table)")],
     table: Annotated[Optional[Path], Opt(help="response table (default: the run's own)")] = None,
     out: Annotated[Path, Opt("--out", "-o", help="HTML file; a .json twin is written beside it")] = Path("report.html"),
-    include: Annotated[Optional[list[Path]], Opt(help="task result JSON files to add (benchmark, onboarding, "
-                                                      "cost); the run's own are added when present")] = None,
+    include: Annotated[Optional[list[Path]], Opt(help="task result JSON files to add (of evaluate-benchmarks, "
+                                                      "evaluate-onboarding, cost routing, evaluate-estimation, "
+                                                      "data-efficiency; another file is refused); the run's own are "
+                                                      "added when present")] = None,
     prices: Annotated[Optional[Path], Opt(help="price file for the cost section")] = None,
     output_tokens: Annotated[float, Opt(help="assumed output tokens per answer (token prices)")] = 256,
 ) -> None:

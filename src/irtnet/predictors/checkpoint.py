@@ -51,11 +51,15 @@ def save_predictor(predictor: Router, path: str | Path, metrics: dict[str, Any] 
 
 
 def refuse_to_replace(path: Path) -> None:
-    """CheckpointError unless `path` is absent, an empty folder or a checkpoint folder (which a save replaces)."""
+    """CheckpointError unless `path` is absent, an empty folder or a checkpoint folder (which a save replaces) that
+    is not a run's own."""
     if not path.exists() and not path.is_symlink():
         return
     if not path.is_dir():
         raise CheckpointError(f"{path}: exists and is not a folder; give a new path to save the checkpoint at")
+    if (path / "checkpoint.json").is_file() and (path.parent / "run.json").is_file():  # the run holds its digests
+        raise CheckpointError(f"{path}: is the checkpoint of the run {path.parent}, and replacing it would break "
+                              "the run; give a new path")
     if (path / "checkpoint.json").is_file() or not any(path.iterdir()):
         return
     what = "a run directory" if (path / "run.json").is_file() else "a folder that is not a checkpoint"
