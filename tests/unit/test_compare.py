@@ -395,6 +395,9 @@ def test_a_bad_entry_or_encoder_is_refused_by_name_before_any_dataset_is_loaded(
             run_comparison(spec, tmp_path / "run")
         assert str(caught.value).startswith(message), str(caught.value)
     assert FITS == [] and not (tmp_path / "run").exists()
+    left_out = _spec(table_path, [{"name": "counting"}, {"name": "knn", "encoder": "no-such-encoder"}], seeds=(0,))
+    run_comparison(left_out, tmp_path / "only", only_models={"counting"})  # the entry left out is not checked
+    assert FITS == ["counting"]
     # what a cell builds is the entry's params with the overrides merged over them: an override may mend one
     tiny = {"name": "tiny", "model": "irtnet", "preset": "small", "params": {"train": {"epochs": 0}}}
     mended = _spec(table_path, [tiny], seeds=(0,), overrides={"irtnet": {"train": {"epochs": 1}}})

@@ -401,7 +401,7 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
             raise ConfigError(f"model entry {entry.name!r}: {exc}") from None
     for entry in spec.models:  # then everything a cell would build, and every source it would read
         check_entry(entry, spec)
-    check_encoders(spec)
+    check_encoders(spec, only_models)
     for ds in spec.datasets:
         check_source(ds)
     runner = _Runner(spec, out, force, only_datasets, only_models, log, progress)

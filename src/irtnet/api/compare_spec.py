@@ -189,16 +189,18 @@ def _build_error(entry: CompareEntry, params: dict[str, Any], seeds: list[int]) 
     return None
 
 
-def check_encoders(spec: CompareSpec) -> None:
+def check_encoders(spec: CompareSpec, only_models: set[str] | None = None) -> None:
     """Refuse an encoder that cannot be loaded without a download (`resolve_offline`; `hashing-<dim>` needs no
-    files): an entry's own `encoder` names the entry, the spec's `encoder` is checked where an entry uses it."""
-    for entry in spec.models:
+    files): an entry's own `encoder` names the entry, the spec's `encoder` is checked where an entry uses it.
+    Only the entries that will be computed are checked (`only_models`: their names; None: every entry)."""
+    computed = [e for e in spec.models if only_models is None or e.name in only_models]
+    for entry in computed:
         if entry.encoder is not None:
             try:
                 check_encoder(entry.encoder)
             except ConfigError as exc:
                 raise ConfigError(f"model entry {entry.name!r}: encoder: {exc}") from None
-    if any(entry.encoder is None for entry in spec.models):
+    if any(entry.encoder is None for entry in computed):
         try:
             check_encoder(spec.encoder)
         except ConfigError as exc:
