@@ -160,10 +160,11 @@ def json_kind(value: Any) -> str:
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write `obj` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n", encoding="utf-8")
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """A numpy scalar or array, or a path, as the Python value JSON writes (`json.dumps(default=...)`)."""
     import numpy as np
 
     if isinstance(obj, np.generic):

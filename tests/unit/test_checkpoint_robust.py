@@ -310,8 +310,8 @@ def test_a_broken_checkpoint_is_refused_with_a_one_line_error_naming_the_key(mut
 
 @pytest.mark.parametrize("damage,match", [
     ("no-json", r"not a checkpoint directory \(no checkpoint\.json\)"),
-    ("corrupt-json", r"checkpoint\.json: corrupt JSON"),
-    ("json-list", r"checkpoint\.json: the document must be a JSON object"),
+    ("corrupt-json", r"checkpoint\.json: not valid JSON"),
+    ("json-list", r"checkpoint\.json: expected a JSON object, got a JSON list"),
     ("format-version", r"unsupported checkpoint format 'irtnet-checkpoint' version 99"),
     ("no-weights", r"no weights\.safetensors"),
     ("truncated-weights", r"weights\.safetensors: unreadable"),

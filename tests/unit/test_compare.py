@@ -415,13 +415,19 @@ def test_a_bad_entry_or_encoder_is_refused_by_name_before_any_dataset_is_loaded(
 def test_every_dataset_source_is_checked_before_any_cell_is_computed(tmp_path, table_path):
     not_parquet = tmp_path / "notes.parquet"
     not_parquet.write_text("not a table")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "plain.parquet")
     cases = [({"table": str(tmp_path / "missing.parquet")},
-              f"dataset 'later': table: no such file: {tmp_path / 'missing.parquet'}"),
-             ({"table": str(not_parquet)}, f"dataset 'later': table: {not_parquet} is not a readable Parquet file"),
+              f"dataset 'later': {tmp_path / 'missing.parquet'}: no such file"),
+             ({"table": str(not_parquet)}, f"dataset 'later': {not_parquet}: not a readable Parquet file"),
+             ({"table": str(tmp_path / "plain.parquet")},  # Parquet, but not a table irtnet wrote
+              f"dataset 'later': {tmp_path / 'plain.parquet'}: not an irtnet response table"),
              ({"format": "long", "path": str(tmp_path / "log.csv")},
-              f"dataset 'later': path: no such file or folder: {tmp_path / 'log.csv'}"),
+              f"dataset 'later': {tmp_path / 'log.csv'}: no such file or folder"),
              ({"format": "long", "path": str(table_path), "options": {"nonsense": 1}},
-              "dataset 'later': options: format 'long' takes no option 'nonsense' (its options: "),
+              "dataset 'later': format 'long' takes no option 'nonsense' (its options: "),
              ({"format": "nope", "path": str(table_path)}, "dataset 'later': unknown format 'nope'")]
     for source, message in cases:
         spec = load_spec({"datasets": [{"name": "syn", "table": str(table_path)}, {"name": "later", **source}],

@@ -119,7 +119,7 @@ def test_checkpoint_round_trip_gives_identical_predictions(fitted, parts, tmp_pa
     with pytest.raises(UnknownIdError, match="unknown model id: 'nope'"):
         loaded.predict_proba(test_d.queries, ["nope"])
     (path / "checkpoint.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="corrupt JSON"):
+    with pytest.raises(CheckpointError, match="checkpoint.json: not valid JSON"):
         load_predictor(path)
 
 

@@ -40,8 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from irtnet._io import atomic_path, clear_stale_temps, write_json
 from irtnet._version import __version__, computing_parts, source_fingerprint
@@ -62,9 +60,7 @@ from irtnet.api.compare_stats import paired_tables
 from irtnet.api.data import make_split, prepare, split_datasets
 from irtnet.config import DataConfig
 from irtnet.data.dataset import Dataset
-from irtnet.data.formats import AUTO
-from irtnet.data.importers import options_of
-from irtnet.data.importers._source import split_source
+from irtnet.data.importers import check_import
 from irtnet.data.pair_split import split_by_pair
 from irtnet.data.provenance import (
     file_sha256,
@@ -74,7 +70,7 @@ from irtnet.data.provenance import (
 )
 from irtnet.data.splits import kfold_query_splits, pair_subset
 from irtnet.data.table import ResponseTable
-from irtnet.errors import ConfigError
+from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.spec import ModelSpec, build_predictor
 from irtnet.tasks.evaluate import evaluate, score_matrix
 from irtnet.training.threads import torch_threads
@@ -101,29 +97,15 @@ def load_dataset(ds: DatasetSpec) -> tuple[ResponseTable, dict[str, Any]]:
 
 
 def check_source(ds: DatasetSpec) -> None:
-    """Refuse, before anything is computed, a dataset whose source cannot be read: a `table` that is missing or
-    not Parquet; an import's unknown `format`, an option that format does not take, or a `path` that is
-    missing. ConfigError naming the dataset and the field."""
-    if ds.table is not None:
-        if not Path(ds.table).is_file():
-            raise ConfigError(f"dataset {ds.name!r}: table: no such file: {ds.table}")
-        try:
-            pq.read_schema(ds.table)  # the footer only
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ConfigError(f"dataset {ds.name!r}: table: {ds.table} is not a readable Parquet file "
-                              f"({exc})") from None
-        return
-    if ds.format != AUTO:  # a detected format's options are checked when it is known
-        try:
-            accepted = options_of(ds.format)
-        except ConfigError as exc:
-            raise ConfigError(f"dataset {ds.name!r}: {exc}") from None
-        unknown = [k for k in ds.options if k not in accepted]
-        if unknown:
-            raise ConfigError(f"dataset {ds.name!r}: options: format {ds.format!r} takes no option "
-                              f"{', '.join(map(repr, unknown))} (its options: {', '.join(accepted) or 'none'})")
-    if not split_source(ds.path)[0].exists():
-        raise ConfigError(f"dataset {ds.name!r}: path: no such file or folder: {ds.path}")
+    """Refuse, before anything is computed, a dataset whose source cannot be read (`ResponseTable.check_file`
+    for a `table`, `check_import` for an import): ConfigError naming the dataset."""
+    try:
+        if ds.table is not None:
+            ResponseTable.check_file(ds.table)
+        else:
+            check_import(str(ds.format), str(ds.path), ds.options)
+    except (ConfigError, DataError) as exc:
+        raise ConfigError(f"dataset {ds.name!r}: {exc}") from None
 
 
 # ------------------------------------------------------------------------------------------ splits

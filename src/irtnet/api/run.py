@@ -18,7 +18,6 @@ still has the content it was trained on.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -43,7 +42,7 @@ from irtnet.data.splits import QuerySplit
 from irtnet.data.table import ResponseTable
 from irtnet.errors import CheckpointError, ConfigError, DataError
 from irtnet.predictors.base import Router
-from irtnet.predictors.checkpoint import load_predictor, save_predictor
+from irtnet.predictors.checkpoint import load_predictor, read_json_object, save_predictor
 from irtnet.predictors.spec import ModelSpec, brief, build_predictor, registered, resolve_spec
 from irtnet.tasks.evaluate import EvaluationResult, evaluate, score_matrix
 from irtnet.tasks.routing import scorable
@@ -128,7 +127,7 @@ class Run:
             if _sha256(path / name) != digest:
                 raise CheckpointError(f"{path / name}: changed since the run was written (sha256 differs from "
                                       f"run.json); the split and the model may no longer belong together")
-        raw = _read_json(path / "config.json")
+        raw = read_json_object(path / "config.json")
         return cls(path, run_spec(raw), manifest)
 
     @property
@@ -178,24 +177,12 @@ def is_run_dir(path: str | Path) -> bool:
     return not (path / "checkpoint.json").is_file() and any((path / name).exists() for name in _RUN_PARTS)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read ({exc.strerror})") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: corrupt JSON ({exc})") from exc
-    if not isinstance(value, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return value
-
-
 def _read_manifest(path: Path) -> dict[str, Any]:
     if not path.is_dir():
         raise CheckpointError(f"{path}: no such run directory")
     if not (path / "run.json").is_file():
         raise CheckpointError(f"{path}: {_without_manifest(path)}")
-    manifest = _read_json(path / "run.json")
+    manifest = read_json_object(path / "run.json")
     if manifest.get("format") != RUN_FORMAT or manifest.get("format_version") != RUN_FORMAT_VERSION:
         raise CheckpointError(f"{path / 'run.json'}: unsupported run format {manifest.get('format')!r} "
                               f"version {manifest.get('format_version')!r}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -312,19 +313,8 @@ class ResponseTable:
     def read_parquet(cls, path: str | Path) -> ResponseTable:
         """Read a table written by `to_parquet`."""
         path = Path(path)
-        if not path.exists():
-            raise DataError("no such file", file=str(path))
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(f"not a readable Parquet file ({exc})", file=str(path)) from exc
-        raw = (table.schema.metadata or {}).get(_META_KEY)
-        if raw is None:
-            raise DataError("not an irtnet response table (no irtnet metadata); import it with "
-                            "`irtnet data import long` first", file=str(path))
-        meta = json.loads(raw)
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise DataError(f"unsupported table format version {meta.get('format_version')}", file=str(path))
+        table = _read_arrow(path, pq.read_table)
+        meta = _table_meta(table.schema, path)
         frame = table.to_pandas()
         for c in ("model", "query", "benchmark", "text"):
             frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
@@ -333,6 +323,35 @@ class ResponseTable:
         table = cls.from_records(records, models=models, source=str(path), repeats="error")
         table.report = ImportReport(**meta["report"])
         return table
+
+
+    @staticmethod
+    def check_file(path: str | Path) -> None:
+        """Refuse what `read_parquet` would refuse before the rows: a missing file, one that is not Parquet, or
+        one without irtnet's metadata of a supported version (DataError naming it); only the footer is read."""
+        _table_meta(_read_arrow(Path(path), pq.read_schema), Path(path))
+
+
+def _read_arrow(path: Path, reader: Callable[[Path], Any]) -> Any:
+    """`reader(path)` (the Parquet table or its schema); a missing or unreadable file is a DataError."""
+    if not path.exists():
+        raise DataError("no such file", file=str(path))
+    try:
+        return reader(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"not a readable Parquet file ({exc})", file=str(path)) from exc
+
+
+def _table_meta(schema: pa.Schema, path: Path) -> dict[str, Any]:
+    """The irtnet metadata of a table file's schema, of the supported format version."""
+    raw = (schema.metadata or {}).get(_META_KEY)
+    if raw is None:
+        raise DataError("not an irtnet response table (no irtnet metadata); import it with "
+                        "`irtnet data import long` first", file=str(path))
+    meta = json.loads(raw)
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise DataError(f"unsupported table format version {meta.get('format_version')}", file=str(path))
+    return meta
 
 
 _NUMERIC = ("label", "score", "n_correct", "n_trials", "cost")

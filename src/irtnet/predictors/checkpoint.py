@@ -13,7 +13,6 @@ named in a checkpoint is only ever a name here (a string and a dimension); nothi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,9 @@ import numpy as np
 from pydantic import ValidationError
 from safetensors.numpy import load_file, save_file
 
-from irtnet._io import atomic_dir, write_json
+from irtnet._io import atomic_dir, read_json, write_json
 from irtnet._version import __version__
-from irtnet.errors import CheckpointError
+from irtnet.errors import CheckpointError, DataError
 from irtnet.predictors.base import REGISTRY, Router
 from irtnet.predictors.state import (
     WEIGHTS, StateDict, StateError, TensorDict, check_encoder, check_type, check_vocab, describe,
@@ -67,6 +66,15 @@ def refuse_to_replace(path: Path) -> None:
                           "give a new path (or an existing checkpoint's, to replace that checkpoint)")
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in `path` (`_io.read_json`): a missing, empty, damaged or non-object file is a
+    CheckpointError naming it (a checkpoint, or a run's manifest, that cannot be opened)."""
+    try:
+        return read_json(path, dict)
+    except DataError as exc:
+        raise CheckpointError(str(exc)) from exc
+
+
 def read_checkpoint_json(path: str | Path) -> dict[str, Any]:
     """The checkpoint's JSON document, checked: format and version, `kind` (a string) and `state` (an object)."""
     path = Path(path)
@@ -75,12 +83,7 @@ def read_checkpoint_json(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no such file or folder (give a run or checkpoint folder)")
     if not doc_path.is_file():
         raise CheckpointError(f"{path}: not a checkpoint directory (no checkpoint.json)")
-    try:
-        doc = json.loads(doc_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{doc_path}: corrupt JSON ({exc})") from exc
-    if not isinstance(doc, dict):
-        raise CheckpointError(f"{doc_path}: the document must be a JSON object, got {type(doc).__name__}")
+    doc = read_json_object(doc_path)
     if doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{doc_path}: unsupported checkpoint format "
                               f"{doc.get('format')!r} version {doc.get('format_version')!r}")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from irtnet._io import atomic_path
+from irtnet._io import atomic_path, json_default
 from irtnet._version import computing_parts, source_fingerprint
 from irtnet.data.provenance import sha256_text
 from irtnet.tasks.estimation_summary import EstimationCell
@@ -50,7 +50,7 @@ def draw_key(table: str, context: dict[str, Any], settings: dict[str, Any], draw
     the draw's index and the source fingerprint of the package's computing code (as `compare_spec.cell_key`)."""
     payload = {"table": table, "context": context, "settings": settings, "draw": int(draw),
                "code": source_fingerprint(*computing_parts())}
-    return sha256_text(json.dumps(payload, sort_keys=True, default=_plain))[:24]
+    return sha256_text(json.dumps(payload, sort_keys=True, default=json_default))[:24]
 
 
 def draw_path(cache: DrawCache, table: str, settings: dict[str, Any], draw: int) -> Path:
@@ -66,7 +66,7 @@ def save_draw(path: Path, result: DrawResult) -> None:
     arrays = {f"routing{i}": np.asarray(array) for i, (_, _, array) in enumerate(parts)}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, record=np.asarray(json.dumps(record, default=_plain)), **arrays)
+            np.savez_compressed(f, record=np.asarray(json.dumps(record, default=json_default)), **arrays)
 
 
 def load_draw(path: Path) -> DrawResult | None:
@@ -84,10 +84,3 @@ def load_draw(path: Path) -> DrawResult | None:
         return DrawResult(cells, routing, dict(record["refit"]), bool(record["item_seen"]))
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
         return None
-
-
-def _plain(obj: Any) -> Any:
-    """numpy scalars and arrays as the Python values JSON writes."""
-    if isinstance(obj, (np.generic, np.ndarray)):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

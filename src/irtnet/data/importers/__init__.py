@@ -16,13 +16,14 @@ import inspect
 import json
 import re
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from irtnet.data.formats import AUTO  # defined there, beside FORMATS (IMPORTERS' keys), for the CLI's help
+from irtnet.data.importers._source import split_source
 from irtnet.data.importers.cruxeval import import_cruxeval
 from irtnet.data.importers.detect import detect_format
 from irtnet.data.importers.eee import import_eee
@@ -43,7 +44,7 @@ from irtnet.data.importers.swebench import import_swebench
 from irtnet.data.importers.wide import import_wide
 from irtnet.data.importers.zeroeval import import_zeroeval
 from irtnet.data.table import ResponseTable
-from irtnet.errors import ConfigError
+from irtnet.errors import ConfigError, DataError
 
 # A new format also goes into irtnet.data.formats.FORMATS (the CLI lists the formats without importing these).
 IMPORTERS: dict[str, Callable[..., ResponseTable]] = {
@@ -82,12 +83,26 @@ def import_table(format: str, path: str | Path, **options: Any) -> ResponseTable
         table.report.notes.insert(0, f"format detected from the files: {detected}")
         return table
     importer = _lookup(format)
+    _check_options(format, options)
+    return importer(path, **options)
+
+
+def check_import(format: str, path: str | Path, options: Mapping[str, Any]) -> None:
+    """Refuse, before a record is read, what `import_table` would: an unknown format or an option it does not
+    take (ConfigError; a detected format's options are checked once it is known), a source that does not exist
+    (DataError naming it)."""
+    if format != AUTO:
+        _check_options(format, options)
+    if not split_source(path)[0].exists():
+        raise DataError("no such file or folder", file=str(path))
+
+
+def _check_options(format: str, options: Mapping[str, Any]) -> None:
     accepted = options_of(format)
     unknown = [k for k in options if k not in accepted]
     if unknown:
         raise ConfigError(f"format {format!r} takes no option {unknown[0]!r} "
                           f"(its options: {', '.join(accepted) or 'none'})")
-    return importer(path, **options)
 
 
 def options_of(format: str) -> dict[str, Any]:
