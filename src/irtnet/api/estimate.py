@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from irtnet.api.data import prepare, split_datasets
-from irtnet.api.inputs import _benchmark_of, _label_of, _load_records, _text_of, answer_records, label_field
+from irtnet.api.inputs import _given_benchmark, _label_of, _load_records, _text_of, answer_records, label_field
 from irtnet.api.run import Run, is_run_dir
 from irtnet.api.texts import known_benchmarks, load, text_queries
 from irtnet.data.splits import QuerySplit
@@ -94,7 +94,7 @@ def _text_pool(predictor: Router, path: Path) -> ItemPool:
     if not rows:
         raise DataError("no items", file=str(path))
     texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
-    groups = [_benchmark_of(r) for r in rows]
+    groups = [_given_benchmark(r, path, i) for i, r in enumerate(rows)]
     for i, g in enumerate(groups):
         if g is None:
             raise DataError("no benchmark (every pool item needs one)", file=str(path), row=i + 1, field="benchmark")
@@ -129,14 +129,13 @@ def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[Any, ...]:
     """("id", query id, field name, the row's benchmark or None, its text or None) of one answers row (its
     `query` or `id` field, so that a plan's own lines with `correct` added are an answers file: their `text` and
     `benchmark` must then be the item's), else ("text", benchmark, text)."""
-    given = {name: str(row[name]).strip() for name in ("query", "id")
-             if isinstance(row.get(name), (str, int)) and not isinstance(row.get(name), bool) and str(row[name]).strip()}
+    given = {name: str(row[name]).strip() for name in ("query", "id") if _is_id(row.get(name))}
     if len(set(given.values())) > 1:
         raise DataError(f"two item ids ('query' {given['query']!r} and 'id' {given['id']!r}); give the item in one "
                         "of them", file=str(path), row=i + 1, field="id")
     text = row.get("text")
     text = text if isinstance(text, str) and text.strip() else None
-    bench = _benchmark_of(row)
+    bench = _given_benchmark(row, path, i)
     if given:
         name, qid = next(iter(given.items()))
         return "id", qid, name, bench, text
@@ -146,6 +145,11 @@ def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[Any, ...]:
         return "text", bench, text
     raise DataError("no item (expected a 'query' id of the run's table, or a 'text' and its 'benchmark')",
                     file=str(path), row=i + 1, field="query")
+
+
+def _is_id(value: Any) -> bool:
+    """A query id as an answers row gives it: a non-empty string or an integer (not a boolean)."""
+    return isinstance(value, (str, int)) and not isinstance(value, bool) and bool(str(value).strip())
 
 
 def _check_id_row(key: tuple[Any, ...], pos: int, pool: ItemPool, path: Path, row: int) -> None:

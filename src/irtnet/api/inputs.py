@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from irtnet._io import read_json
 from irtnet.errors import DataError
 
 _TEXT_FIELDS = ("text", "query", "question", "prompt")
@@ -43,7 +44,7 @@ def _load_records(path: Path) -> list[dict[str, Any]]:
     if suffix == ".jsonl":
         rows = [_json_line(line, path, i) for i, line in enumerate(_utf8_lines(path), 1) if line.strip()]
     else:
-        rows = _json_list(path)
+        rows = read_json(path, list, "a JSON list of texts or objects")
     return [r if isinstance(r, dict) else {"text": r} for r in rows]
 
 
@@ -58,19 +59,6 @@ def _utf8_lines(path: Path) -> list[str]:
             raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line); a binary file?",
                             file=str(path), row=number) from exc
     return lines
-
-
-def _json_list(path: Path) -> list[Any]:
-    """The items of a .json file, which must be a list."""
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path)) from exc
-    except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON ({exc})", file=str(path)) from exc
-    if not isinstance(rows, list):
-        raise DataError("expected a JSON list of texts or objects", file=str(path))
-    return rows
 
 
 def _csv_records(path: Path) -> list[dict[str, Any]]:
@@ -105,12 +93,6 @@ def _text_of(row: dict[str, Any], file: Path, i: int) -> str:
             return row[key]
     raise DataError("no text (expected a non-empty 'text', 'query', 'question' or 'prompt' field)",
                     file=str(file), row=i + 1)
-
-
-def _benchmark_of(row: dict[str, Any]) -> str | None:
-    """A row's benchmark name, None where it is absent, empty or not a string (the lenient reading)."""
-    value = row.get("benchmark")
-    return value if isinstance(value, str) and value.strip() else None
 
 
 def _given_benchmark(row: dict[str, Any], file: Path, i: int) -> str | None:
