@@ -2,7 +2,8 @@
 its models from `ModelSpec`s (the seeds and defaults `resolve_spec` gives), prepares the table, runs the
 protocol of `irtnet.tasks.estimation_protocol` / `irtnet.tasks.data_efficiency`, records the settings and,
 with `out`, writes the result's JSON atomically. `evaluate_estimation` with `out` also keeps each finished draw in
-`draws_folder(out)` and, on a rerun with the same settings, reads it instead of training again."""
+`draws_folder(out)`, and `data_efficiency` each finished step in `steps_folder(out)`; a rerun with the same
+settings reads them instead of training again."""
 
 from __future__ import annotations
 
@@ -92,18 +93,23 @@ def data_efficiency(table: str | Path, specs: Sequence[ModelSpec], encoder: str,
                     seed: int = 0, threads: int | None = None, out: str | Path | None = None,
                     progress: Callable[[str], None] | None = None) -> Any:
     """Correctness against the share of training queries (nested, stratified; both settings) for every spec,
-    each built with `seed`. Returns a `DataEfficiency`."""
+    each built with `seed`. With `out`, each predictor's points at each fraction are kept in `steps_folder(out)`
+    as they finish, keyed on the table, the encoder, the models' resolved specs, the split and the code, and a
+    rerun reads them (`run` says how many). Returns a `DataEfficiency`."""
     from irtnet.tasks.data_efficiency import FRACTIONS, data_efficiency_curve
+    from irtnet.tasks.step_cache import StepCache, steps_folder
 
     if not specs:
         raise ConfigError("no models to train: give at least one model spec")
     specs = [s.model_copy(update={"seed": seed}) for s in specs]
     factories = dict(zip(_names(specs), (factory(s) for s in specs)))
+    models = {n: resolve_spec(s).model_dump(mode="json") for n, s in zip(factories, specs)}
+    cache = None if out is None else StepCache(steps_folder(out), {"encoder": encoder, "models": models})
     with torch_threads(threads):
         result = data_efficiency_curve(prepared(table, encoder), factories, fractions or FRACTIONS, seed, split,
-                                       progress)
-    result.settings.update(table=str(table), encoder=encoder,
-                           models={n: resolve_spec(s).model_dump(mode="json") for n, s in zip(factories, specs)})
+                                       progress, cache)
+    result.settings.update(table=str(table), encoder=encoder, models=models)
     if out is not None:
         write_json(out, result.to_dict())
     return result
+

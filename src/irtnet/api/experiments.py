@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from irtnet._io import write_json
 from irtnet.api.data import load_table, prepare
 from irtnet.api.inputs import read_answers, read_texts
 from irtnet.api.run import Run
@@ -55,19 +56,27 @@ def predict_benchmark(checkpoint: str | Path, texts_file: str | Path, benchmark:
 
 def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, baselines: Sequence[str] | None = None,
                         benchmarks: Sequence[str] | None = None, k: int = 3, threads: int | None = None,
-                        progress: Callable[[str], None] | None = None, anchors: Sequence[int] = ()) -> Any:
+                        progress: Callable[[str], None] | None = None, anchors: Sequence[int] = (),
+                        out: str | Path | None = None) -> Any:
     """Leave one benchmark out with `model` beside `baselines` (default: every text predictor); every model is
     built with the same seed. `anchors`: numbers of the held-out benchmark's items every model answered, for
-    the anchor setting's curve (`tasks.benchmark`)."""
+    the anchor setting's curve (`tasks.benchmark`). With `out`, the result is written there and each finished
+    fold is kept in `steps_folder(out)`, keyed on the table, the encoder, the models' resolved specs, the
+    settings and the code, so a rerun reads the folds an interrupted run finished."""
     from irtnet.tasks.benchmark import evaluate_benchmarks as run
+    from irtnet.tasks.step_cache import StepCache, steps_folder
 
     names = list(baselines) if baselines is not None else text_baselines((model.model,))
-    factories = {model.model: factory(model)}
-    factories.update({n: factory(ModelSpec(model=n, seed=model.seed)) for n in names})
+    specs = {model.model: model, **{n: ModelSpec(model=n, seed=model.seed) for n in names}}
+    factories = {name: factory(spec) for name, spec in specs.items()}
+    cache = None if out is None else StepCache(steps_folder(out), {
+        "encoder": encoder, "models": {n: resolve_spec(s).model_dump(mode="json") for n, s in specs.items()}})
     with torch_threads(threads):
         result = run(prepared(table, encoder), factories, benchmarks, k, seed=model.seed, progress=progress,
-                     anchors=anchors)
+                     anchors=anchors, cache=cache)
     result.settings.update(table=str(table), encoder=encoder, model=resolve_spec(model).model_dump(mode="json"))
+    if out is not None:
+        write_json(out, result.to_dict())
     return result
 
 

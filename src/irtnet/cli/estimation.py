@@ -1,6 +1,7 @@
 """`irtnet evaluate-estimation` and `irtnet data-efficiency`: each parses, calls `irtnet.api.estimation`, writes
 the JSON (atomically) and, beside it, the figures and markdown summary of `irtnet.reporting.estimation_figures`
-(and, for evaluate-estimation, the finished draws in `<out>.draws/`, which a rerun reads)."""
+(and the finished steps: evaluate-estimation's draws in `<out>.draws/`, data-efficiency's points in
+`<out>.steps/`, which a rerun reads)."""
 
 from __future__ import annotations
 
@@ -79,7 +80,9 @@ def evaluate_estimation(
 @friendly_errors
 def data_efficiency(
     table: Annotated[Path, Arg(help="response table (.parquet)")],
-    out: Annotated[Path, Opt("--out", "-o", help="JSON file to write")] = Path("data_efficiency.json"),
+    out: Annotated[Path, Opt("--out", "-o", help="JSON file to write; each predictor's points at each fraction are "
+                                                 "kept in <out>.steps/ and a rerun reads them")
+                   ] = Path("data_efficiency.json"),
     baselines: Annotated[str, Opt(help="comma-separated registry names trained beside --model")
                          ] = "model-benchmark-mean,knn,cluster-rate",
     fractions: Annotated[Optional[str], Opt(help="shares of the training queries (default "
@@ -102,4 +105,7 @@ def data_efficiency(
     doc = result.to_dict()
     console.print(efficiency_markdown(doc), highlight=False, markup=False)
     written = write_efficiency_report(doc, out) if figures else []
-    console.print(f"wrote {out}" + "".join(f", {p}" for p in written), highlight=False, markup=False)
+    reused = result.run.get("steps_from_cache", 0)
+    console.print(f"wrote {out}" + "".join(f", {p}" for p in written)
+                  + (f" ({reused} steps read from {result.run['step_cache']})" if reused else ""),
+                  highlight=False, markup=False)

@@ -80,7 +80,8 @@ def predict_benchmark(
 @friendly_errors
 def evaluate_benchmarks(
     table: Annotated[Path, Arg(help="response table (.parquet)")],
-    out: Annotated[Path, Opt("--out", "-o", help="JSON file to write")] = Path("benchmark_eval.json"),
+    out: Annotated[Path, Opt("--out", "-o", help="JSON file to write; each finished fold is kept in <out>.steps/ "
+                                                 "and a rerun reads it")] = Path("benchmark_eval.json"),
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
     model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
     lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = None,
@@ -92,14 +93,16 @@ def evaluate_benchmarks(
                                      "answered (the anchor setting); '' for none")] = "5,10,25,50",
 ) -> None:
     """Leave one benchmark out: predict each model's accuracy on the held-out benchmark from its texts, and
-    with a few of its items answered by every model; MAE, Pearson, Spearman, top-k recovery beside baselines."""
+    with a few of its items answered by every model; MAE, Pearson, Spearman, top-k recovery beside baselines.
+    Each held-out benchmark's fold is kept in <out>.steps/ as it finishes: an interrupted run loses none, and a
+    rerun with the same table, models and settings reads them."""
     from irtnet.api.experiments import evaluate_benchmarks as run
     from irtnet.reporting.console import paired_table, summary_table
 
     spec = _model(config, model, preset, seed, epochs, lr, groups)
     result = run(table, spec, encoder, csv_list(baselines), csv_list(benchmarks), k, threads,
-                 progress=lambda b: console.print(f"holding out {b}"), anchors=numbers(anchors, "--anchors"))
-    write_json(out, result.to_dict())
+                 progress=lambda b: console.print(f"holding out {b}", highlight=False, markup=False),
+                 anchors=numbers(anchors, "--anchors"), out=out)
     console.print(summary_table(result.summary, f"Leave-one-benchmark-out accuracy prediction "
                                                 f"({len(result.folds)} folds; no item of it answered)"))
     for n, summary in result.anchored.items():
@@ -107,7 +110,9 @@ def evaluate_benchmarks(
                                              f"({summary[next(iter(summary))]['n_folds']} folds)"))
     if result.paired:
         console.print(paired_table(result.paired))
-    console.print(f"wrote {out}")
+    reused = result.run.get("folds_from_cache", 0)
+    console.print(f"wrote {out}" + (f" ({reused} of {len(result.folds)} folds read from {result.run['step_cache']})"
+                                    if reused else ""), highlight=False, markup=False)
 
 
 

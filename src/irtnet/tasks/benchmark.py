@@ -16,6 +16,9 @@ few items, so with 5 of them the shift carries those items' luck: measured on CR
 than no anchor at all (docs/estimation.md). Beside it, `anchor-mean` is each model's plain mean over the
 anchor items. The zero-item end of this curve is the text-only leave-one-benchmark-out figure.
 
+With a `StepCache`, each held-out benchmark's fold is saved as soon as it is scored, and a rerun with the same
+table, models and settings reads it instead of training again (`tasks/step_cache.py`).
+
 Pure cores: `benchmark_scores` (mean probability per group), `accuracy_prediction_metrics`, `level_shift`,
 `residual_weights`, `anchored_accuracies`.
 """
@@ -32,12 +35,14 @@ import pandas as pd
 from scipy import stats
 
 from irtnet.data.dataset import Dataset, Queries
+from irtnet.data.provenance import table_fingerprint
 from irtnet.data.splits import leave_one_benchmark_out
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import logit, sigmoid
 from irtnet.predictors.base import Predictor
 from irtnet.tasks.evaluate import score_matrix
 from irtnet.tasks.stats import unit_interval, verdict
+from irtnet.tasks.step_cache import StepCache, floats, load_step, open_cache, save_step, step_path
 
 PredictorFactory = Callable[[], Predictor]
 #: The level shift's Gaussian prior (logits): wide, it only keeps the shift finite when every anchor answer
@@ -183,9 +188,10 @@ class BenchmarkEvaluation:
     settings: dict[str, Any] = field(default_factory=dict)
     anchored: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # per n: `summarise`'s means
     paired: list[dict[str, Any]] = field(default_factory=list)  # `paired_errors`
+    run: dict[str, Any] = field(default_factory=dict)  # this invocation's folds, computed and read from the cache
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": "benchmark-accuracy", "settings": self.settings, "summary": self.summary,
+        return {"task": "benchmark-accuracy", "settings": self.settings, "run": self.run, "summary": self.summary,
                 "anchored": self.anchored, "paired": self.paired, "folds": [asdict(f) for f in self.folds]}
 
 
@@ -293,9 +299,10 @@ def summarise_anchored(folds: Sequence[BenchmarkFold]) -> dict[str, dict[str, di
 def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory],
                         benchmarks: Sequence[str] | None = None, k: int = 3, val_fraction: float = 0.1,
                         seed: int = 0, progress: Callable[[str], None] | None = None,
-                        anchors: Sequence[int] = ()) -> BenchmarkEvaluation:
+                        anchors: Sequence[int] = (), cache: StepCache | None = None) -> BenchmarkEvaluation:
     """Leave each of `benchmarks` (default: all) out in turn, and score the anchor setting at each n of
-    `anchors` (numbers of items every model answered); see the module docstring."""
+    `anchors` (numbers of items every model answered); see the module docstring. With `cache`, each fold is
+    kept as it finishes and read back on a rerun."""
     if any(int(n) < 1 for n in anchors):
         raise ConfigError(f"numbers of anchor items must be at least 1, got {list(anchors)}")
     names = list(benchmarks) if benchmarks else data.table.benchmark_vocab.to_list()
@@ -303,11 +310,25 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
         raise DataError("leave-one-benchmark-out needs at least two benchmarks", field="benchmark")
     if not predictors:
         raise ConfigError("no predictors to evaluate")
-    folds = []
+    open_cache(cache)
+    if cache is not None:
+        cache = StepCache(cache.folder, {**cache.context, "table": table_fingerprint(data.table)})
+    folds, read = [], 0
     for bench in names:
+        path = None if cache is None else step_path(cache, str(bench), {
+            "task": "benchmark-accuracy", "benchmark": bench, "predictors": list(predictors), "k": k,
+            "val_fraction": val_fraction, "seed": seed, "anchors": [int(n) for n in anchors]})
+        done = _fold_from_record(load_step(path))
+        if done is not None:
+            read += 1
+            if progress:
+                progress(f"{bench}: read from {path}")
+            folds.append(done)
+            continue
         if progress:
             progress(bench)
         folds.append(evaluate_fold(data, bench, predictors, k, val_fraction, seed, anchors))
+        save_step(path, asdict(folds[-1]))
     settings = {"k": k, "val_fraction": val_fraction, "seed": seed, "predictors": list(predictors),
                 "truth": "mean 0/1 label per model over its observed queries of the held-out benchmark",
                 "prediction": "mean predicted probability over the same queries, benchmark name hidden",
@@ -316,5 +337,19 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
                             "plus the probabilities elsewhere shifted by one logit offset fitted on them "
                             f"(prior sd {SHIFT_PRIOR_SD}); anchor-mean: the mean of each model's anchor answers"}
     first = next(iter(predictors))
+    run = {"folds_computed": len(names) - read, "folds_from_cache": read,
+           "step_cache": None if cache is None else str(cache.folder)}
     return BenchmarkEvaluation(folds, summarise(folds), settings, summarise_anchored(folds),
-                               paired_errors(folds, first, seed=seed))
+                               paired_errors(folds, first, seed=seed), run)
+
+
+def _fold_from_record(record: dict[str, Any] | None) -> BenchmarkFold | None:
+    """A fold saved by `evaluate_benchmarks` (`asdict`), its numbers as floats again (NaN where null); None
+    where there is none or it has another shape (it is computed again)."""
+    numbers = ("true", "predicted", "metrics", "anchored", "anchored_predicted", "shifts")
+    if record is None:
+        return None
+    try:
+        return BenchmarkFold(**{**record, **{key: floats(record[key]) for key in numbers}})
+    except (KeyError, TypeError):
+        return None

@@ -8,6 +8,9 @@ predictor is fitted on every fraction's prefix (every model's labels of those qu
 part for early stopping) and scored on the same test queries in both settings: benchmark known (the test
 queries' names given) and text only (`queries.without_groups()`), with the one evaluator's correctness
 metrics (accuracy at 0.5, AUC, log loss) over the observed test pairs.
+
+With a `StepCache` each predictor's points at one fraction are saved as soon as they are scored, and a rerun
+with the same table, models, split and code reads them instead of training again (`tasks/step_cache.py`).
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from typing import Any
 import numpy as np
 
 from irtnet.data.dataset import Dataset
+from irtnet.data.provenance import table_fingerprint
 from irtnet.data.splits import split_by_query
 from irtnet.errors import ConfigError, DataError
 from irtnet.metrics import correctness_metrics
+from irtnet.tasks.step_cache import StepCache, floats, load_step, open_cache, save_step, step_path
 
 FRACTIONS = (0.01, 0.02, 0.04, 0.10, 0.25, 0.5, 1.0)
 SETTINGS = ("benchmark known", "text only")
@@ -47,9 +52,11 @@ class DataEfficiency:
 
     points: list[EfficiencyPoint]
     settings: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)  # this invocation's steps, computed and read from the cache
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": "data-efficiency", "settings": self.settings, "points": [asdict(p) for p in self.points]}
+        return {"task": "data-efficiency", "settings": self.settings, "run": self.run,
+                "points": [asdict(p) for p in self.points]}
 
     def curve(self, predictor: str, setting: str = "benchmark known", metric: str = "auc") -> dict[float, float]:
         """{fraction: metric} of one predictor in one setting."""
@@ -96,9 +103,11 @@ def _score(predictor: Any, test: Dataset, labels: np.ndarray) -> dict[str, dict[
 def data_efficiency_curve(data: Dataset, factories: Mapping[str, Callable[[], Any]],
                           fractions: Sequence[float] = FRACTIONS, seed: int = 0,
                           split: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                          progress: Callable[[str], None] | None = None) -> DataEfficiency:
+                          progress: Callable[[str], None] | None = None,
+                          cache: StepCache | None = None) -> DataEfficiency:
     """Fit every factory on each fraction of the training queries (nested, stratified) and score it on the
-    same test queries in both settings (see the module docstring)."""
+    same test queries in both settings (see the module docstring); with `cache`, each (fraction, predictor)
+    step is kept and read back."""
     fracs = _check_fractions(fractions)
     if not factories:
         raise ConfigError("no predictors to train")
@@ -110,16 +119,45 @@ def data_efficiency_curve(data: Dataset, factories: Mapping[str, Callable[[], An
     val = data.select(qsplit.val) if qsplit.val else None
     test = data.select(qsplit.test)
     labels = test.table.label_matrix()
-    points = []
+    open_cache(cache)
+    if cache is not None:
+        cache = StepCache(cache.folder, {**cache.context, "table": table_fingerprint(data.table)})
+    points, read = [], 0
     for f in fracs:
-        n = max(1, round(f * len(order)))
-        train = data.select(order[:n])
+        n, train = max(1, round(f * len(order))), None
         for name, make in factories.items():
+            path = None if cache is None else step_path(cache, f"{name}-{f:g}", {
+                "task": "data-efficiency", "predictor": name, "fraction": f, "n": n, "seed": seed,
+                "split": list(split)})
+            done = _points_from_record(load_step(path))
+            if done is not None:
+                read += 1
+                if progress:
+                    progress(f"{name}: {n} training queries ({f:g}): read from {path}")
+                points += done
+                continue
             if progress:
                 progress(f"{name}: {n} training queries ({f:g})")
-            for setting, m in _score(make().fit(train, val), test, labels).items():
-                points.append(EfficiencyPoint(name, f, n, setting, m["accuracy"], m["auc"], m["log_loss"], m["n"]))
+            train = data.select(order[:n]) if train is None else train
+            mine = [EfficiencyPoint(name, f, n, setting, m["accuracy"], m["auc"], m["log_loss"], m["n"])
+                    for setting, m in _score(make().fit(train, val), test, labels).items()]
+            save_step(path, {"points": [asdict(p) for p in mine]})
+            points += mine
     settings = {"fractions": fracs, "seed": seed, "split": list(split), "predictors": list(factories),
                 "n_train_queries": len(order), "n_test_queries": test.table.n_queries,
                 "nested": "each fraction's training queries are a prefix of one stratified order"}
-    return DataEfficiency(points, settings)
+    run = {"steps_computed": len(fracs) * len(factories) - read, "steps_from_cache": read,
+           "step_cache": None if cache is None else str(cache.folder)}
+    return DataEfficiency(points, settings, run)
+
+
+def _points_from_record(record: dict[str, Any] | None) -> list[EfficiencyPoint] | None:
+    """The points saved by `data_efficiency_curve`, metrics as floats again (NaN where null); None where there
+    is no record or it has another shape (the step is computed again)."""
+    if record is None:
+        return None
+    try:
+        return [EfficiencyPoint(**{**p, **floats({k: p[k] for k in ("accuracy", "auc", "log_loss")})})
+                for p in record["points"]]
+    except (KeyError, TypeError):
+        return None

@@ -4,8 +4,9 @@
 A draw is stored, once it has finished, as `<folder>/draw<d>-<key>.npz`, written atomically: its cells, its item
 refit record and whether its checkpoint is item-seen as a JSON text (entry "record"), and its routing inputs (the
 [Q, M] arrays of `estimation_routing.routing_rows`) as arrays. The key (`draw_key`) hashes all the draw's result
-depends on: the table's content fingerprint, the caller's context (the encoder, the models' resolved specs), the
-protocol's per-draw settings, the draw's index and the fingerprint of the package's computing code. A file that
+depends on (`tasks/step_cache.py`'s key): the table's content fingerprint, the caller's context (the encoder, the
+models' resolved specs), the protocol's per-draw settings, the draw's index and the fingerprint of the package's
+computing code. A file that
 cannot be read is computed again and overwritten; a draw that raised is never written.
 """
 
@@ -20,9 +21,8 @@ from typing import Any
 import numpy as np
 
 from irtnet._io import atomic_path, json_default
-from irtnet._version import computing_parts, source_fingerprint
-from irtnet.data.provenance import sha256_text
 from irtnet.tasks.estimation_summary import EstimationCell
+from irtnet.tasks.step_cache import step_key
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,9 @@ class DrawResult:
 
 
 def draw_key(table: str, context: dict[str, Any], settings: dict[str, Any], draw: int) -> str:
-    """The cache key of one draw: 24 hex digits of sha256 over the table's fingerprint, `context`, `settings`,
-    the draw's index and the source fingerprint of the package's computing code (as `compare_spec.cell_key`)."""
-    payload = {"table": table, "context": context, "settings": settings, "draw": int(draw),
-               "code": source_fingerprint(*computing_parts())}
-    return sha256_text(json.dumps(payload, sort_keys=True, default=json_default))[:24]
+    """The cache key of one draw: `step_cache.step_key` over the table's fingerprint with `context`, and the
+    protocol's settings with the draw's index."""
+    return step_key({"table": table, **context}, {"settings": settings, "draw": int(draw)})
 
 
 def draw_path(cache: DrawCache, table: str, settings: dict[str, Any], draw: int) -> Path:
