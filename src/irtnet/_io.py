@@ -6,7 +6,9 @@ writes in bulk (the embedding cache folder; the siblings of an imported table's 
 `clear_stale_temps`, which removes such temporaries once they have not been modified for
 `STALE_AFTER_S` (an hour). Age, not the writer's pid, decides: a pid says nothing about a writer on
 another host sharing the folder, and the writes swept (a cache shard, a table) take seconds to
-minutes. Run directories, whose temporary twin lives as long as a training, are never swept.
+minutes. Run directories, whose temporary twin lives as long as a training, are never swept. A folder replaced
+by `swap_dir` is moved aside before the new one takes its place; a kill between the two renames leaves it aside,
+and `recover_dir` (called by the next write, and by the readers of runs and checkpoints) puts it back.
 
 What is written gets the permissions the user's umask allows (0o666 / 0o777 masked), not the
 0o600 / 0o700 that `mkstemp` / `mkdtemp` create for privacy while the content is incomplete.
@@ -18,6 +20,7 @@ wrongly shaped JSON file is a DataError naming it, never a traceback.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -58,27 +61,74 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary directory that replaces directory `path` when the block succeeds.
-
-    An existing `path` is moved aside first and deleted only after the new one is in place, so an
-    interruption at any point leaves either the old or the new directory intact.
-    """
+    """Yield a temporary directory that replaces directory `path` when the block succeeds (`swap_dir`), so an
+    interruption at any point leaves the old or the new directory (the old one perhaps aside, which
+    `recover_dir`, called here first, puts back)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    recover_dir(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~current_umask())  # files inside were created under the umask already
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_dir(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def swap_dir(new: Path, path: Path) -> None:
+    """Rename folder `new` to `path`. An existing `path` is first renamed aside, to `.<name>.old-<pid>-<random>`,
+    and deleted only after the new one is in place; if the second rename fails the old one is put back. A
+    process killed between the two renames leaves the old folder aside: `recover_dir` restores it."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
+        os.replace(path, old)
+    try:
+        os.rename(new, path)  # fails if another writer put a folder there in the meantime
+    except OSError:
+        if old is not None:
+            os.replace(old, path)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_dir(path: str | os.PathLike[str]) -> bool:
+    """Put back the folder `path` that a killed `swap_dir` left aside: where `path` is missing and an aside copy
+    whose writer is no longer running (its pid is in the name) exists, the newest such copy is renamed to `path`.
+    Returns whether one was. A copy whose writer still runs is that writer's, for the microseconds of its swap.
+    (A writer on another host sharing the folder has a pid this host cannot see: such a folder is not shared.)"""
+    path = Path(path)
+    if path.exists() or path.is_symlink() or not path.parent.is_dir():
+        return False
+    aside = [p for p in path.parent.glob(f".{glob.escape(path.name)}.old-*") if p.is_dir() and not _writer_alive(p)]
+    if not aside:
+        return False
+    newest = max(aside, key=lambda p: p.stat().st_mtime)
+    try:
+        os.rename(newest, path)
+    except OSError:
+        return False  # another process restored it, or wrote a new one, first
+    return True
+
+
+def _writer_alive(aside: Path) -> bool:
+    """Whether the process whose pid is in an aside copy's name (`.name.old-<pid>-<hex>`) still runs here."""
+    try:
+        pid = int(aside.name.rsplit(".old-", 1)[1].split("-")[0])
+    except (IndexError, ValueError):
+        return False  # not named by this version: nobody's swap in progress
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
 
 
 def current_umask() -> int:

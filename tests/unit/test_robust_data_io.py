@@ -109,3 +109,55 @@ def test_clear_stale_temps_takes_an_age_and_a_pattern(tmp_path):
     assert clear_stale_temps(tmp_path) == 0
     assert clear_stale_temps(tmp_path, max_age_s=600) == 1 and not a.exists() and b.exists()
     assert clear_stale_temps(tmp_path / "missing") == 0
+
+
+def _killed_mid_swap(path) -> None:
+    """Run, in another process, an `atomic_dir` write over `path` that is killed between its two renames (the
+    old folder moved aside, the new one not yet in place), as SIGKILL would."""
+    import subprocess
+    import sys
+
+    script = ("import os, sys\nfrom irtnet import _io\n"
+              "_io.os.rename = lambda *a: os._exit(9)\n"
+              "with _io.atomic_dir(sys.argv[1]) as tmp:\n    (tmp / 'v').write_text('new')\n")
+    assert subprocess.run([sys.executable, "-c", script, str(path)]).returncode == 9
+
+
+def test_a_folder_left_aside_by_a_killed_write_is_put_back(tmp_path):
+    from irtnet._io import recover_dir
+
+    path = tmp_path / "ck[1]"  # glob's special characters in the name
+    with atomic_dir(path) as tmp:
+        (tmp / "v").write_text("old")
+    _killed_mid_swap(path)
+    assert not path.exists() and len(list(tmp_path.glob(".ck*.old-*"))) == 1
+    assert recover_dir(path) and (path / "v").read_text() == "old" and not list(tmp_path.glob(".ck*.old-*"))
+    assert not recover_dir(path)  # nothing to do where the folder is there
+    live = tmp_path / f".other.old-{os.getpid()}-00000000"  # a swap in progress (its writer runs): left alone
+    live.mkdir()
+    assert not recover_dir(tmp_path / "other") and live.is_dir()
+    _killed_mid_swap(path)
+    with atomic_dir(path) as tmp:  # the next write puts the old one back first, then replaces it
+        (tmp / "v").write_text("newer")
+    assert (path / "v").read_text() == "newer" and not list(tmp_path.glob(".ck*.old-*"))
+
+
+def test_a_checkpoint_and_a_run_left_aside_are_found_again(tmp_path):
+    import subprocess
+    import sys
+
+    from irtnet.api.run import Run
+    from irtnet.data.dataset import Dataset
+    from irtnet.predictors import ModelMean
+    from irtnet.predictors.checkpoint import load_predictor, save_predictor
+
+    synth = make_synthetic(n_models=3, n_queries=30, n_benchmarks=1, dim=1, feature_dim=2, seed=0)
+    save_predictor(ModelMean().fit(Dataset.from_table(synth.table, synth.features)), tmp_path / "ck")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    os.rename(tmp_path / "ck", tmp_path / f".ck.old-{int(dead.stdout)}-0a1b2c3d")
+    assert load_predictor(tmp_path / "ck").name == "model-mean" and (tmp_path / "ck").is_dir()
+    (tmp_path / "run").mkdir()
+    os.rename(tmp_path / "run", tmp_path / f".run.old-{int(dead.stdout)}-0a1b2c3d")
+    with pytest.raises(Exception, match="no run.json"):  # found again, then judged as what it is
+        Run.open(tmp_path / "run")
+    assert (tmp_path / "run").is_dir()

@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from irtnet._io import current_umask, read_json, write_json
+from irtnet._io import current_umask, read_json, recover_dir, swap_dir, write_json
 from irtnet._version import __version__
 from irtnet.api.data import load_table, make_split, prepare, split_datasets
 from irtnet.config import DataConfig, deep_update
@@ -178,7 +178,7 @@ def is_run_dir(path: str | Path) -> bool:
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
-    if not path.is_dir():
+    if not path.is_dir() and not recover_dir(path):
         raise CheckpointError(f"{path}: no such run directory")
     if not (path / "run.json").is_file():
         raise CheckpointError(f"{path}: {_without_manifest(path)}")
@@ -233,6 +233,7 @@ def train_run(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progre
     writes and returns the run, the others return None."""
     out = Path(out)
     spec = resolve_run(spec)
+    recover_dir(out)  # a run that an interrupted overwrite left aside is put back before anything is decided
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} exists; pass --overwrite (overwrite=True) to replace it "
                           "(the existing run is kept until the new one is complete)")
@@ -303,20 +304,12 @@ class _staging:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _publish(self) -> None:
-        old = None
-        if self.out.exists():
-            if not self.overwrite:
-                raise ConfigError(f"{self.out} appeared while training; pass --overwrite to replace it")
-            old = self.out.with_name(f".{self.out.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(self.out, old)
+        if self.out.exists() and not self.overwrite:
+            raise ConfigError(f"{self.out} appeared while training; pass --overwrite to replace it")
         try:
-            os.rename(self.tmp, self.out)  # fails if another writer put a run there in the meantime
+            swap_dir(self.tmp, self.out)  # the old run, if any, is deleted only once the new one is in place
         except OSError as exc:
-            if old is not None:
-                os.replace(old, self.out)
             raise ConfigError(f"{self.out}: could not move the new run into place ({exc.strerror})") from exc
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 # -------------------------------------------------------------------------------------------- evaluating

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import ValidationError
 from safetensors.numpy import load_file, save_file
 
-from irtnet._io import atomic_dir, read_json, write_json
+from irtnet._io import atomic_dir, read_json, recover_dir, write_json
 from irtnet._version import __version__
 from irtnet.errors import CheckpointError, DataError
 from irtnet.predictors.base import REGISTRY, Router
@@ -79,7 +79,7 @@ def read_checkpoint_json(path: str | Path) -> dict[str, Any]:
     """The checkpoint's JSON document, checked: format and version, `kind` (a string) and `state` (an object)."""
     path = Path(path)
     doc_path = path / "checkpoint.json"
-    if not path.exists():
+    if not path.exists() and not recover_dir(path):  # an interrupted save's aside copy is put back
         raise CheckpointError(f"{path}: no such file or folder (give a run or checkpoint folder)")
     if not doc_path.is_file():
         raise CheckpointError(f"{path}: not a checkpoint directory (no checkpoint.json)")
