@@ -10,7 +10,7 @@ from irtnet.data.dataset import Dataset
 from irtnet.data.embeddings import DEFAULT_ENCODER, CacheFill, embed_queries, fill_cache
 from irtnet.data.encode_pool import read_texts
 from irtnet.data.pair_split import PairSplit
-from irtnet.data.splits import QuerySplit, check_split_parts, leave_benchmarks_out, split_by_query
+from irtnet.data.splits import QuerySplit, check_split_parts, check_training_part, leave_benchmarks_out, split_by_query
 from irtnet.data.table import ResponseTable
 from irtnet.errors import ConfigError
 
@@ -57,8 +57,12 @@ def make_split(table: ResponseTable, cfg: DataConfig) -> QuerySplit | PairSplit:
 
 
 def split_datasets(data: Dataset, split: QuerySplit | PairSplit) -> tuple[Dataset, Dataset | None, Dataset]:
-    """(train, validation or None, test) parts of `data`."""
+    """(train, validation or None, test) parts of `data`; a DataError where training leaves a validation or test
+    model without a label, or holds one label value only (`check_training_part`)."""
     if isinstance(split, PairSplit):
-        return split.datasets(data)
-    val = data.select(split.val) if split.val else None
-    return data.select(split.train), val, data.select(split.test)
+        train, val, test = split.datasets(data)
+    else:
+        val = data.select(split.val) if split.val else None
+        train, test = data.select(split.train), data.select(split.test)
+    check_training_part(train.table, validation=None if val is None else val.table, test=test.table)
+    return train, val, test

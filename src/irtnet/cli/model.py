@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -116,6 +117,7 @@ def route(
         console.print(cost_decisions_table(decisions))
         console.print(f"expected accuracy {decisions.expected_accuracy:.3f}, mean cost {decisions.mean_cost:.3g} "
                       f"({len(decisions.models)} models; prices: {decisions.source})")
+        _one_candidate_note(decisions.models)
         return
     from irtnet.api.texts import check_candidates
 
@@ -124,3 +126,11 @@ def route(
     ranked = api.rank_models(predictor, texts, benchmark=benchmark, top=top, models=names)
     for text, ranking, path in zip(texts, ranked, api.answer_paths(predictor, texts, benchmark)):
         console.print(ranking_table(text, ranking, path))
+    _one_candidate_note(names if names is not None else predictor.models_.ids)
+
+
+def _one_candidate_note(models: Sequence[str]) -> None:
+    """Say so where there is one model to route among: the pick is no choice, only its P(correct) is news."""
+    if len(models) == 1:
+        console.print(f"one model to route among ({models[0]}): every query goes to it; the ranking is no choice, "
+                      "only its predicted probability is", markup=False)

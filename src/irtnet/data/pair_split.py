@@ -38,6 +38,14 @@ def split_by_pair(table: ResponseTable, fractions: tuple[float, float, float], s
     has_train = np.zeros(table.n_queries, dtype=bool)
     has_train[q[part == 0]] = True
     part[~has_train[q]] = 0
+    if not (part == 2).any():
+        single = int((np.bincount(q, minlength=table.n_queries) == 1).sum())
+        why = ("the table has one model, so each query has one pair, which stays in training" if table.n_models == 1
+               else f"{single} of the {table.n_queries} queries have one labelled model only, and a query keeps its "
+                    "pairs in training unless another model's pair of it is in training")
+        raise DataError(f"the pair split {'/'.join(str(float(f)) for f in fractions)} of {len(perm)} pairs leaves no "
+                        f"test pair: {why}; a pair split needs queries answered by two models or more (or use a "
+                        "split by query)", field="split")
     return part
 
 

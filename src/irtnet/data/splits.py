@@ -1,5 +1,6 @@
 """Seeded splits: by query, leave benchmarks out (one, or groups dealt by `benchmark_groups`), and held-out
-models; the one check of split fractions (`check_fractions`) and the one sub-dataset of chosen response rows
+models; the one check of split fractions (`check_fractions`), the one check that a training part can teach
+something of every model scored after it (`check_training_part`) and the one sub-dataset of chosen response rows
 (`pair_subset`).
 
 Every split is a plain record of ids, written to JSON beside a run so the same split can be rebuilt.
@@ -95,6 +96,32 @@ def check_split_parts(split: QuerySplit, fractions: tuple[float, float, float], 
                               f"{'query' if pool == 1 else 'queries'} {where}): {remedy} or use a table with more "
                               "queries")
     return split
+
+
+def check_training_part(train: ResponseTable, **others: ResponseTable | None) -> None:
+    """A DataError unless `train` can teach a model something about every model scored on `others` (named
+    parts, e.g. validation=..., test=...; None: no such part): each of their models has a label in training
+    (else nothing is known of it, and it would be left out or scored on a guess), and the training labels are
+    not all the same (else there is nothing to learn about who answers what)."""
+    known = set(train.model_vocab.ids)
+    for part, table in others.items():
+        if table is None:
+            continue
+        unknown = [m for m in table.model_vocab.ids if m not in known]
+        if unknown:
+            n = int((table.responses["model"].astype(str) == unknown[0]).sum())
+            more = f"; {len(unknown)} models are like this: {', '.join(map(repr, unknown[:5]))}" \
+                + (", ..." if len(unknown) > 5 else "") if len(unknown) > 1 else ""
+            raise DataError(f"model {unknown[0]!r} has no label among the {train.n_queries} training queries ({n} "
+                            f"of its labels are in the {part} part{more}): nothing "
+                            "can be learnt of it; drop it from the table, or draw another split (seed, fractions) "
+                            "that gives it training labels", field="model")
+    labels = train.responses["label"].to_numpy()
+    if len(labels) and (labels == labels[0]).all():
+        value = int(labels[0])
+        raise DataError(f"every one of the {len(labels)} training labels is {value} (all "
+                        f"{'correct' if value else 'wrong'}): there is nothing to learn about who answers what, and "
+                        "AUC is undefined; the table needs both correct and wrong answers", field="label")
 
 
 def _cut(ids: np.ndarray, fractions: tuple[float, float, float], rng: np.random.Generator) -> list[np.ndarray]:

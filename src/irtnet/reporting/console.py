@@ -112,6 +112,8 @@ def comparison_table(t: dict[str, Any]) -> Table:
                       fmt(r["routing"]["micro"], 3), fmt(r["routing"]["gap_closed"], 3))
     for name, ref in t["references"].items():
         table.add_row(f"({name})", "", "", "", fmt(ref["micro"], 3), "")
+    if t.get("routing_caveat"):
+        table.caption, table.caption_justify = f"routing: {t['routing_caveat']}", "left"
     return table
 
 

@@ -11,6 +11,8 @@ _NAMES = {"auc": "AUC", "log_loss": "log loss", "routing": "routing", "ece": "EC
 def _cell(m: dict[str, Any] | None) -> str:
     if m is None:
         return "-"
+    if m["verdict"] == "n/a":  # no interval to show: say why (`tasks.stats._no_comparison`), not "+nan [+nan, +nan]"
+        return f"**n/a** ({m.get('reason') or 'undefined on these test labels'})"
     return f"{m['diff']:+.4f} [{m['lo']:+.4f}, {m['hi']:+.4f}] **{m['verdict']}**"
 
 

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from irtnet.tasks.evaluate import EvaluationResult
+from irtnet.tasks.routing import routing_no_result
 
 CORRECTNESS_COLUMNS = ("accuracy", "auc", "log_loss", "brier", "ece")
 
@@ -54,6 +55,14 @@ def routing_rows(results: Sequence[EvaluationResult]) -> list[list[str]]:
     return rows
 
 
+def routing_caveat(result: EvaluationResult) -> str | None:
+    """Why `result`'s routing accuracy is no result (`tasks.routing.routing_no_result`), or None."""
+    refs = result.routing.references
+    if "random" not in refs or "oracle" not in refs:
+        return None
+    return routing_no_result(refs["random"]["micro"], refs["oracle"]["micro"], result.info.get("n_models"))
+
+
 #: How each evaluation setting (`info["setting"]`, written by `irtnet.api.evaluate_run`) is titled.
 SETTING_TITLES = {"benchmark known": "benchmark known", "text only": "text only: names hidden"}
 
@@ -73,8 +82,10 @@ def by_setting(results: Sequence[EvaluationResult]) -> list[tuple[str | None, li
 
 def setting_notes(results: Sequence[EvaluationResult]) -> list[str]:
     """One setting's notes from its results' info: the answer paths of a model that reports them, the
-    predictors skipped in this setting (and why), and settings the run's model could not serve."""
-    notes = []
+    predictors skipped in this setting (and why), and settings the run's model could not serve; first, where
+    routing accuracy is no result on these labels (one model, or every model with the same label), why."""
+    caveat = routing_caveat(results[0]) if results else None
+    notes = [f"routing: {caveat}"] if caveat else []
     for r in results:
         if r.info.get("paths"):
             counts = ", ".join(f"{path} {n}" for path, n in r.info["paths"].items())

@@ -102,7 +102,10 @@ def population_prior(abilities: np.ndarray, strength: float = 1.0, kind: str = "
     """
     theta = np.asarray(abilities, np.float64)
     if theta.ndim != 2 or len(theta) < 2:
-        raise DataError("a population prior needs the abilities of at least two known models", field="abilities")
+        got = len(theta) if theta.ndim == 2 else "no"
+        raise DataError(f"a new model is placed among the known ones, and the checkpoint knows {got} model"
+                        f"{'' if got == 1 else 's'}: the prior of its ability needs at least two known models "
+                        "(train on a table with two models or more)", field="models")
     if strength <= 0:
         raise ConfigError(f"prior strength must be positive, got {strength}")
     d = theta.shape[1]

@@ -61,6 +61,21 @@ class RoutingResult:
         return asdict(self)
 
 
+def routing_no_result(random_micro: float, oracle_micro: float, n_models: int | None = None) -> str | None:
+    """Why routing accuracy is no result on these test labels, or None where it is one.
+
+    With one model every router picks it; where the random pick's expected accuracy equals the oracle's, every
+    routed query has the same label for all its models (random <= oracle on each query), so every choice scores
+    the same. Either way a router's accuracy is the labels' alone, and routers cannot differ."""
+    if n_models == 1:
+        return ("the test queries have one model only: every router picks it, so routing accuracy is that model's "
+                "accuracy, not a result")
+    if random_micro == oracle_micro:
+        return ("on every routed query all its models have the same label, so every choice scores the same: routing "
+                "accuracy is no result here")
+    return None
+
+
 def scorable(labels: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """(query mask, allowed-models mask) under the missing-label policy `mode`."""
     observed = ~np.isnan(labels)

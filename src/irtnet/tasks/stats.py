@@ -312,6 +312,24 @@ def _summary(a: float, b: float, diffs: np.ndarray, level: float, higher: bool) 
             "better": "higher" if higher else "lower", "verdict": verdict(lo, hi, higher)}
 
 
+def _no_comparison(y: np.ndarray, routing_mask: np.ndarray | None, metrics: Sequence[str]) -> dict[str, str]:
+    """The metrics two predictors cannot differ on, whatever they predict, with the reason: AUC where every
+    labelled pair has the same label (undefined), routing where every routed query's labelled models share one
+    label (one model, or identical labels: any pick scores the same, so the difference is 0 by construction)."""
+    obs = ~np.isnan(y)
+    out = {}
+    labels = y[obs]
+    if "auc" in metrics and len(labels) and (labels == labels[0]).all():
+        out["auc"] = "every labelled test pair has the same label: AUC is undefined"
+    if "routing" in metrics:
+        _, keep = _routed(y, np.zeros_like(y), routing_mask)
+        lab = y[keep]
+        if len(lab) and (np.nanmin(lab, axis=1) == np.nanmax(lab, axis=1)).all():
+            out["routing"] = ("the test queries have one model only: every router picks it" if y.shape[1] == 1 else
+                              "on every routed query all its models have the same label, so any pick scores the same")
+    return out
+
+
 def paired_bootstrap(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, n_boot: int = 2000, seed: int = 0,
                      routing_mask: np.ndarray | None = None, level: float = 0.95,
                      metrics: Sequence[str] = METRICS, clusters: np.ndarray | None = None) -> dict[str, Any]:
@@ -327,7 +345,8 @@ def paired_bootstrap(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, n_boot: in
     Returns {"n_queries", "n_pairs", "n_routed", "n_boot", "seed", "level", "metrics": {name: {
       "a", "b": point estimates on all queries, "diff": a - b, "lo", "hi": the percentile interval of A - B
       at `level`, "se": the bootstrap standard deviation of A - B, "n_valid": resamples where it is defined,
-      "better": "higher" | "lower", "verdict": "win" | "tie" | "loss" for A (see `verdict`)}}}.
+      "better": "higher" | "lower", "verdict": "win" | "tie" | "loss" for A (see `verdict`), or "n/a" with
+      "reason" where no predictor could differ on these labels (`_no_comparison`)}}}.
     Metric names: "auc", "log_loss" (mean over labelled pairs), "routing" (accuracy), "ece" (10 bins).
     """
     _check_bootstrap(n_boot, level, metrics)
@@ -350,6 +369,8 @@ def paired_bootstrap(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, n_boot: in
             diffs[m].append(ra[m] - rb[m])
     out = {m: _summary(float(point[0][m][0]), float(point[1][m][0]), np.concatenate(diffs[m]), level,
                        HIGHER_IS_BETTER[m]) for m in metrics}
+    for m, reason in _no_comparison(y, routing_mask, metrics).items():
+        out[m] |= {"lo": math.nan, "hi": math.nan, "se": math.nan, "verdict": "n/a", "reason": reason}
     return {"n_queries": len(y), "n_pairs": int((~np.isnan(y)).sum()), "n_routed": int(parts[0].route_count.sum()),
             "n_boot": int(n_boot), "seed": seed, "level": float(level),
             "n_clusters": None if clusters is None else len(np.unique(clusters)), "metrics": out}

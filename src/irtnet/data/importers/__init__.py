@@ -84,7 +84,22 @@ def import_table(format: str, path: str | Path, **options: Any) -> ResponseTable
         return table
     importer = _lookup(format)
     _check_options(format, options)
-    return importer(path, **options)
+    table = importer(path, **options)
+    _note_shared_texts(table)
+    return table
+
+
+def _note_shared_texts(table: ResponseTable) -> None:
+    """Note query ids that share their text with another id: a text-only model cannot tell them apart, and a
+    split by query may put one in training and its twin in test."""
+    texts = table.queries["text"].dropna()
+    shared = texts[texts.duplicated(keep=False)]
+    if len(shared):
+        first = table.queries.loc[shared.index[shared == shared.iloc[0]], "query"].tolist()
+        table.report.notes.append(
+            f"{len(shared)} queries share their text with another query id ({shared.nunique()} distinct texts; e.g. "
+            f"{', '.join(map(repr, first[:3]))}): a model that reads only the text cannot tell them apart, and a split "
+            "by query may put one in training and its twin in test")
 
 
 def check_import(format: str, path: str | Path, options: Mapping[str, Any]) -> None:
