@@ -15,6 +15,7 @@ import json
 import math
 from pathlib import Path
 
+from irtnet._io import nan_for_null
 from irtnet.tasks.estimation_summary import EstimationCell, paired_errors, summarise
 
 FOCUS = "irtnet-random"
@@ -30,7 +31,7 @@ def main(argv=None) -> None:
     ap.add_argument("--ns", default="50,100")
     args = ap.parse_args(argv)
     ns = [int(n) for n in args.ns.split(",")]
-    docs = {p.parent.name: _recomputed(json.loads(p.read_text())) for p in args.results}
+    docs = {p.parent.name: _recomputed(nan_for_null(json.loads(p.read_text()))) for p in args.results}  # null: NaN
     methods = sorted({r["method"] for d in docs.values() for r in d["summary"]},
                      key=lambda m: (not m.startswith("irtnet"), m))
     for n in ns:

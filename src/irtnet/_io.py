@@ -14,7 +14,14 @@ What is written gets the permissions the user's umask allows (0o666 / 0o777 mask
 0o600 / 0o700 that `mkstemp` / `mkdtemp` create for privacy while the content is incomplete.
 
 `read_json` reads what such writes (or an interrupted copy of them) left: a missing, empty, truncated or
-wrongly shaped JSON file is a DataError naming it, never a traceback.
+wrongly shaped JSON file is a DataError naming it, never a traceback; so is an object that gives a key twice
+(`unique_keys`: Python's json would keep the last silently).
+
+Every JSON document irtnet writes is strict JSON (`dumps_json`, `write_json`): JSON has no NaN or Infinity, and
+the bare `NaN`/`Infinity` tokens Python's json writes by default are refused by jq, JavaScript and strict
+parsers. An undefined figure (an AUC where every label is the same, a correlation of a constant) is written as
+null, and the readers that compute or print such figures take a null back as NaN (`nan_for_null`) where the
+writer had a NaN. Files written by older versions, with the bare tokens, still read (Python's json reads them).
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import math
 import os
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,8 +186,9 @@ def clear_stale_temps(folder: str | os.PathLike[str], pattern: str = ".*.tmp",
 def read_json(path: str | os.PathLike[str], expected: type[dict] | type[list] | None = None,
               what: str | None = None) -> Any:
     """The JSON document in `path`. A file that is missing, unreadable, empty, not UTF-8 or not valid JSON
-    (e.g. truncated), or with `expected` of another JSON type, is a DataError naming it; `what` then says
-    what the file should hold (default: "a JSON object" / "a JSON list")."""
+    (e.g. truncated), with an object that gives a key twice, or with `expected` of another JSON type, is a
+    DataError naming it; `what` then says what the file should hold (default: "a JSON object" / "a JSON
+    list"). A null stays None: the caller knows which of its fields are figures (`nan_for_null`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -191,7 +201,7 @@ def read_json(path: str | os.PathLike[str], expected: type[dict] | type[list] | 
     if not text.strip():
         raise DataError("empty file, expected JSON (an interrupted write?)", file=str(path))
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=unique_keys(str(path)))
     except json.JSONDecodeError as exc:
         raise DataError(f"not valid JSON, truncated or damaged? ({exc})", file=str(path)) from exc
     if expected is not None and not isinstance(value, expected):
@@ -207,23 +217,81 @@ def json_kind(value: Any) -> str:
     return next((name for kind, name in kinds if isinstance(value, kind)), "JSON null")
 
 
+def unique_keys(file: str, **where: Any) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """`json.loads`'s `object_pairs_hook` for a file a person wrote: each object as a dict, and a key given twice
+    in one object a DataError naming `file`, the key and `where` (DataError's `line` or `row`: where in the file
+    the parsed text is) instead of the last value silently winning."""
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(pairs)
+        if len(out) < len(pairs):  # the rare case: find the first key given again
+            seen: set[str] = set()
+            repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+            raise DataError(f"the key {repeated!r} appears twice in one object; give it once", file=file,
+                            field=repeated, **where)
+        return out
+
+    return hook
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write `obj` as indented JSON, atomically."""
+    """Write `obj` as indented strict JSON (`dumps_json`), atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n", encoding="utf-8")
+        tmp.write_text(dumps_json(obj, indent=2) + "\n", encoding="utf-8")
+
+
+def dumps_json(obj: Any, **options: Any) -> str:
+    """`obj` as strict JSON text (`json.dumps` `options`: indent, ensure_ascii, ...): every NaN or infinity, a
+    Python or a numpy float at any depth, as null (`strict_json`); `allow_nan=False` makes one that slipped
+    through an error, never a bare `NaN` token in a file."""
+    return json.dumps(strict_json(obj), allow_nan=False, default=json_default, **options)
+
+
+def strict_json(obj: Any) -> Any:
+    """`obj` with every non-finite float (Python or numpy, in dicts, lists, tuples and arrays at any depth) as
+    None and numpy scalars and arrays as Python values; anything else as it is (`json_default` turns paths
+    into text)."""
+    np = sys.modules.get("numpy")  # without numpy imported there is no numpy value to convert
+    if np is not None and isinstance(obj, (np.generic, np.ndarray)):
+        return strict_json(obj.tolist() if isinstance(obj, np.ndarray) else obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: strict_json(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(value) for value in obj]
+    return obj
 
 
 def json_default(obj: Any) -> Any:
-    """A numpy scalar or array, or a path, as the Python value JSON writes (`json.dumps(default=...)`)."""
+    """A numpy scalar or array, or a path, as the Python value JSON writes (`json.dumps(default=...)`); a
+    non-finite numpy float as None, as `strict_json` writes it."""
     import numpy as np
 
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return strict_json(obj)
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def nan_for_null(value: Any) -> Any:
+    """A figure, or a structure of figures (dicts and lists whose leaves are all numbers: metrics, accuracies,
+    an epoch's history row), read back from JSON: every None as NaN, where the writer had a NaN (`strict_json`);
+    text and numbers as they are. Only for fields whose null can mean nothing but an undefined figure."""
+    if value is None:
+        return math.nan
+    if isinstance(value, dict):
+        return {key: nan_for_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [nan_for_null(item) for item in value]
+    return value
+
+
+def figures_read_back(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """`record` with each of its fields `keys` that is an object of figures read back by `nan_for_null` (null as
+    NaN); other fields as written (their nulls may mean "none")."""
+    return {**record, **{k: nan_for_null(record[k]) for k in keys if isinstance(record.get(k), dict)}}
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

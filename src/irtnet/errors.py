@@ -8,7 +8,11 @@ class IrtnetError(Exception):
 
 
 class DataError(IrtnetError, ValueError):
-    """Bad input data: the message says where (file, row, field) and what is wrong."""
+    """Bad input data: the message says where (file, row or line, field) and what is wrong.
+
+    `row` is a record's position as its reader counts them (a CSV data row, header excluded; an item of a JSON
+    list); `line` is the 1-based line of a file read line by line (JSON Lines, one text per line), blank lines
+    counted, so that an editor's "go to line" finds it."""
 
     def __init__(
         self,
@@ -17,11 +21,14 @@ class DataError(IrtnetError, ValueError):
         file: str | None = None,
         row: int | str | None = None,
         field: str | None = None,
+        line: int | None = None,
     ) -> None:
-        self.file, self.row, self.field, self.reason = file, row, field, message
+        self.file, self.row, self.line, self.field, self.reason = file, row, line, field, message
         where = []
         if file is not None:
             where.append(str(file))
+        if line is not None:
+            where.append(f"line {line}")
         if row is not None:
             where.append(f"row {row}")
         if field is not None:

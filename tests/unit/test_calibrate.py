@@ -201,7 +201,7 @@ def test_calibrate_names_the_texts_file_row_and_field_of_an_unknown_benchmark(fi
     (ckpt, known), path = named, tmp_path / "q.jsonl"
     rows = [{"text": "an algebra question", "benchmark": known[0]}, {"text": "a new question", "benchmark": "nosuch"}]
     bad = _calibrate_on(ckpt, files[1] / "prices.json", path, "".join(json.dumps(r) + "\n" for r in rows))
-    assert bad.exit_code == 2 and (f"error: {path}, row 2, field 'benchmark': unknown benchmark 'nosuch'; the model "
+    assert bad.exit_code == 2 and (f"error: {path}, line 2, field 'benchmark': unknown benchmark 'nosuch'; the model "
                                    f"knows: {', '.join(known)}") in bad.output, bad.output
 
 

@@ -207,9 +207,9 @@ def test_encode_a_column_file(cache_root, tmp_path, name):
     ("bad.csv", "id,text\n1,hello\n2,\n", "bad.csv, row 2, field 'text': the text is empty"),
     ("bad.csv", "id,prompt\n1,hello\n", "bad.csv, field 'text': no column 'text' (columns: ['id', 'prompt'])"),
     ("bad.csv", "id,text\n1,hello\n2,a,b\n", "bad.csv, row 2"),
-    ("bad.jsonl", '{"text": "a"}\n{"text": 5}\n', "bad.jsonl, row 2, field 'text': the text is '5' of type int"),
-    ("bad.jsonl", '{"text": "a"}\n{"text": \n', "bad.jsonl, row 2: not valid JSON"),
-    ("bad.txt", b"fine\n\xff\xfe binary\n", "bad.txt, row 2: not UTF-8 text"),
+    ("bad.jsonl", '{"text": "a"}\n{"text": 5}\n', "bad.jsonl, line 2, field 'text': the text is '5' of type int"),
+    ("bad.jsonl", '{"text": "a"}\n{"text": \n', "bad.jsonl, line 2: not valid JSON"),
+    ("bad.txt", b"fine\n\xff\xfe binary\n", "bad.txt, line 2: not UTF-8 text"),
     ("bad.txt", "\n \n", "bad.txt: no texts"),
     ("absent.txt", None, "absent.txt: no such file"),
 ])

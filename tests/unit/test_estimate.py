@@ -347,7 +347,7 @@ def test_answers_files_with_two_label_fields_or_ragged_csv_rows_are_refused(tmp_
 
     both = tmp_path / "both.jsonl"
     both.write_text('{"text": "a", "correct": 1}\n{"text": "b", "label": 0, "correct": 1}\n')
-    with pytest.raises(DataError, match=r"both.jsonl, row 2, field 'correct': two label fields \('label' and "
+    with pytest.raises(DataError, match=r"both.jsonl, line 2, field 'correct': two label fields \('label' and "
                                         r"'correct'\)"):
         read_answers(both)
     ragged = tmp_path / "ragged.csv"
@@ -448,13 +448,13 @@ def test_cli_interactive_rounds(run_dir):
 
 @pytest.mark.parametrize("content, suffix, message", [
     ("", ".jsonl", "answers.jsonl: no answers"),
-    ('{"query": "nope", "correct": 1}\n', ".jsonl", "row 1, field 'query': unknown query id 'nope'"),
+    ('{"query": "nope", "correct": 1}\n', ".jsonl", "line 1, field 'query': unknown query id 'nope'"),
     ('{"query": "q000001", "correct": 1}\n{"query": "q000001", "correct": 0}\n', ".jsonl",
-     "row 2, field 'correct': item 'q000001' was answered in row 1 with 1 and here with 0"),
+     "line 2, field 'correct': item 'q000001' was answered in line 1 with 1 and here with 0"),
     ("query,correct\nq000001,1.5\n", ".csv", "row 1, field 'correct': '1.5' is not in [0, 1]"),
     ("query,correct\nq000001,nan\n", ".csv", "row 1, field 'correct': 'nan' is not in [0, 1]"),
-    ('{"text": "some text", "correct": 1}\n', ".jsonl", "row 1, field 'benchmark': an item given as text needs"),
-    ('{"correct": 1}\n', ".jsonl", "row 1, field 'query': no item"),
+    ('{"text": "some text", "correct": 1}\n', ".jsonl", "line 1, field 'benchmark': an item given as text needs"),
+    ('{"correct": 1}\n', ".jsonl", "line 1, field 'query': no item"),
     ("query,label\nq000001,1\nq000001,0\n", ".csv", "row 2, field 'label': item 'q000001' was answered"),
     ('text,benchmark,correct\n"a new text",nosuchbench,1\n', ".csv",
      "row 1, field 'benchmark': unknown benchmark 'nosuchbench'"),
@@ -621,18 +621,18 @@ def test_an_answers_row_must_not_contradict_its_own_item(run_dir, tmp_path):
     queries = Run.open(run_dir).table().queries.set_index("query")
     text, bench = queries.loc["q000001", "text"], queries.loc["q000001", "benchmark"]
     other = next(b for b in queries["benchmark"].unique() if b != bench)
-    cases = [  # (rows, the error's row, field and message)
-        ([{"query": "q000001", "benchmark": other, "correct": 1}], "row 1, field 'benchmark': query 'q000001' is an "
+    cases = [  # (rows, the error's line, field and message)
+        ([{"query": "q000001", "benchmark": other, "correct": 1}], "line 1, field 'benchmark': query 'q000001' is an "
          f"item of benchmark '{bench}', but the row says '{other}'"),
         ([{"query": "q000001", "text": "not its text", "correct": 1}],
-         "row 1, field 'text': the row's text is not the text of query 'q000001'"),
+         "line 1, field 'text': the row's text is not the text of query 'q000001'"),
         ([{"query": "q000001", "id": "q000002", "correct": 1}],
-         "row 1, field 'id': two item ids ('query' 'q000001' and 'id' 'q000002')"),
+         "line 1, field 'id': two item ids ('query' 'q000001' and 'id' 'q000002')"),
         ([{"text": text, "benchmark": other, "correct": 1}],  # a known text under another benchmark: not a new item
-         f"row 1, field 'benchmark': this text is an item of benchmark '{bench}'"),
+         f"line 1, field 'benchmark': this text is an item of benchmark '{bench}'"),
         ([{"text": "a brand new text", "benchmark": bench, "correct": 1},
           {"text": "a brand new text", "benchmark": bench, "correct": 0}],
-         f"row 2, field 'correct': the item of text 'a brand new text' ({bench}) was answered in row 1 with 1"),
+         f"line 2, field 'correct': the item of text 'a brand new text' ({bench}) was answered in line 1 with 1"),
     ]
     for k, (rows, message) in enumerate(cases):
         path = tmp_path / f"answers{k}.jsonl"
@@ -642,6 +642,20 @@ def test_an_answers_row_must_not_contradict_its_own_item(run_dir, tmp_path):
     ok = tmp_path / "ok.jsonl"  # a plan's own line, with the item's id, text and benchmark: accepted
     ok.write_text(json.dumps({"query": "q000001", "id": "q000001", "text": text, "benchmark": bench, "correct": 1}) + "\n")
     assert estimate_model(run_dir, ok).n_answers == 1
+
+
+def test_an_answers_or_pool_jsonl_file_with_blank_lines_names_the_lines_of_the_file(run_dir, tmp_path):
+    from irtnet.api.estimate import estimate_model, open_pool
+
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text('\n{"query": "q000001", "correct": 1}\n\n{"query": "q000001", "correct": 0}\n')
+    with pytest.raises(DataError, match=re.escape("answers.jsonl, line 4, field 'correct': item 'q000001' was "
+                                                  "answered in line 2 with 1 and here with 0")):
+        estimate_model(run_dir, answers)
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text('{"text": "a question", "benchmark": "algebra"}\n\n{"text": "another question"}\n')
+    with pytest.raises(DataError, match=r"pool.jsonl, line 3, field 'benchmark': no benchmark"):
+        open_pool(run_dir / "model", pool)
 
 
 def test_replay_folds_needs_the_run_not_a_pool_file(run_dir, tmp_path):

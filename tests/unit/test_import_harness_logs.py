@@ -119,7 +119,7 @@ def test_lm_eval_older_files_key_by_doc_id_and_take_the_metric_from_the_config(t
     assert t.query_vocab.ids == ("asdiv/0", "asdiv/1") and t.responses["label"].tolist() == [1, 0]
     assert t.texts_of(["asdiv/0"]) == ["x"]  # template field absent from the doc: the doc's question
     assert "lm-eval task 'asdiv': some rows lack doc_hash; its items are keyed by doc_id" in t.report.notes
-    with pytest.raises(DataError, match=r"row 1, field 'doc_hash': no doc_hash .* use key=doc_id"):
+    with pytest.raises(DataError, match=r"jsonl, line 1, field 'doc_hash': no doc_hash .* use key=doc_id"):
         import_lm_eval(tmp_path, key="doc_hash")
 
 
@@ -154,18 +154,18 @@ SAMPLES = f"samples_t_{TS}.jsonl"
 
 @pytest.mark.parametrize("mutate,message", [
     (lambda f: (f / SAMPLES).write_text((f / SAMPLES).read_text()[:-20]),
-     rf"{SAMPLES}, row 2: not valid JSON"),
+     rf"{SAMPLES}, line 2: not valid JSON"),
     (lambda f: _jsonl(f / SAMPLES, [_row(0, "q0", acc=1.0), {**_row(1, "q1", acc=0.0), "acc": None}]),
-     rf"{SAMPLES}, row 2, field 'acc': score None is a NoneType, not a number"),
+     rf"{SAMPLES}, line 2, field 'acc': score None is a NoneType, not a number"),
     (lambda f: _jsonl(f / SAMPLES, [_row(0, "q0", acc=1.0), {k: v for k, v in _row(1, "q1", acc=0.0).items()
                                                               if k != "acc"}]),
-     rf"{SAMPLES}, row 2, field 'acc': the sample has no 'acc' score"),
+     rf"{SAMPLES}, line 2, field 'acc': the sample has no 'acc' score"),
     (lambda f: _jsonl(f / SAMPLES, [_row(0, "q0", acc=1.0), _row(1, "q1", acc=2.0)]),
-     rf"{SAMPLES}, row 2, field 'acc': score 2.0 outside \[0, 1\]"),
+     rf"{SAMPLES}, line 2, field 'acc': score 2.0 outside \[0, 1\]"),
     (lambda f: _jsonl(f / SAMPLES, [_row(0, "q0", acc=1.0), {"doc": {}, "acc": 1.0}]),
-     rf"{SAMPLES}, row 2, field 'doc_id': missing or non-integer doc_id"),
+     rf"{SAMPLES}, line 2, field 'doc_id': missing or non-integer doc_id"),
     (lambda f: _jsonl(f / SAMPLES, [_row(0, "q0", acc=1.0), _row(0, "q1", acc=1.0)]),
-     rf"{SAMPLES}, row 2, field 'doc_id': doc_id 0 appears twice for filter 'none' \(first on line 1\)"),
+     rf"{SAMPLES}, line 2, field 'doc_id': doc_id 0 appears twice for filter 'none' \(first on line 1\)"),
     (lambda f: (f / SAMPLES).unlink(),
      r"results_2026-01-02T03-04-05.123456.json: no samples_<task>_2026-01-02T03-04-05.123456.jsonl next to it"),
     (lambda f: (f / f"results_{TS}.json").rename(f / "results_2026-09-09T00-00-00.1.json"),
@@ -178,7 +178,7 @@ def test_lm_eval_bad_input_names_file_line_and_field(tmp_path, mutate, message):
 def test_lm_eval_doc_hash_and_doc_id_must_agree_across_models(tmp_path):
     _lm_run(tmp_path, "org/a", {"t": [_row(0, "q0", acc=1.0), _row(1, "q1", acc=0.0)]})
     _lm_run(tmp_path, "org/b", {"t": [_row(0, "q1", acc=1.0), _row(1, "q0", acc=0.0)]})
-    with pytest.raises(DataError, match=r"org__b/samples_t_.*jsonl, row 1, field 'doc_hash': doc_hash \w+ is paired "
+    with pytest.raises(DataError, match=r"org__b/samples_t_.*jsonl, line 1, field 'doc_hash': doc_hash \w+ is paired "
                                         r"with 1 in .*org__a/samples_t_.*jsonl line 2 but with 0 here"):
         import_lm_eval(tmp_path)
     by_content = import_lm_eval(tmp_path, key="doc_hash")

@@ -137,7 +137,7 @@ def _nan_parquet(path, values):
 def test_a_nan_outcome_in_json_or_parquet_stops_the_import_but_a_null_is_missing(tmp_path):
     lines = ['{"model":"a","query":"q1","label":1}', '{"model":"a","query":"q2","label":NaN}',
              '{"model":"b","query":"q1","label":null}', '{"model":"b","query":"q2","label":0}']
-    with pytest.raises(DataError, match=r"nan.jsonl, row 2, field 'label': .*got 'NaN'"):
+    with pytest.raises(DataError, match=r"nan.jsonl, line 2, field 'label': .*got 'NaN'"):
         import_long(_write(tmp_path, "\n".join(lines) + "\n", "nan.jsonl"), default_benchmark="x")
     with pytest.raises(DataError, match=r"nan.json, row 0, field 'label': .*got 'Infinity'"):
         import_long(_write(tmp_path, "[" + lines[0].replace("1}", "Infinity}") + "]", "nan.json"),
@@ -167,7 +167,7 @@ def test_binary_text_labels_in_any_letter_case_and_ids_that_are_lists(tmp_path):
     t = import_long(_write(tmp_path, "model,query,label\na,q1,Yes\na,q2,NO\nb,q1,True\nb,q2,false\n"),
                     outcome_kind="binary", default_benchmark="x")
     np.testing.assert_array_equal(t.label_matrix(), [[1, 1], [0, 0]])
-    with pytest.raises(DataError, match=r"row 1, field 'query': an id must be a string or a number"):
+    with pytest.raises(DataError, match=r"ids.jsonl, line 1, field 'query': an id must be a string or a number"):
         import_long(_write(tmp_path, '{"model":"a","query":[1,2],"label":1}\n', "ids.jsonl"), default_benchmark="x")
 
 
@@ -178,9 +178,9 @@ def test_a_nan_outside_the_outcome_is_read_as_before(tmp_path):
                     default_benchmark="d", text="text")
     assert t.benchmarks_of(["q1", "q2"]).tolist() == ["d", "x"]  # a NaN benchmark is missing: the default
     assert t.texts_of(["q1", "q2"]) == [None, "What?"]
-    with pytest.raises(DataError, match=r"row 1, field 'query': missing id"):
+    with pytest.raises(DataError, match=r"id.jsonl, line 1, field 'query': missing id"):
         import_long(_write(tmp_path, '{"model":"a","query":NaN,"label":1}\n', "id.jsonl"), default_benchmark="d")
-    with pytest.raises(DataError, match=r"row 1, field 'cost'"):
+    with pytest.raises(DataError, match=r"c.jsonl, line 1, field 'cost'"):
         import_long(_write(tmp_path, '{"model":"a","query":"q","label":1,"cost":Infinity}\n', "c.jsonl"),
                     default_benchmark="d", cost="cost")
 

@@ -169,12 +169,12 @@ def test_oll_filters_metric_option_and_model_option(tmp_path):
 
 @pytest.mark.parametrize("rows,message", [
     ([_sample(0, 1.0), _sample(0, 0.0)], r"line 2, field 'doc_id': doc_id '0' appears twice"),
-    ([_sample(7, 1.0), {"doc": {}}], r"row 2, field 'doc_id': missing doc_id"),
+    ([_sample(7, 1.0), {"doc": {}}], r"line 2, field 'doc_id': missing doc_id"),
     ([{"doc": {}, "acc": 1}], r"field 'doc_id': missing required column \['doc_id'\]"),
 ])
 def test_bad_oll_input(tmp_path, rows, message):
     path = _oll(tmp_path, "m", "leaderboard_ifeval", rows)
-    with pytest.raises(DataError, match=message.replace("line", "row")):
+    with pytest.raises(DataError, match=message):
         import_open_llm_leaderboard(path)
 
 
@@ -184,7 +184,7 @@ def test_oll_keys_items_by_doc_hash_else_doc_id(tmp_path):
     assert t.query_vocab.ids == ("leaderboard_ifeval/0", "leaderboard_ifeval/1")
     assert any("no doc_hash on every row: items keyed by doc_id" in n for n in t.report.notes)
     clash = _oll(tmp_path, "m", "leaderboard_musr", [_sample(0, 1.0), {**_sample(1, 1.0), "doc_hash": "h0"}])
-    with pytest.raises(DataError, match=r"row 2, field 'doc_hash': doc_hash 'h0' appears twice \(docs \['0', '1'\]\)"):
+    with pytest.raises(DataError, match=r"line 2, field 'doc_hash': doc_hash 'h0' appears twice \(docs \['0', '1'\]\)"):
         import_open_llm_leaderboard(clash)
 
 
@@ -245,9 +245,9 @@ def test_eee_options_metric_outcome_text_and_unattributed(tmp_path):
 
 @pytest.mark.parametrize("records,kwargs,message", [
     ([_eee("m", 0, 1.0), {**_eee("m", 1, 1.0), "evaluation": {"is_correct": True}}], {},
-     r"_samples.jsonl, row 2, field 'evaluation.score': missing required field"),
-    ([_eee("m", 0, 1.0), "not a record"], {}, r"row 2: a record must be a JSON object, got str"),
-    ([_eee("m", 0, 1.5, "f1")], {"metric": "f1"}, r"row 1, field 'evaluation.score': score outside \[0, 1\]"),
+     r"_samples.jsonl, line 2, field 'evaluation.score': missing required field"),
+    ([_eee("m", 0, 1.0), "not a record"], {}, r"line 2: a record must be a JSON object, got str"),
+    ([_eee("m", 0, 1.5, "f1")], {"metric": "f1"}, r"line 1, field 'evaluation.score': score outside \[0, 1\]"),
     ([_eee("m", 0, 0.5, "f1")], {}, r"no records left to import"),
 ])
 def test_bad_eee_input(tmp_path, records, kwargs, message):

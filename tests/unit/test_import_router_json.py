@@ -102,7 +102,7 @@ def test_bad_llmrouter_input_names_file_row_and_field(tmp_path, train, message):
 def test_llmrouter_query_file_without_task_and_unknown_split(tmp_path):
     root = _llmrouter(tmp_path, _items(("Q1", (1, 0))))
     (root / "data" / "example_data" / "query_data" / "x.jsonl").write_text('{"query": "Q1"}\n')
-    with pytest.raises(DataError, match=r"x.jsonl, row 1: expected an object with query and task_name"):
+    with pytest.raises(DataError, match=r"x.jsonl, line 1: expected an object with query and task_name"):
         import_llmrouter(root)
     with pytest.raises(ConfigError, match="option splits must name some of train, test"):
         import_llmrouter(root, splits=["dev"])

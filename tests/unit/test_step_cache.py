@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from irtnet._io import nan_for_null
 from irtnet.cli.main import app
 from irtnet.data.dataset import Dataset
 from irtnet.data.synthetic import make_synthetic
 from irtnet.predictors import ModelMean, Predictor
 from irtnet.tasks.benchmark import evaluate_benchmarks
 from irtnet.tasks.data_efficiency import data_efficiency_curve
-from irtnet.tasks.step_cache import StepCache, floats, load_step, save_step, step_path
+from irtnet.tasks.step_cache import StepCache, load_step, save_step, step_path
 
 
 class Flat(Predictor):
@@ -113,7 +114,7 @@ def test_a_step_record_round_trips_nan_as_null(tmp_path):
     assert path.parent == tmp_path and path.name.startswith("a_b_c-")
     save_step(path, {"m": {"auc": float("nan"), "n": 3}, "xs": [1.0, float("inf")]})
     assert json.loads(path.read_text()) == {"m": {"auc": None, "n": 3}, "xs": [1.0, None]}
-    back = floats(load_step(path))
+    back = nan_for_null(load_step(path))
     assert math.isnan(back["m"]["auc"]) and back["m"]["n"] == 3 and back["xs"][0] == 1.0 and math.isnan(back["xs"][1])
     assert step_path(StepCache(tmp_path), "a", {"x": 2}) != step_path(StepCache(tmp_path), "a", {"x": 1})
     assert step_path(StepCache(tmp_path, {"t": 1}), "a", {"x": 1}) != path

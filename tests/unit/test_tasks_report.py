@@ -179,7 +179,7 @@ def test_predict_benchmark_and_onboard_commands(root):
      ": unknown file type '.gz': expected .txt, .csv, .json or .jsonl"),
     ("q", b"What is 2+2?\n", ": no file type (the name has no extension): expected .txt, .csv, .json or .jsonl"),
     ("q.txt", b"What is 2+2?\nName a \x84 gas.\n",
-     ", row 2: not UTF-8 text (invalid start byte at byte 7 of the line); a binary file?"),
+     ", line 2: not UTF-8 text (invalid start byte at byte 7 of the line); a binary file?"),
 ], ids=["tsv", "md", "csv.gz", "no-extension", "txt-not-utf8"])
 def test_predict_benchmark_reads_lines_only_from_a_txt_file(root, tmp_path, name, content, message):
     (tmp_path / name).write_bytes(content)

@@ -68,11 +68,11 @@ from irtnet.data.provenance import (
     provenance,
     table_fingerprint,
 )
-from irtnet.data.splits import kfold_query_splits, pair_subset
+from irtnet.data.splits import check_training_part, kfold_query_splits, pair_subset
 from irtnet.data.table import ResponseTable
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.spec import ModelSpec, build_predictor
-from irtnet.tasks.evaluate import evaluate, score_matrix
+from irtnet.tasks.evaluate import evaluate, score_matrix, stored_result
 from irtnet.training.threads import torch_threads
 
 __all__ = ["CompareEntry", "CompareSpec", "Comparison", "DatasetSpec", "load_spec", "run_comparison"]
@@ -154,8 +154,9 @@ def make_split_data(data: Dataset, setting: Setting, seed: int, spec: CompareSpe
     if setting == "pair":
         part = split_by_pair(data.table, spec.fractions, seed)
         counts = {name: int((part == i).sum()) for i, name in enumerate(("train", "val", "test"))}
-        return SplitData(pair_subset(data, part == 0), pair_subset(data, part == 1), pair_subset(data, part == 2),
-                         {**split_spec(spec, setting, seed), "pairs": counts}, mode)
+        train, val, test = (pair_subset(data, part == i) for i in range(3))
+        check_training_part(train.table, validation=None if val is None else val.table, test=test.table)
+        return SplitData(train, val, test, {**split_spec(spec, setting, seed), "pairs": counts}, mode)
     split = make_split(data.table, DataConfig(table="-", fractions=spec.fractions, seed=seed,
                                               stratify=spec.stratify))
     train, val, test = split_datasets(data, split)
@@ -215,7 +216,9 @@ def run_cell(model: ModelSpec, split: SplitData, hidden: bool = False) -> tuple[
 
 def read_cached_cell(path: Path, settings: list[str]) -> dict[str, Any] | None:
     """A cached cell's document, or None where there is none or it cannot be used (unreadable JSON, a missing
-    setting's results or timings, no predictions file beside it): such a cell is computed again and overwritten."""
+    setting's results or timings, no predictions file beside it): such a cell is computed again and overwritten.
+    Its results' figures are as a fresh cell's: a null (how a NaN is written) is NaN again (`stored_result`);
+    cells written before that, with bare NaN tokens, read as they are."""
     if not path.is_file():
         return None
     try:
@@ -224,7 +227,10 @@ def read_cached_cell(path: Path, settings: list[str]) -> dict[str, Any] | None:
                   and all(isinstance(stored[k], (int, float)) for k in ("fit_seconds", "eval_seconds")))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
         return None
-    return stored if usable and path.with_suffix(".npz").is_file() else None
+    if not (usable and path.with_suffix(".npz").is_file()):
+        return None
+    stored["results"] = {k: stored_result(r) if isinstance(r, dict) else r for k, r in stored["results"].items()}
+    return stored
 
 
 def save_predictions(path: Path, test: Dataset, scores: dict[str, np.ndarray]) -> None:

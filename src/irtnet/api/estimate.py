@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from irtnet.api.data import prepare, split_datasets
-from irtnet.api.inputs import _given_benchmark, _label_of, _load_records, _text_of, answer_records, label_field
+from irtnet.api.inputs import (
+    _given_benchmark, _label_of, _load_records, _text_of, answer_records, label_field, where, where_text,
+)
 from irtnet.api.run import Run, is_run_dir
 from irtnet.api.texts import known_benchmarks, load, text_queries
 from irtnet.data.splits import QuerySplit
@@ -97,7 +99,8 @@ def _text_pool(predictor: Router, path: Path) -> ItemPool:
     groups = [_given_benchmark(r, path, i) for i, r in enumerate(rows)]
     for i, g in enumerate(groups):
         if g is None:
-            raise DataError("no benchmark (every pool item needs one)", file=str(path), row=i + 1, field="benchmark")
+            raise DataError("no benchmark (every pool item needs one)", file=str(path), **where(rows[i], i),
+                            field="benchmark")
     ids = [str(r.get("id") or f"pool-{i + 1}") for i, r in enumerate(rows)]
     a, b = predictor.query_parameters(text_queries(predictor, texts, _model_groups(predictor, groups)))
     return ItemPool(ids, np.asarray(groups, dtype=object), texts, np.asarray(a, np.float64), np.asarray(b, np.float64),
@@ -132,7 +135,7 @@ def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[Any, ...]:
     given = {name: str(row[name]).strip() for name in ("query", "id") if _is_id(row.get(name))}
     if len(set(given.values())) > 1:
         raise DataError(f"two item ids ('query' {given['query']!r} and 'id' {given['id']!r}); give the item in one "
-                        "of them", file=str(path), row=i + 1, field="id")
+                        "of them", file=str(path), **where(row, i), field="id")
     text = row.get("text")
     text = text if isinstance(text, str) and text.strip() else None
     bench = _given_benchmark(row, path, i)
@@ -141,10 +144,11 @@ def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[Any, ...]:
         return "id", qid, name, bench, text
     if text is not None:
         if bench is None:
-            raise DataError("an item given as text needs its benchmark", file=str(path), row=i + 1, field="benchmark")
+            raise DataError("an item given as text needs its benchmark", file=str(path), **where(row, i),
+                            field="benchmark")
         return "text", bench, text
     raise DataError("no item (expected a 'query' id of the run's table, or a 'text' and its 'benchmark')",
-                    file=str(path), row=i + 1, field="query")
+                    file=str(path), **where(row, i), field="query")
 
 
 def _is_id(value: Any) -> bool:
@@ -152,41 +156,42 @@ def _is_id(value: Any) -> bool:
     return isinstance(value, (str, int)) and not isinstance(value, bool) and bool(str(value).strip())
 
 
-def _check_id_row(key: tuple[Any, ...], pos: int, pool: ItemPool, path: Path, row: int) -> None:
+def _check_id_row(key: tuple[Any, ...], pos: int, pool: ItemPool, path: Path, at: dict[str, int]) -> None:
     """An answers row that gives an id and also a benchmark or a text must give the item's own."""
     _, qid, _, bench, text = key
     if bench is not None and bench != str(pool.groups[pos]):
         raise DataError(f"query {qid!r} is an item of benchmark {pool.groups[pos]!r}, but the row says {bench!r} "
-                        "(give the id or the text and its benchmark, not both)", file=str(path), row=row,
+                        "(give the id or the text and its benchmark, not both)", file=str(path), **at,
                         field="benchmark")
     if text is not None and pool.texts[pos] is not None and text != pool.texts[pos]:
         raise DataError(f"the row's text is not the text of query {qid!r} (give the id or the text and its "
-                        "benchmark, not both)", file=str(path), row=row, field="text")
+                        "benchmark, not both)", file=str(path), **at, field="text")
 
 
-def _resolve(keys: list[tuple[Any, ...]], rows: list[int], pool: ItemPool, predictor: Router,
+def _resolve(keys: list[tuple[Any, ...]], places: list[dict[str, int]], pool: ItemPool, predictor: Router,
              path: Path) -> list[int]:
-    """Pool positions of the answered items; texts not in the pool are added to it. A text of the pool given
-    under another benchmark than its own is an error (it would join the pool as a second copy)."""
+    """Pool positions of the answered items (`places`: where each is in the file, `inputs.where`); texts not in
+    the pool are added to it. A text of the pool given under another benchmark than its own is an error (it
+    would join the pool as a second copy)."""
     by_id = {q: i for i, q in enumerate(pool.ids)}
     by_text = {(str(g), t): i for i, (g, t) in enumerate(zip(pool.groups, pool.texts)) if t is not None}
     bench_of_text = {t: g for g, t in by_text}
     benchmarks = {str(g) for g in pool.groups}
     new: dict[tuple[str, str], int] = {}
-    for key, row in zip(keys, rows):
+    for key, at in zip(keys, places):
         if key[0] == "id":
             if key[1] not in by_id:
                 raise DataError(f"unknown query id {key[1]!r}: not an item of {pool.source} (an item given by its "
-                                "text goes in a 'text' field, with its 'benchmark')", file=str(path), row=row,
+                                "text goes in a 'text' field, with its 'benchmark')", file=str(path), **at,
                                 field=key[2])
-            _check_id_row(key, by_id[key[1]], pool, path, row)
+            _check_id_row(key, by_id[key[1]], pool, path, at)
             continue
         if key[1] not in benchmarks:
             raise DataError(f"unknown benchmark {key[1]!r}: the benchmarks of {pool.source} are "
-                            f"{', '.join(sorted(benchmarks))}", file=str(path), row=row, field="benchmark")
+                            f"{', '.join(sorted(benchmarks))}", file=str(path), **at, field="benchmark")
         if (key[1], key[2]) not in by_text and key[2] in bench_of_text:
             raise DataError(f"this text is an item of benchmark {bench_of_text[key[2]]!r} in {pool.source}, but the "
-                            f"row says {key[1]!r}", file=str(path), row=row, field="benchmark")
+                            f"row says {key[1]!r}", file=str(path), **at, field="benchmark")
         if (key[1], key[2]) not in by_text:
             new.setdefault((key[1], key[2]), len(new))
     if new:
@@ -212,13 +217,15 @@ def read_pool_answers(path: str | Path, pool: ItemPool, predictor: Router) -> tu
     rows = answer_records(path)
     keys = [_answer_key(r, path, i) for i, r in enumerate(rows)]
     labels = [_label_of(r, path, i) for i, r in enumerate(rows)]
-    positions = _resolve(keys, list(range(1, len(rows) + 1)), pool, predictor, path)
+    places = [where(r, i) for i, r in enumerate(rows)]
+    positions = _resolve(keys, places, pool, predictor, path)
     first: dict[int, tuple[int, float]] = {}
-    for row, (pos, y) in enumerate(zip(positions, labels), 1):
+    for i, (pos, y) in enumerate(zip(positions, labels)):
         if pos in first and first[pos][1] != y:
-            raise DataError(f"{_item_name(keys[row - 1])} was answered in row {first[pos][0]} with {first[pos][1]:g} "
-                            f"and here with {y:g}", file=str(path), row=row, field=label_field(rows[row - 1]))
-        first.setdefault(pos, (row, y))
+            raise DataError(f"{_item_name(keys[i])} was answered in {where_text(places[first[pos][0]])} with "
+                            f"{first[pos][1]:g} and here with {y:g}", file=str(path), **places[i],
+                            field=label_field(rows[i]))
+        first.setdefault(pos, (i, y))
     return np.array(list(first), dtype=np.int64), np.array([y for _, y in first.values()])
 
 

@@ -1,6 +1,8 @@
 """Files of query texts and of a new model's answers, as users write them: .txt (one text per line, UTF-8),
-.jsonl, .json (a list) or .csv; any other file type is an error. Every bad row is an error naming the file, the
-row and the field."""
+.jsonl, .json (a list) or .csv; any other file type is an error. Every bad record is an error naming the file,
+where the record is and the field: the line of a .jsonl or .txt file (1-based, blank lines counted: what an
+editor shows), or the row of a .csv (1-based data rows, the header not counted) or of a .json list (its item).
+An object that gives a key twice is an error too, never read as its last value."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from irtnet._io import read_json
+from irtnet._io import read_json, unique_keys
 from irtnet.errors import DataError
 
 _TEXT_FIELDS = ("text", "query", "question", "prompt")
@@ -35,17 +37,44 @@ def _file_type(path: Path) -> str:
     return suffix
 
 
-def _load_records(path: Path) -> list[dict[str, Any]]:
+class Record(dict):
+    """One record of a texts or answers file (its fields), knowing where it is in the file: `at`, DataError's
+    keyword naming it ({"line": n} or {"row": n})."""
+
+    def __init__(self, fields: Any, at: dict[str, int]) -> None:
+        super().__init__(fields if isinstance(fields, dict) else {"text": fields})
+        self.at = at
+
+
+def where(record: dict[str, Any], i: int) -> dict[str, int]:
+    """Where record `i` (0-based) of a file is, as DataError's keyword: its own `at` (a `Record`), else row i + 1."""
+    return getattr(record, "at", None) or {"row": i + 1}
+
+
+def where_text(at: dict[str, int]) -> str:
+    """`where`'s place as a message says it: "line 3", "row 2"."""
+    return " ".join(f"{kind} {n}" for kind, n in at.items())
+
+
+def record_where(path: str | Path, i: int) -> dict[str, int]:
+    """Where record `i` (0-based) of the texts or answers file `path` is (`where`), for an error about a record
+    found after reading (e.g. an unknown benchmark): the file is read again. Row i + 1 where it cannot be."""
+    try:
+        return where(_load_records(Path(path))[i], i)
+    except (DataError, OSError, IndexError):
+        return {"row": i + 1}
+
+
+def _load_records(path: Path) -> list[Record]:
     suffix = _file_type(path)
     if suffix == ".csv":
-        return _csv_records(path)
+        return [Record(r, {"row": i}) for i, r in enumerate(_csv_records(path), 1)]
+    lines = _utf8_lines(path) if suffix in (".txt", ".jsonl") else []
     if suffix == ".txt":
-        return [{"text": line} for line in _utf8_lines(path) if line.strip()]
+        return [Record({"text": line}, {"line": n}) for n, line in enumerate(lines, 1) if line.strip()]
     if suffix == ".jsonl":
-        rows = [_json_line(line, path, i) for i, line in enumerate(_utf8_lines(path), 1) if line.strip()]
-    else:
-        rows = read_json(path, list, "a JSON list of texts or objects")
-    return [r if isinstance(r, dict) else {"text": r} for r in rows]
+        return [Record(_json_line(line, path, n), {"line": n}) for n, line in enumerate(lines, 1) if line.strip()]
+    return [Record(r, {"row": i}) for i, r in enumerate(read_json(path, list, "a JSON list of texts or objects"), 1)]
 
 
 def _utf8_lines(path: Path) -> list[str]:
@@ -57,7 +86,7 @@ def _utf8_lines(path: Path) -> list[str]:
             lines.append(line.removesuffix(b"\r").decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line); a binary file?",
-                            file=str(path), row=number) from exc
+                            file=str(path), line=number) from exc
     return lines
 
 
@@ -80,11 +109,12 @@ def _csv_records(path: Path) -> list[dict[str, Any]]:
     return [{k: None if k == "benchmark" and v == "" else v for k, v in r.items()} for r in frame.to_dict("records")]
 
 
-def _json_line(line: str, path: Path, i: int) -> Any:
+def _json_line(line: str, path: Path, number: int) -> Any:
+    """Line `number` of a .jsonl file, parsed; invalid JSON, or an object with a key twice, is an error naming it."""
     try:
-        return json.loads(line)
+        return json.loads(line, object_pairs_hook=unique_keys(str(path), line=number))
     except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON ({exc.msg})", file=str(path), row=i) from exc
+        raise DataError(f"not valid JSON ({exc.msg})", file=str(path), line=number) from exc
 
 
 def _text_of(row: dict[str, Any], file: Path, i: int) -> str:
@@ -92,7 +122,7 @@ def _text_of(row: dict[str, Any], file: Path, i: int) -> str:
         if isinstance(row.get(key), str) and row[key].strip():
             return row[key]
     raise DataError("no text (expected a non-empty 'text', 'query', 'question' or 'prompt' field)",
-                    file=str(file), row=i + 1)
+                    file=str(file), **where(row, i))
 
 
 def _given_benchmark(row: dict[str, Any], file: Path, i: int) -> str | None:
@@ -101,7 +131,7 @@ def _given_benchmark(row: dict[str, Any], file: Path, i: int) -> str | None:
     value = row.get("benchmark")
     if value is not None and not (isinstance(value, str) and value.strip()):
         raise DataError(f"{value!r} is not a benchmark name: give one the model knows, or leave the field out "
-                        "(or null) for a text of a new benchmark", file=str(file), row=i + 1, field="benchmark")
+                        "(or null) for a text of a new benchmark", file=str(file), **where(row, i), field="benchmark")
     return value
 
 
@@ -118,19 +148,19 @@ def read_texts(path: str | Path) -> tuple[list[str], list[str | None]]:
 def _label_of(row: dict[str, Any], file: Path, i: int) -> float:
     keys = [k for k in _LABEL_FIELDS if k in row]
     if not keys:
-        raise DataError("no label (expected a 'label', 'correct' or 'score' field)", file=str(file), row=i + 1)
+        raise DataError("no label (expected a 'label', 'correct' or 'score' field)", file=str(file), **where(row, i))
     if len(keys) > 1:
         raise DataError(f"two label fields ({' and '.join(map(repr, keys))}); give the answer in one of them "
                         "(drop the other field or column)",
-                        file=str(file), row=i + 1, field=keys[1])
+                        file=str(file), **where(row, i), field=keys[1])
     key = keys[0]
     value = row[key]
     try:
         label = float(value)
     except (TypeError, ValueError):
-        raise DataError(f"{value!r} is not a number in [0, 1]", file=str(file), row=i + 1, field=key) from None
+        raise DataError(f"{value!r} is not a number in [0, 1]", file=str(file), **where(row, i), field=key) from None
     if math.isnan(label) or not 0 <= label <= 1:
-        raise DataError(f"{value!r} is not in [0, 1]", file=str(file), row=i + 1, field=key)
+        raise DataError(f"{value!r} is not in [0, 1]", file=str(file), **where(row, i), field=key)
     return label
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from irtnet.api.inputs import record_where
 from irtnet.api.run import Run, is_run_dir
 from irtnet.data.dataset import Queries
 from irtnet.data.embeddings import canonical_name, embed_texts, flush_all
@@ -35,7 +36,8 @@ def known_benchmarks(predictor: Router) -> list[str] | None:
 
 def check_benchmarks(predictor: Router, benchmarks: Sequence[str | None], source: str | Path | None = None) -> None:
     """An unknown benchmark name is an error listing the known ones, never silently treated as unknown.
-    `source`: the file the names come from, one per row; the error then names it and the first bad row."""
+    `source`: the texts or answers file the names come from, one per record; the error then names it and where
+    the first bad name is."""
     given = sorted({b for b in benchmarks if b is not None})
     if not given:
         return
@@ -51,10 +53,12 @@ def check_benchmarks(predictor: Router, benchmarks: Sequence[str | None], source
 
 
 def _refuse(message: str, benchmarks: Sequence[str | None], known: set[str], source: str | Path | None) -> None:
+    """ConfigError, or where the names come from the texts or answers file `source`, a DataError naming it and
+    where the first bad name is (its line in a .jsonl or .txt file, blank lines counted: `inputs.record_where`)."""
     if source is None:
         raise ConfigError(message)
-    row = next(i for i, b in enumerate(benchmarks) if b is not None and b not in known) + 1
-    raise DataError(message, file=str(source), row=row, field="benchmark")
+    first = next(i for i, b in enumerate(benchmarks) if b is not None and b not in known)
+    raise DataError(message, file=str(source), **record_where(source, first), field="benchmark")
 
 
 def text_queries(predictor: Router, texts: Sequence[str],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -46,9 +45,9 @@ def calibrate(
                                  output_tokens, source=None if benchmark is not None else texts)
     _print(report)
     if json_out is not None:
-        from irtnet._io import write_text
+        from irtnet._io import write_json
 
-        write_text(json_out, json.dumps(report.to_dict(), indent=2) + "\n")
+        write_json(json_out, report.to_dict())
         console.print(f"wrote {json_out}")
 
 

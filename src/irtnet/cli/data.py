@@ -3,7 +3,6 @@ fill the embedding cache with the vectors of many texts."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -12,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from irtnet._io import dumps_json
 from irtnet.cli.common import console, friendly_errors
 from irtnet.data.formats import AUTO, FORMATS, LABELS, VERSIONS
 
@@ -147,7 +147,7 @@ def summary(
 
     info = summarize(ResponseTable.read_parquet(table))
     if as_json:
-        typer.echo(json.dumps(info.to_dict(), indent=2))
+        typer.echo(dumps_json(info.to_dict(), indent=2))  # strict JSON for jq: NaN as null
         return
     for part in _summary_tables(info):
         console.print(part)

@@ -4,7 +4,6 @@ prints. The tables are drawn here, from the result objects, as the reporting lay
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -12,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from irtnet._io import write_json, write_text
+from irtnet._io import dumps_json, write_json, write_text
 from irtnet.cli.common import console, friendly_errors, positive, prior_strength_value
 from irtnet.errors import ConfigError
 
@@ -117,7 +116,7 @@ def _write_plan(items: Sequence[Any], out: Path | None) -> None:
         table.add_row(str(i), item.id, item.benchmark, (item.text or "")[:60])
     console.print(table)
     if out:
-        write_text(out, "".join(json.dumps(item.to_dict(), ensure_ascii=False) + "\n" for item in items))
+        write_text(out, "".join(dumps_json(item.to_dict(), ensure_ascii=False) + "\n" for item in items))
         console.print(f"wrote {out}: run your model on these items, add a 'correct' field (0/1) to each line and "
                       f"pass it back with --answers")
 

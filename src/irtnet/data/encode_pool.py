@@ -368,10 +368,12 @@ def read_texts(path: str | Path, column: str = "text") -> tuple[list[str], int]:
     """(the texts of `path`, how many blank lines were skipped).
 
     A .csv/.tsv/.json/.jsonl/.parquet file (optionally .gz/.xz/.bz2) gives its column `column`: every cell
-    must be a non-blank string, else a DataError names the file, row and field (rows as in `irtnet data
-    import`: 1-based data rows, header excluded; JSONL lines). Any other file has one text per line (UTF-8,
-    a blank line is skipped; a text with line breaks needs a column file)."""
+    must be a non-blank string, else a DataError names the file, the row or line and the field (as `irtnet data
+    import` does: 1-based data rows, header excluded; the line of a JSON Lines file). Any other file has one
+    text per line (UTF-8, a blank line is skipped; a text with line breaks needs a column file); its errors name
+    the line (blank lines counted)."""
     from irtnet.data.importers._source import read_content, read_frame
+    from irtnet.data.records import row_where
 
     label = str(path)
     name = label.lower()
@@ -388,7 +390,7 @@ def read_texts(path: str | Path, column: str = "text") -> tuple[list[str], int]:
             if not isinstance(text, str) or not text.strip():
                 empty = text is None or isinstance(text, str) or (isinstance(text, float) and math.isnan(text))
                 what = "empty" if empty else f"{str(text)[:40]!r} of type {type(text).__name__}, not a string"
-                raise DataError(f"the text is {what}", file=label, row=row, field=column)
+                raise DataError(f"the text is {what}", file=label, **row_where(label, row), field=column)
         return texts, 0
     content, _ = read_content(path)
     lines = content.split(b"\n")
@@ -400,9 +402,9 @@ def read_texts(path: str | Path, column: str = "text") -> tuple[list[str], int]:
             text = line.decode("utf-8").removesuffix("\r")
         except UnicodeDecodeError as exc:
             raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line); a binary file?",
-                            file=label, row=number) from exc
+                            file=label, line=number) from exc
         if "\x00" in text:
-            raise DataError("a NUL character: not a text file with one text per line?", file=label, row=number)
+            raise DataError("a NUL character: not a text file with one text per line?", file=label, line=number)
         text = text.removeprefix("\ufeff") if number == 1 else text
         if text.strip():
             texts.append(text)

@@ -1,8 +1,9 @@
 """Turn raw outcome columns into validated response records, with errors that say where.
 
 A *record* frame has one row per observation: `model`, `query`, `n_correct`, `n_trials` and optionally
-`cost`, `benchmark`, `text`, plus `_row`, the row label used in error messages (a 1-based data row
-number of the source file, or a record index). Outcomes come in three forms, all stored as counts:
+`cost`, `benchmark`, `text`, plus `_row`, the label used in error messages: a 1-based data row number of the
+source file (header excluded), a record index, or for JSON Lines the line of the file, which messages call
+"line N" (`row_where`). Outcomes come in three forms, all stored as counts:
 
 - binary 0/1 (also true/false or yes/no, in any letter case): n_correct in {0, 1}, n_trials = 1;
 - a fraction in [0, 1] (a soft score): n_correct = fraction, n_trials = 1;
@@ -35,6 +36,17 @@ def row_labels(frame: pd.DataFrame) -> np.ndarray:
     return np.arange(1, len(frame) + 1)
 
 
+def row_where(file: str | None, row: Any) -> dict[str, Any]:
+    """DataError's keyword naming record `row` (its `_row` label) of the source `file`: {"line": row} for JSON
+    Lines (.jsonl or .ndjson, compressed or not), whose records are labelled by their line in the file
+    (`_source.parse_jsonl`, blank lines counted), else {"row": row} (a CSV data row, header excluded; an item of a
+    JSON list; a Parquet row)."""
+    name = str(file or "").lower()
+    for suffix in (".gz", ".xz", ".bz2"):
+        name = name.removesuffix(suffix)
+    return {"line": row} if name.endswith((".jsonl", ".ndjson")) else {"row": row}
+
+
 def shown(value: Any) -> str:
     """A cell as a message shows it: a plain Python repr (never `np.int64(2)`), NaN, infinities and null by name."""
     if isinstance(value, np.generic):
@@ -52,7 +64,7 @@ def fail_at(mask: np.ndarray, frame: pd.DataFrame, file: str, field: str, what: 
         pos = int(np.flatnonzero(mask)[0])
         count = f"{int(mask.sum())} such row{'s' if mask.sum() > 1 else ''}"
         got = f"got {shown(frame[field].iloc[pos]) if field in frame.columns else None}; " if show else ""
-        raise DataError(f"{what} ({got}{count})", file=file, row=row_labels(frame)[pos], field=field)
+        raise DataError(f"{what} ({got}{count})", file=file, **row_where(file, row_labels(frame)[pos]), field=field)
 
 
 def non_finite_text(values: pd.Series) -> np.ndarray:

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from irtnet._io import atomic_path, clear_stale_temps
-from irtnet.data.records import RECORD_COLUMNS, require_columns, row_labels
+from irtnet.data.records import RECORD_COLUMNS, require_columns, row_labels, row_where
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
 
@@ -144,10 +144,11 @@ def _check_consistent(frame: pd.DataFrame, column: str, file: str) -> None:
     if dup.any():
         qid = distinct["query"][dup].iloc[0]
         rows = row_labels(frame)[(frame["query"] == qid).to_numpy()][:2].tolist()
+        at = row_where(file, rows[0])  # lines of a JSON Lines file, else rows
         raise DataError(
-            f"query id {qid!r} collides: it has two different {column} values (rows {rows}); "
+            f"query id {qid!r} collides: it has two different {column} values ({next(iter(at))}s {rows}); "
             "give the queries distinct ids (e.g. prefix them with their benchmark)",
-            file=file, row=rows[0], field=column,
+            file=file, **at, field=column,
         )
 
 
@@ -193,7 +194,7 @@ class ResponseTable:
         if unknown.any():
             pos = int(np.flatnonzero(unknown.to_numpy())[0])
             raise DataError(f"query {records['query'].iloc[pos]!r} is not in the query list",
-                            file=source, row=records["_row"].iloc[pos], field="query")
+                            file=source, **row_where(source, records["_row"].iloc[pos]), field="query")
         # unique ids: pandas 3's Arrow-string `isin` converts its argument one value at a time in Python
         answered = qframe["query"].isin(pd.unique(records["query"].to_numpy(dtype=object)))
         unused = (~answered).sum()
@@ -207,9 +208,10 @@ class ResponseTable:
             model, query = records["model"].iloc[pos], records["query"].iloc[pos]
             first = records["_row"].iloc[int(np.flatnonzero(((records["model"] == model)
                                                               & (records["query"] == query)).to_numpy())[0])]
-            raise DataError(f"repeated (model, query) record: model {model!r}, query {query!r} (first at row "
-                            f"{first}); repeats='vote' merges repeats by majority vote",
-                            file=source, row=records["_row"].iloc[pos])
+            at = row_where(source, records["_row"].iloc[pos])
+            raise DataError(f"repeated (model, query) record: model {model!r}, query {query!r} (first at "
+                            f"{next(iter(at))} {first}); repeats='vote' merges repeats by majority vote",
+                            file=source, **at)
         reduced, n_rep, n_conf = reduce_repeats(records)
         report.n_repeated_pairs, report.n_conflicting_pairs = n_rep, n_conf
         mframe = _model_frame(reduced, models, source)

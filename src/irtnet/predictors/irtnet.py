@@ -26,7 +26,7 @@ from irtnet.predictors.irtnet_members import (
 )
 from irtnet.predictors.irtnet_text import fit_text_classifier, restore_classifier, text_path_state, texts_for
 from irtnet.predictors.ngram_projection import NgramProjection, restore_projection
-from irtnet.predictors.state import StateError, check_encoder, check_type, check_vocab, describe
+from irtnet.predictors.state import StateError, check_encoder, check_history, check_type, check_vocab, describe
 from irtnet.training.batching import LabelArrays, build_arrays, group_indices
 from irtnet.training.device import resolve_device
 from irtnet.training.trainer import TrainConfig, TrainResult, train
@@ -362,7 +362,7 @@ class IrtNet(Predictor):
         self.ngrams_choice_ = meta.get("text_ngrams_choice")
         self.calibration_ = restore_calibration(meta, temperature)
         load_members(self.members_, arrays)  # member k's tensors taken out by name, then member 0 from the rest
-        self.result_ = TrainResult(history=list(meta.get("history", [])), best_epoch=int(meta.get("best_epoch", 0)))
+        self.result_ = TrainResult(history=check_history(meta), best_epoch=int(meta.get("best_epoch", 0)))
         self.member_results_ = [self.result_] + [TrainResult(best_epoch=e) for e in check_member_best_epochs(
             meta, n_members, self.result_.best_epoch)[1:]]
         return self

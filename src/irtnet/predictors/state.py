@@ -21,6 +21,8 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from irtnet._io import nan_for_null
+
 
 WEIGHTS = "weights.safetensors"
 
@@ -181,6 +183,13 @@ def check_type(state: Mapping[str, Any], key: str, want: type | tuple[type, ...]
         names = " or ".join(w.__name__ for w in wants)
         raise StateError(f"state.{key} must be {names}, got {_kind(value)}")
     return value
+
+
+def check_history(state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`state.history` (one row of figures per training epoch; absent: none) as training left it: a figure
+    written as null (a NaN, e.g. the validation AUC of an epoch where every label is the same: checkpoint.json is
+    strict JSON) is NaN again."""
+    return [nan_for_null(row) for row in state.get("history", [])]
 
 
 def _kind(value: Any) -> str:

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from irtnet import api
-from irtnet._io import json_kind, read_json
+from irtnet._io import json_kind, nan_for_null, read_json
 from irtnet.api.experiments import cost_routing_run
 from irtnet.errors import ConfigError, DataError
 from irtnet.reporting import html as H
+from irtnet.tasks.evaluate import stored_result
 
 _TASK_FILES = ("benchmark_eval.json", "onboarding.json", "cost_routing.json")
 _SECTIONS = {"benchmark-accuracy": H.benchmark_section, "onboarding": H.onboarding_section,
@@ -61,7 +62,7 @@ def _evaluation(path: Path) -> list[dict[str, Any]]:
         if not isinstance(result, dict):
             raise DataError(f"expected an evaluation result (a JSON object), got {json_kind(result)}",
                             file=str(path), row=i)
-    return results
+    return [stored_result(r) for r in results]
 
 
 def _task_doc(path: Path) -> dict[str, Any]:
@@ -72,7 +73,27 @@ def _task_doc(path: Path) -> dict[str, Any]:
     if doc.get("task") not in _SECTIONS:
         found = "missing" if "task" not in doc else f"{doc['task']!r} has no report section"
         raise DataError(f"{found} (expected one of: {tasks})", file=str(path), field="task")
-    return doc
+    return stored_figures(doc)
+
+
+#: Per task, the fields of its result file whose leaves are all figures (or text), so that a null there is a NaN
+#: the task wrote (JSON has none); `settings` and `run` are left as written (their nulls mean "not given").
+_FIGURES = {"benchmark-accuracy": ("summary", "anchored", "paired", "folds"), "onboarding": ("rows",),
+            "cost-routing": ("single_area", "single_models", "oracle", "cost_range"),
+            "estimation": ("summary", "paired", "routing", "cells"), "data-efficiency": ("points",)}
+#: A cost curve's figures; its `match_cost` and `match_lam` are null where no point matches the best single model.
+_CURVE_FIGURES = ("area", "points")
+
+
+def stored_figures(doc: dict[str, Any]) -> dict[str, Any]:
+    """A task result read back from its file with the figures the task computed: every null in `_FIGURES`'
+    fields (and in each cost curve's area and points) as NaN, so the sections print "-" and plot as they do
+    for the task's own result."""
+    out = {**doc, **{k: nan_for_null(doc[k]) for k in _FIGURES.get(doc.get("task"), ()) if k in doc}}
+    if doc.get("task") == "cost-routing" and isinstance(doc.get("curves"), list):
+        out["curves"] = [{**c, **{k: nan_for_null(c[k]) for k in _CURVE_FIGURES if k in c}} if isinstance(c, dict)
+                         else c for c in doc["curves"]]
+    return out
 
 
 def _interpretation(rep: H.Report, predictor: Any, run: api.Run | None, table_path: str | Path | None) -> None:

@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from irtnet._io import json_kind, read_json, write_json, write_text
+from irtnet._io import figures_read_back, json_kind, nan_for_null, read_json, write_json, write_text
 from irtnet.errors import ConfigError, DataError
 from irtnet.reporting.paired import paired_markdown, verdict_summary
+from irtnet.tasks.routing import routing_no_result
 
 CORRECTNESS = ("accuracy", "auc", "log_loss", "brier", "ece")
 ROUTING = ("micro", "macro", "gap_closed")
@@ -75,13 +76,24 @@ def _table(spec: dict[str, Any], dataset: str, setting: str, cells: list[dict[st
     corr = [r["correctness"]["per_benchmark"] for r in scored if r.get("correctness")]
     base = {b: stat([x[b]["base_rate"] for x in corr if b in x]) for b in sorted({b for x in corr for b in x})}
     folds = sorted({c["fold"] for c in cells if c.get("fold") is not None})
+    caveats = [_routing_caveat(r) for r in scored]
     return {"dataset": dataset, "setting": setting, "seeds": sorted({c["seed"] for c in cells}), "folds": folds,
             "routing_mode": scored[0]["routing"]["mode"] if scored else None, "rows": rows, "references": refs,
+            "routing_caveat": caveats[0] if caveats and all(caveats) else None,
             "base_rate": base,
             "test": {"n_queries": stat([r["info"]["n_test_queries"] for r in scored]),
                      "n_pairs": stat([r["info"]["n_test_pairs"] for r in scored]),
                      "routed_queries": stat([r["routing"]["n_queries"] for r in scored]),
                      "excluded_queries": stat([r["routing"]["n_excluded"] for r in scored])}}
+
+
+def _routing_caveat(result: dict[str, Any]) -> str | None:
+    """Why a scored cell's routing accuracy is no result on its test labels (`routing_no_result`), or None."""
+    refs = result["routing"]["references"]
+    if "random" not in refs or "oracle" not in refs:
+        return None
+    n_models = (result.get("info") or {}).get("n_models")
+    return routing_no_result(refs["random"]["micro"], refs["oracle"]["micro"], n_models)
 
 
 def _status(cells: list[dict[str, Any]]) -> str:
@@ -187,9 +199,10 @@ def correctness_markdown(rows: list[dict[str, Any]]) -> str:
     return _md(["model"] + [_HEADERS[m] for m in CORRECTNESS] + ["fit (s)"], out)
 
 
-def routing_markdown(rows: list[dict[str, Any]], references: dict[str, Any]) -> str:
+def routing_markdown(rows: list[dict[str, Any]], references: dict[str, Any], no_result: bool = False) -> str:
+    """The routing table; with `no_result` (routing accuracy is no result here) no mean is marked best."""
     routed = _scored(rows)
-    best = {m: _best(routed, "routing", m) for m in ROUTING}
+    best = {m: None if no_result else _best(routed, "routing", m) for m in ROUTING}
     out = [[_label(r)] + [_cell_text(r, "routing", m, best[m], 3 if m == "gap_closed" else 4) for m in ROUTING]
            if r in routed else _failure(r, 4) for r in rows]
     out += [[f"({_REFERENCES.get(k, k)})", fmt(v["micro"]), fmt(v["macro"]), ""] for k, v in references.items()]
@@ -216,7 +229,21 @@ def _stats(run_dir: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
             got = "an object without them" if isinstance(x, dict) else json_kind(x)
             raise DataError(f"expected an object with 'dataset' and 'setting' (strings), got {got}", file=str(path),
                             row=i)
-    return {(x["dataset"], x["setting"]): x for x in tables}
+    return {(x["dataset"], x["setting"]): _stored_paired(x) for x in tables}
+
+
+def _stored_paired(table: dict[str, Any]) -> dict[str, Any]:
+    """One table of stats.json with its figures as `compare_stats` made them: each comparison's point estimates,
+    difference, interval and spread (`rows.<entry>.metrics.<metric>`, `best_other.<metric>`), written as null
+    where NaN (no data to compare on), NaN again. A routing disagreement's nulls mean "none" and stay."""
+    out = dict(table)
+    if isinstance(table.get("rows"), dict):
+        out["rows"] = {label: {**row, "metrics": {m: nan_for_null(v) for m, v in row["metrics"].items()}}
+                       if isinstance(row, dict) and isinstance(row.get("metrics"), dict) else row
+                       for label, row in table["rows"].items()}
+    if isinstance(table.get("best_other"), dict):
+        out["best_other"] = {m: nan_for_null(v) for m, v in table["best_other"].items()}
+    return out
 
 
 def missing_stats_note(run_dir: str | Path) -> str | None:
@@ -241,8 +268,9 @@ def table_markdown(t: dict[str, Any], stats: dict[tuple[str, str], dict[str, Any
              f"{fmt(test['n_pairs'], 0)} labelled pairs. Routing mode '{t['routing_mode']}': "
              f"{fmt(test['routed_queries'], 0)} queries routed, {fmt(test['excluded_queries'], 0)} left out.",
              "**Correctness**", correctness_markdown(t["rows"]),
-             "**Routing** (gap closed = (micro - best single) / (oracle - best single))",
-             routing_markdown(t["rows"], t["references"])]
+             "**Routing** (gap closed = (micro - best single) / (oracle - best single))"
+             + (f": {t['routing_caveat']}" if t.get("routing_caveat") else ""),
+             routing_markdown(t["rows"], t["references"], no_result=bool(t.get("routing_caveat")))]
     if any(r.get("correctness") for r in _scored(t["rows"])):
         parts += ["**Per-benchmark accuracy** (mean over seeds; base rate = share of correct test labels)",
                   per_benchmark_markdown(t["rows"], t.get("base_rate", {}))]
@@ -255,7 +283,9 @@ def table_markdown(t: dict[str, Any], stats: dict[tuple[str, str], dict[str, Any
 # ------------------------------------------------------------------------------------------- files
 def read_results(run_dir: str | Path) -> dict[str, Any]:
     """A comparison run's results.json; a truncated one, or one without the fields the tables read
-    (`_RESULTS_FIELDS`), is a DataError naming the file and the field."""
+    (`_RESULTS_FIELDS`), is a DataError naming the file and the field. The cells' figures written as null (a
+    NaN: JSON has none) are NaN again (`stored_result`), so the tables keep them among the values, as a fresh
+    run's."""
     path = Path(run_dir) / "results.json"
     if not path.exists():
         raise ConfigError(f"{run_dir}: no results.json here; run `irtnet compare` into this folder first")
@@ -270,7 +300,18 @@ def read_results(run_dir: str | Path) -> dict[str, Any]:
             found = "missing" if key not in holder else f"got {json_kind(holder[key])}"
             raise DataError(f"{found}, expected {_JSON_TYPES[kind]} (not the results.json of `irtnet compare`, "
                             "or damaged)", file=str(path), field=name)
+    results["cells"] = [_stored_cell(c) for c in results["cells"]]
     return results
+
+
+def _stored_cell(cell: Any) -> Any:
+    """A cell of results.json with its result's figures (correctness, routing) as the run had them: null, how a
+    NaN is written, is NaN again, as `tasks.evaluate.stored_result` reads them (not imported: it would load
+    torch and scikit-learn into `irtnet results`, which reads JSON only)."""
+    result = cell.get("result") if isinstance(cell, dict) else None
+    if not isinstance(result, dict):
+        return cell
+    return {**cell, "result": figures_read_back(result, ("correctness", "routing"))}
 
 
 def write_tables(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -395,7 +436,8 @@ def _summary_cell(paired: dict[str, Any], rows: dict[str, dict[str, Any]], metri
     if best is None:
         return "-"
     mine, theirs = (short(_row_mean(rows, label, metric)) for label in (paired["focus"], best["entry"]))
-    return f"{mine} vs {theirs}{' ' + best['entry'] if named else ''}, {_verdict_text(best['verdict'])}"
+    verdict = _verdict_text(best["verdict"]) + (f" ({best['reason']})" if best.get("reason") else "")
+    return f"{mine} vs {theirs}{' ' + best['entry'] if named else ''}, {verdict}"
 
 
 def summary_markdown(run_dir: str | Path) -> str:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from irtnet._io import nan_for_null
 from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.provenance import table_fingerprint
 from irtnet.data.splits import leave_one_benchmark_out
@@ -42,7 +43,7 @@ from irtnet.numeric import logit, sigmoid
 from irtnet.predictors.base import Predictor
 from irtnet.tasks.evaluate import score_matrix
 from irtnet.tasks.stats import unit_interval, verdict
-from irtnet.tasks.step_cache import StepCache, floats, load_step, open_cache, save_step, step_path
+from irtnet.tasks.step_cache import StepCache, load_step, open_cache, save_step, step_path
 
 PredictorFactory = Callable[[], Predictor]
 #: The level shift's Gaussian prior (logits): wide, it only keeps the shift finite when every anchor answer
@@ -350,6 +351,6 @@ def _fold_from_record(record: dict[str, Any] | None) -> BenchmarkFold | None:
     if record is None:
         return None
     try:
-        return BenchmarkFold(**{**record, **{key: floats(record[key]) for key in numbers}})
+        return BenchmarkFold(**{**record, **{key: nan_for_null(record[key]) for key in numbers}})
     except (KeyError, TypeError):
         return None

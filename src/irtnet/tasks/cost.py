@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from irtnet._io import unique_keys
 from irtnet.errors import ConfigError, DataError
 from irtnet.tasks.routing import picked, route
 
@@ -130,15 +131,6 @@ def _read_text(path: Path) -> str:
                         "save the price file as UTF-8", file=str(path)) from exc
 
 
-def _unique_keys(pairs: list[tuple[str, Any]], source: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise DataError(f"{key!r} appears twice in one object; give it once", file=source, field=key)
-        out[key] = value
-    return out
-
-
 def _csv_prices(text: str, source: str) -> dict[str, dict[str, str]]:
     """model -> its non-empty cells; rows are numbered from 1 after the header."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -180,7 +172,7 @@ def load_prices(path: str | Path) -> dict[str, Price]:
         raw: Any = _csv_prices(text, str(path))
     else:
         try:
-            raw = json.loads(text, object_pairs_hook=lambda pairs: _unique_keys(pairs, str(path)))
+            raw = json.loads(text, object_pairs_hook=unique_keys(str(path)))
         except (json.JSONDecodeError, RecursionError) as exc:
             raise DataError(f"not valid JSON ({exc})", file=str(path)) from exc
         if not isinstance(raw, dict):

@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from irtnet._io import nan_for_null
 from irtnet.data.dataset import Dataset
 from irtnet.data.provenance import table_fingerprint
 from irtnet.data.splits import split_by_query
 from irtnet.errors import ConfigError, DataError
 from irtnet.metrics import correctness_metrics
-from irtnet.tasks.step_cache import StepCache, floats, load_step, open_cache, save_step, step_path
+from irtnet.tasks.step_cache import StepCache, load_step, open_cache, save_step, step_path
 
 FRACTIONS = (0.01, 0.02, 0.04, 0.10, 0.25, 0.5, 1.0)
 SETTINGS = ("benchmark known", "text only")
@@ -157,7 +158,7 @@ def _points_from_record(record: dict[str, Any] | None) -> list[EfficiencyPoint] 
     if record is None:
         return None
     try:
-        return [EfficiencyPoint(**{**p, **floats({k: p[k] for k in ("accuracy", "auc", "log_loss")})})
+        return [EfficiencyPoint(**{**p, **nan_for_null({k: p[k] for k in ("accuracy", "auc", "log_loss")})})
                 for p in record["points"]]
     except (KeyError, TypeError):
         return None

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from irtnet._io import figures_read_back
 from irtnet.data.dataset import Dataset
 from irtnet.metrics import correctness_metrics
 from irtnet.predictors.base import Predictor, Router
@@ -33,7 +34,18 @@ class EvaluationResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EvaluationResult:
+        """A result from its `to_dict`, also as read back from a JSON file (`stored_result`: null figures as NaN)."""
+        d = stored_result(d)
         return cls(d["predictor"], d["correctness"], RoutingResult(**d["routing"]), d.get("info", {}))
+
+
+def stored_result(d: dict[str, Any]) -> dict[str, Any]:
+    """A result dict (`EvaluationResult.to_dict`) read back from JSON with its figures as written: JSON has no
+    NaN, so an undefined figure (an AUC on one class, a benchmark without labels) was written as null
+    (`_io.write_json`), and is NaN again here. Correctness stays None for a router without probabilities, and
+    `info` stays as written (its nulls mean "none", e.g. no query routed differently); other fields are kept.
+    (`reporting.results` reads results.json's cells with the same `_io.figures_read_back`.)"""
+    return figures_read_back(d, ("correctness", "routing"))
 
 
 def score_matrix(router: Router, data: Dataset, chunk: int = 4096) -> np.ndarray:

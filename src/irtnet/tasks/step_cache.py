@@ -8,13 +8,13 @@ hashes all the step's result depends on: the caller's `context` (the table's con
 the models' resolved specs), the step's own settings and the fingerprint of the package's computing code, so a
 changed table, model, setting or computing module is computed again, never read from an old result. A file that
 cannot be read (cut short, damaged, of another shape) is computed again and overwritten; a step that raised is
-never written. JSON has no NaN: an undefined figure is written as null and read back as NaN (`floats`).
+never written. JSON has no NaN: an undefined figure is written as null (`_io.write_json`) and the tasks read it
+back as NaN (`_io.nan_for_null`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,27 +73,5 @@ def load_step(path: Path | None) -> dict[str, Any] | None:
 def save_step(path: Path | None, record: dict[str, Any]) -> None:
     """Write one finished step's `record` to `path` atomically (nothing where `path` is None)."""
     if path is not None:
-        write_json(path, _nulls(record))
+        write_json(path, record)  # strict JSON: a NaN as null
 
-
-def _nulls(value: Any) -> Any:
-    """`value` with every non-finite float as None (strict JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _nulls(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_nulls(v) for v in value]
-    return value
-
-
-def floats(value: Any) -> Any:
-    """A stored record's numbers back as floats, with None (a NaN when it was written) as NaN; for the fields
-    whose leaves are all numbers (metrics, accuracies)."""
-    if value is None:
-        return float("nan")
-    if isinstance(value, dict):
-        return {k: floats(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [floats(v) for v in value]
-    return value

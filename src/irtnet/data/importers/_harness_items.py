@@ -62,8 +62,9 @@ def preferences(option: str | None) -> list[str]:
     return [part.strip() for part in (option or "").split(",") if part.strip()]
 
 
-def unit_score(value: Any, *, file: str, row: int | str, field: str) -> float:
-    """A per-item score as a float in [0, 1] (bool as 0/1, "yes"/"no", numeric text); else a DataError."""
+def unit_score(value: Any, *, file: str, field: str, row: int | str | None = None, line: int | None = None) -> float:
+    """A per-item score as a float in [0, 1] (bool as 0/1, "yes"/"no", numeric text); else a DataError naming
+    `file`, the `row` or `line` (of a JSON Lines file) and `field`."""
     if isinstance(value, str):
         text = value.strip().lower()
         if text in _WORDS:
@@ -71,15 +72,15 @@ def unit_score(value: Any, *, file: str, row: int | str, field: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise DataError(f"score {value!r} is not a number", file=file, row=row, field=field) from None
+            raise DataError(f"score {value!r} is not a number", file=file, row=row, line=line, field=field) from None
     if isinstance(value, bool):
         return float(value)
     if not isinstance(value, (int, float)):
         shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
         raise DataError(f"score {shown} is a {type(value).__name__}, not a number (not a per-item score)",
-                        file=file, row=row, field=field)
+                        file=file, row=row, line=line, field=field)
     if not math.isfinite(value) or not 0 <= value <= 1:
-        raise DataError(f"score {value!r} outside [0, 1]", file=file, row=row, field=field)
+        raise DataError(f"score {value!r} outside [0, 1]", file=file, row=row, line=line, field=field)
     return float(value)
 
 

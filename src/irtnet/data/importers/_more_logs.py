@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from irtnet._io import unique_keys
 from irtnet.data.importers._source import build_table, parse_jsonl, read_frame, skip
 from irtnet.data.merge import provenance_models
 from irtnet.data.table import ImportReport, ResponseTable
@@ -121,7 +122,7 @@ def read_samples(file: Path, report: ImportReport) -> pd.DataFrame:
         return read_frame(file, None, report)
     content = file.read_bytes()
     try:
-        data = json.loads(content)
+        data = json.loads(content, object_pairs_hook=unique_keys(str(file)))
     except (json.JSONDecodeError, UnicodeDecodeError):
         items, rows = parse_jsonl(content, str(file))  # early Open LLM Leaderboard files: JSON Lines in .json
     else:
@@ -141,8 +142,9 @@ def read_samples(file: Path, report: ImportReport) -> pd.DataFrame:
 
 
 def load_json(file: Path) -> Any:
+    """A JSON file; invalid JSON, or an object that gives a key twice, is a DataError naming it."""
     try:
-        return json.loads(file.read_bytes())
+        return json.loads(file.read_bytes(), object_pairs_hook=unique_keys(str(file)))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"not valid JSON ({exc})", file=str(file)) from exc
 

@@ -32,7 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from irtnet._io import unique_keys
 from irtnet.data.importers._csv import check_shape, field_name, last_row_width
+from irtnet.data.records import row_where
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
 
@@ -264,22 +266,27 @@ def _read_csv(content: bytes, label: str, sep: str) -> pd.DataFrame:
 
 
 def parse_json(content: bytes, label: str, parse_constant: Callable[[str], Any] | None = None) -> Any:
+    """A JSON document; invalid JSON, or an object that gives a key twice (json would keep the last silently),
+    is a DataError naming `label`."""
     try:
-        return json.loads(content, parse_constant=parse_constant)
+        return json.loads(content, parse_constant=parse_constant, object_pairs_hook=unique_keys(label))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"not valid JSON ({exc})", file=label) from exc
 
 
 def parse_jsonl(content: bytes, label: str,
                 parse_constant: Callable[[str], Any] | None = None) -> tuple[list[Any], list[int]]:
-    """Parse JSON Lines, splitting on "\\n" only (str.splitlines would also split on U+0085)."""
+    """Parse JSON Lines, splitting on "\\n" only (str.splitlines would also split on U+0085): (the items, the
+    1-based line of each in the file, blank lines counted). A line that is not valid JSON, or with an object
+    that gives a key twice, is a DataError naming the file and the line."""
     items, rows = [], []
     for number, line in enumerate(content.split(b"\n"), start=1):
         if line.strip():
             try:
-                items.append(json.loads(line, parse_constant=parse_constant))
+                items.append(json.loads(line, parse_constant=parse_constant,
+                                        object_pairs_hook=unique_keys(label, line=number)))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise DataError(f"not valid JSON ({exc})", file=label, row=number) from exc
+                raise DataError(f"not valid JSON ({exc})", file=label, line=number) from exc
             rows.append(number)
     return items, rows
 
@@ -305,7 +312,7 @@ def _records_frame(items: list[Any], rows: list[int], label: str,
         if report is None:
             first = next(i for i, item in enumerate(items) if not isinstance(item, dict))
             raise DataError(f"item is a {type(items[first]).__name__}, not a record (a JSON object)",
-                            file=label, row=rows[first])
+                            file=label, **row_where(label, rows[first]))
         skip(report, "JSON items that are not records (not objects)", len(items) - len(keep))
     if not keep:
         raise DataError("no records (the input is empty)", file=label)

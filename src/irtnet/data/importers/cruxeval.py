@@ -74,7 +74,7 @@ def _texts(items_file: Path, queries: pd.DataFrame, report: ImportReport) -> lis
     by_id = {}
     for item, row in zip(items, rows):
         if not isinstance(item, dict) or not {"id", "code", "input", "output"} <= set(item):
-            raise DataError("expected an object with id, code, input and output", file=str(items_file), row=row)
+            raise DataError("expected an object with id, code, input and output", file=str(items_file), line=row)
         by_id[str(item["id"])] = item
     out: list[str | None] = []
     for query, bench in zip(queries["query"], queries["benchmark"]):

@@ -93,13 +93,13 @@ def _read(file: Path, text: str, report: ImportReport) -> pd.DataFrame:
 
 def _flat(item: Any, line: int, file: Path, text: str) -> dict[str, Any]:
     if not isinstance(item, dict):
-        raise DataError(f"a record must be a JSON object, got {type(item).__name__}", file=str(file), row=line)
+        raise DataError(f"a record must be a JSON object, got {type(item).__name__}", file=str(file), line=line)
     out: dict[str, Any] = {"_row": line}
     for name in _REQUIRED:
         value = dig(item, *name.split("."))
         if value is None:
             raise DataError("missing required field (is this an EEE instance-level file?)", file=str(file),
-                            row=line, field=name)
+                            line=line, field=name)
         out[name] = value
     out["evaluation_result_id"] = item.get("evaluation_result_id")
     out["text"] = (dig(item, "input", "formatted") if text == "formatted" else None) or out["input.raw"]

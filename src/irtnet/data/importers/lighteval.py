@@ -36,11 +36,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from irtnet._io import unique_keys
 from irtnet.data.importers._more_logs import (choose_metric, describe_metrics, dig, finish, keep_latest, load_json,
                                               metric_outcome, split_timestamp)
 from irtnet.data.importers._source import read_frame, require_path, skip
 from irtnet.data.merge import entry
-from irtnet.data.records import make_records
+from irtnet.data.records import make_records, row_where
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
 
@@ -150,7 +151,8 @@ def _structs(frame: pd.DataFrame, column: str, file: str) -> list[dict[str, Any]
     out = []
     for value, row in zip(frame[column], frame["_row"]):
         if not isinstance(value, dict):
-            raise DataError(f"expected a struct, got {type(value).__name__}", file=file, row=int(row), field=column)
+            raise DataError(f"expected a struct, got {type(value).__name__}", file=file, **row_where(file, int(row)),
+                            field=column)
         out.append(value)
     return out
 
@@ -158,19 +160,20 @@ def _structs(frame: pd.DataFrame, column: str, file: str) -> list[dict[str, Any]
 def _doc_id(doc: dict[str, Any], row: Any, file: str) -> str:
     value = doc.get("id")
     if value is None or str(value).strip() == "":
-        raise DataError("missing doc id", file=file, row=int(row), field="doc.id")
+        raise DataError("missing doc id", file=file, **row_where(file, int(row)), field="doc.id")
     return str(value).strip()
 
 
 def _json_struct(value: Any, row: Any, file: str) -> dict[str, Any]:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = json.loads(value, object_pairs_hook=unique_keys(file, **row_where(file, int(row))))
         except json.JSONDecodeError as exc:
-            raise DataError(f"metrics is not valid JSON ({exc})", file=file, row=int(row), field="metrics") from exc
+            raise DataError(f"metrics is not valid JSON ({exc})", file=file, **row_where(file, int(row)),
+                            field="metrics") from exc
     if not isinstance(value, dict):
-        raise DataError(f"expected a struct of metrics, got {type(value).__name__}", file=file, row=int(row),
-                        field="metrics")
+        raise DataError(f"expected a struct of metrics, got {type(value).__name__}", file=file,
+                        **row_where(file, int(row)), field="metrics")
     return value
 
 

@@ -78,7 +78,7 @@ def task_index(folder: Path) -> dict[str, list[str]]:
         items, rows = parse_jsonl(read_content(file)[0], str(file))
         for item, row in zip(items, rows):
             if not isinstance(item, dict) or "query" not in item or "task_name" not in item:
-                raise DataError("expected an object with query and task_name", file=str(file), row=row)
+                raise DataError("expected an object with query and task_name", file=str(file), line=row)
             found[str(item["query"])].add(str(item["task_name"]))
     return {q: sorted(t) for q, t in found.items()}
 

@@ -186,9 +186,9 @@ def _read_rows(file: Path) -> list[tuple[int, dict[str, Any]]]:
     items, lines = parse_jsonl(file.read_bytes(), str(file))
     for item, line in zip(items, lines):
         if not isinstance(item, dict):
-            raise DataError(f"a {type(item).__name__}, not a sample (a JSON object)", file=str(file), row=line)
+            raise DataError(f"a {type(item).__name__}, not a sample (a JSON object)", file=str(file), line=line)
         if not isinstance(item.get("doc_id"), int):
-            raise DataError(f"missing or non-integer doc_id (got {item.get('doc_id')!r})", file=str(file), row=line,
+            raise DataError(f"missing or non-integer doc_id (got {item.get('doc_id')!r})", file=str(file), line=line,
                             field="doc_id")
     if not items:
         raise DataError("no samples (the file is empty)", file=str(file))
@@ -215,8 +215,8 @@ def _read_task(file: Path, task: str, res: _Results, filter: str | None, metric:
 
 def _value(row: dict[str, Any], metric: str, file: str, line: int) -> float:
     if metric not in row:
-        raise DataError(f"the sample has no {metric!r} score", file=file, row=line, field=metric)
-    return unit_score(row[metric], file=file, row=line, field=metric)
+        raise DataError(f"the sample has no {metric!r} score", file=file, line=line, field=metric)
+    return unit_score(row[metric], file=file, line=line, field=metric)
 
 
 def _choose_filter(rows: list[tuple[int, dict[str, Any]]], task: str, res: _Results, asked: str | None,
@@ -240,7 +240,7 @@ def _rows_of_filter(rows: list[tuple[int, dict[str, Any]]], chosen: str, file: s
     for line, row in kept:
         if row["doc_id"] in seen:
             raise DataError(f"doc_id {row['doc_id']} appears twice for filter {chosen!r} (first on line "
-                            f"{seen[row['doc_id']]})", file=file, row=line, field="doc_id")
+                            f"{seen[row['doc_id']]})", file=file, line=line, field="doc_id")
         seen[row["doc_id"]] = line
     return kept
 
@@ -329,7 +329,7 @@ def _assign_keys(tasks: list[_Task], key: str, report: ImportReport) -> None:
         mode = key if key != "auto" else ("doc_hash" if hashed else "doc_id")
         if mode == "doc_hash" and not hashed:
             t, line = next((t, line) for t in group for line, row in t.rows if not row.get("doc_hash"))
-            raise DataError("no doc_hash (older lm-eval files lack it): use key=doc_id", file=t.file, row=line,
+            raise DataError("no doc_hash (older lm-eval files lack it): use key=doc_id", file=t.file, line=line,
                             field="doc_hash")
         if key == "auto" and not hashed:
             report.notes.append(f"lm-eval task {name!r}: some rows lack doc_hash; its items are keyed by doc_id")
@@ -347,7 +347,7 @@ def _cross_check(group: list[_Task], strict: bool, by_hash: bool) -> None:
             doc_hash, doc_id = row.get("doc_hash"), row["doc_id"]
             if by_hash and doc_hash in in_file:
                 raise DataError(f"doc_hash {doc_hash} appears twice in the file (two docs with the same content); "
-                                "use key=doc_id", file=t.file, row=line, field="doc_hash")
+                                "use key=doc_id", file=t.file, line=line, field="doc_hash")
             in_file.add(doc_hash)
             if not (strict and doc_hash):
                 continue
@@ -356,7 +356,7 @@ def _cross_check(group: list[_Task], strict: bool, by_hash: bool) -> None:
                 if was[0] != other:
                     raise DataError(f"{kind} {this} is paired with {was[0]} in {was[1]} line {was[2]} but with "
                                     f"{other} here; if the runs used different data, pass key=doc_hash (items by "
-                                    "content) or key=doc_id (items by position)", file=t.file, row=line, field=kind)
+                                    "content) or key=doc_id (items by position)", file=t.file, line=line, field=kind)
 
 
 def _check(t: _Task, res: _Results, report: ImportReport) -> Check:

@@ -28,9 +28,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from irtnet._io import unique_keys
 from irtnet.data.importers._source import build_table, file_stem, missing_values, read_frame, skip
 from irtnet.data.records import (NOT_MISSING, fail_at, make_records, non_finite_text, parse_ids, require_columns,
-                                  require_rows)
+                                  require_rows, row_where)
 from irtnet.data.table import ImportReport, ResponseTable, refuse_tied_votes
 from irtnet.errors import ConfigError, DataError
 
@@ -110,12 +111,13 @@ class ColumnMap(BaseModel):
 
 
 def column_map(mapping: ColumnMap | dict[str, Any] | str | Path | None = None, **fields: Any) -> ColumnMap:
-    """A `ColumnMap` from a map, a dict or a JSON file path, with `fields` overriding it."""
+    """A `ColumnMap` from a map, a dict or a JSON file path, with `fields` overriding it (a key given twice in the
+    file is a DataError naming it, never read as its last value)."""
     if isinstance(mapping, ColumnMap):
         base = mapping.model_dump(exclude_unset=True)
     elif isinstance(mapping, (str, Path)):
         try:
-            base = json.loads(Path(mapping).read_text())
+            base = json.loads(Path(mapping).read_text(), object_pairs_hook=unique_keys(str(mapping)))
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"cannot read the column mapping {str(mapping)!r}: {exc}") from exc
     else:
@@ -198,8 +200,10 @@ def _drop_missing(frame: pd.DataFrame, cmap: ColumnMap, file: str, report: Impor
         name = all_missing.index[all_missing.to_numpy()][0]
         pos = int(np.flatnonzero(models == name)[0])
         raise DataError(f"model {name!r} has no records: the outcome of every one of its rows is empty",
-                        file=file, row=frame["_row"].iloc[pos], field=field)
+                        file=file, **row_where(file, frame["_row"].iloc[pos]), field=field)
     skip(report, f"missing outcome ('{field}' empty): not observed", int(missing.sum()))
+    unanswered = pd.Series(missing).groupby(frame[cmap.query].to_numpy(dtype=object)).all()
+    skip(report, f"queries whose every row has an empty '{field}' (left out of the table)", int(unanswered.sum()))
     return frame[~missing]
 
 
@@ -240,7 +244,8 @@ def _outcome_columns(frame: pd.DataFrame, cmap: ColumnMap,
     if off.any():
         pos = int(np.flatnonzero(off)[0])
         raise DataError(f"outcome x n_trials is not a whole number of successes (got {k[pos]:g}; "
-                        f"check outcome_scale and n_trials)", file=file, row=work["_row"].iloc[pos], field=k_col)
+                        f"check outcome_scale and n_trials)", file=file, **row_where(file, work["_row"].iloc[pos]),
+                        field=k_col)
     work[k_col] = np.round(k)
     return work, "counts", k_col, n_col
 
@@ -264,7 +269,8 @@ def _join_texts(query_ids: pd.Series, cmap: ColumnMap, report: ImportReport) -> 
     ids = parse_ids(texts, cmap.texts_query, file)
     if ids.duplicated().any():
         raise DataError(f"query id {ids[ids.duplicated()].iloc[0]!r} appears twice in the texts file",
-                        file=file, row=int(texts["_row"][ids.duplicated()].iloc[0]), field=cmap.texts_query)
+                        file=file, **row_where(file, int(texts["_row"][ids.duplicated()].iloc[0])),
+                        field=cmap.texts_query)
     fail_at(missing_values(texts[cmap.texts_text]), texts, file, cmap.texts_text,
             "empty text: the cell is empty or null", show=False)
     out = query_ids.map(dict(zip(ids, texts[cmap.texts_text].astype(object)))).astype(object)
@@ -275,4 +281,8 @@ def _join_texts(query_ids: pd.Series, cmap: ColumnMap, report: ImportReport) -> 
     unmatched = query_ids[out.isna()].nunique()
     if unmatched:
         report.notes.append(f"{unmatched} queries have no text in the texts file (text left empty)")
+    unused = ~ids.isin(set(query_ids))
+    if unused.any():
+        report.notes.append(f"{int(unused.sum())} query ids of the texts file are no query of the table, their texts "
+                            f"unused (the first: {ids[unused].iloc[0]!r}; a query without records is not imported)")
     return out.where(out.notna(), None).to_numpy(dtype=object)

@@ -47,7 +47,7 @@ from irtnet.data.importers._more_logs import (TIMESTAMP, choose_metric, describe
                                               load_json, metric_outcome, read_samples, split_timestamp)
 from irtnet.data.importers._source import require_path, skip
 from irtnet.data.merge import entry
-from irtnet.data.records import make_records, require_columns
+from irtnet.data.records import make_records, require_columns, row_where
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
 
@@ -169,7 +169,8 @@ def _item_keys(frame: pd.DataFrame, run: _Run, report: ImportReport) -> pd.Serie
     if keys.duplicated().any():
         pos = int(np.flatnonzero(keys.duplicated().to_numpy())[0])
         raise DataError(f"doc_hash {keys.iloc[pos]!r} appears twice (docs {ids[keys == keys.iloc[pos]].tolist()})",
-                        file=str(run.file), row=int(frame["_row"].iloc[pos]), field="doc_hash")
+                        file=str(run.file), **row_where(str(run.file), int(frame["_row"].iloc[pos])),
+                        field="doc_hash")
     return keys
 
 
@@ -178,13 +179,14 @@ def _doc_ids(frame: pd.DataFrame, run: _Run) -> pd.Series:
     ids = []
     for value, row in zip(frame["doc_id"], frame["_row"]):
         if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
-            raise DataError("missing doc_id", file=str(run.file), row=int(row), field="doc_id")
+            raise DataError("missing doc_id", file=str(run.file), **row_where(str(run.file), int(row)), field="doc_id")
         ids.append(str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip())
     ids = pd.Series(ids, index=frame.index)
     if ids.duplicated().any():
         pos = int(np.flatnonzero(ids.duplicated().to_numpy())[0])
         raise DataError(f"doc_id {ids.iloc[pos]!r} appears twice (several filters or repeats in one file)",
-                        file=str(run.file), row=int(frame["_row"].iloc[pos]), field="doc_id")
+                        file=str(run.file), **row_where(str(run.file), int(frame["_row"].iloc[pos])),
+                        field="doc_id")
     return ids
 
 

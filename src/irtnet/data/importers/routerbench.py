@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from irtnet.data.importers._source import build_table, data_files, missing_values, read_frame, require_path, skip
-from irtnet.data.records import make_records, require_columns
+from irtnet.data.records import make_records, require_columns, row_where
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
 
@@ -94,7 +94,7 @@ def _queries(prompts: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
     if benchmarks["query"].duplicated().any():
         second = benchmarks[benchmarks["query"].duplicated()].iloc[0]
         raise DataError(f"sample_id {second['query']!r} has two different eval_name values",
-                        file=second["file"], row=int(second["_row"]), field="eval_name")
+                        file=second["file"], **row_where(second["file"], int(second["_row"])), field="eval_name")
     versions = prompts.drop_duplicates(["query", "text"])
     n_versions = versions.groupby("query").size()
     several = int((n_versions > 1).sum())

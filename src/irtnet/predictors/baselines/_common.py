@@ -22,7 +22,7 @@ from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.base import Predictor
-from irtnet.predictors.state import check_encoder, check_params, check_vocab, load_weights
+from irtnet.predictors.state import check_encoder, check_history, check_params, check_vocab, load_weights
 from irtnet.training.batching import LabelArrays, build_arrays
 from irtnet.training.trainer import TrainConfig, TrainResult, train
 
@@ -142,7 +142,7 @@ class NetEstimator(ABC):
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
         self = restore_net(cls, meta, arrays)
-        self.result_ = TrainResult(history=list(meta.get("history", [])), best_epoch=int(meta.get("best_epoch", 0)))
+        self.result_ = TrainResult(history=check_history(meta), best_epoch=int(meta.get("best_epoch", 0)))
         return self
 
 

@@ -1,0 +1,132 @@
+"""JSON a person wrote: an object that gives a key twice is an error naming the file (the line, for JSON Lines)
+and the key, never read as its last value; and an error about a JSON Lines (or text) file names the line of the
+file, blank lines counted, as an editor shows it, while a CSV file's errors keep naming its data rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from irtnet._io import read_json
+from irtnet.errors import DataError
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# -------------------------------------------------------------------------------------- a key given twice
+def test_read_json_refuses_a_key_given_twice_naming_the_file_and_the_key(tmp_path):
+    top = _write(tmp_path, "top.json", '{"a": 1, "b": 2, "a": 3}')
+    with pytest.raises(DataError, match=r"top.json, field 'a': the key 'a' appears twice in one object") as err:
+        read_json(top, dict)
+    assert err.value.file == str(top) and err.value.field == "a"
+    nested = _write(tmp_path, "nested.json", '[{"x": {"k": 1, "k": 1}}]')
+    with pytest.raises(DataError, match=r"nested.json, field 'k': the key 'k' appears twice"):
+        read_json(nested, list)
+    ok = _write(tmp_path, "ok.json", '{"a": {"a": 1}, "b": [{"a": 2}]}')  # the same key in other objects is fine
+    assert read_json(ok) == {"a": {"a": 1}, "b": [{"a": 2}]}
+
+
+def test_a_texts_or_answers_file_refuses_a_key_given_twice(tmp_path):
+    from irtnet.api.inputs import read_answers, read_texts
+
+    lines = _write(tmp_path, "answers.jsonl",
+                   '{"text": "a", "correct": 1}\n\n{"text": "b", "correct": 1, "correct": 0}\n')
+    with pytest.raises(DataError, match=r"answers.jsonl, line 3, field 'correct': the key 'correct' appears twice"):
+        read_answers(lines)
+    listed = _write(tmp_path, "texts.json", '[{"text": "a"}, {"text": "b", "text": "c"}]')
+    with pytest.raises(DataError, match=r"texts.json, field 'text': the key 'text' appears twice"):
+        read_texts(listed)
+
+
+def test_the_importers_refuse_a_key_given_twice(tmp_path):
+    from irtnet.data.importers.long import column_map, import_long
+
+    lines = _write(tmp_path, "x.jsonl", '{"model": "a", "query": "q1", "label": 1}\n'
+                                        '{"model": "a", "query": "q2", "label": 1, "label": 0}\n')
+    with pytest.raises(DataError, match=r"x.jsonl, line 2, field 'label': the key 'label' appears twice"):
+        import_long(lines, default_benchmark="b")
+    listed = _write(tmp_path, "x.json", '[{"model": "a", "model": "b", "query": "q1", "label": 1}]')
+    with pytest.raises(DataError, match=r"x.json, field 'model': the key 'model' appears twice"):
+        import_long(listed, default_benchmark="b")
+    mapping = _write(tmp_path, "map.json", '{"model": "system", "model": "who"}')
+    with pytest.raises(DataError, match=r"map.json, field 'model': the key 'model' appears twice"):
+        column_map(str(mapping))
+
+
+# ------------------------------------------------------------------------------- lines of a JSON Lines file
+def test_texts_and_answers_errors_name_the_line_blank_lines_counted(tmp_path):
+    from irtnet.api.inputs import read_answers, read_texts
+
+    texts = _write(tmp_path, "q.jsonl", '{"text": "a"}\n\n\n{"query": " "}\n')
+    with pytest.raises(DataError, match=r"q.jsonl, line 4: no text") as err:
+        read_texts(texts)
+    assert err.value.line == 4 and err.value.row is None
+    bad_json = _write(tmp_path, "b.jsonl", '{"text": "a"}\n\n{"text": \n')
+    with pytest.raises(DataError, match=r"b.jsonl, line 3: not valid JSON"):
+        read_texts(bad_json)
+    answers = _write(tmp_path, "a.jsonl", '\n{"text": "a", "correct": 1}\n\n{"text": "b", "correct": 2}\n')
+    with pytest.raises(DataError, match=r"a.jsonl, line 4, field 'correct': 2 is not in \[0, 1\]"):
+        read_answers(answers)
+    lines = tmp_path / "t.txt"
+    lines.write_bytes(b"first\n\n\nbad \xff byte\n")
+    with pytest.raises(DataError, match=r"t.txt, line 4: not UTF-8 text"):
+        read_texts(lines)
+    # a CSV keeps naming its data rows, the header not counted; a JSON list its items
+    csv = _write(tmp_path, "a.csv", "text,correct\na,1\nb,2\n")
+    with pytest.raises(DataError, match=r"a.csv, row 2, field 'correct': '2' is not in \[0, 1\]"):
+        read_answers(csv)
+    listed = _write(tmp_path, "a.json", json.dumps([{"text": "a", "correct": 1}, {"text": "b", "correct": 2}]))
+    with pytest.raises(DataError, match=r"a.json, row 2, field 'correct': 2 is not in \[0, 1\]"):
+        read_answers(listed)
+
+
+def test_a_benchmark_name_found_bad_after_reading_is_named_at_its_line(tmp_path):
+    from irtnet.api.inputs import read_texts
+    from irtnet.api.texts import check_benchmarks
+    from irtnet.data.vocab import Vocab
+
+    class Named:
+        name, groups_ = "named", Vocab("benchmark", ["gsm8k", "math"])
+
+    path = _write(tmp_path, "pool.jsonl", '{"text": "a", "benchmark": "math"}\n\n\n{"text": "b", "benchmark": "mth"}\n')
+    _, benchmarks = read_texts(path)
+    with pytest.raises(DataError, match=r"pool.jsonl, line 4, field 'benchmark': unknown benchmark 'mth'"):
+        check_benchmarks(Named(), benchmarks, path)
+    with pytest.raises(DataError, match=r"gone.jsonl, row 2, field 'benchmark'"):  # no file to read the line from
+        check_benchmarks(Named(), ["math", "mth"], tmp_path / "gone.jsonl")
+
+
+def test_encode_reads_name_the_line_of_a_jsonl_or_text_file(tmp_path):
+    from irtnet.data.encode_pool import read_texts
+
+    column = _write(tmp_path, "c.jsonl", '{"text": "a"}\n\n\n{"text": 5}\n')
+    with pytest.raises(DataError, match=r"c.jsonl, line 4, field 'text': the text is '5' of type int"):
+        read_texts(column)
+    plain = tmp_path / "p.txt"
+    plain.write_bytes(b"a\n\n\x00b\n")
+    with pytest.raises(DataError, match=r"p.txt, line 3: a NUL character"):
+        read_texts(plain)
+    csv = _write(tmp_path, "c.csv", "id,text\n1,a\n2,\n")
+    with pytest.raises(DataError, match=r"c.csv, row 2, field 'text': the text is empty"):
+        read_texts(csv)
+
+
+def test_an_imported_jsonl_file_names_the_line_of_a_bad_record(tmp_path):
+    from irtnet.data.importers.long import import_long
+
+    path = _write(tmp_path, "s.jsonl", '{"model": "a", "query": "q1", "label": 1}\n\n'
+                                       '{"model": "a", "query": "q2", "label": "maybe"}\n')
+    with pytest.raises(DataError, match=r"s.jsonl, line 3, field 'label': label is not 0/1") as err:
+        import_long(path, default_benchmark="b")
+    assert err.value.line == 3
+    broken = _write(tmp_path, "t.jsonl", '{"model": "a", "query": "q1", "label": 1}\n\n{"model": \n')
+    with pytest.raises(DataError, match=r"t.jsonl, line 3: not valid JSON"):
+        import_long(broken, default_benchmark="b")
+    rows = _write(tmp_path, "s.csv", "model,query,label\na,q1,1\na,q2,maybe\n")
+    with pytest.raises(DataError, match=r"s.csv, row 2, field 'label': label is not 0/1"):
+        import_long(rows, default_benchmark="b")
