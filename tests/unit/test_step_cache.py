@@ -135,3 +135,21 @@ def test_cli_evaluate_benchmarks_keeps_its_folds_and_a_rerun_reads_them(tmp_path
     assert again.exit_code == 0, again.output
     assert "2 of 2 folds read from" in " ".join(again.output.split())
     assert _without_run(json.loads(out.read_text())) == _without_run(doc)
+
+
+def test_data_efficiency_names_the_test_models_a_point_left_out(data):
+    from irtnet.data.vocab import Vocab
+    from irtnet.reporting.estimation_figures import efficiency_markdown
+
+    class Partial(Flat):  # knows every model but the last, as a small share of sparse data may
+        def fit(self, train, val=None):
+            self.models_ = Vocab("model", list(train.table.model_vocab.ids)[:-1])
+            return self
+
+    curve = data_efficiency_curve(data, {"partial": Partial, "model-mean": ModelMean}, fractions=(1.0,))
+    last = list(data.table.model_vocab.ids)[-1]
+    points = {p.predictor: p for p in curve.points if p.setting == "text only"}
+    assert points["partial"].models_left_out == [last] and points["model-mean"].models_left_out == []
+    assert points["partial"].n_test_pairs < points["model-mean"].n_test_pairs
+    text = efficiency_markdown(json.loads(json.dumps(curve.to_dict())))
+    assert f"partial at 1: {last}." in text and "| test pairs |" in text

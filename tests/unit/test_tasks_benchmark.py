@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -175,3 +176,26 @@ def test_paired_errors_say_which_entry_estimates_the_anchor_setting_better(synth
         np.abs(np.asarray(f.anchored_predicted["50"]["biased"]) - np.asarray(f.true))
         - np.abs(np.asarray(f.anchored_predicted["50"]["anchor-mean"]) - np.asarray(f.true)) for f in result.folds])))
 
+
+
+def test_top_k_recovery_counts_ties_with_the_kth_best_and_is_undefined_with_k_models_or_fewer():
+    from irtnet.tasks.benchmark import top_k_recovery
+
+    true = np.array([0.9, 0.5, 0.5, 0.5, 0.1])  # the 2nd best is three models tied
+    assert top_k_recovery(np.array([0.8, 0.1, 0.2, 0.7, 0.0]), true, 2) == 1.0  # picks 0 and 3: both among the best
+    assert top_k_recovery(np.array([0.0, 0.1, 0.2, 0.3, 0.9]), true, 2) == 0.5  # picks 4 (worst) and 3 (tied 2nd)
+    assert math.isnan(top_k_recovery(true[:3], true[:3], 3))  # every model is in the top 3: nothing to recover
+    metrics = accuracy_prediction_metrics(true[:2], true[:2], k=3)
+    assert math.isnan(metrics["top3_recovery"]) and "top2_recovery" not in metrics  # the key keeps the k asked
+
+
+def test_paired_errors_among_one_model_are_no_result_and_equal_errors_tie():
+    from irtnet.tasks.benchmark import BenchmarkFold, paired_errors
+
+    one = [BenchmarkFold("b", 10, ["m0"], [0.5], {"x": [0.6], "y": [0.7]})]
+    (row,) = paired_errors(one, "x", n_boot=100)
+    assert row["verdict"] == "n/a" and "one model" in row["reason"] and math.isnan(row["lo"])
+    same = [BenchmarkFold("b", 10, ["m0", "m1", "m2"], [1.0, 1.0, 1.0],
+                          {"x": [0.1 + 0.2, 0.3, 0.3], "y": [0.3, 0.1 + 0.2, 0.3]})]  # equal up to rounding
+    (row,) = paired_errors(same, "x", n_boot=100)
+    assert row["verdict"] == "tie" and (row["lo"], row["hi"]) == (0.0, 0.0)

@@ -3,6 +3,7 @@ comparison cells. The CLI prints these; it computes nothing itself."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.table import Table
@@ -125,5 +126,7 @@ def paired_table(rows: list[dict[str, Any]]) -> Table:
     for col in ("items answered", "against", "difference", "interval", "verdict"):
         table.add_column(col, justify="left" if col in ("against", "verdict") else "right")
     for r in rows:
-        table.add_row(str(r["n"]), r["b"], f"{r['diff']:+.3f}", f"[{r['lo']:+.3f}, {r['hi']:+.3f}]", r["verdict"])
+        interval = "-" if math.isnan(r["lo"]) else f"[{r['lo']:+.3f}, {r['hi']:+.3f}]"
+        table.add_row(str(r["n"]), r["b"], f"{r['diff']:+.3f}", interval,
+                      r["verdict"] + (f" ({r['reason']})" if r.get("reason") else ""))
     return table

@@ -153,12 +153,19 @@ def estimation_markdown(doc: dict[str, Any], paired: bool = True) -> str:
 
 
 def efficiency_markdown(doc: dict[str, Any]) -> str:
-    """One row per (predictor, setting, fraction)."""
-    lines = ["## Data efficiency", "", "| predictor | setting | fraction | training queries | accuracy | AUC | log loss |",
-             "|---" * 7 + "|"]
-    for p in sorted(doc["points"], key=lambda p: (p["predictor"], p["setting"], p["fraction"])):
+    """One row per (predictor, setting, fraction), with the test pairs it was scored on; a note names the test
+    models a point left out (no training label at that share), whose pairs it could not score."""
+    lines = ["## Data efficiency", "", "| predictor | setting | fraction | training queries | test pairs | accuracy | "
+             "AUC | log loss |", "|---" * 8 + "|"]
+    points = sorted(doc["points"], key=lambda p: (p["predictor"], p["setting"], p["fraction"]))
+    for p in points:
         lines.append(f"| {p['predictor']} | {p['setting']} | {p['fraction']:g} | {p['n_train_queries']} | "
-                     f"{_fmt(p['accuracy'])} | {_fmt(p['auc'])} | {_fmt(p['log_loss'])} |")
+                     f"{p['n_test_pairs']} | {_fmt(p['accuracy'])} | {_fmt(p['auc'])} | {_fmt(p['log_loss'])} |")
+    left = {(p["predictor"], p["fraction"]): p["models_left_out"] for p in points if p.get("models_left_out")}
+    if left:
+        lines += ["", "Test models without a training label at a share are left out of its point (their pairs are "
+                  "not scored, so the point's test pairs differ): "
+                  + "; ".join(f"{name} at {f:g}: {', '.join(models)}" for (name, f), models in left.items()) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -240,7 +240,8 @@ def benchmark_section(report: Report, result: dict[str, Any]) -> None:
         sec.tables.append(Table(f"{result['paired'][0]['a']} minus each entry: absolute error, 95% interval "
                                 "(bootstrap over models; lower wins)",
                                 ["items answered", "against", "difference", "lo", "hi", "verdict"],
-                                [[r["n"], r["b"], r["diff"], r["lo"], r["hi"], r["verdict"]]
+                                [[r["n"], r["b"], r["diff"], r["lo"], r["hi"],
+                                  r["verdict"] + (f" ({r['reason']})" if r.get("reason") else "")]
                                  for r in result["paired"]]))
     preds = list(result["summary"])[:4]
     _fig(sec, "benchmark_prediction", "Predicted vs true accuracy per held-out benchmark and model.",

@@ -82,17 +82,24 @@ def accuracy_prediction_metrics(pred: np.ndarray, true: np.ndarray, k: int = 3) 
 
     Returns n, MAE, bias (mean of pred - true: the level error, which dominates the MAE when a new
     benchmark is much easier or harder than the training ones), Pearson, Spearman and top-k recovery
-    (|top-k(pred) & top-k(true)| / k).
+    (`top_k_recovery`).
     """
     keep = ~(np.isnan(pred) | np.isnan(true))
     pred, true = np.asarray(pred)[keep], np.asarray(true)[keep]
-    k = min(k, len(true))
-    best_pred, best_true = set(np.argsort(-pred, kind="stable")[:k]), set(np.argsort(-true, kind="stable")[:k])
-    top = len(best_pred & best_true) / k if k else float("nan")
     return {"n_models": int(len(true)), "mae": float(np.mean(np.abs(pred - true))) if len(true) else float("nan"),
             "bias": float(np.mean(pred - true)) if len(true) else float("nan"),
             "pearson": _correlation(stats.pearsonr, pred, true),
-            "spearman": _correlation(stats.spearmanr, pred, true), f"top{k}_recovery": float(top)}
+            "spearman": _correlation(stats.spearmanr, pred, true), f"top{k}_recovery": top_k_recovery(pred, true, k)}
+
+
+def top_k_recovery(pred: np.ndarray, true: np.ndarray, k: int) -> float:
+    """The share of the k models predicted best that are among the k truly best, a model tied with the k-th best
+    counting as one of them (with ties the true top k is not one set). NaN where there are no more than k models:
+    every model is then among the k best, and recovering them says nothing."""
+    if len(true) <= k:
+        return float("nan")
+    kth_best = np.sort(true)[::-1][k - 1]
+    return float(np.mean(true[np.argsort(-pred, kind="stable")[:k]] >= kth_best))
 
 
 def level_shift(prob: np.ndarray, labels: np.ndarray, prior_sd: float = SHIFT_PRIOR_SD, steps: int = 30) -> float:
@@ -284,11 +291,20 @@ def paired_errors(folds: Sequence[BenchmarkFold], a: str, n_boot: int = 2000, se
 
 def _model_bootstrap(models: Sequence[str], diffs: np.ndarray, n_boot: int, seed: int,
                      level: float) -> dict[str, Any]:
+    """The mean difference, its bootstrap interval over models and the verdict; "n/a" with a reason where one
+    model leaves no spread between models to resample. Differences within rounding of 0 (two entries giving the
+    same accuracies by different sums) count as 0, so they tie rather than let float noise pick a side."""
+    diffs = np.where(np.abs(diffs) <= _SAME, 0.0, diffs)
     codes, uniq = pd.factorize(np.asarray(models, dtype=object))
+    out = {"diff": float(diffs.mean()), "n_cells": len(diffs), "n_models": len(uniq)}
+    if len(uniq) < 2:
+        return {**out, "lo": float("nan"), "hi": float("nan"), "verdict": "n/a",
+                "reason": "one model: an interval over models needs at least two"}
     lo, hi = unit_interval(codes, diffs, n_boot, seed, level)
-    return {"diff": float(diffs.mean()), "lo": lo, "hi": hi,
-            "verdict": verdict(float(lo), float(hi), higher_is_better=False), "n_cells": len(diffs),
-            "n_models": len(uniq)}
+    return {**out, "lo": lo, "hi": hi, "verdict": verdict(float(lo), float(hi), higher_is_better=False)}
+
+
+_SAME = 1e-12  # absolute errors of accuracies closer than this are equal
 
 
 def summarise_anchored(folds: Sequence[BenchmarkFold]) -> dict[str, dict[str, dict[str, float]]]:

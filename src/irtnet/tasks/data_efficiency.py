@@ -45,6 +45,7 @@ class EfficiencyPoint:
     auc: float
     log_loss: float
     n_test_pairs: int
+    models_left_out: list[str] = field(default_factory=list)  # test models without a training label at this share
 
 
 @dataclass
@@ -87,10 +88,11 @@ def _check_fractions(fractions: Sequence[float]) -> list[float]:
     return out
 
 
-def _score(predictor: Any, test: Dataset, labels: np.ndarray) -> dict[str, dict[str, float]]:
-    """Correctness metrics of `predictor` on the observed test pairs of the models it knows, per setting (a
-    small training fraction of sparse data may miss a model: its pairs are left out, and `n` says how many
-    pairs were scored)."""
+def _score(predictor: Any, test: Dataset, labels: np.ndarray) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Correctness metrics of `predictor` on the observed test pairs of the models it knows, per setting, and the
+    test models it does not know (a small training fraction of sparse data may miss a model: its pairs are left
+    out, `n` says how many pairs were scored and the list names the models, so that points scored on other
+    pairs are not read as comparable without saying so)."""
     models = list(test.table.model_vocab.ids)
     cols = [j for j, m in enumerate(models) if m in predictor.models_]
     observed = ~np.isnan(labels[:, cols])
@@ -98,7 +100,7 @@ def _score(predictor: Any, test: Dataset, labels: np.ndarray) -> dict[str, dict[
     for setting, queries in zip(SETTINGS, (test.queries, test.queries.without_groups())):
         prob = predictor.predict_proba(queries, [models[j] for j in cols])
         out[setting] = correctness_metrics(prob[observed], labels[:, cols][observed])
-    return out
+    return out, [m for m in models if m not in predictor.models_]
 
 
 def data_efficiency_curve(data: Dataset, factories: Mapping[str, Callable[[], Any]],
@@ -140,8 +142,9 @@ def data_efficiency_curve(data: Dataset, factories: Mapping[str, Callable[[], An
             if progress:
                 progress(f"{name}: {n} training queries ({f:g})")
             train = data.select(order[:n]) if train is None else train
-            mine = [EfficiencyPoint(name, f, n, setting, m["accuracy"], m["auc"], m["log_loss"], m["n"])
-                    for setting, m in _score(make().fit(train, val), test, labels).items()]
+            scores, left_out = _score(make().fit(train, val), test, labels)
+            mine = [EfficiencyPoint(name, f, n, setting, m["accuracy"], m["auc"], m["log_loss"], m["n"], left_out)
+                    for setting, m in scores.items()]
             save_step(path, {"points": [asdict(p) for p in mine]})
             points += mine
     settings = {"fractions": fracs, "seed": seed, "split": list(split), "predictors": list(factories),
