@@ -107,3 +107,36 @@ def test_test_fold_ids_match_the_table_ids(table):
     for s in kfold_query_splits(table, k=5):
         assert set(s.test) <= ids and all(isinstance(q, str) for q in s.test + s.val + s.train)
         assert isinstance(np.asarray(s.test).tolist()[0], str)
+
+
+def _with_texts(twin_groups: list[list[str]]) -> ResponseTable:
+    """`_table()`'s records with a text per query, the queries of each group in `twin_groups` sharing one text."""
+    same = {q: f"shared text {g}" for g, group in enumerate(twin_groups) for q in group}
+    rows = [{"model": m, "query": f"{b}-{i:03d}", "benchmark": b, "n_correct": (i + j) % 2, "n_trials": 1,
+             "text": same.get(f"{b}-{i:03d}", f"text of {b}-{i:03d}")}
+            for b, n in SIZES.items() for i in range(n) for j, m in enumerate(("m1", "m2"))]
+    return ResponseTable.from_records(pd.DataFrame(rows), source="mem")
+
+
+def test_queries_sharing_a_text_stay_in_one_part_of_every_split():
+    from irtnet.data.splits import split_by_query, text_twins
+
+    groups = [["alpha-000", "alpha-001"], ["alpha-002", "beta-005", "gamma-003"], ["beta-010", "delta-002"]]
+    table = _with_texts(groups)
+    assert text_twins(table)["beta-005"] == "alpha-002" and len(text_twins(table)) == 7
+    for seed in range(6):
+        splits = [*kfold_query_splits(table, k=5, seed=seed), split_by_query(table, (0.6, 0.2, 0.2), seed)]
+        for s in splits:
+            for group in groups:
+                homes = {i for i, part in enumerate((s.train, s.val, s.test)) for q in group if q in part}
+                assert len(homes) == 1, (seed, s.params, group)
+        assert sorted(q for s in splits[:5] for q in s.test) == sorted(table.queries["query"])  # still once each
+
+
+def test_texts_without_twins_leave_every_split_as_it_was():
+    from irtnet.data.splits import split_by_query
+
+    plain, texts = _table(), _with_texts([])
+    assert [s.test for s in kfold_query_splits(plain, k=5, seed=1)] == \
+        [s.test for s in kfold_query_splits(texts, k=5, seed=1)]
+    assert split_by_query(plain, seed=2) == split_by_query(texts, seed=2)

@@ -4,7 +4,9 @@ something of every model scored after it (`check_training_part`) and the one sub
 (`pair_subset`).
 
 Every split is a plain record of ids, written to JSON beside a run so the same split can be rebuilt.
-Test queries never appear in training or validation: all splits partition the query ids.
+Test queries never appear in training or validation: all splits partition the query ids. Nor does their text:
+queries with the same text under different ids (*text twins*: MMLU-Pro has 159 such pairs) are kept in one part
+(`keep_twins_together`), else a test query's twin in training would be a seen query under another name.
 """
 
 from __future__ import annotations
@@ -124,6 +126,33 @@ def check_training_part(train: ResponseTable, **others: ResponseTable | None) ->
                         "AUC is undefined; the table needs both correct and wrong answers", field="label")
 
 
+def text_twins(table: ResponseTable) -> dict[str, str]:
+    """{query id: the smallest id of the queries sharing its text}, for every query whose exact text another
+    query of `table` has (the smallest id maps to itself); empty where the table has no texts or no twins."""
+    if "text" not in table.queries.columns:
+        return {}
+    q = table.queries[["query", "text"]].dropna()
+    q = q[q["text"].duplicated(keep=False)]
+    if q.empty:
+        return {}
+    first = q.groupby("text", sort=False)["query"].transform("min")
+    return dict(zip(q["query"].astype(str), first.astype(str)))
+
+
+def keep_twins_together(parts: list[list[str]], twins: dict[str, str]) -> tuple[list[list[str]], int]:
+    """`parts` (disjoint lists of query ids) with every text twin moved to the part of its group's smallest id,
+    order otherwise kept; and how many ids moved."""
+    if not twins:
+        return parts, 0
+    part_of = {q: i for i, part in enumerate(parts) for q in part}
+    home = {q: part_of[first] for q, first in twins.items() if first in part_of and q in part_of}
+    out = [[q for q in part if home.get(q, i) == i] for i, part in enumerate(parts)]
+    moved = [q for i, part in enumerate(parts) for q in part if home.get(q, i) != i]
+    for q in moved:
+        out[home[q]].append(q)
+    return out, len(moved)
+
+
 def _cut(ids: np.ndarray, fractions: tuple[float, float, float], rng: np.random.Generator) -> list[np.ndarray]:
     perm = ids[rng.permutation(len(ids))]
     n_train = int(round(fractions[0] * len(ids)))
@@ -151,9 +180,12 @@ def split_by_query(
     for ids in groups:
         for i, cut in enumerate(_cut(ids, fractions, rng)):
             parts[i].extend(cut.tolist())
+    parts, moved = keep_twins_together(parts, text_twins(table))
     if not parts[0]:
         raise DataError("the training split is empty; use more queries or a larger train fraction")
     params = {"fractions": list(fractions), "seed": seed, "stratify": stratify}
+    if moved:
+        params["text_twins_moved"] = moved
     return QuerySplit(tuple(parts[0]), tuple(parts[1]), tuple(parts[2]), "query", params)
 
 
@@ -271,6 +303,12 @@ def kfold_query_splits(
     perm = np.concatenate([rng.permutation(np.flatnonzero(bench == b)) for b in sorted(set(bench.tolist()))])
     ids, bench = ids[perm], bench[perm]
     fold = np.arange(len(ids)) % k  # dealt round robin: each benchmark's share per fold within one query
+    twins = text_twins(table)
+    if twins:  # a twin joins the fold of its group's smallest id
+        position = {q: j for j, q in enumerate(ids.tolist())}
+        fold = fold.copy()
+        for q, first in twins.items():
+            fold[position[q]] = fold[position[first]]
     splits = []
     for i in range(int(k)):
         rest, rest_bench = ids[fold != i], bench[fold != i]
@@ -280,7 +318,9 @@ def kfold_query_splits(
         if n_val >= len(order):
             raise DataError(f"fold {i} leaves no training query; use fewer folds or a smaller val_fraction",
                             field="val_fraction")
+        (train, val), _ = keep_twins_together([order[n_val:].tolist(), order[:n_val].tolist()], twins)
         params = {"k": int(k), "fold": i, "seed": seed, "val_fraction": float(val_fraction), "stratify": stratify}
-        splits.append(QuerySplit(tuple(order[n_val:].tolist()), tuple(order[:n_val].tolist()),
-                                 tuple(ids[fold == i].tolist()), "kfold", params))
+        if twins:
+            params["text_twins"] = len(twins)
+        splits.append(QuerySplit(tuple(train), tuple(val), tuple(ids[fold == i].tolist()), "kfold", params))
     return splits
