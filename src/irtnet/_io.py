@@ -217,10 +217,11 @@ def json_kind(value: Any) -> str:
     return next((name for kind, name in kinds if isinstance(value, kind)), "JSON null")
 
 
-def unique_keys(file: str, **where: Any) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+def unique_keys(file: str | None, **where: Any) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
     """`json.loads`'s `object_pairs_hook` for a file a person wrote: each object as a dict, and a key given twice
     in one object a DataError naming `file`, the key and `where` (DataError's `line` or `row`: where in the file
-    the parsed text is) instead of the last value silently winning."""
+    the parsed text is) instead of the last value silently winning. For JSON text that is no file (a command-line
+    option), `file` is None and the caller puts the error's `reason` in its own message naming the option."""
 
     def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out = dict(pairs)

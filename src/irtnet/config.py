@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from irtnet.errors import ConfigError
+from irtnet._io import unique_keys
+from irtnet.errors import ConfigError, DataError
 
 #: The IrtNet preset used when none is named. It lets benchmark names enter the query representation where the
 #: data has them (and learns to work without them), with a network small enough to train in minutes on a CPU.
@@ -76,16 +77,20 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """A JSON or TOML file as a dict (errors name the file)."""
+    """A JSON or TOML file as a dict (errors name the file; a key given twice in one table or object is one,
+    in JSON as in TOML, never the last value silently winning)."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc})") from exc
     try:
-        value = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        value = tomllib.loads(text) if path.suffix == ".toml" else json.loads(
+            text, object_pairs_hook=unique_keys(str(path)))
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'} ({exc})") from exc
+    except DataError as exc:  # unique_keys: a key given twice
+        raise ConfigError(f"{path}: {exc.reason}") from None
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: expected a table of settings, got {type(value).__name__}")
     return value

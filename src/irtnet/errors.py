@@ -10,9 +10,9 @@ class IrtnetError(Exception):
 class DataError(IrtnetError, ValueError):
     """Bad input data: the message says where (file, row or line, field) and what is wrong.
 
-    `row` is a record's position as its reader counts them (a CSV data row, header excluded; an item of a JSON
-    list); `line` is the 1-based line of a file read line by line (JSON Lines, one text per line), blank lines
-    counted, so that an editor's "go to line" finds it."""
+    `row` is a record's 1-based position as its reader counts them (a CSV data row, header excluded; an item of
+    a JSON list, the first being row 1); `line` is the 1-based line of a file read line by line (JSON Lines, one
+    text per line), blank lines counted, so that an editor's "go to line" finds it."""
 
     def __init__(
         self,

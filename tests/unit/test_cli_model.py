@@ -122,6 +122,24 @@ def test_train_refuses_an_unknown_held_out_benchmark(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_table_too_small_for_the_ngram_features_says_how_to_train_without_them(tmp_path):
+    """The default preset's character n-gram features need 3 training texts; the message says what to do,
+    and what it says works."""
+    make_synthetic(n_models=4, n_queries=4, n_benchmarks=1, dim=2, feature_dim=4, seed=0).table.to_parquet(
+        tmp_path / "t.parquet")
+    flags = ["--encoder", "hashing-32", "--epochs", "1", "--split", "0.5,0.25,0.25", "--quiet", "--threads", "1"]
+    result = runner.invoke(app, ["train", str(tmp_path / "t.parquet"), "-o", str(tmp_path / "run"), *flags])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "the training part holds only 2 query texts" in said, result.output
+    assert "text_ngrams = 0 (under [model.params.config] in `irtnet train --config`" in said
+    assert "config.text_ngrams needs" not in said and not (tmp_path / "run").exists()
+    config = tmp_path / "c.toml"
+    config.write_text('[model]\npreset = "default"\n[model.params.config]\ntext_ngrams = 0\n')
+    result = runner.invoke(app, ["train", str(tmp_path / "t.parquet"), "-o", str(tmp_path / "run"), *flags,
+                                 "--config", str(config)])
+    assert result.exit_code == 0, result.output
+
+
 # ------------------------------------------------------------------------------------------ cost-aware routing
 def _models(run_dir):
     return json.loads((run_dir / "model" / "checkpoint.json").read_text())["state"]["models"]

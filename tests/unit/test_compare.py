@@ -617,7 +617,7 @@ _STATS = "the paired statistics of `irtnet compare` (a JSON list of objects with
      ", field 'spec.models': got a JSON object, expected a JSON list"),
     ("stats.json", "truncate", ": not valid JSON, truncated or damaged? ("),
     ("stats.json", "{}", f": expected {_STATS}, got a JSON object"),
-    ("stats.json", "[3]", ", row 0: expected an object with 'dataset' and 'setting' (strings), got a JSON number"),
+    ("stats.json", "[3]", ", row 1: expected an object with 'dataset' and 'setting' (strings), got a JSON number"),
 ], ids=["results-truncated", "results-empty-object", "results-models-object", "stats-truncated", "stats-object",
         "stats-not-objects"])
 @pytest.mark.parametrize("mode", ["-o", "--summary"])

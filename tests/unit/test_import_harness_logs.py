@@ -367,10 +367,10 @@ def test_helm_train_trials_become_counts_and_a_fractional_metric(tmp_path):
      r"per_instance_stats.json: missing: a HELM run folder needs run_spec.json and per_instance_stats.json"),
     (lambda f: (f / "per_instance_stats.json").write_text(json.dumps([
         {"instance_id": "id0", "stats": [_stat("exact_match", 1.0)]}, {"instance_id": "id1", "stats": []}])),
-     r"per_instance_stats.json, row 1, field 'stats.exact_match': instance id1 has no 'exact_match' stat"),
+     r"per_instance_stats.json, row 2, field 'stats.exact_match': instance id1 has no 'exact_match' stat"),
     (lambda f: (f / "per_instance_stats.json").write_text(json.dumps([
         {"instance_id": "id0", "stats": [_stat("exact_match", 1.5)]}])),
-     r"per_instance_stats.json, row 0, field 'stats.exact_match.mean': score 1.5 outside \[0, 1\]"),
+     r"per_instance_stats.json, row 1, field 'stats.exact_match.mean': score 1.5 outside \[0, 1\]"),
     (lambda f: (f / "run_spec.json").write_text(json.dumps({"name": "mmlu:model=x", "adapter_spec": {}})),
      r"run_spec.json, field 'adapter_spec.model': no model"),
     (lambda f: (f / "per_instance_stats.json").write_text("[{\"instance_id\": \"id0\", \"sta"),

@@ -139,7 +139,7 @@ def test_a_nan_outcome_in_json_or_parquet_stops_the_import_but_a_null_is_missing
              '{"model":"b","query":"q1","label":null}', '{"model":"b","query":"q2","label":0}']
     with pytest.raises(DataError, match=r"nan.jsonl, line 2, field 'label': .*got 'NaN'"):
         import_long(_write(tmp_path, "\n".join(lines) + "\n", "nan.jsonl"), default_benchmark="x")
-    with pytest.raises(DataError, match=r"nan.json, row 0, field 'label': .*got 'Infinity'"):
+    with pytest.raises(DataError, match=r"nan.json, row 1, field 'label': .*got 'Infinity'"):
         import_long(_write(tmp_path, "[" + lines[0].replace("1}", "Infinity}") + "]", "nan.json"),
                     default_benchmark="x")
     with pytest.raises(DataError, match=r"nan.parquet, row 2, field 'label': .*got 'nan'"):

@@ -39,10 +39,10 @@ def test_routerdc_outcome_rule_per_benchmark(tmp_path):
 
 
 @pytest.mark.parametrize("data,message", [
-    ([{"question": "Q"}], r"mmlu.json, row 0, field 'scores': missing scores"),
-    ([{"scores": {"m1": 1}}], r"mmlu.json, row 0, field 'question': missing or empty question"),
-    (_items(("Q", (1.5, 0))), r"mmlu.json, row 0, field 'scores': score of model 'm1' is not a number in \[0, 1"),
-    (_items(("Q", (None, 0))), r"mmlu.json, row 0, field 'scores': score of model 'm1' is not a number"),
+    ([{"question": "Q"}], r"mmlu.json, row 1, field 'scores': missing scores"),
+    ([{"scores": {"m1": 1}}], r"mmlu.json, row 1, field 'question': missing or empty question"),
+    (_items(("Q", (1.5, 0))), r"mmlu.json, row 1, field 'scores': score of model 'm1' is not a number in \[0, 1"),
+    (_items(("Q", (None, 0))), r"mmlu.json, row 1, field 'scores': score of model 'm1' is not a number"),
     ([], r"mmlu.json: no records \(the input is empty\)"),
     ({"question": "Q"}, r"mmlu.json: expected a JSON list of records, got dict"),
 ])
@@ -52,7 +52,7 @@ def test_bad_routerdc_input_names_file_row_and_field(tmp_path, data, message):
 
 
 def test_routerdc_sampled_score_must_be_a_whole_number_of_samples_and_empty_file_is_named(tmp_path):
-    with pytest.raises(DataError, match=r"gsm8k-test.json, row 0, field 'scores': score 0.35 is not a whole"):
+    with pytest.raises(DataError, match=r"gsm8k-test.json, row 1, field 'scores': score 0.35 is not a whole"):
         import_routerdc(_write_json(tmp_path / "gsm8k-test.json", _items(("G", (0.35, 0)))))
     (tmp_path / "empty.json").write_text("")
     with pytest.raises(DataError, match=r"empty.json: not valid JSON"):
@@ -88,10 +88,10 @@ def test_llmrouter_joins_tasks_resolves_ambiguity_and_keeps_prices(tmp_path):
 
 
 @pytest.mark.parametrize("train,message", [
-    (_items(("Q1", (1.5, 0))), r"train.json, row 0, field 'score': score outside \[0, 1\]"),
-    (_items(("Q1", (float("nan"), 0))), r"train.json, row 0, field 'score': missing, NaN or infinite"),
-    ([{"question": "Q1"}], r"train.json, row 0, field 'scores': missing scores"),
-    ([{"question": "Q1", "scores": "{'m1': "}], r"train.json, row 0, field 'scores': scores is not a dict"),
+    (_items(("Q1", (1.5, 0))), r"train.json, row 1, field 'score': score outside \[0, 1\]"),
+    (_items(("Q1", (float("nan"), 0))), r"train.json, row 1, field 'score': missing, NaN or infinite"),
+    ([{"question": "Q1"}], r"train.json, row 1, field 'scores': missing scores"),
+    ([{"question": "Q1", "scores": "{'m1': "}], r"train.json, row 1, field 'scores': scores is not a dict"),
     ([], r"train.json: no records \(the file is empty\)"),
 ])
 def test_bad_llmrouter_input_names_file_row_and_field(tmp_path, train, message):

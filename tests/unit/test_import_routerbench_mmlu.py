@@ -90,9 +90,9 @@ def test_mmlu_pro_pred_equals_answer_null_is_wrong_stray_items_counted(tmp_path)
 
 
 @pytest.mark.parametrize("records,message", [
-    ([_record(1, "B"), {"question_id": 2, "pred": "A"}], r"m.zip, row 1, field 'question': record lacks"),
-    ([_record(1, "B"), _record(2, "A", answer=None)], r"m.zip, row 1, field 'answer': missing answer"),
-    ([_record(1, "B"), {**_record(2, "A"), "options": "oops"}], r"m.zip, row 1, field 'options': options is not"),
+    ([_record(1, "B"), {"question_id": 2, "pred": "A"}], r"m.zip, row 2, field 'question': record lacks"),
+    ([_record(1, "B"), _record(2, "A", answer=None)], r"m.zip, row 2, field 'answer': missing answer"),
+    ([_record(1, "B"), {**_record(2, "A"), "options": "oops"}], r"m.zip, row 2, field 'options': options is not"),
     ([], r"m.zip: no records \(the input is empty\)"),
 ])
 def test_bad_mmlu_pro_input_names_file_row_and_field(tmp_path, records, message):

@@ -156,8 +156,8 @@ def test_livecodebench_pass_at_1_is_k_of_10_with_model_metadata(tmp_path):
 
 @pytest.mark.parametrize("performances,message", [
     ([{"question_id": "1", "model": "A", "difficulty": "easy"}], r"field 'pass@1': missing required column"),
-    ([_perf("A", "1", 35)], r"x.json, row 0, field 'pass@1': outcome x n_trials is not a whole number"),
-    ([_perf("A", "1", 120)], r"x.json, row 0, field 'pass@1': correct count outside \[0, n_trials\]"),
+    ([_perf("A", "1", 35)], r"x.json, row 1, field 'pass@1': outcome x n_trials is not a whole number"),
+    ([_perf("A", "1", 120)], r"x.json, row 1, field 'pass@1': correct count outside \[0, n_trials\]"),
     ([], r"x.json, field 'performances': no records \(the performances list is empty\)"),
 ])
 def test_bad_livecodebench_input_names_file_row_and_field(tmp_path, performances, message):

@@ -130,3 +130,85 @@ def test_an_imported_jsonl_file_names_the_line_of_a_bad_record(tmp_path):
     rows = _write(tmp_path, "s.csv", "model,query,label\na,q1,1\na,q2,maybe\n")
     with pytest.raises(DataError, match=r"s.csv, row 2, field 'label': label is not 0/1"):
         import_long(rows, default_benchmark="b")
+
+
+# -------------------------------------------------------- a key given twice in settings, options and requests
+def test_a_json_config_file_refuses_a_key_given_twice(tmp_path):
+    from irtnet.config import read_config_file
+    from irtnet.errors import ConfigError
+
+    cfg = _write(tmp_path, "run.json", '{"model": {"preset": "small", "params": {"train": {"lr": 1, "lr": 2}}}}')
+    with pytest.raises(ConfigError, match=r"run.json: the key 'lr' appears twice in one object; give it once"):
+        read_config_file(cfg)
+    toml = _write(tmp_path, "run.toml", '[model]\npreset = "small"\npreset = "default"\n')
+    with pytest.raises(ConfigError, match=r"run.toml: not valid TOML"):  # TOML refuses a repeated key itself
+        read_config_file(toml)
+    assert read_config_file(_write(tmp_path, "ok.json", '{"a": {"k": 1}, "b": {"k": 2}}')) == {"a": {"k": 1},
+                                                                                            "b": {"k": 2}}
+
+
+def test_a_json_upstreams_file_refuses_a_key_given_twice(tmp_path):
+    pytest.importorskip("fastapi")
+    from irtnet.errors import ConfigError
+    from irtnet.serve.upstreams import load_upstreams
+
+    path = _write(tmp_path, "up.json", '{"models": {"m1": {"base_url": "http://a/v1", "base_url": "http://b/v1"}}}')
+    with pytest.raises(ConfigError, match=r"up.json: the key 'base_url' appears twice in one object; give it once"):
+        load_upstreams(path, ["m1"])
+    ok = _write(tmp_path, "ok.json", '{"models": {"m1": {"base_url": "http://a/v1"}}}')
+    assert load_upstreams(ok, ["m1"])["m1"].base_url == "http://a/v1"
+
+
+def test_command_line_options_of_json_text_refuse_a_key_given_twice():
+    from irtnet.cli.compare import parse_dataset, parse_model
+    from irtnet.data.importers import parse_options
+    from irtnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--model '.*': the key 'lr' appears twice in one object; give it once$"):
+        parse_model('{"name": "x", "model": "irtnet", "params": {"train": {"lr": 1, "lr": 2}}}')
+    with pytest.raises(ConfigError, match=r"^--dataset '.*': the key 'path' appears twice in one object"):
+        parse_dataset('{"name": "d", "format": "long", "path": "a.csv", "path": "b.csv"}')
+    with pytest.raises(ConfigError, match=r"^option exclude_models='.*': the key 'a' appears twice in one object"):
+        parse_options("long", ['exclude_models=[{"a": 1, "a": 2}]'])
+    assert parse_model('{"name": "x", "params": {"a": {"k": 1}, "b": {"k": 2}}}')["params"]["b"] == {"k": 2}
+    assert parse_options("long", ['exclude_models=["m1", "m2"]']) == {"exclude_models": ["m1", "m2"]}
+
+
+def test_an_auto_detected_import_refuses_a_key_given_twice(tmp_path):
+    """Format sniffing reads only key names (which a repeated key does not change); the importer it picks
+    then refuses the file, naming the line and the key."""
+    from irtnet.data.importers import import_table
+
+    path = _write(tmp_path, "mmlu.json", '[{"question": "Q", "question": "R", "scores": {"m1": 1}}]')
+    with pytest.raises(DataError, match=r"mmlu.json, field 'question': the key 'question' appears twice"):
+        import_table("auto", path)
+    inner = _write(tmp_path, "gsm8k.json", '[{"question": "Q", "scores": {"m1": 1, "m2": 0, "m1": 0}}]')
+    with pytest.raises(DataError, match=r"gsm8k.json, field 'm1': the key 'm1' appears twice"):
+        import_table("auto", inner)
+
+
+# ------------------------------------------------------------------------ rows of a JSON list count from 1
+def test_a_json_list_names_its_first_item_row_1_like_a_csv_its_first_data_row(tmp_path):
+    from irtnet.data.importers.long import import_long
+
+    listed = _write(tmp_path, "x.json", json.dumps([{"model": "a", "query": "q1", "label": "maybe"},
+                                                    {"model": "a", "query": "q2", "label": 1}]))
+    with pytest.raises(DataError, match=r"x.json, row 1, field 'label': label is not 0/1") as err:
+        import_long(listed, default_benchmark="b")
+    assert err.value.row == 1 and err.value.line is None
+    rows = _write(tmp_path, "x.csv", "model,query,label\na,q1,maybe\na,q2,1\n")
+    with pytest.raises(DataError, match=r"x.csv, row 1, field 'label': label is not 0/1"):
+        import_long(rows, default_benchmark="b")
+
+
+def test_a_json_lines_file_counts_lines_in_its_messages_not_rows(tmp_path):
+    from irtnet.data.importers.long import import_long
+
+    path = _write(tmp_path, "s.jsonl", '{"model": "a", "query": "q1", "label": 2}\n\n'
+                                       '{"model": "a", "query": "q2", "label": 3}\n')
+    with pytest.raises(DataError, match=r"s.jsonl, line 1, field 'label': .*\(got 2; 2 such lines\)$"):
+        import_long(path, outcome_kind="binary", default_benchmark="b")
+    tied = _write(tmp_path, "t.jsonl", '{"model": "a", "query": "q1", "label": 1}\n\n'
+                                       '{"model": "a", "query": "q1", "label": 0}\n')
+    with pytest.raises(DataError, match=r"t.jsonl: .* tie \(label 1 at line 1, label 0 at line 3\)"):
+        import_long(tied, outcome_kind="binary", default_benchmark="b")

@@ -93,6 +93,21 @@ def test_lone_surrogates_and_bad_json_are_422(client):
     assert json_problem(b'{"a": ["\\ud83d\\ude00"]}') is None  # a surrogate pair is a valid character
 
 
+@pytest.mark.parametrize("path,body,key", [
+    ("/v1/route", '{"prompt": "a b", "prompt": "c d"}', "prompt"),
+    ("/route", '{"texts": ["a b"], "top": 1, "texts": ["c d"]}', "texts"),
+    ("/predict", '{"texts": ["a b"], "options": {"x": 1, "x": 2}}', "x"),
+    ("/v1/feedback", '{"decision_id": "x", "correct": 1, "correct": 0}', "correct"),
+    ("/v1/chat/completions", '{"messages": [{"role": "user", "content": "a", "content": "b"}]}', "content"),
+])
+def test_a_key_given_twice_is_422_naming_it(client, path, body, key):
+    """Python's json (and so FastAPI) would keep the last value of a repeated key silently."""
+    r = _raw(client, path, body)
+    _error(r, 422, f"the body gives the key '{key}' twice in one object; give each key once")
+    assert r.json()["error"]["type"] == "invalid_request_error"
+    assert json_problem(b'{"a": {"k": 1}, "b": {"k": 2}}') is None  # the same key in two objects is fine
+
+
 def test_schema_errors_are_one_readable_message(client):
     _error(client.post("/route", json={"texts": []}), 422, "texts: List should have at least 1 item")
     _error(client.post("/v1/route", json={"prompt": "x", "policy_": 1}), 422, "policy_: Extra inputs")

@@ -87,6 +87,18 @@ def test_a_price_file_names_each_model_once(tmp_path):
     assert err.value.file == str(tmp_path / "dup.json") and err.value.field == "a"
 
 
+def test_a_price_csv_numbers_its_data_rows_blank_lines_not_counted(tmp_path):
+    """As the importers number a CSV's rows: the first data row is row 1, a blank line is no row."""
+    (tmp_path / "gaps.csv").write_text("model,per_query\n\na,1\n\n\n ,2\n")
+    with pytest.raises(DataError, match=r"gaps.csv, row 2, field 'model': empty model name") as err:
+        load_prices(tmp_path / "gaps.csv")
+    assert err.value.row == 2
+    (tmp_path / "dup.csv").write_text("model,per_query\na,1\n\nb,2\na,3\n")
+    with pytest.raises(DataError, match=r"dup.csv, row 3, field 'a': model 'a' has a second row \(the first is "
+                                        r"row 1\)"):
+        load_prices(tmp_path / "dup.csv")
+
+
 def test_a_price_csv_row_without_a_model_name_or_with_extra_cells_is_named(tmp_path):
     (tmp_path / "empty.csv").write_text("model,per_query\na,1\n ,2\n")
     with pytest.raises(DataError, match="empty model name") as err:

@@ -109,7 +109,7 @@ _EVALUATION = "a JSON list of evaluation results (written by `irtnet evaluate`)"
     ('[{"predictor": "irt', ": not valid JSON, truncated or damaged? (Unterminated string starting at"),
     ("{}", f": expected {_EVALUATION}, got a JSON object"),
     ("[]", f": holds no evaluation results (expected {_EVALUATION}); rerun `irtnet evaluate`"),
-    ("[1]", ", row 0: expected an evaluation result (a JSON object), got a JSON number"),
+    ("[1]", ", row 1: expected an evaluation result (a JSON object), got a JSON number"),
 ], ids=["empty", "truncated", "object", "empty-list", "not-objects"])
 def test_report_refuses_a_bad_evaluation_json_naming_it(root, tmp_path, content, message):
     run = shutil.copytree(root / "run", tmp_path / "run")

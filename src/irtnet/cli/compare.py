@@ -12,10 +12,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from irtnet._io import write_text
+from irtnet._io import unique_keys, write_text
 from irtnet.cli.common import console, err_console, friendly_errors, numbers, parse_fractions
 from irtnet.config import deep_update, read_config_file
-from irtnet.errors import ConfigError
+from irtnet.errors import ConfigError, DataError
 
 Opt = typer.Option
 
@@ -45,10 +45,14 @@ def parse_model(text: str) -> dict[str, Any]:
 
 
 def _json(text: str, flag: str) -> dict[str, Any]:
+    """The JSON object `text` given to option `flag`; ConfigError naming the flag when it is not valid JSON, not
+    an object, or gives a key twice in one object (json would keep the last value silently)."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=unique_keys(None))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{flag}: not a valid JSON object ({exc})") from exc
+    except DataError as exc:
+        raise ConfigError(f"{flag} {text!r}: {exc.reason}") from None
     if not isinstance(value, dict):
         raise ConfigError(f"{flag}: expected a JSON object, got {type(value).__name__}")
     return value

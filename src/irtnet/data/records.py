@@ -2,8 +2,8 @@
 
 A *record* frame has one row per observation: `model`, `query`, `n_correct`, `n_trials` and optionally
 `cost`, `benchmark`, `text`, plus `_row`, the label used in error messages: a 1-based data row number of the
-source file (header excluded), a record index, or for JSON Lines the line of the file, which messages call
-"line N" (`row_where`). Outcomes come in three forms, all stored as counts:
+source file (header excluded), a record's 1-based position in a JSON list, or for JSON Lines the line of the
+file, which messages call "line N" (`row_where`). Outcomes come in three forms, all stored as counts:
 
 - binary 0/1 (also true/false or yes/no, in any letter case): n_correct in {0, 1}, n_trials = 1;
 - a fraction in [0, 1] (a soft score): n_correct = fraction, n_trials = 1;
@@ -47,6 +47,11 @@ def row_where(file: str | None, row: Any) -> dict[str, Any]:
     return {"line": row} if name.endswith((".jsonl", ".ndjson")) else {"row": row}
 
 
+def row_noun(file: str | None) -> str:
+    """How messages call a record of `file`: "line" for JSON Lines (`row_where`), else "row"."""
+    return next(iter(row_where(file, None)))
+
+
 def shown(value: Any) -> str:
     """A cell as a message shows it: a plain Python repr (never `np.int64(2)`), NaN, infinities and null by name."""
     if isinstance(value, np.generic):
@@ -62,7 +67,7 @@ def fail_at(mask: np.ndarray, frame: pd.DataFrame, file: str, field: str, what: 
     """Raise DataError for the first row of `mask`, naming its row and field and (if `show`) its value."""
     if mask.any():
         pos = int(np.flatnonzero(mask)[0])
-        count = f"{int(mask.sum())} such row{'s' if mask.sum() > 1 else ''}"
+        count = f"{int(mask.sum())} such {row_noun(file)}{'s' if mask.sum() > 1 else ''}"
         got = f"got {shown(frame[field].iloc[pos]) if field in frame.columns else None}; " if show else ""
         raise DataError(f"{what} ({got}{count})", file=file, **row_where(file, row_labels(frame)[pos]), field=field)
 

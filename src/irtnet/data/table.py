@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from irtnet._io import atomic_path, clear_stale_temps
-from irtnet.data.records import RECORD_COLUMNS, require_columns, row_labels, row_where
+from irtnet.data.records import RECORD_COLUMNS, require_columns, row_labels, row_noun, row_where
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
 
@@ -101,15 +101,15 @@ def refuse_tied_votes(records: pd.DataFrame, file: str) -> None:
         pair = repeated[((repeated["model"] == model) & (repeated["query"] == query)).to_numpy()]
         rows, label = row_labels(pair), pair["_vote"].to_numpy()
         raise DataError(f"the repeated records of model {model!r}, query {query!r} tie (label 1 at "
-                        f"{_row_list(rows[label == 1])}, label 0 at {_row_list(rows[label == 0])}): the majority "
-                        "vote has no winner; correct the source or keep one record of the pair", file=file)
+                        f"{_row_list(rows[label == 1], file)}, label 0 at {_row_list(rows[label == 0], file)}): the "
+                        "majority vote has no winner; correct the source or keep one record of the pair", file=file)
 
 
-def _row_list(rows: np.ndarray) -> str:
-    """`row 3` or `rows 1, 4, 9` (the first five, then `and N more`)."""
+def _row_list(rows: np.ndarray, file: str) -> str:
+    """`row 3` or `rows 1, 4, 9` (the first five, then `and N more`); `line`/`lines` for JSON Lines (`row_noun`)."""
     listed = ", ".join(str(r) for r in rows[:5].tolist())
     more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
-    return f"row{'s' if len(rows) > 1 else ''} {listed}{more}"
+    return f"{row_noun(file)}{'s' if len(rows) > 1 else ''} {listed}{more}"
 
 
 def _query_frame(records: pd.DataFrame, queries: pd.DataFrame | None, file: str) -> pd.DataFrame:

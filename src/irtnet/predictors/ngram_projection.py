@@ -57,7 +57,12 @@ class NgramProjection:
 
         texts = checked_texts(texts, len(texts) if texts is not None else 0)
         if len(texts) < 3:
-            raise DataError(f"config.text_ngrams needs at least 3 training texts, got {len(texts)}", field="texts")
+            raise DataError(
+                f"the training part holds only {len(texts)} query text{'' if len(texts) == 1 else 's'}, and the "
+                "character n-gram features read beside the sentence vector (text_ngrams, on in the default preset) "
+                "need at least 3: use a table with more queries, or train without them, with text_ngrams = 0 "
+                "(under [model.params.config] in `irtnet train --config`; the task commands' --config takes "
+                "configs/models/sentence-vector-only.toml) or another preset (--preset small)")
         features = TextFeatures.fit(texts, n_features, ngrams)
         svd = TruncatedSVD(min(k, len(texts) - 1), random_state=seed).fit(features.transform(texts))
         return cls(features, svd.components_.astype(np.float32))

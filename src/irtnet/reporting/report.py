@@ -58,7 +58,7 @@ def _evaluation(path: Path) -> list[dict[str, Any]]:
     results = read_json(path, list, what)
     if not results:
         raise DataError(f"holds no evaluation results (expected {what}); rerun `irtnet evaluate`", file=str(path))
-    for i, result in enumerate(results):
+    for i, result in enumerate(results, start=1):
         if not isinstance(result, dict):
             raise DataError(f"expected an evaluation result (a JSON object), got {json_kind(result)}",
                             file=str(path), row=i)

@@ -224,7 +224,7 @@ def _stats(run_dir: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
         return {}
     what = "the paired statistics of `irtnet compare` (a JSON list of objects with 'dataset' and 'setting')"
     tables = read_json(path, list, what)
-    for i, x in enumerate(tables):
+    for i, x in enumerate(tables, start=1):
         if not (isinstance(x, dict) and isinstance(x.get("dataset"), str) and isinstance(x.get("setting"), str)):
             got = "an object without them" if isinstance(x, dict) else json_kind(x)
             raise DataError(f"expected an object with 'dataset' and 'setting' (strings), got {got}", file=str(path),

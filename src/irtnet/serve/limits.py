@@ -1,5 +1,6 @@
 """What the service accepts: a bearer token when one is set, a bounded body of valid JSON (no NaN, Infinity or
-lone surrogates, which Python's json module would let through to a 500 later), and bounded query texts.
+lone surrogates, which Python's json module would let through to a 500 later, and no object that gives a key
+twice, of which it would silently keep the last), and bounded query texts.
 
 `Guard` is plain ASGI middleware: it reads the body once (at most `max_body_bytes`), checks it and hands the
 same bytes on, so the endpoints behind it never see an oversized or malformed body.
@@ -79,14 +80,32 @@ class JsonProblem(ValueError):
         self.advice = advice
 
 
-def load_json(body: bytes | str, what: str = "the body") -> Any:
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook`: each object as a dict; a key given twice raises _RepeatedKey naming it."""
+    out = dict(pairs)
+    if len(out) < len(pairs):
+        seen: set[str] = set()
+        raise _RepeatedKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    return out
+
+
+def load_json(body: bytes | str, what: str = "the body", unique: bool = False) -> Any:
     """The JSON document in `body` (called `what` in messages); JsonProblem when it is invalid, not UTF-8, nested
-    too deeply, or holds NaN, Infinity or a lone surrogate (which Python's json module lets through)."""
+    too deeply, or holds NaN, Infinity or a lone surrogate (which Python's json module lets through); with
+    `unique`, also when an object gives a key twice (which Python's json module reads as its last value)."""
     try:
-        doc = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+        doc = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float,
+                         object_pairs_hook=_unique_pairs if unique else None)
     except _NonFinite as exc:
         raise JsonProblem(f"{what} holds the non-finite number {exc}: JSON has no NaN or Infinity",
                           "send a finite number (or null where allowed)") from None
+    except _RepeatedKey as exc:
+        raise JsonProblem(f"{what} gives the key {exc.args[0]!r} twice in one object", "give each key once") \
+            from None
     except RecursionError:
         raise JsonProblem(f"{what} is nested too deeply") from None
     except UnicodeDecodeError as exc:
@@ -101,9 +120,10 @@ def load_json(body: bytes | str, what: str = "the body") -> Any:
 
 
 def json_problem(body: bytes) -> str | None:
-    """Why the request `body` is no acceptable JSON document, with advice (None: it is one)."""
+    """Why the request `body` is no acceptable JSON document (a key given twice in one object included), with
+    advice (None: it is one)."""
     try:
-        load_json(body)
+        load_json(body, unique=True)
     except JsonProblem as exc:
         return f"{exc}; {exc.advice}" if exc.advice else str(exc)
     return None

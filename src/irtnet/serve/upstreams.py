@@ -24,7 +24,8 @@ from typing import Any
 
 import httpx
 
-from irtnet.errors import ConfigError
+from irtnet._io import unique_keys
+from irtnet.errors import ConfigError, DataError
 from irtnet.serve.errors import ApiError
 from irtnet.serve.limits import JsonProblem, load_json
 
@@ -70,10 +71,12 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         if path.suffix.lower() == ".toml":
             return tomllib.loads(path.read_text(encoding="utf-8"))
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys(str(path)))
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'} ({exc})") \
             from None
+    except DataError as exc:  # unique_keys: a key given twice (TOML refuses one itself)
+        raise ConfigError(f"{path}: {exc.reason}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected an object with a 'models' table")
     return raw

@@ -132,17 +132,20 @@ def _read_text(path: Path) -> str:
 
 
 def _csv_prices(text: str, source: str) -> dict[str, dict[str, str]]:
-    """model -> its non-empty cells; rows are numbered from 1 after the header."""
+    """model -> its non-empty cells; data rows are numbered from 1 after the header, blank lines not counted (as
+    the importers number a CSV's rows)."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     out: dict[str, dict[str, str]] = {}
     first: dict[str, int] = {}
+    number = 0
     try:
         header = next(reader, None)
         if header is None or "model" not in header:
             raise DataError("a price CSV needs a 'model' column and at least one row", file=source, field="model")
-        for number, cells in enumerate(reader, start=1):
+        for cells in reader:
             if not any(c.strip() for c in cells):
                 continue  # a blank line
+            number += 1
             if len(cells) > len(header):
                 raise DataError(f"{len(cells)} cells for {len(header)} columns", file=source, row=number)
             row = dict(zip(header, cells))

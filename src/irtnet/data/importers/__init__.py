@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from irtnet._io import unique_keys
 from irtnet.data.formats import AUTO  # defined there, beside FORMATS (IMPORTERS' keys), for the CLI's help
 from irtnet.data.importers._source import split_source
 from irtnet.data.importers.cruxeval import import_cruxeval
@@ -169,15 +170,15 @@ def _coerce(key: str, annotation: Any, text: str) -> Any:
     value: Any = text
     try:
         if _accepts(annotation, (list, tuple)):
-            value = json.loads(text) if text.lstrip().startswith("[") else [
+            value = json.loads(text, object_pairs_hook=unique_keys(None)) if text.lstrip().startswith("[") else [
                 part.strip() for part in text.split(",") if part.strip()]
         elif _accepts(annotation, (int,)) and re.fullmatch(r"[+-]?\d+", text.strip()):
             value = int(text)
         elif _accepts(annotation, (type(None),)) and text.strip().lower() in ("", "none", "null"):
             value = None
         return TypeAdapter(annotation).validate_python(value)
-    except (ValidationError, json.JSONDecodeError) as exc:
-        why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+    except (ValidationError, json.JSONDecodeError, DataError) as exc:  # DataError: a key given twice
+        why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else getattr(exc, "reason", str(exc))
         raise ConfigError(f"option {key}={text!r}: {why}") from None
 
 

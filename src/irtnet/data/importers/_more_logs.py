@@ -129,7 +129,7 @@ def read_samples(file: Path, report: ImportReport) -> pd.DataFrame:
         if isinstance(data, dict):  # JSON Lines of a single line
             data, rows = [data], [1]
         elif isinstance(data, list):
-            rows = list(range(len(data)))
+            rows = list(range(1, len(data) + 1))
         else:
             raise DataError(f"expected JSON Lines or a JSON list of samples, got a {type(data).__name__}",
                             file=str(file))

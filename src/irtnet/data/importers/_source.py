@@ -10,8 +10,8 @@ is an error naming the row and field (`_csv.check_shape`): pandas would pad a sh
 cells, which would then read as "outcome not observed".
 
 Every frame read here carries `_row`, the label used in error messages: the 1-based data row of a
-CSV or Parquet file (header excluded), the 1-based line of a JSONL file, or the 0-based index of a
-record in a JSON list.
+CSV or Parquet file (header excluded), the 1-based line of a JSONL file (blank lines counted), or the
+1-based position of a record in a JSON list (the first item is row 1).
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def read_frame(source: str | Path, records_key: str | None = None,
         items, rows = parse_jsonl(content, label, marked)
     else:
         items = json_records(parse_json(content, label, marked), records_key, label)
-        rows = list(range(len(items)))
+        rows = list(range(1, len(items) + 1))  # an item of a JSON list: row 1 is the first, as in a CSV
     if marked is not None and marked.seen:
         _settle_tokens(items, nan_text)
     return _records_frame(items, rows, label, report)

@@ -166,7 +166,9 @@ def _json_format(file: Path) -> str | None:
 
 
 def _json_keys(file: Path) -> tuple[set[str], set[str]]:
-    """(top-level keys of a JSON object, keys of the first item of a JSON list); empty when unreadable."""
+    """(top-level keys of a JSON object, keys of the first item of a JSON list); empty when unreadable. A key
+    given twice changes no key set, so sniffing reads it as it is: the importer chosen refuses the file, naming
+    the key (`unique_keys`)."""
     try:
         if file.stat().st_size > _PEEK_BYTES:
             with file.open("rb") as handle:

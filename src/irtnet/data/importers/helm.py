@@ -132,7 +132,7 @@ def _instance_values(rows: list[Any], metric: str, splits: list[str] | None, fil
     values: dict[str, list[float]] = defaultdict(list)
     split_of: dict[str, str] = {}
     seen: set[tuple[str, Any]] = set()
-    for index, row in enumerate(rows):
+    for index, row in enumerate(rows, start=1):
         if not isinstance(row, dict) or not isinstance(row.get("instance_id"), str):
             raise DataError("a row without an instance_id", file=file, row=index, field="instance_id")
         if row.get("perturbation"):

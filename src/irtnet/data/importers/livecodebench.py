@@ -45,7 +45,7 @@ def import_livecodebench(path: str | Path, member: str = DEFAULT_MEMBER, cot: bo
     frame = pd.DataFrame.from_records([x for x in items if isinstance(x, dict)])
     if frame.empty:
         raise DataError("no records (the performances list is empty)", file=source, field="performances")
-    frame["_row"] = [i for i, x in enumerate(items) if isinstance(x, dict)]
+    frame["_row"] = [i for i, x in enumerate(items, start=1) if isinstance(x, dict)]
     skip(report, "performance items that are not records", len(items) - len(frame))
     records = frame_to_records(frame, _mapping(frame, cot), file=source, report=report)
     models = _models(data, set(records["model"]), report)

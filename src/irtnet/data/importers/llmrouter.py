@@ -113,7 +113,7 @@ def _neighbour_task(i: int, candidates: list[str], fixed: list[str | None]) -> s
 
 def _records(items: list[Any], tasks: list[str | None], file: str) -> pd.DataFrame:
     rows = []
-    for i, (item, task) in enumerate(zip(items, tasks)):
+    for i, (item, task) in enumerate(zip(items, tasks), start=1):
         if task is None:
             continue
         question = item["question"]

@@ -94,7 +94,7 @@ def _records(items: list[Any], model: str, group: str, file: str, report: Import
              versions: dict[str, dict[Version, list[Any]]], answers: dict[str, set[str]]) -> pd.DataFrame:
     """The records of one file; each question's (question, options, group) version is counted in `versions`."""
     rows = []
-    for i, item in enumerate(items):
+    for i, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             continue
         qid, answer = _checked(item, file, i)

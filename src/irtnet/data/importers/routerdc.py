@@ -71,9 +71,10 @@ def file_records(file: Path, report: ImportReport) -> pd.DataFrame:
 
 
 def _melt(items: list[Any], bench: str, file: str) -> pd.DataFrame:
-    """One row per (item, model): model, query, benchmark, text, raw score and `_row` (item index)."""
+    """One row per (item, model): model, query, benchmark, text, raw score and `_row` (the item's 1-based
+    position in the list, as a CSV's data rows are counted)."""
     rows: list[tuple[str, str, str, Any, int]] = []
-    for i, item in enumerate(items):
+    for i, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             raise DataError(f"expected an object, got {type(item).__name__}", file=file, row=i)
         question, scores = item.get("question"), item.get("scores")
