@@ -17,6 +17,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from irtnet._io import unique_keys
+from irtnet.errors import DataError
 from irtnet.serve.errors import ApiError, error_response
 
 #: Paths answered without the bearer token: liveness and the API description.
@@ -80,31 +82,18 @@ class JsonProblem(ValueError):
         self.advice = advice
 
 
-class _RepeatedKey(ValueError):
-    pass
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """`object_pairs_hook`: each object as a dict; a key given twice raises _RepeatedKey naming it."""
-    out = dict(pairs)
-    if len(out) < len(pairs):
-        seen: set[str] = set()
-        raise _RepeatedKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
-    return out
-
-
 def load_json(body: bytes | str, what: str = "the body", unique: bool = False) -> Any:
     """The JSON document in `body` (called `what` in messages); JsonProblem when it is invalid, not UTF-8, nested
     too deeply, or holds NaN, Infinity or a lone surrogate (which Python's json module lets through); with
     `unique`, also when an object gives a key twice (which Python's json module reads as its last value)."""
     try:
         doc = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float,
-                         object_pairs_hook=_unique_pairs if unique else None)
+                         object_pairs_hook=unique_keys(None) if unique else None)
     except _NonFinite as exc:
         raise JsonProblem(f"{what} holds the non-finite number {exc}: JSON has no NaN or Infinity",
                           "send a finite number (or null where allowed)") from None
-    except _RepeatedKey as exc:
-        raise JsonProblem(f"{what} gives the key {exc.args[0]!r} twice in one object", "give each key once") \
+    except DataError as exc:  # unique_keys: a key given twice (its field)
+        raise JsonProblem(f"{what} gives the key {exc.field!r} twice in one object", "give each key once") \
             from None
     except RecursionError:
         raise JsonProblem(f"{what} is nested too deeply") from None
