@@ -23,7 +23,7 @@ from typing import Any
 from irtnet._io import figures_read_back, json_kind, nan_for_null, read_json, write_json, write_text
 from irtnet.errors import ConfigError, DataError
 from irtnet.reporting.paired import paired_markdown, verdict_summary
-from irtnet.tasks.routing import routing_no_result
+from irtnet.tasks.routing import references_no_result
 
 CORRECTNESS = ("accuracy", "auc", "log_loss", "brier", "ece")
 ROUTING = ("micro", "macro", "gap_closed")
@@ -89,11 +89,7 @@ def _table(spec: dict[str, Any], dataset: str, setting: str, cells: list[dict[st
 
 def _routing_caveat(result: dict[str, Any]) -> str | None:
     """Why a scored cell's routing accuracy is no result on its test labels (`routing_no_result`), or None."""
-    refs = result["routing"]["references"]
-    if "random" not in refs or "oracle" not in refs:
-        return None
-    n_models = (result.get("info") or {}).get("n_models")
-    return routing_no_result(refs["random"]["micro"], refs["oracle"]["micro"], n_models)
+    return references_no_result(result["routing"]["references"], (result.get("info") or {}).get("n_models"))
 
 
 def _status(cells: list[dict[str, Any]]) -> str:

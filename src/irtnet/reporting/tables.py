@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from irtnet.tasks.evaluate import EvaluationResult
-from irtnet.tasks.routing import routing_no_result
+from irtnet.tasks.routing import references_no_result
 
 CORRECTNESS_COLUMNS = ("accuracy", "auc", "log_loss", "brier", "ece")
 
@@ -57,10 +57,7 @@ def routing_rows(results: Sequence[EvaluationResult]) -> list[list[str]]:
 
 def routing_caveat(result: EvaluationResult) -> str | None:
     """Why `result`'s routing accuracy is no result (`tasks.routing.routing_no_result`), or None."""
-    refs = result.routing.references
-    if "random" not in refs or "oracle" not in refs:
-        return None
-    return routing_no_result(refs["random"]["micro"], refs["oracle"]["micro"], result.info.get("n_models"))
+    return references_no_result(result.routing.references, result.info.get("n_models"))
 
 
 #: How each evaluation setting (`info["setting"]`, written by `irtnet.api.evaluate_run`) is titled.

@@ -14,6 +14,7 @@ Both say how many queries were scored and how many were left out.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +75,14 @@ def routing_no_result(random_micro: float, oracle_micro: float, n_models: int | 
         return ("on every routed query all its models have the same label, so every choice scores the same: routing "
                 "accuracy is no result here")
     return None
+
+
+def references_no_result(references: dict[str, Any], n_models: int | None = None) -> str | None:
+    """`routing_no_result` read from a routing result's references (`random` and `oracle`, each with `micro`);
+    None where they are missing."""
+    if "random" not in references or "oracle" not in references:
+        return None
+    return routing_no_result(references["random"]["micro"], references["oracle"]["micro"], n_models)
 
 
 def scorable(labels: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
