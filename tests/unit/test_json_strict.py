@@ -129,7 +129,7 @@ def test_a_comparison_writes_strict_json_and_its_tables_keep_the_nans(tmp_path, 
     from irtnet.api.data import make_split
     from irtnet.config import DataConfig
     from irtnet.reporting.paired import paired_markdown
-    from irtnet.reporting.results import _stats, aggregate, read_results
+    from irtnet.reporting.results import aggregate, read_results, read_stats
 
     syn = make_synthetic(n_models=4, n_queries=120, n_benchmarks=2, dim=2, feature_dim=6, seed=0).table
     spec = load_spec({"datasets": [{"name": "syn", "table": str(tmp_path / "t.parquet")}], "seeds": [0],
@@ -146,7 +146,7 @@ def test_a_comparison_writes_strict_json_and_its_tables_keep_the_nans(tmp_path, 
     stored = read_results(tmp_path / "out")
     assert same([c["result"] for c in stored["cells"]], [c["result"] for c in first["cells"]])
     assert same(aggregate(stored), aggregate(first))  # NaN stays among a table's values, as in a fresh run
-    stats = _stats(tmp_path / "out")[("syn", "query")]
+    stats = read_stats(tmp_path / "out")[("syn", "query")]
     fresh = paired_tables(first, tmp_path / "out" / "cells")[0]
     assert math.isnan(stats["best_other"]["auc"]["diff"]) and stats["best_other"]["auc"]["verdict"] == "n/a"
     assert paired_markdown(stats) == paired_markdown(fresh)

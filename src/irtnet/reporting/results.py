@@ -7,6 +7,7 @@
 - `results_document(run_dirs, command)`: the Markdown of docs/results.md: for each run the exact command,
   spec, seeds, split, dataset versions (SOURCE.md commit, file digests, table fingerprint) and the tables
   (without the run's stats.json, a note in place of the verdicts says so: `missing_stats_note`).
+- The files it reads (results.json, stats.json) are checked by `result_files`.
 - `summary_markdown(run_dir)`: the README's summary table of a run: per (dataset, setting), the focus entry
   against the best other entry per metric (AUC, log loss, routing accuracy) as the two means and the verdict.
 """
@@ -20,9 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from irtnet._io import figures_read_back, json_kind, nan_for_null, read_json, write_json, write_text
-from irtnet.errors import ConfigError, DataError
+from irtnet._io import write_json, write_text
+from irtnet.errors import ConfigError
 from irtnet.reporting.paired import paired_markdown, verdict_summary
+from irtnet.reporting.result_files import missing_stats_note, read_results, read_stats
 from irtnet.tasks.routing import references_no_result
 
 CORRECTNESS = ("accuracy", "auc", "log_loss", "brier", "ece")
@@ -33,8 +35,6 @@ _HEADERS = {"accuracy": "accuracy", "auc": "AUC", "log_loss": "log loss", "brier
 _REFERENCES = {"random": "random model (expected)", "best_single": "best single model (on training data)",
                "benchmark_best": "benchmark's best model (on training data)", "oracle": "oracle"}
 #: The fields of results.json the tables and the document read first, with their JSON types.
-_RESULTS_FIELDS = (("spec", dict), ("cells", list), ("datasets", dict), ("spec.datasets", list), ("spec.models", list))
-_JSON_TYPES = {dict: "a JSON object", list: "a JSON list"}
 
 
 # ----------------------------------------------------------------------------------------- numbers
@@ -212,44 +212,6 @@ def per_benchmark_markdown(rows: list[dict[str, Any]], base_rate: dict[str, Any]
     return _md(["benchmark", "base rate"] + [r["label"] for r in probs], out)
 
 
-def _stats(run_dir: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """The run's paired statistics (stats.json, written by `irtnet compare`), by (dataset, setting); {} where it
-    is absent (`missing_stats_note`). A malformed one is a DataError naming it."""
-    path = Path(run_dir) / "stats.json"
-    if not path.exists():
-        return {}
-    what = "the paired statistics of `irtnet compare` (a JSON list of objects with 'dataset' and 'setting')"
-    tables = read_json(path, list, what)
-    for i, x in enumerate(tables, start=1):
-        if not (isinstance(x, dict) and isinstance(x.get("dataset"), str) and isinstance(x.get("setting"), str)):
-            got = "an object without them" if isinstance(x, dict) else json_kind(x)
-            raise DataError(f"expected an object with 'dataset' and 'setting' (strings), got {got}", file=str(path),
-                            row=i)
-    return {(x["dataset"], x["setting"]): _stored_paired(x) for x in tables}
-
-
-def _stored_paired(table: dict[str, Any]) -> dict[str, Any]:
-    """One table of stats.json with its figures as `compare_stats` made them: each comparison's point estimates,
-    difference, interval and spread (`rows.<entry>.metrics.<metric>`, `best_other.<metric>`), written as null
-    where NaN (no data to compare on), NaN again. A routing disagreement's nulls mean "none" and stay."""
-    out = dict(table)
-    if isinstance(table.get("rows"), dict):
-        out["rows"] = {label: {**row, "metrics": {m: nan_for_null(v) for m, v in row["metrics"].items()}}
-                       if isinstance(row, dict) and isinstance(row.get("metrics"), dict) else row
-                       for label, row in table["rows"].items()}
-    if isinstance(table.get("best_other"), dict):
-        out["best_other"] = {m: nan_for_null(v) for m, v in table["best_other"].items()}
-    return out
-
-
-def missing_stats_note(run_dir: str | Path) -> str | None:
-    """What a run without stats.json leaves out of its document (None: stats.json is there)."""
-    if (Path(run_dir) / "stats.json").exists():
-        return None
-    return (f"{Path(run_dir) / 'stats.json'} is missing: the Verdicts and Paired differences sections are left "
-            "out (rerun `irtnet compare` into this folder to make it)")
-
-
 def table_markdown(t: dict[str, Any], stats: dict[tuple[str, str], dict[str, Any]] | None = None) -> str:
     """The Markdown of one aggregated table: correctness, routing with references, per-benchmark accuracy."""
     n_seeds, test, folds = len(t["seeds"]), t["test"], t.get("folds") or []
@@ -277,45 +239,12 @@ def table_markdown(t: dict[str, Any], stats: dict[tuple[str, str], dict[str, Any
 
 
 # ------------------------------------------------------------------------------------------- files
-def read_results(run_dir: str | Path) -> dict[str, Any]:
-    """A comparison run's results.json; a truncated one, or one without the fields the tables read
-    (`_RESULTS_FIELDS`), is a DataError naming the file and the field. The cells' figures written as null (a
-    NaN: JSON has none) are NaN again (`stored_result`), so the tables keep them among the values, as a fresh
-    run's."""
-    path = Path(run_dir) / "results.json"
-    if not path.exists():
-        raise ConfigError(f"{run_dir}: no results.json here; run `irtnet compare` into this folder first")
-    results = read_json(path, dict, "the results of `irtnet compare` (a JSON object with 'spec', 'cells' and "
-                                    "'datasets')")
-    for name, kind in _RESULTS_FIELDS:
-        *parents, key = name.split(".")
-        holder = results
-        for parent in parents:  # checked as an object already
-            holder = holder[parent]
-        if not isinstance(holder.get(key), kind):
-            found = "missing" if key not in holder else f"got {json_kind(holder[key])}"
-            raise DataError(f"{found}, expected {_JSON_TYPES[kind]} (not the results.json of `irtnet compare`, "
-                            "or damaged)", file=str(path), field=name)
-    results["cells"] = [_stored_cell(c) for c in results["cells"]]
-    return results
-
-
-def _stored_cell(cell: Any) -> Any:
-    """A cell of results.json with its result's figures (correctness, routing) as the run had them: null, how a
-    NaN is written, is NaN again, as `tasks.evaluate.stored_result` reads them (not imported: it would load
-    torch and scikit-learn into `irtnet results`, which reads JSON only)."""
-    result = cell.get("result") if isinstance(cell, dict) else None
-    if not isinstance(result, dict):
-        return cell
-    return {**cell, "result": figures_read_back(result, ("correctness", "routing"))}
-
-
 def write_tables(run_dir: str | Path) -> list[dict[str, Any]]:
     """Aggregate the run's cells and write tables/*.json, tables/*.md and summary.md; returns the tables."""
     run_dir = Path(run_dir)
     results = read_results(run_dir)
     tables = aggregate(results)
-    stats = _stats(run_dir)
+    stats = read_stats(run_dir)
     for t in tables:
         stem = run_dir / "tables" / f"{t['dataset']}-{t['setting']}"
         write_json(stem.with_suffix(".json"), t)
@@ -383,7 +312,7 @@ def run_markdown(results: dict[str, Any], run_dir: str | Path, tables: list[dict
     parts = ["\n".join(x for x in lines if x.strip()), f"{h}# Datasets (versions)",
              datasets_markdown(results["datasets"]),
              f"{h}# Model entries", models_markdown(spec)]
-    stats, note = _stats(run_dir), missing_stats_note(run_dir)
+    stats, note = read_stats(run_dir), missing_stats_note(run_dir)
     if stats:
         parts += [f"{h}# Verdicts", verdict_summary(list(stats.values()))]
     elif note:
@@ -442,7 +371,7 @@ def summary_markdown(run_dir: str | Path) -> str:
     tables (3 decimals), the pick and the verdict from stats.json; 'n/a (reason)' where the focus is n/a."""
     if not (Path(run_dir) / "stats.json").exists():
         raise ConfigError(f"{run_dir}: no stats.json here; rerun `irtnet compare` into this folder for the verdicts")
-    stats = _stats(run_dir)
+    stats = read_stats(run_dir)
     tables = {(t["dataset"], t["setting"]): {r["label"]: r for r in t["rows"]}
               for t in aggregate(read_results(run_dir))}
     focus = next(iter(stats.values()))["focus"] if stats else "focus"

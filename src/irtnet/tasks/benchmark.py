@@ -36,7 +36,6 @@ from scipy import stats
 
 from irtnet._io import nan_for_null
 from irtnet.data.dataset import Dataset, Queries
-from irtnet.data.provenance import table_fingerprint
 from irtnet.data.splits import leave_one_benchmark_out
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import logit, sigmoid
@@ -327,9 +326,7 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
         raise DataError("leave-one-benchmark-out needs at least two benchmarks", field="benchmark")
     if not predictors:
         raise ConfigError("no predictors to evaluate")
-    open_cache(cache)
-    if cache is not None:
-        cache = StepCache(cache.folder, {**cache.context, "table": table_fingerprint(data.table)})
+    cache = open_cache(cache, data.table)
     folds, read = [], 0
     for bench in names:
         path = None if cache is None else step_path(cache, str(bench), {

@@ -23,7 +23,6 @@ import numpy as np
 
 from irtnet._io import nan_for_null
 from irtnet.data.dataset import Dataset
-from irtnet.data.provenance import table_fingerprint
 from irtnet.data.splits import split_by_query
 from irtnet.errors import ConfigError, DataError
 from irtnet.metrics import correctness_metrics
@@ -122,9 +121,7 @@ def data_efficiency_curve(data: Dataset, factories: Mapping[str, Callable[[], An
     val = data.select(qsplit.val) if qsplit.val else None
     test = data.select(qsplit.test)
     labels = test.table.label_matrix()
-    open_cache(cache)
-    if cache is not None:
-        cache = StepCache(cache.folder, {**cache.context, "table": table_fingerprint(data.table)})
+    cache = open_cache(cache, data.table)
     points, read = [], 0
     for f in fracs:
         n, train = max(1, round(f * len(order))), None

@@ -21,7 +21,8 @@ from typing import Any
 
 from irtnet._io import clear_stale_temps, json_default, read_json, write_json
 from irtnet._version import computing_parts, source_fingerprint
-from irtnet.data.provenance import sha256_text
+from irtnet.data.provenance import sha256_text, table_fingerprint
+from irtnet.data.table import ResponseTable
 from irtnet.errors import DataError
 
 
@@ -53,10 +54,13 @@ def step_path(cache: StepCache, label: str, step: dict[str, Any]) -> Path:
     return cache.folder / f"{safe}-{step_key(cache.context, step)}.json"
 
 
-def open_cache(cache: StepCache | None) -> None:
-    """Sweep what a killed run left half-written in the cache's folder (saves go through `atomic_path`)."""
-    if cache is not None:
-        clear_stale_temps(cache.folder)
+def open_cache(cache: StepCache | None, table: ResponseTable) -> StepCache | None:
+    """`cache` keyed on `table`'s content fingerprint too, after sweeping what a killed run left half-written in
+    its folder (saves go through `atomic_path`); None where there is no cache."""
+    if cache is None:
+        return None
+    clear_stale_temps(cache.folder)
+    return StepCache(cache.folder, {**cache.context, "table": table_fingerprint(table)})
 
 
 def load_step(path: Path | None) -> dict[str, Any] | None:
