@@ -310,6 +310,8 @@ def test_a_saved_draw_reads_back_whole_and_a_damaged_one_reads_as_none(tmp_path)
     path = tmp_path / "draws" / "draw0-k.npz"
     save_draw(path, DrawResult([cell], routing, {"prior_sd": np.float64(0.5), "strength_at": {"10": 1.0}}, True))
     assert [f.name for f in path.parent.iterdir()] == [path.name]  # no temporary left beside it
+    with np.load(path) as f:  # the record is strict JSON: the undefined lower bound is null, not a NaN token
+        assert json.loads(str(f["record"]), parse_constant=pytest.fail)["cells"][0]["lower"] is None
     back = load_draw(path)
     assert back is not None and back.item_seen and back.refit == {"prior_sd": 0.5, "strength_at": {"10": 1.0}}
     assert json.dumps(asdict(back.cells[0])) == json.dumps(asdict(cell))

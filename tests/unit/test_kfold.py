@@ -140,3 +140,20 @@ def test_texts_without_twins_leave_every_split_as_it_was():
     assert [s.test for s in kfold_query_splits(plain, k=5, seed=1)] == \
         [s.test for s in kfold_query_splits(texts, k=5, seed=1)]
     assert split_by_query(plain, seed=2) == split_by_query(texts, seed=2)
+
+
+def test_holding_a_benchmark_out_leaves_its_texts_twins_in_other_benchmarks_out_of_training():
+    from irtnet.data.splits import leave_benchmarks_out
+
+    groups = [["alpha-000", "alpha-001"], ["alpha-002", "beta-005", "gamma-003"], ["beta-010", "delta-002"]]
+    table, plain = _with_texts(groups), _with_texts([])
+    split = leave_benchmarks_out(table, ["beta"], seed=1)
+    assert split.params["text_twins_left_out"] == ["alpha-002", "delta-002", "gamma-003"]
+    assert not set(split.params["text_twins_left_out"]) & set(split.train + split.val + split.test)
+    assert {"beta-005", "beta-010"} <= set(split.test)
+    before = leave_benchmarks_out(plain, ["beta"], seed=1)  # else the split as without twins
+    assert split.test == before.test and "text_twins_left_out" not in before.params
+    assert [q for q in before.train if q not in {"alpha-002", "delta-002", "gamma-003"}] == list(split.train)
+    alone = leave_benchmarks_out(table, ["gamma"], seed=1)  # twins within the kept benchmarks stay where they are
+    assert alone.params["text_twins_left_out"] == ["alpha-002", "beta-005"]
+    assert {"alpha-000", "alpha-001", "beta-010", "delta-002"} <= set(alone.train + alone.val)

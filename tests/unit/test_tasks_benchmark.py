@@ -84,6 +84,20 @@ def test_leave_one_benchmark_out_planted_beats_model_mean(synth):
     assert result.to_dict()["task"] == "benchmark-accuracy"
 
 
+def test_a_held_out_querys_text_twin_in_another_benchmark_is_counted_out_of_training(synth):
+    from irtnet.data.table import ResponseTable
+
+    queries = synth.table.queries.copy()
+    first = queries.groupby("benchmark")["query"].first()  # the first query of each benchmark
+    b0, b1 = synth.table.benchmark_vocab.to_list()[:2]
+    queries.loc[queries["query"] == first[b1], "text"] = queries.loc[queries["query"] == first[b0], "text"].iloc[0]
+    table = ResponseTable(synth.table.responses, queries, synth.table.models)
+    result = evaluate_benchmarks(Dataset.from_table(table, synth.features), {"m": ModelMean}, benchmarks=[b0, b1])
+    assert [f.text_twins_left_out for f in result.folds] == [1, 1]
+    plain = evaluate_benchmarks(Dataset.from_table(synth.table, synth.features), {"m": ModelMean}, benchmarks=[b0])
+    assert plain.folds[0].text_twins_left_out == 0
+
+
 def test_leave_one_benchmark_out_needs_two_benchmarks():
     one = make_synthetic(n_models=4, n_queries=100, n_benchmarks=1, dim=2, feature_dim=4, seed=0)
     with pytest.raises(DataError, match="at least two benchmarks"):

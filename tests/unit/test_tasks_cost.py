@@ -108,9 +108,10 @@ def test_a_price_csv_row_without_a_model_name_or_with_extra_cells_is_named(tmp_p
     with pytest.raises(DataError, match="3 cells for 2 columns") as err:
         load_prices(tmp_path / "wide.csv")
     assert err.value.row == 1
-    (tmp_path / "quote.csv").write_text('model,per_query\n"a,1\n')
-    with pytest.raises(DataError, match="not a readable CSV file"):
+    (tmp_path / "quote.csv").write_text('model,per_query\n\nb,2\n\n"a,1\n')
+    with pytest.raises(DataError, match="not a readable CSV file") as err:
         load_prices(tmp_path / "quote.csv")
+    assert err.value.row == 2  # the second data row, the blank lines not counted
     (tmp_path / "empty.json").write_text('{"": 1}')
     with pytest.raises(DataError, match="a model name is empty"):
         load_prices(tmp_path / "empty.json")

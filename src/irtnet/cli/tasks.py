@@ -110,6 +110,11 @@ def evaluate_benchmarks(
                                              f"({summary[next(iter(summary))]['n_folds']} folds)"))
     if result.paired:
         console.print(paired_table(result.paired))
+    twins = {f.benchmark: f.text_twins_left_out for f in result.folds if f.text_twins_left_out}
+    if twins:
+        console.print("left out of training, as the exact text of a held-out query (text twins in other "
+                      f"benchmarks): {', '.join(f'{n} for {b}' for b, n in twins.items())}", highlight=False,
+                      markup=False)
     reused = result.run.get("folds_from_cache", 0)
     console.print(f"wrote {out}" + (f" ({reused} of {len(result.folds)} folds read from {result.run['step_cache']})"
                                     if reused else ""), highlight=False, markup=False)

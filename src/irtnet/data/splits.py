@@ -192,7 +192,11 @@ def split_by_query(
 def leave_benchmarks_out(
     table: ResponseTable, benchmarks: list[str], val_fraction: float = 0.1, seed: int = 0
 ) -> QuerySplit:
-    """Test = every query of `benchmarks`; train/val = the other benchmarks' queries, cut with `seed`."""
+    """Test = every query of `benchmarks`; train/val = the other benchmarks' queries, cut with `seed`.
+
+    A query of another benchmark whose exact text a held-out query has (a text twin across benchmarks) is in
+    no part: in training it would be a test text seen under another name, and it is not of a held-out benchmark.
+    Such ids are listed in the split's params (`text_twins_left_out`)."""
     benchmarks = list(benchmarks)
     if not benchmarks:
         raise DataError("no benchmark to hold out: the list is empty", field="benchmark")
@@ -209,11 +213,22 @@ def leave_benchmarks_out(
         raise DataError(f"holding out {benchmarks} leaves no other benchmark to train on", field="benchmark")
     train, val, _ = _cut(rest, (1 - val_fraction, val_fraction, 0.0), np.random.default_rng(seed))
     test = tuple(q.loc[held, "query"])
-    if len(benchmarks) == 1:
-        params = {"benchmark": benchmarks[0], "val_fraction": val_fraction, "seed": seed}
-        return QuerySplit(tuple(train), tuple(val), test, "leave-one-benchmark-out", params)
-    params = {"benchmarks": benchmarks, "val_fraction": val_fraction, "seed": seed}
-    return QuerySplit(tuple(train), tuple(val), test, "leave-benchmarks-out", params)
+    left_out = _twins_of(table, set(test))
+    train, val = ([i for i in part if i not in left_out] for part in (train, val))
+    one = len(benchmarks) == 1
+    params: dict[str, Any] = {"benchmark": benchmarks[0]} if one else {"benchmarks": benchmarks}
+    params.update({"val_fraction": val_fraction, "seed": seed})
+    if left_out:
+        params["text_twins_left_out"] = sorted(left_out)
+    return QuerySplit(tuple(train), tuple(val), test, "leave-one-benchmark-out" if one else "leave-benchmarks-out",
+                      params)
+
+
+def _twins_of(table: ResponseTable, test: set[str]) -> set[str]:
+    """The ids outside `test` whose exact text a query of `test` has."""
+    twins = text_twins(table)
+    groups = {twins[i] for i in test if i in twins}
+    return {i for i, first in twins.items() if first in groups and i not in test}
 
 
 def leave_one_benchmark_out(

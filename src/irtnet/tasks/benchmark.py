@@ -184,6 +184,7 @@ class BenchmarkFold:
     anchored: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     anchored_predicted: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     shifts: dict[str, dict[str, float]] = field(default_factory=dict)
+    text_twins_left_out: int = 0  # training queries of other benchmarks with a held-out query's exact text
 
 
 @dataclass
@@ -238,7 +239,8 @@ def evaluate_fold(data: Dataset, benchmark: str, predictors: Mapping[str, Predic
     test = test.select(model_ids=known)
     observed = ~np.isnan(test.table.label_matrix())
     true = true_accuracies(test)
-    fold = BenchmarkFold(benchmark, test.table.n_queries, list(known), true.tolist())
+    fold = BenchmarkFold(benchmark, test.table.n_queries, list(known), true.tolist(),
+                         text_twins_left_out=len(split.params.get("text_twins_left_out", ())))
     hidden = Dataset(test.table, test.queries.without_groups())
     probs = {}
     for name, make in predictors.items():

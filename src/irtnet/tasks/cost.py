@@ -137,7 +137,7 @@ def _csv_prices(text: str, source: str) -> dict[str, dict[str, str]]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     out: dict[str, dict[str, str]] = {}
     first: dict[str, int] = {}
-    number = 0
+    number, header = 0, None
     try:
         header = next(reader, None)
         if header is None or "model" not in header:
@@ -157,8 +157,9 @@ def _csv_prices(text: str, source: str) -> dict[str, dict[str, str]]:
                                 "model one row", file=source, row=number, field=model)
             first[model] = number
             out[model] = {k: v for k, v in row.items() if k != "model" and v != ""}
-    except csv.Error as exc:
-        raise DataError(f"not a readable CSV file ({exc})", file=source, row=max(reader.line_num - 1, 1)) from exc
+    except csv.Error as exc:  # in the header, or in the data row after the last one read
+        where = {"row": number + 1} if header is not None else {"field": "header"}
+        raise DataError(f"not a readable CSV file ({exc})", file=source, **where) from exc
     if not out:
         raise DataError("a price CSV needs a 'model' column and at least one row", file=source, field="model")
     return out

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from irtnet._io import atomic_path, json_default
+from irtnet._io import atomic_path, dumps_json
 from irtnet.tasks.estimation_summary import EstimationCell
 from irtnet.tasks.step_cache import step_key
 
@@ -64,7 +64,16 @@ def save_draw(path: Path, result: DrawResult) -> None:
     arrays = {f"routing{i}": np.asarray(array) for i, (_, _, array) in enumerate(parts)}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, record=np.asarray(json.dumps(record, default=json_default)), **arrays)
+            np.savez_compressed(f, record=np.asarray(dumps_json(record)), **arrays)
+
+
+_CELL_FIGURES = ("estimate", "lower", "upper", "truth")
+
+
+def _cell_read_back(cell: dict[str, Any]) -> dict[str, Any]:
+    """A cell's record as written by `save_draw` (strict JSON: an undefined figure is null) with its figures'
+    nulls as NaN again; a record of an older file, whose figures were written as NaN tokens, reads the same."""
+    return {**cell, **{k: float("nan") if cell.get(k) is None else cell[k] for k in _CELL_FIGURES if k in cell}}
 
 
 def load_draw(path: Path) -> DrawResult | None:
@@ -78,7 +87,7 @@ def load_draw(path: Path) -> DrawResult | None:
             routing: dict[int, dict[str, np.ndarray]] = {}
             for i, (n, name) in enumerate(record["routing"]):
                 routing.setdefault(int(n), {})[str(name)] = f[f"routing{i}"]
-        cells = [EstimationCell(**c) for c in record["cells"]]
+        cells = [EstimationCell(**_cell_read_back(c)) for c in record["cells"]]
         return DrawResult(cells, routing, dict(record["refit"]), bool(record["item_seen"]))
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
         return None
