@@ -59,8 +59,11 @@ def test_choose_dispatches_each_policy():
                                          ("max_p=1", "max_p takes no value"),
                                          ("p_min=1.5", r"p_min must be in \[0, 1\]"),
                                          ("utility=-1", "utility must be non-negative"),
-                                         ("cost_cap=nan", "needs a finite value"),
-                                         ("p_min=high", "'high' is not a number"),
+                                         ("cost_cap=nan", "cost_cap 'nan' is not a finite number"),
+                                         ("p_min=high", "p_min 'high' is not a plain decimal number"),
+                                         ("p_min=0_5", "p_min '0_5' is not a plain decimal number"),
+                                         ("utility=0x1", "utility '0x1' is not a plain decimal number"),
+                                         ("p_min=\u0660.\u0668", "is not a plain decimal number"),
                                          ("cheapest", "unknown policy 'cheapest'")])
 def test_bad_policies_say_why(text, match):
     with pytest.raises(ConfigError, match=match):
@@ -74,8 +77,11 @@ def test_router_model_names_round_trip():
     assert api.parse_router_model("irtnet", Policy("p_min", 0.7)) == Policy("p_min", 0.7)
     assert api.parse_router_model("router-irtnet-0.8", default) == Policy("p_min", 0.8)
     assert api.parse_router_model("gpt-4o", default) is None
-    with pytest.raises(ConfigError, match="router-irtnet-<p_min> needs a number"):
+    assert api.parse_router_model("router-irtnet-.8e0", default) == Policy("p_min", 0.8)
+    with pytest.raises(ConfigError, match="p_min 'x' is not a plain decimal number"):
         api.parse_router_model("router-irtnet-x", default)
+    with pytest.raises(ConfigError, match=r"p_min must be in \[0, 1\], got 2"):
+        api.parse_router_model("router-irtnet-2", default)
 
 
 # ------------------------------------------------------------------------------------------- calibration
@@ -128,7 +134,9 @@ def test_grids_hold_one_value_per_regime():
 
 
 @pytest.mark.parametrize("text, match", [("share=0.3", "use share:MODEL=0.3"), ("p=2", r"must be in \[0, 1\]"),
-                                         ("cost=-1", "non-negative"), ("speed=3", "use share:MODEL")])
+                                         ("cost=-1", "non-negative"), ("speed=3", "use share:MODEL"),
+                                         ("p=0_5", "'0_5' is not a plain decimal number"),
+                                         ("cost=nan", "'nan' is not a finite number")])
 def test_bad_targets_say_why(text, match):
     with pytest.raises(ConfigError, match=match):
         Target.parse(text)

@@ -163,3 +163,29 @@ def test_serve_on_cuda_without_cuda_stops_at_start_up(checkpoint, monkeypatch):
     assert result.exit_code == 2 and "error: CUDA is not available" in result.output and not started
     with pytest.raises(ConfigError, match="unknown device 'gpu'"):
         create_app(checkpoint, ServeConfig(device="gpu"))
+
+
+@pytest.mark.parametrize("path", ["/v1/route", "/v1/chat/completions", "/v1/feedback", "/predict", "/route"])
+def test_an_empty_or_non_object_body_says_so(client, path):
+    for headers in ({}, {"content-type": "application/json"}):
+        _error(client.post(path, content=b"", headers=headers), 422, "the request body is empty: send a JSON object")
+    for body in ("null", "[1]", '"x"'):
+        _error(_raw(client, path, body), 422, "the request body is not a JSON object")
+
+
+@pytest.mark.parametrize("where", ["folder", "uncreatable"])
+def test_a_log_path_that_cannot_be_a_log_stops_the_server_naming_it(checkpoint, tmp_path, monkeypatch, where):
+    import uvicorn
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(a))
+    if where == "folder":
+        log, said = tmp_path, f"error: --log {tmp_path}: is a directory"
+    else:
+        (tmp_path / "file").write_text("x")  # a folder cannot be made under a file
+        log, said = tmp_path / "file" / "sub" / "d.jsonl", f"error: --log {tmp_path / 'file' / 'sub' / 'd.jsonl'}: "
+    with pytest.raises(ConfigError, match="^--log "):
+        create_app(checkpoint, ServeConfig(log=log))
+    result = CliRunner().invoke(cli, ["serve", str(checkpoint), "--log", str(log)], env={"IRTNET_TOKEN": ""})
+    assert result.exit_code == 2 and result.output.startswith(said) and not started, result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output

@@ -556,3 +556,109 @@ def test_a_content_part_without_a_type_is_refused_by_its_place(chat, path):
     r = c.post(path, json=body)
     assert r.status_code == 422, r.text
     assert r.json()["detail"].startswith("messages[1].content[1].type is missing") and not fake.requests
+
+
+# ------------------------------------------------------------------------------------------------ bug bash fixes
+def _deep(depth: int = 100_000) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def test_a_deeply_nested_upstream_error_body_is_502_not_500(checkpoint, prices, upstreams):
+    def too_deep(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, content=_deep(), headers={"content-type": "application/json"})
+
+    c = TestClient(create_app(checkpoint[0], ServeConfig(prices=prices, upstreams=upstreams),
+                              transport=httpx.MockTransport(too_deep)))
+    model = checkpoint[1][0]
+    for stream in (False, True):
+        r = c.post("/v1/chat/completions", json={"model": model, "stream": stream,
+                                                 "messages": [{"role": "user", "content": TEXTS[0]}]})
+        assert r.status_code == 502 and r.json()["error"]["upstream_status"] == 429, r.text
+        assert f"upstream of {model} (http://up.test/v1) answered HTTP 429: [[[" in r.json()["detail"]
+        assert "the body is nested too deeply" in r.json()["detail"]
+
+
+def test_a_deeply_nested_answer_to_a_streamed_request_is_502_saying_it_did_not_stream(checkpoint, prices,
+                                                                                       upstreams):
+    c = _answering(checkpoint, prices, upstreams, _deep(), "application/json")
+    r = c.post("/v1/chat/completions", json={"model": checkpoint[1][0], "stream": True,
+                                             "messages": [{"role": "user", "content": TEXTS[0]}]})
+    assert r.status_code == 502, r.text
+    assert "it did not stream" in r.json()["detail"] and "the body is nested too deeply" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ({"error": {"message": "slow down"}}, "slow down"), ({"error": "quota gone"}, "quota gone"),
+    ({"error": {"message": 5}}, '{"error": {"message": 5}}'), ({"error": [[[1]]]}, '{"error": [[[1]]]}')])
+def test_an_upstream_error_says_its_message_or_shows_its_body(checkpoint, prices, upstreams, body, said):
+    def failing(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, content=json.dumps(body).encode(), headers={"content-type": "application/json"})
+
+    c = TestClient(create_app(checkpoint[0], ServeConfig(prices=prices, upstreams=upstreams),
+                              transport=httpx.MockTransport(failing)))
+    r = c.post("/v1/chat/completions", json={"model": checkpoint[1][0], "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 502 and r.json()["detail"].endswith(f"answered HTTP 400: {said}"), r.text
+
+
+@pytest.mark.parametrize(("name", "said"), [
+    ("router-irtnet-2", "p_min must be in [0, 1], got 2"), ("router-irtnet--0.5", "p_min must be in [0, 1], got -0.5"),
+    ("router-irtnet-nan", "p_min 'nan' is not a finite number"),
+    ("router-irtnet-inf", "p_min 'inf' is not a finite number"),
+    ("router-irtnet-1e999", "p_min '1e999' is not a finite number"),
+    ("router-irtnet-x", "p_min 'x' is not a plain decimal number")])
+def test_a_routellm_name_out_of_range_or_not_finite_says_so(chat, name, said):
+    c, fake = chat
+    r = c.post("/v1/chat/completions", json={"model": name, "messages": [{"role": "user", "content": TEXTS[0]}]})
+    assert r.status_code == 422 and r.json()["detail"].startswith(f"model {name!r}: {said}"), r.text
+    assert "needs a number" not in r.json()["detail"] and not fake.requests
+    r = c.post("/v1/route", json={"prompt": TEXTS[0], "policy": name})
+    assert r.status_code == 422 and r.json()["detail"].startswith(f"policy {name!r}: {said}"), r.text
+
+
+@pytest.mark.parametrize("raw", ["0_5", "0.8_0", "1_0", "٠.٨", "0.８", "0x1", " ", "", "1e", ".", "+-1", "−0.5"])
+def test_policy_numbers_are_plain_decimals(chat, raw):
+    c, fake = chat
+    for policy in (f"p_min={raw}", f"irtnet:p_min={raw}"):
+        r = c.post("/v1/route", json={"prompt": TEXTS[0], "policy": policy})
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"].startswith(f"policy {policy!r}: p_min {raw.strip()!r} is not a plain decimal number")
+    r = c.post("/v1/chat/completions", json={"model": f"irtnet:utility={raw}",
+                                             "messages": [{"role": "user", "content": TEXTS[0]}]})
+    assert r.status_code == 422 and "utility" in r.json()["detail"] and "plain decimal" in r.json()["detail"], r.text
+    assert not fake.requests
+
+
+@pytest.mark.parametrize(("policy", "spec"), [("p_min=0.5", "p_min=0.5"), ("p_min=+.5", "p_min=0.5"),
+                                              ("p_min = 5e-1 ", "p_min=0.5"), ("utility=1E+0", "utility=1"),
+                                              ("cost_cap=2.", "cost_cap=2"), ("router-irtnet-1", "p_min=1")])
+def test_plain_decimal_policy_numbers_are_read(client, policy, spec):
+    assert _ranking(client, policy)["policy"] == spec
+
+
+def test_the_default_policy_number_is_read_strictly_at_start_up(checkpoint, prices):
+    from irtnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--policy 'p_min=0_5': p_min '0_5' is not a plain decimal number"):
+        create_app(checkpoint[0], ServeConfig(prices=prices, policy="p_min=0_5"))
+
+
+@pytest.mark.parametrize("part", [{"type": "text"}, {"type": "text", "text": None}])
+@pytest.mark.parametrize("path", ["/v1/route", "/v1/chat/completions"])
+def test_a_text_part_without_its_text_is_refused_by_its_place(chat, path, part):
+    c, fake = chat
+    messages = [{"role": "user", "content": [part, {"type": "text", "text": "hello"}]}]
+    body = {"messages": messages, **({"model": "irtnet"} if path.endswith("completions") else {})}
+    r = c.post(path, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("messages[0].content[0].text is missing") and not fake.requests
+
+
+def test_chat_stream_null_is_false_and_not_forwarded(chat):
+    c, fake = chat
+    r = c.post("/v1/chat/completions", json={"model": "irtnet", "stream": None,
+                                             "messages": [{"role": "user", "content": TEXTS[0]}]})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json"), r.text
+    assert r.json()["irtnet"]["decision_id"] and "stream" not in fake.last
+    r = c.post("/v1/chat/completions", json={"model": "irtnet", "stream": False,
+                                             "messages": [{"role": "user", "content": TEXTS[0]}]})
+    assert r.status_code == 200 and fake.last["stream"] is False  # a given false goes on as sent

@@ -21,7 +21,7 @@ from irtnet.api.texts import check_candidates, load, resolve_prices, text_querie
 from irtnet.errors import ConfigError, IrtnetError
 from irtnet.predictors.base import Predictor, Router
 from irtnet.tasks.cost import DEFAULT_OUTPUT_TOKENS, check_output_tokens, cost_matrix, require_prices, token_counts
-from irtnet.tasks.policies import Calibration, Policy, Target, calibrate, choose
+from irtnet.tasks.policies import Calibration, Policy, Target, calibrate, choose, plain_number
 
 ROUTER_NAME = "irtnet"
 _ROUTELLM = re.compile(r"router-irtnet-(.+)")
@@ -34,17 +34,15 @@ def router_model(policy: Policy) -> str:
 
 def parse_router_model(name: str, default: Policy) -> Policy | None:
     """The policy a router model name asks for: "irtnet" (the server's default), "irtnet:<policy>" or RouteLLM's
-    "router-irtnet-<p_min>"; None when `name` is no router name. A malformed policy is a ConfigError."""
+    "router-irtnet-<p_min>"; None when `name` is no router name. A malformed policy is a ConfigError naming the
+    parameter (the caller names the model)."""
     if name == ROUTER_NAME:
         return default
     if name.startswith(ROUTER_NAME + ":"):
         return Policy.parse(name[len(ROUTER_NAME) + 1:])
     match = _ROUTELLM.fullmatch(name)
     if match:
-        try:
-            return Policy("p_min", float(match.group(1)))
-        except ValueError:
-            raise ConfigError(f"model {name!r}: router-irtnet-<p_min> needs a number, e.g. router-irtnet-0.8") from None
+        return Policy("p_min", plain_number(match.group(1), "p_min"))
     return None
 
 

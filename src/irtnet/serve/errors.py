@@ -34,10 +34,19 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse(error_body(status, message, **extra), status_code=status, headers=headers)
 
 
+#: What is wrong with the body as a whole (the error's loc is just "body"), by Pydantic's error type.
+_BODY_ERRORS = {"missing": "the request body is empty: send a JSON object (Content-Type: application/json)",
+                "model_attributes_type": "the request body is not a JSON object: send one (Content-Type: "
+                                         "application/json)"}
+
+
 def validation_message(exc: RequestValidationError) -> str:
     """Pydantic's errors as one line: "texts: List should have at least 1 item; top: ..."."""
     parts = []
     for err in exc.errors():
+        if tuple(err.get("loc", ())) == ("body",) and err.get("type") in _BODY_ERRORS:
+            parts.append(_BODY_ERRORS[err["type"]])
+            continue
         loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
         parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid")))
     return "; ".join(parts) or "invalid request"

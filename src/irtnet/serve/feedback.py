@@ -24,6 +24,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from irtnet.errors import ConfigError
 from irtnet.serve.errors import ApiError
 from irtnet.serve.schemas import FeedbackRequest, FeedbackResponse
 
@@ -42,6 +43,18 @@ class DecisionLog:
 
     @staticmethod
     def _open(path: Path) -> Any:
+        """The log opened for appending; a path that cannot be one (a folder, a folder that cannot be made, no
+        permission) is a ConfigError naming --log and the path, at start-up."""
+        if path.is_dir():
+            raise ConfigError(f"--log {path}: is a directory; give the path of a JSONL file (created if missing)")
+        try:
+            return DecisionLog._append_to(path)
+        except OSError as exc:
+            raise ConfigError(f"--log {path}: cannot open the decision log for appending "
+                              f"({exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''})") from None
+
+    @staticmethod
+    def _append_to(path: Path) -> Any:
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
         fh = path.open("a", encoding="utf-8")

@@ -42,6 +42,14 @@ def decision_field(rec: Recorded) -> dict[str, Any]:
             "policy": d.policy, "path": d.path, "fallback": d.fallback}
 
 
+def forwarded(body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
+    """The request as its upstream gets it: as sent, less irtnet's own fields and a `stream` of null (read as
+    false, the default, so left out for upstreams that would refuse it), its `model` the upstream's name."""
+    payload = {k: v for k, v in body.items() if k not in OWN_FIELDS and not (k == "stream" and v is None)}
+    payload["model"] = upstream_model
+    return payload
+
+
 def _candidates(service: Service, asked: list[str] | None, forced: list[str] | None) -> list[str] | None:
     """Who may be chosen: a model named directly (which must then be among the request's candidates, if any),
     else the request's candidates, else (with upstreams configured) the models that have one, else every model
@@ -88,8 +96,7 @@ def chat_router() -> APIRouter:
             raise ApiError(501, f"the router chose {rec.decision.model!r}, which has no upstream configured "
                                 "(--upstreams FILE); POST /v1/route gives the decision without forwarding",
                            decision_id=rec.decision_id, routed_model=rec.decision.model)
-        payload = {k: v for k, v in json.loads(await request.body()).items() if k not in OWN_FIELDS}
-        payload["model"] = upstream.upstream_model
+        payload = forwarded(json.loads(await request.body()), upstream.upstream_model)
         headers = decision_headers(rec)
         if req.stream:
             client, resp = await open_stream(upstream, payload, service.transport)

@@ -43,7 +43,8 @@ class RouteRequest(PredictRequest):
 # ------------------------------------------------------------------------------------------- messages
 class ContentPart(BaseModel):
     """One part of a message's content; only "text" parts are read for routing, the rest pass through. A part
-    needs its `type` (never guessed to be text); the request refuses one without, naming its place."""
+    needs its `type` (never guessed to be text) and a "text" part its `text`; the request refuses one without,
+    naming its place."""
 
     model_config = ConfigDict(extra="allow")
     type: str | None = None
@@ -56,14 +57,18 @@ class ChatMessage(BaseModel):
     content: str | list[ContentPart] | None = None
 
 
-def typed_parts(messages: list[ChatMessage] | None) -> None:
-    """A validation error naming the first content part without a `type` (messages[i].content[j].type)."""
+def check_parts(messages: list[ChatMessage] | None) -> None:
+    """A validation error naming the first content part without a `type` (messages[i].content[j].type), or of
+    type "text" without its `text` (messages[i].content[j].text)."""
     for i, message in enumerate(messages or []):
         for j, part in enumerate(message.content if isinstance(message.content, list) else []):
             if part.type is None:
                 raise PydanticCustomError("part_type", "messages[{i}].content[{j}].type is missing: give every "
                                                        "content part a type ('text', 'image_url', ...)",
                                           {"i": i, "j": j})
+            if part.type == "text" and part.text is None:
+                raise PydanticCustomError("part_text", "messages[{i}].content[{j}].text is missing: a part of "
+                                                       "type 'text' needs its text (a string)", {"i": i, "j": j})
 
 
 # ------------------------------------------------------------------------------------------- /v1/route
@@ -91,8 +96,8 @@ class V1RouteRequest(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _typed_parts(self) -> V1RouteRequest:
-        typed_parts(self.messages)
+    def _checked_parts(self) -> V1RouteRequest:
+        check_parts(self.messages)
         return self
 
 
@@ -130,9 +135,14 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: StrictBool = False  # a JSON true/false: "true" or 1 is a 422, not a guess
+    stream: StrictBool = False  # a JSON true/false (null: false, as OpenAI reads it): "true" or 1 is a 422
     candidates: list[str] | None = None
     benchmark: str | None = None
+
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _null_stream(cls, value: Any) -> Any:
+        return False if value is None else value
 
     @field_validator("candidates")
     @classmethod
@@ -140,8 +150,8 @@ class ChatRequest(BaseModel):
         return no_duplicates(candidates, "candidate model(s)")
 
     @model_validator(mode="after")
-    def _typed_parts(self) -> ChatRequest:
-        typed_parts(self.messages)
+    def _checked_parts(self) -> ChatRequest:
+        check_parts(self.messages)
         return self
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from irtnet import api
+from irtnet.errors import ConfigError
 from irtnet.serve.feedback import DecisionLog, DecisionStore, query_hash
 from irtnet.serve.limits import Limits
 from irtnet.serve.upstreams import Upstream, load_upstreams
@@ -35,6 +36,14 @@ class ServeConfig:
     device: str = "cpu"
 
 
+def _default_policy(text: str) -> api.Policy:
+    """The --policy of model "irtnet"; a ConfigError naming the option when it is malformed."""
+    try:
+        return api.Policy.parse(text)
+    except ConfigError as exc:
+        raise ConfigError(f"--policy {text!r}: {exc}") from None
+
+
 @dataclass
 class Recorded:
     """A decision with its id, as remembered and logged."""
@@ -55,7 +64,7 @@ class Service:
             self.predictor.device = str(device)
         self.models: list[str] = self.predictor.models_.to_list()
         self.book = api.load_price_book(checkpoint, config.prices, config.output_tokens)
-        self.default_policy = api.Policy.parse(config.policy)
+        self.default_policy = _default_policy(config.policy)
         api.check_policy(self.predictor, self.default_policy, self.book)  # fail at start-up, not per request
         self.upstreams: dict[str, Upstream] = load_upstreams(config.upstreams, self.models) if config.upstreams else {}
         self.store = DecisionStore(config.max_decisions)

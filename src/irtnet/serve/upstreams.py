@@ -119,13 +119,16 @@ def _upstream_error(up: Upstream, status: int | None, detail: str) -> ApiError:
 
 
 def _snippet(body: bytes) -> str:
+    """An upstream body in brief: its OpenAI error message ({"error": {"message": ...}} or {"error": "..."}),
+    else its start as text; JSON that cannot be read (nested too deeply, NaN, ...) also says why."""
     text = body[:500].decode("utf-8", "replace").strip()
     try:
-        err = json.loads(body).get("error")
-        text = err.get("message", text) if isinstance(err, dict) else str(err or text)
-    except (ValueError, AttributeError):
-        pass
-    return text or "(empty body)"
+        doc = load_json(body, "the body")
+    except JsonProblem as exc:  # plain text or HTML is shown as it is
+        return f"{text[:100]} ({exc})" if text.startswith(("{", "[")) else text or "(empty body)"
+    err = doc.get("error") if isinstance(doc, dict) else None
+    message = err.get("message") if isinstance(err, dict) else err
+    return message[:500] if isinstance(message, str) and message.strip() else text or "(empty body)"
 
 
 async def complete(up: Upstream, payload: dict[str, Any],

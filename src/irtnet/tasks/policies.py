@@ -21,6 +21,7 @@ on a grid of those values.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,22 @@ POLICIES = ("max_p", "utility", "p_min", "cost_cap")
 MAX_SHARE_GRID = 512
 #: Breakpoints of the utility policy computed exactly up to this many (query, model pair) values.
 MAX_UTILITY_BREAKPOINTS = 2_000_000
+#: A plain decimal number: ASCII digits, an optional sign, point and exponent (not "0_5", "0x1" or "٠.٨", which
+#: Python's float() reads too).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def plain_number(raw: str, name: str) -> float:
+    """The value of parameter `name` written as `raw`; a ConfigError naming `name` unless it is a plain, finite
+    decimal number."""
+    raw = raw.strip()
+    if raw.lower().lstrip("+-") in ("nan", "inf", "infinity") or (
+            _DECIMAL.fullmatch(raw) and not math.isfinite(float(raw))):
+        raise ConfigError(f"{name} {raw!r} is not a finite number")
+    if not _DECIMAL.fullmatch(raw):
+        raise ConfigError(f"{name} {raw!r} is not a plain decimal number: write ASCII digits with an optional sign, "
+                          "point and exponent, e.g. 0.8")
+    return float(raw)
 
 
 @dataclass(frozen=True)
@@ -64,15 +81,12 @@ class Policy:
 
     @classmethod
     def parse(cls, text: str) -> Policy:
-        """"max_p", "p_min=0.8", "utility=0.5" or "cost_cap=0.01"."""
+        """"max_p", "p_min=0.8", "utility=0.5" or "cost_cap=0.01"; a ConfigError naming the parameter (the caller
+        names where the text came from)."""
         kind, sep, raw = text.strip().partition("=")
         if not sep:
             return cls(kind.strip())
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"policy {text!r}: {raw!r} is not a number") from None
-        return cls(kind.strip(), value)
+        return cls(kind.strip(), plain_number(raw, kind.strip()))
 
 
 _EXAMPLE = {"utility": "0.5", "p_min": "0.8", "cost_cap": "0.01"}
@@ -162,12 +176,12 @@ class Target:
     def parse(cls, text: str) -> Target:
         """"share:MODEL=0.3", "cost=0.002" or "p=0.8"."""
         head, sep, raw = text.strip().rpartition("=")
-        try:
-            value = float(raw)
-        except ValueError:
-            value = float("nan")
-        if not sep or not math.isfinite(value):
+        if not sep:
             raise ConfigError(f"target {text!r}: use share:MODEL=0.3, cost=0.002 or p=0.8")
+        try:
+            value = plain_number(raw, "the target's value")
+        except ConfigError as exc:
+            raise ConfigError(f"target {text!r}: {exc}; use share:MODEL=0.3, cost=0.002 or p=0.8") from None
         if head.startswith("share:") and head[6:]:
             target = cls("share", value, head[6:])
         elif head in ("cost", "p"):
