@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -175,6 +176,24 @@ def test_lm_eval_bad_input_names_file_line_and_field(tmp_path, mutate, message):
     _write_and_expect(tmp_path, mutate, message)
 
 
+@pytest.mark.parametrize("bad", ["1", "yes", "0.5", "NaN", float("nan")])
+@pytest.mark.parametrize("metric", [None, "acc"])
+def test_lm_eval_one_bad_score_is_an_error_not_a_skipped_task(tmp_path, bad, metric):
+    """A string (even "1") or NaN among numbers: the task is per-item, so the value is an error, with or without
+    the metric option, never a reason to drop the task as corpus-level."""
+    rows = [_row(0, "q0", acc=1.0), _row(1, "q1", acc=bad), _row(2, "q2", acc=0.0)]
+    _lm_run(tmp_path, "org/a", {"t": rows})
+    shown = "NaN is not a number" if not isinstance(bad, str) else f"{bad!r} is a str, not a number"
+    with pytest.raises(DataError, match=rf"{SAMPLES}, line 2, field 'acc': score {re.escape(shown)}"):
+        import_lm_eval(tmp_path, metric=metric)
+
+
+def test_lm_eval_a_task_of_string_scores_only_is_an_error_not_corpus_level(tmp_path):
+    _lm_run(tmp_path, "org/a", {"t": [_row(0, "q0", acc="1"), _row(1, "q1", acc="0")]})
+    with pytest.raises(DataError, match=rf"{SAMPLES}, line 1, field 'acc': score '1' is a str"):
+        import_lm_eval(tmp_path)
+
+
 def test_lm_eval_doc_hash_and_doc_id_must_agree_across_models(tmp_path):
     _lm_run(tmp_path, "org/a", {"t": [_row(0, "q0", acc=1.0), _row(1, "q1", acc=0.0)]})
     _lm_run(tmp_path, "org/b", {"t": [_row(0, "q1", acc=1.0), _row(1, "q0", acc=0.0)]})
@@ -286,12 +305,34 @@ def test_inspect_errored_header_only_and_repeated_runs_are_skipped_and_counted(t
     ("log.json", {"eval": {"task": "t"}, "samples": [_sample(1, "C")]}, r"log.json, field 'eval.model': no eval.model"),
     ("log.json", _log("m", "t", None), r"log.json: no scored items to import"),
     ("log.json", _log("m", "t", [_sample(1, "C"), _sample(1, "I")]),
-     r"log.json, field 'id': sample id 1 epoch 1 appears twice"),
+     r"log.json, row 2, field 'id': sample id 1 epoch 1 appears twice \(samples 1 and 2\)"),
+    ("log.json", _log("m", "t", [_sample(1, "C"), _sample(1.0, "I")]),  # 1.0 is id 1, as "1" is
+     r"log.json, row 2, field 'id': sample id 1 epoch 1 appears twice \(samples 1 and 2\)"),
+    ("log.json", _log("m", "t", [_sample(1, "C"), _sample([2], "I")]),
+     r"log.json, row 2, field 'id': a sample id is a string or an integer \(got list \[2\]\)"),
+    ("log.json", _log("m", "t", [_sample({"a": 1}, "C")]), r"log.json, row 1, field 'id': .*\(got dict"),
+    ("log.json", _log("m", "t", [_sample(1.5, "C")]), r"log.json, row 1, field 'id': .*\(got float 1.5\)"),
+    ("log.json", _log("m", "t", [_sample(True, "C")]), r"log.json, row 1, field 'id': .*\(got bool True\)"),
+    ("log.eval", _log("m", "t", [_sample([2], "C")]), r"log.eval::samples/\[2\]_epoch_1.json, field 'id': .*got list"),
+    ("log.json", _log("m", "t", [_sample(1, "C"), _sample(2, "C"), "oops"]),
+     r"log.json, row 3, field 'samples': a sample is a str, not an object"),
+    ("log.json", {**_log("m", "t", None), "samples": {"a": 1}},
+     r"log.json, field 'samples': samples is a dict, not a list of samples"),
+    ("log.json", _log("m", "t", [{**_sample(1, "C"), "scores": ["C"]}]),
+     r"log.json, row 1, field 'scores': scores is a list, not an object"),
+    ("log.json", _log("m", "t", [_sample(1, float("nan"))]),
+     r"field 'scores.match.value': score NaN is not a number in \[0, 1\] \(NaN is never read as missing\)"),
 ])
 def test_inspect_bad_input_names_file_sample_and_field(tmp_path, name, log, message):
     path = (_write_eval if name.endswith(".eval") else _write_json)(tmp_path / name, log)
     with pytest.raises(DataError, match=message):
         import_inspect(path)
+
+
+def test_inspect_integral_float_id_is_the_integer_and_text_scores_are_read_as_inspect_reads_them(tmp_path):
+    samples = [_sample(1.0, "yes"), _sample(2, " 0.25 "), _sample("3", "False")]
+    t = import_inspect(_write_json(tmp_path / "log.json", _log("m", "t", samples)))
+    assert t.query_vocab.ids == ("t/1", "t/2", "t/3") and t.responses["score"].tolist() == [1.0, 0.25, 0.0]
 
 
 def test_inspect_truncated_files(tmp_path):
@@ -375,11 +416,33 @@ def test_helm_train_trials_become_counts_and_a_fractional_metric(tmp_path):
      r"run_spec.json, field 'adapter_spec.model': no model"),
     (lambda f: (f / "per_instance_stats.json").write_text("[{\"instance_id\": \"id0\", \"sta"),
      r"per_instance_stats.json: not valid JSON"),
+    (lambda f: (f / "per_instance_stats.json").write_text("[]"),
+     r"per_instance_stats.json: holds no items \(an empty list\)"),
+    (lambda f: (f / "per_instance_stats.json").write_text(json.dumps([
+        {"instance_id": "id0", "stats": [_stat("exact_match", 1.0)]}, {"instance_id": 5, "stats": []}])),
+     r"per_instance_stats.json, row 2, field 'instance_id': the instance_id is not a string \(got int 5\)"),
+    (lambda f: (f / "per_instance_stats.json").write_text(json.dumps([{"instance_id": ["id0"], "stats": []}])),
+     r"per_instance_stats.json, row 1, field 'instance_id': the instance_id is not a string \(got list"),
+    (lambda f: (f / "per_instance_stats.json").write_text(json.dumps([{"stats": []}])),
+     r"per_instance_stats.json, row 1, field 'instance_id': a row without an instance_id"),
+    (lambda f: (f / "per_instance_stats.json").write_text(json.dumps(["id0"])),
+     r"per_instance_stats.json, row 1: a row is a str, not an object"),
+    (lambda f: (f / "per_instance_stats.json").write_text(json.dumps([
+        {"instance_id": "id0", "stats": [_stat("exact_match", "1")]}])),
+     r"per_instance_stats.json, row 1, field 'stats.exact_match.mean': score '1' is a str, not a number"),
 ])
 def test_helm_bad_input_names_file_row_and_field(tmp_path, mutate, message):
     folder = _helm_run(tmp_path, "m/x", "art", [1.0])
     mutate(folder)
     with pytest.raises(DataError, match=message):
+        import_helm(tmp_path)
+
+
+def test_helm_an_empty_run_beside_a_good_one_is_an_error_not_a_skip(tmp_path):
+    _helm_run(tmp_path, "m/x", "art", [1.0])
+    empty = _helm_run(tmp_path, "m/x", "law", [1.0])
+    (empty / "per_instance_stats.json").write_text("[]")
+    with pytest.raises(DataError, match=r"subject=law.*per_instance_stats.json: holds no items"):
         import_helm(tmp_path)
 
 

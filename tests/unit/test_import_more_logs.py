@@ -82,18 +82,67 @@ def test_lighteval_skips_a_task_without_a_binary_metric_and_says_so(lighteval_di
     _details(lighteval_dir, "org/a", "squad|0", [("1", {"f1": 0.3})])
     t = import_lighteval(lighteval_dir)
     assert t.report.skipped["records of tasks without a 0/1-valued metric"] == 1
-    assert any("task 'squad|0' has no a 0/1-valued metric (its metrics: f1)" in n for n in t.report.notes)
+    assert any("task 'squad|0' has no 0/1-valued metric (its metrics: f1)" in n for n in t.report.notes)
 
 
 @pytest.mark.parametrize("rows,name,message", [
     ([("1", {"acc": 1}), ("", {"acc": 0})], None, r"details_t\|0_.*\.parquet, row 2, field 'doc.id': missing doc id"),
-    ([("1", {"acc": 1}), ("2", {"acc": 3})], None, r"row 2, field 'metric.acc': score outside \[0, 1\] \(got 3"),
+    ([("1", {"acc": 1}), ("2", {"acc": 3})], None, r"row 2, field 'metric.acc': score 3 outside \[0, 1\]"),
+    ([("1", {"acc": "1"}), ("2", {"acc": "0"})], None, r"row 1, field 'metric.acc': score '1' is a str, not a number"),
+    ([("1", {"acc": 1}), ("1", {"acc": 0})], None,
+     r"details_t\|0_.*\.parquet, row 2, field 'doc.id': doc id '1' appears twice \(rows 1 and 2\)"),
     ([("1", {"acc": 1})], "details_t.parquet", r"details_t.parquet: not a lighteval details file name"),
 ])
 def test_bad_lighteval_input(tmp_path, rows, name, message):
     _details(tmp_path, "m", "t|0", rows, name=name)
     with pytest.raises(DataError, match=message):
         import_lighteval(tmp_path, metric="acc")
+
+
+def _details_arrow(root, task, metrics):
+    """A details file written by pyarrow from Python values, so that a NaN stays a NaN (pandas would write a null)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = root / "details" / "m" / TS
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"doc": {"id": str(i + 1), "query": f"Q{i}", "task_name": task}, "metric": m}
+            for i, m in enumerate(metrics)]
+    pq.write_table(pa.Table.from_pylist(rows), folder / f"details_{task}_{TS}.parquet")
+
+
+@pytest.mark.parametrize("metric", [None, "acc"])
+@pytest.mark.parametrize("bad,message", [
+    (2.0, r"score 2.0 outside \[0, 1\]"),
+    (float("nan"), r"score NaN is not a number in \[0, 1\] \(NaN is never read as missing\)"),
+])
+def test_lighteval_a_bad_metric_value_is_an_error_with_or_without_the_option(tmp_path, metric, bad, message):
+    _details_arrow(tmp_path, "t|0", [{"acc": bad}, {"acc": 0.0}])
+    with pytest.raises(DataError, match=rf"details_t\|0_.*\.parquet, row 1, field 'metric.acc': {message}"):
+        import_lighteval(tmp_path, metric=metric)
+
+
+def test_lighteval_old_layout_reads_nan_and_text_in_metrics_as_errors(tmp_path):
+    folder = tmp_path / "details" / "m" / TS
+    folder.mkdir(parents=True)
+    for name, bad in (("a", "NaN"), ("b", '"1"')):
+        pd.DataFrame({"example": ["Is it?", "Or not?"], "metrics": ['{"acc": 1}', f'{{"acc": {bad}}}']}).to_parquet(
+            folder / f"details_{name}_{TS}.parquet")
+        with pytest.raises(DataError, match=rf"details_{name}_.*\.parquet, row 2, field 'metric.acc': score"):
+            import_lighteval(folder / f"details_{name}_{TS}.parquet")
+
+
+def test_lighteval_a_null_metric_value_is_not_observed(tmp_path):
+    _details_arrow(tmp_path, "t|0", [{"acc": None}, {"acc": 1.0}])
+    t = import_lighteval(tmp_path)
+    assert t.query_vocab.ids == ("t|0/2",)
+    assert t.report.skipped == {"records without a value of the chosen metric ('metric.acc' is null): not observed": 1}
+
+
+def test_lighteval_a_details_file_without_rows_is_an_error(lighteval_dir):
+    _details(lighteval_dir, "org/a", "squad|0", [])
+    with pytest.raises(DataError, match=r"details_squad\|0_.*\.parquet: holds no items \(the details file has no"):
+        import_lighteval(lighteval_dir)
 
 
 def test_lighteval_without_any_usable_metric_is_an_error(tmp_path):
@@ -303,9 +352,22 @@ def test_opencompass_skips_refused_files_when_others_import(tmp_path):
 
 
 @pytest.mark.parametrize("details,message", [
-    ({"details": [{"correct": True}, {"pred": "x"}]}, (r"gsm8k.json, row 1, field 'details': details entry has none "
-                                                       r"of the fields \['correct', 'is_correct', 'cascade_correct'\]")),
-    ({"details": [{"correct": "yes"}]}, r"gsm8k.json, row 0, field 'correct': correctness must be true/false or 0/1"),
+    ({"details": [{"correct": True}, {"pred": "x"}]},
+     r"gsm8k.json, row 2, field 'details': details entry has none of the fields \['correct', 'is_correct', "),
+    ({"details": [{"correct": "yes"}]}, r"gsm8k.json, row 1, field 'correct': correctness must be true/false or 0/1"),
+    ({"details": [{"correct": True}, {"correct": True}, {"correct": 2}]}, r"gsm8k.json, row 3, field 'correct'"),
+    ({"details": {"0": {"correct": True}, "2": {"correct": 2}}}, r"gsm8k.json, row 3, field 'correct'"),  # key 2: row 3
+    ({"details": {"0": {"correct": True}, "x": {"correct": False}}},
+     r"gsm8k.json, field 'details.x': a details key 'x' that is not an item's position"),
+    ({"details": [{"correct": True}, "oops"]}, r"gsm8k.json, row 2, field 'details': a details entry is a str"),
+    ({"details": [{"correct": True, "example_abbr": "a_0"}, {"correct": False, "example_abbr": "a_0"}]},
+     r"gsm8k.json, row 2, field 'example_abbr': the item 'gsm8k/a_0' appears twice \(rows 1 and 2\)"),
+    ({"details": []}, r"gsm8k.json, field 'details': holds no items"),
+    ({"details": {"type": "GEN"}}, r"gsm8k.json, field 'details': holds no items"),
+    ({"details": {"0": {"correct": True}, "type": {"correct": True}}},
+     r"gsm8k.json, field 'details.type': a details key 'type' that is not an item's position"),
+    ({"details": {"1": {"correct": True}, "01": {"correct": True}}},
+     r"gsm8k.json, field 'details.01': the details keys '1' and '01' name one position"),
     ({"error": "No predictions found."}, r"gsm8k.json: OpenCompass recorded an error"),
 ])
 def test_bad_opencompass_input(tmp_path, details, message):

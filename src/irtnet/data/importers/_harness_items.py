@@ -16,15 +16,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from irtnet.data.importers._source import build_table
 from irtnet.data.merge import entry, provenance_models
-from irtnet.data.records import make_records
+from irtnet.data.records import make_records, shown
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
 
-_WORDS = {"yes": 1.0, "true": 1.0, "no": 0.0, "false": 0.0}
 #: (model, task, mean score over the imported items, the figure the log states or None, its name)
 Check = tuple[str, str, float, float | None, str]
 
@@ -63,24 +63,21 @@ def preferences(option: str | None) -> list[str]:
 
 
 def unit_score(value: Any, *, file: str, field: str, row: int | str | None = None, line: int | None = None) -> float:
-    """A per-item score as a float in [0, 1] (bool as 0/1, "yes"/"no", numeric text); else a DataError naming
-    `file`, the `row` or `line` (of a JSON Lines file) and `field`."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _WORDS:
-            return _WORDS[text]
-        try:
-            value = float(text)
-        except ValueError:
-            raise DataError(f"score {value!r} is not a number", file=file, row=row, line=line, field=field) from None
-    if isinstance(value, bool):
+    """A per-item score as a float in [0, 1]: a bool (0/1) or a finite number in [0, 1]; anything else (a string,
+    even "1", NaN, infinity, null, a list) is a DataError naming `file`, the `row` or `line` (of a JSON Lines file)
+    and `field`. Harness logs write scores as JSON numbers, so text there is an upstream bug, never guessed at
+    (Inspect's score letters and words are read by `inspect_logs` before they get here)."""
+    if isinstance(value, (bool, np.bool_)):
         return float(value)
-    if not isinstance(value, (int, float)):
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        raise DataError(f"score {shown} is a {type(value).__name__}, not a number (not a per-item score)",
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise DataError(f"score {text} is a {type(value).__name__}, not a number (not a per-item score)",
                         file=file, row=row, line=line, field=field)
-    if not math.isfinite(value) or not 0 <= value <= 1:
-        raise DataError(f"score {value!r} outside [0, 1]", file=file, row=row, line=line, field=field)
+    if not math.isfinite(value):
+        raise DataError(f"score {shown(value)} is not a number in [0, 1] (NaN is never read as missing)",
+                        file=file, row=row, line=line, field=field)
+    if not 0 <= value <= 1:
+        raise DataError(f"score {shown(value)} outside [0, 1]", file=file, row=row, line=line, field=field)
     return float(value)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,16 +65,21 @@ def is_binary(values: pd.Series) -> bool:
     return bool(np.isin(present.astype(np.float64).to_numpy(), (0.0, 1.0)).all())
 
 
-def choose_metric(metrics: pd.DataFrame, requested: str | None, preferred: Sequence[str] = ()) -> str | None:
+def choose_metric(metrics: pd.DataFrame, requested: str | None, preferred: Sequence[str] = (),
+                  binary_names: Collection[str] = ()) -> str | None:
     """The metric column to read: `requested` if present, else the first binary-valued one.
 
-    Candidates are `preferred` names first (those present), then the other columns in order. Returns
-    None when no column fits (the caller skips the task and says why).
+    Candidates are `preferred` names first (those present), then the other columns in order. A column named in
+    `binary_names` (metrics the tool defines as 0/1, such as lighteval's `acc`) is taken when it holds anything but
+    nulls (None; a NaN counts as a value), even if some value is not 0/1: the caller then checks every value, so a
+    bad one is an error naming its row rather than a reason to pass the metric over. Returns None when no column
+    fits (the caller skips the task and says why).
     """
     if requested is not None:
         return requested if requested in metrics.columns else None
     order = [c for c in preferred if c in metrics.columns] + [c for c in metrics.columns if c not in preferred]
-    return next((c for c in order if is_binary(metrics[c])), None)
+    named = [c for c in order if c in binary_names and any(v is not None and v is not pd.NA for v in metrics[c])]
+    return next((c for c in order if c in named or is_binary(metrics[c])), None)
 
 
 def metric_outcome(values: pd.Series) -> str:

@@ -11,9 +11,11 @@ multiple_choice_joint/id147`), so runs of other models on the same scenario shar
 subjects or adaptation methods do not.
 
 Score: the per-instance stat named `metric` (default `exact_match`; a comma-separated preference list is
-allowed, a run with none of them is skipped and counted), its `mean`, which must lie in [0, 1]; 0/1 is
-binary, anything else (`f1_score`, `rouge_l`) a fraction. Rows with a `perturbation` (robustness and
-fairness variants of an instance) are skipped and counted; stats with a perturbation are ignored.
+allowed, a run with none of them is skipped and counted), its `mean`, which must be a number in [0, 1]; 0/1 is
+binary, anything else (`f1_score`, `rouge_l`) a fraction. An empty `per_instance_stats.json` (`[]`: it holds
+no items), a row that is not an object and an `instance_id` that is missing or not a string are errors naming
+the file (and row). Rows with a `perturbation` (robustness and fairness variants of an instance) are skipped
+and counted; stats with a perturbation are ignored.
 Every split is kept (HELM runs hold `test` and `valid` instances) unless `splits` names some. Several
 train trials of an instance (other few-shot examples) become k of n counts. Each split's mean is compared
 with the run's `stats.json` figure for it.
@@ -57,8 +59,8 @@ def import_helm(path: str | Path, metric: str | None = None, splits: list[str] |
     for folder in _run_folders(root):
         model, bench, task = _run_names(folder)
         stats_file = folder / "per_instance_stats.json"
-        rows = _load_list(stats_file)
-        chosen = next((m for m in wanted if any(_stat(row, m) for row in rows if isinstance(row, dict))), None)
+        rows = _instance_rows(stats_file)
+        chosen = next((m for m in wanted if any(_stat(row, m) for row in rows)), None)
         if chosen is None:
             skip(report, "HELM runs without the asked metric", 1)
             report.notes.append(f"{folder}: no per-instance stat {' or '.join(wanted)}: skipped")
@@ -101,6 +103,16 @@ def _load_list(file: Path) -> list[Any]:
     return data
 
 
+def _instance_rows(file: Path) -> list[dict[str, Any]]:
+    """per_instance_stats.json: a non-empty list of objects, each with a string instance_id (`_check_row`)."""
+    rows = _load_list(file)
+    if not rows:
+        raise DataError("holds no items (an empty list): the run has no per-instance stats", file=str(file))
+    for index, row in enumerate(rows, start=1):
+        _check_row(row, str(file), index)
+    return rows
+
+
 def _run_names(folder: Path) -> tuple[str, str, str]:
     """(model, benchmark, task) of a run, from its run_spec.json."""
     file = folder / "run_spec.json"
@@ -126,15 +138,13 @@ def _stat(row: dict[str, Any], metric: str) -> dict[str, Any] | None:
     return None
 
 
-def _instance_values(rows: list[Any], metric: str, splits: list[str] | None, file: str,
+def _instance_values(rows: list[dict[str, Any]], metric: str, splits: list[str] | None, file: str,
                      report: ImportReport) -> tuple[dict[str, list[float]], dict[str, str]]:
     """Instance id -> the metric's value per train trial, and instance id -> split."""
     values: dict[str, list[float]] = defaultdict(list)
     split_of: dict[str, str] = {}
     seen: set[tuple[str, Any]] = set()
     for index, row in enumerate(rows, start=1):
-        if not isinstance(row, dict) or not isinstance(row.get("instance_id"), str):
-            raise DataError("a row without an instance_id", file=file, row=index, field="instance_id")
         if row.get("perturbation"):
             skip(report, "HELM rows of perturbed instances (robustness/fairness variants)", 1)
             continue
@@ -154,6 +164,20 @@ def _instance_values(rows: list[Any], metric: str, splits: list[str] | None, fil
         values[iid].append(unit_score(stat["mean"], file=file, row=index, field=f"stats.{metric}.mean"))
         split_of[iid] = split
     return dict(values), split_of
+
+
+def _check_row(row: Any, file: str, index: int) -> None:
+    """A row must be an object with a string `instance_id` (HELM writes ids such as "id147")."""
+    if not isinstance(row, dict):
+        raise DataError(f"a row is a {type(row).__name__}, not an object", file=file, row=index)
+    iid = row.get("instance_id")
+    if iid is None:
+        raise DataError("a row without an instance_id", file=file, row=index, field="instance_id")
+    if not isinstance(iid, str):
+        raise DataError(f"the instance_id is not a string (got {type(iid).__name__} {str(iid)[:40]})", file=file,
+                        row=index, field="instance_id")
+    if not iid.strip():
+        raise DataError("the instance_id is empty", file=file, row=index, field="instance_id")
 
 
 def _checks(folder: Path, model: str, task: str, metric: str, values: dict[str, list[float]],

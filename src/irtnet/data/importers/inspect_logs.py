@@ -7,19 +7,22 @@ members. `inspect_ai.log.read_eval_log` is used instead only when `inspect_ai` i
 `reader="inspect"`; the default direct reader needs nothing beyond the standard library.
 
 Mapping: model = `eval.model` (e.g. `openai/azure/gpt-4o-mini`); benchmark = `eval.task`; query =
-`<task>/<sample id>`. A second log of the same run (same `eval.run_id` and `eval.task_id`, e.g. the
-`.json` and `.eval` copies of one run) is skipped and counted; separate runs of the same model and task
-add their trials to the same (model, query) pair.
+`<task>/<sample id>`. A sample id is a string or an integer, Inspect's id types; 1, "1" and 1.0 (an integral
+float) are the same id, and any other id (a list, an object, a bool, 1.5) is an error naming the sample. The
+log's `samples` must be a list of objects (an error naming the file and the sample's position otherwise), and
+one id and epoch given twice in a log is an error naming both positions. A second log of the same run (same
+`eval.run_id` and `eval.task_id`, e.g. the `.json` and `.eval` copies of one run) is skipped and counted;
+separate runs of the same model and task add their trials to the same (model, query) pair.
 
 Score: `sample.scores[<scorer>].value` of one scorer per log: `scorer` (a name or a comma-separated
 preference list; a log with none of them is skipped and counted), else the log's first scorer
 (`eval.scorers`, else `results.scores`, else the sample's first). Values, as Inspect's own
 `value_to_float` reads them: "C" = 1, "I" = 0, "P" (partial) = 0.5, stored as a fraction; "N" (no
 answer) = 0 like Inspect's accuracy, or skipped and counted with `no_answer="skip"`; true/false,
-yes/no and numbers in [0, 1] as they are; a number outside [0, 1] is an error. A dict value (several
-metrics from one scorer) is read at `score_key` (default its first key, noted). Several epochs of an
-item become k of n counts (soft scores: their mean). A sample with an error and no score is skipped
-and counted (missing, not wrong); a sample with neither is an error.
+"yes"/"no"/"true"/"false", numbers and numeric text in [0, 1] as they are; a number outside [0, 1], NaN and
+any other text are errors. A dict value (several metrics from one scorer) is read at `score_key` (default
+its first key, noted). Several epochs of an item become k of n counts (soft scores: their mean). A sample
+with an error and no score is skipped and counted (missing, not wrong); a sample with neither is an error.
 
 Query text: `sample.input` (a string, or the text of its messages joined by blank lines) followed by the
 lettered choices ("A) ...") where the sample has `choices` (`choices=false` leaves them out). Each log's
@@ -50,6 +53,7 @@ from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import ConfigError, DataError
 
 _LETTERS = {"C": 1.0, "I": 0.0, "P": 0.5, "N": 0.0}
+_WORDS = {"yes": 1.0, "true": 1.0, "no": 0.0, "false": 0.0}
 
 
 def import_inspect(path: str | Path, scorer: str | None = None, score_key: str | None = None,
@@ -72,7 +76,7 @@ def import_inspect(path: str | Path, scorer: str | None = None, score_key: str |
             checks.append(check)
             used.add(f"{check[1]}: {check[4]}")
             ev = log["eval"]
-            prov.add(check[0], str(file), check[1], (ev.get("packages") or {}).get("inspect_ai"),
+            prov.add(check[0], str(file), check[1], _obj(ev.get("packages")).get("inspect_ai"),
                      ev.get("task_version"))
     if used:
         report.notes.append(f"inspect scorers read: {'; '.join(sorted(used))}")
@@ -151,7 +155,7 @@ def _log_items(log: dict[str, Any], file: str, scorer: str | None, score_key: st
     for name in ("task", "model"):
         if not isinstance(ev.get(name), str) or not ev[name].strip():
             raise DataError(f"no eval.{name}", file=file, field=f"eval.{name}")
-    task, model, samples = ev["task"].strip(), ev["model"].strip(), log.get("samples") or []
+    task, model, samples = ev["task"].strip(), ev["model"].strip(), _samples(log, file)
     if not samples:
         skip(report, "Inspect logs without samples (header only)", 1)
         report.notes.append(f"{file}: no samples (a header-only log of {task}, {model}): nothing to import")
@@ -159,32 +163,71 @@ def _log_items(log: dict[str, Any], file: str, scorer: str | None, score_key: st
     chosen = _choose_scorer(log, samples, scorer, file, report)
     if chosen is None:
         return [], (model, task, 0.0, None, "")
-    trials: dict[str, list[float]] = {}
-    texts: dict[str, str | None] = {}
-    seen: set[tuple[str, str]] = set()
-    for sample in samples:
-        sid, value = _sample_value(sample, chosen, score_key, no_answer, file, report)
-        epoch = str(sample.get("epoch", 1))
-        if (sid, epoch) in seen:
-            raise DataError(f"sample id {sid} epoch {epoch} appears twice", file=file, field="id")
-        seen.add((sid, epoch))
-        if value is not None:
-            trials.setdefault(sid, []).append(value)
-            texts.setdefault(sid, _text(sample, choices))
+    trials, texts = _trials(samples, chosen, score_key, no_answer, choices, file, report)
     items = [Item(model, f"{task}/{sid}", task, values, texts[sid], f"sample id {sid}")
              for sid, values in trials.items()]
-    total = (log.get("results") or {}).get("total_samples")
+    total = _obj(log.get("results")).get("total_samples")
     if isinstance(total, int) and total != len(samples):
         report.notes.append(f"{file}: holds {len(samples)} of the {total} samples its results count "
                             f"({len(items)} items scored)")
     return items, (model, task, _mean(items), _stated(log, chosen, score_key, len(samples)), chosen)
 
 
+def _trials(samples: list[dict[str, Any]], scorer: str, key: str | None, no_answer: str, choices: bool, file: str,
+            report: ImportReport) -> tuple[dict[str, list[float]], dict[str, str | None]]:
+    """Sample id -> its scores (one per epoch), and sample id -> text; an id and epoch given twice is an error."""
+    trials: dict[str, list[float]] = {}
+    texts: dict[str, str | None] = {}
+    seen: dict[tuple[str, str], int] = {}
+    for row, sample in enumerate(samples, start=1):
+        sid, value = _sample_value(sample, row, scorer, key, no_answer, file, report)
+        epoch = str(sample.get("epoch", 1))
+        if (sid, epoch) in seen:
+            raise DataError(f"sample id {sid} epoch {epoch} appears twice (samples {seen[(sid, epoch)]} and {row})",
+                            **_where(sample, row, file), field="id")
+        seen[(sid, epoch)] = row
+        if value is not None:
+            trials.setdefault(sid, []).append(value)
+            texts.setdefault(sid, _text(sample, choices))
+    return trials, texts
+
+
+def _where(sample: dict[str, Any], row: int, file: str) -> dict[str, Any]:
+    """DataError's file and row of a sample: its member of a .eval zip, else its position in the JSON samples list."""
+    return {"file": f"{file}::{sample['_member']}", "row": None} if "_member" in sample else {"file": file, "row": row}
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """`value` if it is an object, else {} (optional parts of a log that only feed notes and text)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _samples(log: dict[str, Any], file: str) -> list[dict[str, Any]]:
+    """The log's samples: a list of objects (none in a header-only log); anything else is a DataError."""
+    samples = log.get("samples")
+    if samples is None:
+        return []
+    if not isinstance(samples, list):
+        raise DataError(f"samples is a {type(samples).__name__}, not a list of samples", file=file, field="samples")
+    for row, sample in enumerate(samples, start=1):
+        if not isinstance(sample, dict):
+            raise DataError(f"a sample is a {type(sample).__name__}, not an object", file=file, row=row,
+                            field="samples")
+        if "scores" in sample and not isinstance(sample["scores"], (dict, type(None))):
+            raise DataError(f"scores is a {type(sample['scores']).__name__}, not an object", file=file, row=row,
+                            field="scores")
+    return samples
+
+
 def _choose_scorer(log: dict[str, Any], samples: list[dict[str, Any]], asked: str | None, file: str,
                    report: ImportReport) -> str | None:
-    ev, results = log["eval"], log.get("results") or {}
-    listed = [s.get("name") for s in ev.get("scorers") or [] if isinstance(s, dict)]
-    listed = listed or [s.get("scorer") or s.get("name") for s in results.get("scores") or [] if isinstance(s, dict)]
+    ev, results = log["eval"], _obj(log.get("results"))
+    listed = [s.get("name") for s in _list(ev.get("scorers")) if isinstance(s, dict)]
+    listed = listed or [s.get("scorer") or s.get("name") for s in _list(results.get("scores")) if isinstance(s, dict)]
     listed = list(dict.fromkeys(n for n in listed if isinstance(n, str)))
     scored = next((s["scores"] for s in samples if isinstance(s.get("scores"), dict) and s["scores"]), {})
     listed = listed or list(scored)
@@ -200,24 +243,35 @@ def _choose_scorer(log: dict[str, Any], samples: list[dict[str, Any]], asked: st
     return None
 
 
-def _sample_value(sample: dict[str, Any], scorer: str, key: str | None, no_answer: str, file: str,
+def _sample_value(sample: dict[str, Any], row: int, scorer: str, key: str | None, no_answer: str, file: str,
                   report: ImportReport) -> tuple[str, float | None]:
     """(sample id, its score in [0, 1]) or (id, None) for a sample skipped on purpose."""
-    label = f"{file}::{sample['_member']}" if "_member" in sample else file
-    sid, epoch = sample.get("id"), sample.get("epoch", 1)
-    if sid is None or str(sid).strip() == "":
-        raise DataError("a sample without an id", file=label, field="id")
-    where = f"sample id {sid} epoch {epoch}"
-    score = (sample.get("scores") or {}).get(scorer)
+    place = _where(sample, row, file)
+    sid, epoch = _sample_id(sample.get("id"), **place), sample.get("epoch", 1)
+    label, where = place["file"], f"sample id {sid} epoch {epoch}"
+    score = _obj(sample.get("scores")).get(scorer)
     if score is None:
         if sample.get("error"):
             skip(report, "Inspect samples with an error and no score (not observed)", 1)
-            return str(sid), None
+            return sid, None
         what = f"no score from {scorer!r}" if scorer else "no scores"
         raise DataError(what, file=label, row=where, field=f"scores.{scorer}" if scorer else "scores")
     if not isinstance(score, dict) or "value" not in score:
         raise DataError("a score without a value", file=label, row=where, field=f"scores.{scorer}.value")
-    return str(sid), _score(score["value"], key, no_answer, label, where, f"scores.{scorer}.value", report)
+    return sid, _score(score["value"], key, no_answer, label, where, f"scores.{scorer}.value", report)
+
+
+def _sample_id(value: Any, file: str, row: int | None) -> str:
+    """A sample id as text: a string or an integer (Inspect's id types); an integral float is its integer (1.0 is
+    id 1, as 1 and "1" are); a bool, another float, a list or an object is a DataError."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DataError("a sample without an id", file=file, row=row, field="id")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise DataError(f"a sample id is a string or an integer (got {type(value).__name__} {str(value)[:40]})",
+                        file=file, row=row, field="id")
+    return str(value)
 
 
 def _score(value: Any, key: str | None, no_answer: str, file: str, where: str, field: str,
@@ -237,7 +291,20 @@ def _score(value: Any, key: str | None, no_answer: str, file: str, where: str, f
             skip(report, "Inspect samples scored N (no answer), skipped as not observed", 1)
             return None
         return _LETTERS[value.strip()]
+    if isinstance(value, str):
+        value = _text_score(value, file, where, field)
     return unit_score(value, file=file, row=where, field=field)
+
+
+def _text_score(value: str, file: str, where: str, field: str) -> float:
+    """A score given as text, as Inspect's `value_to_float` reads it: yes/true, no/false, or a number."""
+    text = value.strip().lower()
+    if text in _WORDS:
+        return _WORDS[text]
+    try:
+        return float(text)  # "nan" and "inf" then fail in unit_score, naming the field
+    except ValueError:
+        raise DataError(f"score {value!r} is not a number", file=file, row=where, field=field) from None
 
 
 def _text(sample: dict[str, Any], with_choices: bool) -> str | None:
@@ -245,7 +312,7 @@ def _text(sample: dict[str, Any], with_choices: bool) -> str | None:
     if isinstance(given, list):
         given = "\n\n".join(t for t in (_message_text(m) for m in given) if t)
     if isinstance(given, str) and given.startswith("attachment://"):  # .eval logs store long inputs apart
-        given = (sample.get("attachments") or {}).get(given.removeprefix("attachment://"), given)
+        given = _obj(sample.get("attachments")).get(given.removeprefix("attachment://"), given)
     text = given if isinstance(given, str) and given.strip() else None
     options = sample.get("choices")
     if with_choices and text is not None and isinstance(options, list) and options:
@@ -266,15 +333,15 @@ def _mean(items: list[Item]) -> float:
 
 def _stated(log: dict[str, Any], scorer: str, key: str | None, n_samples: int) -> float | None:
     """The log's own accuracy (or mean) of `scorer`, where the log holds every sample it counts."""
-    results = log.get("results") or {}
+    results = _obj(log.get("results"))
     if results.get("total_samples") not in (None, n_samples):
         return None
-    for entry in results.get("scores") or []:
+    for entry in _list(results.get("scores")):
         if isinstance(entry, dict) and (entry.get("scorer") or entry.get("name")) == scorer and \
                 (key is None or entry.get("name") in (key, scorer)):
-            metrics = entry.get("metrics") or {}
+            metrics = _obj(entry.get("metrics"))
             for name in ("accuracy", "mean"):
-                value = (metrics.get(name) or {}).get("value")
+                value = _obj(metrics.get(name)).get("value")
                 if isinstance(value, (int, float)):
                     return float(value)
     return None

@@ -13,15 +13,19 @@ Mapping:
   prompt is another item); query = `<task>/<doc.id>`; text = `doc.query` (the full prompt lighteval
   built, before any chat template);
 - outcome = one column of the row's `metric` struct: `metric` if given, else the first metric whose
-  values are all 0/1 (`acc`, `em`, ...); a score in [0, 1] is kept as a fraction, anything else is an
-  error. A task without such a metric is skipped and counted; the notes say which metric each task used
-  and compare its mean with the results file's figure.
+  values are all 0/1 or that lighteval defines as 0/1 (`BINARY_METRICS`: `acc`, `em`, ...); a score in
+  [0, 1] is kept as a fraction, a null is not observed (counted), anything else (NaN, a string, a number
+  outside [0, 1]) is an error naming the file, row and field, with or without `metric`. A task without
+  such a metric is skipped and counted; the notes say which metric each task used and compare its mean
+  with the results file's figure. A details file without rows, and a `doc.id` given twice in one file,
+  are errors naming the file (and both rows).
 
 Older lighteval details (columns `example`, `full_prompt`, `metrics`, no doc id) are read too: text =
 `example` (else `full_prompt`), query = `<task>/<sha1(text)[:16]>`, outcome from `metrics` (a struct or
-a JSON string). When one model has several runs of a task, the latest timestamp is kept and the older
-files are counted. Provenance per (model, task): the details file, lighteval's `lighteval_sha` (when not
-"?"), `config_tasks[task].version` and `summary_tasks[task].hashes.hash_examples`.
+a JSON string); the same text twice in one file is one item there, its rows merged by vote (counted).
+When one model has several runs of a task, the latest timestamp is kept and the older files are counted.
+Provenance per (model, task): the details file, lighteval's `lighteval_sha` (when not "?"),
+`config_tasks[task].version` and `summary_tasks[task].hashes.hash_examples`.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from irtnet._io import unique_keys
+from irtnet.data.importers._harness_items import unit_score
 from irtnet.data.importers._more_logs import (choose_metric, describe_metrics, dig, finish, keep_latest, load_json,
                                               metric_outcome, split_timestamp)
 from irtnet.data.importers._source import read_frame, require_path, skip
@@ -44,6 +49,11 @@ from irtnet.data.merge import entry
 from irtnet.data.records import make_records, row_where
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
+
+
+#: lighteval's metrics that are 0/1 by definition: taken even when a value is not 0/1, which is then an error.
+BINARY_METRICS = ("acc", "acc_norm", "acc_norm_nospace", "em", "qem", "pem", "pqem", "exact_match",
+                  "quasi_exact_match", "extractive_match")
 
 
 @dataclass(frozen=True)
@@ -100,18 +110,22 @@ def _read_run(run: _Run, metric: str | None, report: ImportReport,
     results = load_json(run.results) if run.results is not None and run.results.is_file() else None
     model = str(dig(results, "config_general", "model_name") or run.model)
     frame = read_frame(run.file, None, report)
+    if frame.empty:
+        raise DataError("holds no items (the details file has no rows)", file=str(run.file))
     ids, task, texts, metrics = _rows(frame, run, results)
-    name = choose_metric(metrics, metric)
+    name = choose_metric(metrics, metric, binary_names=BINARY_METRICS)
     if name is None:
         wanted = f"metric {metric!r}" if metric else "a 0/1-valued metric"
         skip(report, f"records of tasks without {wanted}", len(frame))
-        report.notes.append(f"{run.file}: task {task!r} has no {wanted} (its metrics: {describe_metrics(metrics)})")
+        report.notes.append(f"{run.file}: task {task!r} has no {wanted.removeprefix('a ')} (its metrics: "
+                            f"{describe_metrics(metrics)})")
         return pd.DataFrame()
     field = f"metric.{name}"
+    values = [_score(v, run.file, row, field) for v, row in zip(metrics[name], frame["_row"])]
     work = pd.DataFrame({"model": model, "query": [f"{task}/{i}" for i in ids], "benchmark": task,
-                         "text": texts, field: metrics[name].to_numpy(dtype=object), "_row": frame["_row"]})
-    missing = work[field].isna().to_numpy()
-    skip(report, f"records without a value of the chosen metric ('{field}' missing): not observed",
+                         "text": texts, field: pd.Series(values, dtype=object).to_numpy(), "_row": frame["_row"]})
+    missing = np.array([v is None for v in values], dtype=bool)
+    skip(report, f"records without a value of the chosen metric ('{field}' is null): not observed",
          int(missing.sum()))
     work = work[~missing]
     if work.empty:
@@ -125,26 +139,48 @@ def _read_run(run: _Run, metric: str | None, report: ImportReport,
     return records
 
 
+def _score(value: Any, file: Path, row: Any, field: str) -> float | None:
+    """A metric value as a score in [0, 1], None for a null (not observed); NaN, a string or a number outside
+    [0, 1] is an error naming the row (`unit_score`)."""
+    return None if value is None else unit_score(value, file=str(file), row=int(row), field=field)
+
+
 def _rows(frame: pd.DataFrame, run: _Run, results: Any) -> tuple[list[str], str, list[Any], pd.DataFrame]:
     """(doc ids, task key, texts, metrics frame) of a details frame, new (`doc`) or old (`example`) layout."""
     file = str(run.file)
     if "doc" in frame.columns and "metric" in frame.columns:
         docs = _structs(frame, "doc", file)
-        ids = [_doc_id(d, row, file) for d, row in zip(docs, frame["_row"])]
+        ids = _unique([_doc_id(d, row, file) for d, row in zip(docs, frame["_row"])], frame["_row"], file)
         names = {str(d["task_name"]) for d in docs if d.get("task_name")}
         if len(names) > 1:
             raise DataError(f"rows of several tasks in one details file: {sorted(names)}", file=file,
                             field="doc.task_name")
         task = names.pop() if names else _task_key(run.task, results)
-        return ids, task, [d.get("query") for d in docs], pd.DataFrame(_structs(frame, "metric", file))
+        return ids, task, [d.get("query") for d in docs], _metric_frame(_structs(frame, "metric", file))
     if "metrics" in frame.columns and ("example" in frame.columns or "full_prompt" in frame.columns):
         text_col = "example" if "example" in frame.columns else "full_prompt"
         texts = frame[text_col].astype(object).where(frame[text_col].notna(), None).tolist()
         ids = [hashlib.sha1(str(t).encode("utf-8")).hexdigest()[:16] for t in texts]
         metrics = [_json_struct(m, row, file) for m, row in zip(frame["metrics"], frame["_row"])]
-        return ids, _task_key(run.task, results), texts, pd.DataFrame(metrics)
+        return ids, _task_key(run.task, results), texts, _metric_frame(metrics)
     raise DataError("not a lighteval details file: expected columns doc and metric (or example and metrics); "
                     f"found {[c for c in frame.columns if c != '_row']}", file=file)
+
+
+def _metric_frame(structs: list[dict[str, Any]]) -> pd.DataFrame:
+    """One object column per metric: a null or absent value is None, a NaN stays a NaN (an error when read)."""
+    names = list(dict.fromkeys(name for struct in structs for name in struct))
+    return pd.DataFrame({n: pd.Series([s.get(n) for s in structs], dtype=object) for n in names})
+
+
+def _unique(ids: list[str], rows: pd.Series, file: str) -> list[str]:
+    """`ids`, unless one is given twice: then a DataError naming both rows (two docs are never merged)."""
+    first: dict[str, int] = {}
+    for doc_id, row in zip(ids, rows):
+        if first.setdefault(doc_id, int(row)) != int(row):
+            raise DataError(f"doc id {doc_id!r} appears twice (rows {first[doc_id]} and {int(row)})", file=file,
+                            **row_where(file, int(row)), field="doc.id")
+    return ids
 
 
 def _structs(frame: pd.DataFrame, column: str, file: str) -> list[dict[str, Any]]:

@@ -17,10 +17,11 @@ Rows and outcome:
   each task's default).
 - the score is the row's metric: `metric` (a name or a comma-separated preference list, e.g.
   `acc_norm,acc`; a task logging none of them is skipped and counted), else the first metric in the row's
-  `metrics` list (older files: the results config's `metric_list`) whose values are numbers. 0/1 values
-  (`acc`, `exact_match`) are binary; other values in [0, 1] are stored as fractions; anything outside
-  [0, 1] is an error. Tasks whose metrics are corpus-level only (lists such as span F1) are skipped and
-  counted.
+  `metrics` list (older files: the results config's `metric_list`) with a per-item value. 0/1 values
+  (`acc`, `exact_match`, or true/false) are binary; other numbers in [0, 1] are stored as fractions; anything
+  else (a number outside [0, 1], NaN, a string such as "1", null) is an error naming the file, line and
+  field, with or without `metric`. Tasks whose metrics are corpus-level only (every value a list or an
+  object, such as span F1's pairs) are skipped and counted.
 - each task's mean score is compared with the results file's `results[task]["<metric>,<filter>"]`;
   mismatches and samples files holding fewer docs than `n-samples` says are noted.
 
@@ -260,10 +261,9 @@ def _choose_metric(rows: list[tuple[int, dict[str, Any]]], task: str, res: _Resu
         report.notes.append(f"{file}: task {task!r} logs none of the metrics {asked!r} (it logs {listed}): "
                             "not imported")
         return None
-    numeric = [m for m in listed if any(_is_number(row.get(m)) for _, row in rows)
-               and all(_is_number(row[m]) for _, row in rows if row.get(m) is not None)]
-    if numeric:
-        return numeric[0]
+    per_item = [m for m in listed if not _corpus_level(row.get(m) for _, row in rows)]
+    if per_item:
+        return per_item[0]  # its values must all be scores (`_value`): one bad value is an error, never a skip
     skip(report, "lm-eval sample rows of tasks without a per-item score (corpus-level metrics only)", len(rows))
     report.notes.append(f"{file}: task {task!r} has no per-item score (its metrics {listed} are aggregated "
                         "over the corpus only): not imported")
@@ -272,6 +272,12 @@ def _choose_metric(rows: list[tuple[int, dict[str, Any]]], task: str, res: _Resu
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float))
+
+
+def _corpus_level(values: Any) -> bool:
+    """Whether a metric has no per-item value: every row gives a list or an object (e.g. span F1's (gold, prediction)
+    pairs, aggregated over the corpus) or nothing. Any other value, a string included, makes it per-item."""
+    return all(v is None or isinstance(v, (list, dict)) for v in values)
 
 
 def _text_of(row: dict[str, Any], template: Any, mode: str) -> tuple[str | None, str]:

@@ -6,7 +6,11 @@ the metrics and, with `--dump-eval-details`, `details`; `predictions/<model_abbr
 PATH is a run folder, a folder above several runs, or one results file.
 
 `details` is a list, or an object keyed "0", "1", ... (older evaluators, or the harness's own
-formatting). Each entry's correctness is the first of `correct`, `is_correct`, `cascade_correct`: a bool
+formatting): the keys are the items' 0-based positions, so errors call the entry under key "k" (like the
+k-th list item, counting from 0) row k + 1, counting from 1 as for every JSON list. An object's "type" key
+is the evaluator's label ("GEN"), not an entry; any other key that is not a whole number is an error, as are
+an entry that is not an object, an empty `details`, and an item id (`example_abbr` or position) given twice.
+Each entry's correctness is the first of `correct`, `is_correct`, `cascade_correct`: a bool
 or 0/1 is binary; a list of them (one per replica, `n` > 1 runs) is k of n; null is not observed. Mapping:
 model = the `results/` sub-folder; benchmark = the dataset abbr (file name); query =
 `<dataset>/<example_abbr>` where entries have one (replicated runs), else `<dataset>/<index>`; text = the
@@ -23,6 +27,7 @@ pairwise "A is better", and no per-item correct / incorrect.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,16 +100,10 @@ def _result(file: Path) -> _Result:
 
 def _read(result: _Result, report: ImportReport) -> pd.DataFrame:
     data = load_json(result.file)
-    entries = _details(data)
+    entries = _details(data, str(result.file))
     prompts = _prompts(result)
-    rows = []
-    for key, item in entries:
-        if not isinstance(item, dict):
-            skip(report, "details entries that are not objects", 1)
-            continue
-        rows.append(_row(item, key, result, prompts))
-    if not rows:
-        return pd.DataFrame()
+    rows = [_row(item, key, row, result, prompts) for key, row, item in entries]
+    _refuse_repeats(rows, str(result.file))
     frame = pd.DataFrame(rows)
     missing = frame["k"].isna().to_numpy()
     skip(report, "details entries whose correctness is null (not observed)", int(missing.sum()))
@@ -116,19 +115,50 @@ def _read(result: _Result, report: ImportReport) -> pd.DataFrame:
                         benchmark="benchmark", text="text")
 
 
-def _details(data: Any) -> list[tuple[str, Any]]:
-    """(key, entry) pairs of a results file's details, or _Refused saying why it has none."""
+def _details(data: Any, file: str) -> list[tuple[str, int, Any]]:
+    """(key, row, entry) triples of a results file's details, or _Refused saying why it has none.
+
+    The key is the entry's 0-based position in the dataset (its index in a list, or its key "0", "1", ... in an
+    object); the row, as errors count, is that position + 1. An object's "type" key (e.g. "GEN") is the
+    evaluator's label, not an entry; any other key that is not a whole number is an error, as is no entry at all.
+    """
     if not isinstance(data, dict):
         raise _Refused(f"expected a JSON object of results, got a {type(data).__name__}")
     if "details" not in data:
         raise _Refused(_why_no_details(data))
     details = data["details"]
     if isinstance(details, dict):
-        keyed = [(str(k), v) for k, v in details.items() if str(k).isdigit()]
-        return sorted(keyed, key=lambda kv: int(kv[0]))
-    if isinstance(details, list):
-        return [(str(i), v) for i, v in enumerate(details)]
-    raise _Refused(f"`details` is a {type(details).__name__}, not a list or an object of entries")
+        entries = sorted(((_position(k, file), k, v) for k, v in details.items()
+                          if k != "type" or not isinstance(v, str)), key=lambda e: e[0])
+        for (i, first, _), (j, key, _) in zip(entries, entries[1:]):
+            if i == j:
+                raise DataError(f"the details keys {first!r} and {key!r} name one position", file=file,
+                                field=f"details.{key}")
+        out = [(str(i), i + 1, v) for i, _, v in entries]
+    elif isinstance(details, list):
+        out = [(str(i), i + 1, v) for i, v in enumerate(details)]
+    else:
+        raise _Refused(f"`details` is a {type(details).__name__}, not a list or an object of entries")
+    if not out:
+        raise DataError("holds no items (`details` is empty)", file=file, field="details")
+    return out
+
+
+def _position(key: str, file: str) -> int:
+    """A `details` key as the entry's 0-based position; a key that is not a whole number is a DataError."""
+    if not re.fullmatch(r"[0-9]+", key):
+        raise DataError(f"a details key {key!r} that is not an item's position (0, 1, ...)", file=file,
+                        field=f"details.{key}")
+    return int(key)
+
+
+def _refuse_repeats(rows: list[dict[str, Any]], file: str) -> None:
+    """One item per query id in a file: OpenCompass writes each item once (replicas as a list in its entry)."""
+    first: dict[str, Any] = {}
+    for row in rows:
+        if first.setdefault(row["query"], row["_row"]) != row["_row"]:
+            raise DataError(f"the item {row['query']!r} appears twice (rows {first[row['query']]} and {row['_row']})",
+                            file=file, row=row["_row"], field=row["_id"])
 
 
 def _why_no_details(data: dict[str, Any]) -> str:
@@ -154,21 +184,24 @@ def _pair(gold: Any) -> str:
     return ""
 
 
-def _row(item: dict[str, Any], key: str, result: _Result, prompts: dict[str, Any]) -> dict[str, Any]:
+def _row(item: Any, key: str, row: int, result: _Result, prompts: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise DataError(f"a details entry is a {type(item).__name__}, not an object", file=str(result.file), row=row,
+                        field="details")
     field = next((f for f in CORRECT if f in item), None)
     if field is None:
         raise DataError(f"details entry has none of the fields {list(CORRECT)} (keys: {sorted(item)[:10]})",
-                        file=str(result.file), row=key, field="details")
-    k, n = _counts(item[field], result, key, field)
+                        file=str(result.file), row=row, field="details")
+    k, n = _counts(item[field], result, row, field)
     ident = item.get("example_abbr")
     text = message_text(item.get("prompt", item.get("origin_prompt")))
     if text is None and ident is None:
         text = message_text(prompts.get(key, {}).get("origin_prompt") if isinstance(prompts.get(key), dict) else None)
     return {"query": f"{result.dataset}/{ident if ident is not None else key}", "k": k, "n": n, "text": text,
-            "_row": key if ident is None else f"{key} ({ident})"}
+            "_row": row, "_id": "details" if ident is None else "example_abbr"}
 
 
-def _counts(value: Any, result: _Result, key: str, field: str) -> tuple[float | None, float]:
+def _counts(value: Any, result: _Result, row: int, field: str) -> tuple[float | None, float]:
     values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
     if not values or all(v is None for v in values):
         return None, 1.0
@@ -176,7 +209,7 @@ def _counts(value: Any, result: _Result, key: str, field: str) -> tuple[float | 
              for v in values)
     if not ok:
         raise DataError(f"correctness must be true/false or 0/1 (or a list of them), got {value!r}",
-                        file=str(result.file), row=key, field=field)
+                        file=str(result.file), row=row, field=field)
     return float(sum(float(v) for v in values)), float(len(values))
 
 
