@@ -220,6 +220,8 @@ def test_oll_filters_metric_option_and_model_option(tmp_path):
     ([_sample(0, 1.0), _sample(0, 0.0)], r"line 2, field 'doc_id': doc_id '0' appears twice"),
     ([_sample(7, 1.0), {"doc": {}}], r"line 2, field 'doc_id': missing doc_id"),
     ([{"doc": {}, "acc": 1}], r"field 'doc_id': missing required column \['doc_id'\]"),
+    ([_sample(0, 1.0, 1.0), _sample(1, 2.0, 0.0)], r"line 2, field 'acc_norm'"),  # not a skip to acc
+    ([_sample(0, 1.0), _sample(1, "yes")], r"line 2, field 'acc_norm'"),
 ])
 def test_bad_oll_input(tmp_path, rows, message):
     path = _oll(tmp_path, "m", "leaderboard_ifeval", rows)

@@ -22,7 +22,9 @@ optionally `filter` and `metrics` (the names of its metric fields), and the metr
   in sorted order (noted when models differ);
 - outcome = option `metric`, else the first 0/1-valued field among acc_norm, acc, exact_match,
   prompt_level_strict_acc, then the row's other metrics: what the leaderboard reports for BBH, GPQA and
-  MuSR (acc_norm), MMLU-Pro (acc), MATH (exact_match) and IFEval (prompt-level strict). Lists such as
+  MuSR (acc_norm), MMLU-Pro (acc), MATH (exact_match) and IFEval (prompt-level strict). Those four are 0/1 by
+  definition: one of them is taken wherever a row has it, and a value of it that is not a score (2, "yes") is
+  an error naming the line, never a reason to read another metric. Lists such as
   `inst_level_strict_acc` are never a per-item outcome. A task without such a metric is skipped and
   counted; the notes say which metric each task used.
 - a file whose rows carry several `filter` values keeps option `filter`'s rows (the others counted);
@@ -119,7 +121,7 @@ def _read_run(run: _Run, metric: str | None, model: str | None, filter: str | No
     frame = _one_filter(frame, run, filter, report)
     ids = _item_keys(frame, run, report)
     metrics = _metrics(frame)
-    name = choose_metric(metrics, metric, PREFERRED)
+    name = choose_metric(metrics, metric, PREFERRED, binary_names=PREFERRED)  # a bad 0/1 value: an error, not a skip
     if name is None:
         wanted = f"metric {metric!r}" if metric else "a 0/1-valued metric"
         skip(report, f"records of tasks without {wanted}", len(frame))
