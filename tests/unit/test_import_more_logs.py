@@ -222,6 +222,7 @@ def test_oll_filters_metric_option_and_model_option(tmp_path):
     ([{"doc": {}, "acc": 1}], r"field 'doc_id': missing required column \['doc_id'\]"),
     ([_sample(0, 1.0, 1.0), _sample(1, 2.0, 0.0)], r"line 2, field 'acc_norm'"),  # not a skip to acc
     ([_sample(0, 1.0), _sample(1, "yes")], r"line 2, field 'acc_norm'"),
+    ([_sample(0, 1.0), _sample(1, float("nan"))], r"line 2, field 'acc_norm': not a number but NaN"),  # not missing
 ])
 def test_bad_oll_input(tmp_path, rows, message):
     path = _oll(tmp_path, "m", "leaderboard_ifeval", rows)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from irtnet._io import unique_keys
-from irtnet.data.importers._source import build_table, parse_jsonl, read_frame, skip
+from irtnet.data.importers._source import _NonFiniteTokens, _settle_tokens, build_table, parse_jsonl, read_frame, skip
 from irtnet.data.merge import provenance_models
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
@@ -121,15 +121,18 @@ def message_text(value: Any) -> str | None:
 
 
 # ---------------------------------------------------------------- reading
-def read_samples(file: Path, report: ImportReport) -> pd.DataFrame:
-    """A samples file as a frame with `_row`: JSON Lines (also when named .json), a JSON list, or Parquet."""
+def read_samples(file: Path, report: ImportReport, nan_text: Collection[str] = ()) -> pd.DataFrame:
+    """A samples file as a frame with `_row`: JSON Lines (also when named .json), a JSON list, or Parquet. In the
+    `nan_text` fields a NaN or infinite value that is not a null is read as its text (`read_frame`), so that it
+    fails as a score naming its row instead of counting as missing."""
     if file.suffix.lower() != ".json":
-        return read_frame(file, None, report)
+        return read_frame(file, None, report, nan_text)
     content = file.read_bytes()
+    marked = _NonFiniteTokens() if nan_text else None
     try:
-        data = json.loads(content, object_pairs_hook=unique_keys(str(file)))
+        data = json.loads(content, parse_constant=marked, object_pairs_hook=unique_keys(str(file)))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        items, rows = parse_jsonl(content, str(file))  # early Open LLM Leaderboard files: JSON Lines in .json
+        items, rows = parse_jsonl(content, str(file), marked)  # early Open LLM Leaderboard files: JSON Lines in .json
     else:
         if isinstance(data, dict):  # JSON Lines of a single line
             data, rows = [data], [1]
@@ -139,6 +142,8 @@ def read_samples(file: Path, report: ImportReport) -> pd.DataFrame:
             raise DataError(f"expected JSON Lines or a JSON list of samples, got a {type(data).__name__}",
                             file=str(file))
         items = data
+    if marked is not None and marked.seen:
+        _settle_tokens(items, nan_text)
     records = [(item, row) for item, row in zip(items, rows) if isinstance(item, dict)]
     skip(report, "samples that are not JSON objects", len(items) - len(records))
     if not records:

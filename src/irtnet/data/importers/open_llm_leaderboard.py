@@ -24,7 +24,8 @@ optionally `filter` and `metrics` (the names of its metric fields), and the metr
   prompt_level_strict_acc, then the row's other metrics: what the leaderboard reports for BBH, GPQA and
   MuSR (acc_norm), MMLU-Pro (acc), MATH (exact_match) and IFEval (prompt-level strict). Those four are 0/1 by
   definition: one of them is taken wherever a row has it, and a value of it that is not a score (2, "yes") is
-  an error naming the line, never a reason to read another metric. Lists such as
+  an error naming the line, never a reason to read another metric; a null is not observed (counted), a NaN
+  an error. Lists such as
   `inst_level_strict_acc` are never a per-item outcome. A task without such a metric is skipped and
   counted; the notes say which metric each task used.
 - a file whose rows carry several `filter` values keeps option `filter`'s rows (the others counted);
@@ -116,7 +117,7 @@ def _read_run(run: _Run, metric: str | None, model: str | None, filter: str | No
               provenance: dict[str, list[dict[str, Any]]], used: list[str]) -> pd.DataFrame:
     results = _results(run)
     name_of_model = model or str(dig(results, "model_name") or run.folder_model)
-    frame = read_samples(run.file, report)
+    frame = read_samples(run.file, report, nan_text=PREFERRED + ((metric,) if metric else ()))  # NaN: not missing
     require_columns(frame, ["doc_id"], str(run.file))
     frame = _one_filter(frame, run, filter, report)
     ids = _item_keys(frame, run, report)
