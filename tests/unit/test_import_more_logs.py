@@ -372,6 +372,8 @@ def test_opencompass_skips_refused_files_when_others_import(tmp_path):
     ({"details": {"1": {"correct": True}, "01": {"correct": True}}},
      r"gsm8k.json, field 'details.01': the details keys '1' and '01' name one position"),
     ({"error": "No predictions found."}, r"gsm8k.json: OpenCompass recorded an error"),
+    ({"details": [{"correct": True}, {"correct": []}]},
+     r"gsm8k.json, row 2, field 'correct': correctness is an empty list"),
 ])
 def test_bad_opencompass_input(tmp_path, details, message):
     _oc_run(tmp_path, "m", "gsm8k", details)

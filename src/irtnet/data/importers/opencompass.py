@@ -11,7 +11,8 @@ k-th list item, counting from 0) row k + 1, counting from 1 as for every JSON li
 is the evaluator's label ("GEN"), not an entry; any other key that is not a whole number is an error, as are
 an entry that is not an object, an empty `details`, and an item id (`example_abbr` or position) given twice.
 Each entry's correctness is the first of `correct`, `is_correct`, `cascade_correct`: a bool
-or 0/1 is binary; a list of them (one per replica, `n` > 1 runs) is k of n; null is not observed. Mapping:
+or 0/1 is binary; a list of them (one per replica, `n` > 1 runs) is k of n; null is not observed, an empty
+list an error. Mapping:
 model = the `results/` sub-folder; benchmark = the dataset abbr (file name); query =
 `<dataset>/<example_abbr>` where entries have one (replicated runs), else `<dataset>/<index>`; text = the
 entry's `prompt` / `origin_prompt`, else the `origin_prompt` of the same index in the predictions file (a
@@ -203,7 +204,10 @@ def _row(item: Any, key: str, row: int, result: _Result, prompts: dict[str, Any]
 
 def _counts(value: Any, result: _Result, row: int, field: str) -> tuple[float | None, float]:
     values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
-    if not values or all(v is None for v in values):
+    if not values:  # OpenCompass writes one outcome per replica, so an empty list is a damaged entry
+        raise DataError("correctness is an empty list (no replica's outcome)", file=str(result.file), row=row,
+                        field=field)
+    if all(v is None for v in values):
         return None, 1.0
     ok = all(isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)) and float(v) in (0.0, 1.0)
              for v in values)
