@@ -48,9 +48,7 @@ STALE_AFTER_S = 3600.0
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename. A `path` that is a
     folder, or a parent that cannot be created, is a DataError naming it."""
-    path = Path(path)
-    if path.is_dir():
-        raise DataError("is a folder: give the path of a file to write", file=str(path))
+    path = check_file_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -66,6 +64,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def check_file_target(path: str | os.PathLike[str]) -> Path:
+    """`path` as a Path, where a file can be written (what `atomic_path` refuses, checked before a command's work,
+    not after it): a folder, or a path under an existing file, is a DataError naming it."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError("is a folder: give the path of a file to write", file=str(path))
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise DataError("cannot write here: a folder on its path is a file", file=str(path))
+    return path
 
 
 @contextlib.contextmanager

@@ -34,7 +34,10 @@ class DataConfig(BaseModel):
         None, description="query (test queries unseen), benchmark (`holdout_benchmark` left out) or pair (test "
                           "(model, query) pairs of queries seen with other models); None: pair for a model with "
                           "free per-item parameters, else query")
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    fractions: tuple[float, float, float] = Field(
+        (0.8, 0.1, 0.1), description="train, validation and test fractions of the queries; a benchmark split uses "
+                                     "only the validation one (the share of the other benchmarks' queries kept for "
+                                     "validation), its test part being the held-out benchmarks")
     holdout_benchmark: str | list[str] | None = Field(
         None, description="the test benchmark, or a list of them, when split = 'benchmark': every query of "
                           "these is a test query and none is trained on")
@@ -75,11 +78,28 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     return values
 
 
+def check_holdout_fractions(fractions: Sequence[float], option: str = "--split") -> None:
+    """With benchmarks held out, the test part is every query of them and the other benchmarks' queries are cut
+    into training and validation only: fractions given for such a split must be TRAIN,VAL,0 (VAL: the validation
+    share), never a test fraction silently dropped. ConfigError otherwise."""
+    values = check_fractions(fractions)
+    if values[2] != 0:
+        shown = ",".join(f"{f:g}" for f in values)
+        raise ConfigError(f"{option} {shown} with held-out benchmarks (--holdout-benchmark, or data.split = "
+                          "'benchmark'): the test queries are every query of the "
+                          "held-out benchmarks, and the other benchmarks' queries are cut into training and "
+                          f"validation only, so the test fraction must be 0: give {option} TRAIN,VAL,0 (e.g. "
+                          f"{1 - values[1]:g},{values[1]:g},0) to set the validation share, or leave {option} out "
+                          "(0.9 training, 0.1 validation)")
+
+
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """A JSON or TOML file as a dict (errors name the file; a key given twice in one table or object is one,
-    in JSON as in TOML, never the last value silently winning)."""
+    """A JSON or TOML (named .toml) file as a dict (errors name the file; a key given twice in one table or object
+    is one, in JSON as in TOML, never the last value silently winning; a YAML file is refused by its name)."""
     path = Path(path)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        raise ConfigError(f"{path}: a YAML file; only JSON and TOML config files are read (TOML named .toml)")
     try:
         text = path.read_text()
     except OSError as exc:
@@ -87,8 +107,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         value = tomllib.loads(text) if path.suffix == ".toml" else json.loads(
             text, object_pairs_hook=unique_keys(str(path)))
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'} ({exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc}); only JSON and TOML config files are read, TOML in a "
+                          "file named .toml") from exc
     except DataError as exc:  # unique_keys: a key given twice
         raise ConfigError(f"{path}: {exc.reason}") from None
     if not isinstance(value, dict):

@@ -17,7 +17,8 @@ from irtnet.data.splits import split_by_query
 from irtnet.metrics import log_loss
 from irtnet.predictors import IrtNet, ModelBenchmarkMean, ModelMean
 from irtnet.tasks.benchmark import evaluate_benchmarks
-from irtnet.tasks.cost import cost_matrix, evaluate_cost, prices_from_models, token_counts
+from irtnet.tasks.cost import evaluate_cost
+from irtnet.tasks.prices import cost_matrix, prices_from_models, token_counts
 from irtnet.tasks.evaluate import score_matrix, training_accuracies
 from irtnet.tasks.interpret import difficulty_correlation
 from irtnet.tasks.onboard import onboarding_experiment

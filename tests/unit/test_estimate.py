@@ -361,6 +361,30 @@ def test_answers_files_with_two_label_fields_or_ragged_csv_rows_are_refused(tmp_
     assert texts == ["q a", "q b"] and labels.tolist() == [1.0, 0.0]
 
 
+def test_texts_and_answers_files_with_two_text_fields_or_a_column_name_used_twice_are_refused(tmp_path):
+    """As two label fields are: never one of the two values read and the other ignored."""
+    from irtnet.api.inputs import read_answers, read_texts
+
+    both = tmp_path / "both.jsonl"
+    both.write_text('{"text": "solve x"}\n{"text": "solve x", "prompt": "history of rome"}\n')
+    with pytest.raises(DataError, match=r"both.jsonl, line 2, field 'prompt': two text fields \('text' and "
+                                        r"'prompt'\); give the text in one of them"):
+        read_texts(both)
+    columns = tmp_path / "columns.csv"  # a second text column, even empty, is a second text field
+    columns.write_text("text,question,correct\nsolve x,,1\n")
+    with pytest.raises(DataError, match=r"columns.csv, row 1, field 'question': two text fields"):
+        read_answers(columns)
+    for name, header, message in [("t.csv", "text,text", "the column name 'text' is used twice (columns 1 and 2)"),
+                                  ("a.csv", "text,correct,correct",
+                                   "the column name 'correct' is used twice (columns 2 and 3)")]:
+        (tmp_path / name).write_text(f"{header}\nsolve x,1,0\n" if name == "a.csv" else f"{header}\nsolve x,b\n")
+        with pytest.raises(DataError, match=re.escape(f"{name}, field '{header.split(',')[-1]}': {message}")):
+            (read_answers if name == "a.csv" else read_texts)(tmp_path / name)
+    one = tmp_path / "one.jsonl"
+    one.write_text('{"prompt": "solve x"}\n{"question": "name a gas"}\n')
+    assert read_texts(one)[0] == ["solve x", "name a gas"]  # any one text field per record
+
+
 def test_routing_profile_counts_where_the_new_model_wins():
     p_known = np.array([[0.5, 0.6], [0.5, 0.6], [0.9, 0.1], [0.2, 0.3]])
     rows = routing_profile(np.array([0.7, 0.1, 0.5, 0.4]), p_known, ["x", "x", "y", "y"], ["m1", "m2"])
@@ -772,3 +796,97 @@ def test_the_replayed_overall_interval_sums_each_models_errors_over_the_benchmar
     with pytest.raises(DataError, match="overall row"):
         estimate_accuracy(np.ones((2, 1)), np.zeros(2), ["(all benchmarks)", "b"], [0], [1.0],
                           Prior(np.zeros(1), np.eye(1)), overall=True)
+
+
+# ------------------------------------------------------------------------------- answers and pool files, options
+@pytest.mark.parametrize("content, suffix, message", [
+    ("model,query,correct\nm9,q000001,1\nm8,q000002,0\n", ".csv",
+     "answers.csv, field 'model': a 'model' column (it names 2: 'm8', 'm9'): an answers file holds the answers of "
+     "one new model"),
+    ('{"query": "q000001", "correct": 1}\n{"query": "q000002", "correct": 1, "model": "m9"}\n', ".jsonl",
+     "answers.jsonl, line 2, field 'model': a 'model' field (it names 1: 'm9')"),
+    ("query,correct,extra_typo\nq000001,1,x\n", ".csv",
+     "answers.csv, field 'extra_typo': unknown column(s) 'extra_typo'; an answers file reads 'query' or 'id'"),
+    ('[{"query": "q000001", "correct": 1, "note": "x"}]', ".json",
+     "answers.json, row 1, field 'note': unknown field(s) 'note'; an answers file reads"),
+    ("query,query,correct\nq000001,q000002,1\n", ".csv",
+     "answers.csv, field 'query': the column name 'query' is used twice (columns 1 and 2)"),
+    ('{"query": 1.5, "correct": 1}\n', ".jsonl", "line 1, field 'query': 1.5 is not an item id"),
+])
+def test_an_answers_file_is_one_new_models_and_every_field_is_read(run_dir, tmp_path, content, suffix, message):
+    from irtnet.api import estimate_model
+
+    path = tmp_path / f"answers{suffix}"
+    path.write_text(content)
+    with pytest.raises(DataError, match=re.escape(message)):
+        estimate_model(run_dir, path)
+    result = _invoke(run_dir, "--answers", path)
+    assert result.exit_code == 2 and message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_a_pool_file_refuses_an_id_given_twice_naming_both_lines(run_dir, tmp_path):
+    from irtnet.api.estimate import open_pool
+
+    for lines, message in [
+        ([{"id": "x", "text": "an algebra question", "benchmark": "algebra"},
+          {"id": "x", "text": "a biology question", "benchmark": "biology"}],
+         "pool.jsonl, line 2, field 'id': the item id 'x' is given twice, in line 1 and here"),
+        ([{"id": "pool-2", "text": "an algebra question", "benchmark": "algebra"},
+          {"text": "a biology question", "benchmark": "biology"}],
+         "the item id 'pool-2' is given twice, in line 1 and here (an item without an id is pool-N"),
+        ([{"id": ["x"], "text": "an algebra question", "benchmark": "algebra"}],
+         "line 1, field 'id': ['x'] is not an item id"),
+    ]:
+        pool = tmp_path / "pool.jsonl"
+        pool.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        with pytest.raises(DataError, match=re.escape(message)):
+            open_pool(run_dir / "model", pool)
+        result = _invoke(run_dir / "model", "--plan", 1, "--pool", pool)
+        assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    pool.write_text('{"id": 0, "text": "an algebra question", "benchmark": "algebra"}\n'
+                    '{"text": "a biology question", "benchmark": "biology"}\n')
+    assert open_pool(run_dir / "model", pool)[1].ids == ["0", "pool-2"]  # an id 0 is an id, not "none given"
+
+
+def test_an_answer_by_a_text_that_is_two_pool_items_is_refused(run_dir, tmp_path):
+    from irtnet.api.estimate import estimate_model
+
+    pool = tmp_path / "pool.csv"
+    pool.write_text("id,text,benchmark\na,same question,algebra\nb,same question,algebra\nc,other,biology\n")
+    answers = tmp_path / "answers.csv"
+    answers.write_text("text,benchmark,correct\nsame question,algebra,1\n")
+    with pytest.raises(DataError, match=re.escape("answers.csv, row 1, field 'text': this text is 2 items of "
+                                                  "benchmark 'algebra' in") + ".*ids 'a', 'b'.*give the item's id"):
+        estimate_model(run_dir / "model", answers, pool=pool)
+    answers.write_text("query,correct\nb,1\n")
+    assert estimate_model(run_dir / "model", answers, pool=pool).n_answers == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--answers", "{a}", "-o", "{tmp}/x.jsonl"],
+     "--out is read only with --plan N (choosing items to run): give --plan, or leave out --out"),
+    (["--answers", "{a}", "--strategy", "anchor"], "--strategy is read only with --plan N"),
+    (["--plan", 2, "--json", "{tmp}/e.json"], "--json is read only when estimating (--answers or --interactive)"),
+    (["--plan", 2, "--level", 0.8, "--replay-folds", 0],
+     "--level and --replay-folds are read only when estimating"),
+    (["--answers", "{a}", "--rounds", 2], "--rounds is read only with --interactive"),
+])
+def test_an_option_of_another_mode_is_refused_by_name(run_dir, tmp_path, args, message):
+    answers = tmp_path / "a.csv"
+    answers.write_text("query,correct\nq000001,1\n")
+    result = _invoke(run_dir, *[str(a).format(a=answers, tmp=tmp_path) for a in args])
+    assert result.exit_code == 2 and f"error: {message}" in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "x.jsonl").exists() and not (tmp_path / "e.json").exists()
+
+
+def test_output_paths_are_checked_before_the_work(run_dir, tmp_path):
+    answers = tmp_path / "a.csv"
+    answers.write_text("query,correct\nq000001,1\n")
+    (tmp_path / "file").write_text("")
+    for args, message in [(["--plan", 2, "-o", tmp_path], f"{tmp_path}: is a folder"),
+                          (["--plan", 2, "-o", tmp_path / "file" / "p.jsonl"], "a folder on its path is a file"),
+                          (["--answers", answers, "--json", tmp_path], f"{tmp_path}: is a folder")]:
+        result = _invoke(run_dir, *args)
+        printed = " ".join(result.output.split())
+        assert result.exit_code == 2 and message in printed, (args, result.output)
+        assert "items to run" not in printed and "Estimated accuracy" not in printed  # nothing printed first

@@ -43,7 +43,8 @@ def test_embedllm_folder_pools_its_csvs_and_votes_repeats(tmp_path):
     (HEAD, r"e.csv: no records \(the input is empty\)"),
     (HEAD + "m1,1,x,1,a\nm2,1,x,0,b\n",
      r"query id '1' collides: it has two different benchmark values \(rows \[1, 2\]"),
-    (HEAD + "m1,1,x,1,a\nm2,1,,0,a\n", r"query id '1' collides: it has two different text values"),
+    (HEAD + "m1,1,x,1,a\nm2,1,,0,a\n",
+     r"e.csv, row 2, field 'text': query id '1' has a text on row 1 but none on row 2"),
     (HEAD + "m1,1,x,1,a\nm2,1,x,,a\n", r"e.csv, row 2, field 'label': model 'm2' has no records"),
 ])
 def test_bad_embedllm_input_names_file_row_and_field(tmp_path, text, message):

@@ -63,7 +63,7 @@ def test_texts_and_answers_errors_name_the_line_blank_lines_counted(tmp_path):
     from irtnet.api.inputs import read_answers, read_texts
 
     texts = _write(tmp_path, "q.jsonl", '{"text": "a"}\n\n\n{"query": " "}\n')
-    with pytest.raises(DataError, match=r"q.jsonl, line 4: no text") as err:
+    with pytest.raises(DataError, match=r"q.jsonl, line 4, field 'query': no text") as err:
         read_texts(texts)
     assert err.value.line == 4 and err.value.row is None
     bad_json = _write(tmp_path, "b.jsonl", '{"text": "a"}\n\n{"text": \n')

@@ -311,6 +311,21 @@ def test_a_run_without_run_json_is_called_damaged_and_only_an_old_run_old(cli_ru
     assert f"error: {tmp_path / 'nowhere'}: no such run directory" in out and "scoring" not in out
 
 
+def test_evaluate_refuses_a_file_and_an_unknown_routing_mode_before_scoring(cli_run, tmp_path):
+    file = tmp_path / "table.csv"
+    file.write_text("model,query,label\n")
+    out = _error(_cli("evaluate", file))
+    assert (f"error: {file}: not a directory (a file); give a run directory written by `irtnet train`" in out
+            and "no such" not in out and "scoring" not in out)
+    for mode in ("foo", ""):
+        out = _error(_cli("evaluate", cli_run, "--routing-mode", mode))
+        assert f"error: unknown routing mode {mode!r}: use 'complete' or 'observed'" in out and "scoring" not in out
+    out = _error(_cli("evaluate", cli_run, "--markdown", tmp_path))
+    assert f"error: {tmp_path}: is a folder" in out and "scoring" not in out
+    with pytest.raises(ConfigError, match="unknown routing mode 'foo'"):  # checked before the run is even opened
+        api.evaluate_run(tmp_path / "nowhere", routing_mode="foo")
+
+
 def test_a_killed_training_leaves_the_existing_run_whole(tmp_path, table_path):
     """kill -9 in the middle of `irtnet train --overwrite`: the old run is still the one that opens."""
     import os

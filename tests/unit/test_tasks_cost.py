@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from irtnet.errors import ConfigError, DataError
-from irtnet.tasks.cost import (
-    Price, cost_matrix, curve_area, evaluate_cost, lambda_grid, load_prices, match_point, prices_from_models,
-    require_prices, route_budget, sweep, token_counts,
-)
+from irtnet.tasks.cost import curve_area, evaluate_cost, lambda_grid, match_point, route_budget, sweep
+from irtnet.tasks.prices import Price, cost_matrix, load_prices, prices_from_models, require_prices, token_counts
 
 
 @pytest.fixture()
@@ -105,9 +104,9 @@ def test_a_price_csv_row_without_a_model_name_or_with_extra_cells_is_named(tmp_p
         load_prices(tmp_path / "empty.csv")
     assert err.value.file == str(tmp_path / "empty.csv") and err.value.row == 2
     (tmp_path / "wide.csv").write_text("model,per_query\na,1,2\n")
-    with pytest.raises(DataError, match="3 cells for 2 columns") as err:
+    with pytest.raises(DataError, match="the row has 3 fields, the header only 2") as err:
         load_prices(tmp_path / "wide.csv")
-    assert err.value.row == 1
+    assert err.value.row == 1 and err.value.field == "column 3"
     (tmp_path / "quote.csv").write_text('model,per_query\n\nb,2\n\n"a,1\n')
     with pytest.raises(DataError, match="not a readable CSV file") as err:
         load_prices(tmp_path / "quote.csv")
@@ -115,6 +114,59 @@ def test_a_price_csv_row_without_a_model_name_or_with_extra_cells_is_named(tmp_p
     (tmp_path / "empty.json").write_text('{"": 1}')
     with pytest.raises(DataError, match="a model name is empty"):
         load_prices(tmp_path / "empty.json")
+
+
+def test_a_price_csv_row_with_fewer_cells_than_the_header_is_named_never_read_as_free(tmp_path):
+    (tmp_path / "short.csv").write_text("model,input_per_1k,output_per_1k\na,1,2\n\nb,1\n")
+    with pytest.raises(DataError, match=r"short.csv, row 2, field 'output_per_1k': the row has 2 fields, the header "
+                                        r"3: missing 'output_per_1k'") as err:
+        load_prices(tmp_path / "short.csv")
+    assert (err.value.file, err.value.row) == (str(tmp_path / "short.csv"), 2)
+
+
+def test_a_price_csv_column_used_twice_or_unknown_is_refused(tmp_path):
+    (tmp_path / "twice.csv").write_text("model,per_query,per_query\na,1,0.001\n")
+    with pytest.raises(DataError, match=r"twice.csv, field 'per_query': the column name 'per_query' is used twice "
+                                        r"\(columns 2 and 3\)"):
+        load_prices(tmp_path / "twice.csv")
+    (tmp_path / "note.csv").write_text("model,per_query,note\na,1,cheap\n")
+    with pytest.raises(DataError, match=r"note.csv, field 'note': unknown column\(s\) 'note'; a price CSV has a "
+                                        r"'model' column and per_query, or input_per_1k and output_per_1k"):
+        load_prices(tmp_path / "note.csv")
+    (tmp_path / "described.csv").write_text("model,input_price,output_price,size,service\na,1000,2000,7B,x\n")
+    assert load_prices(tmp_path / "described.csv") == {"a": Price(0, 1.0, 2.0)}  # LLMRouter's description: unread
+
+
+def test_a_price_object_with_an_unknown_key_is_refused_listing_the_keys_read(tmp_path):
+    (tmp_path / "typo.json").write_text(json.dumps({"a": {"per_query": 0.001, "output_per1k": 5}, "b": 0.002}))
+    with pytest.raises(DataError, match=r"typo.json, field 'a': price of 'a' has unknown key\(s\) 'output_per1k' "
+                                        r"\(did you mean 'output_per_1k'\?\); a price object reads per_query, or "
+                                        r"input_per_1k and output_per_1k, or input_price and output_price") as err:
+        load_prices(tmp_path / "typo.json")
+    assert err.value.field == "a"
+    llmrouter = {"a": {"size": "7B", "feature": "text", "input_price": 0.2, "output_price": 0.2,
+                       "model": "org/a", "service": "NVIDIA"}}  # a default_llm.json entry, as it is
+    (tmp_path / "llm.json").write_text(json.dumps(llmrouter))
+    assert load_prices(tmp_path / "llm.json") == {"a": Price(0, 0.0002, 0.0002)}
+
+
+def test_a_price_or_a_cost_too_large_to_compute_with_is_an_error_never_infinity(tmp_path):
+    (tmp_path / "huge.json").write_text('{"ok": 1, "m": {"input_per_1k": 1e308, "output_per_1k": 1e308}}')
+    with pytest.raises(DataError, match=r"huge.json, field 'm': price of 'm' \(input_per_1k\) is 1e\+308, above "
+                                        r"the largest price irtnet computes with \(1e\+15\)"):
+        load_prices(tmp_path / "huge.json")
+    prices = {"a": Price(0.5), "m": Price(0.0, 1.0, 2.0)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy overflow warning on the way
+        with pytest.raises(DataError, match=r"p.json, field 'm': model 'm' would cost 2e\+297 on a query of 1 input "
+                                            r"tokens and 1e\+300 output tokens \(per query 0, per 1,000 tokens 1 in, 2 "
+                                            r"out\), above the largest cost per query irtnet computes with \(1e\+15\); "
+                                            r"lower its prices or --output-tokens"):
+            cost_matrix(prices, ["a", "m"], np.array([1.0, 3.0]), output_tokens=1e300, source="p.json")
+        with pytest.raises(DataError, match=r"field 'm': model 'm' would cost inf"):  # overflowed: never returned
+            cost_matrix(prices, ["a", "m"], np.array([1.0, 3.0]), output_tokens=1e308)
+    cost = cost_matrix(prices, ["a", "m"], np.array([1.0, 3.0]), output_tokens=0)
+    np.testing.assert_allclose(cost, [[0.5, 0.001], [0.5, 0.003]])
 
 
 def test_a_price_file_that_is_not_utf8_is_a_data_error_naming_it(tmp_path):

@@ -1,7 +1,8 @@
 """`irtnet estimate`: a new model's accuracy on every benchmark of a run, from its answers on a few items, with
 predictive intervals, how many more answers a target width needs, and where a router would now send queries
 (docs/estimation.md). The pure cores are in `irtnet.tasks.estimate`; this opens the run, reads the answers
-and puts them together.
+and puts them together (the item pool and the readers of the answers and pool files are in
+`irtnet.api.estimate_inputs`).
 
 The pool of items is the run's whole table (train, validation and test queries), embedded with the run's
 encoder and passed through the frozen query network once. A checkpoint without its run has no table: give it
@@ -11,18 +12,16 @@ a pool file (text and benchmark per item, optionally an id).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from irtnet.api.data import prepare, split_datasets
-from irtnet.api.inputs import (
-    _given_benchmark, _label_of, _load_records, _text_of, answer_records, label_field, where, where_text,
-)
+from irtnet.api.estimate_inputs import ItemPool, PoolItem, model_groups, pool_items, read_pool_answers
 from irtnet.api.run import Run, is_run_dir
-from irtnet.api.texts import known_benchmarks, load, text_queries
+from irtnet.api.texts import load, text_queries
 from irtnet.data.splits import QuerySplit
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
@@ -36,48 +35,6 @@ from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items
 from irtnet.tasks.onboard import suggest_queries
 
 
-@dataclass(frozen=True)
-class PoolItem:
-    """One item of the pool: its query id, benchmark and text (None where the table has none)."""
-
-    id: str
-    benchmark: str
-    text: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class ItemPool:
-    """The items estimates run over: ids [Q], benchmarks [Q], texts [Q], frozen query parameters a [Q, d] and
-    b [Q], and the known models' labels [Q, M] (NaN where unobserved; None without a table)."""
-
-    ids: list[str]
-    groups: np.ndarray
-    texts: list[str | None]
-    a: np.ndarray
-    b: np.ndarray
-    known_labels: np.ndarray | None
-    source: str
-    run: Run | None = None  # the run whose table the pool's first rows are (None for a pool file)
-    folds: list[FoldNetwork] | None = None  # `replay_folds`' auxiliary networks, trained once per pool
-
-    def item(self, i: int) -> PoolItem:
-        return PoolItem(self.ids[i], str(self.groups[i]), self.texts[i])
-
-    def add(self, texts: list[str], groups: list[str], a: np.ndarray, b: np.ndarray) -> list[int]:
-        """Append answered items that are not in the pool (new texts); returns their positions."""
-        start = len(self.ids)
-        self.ids += [f"answered-text-{start + i}" for i in range(len(texts))]
-        self.groups = np.concatenate([self.groups, np.asarray(groups, dtype=object)])
-        self.texts += list(texts)
-        self.a, self.b = np.vstack([self.a, a]), np.concatenate([self.b, b])
-        if self.known_labels is not None:
-            self.known_labels = np.vstack([self.known_labels, np.full((len(texts), self.known_labels.shape[1]), np.nan)])
-        return list(range(start, len(self.ids)))
-
-
 def _irt_model(checkpoint: str | Path) -> Router:
     predictor = load(checkpoint)
     if not hasattr(predictor, "query_parameters") or not hasattr(predictor, "abilities_"):
@@ -85,24 +42,9 @@ def _irt_model(checkpoint: str | Path) -> Router:
     return predictor
 
 
-def _model_groups(predictor: Router, names: Sequence[str]) -> list[str | None] | None:
-    """The benchmark names the model can read (None for the others: they take the text path)."""
-    known = known_benchmarks(predictor)
-    return None if known is None else [n if n in set(known) else None for n in names]
-
-
 def _text_pool(predictor: Router, path: Path) -> ItemPool:
-    rows = _load_records(path)
-    if not rows:
-        raise DataError("no items", file=str(path))
-    texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
-    groups = [_given_benchmark(r, path, i) for i, r in enumerate(rows)]
-    for i, g in enumerate(groups):
-        if g is None:
-            raise DataError("no benchmark (every pool item needs one)", file=str(path), **where(rows[i], i),
-                            field="benchmark")
-    ids = [str(r.get("id") or f"pool-{i + 1}") for i, r in enumerate(rows)]
-    a, b = predictor.query_parameters(text_queries(predictor, texts, _model_groups(predictor, groups)))
+    ids, texts, groups = pool_items(path)
+    a, b = predictor.query_parameters(text_queries(predictor, texts, model_groups(predictor, groups)))
     return ItemPool(ids, np.asarray(groups, dtype=object), texts, np.asarray(a, np.float64), np.asarray(b, np.float64),
                     None, str(path))
 
@@ -125,108 +67,6 @@ def open_pool(checkpoint_or_run: str | Path, pool: str | Path | None = None) -> 
     return predictor, ItemPool(list(data.queries.ids), np.asarray(data.queries.groups, dtype=object), texts,
                                np.asarray(a, np.float64), np.asarray(b, np.float64), known, str(run.spec.data.table),
                                run)
-
-
-# -------------------------------------------------------------------------------------------- answers
-def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[Any, ...]:
-    """("id", query id, field name, the row's benchmark or None, its text or None) of one answers row (its
-    `query` or `id` field, so that a plan's own lines with `correct` added are an answers file: their `text` and
-    `benchmark` must then be the item's), else ("text", benchmark, text)."""
-    given = {name: str(row[name]).strip() for name in ("query", "id") if _is_id(row.get(name))}
-    if len(set(given.values())) > 1:
-        raise DataError(f"two item ids ('query' {given['query']!r} and 'id' {given['id']!r}); give the item in one "
-                        "of them", file=str(path), **where(row, i), field="id")
-    text = row.get("text")
-    text = text if isinstance(text, str) and text.strip() else None
-    bench = _given_benchmark(row, path, i)
-    if given:
-        name, qid = next(iter(given.items()))
-        return "id", qid, name, bench, text
-    if text is not None:
-        if bench is None:
-            raise DataError("an item given as text needs its benchmark", file=str(path), **where(row, i),
-                            field="benchmark")
-        return "text", bench, text
-    raise DataError("no item (expected a 'query' id of the run's table, or a 'text' and its 'benchmark')",
-                    file=str(path), **where(row, i), field="query")
-
-
-def _is_id(value: Any) -> bool:
-    """A query id as an answers row gives it: a non-empty string or an integer (not a boolean)."""
-    return isinstance(value, (str, int)) and not isinstance(value, bool) and bool(str(value).strip())
-
-
-def _check_id_row(key: tuple[Any, ...], pos: int, pool: ItemPool, path: Path, at: dict[str, int]) -> None:
-    """An answers row that gives an id and also a benchmark or a text must give the item's own."""
-    _, qid, _, bench, text = key
-    if bench is not None and bench != str(pool.groups[pos]):
-        raise DataError(f"query {qid!r} is an item of benchmark {pool.groups[pos]!r}, but the row says {bench!r} "
-                        "(give the id or the text and its benchmark, not both)", file=str(path), **at,
-                        field="benchmark")
-    if text is not None and pool.texts[pos] is not None and text != pool.texts[pos]:
-        raise DataError(f"the row's text is not the text of query {qid!r} (give the id or the text and its "
-                        "benchmark, not both)", file=str(path), **at, field="text")
-
-
-def _resolve(keys: list[tuple[Any, ...]], places: list[dict[str, int]], pool: ItemPool, predictor: Router,
-             path: Path) -> list[int]:
-    """Pool positions of the answered items (`places`: where each is in the file, `inputs.where`); texts not in
-    the pool are added to it. A text of the pool given under another benchmark than its own is an error (it
-    would join the pool as a second copy)."""
-    by_id = {q: i for i, q in enumerate(pool.ids)}
-    by_text = {(str(g), t): i for i, (g, t) in enumerate(zip(pool.groups, pool.texts)) if t is not None}
-    bench_of_text = {t: g for g, t in by_text}
-    benchmarks = {str(g) for g in pool.groups}
-    new: dict[tuple[str, str], int] = {}
-    for key, at in zip(keys, places):
-        if key[0] == "id":
-            if key[1] not in by_id:
-                raise DataError(f"unknown query id {key[1]!r}: not an item of {pool.source} (an item given by its "
-                                "text goes in a 'text' field, with its 'benchmark')", file=str(path), **at,
-                                field=key[2])
-            _check_id_row(key, by_id[key[1]], pool, path, at)
-            continue
-        if key[1] not in benchmarks:
-            raise DataError(f"unknown benchmark {key[1]!r}: the benchmarks of {pool.source} are "
-                            f"{', '.join(sorted(benchmarks))}", file=str(path), **at, field="benchmark")
-        if (key[1], key[2]) not in by_text and key[2] in bench_of_text:
-            raise DataError(f"this text is an item of benchmark {bench_of_text[key[2]]!r} in {pool.source}, but the "
-                            f"row says {key[1]!r}", file=str(path), **at, field="benchmark")
-        if (key[1], key[2]) not in by_text:
-            new.setdefault((key[1], key[2]), len(new))
-    if new:
-        names, texts = [g for g, _ in new], [t for _, t in new]
-        a, b = predictor.query_parameters(text_queries(predictor, texts, _model_groups(predictor, names)))
-        by_text.update(zip(new, pool.add(texts, names, np.asarray(a, np.float64), np.asarray(b, np.float64))))
-    return [by_id[k[1]] if k[0] == "id" else by_text[(k[1], k[2])] for k in keys]
-
-
-def _item_name(key: tuple[Any, ...]) -> str:
-    """How a message names an answered item: its id, or its text (shortened) and benchmark."""
-    if key[0] == "id":
-        return f"item {key[1]!r}"
-    text = key[2] if len(key[2]) <= 60 else key[2][:57] + "..."
-    return f"the item of text {text!r} ({key[1]})"
-
-
-def read_pool_answers(path: str | Path, pool: ItemPool, predictor: Router) -> tuple[np.ndarray, np.ndarray]:
-    """(pool positions [n], outcomes [n]) of an answers file: `query` or `id` (an id of the pool) or else
-    `text` and `benchmark`, and `correct` (or `label` / `score`) in [0, 1]. A repeated item must repeat its
-    label."""
-    path = Path(path)
-    rows = answer_records(path)
-    keys = [_answer_key(r, path, i) for i, r in enumerate(rows)]
-    labels = [_label_of(r, path, i) for i, r in enumerate(rows)]
-    places = [where(r, i) for i, r in enumerate(rows)]
-    positions = _resolve(keys, places, pool, predictor, path)
-    first: dict[int, tuple[int, float]] = {}
-    for i, (pos, y) in enumerate(zip(positions, labels)):
-        if pos in first and first[pos][1] != y:
-            raise DataError(f"{_item_name(keys[i])} was answered in {where_text(places[first[pos][0]])} with "
-                            f"{first[pos][1]:g} and here with {y:g}", file=str(path), **places[i],
-                            field=label_field(rows[i]))
-        first.setdefault(pos, (i, y))
-    return np.array(list(first), dtype=np.int64), np.array([y for _, y in first.values()])
 
 
 # ------------------------------------------------------------------------------------------- estimates

@@ -142,7 +142,7 @@ def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_
 def test_costs(test: Dataset, train: Dataset, table: Any, prices: str | Path | None, output_tokens: float
                ) -> tuple[np.ndarray, np.ndarray | None, str]:
     """(realised cost [Q, M], decision cost or None, description) of the test queries."""
-    from irtnet.tasks.cost import cost_matrix, load_prices, prices_from_models, token_counts
+    from irtnet.tasks.prices import cost_matrix, load_prices, prices_from_models, token_counts
 
     models = list(test.table.model_vocab.ids)
     if prices is None and test.table.has_cost:

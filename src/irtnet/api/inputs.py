@@ -2,7 +2,8 @@
 .jsonl, .json (a list) or .csv; any other file type is an error. Every bad record is an error naming the file,
 where the record is and the field: the line of a .jsonl or .txt file (1-based, blank lines counted: what an
 editor shows), or the row of a .csv (1-based data rows, the header not counted) or of a .json list (its item).
-An object that gives a key twice is an error too, never read as its last value."""
+An object that gives a key twice, a CSV column name used twice and a record with two text fields (or two label
+fields) are errors too, never read as one of the values."""
 
 from __future__ import annotations
 
@@ -95,12 +96,12 @@ def _csv_records(path: Path) -> list[dict[str, Any]]:
     row with more or fewer fields than the header is an error naming it."""
     import pandas as pd
 
-    from irtnet.data.importers._csv import check_shape
+    from irtnet.data.importers._csv import check_shape, refuse_repeated_columns
 
     content = path.read_bytes()
     if not content.strip():
         return []
-    check_shape(content, str(path))
+    refuse_repeated_columns(check_shape(content, str(path)).header, str(path))
     try:
         # index_col=False: a row one field longer than the header must not turn the first column into an index
         frame = pd.read_csv(io.BytesIO(content), dtype=object, keep_default_na=False, index_col=False)
@@ -118,11 +119,16 @@ def _json_line(line: str, path: Path, number: int) -> Any:
 
 
 def _text_of(row: dict[str, Any], file: Path, i: int) -> str:
-    for key in _TEXT_FIELDS:
-        if isinstance(row.get(key), str) and row[key].strip():
-            return row[key]
+    """A record's text: its one text field (`text`, `query`, `question` or `prompt`); two of them are an error, as
+    two label fields are (`_label_of`), never one of them read and the other ignored."""
+    keys = [k for k in _TEXT_FIELDS if k in row]
+    if len(keys) > 1:
+        raise DataError(f"two text fields ({' and '.join(map(repr, keys))}); give the text in one of them (drop the "
+                        "other field or column)", file=str(file), **where(row, i), field=keys[1])
+    if keys and isinstance(row[keys[0]], str) and row[keys[0]].strip():
+        return row[keys[0]]
     raise DataError("no text (expected a non-empty 'text', 'query', 'question' or 'prompt' field)",
-                    file=str(file), **where(row, i))
+                    file=str(file), **where(row, i), **({"field": keys[0]} if keys else {}))
 
 
 def _given_benchmark(row: dict[str, Any], file: Path, i: int) -> str | None:

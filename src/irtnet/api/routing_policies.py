@@ -20,7 +20,7 @@ import numpy as np
 from irtnet.api.texts import check_candidates, load, resolve_prices, text_queries
 from irtnet.errors import ConfigError, IrtnetError
 from irtnet.predictors.base import Predictor, Router
-from irtnet.tasks.cost import DEFAULT_OUTPUT_TOKENS, check_output_tokens, cost_matrix, require_prices, token_counts
+from irtnet.tasks.prices import DEFAULT_OUTPUT_TOKENS, check_output_tokens, cost_matrix, require_prices, token_counts
 from irtnet.tasks.policies import Calibration, Policy, Target, calibrate, choose, plain_number
 
 ROUTER_NAME = "irtnet"

@@ -58,6 +58,9 @@ _RUN_PARTS = ("config.json", "split.json", "model")
 #: Baselines evaluated beside every trained model by `evaluate_run`: the base rates, and two text-only
 #: references (the benchmark inferred from the text, the nearest training queries) for the names-hidden setting.
 REFERENCE_BASELINES = ("model-benchmark-mean", "inferred-benchmark-rate", "knn", "model-mean")
+#: How routing treats missing labels (`tasks.routing.scorable`): only fully labelled queries, or each query's
+#: labelled models.
+ROUTING_MODES = ("complete", "observed")
 
 
 class RunSpec(BaseModel):
@@ -178,6 +181,8 @@ def is_run_dir(path: str | Path) -> bool:
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
+    if path.exists() and not path.is_dir():
+        raise CheckpointError(f"{path}: not a directory (a file); give a run directory written by `irtnet train`")
     if not path.is_dir() and not recover_dir(path):
         raise CheckpointError(f"{path}: no such run directory")
     if not (path / "run.json").is_file():
@@ -313,6 +318,13 @@ class _staging:
 
 
 # -------------------------------------------------------------------------------------------- evaluating
+def check_routing_mode(mode: str | None) -> None:
+    """Refuse a routing mode that is not one of `ROUTING_MODES` (None: the run's own), as scoring would, but
+    before the work (the message is `tasks.routing.scorable`'s)."""
+    if mode is not None and mode not in ROUTING_MODES:
+        raise ConfigError(f"unknown routing mode {mode!r}: use 'complete' or 'observed'")
+
+
 def evaluate_run(run_dir: str | Path | Run, baselines: Sequence[str] = REFERENCE_BASELINES,
                  routing_mode: str | None = None, progress: bool = False) -> list[EvaluationResult]:
     """Score a run's model on its test split, beside reference baselines fitted once on its training split
@@ -326,9 +338,11 @@ def evaluate_run(run_dir: str | Path | Run, baselines: Sequence[str] = REFERENCE
     the run's model must serve the "benchmark known" setting. Where the model says which path answers each
     query (`answer_paths`), its results count them (`info["paths"]`). Writes evaluation.json in the run
     directory (a JSON list of result dicts) and returns the results: the "benchmark known" ones first, then
-    the "text only" ones, the run's model first within each. `run_dir` may be a `Run` opened already."""
+    the "text only" ones, the run's model first within each. `run_dir` may be a `Run` opened already. An
+    unknown `routing_mode` is refused before any work (`check_routing_mode`)."""
+    check_routing_mode(routing_mode)
     run = run_dir if isinstance(run_dir, Run) else Run.open(run_dir)
-    routing_mode = routing_mode or run.routing_mode
+    routing_mode = run.routing_mode if routing_mode is None else routing_mode
     train, val, test = run.datasets(progress=progress)
     model = run.predictor()
     fitted, unfit = [], {}

@@ -120,6 +120,10 @@ def check_candidates(predictor: Router, candidates: Sequence[str] | None) -> lis
     known = predictor.models_.to_list()
     if candidates is None:
         return known
+    empty = [i + 1 for i, m in enumerate(candidates) if not (isinstance(m, str) and m.strip())]
+    if empty:
+        raise ConfigError(f"candidate model name {empty[0]} of {len(candidates)} is empty "
+                          f"({', '.join(map(repr, candidates))}); name each model, separated by commas")
     names = list(dict.fromkeys(candidates))
     if len(names) < len(candidates):
         twice = [m for m in names if list(candidates).count(m) > 1]
@@ -138,7 +142,7 @@ def resolve_prices(checkpoint: str | Path, prices: str | Path | None) -> tuple[d
     """Per-model prices from a price file, a response table (.parquet: model prices in its metadata, else each
     model's mean `cost` per query) or, by default, the run's own table."""
     from irtnet.api.data import load_table
-    from irtnet.tasks.cost import load_prices, parse_price, prices_from_models
+    from irtnet.tasks.prices import load_prices, parse_price, prices_from_models
 
     if prices is not None and Path(prices).suffix.lower() != ".parquet":
         return load_prices(prices), str(prices)
@@ -180,12 +184,15 @@ class CostDecisions:
 
 def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: str | None = None,
                      prices: str | Path | None = None, cost_weight: float | None = None,
-                     budget: float | None = None, output_tokens: float = 256,
+                     budget: float | None = None, output_tokens: float | None = None,
                      candidates: Sequence[str] | None = None) -> CostDecisions:
     """Choose one model per text by P - cost_weight * cost, or the best total P within a mean budget, among
-    `candidates` (default: every model of the checkpoint), each of which needs a price."""
-    from irtnet.tasks.cost import (check_output_tokens, cost_matrix, is_finite_number, require_prices, route_budget,
-                                   token_counts)
+    `candidates` (default: every model of the checkpoint), each of which needs a price; `output_tokens` per answer
+    for token prices (None: `DEFAULT_OUTPUT_TOKENS`)."""
+    from irtnet.tasks.cost import route_budget
+    from irtnet.tasks.prices import (
+        DEFAULT_OUTPUT_TOKENS, check_output_tokens, cost_matrix, is_finite_number, require_prices, token_counts,
+    )
     from irtnet.tasks.routing import route as route_by_value
 
     if (cost_weight is None) == (budget is None):
@@ -194,6 +201,7 @@ def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: st
         raise ConfigError(f"--cost-weight must be a finite non-negative number, got {cost_weight!r}")
     if budget is not None and not (is_finite_number(budget) and budget > 0):
         raise ConfigError(f"--budget must be a finite positive number, got {budget!r}")
+    output_tokens = DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens
     check_output_tokens(output_tokens)
     predictor = load(checkpoint)
     names = check_candidates(predictor, candidates)
@@ -201,7 +209,7 @@ def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: st
     require_prices(price, names, source, "price them (--prices FILE), or choose among priced models only with "
                    "--candidates (Python: candidates=)")
     _, prob = predict_texts(predictor, texts, benchmark, names)
-    cost = cost_matrix(price, names, token_counts(texts), output_tokens)
+    cost = cost_matrix(price, names, token_counts(texts), output_tokens, source)
     choice = route_by_value(prob, cost, cost_weight) if budget is None else route_budget(prob, cost, budget)
     rule = f"P - {cost_weight:g} x cost" if budget is None else f"best total P with mean cost <= {budget:g}"
     return CostDecisions(list(texts), names, [int(c) for c in choice], prob, cost, rule, source)

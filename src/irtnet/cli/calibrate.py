@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from irtnet.cli.common import console, csv_list, friendly_errors
+from irtnet.cli.common import check_output_path, console, friendly_errors, name_list
 from irtnet.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -39,9 +39,10 @@ def calibrate(
 
     if not output_tokens >= 0:
         raise ConfigError(f"--output-tokens must be non-negative, got {output_tokens}")
+    check_output_path(json_out)  # before the work, not after printing it
     sample, benches = read_texts(texts)
     per_text = benchmark if benchmark is not None else (benches if any(b is not None for b in benches) else None)
-    report = api.calibrate_texts(checkpoint, sample, policy, target, prices, per_text, csv_list(candidates),
+    report = api.calibrate_texts(checkpoint, sample, policy, target, prices, per_text, name_list(candidates),
                                  output_tokens, source=None if benchmark is not None else texts)
     _print(report)
     if json_out is not None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from irtnet._io import check_file_target
 from irtnet.errors import ConfigError, IrtnetError
 
 console = Console()
@@ -35,13 +37,18 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def parse_fractions(text: str) -> tuple[float, float, float]:
+def parse_fractions(text: str, option: str = "--split") -> tuple[float, float, float]:
+    """`train,val,test` fractions of an option (their range is checked by `config.check_fractions`); an empty
+    value is an error, never read as the default."""
+    if not text.strip():
+        raise ConfigError(f"{option} is empty: give three comma-separated fractions (train,val,test) like "
+                          "0.8,0.1,0.1, or leave the option out for the default")
     try:
         parts = tuple(float(x) for x in text.split(","))
     except ValueError:
-        raise typer.BadParameter(f"expected three comma-separated numbers like 0.8,0.1,0.1, got {text!r}")
+        raise ConfigError(f"{option}: expected three comma-separated numbers like 0.8,0.1,0.1, got {text!r}") from None
     if len(parts) != 3:
-        raise typer.BadParameter(f"expected three fractions (train,val,test), got {text!r}")
+        raise ConfigError(f"{option}: expected three fractions (train,val,test), got {text!r}")
     return parts  # type: ignore[return-value]
 
 
@@ -55,6 +62,28 @@ def positive(value: int | float | None) -> int | float | None:
 def csv_list(text: str | None) -> list[str] | None:
     """A comma-separated option as a list (None when not given)."""
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def name_list(text: str | None) -> list[str] | None:
+    """A comma-separated option of names, every one kept (None when not given; [] for ""): an empty name (",m0",
+    "m0,,m1") is for the API to refuse (`api.texts.check_candidates`), never dropped."""
+    if text is None:
+        return None
+    return [t.strip() for t in text.split(",")] if text.strip() else []
+
+
+def refuse_unused(options: dict[str, object], message: str) -> None:
+    """Options given (not None) where they have no effect are a ConfigError naming them (`message`, formatted with
+    {given}: their names, and {is_}: "is" or "are"), never ignored."""
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        raise ConfigError(message.format(given=" and ".join(given), is_="is" if len(given) == 1 else "are"))
+
+
+def check_output_path(path: Path | None) -> None:
+    """An output file checked before the work, not after it has been printed (`_io.check_file_target`)."""
+    if path is not None:
+        check_file_target(path)
 
 
 def prior_strength_value(text: str) -> float | None:

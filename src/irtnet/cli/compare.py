@@ -108,7 +108,7 @@ def compare(
     flags: dict[str, Any] = {"encoder": encoder, "routing_mode": routing_mode, "threads": threads,
                              "folds": folds, "focus": focus,
                              "out": str(out) if out else None,
-                             "fractions": parse_fractions(split) if split else None,
+                             "fractions": parse_fractions(split) if split is not None else None,
                              "seeds": numbers(seeds, "--seeds") if seeds else None}
     raw = deep_update(raw, flags)
     if dataset:
@@ -144,15 +144,18 @@ def results(
 ) -> None:
     """Rebuild the tables of comparison runs and write one results document (exact commands, data versions);
     --summary prints the README's summary table of each run (focus against the best other entry)."""
+    from irtnet.cli.common import check_output_path
     from irtnet.reporting.results import missing_stats_note, results_document, summary_tables, write_tables
 
     if output is None and not summary:
         raise ConfigError("nothing to do: give -o FILE (the results document), --summary, or both")
+    check_output_path(output)
     tables = summary_tables(runs) if summary else None  # first: a run without stats.json stops before any write
     if output is not None:
+        document = results_document(runs, command=_command())  # reads every run: a damaged one before any write
         for run in runs:
             write_tables(run)
-        write_text(output, results_document(runs, command=_command()))
+        write_text(output, document)
         shown = err_console if summary else console  # stdout: only the tables
         for note in filter(None, map(missing_stats_note, runs)):
             shown.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)

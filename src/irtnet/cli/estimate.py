@@ -12,7 +12,9 @@ import typer
 from rich.table import Table
 
 from irtnet._io import dumps_json, write_json, write_text
-from irtnet.cli.common import console, friendly_errors, positive, prior_strength_value
+from irtnet.cli.common import (
+    check_output_path, console, friendly_errors, positive, prior_strength_value, refuse_unused,
+)
 from irtnet.errors import ConfigError
 
 Opt = typer.Option
@@ -124,34 +126,36 @@ def _write_plan(items: Sequence[Any], out: Path | None) -> None:
 @friendly_errors
 def estimate(
     run: Annotated[Path, typer.Argument(help="run directory (or an IrtNet checkpoint with --pool)")],
-    answers: Annotated[Optional[Path], Opt(help="the new model's answers: .csv/.jsonl/.json with 'query' (an id of "
-                                                "the run's table) or 'text' and 'benchmark', and 'correct' (or "
-                                                "'label' or 'score': one of them)")] = None,
+    answers: Annotated[Optional[Path], Opt(help="the new model's answers (one model per file): .csv/.jsonl/.json "
+                                                "with 'query' (an id of the run's table) or 'text' and 'benchmark', "
+                                                "and 'correct' (or 'label' or 'score': one of them); any other "
+                                                "field is an error")] = None,
     plan_n: Annotated[Optional[int], Opt("--plan", help="choose N items for the new model to run", callback=positive)
                       ] = None,
     interactive: Annotated[bool, Opt("--interactive", help="ask for answers in rounds on the terminal")] = False,
-    level: Annotated[float, Opt(help="interval level")] = 0.9,
+    level: Annotated[Optional[float], Opt(help="interval level (default 0.9)")] = None,
     target_width: Annotated[Optional[float], Opt(help="also say how many more answers each benchmark's interval, "
                                                       "and the overall one, needs to be at most this wide")] = None,
-    strategy: Annotated[str, Opt(help="--plan: adaptive, balanced or anchor")] = "adaptive",
+    strategy: Annotated[Optional[str], Opt(help="--plan: adaptive (default), balanced or anchor")] = None,
     out: Annotated[Optional[Path], Opt("--out", "-o", help="--plan: write the items here (JSONL)")] = None,
-    rounds: Annotated[int, Opt(help="--interactive: rounds", callback=positive)] = 5,
-    per_round: Annotated[int, Opt(help="--interactive: items per round", callback=positive)] = 10,
+    rounds: Annotated[Optional[int], Opt(help="--interactive: rounds (default 5)", callback=positive)] = None,
+    per_round: Annotated[Optional[int], Opt(help="--interactive: items per round (default 10)", callback=positive)
+                         ] = None,
     pool: Annotated[Optional[Path], Opt(help="items to estimate over (text and benchmark per item) for a checkpoint "
                                              "without its run")] = None,
     seed: Annotated[int, Opt(help="seed of the interval draws and of the plan", min=0)] = 0,
-    replay_folds: Annotated[int, Opt(help="replay the run's models for the intervals on networks trained without "
-                                          "them, one per fold of its models (0: on the checkpoint; K trainings)")
-                            ] = 0,
+    replay_folds: Annotated[Optional[int], Opt(help="replay the run's models for the intervals on networks trained "
+                                                    "without them, one per fold of its models (0, the "
+                                                    "default: on the checkpoint; K trainings)")] = None,
     prior_strength: Annotated[str, Opt(help="strength of the new model's ability prior (its precision's scale; "
                                             "1: the known models' spread), or 'auto': chosen on the known models at "
                                             "this number of answers, scored on the run's validation queries")] = "1",
-    replay_weight: Annotated[str, Opt(help="the correction by the answered items' residuals: one weight per "
-                                           "benchmark ('per-benchmark'), one fitted on every benchmark's replayed "
-                                           "known models ('pooled': steadier with few known models), or, by "
-                                           "default, the pooled one unless per-benchmark weights predict the known "
-                                           "models clearly better, each left out in turn ('auto')")
-                             ] = "auto",
+    replay_weight: Annotated[Optional[str], Opt(help="the correction by the answered items' residuals: one weight "
+                                                     "per benchmark ('per-benchmark'), one fitted on every "
+                                                     "benchmark's replayed known models ('pooled': steadier with few "
+                                                     "known models), or, by default, the pooled one unless "
+                                                     "per-benchmark weights predict the known models clearly better, "
+                                                     "each left out in turn ('auto')")] = None,
     json_out: Annotated[Optional[Path], Opt("--json", help="write the (last) estimate here")] = None,
 ) -> None:
     """A new model's accuracy on every benchmark of RUN from its answers on a few items, with predictive
@@ -159,24 +163,43 @@ def estimate(
     from irtnet.api import estimate as api
 
     strength = prior_strength_value(prior_strength)
+    _check_modes(plan_n, answers, interactive, {"--strategy": strategy, "--out": out},
+                 {"--rounds": rounds, "--per-round": per_round},
+                 {"--level": level, "--target-width": target_width, "--replay-folds": replay_folds,
+                  "--replay-weight": replay_weight, "--json": json_out})
+    check_output_path(out if plan_n is not None else json_out)  # before the work, not after printing it
     if plan_n is not None:
-        if answers or interactive:
-            raise ConfigError("--plan chooses items to run; give it without --answers and --interactive")
-        _write_plan(api.plan(run, plan_n, strategy, seed, pool, strength), out)
+        _write_plan(api.plan(run, plan_n, strategy or "adaptive", seed, pool, strength), out)
         return
+    options = dict(level=0.9 if level is None else level, target_width=target_width, pool=pool,
+                   prior_strength=strength, seed=seed, replay_folds=replay_folds or 0,
+                   replay_weight=replay_weight or "auto")
     if interactive:
         result = None
-        for r, result in enumerate(api.estimate_rounds(run, ask_terminal, rounds, per_round, level, target_width,
-                                                       answers, pool, strength, seed=seed,
-                                                       replay_folds=replay_folds, replay_weight=replay_weight), 1):
+        for r, result in enumerate(api.estimate_rounds(run, ask_terminal, rounds or 5, per_round or 10,
+                                                       answers_file=answers, **options), 1):
             console.rule(f"after round {r}", align="left")
             _show(result)
-    elif answers:
-        result = api.estimate_model(run, answers, level, target_width, pool, strength, seed=seed,
-                                    replay_folds=replay_folds, replay_weight=replay_weight)
-        _show(result)
     else:
-        raise ConfigError("give --answers FILE, --plan N or --interactive")
+        result = api.estimate_model(run, answers, **options)
+        _show(result)
     if json_out and result is not None:
         write_json(json_out, result.to_dict())
         console.print(f"wrote {json_out}")
+
+
+def _check_modes(plan_n: int | None, answers: Path | None, interactive: bool, plan_only: dict[str, Any],
+                 interactive_only: dict[str, Any], estimate_only: dict[str, Any]) -> None:
+    """One mode, and only its options: an option of another mode is an error naming it, never ignored."""
+    if plan_n is not None:
+        if answers or interactive:
+            raise ConfigError("--plan chooses items to run; give it without --answers and --interactive")
+        refuse_unused(estimate_only, "{given} {is_} read only when estimating (--answers or --interactive), and "
+                      "--plan chooses items to run: leave out {given} (-o writes the plan)")
+    elif not (answers or interactive):
+        raise ConfigError("give --answers FILE, --plan N or --interactive")
+    else:
+        refuse_unused(plan_only, "{given} {is_} read only with --plan N (choosing items to run): give --plan, or "
+                      "leave out {given}")
+    if not interactive:
+        refuse_unused(interactive_only, "{given} {is_} read only with --interactive: give it, or leave out {given}")

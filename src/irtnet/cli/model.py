@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 
-from irtnet.cli.common import console, csv_list, friendly_errors, parse_fractions, positive
+from irtnet.cli.common import console, friendly_errors, name_list, parse_fractions, positive, refuse_unused
 
 Opt = typer.Option
 
@@ -24,9 +24,12 @@ def train(
     config: Annotated[Optional[Path], Opt(help="JSON/TOML run config (data, model, threads); flags override it")
                       ] = None,
     encoder: Annotated[Optional[str], Opt(help="sentence-transformers name or local path, or hashing-<dim>")] = None,
-    split: Annotated[Optional[str], Opt(help="train,val,test query fractions, e.g. 0.8,0.1,0.1")] = None,
+    split: Annotated[Optional[str], Opt(help="train,val,test query fractions, e.g. 0.8,0.1,0.1; with "
+                                             "--holdout-benchmark TRAIN,VAL,0 (default 0.9,0.1,0)")] = None,
     holdout_benchmark: Annotated[Optional[list[str]], Opt(help="leave this benchmark out as the test set (repeat "
-                                                                "the flag to hold out several)")] = None,
+                                                                "the flag to hold out several); the other "
+                                                                "benchmarks' queries are cut into training and "
+                                                                "validation only")] = None,
     split_by: Annotated[Optional[str], Opt(help="query (test queries unseen) or pair (test (model, query) pairs; "
                                                 "the default for classical IRT models)")] = None,
     seed: Annotated[Optional[int], Opt(help="seed of the split and of the model", min=0)] = None,
@@ -48,10 +51,11 @@ def train(
     from irtnet import api
     from irtnet.config import read_config_file
 
+    file = read_config_file(config) if config else None
     spec = api.run_spec_from(
-        table, read_config_file(config) if config else None, model=model, preset=preset, encoder=encoder,
-        fractions=parse_fractions(split) if split else None, holdout_benchmark=holdout_benchmark, split_by=split_by,
-        seed=seed,
+        table, file, model=model, preset=preset, encoder=encoder,
+        fractions=_split_fractions(split, bool(holdout_benchmark) or (split_by is None and _benchmark_split(file))),
+        holdout_benchmark=holdout_benchmark, split_by=split_by, seed=seed,
         epochs=epochs, lr=lr, groups=groups, threads=threads, progress=False if quiet else None, device=device,
         bf16=bf16)
     run = api.train_run(spec, out, overwrite=overwrite, progress=not quiet, reuse_memory=True, nproc=nproc)
@@ -61,6 +65,25 @@ def train(
     console.print(f"wrote run directory [bold]{escape(str(run.path))}[/] ({m.model}"
                   f"{f', preset {m.preset}' if m.preset else ''}, seed {m.seed}; checkpoint in "
                   f"{escape(str(run.path / 'model'))})")
+
+
+def _split_fractions(split: str | None, holdout: bool) -> tuple[float, float, float] | None:
+    """--split as fractions (None: not given; an empty value is an error); with benchmarks held out it must be
+    TRAIN,VAL,0 (`check_holdout_fractions`): the test part is the held-out benchmarks."""
+    from irtnet.config import check_holdout_fractions
+
+    if split is None:
+        return None
+    fractions = parse_fractions(split)
+    if holdout:
+        check_holdout_fractions(fractions)
+    return fractions
+
+
+def _benchmark_split(file: dict[str, Any] | None) -> bool:
+    """Whether a config file asks for a benchmark split (`data.split = "benchmark"`)."""
+    data = (file or {}).get("data")
+    return isinstance(data, dict) and data.get("split") == "benchmark"
 
 
 @friendly_errors
@@ -75,9 +98,13 @@ def evaluate(
     known, and text only (names hidden); writes RUN/evaluation.json."""
     from irtnet import api
     from irtnet._io import write_text
+    from irtnet.api.run import check_routing_mode
+    from irtnet.cli.common import check_output_path
     from irtnet.reporting.tables import by_setting, markdown as to_markdown, rich_tables, setting_title
 
-    opened = api.Run.open(run)  # a missing or damaged run is refused before the message below
+    check_routing_mode(routing_mode)  # the options, and a missing or damaged run, before the message below
+    check_output_path(markdown)
+    opened = api.Run.open(run)
     console.print(f"scoring {run} and fitting the reference baselines on its training queries (the "
                   "inferred-benchmark base rate's text classifier takes the longest)", highlight=False)
     results = api.evaluate_run(opened, routing_mode=routing_mode)
@@ -95,12 +122,15 @@ def evaluate(
 def route(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint or run directory")],
     texts: Annotated[list[str], typer.Argument(help="one or more query texts")],
-    top: Annotated[int, Opt(help="how many models to show per query", callback=positive)] = 5,
+    top: Annotated[Optional[int], Opt(help="how many models to show per query (ranking only; default 5)",
+                                      callback=positive)] = None,
     benchmark: Annotated[Optional[str], Opt(help="benchmark of the queries, if the model knows it")] = None,
     cost_weight: Annotated[Optional[float], Opt(help="pick argmax P - COST_WEIGHT x cost per query")] = None,
     budget: Annotated[Optional[float], Opt(help="pick the best total P with mean cost per query <= BUDGET")] = None,
-    prices: Annotated[Optional[Path], Opt(help="price file (JSON/CSV) or table (default: the run's table)")] = None,
-    output_tokens: Annotated[float, Opt(help="assumed output tokens per answer (token prices)")] = 256,
+    prices: Annotated[Optional[Path], Opt(help="with --cost-weight/--budget: price file (JSON/CSV) or table "
+                                               "(default: the run's table)")] = None,
+    output_tokens: Annotated[Optional[float], Opt(help="with --cost-weight/--budget: assumed output tokens per "
+                                                       "answer (token prices; default 256)")] = None,
     candidates: Annotated[Optional[str], Opt(help="comma-separated models to rank or choose among (default: "
                                                   "every model; with --cost-weight/--budget each needs a price)")
                           ] = None,
@@ -110,8 +140,10 @@ def route(
     from irtnet import api
     from irtnet.reporting.console import cost_decisions_table, ranking_table
 
-    chosen = None if candidates is None else (csv_list(candidates) or [])  # [] (--candidates "") is refused
+    chosen = name_list(candidates)  # an empty name ("", ",m0") is refused by check_candidates
     if cost_weight is not None or budget is not None:
+        refuse_unused({"--top": top}, "{given} {is_} read only when ranking the models, and --cost-weight or "
+                       "--budget chooses one model per text: leave out {given}")
         decisions = api.cost_route_texts(checkpoint, texts, benchmark, prices, cost_weight, budget, output_tokens,
                                          chosen)
         console.print(cost_decisions_table(decisions))
@@ -121,9 +153,12 @@ def route(
         return
     from irtnet.api.texts import check_candidates
 
+    refuse_unused({"--prices": prices, "--output-tokens": output_tokens}, "{given} {is_} read only with "
+                  "--cost-weight or --budget (cost-aware routing), and neither is given: give one, or leave "
+                  "out {given} to rank the models by P")
     predictor = api.load(checkpoint)
     names = check_candidates(predictor, chosen) if chosen is not None else None
-    ranked = api.rank_models(predictor, texts, benchmark=benchmark, top=top, models=names)
+    ranked = api.rank_models(predictor, texts, benchmark=benchmark, top=5 if top is None else top, models=names)
     for text, ranking, path in zip(texts, ranked, api.answer_paths(predictor, texts, benchmark)):
         console.print(ranking_table(text, ranking, path))
     _one_candidate_note(names if names is not None else predictor.models_.ids)

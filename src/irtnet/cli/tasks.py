@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from irtnet._io import write_json
-from irtnet.cli.common import console, csv_list, friendly_errors, numbers, positive
+from irtnet.cli.common import check_output_path, console, csv_list, friendly_errors, numbers, positive
 
 Opt = typer.Option
 Arg = typer.Argument
@@ -70,6 +70,7 @@ def predict_benchmark(
     from irtnet.api.experiments import predict_benchmark as predict
     from irtnet.reporting.console import predicted_accuracy_table
 
+    check_output_path(json_out)  # before the work, not after printing it
     n, ranked = predict(checkpoint, texts_file, benchmark)
     console.print(predicted_accuracy_table(f"Predicted accuracy on {n} queries of {texts_file.name}", ranked[:top]))
     if json_out:

@@ -34,6 +34,9 @@ _TOPIC_WORDS = {
     "geography": "river mountain climate border continent", "logic": "premise inference valid proof clause",
     "medicine": "diagnosis symptom dose patient therapy", "music": "chord melody tempo harmony scale",
 }
+#: The most (model, query) pairs `check_size` allows by default (`irtnet demo` checks it): the demo, generation
+#: to routing, peaked at 1.1 GB for 40 x 25,000 (about 1 KB a pair over a 0.2 GB base), so about 2 GB at the limit.
+MAX_CELLS = 2_000_000
 _FEATURE_WORDS = ("red orange yellow green blue indigo violet black white grey silver golden amber "
                   "coral ivory olive azure crimson scarlet teal navy maroon beige khaki lilac ochre "
                   "sepia umber cyan magenta jade ruby onyx pearl topaz opal garnet copper bronze "
@@ -81,6 +84,23 @@ def _texts(rng: np.random.Generator, x: np.ndarray, bench_names: list[str]) -> l
     return out
 
 
+def check_size(n_models: int, n_queries: int, max_cells: int = MAX_CELLS, *,
+               names: tuple[str, str] = ("n_models", "n_queries")) -> None:
+    """ConfigError unless both sizes are positive integers and n_models x n_queries <= `max_cells`; `names`: how
+    the message calls the two sizes (the CLI passes its option names)."""
+    _check_positive(dict(zip(names, (n_models, n_queries))))
+    if n_models * n_queries > max_cells:
+        raise ConfigError(f"{names[0]} x {names[1]} = {n_models} x {n_queries} = {n_models * n_queries:,} (model, "
+                          f"query) pairs, above the limit of {max_cells:,} (every pair is held in memory, about 1 KB "
+                          "each): ask for fewer models or queries")
+
+
+def _check_positive(sizes: dict[str, int]) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
 def make_synthetic(
     n_models: int = 30,
     n_queries: int = 2000,
@@ -95,8 +115,11 @@ def make_synthetic(
     """Generate a response table from a planted multidimensional 2PL model (see module docstring).
 
     `density` is the share of (model, query) pairs observed; every query keeps at least one label.
-    Texts need `feature_dim` <= 24 (one pair of colour words per feature).
+    Texts need `feature_dim` <= 24 (one pair of colour words per feature). Every size must be a positive
+    integer (ConfigError naming it); `check_size` bounds models x queries for a caller that must fit in memory.
     """
+    _check_positive({"n_models": n_models, "n_queries": n_queries, "dim": dim, "feature_dim": feature_dim,
+                     "n_families": n_families})
     if not 1 <= n_benchmarks <= len(BENCHMARK_NAMES):
         raise ConfigError(f"n_benchmarks must be in 1..{len(BENCHMARK_NAMES)}")
     if text and feature_dim > len(_FEATURE_WORDS) // 2:

@@ -136,20 +136,32 @@ def _query_frame(records: pd.DataFrame, queries: pd.DataFrame | None, file: str)
     return out.assign(text=text).sort_values("query").reset_index(drop=True)
 
 
+_NONE = "\0<none>"
+
+
 def _check_consistent(frame: pd.DataFrame, column: str, file: str) -> None:
-    """Two different values of `column` for the same query id is an id collision."""
-    values = frame[["query", column]].astype(object).fillna("\0<none>")
+    """Two different values of `column` for the same query id is an id collision; a value on some of a query's
+    rows and none on others is an error saying which row has none."""
+    values = frame[["query", column]].astype(object).fillna(_NONE)
     distinct = values.drop_duplicates()
     dup = distinct["query"].duplicated(keep=False)
-    if dup.any():
-        qid = distinct["query"][dup].iloc[0]
-        rows = row_labels(frame)[(frame["query"] == qid).to_numpy()][:2].tolist()
-        at = row_where(file, rows[0])  # lines of a JSON Lines file, else rows
-        raise DataError(
-            f"query id {qid!r} collides: it has two different {column} values ({next(iter(at))}s {rows}); "
-            "give the queries distinct ids (e.g. prefix them with their benchmark)",
-            file=file, **at, field=column,
-        )
+    if not dup.any():
+        return
+    qid = distinct["query"][dup].iloc[0]
+    mine = (frame["query"] == qid).to_numpy()
+    found, rows = values[column].to_numpy(dtype=object)[mine], row_labels(frame)[mine].tolist()
+    first, other = 0, int(np.flatnonzero(found != found[0])[0])  # the first row whose value differs from the first
+    noun = row_noun(file)  # lines of a JSON Lines file, else rows
+    if _NONE in (found[first], found[other]):
+        given, empty = (first, other) if found[other] == _NONE else (other, first)
+        raise DataError(f"query id {qid!r} has a {column} on {noun} {rows[given]} but none on {noun} {rows[empty]}: "
+                        f"give the query its {column} on every record (or on none)",
+                        file=file, **row_where(file, rows[empty]), field=column)
+    raise DataError(
+        f"query id {qid!r} collides: it has two different {column} values ({noun}s {[rows[first], rows[other]]}); "
+        "give the queries distinct ids (e.g. prefix them with their benchmark)",
+        file=file, **row_where(file, rows[first]), field=column,
+    )
 
 
 class ResponseTable:

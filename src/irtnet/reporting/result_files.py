@@ -9,16 +9,19 @@ from typing import Any
 
 from irtnet._io import figures_read_back, json_kind, nan_for_null, read_json
 from irtnet.errors import ConfigError, DataError
+from irtnet.reporting.result_cells import check_cells
 
-_RESULTS_FIELDS = (("spec", dict), ("cells", list), ("datasets", dict), ("spec.datasets", list), ("spec.models", list))
+_RESULTS_FIELDS = (("spec", dict), ("cells", list), ("datasets", dict), ("spec.datasets", list), ("spec.models", list),
+                   ("spec.seeds", list))
 _JSON_TYPES = {dict: "a JSON object", list: "a JSON list"}
 
 
 def read_results(run_dir: str | Path) -> dict[str, Any]:
     """A comparison run's results.json; a truncated one, or one without the fields the tables read
-    (`_RESULTS_FIELDS`), is a DataError naming the file and the field. The cells' figures written as null (a
-    NaN: JSON has none) are NaN again (`stored_result`), so the tables keep them among the values, as a fresh
-    run's."""
+    (`_RESULTS_FIELDS`), is a DataError naming the file and the field; so is a damaged, repeated, foreign or
+    missing cell (`result_cells.check_cells`: the field names the cell, `cells[i]...`). The cells' figures
+    written as null (a NaN: JSON has none) are NaN again (`stored_result`), so the tables keep them among the
+    values, as a fresh run's."""
     path = Path(run_dir) / "results.json"
     if not path.exists():
         raise ConfigError(f"{run_dir}: no results.json here; run `irtnet compare` into this folder first")
@@ -33,16 +36,17 @@ def read_results(run_dir: str | Path) -> dict[str, Any]:
             found = "missing" if key not in holder else f"got {json_kind(holder[key])}"
             raise DataError(f"{found}, expected {_JSON_TYPES[kind]} (not the results.json of `irtnet compare`, "
                             "or damaged)", file=str(path), field=name)
+    check_cells(results, str(path))
     results["cells"] = [_stored_cell(c) for c in results["cells"]]
     return results
 
 
-def _stored_cell(cell: Any) -> Any:
+def _stored_cell(cell: dict[str, Any]) -> dict[str, Any]:
     """A cell of results.json with its result's figures (correctness, routing) as the run had them: null, how a
     NaN is written, is NaN again, as `tasks.evaluate.stored_result` reads them (not imported: it would load
     torch and scikit-learn into `irtnet results`, which reads JSON only)."""
-    result = cell.get("result") if isinstance(cell, dict) else None
-    if not isinstance(result, dict):
+    result = cell.get("result")
+    if not isinstance(result, dict):  # a cell without a score (checked: not an "ok" one)
         return cell
     return {**cell, "result": figures_read_back(result, ("correctness", "routing"))}
 

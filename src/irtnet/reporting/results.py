@@ -24,17 +24,15 @@ from typing import Any
 from irtnet._io import write_json, write_text
 from irtnet.errors import ConfigError
 from irtnet.reporting.paired import paired_markdown, verdict_summary
+from irtnet.reporting.result_cells import CORRECTNESS, ROUTING
 from irtnet.reporting.result_files import missing_stats_note, read_results, read_stats
 from irtnet.tasks.routing import references_no_result
 
-CORRECTNESS = ("accuracy", "auc", "log_loss", "brier", "ece")
-ROUTING = ("micro", "macro", "gap_closed")
 _LOWER_IS_BETTER = {"log_loss", "brier", "ece"}
 _HEADERS = {"accuracy": "accuracy", "auc": "AUC", "log_loss": "log loss", "brier": "Brier", "ece": "ECE",
             "micro": "micro", "macro": "macro", "gap_closed": "gap closed"}
 _REFERENCES = {"random": "random model (expected)", "best_single": "best single model (on training data)",
                "benchmark_best": "benchmark's best model (on training data)", "oracle": "oracle"}
-#: The fields of results.json the tables and the document read first, with their JSON types.
 
 
 # ----------------------------------------------------------------------------------------- numbers

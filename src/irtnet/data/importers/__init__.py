@@ -166,7 +166,8 @@ def _option_types(format: str) -> dict[str, Any]:
 
 
 def _coerce(key: str, annotation: Any, text: str) -> Any:
-    """One option string as `annotation`: sequences from "a,b" or a JSON list, whole numbers as int."""
+    """One option string as `annotation`: sequences from "a,b" or a JSON list, whole numbers as int; `none` (or
+    `null`) clears an optional one, and an empty value for it is an error, never read as "not given"."""
     value: Any = text
     try:
         if _accepts(annotation, (list, tuple)):
@@ -174,8 +175,10 @@ def _coerce(key: str, annotation: Any, text: str) -> Any:
                 part.strip() for part in text.split(",") if part.strip()]
         elif _accepts(annotation, (int,)) and re.fullmatch(r"[+-]?\d+", text.strip()):
             value = int(text)
-        elif _accepts(annotation, (type(None),)) and text.strip().lower() in ("", "none", "null"):
+        elif _accepts(annotation, (type(None),)) and text.strip().lower() in ("none", "null"):
             value = None
+        elif _accepts(annotation, (type(None),)) and not text.strip():
+            raise ConfigError(f"option {key}= is empty: give a value, or {key}=none to leave it unset")
         return TypeAdapter(annotation).validate_python(value)
     except (ValidationError, json.JSONDecodeError, DataError) as exc:  # DataError: a key given twice
         why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else getattr(exc, "reason", str(exc))

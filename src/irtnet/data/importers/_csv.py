@@ -1,4 +1,6 @@
-"""Shape checks for CSV sources: every row has the header's fields, and the file does not end mid-row.
+"""Shape checks for CSV sources: every row has the header's fields, the file does not end mid-row, and no column
+name is used twice (`refuse_repeated_columns`; the importers, the texts and answers readers and the price reader
+share these checks).
 
 pandas pads a row with fewer fields than the header with empty cells and (for a file whose first data
 row is one field longer) silently turns the first column into an index, so a truncated file would
@@ -55,6 +57,23 @@ def check_shape(content: bytes, label: str, sep: str = ",", header: bool = True)
                         "is cut off (truncated file?)", file=label, row=n_rows or "header",
                         field=field_name(names, width - 1))
     return Shape(head, n_rows)
+
+
+def refuse_repeated_columns(names: list[str], label: str) -> None:
+    """A column name used twice in a header is an error naming both columns (a reader would keep one of the two
+    values silently: pandas renames the second, a dict keeps the last)."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name.strip() and first.setdefault(name, i) != i:
+            raise DataError(f"the column name {name!r} is used twice (columns {first[name] + 1} and {i + 1}); "
+                            "give each column its own name", file=label, field=name)
+
+
+def check_row_width(row: list[str], header: list[str], label: str, number: int) -> None:
+    """A DataError naming data row `number` and the first missing or surplus field unless `row` has as many
+    fields as `header` (for readers that walk the rows themselves)."""
+    if len(row) != len(header):
+        _raise_width(row, header, len(header), label, number, False, False)
 
 
 def last_row_width(content: bytes, label: str, sep: str = ",") -> int:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from irtnet._io import unique_keys
-from irtnet.data.importers._csv import check_shape, field_name, last_row_width
+from irtnet.data.importers._csv import check_shape, field_name, last_row_width, refuse_repeated_columns
 from irtnet.data.records import row_where
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
@@ -210,21 +210,12 @@ def _settle_tokens(items: list[Any], nan_text: Collection[str]) -> None:
                     item[key] = str(value) if key in nan_text else float(value)
 
 
-def _refuse_repeated_columns(names: list[str], label: str) -> None:
-    """A column name used twice is an error (pandas would read the first and rename or refuse the second)."""
-    first: dict[str, int] = {}
-    for i, name in enumerate(names):
-        if name.strip() and first.setdefault(name, i) != i:
-            raise DataError(f"the column name {name!r} is used twice (columns {first[name] + 1} and {i + 1}); "
-                            "give each column its own name", file=label, field=name)
-
-
 def _read_parquet(content: bytes, label: str, nan_text: Collection[str]) -> pd.DataFrame:
     """A Parquet file as a frame; in the `nan_text` columns, NaN and infinite floats that are not nulls as text."""
     import pyarrow.parquet as pq
 
     try:
-        _refuse_repeated_columns(pq.read_schema(io.BytesIO(content)).names, label)
+        refuse_repeated_columns(pq.read_schema(io.BytesIO(content)).names, label)
         frame = pd.read_parquet(io.BytesIO(content))
     except DataError:
         raise
@@ -252,7 +243,7 @@ def _read_csv(content: bytes, label: str, sep: str) -> pd.DataFrame:
     if not content.strip():
         raise DataError("no records (the file is empty)", file=label)
     shape = check_shape(content, label, sep)
-    _refuse_repeated_columns(shape.header, label)
+    refuse_repeated_columns(shape.header, label)
     try:
         # index_col=False: never take the first column as an index because data rows are one longer
         return pd.read_csv(io.BytesIO(content), sep=sep, dtype=str, keep_default_na=False,

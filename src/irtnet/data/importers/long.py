@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from irtnet._io import unique_keys
 from irtnet.data.importers._source import build_table, file_stem, missing_values, read_frame, skip
@@ -49,8 +49,8 @@ class ColumnMap(BaseModel):
     outcome_kind: Literal["binary", "fraction", "counts", "auto"] = "auto"
     n_correct: str | None = None
     n_trials: str | int | None = None
-    outcome_scale: float = Field(1.0, gt=0)
-    threshold: float | None = None
+    outcome_scale: float = Field(1.0, gt=0, allow_inf_nan=False)
+    threshold: float | None = Field(None, allow_inf_nan=False)
     benchmark: str | None = None
     default_benchmark: str | None = None
     text: str | None = None
@@ -62,6 +62,15 @@ class ColumnMap(BaseModel):
     texts_query: str = "query"
     texts_text: str = "text"
     repeats: Literal["vote", "error"] = "vote"
+
+    @field_validator("model", "query", "outcome", "n_correct", "n_trials", "benchmark", "default_benchmark", "text",
+                     "cost", "records_key", "texts_file", "texts_query", "texts_text")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        """An empty name is an error, never read as "not given" (leave the option out, or none, for that)."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: give a name, or leave the option out")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> ColumnMap:
@@ -162,8 +171,9 @@ def frame_to_records(frame: pd.DataFrame, cmap: ColumnMap, *, file: str,
     records = make_records(work, file=file, model=cmap.model, query=cmap.query, outcome=outcome,
                            outcome_kind=kind, n_correct=k_col, n_trials=n_col,
                            benchmark=cmap.benchmark, text=cmap.text, cost=cmap.cost)
+    _note_unread(frame.columns, cmap, file, report)
     if not cmap.benchmark:
-        records["benchmark"] = cmap.default_benchmark or _default_benchmark(file, report)
+        records["benchmark"] = cmap.default_benchmark or _file_benchmark(file)
     if cmap.texts_file:
         records["text"] = _join_texts(records["query"], cmap, report)
     if cmap.query_prefix:
@@ -250,11 +260,27 @@ def _outcome_columns(frame: pd.DataFrame, cmap: ColumnMap,
     return work, "counts", k_col, n_col
 
 
-def _default_benchmark(file: str, report: ImportReport) -> str:
-    name = file_stem(file.split("::")[-1])
-    report.notes.append(f"no benchmark column or default_benchmark: every query is in benchmark {name!r} "
-                        "(the file name)")
-    return name
+def _file_benchmark(file: str) -> str:
+    """The benchmark of every row when neither a benchmark column nor default_benchmark is given: the file name."""
+    return file_stem(file.split("::")[-1])
+
+
+def _note_unread(columns: pd.Index, cmap: ColumnMap, file: str, report: ImportReport) -> None:
+    """Note each source column named like an optional role (benchmark, text, cost) that the mapping leaves unread
+    (a column is never read by its name alone, which would be a guess, nor passed over in silence), and the
+    benchmark every row gets when none is mapped."""
+    used = set(cmap._roles().values())
+    unread = [r for r in ("benchmark", "text", "cost") if r in columns and getattr(cmap, r) is None and r not in used]
+    named = f"{cmap.default_benchmark!r}, the default_benchmark" if cmap.default_benchmark else \
+        f"{_file_benchmark(file)!r}, the file name"
+    effects = {"benchmark": f"every query is in benchmark {named}",
+               "text": "the texts come from texts_file" if cmap.texts_file else "no query has a text",
+               "cost": "no response has a cost"}
+    if not cmap.benchmark and not cmap.default_benchmark and "benchmark" not in unread:
+        report.notes.append(f"no benchmark column or default_benchmark: {effects['benchmark']}")
+    for role in unread:
+        report.notes.append(f"the file's column {role!r} is not mapped, so {effects[role]}: give the option "
+                            f"{role}={role} (-O {role}={role}) to read it")
 
 
 def _join_texts(query_ids: pd.Series, cmap: ColumnMap, report: ImportReport) -> np.ndarray:
