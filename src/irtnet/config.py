@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from irtnet._io import unique_keys
 from irtnet.errors import ConfigError, DataError
@@ -23,7 +23,20 @@ from irtnet.errors import ConfigError, DataError
 DEFAULT_PRESET = "default"
 
 
-class DataConfig(BaseModel):
+class RefusedAsConfigError(type(BaseModel)):  # type: ignore[misc]  # pydantic's model metaclass
+    """The metaclass of irtnet's pydantic specs (`DataConfig`, `ModelSpec`): keyword construction
+    (`DataConfig(table=..., fractions=...)`) refuses a bad value with a ConfigError naming the field, as `run_spec`
+    does for a whole configuration. Only a direct call comes here: validation of a
+    nested `data` table (RunSpec) does not, so its errors keep their `data.field` paths."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid {cls.__name__}: {validation_brief(exc)}") from None
+
+
+class DataConfig(BaseModel, metaclass=RefusedAsConfigError):
     """Which table, which encoder, and how queries are split."""
 
     model_config = ConfigDict(extra="forbid")
@@ -48,6 +61,16 @@ class DataConfig(BaseModel):
     @classmethod
     def _fractions(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         return validate_fractions(v)
+
+
+def validation_brief(exc: ValidationError) -> str:
+    """A pydantic error as one line, `field.path: message; ...` (here, not beside the models' specs: the CLI reads
+    this module without torch)."""
+    def one(e: Any) -> str:
+        where, msg = ".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, ")
+        return f"{where}: {msg}" if where else msg
+
+    return "; ".join(one(e) for e in exc.errors())
 
 
 def validate_fractions(value: tuple[float, float, float], need_test: bool = False) -> tuple[float, float, float]:

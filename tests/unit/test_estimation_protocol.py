@@ -195,7 +195,7 @@ def test_oversized_or_zero_requests_are_refused_before_any_training(data):
 
     with pytest.raises(DataError, match=r"field 'ns': every N asked \(\[100000\]\) is more than the \d+ items"):
         evaluate_estimation(data, make, ns=(100000,), draws=1)
-    with pytest.raises(ConfigError, match=r"routing_ns: numbers of answers must be at least 1, got \[0\]"):
+    with pytest.raises(ConfigError, match=r"routing_ns: numbers of answers must be given and at least 1, got \[0\]"):
         evaluate_estimation(data, make, ns=(10,), draws=1, retrain=make, routing_ns=(0,))
     with pytest.raises(ConfigError, match="level must lie strictly between 0 and 1, got 2"):
         evaluate_estimation(data, make, ns=(10,), draws=1, level=2.0)

@@ -166,7 +166,8 @@ def test_a_cached_cell_written_with_bare_nan_tokens_still_reads(tmp_path):
     (tmp_path / "old.json").write_text(json.dumps(doc))  # how irtnet wrote cells before: NaN tokens
     (tmp_path / "new.json").write_text(dumps_json(doc))
     for name in ("old", "new"):
-        (tmp_path / f"{name}.npz").write_bytes(b"")
+        np.savez(tmp_path / f"{name}.npz", labels=np.ones((1, 1)), queries=np.array(["q"]), models=np.array(["m"]),
+                 scores_known=np.ones((1, 1)))  # a readable predictions file beside it
         cell = read_cached_cell(tmp_path / f"{name}.json", ["known"])
         assert same(cell["results"]["known"], result), name
         assert cell["results"]["known"]["info"]["best_epoch"] is None  # info's nulls mean "none"

@@ -51,12 +51,14 @@ from irtnet.api.compare_spec import (
     cell_key,
     check_encoders,
     check_entry,
+    check_folders,
+    check_settings,
     entry_spec,
     load_spec,
     reads_text,
     settings_of,
 )
-from irtnet.api.compare_stats import paired_tables
+from irtnet.api.compare_stats import paired_tables, read_predictions
 from irtnet.api.data import make_split, prepare, split_datasets
 from irtnet.config import DataConfig
 from irtnet.data.dataset import Dataset
@@ -216,7 +218,8 @@ def run_cell(model: ModelSpec, split: SplitData, hidden: bool = False) -> tuple[
 
 def read_cached_cell(path: Path, settings: list[str]) -> dict[str, Any] | None:
     """A cached cell's document, or None where there is none or it cannot be used (unreadable JSON, a missing
-    setting's results or timings, no predictions file beside it): such a cell is computed again and overwritten.
+    setting's results or timings, no readable predictions file beside it, `compare_stats.read_predictions`): such
+    a cell is computed again and overwritten.
     Its results' figures are as a fresh cell's: a null (how a NaN is written) is NaN again (`stored_result`);
     cells written before that, with bare NaN tokens, read as they are."""
     if not path.is_file():
@@ -227,7 +230,8 @@ def read_cached_cell(path: Path, settings: list[str]) -> dict[str, Any] | None:
                   and all(isinstance(stored[k], (int, float)) for k in ("fit_seconds", "eval_seconds")))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
         return None
-    if not (usable and path.with_suffix(".npz").is_file()):
+    scores = tuple(f"scores_{k}" for k in settings)
+    if not (usable and read_predictions(path.with_suffix(".npz"), scores) is not None):
         return None
     stored["results"] = {k: stored_result(r) if isinstance(r, dict) else r for k, r in stored["results"].items()}
     return stored
@@ -382,17 +386,14 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
         if unknown:
             raise ConfigError(f"{option}: {', '.join(map(repr, unknown))} not in the spec; its names: "
                               f"{', '.join(names)}")
-    for entry in spec.models:  # an unknown registry name is refused before any dataset is loaded
-        try:
-            settings_of(entry)
-        except ConfigError as exc:
-            raise ConfigError(f"model entry {entry.name!r}: {exc}") from None
+    check_settings(spec)  # an unknown registry name, an item-seen model in the query setting
     for entry in spec.models:  # then everything a cell would build, and every source it would read
         check_entry(entry, spec)
     check_encoders(spec, only_models)
     for ds in spec.datasets:
         check_source(ds)
     runner = _Runner(spec, out, force, only_datasets, only_models, log, progress)
+    check_folders(spec, out, runner.cells_dir)  # before any cell is fitted, not when its result is saved
     clear_stale_temps(runner.cells_dir)  # what a killed run left half-written (writes go through atomic_path)
     cells, infos = [], {}
     with torch_threads(spec.threads):
@@ -403,6 +404,8 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
                 raise ConfigError(f"dataset {ds.name!r}: {exc}") from None
             write_json(out / "datasets" / f"{ds.name}.json", infos[ds.name])
             cells += runner.dataset_cells(ds, table, infos[ds.name]["fingerprint"])
+    if not cells:  # never replace a run's results.json with one that holds nothing (it would not read back)
+        raise ConfigError("the spec gives no cell to compute: no dataset, setting, model entry and draw")
     counts = {s: sum(c.status == s for c in cells) for s in ("ok", "error", "n/a", "pending")}
     run = {**(meta or {}), "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": time.perf_counter() - start,
            "cells": counts, "computed": sum(c.status == "ok" and not c.cached for c in cells),

@@ -7,30 +7,49 @@ of a cell. The runner is `irtnet.api.compare`.
 from __future__ import annotations
 
 import json
+import os
+import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt,
                       ValidationError, field_validator, model_validator)
 
+from irtnet._io import check_file_target
 from irtnet._version import computing_parts, source_fingerprint
 from irtnet.config import deep_update, validate_fractions
 from irtnet.data.embeddings import DEFAULT_ENCODER, load_encoder, resolve_offline
 from irtnet.data.provenance import sha256_text
-from irtnet.errors import ConfigError
+from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.spec import ModelSpec, brief, build_predictor, registered, resolve_spec
 
 Setting = Literal["query", "pair"]
 
 
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def _not_blank(name: str) -> str:
     if not name.strip():
         raise ValueError(f"a name must not be empty or blank, got {name!r}")
+    if "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():
+        raise ValueError(f"a model entry's name is a label: any printable characters but '/' and '\\', not "
+                         f"starting with '.'; got {name!r}")
     return name
 
 
-#: The label of a dataset or model entry (file names and table rows): not empty, not only spaces.
+def _file_name(name: str) -> str:
+    if not _FILE_NAME.fullmatch(name):
+        raise ValueError(f"a dataset name is part of file names: use letters, digits, '.', '_' and '-' only, "
+                         f"starting with a letter or digit; got {name!r}")
+    return name
+
+
+#: The label of a model entry (table rows): not empty or blank, no path separator or control character.
 Name = Annotated[str, AfterValidator(_not_blank)]
+#: The name of a dataset, which names its files (datasets/, splits/, tables/): one safe path component.
+FileName = Annotated[str, AfterValidator(_file_name)]
 
 
 # --------------------------------------------------------------------------------------------- spec
@@ -39,7 +58,7 @@ class DatasetSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name
+    name: FileName
     table: str | None = None
     format: str | None = None
     path: str | None = None
@@ -70,6 +89,16 @@ class CompareEntry(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     encoder: str | None = Field(None, description="query encoder (default: the comparison's)")
     settings: list[Setting] | None = Field(None, description="default: pair if item-seen, else query")
+
+    @field_validator("settings")
+    @classmethod
+    def _settings(cls, value: list[Setting] | None) -> list[Setting] | None:
+        if value is not None and not value:
+            raise ValueError("an empty list computes nothing: name 'query', 'pair' or both, or leave `settings` out "
+                             "(pair if the model is item-seen, else query)")
+        if value is not None and len(set(value)) < len(value):
+            raise ValueError(f"a setting is repeated: {value}")
+        return value
 
     @property
     def registry_name(self) -> str:
@@ -143,6 +172,34 @@ def settings_of(entry: CompareEntry) -> list[Setting]:
     if entry.settings is not None:
         return list(entry.settings)
     return ["pair"] if getattr(registered(entry.registry_name), "item_seen", False) else ["query"]
+
+
+def check_settings(spec: CompareSpec) -> None:
+    """Refuse, before any dataset is loaded, an entry whose model is unknown, and an item-seen model (a free
+    parameter per query: it cannot score an unseen query) that `settings` puts in the query setting. The
+    ConfigError names the entry and the field (`models.<i>.settings`)."""
+    for i, entry in enumerate(spec.models):
+        try:
+            seen = getattr(registered(entry.registry_name), "item_seen", False)
+        except ConfigError as exc:
+            raise ConfigError(f"model entry {entry.name!r}: {exc}") from None
+        if seen and "query" in settings_of(entry):
+            raise ConfigError(f"models.{i}.settings: model entry {entry.name!r}: {entry.registry_name} is item-seen "
+                              "(a parameter per query), so it cannot score the query setting's unseen test queries; "
+                              "use settings = [\"pair\"]")
+
+
+def check_folders(spec: CompareSpec, out: Path, cells: Path) -> None:
+    """Refuse, before any cell is fitted, a run directory or cell folder that cannot be written: a path that
+    is a file, lies under a file, or is a folder without write permission (DataError naming the field)."""
+    for field, folder in (("out", out), ("cells", cells)):
+        try:
+            check_file_target(folder / "results.json")
+        except DataError as exc:
+            raise DataError(f"{folder}: not a folder that can be written ({exc.reason})", field=field) from None
+        above = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if above is not None and not os.access(above, os.W_OK | os.X_OK):
+            raise DataError(f"{above}: no permission to write there", field=field)
 
 
 def reads_text(entry: CompareEntry) -> bool:

@@ -11,6 +11,8 @@ unit of resampling, which counts a query once per seed.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +31,23 @@ def stored_units(cells: list[dict[str, Any]], cells_dir: Path, setting: str) -> 
     `status`, `seed` and `fold`) in `setting`."""
     out = {}
     for c in cells:
-        path = cells_dir / f"{c['key']}.npz"
-        if c["status"] == "ok" and path.exists():
-            with np.load(path) as f:
-                out[(c["seed"], c.get("fold"))] = {k: f[k] for k in ("labels", "queries", "models", _SCORES[setting])}
+        stored = read_predictions(cells_dir / f"{c['key']}.npz", (_SCORES[setting],)) if c["status"] == "ok" else None
+        if stored is not None:
+            out[(c["seed"], c.get("fold"))] = stored
     return out
+
+
+def read_predictions(path: Path, scores: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """A cell's stored predictions (labels, query and model ids and the `scores` arrays), or None where the
+    file is missing or damaged (truncated, not a zip, an array missing): as a damaged cell .json, it counts
+    as absent, and the cell is computed again."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as f:
+            return {k: f[k] for k in ("labels", "queries", "models", *scores)}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+        return None
 
 
 def _stack(units: dict, keys: list, setting: str) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,9 @@ with the texts of a file (`irtnet data encode`)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from irtnet.config import DataConfig
 from irtnet.data.dataset import Dataset
@@ -15,9 +17,19 @@ from irtnet.data.table import ResponseTable
 from irtnet.errors import ConfigError
 
 
+def as_path(value: Any, what: str) -> Path:
+    """`value` (a str or an os.PathLike) as a Path; anything else (None, a number) or an empty str is a
+    ConfigError naming `what`, never pathlib's TypeError."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(f"{what} must be a path (a str or a pathlib.Path), got {type(value).__name__} {value!r}")
+    if isinstance(value, str) and not value.strip():
+        raise ConfigError(f"{what} is empty: give a path")
+    return Path(value)
+
+
 def load_table(path: str | Path) -> ResponseTable:
     """A response table written by `irtnet data import` / `ResponseTable.to_parquet`."""
-    return ResponseTable.read_parquet(path)
+    return ResponseTable.read_parquet(as_path(path, "the table path"))
 
 
 def prepare(table: ResponseTable, encoder: str | None = "all-MiniLM-L6-v2", progress: bool = False,
@@ -43,6 +55,10 @@ def make_split(table: ResponseTable, cfg: DataConfig) -> QuerySplit | PairSplit:
     """The split `cfg` describes: by query (the default), leaving benchmarks out, or by pair. A query split that
     leaves training, test, or (with a validation fraction above 0) validation without a query is a ConfigError
     naming the empty part (`check_split_parts`)."""
+    if not isinstance(table, ResponseTable):
+        raise ConfigError(f"make_split needs a ResponseTable (api.load_table), got {type(table).__name__}")
+    if not isinstance(cfg, DataConfig):
+        raise ConfigError(f"make_split needs a DataConfig, got {type(cfg).__name__}")
     if cfg.split == "pair":
         return PairSplit.draw(table, cfg.fractions, cfg.seed)
     if cfg.split == "benchmark":

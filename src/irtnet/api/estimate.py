@@ -31,7 +31,7 @@ from irtnet.tasks.estimate import (BenchmarkEstimate, check_prior_strength, chec
                                    laplace_posterior)
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, Held, ItemRefit, refit_for_new_models
 from irtnet.tasks.model_split import FoldNetwork, check_replay_folds, fold_networks, replay_on_folds
-from irtnet.tasks.estimate_plan import answers_for_width, RoutingRow, plan_items, routing_profile
+from irtnet.tasks.estimate_plan import answers_for_width, check_plan, RoutingRow, plan_items, routing_profile
 from irtnet.tasks.onboard import suggest_queries
 
 
@@ -227,6 +227,7 @@ def plan(checkpoint_or_run: str | Path, n: int, strategy: str = "adaptive", seed
          pool: str | Path | None = None, prior_strength: float | None = 1.0) -> list[PoolItem]:
     """The n items a new model should answer first (`tasks.estimate.plan_items`), in the order to ask them."""
     predictor, items = open_pool(checkpoint_or_run, pool)
+    check_plan(n, len(items.ids), strategy)  # before the refit, which reads n
     fit = _refit(predictor, items, prior_strength, seed, (n,))  # as estimate does with n answers
     picks = plan_items(fit.a, fit.b, items.groups, n, strategy, fit.priors(n)[0], seed, items.known_labels)
     return [items.item(i) for i in picks]

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from irtnet.api.inputs import (
-    _given_benchmark, _label_of, _load_records, _text_of, answer_records, label_field, where, where_text,
+    _given_benchmark, _label_of, _load_records, _text_of, answer_records, check_answer_fields, first_answers, where,
+    where_text,
 )
 from irtnet.api.run import Run
 from irtnet.api.texts import known_benchmarks, text_queries
@@ -124,21 +125,7 @@ def _pool_ids(rows: list[Any], path: Path) -> list[str]:
 # -------------------------------------------------------------------------------------------- answers
 def _check_fields(rows: list[Any], path: Path) -> None:
     """Every field of an answers file is read: an unknown one (a `model` column above all) is an error."""
-    csv = path.suffix.lower() == ".csv"
-    kind = "column" if csv else "field"
-    for i, row in enumerate(rows[:1] if csv else rows):
-        unknown = [k for k in row if k not in _ANSWER_FIELDS]
-        if not unknown:
-            continue
-        at = {} if csv else where(row, i)
-        if "model" in unknown:
-            named = sorted({str(r.get("model")) for r in rows if r.get("model") not in (None, "")})
-            says = f" (it names {len(named)}: {', '.join(map(repr, named[:5]))})" if named else ""
-            raise DataError(f"a 'model' {kind}{says}: an answers file holds the answers of one new model, which it "
-                            f"does not name; drop the {kind}, and give each model's answers in a file of its own",
-                            file=str(path), **at, field="model")
-        raise DataError(f"unknown {kind}(s) {', '.join(map(repr, unknown))}; an answers file reads {_ANSWER_READS}",
-                        file=str(path), **at, field=unknown[0])
+    check_answer_fields(rows, path, _ANSWER_FIELDS, _ANSWER_READS)
 
 
 def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[Any, ...]:
@@ -253,11 +240,5 @@ def read_pool_answers(path: str | Path, pool: ItemPool, predictor: Router) -> tu
     labels = [_label_of(r, path, i) for i, r in enumerate(rows)]
     places = [where(r, i) for i, r in enumerate(rows)]
     positions = _resolve(keys, places, pool, predictor, path)
-    first: dict[int, tuple[int, float]] = {}
-    for i, (pos, y) in enumerate(zip(positions, labels)):
-        if pos in first and first[pos][1] != y:
-            raise DataError(f"{_item_name(keys[i])} was answered in {where_text(places[first[pos][0]])} with "
-                            f"{first[pos][1]:g} and here with {y:g}", file=str(path), **places[i],
-                            field=label_field(rows[i]))
-        first.setdefault(pos, (i, y))
+    first = first_answers(positions, labels, rows, path, lambda i: _item_name(keys[i]))
     return np.array(list(first), dtype=np.int64), np.array([y for _, y in first.values()])

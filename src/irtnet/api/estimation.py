@@ -62,7 +62,12 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
     if retrain_epochs is not None and retrain_epochs < 1:
         raise ConfigError(f"retrain_epochs must be at least 1, got {retrain_epochs}")
     again_spec = apply_flags(model, epochs=retrain_epochs) if retrain_epochs else model
-    chosen = list(methods) if methods is not None else list(METHODS)
+    if methods is not None and "retrain" in methods and not retrain:
+        raise ConfigError("the method 'retrain' contradicts --no-retrain: drop one of them")
+    chosen = list(methods) if methods is not None else [m for m in METHODS if retrain or m != "retrain"]
+    if routing_ns is not None and not (retrain and "retrain" in chosen):
+        raise ConfigError("--routing-ns has no effect " + ("with --no-retrain" if not retrain else "without the "
+                          "method 'retrain'") + ": it sets the N of the retrain method and the routing comparison")
     cache = None if out is None else DrawCache(draws_folder(out), {
         "encoder": encoder, "model": resolve_spec(model).model_dump(mode="json"),
         "retrain_model": resolve_spec(again_spec).model_dump(mode="json") if retrain else None})

@@ -17,7 +17,7 @@ from irtnet.api.inputs import read_answers, read_texts
 from irtnet.api.run import Run
 from irtnet.api.texts import load, text_queries
 from irtnet.data.dataset import Dataset
-from irtnet.errors import ConfigError
+from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.base import Predictor, Router
 from irtnet.predictors.spec import ModelSpec, build_predictor, registered, resolve_spec
 from irtnet.training.threads import torch_threads
@@ -82,19 +82,30 @@ def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, basel
 
 # ------------------------------------------------------------------------------------------- onboarding
 def onboard(checkpoint: str | Path, answers_file: str | Path, name: str = "new-model", prior_strength: float = 1.0,
-            pool: str | Path | None = None, suggest: int = 10, save: str | Path | None = None) -> dict[str, Any]:
+            pool: str | Path | None = None, suggest: int | None = None, save: str | Path | None = None
+            ) -> dict[str, Any]:
     """Fit a new model's ability from its answers with the query network frozen; its rank among the known
-    models on those queries; optionally the `suggest` most informative texts of `pool` and a checkpoint with
-    the model added at `save`."""
+    models on those queries; optionally the `suggest` (default 10) most informative texts of `pool` that it has not
+    answered, and a checkpoint with the model added at `save`. The answers file is read as `inputs.read_answers`
+    says: a text answered twice is one answer, a `model` or other unknown field an error. Every option is checked
+    before the work: `suggest` without `pool`, a blank `name` or a `save` path that cannot be replaced are errors."""
     from irtnet.numeric import irt_probability
-    from irtnet.predictors.checkpoint import save_predictor
+    from irtnet.predictors.checkpoint import refuse_to_replace, save_predictor
     from irtnet.tasks.onboard import fit_theta, population_prior, suggest_queries, with_new_model
 
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise ConfigError(f"--name: {name!r} is not a model name (a non-empty name without spaces around it)")
+    if suggest is not None and pool is None:
+        raise ConfigError("--suggest needs --pool (the texts to choose the next queries from)")
+    if suggest is not None and suggest < 1:
+        raise ConfigError(f"--suggest must be at least 1, got {suggest}")
+    if save:
+        refuse_to_replace(Path(save))
     predictor = load(checkpoint)
     if not hasattr(predictor, "query_parameters"):
         raise ConfigError(f"{predictor.name} has no IRT query parameters; onboarding needs an IrtNet checkpoint")
-    if suggest < 1:
-        raise ConfigError(f"--suggest must be at least 1, got {suggest}")
+    if save and name in predictor.models_:
+        raise ConfigError(f"model {name!r} is already known; choose another name")
     texts, labels, benches = read_answers(answers_file)
     a, b = predictor.query_parameters(text_queries(predictor, texts, benches, answers_file))
     prior = population_prior(predictor.abilities_, prior_strength)
@@ -107,30 +118,51 @@ def onboard(checkpoint: str | Path, answers_file: str | Path, name: str = "new-m
     if pool:
         pool_texts, pool_benches = read_texts(pool)
         pa, pb = predictor.query_parameters(text_queries(predictor, pool_texts, pool_benches, pool))
-        doc["suggested"] = [pool_texts[i] for i in suggest_queries(pa, pb, theta, prior, a, b, suggest)]
+        # a text already answered, or given twice in the pool, is never suggested (again)
+        seen, open_ = set(texts), np.zeros(len(pool_texts), bool)
+        for i, t in enumerate(pool_texts):
+            open_[i] = t not in seen
+            seen.add(t)
+        doc["n_pool_unanswered"] = int(open_.sum())
+        n = 10 if suggest is None else suggest
+        doc["suggested"] = [pool_texts[i] for i in suggest_queries(pa, pb, theta, prior, a, b, n, candidates=open_)]
     if save:
         save_predictor(with_new_model(predictor, name, theta), save, metrics={"onboarded": {name: len(labels)}})
         doc["saved"] = str(save)
     return doc
 
 
-def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_test: int = 5,
+def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_test: int | None = None,
                         models: Sequence[str] | None = None, ks: Sequence[int] = (10, 25, 50, 100, 200),
                         strategies: Sequence[str] = ("d-optimal", "random"), n_random: int = 3,
                         prior_strength: float = 1.0, prior_kind: str = "isotropic", retrain_epochs: int = 0,
                         threads: int | None = None, progress: Callable[[str], None] | None = None) -> Any:
-    """Hold out models, train `model` on the rest, onboard each held-out one from K answers (every strategy),
-    optionally beside retraining with the K answers included (`retrain_epochs` > 0)."""
+    """Hold out models (`n_test`, default 5, drawn with the seed, or `models`), train `model` on the rest, onboard
+    each held-out one from K answers (every strategy), optionally beside retraining with the K answers included
+    (`retrain_epochs` > 0). Every option is checked before the table is read; a K above a held-out model's pool
+    answers is said and left out (`tasks.onboard.onboarding_experiment`)."""
     from irtnet.predictors.spec import apply_flags
-    from irtnet.tasks.onboard import onboarding_experiment
+    from irtnet.tasks.onboard import _parse_strategy, onboarding_experiment
 
     if not hasattr(registered(model.model), "query_parameters"):
         raise ConfigError(f"onboarding needs an IRT model with query parameters (irtnet), not {model.model!r}")
-    if any(k < 1 for k in ks):
-        raise ConfigError(f"numbers of answers must be at least 1, got {list(ks)}")
+    if not ks or any(k < 1 for k in ks):
+        raise ConfigError(f"--ks: numbers of answers must be given and at least 1, got {list(ks)}")
+    if not strategies:
+        raise ConfigError("--strategies is empty: name at least one (d-optimal, fisher, random, each optionally "
+                          "-balanced)")
+    for strategy in strategies:
+        _parse_strategy(strategy)
+    if prior_kind not in ("isotropic", "population"):
+        raise ConfigError(f"unknown prior kind {prior_kind!r}: use 'isotropic' or 'population'")
+    if models is not None and (not models or len(set(models)) < len(models)):
+        raise ConfigError(f"--models: name each model to hold out once, got {list(models)}")
+    if models is not None and n_test is not None:
+        raise ConfigError("--n-test has no effect with --models (the models named are held out); give one of them")
     retrain = factory(apply_flags(model, epochs=retrain_epochs)) if retrain_epochs else None
     with torch_threads(threads):
-        result = onboarding_experiment(prepared(table, encoder), factory(model), n_test, list(ks), list(strategies),
+        result = onboarding_experiment(prepared(table, encoder), factory(model), 5 if n_test is None else n_test,
+                                       list(ks), list(strategies),
                                        n_random, seed=model.seed, retrain=retrain, prior_strength=prior_strength,
                                        prior_kind=prior_kind, models=models, progress=progress)
     result.settings.update(table=str(table), encoder=encoder, model=resolve_spec(model).model_dump(mode="json"),
@@ -139,32 +171,47 @@ def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_
 
 
 # ------------------------------------------------------------------------------------------------- cost
-def test_costs(test: Dataset, train: Dataset, table: Any, prices: str | Path | None, output_tokens: float
-               ) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """(realised cost [Q, M], decision cost or None, description) of the test queries."""
-    from irtnet.tasks.prices import cost_matrix, load_prices, prices_from_models, token_counts
+def test_costs(test: Dataset, train: Dataset, table: Any, prices: str | Path | None, output_tokens: float,
+               tokens_given: bool = False) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(realised cost [Q, M], decision cost or None, description) of the test queries. A price file (`prices`)
+    that holds no prices, or none for a model, is a DataError/ConfigError naming it; `tokens_given` (output tokens
+    chosen by the caller) where the costs are the table's realised ones, which read none, is a ConfigError."""
+    from irtnet.tasks.prices import cost_matrix, load_prices, prices_from_models, require_prices, token_counts
 
     models = list(test.table.model_vocab.ids)
     if prices is None and test.table.has_cost:
         cost = test.table.label_matrix(value="cost")
         train_cost = train.table.label_matrix(model_ids=models, value="cost")
         decide = np.nanmean(train_cost, axis=0)  # each model's mean training cost per query
+        if tokens_given:
+            raise ConfigError("--output-tokens is read only with token prices, and the costs here are the table's "
+                              "cost column (realised): leave it out, or pass --prices FILE")
         return cost, decide, "table cost column (realised); decisions use each model's mean training cost"
     price = load_prices(prices) if prices else prices_from_models(table.models)
+    if prices and not price:
+        raise DataError("the price file holds no prices: give each model of the run's table one, e.g. "
+                        '{"model-a": {"per_query": 0.002}}', file=str(prices))
     if not price:
         raise ConfigError("no costs: the table has no cost column or model prices; pass --prices FILE")
+    source = str(prices) if prices else "the table's model metadata"
+    require_prices(price, models, source, "price every model of the run's table")
     tokens = token_counts(test.table.queries["text"].tolist())
-    cost = cost_matrix(price, models, tokens, output_tokens)
+    cost = cost_matrix(price, models, tokens, output_tokens, source)
     return cost, None, (f"prices from {prices or 'table model metadata'}; input tokens = ceil(chars / 4), "
                         f"output tokens = {output_tokens:g}")
 
 
-def cost_routing_run(run_dir: str | Path, prices: str | Path | None = None, output_tokens: float = 256,
+def cost_routing_run(run_dir: str | Path, prices: str | Path | None = None, output_tokens: float | None = None,
                      baselines: Sequence[str] = ("model-benchmark-mean",)) -> dict[str, Any]:
     """The cost evaluation of a run's model on its complete test queries, beside `baselines` fitted on its
-    training split with the run's seed."""
+    training split with the run's seed. `output_tokens` (per answer, for token prices; None: the default 256) must
+    be a finite number >= 0 (`check_output_tokens`), and is refused where no token price reads it."""
     from irtnet.tasks.cost import evaluate_cost
     from irtnet.tasks.evaluate import score_matrix, training_accuracies
+    from irtnet.tasks.prices import DEFAULT_OUTPUT_TOKENS, check_output_tokens
+
+    given = output_tokens is not None
+    output_tokens = check_output_tokens(DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens)
 
     run = Run.open(run_dir)
     if run.spec.data.split == "pair":
@@ -174,7 +221,7 @@ def cost_routing_run(run_dir: str | Path, prices: str | Path | None = None, outp
     complete = ~np.isnan(test.table.label_matrix()).any(axis=1)
     test = test.select(np.asarray(test.table.query_vocab.ids, dtype=object)[complete].tolist())
     models = list(test.table.model_vocab.ids)
-    cost, decide, source = test_costs(test, train, run.table(), prices, output_tokens)
+    cost, decide, source = test_costs(test, train, run.table(), prices, output_tokens, given)
     probs = {run.spec.model.model: score_matrix(run.predictor(), test)}
     for name in baselines:
         baseline = build_predictor(ModelSpec(model=name, seed=run.spec.model.seed)).fit(train)

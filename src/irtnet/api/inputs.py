@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -186,10 +187,62 @@ def answer_records(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def check_answer_fields(rows: list[Any], path: Path, fields: tuple[str, ...], reads: str) -> None:
+    """Every field of an answers file is read (`fields`; `reads` says which, for the message): an unknown one is an
+    error naming it, never ignored; a `model` field above all, as a file is the answers of one new model, and two
+    models' answers pooled would be fitted as one."""
+    csv = path.suffix.lower() == ".csv"
+    kind = "column" if csv else "field"
+    for i, row in enumerate(rows[:1] if csv else rows):
+        unknown = [k for k in row if k not in fields]
+        if not unknown:
+            continue
+        at = {} if csv else where(row, i)
+        if "model" in unknown:
+            named = sorted({str(r.get("model")) for r in rows if r.get("model") not in (None, "")})
+            says = f" (it names {len(named)}: {', '.join(map(repr, named[:5]))})" if named else ""
+            raise DataError(f"a 'model' {kind}{says}: an answers file holds the answers of one new model, which it "
+                            f"does not name; drop the {kind}, and give each model's answers in a file of its own",
+                            file=str(path), **at, field="model")
+        raise DataError(f"unknown {kind}(s) {', '.join(map(repr, unknown))}; an answers file reads {reads}",
+                        file=str(path), **at, field=unknown[0])
+
+
+def first_answers(keys: list[Any], labels: list[float], rows: list[Any], path: Path,
+                  name: Callable[[int], str]) -> dict[Any, tuple[int, float]]:
+    """{item key: (row index, label)} of each answered item's first row, in file order: an item answered again with
+    the same label is one answer, never counted twice; with another label it is an error naming both places
+    (`name(i)`: how the message names row i's item)."""
+    first: dict[Any, tuple[int, float]] = {}
+    for i, (key, y) in enumerate(zip(keys, labels)):
+        if key in first and first[key][1] != y:
+            j, before = first[key]
+            raise DataError(f"{name(i)} was answered in {where_text(where(rows[j], j))} with {before:g} and here "
+                            f"with {y:g}", file=str(path), **where(rows[i], i), field=label_field(rows[i]))
+        first.setdefault(key, (i, y))
+    return first
+
+
+_ONBOARD_FIELDS = (*_TEXT_FIELDS, "benchmark", *_LABEL_FIELDS)
+_ONBOARD_READS = ("a text ('text', 'query', 'question' or 'prompt'), optionally its 'benchmark', and 'label' (or "
+                  "'correct' or 'score')")
+
+
 def read_answers(path: str | Path) -> tuple[list[str], np.ndarray, list[str | None]]:
-    """(texts, labels in [0, 1], benchmarks) of an answers file (fields text and label / correct / score)."""
+    """(texts, labels in [0, 1], benchmarks) of an answers file (fields text and label / correct / score, and
+    optionally benchmark; any other field is an error, `check_answer_fields`). A text answered twice (under the same
+    benchmark) is one answer: twice with the same label it is read once, with two labels it is an error
+    (`first_answers`)."""
     path = Path(path)
     rows = answer_records(path)
+    check_answer_fields(rows, path, _ONBOARD_FIELDS, _ONBOARD_READS)
     texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
-    labels = np.array([_label_of(r, path, i) for i, r in enumerate(rows)])
-    return texts, labels, [_given_benchmark(r, path, i) for i, r in enumerate(rows)]
+    labels = [_label_of(r, path, i) for i, r in enumerate(rows)]
+    benches = [_given_benchmark(r, path, i) for i, r in enumerate(rows)]
+    keys = list(zip(benches, texts))
+    short = [t if len(t) <= 60 else t[:57] + "..." for t in texts]
+    first = first_answers(keys, labels, rows, path, lambda i: f"the text {short[i]!r}" + (
+        f" ({benches[i]})" if benches[i] is not None else ""))
+    kept = [i for i, _ in first.values()]
+    return [texts[i] for i in kept], np.array([labels[i] for i in kept]), [benches[i] for i in kept]
+

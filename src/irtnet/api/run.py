@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from irtnet._io import current_umask, read_json, recover_dir, swap_dir, write_json
 from irtnet._version import __version__
-from irtnet.api.data import load_table, make_split, prepare, split_datasets
+from irtnet.api.data import as_path, load_table, make_split, prepare, split_datasets
 from irtnet.config import DataConfig, deep_update
 from irtnet.data.dataset import Dataset
 from irtnet.data.pair_split import PairSplit, load_split
@@ -122,7 +122,7 @@ class Run:
     @classmethod
     def open(cls, path: str | Path) -> Run:
         """The run at `path`, after checking that its files are the ones its training wrote."""
-        path = Path(path)
+        path = as_path(path, "the run directory")
         manifest = _read_manifest(path)
         for name, digest in manifest["files"].items():
             if not (path / name).is_file():
@@ -174,7 +174,7 @@ class Run:
 def is_run_dir(path: str | Path) -> bool:
     """A run directory, or what is left of one without its run.json (`Run.open` then says what is wrong rather
     than the folder being taken for a checkpoint); a checkpoint directory is not."""
-    path = Path(path)
+    path = as_path(path, "the run directory")
     if (path / "run.json").is_file():
         return True
     return not (path / "checkpoint.json").is_file() and any((path / name).exists() for name in _RUN_PARTS)
@@ -404,10 +404,11 @@ def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, mode
                   device: str | None = None, bf16: bool | None = None) -> RunSpec:
     """A RunSpec from a config file's settings (`file`, may be None) and command-line flags: defaults in code,
     the file overrides them, the flags override that. `seed` seeds both the split and the model. A flag that
-    does not apply to the model is an error."""
+    does not apply to the model is an error. A missing table, or one that is not an irtnet table, is a DataError
+    naming it here, not when training starts (`ResponseTable.check_file`: only its footer is read)."""
     from irtnet.predictors.spec import model_spec_from
 
-    data = {"table": str(table), "encoder": encoder, "fractions": fractions, "seed": seed, "split": split_by}
+    data = {"table": str(as_path(table, "the table")), "encoder": encoder, "fractions": fractions, "seed": seed, "split": split_by}
     if holdout_benchmark:
         if split_by not in (None, "benchmark"):
             raise ConfigError(f"--holdout-benchmark makes a benchmark split; it conflicts with --split-by {split_by}")
@@ -417,4 +418,7 @@ def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, mode
     chosen = model_spec_from(spec.model, model=model, preset=preset, seed=seed, epochs=epochs, lr=lr, groups=groups,
                              progress=progress, device=device, bf16=bf16,
                              base_names_model="model" in spec.model_fields_set)
-    return spec.model_copy(update={"model": chosen})
+    out = spec.model_copy(update={"model": chosen})
+    resolve_device(train_device(out))  # a GPU asked for where there is none: refused before the table is read
+    ResponseTable.check_file(Path(table))
+    return out

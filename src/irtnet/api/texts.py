@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from irtnet.api.data import as_path
 from irtnet.api.inputs import record_where
 from irtnet.api.run import Run, is_run_dir
 from irtnet.data.dataset import Queries
@@ -24,7 +25,7 @@ from irtnet.predictors.checkpoint import load_predictor
 
 def load(path: str | Path) -> Router:
     """A model from a checkpoint directory or a run directory (verified, then its `model/`)."""
-    path = Path(path)
+    path = as_path(path, "the model path (a run or checkpoint directory)")
     return Run.open(path).predictor() if is_run_dir(path) else load_predictor(path)
 
 
@@ -38,6 +39,12 @@ def check_benchmarks(predictor: Router, benchmarks: Sequence[str | None], source
     """An unknown benchmark name is an error listing the known ones, never silently treated as unknown.
     `source`: the texts or answers file the names come from, one per record; the error then names it and where
     the first bad name is."""
+    if isinstance(benchmarks, (str, bytes)) or not isinstance(benchmarks, Sequence):
+        raise ConfigError(f"benchmarks must be a list of names (None where unknown), got {type(benchmarks).__name__}")
+    odd = [b for b in benchmarks if b is not None and not isinstance(b, str)]
+    if odd:
+        _refuse(f"a benchmark name must be text, or None where unknown; got {odd[0]!r}", benchmarks,
+                {b for b in benchmarks if isinstance(b, str)}, source)
     given = sorted({b for b in benchmarks if b is not None})
     if not given:
         return
@@ -57,8 +64,16 @@ def _refuse(message: str, benchmarks: Sequence[str | None], known: set[str], sou
     where the first bad name is (its line in a .jsonl or .txt file, blank lines counted: `inputs.record_where`)."""
     if source is None:
         raise ConfigError(message)
-    first = next(i for i, b in enumerate(benchmarks) if b is not None and b not in known)
+    first = next(i for i, b in enumerate(benchmarks) if b is not None and (not isinstance(b, str) or b not in known))
     raise DataError(message, file=str(source), **record_where(source, first), field="benchmark")
+
+
+def check_texts(texts: Sequence[str]) -> None:
+    """A list (or other sequence) of texts; one string alone is refused, never split into its characters."""
+    if isinstance(texts, (str, bytes)):
+        raise ConfigError(f"give a list of texts, not one string ({texts[:40]!r}): e.g. [text]")
+    if not isinstance(texts, Sequence) and not hasattr(texts, "__array__"):
+        raise ConfigError(f"give a list of texts, got {type(texts).__name__}")
 
 
 def text_queries(predictor: Router, texts: Sequence[str],
@@ -69,11 +84,17 @@ def text_queries(predictor: Router, texts: Sequence[str],
     encoder = getattr(predictor, "encoder_", None)
     if not encoder:
         raise ConfigError(f"{predictor.name} has no text encoder; it cannot score new query texts")
+    check_texts(texts)
     for i, text in enumerate(texts):
-        if not isinstance(text, str) or not text.strip():
+        if text is not None and not isinstance(text, str):
+            raise DataError(f"query text {i + 1} is not text but {type(text).__name__} {text!r}", field="text")
+        if not (text and text.strip()):
             raise DataError(f"query text {i + 1} is empty: give a non-empty text", field="text")
     if isinstance(benchmarks, str):
         benchmarks = [benchmarks] * len(texts)
+    elif benchmarks is not None and not isinstance(benchmarks, Sequence):
+        raise ConfigError(f"benchmark must be one name, a list of names (one per text) or None, "
+                          f"got {type(benchmarks).__name__} {benchmarks!r}")
     if benchmarks is not None and len(benchmarks) != len(texts):
         raise ConfigError(f"{len(benchmarks)} benchmark names for {len(texts)} texts")
     check_benchmarks(predictor, benchmarks or [], source)
@@ -91,7 +112,7 @@ def predict_texts(predictor: Predictor, texts: Sequence[str], benchmark: str | S
     """(model names, [n_texts, n_models] probabilities of a correct answer) for new query texts."""
     if not isinstance(predictor, Predictor):
         raise ConfigError(f"{predictor.name} is a router without probabilities; use rank_models")
-    names = list(models) if models is not None else predictor.models_.to_list()
+    names = check_candidates(predictor, models, noun="model", option="models")
     return names, predictor.predict_proba(text_queries(predictor, texts, benchmark), names)
 
 
@@ -107,33 +128,38 @@ def answer_paths(predictor: Router, texts: Sequence[str],
 def rank_models(predictor: Router, texts: Sequence[str], benchmark: str | Sequence[str | None] | None = None,
                 top: int | None = None, models: Sequence[str] | None = None) -> list[list[tuple[str, float]]]:
     """For each text, the models ranked by score (a predictor's: its probability of a correct answer)."""
-    if top is not None and top < 1:
-        raise ConfigError(f"top must be at least 1, got {top}")
-    names = list(models) if models is not None else predictor.models_.to_list()
+    if top is not None and (isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1):
+        raise ConfigError(f"top must be a whole number of at least 1 (or None: every model), got {top!r}")
+    names = check_candidates(predictor, models, noun="model", option="models")
     scores = predictor.scores(text_queries(predictor, texts, benchmark), names)
     return [[(names[i], float(row[i])) for i in np.argsort(-row, kind="stable")[:top]] for row in scores]
 
 
-def check_candidates(predictor: Router, candidates: Sequence[str] | None) -> list[str]:
+def check_candidates(predictor: Router, candidates: Sequence[str] | None, *, noun: str = "candidate model",
+                     option: str = "candidates") -> list[str]:
     """The models to choose among: `candidates` (each a model of the checkpoint, named once) or, when None,
-    every model of the checkpoint."""
+    every model of the checkpoint. `noun`, `option`: what messages call a name and the list (`predict_texts`'s
+    `models=`: "model", "models")."""
     known = predictor.models_.to_list()
     if candidates is None:
         return known
+    if isinstance(candidates, (str, bytes)) or not isinstance(candidates, Sequence):
+        raise ConfigError(f"{option} must be a list of model names, got {type(candidates).__name__} {candidates!r}")
     empty = [i + 1 for i, m in enumerate(candidates) if not (isinstance(m, str) and m.strip())]
     if empty:
-        raise ConfigError(f"candidate model name {empty[0]} of {len(candidates)} is empty "
-                          f"({', '.join(map(repr, candidates))}); name each model, separated by commas")
+        hint = ", separated by commas" if option == "candidates" else ""
+        raise ConfigError(f"{noun} name {empty[0]} of {len(candidates)} is empty "
+                          f"({', '.join(map(repr, candidates))}); name each model{hint}")
     names = list(dict.fromkeys(candidates))
     if len(names) < len(candidates):
         twice = [m for m in names if list(candidates).count(m) > 1]
-        raise ConfigError(f"candidate model(s) named more than once: {', '.join(map(repr, twice))}; name each once")
+        raise ConfigError(f"{noun}(s) named more than once: {', '.join(map(repr, twice))}; name each once")
     unknown = [m for m in names if m not in set(known)]
     if unknown:
-        raise ConfigError(f"unknown candidate model(s) {', '.join(map(repr, unknown))}; "
+        raise ConfigError(f"unknown {noun}(s) {', '.join(map(repr, unknown))}; "
                           f"the checkpoint's models: {', '.join(known)}")
     if not names:
-        raise ConfigError("candidates is empty: name at least one model")
+        raise ConfigError(f"{option} is empty: name at least one model")
     return names
 
 
@@ -195,6 +221,7 @@ def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: st
     )
     from irtnet.tasks.routing import route as route_by_value
 
+    check_texts(texts)
     if (cost_weight is None) == (budget is None):
         raise ConfigError("give exactly one of --cost-weight and --budget")
     if cost_weight is not None and not (is_finite_number(cost_weight) and cost_weight >= 0):

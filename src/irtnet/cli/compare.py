@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from irtnet._io import unique_keys, write_text
-from irtnet.cli.common import console, err_console, friendly_errors, numbers, parse_fractions
+from irtnet.cli.common import check_output_path, console, err_console, friendly_errors, parse_fractions
 from irtnet.config import deep_update, read_config_file
 from irtnet.errors import ConfigError, DataError
 
@@ -58,8 +58,28 @@ def _json(text: str, flag: str) -> dict[str, Any]:
     return value
 
 
-def _names(text: str | None) -> set[str] | None:
-    return {x.strip() for x in text.split(",") if x.strip()} if text else None
+def _items(text: str | None, option: str) -> list[str] | None:
+    """The comma-separated items of `option` (None when not given); an empty value or item is refused, never
+    dropped (an empty `--only-models=` is not "every model", `--seeds 0,,1` not [0, 1])."""
+    if text is None:
+        return None
+    items = [x.strip() for x in text.split(",")]
+    if not all(items):
+        raise ConfigError(f"{option} {text!r}: an empty item; give comma-separated values, or leave the option out")
+    return items
+
+
+def _names(text: str | None, option: str) -> set[str] | None:
+    items = _items(text, option)
+    return None if items is None else set(items)
+
+
+def _seeds(text: str | None) -> list[int] | None:
+    items = _items(text, "--seeds")
+    try:
+        return None if items is None else [int(x) for x in items]
+    except ValueError:
+        raise ConfigError(f"--seeds: expected comma-separated numbers, got {text!r}") from None
 
 
 def _command() -> str:
@@ -109,7 +129,7 @@ def compare(
                              "folds": folds, "focus": focus,
                              "out": str(out) if out else None,
                              "fractions": parse_fractions(split) if split is not None else None,
-                             "seeds": numbers(seeds, "--seeds") if seeds else None}
+                             "seeds": _seeds(seeds)}
     raw = deep_update(raw, flags)
     if dataset:
         raw["datasets"] = [parse_dataset(d) for d in dataset]
@@ -120,18 +140,25 @@ def compare(
         spec = load_spec(deep_update(raw, {"overrides": {"irtnet": {"train": {"epochs": epochs}}}}))
     if not spec.out:
         raise ConfigError("no run directory: give --out or `out` in the spec")
+    names = _names(only_datasets, "--only-datasets"), _names(only_models, "--only-models")
+    check_output_path(markdown)  # before the work, not after every cell is computed
     meta: dict[str, Any] = {"command": _command()}
     if config:
         meta.update(spec_file=str(config), spec_sha256=hashlib.sha256(config.read_bytes()).hexdigest())
-    result = run_comparison(spec, spec.out, force=force, only_datasets=_names(only_datasets),
-                            only_models=_names(only_models), log=None if quiet else _print_cell,
-                            progress=not quiet, meta=meta)
+    result = run_comparison(spec, spec.out, force=force, only_datasets=names[0], only_models=names[1],
+                            log=None if quiet else _print_cell, progress=not quiet, meta=meta)
     for t in write_tables(spec.out):
         console.print(comparison_table(t))
     if markdown:
         write_text(markdown, results_document([spec.out], command=meta["command"]))
-    console.print(f"wrote {spec.out}/results.json, tables/ and summary.md "
-                  f"({result.run['computed']} cells computed, {result.run['from_cache']} from the cache)")
+    errors = result.run["cells"]["error"]
+    console.print(f"wrote {spec.out}/results.json, tables/ and summary.md ({result.run['computed']} cells "
+                  f"computed, {result.run['from_cache']} from the cache, {errors} failed)")
+    if errors:
+        err_console.print(f"error: {errors} cell(s) failed; each one's error is recorded in {spec.out}/results.json "
+                          "(status \"error\") and shown in tables/ and summary.md; a rerun tries them again",
+                          markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2)
 
 
 @friendly_errors

@@ -5,14 +5,18 @@ the JSON (atomically) and, beside it, the figures and markdown summary of `irtne
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from irtnet.cli.common import console, csv_list, friendly_errors, numbers, positive, prior_strength_value
+from irtnet.cli.common import (
+    check_output_path, console, csv_list, friendly_errors, name_list, numbers, positive, prior_strength_value,
+)
 from irtnet.cli.tasks import (ConfigOpt, EncoderOpt, EpochsOpt, GroupsOpt, LrOpt, ModelOpt, PresetOpt, SeedOpt,
                               ThreadsOpt, _model)
+from irtnet.errors import ConfigError
 
 Opt = typer.Option
 Arg = typer.Argument
@@ -59,11 +63,14 @@ def evaluate_estimation(
     benchmark from N answers: irtnet beside sample means, tinyBenchmarks (anchor, p-IRT, gp-IRT), HierShrink
     and retraining; errors, rank correlation, interval coverage, paired verdicts and routing."""
     from irtnet.api.estimation import evaluate_estimation as run
-    from irtnet.reporting.estimation_figures import estimation_markdown, write_estimation_report
+    from irtnet.reporting.estimation_figures import estimation_markdown, estimation_outputs, write_estimation_report
 
+    check_output_path(out)  # and the figures' and summary's paths: before the work, none the JSON's own
+    if figures:
+        estimation_outputs(out)
     spec = _model(config, model, preset, seed, epochs, lr, groups)
     result = run(table, spec, encoder, ns=numbers(ns, "--ns"), draws=draws, held_out_share=held_out_share,
-                 methods=csv_list(methods), routing_ns=numbers(routing_ns, "--routing-ns"), retrain=retrain,
+                 methods=name_list(methods), routing_ns=numbers(routing_ns, "--routing-ns"), retrain=retrain,
                  retrain_epochs=retrain_epochs, level=level, quick=quick, replay_folds=replay_folds,
                  prior_strength=prior_strength_value(prior_strength), replay_weight=replay_weight, threads=threads,
                  out=out,
@@ -96,11 +103,17 @@ def data_efficiency(
     AUC on the same test queries, with the benchmark known and text only."""
     from irtnet.api import ModelSpec
     from irtnet.api.estimation import data_efficiency as run
-    from irtnet.reporting.estimation_figures import efficiency_markdown, write_efficiency_report
+    from irtnet.reporting.estimation_figures import efficiency_markdown, efficiency_outputs, write_efficiency_report
 
+    shares = numbers(fractions, "--fractions", float)
+    if shares is not None and not all(math.isfinite(f) for f in shares):  # NaN passes a range check
+        raise ConfigError(f"--fractions: training fractions must lie in (0, 1], got {fractions!r}")
+    check_output_path(out)  # and the figure's and summary's paths: before the work, none the JSON's own
+    if figures:
+        efficiency_outputs(out)
     specs = [_model(config, model, preset, seed, epochs, lr, groups)]
     specs += [ModelSpec(model=name, seed=seed) for name in csv_list(baselines) or []]
-    result = run(table, specs, encoder, fractions=numbers(fractions, "--fractions", float), seed=seed,
+    result = run(table, specs, encoder, fractions=shares, seed=seed,
                  threads=threads, out=out, progress=lambda m: console.print(m, highlight=False, markup=False))
     doc = result.to_dict()
     console.print(efficiency_markdown(doc), highlight=False, markup=False)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from irtnet._io import write_json
-from irtnet.cli.common import check_output_path, console, csv_list, friendly_errors, numbers, positive
+from irtnet.cli.common import check_output_path, console, csv_list, friendly_errors, name_list, numbers, positive
 
 Opt = typer.Option
 Arg = typer.Argument
@@ -101,9 +101,11 @@ def evaluate_benchmarks(
     from irtnet.reporting.console import paired_table, summary_table
 
     spec = _model(config, model, preset, seed, epochs, lr, groups)
-    result = run(table, spec, encoder, csv_list(baselines), csv_list(benchmarks), k, threads,
+    result = run(table, spec, encoder, csv_list(baselines), name_list(benchmarks), k, threads,
                  progress=lambda b: console.print(f"holding out {b}", highlight=False, markup=False),
                  anchors=numbers(anchors, "--anchors"), out=out)
+    for n, why in result.settings.get("anchors_skipped", {}).items():
+        console.print(f"skipped --anchors {n}: {why}", highlight=False, markup=False)
     console.print(summary_table(result.summary, f"Leave-one-benchmark-out accuracy prediction "
                                                 f"({len(result.folds)} folds; no item of it answered)"))
     for n, summary in result.anchored.items():
@@ -134,8 +136,8 @@ def onboard(
                                          callback=positive)] = 1.0,
     pool: Annotated[Optional[Path], Opt(help="texts of queries you could ask next (.txt, .jsonl, .json or .csv, "
                                               "as predict-benchmark's TEXTS_FILE)")] = None,
-    suggest: Annotated[int, Opt(help="with --pool: how many queries to ask next (D-optimal)", callback=positive)
-                       ] = 10,
+    suggest: Annotated[Optional[int], Opt(help="with --pool: how many queries to ask next (D-optimal; default 10), "
+                                                "of the pool's texts not answered", callback=positive)] = None,
     json_out: Annotated[Optional[Path], Opt("--json", help="write theta and the ranking here")] = None,
 ) -> None:
     """Fit a new model's ability from its answers with the query network frozen; rank it among the known
@@ -143,9 +145,13 @@ def onboard(
     from irtnet.api.experiments import onboard as run
     from irtnet.reporting.console import onboard_lines
 
+    check_output_path(json_out)  # before the work and the checkpoint, not after them
     doc = run(checkpoint, answers_file, name, prior_strength, pool, suggest, save)
     for line in onboard_lines(doc):
         console.print(line, highlight=False)
+    if pool and len(doc["suggested"]) < (suggest or 10):
+        console.print(f"suggested {len(doc['suggested'])}, not {suggest or 10}: the pool has "
+                      f"{doc['n_pool_unanswered']} texts not answered", highlight=False, markup=False)
     if json_out:
         write_json(json_out, doc)
 
@@ -154,7 +160,8 @@ def onboard(
 def evaluate_onboarding(
     table: Annotated[Path, Arg(help="response table (.parquet)")],
     out: Annotated[Path, Opt("--out", "-o", help="JSON file to write")] = Path("onboarding.json"),
-    n_test: Annotated[int, Opt(help="models to hold out (drawn with --seed)", callback=positive)] = 5,
+    n_test: Annotated[Optional[int], Opt(help="models to hold out (drawn with --seed; default 5)",
+                                         callback=positive)] = None,
     models: Annotated[Optional[str], Opt(help="comma-separated models to hold out instead")] = None,
     ks: Annotated[str, Opt(help="numbers of labelled queries")] = "10,25,50,100,200",
     strategies: Annotated[str, Opt(help="d-optimal, fisher, random, each optionally -balanced (content balancing "
@@ -174,9 +181,10 @@ def evaluate_onboarding(
     from irtnet.reporting.console import onboarding_table
 
     k_values = numbers(ks, "--ks")
+    check_output_path(out)  # before the work
     spec = _model(config, model, preset, seed, epochs, lr, groups)
-    result = run(table, spec, encoder, n_test=n_test, models=csv_list(models), ks=k_values,
-                 strategies=csv_list(strategies) or [], n_random=n_random, prior_strength=prior_strength,
+    result = run(table, spec, encoder, n_test=n_test, models=name_list(models), ks=k_values,
+                 strategies=name_list(strategies), n_random=n_random, prior_strength=prior_strength,
                  prior_kind=prior_kind, retrain_epochs=retrain_epochs, threads=threads,
                  progress=lambda m: console.print(m))
     write_json(out, result.to_dict())
@@ -191,7 +199,8 @@ def evaluate_cost(
     out: Annotated[Optional[Path], Opt("--out", "-o", help="JSON file (default RUN/cost_routing.json)")] = None,
     prices: Annotated[Optional[Path], Opt(help="price file (JSON/CSV); default: the table's cost column or its "
                                                 "model prices")] = None,
-    output_tokens: Annotated[float, Opt(help="assumed output tokens per answer (token prices)")] = 256,
+    output_tokens: Annotated[Optional[float], Opt(help="assumed output tokens per answer (token prices; default "
+                                                       "256)")] = None,
     baselines: Annotated[str, Opt(help="comma-separated baselines swept beside the model")] = "model-benchmark-mean",
 ) -> None:
     """Cost-aware routing on a run's test queries: sweep lambda in argmax P - lambda * cost; report the
@@ -199,8 +208,9 @@ def evaluate_cost(
     from irtnet.api.experiments import cost_routing_run
     from irtnet.reporting.console import cost_lines
 
-    result = cost_routing_run(run, prices, output_tokens, csv_list(baselines) or [])
     out = out or run / "cost_routing.json"
+    check_output_path(out)  # before the work, not after it
+    result = cost_routing_run(run, prices, output_tokens, csv_list(baselines) or [])
     write_json(out, result)
     for line in cost_lines(result):
         console.print(line, highlight=False)
@@ -218,13 +228,15 @@ def report(
                                                       "data-efficiency; another file is refused); the run's own are "
                                                       "added when present")] = None,
     prices: Annotated[Optional[Path], Opt(help="price file for the cost section")] = None,
-    output_tokens: Annotated[float, Opt(help="assumed output tokens per answer (token prices)")] = 256,
+    output_tokens: Annotated[Optional[float], Opt(help="assumed output tokens per answer (token prices of the cost "
+                                                       "section; default 256)")] = None,
 ) -> None:
     """Write a self-contained HTML report (figures embedded as PNG data URIs) and its JSON twin: evaluation
     tables, interpretation (difficulty, profiles, ability map, item curves, discrimination) and the task
     results found in the run directory."""
-    from irtnet.reporting.html import write_report
+    from irtnet.reporting.html import report_paths, write_report
     from irtnet.reporting.report import build_report
 
+    report_paths(out)  # the HTML and its JSON twin, both before the work
     html_path, json_path = write_report(build_report(checkpoint, table, include or [], prices, output_tokens), out)
     console.print(f"wrote {html_path} and {json_path}")

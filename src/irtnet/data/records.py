@@ -220,3 +220,55 @@ def outcome_values(frame: pd.DataFrame, field: str, kind: str, file: str) -> np.
             return parse_fraction(frame, field, file)
         return parse_binary(frame, field, file)
     raise DataError(f"unknown outcome kind {kind!r}: use binary, fraction, counts or auto", field=field)
+
+
+STORED_COLUMNS = ("model", "query", "benchmark", "label", "n_correct", "n_trials")
+
+
+def require_ids(frame: pd.DataFrame, field: str, file: str) -> None:
+    """`parse_ids`'s refusals (a missing or blank id names its row) without rewriting the column: a categorical
+    column is checked on its categories, so a dictionary-encoded Parquet column costs one pass over its codes."""
+    values = frame[field]
+    fail_at(values.isna().to_numpy(), frame, file, field, "missing id: the cell is empty or null", show=False)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        blank_category = np.asarray(values.cat.categories.astype(str).str.strip() == "", dtype=bool)
+        blank = blank_category[values.cat.codes.to_numpy()] if blank_category.any() else np.zeros(len(values), bool)
+    else:
+        blank = (values.astype(str).str.strip() == "").to_numpy(dtype=bool)
+    fail_at(blank, frame, file, field, "empty id")
+
+
+def check_stored_records(frame: pd.DataFrame, file: str) -> dict[str, np.ndarray]:
+    """Refuse a stored response table's damaged rows (`ResponseTable.read_parquet`) with the importers' checks.
+
+    Ids present and not blank; counts finite with n_trials a whole number >= 1 and 0 <= n_correct <= n_trials
+    (n_correct may be fractional: a soft score, or the sum of merged repeats); label 0 or 1; a stored score, where
+    present, equal to n_correct / n_trials; cost finite and not negative. Each refusal is a DataError naming the
+    row and field. Returns the parsed numeric columns (label, n_correct, n_trials as float64) for the reader to
+    keep, so that a column stored as text ("1", "true") is read as the importers read it.
+    """
+    require_rows(frame, file)
+    require_columns(frame, list(STORED_COLUMNS), file)
+    for field in ("model", "query"):
+        require_ids(frame, field, file)
+    k, n = parse_number(frame, "n_correct", file), parse_number(frame, "n_trials", file)
+    fail_at(n != np.round(n), frame, file, "n_trials", "count is not an integer")
+    fail_at(n < 1, frame, file, "n_trials", "number of trials must be at least 1")
+    fail_at((k < 0) | (k > n), frame, file, "n_correct", "correct count outside [0, n_trials]")
+    label = parse_binary(frame, "label", file)  # the voted label: not derivable from summed counts, so only 0 or 1
+    if "score" in frame.columns:
+        score = parse_fraction(frame, "score", file)
+        fail_at(np.abs(score - k / n) > 1e-6, frame, file, "score", "score is not n_correct / n_trials")
+    if "cost" in frame.columns:
+        parse_cost(frame, "cost", file)
+    duplicated = frame.duplicated(["model", "query"]).to_numpy()
+    if duplicated.any():
+        pos = int(np.flatnonzero(duplicated)[0])
+        model, query = frame["model"].iloc[pos], frame["query"].iloc[pos]
+        first = int(np.flatnonzero(((frame["model"] == model) & (frame["query"] == query)).to_numpy())[0])
+        noun, rows = row_noun(file), row_labels(frame)
+        raise DataError(f"repeated (model, query) pair: model {model!r}, query {query!r} (first at {noun} "
+                        f"{rows[first]}); a response table holds one row per pair, so the file is damaged: "
+                        "re-import its source (importers merge repeated records by majority vote)",
+                        file=file, **row_where(file, rows[pos]))
+    return {"label": label, "n_correct": k, "n_trials": n}

@@ -28,7 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from irtnet._io import atomic_path, clear_stale_temps
-from irtnet.data.records import RECORD_COLUMNS, require_columns, row_labels, row_noun, row_where
+from irtnet.data.records import (
+    RECORD_COLUMNS, check_stored_records, require_columns, row_labels, row_noun, row_where,
+)
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
 
@@ -222,7 +224,8 @@ class ResponseTable:
                                                               & (records["query"] == query)).to_numpy())[0])]
             at = row_where(source, records["_row"].iloc[pos])
             raise DataError(f"repeated (model, query) record: model {model!r}, query {query!r} (first at "
-                            f"{next(iter(at))} {first}); repeats='vote' merges repeats by majority vote",
+                            f"{next(iter(at))} {first}); import with repeats='vote' (the default) to merge them by "
+                            "majority vote",
                             file=source, **at)
         reduced, n_rep, n_conf = reduce_repeats(records)
         report.n_repeated_pairs, report.n_conflicting_pairs = n_rep, n_conf
@@ -325,19 +328,27 @@ class ResponseTable:
 
     @classmethod
     def read_parquet(cls, path: str | Path) -> ResponseTable:
-        """Read a table written by `to_parquet`."""
+        """Read a table written by `to_parquet`, refusing a damaged one.
+
+        A table file is input like any other: its rows get the importers' checks (`check_stored_records`: ids,
+        counts, label, score, cost, one row per pair) and its metadata `_table_meta`'s, each a DataError naming
+        the file (and the row and field). The checks are vectorised (ids on their dictionary's categories).
+        """
         path = Path(path)
         table = _read_arrow(path, pq.read_table)
         meta = _table_meta(table.schema, path)
+        _check_text_columns(table.schema, str(path))
         frame = table.to_pandas()
+        frame = frame.assign(**check_stored_records(frame, str(path)))
         for c in ("model", "query", "benchmark", "text"):
-            frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+            if c in frame.columns:
+                frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
         records = frame.assign(_row=np.arange(1, len(frame) + 1))
         models = pd.DataFrame(meta["models"]) if meta["models"] else None
-        table = cls.from_records(records, models=models, source=str(path), repeats="error")
-        table.report = ImportReport(**meta["report"])
+        # repeated pairs were refused above, in words for a stored table; "vote" has nothing left to merge
+        table = cls.from_records(records, models=models, source=str(path), repeats="vote")
+        table.report = meta["report"]
         return table
-
 
     @staticmethod
     def check_file(path: str | Path) -> None:
@@ -357,15 +368,43 @@ def _read_arrow(path: Path, reader: Callable[[Path], Any]) -> Any:
 
 
 def _table_meta(schema: pa.Schema, path: Path) -> dict[str, Any]:
-    """The irtnet metadata of a table file's schema, of the supported format version."""
+    """The irtnet metadata of a table file's schema, of the supported format version, with `models` (a list of
+    objects) and `report` (an `ImportReport`); damaged metadata is a DataError naming the file."""
     raw = (schema.metadata or {}).get(_META_KEY)
     if raw is None:
         raise DataError("not an irtnet response table (no irtnet metadata); import it with "
                         "`irtnet data import long` first", file=str(path))
-    meta = json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
+        raise DataError(f"damaged irtnet metadata: not JSON ({exc})", file=str(path)) from exc
+    if not isinstance(meta, dict):
+        raise DataError(f"damaged irtnet metadata: a JSON {type(meta).__name__}, not an object", file=str(path))
     if meta.get("format_version") != FORMAT_VERSION:
         raise DataError(f"unsupported table format version {meta.get('format_version')}", file=str(path))
+    models, report = meta.get("models"), meta.get("report")
+    if not isinstance(models, list) or not all(isinstance(m, dict) and "model" in m for m in models):
+        raise DataError("damaged irtnet metadata: 'models' is not a list of objects with a 'model'", file=str(path))
+    try:
+        meta["report"] = ImportReport(**report)
+    except TypeError as exc:  # not an object, or unknown keys
+        raise DataError(f"damaged irtnet metadata: 'report' is not an import report ({exc})", file=str(path)) from exc
+    types = {f: type(v) for f, v in asdict(ImportReport()).items()}
+    for f, v in vars(meta["report"]).items():
+        if not isinstance(v, types[f]) or isinstance(v, bool):
+            raise DataError(f"damaged irtnet metadata: report field {f!r} is not a {types[f].__name__}", file=str(path))
     return meta
+
+
+def _check_text_columns(schema: pa.Schema, file: str) -> None:
+    """The id and text columns of a table file hold text (plain or dictionary-encoded), not numbers or lists."""
+    for name in ("model", "query", "benchmark", "text"):
+        if name not in schema.names:
+            continue
+        kind = schema.field(name).type
+        kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)):
+            raise DataError(f"the column holds {kind}, not text", file=file, field=name)
 
 
 _NUMERIC = ("label", "score", "n_correct", "n_trials", "cost")

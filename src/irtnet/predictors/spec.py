@@ -13,7 +13,8 @@ calls these two functions, so defaults are the same everywhere:
   `{"config": ..., "train": ...}`, with `train.seed` = `seed`.
 - Every other model: `params` are its constructor arguments (an unknown name is an error that lists the
   accepted ones); defaults come from the constructor's signature; a `seed` or `random_state` argument is set
-  from `seed`. A `preset` is an error.
+  from `seed`. A `preset` is an error. Each value is checked against the type its constructor declares and
+  the ranges of its `param_bounds` (`irtnet.predictors.baselines.params`): a ConfigError names the parameter.
 
 Resolving a resolved spec gives it back unchanged, so a run's `config.json` can be resolved again to rebuild
 exactly the model it describes.
@@ -26,7 +27,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from irtnet.config import DEFAULT_PRESET, deep_update  # DEFAULT_PRESET: defined there (cheap for the CLI)
+from irtnet.config import (  # DEFAULT_PRESET: defined there (cheap for the CLI)
+    DEFAULT_PRESET, RefusedAsConfigError, deep_update, validation_brief as brief,
+)
 from irtnet.errors import ConfigError
 from irtnet.predictors.base import REGISTRY, Router
 
@@ -34,7 +37,7 @@ from irtnet.predictors.base import REGISTRY, Router
 _SEED_PARAMS = ("seed", "random_state")
 
 
-class ModelSpec(BaseModel):
+class ModelSpec(BaseModel, metaclass=RefusedAsConfigError):
     """What to build: a registry name, an IrtNet preset, typed overrides and the seed."""
 
     model_config = ConfigDict(extra="forbid")
@@ -43,16 +46,6 @@ class ModelSpec(BaseModel):
     preset: str | None = Field(None, description=f"IrtNet preset (default {DEFAULT_PRESET!r}); IrtNet only")
     params: dict[str, Any] = Field(default_factory=dict, description="overrides of the model's parameters")
     seed: int = Field(0, description="seed of the model's randomness (initialisation, batches, draws)")
-
-
-def brief(exc: ValidationError) -> str:
-    """A pydantic error as one line: `field.path: message; ...`."""
-    def one(e: Any) -> str:
-        where = ".".join(str(p) for p in e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        return f"{where}: {msg}" if where else msg
-
-    return "; ".join(one(e) for e in exc.errors())
 
 
 def registered(name: str) -> type[Router]:
@@ -71,6 +64,8 @@ def is_irtnet(name: str) -> bool:
 
 def resolve_spec(spec: ModelSpec) -> ModelSpec:
     """`spec` with every parameter spelt out (see the module docstring); ConfigError on a bad value."""
+    if isinstance(spec.seed, bool) or spec.seed < 0:
+        raise ConfigError(f"seed: expected a whole number of at least 0, got {spec.seed!r}")
     if is_irtnet(spec.model):
         preset, params = _resolve_irtnet(spec)
         return ModelSpec(model=spec.model, preset=preset, params=params, seed=spec.seed)
@@ -131,6 +126,9 @@ def _resolve_constructor(spec: ModelSpec) -> dict[str, Any]:
             out[p.name] = p.default
         else:
             raise ConfigError(f"{spec.model!r} needs the parameter {p.name!r}")
+    from irtnet.predictors.baselines.params import check_params
+
+    check_params(cls, spec.model, out)  # types and ranges as the model declares them, defaults included
     return out
 
 

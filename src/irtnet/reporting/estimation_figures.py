@@ -14,7 +14,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from irtnet._io import atomic_path
+from irtnet._io import atomic_path, check_file_target
+from irtnet.errors import DataError
 from irtnet.reporting.figures import _colors, _figure, png_bytes
 
 _IRTNET = "irtnet-"
@@ -176,16 +177,41 @@ def _write(path: Path, data: bytes | str) -> Path:
     return path
 
 
+def estimation_outputs(json_path: str | Path) -> list[Path]:
+    """What `write_estimation_report` writes beside `json_path`, checked before the work (`check_outputs`)."""
+    base = Path(json_path)
+    return check_outputs(base, [base.with_name(f"{base.stem}-error.png"), base.with_name(f"{base.stem}-coverage.png"),
+                                base.with_suffix(".md")])
+
+
+def efficiency_outputs(json_path: str | Path) -> list[Path]:
+    """What `write_efficiency_report` writes beside `json_path`, checked before the work (`check_outputs`)."""
+    base = Path(json_path)
+    return check_outputs(base, [base.with_suffix(".png"), base.with_suffix(".md")])
+
+
+def check_outputs(json_path: Path, twins: list[Path]) -> list[Path]:
+    """`twins`, the files written beside `json_path`: one that is `json_path` itself (an -o ending in .md or .png)
+    would overwrite the JSON result, and one that is a folder cannot be written; either is a DataError naming it,
+    raised before the work (`_io.check_file_target`)."""
+    check_file_target(json_path)
+    for twin in twins:
+        if twin == json_path:
+            raise DataError(f"is also the name of the {twin.suffix} written beside the JSON result, which would "
+                            "overwrite it: give the JSON file's name (e.g. result.json), or pass --no-figures",
+                            file=str(json_path))
+        check_file_target(twin)
+    return twins
+
+
 def write_estimation_report(doc: dict[str, Any], json_path: str | Path) -> list[Path]:
     """`<stem>-error.png`, `<stem>-coverage.png` and `<stem>.md` beside `json_path`; returns their paths."""
-    base = Path(json_path)
-    return [_write(base.with_name(f"{base.stem}-error.png"), png_bytes(error_curves(doc))),
-            _write(base.with_name(f"{base.stem}-coverage.png"), png_bytes(coverage_curves(doc))),
-            _write(base.with_suffix(".md"), estimation_markdown(doc))]
+    error, coverage, md = estimation_outputs(json_path)
+    return [_write(error, png_bytes(error_curves(doc))), _write(coverage, png_bytes(coverage_curves(doc))),
+            _write(md, estimation_markdown(doc))]
 
 
 def write_efficiency_report(doc: dict[str, Any], json_path: str | Path) -> list[Path]:
     """`<stem>.png` and `<stem>.md` beside `json_path`; returns their paths."""
-    base = Path(json_path)
-    return [_write(base.with_suffix(".png"), png_bytes(efficiency_curves(doc))),
-            _write(base.with_suffix(".md"), efficiency_markdown(doc))]
+    png, md = efficiency_outputs(json_path)
+    return [_write(png, png_bytes(efficiency_curves(doc))), _write(md, efficiency_markdown(doc))]

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from irtnet._io import atomic_path, write_json
+from irtnet._io import atomic_path, check_file_target, write_json
+from irtnet.errors import DataError
 from irtnet.numeric import irt_probability
 
 _STYLE = """
@@ -112,12 +113,24 @@ def to_json(report: Report) -> dict[str, Any]:
         for s in report.sections]}
 
 
-def write_report(report: Report, path: str | Path) -> tuple[Path, Path]:
-    """Write `path` (HTML) and the JSON twin beside it (same name, .json), each atomically."""
+def report_paths(path: str | Path) -> tuple[Path, Path]:
+    """(HTML, JSON twin) of a report written to `path`, both checked before the work (`_io.check_file_target`):
+    a `path` that is its own twin (a .json name) or a twin that is a folder is a DataError naming it, so that
+    neither output overwrites the other and none is written before the other fails."""
     path = Path(path)
+    json_path = path.with_suffix(".json")
+    if json_path == path:
+        raise DataError("is the report's JSON twin (the same name with .json): the HTML would be overwritten by it; "
+                        "give the HTML file's name (e.g. report.html)", file=str(path))
+    return check_file_target(path), check_file_target(json_path)
+
+
+def write_report(report: Report, path: str | Path) -> tuple[Path, Path]:
+    """Write `path` (HTML) and the JSON twin beside it (same name, .json), each atomically; both paths are
+    checked first (`report_paths`)."""
+    path, json_path = report_paths(path)
     with atomic_path(path) as tmp:
         tmp.write_text(render(report), encoding="utf-8")
-    json_path = path.with_suffix(".json")
     write_json(json_path, _finite(to_json(report)))
     return path, json_path
 

@@ -13,6 +13,7 @@ from irtnet.api.experiments import cost_routing_run
 from irtnet.errors import ConfigError, DataError
 from irtnet.reporting import html as H
 from irtnet.tasks.evaluate import stored_result
+from irtnet.tasks.prices import check_output_tokens
 
 _TASK_FILES = ("benchmark_eval.json", "onboarding.json", "cost_routing.json")
 _SECTIONS = {"benchmark-accuracy": H.benchmark_section, "onboarding": H.onboarding_section,
@@ -21,31 +22,65 @@ _SECTIONS = {"benchmark-accuracy": H.benchmark_section, "onboarding": H.onboardi
 
 
 def build_report(checkpoint: str | Path, table_path: str | Path | None = None, include: list[Path] | None = None,
-                 prices: str | Path | None = None, output_tokens: float = 256) -> H.Report:
+                 prices: str | Path | None = None, output_tokens: float | None = None) -> H.Report:
     """The report of a run directory (or of a checkpoint directory with `table_path`). The run's evaluation.json
-    and task files and every `include` file are read first: one that is missing (an `include`), empty, not valid
-    JSON or of the wrong shape is a DataError naming it."""
+    and task files and every `include` file are read first: one that is missing (an `include`), given twice, empty,
+    not valid JSON, of the wrong shape or without a field its section reads is a DataError naming it. `prices` and
+    `output_tokens` (None: 256) are for the cost section the report computes for a run without a cost-routing
+    result; given where nothing reads them, they are a ConfigError, as is a price file that fails."""
+    if output_tokens is not None:
+        check_output_tokens(output_tokens)
     checkpoint = Path(checkpoint)
     run = api.Run.open(checkpoint) if api.is_run_dir(checkpoint) else None
     predictor = run.predictor() if run else api.load(checkpoint)
     evaluation_path = run.path / "evaluation.json" if run else None
     evaluation = _evaluation(evaluation_path) if evaluation_path and evaluation_path.exists() else None
     own = [p for p in _task_files(run) if p.exists()]
+    _refuse_repeats(own, include or [])
     docs = [_task_doc(p) for p in [*own, *(include or [])]]
+    cost_file = next((p for p, d in zip([*own, *(include or [])], docs) if d["task"] == "cost-routing"), None)
+    unused = [n for n, v in (("--prices", prices), ("--output-tokens", output_tokens)) if v is not None]
+    if unused and (not run or cost_file is not None):
+        given = " and ".join(unused)
+        why = (f"{checkpoint} is no run directory" if not run else
+               f"the cost section is read from {cost_file} (run `irtnet evaluate-cost` with {given} instead)")
+        raise ConfigError(f"{given} {'is' if len(unused) == 1 else 'are'} read only where the report computes the "
+                          f"cost section of a run, and {why}: leave out {given}")
     rep = H.Report(f"irtnet report: {checkpoint}", meta={"checkpoint": str(checkpoint), "predictor": predictor.name,
                                                          "models": len(predictor.models_)})
+    left_out = None
+    if run and cost_file is None:  # before the long work, so that a bad price file or option fails first
+        try:
+            docs.append(cost_routing_run(run.path, prices, output_tokens, ["model-benchmark-mean"]))
+        except ConfigError as exc:  # no costs for this table: the section is left out, and the page says why
+            if prices is not None:
+                raise
+            if output_tokens is not None:
+                raise ConfigError(f"--output-tokens is read only for the token prices of the cost section, which is "
+                                  f"left out ({exc}): leave out --output-tokens, or pass --prices FILE") from None
+            left_out = f"left out ({exc})"
     if evaluation is not None:
         H.evaluation_section(rep, evaluation)
     if hasattr(predictor, "query_parameters") and (run or table_path):
         _interpretation(rep, predictor, run, table_path)
-    if run and not any(d["task"] == "cost-routing" for d in docs):
-        try:
-            docs.append(cost_routing_run(run.path, prices, output_tokens, ["model-benchmark-mean"]))
-        except ConfigError as exc:  # no costs for this table: the section is left out, and the page says why
-            rep.meta["cost section"] = f"left out ({exc})"
+    if left_out:
+        rep.meta["cost section"] = left_out
     for doc in docs:
         _SECTIONS[doc["task"]](rep, doc)
     return rep
+
+
+def _refuse_repeats(own: list[Path], include: list[Path]) -> None:
+    """An `include` file given twice, or that is one of the run's own task files (added without it), would be
+    written twice: a ConfigError naming it."""
+    own_file = ("is a task file of the run, which the report adds without --include", "leave it out")
+    seen = {p.resolve(): own_file for p in own}
+    for path in include:
+        key = Path(path).resolve()
+        if key in seen:
+            why, fix = seen[key]
+            raise ConfigError(f"--include {path} {why}, so its section would be written twice: {fix}")
+        seen[key] = ("is given twice", "give each file once")
 
 
 def _task_files(run: api.Run | None) -> list[Path]:
@@ -73,7 +108,68 @@ def _task_doc(path: Path) -> dict[str, Any]:
     if doc.get("task") not in _SECTIONS:
         found = "missing" if "task" not in doc else f"{doc['task']!r} has no report section"
         raise DataError(f"{found} (expected one of: {tasks})", file=str(path), field="task")
+    check_task_fields(doc, str(path))
     return stored_figures(doc)
+
+
+#: Per task: the command that writes its result, and the fields its report section reads, each with its kind
+#: ("object", "text", "number"; "rows": a list of objects, "objects": an object of objects, each with the keys
+#: given) and whether the section needs it (optional ones are checked where present).
+_WRITER = {"benchmark-accuracy": "evaluate-benchmarks", "onboarding": "evaluate-onboarding",
+           "cost-routing": "evaluate-cost", "estimation": "evaluate-estimation", "data-efficiency": "data-efficiency"}
+_PAIRED = ("diff", "lo", "hi", "verdict")
+_FIELDS: dict[str, dict[str, tuple[str, tuple[str, ...], bool]]] = {
+    "benchmark-accuracy": {"summary": ("objects", (), True),
+                           "folds": ("rows", ("benchmark", "true", "predicted"), True),
+                           "anchored": ("objects", (), False), "paired": ("rows", ("a", "b", "n", *_PAIRED), False)},
+    "onboarding": {"settings": ("object", (), True),
+                   "rows": ("rows", ("method", "k", "auc", "log_loss", "model_auc", "benchmark_mae"), True)},
+    "cost-routing": {"settings": ("object", (), True), "best_single": ("text", (), True),
+                     "single_models": ("objects", ("cost", "accuracy"), True), "single_area": ("number", (), True),
+                     "curves": ("rows", ("router", "kind", "area", "points", "match_cost"), True),
+                     "oracle": ("object", ("cost", "accuracy"), True), "cost_range": ("list", (), True)},
+    "estimation": {"settings": ("object", (), True), "summary": ("rows", ("benchmark", "method", "n"), True),
+                   "paired": ("rows", ("a_method", "b_method", "n", "metric", *_PAIRED), False),
+                   "routing": ("rows", ("a_method", "b_method", "n", "metric", *_PAIRED), False)},
+    "data-efficiency": {"points": ("rows", ("predictor", "setting", "fraction", "n_train_queries", "accuracy", "auc",
+                                           "log_loss"), True)},
+}
+_KINDS = {"object": (dict, "a JSON object"), "objects": (dict, "a JSON object of objects"),
+          "rows": (list, "a JSON list of objects"), "list": (list, "a JSON list"), "text": (str, "a JSON string"),
+          "number": ((int, float, type(None)), "a JSON number")}
+
+
+def check_task_fields(doc: dict[str, Any], file: str) -> None:
+    """Every field the report section of `doc`'s task reads (`_FIELDS`): a missing one, one of the wrong kind and
+    an entry without a key it needs are a DataError naming `file` and the field, never a KeyError later."""
+    task = doc["task"]
+    damaged = f"`irtnet {_WRITER[task]}` writes it in every {task} result; damaged or cut?"
+    for name, (kind, keys, needed) in _FIELDS[task].items():
+        if name not in doc:
+            if needed:
+                raise DataError(f"missing: {damaged}", file=file, field=name)
+            continue
+        value = doc[name]
+        types, what = _KINDS[kind]
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise DataError(f"expected {what}, got {json_kind(value)}", file=file, field=name)
+        entries = value if kind == "rows" else list(value.values()) if kind == "objects" else [value]
+        if kind == "objects" and name in ("summary", "single_models") and not entries:
+            raise DataError(f"is empty: `irtnet {_WRITER[task]}` writes an entry per predictor or model (damaged?)",
+                            file=file, field=name)
+        if kind not in ("rows", "objects", "object"):
+            continue
+        for i, entry in enumerate(entries, start=1):
+            where = "" if kind == "object" else f"entry {i} " if kind == "rows" else f"entry {list(value)[i - 1]!r} "
+            if not isinstance(entry, dict):
+                raise DataError(f"{where}is {json_kind(entry)}, not a JSON object", file=file, field=name)
+            absent = [k for k in keys if k not in entry]
+            if absent:
+                raise DataError(f"{where}has no {', '.join(map(repr, absent))} (each has {', '.join(keys)}; "
+                                "damaged?)", file=file, field=name)
+    if task == "cost-routing" and doc["best_single"] not in doc["single_models"]:
+        raise DataError(f"{doc['best_single']!r} is not among single_models (damaged?)", file=file,
+                        field="best_single")
 
 
 #: Per task, the fields of its result file whose leaves are all figures (or text), so that a null there is a NaN
@@ -109,6 +205,12 @@ def _interpretation(rep: H.Report, predictor: Any, run: api.Run | None, table_pa
         data = api.prepare(api.load_table(table_path), getattr(predictor, "encoder_", None))
         where, table_name = "all queries of the table", str(table_path)
     known = [m for m in data.table.model_vocab.ids if m in predictor.models_]
+    if not known:
+        ids = list(data.table.model_vocab.ids)
+        raise DataError(f"shares no model with the checkpoint: its {len(ids)} model(s) ({', '.join(ids[:3])}"
+                        f"{' ...' if len(ids) > 3 else ''}) are none of the checkpoint's {len(predictor.models_)} "
+                        f"({', '.join(list(predictor.models_.ids)[:3])} ...); give a table of the checkpoint's models",
+                        file=table_name)
     data = data.select(model_ids=known)
     rep.meta.update(table=table_name, interpretation_queries=where)
     H.interpretation_section(rep, predictor, data, model_families(data.table.models), where)

@@ -321,13 +321,15 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
     """Leave each of `benchmarks` (default: all) out in turn, and score the anchor setting at each n of
     `anchors` (numbers of items every model answered); see the module docstring. With `cache`, each fold is
     kept as it finishes and read back on a rerun."""
-    if any(int(n) < 1 for n in anchors):
-        raise ConfigError(f"numbers of anchor items must be at least 1, got {list(anchors)}")
-    names = list(benchmarks) if benchmarks else data.table.benchmark_vocab.to_list()
     if len(data.table.benchmark_vocab) < 2:
         raise DataError("leave-one-benchmark-out needs at least two benchmarks", field="benchmark")
+    names = data.table.benchmark_vocab.to_list() if benchmarks is None else _held_out(data, benchmarks)
     if not predictors:
         raise ConfigError("no predictors to evaluate")
+    if not 1 <= k < data.table.n_models:
+        raise ConfigError(f"--k: top-k recovery needs k from 1 to one less than the {data.table.n_models} models "
+                          f"(with k >= the models every top k is recovered), got {k}")
+    anchors, skipped = _usable_anchors(data, names, anchors)
     cache = open_cache(cache, data.table)
     folds, read = [], 0
     for bench in names:
@@ -348,7 +350,7 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
     settings = {"k": k, "val_fraction": val_fraction, "seed": seed, "predictors": list(predictors),
                 "truth": "mean 0/1 label per model over its observed queries of the held-out benchmark",
                 "prediction": "mean predicted probability over the same queries, benchmark name hidden",
-                "anchors": [int(n) for n in anchors],
+                "anchors": [int(n) for n in anchors], "anchors_skipped": skipped,
                 "anchored": "observed labels on n random anchor items of the benchmark (answered by every model) "
                             "plus the probabilities elsewhere shifted by one logit offset fitted on them "
                             f"(prior sd {SHIFT_PRIOR_SD}); anchor-mean: the mean of each model's anchor answers"}
@@ -357,6 +359,39 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
            "step_cache": None if cache is None else str(cache.folder)}
     return BenchmarkEvaluation(folds, summarise(folds), settings, summarise_anchored(folds),
                                paired_errors(folds, first, seed=seed), run)
+
+
+def _held_out(data: Dataset, benchmarks: Sequence[str]) -> list[str]:
+    """The benchmarks asked to be held out: each a benchmark of the table, given once; none given is an error, never
+    read as "all"."""
+    if not benchmarks:
+        raise ConfigError("--benchmarks is empty: name the benchmarks to hold out, or leave the option out for all")
+    known = set(data.table.benchmark_vocab.to_list())
+    unknown = [b for b in benchmarks if b not in known]
+    if unknown:
+        raise ConfigError(f"--benchmarks: unknown benchmark(s) {', '.join(map(repr, unknown))}; the table has "
+                          f"{', '.join(sorted(known))}")
+    repeated = sorted({b for b in benchmarks if list(benchmarks).count(b) > 1})
+    if repeated:
+        raise ConfigError(f"--benchmarks: {', '.join(map(repr, repeated))} given twice (each fold would count "
+                          "again); name each benchmark once")
+    return list(benchmarks)
+
+
+def _usable_anchors(data: Dataset, names: Sequence[str], anchors: Sequence[int]) -> tuple[list[int], dict[str, str]]:
+    """(the numbers of anchor items some held-out benchmark has more items than, {each other n: why it is skipped});
+    checked before training: an n below 1, or none usable where some were asked, is an error."""
+    if any(int(n) < 1 for n in anchors):
+        raise ConfigError(f"numbers of anchor items must be at least 1, got {list(anchors)}")
+    sizes = data.table.queries["benchmark"].astype(str).value_counts()
+    largest = max(int(sizes.get(str(b), 0)) for b in names)
+    usable = [int(n) for n in anchors if int(n) < largest]
+    skipped = {str(int(n)): f"not fewer than the {largest} items of the largest held-out benchmark"
+               for n in anchors if int(n) >= largest}
+    if anchors and not usable:
+        raise ConfigError(f"--anchors: every number of anchor items ({', '.join(map(str, anchors))}) is at least "
+                          f"the {largest} items of the largest held-out benchmark; use fewer, or '' for none")
+    return usable, skipped
 
 
 def _fold_from_record(record: dict[str, Any] | None) -> BenchmarkFold | None:

@@ -110,9 +110,12 @@ def answers_for_width(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
 # -------------------------------------------------------------------------------------------- planning
 
 
-def _check_plan(n: int, n_pool: int, strategy: str) -> None:
+def check_plan(n: int, n_pool: int, strategy: str) -> None:
+    """A ConfigError unless `strategy` is a plan strategy and `n` a whole number of items from 1 to `n_pool`."""
     if strategy not in PLAN_STRATEGIES:
         raise ConfigError(f"unknown plan strategy {strategy!r}; choose from {PLAN_STRATEGIES}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ConfigError(f"the number of items to plan must be a whole number, got {n!r}")
     if not 1 <= n <= n_pool:
         raise ConfigError(f"cannot plan {n} items from a pool of {n_pool}: choose 1..{n_pool}")
 
@@ -185,7 +188,7 @@ def plan_items(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], n: int, stra
     a [Q, d], b [Q], groups [Q] as in `estimate_accuracy`.
     """
     a, b, names = _pool(a, b, groups)
-    _check_plan(n, len(b), strategy)
+    check_plan(n, len(b), strategy)
     if strategy == "adaptive":
         return _d_optimal(a, b, prior, n)
     labels, codes = np.unique(names, return_inverse=True)

@@ -127,8 +127,10 @@ def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, method
         raise ConfigError(f"draws must be at least 1, got {draws}")
     if not 0 < held_out_share < 1:
         raise ConfigError(f"held_out_share must lie strictly between 0 and 1, got {held_out_share}")
+    if not methods:
+        raise ConfigError(f"no estimation method given; choose from {list(METHODS)}")
     unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
+    if unknown:
         raise ConfigError(f"unknown estimation method {', '.join(map(repr, unknown)) or '(none given)'}; "
                           f"choose from {list(METHODS)}")
 
@@ -355,8 +357,8 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
     (`estimation_draws`; its context must name what `make_predictor`, `retrain` and the vectors depend on).
     Returns every cell, the summaries, the paired verdicts and, under `run`, how many draws were computed and read."""
     _check_settings(ns, draws, held_out_share, methods)
-    if retrain is not None and "retrain" in methods and any(int(n) < 1 for n in routing_ns):
-        raise ConfigError(f"routing_ns: numbers of answers must be at least 1, got {list(routing_ns)}")
+    if retrain is not None and "retrain" in methods and (not routing_ns or any(int(n) < 1 for n in routing_ns)):
+        raise ConfigError(f"routing_ns: numbers of answers must be given and at least 1, got {list(routing_ns)}")
     _check_level(level)  # before any training
     check_replay_folds(replay_folds)
     check_replay_weight(replay_weight)
@@ -366,6 +368,9 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
         raise DataError(f"the protocol needs at least 3 models (known and held out), got {len(all_models)}",
                         field="models")
     n_test = min(len(all_models) - 2, max(1, round(held_out_share * len(all_models))))
+    if replay_folds > len(all_models) - n_test:  # model_folds would use fewer than asked, and the record say more
+        raise ConfigError(f"replay_folds: {replay_folds} folds of the {len(all_models) - n_test} known models of a "
+                          f"draw; use at most {len(all_models) - n_test} (or 0: replay on the checkpoint)")
     s = _Settings(tuple(int(n) for n in ns), held_out_share, seed, tuple(methods), retrain is not None,
                   tuple(int(n) for n in routing_ns), tuple(fractions), level, n_draws, irt_dim, item_refit,
                   replay_folds, prior_strength, replay_weight)
@@ -383,6 +388,10 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
         if min(ns) > len(qsplit.train):  # refused before training: no N fits the pool
             raise DataError(f"every N asked ({list(ns)}) is more than the {len(qsplit.train)} items of the pool "
                             "(the split's train queries): use smaller numbers of answers", field="ns")
+        if retrain is not None and "retrain" in methods and max(routing_ns) > len(qsplit.train):
+            raise DataError(f"{max(routing_ns)} answers (routing_ns) is more than the {len(qsplit.train)} items of "
+                            "the pool (the split's train queries): no held-out model has answered as many; use "
+                            "smaller numbers", field="routing_ns")
         path = None if cache is None else draw_path(cache, table, asdict(s), d)
         done = None if path is None else load_draw(path)
         if done is None:

@@ -209,17 +209,19 @@ def onboard_sequence(a: np.ndarray, b: np.ndarray, answer: Callable[[int], float
 
 
 def suggest_queries(a: np.ndarray, b: np.ndarray, theta: np.ndarray, prior: Prior, asked_a: np.ndarray,
-                    asked_b: np.ndarray, n: int = 10, strategy: str = "d-optimal") -> list[int]:
+                    asked_b: np.ndarray, n: int = 10, strategy: str = "d-optimal",
+                    candidates: np.ndarray | None = None) -> list[int]:
     """The next `n` pool queries to ask a model whose current ability estimate is `theta`, given the
     parameters of the queries it has already answered (greedy D-optimal or Fisher order, no answers needed:
-    each pick's weight is taken at the current theta)."""
+    each pick's weight is taken at the current theta); `candidates` [N] bool limits which may be picked (default
+    all), so fewer than `n` come back where fewer are open."""
     h = prior.precision + (asked_a * fisher_weight(asked_a, asked_b, theta)[:, None]).T @ asked_a
     h_inv = np.linalg.inv(h)
     w = fisher_weight(a, b, theta)
     quad = np.einsum("nd,de,ne->n", a, h_inv, a) if strategy == "d-optimal" else np.einsum("nd,nd->n", a, a)
-    free = np.ones(len(b), bool)
+    free = np.ones(len(b), bool) if candidates is None else np.asarray(candidates, bool).copy()
     picks = []
-    for _ in range(min(n, len(b))):
+    for _ in range(min(n, int(free.sum()))):
         i = int(np.argmax(np.where(free, w * quad, -np.inf)))
         picks.append(i)
         free[i] = False
@@ -389,6 +391,16 @@ def onboarding_experiment(data: Any, make: Callable[[], Any], n_test: int, ks: S
     msplit = held_out_models(data.table, n_test=None if models else n_test, models=list(models) if models else None,
                              seed=seed)
     qsplit = split_by_query(data.table, tuple(fractions), seed)
+    # the K every held-out model can answer from its pool, before training: a larger K is said, never capped silently
+    least = int((~np.isnan(data.select(qsplit.train, msplit.test_models).table.label_matrix())).sum(axis=0).min())
+    skipped = [int(k) for k in ks if k > least]
+    ks = [int(k) for k in ks if k <= least]
+    if not ks:
+        raise DataError(f"every K asked ({', '.join(map(str, skipped))}) is more than the {least} pool queries a "
+                        "held-out model answered: use smaller numbers of answers", field="ks")
+    if progress and skipped:
+        progress(f"skipped K = {', '.join(map(str, skipped))}: more than the {least} pool queries a held-out model "
+                 "answered")
     train = data.select(qsplit.train, msplit.train_models)
     val = data.select(qsplit.val, msplit.train_models) if qsplit.val else None
     if progress:
@@ -404,7 +416,7 @@ def onboarding_experiment(data: Any, make: Callable[[], Any], n_test: int, ks: S
         result.rows += retrain_reference(retrain, data, msplit.train_models, msplit.test_models, qsplit.train,
                                          qsplit.val, qsplit.test, ks, seed)
     result.settings.update(seed=seed, fractions=list(fractions), train_models=list(msplit.train_models),
-                           retrain=retrain is not None,
+                           retrain=retrain is not None, ks_skipped=skipped,
                            protocol="pool = train split queries (network trained on the known models' labels of them);"
                                     " new models answer K pool queries; scored on the test split queries")
     return result

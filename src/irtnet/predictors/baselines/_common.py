@@ -11,7 +11,7 @@ import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -98,6 +98,10 @@ class NetEstimator(ABC):
     reads_text = True
     name: str
     seed: int
+    #: Checked when the spec is resolved (`baselines.params`); a subclass adds its own to these.
+    param_bounds: ClassVar[dict[str, dict[str, Any]]] = {
+        "dim": {"ge": 1}, "epochs": {"ge": 1}, "batch_pairs": {"ge": 1}, "batch_size": {"ge": 1}, "lr": {"gt": 0},
+        "weight_decay": {"ge": 0}, "patience": {"ge": 1}, "noise": {"ge": 0}, "target": {"choices": ("score", "label")}}
 
     @abstractmethod
     def _build(self, d_in: int, n_models: int) -> nn.Module: ...

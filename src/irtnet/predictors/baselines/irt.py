@@ -128,6 +128,11 @@ class ItemIRT(Predictor):
 
     item_seen: ClassVar[bool] = True
     kind: ClassVar[str] = "2pl"
+    #: Checked when the spec is resolved (`baselines.params`).
+    param_bounds: ClassVar[dict[str, dict[str, Any]]] = {
+        "a_std": {"gt": 0}, "b_std": {"gt": 0}, "max_iter": {"ge": 1}, "tol": {"gt": 0},
+        "target": {"choices": ("score", "label")},
+        "solver": {"choices": ("lbfgs", "newton")}, "dim": {"ge": 1}}
 
     def __init__(self, a_std: float = 1.0, b_std: float = 3.0, max_iter: int = 1000, tol: float = 1e-7,
                  target: str = "score") -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -66,6 +66,10 @@ class KNN(Predictor):
 
     reads_text = True
     nan_arrays = frozenset({"targets"})  # NaN: the training query has no label of that model
+    #: Checked when the spec is resolved (`baselines.params`).
+    param_bounds: ClassVar[dict[str, dict[str, Any]]] = {
+        "k": {"ge": 1}, "prior_strength": {"ge": 0}, "target": {"choices": ("score", "label")},
+        "candidate_factor": {"gt": 0}, "chunk": {"ge": 1}}
 
     def __init__(self, k: int = 131, prior_strength: float = 1.0, target: str = "score",
                  candidate_factor: float = 2.0, chunk: int = 512) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -159,6 +160,11 @@ class RouterDC(NetEstimator, Router):
     `batch_size` (queries per batch, each with all its labels), `lr`, `weight_decay` (AdamW's),
     `patience` (early stopping on validation routing accuracy), `target` ("score" or "label"), `seed`.
     Learned state: `models_`, `encoder_`, `d_in_`, `module_`, `result_` (also as `history_`, `best_epoch_`)."""
+
+    #: Checked when the spec is resolved (`baselines.params`), with `NetEstimator`'s.
+    param_bounds: ClassVar[dict[str, dict[str, Any]]] = {
+        **NetEstimator.param_bounds, "hidden": {"ge": 1}, "top_k": {"ge": 1}, "last_k": {"ge": 1},
+        "temperature": {"gt": 0}, "n_clusters": {"ge": 1}, "cluster_negatives": {"ge": 0}, "cluster_weight": {"ge": 0}}
 
     def __init__(self, hidden: int = 256, dim: int = 128, top_k: int = 3, last_k: int = 3,
                  temperature: float = 0.1, n_clusters: int = 5, cluster_negatives: int = 3,

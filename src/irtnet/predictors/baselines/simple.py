@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,8 @@ def _train_frame(data: Dataset) -> pd.DataFrame:
 @register("model-mean")
 class ModelMean(Predictor):
     """P(m answers q) = m's training accuracy, whatever q is."""
+
+    param_bounds: ClassVar[dict[str, dict[str, Any]]] = {"prior_strength": {"ge": 0}}  # (`baselines.params`)
 
     def __init__(self, prior_strength: float = 1.0) -> None:
         self.prior_strength = prior_strength
@@ -64,6 +66,8 @@ class ModelMean(Predictor):
 class ModelBenchmarkMean(Predictor):
     """P(m answers q) = m's training accuracy on q's benchmark, shrunk towards m's overall accuracy by
     `prior_strength` pseudo-labels; m's overall accuracy where q's benchmark is unknown or new."""
+
+    param_bounds: ClassVar[dict[str, dict[str, Any]]] = {"prior_strength": {"ge": 0}}  # (`baselines.params`)
 
     def __init__(self, prior_strength: float = 1.0) -> None:
         self.prior_strength = prior_strength
@@ -138,6 +142,8 @@ class RandomPredictor(Predictor):
     uniformly random model per query through the same evaluator as every other router. Its routing
     accuracy estimates the "random" reference, which `irtnet.tasks.routing` computes exactly.
     """
+
+    param_bounds: ClassVar[dict[str, dict[str, Any]]] = {"spread": {"ge": 0, "le": 1}}  # (`baselines.params`)
 
     def __init__(self, seed: int = 0, spread: float = 1e-6) -> None:
         self.seed, self.spread = seed, spread

@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -86,6 +86,10 @@ C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0)
 #: The classifier's C without validation data.
 DEFAULT_C = 10.0
 _TARGETS = ("score", "label")
+#: The ranges `_param_problem` checks at fit time, checked already when the spec is resolved (`baselines.params`).
+_PARAM_BOUNDS: dict[str, dict[str, Any]] = {"n_clusters": {"ge": 1}, "C": {"gt": 0}, "prior_strength": {"ge": 0},
+                                            "temperature": {"ge": 0}, "target": {"choices": _TARGETS},
+                                            "n_init": {"ge": 1}, "max_iter": {"ge": 1}}
 
 
 # ---------------------------------------------------------------- shared pieces
@@ -207,6 +211,8 @@ class ClusterRate(Predictor):
 
     reads_text = True
 
+    param_bounds: ClassVar[dict[str, dict[str, Any]]] = _PARAM_BOUNDS
+
     def __init__(self, n_clusters: int | None = None, temperature: float | None = None, prior_strength: float = 24.0,
                  target: str = "label", n_init: int = 3, seed: int = 0) -> None:
         self.n_clusters, self.temperature, self.prior_strength = n_clusters, temperature, prior_strength
@@ -312,6 +318,8 @@ class InferredBenchmarkRate(Predictor):
     `model_mean_` [M], `fit_info_`."""
 
     reads_text = True
+
+    param_bounds: ClassVar[dict[str, dict[str, Any]]] = _PARAM_BOUNDS
 
     def __init__(self, C: float | None = None, prior_strength: float = 1.0, target: str = "label",
                  max_iter: int = 1000, ngrams: bool | None = None) -> None:
