@@ -16,35 +16,10 @@ from irtnet.api.compare import load_spec, run_comparison
 from irtnet.cli.main import app
 from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError, DataError
-from irtnet.predictors import REGISTRY
-from irtnet.predictors.baselines.simple import ModelMean
 from irtnet.predictors.spec import ModelSpec, build_predictor, resolve_spec
 
-FITS: list[str] = []
-
-
-class CountingMean(ModelMean):
-    def fit(self, train, val=None):
-        FITS.append(self.name)
-        return super().fit(train, val)
-
-
-class Exploding(ModelMean):
-    def fit(self, train, val=None):
-        raise RuntimeError("boom in fit")
-
-
-class SeenOnly(ModelMean):
-    item_seen = True
-
-
-@pytest.fixture(autouse=True)
-def _fake_models(monkeypatch):
-    FITS.clear()
-    for name, cls in (("counting", CountingMean), ("exploding", Exploding), ("seen-only", SeenOnly)):
-        monkeypatch.setitem(REGISTRY, name, cls)
-        monkeypatch.setattr(cls, "name", name)
-
+# the fake models of the comparison's own tests, and their autouse registration
+from test_compare import FITS, _fake_models  # noqa: E402,F401
 
 @pytest.fixture(scope="module")
 def table_path(tmp_path_factory) -> Path:
