@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,24 @@ from irtnet.errors import ConfigError, DataError
 #: data has them (and learns to work without them), with a network small enough to train in minutes on a CPU.
 #: Defined here, not in `irtnet.predictors.spec` (which re-exports it), so the CLI can show it without torch.
 DEFAULT_PRESET = "default"
+
+#: A plain decimal number: ASCII digits, an optional sign, point and exponent (not "0_5", "0x1" or "٠.٨", which
+#: Python's float() reads too).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def plain_number(raw: str, name: str) -> float:
+    """The value of parameter `name` written as `raw`; a ConfigError naming `name` unless it is a plain, finite
+    decimal number."""
+    raw = raw.strip()
+    if raw.lower().lstrip("+-") in ("nan", "inf", "infinity") or (
+            _DECIMAL.fullmatch(raw) and not math.isfinite(float(raw))):
+        raise ConfigError(f"{name} {raw!r} is not a finite number")
+    if not _DECIMAL.fullmatch(raw):
+        raise ConfigError(f"{name} {raw!r} is not a plain decimal number: write ASCII digits with an optional sign, "
+                          "point and exponent, e.g. 0.8")
+    return float(raw)
+
 
 
 class RefusedAsConfigError(type(BaseModel)):  # type: ignore[misc]  # pydantic's model metaclass

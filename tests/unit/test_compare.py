@@ -367,7 +367,7 @@ def test_bad_seeds_filters_and_folds_are_refused_before_any_fit(tmp_path, table_
         run_comparison(bad_format, tmp_path / "run")
     res = CliRunner().invoke(app, ["compare", "--out", str(tmp_path / "run"), "-d", str(table_path),
                                    "-m", "model-mean", "--seeds", "a,b"])
-    assert res.exit_code == 2 and "--seeds: expected comma-separated numbers, got 'a,b'" in res.output
+    assert res.exit_code == 2 and "--seeds: expected comma-separated whole numbers, got 'a'" in res.output
 
 
 def test_a_bad_entry_or_encoder_is_refused_by_name_before_any_dataset_is_loaded(tmp_path, table_path):

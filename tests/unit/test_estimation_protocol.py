@@ -241,7 +241,7 @@ def test_cli_quick_runs_write_json_figures_and_markdown(tmp_path):
         assert f"<figure id='{fig}'><img alt='{fig}' src='data:image/png;base64," in page
     assert "All benchmarks, per method and N" in page and "<td>model-mean</td>" in page
     bad = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "--ns", "ten", *common])
-    assert bad.exit_code == 2 and "expected comma-separated numbers" in bad.output
+    assert bad.exit_code == 2 and "expected comma-separated whole numbers" in bad.output
     for value, message in (("strong", "--prior-strength: expected a number"), ("0", "prior strength must lie from 1e-06 to 1e+06"), ("nan", "prior strength must lie from 1e-06 to 1e+06")):
         bad = runner.invoke(app, ["evaluate-estimation", str(tmp_path / "t.parquet"), "--prior-strength", value, *common])
         assert bad.exit_code == 2 and message in bad.output

@@ -191,7 +191,7 @@ def _train(table, out, *args):
 @pytest.mark.parametrize("args,parts", [
     (["--split", ""], ["--split is empty"]),
     (["--split", " "], ["--split is empty"]),
-    (["--split", "a,b,c"], ["--split: expected three comma-separated numbers"]),
+    (["--split", "a,b,c"], ["--split 'a' is not a plain decimal number", "expected three comma-separated numbers"]),
     (["--holdout-benchmark", "algebra", "--split", "0.5,0.2,0.3"],
      ["--split 0.5,0.2,0.3 with held-out benchmarks", "the test fraction must be 0"]),
 ])

@@ -111,7 +111,7 @@ def test_evaluate_benchmarks_says_which_anchors_it_skipped(root, tmp_path):
 
 # ------------------------------------------------------------------------------- 10. evaluate-onboarding
 @pytest.mark.parametrize("args, message", [
-    (["--ks", ""], "--ks: numbers of answers must be given"),
+    (["--ks", ""], "--ks '': an empty item"),
     (["--strategies", ""], "--strategies is empty"),
     (["--strategies", "nope"], "unknown strategy 'nope'"),
     (["--prior-kind", "x"], "unknown prior kind 'x'"),

@@ -201,7 +201,7 @@ def test_evaluation_commands_write_their_json(root):
     assert bench["settings"]["anchors"] == [5, 10, 25, 50]  # the anchor setting, by default
     assert set(bench["anchored"]["10"]) == {"irtnet", "model-mean", "anchor-mean"}
     bad = runner.invoke(app, ["evaluate-benchmarks", str(root / "t.parquet"), "--anchors", "five", *common])
-    assert bad.exit_code == 2 and "--anchors: expected comma-separated numbers" in bad.output
+    assert bad.exit_code == 2 and "--anchors: expected comma-separated whole numbers" in bad.output
     from irtnet.reporting import html as H
 
     rep = Report("r")

@@ -21,7 +21,8 @@ from irtnet.api.texts import check_candidates, load, resolve_prices, text_querie
 from irtnet.errors import ConfigError, IrtnetError
 from irtnet.predictors.base import Predictor, Router
 from irtnet.tasks.prices import DEFAULT_OUTPUT_TOKENS, check_output_tokens, cost_matrix, require_prices, token_counts
-from irtnet.tasks.policies import Calibration, Policy, Target, calibrate, choose, plain_number
+from irtnet.config import plain_number
+from irtnet.tasks.policies import Calibration, Policy, Target, calibrate, choose
 
 ROUTER_NAME = "irtnet"
 _ROUTELLM = re.compile(r"router-irtnet-(.+)")

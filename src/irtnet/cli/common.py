@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from irtnet._io import check_file_target
+from irtnet.config import plain_number
 from irtnet.errors import ConfigError, IrtnetError
 
 console = Console()
@@ -44,9 +46,9 @@ def parse_fractions(text: str, option: str = "--split") -> tuple[float, float, f
         raise ConfigError(f"{option} is empty: give three comma-separated fractions (train,val,test) like "
                           "0.8,0.1,0.1, or leave the option out for the default")
     try:
-        parts = tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise ConfigError(f"{option}: expected three comma-separated numbers like 0.8,0.1,0.1, got {text!r}") from None
+        parts = tuple(plain_number(x, option) for x in text.split(","))
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; expected three comma-separated numbers like 0.8,0.1,0.1, got {text!r}") from None
     if len(parts) != 3:
         raise ConfigError(f"{option}: expected three fractions (train,val,test), got {text!r}")
     return parts  # type: ignore[return-value]
@@ -97,11 +99,34 @@ def prior_strength_value(text: str) -> float | None:
         raise ConfigError(f"--prior-strength: expected a number or 'auto', got {text!r}") from None
 
 
-def numbers(text: str | None, option: str, kind: type = int) -> list | None:
-    """A comma-separated option of numbers (None when not given)."""
+def items(text: str | None, option: str) -> list[str] | None:
+    """The comma-separated items of `option` (None when not given); an empty value or item is refused, never
+    dropped (an empty `--only-models=` is not "every model", `--seeds 0,,1` not [0, 1])."""
     if text is None:
         return None
-    try:
-        return [kind(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+    parts = [x.strip() for x in text.split(",")]
+    if not all(parts):
+        raise ConfigError(f"{option} {text!r}: an empty item; give comma-separated values, or leave the option out")
+    return parts
+
+
+def numbers(text: str | None, option: str, kind: type = int) -> list | None:
+    """A comma-separated option of distinct plain decimal numbers (None when not given): whole numbers for `int`
+    (ASCII digits and a sign), `config.plain_number` for `float`; an empty item, a repeated value or any other
+    spelling ("0_5", "1e2" for a whole number) is a ConfigError naming the option."""
+    parts = items(text, option)
+    if parts is None:
+        return None
+    values = [_number(x, option, kind) for x in parts]
+    repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+    if repeated is not None:
+        raise ConfigError(f"{option} {text!r}: {repeated!r} is given twice; give each value once")
+    return values
+
+
+def _number(text: str, option: str, kind: type) -> int | float:
+    if kind is float:
+        return plain_number(text, option)
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise ConfigError(f"{option}: expected comma-separated whole numbers, got {text!r}")
+    return int(text)

@@ -13,7 +13,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from irtnet._io import unique_keys, write_text
-from irtnet.cli.common import check_output_path, console, err_console, friendly_errors, parse_fractions
+from irtnet.cli.common import (
+    check_output_path, console, err_console, friendly_errors, items, numbers, parse_fractions,
+)
 from irtnet.config import deep_update, read_config_file
 from irtnet.errors import ConfigError, DataError
 
@@ -58,28 +60,9 @@ def _json(text: str, flag: str) -> dict[str, Any]:
     return value
 
 
-def _items(text: str | None, option: str) -> list[str] | None:
-    """The comma-separated items of `option` (None when not given); an empty value or item is refused, never
-    dropped (an empty `--only-models=` is not "every model", `--seeds 0,,1` not [0, 1])."""
-    if text is None:
-        return None
-    items = [x.strip() for x in text.split(",")]
-    if not all(items):
-        raise ConfigError(f"{option} {text!r}: an empty item; give comma-separated values, or leave the option out")
-    return items
-
-
 def _names(text: str | None, option: str) -> set[str] | None:
-    items = _items(text, option)
-    return None if items is None else set(items)
-
-
-def _seeds(text: str | None) -> list[int] | None:
-    items = _items(text, "--seeds")
-    try:
-        return None if items is None else [int(x) for x in items]
-    except ValueError:
-        raise ConfigError(f"--seeds: expected comma-separated numbers, got {text!r}") from None
+    parts = items(text, option)
+    return None if parts is None else set(parts)
 
 
 def _command() -> str:
@@ -129,7 +112,7 @@ def compare(
                              "folds": folds, "focus": focus,
                              "out": str(out) if out else None,
                              "fractions": parse_fractions(split) if split is not None else None,
-                             "seeds": _seeds(seeds)}
+                             "seeds": numbers(seeds, "--seeds")}
     raw = deep_update(raw, flags)
     if dataset:
         raw["datasets"] = [parse_dataset(d) for d in dataset]

@@ -82,7 +82,7 @@ def stratified_order(ids: Sequence[str], groups: Sequence[Any], seed: int = 0) -
 
 def _check_fractions(fractions: Sequence[float]) -> list[float]:
     out = sorted({float(f) for f in fractions})
-    if not out or out[0] <= 0 or out[-1] > 1:
+    if not out or not all(0 < f <= 1 for f in out):  # also refuses NaN, which sorts anywhere
         raise ConfigError(f"training fractions must lie in (0, 1], got {list(fractions)}")
     return out
 

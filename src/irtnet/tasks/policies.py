@@ -21,12 +21,12 @@ on a grid of those values.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from irtnet.config import plain_number
 from irtnet.errors import ConfigError
 from irtnet.tasks.cost import lambda_grid
 from irtnet.tasks.routing import route
@@ -36,24 +36,6 @@ POLICIES = ("max_p", "utility", "p_min", "cost_cap")
 MAX_SHARE_GRID = 512
 #: Breakpoints of the utility policy computed exactly up to this many (query, model pair) values.
 MAX_UTILITY_BREAKPOINTS = 2_000_000
-#: A plain decimal number: ASCII digits, an optional sign, point and exponent (not "0_5", "0x1" or "٠.٨", which
-#: Python's float() reads too).
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def plain_number(raw: str, name: str) -> float:
-    """The value of parameter `name` written as `raw`; a ConfigError naming `name` unless it is a plain, finite
-    decimal number."""
-    raw = raw.strip()
-    if raw.lower().lstrip("+-") in ("nan", "inf", "infinity") or (
-            _DECIMAL.fullmatch(raw) and not math.isfinite(float(raw))):
-        raise ConfigError(f"{name} {raw!r} is not a finite number")
-    if not _DECIMAL.fullmatch(raw):
-        raise ConfigError(f"{name} {raw!r} is not a plain decimal number: write ASCII digits with an optional sign, "
-                          "point and exponent, e.g. 0.8")
-    return float(raw)
-
-
 @dataclass(frozen=True)
 class Policy:
     """A routing policy and its parameter (None for max_p)."""
