@@ -58,7 +58,7 @@ from irtnet.api.compare_spec import (
     reads_text,
     settings_of,
 )
-from irtnet.api.compare_stats import paired_tables, read_predictions
+from irtnet.api.compare_stats import has_predictions, paired_tables
 from irtnet.api.data import make_split, prepare, split_datasets
 from irtnet.config import DataConfig
 from irtnet.data.dataset import Dataset
@@ -218,7 +218,7 @@ def run_cell(model: ModelSpec, split: SplitData, hidden: bool = False) -> tuple[
 
 def read_cached_cell(path: Path, settings: list[str]) -> dict[str, Any] | None:
     """A cached cell's document, or None where there is none or it cannot be used (unreadable JSON, a missing
-    setting's results or timings, no readable predictions file beside it, `compare_stats.read_predictions`): such
+    setting's results or timings, no readable predictions file beside it, `compare_stats.has_predictions`): such
     a cell is computed again and overwritten.
     Its results' figures are as a fresh cell's: a null (how a NaN is written) is NaN again (`stored_result`);
     cells written before that, with bare NaN tokens, read as they are."""
@@ -231,7 +231,7 @@ def read_cached_cell(path: Path, settings: list[str]) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
         return None
     scores = tuple(f"scores_{k}" for k in settings)
-    if not (usable and read_predictions(path.with_suffix(".npz"), scores) is not None):
+    if not (usable and has_predictions(path.with_suffix(".npz"), scores)):
         return None
     stored["results"] = {k: stored_result(r) if isinstance(r, dict) else r for k, r in stored["results"].items()}
     return stored

@@ -37,6 +37,16 @@ def stored_units(cells: list[dict[str, Any]], cells_dir: Path, setting: str) -> 
     return out
 
 
+def has_predictions(path: Path, scores: tuple[str, ...]) -> bool:
+    """Whether `path` is a readable predictions archive listing every array `read_predictions` takes; only its zip
+    directory is read (a truncated file has none), the arrays are left for the statistics to decompress once."""
+    try:
+        with np.load(path) as f:
+            return {"labels", "queries", "models", *scores} <= set(f.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return False
+
+
 def read_predictions(path: Path, scores: tuple[str, ...]) -> dict[str, np.ndarray] | None:
     """A cell's stored predictions (labels, query and model ids and the `scores` arrays), or None where the
     file is missing or damaged (truncated, not a zip, an array missing): as a damaged cell .json, it counts

@@ -142,7 +142,7 @@ def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_
     (`retrain_epochs` > 0). Every option is checked before the table is read; a K above a held-out model's pool
     answers is said and left out (`tasks.onboard.onboarding_experiment`)."""
     from irtnet.predictors.spec import apply_flags
-    from irtnet.tasks.onboard import _parse_strategy, onboarding_experiment
+    from irtnet.tasks.onboard import parse_strategy, onboarding_experiment
 
     if not hasattr(registered(model.model), "query_parameters"):
         raise ConfigError(f"onboarding needs an IRT model with query parameters (irtnet), not {model.model!r}")
@@ -152,7 +152,7 @@ def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_
         raise ConfigError("--strategies is empty: name at least one (d-optimal, fisher, random, each optionally "
                           "-balanced)")
     for strategy in strategies:
-        _parse_strategy(strategy)
+        parse_strategy(strategy)
     if prior_kind not in ("isotropic", "population"):
         raise ConfigError(f"unknown prior kind {prior_kind!r}: use 'isotropic' or 'population'")
     if models is not None and (not models or len(set(models)) < len(models)):

@@ -132,7 +132,7 @@ class OnboardPath:
     thetas: dict[int, np.ndarray] = field(default_factory=dict)
 
 
-def _parse_strategy(strategy: str) -> tuple[str, bool]:
+def parse_strategy(strategy: str) -> tuple[str, bool]:
     base, balanced = (strategy[: -len("-balanced")], True) if strategy.endswith("-balanced") else (strategy, False)
     if base not in STRATEGIES:
         raise ConfigError(f"unknown strategy {strategy!r}; choose from {STRATEGIES}, each optionally "
@@ -168,7 +168,7 @@ def onboard_sequence(a: np.ndarray, b: np.ndarray, answer: Callable[[int], float
     [N], the benchmark of each pool query) first picks the benchmark furthest below its share of the
     candidates, then the best query within it (CAT content balancing; for "random": stratified sampling).
     """
-    base, balanced = _parse_strategy(strategy)
+    base, balanced = parse_strategy(strategy)
     if balanced and groups is None:
         raise ConfigError(f"strategy {strategy!r} needs the benchmark of each pool query (groups)")
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from irtnet._io import unique_keys
-from irtnet.data.importers._source import _NonFiniteTokens, _settle_tokens, build_table, parse_jsonl, read_frame, skip
+from irtnet.data.importers._source import NonFiniteTokens, settle_tokens, build_table, parse_jsonl, read_frame, skip
 from irtnet.data.merge import provenance_models
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
@@ -128,7 +128,7 @@ def read_samples(file: Path, report: ImportReport, nan_text: Collection[str] = (
     if file.suffix.lower() != ".json":
         return read_frame(file, None, report, nan_text)
     content = file.read_bytes()
-    marked = _NonFiniteTokens() if nan_text else None
+    marked = NonFiniteTokens() if nan_text else None
     try:
         data = json.loads(content, parse_constant=marked, object_pairs_hook=unique_keys(str(file)))
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -143,7 +143,7 @@ def read_samples(file: Path, report: ImportReport, nan_text: Collection[str] = (
                             file=str(file))
         items = data
     if marked is not None and marked.seen:
-        _settle_tokens(items, nan_text)
+        settle_tokens(items, nan_text)
     records = [(item, row) for item, row in zip(items, rows) if isinstance(item, dict)]
     skip(report, "samples that are not JSON objects", len(items) - len(records))
     if not records:

@@ -174,22 +174,22 @@ def read_frame(source: str | Path, records_key: str | None = None,
     if kind == "parquet":
         frame = _read_parquet(content, label, nan_text)
         return frame.assign(_row=np.arange(1, len(frame) + 1))
-    marked = _NonFiniteTokens() if nan_text else None
+    marked = NonFiniteTokens() if nan_text else None
     if kind == "jsonl":
         items, rows = parse_jsonl(content, label, marked)
     else:
         items = json_records(parse_json(content, label, marked), records_key, label)
         rows = list(range(1, len(items) + 1))  # an item of a JSON list: row 1 is the first, as in a CSV
     if marked is not None and marked.seen:
-        _settle_tokens(items, nan_text)
+        settle_tokens(items, nan_text)
     return _records_frame(items, rows, label, report)
 
 
 class NonFinite(str):
-    """JSON's non-standard NaN / Infinity / -Infinity token, kept as its text until `_settle_tokens`."""
+    """JSON's non-standard NaN / Infinity / -Infinity token, kept as its text until `settle_tokens`."""
 
 
-class _NonFiniteTokens:
+class NonFiniteTokens:
     """`json.loads`'s `parse_constant`: each token as a `NonFinite`, counting them."""
 
     def __init__(self) -> None:
@@ -200,7 +200,7 @@ class _NonFiniteTokens:
         return NonFinite(token)
 
 
-def _settle_tokens(items: list[Any], nan_text: Collection[str]) -> None:
+def settle_tokens(items: list[Any], nan_text: Collection[str]) -> None:
     """In place: each record's NonFinite tokens as plain text in the `nan_text` fields, elsewhere as the float
     they spell (what `json.loads` reads without a `parse_constant`)."""
     for item in items:
