@@ -56,5 +56,9 @@ class ConfigError(IrtnetError, ValueError):
     """An invalid or inconsistent configuration value."""
 
 
+class UnusedOptionError(ConfigError):
+    """An option given explicitly where nothing reads it: it would have no effect."""
+
+
 class CheckpointError(IrtnetError, ValueError):
     """A checkpoint that is missing, corrupt or of an unsupported format version."""

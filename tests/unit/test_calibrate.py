@@ -191,6 +191,19 @@ def test_irtnet_calibrate_prints_the_model_to_use(files, tmp_path):
     assert bad.exit_code == 2 and "share target names 'nope'" in bad.output
 
 
+def test_irtnet_calibrate_exits_1_when_the_target_is_not_reached(files, tmp_path):
+    """`irtnet calibrate ... --json p.json && deploy` must not deploy a policy that misses its target: everything is
+    printed and written as before, then the exit code is 1."""
+    ckpt, root, _ = files
+    result = CliRunner().invoke(cli, ["calibrate", str(ckpt), "--texts", str(root / "q.txt"), "--target", "p=0.9999",
+                                      "--prices", str(root / "prices.json"), "--json", str(tmp_path / "c.json")])
+    assert result.exit_code == 1, result.output
+    printed = " ".join(result.output.split())
+    assert "target p=0.9999 NOT reached (the nearest setting is shown)" in printed and "use with" in printed
+    assert "error" not in printed and "wrote " in printed
+    assert json.loads((tmp_path / "c.json").read_text())["reached"] is False
+
+
 @pytest.fixture(scope="module")
 def named(tmp_path_factory):
     """(a checkpoint of the same models that reads benchmark names, the names it knows)."""

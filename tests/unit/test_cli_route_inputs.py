@@ -65,9 +65,39 @@ def test_route_refuses_options_that_would_have_no_effect(ckpt):
         "route", path, "a question", "--prices", prices, "--output-tokens", 10)
     assert "--top is read only when ranking the models" in _error(
         "route", path, "a question", "--prices", prices, "--budget", 1, "--top", 2)
-    result = runner.invoke(app, ["route", str(path), "a question", "--prices", str(prices), "--cost-weight", "1",
+    result = runner.invoke(app, ["route", str(path), "a question", "--prices", str(prices), "--cost-weight", "1"])
+    assert result.exit_code == 0 and "mean cost" in result.output, result.output
+
+
+def test_output_tokens_with_prices_without_an_output_token_price_is_refused(ckpt, tmp_path):
+    """Per-query prices read no output tokens: an explicit --output-tokens would have no effect."""
+    from irtnet import api
+    from irtnet.errors import ConfigError
+
+    path, root, models = ckpt
+    prices = root / "prices.json"  # per query
+    message = (f"error: --output-tokens has no effect: the prices ({prices}) have no per-token output price (each "
+               "is per query, or its output price is 0); leave out --output-tokens")
+    assert message in _error("route", path, "a question", "--prices", prices, "--cost-weight", 1,
+                             "--output-tokens", 10)
+    assert message in _error("calibrate", path, "--texts", root / "q.txt", "--target", "p=0.5", "--prices", prices,
+                             "--output-tokens", 10)
+    with pytest.raises(ConfigError, match="--output-tokens has no effect"):
+        api.cost_route_texts(path, ["a question"], prices=prices, cost_weight=1, output_tokens=256)
+    with pytest.raises(ConfigError, match="--output-tokens has no effect"):
+        api.calibrate_texts(path, ["a question"], "p_min", "p=0.5", prices, output_tokens=256)
+    free_output = tmp_path / "free.json"  # token prices whose output part is 0 read no output tokens either
+    free_output.write_text(json.dumps({m: {"input_per_1k": 0.01, "output_per_1k": 0} for m in models}))
+    assert "--output-tokens has no effect" in _error("route", path, "a question", "--prices", free_output,
+                                                     "--budget", 1, "--output-tokens", 10)
+    tokens = tmp_path / "tokens.json"  # one output-token price reads them
+    tokens.write_text(json.dumps({**{m: 0.001 for m in models}, models[1]: {"input_per_1k": 1, "output_per_1k": 1}}))
+    result = runner.invoke(app, ["route", str(path), "a question", "--prices", str(tokens), "--cost-weight", "1",
                                  "--output-tokens", "10"])
     assert result.exit_code == 0 and "mean cost" in result.output, result.output
+    assert api.cost_route_texts(path, ["a question"], prices=prices, cost_weight=1).models == models  # not given
+    with pytest.raises(ConfigError, match="--output-tokens has no effect without prices"):  # none to read them
+        api.calibrate_texts(path, ["a question"], "p_min", "p=0.5", output_tokens=256)
 
 
 def test_route_refuses_a_cost_that_overflows_naming_the_model(ckpt, tmp_path):

@@ -385,6 +385,26 @@ def test_texts_and_answers_files_with_two_text_fields_or_a_column_name_used_twic
     assert read_texts(one)[0] == ["solve x", "name a gas"]  # any one text field per record
 
 
+def test_a_texts_file_refuses_an_unknown_field_naming_the_file_row_and_field(tmp_path):
+    """A misspelt `benchmark` would route the text as one of no benchmark: an error, never ignored."""
+    from irtnet.api.inputs import read_texts
+
+    for name, content, message in [
+        ("t.jsonl", '{"text": "a", "benchmark": "mmlu"}\n\n{"text": "b", "benchmrk": "mmlu"}\n',
+         "t.jsonl, line 3, field 'benchmrk': unknown field(s) 'benchmrk'; a texts file reads a text ('text', "
+         "'query', 'question' or 'prompt'), optionally its 'benchmark' and an item 'id'"),
+        ("t.json", json.dumps([{"prompt": "a", "note": "x"}]), "t.json, row 1, field 'note': unknown field(s)"),
+        ("t.csv", "text,benchmrk\na,mmlu\n", "t.csv, field 'benchmrk': unknown column(s) 'benchmrk'; a texts"),
+        ("t.csv", "text,correct\na,1\n", "t.csv, field 'correct': unknown column(s) 'correct'"),
+    ]:
+        (tmp_path / name).write_text(content)
+        with pytest.raises(DataError, match=re.escape(message)):
+            read_texts(tmp_path / name)
+    plan = tmp_path / "plan.jsonl"  # a plan's lines (id, benchmark, text), as a pool file's, are a texts file
+    plan.write_text('{"id": "q1", "benchmark": "mmlu", "text": "a"}\n{"id": 2, "text": "b"}\n')
+    assert read_texts(plan) == (["a", "b"], ["mmlu", None])
+
+
 def test_routing_profile_counts_where_the_new_model_wins():
     p_known = np.array([[0.5, 0.6], [0.5, 0.6], [0.9, 0.1], [0.2, 0.3]])
     rows = routing_profile(np.array([0.7, 0.1, 0.5, 0.4]), p_known, ["x", "x", "y", "y"], ["m1", "m2"])
@@ -846,6 +866,25 @@ def test_a_pool_file_refuses_an_id_given_twice_naming_both_lines(run_dir, tmp_pa
     pool.write_text('{"id": 0, "text": "an algebra question", "benchmark": "algebra"}\n'
                     '{"text": "a biology question", "benchmark": "biology"}\n')
     assert open_pool(run_dir / "model", pool)[1].ids == ["0", "pool-2"]  # an id 0 is an id, not "none given"
+
+
+def test_a_pool_file_refuses_an_unknown_field_naming_it(run_dir, tmp_path):
+    from irtnet.api.estimate import open_pool
+
+    for name, content, message in [
+        ("pool.jsonl", '{"text": "an algebra question", "benchmark": "algebra"}\n'
+                       '{"text": "a biology question", "benchmark": "biology", "idd": "x"}\n',
+         "pool.jsonl, line 2, field 'idd': unknown field(s) 'idd'; a pool file reads a text ('text', 'query', "
+         "'question' or 'prompt'), its 'benchmark' and optionally an item 'id'"),
+        ("pool.csv", "text,benchmark,correct\nan algebra question,algebra,1\n",
+         "pool.csv, field 'correct': unknown column(s) 'correct'; a pool file reads"),
+    ]:
+        pool = tmp_path / name
+        pool.write_text(content)
+        with pytest.raises(DataError, match=re.escape(message)):
+            open_pool(run_dir / "model", pool)
+        result = _invoke(run_dir / "model", "--plan", 1, "--pool", pool)
+        assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
 
 
 def test_an_answer_by_a_text_that_is_two_pool_items_is_refused(run_dir, tmp_path):

@@ -370,3 +370,18 @@ def test_a_failed_draw_is_not_saved_a_damaged_one_is_redone_and_a_new_setting_re
     changed = evaluate_estimation(data, make, draws=1, level=0.8, **run)
     assert (changed.run["draws_computed"], changed.run["draws_from_cache"]) == (1, 0)
     assert len(list(cache.folder.glob("*.npz"))) == 3
+
+
+def test_a_held_out_model_with_fewer_answers_than_a_routing_n_is_said(one_torch_thread):
+    sparse = prepare(make_synthetic(n_models=9, n_queries=400, n_benchmarks=2, dim=2, feature_dim=8, density=0.08,
+                                    seed=1).table, "hashing-64")
+    said: list[str] = []
+    make = factory(SMALL)
+    out = evaluate_estimation(sparse, make, ns=(10,), draws=1, methods=("mean-random", "retrain"), retrain=make,
+                              routing_ns=(70,), n_boot=50, progress=said.append)
+    short = [m for m in said if "enters routing (added and retrained) with its" in m]
+    answered = {c.model: c for c in out.cells if c.method == "retrain"}
+    assert short and all(m.endswith("answers at N = 70") for m in short)
+    for message in short:  # the count said is the model's pool answers, fewer than the N
+        assert int(message.split("with its ")[1].split()[0]) < 70
+    assert not answered  # no retrain estimate is scored where the model has fewer answers than N

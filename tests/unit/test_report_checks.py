@@ -107,6 +107,19 @@ def test_report_refuses_output_tokens_and_prices_that_nothing_reads(root, tmp_pa
     assert costs["settings"]["output_tokens"] == 256  # the default, when not given
 
 
+def test_evaluate_cost_and_report_refuse_output_tokens_with_per_query_prices(root, tmp_path):
+    models = json.loads((root / "prices.json").read_text())  # every model of the table
+    per_query = tmp_path / "per_query.json"
+    per_query.write_text(json.dumps({m: {"per_query": 0.001} for m in models}))
+    message = (f"error: --output-tokens has no effect: the prices ({per_query}) have no per-token output price")
+    _refused(["evaluate-cost", root / "run", "--prices", per_query, "--output-tokens", "10",
+              "-o", tmp_path / "c.json"], message)
+    _refused(["report", root / "run", "-o", tmp_path / "r.html", "--prices", per_query, "--output-tokens", "10"],
+             message)
+    assert not (tmp_path / "c.json").exists() and not (tmp_path / "r.html").exists()
+    _ok(["evaluate-cost", root / "run", "--prices", per_query, "-o", tmp_path / "c.json"])  # not given: fine
+
+
 # ------------------------------------------------------------------------------- 8: damaged task results
 @pytest.mark.parametrize("content, field, message", [
     ({"task": "benchmark-accuracy"}, "summary", "missing: `irtnet evaluate-benchmarks` writes it"),

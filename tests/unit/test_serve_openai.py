@@ -313,6 +313,15 @@ def test_upstream_config_errors_name_the_problem(checkpoint, tmp_path, monkeypat
         create_app(checkpoint[0], ServeConfig(upstreams=bad))
 
 
+def test_output_tokens_with_per_query_prices_stops_the_server_at_start_up(checkpoint, prices):
+    from irtnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"--output-tokens has no effect: the prices \(.*prices.json\) have "
+                                                r"no per-token output price"):
+        create_app(checkpoint[0], ServeConfig(prices=prices, output_tokens=100))
+    create_app(checkpoint[0], ServeConfig(prices=prices))  # not given: the default, read by no price, is fine
+
+
 # ------------------------------------------------------------------------------------------------ feedback
 def _log(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]

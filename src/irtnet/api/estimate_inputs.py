@@ -4,7 +4,8 @@ items of a checkpoint without its run) and a new model's answers file, both read
 
 - **Pool file**: per item a text (`text`, or one of `query`, `question`, `prompt`), its `benchmark` and optionally
   an `id` (a non-empty string or an integer; an item without one is `pool-N`, N its place in the file). An id
-  given twice is an error naming both places: an answer to it would go to one of them.
+  given twice is an error naming both places: an answer to it would go to one of them; any other field is an
+  error naming it (`inputs.check_fields`).
 - **Answers file**: per row `query` or `id` (an item of the pool) or `text` and `benchmark`, and `correct` (or
   `label` or `score`). Any other field or column is an error naming it and the fields that are read, never
   ignored; a `model` field especially: a file is the answers of one new model, and two models' answers pooled
@@ -21,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from irtnet.api.inputs import (
-    _given_benchmark, _label_of, _load_records, _text_of, answer_records, check_answer_fields, first_answers, where,
-    where_text,
+    TEXTS_FIELDS, _given_benchmark, _label_of, _load_records, _text_of, answer_records, check_fields,
+    first_answers, where, where_text,
 )
 from irtnet.api.run import Run
 from irtnet.api.texts import known_benchmarks, text_queries
@@ -31,6 +32,7 @@ from irtnet.predictors.base import Router
 from irtnet.tasks.model_split import FoldNetwork
 
 _ANSWER_FIELDS = ("query", "id", "text", "benchmark", "correct", "label", "score")
+_POOL_READS = "a text ('text', 'query', 'question' or 'prompt'), its 'benchmark' and optionally an item 'id'"
 _ANSWER_READS = ("'query' or 'id' (an item of the pool), or 'text' and 'benchmark', and 'correct' (or 'label' or "
                  "'score')")
 
@@ -85,10 +87,12 @@ def model_groups(predictor: Router, names: Sequence[str]) -> list[str | None] | 
 
 # ----------------------------------------------------------------------------------------------- pool
 def pool_items(path: Path) -> tuple[list[str], list[str], list[str]]:
-    """(ids, texts, benchmarks) of a pool file; an item without a benchmark, and an id given twice, are errors."""
+    """(ids, texts, benchmarks) of a pool file; an item without a benchmark, an id given twice and any other field
+    (`inputs.check_fields`) are errors."""
     rows = _load_records(path)
     if not rows:
         raise DataError("no items", file=str(path))
+    check_fields(rows, path, TEXTS_FIELDS, _POOL_READS, "a pool file")
     texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
     groups = [_given_benchmark(r, path, i) for i, r in enumerate(rows)]
     for i, g in enumerate(groups):
@@ -125,7 +129,7 @@ def _pool_ids(rows: list[Any], path: Path) -> list[str]:
 # -------------------------------------------------------------------------------------------- answers
 def _check_fields(rows: list[Any], path: Path) -> None:
     """Every field of an answers file is read: an unknown one (a `model` column above all) is an error."""
-    check_answer_fields(rows, path, _ANSWER_FIELDS, _ANSWER_READS)
+    check_fields(rows, path, _ANSWER_FIELDS, _ANSWER_READS)
 
 
 def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[Any, ...]:

@@ -17,7 +17,7 @@ from irtnet.api.inputs import read_answers, read_texts
 from irtnet.api.run import Run
 from irtnet.api.texts import load, text_queries
 from irtnet.data.dataset import Dataset
-from irtnet.errors import ConfigError, DataError
+from irtnet.errors import ConfigError, DataError, UnusedOptionError
 from irtnet.predictors.base import Predictor, Router
 from irtnet.predictors.spec import ModelSpec, build_predictor, registered, resolve_spec
 from irtnet.training.threads import torch_threads
@@ -175,8 +175,11 @@ def test_costs(test: Dataset, train: Dataset, table: Any, prices: str | Path | N
                tokens_given: bool = False) -> tuple[np.ndarray, np.ndarray | None, str]:
     """(realised cost [Q, M], decision cost or None, description) of the test queries. A price file (`prices`)
     that holds no prices, or none for a model, is a DataError/ConfigError naming it; `tokens_given` (output tokens
-    chosen by the caller) where the costs are the table's realised ones, which read none, is a ConfigError."""
-    from irtnet.tasks.prices import cost_matrix, load_prices, prices_from_models, require_prices, token_counts
+    chosen by the caller) where the costs are the table's realised ones, or prices without a per-token output
+    part, which read none, is an UnusedOptionError."""
+    from irtnet.tasks.prices import (
+        cost_matrix, load_prices, prices_from_models, refuse_unread_output_tokens, require_prices, token_counts,
+    )
 
     models = list(test.table.model_vocab.ids)
     if prices is None and test.table.has_cost:
@@ -184,8 +187,8 @@ def test_costs(test: Dataset, train: Dataset, table: Any, prices: str | Path | N
         train_cost = train.table.label_matrix(model_ids=models, value="cost")
         decide = np.nanmean(train_cost, axis=0)  # each model's mean training cost per query
         if tokens_given:
-            raise ConfigError("--output-tokens is read only with token prices, and the costs here are the table's "
-                              "cost column (realised): leave it out, or pass --prices FILE")
+            raise UnusedOptionError("--output-tokens is read only with token prices, and the costs here are the "
+                                    "table's cost column (realised): leave it out, or pass --prices FILE")
         return cost, decide, "table cost column (realised); decisions use each model's mean training cost"
     price = load_prices(prices) if prices else prices_from_models(table.models)
     if prices and not price:
@@ -195,6 +198,8 @@ def test_costs(test: Dataset, train: Dataset, table: Any, prices: str | Path | N
         raise ConfigError("no costs: the table has no cost column or model prices; pass --prices FILE")
     source = str(prices) if prices else "the table's model metadata"
     require_prices(price, models, source, "price every model of the run's table")
+    if tokens_given:
+        refuse_unread_output_tokens(price, source)
     tokens = token_counts(test.table.queries["text"].tolist())
     cost = cost_matrix(price, models, tokens, output_tokens, source)
     return cost, None, (f"prices from {prices or 'table model metadata'}; input tokens = ceil(chars / 4), "

@@ -142,12 +142,19 @@ def _given_benchmark(row: dict[str, Any], file: Path, i: int) -> str | None:
     return value
 
 
+# a texts file's fields: a pool file's too (`estimate_inputs.pool_items` reads the `id`; a plan's lines carry one)
+TEXTS_FIELDS = (*_TEXT_FIELDS, "benchmark", "id")
+TEXTS_READS = "a text ('text', 'query', 'question' or 'prompt'), optionally its 'benchmark' and an item 'id'"
+
+
 def read_texts(path: str | Path) -> tuple[list[str], list[str | None]]:
-    """(texts, benchmarks) of a texts file; benchmarks None where not given."""
+    """(texts, benchmarks) of a texts file; benchmarks None where not given. Any field but a text, `benchmark`
+    and `id` (read for a pool file) is an error (`check_fields`)."""
     path = Path(path)
     rows = _load_records(path)
     if not rows:
         raise DataError("no texts", file=str(path))
+    check_fields(rows, path, TEXTS_FIELDS, TEXTS_READS, "a texts file")
     texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
     return texts, [_given_benchmark(r, path, i) for i, r in enumerate(rows)]
 
@@ -187,24 +194,28 @@ def answer_records(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def check_answer_fields(rows: list[Any], path: Path, fields: tuple[str, ...], reads: str) -> None:
-    """Every field of an answers file is read (`fields`; `reads` says which, for the message): an unknown one is an
-    error naming it, never ignored; a `model` field above all, as a file is the answers of one new model, and two
+ANSWERS_FILE = "an answers file"
+
+
+def check_fields(rows: list[Any], path: Path, fields: tuple[str, ...], reads: str, kind: str = ANSWERS_FILE) -> None:
+    """Every field of `kind` of file (answers, texts or pool) is read (`fields`; `reads` says which, for the
+    message): an unknown one is an error naming the file, the record (a CSV: its header) and the field, never
+    ignored; in an answers file a `model` field above all, as a file is the answers of one new model, and two
     models' answers pooled would be fitted as one."""
     csv = path.suffix.lower() == ".csv"
-    kind = "column" if csv else "field"
+    what = "column" if csv else "field"
     for i, row in enumerate(rows[:1] if csv else rows):
         unknown = [k for k in row if k not in fields]
         if not unknown:
             continue
         at = {} if csv else where(row, i)
-        if "model" in unknown:
+        if "model" in unknown and kind == ANSWERS_FILE:
             named = sorted({str(r.get("model")) for r in rows if r.get("model") not in (None, "")})
             says = f" (it names {len(named)}: {', '.join(map(repr, named[:5]))})" if named else ""
-            raise DataError(f"a 'model' {kind}{says}: an answers file holds the answers of one new model, which it "
-                            f"does not name; drop the {kind}, and give each model's answers in a file of its own",
+            raise DataError(f"a 'model' {what}{says}: an answers file holds the answers of one new model, which it "
+                            f"does not name; drop the {what}, and give each model's answers in a file of its own",
                             file=str(path), **at, field="model")
-        raise DataError(f"unknown {kind}(s) {', '.join(map(repr, unknown))}; an answers file reads {reads}",
+        raise DataError(f"unknown {what}(s) {', '.join(map(repr, unknown))}; {kind} reads {reads}",
                         file=str(path), **at, field=unknown[0])
 
 
@@ -230,12 +241,12 @@ _ONBOARD_READS = ("a text ('text', 'query', 'question' or 'prompt'), optionally 
 
 def read_answers(path: str | Path) -> tuple[list[str], np.ndarray, list[str | None]]:
     """(texts, labels in [0, 1], benchmarks) of an answers file (fields text and label / correct / score, and
-    optionally benchmark; any other field is an error, `check_answer_fields`). A text answered twice (under the same
+    optionally benchmark; any other field is an error, `check_fields`). A text answered twice (under the same
     benchmark) is one answer: twice with the same label it is read once, with two labels it is an error
     (`first_answers`)."""
     path = Path(path)
     rows = answer_records(path)
-    check_answer_fields(rows, path, _ONBOARD_FIELDS, _ONBOARD_READS)
+    check_fields(rows, path, _ONBOARD_FIELDS, _ONBOARD_READS)
     texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
     labels = [_label_of(r, path, i) for i, r in enumerate(rows)]
     benches = [_given_benchmark(r, path, i) for i, r in enumerate(rows)]

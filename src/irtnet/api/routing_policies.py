@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from irtnet.api.texts import check_candidates, load, resolve_prices, text_queries
-from irtnet.errors import ConfigError, IrtnetError
+from irtnet.errors import ConfigError, IrtnetError, UnusedOptionError
 from irtnet.predictors.base import Predictor, Router
-from irtnet.tasks.prices import DEFAULT_OUTPUT_TOKENS, check_output_tokens, cost_matrix, require_prices, token_counts
+from irtnet.tasks.prices import (
+    DEFAULT_OUTPUT_TOKENS, check_output_tokens, cost_matrix, refuse_unread_output_tokens, require_prices, token_counts,
+)
 from irtnet.config import plain_number
 from irtnet.tasks.policies import Calibration, Policy, Target, calibrate, choose
 
@@ -58,17 +60,25 @@ class PriceBook:
 
 
 def load_price_book(checkpoint: str | Path, prices: str | Path | None,
-                    output_tokens: float = DEFAULT_OUTPUT_TOKENS) -> PriceBook:
+                    output_tokens: float | None = None) -> PriceBook:
     """Prices from a given file (its errors raise), else from the run's own table where it has them (their
-    absence is no error: policies that need cost then say what is missing)."""
-    check_output_tokens(output_tokens)
+    absence is no error: policies that need cost then say what is missing). `output_tokens` per answer for token
+    prices (None: `DEFAULT_OUTPUT_TOKENS`); given where no prices are found, or none has a per-token output part,
+    it would have no effect: an UnusedOptionError (`refuse_unread_output_tokens`)."""
+    given = output_tokens is not None
+    output_tokens = check_output_tokens(DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens)
     if prices is not None:
         found, source = resolve_prices(checkpoint, prices)
-        return PriceBook(found, source, output_tokens)
-    try:
-        found, source = resolve_prices(checkpoint, None)
-    except (IrtnetError, OSError) as exc:
-        return PriceBook(None, str(exc), output_tokens)
+    else:
+        try:
+            found, source = resolve_prices(checkpoint, None)
+        except (IrtnetError, OSError) as exc:
+            if given:  # no prices: nothing would read it
+                raise UnusedOptionError(f"--output-tokens has no effect without prices ({exc}); leave it out, or "
+                                        "pass --prices FILE") from None
+            return PriceBook(None, str(exc), output_tokens)
+    if given:
+        refuse_unread_output_tokens(found, source)
     return PriceBook(found, source, output_tokens)
 
 
@@ -203,11 +213,13 @@ _PLACEHOLDER = {"p_min": 0.5, "utility": 0.0, "cost_cap": 0.0}
 
 def calibrate_texts(checkpoint: str | Path, texts: Sequence[str], policy: str, target: str | Target,
                     prices: str | Path | None = None, benchmark: str | Sequence[str | None] | None = None,
-                    candidates: Sequence[str] | None = None, output_tokens: float = DEFAULT_OUTPUT_TOKENS,
+                    candidates: Sequence[str] | None = None, output_tokens: float | None = None,
                     source: str | Path | None = None) -> CalibrationReport:
     """The `policy` parameter (p_min, utility or cost_cap) that hits `target` ("share:MODEL=0.3", "cost=0.002",
     "p=0.8") on a sample of query texts (irtnet.tasks.policies.calibrate). `source`: the file the texts and
-    their benchmark names were read from; an unknown name is then an error naming it, the row and the field."""
+    their benchmark names were read from; an unknown name is then an error naming it, the row and the field.
+    `output_tokens`: as `load_price_book` reads it (None: the default; given with prices that have no per-token
+    output part, an error)."""
     if policy not in _PLACEHOLDER:
         raise ConfigError(f"calibrate needs a policy with a parameter: p_min, utility or cost_cap (got {policy!r})")
     if not texts:

@@ -214,10 +214,11 @@ def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: st
                      candidates: Sequence[str] | None = None) -> CostDecisions:
     """Choose one model per text by P - cost_weight * cost, or the best total P within a mean budget, among
     `candidates` (default: every model of the checkpoint), each of which needs a price; `output_tokens` per answer
-    for token prices (None: `DEFAULT_OUTPUT_TOKENS`)."""
+    for token prices (None: `DEFAULT_OUTPUT_TOKENS`), refused where no price has a per-token output part."""
     from irtnet.tasks.cost import route_budget
     from irtnet.tasks.prices import (
-        DEFAULT_OUTPUT_TOKENS, check_output_tokens, cost_matrix, is_finite_number, require_prices, token_counts,
+        DEFAULT_OUTPUT_TOKENS, check_output_tokens, cost_matrix, is_finite_number, refuse_unread_output_tokens,
+        require_prices, token_counts,
     )
     from irtnet.tasks.routing import route as route_by_value
 
@@ -228,13 +229,15 @@ def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: st
         raise ConfigError(f"--cost-weight must be a finite non-negative number, got {cost_weight!r}")
     if budget is not None and not (is_finite_number(budget) and budget > 0):
         raise ConfigError(f"--budget must be a finite positive number, got {budget!r}")
-    output_tokens = DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens
+    given, output_tokens = output_tokens is not None, DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens
     check_output_tokens(output_tokens)
     predictor = load(checkpoint)
     names = check_candidates(predictor, candidates)
     price, source = resolve_prices(checkpoint, prices)
     require_prices(price, names, source, "price them (--prices FILE), or choose among priced models only with "
                    "--candidates (Python: candidates=)")
+    if given:
+        refuse_unread_output_tokens(price, source)
     _, prob = predict_texts(predictor, texts, benchmark, names)
     cost = cost_matrix(price, names, token_counts(texts), output_tokens, source)
     choice = route_by_value(prob, cost, cost_weight) if budget is None else route_budget(prob, cost, budget)

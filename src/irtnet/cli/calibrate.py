@@ -29,15 +29,18 @@ def calibrate(
     = None,
     candidates: Annotated[Optional[str], Opt(help="comma-separated models to route among (default: every "
                                                   "model; each needs a price for a cost policy)")] = None,
-    output_tokens: Annotated[float, Opt(help="assumed output tokens per answer (token prices)")] = 256,
+    output_tokens: Annotated[Optional[float], Opt(help="assumed output tokens per answer (token prices; default "
+                                                       "256); refused with prices that have no output-token "
+                                                       "price")] = None,
     json_out: Annotated[Optional[Path], Opt("--json", help="also write the result as JSON here")] = None,
 ) -> None:
     """Choose the policy parameter that hits TARGET on a sample of your own queries (RouteLLM's threshold
-    calibration, for any number of models), and print the `model` to ask /v1/chat/completions for."""
+    calibration, for any number of models), and print the `model` to ask /v1/chat/completions for. A target not
+    reached prints the nearest setting (and writes it to --json, with "reached": false), then exits with code 1."""
     from irtnet import api
     from irtnet.api.inputs import read_texts
 
-    if not output_tokens >= 0:
+    if output_tokens is not None and not output_tokens >= 0:
         raise ConfigError(f"--output-tokens must be non-negative, got {output_tokens}")
     check_output_path(json_out)  # before the work, not after printing it
     sample, benches = read_texts(texts)
@@ -50,6 +53,8 @@ def calibrate(
 
         write_json(json_out, report.to_dict())
         console.print(f"wrote {json_out}")
+    if not report.calibration.reached:  # so that `irtnet calibrate ... && deploy` deploys no missed target
+        raise typer.Exit(code=1)
 
 
 def _print(report: CalibrationReport) -> None:

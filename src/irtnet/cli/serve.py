@@ -55,7 +55,9 @@ def serve(
     max_texts: Annotated[int, Opt(callback=positive, help="most texts per request (413 beyond)")] = 256,
     max_text_chars: Annotated[int, Opt(callback=positive, help="longest text in characters (413 beyond)")] = 32_000,
     max_decisions: Annotated[int, Opt(callback=positive, help="decisions remembered for feedback")] = 100_000,
-    output_tokens: Annotated[float, Opt(help="assumed output tokens per answer (token prices)")] = 256,
+    output_tokens: Annotated[Optional[float], Opt(help="assumed output tokens per answer (token prices; default "
+                                                       "256); refused with prices that have no output-token "
+                                                       "price")] = None,
     threads: Annotated[int, Opt(callback=positive, help="torch threads of the server process (1 keeps latency "
                                                         "steady under concurrent requests on few cores)")] = 1,
     device: Annotated[str, Opt(help="where IrtNet scores: cpu, cuda or auto")] = "cpu",
@@ -63,7 +65,7 @@ def serve(
     """Serve a checkpoint: POST /v1/route, /v1/chat/completions (OpenAI-compatible), /v1/feedback, /predict,
     /route; GET /v1/models, /health; docs at /docs."""
     check_bind(host, token, insecure)
-    if not output_tokens >= 0:
+    if output_tokens is not None and not output_tokens >= 0:
         raise ConfigError(f"--output-tokens must be non-negative, got {output_tokens}")
     import torch
     import uvicorn

@@ -10,7 +10,7 @@ from typing import Any
 from irtnet import api
 from irtnet._io import json_kind, nan_for_null, read_json
 from irtnet.api.experiments import cost_routing_run
-from irtnet.errors import ConfigError, DataError
+from irtnet.errors import ConfigError, DataError, UnusedOptionError
 from irtnet.reporting import html as H
 from irtnet.tasks.evaluate import stored_result
 from irtnet.tasks.prices import check_output_tokens
@@ -53,7 +53,7 @@ def build_report(checkpoint: str | Path, table_path: str | Path | None = None, i
         try:
             docs.append(cost_routing_run(run.path, prices, output_tokens, ["model-benchmark-mean"]))
         except ConfigError as exc:  # no costs for this table: the section is left out, and the page says why
-            if prices is not None:
+            if prices is not None or isinstance(exc, UnusedOptionError):  # costs, but no output-token price
                 raise
             if output_tokens is not None:
                 raise ConfigError(f"--output-tokens is read only for the token prices of the cost section, which is "

@@ -32,7 +32,7 @@ class ServeConfig:
     log: str | Path | None = None
     log_text: bool = False
     max_decisions: int = 100_000
-    output_tokens: float = 256
+    output_tokens: float | None = None  # None: 256 (`api.load_price_book`); given, it needs an output-token price
     device: str = "cpu"
 
 

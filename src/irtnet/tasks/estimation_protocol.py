@@ -323,6 +323,10 @@ def _run_draw(d: int, data: Any, s: _Settings, make_predictor: Callable[[], Any]
         if any(n > n_answered for n in s.ns):  # no N-answer draw from fewer items: said, not silently dropped
             say(f"draw {d}: {name} answered {n_answered} pool items; skipped N = "
                 f"{', '.join(str(n) for n in s.ns if n > n_answered)}")
+        short = [str(n) for n in s.routing_ns if n > n_answered] if retrain and "retrain" in s.methods else []
+        if short:  # routing adds every held-out model: this one with all it has
+            say(f"draw {d}: {name} enters routing (added and retrained) with its {n_answered} answers at "
+                f"N = {', '.join(short)}")
         out.cells += _model_cells(ctx, j, s.ns, s.methods, s.level, s.n_draws, s.seed)
     if retrain is None or "retrain" not in s.methods:
         return out

@@ -42,7 +42,7 @@ import numpy as np
 
 from irtnet._io import unique_keys
 from irtnet.data.importers._csv import check_row_width, refuse_repeated_columns
-from irtnet.errors import ConfigError, DataError
+from irtnet.errors import ConfigError, DataError, UnusedOptionError
 
 #: Assumed output tokens per answer where the data has none.
 DEFAULT_OUTPUT_TOKENS = 256
@@ -82,6 +82,15 @@ def check_output_tokens(output_tokens: Any) -> float:
     if not (is_finite_number(output_tokens) and output_tokens >= 0):
         raise ConfigError(f"--output-tokens must be a finite non-negative number, got {output_tokens!r}")
     return float(output_tokens)
+
+
+def refuse_unread_output_tokens(prices: Mapping[str, Price], source: str) -> None:
+    """Output tokens given explicitly (--output-tokens) where no price of `prices` (from `source`) has a per-token
+    output part (each is per query, or its output price is 0) would have no effect: an UnusedOptionError."""
+    if not any(p.output_per_1k > 0 for p in prices.values()):
+        raise UnusedOptionError(f"--output-tokens has no effect: the prices ({source}) have no per-token output "
+                                "price (each is per query, or its output price is 0); leave out --output-tokens, "
+                                "or give output-token prices (output_per_1k or output_price)")
 
 
 def _amount(model: str, key: str | None, value: Any, source: str) -> float:
