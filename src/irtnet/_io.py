@@ -1,10 +1,10 @@
 """Atomic file and directory writes: a reader sees the old content or the new, never half of one.
 
 Temporary files and folders are siblings of their target named `.<name>.<random>.tmp`; they are
-removed when the block fails. A process killed with SIGKILL cannot remove its own, so where irtnet
-writes in bulk (the embedding cache folder; the siblings of an imported table's Parquet file) it calls
-`clear_stale_temps`, which removes such temporaries once they have not been modified for
-`STALE_AFTER_S` (an hour). Age, not the writer's pid, decides: a pid says nothing about a writer on
+removed when the block fails. A process killed with SIGKILL cannot remove its own, so each write first removes
+the temporaries of its own path (`atomic_path`, `atomic_dir`), and where irtnet writes in bulk (the embedding
+cache folder, a comparison's cells, the steps and draws kept for a rerun) it sweeps the folder: `clear_stale_temps`
+removes such temporaries once they have not been modified for `STALE_AFTER_S` (an hour). Age, not the writer's pid, decides: a pid says nothing about a writer on
 another host sharing the folder, and the writes swept (a cache shard, a table) take seconds to
 minutes. Run directories, whose temporary twin lives as long as a training, are never swept. A folder replaced
 by `swap_dir` is moved aside before the new one takes its place; a kill between the two renames leaves it aside,
@@ -49,6 +49,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename. A `path` that is a
     folder, or a parent that cannot be created, is a DataError naming it."""
     path = check_file_target(path)
+    clear_stale_temps(path.parent, f".{glob.escape(path.name)}.*.tmp")  # this path's, left by a killed writer
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -86,6 +87,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(path)
+    clear_stale_temps(path.parent, f".{glob.escape(path.name)}.*.tmp")  # this folder's, left by a killed writer
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
@@ -247,8 +249,24 @@ def unique_keys(file: str | None, **where: Any) -> Callable[[list[tuple[str, Any
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write `obj` as indented strict JSON (`dumps_json`), atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(dumps_json(obj, indent=2) + "\n", encoding="utf-8")
+    write_text(path, json_text(obj))
+
+
+def json_text(obj: Any) -> str:
+    """`obj` as the text `write_json` writes: indented strict JSON and a final newline."""
+    return dumps_json(obj, indent=2) + "\n"
+
+
+def write_together(files: list[tuple[str | os.PathLike[str], str]], stale: str | os.PathLike[str] | None = None) -> None:
+    """Write several texts as one change: each goes to a temporary sibling of its path first (the long part; an
+    interruption there leaves every old file as it was), then they replace their paths in the order given.
+    `stale`, one of the paths whose old content must never sit beside the others' new one, is removed just
+    before the renames: the microseconds between them can leave it missing, never old."""
+    with contextlib.ExitStack() as stack:
+        for path, text in reversed(files):  # the stack closes (renames) the last entered first: the order given
+            stack.enter_context(atomic_path(path)).write_text(text, encoding="utf-8")
+        if stale is not None:
+            Path(stale).unlink(missing_ok=True)
 
 
 def dumps_json(obj: Any, **options: Any) -> str:

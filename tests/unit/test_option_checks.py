@@ -227,3 +227,21 @@ def test_config_files_are_json_or_toml_and_the_message_says_so(tmp_path):
     result = runner.invoke(_main(), ["train", str(tmp_path / "t.parquet"), "-o", str(tmp_path / "r"), "--config",
                                      str(tmp_path / "c9.yaml")])
     _one_line_error(result, "c9.yaml: a YAML file; only JSON and TOML config files are read")
+
+
+def test_ctrl_c_is_one_line_and_exit_code_130_not_a_silent_exit():
+    import typer
+
+    from irtnet.cli.common import INTERRUPTED, friendly_errors
+
+    tiny = typer.Typer()
+
+    @tiny.command()
+    @friendly_errors
+    def work() -> None:
+        raise KeyboardInterrupt
+
+    result = runner.invoke(tiny, [])
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    assert " ".join(result.output.split()) == " ".join(INTERRUPTED.split())
+    assert INTERRUPTED.startswith("interrupted: no file was left half-written")

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from irtnet._io import atomic_dir, atomic_path, clear_stale_temps, current_umask, write_json
+from irtnet._io import atomic_dir, atomic_path, clear_stale_temps, current_umask, write_json, write_together
 from irtnet.data import embeddings
 from irtnet.data.embeddings import EmbeddingCache, text_key
 from irtnet.data.synthetic import make_synthetic
@@ -88,6 +88,50 @@ def test_stale_temporaries_of_the_output_path_are_cleared_and_fresh_ones_kept(tm
         tmp_path / "t.parquet")
     assert not old.exists() and fresh.exists() and other.exists()
     assert (tmp_path / "t.parquet").exists()
+
+
+def test_every_write_clears_its_own_paths_stale_temporaries(tmp_path):
+    """A file or folder write (a report, a plan, a checkpoint) sweeps what a killed write of the same path left."""
+    old_file, fresh = _aged(tmp_path / ".r.json.a1.tmp", 2), _aged(tmp_path / ".r.json.b2.tmp", 0.1)
+    other = _aged(tmp_path / ".s.json.c3.tmp", 2)
+    write_json(tmp_path / "r.json", {"a": 1})
+    assert not old_file.exists() and fresh.exists() and other.exists()
+    old_dir = tmp_path / ".ckpt.d4.tmp"
+    old_dir.mkdir()
+    (old_dir / "weights").write_text("a whole checkpoint")
+    os.utime(old_dir, (time.time() - 7200, time.time() - 7200))
+    with atomic_dir(tmp_path / "ckpt") as tmp:
+        (tmp / "v").write_text("new")
+    assert not old_dir.exists() and (tmp_path / "ckpt" / "v").read_text() == "new" and other.exists()
+
+
+def test_files_written_together_change_together(tmp_path, monkeypatch):
+    """compare's results.json and stats.json: an interruption while either is written leaves both old ones; once
+    written, both are new; the stale one is never old beside the other's new content."""
+    from pathlib import Path
+
+    results, stats = tmp_path / "results.json", tmp_path / "stats.json"
+    results.write_text("old results")
+    stats.write_text("old stats")
+    real, calls = Path.write_text, []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(self.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_together([(results, "new results"), (stats, "new stats")], stale=stats)
+    monkeypatch.undo()
+    assert (results.read_text(), stats.read_text()) == ("old results", "old stats")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "stats.json"]  # no temporary left
+    order = []
+    monkeypatch.setattr(os, "replace", lambda a, b, real=os.replace: (order.append(Path(b).name), real(a, b)))
+    write_together([(results, "new results"), (stats, "new stats")], stale=stats)
+    assert order == ["results.json", "stats.json"]
+    assert (results.read_text(), stats.read_text()) == ("new results", "new stats")
 
 
 def test_stale_temporaries_in_the_embedding_cache_are_cleared_and_ignored(tmp_path, monkeypatch):

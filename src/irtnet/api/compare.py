@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from irtnet._io import atomic_path, clear_stale_temps, write_json
+from irtnet._io import atomic_path, clear_stale_temps, json_text, write_json, write_together
 from irtnet._version import __version__, computing_parts, source_fingerprint
 from irtnet.api.compare_spec import (
     CompareEntry,
@@ -413,7 +413,7 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
     result = Comparison(spec, infos, cells, run)
     doc = result.to_dict()
     stats = paired_tables(doc, runner.cells_dir)  # before either file changes: a crash leaves both as they were
-    (out / "stats.json").unlink(missing_ok=True)  # never the old verdicts beside new results
-    write_json(out / "results.json", doc)
-    write_json(out / "stats.json", stats)
+    # both written before either is replaced (a kill while writing loses neither), never old verdicts beside new results
+    write_together([(out / "results.json", json_text(doc)), (out / "stats.json", json_text(stats))],
+                   stale=out / "stats.json")
     return result

@@ -22,8 +22,14 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+INTERRUPTED = ("interrupted: no file was left half-written (each is as it was, or complete); compare, "
+               "evaluate-benchmarks, evaluate-estimation, data-efficiency and data encode keep their finished steps "
+               "for a rerun")
+
+
 def friendly_errors(func: F) -> F:
-    """Turn irtnet's own errors into one clear line on stderr and exit code 2."""
+    """Turn irtnet's own errors into one clear line on stderr and exit code 2, and Ctrl-C into one line and exit
+    code 130."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -35,6 +41,9 @@ def friendly_errors(func: F) -> F:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False,
                               soft_wrap=True)
             raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:  # Ctrl-C: one line, not typer's silent exit; every write is atomic (irtnet._io)
+            err_console.print(INTERRUPTED, highlight=False, soft_wrap=True)
+            raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -41,7 +41,10 @@ def _register() -> None:
         app.command()(command)
 
 
-_register()
+try:
+    _register()
+except KeyboardInterrupt:  # Ctrl-C while the commands load: no traceback (nothing has started)
+    raise SystemExit(130) from None
 
 if __name__ == "__main__":  # pragma: no cover
     app()

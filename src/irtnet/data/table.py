@@ -15,7 +15,6 @@ encoded); the model metadata and the import report travel in the file's key-valu
 
 from __future__ import annotations
 
-import glob
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from irtnet._io import atomic_path, clear_stale_temps
+from irtnet._io import atomic_path
 from irtnet.data.records import (
     RECORD_COLUMNS, check_stored_records, require_columns, row_labels, row_noun, row_where,
 )
@@ -305,10 +304,9 @@ class ResponseTable:
         """Write the table as one long-form Parquet file, atomically.
 
         Temporary files of earlier writes of this same path that a killed process left behind (over an
-        hour old, see `irtnet._io.clear_stale_temps`) are removed first; no other file is touched.
+        hour old) are removed first (`irtnet._io.atomic_path`); no other file is touched.
         """
         path = Path(path)
-        clear_stale_temps(path.parent, f".{glob.escape(path.name)}.*.tmp")
         q = self.query_index()
         cols = {
             "model": self.responses["model"].astype(str).to_numpy(dtype=object),
