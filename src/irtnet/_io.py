@@ -257,14 +257,16 @@ def json_text(obj: Any) -> str:
     return dumps_json(obj, indent=2) + "\n"
 
 
-def write_together(files: list[tuple[str | os.PathLike[str], str]], stale: str | os.PathLike[str] | None = None) -> None:
-    """Write several texts as one change: each goes to a temporary sibling of its path first (the long part; an
+def write_together(files: list[tuple[str | os.PathLike[str], str | bytes]],
+                   stale: str | os.PathLike[str] | None = None) -> None:
+    """Write several texts (UTF-8) or byte strings as one change: each goes to a temporary sibling of its path
+    first (the long part; an
     interruption there leaves every old file as it was), then they replace their paths in the order given.
     `stale`, one of the paths whose old content must never sit beside the others' new one, is removed just
     before the renames: the microseconds between them can leave it missing, never old."""
     with contextlib.ExitStack() as stack:
         for path, text in reversed(files):  # the stack closes (renames) the last entered first: the order given
-            stack.enter_context(atomic_path(path)).write_text(text, encoding="utf-8")
+            stack.enter_context(atomic_path(path)).write_bytes(text if isinstance(text, bytes) else text.encode())
         if stale is not None:
             Path(stale).unlink(missing_ok=True)
 

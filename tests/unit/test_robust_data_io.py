@@ -113,7 +113,7 @@ def test_files_written_together_change_together(tmp_path, monkeypatch):
     results, stats = tmp_path / "results.json", tmp_path / "stats.json"
     results.write_text("old results")
     stats.write_text("old stats")
-    real, calls = Path.write_text, []
+    real, calls = Path.write_bytes, []
 
     def interrupted(self, *args, **kwargs):
         calls.append(self.name)
@@ -121,7 +121,7 @@ def test_files_written_together_change_together(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "write_text", interrupted)
+    monkeypatch.setattr(Path, "write_bytes", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_together([(results, "new results"), (stats, "new stats")], stale=stats)
     monkeypatch.undo()
@@ -129,7 +129,7 @@ def test_files_written_together_change_together(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "stats.json"]  # no temporary left
     order = []
     monkeypatch.setattr(os, "replace", lambda a, b, real=os.replace: (order.append(Path(b).name), real(a, b)))
-    write_together([(results, "new results"), (stats, "new stats")], stale=stats)
+    write_together([(results, "new results"), (stats, b"new stats")], stale=stats)
     assert order == ["results.json", "stats.json"]
     assert (results.read_text(), stats.read_text()) == ("new results", "new stats")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from irtnet._io import atomic_path, check_file_target, write_json
+from irtnet._io import check_file_target, json_text, write_together
 from irtnet.errors import DataError
 from irtnet.numeric import irt_probability
 
@@ -126,12 +126,11 @@ def report_paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def write_report(report: Report, path: str | Path) -> tuple[Path, Path]:
-    """Write `path` (HTML) and the JSON twin beside it (same name, .json), each atomically; both paths are
+    """Write `path` (HTML) and the JSON twin beside it (same name, .json) as one change (`write_together`: an
+    interruption leaves both old or both new, never an HTML page beside another run's JSON); both paths are
     checked first (`report_paths`)."""
     path, json_path = report_paths(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(render(report), encoding="utf-8")
-    write_json(json_path, _finite(to_json(report)))
+    write_together([(path, render(report)), (json_path, json_text(_finite(to_json(report))))], stale=json_path)
     return path, json_path
 
 
