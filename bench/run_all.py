@@ -1,6 +1,6 @@
 """Run every benchmark in turn (what `make bench` runs) and print their tables.
 
-    python bench/run_all.py                 # the README figures (about an hour on a quiet 2-core machine)
+    python bench/run_all.py                 # the README figures (15 min 54 s on two quiet cores: bench/README.md)
     python bench/run_all.py --quick         # reduced sizes, a few minutes
     python bench/run_all.py --threads 1     # passed on to every script
 

@@ -245,3 +245,12 @@ def test_ctrl_c_is_one_line_and_exit_code_130_not_a_silent_exit():
     assert result.exit_code == 130 and "Traceback" not in result.output
     assert " ".join(result.output.split()) == " ".join(INTERRUPTED.split())
     assert INTERRUPTED.startswith("interrupted: no file was left half-written")
+
+
+@pytest.mark.parametrize("command", ["evaluate-benchmarks", "evaluate-onboarding", "evaluate-estimation",
+                                     "data-efficiency"])
+def test_help_keeps_bracketed_words_that_rich_would_read_as_markup(command):
+    from irtnet.cli.main import app
+
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0 and "config with only a [model] table" in result.output

@@ -19,7 +19,7 @@ Arg = typer.Argument
 ModelOpt = Annotated[str, Opt("--model", help="model to train (registry name)")]
 PresetOpt = Annotated[Optional[str], Opt(help="IrtNet preset (default: 'default')")]
 ConfigOpt = Annotated[Optional[Path], Opt(help="JSON/TOML model settings (model, preset, params, seed), or a train "
-                                                "config with only a [model] table")]
+                                                "config with only a \\[model] table")]
 EpochsOpt = Annotated[Optional[int], Opt(help="maximum epochs")]
 LrOpt = Annotated[Optional[float], Opt(help="learning rate")]
 GroupsOpt = Annotated[Optional[bool], Opt("--groups/--no-groups", help="benchmark names enter IrtNet (hidden "
