@@ -4,17 +4,19 @@
     python bench/item_refit.py --shapes 1600x68x102 --repeats 5
 
 `refit_items` refits every pool item's (a, b) by Newton's method on the known models' labels: per step, Q
-systems of size d + 1 built and solved at once (`np.matmul`, `np.linalg.solve`). It runs them with one BLAS
-thread (`blas_threads=1`, the default); the reference beside it is the same call with `blas_threads=None`,
-the BLAS threads the process has (OpenBLAS: one per core). Both sides take the same seeded inputs and must
-return the same parameters (the largest difference is printed). Shapes are `QxMxd` (pool items x known
+small systems built and solved at once (`np.linalg.solve`), of size M (the known models) where M < d + 1, else
+d + 1. It runs them with one BLAS thread (`blas_threads=1`, the default). Two references run beside it: the same
+call with `blas_threads=None`, the BLAS threads the process has (OpenBLAS: one per core), and `direct`, the
+(d + 1)-sized systems whatever M (the refit before 2026-12-03). All sides take the same seeded inputs and must
+return the same parameters (the largest difference from ours is printed). Shapes are `QxMxd` (pool items x known
 models x ability dimension): the estimation demo's size, CRUXEval's under the default preset (1,600 items,
-68 models, a 3-seed ensemble of 32 + 2 dimensions) and MMLU-Pro's (12,032 items, 29 models, 32 + 14).
+68 models, a 3-seed ensemble of 32 + 2 dimensions), MMLU-Pro's (12,032 items, 29 models, 32 + 14) and
+llmrouter's half of the known models that `irtnet estimate` refits on (5,989 items, 5 models, 3 x (32 + 14)).
 
 Times are the median over `--repeats` runs of each side, the sides alternating (ours first on odd repeats),
 wall and CPU seconds of the process. On a machine with other work running, the CPU seconds show what
 threads that wait on each other burn. Nothing else is measured here; `--threads` sets torch's threads
-(unused by the refit; accepted like every script's) and `--cases` picks `ours`, `reference` or both.
+(unused by the refit; accepted like every script's) and `--cases` picks among `ours`, `reference` and `direct`.
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import machine_line, setup_torch  # noqa: E402
 
-CASES = {"ours": 1, "reference": None}  # blas_threads of each side
+CASES = {"ours": 1, "reference": None, "direct": 1}  # blas_threads of each side
 
 
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shapes", default="300x8x12,1600x68x102,12032x29x46", help="comma-separated QxMxd")
+    p.add_argument("--shapes", default="300x8x12,1600x68x102,12032x29x46,5989x5x138", help="comma-separated QxMxd")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
@@ -53,13 +55,20 @@ def inputs(q: int, m: int, d: int, seed: int) -> tuple[np.ndarray, ...]:
     return a, b, labels, theta
 
 
-def timed(blas_threads: int | None, args: tuple[np.ndarray, ...]) -> tuple[float, float, np.ndarray]:
-    """(wall s, CPU s, the refitted [a | b]) of one call."""
-    from irtnet.tasks.item_refit import refit_items
+def timed(case: str, args: tuple[np.ndarray, ...]) -> tuple[float, float, np.ndarray]:
+    """(wall s, CPU s, the refitted [a | b]) of one call; `direct` solves the (d + 1)-sized systems even where
+    there are fewer known models (the refit before the models-sized step)."""
+    from irtnet.tasks import item_refit
 
-    wall, cpu = time.perf_counter(), time.process_time()
-    a, b = refit_items(*args, prior_sd=1.0, blas_threads=blas_threads)
-    return time.perf_counter() - wall, time.process_time() - cpu, np.column_stack([a, b])
+    models_step = item_refit._step_in_models
+    if case == "direct":
+        item_refit._step_in_models = item_refit._step_in_parameters
+    try:
+        wall, cpu = time.perf_counter(), time.process_time()
+        a, b = item_refit.refit_items(*args, prior_sd=1.0, blas_threads=CASES[case])
+        return time.perf_counter() - wall, time.process_time() - cpu, np.column_stack([a, b])
+    finally:
+        item_refit._step_in_models = models_step
 
 
 def measure(shape: str, cases: list[str], repeats: int, seed: int) -> list[str]:
@@ -70,10 +79,10 @@ def measure(shape: str, cases: list[str], repeats: int, seed: int) -> list[str]:
     out: dict[str, np.ndarray] = {}
     for r in range(repeats):
         for case in cases if r % 2 == 0 else cases[::-1]:
-            wall, cpu, out[case] = timed(CASES[case], args)
+            wall, cpu, out[case] = timed(case, args)
             times[case].append((wall, cpu))
     med = {c: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v)) for c, v in times.items()}
-    diff = float(np.abs(out[cases[0]] - out[cases[-1]]).max())
+    diff = max(float(np.abs(out[cases[0]] - out[c]).max()) for c in cases)
     rows = []
     for case in cases:
         wall, cpu = med[case]

@@ -33,6 +33,35 @@ def test_refit_moves_off_parameters_toward_the_truth():
     np.testing.assert_array_equal(same_b, b_text)
 
 
+@pytest.mark.parametrize("n_models, prior_sd", [(3, 0.3), (6, 1.0), (9, 3.0)])
+def test_fewer_models_than_parameters_take_the_models_sized_newton_step_to_the_same_fit(n_models, prior_sd,
+                                                                                       monkeypatch):
+    """With M known models below d + 1 parameters the refit solves M-sized systems (Woodbury); the result is the
+    (d + 1)-sized solve's, each Newton step and so the fit."""
+    from irtnet.tasks import item_refit
+    from irtnet.tasks.item_refit import _step_in_models, _step_in_parameters
+
+    rng = np.random.default_rng(n_models)
+    d, q = 12, 50
+    x = np.hstack([rng.normal(0, 1, (n_models, d)), -np.ones((n_models, 1))])
+    grad, weights = rng.normal(0, 1, (q, d + 1)), rng.uniform(0, 0.25, (q, n_models))
+    weights[rng.random(weights.shape) < 0.3] = 0.0  # unanswered: no curvature
+    c = 1 / prior_sd ** 2
+    np.testing.assert_allclose(_step_in_models(grad, weights, x, c), _step_in_parameters(grad, weights, x, c),
+                               rtol=1e-9, atol=1e-11)
+    theta = x[:, :d]
+    a, b = rng.normal(0, 0.5, (q, d)), rng.normal(0, 1, q)
+    labels = (rng.random((q, n_models)) < 0.6).astype(float)
+    labels[rng.random(labels.shape) < 0.2] = np.nan
+    calls = []
+    monkeypatch.setattr(item_refit, "_step_in_models", lambda *args: calls.append(1) or _step_in_models(*args))
+    ra, rb = refit_items(a, b, labels, theta, prior_sd)
+    monkeypatch.setattr(item_refit, "_step_in_models", _step_in_parameters)  # the direct solve, as before
+    da, db = refit_items(a, b, labels, theta, prior_sd)
+    assert len(calls) == item_refit.NEWTON_STEPS and np.abs(rb - b).max() > 1e-3  # it ran, and moved the items
+    np.testing.assert_allclose(np.column_stack([ra, rb]), np.column_stack([da, db]), rtol=1e-8, atol=1e-10)
+
+
 def test_an_item_nobody_answered_keeps_its_text_parameters():
     theta, _, _, a_text, b_text, labels, _ = planted(noise=0.6)
     labels[5] = np.nan
