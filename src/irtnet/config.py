@@ -41,6 +41,23 @@ def plain_number(raw: str, name: str) -> float:
     return float(raw)
 
 
+def expect(value: Any, types: type | tuple[type, ...], name: str, expected: str) -> Any:
+    """`value` where it is an instance of `types`; otherwise a ConfigError "`name`: expected `expected`, got
+    <type> <value>", naming the parameter (never an AttributeError from deep inside)."""
+    if isinstance(value, types):
+        return value
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    raise ConfigError(f"{name}: expected {expected}, got {type(value).__name__} {shown}")
+
+
+def name_list(value: Any, what: str) -> list[Any] | None:
+    """A list of names (`what`: the argument) as given; one string alone is a ConfigError, never iterated as its
+    characters (e.g. baselines='knn' read as 'k', 'n', 'n')."""
+    if isinstance(value, (str, bytes)):
+        raise ConfigError(f"{what} must be a list of names, not one string: pass [{value!r}]")
+    return None if value is None else list(value)
+
 
 class RefusedAsConfigError(type(BaseModel)):  # type: ignore[misc]  # pydantic's model metaclass
     """The metaclass of irtnet's pydantic specs (`DataConfig`, `ModelSpec`): keyword construction
@@ -73,7 +90,7 @@ class DataConfig(BaseModel, metaclass=RefusedAsConfigError):
     holdout_benchmark: str | list[str] | None = Field(
         None, description="the test benchmark, or a list of them, when split = 'benchmark': every query of "
                           "these is a test query and none is trained on")
-    seed: int = Field(0, description="seed of the split")
+    seed: int = Field(0, ge=0, description="seed of the split (a whole number of at least 0)")
     stratify: bool = True
 
     @field_validator("fractions")

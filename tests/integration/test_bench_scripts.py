@@ -118,11 +118,11 @@ def test_classifier_choice_is_bit_identical_to_the_old_way():
     assert "identical classifiers" in out and re.search(r"identical classifiers [^\n]*: yes;", out), out
 
 
-def test_item_refit_prints_both_sides_with_the_same_parameters():
+def test_item_refit_prints_every_side_with_the_same_parameters():
     out = _run("item_refit.py", "--shapes", "200x6x8,150x5x20", "--repeats", "2")
     lines = [line for line in out.splitlines() if line.startswith("| 200x6x8") or line.startswith("| 150x5x20")]
-    assert len(lines) == 4 and {line.split("|")[2].strip() for line in lines} == {"ours", "reference"}, out
-    for line in lines:  # both sides refit the same parameters: BLAS threads change the speed, not the result
+    assert len(lines) == 6 and {line.split("|")[2].strip() for line in lines} == {"ours", "reference", "direct"}, out
+    for line in lines:  # every side refits the same parameters: threads and the system's size change the speed only
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert float(cells[2]) > 0 and float(cells[3]) > 0 and float(cells[5]) < 1e-9, line
     assert "BLAS libraries loaded: " in out and "machine: " in out

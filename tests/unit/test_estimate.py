@@ -929,3 +929,125 @@ def test_output_paths_are_checked_before_the_work(run_dir, tmp_path):
         printed = " ".join(result.output.split())
         assert result.exit_code == 2 and message in printed, (args, result.output)
         assert "items to run" not in printed and "Estimated accuracy" not in printed  # nothing printed first
+
+
+# ------------------------------------------------------------------- interactive ends, API parameter checks
+def _all_answers(run_dir, path):
+    from irtnet.api import Run
+
+    ids = list(Run.open(run_dir).table().queries["query"])
+    path.write_text("".join(json.dumps({"query": q, "correct": k % 2}) + "\n" for k, q in enumerate(ids)))
+    return len(ids)
+
+
+def test_interactive_with_answers_covering_the_pool_shows_and_writes_their_estimate(run_dir, tmp_path):
+    n = _all_answers(run_dir, tmp_path / "all.jsonl")
+    result = runner.invoke(__import__("irtnet.cli.main", fromlist=["app"]).app,
+                           ["estimate", str(run_dir), "--interactive", "--answers", str(tmp_path / "all.jsonl"),
+                            "--rounds", "2", "--per-round", "3", "--json", str(tmp_path / "e.json")], input="y\n" * 9)
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    assert f"Estimated accuracy from {n} answers" in printed and "no item left to ask" in printed
+    doc = json.loads((tmp_path / "e.json").read_text())
+    assert doc["n_answers"] == n and doc["settings"]["round"] == 0
+
+
+def test_interactive_input_ending_mid_round_keeps_the_last_complete_round(run_dir, tmp_path):
+    app = __import__("irtnet.cli.main", fromlist=["app"]).app
+    args = ["estimate", str(run_dir), "--interactive", "--rounds", "3", "--per-round", "2", "--json",
+            str(tmp_path / "e.json")]
+    result = runner.invoke(app, args, input="y\nn\ny\n")  # round 1, then one answer of round 2 and EOF
+    assert result.exit_code == 2, result.output
+    printed = " ".join(result.output.split())
+    assert "input ended after round 1 of 3: 1 answer(s) typed in round 2 discarded" in printed
+    assert json.loads((tmp_path / "e.json").read_text())["n_answers"] == 2
+    result = runner.invoke(app, args[:-2], input="y\n")  # EOF in round 1: no estimate to keep
+    assert result.exit_code == 2 and "no round was complete" in " ".join(result.output.split()), result.output
+
+
+def test_interactive_ctrl_c_keeps_the_last_complete_round(run_dir, tmp_path, monkeypatch):
+    typed = iter(["y", "n", "y"])
+
+    def fake_input(*_):
+        try:
+            return next(typed)
+        except StopIteration:
+            raise KeyboardInterrupt from None
+
+    monkeypatch.setattr("builtins.input", fake_input)
+    result = runner.invoke(__import__("irtnet.cli.main", fromlist=["app"]).app,
+                           ["estimate", str(run_dir), "--interactive", "--rounds", "3", "--per-round", "2", "--json",
+                            str(tmp_path / "e.json")])
+    assert result.exit_code == 130, result.output
+    assert "interrupted after round 1 of 3" in " ".join(result.output.split())
+    assert json.loads((tmp_path / "e.json").read_text())["n_answers"] == 2
+
+
+def test_interactive_says_when_the_pool_runs_out_before_the_rounds(run_dir):
+    result = runner.invoke(__import__("irtnet.cli.main", fromlist=["app"]).app,
+                           ["estimate", str(run_dir), "--interactive", "--rounds", "3", "--per-round", "200"],
+                           input="y\n" * 300, terminal_width=1000)
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    assert "round 2 asked the last 100 items of the pool (fewer than per_round 200); no item is left to ask, so " \
+           "the rounds end after round 2 of 3" in printed
+
+
+@pytest.mark.parametrize("kw, name", [
+    ({"level": "0.9"}, "level"), ({"level": None}, "level"), ({"level": True}, "level"),
+    ({"target_width": "0.1"}, "target_width"), ({"prior_strength": "high"}, "prior strength"),
+    ({"prior_strength": True}, "prior strength"), ({"n_draws": 2.5}, "n_draws"), ({"n_draws": True}, "n_draws"),
+    ({"seed": -1}, "seed"), ({"seed": "a"}, "seed"), ({"replay_folds": 2.5}, "replay_folds"),
+    ({"max_k": -1, "target_width": 0.2}, "max_k"), ({"max_k": 0, "target_width": 0.2}, "max_k"),
+    ({"max_k": 5}, "max_k"), ({"answers_file": None}, "answers_file"),
+])
+def test_estimate_model_refuses_bad_parameters_by_name(tmp_path, kw, name):
+    from irtnet.api.estimate import estimate_model
+
+    kw = {"answers_file": tmp_path / "a.jsonl", **kw}
+    with pytest.raises(ConfigError, match=name):
+        estimate_model(tmp_path / "no-run", **kw)  # refused before the run is opened
+
+
+@pytest.mark.parametrize("kw, name", [({"seed": -1}, "seed"), ({"n": 2.5}, "n must"), ({"prior_strength": "x"},
+                                                                                        "prior strength")])
+def test_plan_refuses_bad_parameters_by_name(tmp_path, kw, name):
+    from irtnet.api.estimate import plan
+
+    with pytest.raises(ConfigError, match=name):
+        plan(tmp_path / "no-run", **{"n": 3, **kw})
+
+
+def test_the_api_reads_prior_strength_auto_as_the_command_line_does():
+    from irtnet.api.estimate import _strength
+
+    assert _strength("auto") is None and _strength(" AUTO ") is None and _strength(None) is None
+    assert _strength(2.0) == 2.0
+
+
+@pytest.mark.parametrize("kw, error, name", [
+    ({"ask": None}, ConfigError, "ask must be a function"), ({"per_round": 1.5}, ConfigError, "per_round"),
+    ({"rounds": True}, ConfigError, "rounds"), ({"ask": lambda items: None}, DataError, "ask must return a list"),
+    ({"ask": lambda items: ["y"] * len(items)}, DataError, "ask must return numbers"),
+    ({"ask": lambda items: [1.0]}, DataError, "ask must return a list of 2"),
+])
+def test_estimate_rounds_refuses_bad_parameters_and_answers_by_name(run_dir, kw, error, name):
+    from irtnet.api.estimate import estimate_rounds
+
+    with pytest.raises(error, match=name):
+        next(estimate_rounds(run_dir, **{"ask": lambda items: [1.0] * len(items), "per_round": 2, **kw}))
+
+
+def test_options_that_have_no_effect_are_refused(run_dir, tmp_path):
+    from irtnet.api.estimate import estimate_model
+
+    result = _invoke(run_dir, "--plan", 4, "--strategy", "anchor", "--prior-strength", "0.01")
+    assert result.exit_code == 2 and "the anchor plan" in " ".join(result.output.split()), result.output
+    pool = tmp_path / "pool.csv"
+    pool.write_text("text,benchmark\n\"algebra question one\",algebra\n\"biology question two\",biology\n")
+    answers = tmp_path / "answers.csv"
+    answers.write_text("text,benchmark,correct\n\"algebra question one\",algebra,1\n")
+    result = _invoke(run_dir / "model", "--answers", answers, "--pool", pool, "--replay-weight", "per-benchmark")
+    assert result.exit_code == 2 and "no correction runs" in " ".join(result.output.split()), result.output
+    with pytest.raises(ConfigError, match="replay_weight 'pooled': with a pool file"):
+        estimate_model(run_dir / "model", answers, pool=pool, replay_weight="pooled")

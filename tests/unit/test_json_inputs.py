@@ -212,3 +212,80 @@ def test_a_json_lines_file_counts_lines_in_its_messages_not_rows(tmp_path):
                                        '{"model": "a", "query": "q1", "label": 0}\n')
     with pytest.raises(DataError, match=r"t.jsonl: .* tie \(label 1 at line 1, label 0 at line 3\)"):
         import_long(tied, outcome_kind="binary", default_benchmark="b")
+
+
+# ------------------------------------------------------------------------- texts and answers files (bug bash 2)
+def test_a_txt_texts_file_refuses_a_blank_line_naming_it(tmp_path):
+    from irtnet.api.inputs import read_texts
+
+    for content, line in ((b"first\n\nsecond\n", 2), (b"first\nsecond\n  \n", 3), (b"\n", 1)):
+        path = tmp_path / "q.txt"
+        path.write_bytes(content)
+        with pytest.raises(DataError, match=rf"q.txt, line {line}: a blank line: a .txt file holds one text per line"):
+            read_texts(path)
+    path.write_bytes(b"first\nsecond\n")  # the last line's own line end is no blank line
+    assert read_texts(path) == (["first", "second"], [None, None])
+
+
+def test_a_texts_file_refuses_an_id_given_twice_naming_both_records(tmp_path):
+    from irtnet.api.inputs import read_texts
+
+    lines = _write(tmp_path, "q.jsonl",
+                   '{"text": "a", "id": "x"}\n\n{"text": "b", "id": "y"}\n{"text": "c", "id": "x"}\n')
+    with pytest.raises(DataError, match=r"q.jsonl, line 4, field 'id': id 'x' is given twice, in line 1 and here"):
+        read_texts(lines)
+    csv = _write(tmp_path, "q.csv", "text,id\na,1\nb,\nc,\nd,1\n")  # empty cells: no id
+    with pytest.raises(DataError, match=r"q.csv, row 4, field 'id': id '1' is given twice, in row 1 and here"):
+        read_texts(csv)
+    ok = _write(tmp_path, "ok.json", json.dumps([{"text": "a", "id": 1}, {"text": "b", "id": "1"}, {"text": "c"},
+                                                 {"text": "d", "id": None}, {"text": "e", "id": None}]))
+    assert read_texts(ok)[0] == ["a", "b", "c", "d", "e"]  # ids are optional; 1 and "1" are two ids
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("a.jsonl", '{"text": "a", "correct": true}\n', r"line 1, field 'correct': true \(a JSON boolean\) is not a"),
+    ("a.jsonl", '{"text": "a", "label": false}\n', r"line 1, field 'label': false \(a JSON boolean\) is not a number"),
+    ("a.json", '[{"text": "a", "score": "1"}]', r"row 1, field 'score': '1' \(JSON text: write the number without"),
+    ("a.csv", "text,correct\na,true\n", r"row 1, field 'correct': 'true' is not a number in \[0, 1\]"),
+], ids=["json-true", "json-false", "json-text", "csv-true"])
+def test_a_label_is_a_number_in_json_as_in_csv(tmp_path, name, content, message):
+    from irtnet.api.inputs import read_answers
+
+    with pytest.raises(DataError, match=message):
+        read_answers(_write(tmp_path, name, content))
+
+
+def test_numeric_labels_still_read_in_json_and_csv(tmp_path):
+    from irtnet.api.inputs import read_answers
+
+    lines = '{"text": "a", "correct": 1}\n{"text": "b", "correct": 0.5}\n'
+    _, labels, _ = read_answers(_write(tmp_path, "a.jsonl", lines))
+    assert labels.tolist() == [1.0, 0.5]
+    _, labels, _ = read_answers(_write(tmp_path, "a.csv", "text,correct\na,1\nb,0.25\n"))
+    assert labels.tolist() == [1.0, 0.25]
+
+
+def test_an_empty_benchmark_offers_leaving_it_out_only_where_the_file_may(tmp_path):
+    from irtnet.api.inputs import _given_benchmark, _load_records, read_answers, read_texts
+
+    texts = _write(tmp_path, "q.jsonl", '{"text": "a", "benchmark": ""}\n')
+    with pytest.raises(DataError, match=r"line 1, field 'benchmark': '' is not a benchmark name: give one the model "
+                                        r"knows, or leave the field out \(or null\) for a text of a new benchmark"):
+        read_texts(texts)
+    with pytest.raises(DataError, match=r"or leave the field out"):
+        read_answers(_write(tmp_path, "a.jsonl", '{"text": "a", "benchmark": "", "correct": 1}\n'))
+    row = _load_records(texts)[0]  # a reader where the benchmark is needed (a pool): no such offer
+    with pytest.raises(DataError, match=r"'' is not a benchmark name: give the name of a benchmark$"):
+        _given_benchmark(row, texts, 0)
+
+
+def test_onboard_answers_refuse_a_query_that_is_an_item_id_of_the_run(tmp_path):
+    from irtnet.api.inputs import read_answers
+
+    path = _write(tmp_path, "ids.jsonl", '{"query": "What is 2+2?", "label": 1}\n\n{"query": "q000178", "label": 0}\n')
+    with pytest.raises(DataError, match=r"ids.jsonl, line 3, field 'query': 'q000178' is a query id of the run's "
+                                        r"table, not a text: onboard reads the text .* `irtnet estimate RUN --answers"):
+        read_answers(path, {"q000178", "q000001"})
+    assert read_answers(path)[0] == ["What is 2+2?", "q000178"]  # no ids known (a checkpoint): texts
+    texts = _write(tmp_path, "t.jsonl", '{"text": "q000178", "label": 0}\n')  # only `query` is an id's field
+    assert read_answers(texts, {"q000178"})[0] == ["q000178"]

@@ -182,3 +182,22 @@ def test_report_names_a_table_that_shares_no_model_with_the_checkpoint(root, tmp
     _refused(["report", root / "run" / "model", "--table", tmp_path / "other.parquet", "-o", tmp_path / "r.html"],
              f"error: {tmp_path / 'other.parquet'}: shares no model with the checkpoint")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_report_refuses_a_checkpoint_without_a_table(root, tmp_path):
+    """A checkpoint directory has no queries of its own: without --table its report would have no section."""
+    _refused(["report", root / "run" / "model", "-o", tmp_path / "r.html"],
+             f"error: {root / 'run' / 'model'} is a checkpoint directory, not a run directory: its report needs "
+             "--table TABLE")
+    assert not (tmp_path / "r.html").exists()
+    _ok(["report", root / "run" / "model", "--table", root / "t.parquet", "-o", tmp_path / "r.html"])
+    assert json.loads((tmp_path / "r.json").read_text())["sections"]
+
+
+def test_report_refuses_a_table_that_a_model_without_query_parameters_leaves_unread(root, tmp_path):
+    _ok(["train", root / "t.parquet", "-o", tmp_path / "run", "--model", "model-mean", "--quiet", "--threads", "1"])
+    _refused(["report", tmp_path / "run", "--table", root / "t.parquet", "-o", tmp_path / "r.html"],
+             "error: --table is read for the interpretation sections, which need an IRT model with query parameters")
+    _refused(["report", tmp_path / "run" / "model", "--table", root / "t.parquet", "-o", tmp_path / "r.html"],
+             "leave out --table (a checkpoint without them has no report; give its run)")
+    assert not (tmp_path / "r.html").exists()

@@ -4,6 +4,7 @@ refused (before any training) or said, never silently taken: bug bash 2, items 7
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -88,6 +89,52 @@ def test_onboard_suggests_unanswered_texts_only_and_says_when_fewer(root, tmp_pa
     assert "suggested 5, not 1000: the pool has 5 texts not answered" in " ".join(result.output.split())
 
 
+
+def test_onboard_refuses_an_answers_file_of_the_runs_query_ids(root, tmp_path):
+    """`irtnet estimate`'s answers give a query id in `query`; onboard reads a text there, so an id of the run's
+    table is refused (bug bash 2, S4), never fitted as the text "q000178"."""
+    ids = list(pd.read_parquet(root / "t.parquet", columns=["query"])["query"].unique()[:3])
+    lines = "".join(json.dumps({"query": q, "label": i % 2}) + "\n" for i, q in enumerate(ids))
+    (tmp_path / "ids.jsonl").write_text(lines)
+    _refused(["onboard", root / "run", tmp_path / "ids.jsonl"],
+             f"ids.jsonl, line 1, field 'query': {ids[0]!r} is a query id of the run's table, not a text: onboard "
+             "reads the text of each answered query")
+    _refused(["onboard", root / "run", tmp_path / "ids.jsonl"], "use `irtnet estimate RUN --answers FILE`")
+
+
+@pytest.fixture(scope="module")
+def groups_run(root):
+    """A run whose model reads benchmark names."""
+    result = _run(["train", root / "t.parquet", "-o", root / "groups_run", "--preset", "small", "--encoder",
+                   "hashing-64", "--epochs", "1", "--quiet", "--threads", "1", "--groups"])
+    assert result.exit_code == 0, result.output
+    return root / "groups_run"
+
+
+def test_predict_benchmark_refuses_a_benchmark_other_than_the_files(root, groups_run, tmp_path):
+    """--benchmark names the benchmark of the texts the file gives none; one the file gives otherwise is refused
+    (bug bash 2, S5), never overridden; the JSON says which benchmarks the texts were read under."""
+    table = pd.read_parquet(root / "t.parquet")
+    first, other = sorted(table["benchmark"].unique())[:2]
+    texts = table.drop_duplicates("query")["text"].tolist()[:3]
+    rows = [{"text": texts[0], "benchmark": first}, {"text": texts[1]}, {"text": texts[2], "benchmark": first}]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _refused(["predict-benchmark", groups_run, tmp_path / "t.jsonl", "--benchmark", other],
+             f"t.jsonl, line 1, field 'benchmark': the file gives benchmark {first!r} and --benchmark gives "
+             f"{other!r}")
+    _refused(["predict-benchmark", groups_run, tmp_path / "t.jsonl", "--benchmark", ""],
+             "--benchmark: '' is not a benchmark name")
+    result = _run(["predict-benchmark", groups_run, tmp_path / "t.jsonl", "--benchmark", first, "--json",
+                   tmp_path / "agree.json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "agree.json").read_text())
+    assert doc["benchmarks"] == {first: 3} and doc["n_text_only"] == 0
+    result = _run(["predict-benchmark", groups_run, tmp_path / "t.jsonl", "--json", tmp_path / "own.json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "own.json").read_text())
+    assert doc["benchmarks"] == {first: 2} and doc["n_text_only"] == 1
+
+
 # ------------------------------------------------------------------------------- 9. evaluate-benchmarks
 @pytest.mark.parametrize("args, message", [
     (["--benchmarks", "algebra,algebra"], "--benchmarks: 'algebra' given twice"),
@@ -133,6 +180,51 @@ def test_evaluate_onboarding_says_which_ks_it_skipped(root, tmp_path):
     doc = json.loads((tmp_path / "o.json").read_text())
     assert doc["settings"]["ks"] == [5] and doc["settings"]["ks_skipped"] == [1000]
     assert {r["k"] for r in doc["rows"] if r["method"] == "random"} == {5}
+
+
+
+def test_evaluate_onboarding_refuses_n_random_where_no_random_strategy_runs(root, tmp_path):
+    _refused(["evaluate-onboarding", root / "t.parquet", "-o", tmp_path / "o.json", "--strategies",
+              "d-optimal,fisher-balanced", "--n-random", "2", *COMMON],
+             "--n-random is read only by the random strategies (random, random-balanced), and --strategies "
+             "d-optimal,fisher-balanced runs none: leave out --n-random")
+
+
+def test_evaluate_onboarding_records_n_random_only_where_a_random_strategy_ran(monkeypatch):
+    import irtnet.api.experiments as api
+    import irtnet.tasks.onboard as onboard
+    from irtnet.api import ModelSpec
+
+    seen = []
+
+    def fake(data, make, n_test, ks, strategies, n_random, **kw):
+        seen.append(n_random)
+        return SimpleNamespace(settings={"n_random": n_random}, rows=[])
+
+    monkeypatch.setattr(api, "prepared", lambda table, encoder: None)
+    monkeypatch.setattr(onboard, "onboarding_experiment", fake)
+    spec = ModelSpec(model="irtnet")
+    assert "n_random" not in api.evaluate_onboarding("t.parquet", spec, "hashing-64", strategies=["d-optimal"]).settings
+    assert api.evaluate_onboarding("t.parquet", spec, "hashing-64", strategies=["random-balanced"]).settings == {
+        "n_random": 3, "table": "t.parquet", "encoder": "hashing-64",
+        "model": api.resolve_spec(spec).model_dump(mode="json"), "retrain_epochs": 0}
+    assert seen == [3, 3]
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda api, spec: api.evaluate_benchmarks("t.parquet", spec, "hashing-64", baselines="knn"), "baselines"),
+    (lambda api, spec: api.evaluate_benchmarks("t.parquet", spec, "hashing-64", benchmarks="math"), "benchmarks"),
+    (lambda api, spec: api.evaluate_onboarding("t.parquet", spec, "hashing-64", strategies="random"), "strategies"),
+    (lambda api, spec: api.evaluate_onboarding("t.parquet", spec, "hashing-64", models="m0"), "models"),
+    (lambda api, spec: api.cost_routing_run("no-run", baselines="knn"), "baselines"),
+], ids=["benchmarks-baselines", "benchmarks", "strategies", "models", "cost-baselines"])
+def test_one_string_where_a_list_of_names_is_expected_is_refused(call, what):
+    import irtnet.api.experiments as api
+    from irtnet.api import ModelSpec
+    from irtnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"{what} must be a list of names, not one string: pass \['"):
+        call(api, ModelSpec(model="irtnet"))
 
 
 # ------------------------------------------------------------------------------- 11. evaluate-estimation

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from irtnet.config import DataConfig
+from irtnet.config import DataConfig, expect
 from irtnet.data.dataset import Dataset
 from irtnet.data.embeddings import DEFAULT_ENCODER, CacheFill, embed_queries, fill_cache
 from irtnet.data.encode_pool import read_texts
@@ -32,10 +32,14 @@ def load_table(path: str | Path) -> ResponseTable:
     return ResponseTable.read_parquet(as_path(path, "the table path"))
 
 
-def prepare(table: ResponseTable, encoder: str | None = "all-MiniLM-L6-v2", progress: bool = False,
+def prepare(table: ResponseTable | str | Path, encoder: str | None = "all-MiniLM-L6-v2", progress: bool = False,
             workers: int = 1) -> Dataset:
-    """The table with its query embeddings (none where `encoder` is None or the table has no text);
-    `workers` > 1 encodes the texts not cached yet in that many processes (`embed_texts`)."""
+    """The table (a ResponseTable, or the path of one: `load_table`) with its query embeddings (none where
+    `encoder` is None or the table has no text); `workers` > 1 encodes the texts not cached yet in that many
+    processes (`embed_texts`)."""
+    if isinstance(table, (str, os.PathLike)):
+        table = load_table(table)
+    expect(table, ResponseTable, "table", "a ResponseTable (api.load_table) or the path of a .parquet table")
     if encoder is None or not table.has_text:
         return Dataset.from_table(table)
     return Dataset.from_table(table, embed_queries(table, encoder, progress=progress, workers=workers))
@@ -59,17 +63,32 @@ def make_split(table: ResponseTable, cfg: DataConfig) -> QuerySplit | PairSplit:
         raise ConfigError(f"make_split needs a ResponseTable (api.load_table), got {type(table).__name__}")
     if not isinstance(cfg, DataConfig):
         raise ConfigError(f"make_split needs a DataConfig, got {type(cfg).__name__}")
-    if cfg.split == "pair":
+    kind = split_kind(cfg)
+    if kind == "pair":
         return PairSplit.draw(table, cfg.fractions, cfg.seed)
-    if cfg.split == "benchmark":
+    if kind == "benchmark":
         if not cfg.holdout_benchmark:
-            raise ConfigError("split 'benchmark' needs holdout_benchmark")
+            raise ConfigError(f"split 'benchmark' needs holdout_benchmark (a benchmark name or a list of them), "
+                              f"got {cfg.holdout_benchmark!r}")
         held = [cfg.holdout_benchmark] if isinstance(cfg.holdout_benchmark, str) else cfg.holdout_benchmark
         split = leave_benchmarks_out(table, held, cfg.fractions[1], cfg.seed)
         return check_split_parts(split, cfg.fractions, len(split.train) + len(split.val),
                                  "outside the held-out benchmarks")
     return check_split_parts(split_by_query(table, cfg.fractions, cfg.seed, cfg.stratify), cfg.fractions,
                              table.n_queries)
+
+
+def split_kind(cfg: DataConfig, default: str = "query") -> str:
+    """The split kind `cfg` asks for: its `split`, else "benchmark" where it names a `holdout_benchmark` (as
+    `irtnet train --holdout-benchmark` does), else `default`. A holdout_benchmark beside a query or pair split,
+    which would be ignored, is a ConfigError."""
+    if cfg.holdout_benchmark is None:
+        return cfg.split or default
+    if cfg.split not in (None, "benchmark"):
+        raise ConfigError(f"holdout_benchmark {cfg.holdout_benchmark!r} makes a benchmark split; it conflicts with "
+                          f"split {cfg.split!r}: set split='benchmark' (or leave split None), or drop "
+                          "holdout_benchmark")
+    return "benchmark"
 
 
 def split_datasets(data: Dataset, split: QuerySplit | PairSplit) -> tuple[Dataset, Dataset | None, Dataset]:

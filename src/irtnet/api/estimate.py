@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,8 @@ def open_pool(checkpoint_or_run: str | Path, pool: str | Path | None = None) -> 
         return predictor, _text_pool(predictor, Path(pool))
     if not is_run_dir(checkpoint_or_run):
         raise ConfigError(f"{checkpoint_or_run} is not a run directory, so it has no table of items to estimate "
-                          "over; pass the run directory, or a pool file (text and benchmark per item) with the checkpoint")
+                          "over; pass the run directory, or a pool file (text and benchmark per item) with the "
+                          "checkpoint")
     run = Run.open(checkpoint_or_run)
     predictor = _irt_model(checkpoint_or_run)
     data = prepare(run.table(), run.spec.data.encoder)
@@ -194,31 +196,79 @@ def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any], s: _
     return replay_on_folds(nets, pool.known_labels, record["prior_sd"], record["prior_kind"], strength)
 
 
-def _check(level: float, target_width: float | None, replay_folds: int = 0,
-           replay_weight: str = "auto", prior_strength: float | None = 1.0) -> None:
+def _whole(value: Any, name: str, low: int) -> int:
+    """`value` as an int; a ConfigError naming `name` unless it is a whole number (not a bool) of at least `low`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ConfigError(f"{name} must be a whole number of at least {low}, got {value!r}")
+    return int(value)
+
+
+def _real(value: Any, name: str) -> float:
+    """`value` as a float; a ConfigError naming `name` unless it is a number (not a bool, not a string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _strength(prior_strength: Any) -> float | None:
+    """The ability prior's strength: 'auto' (as on the command line) is None, chosen on the known models."""
+    if isinstance(prior_strength, str) and prior_strength.strip().lower() == "auto":
+        return None
     check_prior_strength(prior_strength)
-    check_replay_folds(replay_folds)
+    return prior_strength
+
+
+def _check(level: Any, target_width: Any, replay_folds: Any = 0, replay_weight: str = "auto",
+           prior_strength: Any = 1.0, n_draws: Any = 2000, seed: Any = 0, max_k: Any = None) -> float | None:
+    """ConfigError naming the first bad option, before the run is opened; the prior strength ('auto': None)."""
+    strength = _strength(prior_strength)
+    check_replay_folds(_whole(replay_folds, "replay_folds", 0))
     check_replay_weight(replay_weight)
-    if not 0 < level < 1:
+    if not 0 < _real(level, "level") < 1:
         raise ConfigError(f"--level must lie strictly between 0 and 1, got {level}")
-    if target_width is not None and not 0 < target_width <= 1:
+    if target_width is not None and not 0 < _real(target_width, "target_width") <= 1:
         raise ConfigError(f"--target-width must lie in (0, 1], got {target_width}")
+    _whole(n_draws, "n_draws", 1)
+    _whole(seed, "seed", 0)
+    if max_k is not None:
+        _whole(max_k, "max_k", 1)
+        if target_width is None:
+            raise ConfigError("max_k bounds the answers counted for target_width; give target_width, or leave out "
+                              "max_k")
+    return strength
+
+
+def _check_pool(pool: Any, replay_weight: str) -> None:
+    """A pool file has no known models' labels, so no correction runs: a replay weight other than 'auto' is refused."""
+    if pool is not None and replay_weight != "auto":
+        raise ConfigError(f"replay_weight {replay_weight!r}: with a pool file there are no known models' labels, so no "
+                          "correction runs; leave it out, or give the run directory without a pool")
+
+
+def _path(value: Any, name: str) -> Path:
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise ConfigError(f"{name} must be a path, got {value!r}")
+    return Path(value)
 
 
 def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, level: float = 0.9,
                    target_width: float | None = None, pool: str | Path | None = None,
                    prior_strength: float | None = 1.0,
-                   n_draws: int = 2000, max_k: int = 1000, seed: int = 0, replay_folds: int = 0,
+                   n_draws: int = 2000, max_k: int | None = None, seed: int = 0, replay_folds: int = 0,
                    replay_weight: str = "auto") -> EstimateResult:
     """A new model's accuracy on each benchmark of the run's items from its answers in `answers_file`;
     `replay_folds` > 1 replays the known models for the intervals on networks trained without them;
-    `replay_weight` how the residual correction's weight is fitted on them (`estimate.estimate_accuracy`)."""
-    _check(level, target_width, replay_folds, replay_weight, prior_strength)
+    `replay_weight` how the residual correction's weight is fitted on them (`estimate.estimate_accuracy`);
+    `max_k` (with `target_width`; default 1000) the most answers counted for it; `prior_strength` a number or
+    'auto' (None: chosen on the known models)."""
+    strength = _check(level, target_width, replay_folds, replay_weight, prior_strength, n_draws, seed, max_k)
+    answers_file = _path(answers_file, "answers_file")
+    _check_pool(pool, replay_weight)
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = read_pool_answers(answers_file, items, predictor)
     result = _estimate(predictor, items, positions, labels,
-                       _Settings(level, target_width, prior_strength, n_draws, max_k, seed, replay_folds,
-                                 replay_weight))
+                       _Settings(level, target_width, strength, n_draws, 1000 if max_k is None else max_k, seed,
+                                 replay_folds, replay_weight))
     result.settings.update(run=str(checkpoint_or_run), answers=str(answers_file))
     return result
 
@@ -226,20 +276,26 @@ def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, leve
 def plan(checkpoint_or_run: str | Path, n: int, strategy: str = "adaptive", seed: int = 0,
          pool: str | Path | None = None, prior_strength: float | None = 1.0) -> list[PoolItem]:
     """The n items a new model should answer first (`tasks.estimate.plan_items`), in the order to ask them."""
+    strength = _strength(prior_strength)
+    _whole(seed, "seed", 0)
+    check_plan(1, 1, strategy)  # the strategy, and n a whole number, before the run is opened
+    _whole(n, "n", 1)
     predictor, items = open_pool(checkpoint_or_run, pool)
     check_plan(n, len(items.ids), strategy)  # before the refit, which reads n
-    fit = _refit(predictor, items, prior_strength, seed, (n,))  # as estimate does with n answers
+    fit = _refit(predictor, items, strength, seed, (n,))  # as estimate does with n answers
     picks = plan_items(fit.a, fit.b, items.groups, n, strategy, fit.priors(n)[0], seed, items.known_labels)
     return [items.item(i) for i in picks]
 
 
-def _labels_of(got: Sequence[float], n: int) -> list[float]:
-    if len(got) != n:
-        raise DataError(f"{len(got)} answers for {n} items", field="answer")
-    out = [float(y) for y in got]
-    if not all(0 <= y <= 1 for y in out):  # also refuses NaN
-        raise DataError(f"answers must be numbers in [0, 1], got {out}", field="answer")
-    return out
+def _labels_of(got: Any, n: int) -> list[float]:
+    """`ask`'s outcomes of n items: a list (or tuple, or array) of n numbers in [0, 1]."""
+    if not isinstance(got, (list, tuple, np.ndarray)) or len(got) != n:
+        raise DataError(f"ask must return a list of {n} outcomes (numbers in [0, 1]), one per item asked; got "
+                        f"{got!r}", field="answer")
+    if any(isinstance(y, bool) or not isinstance(y, (int, float, np.integer, np.floating)) or not 0 <= y <= 1
+           for y in got):  # also refuses NaN
+        raise DataError(f"ask must return numbers in [0, 1] (not strings or bools), got {list(got)!r}", field="answer")
+    return [float(y) for y in got]
 
 
 def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]], Sequence[float]],
@@ -249,21 +305,32 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
                     replay_folds: int = 0, replay_weight: str = "auto") -> Iterator[EstimateResult]:
     """The interactive loop: each round choose `per_round` items (greedy D-optimal at the current ability,
     given the items already answered), get their outcomes from `ask(items)` and yield the updated estimate.
-    Starts from the answers of `answers_file` where given; stops early when the pool is exhausted."""
-    _check(level, target_width, replay_folds, replay_weight, prior_strength)
-    if rounds < 1 or per_round < 1:
-        raise ConfigError(f"rounds and items per round must be at least 1, got {rounds} and {per_round}")
+    Starts from the answers of `answers_file` where given; stops early when the pool is exhausted. Each result's
+    settings hold its `round` (0: the estimate from `answers_file` alone, yielded only when they leave no item
+    to ask) and, where the pool ran short, a `note` saying so."""
+    strength = _check(level, target_width, replay_folds, replay_weight, prior_strength, n_draws, seed)
+    if not callable(ask):
+        raise ConfigError(f"ask must be a function of the items to ask, returning their outcomes; got {ask!r}")
+    _whole(rounds, "rounds", 1)
+    _whole(per_round, "per_round", 1)
+    answers_file = None if answers_file is None else _path(answers_file, "answers_file")
+    _check_pool(pool, replay_weight)
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = (read_pool_answers(answers_file, items, predictor) if answers_file
                          else (np.zeros(0, np.int64), np.zeros(0)))
     counts = [len(labels) + k * per_round for k in range(rounds + 1)]  # answers before and after each round
-    fit = _refit(predictor, items, prior_strength, seed, counts)  # the items and priors the estimates run on
-    settings = _Settings(level, target_width, prior_strength, n_draws, seed=seed, replay_folds=replay_folds,
+    fit = _refit(predictor, items, strength, seed, counts)  # the items and priors the estimates run on
+    settings = _Settings(level, target_width, strength, n_draws, seed=seed, replay_folds=replay_folds,
                          replay_weight=replay_weight)
-    for _ in range(rounds):
-        free = np.setdiff1d(np.arange(len(items.ids)), positions)
-        if not len(free):
-            return
+    n_pool = len(items.ids)
+    if len(labels) == n_pool:  # nothing to ask: the estimate from the answers given, said so
+        result = _estimate(predictor, items, positions, labels, settings, fit)
+        result.settings.update(run=str(checkpoint_or_run), round=0, note=f"no item left to ask: the {len(labels)} "
+                               "answers given cover every item of the pool")
+        yield result
+        return
+    for r in range(1, rounds + 1):
+        free = np.setdiff1d(np.arange(n_pool), positions)
         prior = fit.priors(len(labels))[0]
         theta, _ = laplace_posterior(fit.a, fit.b, positions, labels, prior)
         picks = free[suggest_queries(fit.a[free], fit.b[free], theta, prior, fit.a[positions],
@@ -271,5 +338,12 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
         got = _labels_of(ask([items.item(int(i)) for i in picks]), len(picks))
         positions, labels = np.concatenate([positions, picks]), np.concatenate([labels, got])
         result = _estimate(predictor, items, positions, labels, settings, fit)
-        result.settings.update(run=str(checkpoint_or_run))
+        result.settings.update(run=str(checkpoint_or_run), round=r)
+        if len(labels) == n_pool and (r < rounds or len(picks) < per_round):
+            result.settings["note"] = (
+                f"round {r} asked the last {len(picks)} items of the pool"
+                + (f" (fewer than per_round {per_round})" if len(picks) < per_round else "")
+                + (f"; no item is left to ask, so the rounds end after round {r} of {rounds}" if r < rounds else ""))
         yield result
+        if len(labels) == n_pool:
+            return

@@ -13,10 +13,11 @@ import numpy as np
 
 from irtnet._io import write_json
 from irtnet.api.data import load_table, prepare
-from irtnet.api.inputs import read_answers, read_texts
-from irtnet.api.run import Run
-from irtnet.api.texts import load, text_queries
+from irtnet.api.inputs import read_answers, read_texts, record_where
+from irtnet.api.run import Run, is_run_dir
+from irtnet.api.texts import check_benchmarks, load, text_queries
 from irtnet.data.dataset import Dataset
+from irtnet.config import name_list
 from irtnet.errors import ConfigError, DataError, UnusedOptionError
 from irtnet.predictors.base import Predictor, Router
 from irtnet.predictors.spec import ModelSpec, build_predictor, registered, resolve_spec
@@ -42,16 +43,30 @@ def prepared(table: str | Path, encoder: str) -> Dataset:
 
 # ------------------------------------------------------------------------------------------- benchmarks
 def predict_benchmark(checkpoint: str | Path, texts_file: str | Path, benchmark: str | None = None
-                      ) -> tuple[int, list[tuple[str, float]]]:
-    """(number of texts, every known model ranked by predicted accuracy on the texts of `texts_file`). The
-    benchmark of each text is `benchmark` when given, else the file's own `benchmark` field where it has one."""
+                      ) -> tuple[int, list[tuple[str, float]], list[str | None]]:
+    """(number of texts, every known model ranked by predicted accuracy on the texts of `texts_file`, the
+    benchmark each text was read under: None for a text of a new benchmark). The benchmark of each text is the
+    file's own `benchmark` field where it has one, else `benchmark` when given; `benchmark` where the file gives
+    another is a DataError naming the file, the record and both names, and an empty one a ConfigError."""
     from irtnet.tasks.benchmark import predict_benchmark as predict
 
+    if benchmark is not None and not (isinstance(benchmark, str) and benchmark.strip()):
+        raise ConfigError(f"--benchmark: {benchmark!r} is not a benchmark name: give one the model knows, or leave "
+                          "--benchmark out (the file's benchmarks, where given, else new: text only)")
     predictor = load(checkpoint)
     texts, benches = read_texts(texts_file)
-    names = [benchmark] * len(texts) if benchmark is not None else benches
-    return len(texts), predict(predictor, text_queries(predictor, texts, names,
-                                                       None if benchmark is not None else texts_file))
+    for i, given in enumerate(benches):
+        if benchmark is not None and given is not None and given != benchmark:
+            raise DataError(f"the file gives benchmark {given!r} and --benchmark gives {benchmark!r}: leave out "
+                            "--benchmark (the file's names are read), or the file's 'benchmark' field",
+                            file=str(texts_file), **record_where(texts_file, i), field="benchmark")
+    if benchmark is not None:
+        try:
+            check_benchmarks(predictor, [benchmark])  # a ConfigError about --benchmark, not about the file
+        except ConfigError as exc:
+            raise ConfigError(f"--benchmark {benchmark!r}: {exc}") from None
+    names = [benchmark if given is None else given for given in benches]
+    return len(texts), predict(predictor, text_queries(predictor, texts, names, texts_file)), names
 
 
 def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, baselines: Sequence[str] | None = None,
@@ -66,7 +81,8 @@ def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, basel
     from irtnet.tasks.benchmark import evaluate_benchmarks as run
     from irtnet.tasks.step_cache import StepCache, steps_folder
 
-    names = list(baselines) if baselines is not None else text_baselines((model.model,))
+    baselines, benchmarks = name_list(baselines, "baselines"), name_list(benchmarks, "benchmarks")
+    names = baselines if baselines is not None else text_baselines((model.model,))
     specs = {model.model: model, **{n: ModelSpec(model=n, seed=model.seed) for n in names}}
     factories = {name: factory(spec) for name, spec in specs.items()}
     cache = None if out is None else StepCache(steps_folder(out), {
@@ -106,7 +122,9 @@ def onboard(checkpoint: str | Path, answers_file: str | Path, name: str = "new-m
         raise ConfigError(f"{predictor.name} has no IRT query parameters; onboarding needs an IrtNet checkpoint")
     if save and name in predictor.models_:
         raise ConfigError(f"model {name!r} is already known; choose another name")
-    texts, labels, benches = read_answers(answers_file)
+    # a run's query ids (its split's): a `query` that is one is an answer of `irtnet estimate`, not a text
+    ids = _split_query_ids(Run.open(checkpoint)) if is_run_dir(Path(checkpoint)) else ()
+    texts, labels, benches = read_answers(answers_file, ids)
     a, b = predictor.query_parameters(text_queries(predictor, texts, benches, answers_file))
     prior = population_prior(predictor.abilities_, prior_strength)
     theta = fit_theta(a, b, labels, prior.mean, prior.precision)
@@ -132,15 +150,23 @@ def onboard(checkpoint: str | Path, answers_file: str | Path, name: str = "new-m
     return doc
 
 
+def _split_query_ids(run: Run) -> set[str]:
+    """The query ids of a run's split (its table's), from split.json: a query split's parts or a pair split's."""
+    split = run.split()
+    parts = [*split.train, *split.val, *split.test]
+    return {p[1] if isinstance(p, tuple) else p for p in parts}
+
+
 def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_test: int | None = None,
                         models: Sequence[str] | None = None, ks: Sequence[int] = (10, 25, 50, 100, 200),
-                        strategies: Sequence[str] = ("d-optimal", "random"), n_random: int = 3,
+                        strategies: Sequence[str] = ("d-optimal", "random"), n_random: int | None = None,
                         prior_strength: float = 1.0, prior_kind: str = "isotropic", retrain_epochs: int = 0,
                         threads: int | None = None, progress: Callable[[str], None] | None = None) -> Any:
     """Hold out models (`n_test`, default 5, drawn with the seed, or `models`), train `model` on the rest, onboard
     each held-out one from K answers (every strategy), optionally beside retraining with the K answers included
-    (`retrain_epochs` > 0). Every option is checked before the table is read; a K above a held-out model's pool
-    answers is said and left out (`tasks.onboard.onboarding_experiment`)."""
+    (`retrain_epochs` > 0). `n_random`: draws of the random strategies (None: 3), refused where none runs. Every
+    option is checked before the table is read; a K above a held-out model's pool answers is said and left out
+    (`tasks.onboard.onboarding_experiment`)."""
     from irtnet.predictors.spec import apply_flags
     from irtnet.tasks.onboard import parse_strategy, onboarding_experiment
 
@@ -151,8 +177,13 @@ def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_
     if not strategies:
         raise ConfigError("--strategies is empty: name at least one (d-optimal, fisher, random, each optionally "
                           "-balanced)")
-    for strategy in strategies:
-        parse_strategy(strategy)
+    strategies, models = name_list(strategies, "strategies"), name_list(models, "models")
+    if not any(parse_strategy(strategy)[0] == "random" for strategy in strategies):
+        if n_random is not None:
+            raise UnusedOptionError(f"--n-random is read only by the random strategies (random, random-balanced), "
+                                    f"and --strategies {','.join(strategies)} runs none: leave out --n-random")
+    elif n_random is not None and n_random < 1:
+        raise ConfigError(f"--n-random must be at least 1, got {n_random}")
     if prior_kind not in ("isotropic", "population"):
         raise ConfigError(f"unknown prior kind {prior_kind!r}: use 'isotropic' or 'population'")
     if models is not None and (not models or len(set(models)) < len(models)):
@@ -162,11 +193,13 @@ def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_
     retrain = factory(apply_flags(model, epochs=retrain_epochs)) if retrain_epochs else None
     with torch_threads(threads):
         result = onboarding_experiment(prepared(table, encoder), factory(model), 5 if n_test is None else n_test,
-                                       list(ks), list(strategies),
-                                       n_random, seed=model.seed, retrain=retrain, prior_strength=prior_strength,
+                                       list(ks), strategies, 3 if n_random is None else n_random,
+                                       seed=model.seed, retrain=retrain, prior_strength=prior_strength,
                                        prior_kind=prior_kind, models=models, progress=progress)
     result.settings.update(table=str(table), encoder=encoder, model=resolve_spec(model).model_dump(mode="json"),
                            retrain_epochs=retrain_epochs)
+    if not any(parse_strategy(strategy)[0] == "random" for strategy in strategies):
+        result.settings.pop("n_random", None)  # no random strategy ran: no draws to record
     return result
 
 
@@ -216,6 +249,7 @@ def cost_routing_run(run_dir: str | Path, prices: str | Path | None = None, outp
     from irtnet.tasks.prices import DEFAULT_OUTPUT_TOKENS, check_output_tokens
 
     given = output_tokens is not None
+    baselines = name_list(baselines, "baselines") or []
     output_tokens = check_output_tokens(DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens)
 
     run = Run.open(run_dir)

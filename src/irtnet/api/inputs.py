@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +41,11 @@ def _file_type(path: Path) -> str:
 
 class Record(dict):
     """One record of a texts or answers file (its fields), knowing where it is in the file: `at`, DataError's
-    keyword naming it ({"line": n} or {"row": n})."""
+    keyword naming it ({"line": n} or {"row": n}); `csv`: its values are a CSV's cells (text), not JSON values."""
 
-    def __init__(self, fields: Any, at: dict[str, int]) -> None:
+    def __init__(self, fields: Any, at: dict[str, int], csv: bool = False) -> None:
         super().__init__(fields if isinstance(fields, dict) else {"text": fields})
-        self.at = at
+        self.at, self.csv = at, csv
 
 
 def where(record: dict[str, Any], i: int) -> dict[str, int]:
@@ -70,13 +70,25 @@ def record_where(path: str | Path, i: int) -> dict[str, int]:
 def _load_records(path: Path) -> list[Record]:
     suffix = _file_type(path)
     if suffix == ".csv":
-        return [Record(r, {"row": i}) for i, r in enumerate(_csv_records(path), 1)]
+        return [Record(r, {"row": i}, csv=True) for i, r in enumerate(_csv_records(path), 1)]
     lines = _utf8_lines(path) if suffix in (".txt", ".jsonl") else []
     if suffix == ".txt":
-        return [Record({"text": line}, {"line": n}) for n, line in enumerate(lines, 1) if line.strip()]
+        return _text_lines(lines, path)
     if suffix == ".jsonl":
         return [Record(_json_line(line, path, n), {"line": n}) for n, line in enumerate(lines, 1) if line.strip()]
     return [Record(r, {"row": i}) for i, r in enumerate(read_json(path, list, "a JSON list of texts or objects"), 1)]
+
+
+def _text_lines(lines: list[str], path: Path) -> list[Record]:
+    """The records of a .txt file, one text per line; a blank line (but the end of the file's last line) is an
+    error naming it, never skipped, as each line is one text."""
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            raise DataError("a blank line: a .txt file holds one text per line, and a blank line is no text; "
+                            "remove the line", file=str(path), line=n)
+    return [Record({"text": line}, {"line": n}) for n, line in enumerate(lines, 1)]
 
 
 def _utf8_lines(path: Path) -> list[str]:
@@ -132,13 +144,16 @@ def _text_of(row: dict[str, Any], file: Path, i: int) -> str:
                     file=str(file), **where(row, i), **({"field": keys[0]} if keys else {}))
 
 
-def _given_benchmark(row: dict[str, Any], file: Path, i: int) -> str | None:
+def _given_benchmark(row: dict[str, Any], file: Path, i: int, new_ok: bool = False) -> str | None:
     """A row's benchmark name; None where the field is absent or null (an empty CSV cell). An empty or
-    non-string name is an error, never read as "not given"."""
+    non-string name is an error, never read as "not given"; its message offers leaving the field out only where
+    the file may (`new_ok`: a text of a new benchmark)."""
     value = row.get("benchmark")
     if value is not None and not (isinstance(value, str) and value.strip()):
-        raise DataError(f"{value!r} is not a benchmark name: give one the model knows, or leave the field out "
-                        "(or null) for a text of a new benchmark", file=str(file), **where(row, i), field="benchmark")
+        fix = ("give one the model knows, or leave the field out (or null) for a text of a new benchmark" if new_ok
+               else "give the name of a benchmark")
+        raise DataError(f"{value!r} is not a benchmark name: {fix}", file=str(file), **where(row, i),
+                        field="benchmark")
     return value
 
 
@@ -149,14 +164,31 @@ TEXTS_READS = "a text ('text', 'query', 'question' or 'prompt'), optionally its 
 
 def read_texts(path: str | Path) -> tuple[list[str], list[str | None]]:
     """(texts, benchmarks) of a texts file; benchmarks None where not given. Any field but a text, `benchmark`
-    and `id` (read for a pool file) is an error (`check_fields`)."""
+    and `id` (read for a pool file) is an error (`check_fields`), as is an `id` given to two records."""
     path = Path(path)
     rows = _load_records(path)
     if not rows:
         raise DataError("no texts", file=str(path))
     check_fields(rows, path, TEXTS_FIELDS, TEXTS_READS, "a texts file")
+    _refuse_repeated_ids(rows, path)
     texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
-    return texts, [_given_benchmark(r, path, i) for i, r in enumerate(rows)]
+    return texts, [_given_benchmark(r, path, i, new_ok=True) for i, r in enumerate(rows)]
+
+
+def _refuse_repeated_ids(rows: list[Record], path: Path) -> None:
+    """Ids are optional (null or an empty CSV cell: none), but one given to two records is an error naming both."""
+    seen: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        value = row.get("id")
+        if value is None or value == "":
+            continue
+        key = json.dumps(value, sort_keys=True)
+        if key in seen:
+            j = seen[key]
+            raise DataError(f"id {value!r} is given twice, in {where_text(where(rows[j], j))} and here: an id names "
+                            "one text; give each its own, or leave the ids out", file=str(path), **where(row, i),
+                            field="id")
+        seen[key] = i
 
 
 def _label_of(row: dict[str, Any], file: Path, i: int) -> float:
@@ -169,10 +201,19 @@ def _label_of(row: dict[str, Any], file: Path, i: int) -> float:
                         file=str(file), **where(row, i), field=keys[1])
     key = keys[0]
     value = row[key]
+    # a CSV cell is text, a number written out; a JSON label is a JSON number: JSON text ("1") and booleans
+    # (true) are refused, as a CSV's "true" is, never read as 1
+    csv = getattr(row, "csv", False)
+    number = isinstance(value, str) if csv else isinstance(value, (int, float)) and not isinstance(value, bool)
     try:
-        label = float(value)
-    except (TypeError, ValueError):
-        raise DataError(f"{value!r} is not a number in [0, 1]", file=str(file), **where(row, i), field=key) from None
+        label = float(value) if number else math.nan
+    except ValueError:
+        number = False
+    if not number:
+        shown = (f"{json.dumps(value)} (a JSON boolean)" if isinstance(value, bool) else
+                 f"{value!r} (JSON text: write the number without quotes)" if isinstance(value, str) and not csv
+                 else repr(value))
+        raise DataError(f"{shown} is not a number in [0, 1]", file=str(file), **where(row, i), field=key)
     if math.isnan(label) or not 0 <= label <= 1:
         raise DataError(f"{value!r} is not in [0, 1]", file=str(file), **where(row, i), field=key)
     return label
@@ -239,21 +280,35 @@ _ONBOARD_READS = ("a text ('text', 'query', 'question' or 'prompt'), optionally 
                   "'correct' or 'score')")
 
 
-def read_answers(path: str | Path) -> tuple[list[str], np.ndarray, list[str | None]]:
+def read_answers(path: str | Path, item_ids: Collection[str] = ()
+                 ) -> tuple[list[str], np.ndarray, list[str | None]]:
     """(texts, labels in [0, 1], benchmarks) of an answers file (fields text and label / correct / score, and
     optionally benchmark; any other field is an error, `check_fields`). A text answered twice (under the same
     benchmark) is one answer: twice with the same label it is read once, with two labels it is an error
-    (`first_answers`)."""
+    (`first_answers`). `item_ids`: the query ids of the model's run; a `query` that is one of them is an error
+    (`irtnet estimate`'s answers files give ids there), never fitted as a text."""
     path = Path(path)
     rows = answer_records(path)
     check_fields(rows, path, _ONBOARD_FIELDS, _ONBOARD_READS)
+    _refuse_item_ids(rows, path, set(item_ids))
     texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
     labels = [_label_of(r, path, i) for i, r in enumerate(rows)]
-    benches = [_given_benchmark(r, path, i) for i, r in enumerate(rows)]
+    benches = [_given_benchmark(r, path, i, new_ok=True) for i, r in enumerate(rows)]
     keys = list(zip(benches, texts))
     short = [t if len(t) <= 60 else t[:57] + "..." for t in texts]
     first = first_answers(keys, labels, rows, path, lambda i: f"the text {short[i]!r}" + (
         f" ({benches[i]})" if benches[i] is not None else ""))
     kept = [i for i, _ in first.values()]
     return [texts[i] for i in kept], np.array([labels[i] for i in kept]), [benches[i] for i in kept]
+
+
+def _refuse_item_ids(rows: list[Record], path: Path, item_ids: set[str]) -> None:
+    """A `query` that is a query id of the run's table: the answers of `irtnet estimate`, which reads ids there."""
+    for i, row in enumerate(rows):
+        value = row.get("query")
+        if isinstance(value, str) and value in item_ids:
+            raise DataError(f"{value!r} is a query id of the run's table, not a text: onboard reads the text of each "
+                            "answered query (in 'text', 'query', 'question' or 'prompt'); to estimate from answers "
+                            "given by query id, use `irtnet estimate RUN --answers FILE`", file=str(path),
+                            **where(row, i), field="query")
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from irtnet.api.texts import check_candidates, load, resolve_prices, text_queries
+from irtnet.api.texts import as_model, check_candidates, load, resolve_prices, text_queries
 from irtnet.errors import ConfigError, IrtnetError, UnusedOptionError
 from irtnet.predictors.base import Predictor, Router
 from irtnet.tasks.prices import (
     DEFAULT_OUTPUT_TOKENS, check_output_tokens, cost_matrix, refuse_unread_output_tokens, require_prices, token_counts,
 )
-from irtnet.config import plain_number
+from irtnet.config import expect, plain_number
 from irtnet.tasks.policies import Calibration, Policy, Target, calibrate, choose
 
 ROUTER_NAME = "irtnet"
@@ -39,6 +39,8 @@ def parse_router_model(name: str, default: Policy) -> Policy | None:
     """The policy a router model name asks for: "irtnet" (the server's default), "irtnet:<policy>" or RouteLLM's
     "router-irtnet-<p_min>"; None when `name` is no router name. A malformed policy is a ConfigError naming the
     parameter (the caller names the model)."""
+    expect(name, str, "name", "a model name (str), e.g. 'irtnet:p_min=0.8'")
+    expect(default, Policy, "default", "the Policy that a bare 'irtnet' asks for, e.g. Policy('max_p')")
     if name == ROUTER_NAME:
         return default
     if name.startswith(ROUTER_NAME + ":"):
@@ -160,11 +162,12 @@ def score_texts(predictor: Router, texts: Sequence[str], names: Sequence[str], b
     return scores, prob, cost, (paths(queries) if paths else ["text"] * len(texts))
 
 
-def route_texts(predictor: Router, texts: Sequence[str], policy: Policy, book: PriceBook | None = None,
+def route_texts(predictor: Router | str | Path, texts: Sequence[str], policy: Policy, book: PriceBook | None = None,
                 candidates: Sequence[str] | None = None,
                 benchmark: str | Sequence[str | None] | None = None) -> list[Decision]:
     """One decision per text under `policy`. A router without probabilities (RouterDC) serves max_p only,
-    choosing by its score."""
+    choosing by its score. `predictor`: a model, or the path of a run or checkpoint directory."""
+    predictor = as_model(predictor)
     names = check_policy(predictor, policy, book, candidates)
     scores, prob, cost, paths = score_texts(predictor, texts, names, book, benchmark)
     choice, fallback = choose(policy, scores, cost)

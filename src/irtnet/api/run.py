@@ -33,8 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from irtnet._io import current_umask, read_json, recover_dir, swap_dir, write_json
 from irtnet._version import __version__
-from irtnet.api.data import as_path, load_table, make_split, prepare, split_datasets
-from irtnet.config import DataConfig, deep_update
+from irtnet.api.data import as_path, load_table, make_split, prepare, split_datasets, split_kind
+from irtnet.config import DataConfig, deep_update, expect, name_list
 from irtnet.data.dataset import Dataset
 from irtnet.data.pair_split import PairSplit, load_split
 from irtnet.data.provenance import table_fingerprint
@@ -87,13 +87,14 @@ class RunSpec(BaseModel):
         return raw
 
 
-def resolve_run(spec: RunSpec) -> RunSpec:
+def resolve_run(spec: RunSpec | dict[str, Any]) -> RunSpec:
     """`spec` with the model resolved (`resolve_spec`), the split kind chosen and the table path made absolute.
 
     A model with free per-item parameters (classical IRT) can score only queries it saw in training, so its
     runs split by (model, query) pair; asking it for a query split is an error."""
+    spec = as_run_spec(spec)
     item_seen = getattr(registered(spec.model.model), "item_seen", False)
-    kind = spec.data.split or ("pair" if item_seen else "query")
+    kind = split_kind(spec.data, "pair" if item_seen else "query")
     if item_seen and kind != "pair":
         raise ConfigError(f"{spec.model.model!r} has free per-item parameters and cannot score queries it never "
                           f"saw; it needs a pair split (--split-by pair), not a {kind} split")
@@ -101,8 +102,16 @@ def resolve_run(spec: RunSpec) -> RunSpec:
     return spec.model_copy(update={"data": data, "model": resolve_spec(spec.model)})
 
 
+def as_run_spec(spec: RunSpec | dict[str, Any]) -> RunSpec:
+    """`spec`, or a dict of settings validated as one (`run_spec`); anything else is a ConfigError."""
+    if isinstance(spec, dict):
+        return run_spec(spec)
+    return expect(spec, RunSpec, "spec", "a RunSpec (api.run_spec_from) or a dict of its settings")
+
+
 def run_spec(raw: dict[str, Any]) -> RunSpec:
     """A RunSpec from merged settings (ConfigError naming the bad field)."""
+    expect(raw, dict, "raw", "a dict of run settings ({'data': {...}, 'model': {...}})")
     try:
         return RunSpec.model_validate(raw)
     except ValidationError as exc:
@@ -226,7 +235,7 @@ def _sha256(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- writing
-def train_run(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress: bool = True,
+def train_run(spec: RunSpec | dict[str, Any], out: str | Path, *, overwrite: bool = False, progress: bool = True,
               reuse_memory: bool = False, nproc: int = 1) -> Run | None:
     """Train the model `spec` describes on its split and write the run directory `out` whole (see the module
     docstring). Returns the opened run. `reuse_memory` keeps freed heap blocks between training steps (faster
@@ -236,7 +245,7 @@ def train_run(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progre
     Data-parallel: `nproc` > 1 trains in that many local processes (gloo on the CPU, nccl on CUDA) and returns
     the run rank 0 wrote; launched by torchrun (RANK/WORLD_SIZE set), every process calls `train_run`, rank 0
     writes and returns the run, the others return None."""
-    out = Path(out)
+    out = as_path(out, "out (the run directory to write)")
     spec = resolve_run(spec)
     recover_dir(out)  # a run that an interrupted overwrite left aside is put back before anything is decided
     if out.exists() and not overwrite:
@@ -341,6 +350,7 @@ def evaluate_run(run_dir: str | Path | Run, baselines: Sequence[str] = REFERENCE
     the "text only" ones, the run's model first within each. `run_dir` may be a `Run` opened already. An
     unknown `routing_mode` is refused before any work (`check_routing_mode`)."""
     check_routing_mode(routing_mode)
+    baselines = name_list(baselines, "baselines")  # one string would be read as its letters
     run = run_dir if isinstance(run_dir, Run) else Run.open(run_dir)
     routing_mode = run.routing_mode if routing_mode is None else routing_mode
     train, val, test = run.datasets(progress=progress)

@@ -6,6 +6,7 @@ per text against price.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 from irtnet.api.data import as_path
 from irtnet.api.inputs import record_where
 from irtnet.api.run import Run, is_run_dir
+from irtnet.config import expect
 from irtnet.data.dataset import Queries
 from irtnet.data.embeddings import canonical_name, embed_texts, flush_all
 from irtnet.errors import ConfigError, DataError
@@ -29,8 +31,21 @@ def load(path: str | Path) -> Router:
     return Run.open(path).predictor() if is_run_dir(path) else load_predictor(path)
 
 
-def known_benchmarks(predictor: Router) -> list[str] | None:
+def as_model(predictor: Router | str | Path) -> Router:
+    """`predictor` (a Router, or a stand-in with a `name` and the attributes it is asked for), or the model of the
+    run or checkpoint directory it names (`load`); anything else (None, a dict) is a ConfigError naming the
+    parameter."""
+    if isinstance(predictor, (str, os.PathLike)):
+        return load(predictor)
+    if not isinstance(predictor, (Router, dict, type)) and isinstance(getattr(predictor, "name", None), str):
+        return predictor
+    return expect(predictor, Router, "predictor", "a model (api.load(path)) or the path of a run or checkpoint "
+                                                  "directory")
+
+
+def known_benchmarks(predictor: Router | str | Path) -> list[str] | None:
     """The benchmark names the model reads (None: it reads none)."""
+    predictor = as_model(predictor)
     groups = getattr(predictor, "groups_", None)
     return None if groups is None else groups.to_list()
 
@@ -39,6 +54,7 @@ def check_benchmarks(predictor: Router, benchmarks: Sequence[str | None], source
     """An unknown benchmark name is an error listing the known ones, never silently treated as unknown.
     `source`: the texts or answers file the names come from, one per record; the error then names it and where
     the first bad name is."""
+    predictor = as_model(predictor)
     if isinstance(benchmarks, (str, bytes)) or not isinstance(benchmarks, Sequence):
         raise ConfigError(f"benchmarks must be a list of names (None where unknown), got {type(benchmarks).__name__}")
     odd = [b for b in benchmarks if b is not None and not isinstance(b, str)]
@@ -81,6 +97,7 @@ def text_queries(predictor: Router, texts: Sequence[str],
     """New query texts embedded with the model's own encoder (loaded once per process, through the shared
     embedding cache); `benchmarks`: one name for all, one per text (None where unknown), or None; `source`: the
     file they were read from (named by errors)."""
+    predictor = as_model(predictor)
     encoder = getattr(predictor, "encoder_", None)
     if not encoder:
         raise ConfigError(f"{predictor.name} has no text encoder; it cannot score new query texts")
@@ -107,27 +124,34 @@ def text_queries(predictor: Router, texts: Sequence[str],
                    np.asarray(list(texts), dtype=object))
 
 
-def predict_texts(predictor: Predictor, texts: Sequence[str], benchmark: str | Sequence[str | None] | None = None,
+def predict_texts(predictor: Predictor | str | Path, texts: Sequence[str],
+                  benchmark: str | Sequence[str | None] | None = None,
                   models: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
-    """(model names, [n_texts, n_models] probabilities of a correct answer) for new query texts."""
+    """(model names, [n_texts, n_models] probabilities of a correct answer) for new query texts; `predictor`: a
+    model, or the path of a run or checkpoint directory."""
+    predictor = as_model(predictor)
     if not isinstance(predictor, Predictor):
         raise ConfigError(f"{predictor.name} is a router without probabilities; use rank_models")
     names = check_candidates(predictor, models, noun="model", option="models")
     return names, predictor.predict_proba(text_queries(predictor, texts, benchmark), names)
 
 
-def answer_paths(predictor: Router, texts: Sequence[str],
+def answer_paths(predictor: Router | str | Path, texts: Sequence[str],
                  benchmark: str | Sequence[str | None] | None = None) -> list[str]:
     """Which path answers each text: "benchmark" (its name, known to the model), "text+inferred-benchmark"
     (the text, with the model's benchmark classifier standing in for the missing name) or "text"."""
+    predictor = as_model(predictor)
     queries = text_queries(predictor, texts, benchmark)
     paths = getattr(predictor, "answer_paths", None)
     return paths(queries) if paths else ["text"] * len(texts)
 
 
-def rank_models(predictor: Router, texts: Sequence[str], benchmark: str | Sequence[str | None] | None = None,
+def rank_models(predictor: Router | str | Path, texts: Sequence[str],
+                benchmark: str | Sequence[str | None] | None = None,
                 top: int | None = None, models: Sequence[str] | None = None) -> list[list[tuple[str, float]]]:
-    """For each text, the models ranked by score (a predictor's: its probability of a correct answer)."""
+    """For each text, the models ranked by score (a predictor's: its probability of a correct answer);
+    `predictor`: a model, or the path of a run or checkpoint directory."""
+    predictor = as_model(predictor)
     if top is not None and (isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1):
         raise ConfigError(f"top must be a whole number of at least 1 (or None: every model), got {top!r}")
     names = check_candidates(predictor, models, noun="model", option="models")
@@ -140,7 +164,7 @@ def check_candidates(predictor: Router, candidates: Sequence[str] | None, *, nou
     """The models to choose among: `candidates` (each a model of the checkpoint, named once) or, when None,
     every model of the checkpoint. `noun`, `option`: what messages call a name and the list (`predict_texts`'s
     `models=`: "model", "models")."""
-    known = predictor.models_.to_list()
+    known = as_model(predictor).models_.to_list()
     if candidates is None:
         return known
     if isinstance(candidates, (str, bytes)) or not isinstance(candidates, Sequence):

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from irtnet._io import dumps_json, write_json, write_text
 from irtnet.cli.common import (
-    check_output_path, console, friendly_errors, positive, prior_strength_value, refuse_unused,
+    check_output_path, console, err_console, friendly_errors, positive, prior_strength_value, refuse_unused,
 )
 from irtnet.errors import ConfigError
 
@@ -100,16 +100,62 @@ def _parse_answer(text: str) -> float | None:
     return value if 0 <= value <= 1 else None
 
 
+class InputEnded(Exception):
+    """The terminal's input ended (EOF, or Ctrl-C when `interrupted`) mid-round, after `typed` answers of it."""
+
+    def __init__(self, typed: int, interrupted: bool = False) -> None:
+        super().__init__(f"input ended after {typed} answers of the round")
+        self.typed, self.interrupted = typed, interrupted
+
+
+def _prompt(text: str, typed: int) -> str:
+    typer.echo(f"{text}: ", nl=False)
+    try:
+        return input()
+    except EOFError:
+        raise InputEnded(typed) from None
+    except KeyboardInterrupt:
+        raise InputEnded(typed, interrupted=True) from None
+
+
 def ask_terminal(items: Sequence[Any]) -> list[float]:
-    """Ask for each item's outcome on the terminal (y/n/1/0 or a fraction), asking again on anything else."""
-    out = []
+    """Ask for each item's outcome on the terminal (y/n/1/0 or a fraction), asking again on anything else;
+    InputEnded on EOF or Ctrl-C."""
+    out: list[float] = []
     for i, item in enumerate(items, 1):
         console.print(f"[bold][{i}/{len(items)}] {item.id}[/] ({item.benchmark})", highlight=False)
         console.print((item.text or "(no text in the table)")[:800], markup=False, highlight=False)
-        while (value := _parse_answer(typer.prompt("correct? (y/n/1/0)"))) is None:
+        while (value := _parse_answer(_prompt("correct? (y/n/1/0)", len(out)))) is None:
             console.print("answer y, n, 1, 0 or a fraction in [0, 1]")
         out.append(value)
     return out
+
+
+def _rounds(api: Any, run: Path, answers: Path | None, rounds: int, per_round: int, options: dict[str, Any],
+            json_out: Path | None) -> Any:
+    """Ask in rounds, showing each round's estimate; the last one. Where the input ends mid-round, the last
+    complete round's estimate is kept (written to --json where asked), said so, and the command exits with code
+    2 (EOF: the input ended before the rounds asked) or 130 (Ctrl-C)."""
+    result, done = None, 0
+    try:
+        for result in api.estimate_rounds(run, ask_terminal, rounds, per_round, answers_file=answers, **options):
+            done = result.settings.get("round", done + 1)
+            console.rule(f"after round {done}" if done else "from the answers given", align="left")
+            _show(result)
+            if result.settings.get("note"):
+                console.print(f"Note: {result.settings['note']}", highlight=False, markup=False)
+    except InputEnded as end:
+        kept = (f"wrote {json_out} with the estimate after round {done}" if json_out and result is not None
+                else f"kept the estimate after round {done} (printed above)" if result is not None
+                else "no round was complete, so there is no estimate" + (f"; {json_out} not written" if json_out
+                                                                         else ""))
+        if json_out and result is not None:
+            write_json(json_out, result.to_dict())
+        err_console.print(f"{'interrupted' if end.interrupted else 'input ended'} after round {done} of {rounds}: "
+                          f"{end.typed} answer(s) typed in round {done + 1} discarded (not part of any estimate); "
+                          f"{kept}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(code=130 if end.interrupted else 2) from None
+    return result
 
 
 def _write_plan(items: Sequence[Any], out: Path | None) -> None:
@@ -143,13 +189,17 @@ def estimate(
                          ] = None,
     pool: Annotated[Optional[Path], Opt(help="items to estimate over (text and benchmark per item) for a checkpoint "
                                              "without its run")] = None,
-    seed: Annotated[int, Opt(help="seed of the interval draws and of the plan", min=0)] = 0,
+    seed: Annotated[int, Opt(help="seed of the interval draws, of the split of the known models that chooses the "
+                                  "items' prior, and of the balanced and anchor plans' picks (the adaptive plan "
+                                  "picks deterministically)", min=0)] = 0,
     replay_folds: Annotated[Optional[int], Opt(help="replay the run's models for the intervals on networks trained "
                                                     "without them, one per fold of its models (0, the "
                                                     "default: on the checkpoint; K trainings)")] = None,
-    prior_strength: Annotated[str, Opt(help="strength of the new model's ability prior (its precision's scale; "
-                                            "1: the known models' spread), or 'auto': chosen on the known models at "
-                                            "this number of answers, scored on the run's validation queries")] = "1",
+    prior_strength: Annotated[Optional[str], Opt(help="strength of the new model's ability prior (its precision's "
+                                                      "scale; 1, the default: the known models' spread), or 'auto': "
+                                                      "chosen on the known models at this number of answers, scored "
+                                                      "on the run's validation queries (not read by --strategy "
+                                                      "anchor)")] = None,
     replay_weight: Annotated[Optional[str], Opt(help="the correction by the answered items' residuals: one weight "
                                                      "per benchmark ('per-benchmark'), one fitted on every "
                                                      "benchmark's replayed known models ('pooled': steadier with few "
@@ -162,11 +212,19 @@ def estimate(
     intervals and where a router would now send queries; or which items to run first (--plan N)."""
     from irtnet.api import estimate as api
 
-    strength = prior_strength_value(prior_strength)
+    strength = prior_strength_value("1" if prior_strength is None else prior_strength)
     _check_modes(plan_n, answers, interactive, {"--strategy": strategy, "--out": out},
                  {"--rounds": rounds, "--per-round": per_round},
                  {"--level": level, "--target-width": target_width, "--replay-folds": replay_folds,
                   "--replay-weight": replay_weight, "--json": json_out})
+    if plan_n is not None and strategy == "anchor" and prior_strength is not None:
+        raise ConfigError("--prior-strength: the anchor plan picks items from the known models' answers alone and "
+                          "does not read the ability prior; leave out --prior-strength, or plan with --strategy "
+                          "adaptive or balanced")
+    if pool is not None and (replay_weight is not None or replay_folds is not None):
+        raise ConfigError(f"{'--replay-weight' if replay_weight is not None else '--replay-folds'}: with --pool there "
+                          "are no known models' labels, so no correction runs; leave it out, or give the run "
+                          "directory instead of a checkpoint and a pool file")
     check_output_path(out if plan_n is not None else json_out)  # before the work, not after printing it
     if plan_n is not None:
         _write_plan(api.plan(run, plan_n, strategy or "adaptive", seed, pool, strength), out)
@@ -175,11 +233,7 @@ def estimate(
                    prior_strength=strength, seed=seed, replay_folds=replay_folds or 0,
                    replay_weight=replay_weight or "auto")
     if interactive:
-        result = None
-        for r, result in enumerate(api.estimate_rounds(run, ask_terminal, rounds or 5, per_round or 10,
-                                                       answers_file=answers, **options), 1):
-            console.rule(f"after round {r}", align="left")
-            _show(result)
+        result = _rounds(api, run, answers, rounds or 5, per_round or 10, options, json_out)
     else:
         result = api.estimate_model(run, answers, **options)
         _show(result)

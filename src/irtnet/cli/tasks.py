@@ -62,8 +62,9 @@ def predict_benchmark(
     texts_file: Annotated[Path, Arg(help="query texts: .txt (one per line, UTF-8), or .jsonl/.json/.csv with a text "
                                          "field and optionally benchmark; any other file type is an error")],
     top: Annotated[Optional[int], Opt(help="show only the best N models", callback=positive)] = None,
-    benchmark: Annotated[Optional[str], Opt(help="name of a benchmark the model knows (default: the file's, where "
-                                                 "given, else new: text only)")] = None,
+    benchmark: Annotated[Optional[str], Opt(help="name of a benchmark the model knows, for the texts the file "
+                                                 "gives none (one it gives otherwise is an error; default: new, "
+                                                 "text only)")] = None,
     json_out: Annotated[Optional[Path], Opt("--json", help="also write the ranking here")] = None,
 ) -> None:
     """Predict every known model's accuracy on a set of query texts that no model was run on, ranked."""
@@ -71,10 +72,12 @@ def predict_benchmark(
     from irtnet.reporting.console import predicted_accuracy_table
 
     check_output_path(json_out)  # before the work, not after printing it
-    n, ranked = predict(checkpoint, texts_file, benchmark)
+    n, ranked, names = predict(checkpoint, texts_file, benchmark)
     console.print(predicted_accuracy_table(f"Predicted accuracy on {n} queries of {texts_file.name}", ranked[:top]))
-    if json_out:
-        write_json(json_out, {"texts_file": str(texts_file), "n_queries": n,
+    if json_out:  # the benchmarks the texts were read under (texts per name), and those read as new (text only)
+        used = {b: names.count(b) for b in dict.fromkeys(b for b in names if b is not None)}
+        write_json(json_out, {"texts_file": str(texts_file), "n_queries": n, "benchmarks": used,
+                              "n_text_only": names.count(None),
                               "ranking": [{"model": m, "predicted_accuracy": a} for m, a in ranked]})
 
 
@@ -166,8 +169,9 @@ def evaluate_onboarding(
     ks: Annotated[str, Opt(help="numbers of labelled queries")] = "10,25,50,100,200",
     strategies: Annotated[str, Opt(help="d-optimal, fisher, random, each optionally -balanced (content balancing "
                                         "over benchmarks)")] = "d-optimal,d-optimal-balanced,fisher,random",
-    n_random: Annotated[int, Opt(help="draws of the random strategy (seeds SEED, SEED+1, ...)", callback=positive)
-                        ] = 3,
+    n_random: Annotated[Optional[int], Opt(help="draws of the random strategies (seeds SEED, SEED+1, ...; default "
+                                                "3); refused where --strategies runs no random one",
+                                           callback=positive)] = None,
     prior_strength: Annotated[float, Opt(callback=positive)] = 1.0,
     prior_kind: Annotated[str, Opt(help="isotropic or population")] = "isotropic",
     retrain_epochs: Annotated[int, Opt(help="epochs of the retrain-with-K-answers reference (0: skip it)")] = 0,

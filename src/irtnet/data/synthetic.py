@@ -34,8 +34,9 @@ _TOPIC_WORDS = {
     "geography": "river mountain climate border continent", "logic": "premise inference valid proof clause",
     "medicine": "diagnosis symptom dose patient therapy", "music": "chord melody tempo harmony scale",
 }
-#: The most (model, query) pairs `check_size` allows by default (`irtnet demo` checks it): the demo, generation
-#: to routing, peaked at 1.1 GB for 40 x 25,000 (about 1 KB a pair over a 0.2 GB base), so about 2 GB at the limit.
+#: The most (model, query) pairs `check_size` and `make_synthetic` allow by default (`irtnet demo` checks it
+#: through `check_size`): the demo, generation to routing, peaked at 1.1 GB for 40 x 25,000 (about 1 KB a pair
+#: over a 0.2 GB base), so about 2 GB at the limit.
 MAX_CELLS = 2_000_000
 _FEATURE_WORDS = ("red orange yellow green blue indigo violet black white grey silver golden amber "
                   "coral ivory olive azure crimson scarlet teal navy maroon beige khaki lilac ochre "
@@ -111,15 +112,20 @@ def make_synthetic(
     density: float = 1.0,
     text: bool = True,
     seed: int = 0,
+    max_cells: int | None = MAX_CELLS,
 ) -> SyntheticData:
     """Generate a response table from a planted multidimensional 2PL model (see module docstring).
 
     `density` is the share of (model, query) pairs observed; every query keeps at least one label.
     Texts need `feature_dim` <= 24 (one pair of colour words per feature). Every size must be a positive
-    integer (ConfigError naming it); `check_size` bounds models x queries for a caller that must fit in memory.
+    integer (ConfigError naming it). n_models x n_queries above `max_cells` (default `MAX_CELLS`; None: no
+    limit) is a ConfigError (`check_size`), not a MemoryError after trying to allocate it.
     """
     _check_positive({"n_models": n_models, "n_queries": n_queries, "dim": dim, "feature_dim": feature_dim,
                      "n_families": n_families})
+    if max_cells is not None:
+        _check_positive({"max_cells": max_cells})
+        check_size(n_models, n_queries, max_cells)
     if not 1 <= n_benchmarks <= len(BENCHMARK_NAMES):
         raise ConfigError(f"n_benchmarks must be in 1..{len(BENCHMARK_NAMES)}")
     if text and feature_dim > len(_FEATURE_WORDS) // 2:

@@ -13,6 +13,7 @@ named in a checkpoint is only ever a name here (a string and a dimension); nothi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from safetensors.numpy import load_file, save_file
 
 from irtnet._io import atomic_dir, read_json, recover_dir, write_json
 from irtnet._version import __version__
+from irtnet.config import expect
 from irtnet.errors import CheckpointError, DataError
 from irtnet.predictors.base import REGISTRY, Router
 from irtnet.predictors.state import (
@@ -39,6 +41,8 @@ def save_predictor(predictor: Router, path: str | Path, metrics: dict[str, Any] 
     """Write `predictor` (any fitted router or predictor) to directory `path`, replacing it atomically. An
     existing `path` must be a checkpoint (it is replaced) or an empty folder: anything else (a run directory, a
     folder of runs, a file) is refused, never deleted."""
+    expect(predictor, Router, "predictor", "a fitted model (a Router, e.g. build_predictor(spec).fit(data))")
+    expect(path, (str, os.PathLike), "path", "the checkpoint folder to write (a str or a pathlib.Path)")
     refuse_to_replace(Path(path))
     meta, arrays = predictor.get_state()
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "irtnet_version": __version__,

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from irtnet.config import (  # DEFAULT_PRESET: defined there (cheap for the CLI)
-    DEFAULT_PRESET, RefusedAsConfigError, deep_update, validation_brief as brief,
+    DEFAULT_PRESET, RefusedAsConfigError, deep_update, expect, validation_brief as brief,
 )
 from irtnet.errors import ConfigError
 from irtnet.predictors.base import REGISTRY, Router
@@ -62,8 +62,20 @@ def is_irtnet(name: str) -> bool:
     return issubclass(registered(name), IrtNet)
 
 
-def resolve_spec(spec: ModelSpec) -> ModelSpec:
-    """`spec` with every parameter spelt out (see the module docstring); ConfigError on a bad value."""
+def as_model_spec(spec: ModelSpec | dict[str, Any]) -> ModelSpec:
+    """`spec`, or a dict of its fields validated as one; anything else is a ConfigError naming `spec`."""
+    if isinstance(spec, dict):
+        try:
+            return ModelSpec.model_validate(spec)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid ModelSpec: {brief(exc)}") from None
+    return expect(spec, ModelSpec, "spec", "a ModelSpec or a dict of its fields ({'model': 'irtnet', ...})")
+
+
+def resolve_spec(spec: ModelSpec | dict[str, Any]) -> ModelSpec:
+    """`spec` (a ModelSpec or a dict of its fields) with every parameter spelt out (see the module docstring);
+    ConfigError on a bad value."""
+    spec = as_model_spec(spec)
     if isinstance(spec.seed, bool) or spec.seed < 0:
         raise ConfigError(f"seed: expected a whole number of at least 0, got {spec.seed!r}")
     if is_irtnet(spec.model):
@@ -137,8 +149,9 @@ def uses_seed(name: str) -> bool:
     return is_irtnet(name) or any(p.name in _SEED_PARAMS for p in constructor_parameters(registered(name)))
 
 
-def build_predictor(spec: ModelSpec) -> Router:
-    """A fresh, unfitted model as `spec` describes it (resolved here if it is not yet)."""
+def build_predictor(spec: ModelSpec | dict[str, Any]) -> Router:
+    """A fresh, unfitted model as `spec` (a ModelSpec or a dict of its fields) describes it (resolved here if it
+    is not yet)."""
     full = resolve_spec(spec)
     cls = registered(full.model)
     try:

@@ -23,7 +23,8 @@ _SECTIONS = {"benchmark-accuracy": H.benchmark_section, "onboarding": H.onboardi
 
 def build_report(checkpoint: str | Path, table_path: str | Path | None = None, include: list[Path] | None = None,
                  prices: str | Path | None = None, output_tokens: float | None = None) -> H.Report:
-    """The report of a run directory (or of a checkpoint directory with `table_path`). The run's evaluation.json
+    """The report of a run directory (or of a checkpoint directory with `table_path`, a ConfigError without it, as
+    is a `table_path` that a model without IRT query parameters leaves unread). The run's evaluation.json
     and task files and every `include` file are read first: one that is missing (an `include`), given twice, empty,
     not valid JSON, of the wrong shape or without a field its section reads is a DataError naming it. `prices` and
     `output_tokens` (None: 256) are for the cost section the report computes for a run without a cost-routing
@@ -32,7 +33,14 @@ def build_report(checkpoint: str | Path, table_path: str | Path | None = None, i
         check_output_tokens(output_tokens)
     checkpoint = Path(checkpoint)
     run = api.Run.open(checkpoint) if api.is_run_dir(checkpoint) else None
+    if run is None and table_path is None:  # a checkpoint alone has no queries to report on: an empty report
+        raise ConfigError(f"{checkpoint} is a checkpoint directory, not a run directory: its report needs --table "
+                          "TABLE (a response table of its models), or give the run directory")
     predictor = run.predictor() if run else api.load(checkpoint)
+    if table_path is not None and not hasattr(predictor, "query_parameters"):
+        raise UnusedOptionError(f"--table is read for the interpretation sections, which need an IRT model with "
+                                f"query parameters, and {checkpoint} holds {predictor.name}: leave out --table"
+                                + ("" if run else " (a checkpoint without them has no report; give its run)"))
     evaluation_path = run.path / "evaluation.json" if run else None
     evaluation = _evaluation(evaluation_path) if evaluation_path and evaluation_path.exists() else None
     own = [p for p in _task_files(run) if p.exists()]

@@ -117,6 +117,9 @@ PRIOR_STRENGTH_RANGE = (1e-6, 1e6)
 def check_prior_strength(strength: float | None) -> None:
     """ConfigError unless `strength` is None (chosen on the known models) or in PRIOR_STRENGTH_RANGE."""
     low, high = PRIOR_STRENGTH_RANGE
+    if strength is not None and (isinstance(strength, bool) or not isinstance(strength, (int, float, np.number))):
+        raise ConfigError(f"prior strength must be a number from {low:g} to {high:g}, or None to choose it on the "
+                          f"known models (the command line's 'auto'), got {strength!r}")
     if strength is not None and not low <= strength <= high:  # also refuses NaN and infinity
         raise ConfigError(f"prior strength must lie from {low:g} to {high:g} (or 'auto'), got {strength}")
 
@@ -136,17 +139,6 @@ def posterior_draws(theta: np.ndarray, cov: np.ndarray, n_draws: int, rng: np.ra
     vals, vecs = np.linalg.eigh(cov)
     root = vecs * np.sqrt(np.clip(vals, 0, None))
     return theta + rng.standard_normal((n_draws, len(theta))) @ root.T
-
-
-def _outcome_sums(a: np.ndarray, b: np.ndarray, draws: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """For each theta draw [S, d], the number of correct answers [S] among items (a [n, d], b [n]), each drawn
-    as a Bernoulli of its probability under that draw."""
-    total = np.zeros(len(draws))
-    step = max(1, _CHUNK // max(len(draws), 1))
-    for s in range(0, len(b), step):
-        p = irt_probability(draws, a[s:s + step], b[s:s + step])  # [n_chunk, S]
-        total += (rng.random(p.shape) < p).sum(axis=0)
-    return total
 
 
 MISFIT_FLOOR = 1e-4  # sigma_g^2 never below (0.01)^2: in-sample known models fit better than a new model will
@@ -255,8 +247,9 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     unanswered mean is Pbar_free(theta) + lambda (ybar_ans - Pbar_ans(theta)) with lambda = -mean(e d) /
     mean(d^2) in [0, 1] (`_replayed`: the known models' least squared error), and the interval is Student's:
     estimate +- t_{M_g - 1} sqrt(mean (e + lambda d)^2 M_g / (M_g - 1) (1 + d_new^2 / sum d^2)) n_f / n_g,
-    clipped to [0, 1] (d_new: the new model's own mean residual on g's answered items), which allows for the
-    error variance being measured on only M_g models and for the weight fitted on them, whose error grows
+    kept within [s / n_g, (s + n_f) / n_g] (s: the observed sum; d_new: the new model's own mean residual on g's
+    answered items), which allows for the error variance being measured on only M_g models and for the weight
+    fitted on them, whose error grows
     with the new residual's distance from theirs (`_leverage`; `n_draws`, `combine` unused). `replay_priors`
     [M_known]: each known model's own ability prior (built without it, as the new model's is built without the
     new model: `item_refit.refit_for_new_models`), else `prior`. `replay_weight` "pooled" fits one lambda on the
@@ -270,8 +263,8 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
     (`_overall`; on the replayed benchmarks from each known model's summed replayed errors).
 
     `replay_items` [(a, b, columns of known_labels)]: each group of known models is replayed on its own item
-    parameters instead of a, b (items refitted without them: `item_refit.refit_for_new_models`, or networks trained without them:
-    `model_split`).
+    parameters instead of a, b (items refitted without them: `item_refit.refit_for_new_models`, or networks
+    trained without them: `model_split`).
 
     misfit_method="in-sample" or "split-half": sigma_g^2 from `benchmark_misfit` (the known models'
     residuals at their abilities; or cross-fitted), combined as follows. On benchmark g with n_a answered
@@ -317,17 +310,18 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
         observed = float(y_full[items].sum())
         if misfit is None:
             point = (observed + irt_probability(theta, a[free], b[free]).sum()) / len(items)
-            realised = (observed + _outcome_sums(a[free], b[free], draws, rng)) / len(items)
+            realised = (observed + _draw_sums(a[free], b[free], draws, rng)[1]) / len(items)
         elif len(free) and len(replay.get(g, ((),))[0]) >= MIN_REPLAYED:
             ans = items[is_answered[items]]
             p_ans = irt_probability(theta, a[ans], b[ans]) if len(ans) else np.zeros(0)
             d_new = float((y_full[ans] - p_ans).mean()) if len(ans) else 0.0
             r = replay_benchmark(replay[g], float(irt_probability(theta, a[free], b[free]).mean()), d_new, len(free),
                                  len(items), level, pooled_lam)
-            point = float(np.clip((observed + len(free) * r.mean) / len(items), 0, 1))
-            replayed.append((r, len(free), len(items)))
-            out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), point, float(max(point - r.half, 0)),
-                                         float(min(point + r.half, 1)), level, f"replay, {weight} weight"))
+            point = (observed + len(free) * float(np.clip(r.mean, 0, 1))) / len(items)  # a mean of outcomes in [0, 1]
+            replayed.append((r, len(free), len(items)))  # the interval: within what the unanswered items allow
+            out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), point, max(point - r.half, observed /
+                                         len(items)), min(point + r.half, (observed + len(free)) / len(items)), level,
+                                         f"replay, {weight} weight"))
             continue
         else:
             point, realised = _corrected(a, b, theta, cov, draws, items, free, items[is_answered[items]], y_full,
@@ -336,7 +330,8 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
         lower, upper = np.quantile(realised, [(1 - level) / 2, (1 + level) / 2])
         out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), float(point), float(lower),
                                      float(upper), level, kind))
-    return [*out, _overall(out, replayed, realised_of, level)] if overall else out
+    feasible = (float(y.sum()) / len(b), (float(y.sum()) + len(b) - len(idx)) / len(b))
+    return [*out, _overall(out, replayed, realised_of, level, feasible)] if overall else out
 
 
 def _check_estimate_options(level: float, n_draws: int, combine: str, replay_weight: str, overall: bool,
@@ -381,12 +376,13 @@ def _weight_kind(replay_weight: str, replay: dict[str, tuple[np.ndarray, ...]], 
 
 
 def _overall(estimates: list[BenchmarkEstimate], replayed: list[tuple[ReplayedBenchmark, int, int]],
-             realised_of: dict[str, np.ndarray], level: float) -> BenchmarkEstimate:
+             realised_of: dict[str, np.ndarray], level: float,
+             feasible: tuple[float, float] = (0.0, 1.0)) -> BenchmarkEstimate:
     """The item-weighted accuracy over every benchmark (OVERALL) and its interval: the replayed benchmarks'
     part from the models replayed on all of them (`replay_overall`; where too few were, the sum of their
     weighted half-widths, as if their errors moved together), the drawn benchmarks' part from the weighted sum
     of their draws around their points (the theta draws are shared, so their correlation is kept), and the
-    two parts' widths added."""
+    two parts' widths added; the interval kept within `feasible` (what the unanswered items allow)."""
     n = sum(e.n_items for e in estimates)
     point = sum(e.estimate * e.n_items for e in estimates) / n
     half = replay_overall([(r, n_free) for r, n_free, _ in replayed], n, level)
@@ -399,7 +395,8 @@ def _overall(estimates: list[BenchmarkEstimate], replayed: list[tuple[ReplayedBe
         lo, hi = (float(q) for q in np.quantile(dev, [(1 - level) / 2, (1 + level) / 2]))
     kinds = " + ".join(sorted({e.correction for e in estimates if e.correction})) or None
     return BenchmarkEstimate(OVERALL, n, sum(e.n_answered for e in estimates), float(point),
-                             float(np.clip(point + lo - half, 0, 1)), float(np.clip(point + hi + half, 0, 1)), level,
+                             float(np.clip(point + lo - half, *feasible)), float(np.clip(point + hi + half, *feasible)),
+                             level,
                              kinds)
 
 
@@ -440,8 +437,9 @@ def _corrected(a: np.ndarray, b: np.ndarray, theta: np.ndarray, cov: np.ndarray,
         noise = (1 - lam) ** 2 * sigma2 + lam ** 2 * v_mean
     bern = hits - sums_free  # the luck of the unanswered items around each draw's probabilities
     draw_mean = draw_mean + np.sqrt(noise) * rng.standard_normal(len(draws))
-    realised = (observed + n_f * np.clip(draw_mean, 0, 1) + bern) / n
-    return float(np.clip((observed + n_f * point_mean) / n, 0, 1)), np.clip(realised, 0, 1)
+    realised = (observed + n_f * np.clip(draw_mean, 0, 1) + bern) / n  # within what the unanswered items allow
+    point = (observed + n_f * float(np.clip(point_mean, 0, 1))) / n
+    return point, np.clip(realised, observed / n, (observed + n_f) / n)
 
 
 # ------------------------------------------------------------------------------------ answers for a width

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from irtnet._io import figures_read_back
+from irtnet.config import expect
 from irtnet.data.dataset import Dataset
 from irtnet.metrics import correctness_metrics
 from irtnet.predictors.base import Predictor, Router
@@ -91,6 +92,9 @@ def correctness_result(scores: np.ndarray, labels: np.ndarray, groups: np.ndarra
 def evaluate(router: Router, train: Dataset, test: Dataset, routing_mode: str = "complete",
              scores: np.ndarray | None = None) -> EvaluationResult:
     """Score `router` on `test` (references from `train` labels). `scores` skips prediction if given."""
+    expect(router, Router, "router", "a fitted model (a Router)")
+    expect(train, Dataset, "train", "a Dataset (the training part: api.split_datasets)")
+    expect(test, Dataset, "test", "a Dataset (the test part: api.split_datasets)")
     labels = test.table.label_matrix()
     groups = test.table.queries["benchmark"].to_numpy(dtype=object)
     scores = score_matrix(router, test) if scores is None else scores
