@@ -385,3 +385,22 @@ def test_a_held_out_model_with_fewer_answers_than_a_routing_n_is_said(one_torch_
     for message in short:  # the count said is the model's pool answers, fewer than the N
         assert int(message.split("with its ")[1].split()[0]) < 70
     assert not answered  # no retrain estimate is scored where the model has fewer answers than N
+
+
+def test_the_result_and_its_figures_are_written_as_one_change(tmp_path):
+    """A failure while the figures are drawn leaves the earlier result and figures; then all are new together."""
+    from irtnet.api.estimation import write_with
+
+    out, md = tmp_path / "est.json", tmp_path / "est.md"
+    out.write_text('{"old": true}')
+    md.write_text("old summary")
+
+    def broken(doc):
+        raise RuntimeError("the figure could not be drawn")
+
+    with pytest.raises(RuntimeError, match="could not be drawn"):
+        write_with(out, {"new": True}, broken)
+    assert (out.read_text(), md.read_text()) == ('{"old": true}', "old summary")
+    write_with(out, {"new": True}, lambda doc: [(md, f"summary of {sorted(doc)}")])
+    assert json.loads(out.read_text()) == {"new": True} and md.read_text() == "summary of ['new']"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["est.json", "est.md"]

@@ -11,11 +11,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from irtnet._io import write_json
+from irtnet._io import json_text, write_together
 from irtnet.api.experiments import factory, prepared
 from irtnet.errors import ConfigError
 from irtnet.predictors.spec import ModelSpec, apply_flags, registered, resolve_spec
 from irtnet.training.threads import torch_threads
+
+#: What renders the files written beside a result's JSON: (path, content) pairs from the result's document.
+Beside = Callable[[dict[str, Any]], list[tuple[Path, bytes | str]]]
 
 #: The protocol's settings, and the smaller ones of `quick` (a smoke run: one draw, two N, fewer draws).
 FULL = {"ns": (10, 25, 50, 100, 200), "draws": 3, "routing_ns": (50, 100), "n_draws": 1000, "n_boot": 2000}
@@ -38,7 +41,7 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
                         level: float = 0.9, n_draws: int | None = None, n_boot: int | None = None, quick: bool = False,
                         replay_folds: int = 0, prior_strength: float | None = 1.0, replay_weight: str = "auto",
                         threads: int | None = None,
-                        out: str | Path | None = None,
+                        out: str | Path | None = None, beside: Beside | None = None,
                         progress: Callable[[str], None] | None = None) -> Any:
     """UniRoute's protocol for a held-out model's per-benchmark accuracy from N answers: `model` (an IrtNet)
     beside the estimation baselines, and (with `retrain`) the checkpoint with the held-out models added
@@ -82,8 +85,15 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
     result.settings.update(table=str(table), encoder=encoder, model=resolve_spec(model).model_dump(mode="json"),
                            quick=quick, retrain_epochs=retrain_epochs)
     if out is not None:
-        write_json(out, result.to_dict())
+        write_with(out, result.to_dict(), beside)
     return result
+
+
+def write_with(out: str | Path, doc: dict[str, Any], beside: Beside | None) -> None:
+    """The result `doc` as JSON in `out`, and the files `beside` renders from it (figures, a summary), as one change
+    (`write_together`): an interruption leaves the old files, or the new ones, never new figures beside an old
+    result; `out` goes last, missing for the microseconds between the renames, never old."""
+    write_together([*(beside(doc) if beside else []), (out, json_text(doc))], stale=out)
 
 
 def _names(specs: Sequence[ModelSpec]) -> list[str]:
@@ -96,7 +106,7 @@ def _names(specs: Sequence[ModelSpec]) -> list[str]:
 def data_efficiency(table: str | Path, specs: Sequence[ModelSpec], encoder: str, *,
                     fractions: Sequence[float] | None = None, split: tuple[float, float, float] = (0.8, 0.1, 0.1),
                     seed: int = 0, threads: int | None = None, out: str | Path | None = None,
-                    progress: Callable[[str], None] | None = None) -> Any:
+                    beside: Beside | None = None, progress: Callable[[str], None] | None = None) -> Any:
     """Correctness against the share of training queries (nested, stratified; both settings) for every spec,
     each built with `seed`. With `out`, each predictor's points at each fraction are kept in `steps_folder(out)`
     as they finish, keyed on the table, the encoder, the models' resolved specs, the split and the code, and a
@@ -115,6 +125,6 @@ def data_efficiency(table: str | Path, specs: Sequence[ModelSpec], encoder: str,
                                        progress, cache)
     result.settings.update(table=str(table), encoder=encoder, models=models)
     if out is not None:
-        write_json(out, result.to_dict())
+        write_with(out, result.to_dict(), beside)
     return result
 

@@ -63,7 +63,7 @@ def evaluate_estimation(
     benchmark from N answers: irtnet beside sample means, tinyBenchmarks (anchor, p-IRT, gp-IRT), HierShrink
     and retraining; errors, rank correlation, interval coverage, paired verdicts and routing."""
     from irtnet.api.estimation import evaluate_estimation as run
-    from irtnet.reporting.estimation_figures import estimation_markdown, estimation_outputs, write_estimation_report
+    from irtnet.reporting.estimation_figures import estimation_files, estimation_markdown, estimation_outputs
 
     check_output_path(out)  # and the figures' and summary's paths: before the work, none the JSON's own
     if figures:
@@ -73,11 +73,11 @@ def evaluate_estimation(
                  methods=name_list(methods), routing_ns=numbers(routing_ns, "--routing-ns"), retrain=retrain,
                  retrain_epochs=retrain_epochs, level=level, quick=quick, replay_folds=replay_folds,
                  prior_strength=prior_strength_value(prior_strength), replay_weight=replay_weight, threads=threads,
-                 out=out,
+                 out=out, beside=(lambda doc: estimation_files(doc, out)) if figures else None,
                  progress=lambda m: console.print(m, highlight=False, markup=False))
     doc = result.to_dict()
     console.print(estimation_markdown(doc, paired=False), highlight=False, markup=False)  # all of it in the .md
-    written = write_estimation_report(doc, out) if figures else []
+    written = estimation_outputs(out) if figures else []  # written with the JSON, as one change
     run_record = doc["run"]
     console.print(f"draws computed in this invocation: {run_record['draws_computed']}, read from the cache "
                   f"({run_record['draw_cache']}): {run_record['draws_from_cache']}", highlight=False, markup=False)
@@ -103,7 +103,7 @@ def data_efficiency(
     AUC on the same test queries, with the benchmark known and text only."""
     from irtnet.api import ModelSpec
     from irtnet.api.estimation import data_efficiency as run
-    from irtnet.reporting.estimation_figures import efficiency_markdown, efficiency_outputs, write_efficiency_report
+    from irtnet.reporting.estimation_figures import efficiency_files, efficiency_markdown, efficiency_outputs
 
     shares = numbers(fractions, "--fractions", float)
     if shares is not None and not all(math.isfinite(f) for f in shares):  # NaN passes a range check
@@ -113,11 +113,12 @@ def data_efficiency(
         efficiency_outputs(out)
     specs = [_model(config, model, preset, seed, epochs, lr, groups)]
     specs += [ModelSpec(model=name, seed=seed) for name in csv_list(baselines) or []]
-    result = run(table, specs, encoder, fractions=shares, seed=seed,
-                 threads=threads, out=out, progress=lambda m: console.print(m, highlight=False, markup=False))
+    result = run(table, specs, encoder, fractions=shares, seed=seed, threads=threads, out=out,
+                 beside=(lambda doc: efficiency_files(doc, out)) if figures else None,
+                 progress=lambda m: console.print(m, highlight=False, markup=False))
     doc = result.to_dict()
     console.print(efficiency_markdown(doc), highlight=False, markup=False)
-    written = write_efficiency_report(doc, out) if figures else []
+    written = efficiency_outputs(out) if figures else []  # written with the JSON, as one change
     reused = result.run.get("steps_from_cache", 0)
     console.print(f"wrote {out}" + "".join(f", {p}" for p in written)
                   + (f" ({reused} steps read from {result.run['step_cache']})" if reused else ""),

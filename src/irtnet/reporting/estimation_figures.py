@@ -1,8 +1,9 @@
 """Figures and markdown of the estimation evaluation and the data-efficiency curve (matplotlib's Agg canvas).
 
 Each function reads the result's JSON dict (`EstimationEvaluation.to_dict()` / `DataEfficiency.to_dict()`, or
-the file they were written to), so a report can be redrawn from the file alone. `write_estimation_report` and
-`write_efficiency_report` write PNG figures and a markdown summary beside the JSON file.
+the file they were written to), so a report can be redrawn from the file alone. `estimation_files` and
+`efficiency_files` render PNG figures and a markdown summary for beside the JSON file, which the API writes
+with the JSON as one change.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from irtnet._io import atomic_path, check_file_target
+from irtnet._io import check_file_target
 from irtnet.errors import DataError
 from irtnet.reporting.figures import _colors, _figure, png_bytes
 
@@ -171,21 +172,15 @@ def efficiency_markdown(doc: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------- writing
-def _write(path: Path, data: bytes | str) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-    return path
-
-
 def estimation_outputs(json_path: str | Path) -> list[Path]:
-    """What `write_estimation_report` writes beside `json_path`, checked before the work (`check_outputs`)."""
+    """What `estimation_files` renders beside `json_path`, checked before the work (`check_outputs`)."""
     base = Path(json_path)
     return check_outputs(base, [base.with_name(f"{base.stem}-error.png"), base.with_name(f"{base.stem}-coverage.png"),
                                 base.with_suffix(".md")])
 
 
 def efficiency_outputs(json_path: str | Path) -> list[Path]:
-    """What `write_efficiency_report` writes beside `json_path`, checked before the work (`check_outputs`)."""
+    """What `efficiency_files` renders beside `json_path`, checked before the work (`check_outputs`)."""
     base = Path(json_path)
     return check_outputs(base, [base.with_suffix(".png"), base.with_suffix(".md")])
 
@@ -204,14 +199,15 @@ def check_outputs(json_path: Path, twins: list[Path]) -> list[Path]:
     return twins
 
 
-def write_estimation_report(doc: dict[str, Any], json_path: str | Path) -> list[Path]:
-    """`<stem>-error.png`, `<stem>-coverage.png` and `<stem>.md` beside `json_path`; returns their paths."""
+def estimation_files(doc: dict[str, Any], json_path: str | Path) -> list[tuple[Path, bytes | str]]:
+    """(path, content) of `<stem>-error.png`, `<stem>-coverage.png` and `<stem>.md` beside `json_path`, for
+    `api.estimation.evaluate_estimation(beside=...)` to write with the JSON as one change."""
     error, coverage, md = estimation_outputs(json_path)
-    return [_write(error, png_bytes(error_curves(doc))), _write(coverage, png_bytes(coverage_curves(doc))),
-            _write(md, estimation_markdown(doc))]
+    return [(error, png_bytes(error_curves(doc))), (coverage, png_bytes(coverage_curves(doc))),
+            (md, estimation_markdown(doc))]
 
 
-def write_efficiency_report(doc: dict[str, Any], json_path: str | Path) -> list[Path]:
-    """`<stem>.png` and `<stem>.md` beside `json_path`; returns their paths."""
+def efficiency_files(doc: dict[str, Any], json_path: str | Path) -> list[tuple[Path, bytes | str]]:
+    """(path, content) of `<stem>.png` and `<stem>.md` beside `json_path` (`api.estimation.data_efficiency`)."""
     png, md = efficiency_outputs(json_path)
-    return [_write(png, png_bytes(efficiency_curves(doc))), _write(md, efficiency_markdown(doc))]
+    return [(png, png_bytes(efficiency_curves(doc))), (md, efficiency_markdown(doc))]
