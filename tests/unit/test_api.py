@@ -42,10 +42,13 @@ def test_a_benchmark_name_from_a_file_is_refused_naming_the_file_and_row():
     from irtnet.data.vocab import Vocab
     from irtnet.errors import ConfigError, DataError
 
-    class Plain:  # a model that reads no names
-        name, groups_ = "plain", None
+    from irtnet.predictors.base import Router
 
-    class Named:
+    class Plain(Router):  # a model that reads no names (never fitted or scored here)
+        name, groups_ = "plain", None
+        fit = scores = None
+
+    class Named(Plain):
         name, groups_ = "named", Vocab("benchmark", ["gsm8k", "math"])
 
     with pytest.raises(DataError, match=r"answers.jsonl, row 2, field 'benchmark': this plain model reads no "

@@ -63,9 +63,11 @@ def test_a_benchmark_that_is_not_a_name_is_a_config_error(model, benchmark, mess
 
 def test_check_benchmarks_refuses_non_names_and_names_the_file_row():
     from irtnet.data.vocab import Vocab
+    from irtnet.predictors.base import Router
 
-    class Named:
+    class Named(Router):  # never fitted or scored here
         name, groups_ = "named", Vocab("benchmark", ["gsm8k", "math"])
+        fit = scores = None
 
     with pytest.raises(ConfigError, match="got nan"):
         api.check_benchmarks(Named(), [math.nan])

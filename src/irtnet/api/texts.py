@@ -32,13 +32,10 @@ def load(path: str | Path) -> Router:
 
 
 def as_model(predictor: Router | str | Path) -> Router:
-    """`predictor` (a Router, or a stand-in with a `name` and the attributes it is asked for), or the model of the
-    run or checkpoint directory it names (`load`); anything else (None, a dict) is a ConfigError naming the
-    parameter."""
+    """`predictor` (a Router), or the model of the run or checkpoint directory it names (`load`); anything else
+    (None, a dict) is a ConfigError naming the parameter."""
     if isinstance(predictor, (str, os.PathLike)):
         return load(predictor)
-    if not isinstance(predictor, (Router, dict, type)) and isinstance(getattr(predictor, "name", None), str):
-        return predictor
     return expect(predictor, Router, "predictor", "a model (api.load(path)) or the path of a run or checkpoint "
                                                   "directory")
 
