@@ -90,8 +90,11 @@ def test_a_benchmark_name_found_bad_after_reading_is_named_at_its_line(tmp_path)
     from irtnet.api.texts import check_benchmarks
     from irtnet.data.vocab import Vocab
 
-    class Named:
+    from irtnet.predictors.base import Router
+
+    class Named(Router):  # never fitted or scored here
         name, groups_ = "named", Vocab("benchmark", ["gsm8k", "math"])
+        fit = scores = None
 
     path = _write(tmp_path, "pool.jsonl", '{"text": "a", "benchmark": "math"}\n\n\n{"text": "b", "benchmark": "mth"}\n')
     _, benchmarks = read_texts(path)
