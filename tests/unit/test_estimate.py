@@ -850,10 +850,10 @@ def test_a_pool_file_refuses_an_id_given_twice_naming_both_lines(run_dir, tmp_pa
     for lines, message in [
         ([{"id": "x", "text": "an algebra question", "benchmark": "algebra"},
           {"id": "x", "text": "a biology question", "benchmark": "biology"}],
-         "pool.jsonl, line 2, field 'id': the item id 'x' is given twice, in line 1 and here"),
+         "pool.jsonl, line 2, field 'id': the id 'x' is given twice, in line 1 and here"),
         ([{"id": "pool-2", "text": "an algebra question", "benchmark": "algebra"},
           {"text": "a biology question", "benchmark": "biology"}],
-         "the item id 'pool-2' is given twice, in line 1 and here (an item without an id is pool-N"),
+         "the id 'pool-2' is given twice, in line 1 and here (an item without an id is pool-N"),
         ([{"id": ["x"], "text": "an algebra question", "benchmark": "algebra"}],
          "line 1, field 'id': ['x'] is not an item id"),
     ]:

@@ -235,14 +235,17 @@ def test_a_texts_file_refuses_an_id_given_twice_naming_both_records(tmp_path):
 
     lines = _write(tmp_path, "q.jsonl",
                    '{"text": "a", "id": "x"}\n\n{"text": "b", "id": "y"}\n{"text": "c", "id": "x"}\n')
-    with pytest.raises(DataError, match=r"q.jsonl, line 4, field 'id': id 'x' is given twice, in line 1 and here"):
+    with pytest.raises(DataError, match=r"q.jsonl, line 4, field 'id': the id 'x' is given twice, in line 1 and here"):
         read_texts(lines)
     csv = _write(tmp_path, "q.csv", "text,id\na,1\nb,\nc,\nd,1\n")  # empty cells: no id
-    with pytest.raises(DataError, match=r"q.csv, row 4, field 'id': id '1' is given twice, in row 1 and here"):
+    with pytest.raises(DataError, match=r"q.csv, row 4, field 'id': the id '1' is given twice, in row 1 and here"):
         read_texts(csv)
-    ok = _write(tmp_path, "ok.json", json.dumps([{"text": "a", "id": 1}, {"text": "b", "id": "1"}, {"text": "c"},
+    same = _write(tmp_path, "same.json", json.dumps([{"text": "a", "id": 1}, {"text": "b", "id": "1"}]))
+    with pytest.raises(DataError, match=r"row 2, field 'id': the id '1' is given twice"):  # as a pool file reads it
+        read_texts(same)
+    ok = _write(tmp_path, "ok.json", json.dumps([{"text": "a", "id": 1}, {"text": "b", "id": "pool-4"}, {"text": "c"},
                                                  {"text": "d", "id": None}, {"text": "e", "id": None}]))
-    assert read_texts(ok)[0] == ["a", "b", "c", "d", "e"]  # ids are optional; 1 and "1" are two ids
+    assert read_texts(ok)[0] == ["a", "b", "c", "d", "e"]  # ids are optional, and none is made up for a text
 
 
 @pytest.mark.parametrize("name, content, message", [

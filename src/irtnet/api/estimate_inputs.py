@@ -23,7 +23,7 @@ import numpy as np
 
 from irtnet.api.inputs import (
     TEXTS_FIELDS, _given_benchmark, _label_of, _load_records, _text_of, answer_records, check_fields,
-    first_answers, where, where_text,
+    first_answers, is_id, item_ids, where,
 )
 from irtnet.api.run import Run
 from irtnet.api.texts import known_benchmarks, text_queries
@@ -99,31 +99,7 @@ def pool_items(path: Path) -> tuple[list[str], list[str], list[str]]:
         if g is None:
             raise DataError("no benchmark (every pool item needs one)", file=str(path), **where(rows[i], i),
                             field="benchmark")
-    return _pool_ids(rows, path), texts, [str(g) for g in groups]
-
-
-def _pool_ids(rows: list[Any], path: Path) -> list[str]:
-    """Each pool item's id: its `id` field, else `pool-N`; one given twice is an error naming both places."""
-    ids: list[str] = []
-    seen: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        value = row.get("id")
-        if value is None or value == "":
-            qid = f"pool-{i + 1}"
-        elif _is_id(value):
-            qid = str(value).strip()
-        else:
-            raise DataError(f"{value!r} is not an item id (a non-empty string or an integer)", file=str(path),
-                            **where(row, i), field="id")
-        if qid in seen:
-            made = " (an item without an id is pool-N, N its place in the file)" if qid.startswith("pool-") else ""
-            before = where_text(where(rows[seen[qid]], seen[qid]))
-            raise DataError(f"the item id {qid!r} is given twice, in {before} and here{made}: an answer to it would "
-                            "go to one of them; give each item its own id", file=str(path), **where(row, i),
-                            field="id")
-        seen[qid] = i
-        ids.append(qid)
-    return ids
+    return item_ids(rows, path), texts, [str(g) for g in groups]
 
 
 # -------------------------------------------------------------------------------------------- answers
@@ -137,10 +113,10 @@ def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[Any, ...]:
     `query` or `id` field, so that a plan's own lines with `correct` added are an answers file: their `text` and
     `benchmark` must then be the item's), else ("text", benchmark, text)."""
     for name in ("query", "id"):
-        if row.get(name) not in (None, "") and not _is_id(row[name]):
+        if row.get(name) not in (None, "") and not is_id(row[name]):
             raise DataError(f"{row[name]!r} is not an item id (a non-empty string or an integer)", file=str(path),
                             **where(row, i), field=name)
-    given = {name: str(row[name]).strip() for name in ("query", "id") if _is_id(row.get(name))}
+    given = {name: str(row[name]).strip() for name in ("query", "id") if is_id(row.get(name))}
     if len(set(given.values())) > 1:
         raise DataError(f"two item ids ('query' {given['query']!r} and 'id' {given['id']!r}); give the item in one "
                         "of them", file=str(path), **where(row, i), field="id")
@@ -157,11 +133,6 @@ def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[Any, ...]:
         return "text", bench, text
     raise DataError("no item (expected a 'query' id of the run's table, or a 'text' and its 'benchmark')",
                     file=str(path), **where(row, i), field="query")
-
-
-def _is_id(value: Any) -> bool:
-    """A query id as an answers row gives it: a non-empty string or an integer (not a boolean)."""
-    return isinstance(value, (str, int)) and not isinstance(value, bool) and bool(str(value).strip())
 
 
 def _check_id_row(key: tuple[Any, ...], pos: int, pool: ItemPool, path: Path, at: dict[str, int]) -> None:

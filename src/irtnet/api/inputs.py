@@ -170,25 +170,43 @@ def read_texts(path: str | Path) -> tuple[list[str], list[str | None]]:
     if not rows:
         raise DataError("no texts", file=str(path))
     check_fields(rows, path, TEXTS_FIELDS, TEXTS_READS, "a texts file")
-    _refuse_repeated_ids(rows, path)
+    item_ids(rows, path, None)  # optional, but one given twice is an error, read as a pool file reads it
     texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
     return texts, [_given_benchmark(r, path, i, new_ok=True) for i, r in enumerate(rows)]
 
 
-def _refuse_repeated_ids(rows: list[Record], path: Path) -> None:
-    """Ids are optional (null or an empty CSV cell: none), but one given to two records is an error naming both."""
+def is_id(value: Any) -> bool:
+    """An item id as a file gives it: a non-empty string or an integer (not a boolean)."""
+    return isinstance(value, (str, int)) and not isinstance(value, bool) and bool(str(value).strip())
+
+
+def item_ids(rows: list[Record], path: Path, unnamed: str | None = "pool") -> list[str | None]:
+    """Each record's id: its `id` field (a non-empty string or an integer, read as text), else `<unnamed>-N`, N
+    its place in the file (None where `unnamed` is None); one given twice (1 and "1" alike) is an error naming
+    both places."""
+    ids: list[str | None] = []
     seen: dict[str, int] = {}
     for i, row in enumerate(rows):
         value = row.get("id")
-        if value is None or value == "":
+        if (value is None or value == "") and unnamed is None:
+            ids.append(None)
             continue
-        key = json.dumps(value, sort_keys=True)
-        if key in seen:
-            j = seen[key]
-            raise DataError(f"id {value!r} is given twice, in {where_text(where(rows[j], j))} and here: an id names "
-                            "one text; give each its own, or leave the ids out", file=str(path), **where(row, i),
-                            field="id")
-        seen[key] = i
+        if value is None or value == "":
+            qid = f"{unnamed}-{i + 1}"
+        elif is_id(value):
+            qid = str(value).strip()
+        else:
+            raise DataError(f"{value!r} is not an item id (a non-empty string or an integer)", file=str(path),
+                            **where(row, i), field="id")
+        if qid in seen:
+            made = f" (an item without an id is {unnamed}-N, N its place in the file)" if unnamed and qid.startswith(
+                f"{unnamed}-") else ""
+            raise DataError(f"the id {qid!r} is given twice, in {where_text(where(rows[seen[qid]], seen[qid]))} and "
+                            f"here{made}: an id names one item; give each its own, or leave the ids out",
+                            file=str(path), **where(row, i), field="id")
+        seen[qid] = i
+        ids.append(qid)
+    return ids
 
 
 def _label_of(row: dict[str, Any], file: Path, i: int) -> float:
