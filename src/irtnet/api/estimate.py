@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from irtnet.api.data import prepare, split_datasets
+from irtnet.api.data import as_path, prepare, split_datasets
 from irtnet.api.estimate_inputs import ItemPool, PoolItem, model_groups, pool_items, read_pool_answers
 from irtnet.api.run import Run, is_run_dir
 from irtnet.api.texts import load, text_queries
@@ -245,12 +244,6 @@ def _check_pool(pool: Any, replay_weight: str) -> None:
                           "correction runs; leave it out, or give the run directory without a pool")
 
 
-def _path(value: Any, name: str) -> Path:
-    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
-        raise ConfigError(f"{name} must be a path, got {value!r}")
-    return Path(value)
-
-
 def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, level: float = 0.9,
                    target_width: float | None = None, pool: str | Path | None = None,
                    prior_strength: float | None = 1.0,
@@ -262,7 +255,7 @@ def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, leve
     `max_k` (with `target_width`; default 1000) the most answers counted for it; `prior_strength` a number or
     'auto' (None: chosen on the known models)."""
     strength = _check(level, target_width, replay_folds, replay_weight, prior_strength, n_draws, seed, max_k)
-    answers_file = _path(answers_file, "answers_file")
+    answers_file = as_path(answers_file, "answers_file")
     _check_pool(pool, replay_weight)
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = read_pool_answers(answers_file, items, predictor)
@@ -313,7 +306,7 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
         raise ConfigError(f"ask must be a function of the items to ask, returning their outcomes; got {ask!r}")
     _whole(rounds, "rounds", 1)
     _whole(per_round, "per_round", 1)
-    answers_file = None if answers_file is None else _path(answers_file, "answers_file")
+    answers_file = None if answers_file is None else as_path(answers_file, "answers_file")
     _check_pool(pool, replay_weight)
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = (read_pool_answers(answers_file, items, predictor) if answers_file

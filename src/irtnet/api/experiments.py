@@ -178,7 +178,8 @@ def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_
         raise ConfigError("--strategies is empty: name at least one (d-optimal, fisher, random, each optionally "
                           "-balanced)")
     strategies, models = name_list(strategies, "strategies"), name_list(models, "models")
-    if not any(parse_strategy(strategy)[0] == "random" for strategy in strategies):
+    random_runs = any(parse_strategy(strategy)[0] == "random" for strategy in strategies)
+    if not random_runs:
         if n_random is not None:
             raise UnusedOptionError(f"--n-random is read only by the random strategies (random, random-balanced), "
                                     f"and --strategies {','.join(strategies)} runs none: leave out --n-random")
@@ -198,7 +199,7 @@ def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_
                                        prior_kind=prior_kind, models=models, progress=progress)
     result.settings.update(table=str(table), encoder=encoder, model=resolve_spec(model).model_dump(mode="json"),
                            retrain_epochs=retrain_epochs)
-    if not any(parse_strategy(strategy)[0] == "random" for strategy in strategies):
+    if not random_runs:
         result.settings.pop("n_random", None)  # no random strategy ran: no draws to record
     return result
 
