@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from irtnet._io import unique_keys
 from irtnet.errors import ConfigError, DataError
@@ -72,6 +72,9 @@ class RefusedAsConfigError(type(BaseModel)):  # type: ignore[misc]  # pydantic's
             raise ConfigError(f"invalid {cls.__name__}: {validation_brief(exc)}") from None
 
 
+HOLDOUT_FRACTIONS = (0.9, 0.1, 0.0)  # a benchmark split's default: training and validation of the other benchmarks
+
+
 class DataConfig(BaseModel, metaclass=RefusedAsConfigError):
     """Which table, which encoder, and how queries are split."""
 
@@ -84,9 +87,9 @@ class DataConfig(BaseModel, metaclass=RefusedAsConfigError):
                           "(model, query) pairs of queries seen with other models); None: pair for a model with "
                           "free per-item parameters, else query")
     fractions: tuple[float, float, float] = Field(
-        (0.8, 0.1, 0.1), description="train, validation and test fractions of the queries; a benchmark split uses "
-                                     "only the validation one (the share of the other benchmarks' queries kept for "
-                                     "validation), its test part being the held-out benchmarks")
+        (0.8, 0.1, 0.1), description="train, validation and test fractions of the queries; a benchmark split's "
+                                     "are TRAIN,VAL,0 (default 0.9,0.1,0: the other benchmarks' queries cut into "
+                                     "training and validation), its test part being the held-out benchmarks")
     holdout_benchmark: str | list[str] | None = Field(
         None, description="the test benchmark, or a list of them, when split = 'benchmark': every query of "
                           "these is a test query and none is trained on")
@@ -97,6 +100,15 @@ class DataConfig(BaseModel, metaclass=RefusedAsConfigError):
     @classmethod
     def _fractions(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         return validate_fractions(v)
+
+    @model_validator(mode="after")
+    def _holdout_fractions(self) -> DataConfig:
+        """A benchmark split without fractions given cuts the other benchmarks' queries 0.9 / 0.1, as the CLI does:
+        the default's 0.1 test fraction would not be used, so it is not recorded as if it were."""
+        held_out = self.holdout_benchmark is not None and self.split in (None, "benchmark")
+        if held_out and "fractions" not in self.model_fields_set:
+            self.fractions = HOLDOUT_FRACTIONS
+        return self
 
 
 def validation_brief(exc: ValidationError) -> str:

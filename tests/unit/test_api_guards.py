@@ -49,6 +49,17 @@ def test_a_holdout_benchmark_without_a_split_kind_makes_a_benchmark_split(table_
         api.make_split(table, DataConfig(table="-", holdout_benchmark="chem"))
 
 
+def test_a_benchmark_split_records_the_fractions_it_uses_and_refuses_a_test_fraction(table_path):
+    """Without fractions a benchmark split is 0.9 / 0.1 / 0, as on the command line (the default 0.1 test share
+    would be unused, and recorded as if it were); a test fraction given is refused, not dropped."""
+    table = api.load_table(table_path)
+    assert DataConfig(table="-", holdout_benchmark="algebra").fractions == (0.9, 0.1, 0.0)
+    assert DataConfig(table="-", split="query").fractions == (0.8, 0.1, 0.1)
+    api.make_split(table, DataConfig(table="-", holdout_benchmark="algebra", fractions=(0.8, 0.2, 0)))
+    with pytest.raises(ConfigError, match="fractions 0.8,0.1,0.1 with held-out benchmarks.*test fraction must be 0"):
+        api.make_split(table, DataConfig(table="-", holdout_benchmark="algebra", fractions=(0.8, 0.1, 0.1)))
+
+
 @pytest.mark.parametrize("kind", ["query", "pair"])
 def test_a_holdout_benchmark_beside_another_split_kind_is_refused(table_path, kind):
     table = api.load_table(table_path)

@@ -346,3 +346,18 @@ def test_a_killed_training_leaves_the_existing_run_whole(tmp_path, table_path):
     proc.wait()
     assert Run.open(tmp_path / "run").run_id == first.run_id
     api.evaluate_run(tmp_path / "run")  # still whole: its split and its model belong together
+
+
+def test_a_training_sweeps_the_staging_folders_a_killed_training_left(tmp_path, table_path):
+    """A staging folder (`.<run>.*.tmp`) that a kill left behind is removed by the next training into that path
+    once it is an hour old; a fresh one (another training's, in progress) and other runs' are kept."""
+    import os
+
+    stale, fresh, other = (tmp_path / ".run.dead.tmp", tmp_path / ".run.live.tmp", tmp_path / ".other.dead.tmp")
+    for folder in (stale, fresh, other):
+        (folder / "model").mkdir(parents=True)
+        (folder / "model" / "weights.safetensors").write_bytes(b"half")
+    for folder in (stale, other):
+        os.utime(folder, (0, 0))
+    train_run(_spec(table_path), tmp_path / "run", progress=False)
+    assert not stale.exists() and fresh.exists() and other.exists()

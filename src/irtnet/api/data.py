@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from irtnet.config import DataConfig, expect
+from irtnet.config import DataConfig, check_holdout_fractions, expect
 from irtnet.data.dataset import Dataset
 from irtnet.data.embeddings import DEFAULT_ENCODER, CacheFill, embed_queries, fill_cache
 from irtnet.data.encode_pool import read_texts
@@ -70,6 +70,7 @@ def make_split(table: ResponseTable, cfg: DataConfig) -> QuerySplit | PairSplit:
         if not cfg.holdout_benchmark:
             raise ConfigError(f"split 'benchmark' needs holdout_benchmark (a benchmark name or a list of them), "
                               f"got {cfg.holdout_benchmark!r}")
+        check_holdout_fractions(cfg.fractions, option="fractions")  # a test fraction would be silently unused
         held = [cfg.holdout_benchmark] if isinstance(cfg.holdout_benchmark, str) else cfg.holdout_benchmark
         split = leave_benchmarks_out(table, held, cfg.fractions[1], cfg.seed)
         return check_split_parts(split, cfg.fractions, len(split.train) + len(split.val),

@@ -17,6 +17,7 @@ still has the content it was trained on.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -31,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from irtnet._io import current_umask, read_json, recover_dir, swap_dir, write_json
+from irtnet._io import clear_stale_temps, current_umask, read_json, recover_dir, swap_dir, write_json
 from irtnet._version import __version__
 from irtnet.api.data import as_path, load_table, make_split, prepare, split_datasets, split_kind
 from irtnet.config import DataConfig, deep_update, expect, name_list
@@ -299,13 +300,15 @@ def _write_run(spec: RunSpec, out: Path, overwrite: bool, predictor: Router, spl
 
 
 class _staging:
-    """A hidden sibling folder that becomes `out` on success (rename), and is removed on failure."""
+    """A hidden sibling folder that becomes `out` on success (rename), and is removed on failure. Such folders
+    that a killed writer left (`.<name>.*.tmp`, untouched for an hour) are removed first, as `atomic_dir` does."""
 
     def __init__(self, out: Path, overwrite: bool) -> None:
         self.out, self.overwrite = out, overwrite
 
     def __enter__(self) -> Path:
         self.out.parent.mkdir(parents=True, exist_ok=True)
+        clear_stale_temps(self.out.parent, f".{glob.escape(self.out.name)}.*.tmp")
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
         os.chmod(self.tmp, 0o777 & ~current_umask())  # mkdtemp makes it private; a run follows the umask
         return self.tmp
