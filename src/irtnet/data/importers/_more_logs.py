@@ -121,6 +121,26 @@ def message_text(value: Any) -> str | None:
 
 
 # ---------------------------------------------------------------- reading
+class AllBut(frozenset):
+    """A `nan_text` (`read_samples`) naming every field except these: `name in AllBut(ids)` for any other name."""
+
+    def __contains__(self, name: object) -> bool:
+        return not super().__contains__(name)
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def non_finite_text(value: Any) -> bool:
+    """Whether `value` is a NaN or infinity kept as text by `read_samples`'s `nan_text` ("NaN", "-Infinity", "nan")."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return not np.isfinite(float(value))
+    except ValueError:
+        return False
+
+
 def read_samples(file: Path, report: ImportReport, nan_text: Collection[str] = ()) -> pd.DataFrame:
     """A samples file as a frame with `_row`: JSON Lines (also when named .json), a JSON list, or Parquet. In the
     `nan_text` fields a NaN or infinite value that is not a null is read as its text (`read_frame`), so that it

@@ -118,7 +118,8 @@ def _run_names(folder: Path) -> tuple[str, str, str]:
     file = folder / "run_spec.json"
     spec = _load_json(file)
     name = spec.get("name") if isinstance(spec, dict) else None
-    model = (spec.get("adapter_spec") or {}).get("model") if isinstance(spec, dict) else None
+    adapter = spec.get("adapter_spec") if isinstance(spec, dict) else None
+    model = adapter.get("model") if isinstance(adapter, dict) else None
     if not isinstance(name, str) or not name.strip():
         raise DataError("no run name", file=str(file), field="name")
     if not isinstance(model, str) or not model.strip():
@@ -131,7 +132,7 @@ def _run_names(folder: Path) -> tuple[str, str, str]:
 # ---------------------------------------------------------------- scores
 def _stat(row: dict[str, Any], metric: str) -> dict[str, Any] | None:
     """The row's stat named `metric` computed on the instance itself (not on a perturbation)."""
-    for stat in row.get("stats") or []:
+    for stat in row.get("stats") or []:  # a list (`_check_row`)
         name = stat.get("name") if isinstance(stat, dict) else None
         if isinstance(name, dict) and name.get("name") == metric and not name.get("perturbation"):
             return stat
@@ -167,7 +168,7 @@ def _instance_values(rows: list[dict[str, Any]], metric: str, splits: list[str] 
 
 
 def _check_row(row: Any, file: str, index: int) -> None:
-    """A row must be an object with a string `instance_id` (HELM writes ids such as "id147")."""
+    """A row must be an object with a string `instance_id` (HELM writes ids such as "id147") and a list of `stats`."""
     if not isinstance(row, dict):
         raise DataError(f"a row is a {type(row).__name__}, not an object", file=file, row=index)
     iid = row.get("instance_id")
@@ -178,6 +179,9 @@ def _check_row(row: Any, file: str, index: int) -> None:
                         row=index, field="instance_id")
     if not iid.strip():
         raise DataError("the instance_id is empty", file=file, row=index, field="instance_id")
+    if not isinstance(row.get("stats", []), list):
+        raise DataError(f"stats is a {type(row['stats']).__name__}, not a list of stats", file=file, row=index,
+                        field="stats")
 
 
 def _checks(folder: Path, model: str, task: str, metric: str, values: dict[str, list[float]],
@@ -185,7 +189,7 @@ def _checks(folder: Path, model: str, task: str, metric: str, values: dict[str, 
     """Per split: the mean over the imported instances against the run's stats.json figure."""
     stated: dict[str, float] = {}
     file = folder / "stats.json"
-    for stat in parse_json(file.read_bytes(), str(file)) if file.is_file() else []:
+    for stat in _load_list(file) if file.is_file() else []:
         name = stat.get("name") if isinstance(stat, dict) else None
         if isinstance(name, dict) and name.get("name") == metric and not name.get("perturbation"):
             stated.setdefault(str(name.get("split")), stat.get("mean"))
@@ -211,7 +215,8 @@ def _texts(folder: Path, choices: bool, report: ImportReport) -> dict[str, str]:
         instance = rs.get("instance") if isinstance(rs, dict) else None
         if not isinstance(instance, dict) or instance.get("perturbation") or instance.get("id") in out:
             continue
-        text = (instance.get("input") or {}).get("text")
+        given = instance.get("input")
+        text = given.get("text") if isinstance(given, dict) else None
         if isinstance(text, str):
             mapping = rs.get("output_mapping")
             if choices and isinstance(mapping, dict) and mapping:

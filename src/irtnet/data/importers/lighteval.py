@@ -160,6 +160,10 @@ def _rows(frame: pd.DataFrame, run: _Run, results: Any) -> tuple[list[str], str,
     if "metrics" in frame.columns and ("example" in frame.columns or "full_prompt" in frame.columns):
         text_col = "example" if "example" in frame.columns else "full_prompt"
         texts = frame[text_col].astype(object).where(frame[text_col].notna(), None).tolist()
+        for t, row in zip(texts, frame["_row"]):  # the text is the item's id here: a null would join all null rows
+            if t is None or not str(t).strip():
+                raise DataError(f"no text to key the item by (got {t!r}): older details files key items by "
+                                f"their {text_col}", file=file, **row_where(file, int(row)), field=text_col)
         ids = [hashlib.sha1(str(t).encode("utf-8")).hexdigest()[:16] for t in texts]
         metrics = [_json_struct(m, row, file) for m, row in zip(frame["metrics"], frame["_row"])]
         return ids, _task_key(run.task, results), texts, _metric_frame(metrics)

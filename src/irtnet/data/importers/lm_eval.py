@@ -165,7 +165,8 @@ def _model_name(data: dict[str, Any], file: str, report: ImportReport) -> str:
     name = data.get("model_name")
     if isinstance(name, str) and name.strip():
         return name.strip()
-    args = (data.get("config") or {}).get("model_args")
+    config = data.get("config")
+    args = config.get("model_args") if isinstance(config, dict) else None
     if isinstance(args, str):
         args = dict(part.split("=", 1) for part in args.split(",") if "=" in part)
     pretrained = args.get("pretrained") if isinstance(args, dict) else None
@@ -188,7 +189,7 @@ def _read_rows(file: Path) -> list[tuple[int, dict[str, Any]]]:
     for item, line in zip(items, lines):
         if not isinstance(item, dict):
             raise DataError(f"a {type(item).__name__}, not a sample (a JSON object)", file=str(file), line=line)
-        if not isinstance(item.get("doc_id"), int):
+        if not isinstance(item.get("doc_id"), int) or isinstance(item["doc_id"], bool):
             raise DataError(f"missing or non-integer doc_id (got {item.get('doc_id')!r})", file=str(file), line=line,
                             field="doc_id")
     if not items:
@@ -264,6 +265,9 @@ def _choose_metric(rows: list[tuple[int, dict[str, Any]]], task: str, res: _Resu
     per_item = [m for m in listed if not _corpus_level(row.get(m) for _, row in rows)]
     if per_item:
         return per_item[0]  # its values must all be scores (`_value`): one bad value is an error, never a skip
+    null = next((m for m in listed if all(row.get(m) is None for _, row in rows)), None)
+    if null is not None:  # a null score is an error, never "corpus-level" (nor missing)
+        return null
     skip(report, "lm-eval sample rows of tasks without a per-item score (corpus-level metrics only)", len(rows))
     report.notes.append(f"{file}: task {task!r} has no per-item score (its metrics {listed} are aggregated "
                         "over the corpus only): not imported")

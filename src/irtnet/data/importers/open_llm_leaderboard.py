@@ -25,7 +25,7 @@ optionally `filter` and `metrics` (the names of its metric fields), and the metr
   MuSR (acc_norm), MMLU-Pro (acc), MATH (exact_match) and IFEval (prompt-level strict). Those four are 0/1 by
   definition: one of them is taken wherever a row has it, and a value of it that is not a score (2, "yes") is
   an error naming the line, never a reason to read another metric; a null is not observed (counted), a NaN
-  an error. Lists such as
+  an error (in any metric field that would be read but for it, too). Lists such as
   `inst_level_strict_acc` are never a per-item outcome. A task without such a metric is skipped and
   counted; the notes say which metric each task used.
 - a file whose rows carry several `filter` values keeps option `filter`'s rows (the others counted);
@@ -46,11 +46,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from irtnet.data.importers._more_logs import (TIMESTAMP, choose_metric, describe_metrics, dig, finish, keep_latest,
-                                              load_json, metric_outcome, read_samples, split_timestamp)
+from irtnet.data.importers._more_logs import (TIMESTAMP, AllBut, choose_metric, describe_metrics, dig, finish,
+                                              is_binary, keep_latest, load_json, metric_outcome, non_finite_text,
+                                              read_samples, split_timestamp)
 from irtnet.data.importers._source import require_path, skip
 from irtnet.data.merge import entry
-from irtnet.data.records import make_records, require_columns, row_where
+from irtnet.data.records import make_records, require_columns, row_noun, row_where
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import DataError
 
@@ -117,12 +118,15 @@ def _read_run(run: _Run, metric: str | None, model: str | None, filter: str | No
               provenance: dict[str, list[dict[str, Any]]], used: list[str]) -> pd.DataFrame:
     results = _results(run)
     name_of_model = model or str(dig(results, "model_name") or run.folder_model)
-    frame = read_samples(run.file, report, nan_text=PREFERRED + ((metric,) if metric else ()))  # NaN: not missing
+    frame = read_samples(run.file, report, nan_text=AllBut(_STRUCTURE))  # in every metric field, NaN is not missing
     require_columns(frame, ["doc_id"], str(run.file))
     frame = _one_filter(frame, run, filter, report)
     ids = _item_keys(frame, run, report)
     metrics = _metrics(frame)
     name = choose_metric(metrics, metric, PREFERRED, binary_names=PREFERRED)  # a bad 0/1 value: an error, not a skip
+    if metric is None:  # a field passed over for a NaN in it would be a guess: an error instead
+        order = [c for c in PREFERRED if c in metrics.columns] + [c for c in metrics.columns if c not in PREFERRED]
+        _refuse_non_finite(metrics[order if name is None else order[:order.index(name)]], frame, run)
     if name is None:
         wanted = f"metric {metric!r}" if metric else "a 0/1-valued metric"
         skip(report, f"records of tasks without {wanted}", len(frame))
@@ -143,6 +147,18 @@ def _read_run(run: _Run, metric: str | None, model: str | None, filter: str | No
         str(run.file), run.task, "lm-eval", dig(results, "lm_eval_version"), dig(results, "versions", run.task),
         dig(results, "task_hashes", run.task)))
     return records
+
+
+def _refuse_non_finite(metrics: pd.DataFrame, frame: pd.DataFrame, run: _Run) -> None:
+    """A field that would be the 0/1 metric but for a NaN or infinity: a DataError naming the line (a NaN is never
+    read as missing, nor a reason to read another field)."""
+    for name in metrics.columns:
+        bad = metrics[name].map(non_finite_text).to_numpy(dtype=bool)
+        if bad.any() and is_binary(metrics[name][~bad]):
+            row = int(frame["_row"].to_numpy()[np.flatnonzero(bad)[0]])
+            raise DataError(f"score {metrics[name].to_numpy()[bad][0]!r} is NaN or infinite: not a 0/1 score, and not "
+                            f"missing either (only a null is; {int(bad.sum())} such {row_noun(str(run.file))}s)",
+                            file=str(run.file), **row_where(str(run.file), row), field=str(name))
 
 
 def _one_filter(frame: pd.DataFrame, run: _Run, filter: str | None, report: ImportReport) -> pd.DataFrame:

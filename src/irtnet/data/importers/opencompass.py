@@ -195,6 +195,9 @@ def _row(item: Any, key: str, row: int, result: _Result, prompts: dict[str, Any]
                         file=str(result.file), row=row, field="details")
     k, n = _counts(item[field], result, row, field)
     ident = item.get("example_abbr")
+    if ident is not None and (isinstance(ident, bool) or not isinstance(ident, (str, int)) or not str(ident).strip()):
+        raise DataError(f"the item id is empty or not text (got {ident!r})", file=str(result.file), row=row,
+                        field="example_abbr")
     text = message_text(item.get("prompt", item.get("origin_prompt")))
     if text is None and ident is None:
         text = message_text(prompts.get(key, {}).get("origin_prompt") if isinstance(prompts.get(key), dict) else None)
