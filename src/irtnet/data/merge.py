@@ -25,7 +25,10 @@ benchmark) with the table's own source and nothing else known.
   same label is kept once (the first source's record) and counted in the report;
 - a query with different texts in different sources (e.g. each model's chat template) keeps the first
   source's text, noted; a query with two benchmarks is an error;
-- a per-response cost survives only when every source has one.
+- a per-response cost survives only when every source has one;
+- a model's metadata (a `models` column other than provenance, e.g. `release_date`) with two different values
+  in two sources is an error naming the model, the column, both values and both sources; a value missing in
+  one source takes the other's.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ def merge_tables(tables: Sequence[ResponseTable], sources: Sequence[str] | None 
     records = _drop_partial_cost(records, tables, report)
     records = _resolve_labels(records, names, labels, report)
     queries = _queries(records, names, report)
-    models = _models(tables, entries, tags)
+    models = _models(tables, entries, tags, names)
     merged = ResponseTable.from_records(records.drop(columns=["_src", "benchmark", "text"]), queries=queries,
                                         models=models, source=report.source, report=report)
     merged.report.notes.append(f"merged {len(tables)} tables: {merged.n_models} models x {merged.n_queries} "
@@ -252,8 +255,8 @@ def _queries(records: pd.DataFrame, names: list[str], report: ImportReport) -> p
 
 
 def _models(tables: Sequence[ResponseTable], entries: list[list[dict[str, Any]]],
-            tags: Mapping[int, Mapping[str, str]]) -> pd.DataFrame:
-    """The models frames of all tables (first non-null metadata wins) with every source's provenance."""
+            tags: Mapping[int, Mapping[str, str]], names: list[str]) -> pd.DataFrame:
+    """The models frames of all tables with every source's provenance; two different values are an error."""
     per_model: dict[str, list[dict[str, Any]]] = {}
     for i, items in enumerate(entries):
         for item in items:
@@ -261,6 +264,17 @@ def _models(tables: Sequence[ResponseTable], entries: list[list[dict[str, Any]]]
             if item["benchmark"] in tags.get(i, {}):
                 renamed["benchmark"] = f"{item['benchmark']}@{tags[i][item['benchmark']]}"
             per_model.setdefault(item["model"], []).append(renamed)
-    meta = pd.concat([t.models.drop(columns=[PROVENANCE], errors="ignore") for t in tables], ignore_index=True)
-    meta = meta.assign(model=meta["model"].astype(str)).groupby("model", sort=True).first().reset_index()
+    meta = pd.concat([t.models.drop(columns=[PROVENANCE], errors="ignore").assign(_src=i)
+                      for i, t in enumerate(tables)], ignore_index=True)
+    meta = meta.assign(model=meta["model"].astype(str))
+    for column in meta.columns.drop(["model", "_src"]):
+        known = meta.loc[meta[column].notna(), ["model", column, "_src"]].drop_duplicates(["model", column])
+        clash = known[known["model"].duplicated(keep=False)]
+        if len(clash):
+            a, b = clash.sort_values(["model", "_src"], kind="stable").head(2).to_dict("records")  # one model's
+            raise DataError(f"model {a['model']!r}: {column} is {a[column]!r} in {names[a['_src']]} but "
+                            f"{b[column]!r} in {names[b['_src']]} ({clash['model'].nunique()} such models); "
+                            "the tables disagree about the model, so they are not merged",
+                            file=names[b["_src"]], field=column)
+    meta = meta.drop(columns=["_src"]).groupby("model", sort=True).first().reset_index()
     return meta.merge(provenance_models(per_model), on="model", how="left")

@@ -25,7 +25,9 @@ bool instead (EEE's converters set it only for correctness metrics, so prefer th
 other results are counted. Records without `evaluation_result_id` are skipped and counted unless
 `unattributed=True`: the lm-eval converter writes such a record with a placeholder score 0.0 when a
 sample has no numeric metric, so reading it would turn "not scored" into "wrong". Records with an
-`error` are not observed (counted). Repeated (model, query) records (epochs) are majority-voted as k of n.
+`error` are not observed (counted). A sample scored several times for one model and result in one file (epochs,
+trials) is one item: all 0/1 as k of n, else the mean as a fraction (as the harness importers store trials);
+the same sample id twice with the same `metadata.epoch` is an error.
 
 Provenance per (model, evaluation): the samples file, `eval_library.name` / `version` from the aggregate
 file (tool `every-eval-ever` when there is none); EEE records no task version or hash.
@@ -104,6 +106,8 @@ def _flat(item: Any, line: int, file: Path, text: str) -> dict[str, Any]:
     out["evaluation_result_id"] = item.get("evaluation_result_id")
     out["text"] = (dig(item, "input", "formatted") if text == "formatted" else None) or out["input.raw"]
     out["error"] = item.get("error") or None
+    epoch = dig(item, "metadata", "epoch")  # EEE's Inspect converter writes one record per epoch
+    out["epoch"] = None if epoch is None else str(epoch)
     return out
 
 
@@ -164,9 +168,42 @@ def _records(group: pd.DataFrame, file: Path, name: str, result: str, aggregate:
                            outcome_kind=kind, benchmark="evaluation_name", text="text")
     report.notes.append(f"{file}: evaluation {name!r} reads result {result!r} ({field}; mean "
                         f"{float(np.mean(records['n_correct'])):.4f} over {len(records)} records)")
+    records = _trials(records.assign(_epoch=work["epoch"].to_numpy()), file, name, report)
     tool = dig(aggregate, "eval_library", "name") or "every-eval-ever"
     version = dig(aggregate, "eval_library", "version")
     for model in pd.unique(records["model"]):
         provenance.setdefault(str(model), []).append(
             entry(str(file), name, str(tool), None if version == "unknown" else version))
     return records
+
+
+def _trials(records: pd.DataFrame, file: Path, name: str, report: ImportReport) -> pd.DataFrame:
+    """A sample scored several times for one model (epochs, trials) as one record, as the harness importers store
+    trials: all 0/1 -> k of n, else their mean as a fraction (n_trials = 1). One sample id twice with the same
+    `metadata.epoch` is an error (a duplicate, not a trial)."""
+    epoch = records[records["_epoch"].notna()]
+    twice = epoch[epoch.duplicated(["model", "query", "_epoch"], keep=False)]
+    if len(twice):
+        a = twice.iloc[0]
+        b = twice[(twice["model"] == a["model"]) & (twice["query"] == a["query"]) & (twice["_epoch"] == a["_epoch"])
+                  ].iloc[1]
+        raise DataError(f"sample_id {a['query'].split('/', 1)[1]!r} of model {a['model']!r} is given twice for epoch "
+                        f"{a['_epoch']} (first on line {a['_row']})", file=str(file), line=int(b["_row"]),
+                        field="sample_id")
+    records = records.drop(columns="_epoch")
+    dup = records.duplicated(["model", "query"], keep=False).to_numpy()
+    if not dup.any():
+        return records
+    grouped = records[dup].assign(_soft=~records["n_correct"][dup].isin((0.0, 1.0))).groupby(
+        ["model", "query"], sort=False)
+    agg = grouped.agg(benchmark=("benchmark", "first"), text=("text", "first"), _row=("_row", "first"),
+                      k=("n_correct", "sum"), mean=("n_correct", "mean"), n=("n_correct", "size"),
+                      soft=("_soft", "any")).reset_index()
+    soft = agg["soft"].to_numpy()
+    merged = agg.assign(n_correct=np.where(soft, agg["mean"], agg["k"]),
+                        n_trials=np.where(soft, 1.0, agg["n"].astype(np.float64)))[records.columns]
+    report.notes.append(f"{file}: evaluation {name!r}: {len(agg)} samples are scored several times for one model "
+                        f"({int(dup.sum())} records; epochs or trials): each is one item, 0/1 scores as k of n"
+                        + (f", soft scores as their mean (a fraction, n_trials = 1; {int(soft.sum())} items)"
+                           if soft.any() else ""))
+    return pd.concat([records[~dup], merged], ignore_index=True)

@@ -23,7 +23,8 @@ Mapping:
 Older lighteval details (columns `example`, `full_prompt`, `metrics`, no doc id) are read too: text =
 `example` (else `full_prompt`), query = `<task>/<sha1(text)[:16]>`, outcome from `metrics` (a struct or
 a JSON string); the same text twice in one file is one item there, its rows merged by vote (counted).
-When one model has several runs of a task, the latest timestamp is kept and the older files are counted.
+When one model (the name its records are imported under) has several runs of a task, the latest timestamp is
+kept and the older files are counted. A `model_name` that is not text is an error naming the results file.
 Provenance per (model, task): the details file, lighteval's `lighteval_sha` (when not "?"),
 `config_tasks[task].version` and `summary_tasks[task].hashes.hash_examples`.
 """
@@ -59,10 +60,10 @@ BINARY_METRICS = ("acc", "acc_norm", "acc_norm_nospace", "em", "qem", "pem", "pq
 @dataclass(frozen=True)
 class _Run:
     file: Path
-    model: str
+    model: str  # the model the records are imported under (also the key of "keep the latest run")
     task: str  # as in the file name
     stamp: str
-    results: Path | None
+    results: Any  # the results JSON of the run, None without one
 
 
 def import_lighteval(path: str | Path, metric: str | None = None) -> ResponseTable:
@@ -101,14 +102,27 @@ def _run(file: Path) -> _Run:
     details = next((p for p in file.parents if p.name == "details"), None)
     if details is None or file.parent.parent == details:
         return _Run(file, file.parent.parent.name or file.parent.name, task, stamp, None)
-    model = "/".join(file.parent.parent.relative_to(details).parts)
-    return _Run(file, model, task, stamp, details.parent / "results" / model / f"results_{stamp}.json")
+    folders = "/".join(file.parent.parent.relative_to(details).parts)
+    results_file = details.parent / "results" / folders / f"results_{stamp}.json"
+    results = load_json(results_file) if results_file.is_file() else None
+    return _Run(file, _model_name(results, folders, results_file), task, stamp, results)
+
+
+def _model_name(results: Any, folders: str, file: Path) -> str:
+    """`config_general.model_name` of the results file, else the folder-derived name; a name that is not text
+    (a list, a number) is an error naming the file."""
+    name = dig(results, "config_general", "model_name")
+    if name is None or name == "":
+        return folders
+    if not isinstance(name, str):
+        raise DataError(f"model_name is a {type(name).__name__} ({name!r}), not a model name (text)", file=str(file),
+                        field="config_general.model_name")
+    return name
 
 
 def _read_run(run: _Run, metric: str | None, report: ImportReport,
               provenance: dict[str, list[dict[str, Any]]], used: list[str]) -> pd.DataFrame:
-    results = load_json(run.results) if run.results is not None and run.results.is_file() else None
-    model = str(dig(results, "config_general", "model_name") or run.model)
+    results, model = run.results, run.model
     frame = read_frame(run.file, None, report)
     if frame.empty:
         raise DataError("holds no items (the details file has no rows)", file=str(run.file))

@@ -32,6 +32,9 @@ sentence, passage; otherwise the logged prompt. "prompt" takes the logged prompt
 (`arguments.gen_args_0.arg_0`: few-shot examples and chat template included); "none" leaves it empty;
 any other value names a doc field. The notes say which rule each task used.
 
+Several runs of one (model, task): only the latest run's samples file is read; the older ones are counted and
+noted (never summed in as extra trials).
+
 Provenance (`lm_eval_version`, each task's `versions` and `task_hashes` entry) goes in the models frame's
 `provenance` column (`irtnet.data.merge`); the metric and filter read per task are in the notes.
 """
@@ -53,6 +56,7 @@ from irtnet.data.importers._harness_items import (
     stated_notes,
     unit_score,
 )
+from irtnet.data.importers._more_logs import keep_latest
 from irtnet.data.importers._source import parse_json, parse_jsonl, require_path, skip
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import ConfigError, DataError
@@ -105,20 +109,20 @@ def import_lm_eval(path: str | Path, filter: str | None = None, metric: str | No
     require_path(root)
     report = ImportReport(source=str(root))
     prov, checks, tasks, rules, chosen = Provenance("lm-eval"), [], [], defaultdict(set), set()
-    for results_file, samples in _find_runs(root):
-        res = _read_results(results_file, report)
+    runs = [(_read_results(results_file, report), samples) for results_file, samples in _find_runs(root)]
+    for res, samples in runs:
         _note_unlogged(res, samples, report)
-        for task, file in sorted(samples.items()):
-            found = _read_task(file, task, res, filter, metric, text, report, rules)
-            if found is not None:
-                tasks.append(found)
-                checks.append(_check(found, res, report))
-                prov.add(res.model, found.file, task, res.version, res.section("versions").get(task),
-                         res.section("task_hashes").get(task))
-                chosen.add(f"{task}: {found.metric},{found.filter}")
-                if filter is not None and found.filter != filter:
-                    report.notes.append(f"{file}: task {task!r} logs no filter {filter!r}; its only filter "
-                                        f"{found.filter!r} was kept")
+    for res, task, file in _latest(runs, report):
+        found = _read_task(file, task, res, filter, metric, text, report, rules)
+        if found is not None:
+            tasks.append(found)
+            checks.append(_check(found, res, report))
+            prov.add(res.model, found.file, task, res.version, res.section("versions").get(task),
+                     res.section("task_hashes").get(task))
+            chosen.add(f"{task}: {found.metric},{found.filter}")
+            if filter is not None and found.filter != filter:
+                report.notes.append(f"{file}: task {task!r} logs no filter {filter!r}; its only filter "
+                                    f"{found.filter!r} was kept")
     _assign_keys(tasks, key, report)
     if chosen:
         report.notes.append(f"lm-eval scores read (metric,filter): {'; '.join(sorted(chosen))}")
@@ -152,6 +156,20 @@ def _find_runs(root: Path) -> list[tuple[Path, dict[str, Path]]]:
     if not results:
         raise DataError("no lm-eval results_<timestamp>.json files in the folder", file=str(root))
     return [(results[run], samples[run]) for run in sorted(results)]
+
+
+def _latest(runs: list[tuple[_Results, dict[str, Path]]], report: ImportReport) -> list[tuple[_Results, str, Path]]:
+    """(results, task, samples file) of the latest run of each (model, task); older runs are counted and noted."""
+    found = [(res, task, file) for res, samples in runs for task, file in sorted(samples.items())]
+    kept = keep_latest(found, key=lambda r: (r[0].model, r[1]), stamp=lambda r: r[2].stem.rsplit("_", 1)[1],
+                       report=report, what="lm-eval samples files")
+    latest = {(res.model, task): file for res, task, file in kept}
+    for res, task, file in found:
+        if latest[(res.model, task)] is not file:
+            rows = sum(1 for line in file.read_bytes().splitlines() if line.strip())
+            report.notes.append(f"{file}: an older run of model {res.model!r}, task {task!r} ({rows} sample rows): "
+                                f"not imported; the latest run, {latest[(res.model, task)].name}, is kept")
+    return kept
 
 
 def _read_results(file: Path, report: ImportReport) -> _Results:

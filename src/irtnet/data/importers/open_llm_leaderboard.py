@@ -29,7 +29,9 @@ optionally `filter` and `metrics` (the names of its metric fields), and the metr
   `inst_level_strict_acc` are never a per-item outcome. A task without such a metric is skipped and
   counted; the notes say which metric each task used.
 - a file whose rows carry several `filter` values keeps option `filter`'s rows (the others counted);
-  without the option that is an error listing the filters. A `doc_id` twice in one file is an error.
+  without the option that is an error listing the filters. Rows without a `filter` field are filter "none" (as
+  in the `lm-eval` importer): option `filter` naming another is an error naming the file. A `doc_id` twice in
+  one file is an error.
 
 When a model has several runs of a task, the latest timestamp is kept. Provenance per (model, task):
 the samples file, tool `lm-eval`, the results file's `lm_eval_version`, `versions[task]` and
@@ -162,7 +164,10 @@ def _refuse_non_finite(metrics: pd.DataFrame, frame: pd.DataFrame, run: _Run) ->
 
 
 def _one_filter(frame: pd.DataFrame, run: _Run, filter: str | None, report: ImportReport) -> pd.DataFrame:
-    if "filter" not in frame.columns:
+    if "filter" not in frame.columns:  # rows without one are filter "none", as in the lm-eval importer
+        if filter not in (None, "none"):
+            raise DataError(f"option filter={filter!r} given, but the rows have no 'filter' field (their only filter "
+                            "is 'none'): drop the option for this file", file=str(run.file), field="filter")
         return frame
     names = list(pd.unique(frame["filter"].dropna()))
     if len(names) <= 1 and filter is None:
