@@ -157,23 +157,33 @@ def score_texts(predictor: Router, texts: Sequence[str], names: Sequence[str], b
         prob, scores = None, predictor.scores(queries, list(names))
     cost = None
     if book is not None and book.prices is not None and all(m in book.prices for m in names):
-        cost = cost_matrix(book.prices, names, token_counts(texts), book.output_tokens)
+        cost = cost_matrix(book.prices, names, token_counts(texts), book.output_tokens, book.source)
     paths = getattr(predictor, "answer_paths", None)
     return scores, prob, cost, (paths(queries) if paths else ["text"] * len(texts))
 
 
-def route_texts(predictor: Router | str | Path, texts: Sequence[str], policy: Policy, book: PriceBook | None = None,
-                candidates: Sequence[str] | None = None,
+def route_texts(predictor: Router | str | Path, texts: Sequence[str], policy: Policy | str,
+                book: PriceBook | None = None, candidates: Sequence[str] | None = None,
                 benchmark: str | Sequence[str | None] | None = None) -> list[Decision]:
     """One decision per text under `policy`. A router without probabilities (RouterDC) serves max_p only,
-    choosing by its score. `predictor`: a model, or the path of a run or checkpoint directory."""
+    choosing by its score. `predictor`: a model, or the path of a run or checkpoint directory; `policy`: a Policy
+    or its text ("p_min=0.8")."""
     predictor = as_model(predictor)
+    policy = as_policy(policy)
+    expect(book, (PriceBook, type(None)), "book", "a PriceBook (load_price_book(run, prices)) or None")
     names = check_policy(predictor, policy, book, candidates)
     scores, prob, cost, paths = score_texts(predictor, texts, names, book, benchmark)
     choice, fallback = choose(policy, scores, cost)
     why = _fallback_reason(policy)
     return [_decision(names, scores[q], None if prob is None else prob[q], None if cost is None else cost[q],
                       int(choice[q]), policy, paths[q], why if fallback[q] else None) for q in range(len(texts))]
+
+
+def as_policy(policy: Policy | str) -> Policy:
+    """`policy`, or the Policy its text names ("max_p", "p_min=0.8"); anything else is a ConfigError naming it."""
+    if isinstance(policy, str):
+        return Policy.parse(policy)
+    return expect(policy, Policy, "policy", "a Policy or its text, e.g. 'p_min=0.8'")
 
 
 def _fallback_reason(policy: Policy) -> str | None:
@@ -227,7 +237,8 @@ def calibrate_texts(checkpoint: str | Path, texts: Sequence[str], policy: str, t
         raise ConfigError(f"calibrate needs a policy with a parameter: p_min, utility or cost_cap (got {policy!r})")
     if not texts:
         raise ConfigError("calibrate needs at least one query text")
-    goal = Target.parse(target) if isinstance(target, str) else target
+    goal = Target.parse(target) if isinstance(target, str) else expect(
+        target, Target, "target", "a Target or its text: 'share:MODEL=0.3', 'cost=0.002' or 'p=0.8'")
     predictor = load(checkpoint)
     if not has_probabilities(predictor):
         raise ConfigError(f"this {predictor.name} checkpoint has no probabilities of a correct answer; "

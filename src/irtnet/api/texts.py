@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,12 @@ def text_queries(predictor: Router, texts: Sequence[str],
             raise DataError(f"query text {i + 1} is not text but {type(text).__name__} {text!r}", field="text")
         if not (text and text.strip()):
             raise DataError(f"query text {i + 1} is empty: give a non-empty text", field="text")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate: bytes that were not UTF-8 (argv), or "\\ud800"
+            raise DataError(f"query text {i + 1} is not valid Unicode (character {exc.start + 1} is "
+                            f"{text[exc.start]!r}, a lone surrogate: bytes that are not UTF-8?); give UTF-8 text",
+                            field="text") from None
     if isinstance(benchmarks, str):
         benchmarks = [benchmarks] * len(texts)
     elif benchmarks is not None and not isinstance(benchmarks, Sequence):
@@ -196,8 +202,10 @@ def resolve_prices(checkpoint: str | Path, prices: str | Path | None) -> tuple[d
     if prices is None:
         if not is_run_dir(checkpoint):
             raise ConfigError("cost-aware routing needs prices: pass --prices (a JSON/CSV price file or a table)")
-        prices = Run.open(checkpoint).spec.data.table
-    table = load_table(prices)
+        run = Run.open(checkpoint)  # the run's own table, refused where it changed since training
+        prices, table = run.spec.data.table, run.table()
+    else:
+        table = load_table(prices)
     found = prices_from_models(table.models, str(prices))
     if found:
         return found, f"model prices of {prices}"
@@ -210,7 +218,8 @@ def resolve_prices(checkpoint: str | Path, prices: str | Path | None) -> tuple[d
 
 @dataclass
 class CostDecisions:
-    """One chosen model per text: its probability and cost, the rule and where the prices came from."""
+    """One chosen model per text: its probability and cost, the rule, where the prices came from and which path
+    answered each text (`answer_paths`)."""
 
     texts: list[str]
     models: list[str]
@@ -219,6 +228,7 @@ class CostDecisions:
     cost: np.ndarray
     rule: str
     source: str
+    paths: list[str] = field(default_factory=list)
 
     @property
     def expected_accuracy(self) -> float:
@@ -244,6 +254,8 @@ def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: st
     from irtnet.tasks.routing import route as route_by_value
 
     check_texts(texts)
+    if not len(texts):  # a mean cost (the budget) and expected accuracy of no texts are undefined
+        raise ConfigError("give at least one query text to route")
     if (cost_weight is None) == (budget is None):
         raise ConfigError("give exactly one of --cost-weight and --budget")
     if cost_weight is not None and not (is_finite_number(cost_weight) and cost_weight >= 0):
@@ -263,7 +275,8 @@ def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: st
     cost = cost_matrix(price, names, token_counts(texts), output_tokens, source)
     choice = route_by_value(prob, cost, cost_weight) if budget is None else route_budget(prob, cost, budget)
     rule = f"P - {cost_weight:g} x cost" if budget is None else f"best total P with mean cost <= {budget:g}"
-    return CostDecisions(list(texts), names, [int(c) for c in choice], prob, cost, rule, source)
+    return CostDecisions(list(texts), names, [int(c) for c in choice], prob, cost, rule, source,
+                         answer_paths(predictor, texts, benchmark))
 
 
 def flush_caches() -> None:

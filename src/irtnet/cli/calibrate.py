@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from irtnet.cli.common import check_output_path, console, friendly_errors, name_list
-from irtnet.errors import ConfigError
+from irtnet.cli.common import check_output_path, friendly_errors, name_list, plain_console as console
+from irtnet.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from irtnet.api import CalibrationReport
@@ -25,8 +25,8 @@ def calibrate(
                                     "per query) or p=0.8 (mean P of the chosen models)")],
     policy: Annotated[str, Opt(help="the policy to calibrate: p_min, utility or cost_cap")] = "p_min",
     prices: Annotated[Optional[Path], Opt(help="price file (JSON/CSV) or table (default: the run's table)")] = None,
-    benchmark: Annotated[Optional[str], Opt(help="benchmark of every text (default: the file's, where given)")]
-    = None,
+    benchmark: Annotated[Optional[str], Opt(help="benchmark of the texts the file names none for (a file's own "
+                                                 "other name is an error)")] = None,
     candidates: Annotated[Optional[str], Opt(help="comma-separated models to route among (default: every "
                                                   "model; each needs a price for a cost policy)")] = None,
     output_tokens: Annotated[Optional[float], Opt(help="assumed output tokens per answer (token prices; default "
@@ -38,12 +38,17 @@ def calibrate(
     calibration, for any number of models), and print the `model` to ask /v1/chat/completions for. A target not
     reached prints the nearest setting (and writes it to --json, with "reached": false), then exits with code 1."""
     from irtnet import api
-    from irtnet.api.inputs import read_texts
+    from irtnet.api.inputs import read_texts, record_where
 
     if output_tokens is not None and not output_tokens >= 0:
         raise ConfigError(f"--output-tokens must be non-negative, got {output_tokens}")
     check_output_path(json_out)  # before the work, not after printing it
     sample, benches = read_texts(texts)
+    for i, given in enumerate(benches):  # --benchmark names the texts the file leaves unnamed, never overrides it
+        if benchmark is not None and given is not None and given != benchmark:
+            raise DataError(f"the file gives benchmark {given!r} and --benchmark gives {benchmark!r}: leave out "
+                            "--benchmark (the file's names are read), or the file's 'benchmark' field",
+                            file=str(texts), **record_where(texts, i), field="benchmark")
     per_text = benchmark if benchmark is not None else (benches if any(b is not None for b in benches) else None)
     report = api.calibrate_texts(checkpoint, sample, policy, target, prices, per_text, name_list(candidates),
                                  output_tokens, source=None if benchmark is not None else texts)

@@ -18,6 +18,9 @@ from irtnet.config import plain_number
 from irtnet.errors import ConfigError, IrtnetError
 
 console = Console()
+#: for what holds the user's own text (query texts, paths, model and benchmark names): printed as given, never read
+#: as Rich markup (a "[/INST]" in a prompt is no closing tag)
+plain_console = Console(markup=False)
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -9,7 +10,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from irtnet.cli.common import console, friendly_errors, name_list, parse_fractions, positive, refuse_unused
+from irtnet.cli.common import (
+    console, friendly_errors, name_list, parse_fractions, plain_console, positive, refuse_unused,
+)
 
 Opt = typer.Option
 
@@ -105,17 +108,17 @@ def evaluate(
     check_routing_mode(routing_mode)  # the options, and a missing or damaged run, before the message below
     check_output_path(markdown)
     opened = api.Run.open(run)
-    console.print(f"scoring {run} and fitting the reference baselines on its training queries (the "
-                  "inferred-benchmark base rate's text classifier takes the longest)", highlight=False)
+    plain_console.print(f"scoring {run} and fitting the reference baselines on its training queries (the "
+                        "inferred-benchmark base rate's text classifier takes the longest)", highlight=False)
     results = api.evaluate_run(opened, routing_mode=routing_mode)
     for setting, group in by_setting(results):
         if setting is not None:
             console.rule(setting_title(setting), align="left")
         for table in rich_tables(group):
-            console.print(table)
+            plain_console.print(table)  # model and benchmark names as given
     if markdown:
         write_text(markdown, to_markdown(results))
-    console.print(f"wrote {run / 'evaluation.json'}")
+    plain_console.print(f"wrote {run / 'evaluation.json'}" + (f" and {markdown}" if markdown else ""))
 
 
 @friendly_errors
@@ -146,9 +149,11 @@ def route(
                        "--budget chooses one model per text: leave out {given}")
         decisions = api.cost_route_texts(checkpoint, texts, benchmark, prices, cost_weight, budget, output_tokens,
                                          chosen)
-        console.print(cost_decisions_table(decisions))
-        console.print(f"expected accuracy {decisions.expected_accuracy:.3f}, mean cost {decisions.mean_cost:.3g} "
-                      f"({len(decisions.models)} models; prices: {decisions.source})")
+        plain_console.print(cost_decisions_table(decisions))  # the texts, models and price file as given
+        plain_console.print(f"expected accuracy {decisions.expected_accuracy:.3f}, mean cost "
+                            f"{decisions.mean_cost:.3g} ({len(decisions.models)} models; prices: {decisions.source})")
+        counts = Counter(decisions.paths)
+        console.print("answered from: " + ", ".join(f"{p} {counts[p]}" for p in sorted(counts)), highlight=False)
         _one_candidate_note(decisions.models)
         return
     from irtnet.api.texts import check_candidates
@@ -160,7 +165,7 @@ def route(
     names = check_candidates(predictor, chosen) if chosen is not None else None
     ranked = api.rank_models(predictor, texts, benchmark=benchmark, top=5 if top is None else top, models=names)
     for text, ranking, path in zip(texts, ranked, api.answer_paths(predictor, texts, benchmark)):
-        console.print(ranking_table(text, ranking, path))
+        plain_console.print(ranking_table(text, ranking, path))
     _one_candidate_note(names if names is not None else predictor.models_.ids)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from irtnet import api
+from irtnet.api.routing_policies import as_policy
 from irtnet.errors import ConfigError
 
 try:
@@ -66,8 +67,10 @@ class IrtnetRoutingStrategy(CustomRoutingStrategyBase):
     def __init__(self, checkpoint: str | Path, policy: str = "max_p", *, router: Any = None,
                  mapping: Mapping[str, str] | None = None, prices: str | Path | None = None,
                  benchmark: str | None = None) -> None:
-        self.policy = api.Policy.parse(policy)
+        self.policy = as_policy(policy)
         self.predictor = api.load(checkpoint)
+        if benchmark is not None:  # a misspelt name: refused here, not on every request
+            api.check_benchmarks(self.predictor, [benchmark])
         self.book = api.load_price_book(checkpoint, prices)
         self.mapping = dict(mapping or {})
         self.benchmark = benchmark

@@ -21,6 +21,7 @@ on a grid of those values.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -75,6 +76,8 @@ _EXAMPLE = {"utility": "0.5", "p_min": "0.8", "cost_cap": "0.01"}
 
 
 def _check_value(kind: str, value: float) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"policy {kind} needs a number, got {type(value).__name__} {value!r}")
     if not math.isfinite(value):
         raise ConfigError(f"policy {kind} needs a finite value, got {value}")
     if kind == "p_min" and not 0 <= value <= 1:
@@ -154,6 +157,19 @@ class Target:
     value: float
     model: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.kind not in ("share", "cost", "p"):
+            raise ConfigError(f"unknown target kind {self.kind!r}: use share (with a model), cost or p")
+        if (self.kind == "share") != (isinstance(self.model, str) and bool(self.model)):
+            raise ConfigError("a share target names its model (share:MODEL=0.3), and only a share target does")
+        if isinstance(self.value, (bool, np.bool_)) or not isinstance(self.value, numbers.Real) \
+                or not math.isfinite(self.value):
+            raise ConfigError(f"a {self.kind} target needs a finite number, got {self.value!r}")
+        if self.kind in ("share", "p") and not 0 <= self.value <= 1:
+            raise ConfigError(f"a {self.kind} target must be in [0, 1], got {self.value:g}")
+        if self.kind == "cost" and self.value < 0:
+            raise ConfigError(f"a cost target must be non-negative, got {self.value:g}")
+
     @classmethod
     def parse(cls, text: str) -> Target:
         """"share:MODEL=0.3", "cost=0.002" or "p=0.8"."""
@@ -165,16 +181,10 @@ class Target:
         except ConfigError as exc:
             raise ConfigError(f"target {text!r}: {exc}; use share:MODEL=0.3, cost=0.002 or p=0.8") from None
         if head.startswith("share:") and head[6:]:
-            target = cls("share", value, head[6:])
-        elif head in ("cost", "p"):
-            target = cls(head, value)
-        else:
-            raise ConfigError(f"target {text!r}: use share:MODEL=0.3, cost=0.002 or p=0.8")
-        if target.kind in ("share", "p") and not 0 <= value <= 1:
-            raise ConfigError(f"a {target.kind} target must be in [0, 1], got {value:g}")
-        if target.kind == "cost" and value < 0:
-            raise ConfigError(f"a cost target must be non-negative, got {value:g}")
-        return target
+            return cls("share", value, head[6:])
+        if head in ("cost", "p"):
+            return cls(head, value)
+        raise ConfigError(f"target {text!r}: use share:MODEL=0.3, cost=0.002 or p=0.8")
 
     def achieved(self, out: Outcome) -> float:
         if self.kind == "share":
