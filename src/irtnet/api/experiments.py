@@ -72,10 +72,11 @@ def predict_benchmark(checkpoint: str | Path, texts_file: str | Path, benchmark:
 def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, baselines: Sequence[str] | None = None,
                         benchmarks: Sequence[str] | None = None, k: int = 3, threads: int | None = None,
                         progress: Callable[[str], None] | None = None, anchors: Sequence[int] = (),
-                        out: str | Path | None = None) -> Any:
+                        out: str | Path | None = None, anchor_draws: int = 10, anchor_shift: str = "chosen") -> Any:
     """Leave one benchmark out with `model` beside `baselines` (default: every text predictor); every model is
     built with the same seed. `anchors`: numbers of the held-out benchmark's items every model answered, for
-    the anchor setting's curve (`tasks.benchmark`). With `out`, the result is written there and each finished
+    the anchor setting's curve (`tasks.benchmark`), over `anchor_draws` draws of those items, with the level shift
+    `anchor_shift` ("chosen" or "whole", `tasks.anchors`). With `out`, the result is written there and each finished
     fold is kept in `steps_folder(out)`, keyed on the table, the encoder, the models' resolved specs, the
     settings and the code, so a rerun reads the folds an interrupted run finished."""
     from irtnet.tasks.benchmark import evaluate_benchmarks as run
@@ -89,7 +90,7 @@ def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, basel
         "encoder": encoder, "models": {n: resolve_spec(s).model_dump(mode="json") for n, s in specs.items()}})
     with torch_threads(threads):
         result = run(prepared(table, encoder), factories, benchmarks, k, seed=model.seed, progress=progress,
-                     anchors=anchors, cache=cache)
+                     anchors=anchors, cache=cache, anchor_draws=anchor_draws, anchor_shift=anchor_shift)
     result.settings.update(table=str(table), encoder=encoder, model=resolve_spec(model).model_dump(mode="json"))
     if out is not None:
         write_json(out, result.to_dict())

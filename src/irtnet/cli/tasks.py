@@ -10,7 +10,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from irtnet._io import write_json
-from irtnet.cli.common import check_output_path, console, csv_list, friendly_errors, name_list, numbers, positive
+from irtnet.cli.common import (check_output_path, console, csv_list, friendly_errors, name_list, numbers, positive,
+                               refuse_unused)
 
 Opt = typer.Option
 Arg = typer.Argument
@@ -95,6 +96,12 @@ def evaluate_benchmarks(
     k: Annotated[int, Opt(help="top-k recovery", callback=positive)] = 3,
     anchors: Annotated[str, Opt(help="comma-separated numbers of the held-out benchmark's items every model has "
                                      "answered (the anchor setting); '' for none")] = "5,10,25,50",
+    anchor_draws: Annotated[Optional[int], Opt(help="random draws of the anchor items per held-out benchmark; the "
+                                                    "anchor figures are means over them [default: 10]",
+                                               callback=positive)] = None,
+    anchor_shift: Annotated[Optional[str], Opt(help="how much of the level shift fitted on the anchors to apply: "
+                                                    "'chosen' (the share that predicts each anchor item best from the "
+                                                    "others) or 'whole' [default: chosen]")] = None,
 ) -> None:
     """Leave one benchmark out: predict each model's accuracy on the held-out benchmark from its texts, and
     with a few of its items answered by every model; MAE, Pearson, Spearman, top-k recovery beside baselines.
@@ -104,9 +111,14 @@ def evaluate_benchmarks(
     from irtnet.reporting.console import paired_table, summary_table
 
     spec = _model(config, model, preset, seed, epochs, lr, groups)
+    ns = [] if anchors == "" else numbers(anchors, "--anchors")  # '' is none, as the help says
+    if not ns:
+        refuse_unused({"--anchor-draws": anchor_draws, "--anchor-shift": anchor_shift},
+                      "{given} {is_} read only in the anchor setting: give --anchors, or leave {given} out")
     result = run(table, spec, encoder, csv_list(baselines), name_list(benchmarks), k, threads,
                  progress=lambda b: console.print(f"holding out {b}", highlight=False, markup=False),
-                 anchors=numbers(anchors, "--anchors"), out=out)
+                 anchors=ns, out=out, anchor_draws=10 if anchor_draws is None else anchor_draws,
+                 anchor_shift=anchor_shift or "chosen")
     for n, why in result.settings.get("anchors_skipped", {}).items():
         console.print(f"skipped --anchors {n}: {why}", highlight=False, markup=False)
     console.print(summary_table(result.summary, f"Leave-one-benchmark-out accuracy prediction "

@@ -25,7 +25,6 @@ Pure cores: `benchmark_scores` (mean probability per group), `accuracy_predictio
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -38,17 +37,14 @@ from irtnet._io import nan_for_null
 from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.splits import leave_one_benchmark_out
 from irtnet.errors import ConfigError, DataError
-from irtnet.numeric import logit, sigmoid
 from irtnet.predictors.base import Predictor
+from irtnet.tasks.anchors import ANCHOR_MEAN, SHIFT_PRIOR_SD, anchor_curve
 from irtnet.tasks.evaluate import score_matrix
-from irtnet.tasks.stats import unit_interval, verdict
+from irtnet.tasks.stats import crossed_interval, unit_interval, verdict
 from irtnet.tasks.step_cache import StepCache, load_step, open_cache, save_step, step_path
 
 PredictorFactory = Callable[[], Predictor]
-#: The level shift's Gaussian prior (logits): wide, it only keeps the shift finite when every anchor answer
-#: is right, or every one wrong.
-SHIFT_PRIOR_SD = 2.0
-ANCHOR_MEAN = "anchor-mean"  # the plain mean of each model's anchor answers, beside the predictors
+ANCHOR_SHIFTS = ("chosen", "whole")  # how much of the level shift the anchor setting applies (`anchors.shift_weight`)
 
 
 def benchmark_scores(prob: np.ndarray, groups: np.ndarray, observed: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -101,62 +97,6 @@ def top_k_recovery(pred: np.ndarray, true: np.ndarray, k: int) -> float:
     return float(np.mean(true[np.argsort(-pred, kind="stable")[:k]] >= kth_best))
 
 
-def level_shift(prob: np.ndarray, labels: np.ndarray, prior_sd: float = SHIFT_PRIOR_SD, steps: int = 30) -> float:
-    """The MAP logit offset d for which sigmoid(logit(prob) + d) best fits labels (prob, labels [k, M]; NaN
-    labels are unobserved and skipped; labels may be fractions), under a N(0, prior_sd^2) prior: Newton steps on
-    a strictly concave objective. 0 without observed labels."""
-    z, y = logit(np.asarray(prob, np.float64)), np.asarray(labels, np.float64)
-    keep = ~np.isnan(y)
-    z, y = z[keep], y[keep]
-    d = 0.0
-    for _ in range(steps if len(y) else 0):
-        p = sigmoid(z + d)
-        step = (np.sum(y - p) - d / prior_sd ** 2) / (np.sum(p * (1 - p)) + 1 / prior_sd ** 2)
-        d += float(step)
-        if abs(step) < 1e-10:
-            break
-    return d
-
-
-def anchored_accuracies(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray) -> tuple[np.ndarray, float]:
-    """([M] accuracies, the shift): each model's observed labels on the anchor rows of prob / labels [Q, M] plus,
-    on its other observed rows, its shifted probabilities (`level_shift`, fitted on the anchor rows) corrected by
-    its own shrunk residual on the anchors (`residual_weights`); NaN where a model has no observed row."""
-    labels = np.asarray(labels, np.float64)
-    observed = ~np.isnan(labels)
-    d = level_shift(prob[anchors], labels[anchors])
-    shifted = sigmoid(logit(np.asarray(prob, np.float64)) + d)
-    residual, weight = residual_weights(shifted[anchors], labels[anchors])
-    free = observed.copy()
-    free[anchors] = False
-    n, n_free = observed.sum(axis=0), free.sum(axis=0)
-    total = np.nansum(labels[anchors], axis=0) + (shifted * free).sum(axis=0) + n_free * weight * residual
-    acc = np.where(n > 0, total / np.maximum(n, 1), np.nan)
-    return np.clip(acc, 0.0, 1.0), d
-
-
-def residual_weights(prob: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """([M] residuals, [M] weights) on the anchor rows: each model's mean residual r_m = mean(y - p) over its
-    observed anchors, and the empirical-Bayes weight lambda_m = tau^2 / (tau^2 + v_m), where v_m = mean p (1 - p)
-    / n_m is the residual's sampling variance and tau^2 = max(0, mean r_m^2 - mean v_m) the models' own spread
-    around the shifted prediction (method of moments). Few anchors: lambda near 0, the prediction; many: near 1,
-    the model's own anchor mean. A model without observed anchors: weight 0."""
-    obs = ~np.isnan(labels)
-    n = obs.sum(axis=0)
-    y = np.nan_to_num(labels)
-    residual = np.where(n > 0, ((y - prob) * obs).sum(axis=0) / np.maximum(n, 1), 0.0)
-    var = np.where(n > 0, (prob * (1 - prob) * obs).sum(axis=0) / np.maximum(n, 1) ** 2, np.inf)
-    seen = n > 0
-    tau2 = max(0.0, float(np.mean(residual[seen] ** 2) - np.mean(var[seen]))) if seen.any() else 0.0
-    weight = np.where(seen, tau2 / (tau2 + np.where(seen, var, 1.0)), 0.0) if tau2 > 0 else np.zeros(len(n))
-    return residual, weight
-
-
-def anchor_order(n_queries: int, benchmark: str, seed: int) -> np.ndarray:
-    """One seeded order of a benchmark's rows; the first n are its n anchor items (nested across n)."""
-    return np.random.default_rng([seed, zlib.crc32(benchmark.encode())]).permutation(n_queries)
-
-
 def predict_benchmark(predictor: Predictor, queries: Queries, models: Sequence[str] | None = None,
                       chunk: int = 4096) -> list[tuple[str, float]]:
     """Every model's predicted accuracy on `queries` (mean predicted probability), best first."""
@@ -182,7 +122,7 @@ class BenchmarkFold:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     # the anchor setting: {n anchor items: {predictor (and anchor-mean): metrics / accuracies}}, and the shifts
     anchored: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
-    anchored_predicted: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    anchored_predicted: dict[str, dict[str, list[list[float]]]] = field(default_factory=dict)  # [draws][models]
     shifts: dict[str, dict[str, float]] = field(default_factory=dict)
     text_twins_left_out: int = 0  # training queries of other benchmarks with a held-out query's exact text
 
@@ -211,24 +151,30 @@ def true_accuracies(test: Dataset, value: str = "label") -> np.ndarray:
 
 
 def _anchor_curve(fold: BenchmarkFold, probs: Mapping[str, np.ndarray], labels: np.ndarray, true: np.ndarray,
-                  anchors: Sequence[int], k: int, seed: int) -> None:
-    """Fill `fold.anchored`, `fold.anchored_predicted` and `fold.shifts` at each n of `anchors` below the
-    benchmark's size."""
-    order = anchor_order(len(labels), fold.benchmark, seed)
-    for n in (int(n) for n in anchors if 0 < int(n) < len(labels)):
-        rows = order[:n]
-        seen = (~np.isnan(labels[rows])).sum(axis=0)
-        mean = np.where(seen > 0, np.nansum(labels[rows], axis=0) / np.maximum(seen, 1), np.nan)  # NaN: none answered
-        accs = {ANCHOR_MEAN: mean}
-        fold.shifts[str(n)] = {}
-        for name, prob in probs.items():
-            accs[name], fold.shifts[str(n)][name] = anchored_accuracies(prob, labels, rows)
-        fold.anchored[str(n)] = {name: accuracy_prediction_metrics(acc, true, k) for name, acc in accs.items()}
-        fold.anchored_predicted[str(n)] = {name: acc.tolist() for name, acc in accs.items()}
+                  anchors: Sequence[int], k: int, seed: int, draws: int, shift: str) -> None:
+    """Fill `fold.anchored` (each metric's mean over the draws), `fold.anchored_predicted` ([draws][M] accuracies)
+    and `fold.shifts` (the mean shift applied) at each n of `anchors` below the benchmark's size."""
+    curve = anchor_curve(probs, labels, anchors, fold.benchmark, seed, draws, chosen=shift == "chosen")
+    for n, entries in curve.items():
+        fold.anchored[str(n)] = {name: _draw_means([accuracy_prediction_metrics(a, true, k) for a in accs])
+                                 for name, (accs, _) in entries.items()}
+        fold.anchored_predicted[str(n)] = {name: accs.tolist() for name, (accs, _) in entries.items()}
+        fold.shifts[str(n)] = {name: float(np.mean(d)) for name, (_, d) in entries.items() if name != ANCHOR_MEAN}
+
+
+def _draw_means(per_draw: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Each metric's mean over the anchor draws (NaN draws skipped; NaN where every draw is)."""
+    out = {}
+    for key in per_draw[0]:
+        values = np.array([m[key] for m in per_draw], dtype=np.float64)
+        out[key] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    out["n_models"] = int(per_draw[0]["n_models"])
+    return out
 
 
 def evaluate_fold(data: Dataset, benchmark: str, predictors: Mapping[str, PredictorFactory],
-                  k: int = 3, val_fraction: float = 0.1, seed: int = 0, anchors: Sequence[int] = ()) -> BenchmarkFold:
+                  k: int = 3, val_fraction: float = 0.1, seed: int = 0, anchors: Sequence[int] = (),
+                  anchor_draws: int = 1, anchor_shift: str = "chosen") -> BenchmarkFold:
     """Fit every predictor without `benchmark`, then predict its models' accuracies from texts alone, and with
     `anchors` items of it answered by every model (`_anchor_curve`)."""
     split = leave_one_benchmark_out(data.table, benchmark, val_fraction, seed)
@@ -248,7 +194,7 @@ def evaluate_fold(data: Dataset, benchmark: str, predictors: Mapping[str, Predic
         pred = benchmark_scores(prob, np.full(len(prob), benchmark, dtype=object), observed)[benchmark]
         fold.predicted[name] = pred.tolist()
         fold.metrics[name] = accuracy_prediction_metrics(pred, true, k)
-    _anchor_curve(fold, probs, test.table.label_matrix(), true, anchors, k, seed)
+    _anchor_curve(fold, probs, test.table.label_matrix(), true, anchors, k, seed, anchor_draws, anchor_shift)
     return fold
 
 
@@ -270,38 +216,51 @@ def _means(per_fold: Sequence[Mapping[str, Mapping[str, float]]]) -> dict[str, d
 def paired_errors(folds: Sequence[BenchmarkFold], a: str, n_boot: int = 2000, seed: int = 0,
                   level: float = 0.95) -> list[dict[str, Any]]:
     """`a`'s absolute error minus each other entry's, per number of anchor items (0: no item answered), over the
-    same (benchmark, model) cells: the mean difference and a percentile bootstrap interval over models (a model's
-    errors on the held-out benchmarks move together), with the verdict (lower error wins)."""
+    same (benchmark, model) cells, and with anchors over the same draws of anchor items: the mean difference and
+    a percentile bootstrap interval over models (a model's errors on the held-out benchmarks move together), and
+    with several draws over models and draws crossed (`stats.crossed_interval`: the draws' luck is noise too),
+    with the verdict (lower error wins)."""
     rows = []
     for n in ["0", *sorted({n for f in folds for n in f.anchored}, key=int)]:
         per = [(f, f.predicted if n == "0" else f.anchored_predicted.get(n, {})) for f in folds]
         for b in dict.fromkeys(name for _, preds in per for name in preds if name != a):
-            models, diffs = [], []
+            models, draws, diffs = [], [], []
             for f, preds in per:
                 if a in preds and b in preds:
-                    true = np.asarray(f.true)
-                    d = np.abs(np.asarray(preds[a]) - true) - np.abs(np.asarray(preds[b]) - true)
-                    keep = ~np.isnan(d)
-                    models += [m for m, ok in zip(f.models, keep) if ok]
-                    diffs += d[keep].tolist()
+                    d = np.atleast_2d(_errors(preds[a], f.true) - _errors(preds[b], f.true))  # [draws, M]
+                    for r, row in enumerate(d):
+                        keep = ~np.isnan(row)
+                        models += [m for m, ok in zip(f.models, keep) if ok]
+                        draws += [r] * int(keep.sum())
+                        diffs += row[keep].tolist()
             if diffs:
                 rows.append({"n": int(n), "a": a, "b": b, **_model_bootstrap(models, np.array(diffs), n_boot, seed,
-                                                                               level)})
+                                                                               level, np.array(draws))})
     return rows
 
 
+def _errors(pred: Sequence[Any], true: Sequence[float]) -> np.ndarray:
+    """Absolute errors of one prediction [M], or of each anchor draw's [draws, M]."""
+    return np.abs(np.asarray(pred, dtype=np.float64) - np.asarray(true, dtype=np.float64))
+
+
 def _model_bootstrap(models: Sequence[str], diffs: np.ndarray, n_boot: int, seed: int,
-                     level: float) -> dict[str, Any]:
-    """The mean difference, its bootstrap interval over models and the verdict; "n/a" with a reason where one
-    model leaves no spread between models to resample. Differences within rounding of 0 (two entries giving the
-    same accuracies by different sums) count as 0, so they tie rather than let float noise pick a side."""
+                     level: float, draws: np.ndarray | None = None) -> dict[str, Any]:
+    """The mean difference, its bootstrap interval over models (and over `draws` crossed with them where there
+    are several) and the verdict; "n/a" with a reason where one model leaves no spread between models to
+    resample. Differences within rounding of 0 (two entries giving the same accuracies by different sums) count
+    as 0, so they tie rather than let float noise pick a side."""
     diffs = np.where(np.abs(diffs) <= _SAME, 0.0, diffs)
     codes, uniq = pd.factorize(np.asarray(models, dtype=object))
     out = {"diff": float(diffs.mean()), "n_cells": len(diffs), "n_models": len(uniq)}
     if len(uniq) < 2:
         return {**out, "lo": float("nan"), "hi": float("nan"), "verdict": "n/a",
                 "reason": "one model: an interval over models needs at least two"}
-    lo, hi = unit_interval(codes, diffs, n_boot, seed, level)
+    if draws is not None and draws.max() > 0:
+        out["n_draws"] = int(draws.max()) + 1
+        lo, hi = crossed_interval(codes, draws, diffs, n_boot, seed, level)
+    else:
+        lo, hi = unit_interval(codes, diffs, n_boot, seed, level)
     return {**out, "lo": lo, "hi": hi, "verdict": verdict(float(lo), float(hi), higher_is_better=False)}
 
 
@@ -317,10 +276,12 @@ def summarise_anchored(folds: Sequence[BenchmarkFold]) -> dict[str, dict[str, di
 def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory],
                         benchmarks: Sequence[str] | None = None, k: int = 3, val_fraction: float = 0.1,
                         seed: int = 0, progress: Callable[[str], None] | None = None,
-                        anchors: Sequence[int] = (), cache: StepCache | None = None) -> BenchmarkEvaluation:
+                        anchors: Sequence[int] = (), cache: StepCache | None = None, anchor_draws: int = 10,
+                        anchor_shift: str = "chosen") -> BenchmarkEvaluation:
     """Leave each of `benchmarks` (default: all) out in turn, and score the anchor setting at each n of
-    `anchors` (numbers of items every model answered); see the module docstring. With `cache`, each fold is
-    kept as it finishes and read back on a rerun."""
+    `anchors` (numbers of items every model answered) over `anchor_draws` random draws of those items, applying
+    the level shift `anchor_shift` ("chosen": the share `anchors.shift_weight` picks; "whole"); see the module
+    docstring. With `cache`, each fold is kept as it finishes and read back on a rerun."""
     if len(data.table.benchmark_vocab) < 2:
         raise DataError("leave-one-benchmark-out needs at least two benchmarks", field="benchmark")
     names = data.table.benchmark_vocab.to_list() if benchmarks is None else _held_out(data, benchmarks)
@@ -329,13 +290,18 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
     if not 1 <= k < data.table.n_models:
         raise ConfigError(f"--k: top-k recovery needs k from 1 to one less than the {data.table.n_models} models "
                           f"(with k >= the models every top k is recovered), got {k}")
+    if isinstance(anchor_draws, bool) or not isinstance(anchor_draws, (int, np.integer)) or anchor_draws < 1:
+        raise ConfigError(f"--anchor-draws must be a whole number of at least 1, got {anchor_draws!r}")
+    if anchor_shift not in ANCHOR_SHIFTS:
+        raise ConfigError(f"--anchor-shift must be one of {', '.join(ANCHOR_SHIFTS)}, got {anchor_shift!r}")
     anchors, skipped = _usable_anchors(data, names, anchors)
     cache = open_cache(cache, data.table)
     folds, read = [], 0
     for bench in names:
         path = None if cache is None else step_path(cache, str(bench), {
             "task": "benchmark-accuracy", "benchmark": bench, "predictors": list(predictors), "k": k,
-            "val_fraction": val_fraction, "seed": seed, "anchors": [int(n) for n in anchors]})
+            "val_fraction": val_fraction, "seed": seed, "anchors": [int(n) for n in anchors],
+            **({"anchor_draws": int(anchor_draws), "anchor_shift": anchor_shift} if anchors else {})})
         done = _fold_from_record(load_step(path))
         if done is not None:
             read += 1
@@ -345,15 +311,21 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
             continue
         if progress:
             progress(bench)
-        folds.append(evaluate_fold(data, bench, predictors, k, val_fraction, seed, anchors))
+        folds.append(evaluate_fold(data, bench, predictors, k, val_fraction, seed, anchors, int(anchor_draws),
+                                   anchor_shift))
         save_step(path, asdict(folds[-1]))
     settings = {"k": k, "val_fraction": val_fraction, "seed": seed, "predictors": list(predictors),
                 "truth": "mean 0/1 label per model over its observed queries of the held-out benchmark",
                 "prediction": "mean predicted probability over the same queries, benchmark name hidden",
                 "anchors": [int(n) for n in anchors], "anchors_skipped": skipped,
+                "anchor_draws": int(anchor_draws), "anchor_shift": anchor_shift,
                 "anchored": "observed labels on n random anchor items of the benchmark (answered by every model) "
                             "plus the probabilities elsewhere shifted by one logit offset fitted on them "
-                            f"(prior sd {SHIFT_PRIOR_SD}); anchor-mean: the mean of each model's anchor answers"}
+                            f"(prior sd {SHIFT_PRIOR_SD}; " + ("the share of it chosen by leaving each anchor item "
+                                                                "out" if anchor_shift == "chosen" else "all of it")
+                            + "); anchor-mean: the mean of each model's anchor answers; each metric is its mean "
+                              f"over {int(anchor_draws)} draws of the anchor items, and a paired cell's error "
+                              "its mean over the same draws"}
     first = next(iter(predictors))
     run = {"folds_computed": len(names) - read, "folds_from_cache": read,
            "step_cache": None if cache is None else str(cache.folder)}

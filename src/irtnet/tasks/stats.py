@@ -280,6 +280,25 @@ def unit_interval(codes: np.ndarray, values: np.ndarray, n_boot: int = 2000, see
     return float(lo), float(hi)
 
 
+def crossed_interval(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_boot: int = 2000, seed: int = 0,
+                     level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean of `values` [n] when two crossed kinds of unit are resampled with
+    replacement, independently: `rows` [n] (ints 0..R-1: a cell's model) and `cols` [n] (ints 0..C-1: its random
+    draw of items), a cell weighing its row's multiplicity times its column's. Both sources of noise enter the
+    interval, where resampling one of them alone would take the other as fixed."""
+    rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    n_rows, n_cols = int(rows.max()) + 1, int(cols.max()) + 1
+    sums = np.zeros((n_rows, n_cols))
+    counts = np.zeros((n_rows, n_cols))
+    np.add.at(sums, (rows, cols), values)
+    np.add.at(counts, (rows, cols), 1.0)
+    col_weights = resample_weights(n_cols, n_boot, seed + 1)
+    boot = np.concatenate([((w @ sums) * v).sum(axis=1) / ((w @ counts) * v).sum(axis=1)
+                           for w, v in zip(resample_weights(n_rows, n_boot, seed), col_weights)])
+    lo, hi = np.percentile(boot, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
+
 def verdict(diff_lo: float, diff_hi: float, higher_is_better: bool) -> str:
     """"win" when the interval [diff_lo, diff_hi] of A - B lies wholly on the better side of 0 (above it if
     higher is better, below it otherwise), "loss" when wholly on the worse side, "tie" when it touches 0, and
