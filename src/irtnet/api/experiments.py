@@ -6,6 +6,7 @@ result object that the CLI prints and writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,49 @@ def predict_benchmark(checkpoint: str | Path, texts_file: str | Path, benchmark:
     another is a DataError naming the file, the record and both names, and an empty one a ConfigError."""
     from irtnet.tasks.benchmark import predict_benchmark as predict
 
+    predictor, queries, names = _benchmark_queries(checkpoint, texts_file, benchmark)
+    return len(names), predict(predictor, queries), names
+
+
+@dataclass
+class AnchoredBenchmark:
+    """Every known model's estimated accuracy on a new benchmark's texts, from some of them answered by the known
+    models (`tasks.anchors.anchored_accuracies`), ranked; how many items each model answered; the logit shift
+    applied to the predictions."""
+
+    n_queries: int
+    ranked: list[tuple[str, float]]
+    benchmarks: list[str | None]
+    answered: dict[str, int]
+    n_items_answered: int
+    shift: float
+
+
+def anchored_benchmark(checkpoint: str | Path, texts_file: str | Path, answers_file: str | Path,
+                       benchmark: str | None = None) -> AnchoredBenchmark:
+    """`predict_benchmark` with the known models' answers on some of the texts (`answers_file`: `model`, `id` of a
+    text, `correct`; `inputs.read_anchor_answers`): each model's accuracy over every text is its answers where it
+    gave them and elsewhere the predictions moved by the share of the benchmark's level shift that the answered
+    items support and by the model's own shrunk residual (docs/method.md section 2.4, the anchor setting)."""
+    from irtnet.api.inputs import read_anchor_answers, text_ids
+    from irtnet.tasks.anchors import anchored_accuracies
+
+    predictor, queries, names = _benchmark_queries(checkpoint, texts_file, benchmark)
+    models = predictor.models_.to_list()
+    labels = read_anchor_answers(answers_file, text_ids(texts_file), models)
+    prob = np.concatenate([predictor.predict_proba(queries.take(slice(s, s + 4096)), models)
+                           for s in range(0, len(queries), 4096)])
+    rows = np.flatnonzero((~np.isnan(labels)).any(axis=1))
+    acc, shift = anchored_accuracies(prob, labels, rows, counted=np.ones(labels.shape, bool))
+    order = np.argsort(-acc, kind="stable")
+    answered = (~np.isnan(labels)).sum(axis=0)
+    return AnchoredBenchmark(len(names), [(models[i], float(acc[i])) for i in order], names,
+                             {m: int(n) for m, n in zip(models, answered)}, len(rows), float(shift))
+
+
+def _benchmark_queries(checkpoint: str | Path, texts_file: str | Path, benchmark: str | None) -> tuple[Router, Any,
+                                                                                                       list[str | None]]:
+    """(the checkpoint's model, the texts as its queries, the benchmark each was read under: None for new)."""
     if benchmark is not None and not (isinstance(benchmark, str) and benchmark.strip()):
         raise ConfigError(f"--benchmark: {benchmark!r} is not a benchmark name: give one the model knows, or leave "
                           "--benchmark out (the file's benchmarks, where given, else new: text only)")
@@ -66,7 +110,7 @@ def predict_benchmark(checkpoint: str | Path, texts_file: str | Path, benchmark:
         except ConfigError as exc:
             raise ConfigError(f"--benchmark {benchmark!r}: {exc}") from None
     names = [benchmark if given is None else given for given in benches]
-    return len(texts), predict(predictor, text_queries(predictor, texts, names, texts_file)), names
+    return predictor, text_queries(predictor, texts, names, texts_file), names
 
 
 def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, baselines: Sequence[str] | None = None,

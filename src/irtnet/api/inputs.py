@@ -330,3 +330,46 @@ def _refuse_item_ids(rows: list[Record], path: Path, item_ids: set[str]) -> None
                             "given by query id, use `irtnet estimate RUN --answers FILE`", file=str(path),
                             **where(row, i), field="query")
 
+
+
+# ------------------------------------------------------------------------------------ a new benchmark's anchors
+_ANCHOR_FIELDS = ("model", "id", *_LABEL_FIELDS)
+_ANCHOR_READS = "'model' (a model the checkpoint knows), 'id' (an item id of the texts file) and 'correct' (or " \
+                "'label' or 'score')"
+
+
+def text_ids(path: str | Path) -> list[str | None]:
+    """The `id` of each record of a texts file (None where it gives none), checked as `read_texts` checks them."""
+    return item_ids(_load_records(Path(path)), Path(path), None)
+
+
+def read_anchor_answers(path: str | Path, ids: list[str | None], models: list[str]) -> np.ndarray:
+    """Known models' answers on some items of a new benchmark, as labels [items, models] (NaN: not answered): one
+    row per (model, item) with `model`, `id` and a label in [0, 1]. An unknown model, an id the texts file does not
+    give, a missing field or an unknown one, and one (model, item) answered twice with two labels are errors
+    naming the file, the record and the field."""
+    path = Path(path)
+    rows = answer_records(path)
+    check_fields(rows, path, _ANCHOR_FIELDS, _ANCHOR_READS, "an anchor answers file")
+    where_id = {qid: i for i, qid in enumerate(ids) if qid is not None}
+    where_model = {m: j for j, m in enumerate(models)}
+    keys, labels = [], []
+    for i, row in enumerate(rows):
+        model, qid = row.get("model"), row.get("id")
+        if not is_id(model) or str(model).strip() not in where_model:
+            shown = ", ".join(map(repr, models[:8])) + (", ..." if len(models) > 8 else "")
+            raise DataError(f"{model!r} is not a model the checkpoint knows ({shown}); the answers of a new "
+                            "benchmark's items are the known models' own", file=str(path), **where(row, i),
+                            field="model")
+        if not is_id(qid) or str(qid).strip() not in where_id:
+            given = f"the texts file gives {len(where_id)} ids" if where_id else "the texts file gives no ids"
+            raise DataError(f"{qid!r} is not an item id of the texts file ({given}: an answered item needs an 'id' "
+                            "there)", file=str(path), **where(row, i), field="id")
+        keys.append((where_id[str(qid).strip()], where_model[str(model).strip()]))
+        labels.append(_label_of(row, path, i))
+    out = np.full((len(ids), len(models)), np.nan)
+    first = first_answers(keys, labels, rows, path,
+                          lambda i: f"item {rows[i]['id']!r} of model {rows[i]['model']!r}")
+    for (q, m), (_, y) in first.items():
+        out[q, m] = y
+    return out

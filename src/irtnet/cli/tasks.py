@@ -67,18 +67,34 @@ def predict_benchmark(
                                                  "gives none (one it gives otherwise is an error; default: new, "
                                                  "text only)")] = None,
     json_out: Annotated[Optional[Path], Opt("--json", help="also write the ranking here")] = None,
+    answers: Annotated[Optional[Path], Opt(help="the known models' answers on some of the texts (.csv/.jsonl/.json: "
+                                                "model, id of a text, correct): each model's accuracy is then its "
+                                                "answers plus the predictions moved by what they show (the anchor "
+                                                "setting)")] = None,
 ) -> None:
-    """Predict every known model's accuracy on a set of query texts that no model was run on, ranked."""
+    """Predict every known model's accuracy on a set of query texts that no model was run on, ranked; with
+    --answers, from the known models' answers on a few of them too."""
+    from irtnet.api.experiments import anchored_benchmark
     from irtnet.api.experiments import predict_benchmark as predict
     from irtnet.reporting.console import predicted_accuracy_table
 
     check_output_path(json_out)  # before the work, not after printing it
-    n, ranked, names = predict(checkpoint, texts_file, benchmark)
-    console.print(predicted_accuracy_table(f"Predicted accuracy on {n} queries of {texts_file.name}", ranked[:top]))
+    extra: dict[str, Any] = {}
+    if answers is None:
+        n, ranked, names = predict(checkpoint, texts_file, benchmark)
+        title = f"Predicted accuracy on {n} queries of {texts_file.name}"
+    else:
+        got = anchored_benchmark(checkpoint, texts_file, answers, benchmark)
+        n, ranked, names = got.n_queries, got.ranked, got.benchmarks
+        title = (f"Estimated accuracy on {n} queries of {texts_file.name}, {got.n_items_answered} of them answered "
+                 f"by known models ({answers.name}; level shift {got.shift:+.2f} logits)")
+        extra = {"answers_file": str(answers), "n_items_answered": got.n_items_answered, "shift": got.shift,
+                 "answered": got.answered}
+    console.print(predicted_accuracy_table(title, ranked[:top]))
     if json_out:  # the benchmarks the texts were read under (texts per name), and those read as new (text only)
         used = {b: names.count(b) for b in dict.fromkeys(b for b in names if b is not None)}
         write_json(json_out, {"texts_file": str(texts_file), "n_queries": n, "benchmarks": used,
-                              "n_text_only": names.count(None),
+                              "n_text_only": names.count(None), **extra,
                               "ranking": [{"model": m, "predicted_accuracy": a} for m, a in ranked]})
 
 

@@ -87,23 +87,27 @@ def residual_weights(prob: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, 
     return residual, weight
 
 
-def anchored_accuracies(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
-                        chosen: bool = True) -> tuple[np.ndarray, float]:
-    """([M] accuracies, the shift applied): each model's observed labels on the anchor rows of prob / labels
-    [Q, M] plus, on its other observed rows, its shifted probabilities (`level_shift`, fitted on the anchor rows,
-    times `shift_weight` where `chosen`, else whole) corrected by its own shrunk residual on the anchors
-    (`residual_weights`); NaN where a model has no observed row."""
+def anchored_accuracies(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray, chosen: bool = True,
+                        counted: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """([M] accuracies, the shift applied): each model's accuracy over its `counted` cells of prob / labels [Q, M]
+    (default: its observed ones, ~NaN labels): its answers on the anchor rows, and elsewhere its shifted
+    probabilities (`level_shift`, fitted on the anchor rows, times `shift_weight` where `chosen`, else whole)
+    corrected by its own shrunk residual on the anchors (`residual_weights`); NaN where it has no counted cell.
+    `counted` all True is a new benchmark's accuracy over every item, unanswered anchor cells included."""
     labels = np.asarray(labels, np.float64)
-    observed = ~np.isnan(labels)
+    counted = ~np.isnan(labels) if counted is None else np.asarray(counted, bool)
     d = level_shift(prob[anchors], labels[anchors])
     if chosen:
         d *= shift_weight(prob[anchors], labels[anchors])
     shifted = sigmoid(logit(np.asarray(prob, np.float64)) + d)
     residual, weight = residual_weights(shifted[anchors], labels[anchors])
-    free = observed.copy()
-    free[anchors] = False
-    n, n_free = observed.sum(axis=0), free.sum(axis=0)
-    total = np.nansum(labels[anchors], axis=0) + (shifted * free).sum(axis=0) + n_free * weight * residual
+    answered = np.zeros(labels.shape, bool)
+    answered[anchors] = ~np.isnan(labels[anchors])
+    answered &= counted
+    free = counted & ~answered
+    n = counted.sum(axis=0)
+    total = np.where(answered, labels, 0.0).sum(axis=0) + (shifted * free).sum(axis=0) \
+        + free.sum(axis=0) * weight * residual
     acc = np.where(n > 0, total / np.maximum(n, 1), np.nan)
     return np.clip(acc, 0.0, 1.0), d
 
