@@ -6,21 +6,18 @@ model's accuracy on the held-out benchmark from its texts alone (the benchmark's
 is new), scored against the true accuracies over models: mean absolute error, Pearson and Spearman
 correlation, and top-k recovery (share of the true k best models among the predicted k best).
 
-The anchor setting (issue 14, item 2) extends it: every known model has answered `n` items of the new
-benchmark (its *anchor items*, a random prefix of one seeded order, so larger n adds items). Each predictor's
-probabilities on the benchmark are then shifted by one logit offset fitted on those answers (`level_shift`: the
-new benchmark's level error, the same for every model), and a model's accuracy is its observed labels on the
-anchor items plus the shifted probabilities on the others, moved by the model's own residual on the anchors,
-shrunk by an empirical-Bayes weight (`residual_weights`; `anchored_accuracies`). Every model answered the same
-few items, so with 5 of them the shift carries those items' luck: measured on CRUXEval it then does worse
-than no anchor at all (docs/estimation.md). Beside it, `anchor-mean` is each model's plain mean over the
-anchor items. The zero-item end of this curve is the text-only leave-one-benchmark-out figure.
+The anchor setting (issue 14, item 2) extends it: every known model has answered `n` items of the new benchmark
+(its *anchor items*), and a model's accuracy is estimated from those answers and the predictor's probabilities
+(`tasks/anchors.py`: the level shift, the share of it the anchors support, each model's shrunk residual). The n
+items are the first n of a seeded random order of the benchmark's items, in several draws (orders); each metric
+is its mean over the draws, and the paired comparison's interval resamples models and draws crossed. Beside the
+predictors, `anchor-mean` is each model's plain mean over the anchor items. The zero-item end of this curve is
+the text-only leave-one-benchmark-out figure.
 
 With a `StepCache`, each held-out benchmark's fold is saved as soon as it is scored, and a rerun with the same
 table, models and settings reads it instead of training again (`tasks/step_cache.py`).
 
-Pure cores: `benchmark_scores` (mean probability per group), `accuracy_prediction_metrics`, `level_shift`,
-`residual_weights`, `anchored_accuracies`.
+Pure cores: `benchmark_scores` (mean probability per group), `accuracy_prediction_metrics`, `paired_errors`.
 """
 
 from __future__ import annotations
