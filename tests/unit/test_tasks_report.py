@@ -87,7 +87,7 @@ def test_an_evaluation_without_settings_renders_as_before(root):
 
     parsed = [EvaluationResult.from_dict(r) for r in old]
     n, q = old[0]["info"]["n_test_pairs"], old[0]["routing"]["n_queries"]
-    assert [t.title for t in rich_tables(parsed)] == [
+    assert [str(t.title) for t in rich_tables(parsed)] == [  # titles are Text: never read as markup
         f"Correctness prediction ({n} test pairs)", "Per-benchmark accuracy", "Per-benchmark auc",
         f"Routing accuracy ({q} test queries, mode 'complete', 0 excluded)"]
     assert [line for line in markdown(parsed).splitlines() if line.startswith("###")] == [

@@ -210,7 +210,15 @@ def resolve_prices(checkpoint: str | Path, prices: str | Path | None) -> tuple[d
     if found:
         return found, f"model prices of {prices}"
     if table.has_cost:
-        mean = table.responses.groupby("model", observed=True)["cost"].mean()  # NaN: no cost for that model
+        costs = table.responses.groupby("model", observed=True)["cost"]
+        rows, priced = costs.size(), costs.count()
+        partial = [str(m) for m in rows.index if 0 < priced[m] < rows[m]]
+        if partial:  # the table readers refuse a missing cost; a mean of some rows would price what was not run
+            m = partial[0]
+            raise DataError(f"model {m!r} has a cost on {priced[m]} of its {rows[m]} rows ({len(partial)} such "
+                            "model(s)); a table's costs price its models only where every row has one",
+                            file=str(prices), field="cost")
+        mean = costs.mean()  # NaN: no cost for that model
         return ({str(m): parse_price(str(m), float(c), f"{prices} (cost column)") for m, c in mean.items()
                  if not math.isnan(c)}, f"mean cost per query in {prices}")
     raise ConfigError(f"{prices} has neither model prices nor a cost column; pass --prices FILE")
@@ -243,7 +251,8 @@ def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: st
                      prices: str | Path | None = None, cost_weight: float | None = None,
                      budget: float | None = None, output_tokens: float | None = None,
                      candidates: Sequence[str] | None = None) -> CostDecisions:
-    """Choose one model per text by P - cost_weight * cost, or the best total P within a mean budget, among
+    """Choose one model per text by P - cost_weight * cost, or within a mean budget (`route_budget`: P - L x cost
+    at the least L within it, leftover budget spent greedily; not always the best total P), among
     `candidates` (default: every model of the checkpoint), each of which needs a price; `output_tokens` per answer
     for token prices (None: `DEFAULT_OUTPUT_TOKENS`), refused where no price has a per-token output part."""
     from irtnet.tasks.cost import route_budget
@@ -274,7 +283,8 @@ def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: st
     _, prob = predict_texts(predictor, texts, benchmark, names)
     cost = cost_matrix(price, names, token_counts(texts), output_tokens, source)
     choice = route_by_value(prob, cost, cost_weight) if budget is None else route_budget(prob, cost, budget)
-    rule = f"P - {cost_weight:g} x cost" if budget is None else f"best total P with mean cost <= {budget:g}"
+    rule = (f"P - {cost_weight:g} x cost" if budget is None else f"mean cost <= {budget:g}: P - L x cost at the "
+            "least L within it, leftover spent greedily (may fall short of the best total P)")
     return CostDecisions(list(texts), names, [int(c) for c in choice], prob, cost, rule, source,
                          answer_paths(predictor, texts, benchmark))
 

@@ -129,7 +129,9 @@ def route(
                                       callback=positive)] = None,
     benchmark: Annotated[Optional[str], Opt(help="benchmark of the queries, if the model knows it")] = None,
     cost_weight: Annotated[Optional[float], Opt(help="pick argmax P - COST_WEIGHT x cost per query")] = None,
-    budget: Annotated[Optional[float], Opt(help="pick the best total P with mean cost per query <= BUDGET")] = None,
+    budget: Annotated[Optional[float], Opt(help="keep the mean cost per query <= BUDGET: argmax P - L x cost at "
+                                                "the least L within it, the leftover spent greedily on the best "
+                                                "gains per extra cost (may fall short of the best total P)")] = None,
     prices: Annotated[Optional[Path], Opt(help="with --cost-weight/--budget: price file (JSON/CSV) or table "
                                                "(default: the run's table)")] = None,
     output_tokens: Annotated[Optional[float], Opt(help="with --cost-weight/--budget: assumed output tokens per "

@@ -12,8 +12,11 @@ for the last user message (irtnet.api.route_texts among the deployments the grou
 
 A deployment is the irtnet model named by `mapping` (keyed by its `model_info.id` or its `litellm_params.model`),
 else by its `model_info.id`, its `litellm_params.model`, or that model without its provider prefix ("openai/").
-Deployments that name no model of the checkpoint are never chosen. litellm is imported here, and only here: the
-rest of irtnet never needs it.
+Deployments that name no model of the checkpoint are never chosen; a `mapping` key that is no deployment's id or
+model is an error when the strategy is attached to its router (or made with one). A model group holds one deployment
+per irtnet model: where two deployments of one group stand for the same irtnet model, only the first listed is ever
+chosen (the strategy picks a model, not a copy of it: no load balancing between them). litellm is imported here,
+and only here: the rest of irtnet never needs it.
 """
 
 from __future__ import annotations
@@ -85,7 +88,14 @@ class IrtnetRoutingStrategy(CustomRoutingStrategyBase):
             self.attach(router)
 
     def attach(self, router: Any) -> IrtnetRoutingStrategy:
-        """Make this strategy `router`'s (litellm.Router.set_custom_routing_strategy); returns self."""
+        """Make this strategy `router`'s (litellm.Router.set_custom_routing_strategy); returns self. A `mapping` key
+        that names none of the router's deployments (by `model_info.id` or `litellm_params.model`) is an error."""
+        names = [k for d in router.model_list for k in ((d.get("model_info") or {}).get("id"),
+                                                        (d.get("litellm_params") or {}).get("model")) if k]
+        unused = sorted(set(self.mapping) - set(names))
+        if unused:
+            raise ConfigError(f"mapping key(s) {', '.join(map(repr, unused))} name no deployment of the router; its "
+                              f"deployments' ids and models: {', '.join(map(repr, dict.fromkeys(names))) or '(none)'}")
         self.router = router
         router.set_custom_routing_strategy(self)
         return self

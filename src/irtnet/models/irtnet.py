@@ -41,9 +41,10 @@ AUTO_NGRAMS = (16, 0, 64)
 
 
 class IrtNetConfig(BaseModel):
-    """Architecture of IrtNet (the sizes of the data - embedding dim, models, groups - come from the data)."""
+    """Architecture of IrtNet (the sizes of the data - embedding dim, models, groups - come from the data).
+    Strict: a bool or a string where a number is expected is refused (an int is a valid float)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     dim: int = Field(232, ge=1, description="ability / discrimination dimension d")
     moe: MoEConfig = MoEConfig()

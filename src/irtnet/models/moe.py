@@ -29,9 +29,9 @@ from torch import nn
 
 
 class MoEConfig(BaseModel):
-    """Sizes of the mixture of experts."""
+    """Sizes of the mixture of experts (strict: a bool or a string is not a number)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     n_experts: int = Field(39, ge=1)
     top_k: int = Field(39, ge=1)

@@ -260,6 +260,18 @@ class IrtNet(Predictor):
             prob[inferred] = self._calibrated(logit(text), "text")
         return prob
 
+    def logit_calibration(self, queries: Queries) -> tuple[np.ndarray, np.ndarray]:
+        """(scale [n], shift [n]): `predict_proba` of query i is sigmoid(scale_i * (a_i . theta - b_i) + shift_i)
+        with a, b its `query_parameters` and theta `abilities_` (the calibration of the path that answers it,
+        `answer_paths`); NaN for a query answered through the benchmark classifier, a mixture over benchmarks
+        that has no such form."""
+        cal = getattr(self, "calibration_", None) or identity_calibration()
+        out = np.full((2, len(queries)), np.nan)
+        for i, path in enumerate(self.answer_paths(queries)):
+            if path in cal:
+                out[:, i] = cal[path]["scale"], cal[path]["shift"]
+        return out[0], out[1]
+
     def _calibrated(self, logits: np.ndarray, path: str, undo: str | None = None) -> np.ndarray:
         """sigmoid(scale * logits + shift) with `path`'s calibration (after undoing `undo`'s)."""
         cal = getattr(self, "calibration_", None) or identity_calibration()

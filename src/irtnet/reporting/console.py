@@ -1,28 +1,37 @@
 """Terminal views (rich tables and lines) of what the API returns: rankings, cost decisions, task summaries and
-comparison cells. The CLI prints these; it computes nothing itself."""
+comparison cells. The CLI prints these; it computes nothing itself. Every string in a table (titles, headers,
+cells: names of models, benchmarks, files) is a `Text`, never read as Rich markup, whatever console prints it;
+the lines escape theirs."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from irtnet.reporting.tables import _fmt
 
 
 def _table(title: str, columns: list[str], left: tuple[str, ...] = ()) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     for i, col in enumerate(columns):
-        table.add_column(col, justify="left" if col in left or (not left and i == 0) else "right")
+        table.add_column(Text(col), justify="left" if col in left or (not left and i == 0) else "right")
     return table
+
+
+def _add(table: Table, *cells: str) -> None:
+    """A row of plain text (a name such as "[bold]x" or "a[/b]" shown as given)."""
+    table.add_row(*(Text(str(c)) for c in cells))
 
 
 def ranking_table(text: str, ranked: list[tuple[str, float]], path: str | None = None) -> Table:
     title = f"{text[:70]!r}" + (f" (answered from: {path})" if path else "")
     table = _table(title, ["rank", "model", "P(correct)"], left=("model",))
     for i, (name, p) in enumerate(ranked, 1):
-        table.add_row(str(i), name, f"{p:.3f}")
+        _add(table, str(i), name, f"{p:.3f}")
     return table
 
 
@@ -31,14 +40,14 @@ def cost_decisions_table(d: Any) -> Table:
     table = _table(f"Cost-aware routing ({d.rule}; prices: {d.source})", ["query", "model", "P(correct)", "cost"],
                    left=("query", "model"))
     for i, j in enumerate(d.chosen):
-        table.add_row(d.texts[i][:50], d.models[j], f"{d.prob[i, j]:.3f}", f"{d.cost[i, j]:.3g}")
+        _add(table, d.texts[i][:50], d.models[j], f"{d.prob[i, j]:.3f}", f"{d.cost[i, j]:.3g}")
     return table
 
 
 def predicted_accuracy_table(title: str, ranked: list[tuple[str, float]]) -> Table:
     table = _table(title, ["rank", "model", "predicted accuracy"], left=("model",))
     for i, (name, acc) in enumerate(ranked, 1):
-        table.add_row(str(i), name, f"{acc:.3f}")
+        _add(table, str(i), name, f"{acc:.3f}")
     return table
 
 
@@ -47,7 +56,7 @@ def summary_table(summary: dict[str, dict[str, float]], title: str) -> Table:
     keys = [k for k in next(iter(summary.values())) if k != "n_folds"]
     table = _table(title, ["predictor", *keys])
     for name, row in summary.items():
-        table.add_row(name, *[_fmt(row[key], 3) for key in keys])
+        _add(table, name, *[_fmt(row[key], 3) for key in keys])
     return table
 
 
@@ -55,7 +64,7 @@ def onboarding_table(rows: list[dict[str, Any]]) -> Table:
     cols = ["auc", "log_loss", "accuracy", "model_auc", "benchmark_mae"]
     table = _table("New models from K answers (held-out models, unseen queries)", ["method", "K", *cols])
     for row in rows:
-        table.add_row(row["method"], "all" if row["k"] < 0 else str(row["k"]), *[_fmt(row[c], 4) for c in cols])
+        _add(table, row["method"], "all" if row["k"] < 0 else str(row["k"]), *[_fmt(row[c], 4) for c in cols])
     return table
 
 
@@ -89,9 +98,9 @@ def cost_lines(result: dict[str, Any]) -> list[str]:
 
 def cell_line(cell: Any) -> str:
     """One comparison cell: where, and its figures or its error."""
-    where = f"{cell.dataset} {cell.setting} seed {cell.seed} {cell.label}"
+    where = escape(f"{cell.dataset} {cell.setting} seed {cell.seed} {cell.label}")  # a line of Rich markup
     if cell.status != "ok":
-        return f"{where}: [red]{cell.status}[/] {(cell.error or '').splitlines()[0][:200]}"
+        return f"{where}: [red]{escape(str(cell.status))}[/] {escape((cell.error or '').splitlines()[0][:200])}"
     corr, rout = cell.result["correctness"], cell.result["routing"]
     acc = f"acc {corr['overall']['accuracy']:.4f} auc {corr['overall']['auc']:.4f} " if corr else ""
     source = "cached" if cell.cached else f"fit {cell.fit_seconds:.1f}s"
@@ -106,27 +115,26 @@ def comparison_table(t: dict[str, Any]) -> Table:
                    ["model", "accuracy", "AUC", "log loss", "routing micro", "gap closed"])
     for r in t["rows"]:
         if r.get("routing") is None:
-            table.add_row(r["label"], r["status"], "", "", "", "")
+            _add(table, r["label"], r["status"], "", "", "", "")
             continue
         c = r.get("correctness") or {}
-        table.add_row(r["label"], fmt(c.get("accuracy"), 3), fmt(c.get("auc"), 3), fmt(c.get("log_loss"), 3),
+        _add(table, r["label"], fmt(c.get("accuracy"), 3), fmt(c.get("auc"), 3), fmt(c.get("log_loss"), 3),
                       fmt(r["routing"]["micro"], 3), fmt(r["routing"]["gap_closed"], 3))
     for name, ref in t["references"].items():
-        table.add_row(f"({name})", "", "", "", fmt(ref["micro"], 3), "")
+        _add(table, f"({name})", "", "", "", fmt(ref["micro"], 3), "")
     if t.get("routing_caveat"):
-        table.caption, table.caption_justify = f"routing: {t['routing_caveat']}", "left"
+        table.caption, table.caption_justify = Text(f"routing: {t['routing_caveat']}"), "left"
     return table
 
 
 def paired_table(rows: list[dict[str, Any]]) -> Table:
     """Absolute error of one entry minus each other's per number of answered items, with the bootstrap interval
     and the verdict (`tasks.benchmark.paired_errors`)."""
-    table = Table(title=f"{rows[0]['a']} minus each entry: absolute error (95% interval, bootstrap over models; "
-                        "lower wins)", title_justify="left")
-    for col in ("items answered", "against", "difference", "interval", "verdict"):
-        table.add_column(col, justify="left" if col in ("against", "verdict") else "right")
+    table = _table(f"{rows[0]['a']} minus each entry: absolute error (95% interval, bootstrap over models; "
+                   "lower wins)", ["items answered", "against", "difference", "interval", "verdict"],
+                   left=("against", "verdict"))
     for r in rows:
         interval = "-" if math.isnan(r["lo"]) else f"[{r['lo']:+.3f}, {r['hi']:+.3f}]"
-        table.add_row(str(r["n"]), r["b"], f"{r['diff']:+.3f}", interval,
+        _add(table, str(r["n"]), r["b"], f"{r['diff']:+.3f}", interval,
                       r["verdict"] + (f" ({r['reason']})" if r.get("reason") else ""))
     return table

@@ -16,7 +16,6 @@ import numpy as np
 
 from irtnet._io import check_file_target, json_text, write_together
 from irtnet.errors import DataError
-from irtnet.numeric import irt_probability
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -196,7 +195,7 @@ def interpretation_section(report: Report, predictor: Any, data: Any, families: 
     a, b = (np.asarray(x, np.float64) for x in predictor.query_parameters(data.queries))
     models = list(data.table.model_vocab.ids)
     theta = np.asarray(predictor.abilities_, np.float64)[predictor.models_.index(models)]
-    prob = irt_probability(theta, a, b)
+    prob = np.asarray(predictor.predict_proba(data.queries, models), np.float64)  # the model's own (calibrated)
     labels = data.table.label_matrix()
     groups = data.table.queries["benchmark"].to_numpy(dtype=object)
     corr = I.difficulty_correlation(a, b, prob, labels, groups)
@@ -219,12 +218,7 @@ def interpretation_section(report: Report, predictor: Any, data: Any, families: 
          "name heuristic of irtnet.tasks.interpret.family_of). The gauge of theta is fixed only by weight decay.",
          F.ability_map(amap.coords, models, families, amap.explained),
          {"models": models, "families": families, "coords": amap.coords, "explained": amap.explained})
-    picks = I.choose_icc_queries(a, b)
-    grid, p_icc, t_m = I.item_curves(a[picks], b[picks], theta)
-    titles = [f"{data.queries.ids[i][:40]} (||a||={np.linalg.norm(a[i]):.2f}, b={b[i]:.2f})" for i in picks]
-    _fig(sec, "item_curves", "Item characteristic curves of the most / least discriminating and easiest / hardest "
-         "queries along their own direction a_q/||a_q||; dots: models (filled = correct, hollow = wrong).",
-         F.item_curves(grid, p_icc, t_m, titles, labels[picks]), {"queries": [data.queries.ids[i] for i in picks]})
+    _item_curves(sec, predictor, data, a, b, theta, labels)
     top, bottom = I.discrimination_ranking(a, 10)
     texts = data.table.queries["text"].tolist()
     for title, pos in (("Most discriminating queries", top), ("Least discriminating queries", bottom)):
@@ -232,6 +226,35 @@ def interpretation_section(report: Report, predictor: Any, data: Any, families: 
         sec.tables.append(Table(title, ["query", "benchmark", "||a||", "b", "text"],
                                 [[r["query"], r["benchmark"], r["norm_a"], r["b"], r["text"]] for r in rows]))
     _fig(sec, "discrimination", "Distribution of ||a_q||.", F.discrimination_hist(np.linalg.norm(a, axis=1)))
+
+
+def _item_curves(sec: Section, predictor: Any, data: Any, a: np.ndarray, b: np.ndarray, theta: np.ndarray,
+                 labels: np.ndarray) -> None:
+    """The item characteristic curves of a few queries, with the calibration the model's predictions have."""
+    from irtnet.reporting import figures as F
+    from irtnet.tasks import interpret as I
+
+    scale, shift = _logit_calibration(predictor, data.queries)
+    irt_form = np.flatnonzero(np.isfinite(scale))  # not the queries answered through the benchmark classifier
+    if not len(irt_form):
+        sec.paragraphs.append("No item characteristic curves: every query is answered through the benchmark "
+                              "classifier (a mixture over benchmarks), which has no curve of one ability.")
+        return
+    picks = [int(irt_form[i]) for i in I.choose_icc_queries(a[irt_form], b[irt_form])]
+    grid, p_icc, t_m = I.item_curves(a[picks], b[picks], theta, scale=scale[picks], shift=shift[picks])
+    titles = [f"{data.queries.ids[i][:40]} (||a||={np.linalg.norm(a[i]):.2f}, b={b[i]:.2f})" for i in picks]
+    _fig(sec, "item_curves", "Item characteristic curves of the most / least discriminating and easiest / hardest "
+         "queries along their own direction a_q/||a_q||, calibrated as the model's predictions (queries answered "
+         "through the benchmark classifier have no such curve); dots: models (filled = correct, hollow = wrong).",
+         F.item_curves(grid, p_icc, t_m, titles, labels[picks]), {"queries": [data.queries.ids[i] for i in picks]})
+
+
+def _logit_calibration(predictor: Any, queries: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(scale [n], shift [n]) that the predictor's `predict_proba` applies to each query's IRT logit (IrtNet's
+    `logit_calibration`; NaN where it has no IRT form); a predictor without calibration: (1, 0)."""
+    if hasattr(predictor, "logit_calibration"):
+        return predictor.logit_calibration(queries)
+    return np.ones(len(queries)), np.zeros(len(queries))
 
 
 def benchmark_section(report: Report, result: dict[str, Any]) -> None:

@@ -101,12 +101,14 @@ def setting_notes(results: Sequence[EvaluationResult]) -> list[str]:
 
 
 def _rich(title: str, header: Sequence[str], rows: list[list[str]], caption: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", caption=None if caption is None else Text(caption),
+    """Every string as `Text`: model and benchmark names ("[bold]x", "a[/b]") are shown as given, never read as
+    Rich markup, whatever console prints the table."""
+    table = Table(title=Text(title), title_justify="left", caption=None if caption is None else Text(caption),
                   caption_justify="left")
     for i, h in enumerate(header):
-        table.add_column(h, justify="left" if i == 0 else "right")
+        table.add_column(Text(h), justify="left" if i == 0 else "right")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(str(c)) for c in row))
     return table
 
 

@@ -3,9 +3,10 @@
 Prices, price files and per-query costs are in `irtnet.tasks.prices`.
 
 Routing: `route(prob, cost, lam)` picks argmax P - lam * cost (irtnet.tasks.routing.route);
-`route_budget` gives the best expected correctness under a mean per-query budget (Lagrangian bisection on
-lam, then a greedy fill of the leftover budget by gain per extra cost: the LP relaxation's solution up to
-the queries it would split). `sweep` traces the accuracy-cost curve over lam; `curve_area` is the area
+`route_budget` routes within a mean per-query budget (Lagrangian bisection on lam, then a greedy fill of the
+leftover budget by gain per extra cost: the LP relaxation's solution rounded at the queries it would split,
+so its total expected correctness can fall short of the best the budget allows; the budget is never
+exceeded). `sweep` traces the accuracy-cost curve over lam; `curve_area` is the area
 under its upper (non-decreasing) envelope on the normalised cost axis.
 """
 
@@ -23,7 +24,8 @@ from irtnet.tasks.routing import picked, route
 
 # ------------------------------------------------------------------------------------------- allocation
 def route_budget(prob: np.ndarray, cost: np.ndarray, budget: float, iters: int = 60) -> np.ndarray:
-    """Choices [Q] maximising the sum of prob [Q, M] subject to mean chosen cost <= `budget`.
+    """Choices [Q] with mean chosen cost <= `budget` and a large sum of prob [Q, M]: not always the largest (an
+    LP relaxation rounded at the queries it would split; exact when the unconstrained best fits the budget).
 
     Bisection finds the smallest lam whose choices fit the budget, then leftover budget upgrades queries
     to their lam -> 0 side choice in order of gain per extra cost. Raises if even the cheapest choice

@@ -119,18 +119,22 @@ def ability_map(theta: np.ndarray) -> AbilityMap:
     return AbilityMap(coords, explained)
 
 
-def item_curves(a: np.ndarray, b: np.ndarray, theta: np.ndarray, grid: np.ndarray | None = None
+def item_curves(a: np.ndarray, b: np.ndarray, theta: np.ndarray, grid: np.ndarray | None = None,
+                scale: np.ndarray | None = None, shift: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ICCs along each query's direction: (t grid [T], P [n, T], model positions t_m [n, M]).
 
-    a [n, d], b [n] are the chosen queries' parameters, theta [M, d] the models' abilities.
+    a [n, d], b [n] are the chosen queries' parameters, theta [M, d] the models' abilities; `scale`, `shift` [n]
+    the calibration the model applies to each query's logit (P = sigmoid(scale * logit + shift); default none).
     """
     norm = np.maximum(np.linalg.norm(a, axis=1), 1e-12)
     t_models = theta @ (a / norm[:, None]).T  # [M, n]
     if grid is None:
         span = max(np.abs(t_models).max(), np.abs(b / norm).max()) * 1.3 + 1e-6
         grid = np.linspace(-span, span, 121)
-    p = sigmoid(norm[:, None] * grid[None, :] - b[:, None])
+    scale = np.ones(len(b)) if scale is None else np.asarray(scale, np.float64)
+    shift = np.zeros(len(b)) if shift is None else np.asarray(shift, np.float64)
+    p = sigmoid(scale[:, None] * (norm[:, None] * grid[None, :] - b[:, None]) + shift[:, None])
     return grid, p, t_models.T
 
 

@@ -52,9 +52,10 @@ HIGHER_IS_BETTER = {"log_loss": False, "auc": True, "accuracy": True, "routing":
 
 
 class TrainConfig(BaseModel):
-    """Optimisation settings (the IrtNet paper's published values, except the learning rate)."""
+    """Optimisation settings (the IrtNet paper's published values, except the learning rate). Strict: a bool or
+    a string where a number is expected is refused (`epochs = true` is not 1 epoch; an int is a valid float)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     epochs: int = Field(30, ge=1)
     batch_pairs: int = Field(2048, ge=1, description="labels per batch; whole queries are kept together")
