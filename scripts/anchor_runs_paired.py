@@ -6,7 +6,8 @@ anchor setting's errors?
 Both files must hold the same held-out benchmarks, models, anchor numbers and draws (for example `--anchor-shift
 chosen` against `--anchor-shift whole`). Per number of anchor items it prints the entry's mean absolute error in
 each run (each (benchmark, model) cell's error averaged over the draws, then over cells) and NEW minus OLD with a
-95% bootstrap interval over models (a model's benchmarks move together), with the verdict (lower error wins).
+95% bootstrap interval over models (a model's benchmarks move together) and draws crossed (`paired_errors`), with
+the verdict (lower error wins).
 """
 
 from __future__ import annotations

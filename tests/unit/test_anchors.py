@@ -180,3 +180,9 @@ def test_the_command_writes_what_the_answers_were(anchored, tmp_path):
     doc = json.loads((tmp_path / "o.json").read_text())
     assert doc["n_items_answered"] == len({r["id"] for r in rows[:12]}) and sum(doc["answered"].values()) == 12
     assert len(doc["ranking"]) == len(models) and "answered by known models" in " ".join(out.output.split())
+
+
+def test_an_empty_anchor_shift_is_refused_not_read_as_the_default(tmp_path):
+    out = CliRunner().invoke(app, ["evaluate-benchmarks", str(tmp_path / "t.parquet"), "--anchor-shift", "",
+                                   "-o", str(tmp_path / "o.json")])
+    assert out.exit_code == 2 and "--anchor-shift must be one of chosen, whole, got ''" in out.output

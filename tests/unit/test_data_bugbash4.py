@@ -56,12 +56,18 @@ def test_lm_eval_a_boolean_doc_id_is_refused_as_not_an_integer(tmp_path):
     assert err.value.line == 2 and err.value.field == "doc_id"
 
 
-def test_lm_eval_a_metric_null_on_every_row_is_an_error_not_a_corpus_level_skip(tmp_path):
-    # was: the task skipped and counted as "corpus-level metrics only"; the docs say a null score is an error
-    root = _lm_run(tmp_path, [_lm_row(0, None), _lm_row(1, None)])
+def test_lm_eval_a_metric_null_on_every_row_skips_its_task_saying_so_and_a_single_null_is_an_error(tmp_path):
+    """lm-eval's `bypass` metric logs null on every row of a task that has no per-item score: that task is skipped,
+    counted and said, the folder's other tasks imported (a review found the whole import aborted on it); a null
+    among numbers is an error naming the line."""
+    root = _lm_run(tmp_path / "all", [_lm_row(0, None), _lm_row(1, None)])
+    with pytest.raises(DataError, match="no scored items") as err:
+        import_lm_eval(root)
+    assert "null on every row" in str(err.value)
+    root = _lm_run(tmp_path / "one", [_lm_row(0, 1), _lm_row(1, None)])
     with pytest.raises(DataError, match="not a number") as err:
         import_lm_eval(root)
-    assert err.value.line == 1 and err.value.field == "acc"
+    assert err.value.line == 2 and err.value.field == "acc"
 
 
 def test_lm_eval_corpus_level_metrics_are_still_skipped_and_counted(tmp_path):
@@ -262,6 +268,9 @@ def test_eee_one_sample_twice_in_one_epoch_is_an_error(tmp_path):
             as err:
         import_eee(_eee_file(tmp_path, records))
     assert err.value.line == 3 and err.value.field == "sample_id"
+    slashed = [dict(r, evaluation_name="mmlu/algebra") for r in records]  # the id, not the rest of the query
+    with pytest.raises(DataError, match=r"sample_id '1' of model 'm' is given twice"):
+        import_eee(_eee_file(tmp_path, slashed))
 
 
 # ---------------------------------------------------------------- Open LLM Leaderboard: filter option

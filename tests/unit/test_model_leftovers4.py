@@ -197,3 +197,15 @@ def test_a_checkpoint_with_a_non_finite_state_number_is_refused(fitted, tmp_path
     with pytest.raises(CheckpointError, match=rf"checkpoint.json: state.text_path.{field} is .*, not a finite number"):
         load_predictor(copy)
     assert load_predictor(path).calibration_["benchmark"]["scale"] == 0.6  # the untouched one loads
+
+
+def test_a_nan_in_the_fits_records_still_loads(fitted, tmp_path):
+    """Before strict JSON, a checkpoint's history held a bare NaN where a validation AUC was undefined (labels of
+    one class): a record, never read as a number, so such a checkpoint still loads (a review found it refused)."""
+    _, _, path = fitted
+    copy = tmp_path / "m"
+    shutil.copytree(path, copy)
+    doc = json.loads((copy / "checkpoint.json").read_text())
+    doc["state"]["history"] = [{"epoch": 1, "val_auc": "__VALUE__"}]
+    (copy / "checkpoint.json").write_text(json.dumps(doc).replace('"__VALUE__"', "NaN"))
+    load_predictor(copy)

@@ -14,8 +14,9 @@ import numpy as np
 
 from irtnet._io import write_json
 from irtnet.api.data import load_table, prepare
-from irtnet.api.inputs import read_answers, read_texts, record_where
+from irtnet.api.inputs import read_answers, read_texts, refuse_other_benchmark
 from irtnet.api.run import Run, is_run_dir
+from irtnet.api.routing_policies import has_probabilities
 from irtnet.api.texts import check_benchmarks, load, text_queries
 from irtnet.data.dataset import Dataset
 from irtnet.config import name_list
@@ -81,8 +82,7 @@ def anchored_benchmark(checkpoint: str | Path, texts_file: str | Path, answers_f
     predictor, queries, names = _benchmark_queries(checkpoint, texts_file, benchmark)
     models = predictor.models_.to_list()
     labels = read_anchor_answers(answers_file, text_ids(texts_file), models)
-    prob = np.concatenate([predictor.predict_proba(queries.take(slice(s, s + 4096)), models)
-                           for s in range(0, len(queries), 4096)])
+    prob = predictor.predict_proba(queries, models)
     rows = np.flatnonzero((~np.isnan(labels)).any(axis=1))
     acc, shift = anchored_accuracies(prob, labels, rows, counted=np.ones(labels.shape, bool))
     order = np.argsort(-acc, kind="stable")
@@ -98,12 +98,11 @@ def _benchmark_queries(checkpoint: str | Path, texts_file: str | Path, benchmark
         raise ConfigError(f"--benchmark: {benchmark!r} is not a benchmark name: give one the model knows, or leave "
                           "--benchmark out (the file's benchmarks, where given, else new: text only)")
     predictor = load(checkpoint)
+    if not has_probabilities(predictor):
+        raise ConfigError(f"{type(predictor).__name__} gives routing scores, not probabilities: an accuracy needs a "
+                          "model that predicts the chance of a right answer")
     texts, benches = read_texts(texts_file)
-    for i, given in enumerate(benches):
-        if benchmark is not None and given is not None and given != benchmark:
-            raise DataError(f"the file gives benchmark {given!r} and --benchmark gives {benchmark!r}: leave out "
-                            "--benchmark (the file's names are read), or the file's 'benchmark' field",
-                            file=str(texts_file), **record_where(texts_file, i), field="benchmark")
+    refuse_other_benchmark(texts_file, benches, benchmark)
     if benchmark is not None:
         try:
             check_benchmarks(predictor, [benchmark])  # a ConfigError about --benchmark, not about the file
@@ -123,9 +122,11 @@ def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, basel
     `anchor_shift` ("chosen" or "whole", `tasks.anchors`). With `out`, the result is written there and each finished
     fold is kept in `steps_folder(out)`, keyed on the table, the encoder, the models' resolved specs, the
     settings and the code, so a rerun reads the folds an interrupted run finished."""
+    from irtnet.tasks.benchmark import check_anchor_options
     from irtnet.tasks.benchmark import evaluate_benchmarks as run
     from irtnet.tasks.step_cache import StepCache, steps_folder
 
+    check_anchor_options(anchor_draws, anchor_shift)  # before the table is read and encoded
     baselines, benchmarks = name_list(baselines, "baselines"), name_list(benchmarks, "benchmarks")
     names = baselines if baselines is not None else text_baselines((model.model,))
     specs = {model.model: model, **{n: ModelSpec(model=n, seed=model.seed) for n in names}}

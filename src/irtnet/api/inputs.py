@@ -175,6 +175,16 @@ def read_texts(path: str | Path) -> tuple[list[str], list[str | None]]:
     return texts, [_given_benchmark(r, path, i, new_ok=True) for i, r in enumerate(rows)]
 
 
+def refuse_other_benchmark(path: str | Path, benches: list[str | None], benchmark: str | None) -> None:
+    """--benchmark names the benchmark of the texts a file (`read_texts`) leaves unnamed; where the file names
+    another for a text, a DataError naming the file, the record and both names, never an override."""
+    for i, given in enumerate(benches):
+        if benchmark is not None and given is not None and given != benchmark:
+            raise DataError(f"the file gives benchmark {given!r} and --benchmark gives {benchmark!r}: leave out "
+                            "--benchmark (the file's names are read), or the file's 'benchmark' field",
+                            file=str(path), **record_where(path, i), field="benchmark")
+
+
 def is_id(value: Any) -> bool:
     """An item id as a file gives it: a non-empty string or an integer (not a boolean)."""
     return isinstance(value, (str, int)) and not isinstance(value, bool) and bool(str(value).strip())

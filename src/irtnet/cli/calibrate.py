@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from irtnet.cli.common import check_output_path, friendly_errors, name_list, plain_console as console
-from irtnet.errors import ConfigError, DataError
+from irtnet.errors import ConfigError
 
 if TYPE_CHECKING:
     from irtnet.api import CalibrationReport
@@ -38,17 +38,13 @@ def calibrate(
     calibration, for any number of models), and print the `model` to ask /v1/chat/completions for. A target not
     reached prints the nearest setting (and writes it to --json, with "reached": false), then exits with code 1."""
     from irtnet import api
-    from irtnet.api.inputs import read_texts, record_where
+    from irtnet.api.inputs import read_texts, refuse_other_benchmark
 
     if output_tokens is not None and not output_tokens >= 0:
         raise ConfigError(f"--output-tokens must be non-negative, got {output_tokens}")
     check_output_path(json_out)  # before the work, not after printing it
     sample, benches = read_texts(texts)
-    for i, given in enumerate(benches):  # --benchmark names the texts the file leaves unnamed, never overrides it
-        if benchmark is not None and given is not None and given != benchmark:
-            raise DataError(f"the file gives benchmark {given!r} and --benchmark gives {benchmark!r}: leave out "
-                            "--benchmark (the file's names are read), or the file's 'benchmark' field",
-                            file=str(texts), **record_where(texts, i), field="benchmark")
+    refuse_other_benchmark(texts, benches, benchmark)  # it names the texts the file leaves unnamed, never overrides
     per_text = benchmark if benchmark is not None else (benches if any(b is not None for b in benches) else None)
     report = api.calibrate_texts(checkpoint, sample, policy, target, prices, per_text, name_list(candidates),
                                  output_tokens, source=None if benchmark is not None else texts)

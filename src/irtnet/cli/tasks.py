@@ -134,7 +134,7 @@ def evaluate_benchmarks(
     result = run(table, spec, encoder, csv_list(baselines), name_list(benchmarks), k, threads,
                  progress=lambda b: console.print(f"holding out {b}", highlight=False, markup=False),
                  anchors=ns, out=out, anchor_draws=10 if anchor_draws is None else anchor_draws,
-                 anchor_shift=anchor_shift or "chosen")
+                 anchor_shift="chosen" if anchor_shift is None else anchor_shift)
     for n, why in result.settings.get("anchors_skipped", {}).items():
         console.print(f"skipped --anchors {n}: {why}", highlight=False, markup=False)
     console.print(summary_table(result.summary, f"Leave-one-benchmark-out accuracy prediction "

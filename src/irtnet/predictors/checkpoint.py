@@ -7,8 +7,8 @@ arrays. Loading needs nothing else and unpickles nothing. The directory is writt
 
 Loading refuses every broken checkpoint with a one-line `CheckpointError` that names the checkpoint and
 what is wrong: a missing or mistyped key, an invalid configuration field, a missing, extra or misshapen
-tensor, a tensor with NaN or infinite values, a NaN or infinite number in the state (`checkpoint.json` is written
-as strict JSON: only a hand edit puts one there), vocabularies that do not match the weights. The encoder
+tensor, a tensor with NaN or infinite values, a NaN or infinite number in the state where a number is read (the
+fit's history and choices, records only, may hold NaN), vocabularies that do not match the weights. The encoder
 named in a checkpoint is only ever a name here (a string and a dimension); nothing is downloaded.
 """
 
@@ -98,19 +98,26 @@ def read_checkpoint_json(path: str | Path) -> dict[str, Any]:
         if not isinstance(doc[key], kind):
             raise CheckpointError(f"{doc_path}: key {key!r} must be {'a string' if kind is str else 'an object'}, "
                                   f"got {type(doc[key]).__name__}")
-    where = non_finite(doc["state"], "state")  # irtnet writes strict JSON: a NaN, Infinity or 1e999 was put there
+    where = non_finite(doc["state"], "state")  # a NaN, Infinity or 1e999 where a number is read
     if where is not None:
         raise CheckpointError(f"{doc_path}: {where[0]} is {where[1]!r}, not a finite number")
     return doc
 
 
+#: state fields that record how a fit went and are never read as a number: a NaN there (an undefined validation
+#: AUC, written as a bare NaN by versions before strict JSON) is kept, as it was
+_RECORDS = frozenset({"history", "choice"})
+
+
 def non_finite(value: Any, where: str) -> tuple[str, float] | None:
     """(the field, its value) of the first NaN or infinite number in a parsed JSON `value` (fields named from
-    `where`: "state.text_path.temperature", "state.history[2].auc"), or None."""
+    `where`: "state.text_path.temperature"), or None; the fit's records (`_RECORDS`) are not searched."""
     if isinstance(value, float) and not np.isfinite(value):
         return where, value
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
+        if isinstance(value, dict) and key in _RECORDS:
+            continue
         found = non_finite(item, f"{where}.{key}" if isinstance(value, dict) else f"{where}[{key}]")
         if found is not None:
             return found

@@ -130,7 +130,9 @@ def comparison_table(t: dict[str, Any]) -> Table:
 def paired_table(rows: list[dict[str, Any]]) -> Table:
     """Absolute error of one entry minus each other's per number of answered items, with the bootstrap interval
     and the verdict (`tasks.benchmark.paired_errors`)."""
-    table = _table(f"{rows[0]['a']} minus each entry: absolute error (95% interval, bootstrap over models; "
+    draws = max((r.get("n_draws", 1) for r in rows), default=1)
+    over = f"models and {draws} anchor draws crossed, with items answered" if draws > 1 else "models"
+    table = _table(f"{rows[0]['a']} minus each entry: absolute error (95% interval, bootstrap over {over}; "
                    "lower wins)", ["items answered", "against", "difference", "interval", "verdict"],
                    left=("against", "verdict"))
     for r in rows:

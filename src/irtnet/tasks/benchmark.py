@@ -287,10 +287,7 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
     if not 1 <= k < data.table.n_models:
         raise ConfigError(f"--k: top-k recovery needs k from 1 to one less than the {data.table.n_models} models "
                           f"(with k >= the models every top k is recovered), got {k}")
-    if isinstance(anchor_draws, bool) or not isinstance(anchor_draws, (int, np.integer)) or anchor_draws < 1:
-        raise ConfigError(f"--anchor-draws must be a whole number of at least 1, got {anchor_draws!r}")
-    if anchor_shift not in ANCHOR_SHIFTS:
-        raise ConfigError(f"--anchor-shift must be one of {', '.join(ANCHOR_SHIFTS)}, got {anchor_shift!r}")
+    check_anchor_options(anchor_draws, anchor_shift)
     anchors, skipped = _usable_anchors(data, names, anchors)
     cache = open_cache(cache, data.table)
     folds, read = [], 0
@@ -321,13 +318,23 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
                             f"(prior sd {SHIFT_PRIOR_SD}; " + ("the share of it chosen by leaving each anchor item "
                                                                 "out" if anchor_shift == "chosen" else "all of it")
                             + "); anchor-mean: the mean of each model's anchor answers; each metric is its mean "
-                              f"over {int(anchor_draws)} draws of the anchor items, and a paired cell's error "
-                              "its mean over the same draws"}
+                              f"over {int(anchor_draws)} draws of the anchor items; a paired comparison pairs "
+                              "the same (benchmark, model, draw) cells (its n_cells) and resamples models and "
+                              "draws crossed"}
     first = next(iter(predictors))
     run = {"folds_computed": len(names) - read, "folds_from_cache": read,
            "step_cache": None if cache is None else str(cache.folder)}
     return BenchmarkEvaluation(folds, summarise(folds), settings, summarise_anchored(folds),
                                paired_errors(folds, first, seed=seed), run)
+
+
+def check_anchor_options(anchor_draws: Any, anchor_shift: Any) -> None:
+    """The anchor setting's draws (a whole number of at least 1) and shift rule (`ANCHOR_SHIFTS`): a ConfigError
+    naming the option, before any table is read."""
+    if isinstance(anchor_draws, bool) or not isinstance(anchor_draws, (int, np.integer)) or anchor_draws < 1:
+        raise ConfigError(f"--anchor-draws must be a whole number of at least 1, got {anchor_draws!r}")
+    if anchor_shift not in ANCHOR_SHIFTS:
+        raise ConfigError(f"--anchor-shift must be one of {', '.join(ANCHOR_SHIFTS)}, got {anchor_shift!r}")
 
 
 def _held_out(data: Dataset, benchmarks: Sequence[str]) -> list[str]:

@@ -187,7 +187,7 @@ def _trials(records: pd.DataFrame, file: Path, name: str, report: ImportReport) 
         a = twice.iloc[0]
         b = twice[(twice["model"] == a["model"]) & (twice["query"] == a["query"]) & (twice["_epoch"] == a["_epoch"])
                   ].iloc[1]
-        raise DataError(f"sample_id {a['query'].split('/', 1)[1]!r} of model {a['model']!r} is given twice for epoch "
+        raise DataError(f"sample_id {a['query'].removeprefix(name + '/')!r} of model {a['model']!r} is given twice for epoch "
                         f"{a['_epoch']} (first on line {a['_row']})", file=str(file), line=int(b["_row"]),
                         field="sample_id")
     records = records.drop(columns="_epoch")

@@ -283,9 +283,13 @@ def _choose_metric(rows: list[tuple[int, dict[str, Any]]], task: str, res: _Resu
     per_item = [m for m in listed if not _corpus_level(row.get(m) for _, row in rows)]
     if per_item:
         return per_item[0]  # its values must all be scores (`_value`): one bad value is an error, never a skip
-    null = next((m for m in listed if all(row.get(m) is None for _, row in rows)), None)
-    if null is not None:  # a null score is an error, never "corpus-level" (nor missing)
-        return null
+    null = [m for m in listed if all(m in row and row[m] is None for _, row in rows)]
+    if null:  # logged null on every row: no per-item score at all (lm-eval's `bypass` metric), said as such
+        skip(report, "lm-eval sample rows of tasks whose metrics are null on every row (no per-item score, as "
+                     "lm-eval's bypass metric)", len(rows))
+        report.notes.append(f"{file}: task {task!r} logs {null} as null on every row (no per-item score): not "
+                            "imported")
+        return None
     skip(report, "lm-eval sample rows of tasks without a per-item score (corpus-level metrics only)", len(rows))
     report.notes.append(f"{file}: task {task!r} has no per-item score (its metrics {listed} are aggregated "
                         "over the corpus only): not imported")
