@@ -72,6 +72,22 @@ class RefusedAsConfigError(type(BaseModel)):  # type: ignore[misc]  # pydantic's
             raise ConfigError(f"invalid {cls.__name__}: {validation_brief(exc)}") from None
 
 
+class StrictConfig(BaseModel):
+    """Settings whose numbers must be numbers: strict (a bool or a string where a number is expected is refused,
+    an int is a valid float), unknown keys refused. A numpy scalar (a value from a numpy grid) is read as the
+    Python number it holds, before the check."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numpy_scalars(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {k: v.item() if type(v).__module__ == "numpy" and hasattr(v, "item") and getattr(v, "ndim", 1) == 0
+                else v for k, v in data.items()}
+
+
 HOLDOUT_FRACTIONS = (0.9, 0.1, 0.0)  # a benchmark split's default: training and validation of the other benchmarks
 
 

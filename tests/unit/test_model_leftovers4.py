@@ -209,3 +209,18 @@ def test_a_nan_in_the_fits_records_still_loads(fitted, tmp_path):
     doc["state"]["history"] = [{"epoch": 1, "val_auc": "__VALUE__"}]
     (copy / "checkpoint.json").write_text(json.dumps(doc).replace('"__VALUE__"', "NaN"))
     load_predictor(copy)
+
+
+def test_numpy_numbers_from_a_grid_are_the_numbers_they_hold_and_a_numpy_bool_is_still_refused():
+    """Strict settings refused np.int64(8) (a value from a numpy grid of a sweep); it is read as 8, and np.True_
+    as True, which is still not a number of epochs."""
+    from pydantic import ValidationError
+
+    from irtnet.models.irtnet import IrtNetConfig
+    from irtnet.training.trainer import TrainConfig
+
+    config = IrtNetConfig(dim=np.int64(8), moe={"n_experts": np.int64(4), "top_k": 2})
+    assert config.dim == 8 and type(config.dim) is int and config.moe.n_experts == 4
+    assert TrainConfig(epochs=np.int64(3), lr=np.float32(0.5)).lr == 0.5
+    with pytest.raises(ValidationError, match="epochs"):
+        TrainConfig(epochs=np.bool_(True))

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import nn
 
+from irtnet.config import StrictConfig
 from irtnet.models.alignment import query_model_alignment, query_model_ranking, query_query_alignment
 from irtnet.models.irt import irt_logit, pair_logit
 from irtnet.models.moe import GateStats, MixtureOfExperts, MoEConfig
@@ -40,11 +41,9 @@ AUTO_MEMBERS_BELOW = 5000
 AUTO_NGRAMS = (16, 0, 64)
 
 
-class IrtNetConfig(BaseModel):
+class IrtNetConfig(StrictConfig):
     """Architecture of IrtNet (the sizes of the data - embedding dim, models, groups - come from the data).
     Strict: a bool or a string where a number is expected is refused (an int is a valid float)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
     dim: int = Field(232, ge=1, description="ability / discrimination dimension d")
     moe: MoEConfig = MoEConfig()

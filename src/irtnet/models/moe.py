@@ -24,14 +24,14 @@ import math
 from dataclasses import dataclass
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
+from irtnet.config import StrictConfig
 
-class MoEConfig(BaseModel):
+
+class MoEConfig(StrictConfig):
     """Sizes of the mixture of experts (strict: a bool or a string is not a number)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
     n_experts: int = Field(39, ge=1)
     top_k: int = Field(39, ge=1)

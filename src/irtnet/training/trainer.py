@@ -33,10 +33,11 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 from tqdm.auto import tqdm
 
+from irtnet.config import StrictConfig
 from irtnet.errors import ConfigError
 from irtnet.metrics import auc, log_loss
 from irtnet.models.irt import weighted_bce
@@ -51,11 +52,9 @@ Metric = Literal["log_loss", "auc", "accuracy", "routing"]
 HIGHER_IS_BETTER = {"log_loss": False, "auc": True, "accuracy": True, "routing": True}
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(StrictConfig):
     """Optimisation settings (the IrtNet paper's published values, except the learning rate). Strict: a bool or
     a string where a number is expected is refused (`epochs = true` is not 1 epoch; an int is a valid float)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
     epochs: int = Field(30, ge=1)
     batch_pairs: int = Field(2048, ge=1, description="labels per batch; whole queries are kept together")
