@@ -15,6 +15,7 @@ from irtnet.data.embeddings import embed_queries
 from irtnet.data.synthetic import make_synthetic
 from irtnet.predictors import IrtNet
 from irtnet.predictors.checkpoint import save_predictor
+from cli_checks import one_line_error as _error
 
 runner = CliRunner()
 
@@ -30,14 +31,6 @@ def ckpt(tmp_path_factory):
     (root / "prices.json").write_text(json.dumps({m: 0.001 * 3 ** i for i, m in enumerate(models)}))
     (root / "q.txt").write_text("\n".join(table.queries["text"].head(20)) + "\n")
     return save_predictor(model, root / "m"), root, models
-
-
-def _error(*args) -> str:
-    result = runner.invoke(app, [str(a) for a in args])
-    printed = " ".join(result.output.split())
-    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
-    assert printed.startswith("error: ") and printed.count("error:") == 1, result.output
-    return printed
 
 
 def test_an_empty_candidate_name_is_refused_never_dropped(ckpt):

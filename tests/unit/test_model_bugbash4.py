@@ -24,6 +24,7 @@ from irtnet.predictors import IrtNet
 from irtnet.predictors.checkpoint import save_predictor
 from irtnet.predictors.spec import ModelSpec
 from irtnet.tasks.policies import Policy
+from cli_checks import one_line_error as _error
 
 runner = CliRunner()
 
@@ -46,14 +47,6 @@ def ckpt(tmp_path_factory):
     (root / "tokens.json").write_text(json.dumps({m: {"input_price": 1, "output_price": 2} for m in models}))
     (root / "q.txt").write_text("\n".join(table.queries["text"].head(20)) + "\n")
     return save_predictor(model, root / "m"), root, models, model.groups_.to_list()
-
-
-def _error(*args) -> str:
-    result = runner.invoke(app, [str(a) for a in args])
-    printed = " ".join(result.output.split())
-    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
-    assert printed.startswith("error: ") and printed.count("error:") == 1, result.output
-    return printed
 
 
 def test_a_text_that_is_not_utf8_is_refused_in_one_line(ckpt):

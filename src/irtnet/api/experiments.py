@@ -14,7 +14,7 @@ import numpy as np
 
 from irtnet._io import write_json
 from irtnet.api.data import load_table, prepare
-from irtnet.api.inputs import read_answers, read_texts, refuse_other_benchmark
+from irtnet.api.inputs import read_answers, read_texts, read_texts_and_ids, refuse_other_benchmark
 from irtnet.api.run import Run, is_run_dir
 from irtnet.api.routing_policies import has_probabilities
 from irtnet.api.texts import check_benchmarks, load, text_queries
@@ -52,7 +52,7 @@ def predict_benchmark(checkpoint: str | Path, texts_file: str | Path, benchmark:
     another is a DataError naming the file, the record and both names, and an empty one a ConfigError."""
     from irtnet.tasks.benchmark import predict_benchmark as predict
 
-    predictor, queries, names = _benchmark_queries(checkpoint, texts_file, benchmark)
+    predictor, queries, names, _ = _benchmark_queries(checkpoint, texts_file, benchmark)
     return len(names), predict(predictor, queries), names
 
 
@@ -76,12 +76,12 @@ def anchored_benchmark(checkpoint: str | Path, texts_file: str | Path, answers_f
     text, `correct`; `inputs.read_anchor_answers`): each model's accuracy over every text is its answers where it
     gave them and elsewhere the predictions moved by the share of the benchmark's level shift that the answered
     items support and by the model's own shrunk residual (docs/method.md section 2.4, the anchor setting)."""
-    from irtnet.api.inputs import read_anchor_answers, text_ids
+    from irtnet.api.inputs import read_anchor_answers
     from irtnet.tasks.anchors import anchored_accuracies
 
-    predictor, queries, names = _benchmark_queries(checkpoint, texts_file, benchmark)
+    predictor, queries, names, ids = _benchmark_queries(checkpoint, texts_file, benchmark)
     models = predictor.models_.to_list()
-    labels = read_anchor_answers(answers_file, text_ids(texts_file), models)
+    labels = read_anchor_answers(answers_file, ids, models)
     prob = predictor.predict_proba(queries, models)
     rows = np.flatnonzero((~np.isnan(labels)).any(axis=1))
     acc, shift = anchored_accuracies(prob, labels, rows, counted=np.ones(labels.shape, bool))
@@ -91,9 +91,10 @@ def anchored_benchmark(checkpoint: str | Path, texts_file: str | Path, answers_f
                              {m: int(n) for m, n in zip(models, answered)}, len(rows), float(shift))
 
 
-def _benchmark_queries(checkpoint: str | Path, texts_file: str | Path, benchmark: str | None) -> tuple[Router, Any,
-                                                                                                       list[str | None]]:
-    """(the checkpoint's model, the texts as its queries, the benchmark each was read under: None for new)."""
+def _benchmark_queries(checkpoint: str | Path, texts_file: str | Path, benchmark: str | None
+                       ) -> tuple[Router, Any, list[str | None], list[str | None]]:
+    """(the checkpoint's model, the texts as its queries, the benchmark each was read under: None for new, the
+    file's id of each: None where it gives none)."""
     if benchmark is not None and not (isinstance(benchmark, str) and benchmark.strip()):
         raise ConfigError(f"--benchmark: {benchmark!r} is not a benchmark name: give one the model knows, or leave "
                           "--benchmark out (the file's benchmarks, where given, else new: text only)")
@@ -101,7 +102,7 @@ def _benchmark_queries(checkpoint: str | Path, texts_file: str | Path, benchmark
     if not has_probabilities(predictor):
         raise ConfigError(f"{type(predictor).__name__} gives routing scores, not probabilities: an accuracy needs a "
                           "model that predicts the chance of a right answer")
-    texts, benches = read_texts(texts_file)
+    texts, benches, ids = read_texts_and_ids(texts_file)
     refuse_other_benchmark(texts_file, benches, benchmark)
     if benchmark is not None:
         try:
@@ -109,7 +110,7 @@ def _benchmark_queries(checkpoint: str | Path, texts_file: str | Path, benchmark
         except ConfigError as exc:
             raise ConfigError(f"--benchmark {benchmark!r}: {exc}") from None
     names = [benchmark if given is None else given for given in benches]
-    return predictor, text_queries(predictor, texts, names, texts_file), names
+    return predictor, text_queries(predictor, texts, names, texts_file), names, ids
 
 
 def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, baselines: Sequence[str] | None = None,

@@ -163,16 +163,23 @@ TEXTS_READS = "a text ('text', 'query', 'question' or 'prompt'), optionally its 
 
 
 def read_texts(path: str | Path) -> tuple[list[str], list[str | None]]:
-    """(texts, benchmarks) of a texts file; benchmarks None where not given. Any field but a text, `benchmark`
-    and `id` (read for a pool file) is an error (`check_fields`), as is an `id` given to two records."""
+    """(texts, benchmarks) of a texts file (`read_texts_and_ids`)."""
+    texts, benches, _ = read_texts_and_ids(path)
+    return texts, benches
+
+
+def read_texts_and_ids(path: str | Path) -> tuple[list[str], list[str | None], list[str | None]]:
+    """(texts, benchmarks, ids) of a texts file; a benchmark or an id None where not given. Any field but a
+    text, `benchmark` and `id` (read as a pool file reads it) is an error (`check_fields`), as is an `id` given
+    to two records."""
     path = Path(path)
     rows = _load_records(path)
     if not rows:
         raise DataError("no texts", file=str(path))
     check_fields(rows, path, TEXTS_FIELDS, TEXTS_READS, "a texts file")
-    item_ids(rows, path, None)  # optional, but one given twice is an error, read as a pool file reads it
+    ids = item_ids(rows, path, None)
     texts = [_text_of(r, path, i) for i, r in enumerate(rows)]
-    return texts, [_given_benchmark(r, path, i, new_ok=True) for i, r in enumerate(rows)]
+    return texts, [_given_benchmark(r, path, i, new_ok=True) for i, r in enumerate(rows)], ids
 
 
 def refuse_other_benchmark(path: str | Path, benches: list[str | None], benchmark: str | None) -> None:
@@ -346,11 +353,6 @@ def _refuse_item_ids(rows: list[Record], path: Path, item_ids: set[str]) -> None
 _ANCHOR_FIELDS = ("model", "id", *_LABEL_FIELDS)
 _ANCHOR_READS = "'model' (a model the checkpoint knows), 'id' (an item id of the texts file) and 'correct' (or " \
                 "'label' or 'score')"
-
-
-def text_ids(path: str | Path) -> list[str | None]:
-    """The `id` of each record of a texts file (None where it gives none), checked as `read_texts` checks them."""
-    return item_ids(_load_records(Path(path)), Path(path), None)
 
 
 def read_anchor_answers(path: str | Path, ids: list[str | None], models: list[str]) -> np.ndarray:
