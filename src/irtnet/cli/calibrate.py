@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -40,8 +41,8 @@ def calibrate(
     from irtnet import api
     from irtnet.api.inputs import read_texts, refuse_other_benchmark
 
-    if output_tokens is not None and not output_tokens >= 0:
-        raise ConfigError(f"--output-tokens must be non-negative, got {output_tokens}")
+    if output_tokens is not None and not (math.isfinite(output_tokens) and output_tokens >= 0):
+        raise ConfigError(f"--output-tokens must be a finite non-negative number, got {output_tokens}")
     check_output_path(json_out)  # before the work, not after printing it
     sample, benches = read_texts(texts)
     refuse_other_benchmark(texts, benches, benchmark)  # it names the texts the file leaves unnamed, never overrides

@@ -29,7 +29,7 @@ from typing import Any
 
 from irtnet import api
 from irtnet.api.routing_policies import as_policy
-from irtnet.errors import ConfigError
+from irtnet.errors import ConfigError, DataError
 
 try:
     from litellm.router import CustomRoutingStrategyBase
@@ -58,8 +58,8 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, Sequence):
-        parts = [p.get("text", "") if isinstance(p, Mapping) else str(p) for p in content]
-        return "\n".join(p for p in parts if p)
+        parts = [p.get("text") if isinstance(p, Mapping) else p for p in content]
+        return "\n".join(p for p in parts if isinstance(p, str) and p)
     return str(content)
 
 
@@ -145,6 +145,9 @@ class IrtnetRoutingStrategy(CustomRoutingStrategyBase):
             raise ConfigError(f"no deployment of {model!r} ({shown}) names a model of the irtnet checkpoint; pass "
                               "mapping={deployment id or litellm model: irtnet model}")
         text = request_text(messages, input)
+        if not text.strip():  # named here: route_texts would blame a 'text' field the request does not have
+            raise DataError(f"the request to {model!r} has no text to route on: its last user message (or input) "
+                            "is empty or has no text parts")
         with self._lock:
             [decision] = api.route_texts(self.predictor, [text], self.policy, self.book, candidates=list(by_name),
                                          benchmark=self.benchmark)

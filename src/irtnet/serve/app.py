@@ -27,7 +27,7 @@ from irtnet import api
 from irtnet._version import __version__
 from irtnet.serve.errors import ApiError, install_handlers
 from irtnet.serve.feedback import feedback_router
-from irtnet.serve.limits import Guard, check_texts
+from irtnet.serve.limits import Guard, check_texts, check_token
 from irtnet.serve.openai_compat import chat_router
 from irtnet.serve.routing import route_router
 from irtnet.serve.schemas import PredictRequest, RouteRequest
@@ -39,6 +39,7 @@ def create_app(checkpoint: str | Path, config: ServeConfig | None = None,
     """The FastAPI app serving the predictor saved at `checkpoint` (checkpoint or run directory); `transport`
     answers upstream requests in-process (tests)."""
     config = config or ServeConfig()
+    check_token(config.token)
     service = Service(checkpoint, config, transport)
 
     @asynccontextmanager
@@ -83,7 +84,9 @@ def _legacy_router(service: Service) -> APIRouter:
         check_texts(req.texts, limits)
         top = _top(req, len(req.models) if req.models is not None else len(service.models))
         ranked, paths = await run_in_threadpool(_rank, predictor, req, top)
-        return {"routes": [{"text": t, "path": path, "ranked": [{"model": m, "p_correct": p} for m, p in r]}
+        probs = service.probabilities  # a router without probabilities (RouterDC) ranks by a score that is no P
+        return {"routes": [{"text": t, "path": path, "ranked": [{"model": m, "score": s,
+                                                                 "p_correct": s if probs else None} for m, s in r]}
                            for t, r, path in zip(req.texts, ranked, paths)]}
 
     return router

@@ -39,10 +39,10 @@ class DecisionLog:
     def __init__(self, path: str | Path | None) -> None:
         self.path = None if path is None else Path(path)
         self._lock = threading.Lock()
-        self._fh = None if self.path is None else self._open(self.path)
+        self._fd = None if self.path is None else self._open(self.path)
 
     @staticmethod
-    def _open(path: Path) -> Any:
+    def _open(path: Path) -> int:
         """The log opened for appending; a path that cannot be one (a folder, a folder that cannot be made, no
         permission) is a ConfigError naming --log and the path, at start-up."""
         if path.is_dir():
@@ -54,37 +54,62 @@ class DecisionLog:
                               f"({exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''})") from None
 
     @staticmethod
-    def _append_to(path: Path) -> Any:
+    def _append_to(path: Path) -> int:
+        # a raw descriptor, one write per line: a line that fails is cut off again (`append`), never left in the
+        # buffer to be written later or joined to the next line
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
-        fh = path.open("a", encoding="utf-8")
-        if not new and path.stat().st_size and _last_byte(path) != b"\n":
-            fh.write("\n")  # a line cut short by a crash stays one bad line, not two
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        if not new and os.fstat(fd).st_size and _last_byte(path) != b"\n":
+            _write_all(fd, b"\n")  # a line cut short by a crash stays one bad line, not two
         if new:
             _fsync_dir(path.parent)
-        return fh
+        return fd
 
     @property
     def enabled(self) -> bool:
-        return self._fh is not None
+        return self.path is not None
 
     def append(self, record: dict[str, Any], sync: bool = True) -> None:
         """Write one line; `sync` (feedback) waits until it is on disk, else (decisions, on the routing hot path)
-        it is handed to the OS only and reaches the disk by the next synced line at the latest."""
-        if self._fh is None:
+        it is handed to the OS only and reaches the disk by the next synced line at the latest. A line that
+        cannot be written (a full disk) is taken back whole and answered 503: nothing is recorded, so the
+        request can be sent again."""
+        if self.path is None:
             return
-        line = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n"
+        line = (json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            self._fh.write(line)
-            self._fh.flush()
-            if sync:
-                os.fsync(self._fh.fileno())
+            if self._fd is None:
+                raise ApiError(503, "the decision log is closed: the server is shutting down; nothing was recorded")
+            end = os.fstat(self._fd).st_size
+            try:
+                _write_all(self._fd, line)
+                if sync:
+                    os.fsync(self._fd)
+            except OSError as exc:
+                _cut(self._fd, end)
+                raise ApiError(503, f"could not write to the decision log {self.path} ({exc.strerror or exc}); "
+                                    "nothing was recorded: send the request again later") from None
 
     def close(self) -> None:
         with self._lock:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _cut(fd: int, size: int) -> None:
+    """Take the file back to `size` bytes (what a failed line added); best effort, the disk may refuse."""
+    try:
+        os.ftruncate(fd, size)
+    except OSError:
+        pass
 
 
 def _last_byte(path: Path) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from irtnet._io import unique_keys
-from irtnet.errors import DataError
+from irtnet.errors import ConfigError, DataError
 from irtnet.serve.errors import ApiError, error_response
 
 #: Paths answered without the bearer token: liveness and the API description.
@@ -32,6 +32,15 @@ class Limits:
     max_body_bytes: int = 1_000_000
     max_texts: int = 256
     max_text_chars: int = 32_000
+
+
+def check_token(token: str | None) -> None:
+    """Refuse (ConfigError) a bearer token that no request could carry: whitespace at an end (a trailing newline
+    from a secrets file) or a control character, which a header cannot hold, so every request would be a 401."""
+    if token and (token != token.strip() or not token.isprintable()):
+        raise ConfigError("--token (IRTNET_TOKEN) has whitespace at an end (a trailing newline?) or a control "
+                          "character: no Authorization header can carry it, so every request would be refused; "
+                          "set the token alone")
 
 
 def check_texts(texts: Sequence[str], limits: Limits, field: str = "texts") -> None:

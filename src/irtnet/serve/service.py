@@ -14,6 +14,7 @@ import httpx
 
 from irtnet import api
 from irtnet.errors import ConfigError
+from irtnet.serve.errors import ApiError
 from irtnet.serve.feedback import DecisionLog, DecisionStore, query_hash
 from irtnet.serve.limits import Limits
 from irtnet.serve.upstreams import Upstream, load_upstreams
@@ -69,9 +70,12 @@ class Service:
         self.upstreams: dict[str, Upstream] = load_upstreams(config.upstreams, self.models) if config.upstreams else {}
         self.store = DecisionStore(config.max_decisions)
         self.log = DecisionLog(config.log)
-        self.log.append({"event": "start", "checkpoint": str(Path(checkpoint).resolve()),
-                         "predictor": self.predictor.name, "models": self.models, "policy": self.default_policy.spec,
-                         "prices": self.book.source, "time": time.time()})
+        try:
+            self.log.append({"event": "start", "checkpoint": str(Path(checkpoint).resolve()),
+                             "predictor": self.predictor.name, "models": self.models,
+                             "policy": self.default_policy.spec, "prices": self.book.source, "time": time.time()})
+        except ApiError as exc:  # a log that takes no line stops the server here, not every request
+            raise ConfigError(f"--log {config.log}: {exc.message}") from None
 
     @property
     def probabilities(self) -> bool:
@@ -84,8 +88,8 @@ class Service:
         out = []
         for text, decision in zip(texts, decisions):
             rec = Recorded(uuid.uuid4().hex, decision)
+            self.log.append(self._log_line(rec, text, endpoint), sync=False)  # remembered once logged, not before
             self.store.put(rec.decision_id, {"model": decision.model, "query_hash": query_hash(text)})
-            self.log.append(self._log_line(rec, text, endpoint), sync=False)
             out.append(rec)
         return out
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tomllib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,10 @@ def load_upstreams(path: str | Path, known: Sequence[str]) -> dict[str, Upstream
     and every named key variable must be set."""
     path = Path(path)
     raw = _read(path)
+    beside = sorted(set(raw) - {"models"}) if "models" in raw else []
+    if beside:  # a misspelt [modles."x"] beside [models."y"] would leave model x without its upstream, quietly
+        raise ConfigError(f"{path}: unknown top-level key(s) {', '.join(map(repr, beside))} beside 'models'; put "
+                          "every model's table under 'models'")
     table = raw.get("models", raw)
     if not isinstance(table, dict) or not table:
         raise ConfigError(f"{path}: expected a 'models' table of model -> {{base_url, api_key_env}}")
@@ -66,6 +71,8 @@ def load_upstreams(path: str | Path, known: Sequence[str]) -> dict[str, Upstream
 
 
 def _read(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise ConfigError(f"--upstreams {path}: is a directory; give the TOML or JSON file of the upstreams")
     if not path.is_file():
         raise ConfigError(f"no such upstream config file: {path}")
     try:
@@ -94,11 +101,25 @@ def _upstream(path: Path, model: str, spec: Any) -> Upstream:
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
     timeout = spec.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (math.isfinite(timeout)
-                                                                                   and timeout > 0):
-        raise ConfigError(f"{where}: timeout must be a positive number of seconds, got {timeout!r}")
-    return Upstream(model, base_url, str(spec.get("model") or model), _key(where, spec.get("api_key_env")),
-                    float(timeout))
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (_finite(timeout) and timeout > 0):
+        raise ConfigError(f"{where}: timeout must be a positive number of seconds, got {_brief(timeout)}")
+    name = model if spec.get("model") is None else spec["model"]  # JSON null: left out
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}: model must be the name the upstream knows (a non-empty string), got {name!r}; "
+                          "leave it out to send the model's own name")
+    return Upstream(model, base_url, name, _key(where, spec.get("api_key_env")), float(timeout))
+
+
+def _finite(number: int | float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # a JSON integer beyond float range
+        return False
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def _key(where: str, env: Any) -> str | None:
@@ -109,6 +130,11 @@ def _key(where: str, env: Any) -> str | None:
     key = os.environ.get(env)
     if not key:
         raise ConfigError(f"{where}: the environment variable {env} (its key) is not set")
+    if key != key.strip() or not key.isascii() or not key.isprintable():
+        # httpx would refuse the header on every request, and its error quotes the header: the key itself
+        raise ConfigError(f"{where}: the environment variable {env} holds a key with whitespace at an end (a "
+                          "trailing newline?), a control character or a non-ASCII character, which no HTTP header "
+                          "can carry; set it to the key alone")
     return key
 
 
@@ -186,7 +212,7 @@ async def relay_events(up: Upstream, client: httpx.AsyncClient, resp: httpx.Resp
     """The upstream's server-sent events line by line, each chunk's `model` set to the routed model; a failure
     mid-stream ends it with an error event (the status line has gone out already)."""
     try:
-        async for line in resp.aiter_lines():
+        async for line in _event_lines(resp):
             yield (_renamed(line, model) + "\n").encode("utf-8")
     except httpx.HTTPError as exc:
         err = _upstream_error(up, None, f"stream broke: {type(exc).__name__}: {exc}")
@@ -194,6 +220,25 @@ async def relay_events(up: Upstream, client: httpx.AsyncClient, resp: httpx.Resp
     finally:
         await resp.aclose()
         await client.aclose()
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+async def _event_lines(resp: httpx.Response) -> AsyncIterator[str]:
+    """The lines of an event stream, split where server-sent events end a line (CR, LF or CRLF) and nowhere else:
+    httpx's aiter_lines also splits at U+2028, U+2029 and U+0085, which a JSON string may hold as they are, and
+    so would cut a chunk in two."""
+    pending = b""
+    async for chunk in resp.aiter_bytes():
+        pending += chunk
+        held = pending.endswith(b"\r")  # perhaps the first half of a CRLF split between two chunks
+        *lines, rest = _LINE_END.split(pending[:-1] if held else pending)
+        pending = rest + b"\r" if held else rest
+        for line in lines:
+            yield line.decode("utf-8", "replace")
+    if pending:
+        yield _LINE_END.split(pending)[0].decode("utf-8", "replace")
 
 
 def _renamed(line: str, model: str) -> str:
