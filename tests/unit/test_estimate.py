@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from estimate_fixtures import planted_misfit, train_tiny_run
 from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.tasks.estimate import OVERALL, benchmark_misfit, estimate_accuracy, laplace_posterior
 from irtnet.tasks.estimate_replay import _replayed
 from irtnet.tasks.estimate_plan import answers_for_width, greedy_picks, equal_quotas, plan_items, proportional_quotas, routing_profile
-from irtnet.tasks.onboard import Prior, fit_theta, population_prior, suggest_queries
+from irtnet.tasks.onboard import Prior, population_prior, suggest_queries
 
 runner = CliRunner()
 KNOWN = 30  # models 0..29 are known; 30..39 play new models
@@ -180,24 +181,10 @@ def test_plan_errors(synth):
 # ------------------------------------------------------------------------------------ misfit correction
 @pytest.fixture(scope="module")
 def misfit_case(synth):
-    """Planted misfit: labels from the true a, b; the estimator is given a, b moved per benchmark (a shared
-    direction added to every item's a, a shift of b), as a frozen network that does not fit some benchmarks.
-    The known models' labels are realised from the truth; their abilities are refitted under the wrong a, b
-    (as training would), and the prior is theirs."""
+    """Planted misfit (`estimate_fixtures.planted_misfit`): labels from the true a, b; the estimator is given a, b
+    moved per benchmark, as a frozen network that does not fit some benchmarks."""
     s, groups, _ = synth
-    names = sorted(set(groups.tolist()))
-    code = np.array([names.index(g) for g in groups])
-    rng = np.random.default_rng(5)
-    a_est = s.a + rng.normal(0, 0.6, (len(names), s.a.shape[1]))[code]
-    b_est = s.b + rng.normal(0, 0.6, len(names))[code]
-    known = (rng.random(s.prob[:, :KNOWN].shape) < s.prob[:, :KNOWN]).astype(float)
-    theta = np.array([fit_theta(a_est, b_est, known[:, m], *_prior_args(population_prior(s.theta[:KNOWN])))
-                      for m in range(KNOWN)])
-    return a_est, b_est, known, theta, population_prior(theta)
-
-
-def _prior_args(prior):
-    return prior.mean, prior.precision
+    return planted_misfit(s, groups, KNOWN, 0.6, 5)
 
 
 def _scores(s, groups, a, b, prior, n, reps, **kw):
@@ -418,16 +405,7 @@ def test_routing_profile_counts_where_the_new_model_wins():
 # ------------------------------------------------------------------------------------------- the command
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from irtnet.cli.main import app
-
-    root = tmp_path_factory.mktemp("estimate")
-    make_synthetic(n_models=6, n_queries=300, n_benchmarks=2, dim=2, feature_dim=8, seed=0).table.to_parquet(
-        root / "t.parquet")
-    result = runner.invoke(app, ["train", str(root / "t.parquet"), "-o", str(root / "run"), "--preset", "small",
-                                 "--encoder", "hashing-64", "--epochs", "2", "--lr", "0.003", "--quiet",
-                                 "--threads", "1"])
-    assert result.exit_code == 0, result.output
-    return root / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("estimate"))
 
 
 def _invoke(*args):

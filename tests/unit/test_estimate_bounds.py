@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from estimate_fixtures import planted_misfit
 from irtnet.data.synthetic import make_synthetic
 from irtnet.tasks.estimate import OVERALL, estimate_accuracy
-from irtnet.tasks.onboard import fit_theta, population_prior
 
 KNOWN = 12
 
@@ -20,15 +20,8 @@ def case():
     """A small pool whose frozen a, b misfit each benchmark, and the known models' labels realised from the truth."""
     s = make_synthetic(n_models=KNOWN + 4, n_queries=160, n_benchmarks=3, dim=2, feature_dim=8, seed=3)
     groups = s.table.queries["benchmark"].to_numpy(dtype=object)
-    names = sorted(set(groups.tolist()))
-    code = np.array([names.index(g) for g in groups])
-    rng = np.random.default_rng(7)
-    a = s.a + rng.normal(0, 0.8, (len(names), s.a.shape[1]))[code]
-    b = s.b + rng.normal(0, 0.8, len(names))[code]
-    known = (rng.random(s.prob[:, :KNOWN].shape) < s.prob[:, :KNOWN]).astype(float)
-    prior0 = population_prior(s.theta[:KNOWN])
-    theta = np.array([fit_theta(a, b, known[:, m], prior0.mean, prior0.precision) for m in range(KNOWN)])
-    return a, b, groups, known, theta, population_prior(theta)
+    a, b, known, theta, prior = planted_misfit(s, groups, KNOWN, 0.8, 7)
+    return a, b, groups, known, theta, prior
 
 
 def _answer_sets(groups, rng, n_sets):

@@ -23,12 +23,13 @@ import numpy as np
 
 from irtnet.api.inputs import (
     TEXTS_FIELDS, _given_benchmark, _label_of, _load_records, _text_of, answer_records, check_fields,
-    first_answers, is_id, item_ids, where,
+    first_answers, is_id, item_ids, where, where_text,
 )
 from irtnet.api.run import Run
 from irtnet.api.texts import known_benchmarks, text_queries
 from irtnet.errors import DataError
 from irtnet.predictors.base import Router
+from irtnet.tasks.estimate import OVERALL
 from irtnet.tasks.model_split import FoldNetwork
 
 _ANSWER_FIELDS = ("query", "id", "text", "benchmark", "correct", "label", "score")
@@ -99,6 +100,9 @@ def pool_items(path: Path) -> tuple[list[str], list[str], list[str]]:
         if g is None:
             raise DataError("no benchmark (every pool item needs one)", file=str(path), **where(rows[i], i),
                             field="benchmark")
+        if g == OVERALL:  # refused here, naming the row, not by the estimate after a plan was written from it
+            raise DataError(f"{g!r} is the name of the estimate's overall row, not a benchmark name; rename the "
+                            "benchmark", file=str(path), **where(rows[i], i), field="benchmark")
     return item_ids(rows, path), texts, [str(g) for g in groups]
 
 
@@ -121,7 +125,9 @@ def _answer_key(row: dict[str, Any], path: Path, i: int) -> tuple[Any, ...]:
         raise DataError(f"two item ids ('query' {given['query']!r} and 'id' {given['id']!r}); give the item in one "
                         "of them", file=str(path), **where(row, i), field="id")
     text = row.get("text")
-    text = text if isinstance(text, str) and text.strip() else None
+    if text is not None and not isinstance(text, str):  # never read as "no text given"
+        raise DataError(f"{text!r} is not a text (a JSON string)", file=str(path), **where(row, i), field="text")
+    text = text if text and text.strip() else None
     bench = _given_benchmark(row, path, i)
     if given:
         name, qid = next(iter(given.items()))
@@ -178,6 +184,7 @@ def _resolve(keys: list[tuple[Any, ...]], places: list[dict[str, int]], pool: It
     by_text = {k: v[0] for k, v in twins.items()}
     bench_of_text = {t: g for g, t in by_text}
     new: dict[tuple[str, str], int] = {}
+    new_bench: dict[str, tuple[str, dict[str, int]]] = {}  # a new text's benchmark, and where it was first given
     for key, at in zip(keys, places):
         if key[0] == "id":
             if key[1] not in by_id:
@@ -188,6 +195,11 @@ def _resolve(keys: list[tuple[Any, ...]], places: list[dict[str, int]], pool: It
             continue
         _check_text_row(key, pool, twins, bench_of_text, path, at)
         if (key[1], key[2]) not in by_text:
+            first = new_bench.setdefault(key[2], (key[1], at))
+            if first[0] != key[1]:  # one text, one item: it would join the pool once per benchmark
+                raise DataError(f"this text was given in {where_text(first[1])} as an item of benchmark "
+                                f"{first[0]!r}, and here as one of {key[1]!r}: a text is one item, of one benchmark",
+                                file=str(path), **at, field="benchmark")
             new.setdefault((key[1], key[2]), len(new))
     if new:
         names, texts = [g for g, _ in new], [t for _, t in new]

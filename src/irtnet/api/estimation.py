@@ -53,12 +53,9 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
     Settings left None take `FULL`'s values, or `QUICK`'s with `quick`. With `out`, each finished draw is kept in
     `draws_folder(out)`, keyed on the table, the encoder, both models' resolved specs, the protocol's settings and
     the code, and a rerun reads the draws it finds there (`run` says how many). Returns an `EstimationEvaluation`."""
-    from irtnet.tasks.estimate import check_prior_strength
     from irtnet.tasks.estimation_draws import DrawCache
-    from irtnet.tasks.estimation_protocol import METHODS
+    from irtnet.tasks.estimation_protocol import METHODS, check_settings
     from irtnet.tasks.estimation_protocol import evaluate_estimation as run
-
-    check_prior_strength(prior_strength)  # before the table is read and embedded
 
     if not hasattr(registered(model.model), "query_parameters"):
         raise ConfigError(f"estimation needs an IRT model with query parameters (irtnet), not {model.model!r}")
@@ -71,14 +68,18 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
     if routing_ns is not None and not (retrain and "retrain" in chosen):
         raise ConfigError("--routing-ns has no effect " + ("with --no-retrain" if not retrain else "without the "
                           "method 'retrain'") + ": it sets the N of the retrain method and the routing comparison")
+    ns, draws = list(_pick(ns, "ns", quick)), _pick(draws, "draws", quick)
+    routing_ns = list(_pick(routing_ns, "routing_ns", quick))
+    check_settings(ns, draws, held_out_share, chosen, retrain, routing_ns, level, replay_folds, replay_weight,
+                   prior_strength)  # before the table is read and embedded (minutes), not after
     cache = None if out is None else DrawCache(draws_folder(out), {
         "encoder": encoder, "model": resolve_spec(model).model_dump(mode="json"),
         "retrain_model": resolve_spec(again_spec).model_dump(mode="json") if retrain else None})
     with torch_threads(threads):
-        result = run(prepared(table, encoder), factory(model), ns=list(_pick(ns, "ns", quick)),
-                     draws=_pick(draws, "draws", quick), held_out_share=held_out_share, seed=model.seed,
+        result = run(prepared(table, encoder), factory(model), ns=ns,
+                     draws=draws, held_out_share=held_out_share, seed=model.seed,
                      methods=chosen, retrain=factory(again_spec) if retrain else None,
-                     routing_ns=list(_pick(routing_ns, "routing_ns", quick)), level=level,
+                     routing_ns=routing_ns, level=level,
                      n_draws=_pick(n_draws, "n_draws", quick), n_boot=_pick(n_boot, "n_boot", quick),
                      replay_folds=replay_folds, prior_strength=prior_strength, replay_weight=replay_weight,
                      cache=cache, progress=progress)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from irtnet._io import dumps_json, write_json, write_text
@@ -28,6 +29,12 @@ def _table(title: str, columns: list[str]) -> Table:
     return table
 
 
+def _add_row(table: Table, *cells: str) -> None:
+    """A row of `cells` shown as they are: ids, benchmark and model names and item texts are data, never Rich
+    markup (a prompt's "[/INST]" would stop the command with a traceback, an "arr[i]" lose its "[i]")."""
+    table.add_row(*map(escape, cells))
+
+
 def estimates_table(result: Any) -> Table:
     """One row per benchmark: estimate, interval, answered / items and, with a target width, answers needed;
     then the overall accuracy over every benchmark."""
@@ -41,7 +48,7 @@ def estimates_table(result: Any) -> Table:
         if result.more_needed is not None:
             k = result.more_needed.get(e.benchmark)
             row.append(f"> {result.settings.get('max_k', '?')}" if k is None else str(k))
-        table.add_row(*row)
+        _add_row(table, *row)
     o = result.overall
     table.add_section()
     table.caption = "overall: the accuracy over every item of every benchmark"
@@ -49,7 +56,7 @@ def estimates_table(result: Any) -> Table:
     if result.more_needed is not None:
         k = result.more_needed.get(o.benchmark)
         row.append(f"> {result.settings.get('max_k', '?')}" if k is None else str(k))
-    table.add_row(*row)
+    _add_row(table, *row)
     return table
 
 
@@ -58,8 +65,8 @@ def routing_table(result: Any) -> Table:
     table = _table("Where a router would send queries now (mean P(correct) over each benchmark's items)",
                    ["benchmark", "new model", "best known model", "its P", "rank", "routed to new model"])
     for r in result.routing:
-        table.add_row(r.benchmark, f"{r.new_p:.3f}", r.best_known, f"{r.best_known_p:.3f}",
-                      f"{r.rank} / {r.n_models}", f"{r.routed_share:.1%}")
+        _add_row(table, r.benchmark, f"{r.new_p:.3f}", r.best_known, f"{r.best_known_p:.3f}",
+                 f"{r.rank} / {r.n_models}", f"{r.routed_share:.1%}")
     return table
 
 
@@ -123,7 +130,7 @@ def ask_terminal(items: Sequence[Any]) -> list[float]:
     InputEnded on EOF or Ctrl-C."""
     out: list[float] = []
     for i, item in enumerate(items, 1):
-        console.print(f"[bold][{i}/{len(items)}] {item.id}[/] ({item.benchmark})", highlight=False)
+        console.print(f"[bold][{i}/{len(items)}] {escape(item.id)}[/] ({escape(item.benchmark)})", highlight=False)
         console.print((item.text or "(no text in the table)")[:800], markup=False, highlight=False)
         while (value := _parse_answer(_prompt("correct? (y/n/1/0)", len(out)))) is None:
             console.print("answer y, n, 1, 0 or a fraction in [0, 1]")
@@ -161,12 +168,12 @@ def _rounds(api: Any, run: Path, answers: Path | None, rounds: int, per_round: i
 def _write_plan(items: Sequence[Any], out: Path | None) -> None:
     table = _table(f"{len(items)} items to run, in order", ["#", "id", "benchmark", "text"])
     for i, item in enumerate(items, 1):
-        table.add_row(str(i), item.id, item.benchmark, (item.text or "")[:60])
+        _add_row(table, str(i), item.id, item.benchmark, (item.text or "")[:60])
     console.print(table)
     if out:
         write_text(out, "".join(dumps_json(item.to_dict(), ensure_ascii=False) + "\n" for item in items))
         console.print(f"wrote {out}: run your model on these items, add a 'correct' field (0/1) to each line and "
-                      f"pass it back with --answers")
+                      f"pass it back with --answers", highlight=False, markup=False)
 
 
 @friendly_errors
@@ -239,7 +246,7 @@ def estimate(
         _show(result)
     if json_out and result is not None:
         write_json(json_out, result.to_dict())
-        console.print(f"wrote {json_out}")
+        console.print(f"wrote {json_out}", highlight=False, markup=False)
 
 
 def _check_modes(plan_n: int | None, answers: Path | None, interactive: bool, plan_only: dict[str, Any],

@@ -328,8 +328,10 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
                                          observed, misfit.get(g, MISFIT_FLOOR), combine, rng)
         realised_of[g] = realised
         lower, upper = np.quantile(realised, [(1 - level) / 2, (1 + level) / 2])
-        out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), float(point), float(lower),
-                                     float(upper), level, kind))
+        # the point is an expectation; with few unanswered items the draws' quantiles are a few discrete values
+        # that can leave it out (0.998 shown against 1.000 - 1.000), so the interval is widened to hold it
+        out.append(BenchmarkEstimate(g, len(items), len(items) - len(free), float(point), float(min(lower, point)),
+                                     float(max(upper, point)), level, kind))
     feasible = (float(y.sum()) / len(b), (float(y.sum()) + len(b) - len(idx)) / len(b))
     return [*out, _overall(out, replayed, realised_of, level, feasible)] if overall else out
 
@@ -393,6 +395,7 @@ def _overall(estimates: list[BenchmarkEstimate], replayed: list[tuple[ReplayedBe
         dev = sum((realised_of[e.benchmark] - e.estimate) * e.n_items / n for e in estimates
                   if e.benchmark in realised_of)
         lo, hi = (float(q) for q in np.quantile(dev, [(1 - level) / 2, (1 + level) / 2]))
+        lo, hi = min(lo, 0.0), max(hi, 0.0)  # the interval holds the point, though the draws may all lie to one side
     kinds = " + ".join(sorted({e.correction for e in estimates if e.correction})) or None
     return BenchmarkEstimate(OVERALL, n, sum(e.n_answered for e in estimates), float(point),
                              float(np.clip(point + lo - half, *feasible)), float(np.clip(point + hi + half, *feasible)),

@@ -120,9 +120,27 @@ class _Draw:
         return self.at.get(int(n), (self.prior, self.replay_priors))
 
 
+def check_settings(ns: Sequence[int], draws: int, held_out_share: float, methods: Sequence[str],
+                   retrain: bool = False, routing_ns: Sequence[int] = (), level: float = 0.9, replay_folds: int = 0,
+                   replay_weight: str = "auto", prior_strength: float | None = 1.0) -> None:
+    """ConfigError naming the first of the protocol's settings that is out of range, before the table is read
+    (`api.estimation` calls it before embedding the table) and before any training."""
+    _check_settings(ns, draws, held_out_share, methods)
+    if retrain and "retrain" in methods and (not routing_ns or any(int(n) < 1 for n in routing_ns)):
+        raise ConfigError(f"routing_ns: numbers of answers must be given and at least 1, got {list(routing_ns)}")
+    _check_level(level)
+    check_replay_folds(replay_folds)
+    check_replay_weight(replay_weight)
+    check_prior_strength(prior_strength)
+
+
 def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, methods: Sequence[str]) -> None:
     if not ns or any(int(n) < 1 for n in ns):
         raise ConfigError(f"numbers of answers must be at least 1, got {list(ns)}")
+    for name, values in (("ns", [int(n) for n in ns]), ("methods", list(methods))):
+        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        if repeated is not None:  # each (method, N) would be scored twice: its cells, and their weight, doubled
+            raise ConfigError(f"{name}: {repeated!r} is given twice; give each once")
     if draws < 1:
         raise ConfigError(f"draws must be at least 1, got {draws}")
     if not 0 < held_out_share < 1:
@@ -360,13 +378,8 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
     With `cache`, each finished draw is saved in its folder and a draw found there is read instead of computed
     (`estimation_draws`; its context must name what `make_predictor`, `retrain` and the vectors depend on).
     Returns every cell, the summaries, the paired verdicts and, under `run`, how many draws were computed and read."""
-    _check_settings(ns, draws, held_out_share, methods)
-    if retrain is not None and "retrain" in methods and (not routing_ns or any(int(n) < 1 for n in routing_ns)):
-        raise ConfigError(f"routing_ns: numbers of answers must be given and at least 1, got {list(routing_ns)}")
-    _check_level(level)  # before any training
-    check_replay_folds(replay_folds)
-    check_replay_weight(replay_weight)
-    check_prior_strength(prior_strength)
+    check_settings(ns, draws, held_out_share, methods, retrain is not None, routing_ns, level, replay_folds,
+                   replay_weight, prior_strength)  # before any training
     all_models = list(data.table.model_vocab.ids)
     if len(all_models) < 3:
         raise DataError(f"the protocol needs at least 3 models (known and held out), got {len(all_models)}",
