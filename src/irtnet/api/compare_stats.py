@@ -11,6 +11,7 @@ unit of resampling, which counts a query once per seed.
 
 from __future__ import annotations
 
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -114,13 +115,19 @@ def paired_tables(results: dict[str, Any], cells_dir: str | Path) -> list[dict[s
                 theirs = stored_units([c for c in sub if c["label"] == label], cells_dir, setting)
                 if label == focus or not all(k in theirs for k in keys):
                     continue
-                probs = all(c["result"].get("correctness") is not None for c in sub
-                            if c["label"] == label and c["status"] == "ok")
+                # the correctness metrics need probabilities on both sides: a focus router without them has
+                # scores of any range, which are no probabilities for the other entry's to be compared with
+                probs = _has_probabilities(sub, focus) and _has_probabilities(sub, label)
                 rows[label] = compare_entries(mine, theirs, keys, setting, mode, spec.get("n_boot", 2000), probs)
             tables.append({"dataset": ds["name"], "setting": setting, "focus": focus, "units": len(keys),
                            "n_queries": sum(len(mine[k]["queries"]) for k in keys), "rows": rows,
                            "best_other": _best_other(rows)})
     return tables
+
+
+def _has_probabilities(cells: list[dict[str, Any]], label: str) -> bool:
+    """Whether the scored cells of entry `label` give probabilities (correctness figures), not only scores."""
+    return all(c["result"].get("correctness") is not None for c in cells if c["label"] == label and c["status"] == "ok")
 
 
 def _not_applicable(cells: list[dict[str, Any]]) -> str | None:
@@ -130,13 +137,23 @@ def _not_applicable(cells: list[dict[str, Any]]) -> str | None:
     return None
 
 
+#: A verdict for the focus entry, from the least to the most favourable to it.
+_FAVOUR = {"loss": 0, "n/a": 1, "tie": 1, "win": 2}
+
+
 def _best_other(rows: dict[str, Any]) -> dict[str, Any]:
-    """Per metric: the other entry with the best point estimate, and the focus entry's verdict against it."""
+    """Per metric: the other entry with the best point estimate, and the focus entry's verdict against it.
+    Entries tied on the best estimate (routing accuracy often is: a count of queries) are the best alike, so the
+    pick is the one the focus fares worst against (a loss before a tie before a win; then the spec's order): a
+    win is never claimed over a best entry that the focus does not beat. A NaN estimate is never the best."""
     out = {}
     for metric in METRICS:
         have = {label: r["metrics"][metric] for label, r in rows.items() if metric in r["metrics"]}
         if not have:
             continue
-        pick = (max if HIGHER_IS_BETTER[metric] else min)(have, key=lambda label: have[label]["b"])
+        finite = [v["b"] for v in have.values() if not math.isnan(v["b"])]
+        best = (max if HIGHER_IS_BETTER[metric] else min)(finite) if finite else math.nan
+        tied = [label for label, v in have.items() if v["b"] == best] or list(have)
+        pick = min(tied, key=lambda label: _FAVOUR.get(have[label]["verdict"], 1))
         out[metric] = {"entry": pick, **have[pick]}
     return out

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from irtnet._io import check_file_target
 from irtnet.errors import DataError
-from irtnet.reporting.figures import _colors, _figure, png_bytes
+from irtnet.reporting.figures import _colors, _figure, plain, png_bytes
 
 _IRTNET = "irtnet-"
 
@@ -51,7 +51,7 @@ def _lines(ax: Any, series: dict[str, tuple[list[int], list[float]]], palette: d
     for method, (ns, vs) in sorted(series.items(), key=lambda kv: list(palette).index(kv[0])):
         irtnet = method.startswith(_IRTNET)
         ax.plot(ns, vs, "-" if irtnet else "--", marker="o" if irtnet else "s", ms=3, color=palette[method],
-                label=method)
+                label=plain(method))
     ax.set_xscale("log")
     ax.set_xlabel("answers per held-out model (N)")
     if series:
@@ -96,7 +96,7 @@ def efficiency_curves(doc: dict[str, Any]) -> Figure:
                 pts = sorted((p["fraction"], p[metric]) for p in doc["points"]
                              if p["predictor"] == name and p["setting"] == setting)
                 if pts:
-                    ax.plot(*zip(*pts), style, marker="o", ms=3, color=color, label=f"{name} ({setting})")
+                    ax.plot(*zip(*pts), style, marker="o", ms=3, color=color, label=plain(f"{name} ({setting})"))
         ax.set_xscale("log")
         ax.set_xlabel("share of training queries")
         ax.set_ylabel(metric)

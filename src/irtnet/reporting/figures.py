@@ -27,6 +27,13 @@ def png_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def plain(text: object) -> str:
+    """`text` (a name from the data: a model, benchmark, query or router) as matplotlib draws it literally: a pair
+    of '$' would start its math markup (mathtext), which draws the name wrongly or fails the whole figure on what
+    it cannot parse ('price $\\alpha$' drawn as a Greek letter, '$\\x$' a ValueError)."""
+    return str(text).replace("$", r"\$")
+
+
 def _colors(n: int) -> list[Any]:
     from matplotlib import colormaps
 
@@ -43,10 +50,10 @@ def difficulty_scatter(difficulty: np.ndarray, accuracy: np.ndarray, groups: np.
     for name, color in zip(names, _colors(len(names))):
         sel = (np.asarray(groups) == name) & np.isfinite(accuracy)
         jitter = (np.random.default_rng(0).random(sel.sum()) - 0.5) * 0.02
-        ax.scatter(difficulty[sel], accuracy[sel] + jitter, s=6, alpha=0.4, color=color, label=str(name))
+        ax.scatter(difficulty[sel], accuracy[sel] + jitter, s=6, alpha=0.4, color=color, label=plain(name))
     ax.set_xlabel(f"predicted difficulty {label}")
     ax.set_ylabel("empirical accuracy (mean over models)")
-    ax.set_title(title or "Difficulty vs empirical accuracy")
+    ax.set_title(plain(title) if title else "Difficulty vs empirical accuracy")
     if len(names) <= 15:
         ax.legend(fontsize=7, markerscale=2, loc="best")
     return fig
@@ -58,8 +65,8 @@ def profile_heatmap(benchmarks: Sequence[str], models: Sequence[str], values: np
     fig = _figure(max(6.0, 0.28 * len(models) + 2), max(3.0, 0.3 * len(benchmarks) + 1.8))
     ax = fig.add_subplot()
     im = ax.imshow(values, aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    ax.set_yticks(range(len(benchmarks)), benchmarks, fontsize=7)
-    ax.set_xticks(range(len(models)), [m.split("/")[-1][:28] for m in models], rotation=90, fontsize=6)
+    ax.set_yticks(range(len(benchmarks)), [plain(b) for b in benchmarks], fontsize=7)
+    ax.set_xticks(range(len(models)), [plain(m.split("/")[-1][:28]) for m in models], rotation=90, fontsize=6)
     if values.size <= 400:
         for (g, m), v in np.ndenumerate(values):
             ax.text(m, g, f"{v:.2f}", ha="center", va="center", fontsize=5, color="w" if v < 0.6 else "k")
@@ -75,10 +82,10 @@ def ability_map(coords: np.ndarray, names: Sequence[str], families: Sequence[str
     fams = sorted(set(families))
     for fam, color in zip(fams, _colors(len(fams))):
         sel = np.array([f == fam for f in families])
-        ax.scatter(coords[sel, 0], coords[sel, 1], color=color, label=fam, s=30)
+        ax.scatter(coords[sel, 0], coords[sel, 1], color=color, label=plain(fam), s=30)
     if len(names) <= 40:
         for (x, y), name in zip(coords, names):
-            ax.annotate(name.split("/")[-1][:22], (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
+            ax.annotate(plain(name.split("/")[-1][:22]), (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
     ax.set_xlabel(f"PC1 ({explained[0]:.0%} of variance)")
     ax.set_ylabel(f"PC2 ({explained[1]:.0%} of variance)")
     ax.set_title("Ability vectors (PCA; gauge-dependent)")
@@ -104,7 +111,7 @@ def item_curves(grid: np.ndarray, prob: np.ndarray, t_models: np.ndarray, titles
             face = "grey" if np.isnan(v) else ("tab:green" if v > 0.5 else "none")
             ax.scatter([t], [y], s=18, facecolors=face, edgecolors="tab:green" if not np.isnan(v) else "grey")
         ax.set_ylim(-0.03, 1.03)
-        ax.set_title(titles[i], fontsize=8)
+        ax.set_title(plain(titles[i]), fontsize=8)
         ax.set_xlabel("ability along a_q / ||a_q||", fontsize=7)
         ax.set_ylabel("P(correct)", fontsize=7)
     return fig
@@ -128,11 +135,11 @@ def benchmark_prediction(folds: Sequence[dict[str, Any]], predictors: Sequence[s
     for i, pred in enumerate(predictors):
         ax = fig.add_subplot(1, len(predictors), i + 1)
         for f in folds:
-            ax.scatter(f["true"], f["predicted"][pred], s=14, color=colors[f["benchmark"]], label=f["benchmark"])
+            ax.scatter(f["true"], f["predicted"][pred], s=14, color=colors[f["benchmark"]], label=plain(f["benchmark"]))
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-        ax.set_title(pred, fontsize=9)
+        ax.set_title(plain(pred), fontsize=9)
         ax.set_xlabel("true accuracy")
         ax.set_ylabel("predicted accuracy")
         if i == 0 and len(names) <= 15:
@@ -148,9 +155,9 @@ def onboarding_curves(rows: Sequence[dict[str, Any]], metric: str = "log_loss") 
     for method, color in zip(methods, _colors(len(methods))):
         pts = sorted((r["k"], r[metric]) for r in rows if r["method"] == method)
         if method in ("prior", "all-pool"):
-            ax.axhline(pts[0][1], color=color, ls=":", label=f"{method}")
+            ax.axhline(pts[0][1], color=color, ls=":", label=plain(method))
         else:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=color, label=method)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=color, label=plain(method))
     ax.set_xscale("log")
     ax.set_xlabel("labelled queries K")
     ax.set_ylabel(metric)
@@ -170,11 +177,11 @@ def cost_curves(result: dict[str, Any]) -> Figure:
         pts = sorted((p["cost"], p["accuracy"]) for p in curve["points"])
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="." if curve["kind"] == "lambda" else "",
                 ls="-" if curve["kind"] == "lambda" else "--", color=color,
-                label=f"{curve['router']}, {curve['kind']} (area {curve['area']:.3f})")
+                label=plain(f"{curve['router']}, {curve['kind']} (area {curve['area']:.3f})"))
     for name, s in result["single_models"].items():
         best = name == result["best_single"]
         ax.scatter([s["cost"]], [s["accuracy"]], marker="*" if best else "x", s=60 if best else 25, color="k")
-        ax.annotate(name.split("/")[-1][:18], (s["cost"], s["accuracy"]), fontsize=6, xytext=(2, -6),
+        ax.annotate(plain(name.split("/")[-1][:18]), (s["cost"], s["accuracy"]), fontsize=6, xytext=(2, -6),
                     textcoords="offset points")
     ax.scatter([result["oracle"]["cost"]], [result["oracle"]["accuracy"]], marker="D", color="tab:red",
                label="oracle (cheapest correct)")

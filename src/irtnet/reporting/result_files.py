@@ -5,15 +5,19 @@ file and the field), with the figures written as null (how strict JSON writes a 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from irtnet._io import figures_read_back, json_kind, nan_for_null, read_json
 from irtnet.errors import ConfigError, DataError
 from irtnet.reporting.result_cells import check_cells
 
 _RESULTS_FIELDS = (("spec", dict), ("cells", list), ("datasets", dict), ("spec.datasets", list), ("spec.models", list),
-                   ("spec.seeds", list))
-_JSON_TYPES = {dict: "a JSON object", list: "a JSON list"}
+                   ("spec.seeds", list), ("spec.fractions", list), ("spec.encoder", str), ("spec.routing_mode", str))
+_JSON_TYPES = {dict: "a JSON object", list: "a JSON list", str: "a JSON string"}
+#: The fields of each dataset's record (`datasets.<name>`) that the Datasets table reads.
+_DATASET_FIELDS = (("fingerprint", str, "a string"), ("n_models", int, "a whole number"),
+                   ("n_queries", int, "a whole number"), ("n_pairs", int, "a whole number"),
+                   ("benchmarks", list, "a JSON list"))
 
 
 def read_results(run_dir: str | Path) -> dict[str, Any]:
@@ -37,8 +41,43 @@ def read_results(run_dir: str | Path) -> dict[str, Any]:
             raise DataError(f"{found}, expected {_JSON_TYPES[kind]} (not the results.json of `irtnet compare`, "
                             "or damaged)", file=str(path), field=name)
     check_cells(results, str(path))
+    _check_records(results, str(path))
     results["cells"] = [_stored_cell(c) for c in results["cells"]]
     return results
+
+
+def _check_records(results: dict[str, Any], file: str) -> None:
+    """The records the document prints beside the tables: a dataset record (`datasets.<name>`) for each dataset of
+    the spec and none other, with the fields of `_DATASET_FIELDS`; the focus one of the model entries (or null);
+    each model entry's `params` an object."""
+    names = [d["name"] for d in results["spec"]["datasets"]]
+    stray = [name for name in results["datasets"] if name not in names]
+    for name in [*names, *stray]:
+        field = f"datasets.{name}"
+        record = results["datasets"].get(name)
+        if name in stray:
+            raise DataError(f"a record of a dataset that is not in spec.datasets ({', '.join(map(repr, names))}): "
+                            "results of another run mixed in, or damaged?", file=file, field=field)
+        if not isinstance(record, dict):
+            found = "missing" if record is None and name not in results["datasets"] else f"got {json_kind(record)}"
+            raise DataError(f"{found}, expected a JSON object (the dataset's versions and sizes; damaged?)", file=file,
+                            field=field)
+        for key, kind, what in _DATASET_FIELDS:
+            if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool):
+                found = "missing" if key not in record else f"got {json_kind(record[key])}"
+                raise DataError(f"{found}, expected {what} (damaged?)", file=file, field=f"{field}.{key}")
+        if not isinstance(record.get("provenance", {}), dict):
+            raise DataError(f"got {json_kind(record['provenance'])}, expected a JSON object (damaged?)", file=file,
+                            field=f"{field}.provenance")
+    entries = [m["name"] for m in results["spec"]["models"]]
+    focus = results["spec"].get("focus")
+    if focus is not None and focus not in entries:
+        raise DataError(f"{focus!r} is not a model entry of the run (spec.models: {', '.join(map(repr, entries))}; "
+                        "damaged?)", file=file, field="spec.focus")
+    for i, entry in enumerate(results["spec"]["models"]):
+        if not isinstance(entry.get("params", {}), dict):
+            raise DataError(f"got {json_kind(entry['params'])}, expected a JSON object (damaged?)", file=file,
+                            field=f"spec.models[{i}].params")
 
 
 def _stored_cell(cell: dict[str, Any]) -> dict[str, Any]:
@@ -51,20 +90,115 @@ def _stored_cell(cell: dict[str, Any]) -> dict[str, Any]:
     return {**cell, "result": figures_read_back(result, ("correctness", "routing"))}
 
 
-def read_stats(run_dir: str | Path) -> dict[tuple[str, str], dict[str, Any]]:
+def read_stats(run_dir: str | Path, results: dict[str, Any] | None = None) -> dict[tuple[str, str], dict[str, Any]]:
     """The run's paired statistics (stats.json, written by `irtnet compare`), by (dataset, setting); {} where it
-    is absent (`missing_stats_note`). A malformed one is a DataError naming it."""
+    is absent (`missing_stats_note`). A malformed one (without a field the tables read: `_check_paired`) is a
+    DataError naming it, the table (its row) and the field; so, given the run's `results` (`read_results`), is one
+    of another run: a dataset, focus or model entry that is not the run's, or more splits than its focus scored."""
     path = Path(run_dir) / "stats.json"
     if not path.exists():
         return {}
     what = "the paired statistics of `irtnet compare` (a JSON list of objects with 'dataset' and 'setting')"
     tables = read_json(path, list, what)
+    out: dict[tuple[str, str], dict[str, Any]] = {}
     for i, x in enumerate(tables, start=1):
         if not (isinstance(x, dict) and isinstance(x.get("dataset"), str) and isinstance(x.get("setting"), str)):
             got = "an object without them" if isinstance(x, dict) else json_kind(x)
             raise DataError(f"expected an object with 'dataset' and 'setting' (strings), got {got}", file=str(path),
                             row=i)
-    return {(x["dataset"], x["setting"]): _stored_paired(x) for x in tables}
+        if (x["dataset"], x["setting"]) in out:
+            raise DataError(f"repeats the table of dataset {x['dataset']!r}, setting {x['setting']!r} (damaged?)",
+                            file=str(path), row=i)
+        _check_paired(x, _Where(str(path), i))
+        if results is not None:
+            _check_same_run(x, results, _Where(str(path), i))
+        out[(x["dataset"], x["setting"])] = _stored_paired(x)
+    return out
+
+
+class _Where:
+    """A table of stats.json being checked: raises the DataError naming the file, the table and the field."""
+
+    def __init__(self, file: str, row: int) -> None:
+        self.file, self.row = file, row
+
+    def fail(self, field: str, message: str, why: str = "not the stats.json of `irtnet compare`, or damaged") -> NoReturn:
+        raise DataError(f"{message} ({why})", file=self.file, row=self.row, field=field)
+
+    def need(self, holder: dict[str, Any], key: str, field: str, kinds: tuple[type, ...], what: str,
+             null: bool = False) -> Any:
+        value = holder.get(key, _MISSING)
+        if (value is None and null) or (isinstance(value, kinds) and not isinstance(value, bool)):
+            return value
+        self.fail(field, f"{'missing' if value is _MISSING else f'got {json_kind(value)}'}, expected {what}"
+                         f"{' or null' if null else ''}")
+
+
+_MISSING = object()
+_NUMBER = (int, float)
+_VERDICTS = ("win", "tie", "loss", "n/a")
+
+
+def _check_paired(table: dict[str, Any], where: _Where) -> None:
+    """The fields of one stats.json table that the Verdicts, Paired differences and summary tables read."""
+    where.need(table, "focus", "focus", (str,), "a string (the focus entry)")
+    if table.get("unavailable") is not None:
+        where.need(table, "unavailable", "unavailable", (str,), "a string (why there is no comparison)")
+        return
+    for key in ("units", "n_queries"):
+        where.need(table, key, key, (int,), "a whole number")
+    rows = where.need(table, "rows", "rows", (dict,), "a JSON object (an entry per other model entry)")
+    for label, row in rows.items():
+        where.need(rows, label, f"rows.{label}", (dict,), "a JSON object")
+        metrics = where.need(row, "metrics", f"rows.{label}.metrics", (dict,), "a JSON object")
+        for metric in metrics:
+            _check_metric(metrics, metric, f"rows.{label}.metrics.{metric}", where)
+        if row.get("routing_disagreement") is not None:
+            d = where.need(row, "routing_disagreement", f"rows.{label}.routing_disagreement", (dict,),
+                           "a JSON object")
+            where.need(d, "n_differ", f"rows.{label}.routing_disagreement.n_differ", (int,), "a whole number")
+            for key in ("share", "a", "b"):
+                where.need(d, key, f"rows.{label}.routing_disagreement.{key}", _NUMBER, "a number", null=True)
+    best = where.need(table, "best_other", "best_other", (dict,), "a JSON object (the best other entry per metric)")
+    for metric in best:
+        _check_metric(best, metric, f"best_other.{metric}", where)
+        entry = where.need(best[metric], "entry", f"best_other.{metric}.entry", (str,), "a string (a model entry)")
+        if entry not in rows:
+            where.fail(f"best_other.{metric}.entry", f"{entry!r} is none of the entries compared (rows)")
+
+
+def _check_metric(holder: dict[str, Any], metric: str, field: str, where: _Where) -> None:
+    """One paired comparison on one metric: the estimates, the difference and its interval, and the verdict."""
+    m = where.need(holder, metric, field, (dict,), "a JSON object")
+    for key in ("a", "b", "diff", "lo", "hi"):
+        where.need(m, key, f"{field}.{key}", _NUMBER, "a number", null=True)
+    verdict = where.need(m, "verdict", f"{field}.verdict", (str,), "a string")
+    if verdict not in _VERDICTS:
+        where.fail(f"{field}.verdict", f"{verdict!r} is no verdict: expected one of {', '.join(_VERDICTS)}")
+
+
+def _check_same_run(table: dict[str, Any], results: dict[str, Any], where: _Where) -> None:
+    """A stats.json table belongs to the run of `results`: its dataset, setting, focus and entries are the run's,
+    and it pairs no more splits than the focus entry scored there (a stats.json beside another run's results)."""
+    spec, why = results["spec"], "a stats.json of another run? rerun `irtnet compare` into this folder"
+    datasets, entries = [d["name"] for d in spec["datasets"]], [m["name"] for m in spec["models"]]
+    if table["dataset"] not in datasets:
+        where.fail("dataset", f"{table['dataset']!r} is not a dataset of results.json (spec.datasets: "
+                              f"{', '.join(map(repr, datasets))})", why)
+    if table["setting"] not in ("query", "text"):
+        where.fail("setting", f"{table['setting']!r} is not a setting with paired statistics ('query', 'text')")
+    focus = spec.get("focus") or entries[0]
+    if table["focus"] != focus:
+        where.fail("focus", f"{table['focus']!r}, but the focus entry of results.json is {focus!r}", why)
+    stray = [label for label in table.get("rows") or {} if label not in entries or label == focus]
+    if stray:
+        where.fail(f"rows.{stray[0]}", f"{stray[0]!r} is not another model entry of results.json (spec.models: "
+                                       f"{', '.join(map(repr, entries))})", why)
+    scored = sum(c["dataset"] == table["dataset"] and c["setting"] == table["setting"] and c["label"] == focus
+                 and c["status"] == "ok" for c in results["cells"])
+    if table.get("units", 0) > scored:
+        where.fail("units", f"pairs {table['units']} split(s), but results.json has {scored} scored cell(s) of "
+                            f"{focus!r} in dataset {table['dataset']!r}, setting {table['setting']!r}", why)
 
 
 def _stored_paired(table: dict[str, Any]) -> dict[str, Any]:

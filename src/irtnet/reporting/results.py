@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -238,17 +239,28 @@ def table_markdown(t: dict[str, Any], stats: dict[tuple[str, str], dict[str, Any
 
 # ------------------------------------------------------------------------------------------- files
 def write_tables(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Aggregate the run's cells and write tables/*.json, tables/*.md and summary.md; returns the tables."""
+    """Aggregate the run's cells and write tables/*.json, tables/*.md and summary.md; returns the tables. The
+    table files of an earlier run into the folder that this one has not (a dataset renamed or left out, a setting
+    no entry has now) are removed, so that tables/ never shows an old table beside the new ones."""
     run_dir = Path(run_dir)
     results = read_results(run_dir)
     tables = aggregate(results)
-    stats = read_stats(run_dir)
+    stats = read_stats(run_dir, results)
+    written = set()
     for t in tables:
         stem = run_dir / "tables" / f"{t['dataset']}-{t['setting']}"
         write_json(stem.with_suffix(".json"), t)
         write_text(stem.with_suffix(".md"), table_markdown(t, stats))
+        written |= {stem.with_suffix(".json").name, stem.with_suffix(".md").name}
+    for old in (run_dir / "tables").iterdir() if (run_dir / "tables").is_dir() else ():
+        if old.name not in written and _TABLE_FILE.fullmatch(old.name) and old.is_file():
+            old.unlink()
     write_text(run_dir / "summary.md", run_markdown(results, run_dir, tables, level=1))
     return tables
+
+
+#: The name of a table file `write_tables` writes: <dataset>-<setting>.json or .md.
+_TABLE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*-(query|text|pair)\.(json|md)")
 
 
 def _short(h: str | None, n: int = 12) -> str:
@@ -310,7 +322,7 @@ def run_markdown(results: dict[str, Any], run_dir: str | Path, tables: list[dict
     parts = ["\n".join(x for x in lines if x.strip()), f"{h}# Datasets (versions)",
              datasets_markdown(results["datasets"]),
              f"{h}# Model entries", models_markdown(spec)]
-    stats, note = read_stats(run_dir), missing_stats_note(run_dir)
+    stats, note = read_stats(run_dir, results), missing_stats_note(run_dir)
     if stats:
         parts += [f"{h}# Verdicts", verdict_summary(list(stats.values()))]
     elif note:
@@ -369,9 +381,9 @@ def summary_markdown(run_dir: str | Path) -> str:
     tables (3 decimals), the pick and the verdict from stats.json; 'n/a (reason)' where the focus is n/a."""
     if not (Path(run_dir) / "stats.json").exists():
         raise ConfigError(f"{run_dir}: no stats.json here; rerun `irtnet compare` into this folder for the verdicts")
-    stats = read_stats(run_dir)
-    tables = {(t["dataset"], t["setting"]): {r["label"]: r for r in t["rows"]}
-              for t in aggregate(read_results(run_dir))}
+    results = read_results(run_dir)
+    stats = read_stats(run_dir, results)
+    tables = {(t["dataset"], t["setting"]): {r["label"]: r for r in t["rows"]} for t in aggregate(results)}
     focus = next(iter(stats.values()))["focus"] if stats else "focus"
     out, last = [], None
     for (dataset, setting), p in stats.items():
