@@ -69,14 +69,24 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 def check_file_target(path: str | os.PathLike[str]) -> Path:
     """`path` as a Path, where a file can be written (what `atomic_path` refuses, checked before a command's work,
-    not after it): a folder, or a path under an existing file, is a DataError naming it."""
-    path = Path(path)
+    not after it): a folder, or a path under an existing file, is a DataError naming it; so is a text that names a
+    folder ("out/", `names_a_folder`), which Path would turn into a file named out."""
+    given, path = os.fspath(path), Path(path)
     if path.is_dir():
         raise DataError("is a folder: give the path of a file to write", file=str(path))
+    if names_a_folder(given):
+        raise DataError("names a folder, not a file: give the path of a file to write", file=given)
     above = next((p for p in path.parents if p.exists()), None)
     if above is not None and not above.is_dir():
         raise DataError("cannot write here: a folder on its path is a file", file=str(path))
     return path
+
+
+def names_a_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether `path`, as typed, names a folder: its last part is empty, '.' or '..' ("out/", "out/.", ".."). Only
+    a text keeps a trailing '/' (Path("out/") is Path("out")): check the text a user gave, before making it a
+    Path."""
+    return os.path.basename(os.fspath(path)) in ("", ".", "..")
 
 
 @contextlib.contextmanager

@@ -27,8 +27,8 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Router
 from irtnet.predictors.spec import build_predictor
-from irtnet.tasks.estimate import (BenchmarkEstimate, check_prior_strength, check_replay_weight, estimate_accuracy,
-                                   laplace_posterior)
+from irtnet.tasks.estimate import (OVERALL, BenchmarkEstimate, check_prior_strength, check_replay_weight,
+                                   estimate_accuracy, laplace_posterior)
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, Held, ItemRefit, refit_for_new_models
 from irtnet.tasks.model_split import FoldNetwork, check_replay_folds, fold_networks, replay_on_folds
 from irtnet.tasks.estimate_plan import answers_for_width, check_plan, RoutingRow, plan_items, routing_profile
@@ -60,6 +60,7 @@ def open_pool(checkpoint_or_run: str | Path, pool: str | Path | None = None) -> 
                           "over; pass the run directory, or a pool file (text and benchmark per item) with the "
                           "checkpoint")
     run = Run.open(checkpoint_or_run)
+    _check_benchmark_names(run)
     predictor = _irt_model(checkpoint_or_run)
     data = prepare(run.table(), run.spec.data.encoder)
     a, b = predictor.query_parameters(data.queries)
@@ -68,6 +69,15 @@ def open_pool(checkpoint_or_run: str | Path, pool: str | Path | None = None) -> 
     return predictor, ItemPool(list(data.queries.ids), np.asarray(data.queries.groups, dtype=object), texts,
                                np.asarray(a, np.float64), np.asarray(b, np.float64), known, str(run.spec.data.table),
                                run)
+
+
+def _check_benchmark_names(run: Run) -> None:
+    """A benchmark of the run's table named as the estimate's overall row is refused here, naming the table file,
+    not later by the estimate (`tasks.estimate`), which has no file to name (`estimate_inputs.pool_items` does
+    the same for a pool file)."""
+    if OVERALL in set(run.table().queries["benchmark"].tolist()):
+        raise DataError(f"{OVERALL!r} is the name of the estimate's overall row, not a benchmark name; rename the "
+                        "benchmark and retrain the run", file=str(run.spec.data.table), field="benchmark")
 
 
 # ------------------------------------------------------------------------------------------- estimates

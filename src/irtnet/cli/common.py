@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from irtnet._io import check_file_target
+from irtnet._io import check_file_target, names_a_folder
 from irtnet.config import plain_number
 from irtnet.errors import ConfigError, IrtnetError
 
@@ -39,16 +39,20 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except IrtnetError as exc:
-            # soft_wrap: one line however narrow the terminal, so a path in the message is never cut in two;
-            # escaped: brackets in the message (a list, a path) are text, not Rich markup
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False,
-                              soft_wrap=True)
+            print_error(str(exc))
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:  # Ctrl-C: one line, not typer's silent exit; every write is atomic (irtnet._io)
             err_console.print(INTERRUPTED, highlight=False, soft_wrap=True)
             raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def print_error(message: str) -> None:
+    """`message` as one `error:` line on stderr."""
+    # soft_wrap: one line however narrow the terminal, so a path in the message is never cut in two;
+    # escaped: brackets in the message (a list, a path) are text, not Rich markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
 
 
 def parse_fractions(text: str, option: str = "--split") -> tuple[float, float, float]:
@@ -92,6 +96,24 @@ def refuse_unused(options: dict[str, object], message: str) -> None:
     given = [name for name, value in options.items() if value is not None]
     if given:
         raise ConfigError(message.format(given=" and ".join(given), is_="is" if len(given) == 1 else "are"))
+
+
+def output_option(*names: str, **options: Any) -> Any:
+    """`typer.Option` for a file to write. Its text reaches `_output_path` as typed (typer's Path type drops a
+    trailing '/', and "--json out/" wrote a file named out). Not for a folder to write (a run directory, where
+    "out/" is as good as "out")."""
+    return typer.Option(*names, parser=str, callback=_output_path, metavar="<path>", **options)
+
+
+def _output_path(param: typer.CallbackParam, value: str | Path | None) -> Path | None:
+    """Callback of `output_option`: the text as a Path; a folder's path ("out/") is one error line naming the
+    option, before any work (the option is read before the command's own `friendly_errors` can catch)."""
+    if value is None:
+        return None
+    if names_a_folder(value):
+        print_error(f"{param.opts[0]} {str(value)!r}: names a folder, not a file: give the path of a file to write")
+        raise typer.Exit(code=2)
+    return Path(value)
 
 
 def check_output_path(path: Path | None) -> None:

@@ -14,7 +14,8 @@ import typer
 
 from irtnet._io import unique_keys, write_text
 from irtnet.cli.common import (
-    check_output_path, console, err_console, friendly_errors, items, numbers, parse_fractions,
+    check_output_path, console, err_console, friendly_errors, items, numbers, output_option as OutOpt,
+    parse_fractions,
 )
 from irtnet.config import deep_update, read_config_file
 from irtnet.errors import ConfigError, DataError
@@ -99,7 +100,8 @@ def compare(
     only_datasets: Annotated[Optional[str], Opt(help="compute only these datasets (comma-separated)")] = None,
     only_models: Annotated[Optional[str], Opt(help="compute only these entries (comma-separated)")] = None,
     force: Annotated[bool, Opt("--force", help="recompute cells even if cached")] = False,
-    markdown: Annotated[Optional[Path], Opt(help="also write a results document here (e.g. docs/results.md)")] = None,
+    markdown: Annotated[Optional[Path], OutOpt(help="also write a results document here (e.g. docs/results.md)")
+                        ] = None,
     quiet: Annotated[bool, Opt("--quiet", help="no per-cell lines or progress bars")] = False,
 ) -> None:
     """Fit and score models on datasets over seeds, every model on the same split; write tables."""
@@ -147,7 +149,7 @@ def compare(
 @friendly_errors
 def results(
     runs: Annotated[list[Path], typer.Argument(help="run directories written by `irtnet compare`")],
-    output: Annotated[Optional[Path], Opt("--output", "-o", help="Markdown file to write (e.g. docs/results.md)")
+    output: Annotated[Optional[Path], OutOpt("--output", "-o", help="Markdown file to write (e.g. docs/results.md)")
                       ] = None,
     summary: Annotated[bool, Opt("--summary", help="also print the README's summary table of each run (Markdown, "
                                                    "on stdout); without -o, only print them")] = False,

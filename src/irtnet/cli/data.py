@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from irtnet._io import dumps_json
-from irtnet.cli.common import console, friendly_errors
+from irtnet.cli.common import console, friendly_errors, output_option as OutOpt
 from irtnet.data.formats import AUTO, FORMATS, LABELS, VERSIONS
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ SUMMARY_HELP = "\n\n".join([
 def import_(
     format: Annotated[str, typer.Argument(help="source format, one of: " + ", ".join([AUTO, *FORMATS]))],
     path: Annotated[Path, typer.Argument(help="the file or folder to read (see `irtnet data formats`)")],
-    out: Annotated[Path, Opt("--out", "-o", help="response table to write (.parquet)")],
+    out: Annotated[Path, OutOpt("--out", "-o", help="response table to write (.parquet)")],
     option: Annotated[Optional[list[str]], Opt(
         "--option", "-O", metavar="KEY=VALUE",
         help="an importer option, repeatable; lists are comma-separated (e.g. -O splits=train,test)")] = None,
@@ -117,7 +117,7 @@ def formats() -> None:
 @friendly_errors
 def merge(
     tables: Annotated[list[Path], typer.Argument(help="response tables (.parquet) to merge, two or more")],
-    out: Annotated[Path, Opt("--out", "-o", help="merged response table to write (.parquet)")],
+    out: Annotated[Path, OutOpt("--out", "-o", help="merged response table to write (.parquet)")],
     versions: Annotated[str, Opt(help="two task versions of one benchmark: " + " or ".join(VERSIONS))] = "error",
     labels: Annotated[str, Opt(help="one (model, query) with different labels: " + " or ".join(LABELS))] = "error",
 ) -> None:

@@ -14,7 +14,8 @@ from rich.table import Table
 
 from irtnet._io import dumps_json, write_json, write_text
 from irtnet.cli.common import (
-    check_output_path, console, err_console, friendly_errors, positive, prior_strength_value, refuse_unused,
+    check_output_path, console, err_console, friendly_errors, output_option as OutOpt, positive, prior_strength_value,
+    refuse_unused,
 )
 from irtnet.errors import ConfigError
 
@@ -190,7 +191,7 @@ def estimate(
     target_width: Annotated[Optional[float], Opt(help="also say how many more answers each benchmark's interval, "
                                                       "and the overall one, needs to be at most this wide")] = None,
     strategy: Annotated[Optional[str], Opt(help="--plan: adaptive (default), balanced or anchor")] = None,
-    out: Annotated[Optional[Path], Opt("--out", "-o", help="--plan: write the items here (JSONL)")] = None,
+    out: Annotated[Optional[Path], OutOpt("--out", "-o", help="--plan: write the items here (JSONL)")] = None,
     rounds: Annotated[Optional[int], Opt(help="--interactive: rounds (default 5)", callback=positive)] = None,
     per_round: Annotated[Optional[int], Opt(help="--interactive: items per round (default 10)", callback=positive)
                          ] = None,
@@ -213,7 +214,7 @@ def estimate(
                                                      "known models), or, by default, the pooled one unless "
                                                      "per-benchmark weights predict the known models clearly better, "
                                                      "each left out in turn ('auto')")] = None,
-    json_out: Annotated[Optional[Path], Opt("--json", help="write the (last) estimate here")] = None,
+    json_out: Annotated[Optional[Path], OutOpt("--json", help="write the (last) estimate here")] = None,
 ) -> None:
     """A new model's accuracy on every benchmark of RUN from its answers on a few items, with predictive
     intervals and where a router would now send queries; or which items to run first (--plan N)."""

@@ -12,7 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from irtnet.cli.common import (
-    check_output_path, console, csv_list, friendly_errors, name_list, numbers, positive, prior_strength_value,
+    check_output_path, console, csv_list, friendly_errors, name_list, numbers, output_option as OutOpt, positive,
+    prior_strength_value,
 )
 from irtnet.cli.tasks import (ConfigOpt, EncoderOpt, EpochsOpt, GroupsOpt, LrOpt, ModelOpt, PresetOpt, SeedOpt,
                               ThreadsOpt, _model)
@@ -27,7 +28,7 @@ FiguresOpt = Annotated[bool, Opt("--figures/--no-figures", help="write PNG figur
 @friendly_errors
 def evaluate_estimation(
     table: Annotated[Path, Arg(help="response table (.parquet)")],
-    out: Annotated[Path, Opt("--out", "-o", help="JSON file to write")] = Path("estimation.json"),
+    out: Annotated[Path, OutOpt("--out", "-o", help="JSON file to write")] = Path("estimation.json"),
     ns: Annotated[Optional[str], Opt(help="numbers of answers per held-out model (default 10,25,50,100,200; "
                                           "--quick: 10,50)")] = None,
     draws: Annotated[Optional[int], Opt(help="draws of held-out models (default 3; --quick: 1)", callback=positive)
@@ -87,8 +88,8 @@ def evaluate_estimation(
 @friendly_errors
 def data_efficiency(
     table: Annotated[Path, Arg(help="response table (.parquet)")],
-    out: Annotated[Path, Opt("--out", "-o", help="JSON file to write; each predictor's points at each fraction are "
-                                                 "kept in <out>.steps/ and a rerun reads them")
+    out: Annotated[Path, OutOpt("--out", "-o", help="JSON file to write; each predictor's points at each fraction "
+                                                    "are kept in <out>.steps/ and a rerun reads them")
                    ] = Path("data_efficiency.json"),
     baselines: Annotated[str, Opt(help="comma-separated registry names trained beside --model")
                          ] = "model-benchmark-mean,knn,cluster-rate",

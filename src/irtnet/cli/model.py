@@ -11,7 +11,8 @@ import typer
 from rich.markup import escape
 
 from irtnet.cli.common import (
-    console, friendly_errors, name_list, parse_fractions, plain_console, positive, refuse_unused,
+    console, friendly_errors, name_list, output_option as OutOpt, parse_fractions, plain_console, positive,
+    refuse_unused,
 )
 
 Opt = typer.Option
@@ -95,7 +96,7 @@ def evaluate(
     routing_mode: Annotated[Optional[str], Opt(help="missing labels: 'complete' (only fully labelled queries; "
                                                     "the default) or 'observed' (the default for a pair split)")
                             ] = None,
-    markdown: Annotated[Optional[Path], Opt(help="also write the tables as Markdown here")] = None,
+    markdown: Annotated[Optional[Path], OutOpt(help="also write the tables as Markdown here")] = None,
 ) -> None:
     """Score a run's model on its test queries beside the reference baselines, in two settings: benchmark names
     known, and text only (names hidden); writes RUN/evaluation.json."""
