@@ -31,6 +31,14 @@ runner = CliRunner()
     (["evaluate", "RUN", "--markdown", "OUT"], "--markdown"),
     (["compare", "--markdown", "OUT"], "--markdown"),
     (["results", "RUN", "--output", "OUT"], "--output"),
+    (["predict-benchmark", "RUN", "t.txt", "--json", "OUT"], "--json"),
+    (["evaluate-benchmarks", "t.parquet", "-o", "OUT"], "--out"),
+    (["onboard", "RUN", "a.csv", "--json", "OUT"], "--json"),
+    (["evaluate-onboarding", "t.parquet", "-o", "OUT"], "--out"),
+    (["evaluate-cost", "RUN", "-o", "OUT"], "--out"),
+    (["report", "RUN", "-o", "OUT"], "--out"),
+    (["calibrate", "RUN", "q.txt", "0.5", "--json", "OUT"], "--json"),
+    (["serve", "RUN", "--log", "OUT"], "--log"),
 ])
 @pytest.mark.parametrize("ending", ["/", "/."])
 def test_an_output_path_ending_in_a_slash_is_refused_not_written_as_a_file(tmp_path, args, option, ending):

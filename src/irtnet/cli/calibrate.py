@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from irtnet.cli.common import check_output_path, friendly_errors, name_list, plain_console as console
+from irtnet.cli.common import (check_output_path, friendly_errors, name_list, output_option as OutOpt,
+                               plain_console as console)
 from irtnet.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def calibrate(
     output_tokens: Annotated[Optional[float], Opt(help="assumed output tokens per answer (token prices; default "
                                                        "256); refused with prices that have no output-token "
                                                        "price")] = None,
-    json_out: Annotated[Optional[Path], Opt("--json", help="also write the result as JSON here")] = None,
+    json_out: Annotated[Optional[Path], OutOpt("--json", help="also write the result as JSON here")] = None,
 ) -> None:
     """Choose the policy parameter that hits TARGET on a sample of your own queries (RouteLLM's threshold
     calibration, for any number of models), and print the `model` to ask /v1/chat/completions for. A target not

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from irtnet.cli.common import err_console, friendly_errors, positive
+from irtnet.cli.common import err_console, friendly_errors, output_option as OutOpt, positive
 from irtnet.errors import ConfigError
 
 Opt = typer.Option
@@ -48,7 +48,7 @@ def serve(
                                         help="bearer token every request must carry (prefer the env variable)")]
     = None,
     insecure: Annotated[bool, Opt("--insecure", help="allow a non-loopback host without a token")] = False,
-    log: Annotated[Optional[Path], Opt(help="append-only JSONL log of decisions and feedback (without it, "
+    log: Annotated[Optional[Path], OutOpt(help="append-only JSONL log of decisions and feedback (without it, "
                                              "POST /v1/feedback answers 503)")] = None,
     log_text: Annotated[bool, Opt("--log-text", help="also log each routed query's text (default: its SHA-256)")]
     = False,

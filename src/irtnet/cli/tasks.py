@@ -10,8 +10,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from irtnet._io import write_json
-from irtnet.cli.common import (check_output_path, console, csv_list, friendly_errors, name_list, numbers, positive,
-                               refuse_unused)
+from irtnet.cli.common import (check_output_path, console, csv_list, friendly_errors, name_list, numbers,
+                               output_option as OutOpt, positive, refuse_unused)
 
 Opt = typer.Option
 Arg = typer.Argument
@@ -66,7 +66,7 @@ def predict_benchmark(
     benchmark: Annotated[Optional[str], Opt(help="name of a benchmark the model knows, for the texts the file "
                                                  "gives none (one it gives otherwise is an error; default: new, "
                                                  "text only)")] = None,
-    json_out: Annotated[Optional[Path], Opt("--json", help="also write the ranking here")] = None,
+    json_out: Annotated[Optional[Path], OutOpt("--json", help="also write the ranking here")] = None,
     answers: Annotated[Optional[Path], Opt(help="the known models' answers on some of the texts (.csv/.jsonl/.json: "
                                                 "model, id of a text, correct): each model's accuracy is then its "
                                                 "answers plus the predictions moved by what they show (the anchor "
@@ -101,7 +101,7 @@ def predict_benchmark(
 @friendly_errors
 def evaluate_benchmarks(
     table: Annotated[Path, Arg(help="response table (.parquet)")],
-    out: Annotated[Path, Opt("--out", "-o", help="JSON file to write; each finished fold is kept in <out>.steps/ "
+    out: Annotated[Path, OutOpt("--out", "-o", help="JSON file to write; each finished fold is kept in <out>.steps/ "
                                                  "and a rerun reads it")] = Path("benchmark_eval.json"),
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
     model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
@@ -169,7 +169,7 @@ def onboard(
                                               "as predict-benchmark's TEXTS_FILE)")] = None,
     suggest: Annotated[Optional[int], Opt(help="with --pool: how many queries to ask next (D-optimal; default 10), "
                                                 "of the pool's texts not answered", callback=positive)] = None,
-    json_out: Annotated[Optional[Path], Opt("--json", help="write theta and the ranking here")] = None,
+    json_out: Annotated[Optional[Path], OutOpt("--json", help="write theta and the ranking here")] = None,
 ) -> None:
     """Fit a new model's ability from its answers with the query network frozen; rank it among the known
     models; optionally save it into a checkpoint and suggest the most informative queries to ask next."""
@@ -190,7 +190,7 @@ def onboard(
 @friendly_errors
 def evaluate_onboarding(
     table: Annotated[Path, Arg(help="response table (.parquet)")],
-    out: Annotated[Path, Opt("--out", "-o", help="JSON file to write")] = Path("onboarding.json"),
+    out: Annotated[Path, OutOpt("--out", "-o", help="JSON file to write")] = Path("onboarding.json"),
     n_test: Annotated[Optional[int], Opt(help="models to hold out (drawn with --seed; default 5)",
                                          callback=positive)] = None,
     models: Annotated[Optional[str], Opt(help="comma-separated models to hold out instead")] = None,
@@ -228,7 +228,7 @@ def evaluate_onboarding(
 @friendly_errors
 def evaluate_cost(
     run: Annotated[Path, Arg(help="run directory written by `irtnet train`")],
-    out: Annotated[Optional[Path], Opt("--out", "-o", help="JSON file (default RUN/cost_routing.json)")] = None,
+    out: Annotated[Optional[Path], OutOpt("--out", "-o", help="JSON file (default RUN/cost_routing.json)")] = None,
     prices: Annotated[Optional[Path], Opt(help="price file (JSON/CSV); default: the table's cost column or its "
                                                 "model prices")] = None,
     output_tokens: Annotated[Optional[float], Opt(help="assumed output tokens per answer (token prices; default "
@@ -254,7 +254,7 @@ def evaluate_cost(
 def report(
     checkpoint: Annotated[Path, Arg(help="run directory (or checkpoint directory with --table)")],
     table: Annotated[Optional[Path], Opt(help="response table (default: the run's own)")] = None,
-    out: Annotated[Path, Opt("--out", "-o", help="HTML file; a .json twin is written beside it")] = Path("report.html"),
+    out: Annotated[Path, OutOpt("--out", "-o", help="HTML file; a .json twin is written beside it")] = Path("report.html"),
     include: Annotated[Optional[list[Path]], Opt(help="task result JSON files to add (of evaluate-benchmarks, "
                                                       "evaluate-onboarding, cost routing, evaluate-estimation, "
                                                       "data-efficiency; another file is refused); the run's own are "
