@@ -32,6 +32,7 @@ files' sha256 and SOURCE.md commit), splits/, cells/ and results.json (spec, run
 from __future__ import annotations
 
 import json
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -299,8 +300,8 @@ class _Runner:
                     if encoder not in splits:  # the same ids for every encoder; only the vectors differ
                         splits[encoder] = make_split_data(prepared[encoder], setting, seed, self.spec,
                                                           routing_mode(self.spec, ds, setting), fold)
-                        name = f"{ds.name}-{setting}-seed{seed}" + ("" if fold is None else f"-fold{fold}")
-                        write_json(self.out / "splits" / f"{name}.json", splits[encoder].record)
+                        write_json(self.out / "splits" / _split_file(ds.name, setting, seed, fold),
+                                   splits[encoder].record)
                     return splits[encoder]
 
                 for entry in self.spec.models:
@@ -372,7 +373,8 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
                    log: Callable[[Cell], None] | None = None, progress: bool = False,
                    meta: dict[str, Any] | None = None) -> Comparison:
     """Run every cell of `spec` that `out/cells` lacks (all with `force`); write datasets/, splits/,
-    cells/ and results.json under `out`, and return the comparison.
+    cells/ and results.json under `out` (the datasets/ and splits/ records of an earlier run that `spec` no
+    longer gives are removed: `remove_stale_records`), and return the comparison.
 
     `only_datasets` / `only_models` (names) restrict what is computed; cells outside them are still read
     from the cache, and shown as pending where absent, so results.json always covers the whole spec.
@@ -416,4 +418,31 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
     # both written before either is replaced (a kill while writing loses neither), never old verdicts beside new results
     write_together([(out / "results.json", json_text(doc)), (out / "stats.json", json_text(stats))],
                    stale=out / "stats.json")
+    remove_stale_records(spec, out)
     return result
+
+
+#: The names of the files `run_comparison` writes in datasets/ and splits/ (`DatasetSpec.name` is a `FileName`).
+_DATASET_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.json")
+_SPLIT_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*-(query|pair)-seed-?[0-9]+(-fold[0-9]+)?\.json")
+
+
+def remove_stale_records(spec: CompareSpec, out: Path) -> None:
+    """Remove the datasets/ and splits/ records of an earlier run into `out` that `spec` gives no more (a dataset
+    renamed or dropped, fewer seeds or folds, a setting no entry has now), so that neither folder shows an old
+    record beside the new ones. Only files of the names these folders' writers give are touched. A split record
+    the spec still names is kept though this run did not write it: splits are written when a cell is computed,
+    not when it is read from the cache."""
+    keep = {"datasets": {f"{ds.name}.json" for ds in spec.datasets},
+            "splits": {_split_file(ds.name, setting, seed, fold) for ds in spec.datasets
+                       for setting in ("query", "pair") if any(setting in settings_of(m) for m in spec.models)
+                       for seed, fold in draws(spec, setting)}}
+    for folder, pattern in (("datasets", _DATASET_FILE), ("splits", _SPLIT_FILE)):
+        for old in (out / folder).iterdir() if (out / folder).is_dir() else ():
+            if old.name not in keep[folder] and pattern.fullmatch(old.name) and old.is_file():
+                old.unlink()
+
+
+def _split_file(dataset: str, setting: str, seed: int, fold: int | None) -> str:
+    """The name of the split record of one draw in splits/."""
+    return f"{dataset}-{setting}-seed{seed}" + ("" if fold is None else f"-fold{fold}") + ".json"

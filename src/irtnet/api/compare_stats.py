@@ -93,7 +93,13 @@ def compare_entries(focus: dict, other: dict, keys: list, setting: str, mode: st
 
 def paired_tables(results: dict[str, Any], cells_dir: str | Path) -> list[dict[str, Any]]:
     """One table per (dataset, setting): the focus entry against every other scored entry, and against the
-    best other entry per metric (best by point estimate)."""
+    best other entry per metric (best by point estimate).
+
+    Every comparison of a table is on the same units (the splits the focus entry was scored on), so the rows,
+    and the point estimates the best other entry is picked by, measure the same test queries. An entry without
+    predictions on one of those splits (a failed, pending or absent cell) is therefore not compared on a subset:
+    it is left out of the rows and of the best-other pick, and named with those splits in `left_out`
+    ({entry: ['seed 1', ...]}), which the Markdown prints beside the verdicts."""
     spec, cells_dir = results["spec"], Path(cells_dir)
     focus = spec.get("focus") or spec["models"][0]["name"]
     tables = []
@@ -109,11 +115,17 @@ def paired_tables(results: dict[str, Any], cells_dir: str | Path) -> list[dict[s
                                    "n_queries": 0, "rows": {}, "best_other": {}, "unavailable": reason})
                 continue
             keys = sorted(mine, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
-            rows = {}
+            rows, left_out = {}, {}
             for entry in spec["models"]:
                 label = entry["name"]
-                theirs = stored_units([c for c in sub if c["label"] == label], cells_dir, setting)
-                if label == focus or not all(k in theirs for k in keys):
+                if label == focus:
+                    continue
+                cells = [c for c in sub if c["label"] == label]
+                theirs = stored_units(cells, cells_dir, setting)
+                if not all(k in theirs for k in keys):  # named in left_out unless "n/a" there by design
+                    missing = _missing_splits(cells, theirs, keys)
+                    if missing:
+                        left_out[label] = missing
                     continue
                 # the correctness metrics need probabilities on both sides: a focus router without them has
                 # scores of any range, which are no probabilities for the other entry's to be compared with
@@ -121,8 +133,23 @@ def paired_tables(results: dict[str, Any], cells_dir: str | Path) -> list[dict[s
                 rows[label] = compare_entries(mine, theirs, keys, setting, mode, spec.get("n_boot", 2000), probs)
             tables.append({"dataset": ds["name"], "setting": setting, "focus": focus, "units": len(keys),
                            "n_queries": sum(len(mine[k]["queries"]) for k in keys), "rows": rows,
-                           "best_other": _best_other(rows)})
+                           "best_other": _best_other(rows), "left_out": left_out})
     return tables
+
+
+def _missing_splits(cells: list[dict[str, Any]], stored: dict[tuple[int, Any], Any], keys: list) -> list[str]:
+    """The splits of `keys` (the focus entry's) that an entry has no stored predictions on ('seed 1',
+    'seed 0 fold 2'): its cell failed, is pending, or is absent. A split where the entry is "n/a" by design (an
+    item-seen model in the query setting, a text reader on a table without texts) is none: such an entry is no
+    candidate there, and the tables say so."""
+    na = {(c["seed"], c.get("fold")) for c in cells if c["status"] == "n/a"}
+    return [split_name(k) for k in keys if k not in stored and k not in na]
+
+
+def split_name(key: tuple[int, Any]) -> str:
+    """'seed 0', or 'seed 0 fold 1' under cross-fitting: a (seed, fold) unit as the tables name it."""
+    seed, fold = key
+    return f"seed {seed}" if fold is None else f"seed {seed} fold {fold}"
 
 
 def _has_probabilities(cells: list[dict[str, Any]], label: str) -> bool:

@@ -39,7 +39,29 @@ def paired_markdown(p: dict[str, Any]) -> str:
         extra = [_disagreement(routing_best.get("routing_disagreement"))] * has_disagreement  # against routing's best
         lines.append("| " + " | ".join(["**best other**", *[f"{best[m]['entry']}: {_cell(best[m])}" if m in best
                                                            else "-" for m in metrics], *extra]) + " |")
+    if p.get("left_out"):
+        lines += ["", f"Left out, missing predictions on a split {p['focus']} was tested on (so neither compared nor "
+                      f"a candidate for the best other entry): {left_out_text(p)}"]
     return "\n".join(lines)
+
+
+#: Marks a verdict row whose best other entry was picked with an entry left out (`left_out_notes`).
+LEFT_OUT_MARK = "†"
+
+
+def left_out_text(p: dict[str, Any]) -> str:
+    """'knn (seed 1), random (seed 0 fold 1, seed 1 fold 0)': the entries of a stats table's `left_out` (none in a
+    stats.json written before it was recorded) with the splits each lacks."""
+    return ", ".join(f"{label} ({', '.join(splits)})" for label, splits in (p.get("left_out") or {}).items())
+
+
+def left_out_notes(tables: list[dict[str, Any]], settings: dict[str, str]) -> list[str]:
+    """The notes under a verdict table, one per (dataset, setting) with entries left out (its row marked with
+    `LEFT_OUT_MARK`): its best other entry is the best of the rest only. Empty where none was left out."""
+    notes = [f"{LEFT_OUT_MARK} {p['dataset']}, {settings.get(p['setting'], p['setting'])}: the best other entry is "
+             f"picked among the entries compared; left out, missing predictions on a split {p['focus']} was tested "
+             f"on: {left_out_text(p)}" for p in tables if p.get("left_out")]
+    return ["", *notes] if notes else []
 
 
 def _disagreement(d: dict[str, Any] | None) -> str:
@@ -70,5 +92,6 @@ def verdict_summary(tables: list[dict[str, Any]]) -> str:
         cells.append(f"{best['ece']['a']:.4f}" if "ece" in best else "-")
         if p.get("unavailable"):
             cells = [f"n/a ({p['unavailable']})"] + [""] * len(_NAMES)
-        lines.append("| " + " | ".join([p["dataset"], setting.get(p["setting"], p["setting"]), *cells]) + " |")
-    return "\n".join(lines)
+        name = setting.get(p["setting"], p["setting"]) + (f" {LEFT_OUT_MARK}" if p.get("left_out") else "")
+        lines.append("| " + " | ".join([p["dataset"], name, *cells]) + " |")
+    return "\n".join(lines + left_out_notes(tables, setting))

@@ -140,7 +140,8 @@ _VERDICTS = ("win", "tie", "loss", "n/a")
 
 
 def _check_paired(table: dict[str, Any], where: _Where) -> None:
-    """The fields of one stats.json table that the Verdicts, Paired differences and summary tables read."""
+    """The fields of one stats.json table that the Verdicts, Paired differences and summary tables read; `left_out`
+    is optional (stats.json files written before it have none)."""
     where.need(table, "focus", "focus", (str,), "a string (the focus entry)")
     if table.get("unavailable") is not None:
         where.need(table, "unavailable", "unavailable", (str,), "a string (why there is no comparison)")
@@ -165,6 +166,19 @@ def _check_paired(table: dict[str, Any], where: _Where) -> None:
         entry = where.need(best[metric], "entry", f"best_other.{metric}.entry", (str,), "a string (a model entry)")
         if entry not in rows:
             where.fail(f"best_other.{metric}.entry", f"{entry!r} is none of the entries compared (rows)")
+    if "left_out" in table:  # absent from a stats.json written before it was recorded: read as none
+        _check_left_out(table, rows, where)
+
+
+def _check_left_out(table: dict[str, Any], rows: dict[str, Any], where: _Where) -> None:
+    """`left_out`: the entries not compared for want of predictions on a split, each with those splits' names."""
+    left_out = where.need(table, "left_out", "left_out", (dict,), "a JSON object (entry -> the splits it lacks)")
+    for label in left_out:
+        splits = where.need(left_out, label, f"left_out.{label}", (list,), "a JSON list of split names")
+        if not splits or not all(isinstance(s, str) for s in splits):
+            where.fail(f"left_out.{label}", "expected a non-empty JSON list of split names (strings)")
+        if label in rows:
+            where.fail(f"left_out.{label}", f"{label!r} is both compared (rows) and left out")
 
 
 def _check_metric(holder: dict[str, Any], metric: str, field: str, where: _Where) -> None:
@@ -190,10 +204,11 @@ def _check_same_run(table: dict[str, Any], results: dict[str, Any], where: _Wher
     focus = spec.get("focus") or entries[0]
     if table["focus"] != focus:
         where.fail("focus", f"{table['focus']!r}, but the focus entry of results.json is {focus!r}", why)
-    stray = [label for label in table.get("rows") or {} if label not in entries or label == focus]
-    if stray:
-        where.fail(f"rows.{stray[0]}", f"{stray[0]!r} is not another model entry of results.json (spec.models: "
-                                       f"{', '.join(map(repr, entries))})", why)
+    for part in ("rows", "left_out"):
+        stray = [label for label in table.get(part) or {} if label not in entries or label == focus]
+        if stray:
+            where.fail(f"{part}.{stray[0]}", f"{stray[0]!r} is not another model entry of results.json (spec.models: "
+                                             f"{', '.join(map(repr, entries))})", why)
     scored = sum(c["dataset"] == table["dataset"] and c["setting"] == table["setting"] and c["label"] == focus
                  and c["status"] == "ok" for c in results["cells"])
     if table.get("units", 0) > scored:

@@ -24,7 +24,7 @@ from typing import Any
 
 from irtnet._io import write_json, write_text
 from irtnet.errors import ConfigError
-from irtnet.reporting.paired import paired_markdown, verdict_summary
+from irtnet.reporting.paired import LEFT_OUT_MARK, left_out_notes, paired_markdown, verdict_summary
 from irtnet.reporting.result_cells import CORRECTNESS, ROUTING
 from irtnet.reporting.result_files import missing_stats_note, read_results, read_stats
 from irtnet.tasks.routing import references_no_result
@@ -378,7 +378,9 @@ def _summary_cell(paired: dict[str, Any], rows: dict[str, dict[str, Any]], metri
 def summary_markdown(run_dir: str | Path) -> str:
     """The README's summary table of one run: a row per (dataset, setting) of the Verdicts table (run order),
     the focus entry against the best other entry per metric; the means from the Correctness and Routing
-    tables (3 decimals), the pick and the verdict from stats.json; 'n/a (reason)' where the focus is n/a."""
+    tables (3 decimals), the pick and the verdict from stats.json; 'n/a (reason)' where the focus is n/a. A row
+    whose best other entry was picked with an entry left out (stats.json's `left_out`: no predictions on a split)
+    is marked, and a note under the table names the entry and the splits."""
     if not (Path(run_dir) / "stats.json").exists():
         raise ConfigError(f"{run_dir}: no stats.json here; rerun `irtnet compare` into this folder for the verdicts")
     results = read_results(run_dir)
@@ -392,10 +394,12 @@ def summary_markdown(run_dir: str | Path) -> str:
         else:
             rows = tables.get((dataset, setting), {})
             cells = [_summary_cell(p, rows, m, named=m == "auc") for m in _SUMMARY]
-        out.append(["" if dataset == last else dataset, _SETTINGS.get(setting, setting), *cells])
+        name = _SETTINGS.get(setting, setting) + (f" {LEFT_OUT_MARK}" if p.get("left_out") else "")
+        out.append(["" if dataset == last else dataset, name, *cells])
         last = dataset
     head = ["dataset", "setting", f"AUC: {focus} vs best other", "log loss", "routing accuracy"]
-    return "\n".join([_readme_row(head), "|" + "|".join("---" for _ in head) + "|", *map(_readme_row, out)])
+    return "\n".join([_readme_row(head), "|" + "|".join("---" for _ in head) + "|", *map(_readme_row, out),
+                      *left_out_notes(list(stats.values()), _SETTINGS)])
 
 
 def _readme_row(cells: Sequence[str]) -> str:

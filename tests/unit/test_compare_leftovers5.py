@@ -1,0 +1,133 @@
+"""Leftovers 5 of compare: an entry without predictions on one of the focus entry's splits is named as left out
+of the paired statistics (stats.json, the Paired differences table, the Verdicts and the README summary), not
+dropped without a word; and a rerun into the same folder leaves no datasets/ or splits/ record of the earlier one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from irtnet.api.compare import load_spec, run_comparison
+from irtnet.api.compare_stats import split_name
+from irtnet.cli.main import app
+from irtnet.data.synthetic import make_synthetic
+from irtnet.reporting.paired import paired_markdown, verdict_summary
+from irtnet.reporting.result_files import read_results, read_stats
+from irtnet.reporting.results import results_document, summary_markdown
+
+FOCUS = "model-benchmark-mean"
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "syn.parquet"
+    make_synthetic(n_models=5, n_queries=120, n_benchmarks=3, dim=2, feature_dim=6, seed=0).table.to_parquet(path)
+    return path
+
+
+def _spec(table_path: Path, seeds: list[int], name: str = "syn", **kw):
+    return load_spec({"datasets": [{"name": name, "table": str(table_path)}],
+                      "models": [{"name": FOCUS}, {"name": "model-mean"}, {"name": "random"}, {"name": "irt-1pl"}],
+                      "seeds": seeds, "n_boot": 100, "encoder": "hashing-32", **kw})
+
+
+@pytest.fixture(scope="module")
+def gap_run(tmp_path_factory, table_path) -> Path:
+    """Seed 0 for every entry, then seed 1 for the focus and random only: model-mean's seed-1 cells are pending."""
+    out = tmp_path_factory.mktemp("gap") / "run"
+    run_comparison(_spec(table_path, [0]), out)
+    run_comparison(_spec(table_path, [0, 1]), out, only_models={FOCUS, "random"})
+    return out
+
+
+# ---------------------------------------------------------------------------- an entry missing one split
+def test_an_entry_without_one_split_is_named_as_left_out_in_stats_json(gap_run):
+    stats = {t["setting"]: t for t in json.loads((gap_run / "stats.json").read_text())}
+    for setting in ("query", "text"):
+        table = stats[setting]
+        assert table["units"] == 2 and set(table["rows"]) == {"random"}
+        assert table["left_out"] == {"model-mean": ["seed 1"]}  # was: no field, model-mean silently gone
+        assert {b["entry"] for b in table["best_other"].values()} == {"random"}
+    # irt-1pl is "n/a" in these settings by design (item-seen): no candidate, so not "left out"
+    assert "irt-1pl" not in stats["query"]["left_out"]
+
+
+def test_the_tables_and_the_readme_summary_say_which_entry_was_left_out(gap_run):
+    stats = read_stats(gap_run, read_results(gap_run))
+    table = stats[("syn", "query")]
+    assert "Left out, missing predictions on a split model-benchmark-mean was tested on (so neither compared nor " \
+           "a candidate for the best other entry): model-mean (seed 1)" in paired_markdown(table)
+    verdicts = verdict_summary(list(stats.values()))
+    assert "| syn | benchmark known † |" in verdicts
+    assert "† syn, text only: the best other entry is picked among the entries compared; left out, missing " \
+           "predictions on a split model-benchmark-mean was tested on: model-mean (seed 1)" in verdicts
+    summary = summary_markdown(gap_run)  # the README's table: its "win against the best other" is among the rest
+    assert "| syn | benchmark known † |" in summary
+    assert summary.splitlines()[-3:] == [
+        "", "† syn, benchmark known: the best other entry is picked among the entries compared; left out, missing "
+            "predictions on a split model-benchmark-mean was tested on: model-mean (seed 1)",
+        "† syn, text only: the best other entry is picked among the entries compared; left out, missing predictions "
+        "on a split model-benchmark-mean was tested on: model-mean (seed 1)"]
+    assert "model-mean (seed 1)" in results_document([gap_run])
+
+
+def test_a_complete_run_leaves_nothing_out_and_prints_no_note(tmp_path, table_path):
+    run_comparison(_spec(table_path, [0]), tmp_path / "run")
+    stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+    assert all(t["left_out"] == {} for t in stats) and {"model-mean", "random"} <= set(stats[0]["rows"])
+    assert "†" not in summary_markdown(tmp_path / "run") and "Left out" not in results_document([tmp_path / "run"])
+
+
+def test_splits_are_named_by_seed_and_fold():
+    assert split_name((1, None)) == "seed 1" and split_name((0, 2)) == "seed 0 fold 2"
+
+
+def _copy(run: Path, to: Path, change) -> Path:
+    to.mkdir()
+    for name in ("results.json", "stats.json"):
+        shutil.copy(run / name, to / name)
+    doc = json.loads((to / "stats.json").read_text())
+    for table in doc:
+        change(table)
+    (to / "stats.json").write_text(json.dumps(doc))
+    return to
+
+
+def test_a_stats_json_written_before_left_out_still_reads(tmp_path, gap_run):
+    run = _copy(gap_run, tmp_path / "old", lambda t: t.pop("left_out"))
+    stats = read_stats(run, read_results(run))
+    assert "left_out" not in stats[("syn", "query")] and "†" not in summary_markdown(run)
+    assert "Left out" not in results_document([run])
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.update(left_out=["model-mean"]), "field 'left_out': got a JSON list, expected a JSON object"),
+    (lambda t: t.update(left_out={"model-mean": "seed 1"}), "field 'left_out.model-mean': got a JSON string"),
+    (lambda t: t.update(left_out={"model-mean": []}), "field 'left_out.model-mean': expected a non-empty JSON list"),
+    (lambda t: t.update(left_out={"random": ["seed 1"]}), "field 'left_out.random': 'random' is both compared"),
+    (lambda t: t.update(left_out={"ghost": ["seed 1"]}),
+     "field 'left_out.ghost': 'ghost' is not another model entry of results.json"),
+], ids=["list", "splits-text", "splits-empty", "also-compared", "foreign"])
+def test_results_names_a_damaged_left_out(tmp_path, gap_run, change, message):
+    run = _copy(gap_run, tmp_path / "run", change)
+    res = CliRunner().invoke(app, ["results", str(run), "--summary"])
+    assert res.exit_code == 2 and message in " ".join(res.output.split()), res.output
+
+
+# ----------------------------------------------------------------------- datasets/ and splits/ of an earlier run
+def test_a_rerun_into_the_folder_leaves_no_dataset_or_split_record_of_the_earlier_run(tmp_path, table_path):
+    out = tmp_path / "run"
+    run_comparison(_spec(table_path, [0, 1], name="old"), out)
+    (out / "datasets" / "notes.md").write_text("mine")  # not a record's name: kept
+    # the dataset renamed, a seed dropped (forced: the renamed table's cells are cached, and a cached cell writes
+    # no split record)
+    run_comparison(_spec(table_path, [0], name="syn"), out, force=True)
+    assert sorted(p.name for p in (out / "datasets").iterdir()) == ["notes.md", "syn.json"]  # was: old.json too
+    assert sorted(p.name for p in (out / "splits").iterdir()) == [  # was: old-query-seed0.json ... beside them
+        "syn-pair-seed0.json", "syn-query-seed0.json"]
+    run_comparison(_spec(table_path, [0], name="syn"), out)  # every cell from the cache: no split is written again
+    assert sorted(p.name for p in (out / "splits").iterdir()) == ["syn-pair-seed0.json", "syn-query-seed0.json"]
