@@ -59,8 +59,9 @@ def predict_benchmark(checkpoint: str | Path, texts_file: str | Path, benchmark:
 @dataclass
 class AnchoredBenchmark:
     """Every known model's estimated accuracy on a new benchmark's texts, from some of them answered by the known
-    models (`tasks.anchors.anchored_accuracies`), ranked; how many items each model answered; the logit shift
-    applied to the predictions."""
+    models (`tasks.anchors.anchored_accuracies`), ranked, with its `level` predictive interval
+    (`tasks.anchors.anchored_interval`); how many items each model answered; the logit shift applied to the
+    predictions."""
 
     n_queries: int
     ranked: list[tuple[str, float]]
@@ -68,27 +69,40 @@ class AnchoredBenchmark:
     answered: dict[str, int]
     n_items_answered: int
     shift: float
+    intervals: dict[str, tuple[float, float]]
+    level: float
 
 
 def anchored_benchmark(checkpoint: str | Path, texts_file: str | Path, answers_file: str | Path,
-                       benchmark: str | None = None) -> AnchoredBenchmark:
+                       benchmark: str | None = None, level: float = 0.9) -> AnchoredBenchmark:
     """`predict_benchmark` with the known models' answers on some of the texts (`answers_file`: `model`, `id` of a
     text, `correct`; `inputs.read_anchor_answers`): each model's accuracy over every text is its answers where it
     gave them and elsewhere the predictions moved by the share of the benchmark's level shift that the answered
-    items support and by the model's own shrunk residual (docs/method.md section 2.4, the anchor setting)."""
+    items support and by the model's own shrunk residual, with a `level` predictive interval (docs/method.md
+    section 2.4, the anchor setting). `level` outside (0, 1) is a ConfigError, before anything is read."""
     from irtnet.api.inputs import read_anchor_answers
-    from irtnet.tasks.anchors import anchored_accuracies
+    from irtnet.tasks.anchors import anchored_accuracies, anchored_interval
 
+    check_level(level)
     predictor, queries, names, ids = _benchmark_queries(checkpoint, texts_file, benchmark)
     models = predictor.models_.to_list()
     labels = read_anchor_answers(answers_file, ids, models)
     prob = predictor.predict_proba(queries, models)
     rows = np.flatnonzero((~np.isnan(labels)).any(axis=1))
-    acc, shift = anchored_accuracies(prob, labels, rows, counted=np.ones(labels.shape, bool))
+    every = np.ones(labels.shape, bool)
+    acc, shift = anchored_accuracies(prob, labels, rows, counted=every)
+    lower, upper = anchored_interval(prob, labels, rows, counted=every, level=level)
     order = np.argsort(-acc, kind="stable")
     answered = (~np.isnan(labels)).sum(axis=0)
     return AnchoredBenchmark(len(names), [(models[i], float(acc[i])) for i in order], names,
-                             {m: int(n) for m, n in zip(models, answered)}, len(rows), float(shift))
+                             {m: int(n) for m, n in zip(models, answered)}, len(rows), float(shift),
+                             {models[i]: (float(lower[i]), float(upper[i])) for i in order}, float(level))
+
+
+def check_level(level: Any) -> None:
+    """An interval level: a number strictly between 0 and 1 (a ConfigError naming --level otherwise)."""
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < float(level) < 1:
+        raise ConfigError(f"--level must be a number between 0 and 1 (exclusive), got {level!r}")
 
 
 def _benchmark_queries(checkpoint: str | Path, texts_file: str | Path, benchmark: str | None

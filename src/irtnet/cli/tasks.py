@@ -71,31 +71,39 @@ def predict_benchmark(
                                                 "model, id of a text, correct): each model's accuracy is then its "
                                                 "answers plus the predictions moved by what they show (the anchor "
                                                 "setting)")] = None,
+    level: Annotated[Optional[float], Opt(help="with --answers: the level of each model's predictive interval "
+                                               "[default: 0.9]")] = None,
 ) -> None:
     """Predict every known model's accuracy on a set of query texts that no model was run on, ranked; with
-    --answers, from the known models' answers on a few of them too."""
+    --answers, from the known models' answers on a few of them too, each with a predictive interval."""
     from irtnet.api.experiments import anchored_benchmark
     from irtnet.api.experiments import predict_benchmark as predict
     from irtnet.reporting.console import predicted_accuracy_table
 
     check_output_path(json_out)  # before the work, not after printing it
     extra: dict[str, Any] = {}
+    intervals, ranking = None, []
     if answers is None:
+        refuse_unused({"--level": level}, "{given} {is_} read only with --answers (a prediction from texts alone "
+                                          "has no interval): give --answers, or leave {given} out")
         n, ranked, names = predict(checkpoint, texts_file, benchmark)
         title = f"Predicted accuracy on {n} queries of {texts_file.name}"
     else:
-        got = anchored_benchmark(checkpoint, texts_file, answers, benchmark)
-        n, ranked, names = got.n_queries, got.ranked, got.benchmarks
+        level = 0.9 if level is None else level
+        got = anchored_benchmark(checkpoint, texts_file, answers, benchmark, level)
+        n, ranked, names, intervals = got.n_queries, got.ranked, got.benchmarks, got.intervals
         title = (f"Estimated accuracy on {n} queries of {texts_file.name}, {got.n_items_answered} of them answered "
                  f"by known models ({answers.name}; level shift {got.shift:+.2f} logits)")
         extra = {"answers_file": str(answers), "n_items_answered": got.n_items_answered, "shift": got.shift,
-                 "answered": got.answered}
-    console.print(predicted_accuracy_table(title, ranked[:top]))
+                 "answered": got.answered, "level": got.level}
+        ranking = [{"lower": intervals[m][0], "upper": intervals[m][1]} for m, _ in ranked]
+    console.print(predicted_accuracy_table(title, ranked[:top], intervals, level or 0.9))
     if json_out:  # the benchmarks the texts were read under (texts per name), and those read as new (text only)
         used = {b: names.count(b) for b in dict.fromkeys(b for b in names if b is not None)}
         write_json(json_out, {"texts_file": str(texts_file), "n_queries": n, "benchmarks": used,
                               "n_text_only": names.count(None), **extra,
-                              "ranking": [{"model": m, "predicted_accuracy": a} for m, a in ranked]})
+                              "ranking": [{"model": m, "predicted_accuracy": a, **(ranking[i] if ranking else {})}
+                                          for i, (m, a) in enumerate(ranked)]})
 
 
 @friendly_errors

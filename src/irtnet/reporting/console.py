@@ -44,10 +44,14 @@ def cost_decisions_table(d: Any) -> Table:
     return table
 
 
-def predicted_accuracy_table(title: str, ranked: list[tuple[str, float]]) -> Table:
-    table = _table(title, ["rank", "model", "predicted accuracy"], left=("model",))
+def predicted_accuracy_table(title: str, ranked: list[tuple[str, float]],
+                             intervals: dict[str, tuple[float, float]] | None = None, level: float = 0.9) -> Table:
+    """Models ranked by predicted accuracy; with `intervals`, each one's `level` interval beside it."""
+    extra = [] if intervals is None else [f"{level:.0%} interval"]
+    table = _table(title, ["rank", "model", "predicted accuracy", *extra], left=("model",))
     for i, (name, acc) in enumerate(ranked, 1):
-        _add(table, str(i), name, f"{acc:.3f}")
+        _add(table, str(i), name, f"{acc:.3f}",
+             *([] if intervals is None else ["{:.3f} - {:.3f}".format(*intervals[name])]))
     return table
 
 

@@ -268,9 +268,9 @@ def benchmark_section(report: Report, result: dict[str, Any]) -> None:
     if anchored:  # the anchor setting: n items of the held-out benchmark answered by every model
         sec.tables.append(Table("With n items of the held-out benchmark answered by every model (mean over "
                                 "held-out benchmarks; n = 0: the table above)",
-                                ["n", "predictor", "mae", "bias", "spearman", "folds"],
-                                [[n, name, s["mae"], s["bias"], s["spearman"], s["n_folds"]]
-                                 for n, per in anchored.items() for name, s in per.items()]))
+                                ["n", "predictor", "mae", "bias", "spearman", "interval coverage", "width", "folds"],
+                                [[n, name, s["mae"], s["bias"], s["spearman"], s.get("coverage"), s.get("width"),
+                                  s["n_folds"]] for n, per in anchored.items() for name, s in per.items()]))
     if result.get("paired"):
         sec.tables.append(Table(f"{result['paired'][0]['a']} minus each entry: absolute error, 95% interval "
                                 "(bootstrap over models; lower wins)",

@@ -10,8 +10,12 @@ those answers and a predictor's probabilities on the benchmark's texts.
   offset is what the anchors are for. Which it is, is read from the anchors themselves.
 - `residual_weights`: each model's own residual on the anchors, shrunk by an empirical-Bayes weight.
 - `anchored_accuracies`: the observed anchor labels plus the corrected probabilities on the other items.
+- `anchored_interval`: a predictive interval of each model's accuracy: the level's error (a delete-a-group
+  jackknife over the anchor items, and the share of the shift not applied), and the model's own error beyond the
+  shared one (its residual's spread with the items' common luck taken out), Student's t on the groups.
 - `anchor_curve`: the evaluation at each n over several draws of anchor items (each draw a seeded random order of
-  the benchmark's items, its first n the anchors, so larger n adds items within a draw).
+  the benchmark's items, its first n the anchors, so larger n adds items within a draw); `interval_curve` the
+  intervals on the same items (the plain anchor mean's are Wilson's, `anchor_mean_interval`).
 
 Pure functions of arrays; `tasks/benchmark.py` fits the predictors and scores the folds.
 """
@@ -22,8 +26,10 @@ import zlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy import stats
 
 from irtnet.numeric import logit, sigmoid
+from irtnet.tasks.estimation_baselines import wilson_interval
 
 #: The level shift's Gaussian prior (logits): wide, it only keeps the shift finite when every anchor answer
 #: is right, or every one wrong.
@@ -31,22 +37,34 @@ SHIFT_PRIOR_SD = 2.0
 #: The shares of the fitted level shift that `shift_weight` chooses among: 0, 0.05, ..., 1.
 SHIFT_WEIGHTS = tuple(i / 20 for i in range(21))
 ANCHOR_MEAN = "anchor-mean"  # the plain mean of each model's anchor answers, beside the predictors
+#: The most groups of anchor items the interval's jackknife leaves out in turn (each group one refit).
+INTERVAL_GROUPS = 20
 
 
 def level_shift(prob: np.ndarray, labels: np.ndarray, prior_sd: float = SHIFT_PRIOR_SD, steps: int = 30) -> float:
     """The MAP logit offset d for which sigmoid(logit(prob) + d) best fits labels (prob, labels [k, M]; NaN
     labels are unobserved and skipped; labels may be fractions), under a N(0, prior_sd^2) prior: Newton steps on
     a strictly concave objective. 0 without observed labels."""
-    z, y = logit(np.asarray(prob, np.float64)), np.asarray(labels, np.float64)
-    keep = ~np.isnan(y)
-    z, y = z[keep], y[keep]
-    d = 0.0
-    for _ in range(steps if len(y) else 0):
-        p = sigmoid(z + d)
-        step = (np.sum(y - p) - d / prior_sd ** 2) / (np.sum(p * (1 - p)) + 1 / prior_sd ** 2)
-        d += float(step)
-        if abs(step) < 1e-10:
+    return float(_level_shifts(logit(np.asarray(prob, np.float64)), np.asarray(labels, np.float64),
+                               np.ones((1, len(labels)), bool), prior_sd, steps)[0])
+
+
+def _level_shifts(z: np.ndarray, y: np.ndarray, use: np.ndarray, prior_sd: float = SHIFT_PRIOR_SD,
+                  steps: int = 30) -> np.ndarray:
+    """`level_shift` on several subsets of the rows at once ([F] offsets; z logits and y labels [k, M], `use`
+    [F, k] the rows of each fit), each fit stopping when its Newton step falls below 1e-10."""
+    keep = use[:, :, None] & ~np.isnan(y)[None]
+    y = np.nan_to_num(y)[None]
+    d = np.zeros(len(use))
+    active = keep.any(axis=(1, 2))
+    for _ in range(steps):
+        if not active.any():
             break
+        p = sigmoid(z[None] + d[:, None, None])
+        grad = ((y - p) * keep).sum(axis=(1, 2)) - d / prior_sd ** 2
+        step = grad / ((p * (1 - p) * keep).sum(axis=(1, 2)) + 1 / prior_sd ** 2)
+        d = np.where(active, d + step, d)
+        active &= np.abs(step) >= 1e-10
     return d
 
 
@@ -60,13 +78,12 @@ def shift_weight(prob: np.ndarray, labels: np.ndarray, weights: Sequence[float] 
     if len(rows) < 2:
         return 1.0
     w = np.asarray(weights, np.float64)
-    loss = np.zeros(len(w))
-    for i in rows:
-        others = rows[rows != i]
-        d = level_shift(prob[others], y[others])
-        keep = ~np.isnan(y[i])
-        p = np.clip(sigmoid(z[i, keep][None, :] + w[:, None] * d), 1e-12, 1 - 1e-12)
-        loss -= (y[i, keep] * np.log(p) + (1 - y[i, keep]) * np.log(1 - p)).sum(axis=1)
+    z, y = z[rows], y[rows]
+    d = _level_shifts(z, y, ~np.eye(len(rows), dtype=bool))  # row i's shift, fitted on the other rows
+    seen = ~np.isnan(y)
+    p = np.clip(sigmoid(z[None] + w[:, None, None] * d[None, :, None]), 1e-12, 1 - 1e-12)  # [weights, n, M]
+    yy = np.nan_to_num(y)[None]
+    loss = -((yy * np.log(p) + (1 - yy) * np.log(1 - p)) * seen[None]).sum(axis=(1, 2))
     return float(w[int(np.argmin(loss))])
 
 
@@ -110,6 +127,104 @@ def anchored_accuracies(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarra
         + free.sum(axis=0) * weight * residual
     acc = np.where(n > 0, total / np.maximum(n, 1), np.nan)
     return np.clip(acc, 0.0, 1.0), d
+
+
+def anchored_interval(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray, chosen: bool = True,
+                      counted: np.ndarray | None = None, level: float = 0.9,
+                      groups: int = INTERVAL_GROUPS) -> tuple[np.ndarray, np.ndarray]:
+    """([M] lower, [M] upper): a `level` predictive interval of each model's `anchored_accuracies` estimate (same
+    arguments) of its accuracy over its counted cells, from three parts, added as variances:
+
+    - the level's luck, shared by every model: the models' mean estimate refitted with each of up to `groups`
+      groups of the answered anchor items left out in turn (a delete-a-group jackknife; the share of the shift is
+      chosen again in each);
+    - where only a share of the shift is applied, the rest of it: the mean change in accuracy were it applied
+      whole (a bias the jackknife cannot see);
+    - the model's own error: its residual on the anchors, with each item's mean residual over the models taken
+      out (the items' common luck is the level's), has spread tau^2 over the models and sampling variance v_m; the
+      estimate applies weight lambda_m of it, so its own error is (1 - lambda_m)^2 tau^2 + lambda_m^2 v_m, on the
+      share of its counted cells that were not answered; and the unanswered items' own luck (the truth is the
+      share it gets right, not its chance): one item's residual variance s^2 = n_m v_m over their number.
+
+    The half-width is Student's t (groups - 1 degrees of freedom) times the root of the sum, clipped to what the
+    answers allow (every unanswered cell wrong, or right) and widened to hold the estimate. With fewer than two
+    answered items nothing measures the error: the interval is all the answers allow."""
+    labels = np.asarray(labels, np.float64)
+    counted = ~np.isnan(labels) if counted is None else np.asarray(counted, bool)
+    acc, d = anchored_accuracies(prob, labels, anchors, chosen, counted)
+    answered = np.zeros(labels.shape, bool)
+    answered[anchors] = ~np.isnan(labels[anchors])
+    answered &= counted
+    n_counted = np.maximum(counted.sum(axis=0), 1)
+    free = counted & ~answered
+    floor = np.where(answered, labels, 0.0).sum(axis=0) / n_counted
+    ceiling = floor + free.sum(axis=0) / n_counted
+    rows = np.asarray(anchors)[(~np.isnan(labels[anchors])).any(axis=1)]
+    if len(rows) < 2:
+        return np.minimum(floor, acc), np.maximum(ceiling, acc)
+    parts = np.array_split(rows, min(len(rows), int(groups)))
+    reps = np.array([np.nanmean(anchored_accuracies(prob, labels, np.setdiff1d(rows, part), chosen, counted)[0])
+                     for part in parts])
+    shared = (len(parts) - 1) / len(parts) * float(np.sum((reps - reps.mean()) ** 2))
+    z = logit(np.asarray(prob, np.float64))
+    shifted = sigmoid(z + d)
+    whole = sigmoid(z + level_shift(prob[rows], labels[rows]))
+    unapplied = float(np.nanmean(((whole - shifted) * free).sum(axis=0) / n_counted))
+    _, weight = residual_weights(shifted[rows], labels[rows])
+    tau2, v = own_spread(shifted[rows], labels[rows])
+    n_free = free.sum(axis=0)
+    item_spread = v * np.maximum((~np.isnan(labels[rows])).sum(axis=0), 1)  # one item's residual variance
+    own = (n_free / n_counted) ** 2 * ((1 - weight) ** 2 * tau2 + weight ** 2 * v) + n_free * item_spread / n_counted ** 2
+    half = stats.t.ppf(0.5 + level / 2, len(parts) - 1) * np.sqrt(shared + unapplied ** 2 + own)
+    lower, upper = np.clip(acc - half, floor, ceiling), np.clip(acc + half, floor, ceiling)
+    return np.minimum(lower, acc), np.maximum(upper, acc)
+
+
+def own_spread(prob: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """(tau^2, [M] v_m) on the anchor rows (prob, labels [n, M]; NaN unobserved): the residuals y - p with each
+    item's mean over the models taken out; v_m is their pooled within-model variance over the items over model m's
+    number of answers (the sampling variance of its mean residual, the items' common luck excluded), tau^2 the
+    models' spread of mean residuals beyond it (method of moments, at least 0). Every model answered the same
+    items, so their residuals share those items' luck: the Bernoulli variance p (1 - p) / n counts it in each."""
+    obs = ~np.isnan(labels)
+    n = obs.sum(axis=0)
+    e = (np.nan_to_num(labels) - prob) * obs
+    e = (e - np.where(obs.any(axis=1), e.sum(axis=1) / np.maximum(obs.sum(axis=1), 1), 0.0)[:, None]) * obs
+    mean = e.sum(axis=0) / np.maximum(n, 1)
+    s2 = ((e - mean) ** 2 * obs).sum(axis=0)
+    several = n > 1
+    pooled = float(s2[several].sum() / (n[several] - 1).sum()) if several.any() else 0.25
+    v = pooled / np.maximum(n, 1)
+    seen = n > 0
+    if seen.sum() < 2:
+        return 0.0, v
+    residual = (np.nan_to_num(labels) - prob) * obs
+    residual = residual.sum(axis=0)[seen] / n[seen]
+    return max(0.0, float(np.var(residual, ddof=1) - np.mean(v[seen]))), v
+
+
+def anchor_mean_interval(labels: np.ndarray, rows: np.ndarray, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    """([M] lower, [M] upper): each model's Wilson interval at `level` from its answers on `rows` (labels [Q, M],
+    NaN unobserved; a fraction counts as that share of a success); [0, 1] where it answered none."""
+    y = labels[rows]
+    seen = ~np.isnan(y)
+    bounds = [wilson_interval(float(np.nansum(y[:, m])), int(seen[:, m].sum()), level) for m in range(y.shape[1])]
+    return np.array([lo for lo, _ in bounds]), np.array([hi for _, hi in bounds])
+
+
+def interval_curve(probs: Mapping[str, np.ndarray], labels: np.ndarray, ns: Sequence[int], benchmark: str,
+                   seed: int, draws: int = 1, chosen: bool = True, level: float = 0.9
+                   ) -> dict[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """{n: {entry: ([draws, M] lower, [draws, M] upper)}} on the anchor items of `anchor_curve` (same ns, same
+    draws): `anchor-mean`'s Wilson intervals, and each predictor's of `probs` `anchored_interval`s."""
+    orders = [anchor_order(len(labels), benchmark, seed, r) for r in range(draws)]
+    out: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for n in (int(n) for n in ns if 0 < int(n) < len(labels)):
+        got = {ANCHOR_MEAN: [anchor_mean_interval(labels, o[:n], level) for o in orders],
+               **{name: [anchored_interval(prob, labels, o[:n], chosen, level=level) for o in orders]
+                  for name, prob in probs.items()}}
+        out[n] = {name: (np.stack([lo for lo, _ in b]), np.stack([hi for _, hi in b])) for name, b in got.items()}
+    return out
 
 
 def anchor_order(n_queries: int, benchmark: str, seed: int, draw: int = 0) -> np.ndarray:

@@ -35,12 +35,15 @@ from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.splits import leave_one_benchmark_out
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.base import Predictor
-from irtnet.tasks.anchors import ANCHOR_MEAN, SHIFT_PRIOR_SD, anchor_curve
+from irtnet.tasks.anchors import ANCHOR_MEAN, SHIFT_PRIOR_SD, anchor_curve, interval_curve
 from irtnet.tasks.evaluate import score_matrix
 from irtnet.tasks.stats import crossed_interval, unit_interval, verdict
 from irtnet.tasks.step_cache import StepCache, load_step, open_cache, save_step, step_path
 
 PredictorFactory = Callable[[], Predictor]
+#: The level of the anchor setting's intervals whose coverage and width are scored (the evaluated predictor's and
+#: the plain anchor mean's Wilson interval).
+INTERVAL_LEVEL = 0.9
 ANCHOR_SHIFTS = ("chosen", "whole")  # how much of the level shift the anchor setting applies (`anchors.shift_weight`)
 
 
@@ -149,14 +152,30 @@ def true_accuracies(test: Dataset, value: str = "label") -> np.ndarray:
 
 def _anchor_curve(fold: BenchmarkFold, probs: Mapping[str, np.ndarray], labels: np.ndarray, true: np.ndarray,
                   anchors: Sequence[int], k: int, seed: int, draws: int, shift: str) -> None:
-    """Fill `fold.anchored` (each metric's mean over the draws), `fold.anchored_predicted` ([draws][M] accuracies)
-    and `fold.shifts` (the mean shift applied) at each n of `anchors` below the benchmark's size."""
-    curve = anchor_curve(probs, labels, anchors, fold.benchmark, seed, draws, chosen=shift == "chosen")
+    """Fill `fold.anchored` (each metric's mean over the draws; the first predictor's and the anchor mean's interval
+    `coverage` and `width`, NaN for the others), `fold.anchored_predicted` ([draws][M] accuracies) and `fold.shifts`
+    (the mean shift applied) at each n of `anchors` below the benchmark's size."""
+    chosen = shift == "chosen"
+    curve = anchor_curve(probs, labels, anchors, fold.benchmark, seed, draws, chosen)
+    first = next(iter(probs))
+    bounds = interval_curve({first: probs[first]}, labels, anchors, fold.benchmark, seed, draws, chosen,
+                            INTERVAL_LEVEL)
     for n, entries in curve.items():
-        fold.anchored[str(n)] = {name: _draw_means([accuracy_prediction_metrics(a, true, k) for a in accs])
+        fold.anchored[str(n)] = {name: {**_draw_means([accuracy_prediction_metrics(a, true, k) for a in accs]),
+                                        **_interval_scores(bounds[n].get(name), true)}
                                  for name, (accs, _) in entries.items()}
         fold.anchored_predicted[str(n)] = {name: accs.tolist() for name, (accs, _) in entries.items()}
         fold.shifts[str(n)] = {name: float(np.mean(d)) for name, (_, d) in entries.items() if name != ANCHOR_MEAN}
+
+
+def _interval_scores(bounds: tuple[np.ndarray, np.ndarray] | None, true: np.ndarray) -> dict[str, float]:
+    """The share of (draw, model) intervals holding the model's true accuracy, and their mean width, over the
+    models with one; NaN without intervals."""
+    if bounds is None or not np.isfinite(true).any():
+        return {"coverage": float("nan"), "width": float("nan")}
+    lower, upper = (b[:, np.isfinite(true)] for b in bounds)
+    truth = true[np.isfinite(true)]
+    return {"coverage": float(np.mean((lower <= truth) & (truth <= upper))), "width": float(np.mean(upper - lower))}
 
 
 def _draw_means(per_draw: Sequence[Mapping[str, float]]) -> dict[str, float]:
@@ -295,7 +314,8 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
         path = None if cache is None else step_path(cache, str(bench), {
             "task": "benchmark-accuracy", "benchmark": bench, "predictors": list(predictors), "k": k,
             "val_fraction": val_fraction, "seed": seed, "anchors": [int(n) for n in anchors],
-            **({"anchor_draws": int(anchor_draws), "anchor_shift": anchor_shift} if anchors else {})})
+            **({"anchor_draws": int(anchor_draws), "anchor_shift": anchor_shift,
+                "interval_level": INTERVAL_LEVEL} if anchors else {})})
         done = _fold_from_record(load_step(path))
         if done is not None:
             read += 1
@@ -320,7 +340,11 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
                             + "); anchor-mean: the mean of each model's anchor answers; each metric is its mean "
                               f"over {int(anchor_draws)} draws of the anchor items; a paired comparison pairs "
                               "the same (benchmark, model, draw) cells (its n_cells) and resamples models and "
-                              "draws crossed"}
+                              "draws crossed",
+                "interval": f"coverage: the share of (draw, model) {INTERVAL_LEVEL:.0%} intervals holding the true "
+                            f"accuracy, width their mean width; for {next(iter(predictors))} its predictive interval "
+                            "(tasks.anchors.anchored_interval), for anchor-mean Wilson's on its answers; NaN for "
+                            "the others"}
     first = next(iter(predictors))
     run = {"folds_computed": len(names) - read, "folds_from_cache": read,
            "step_cache": None if cache is None else str(cache.folder)}

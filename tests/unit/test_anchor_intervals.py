@@ -1,0 +1,168 @@
+"""The anchor setting's predictive interval (`tasks.anchors.anchored_interval`): it covers a planted truth about as
+often as it says, is narrower than the plain mean's Wilson interval, holds its estimate within what the answers
+allow; `predict-benchmark --answers` shows and writes it, and `evaluate-benchmarks` scores its coverage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from irtnet.cli.main import app
+from irtnet.data.synthetic import make_synthetic
+from irtnet.errors import ConfigError
+from irtnet.numeric import sigmoid
+from irtnet.predictors import ModelMean
+from irtnet.tasks.anchors import (ANCHOR_MEAN, anchor_mean_interval, anchored_accuracies, anchored_interval,
+                                  level_shift, shift_weight)
+from irtnet.tasks.benchmark import evaluate_benchmarks
+
+
+def _bench(seed: int, n_items: int = 300, n_models: int = 30):
+    """(predicted probabilities, labels) of a new benchmark the prediction gets wrong three ways: its level (one
+    offset for every item), each model's own level on it, and each item's difficulty."""
+    rng = np.random.default_rng(seed)
+    theta, b = rng.normal(0, 1, n_models), rng.normal(0, 1.5, n_items)
+    own, item, level = rng.normal(0, 0.4, n_models), rng.normal(0, 0.7, n_items), rng.normal(0, 0.6)
+    truth = sigmoid(theta[None, :] + own[None, :] - b[:, None] - item[:, None] + level)
+    labels = (rng.random(truth.shape) < truth).astype(float)
+    return sigmoid(theta[None, :] - b[:, None]), labels
+
+
+def _coverage(n: int, seeds: range) -> tuple[float, float, float]:
+    """(coverage, mean width, Wilson's mean width) of 90% intervals over `seeds` benchmarks, n anchors each."""
+    hits, widths, wilson = [], [], []
+    for seed in seeds:
+        prob, labels = _bench(seed)
+        rows = np.random.default_rng(1000 + seed).permutation(len(labels))[:n]
+        lower, upper = anchored_interval(prob, labels, rows)
+        truth = labels.mean(axis=0)
+        hits.append((lower <= truth) & (truth <= upper))
+        widths.append(upper - lower)
+        wilson.append(np.subtract(*anchor_mean_interval(labels, rows)[::-1]))
+    return float(np.mean(hits)), float(np.mean(widths)), float(np.mean(wilson))
+
+
+@pytest.mark.parametrize("n", [5, 10])
+def test_ninety_percent_intervals_cover_a_planted_truth_about_ninety_percent_of_the_time(n):
+    """Without the unanswered items' own luck (the truth is the share a model got right) they covered 0.82 at
+    n = 10; without the level's jackknife, far less."""
+    coverage, width, wilson = _coverage(n, range(60))
+    assert 0.84 <= coverage <= 0.96, coverage
+    assert width < wilson  # the prediction carries what the few answers cannot
+
+
+def test_the_interval_holds_its_estimate_within_what_the_answers_allow():
+    prob, labels = _bench(3, n_items=60)
+    rows = np.arange(8)
+    labels[rows[:4], 0] = np.nan  # model 0 answered only half of the anchors
+    acc, _ = anchored_accuracies(prob, labels, rows, counted=np.ones(labels.shape, bool))
+    lower, upper = anchored_interval(prob, labels, rows, counted=np.ones(labels.shape, bool))
+    answered = np.nansum(labels[rows], axis=0)
+    free = len(labels) - (~np.isnan(labels[rows])).sum(axis=0)
+    assert np.all(lower <= acc) and np.all(acc <= upper)
+    assert np.all(lower >= answered / len(labels) - 1e-12)
+    assert np.all(upper <= (answered + free) / len(labels) + 1e-12)
+    assert np.all(upper - lower > 0)
+
+
+def test_every_item_answered_is_the_accuracy_itself_and_one_item_says_nothing_more_than_the_answers():
+    prob, labels = _bench(4, n_items=40)
+    lower, upper = anchored_interval(prob, labels, np.arange(40))
+    np.testing.assert_allclose(lower, labels.mean(axis=0))
+    np.testing.assert_allclose(upper, labels.mean(axis=0))
+    lower, upper = anchored_interval(prob, labels, np.array([7]))
+    np.testing.assert_allclose(lower, labels[7] / 40)
+    np.testing.assert_allclose(upper, (labels[7] + 39) / 40)
+
+
+def test_more_anchors_narrow_the_interval_and_a_higher_level_widens_it():
+    prob, labels = _bench(5)
+    order = np.random.default_rng(0).permutation(len(labels))
+    widths = [np.mean(np.subtract(*anchored_interval(prob, labels, order[:n])[::-1])) for n in (5, 25, 100)]
+    assert widths[0] > widths[1] > widths[2]
+    w80, w95 = (np.mean(np.subtract(*anchored_interval(prob, labels, order[:25], level=lv)[::-1]))
+                for lv in (0.8, 0.95))
+    assert w80 < w95
+
+
+def test_the_batched_leave_one_out_shifts_are_the_one_at_a_time_fits():
+    """`shift_weight` fits every held-out item's shift at once; each is `level_shift` on the other rows."""
+    from irtnet.numeric import logit
+    from irtnet.tasks.anchors import _level_shifts
+
+    prob, labels = _bench(6, n_items=12)
+    labels[2, :5] = np.nan
+    batched = _level_shifts(logit(prob), labels, ~np.eye(12, dtype=bool))
+    single = [level_shift(np.delete(prob, i, 0), np.delete(labels, i, 0)) for i in range(12)]
+    np.testing.assert_allclose(batched, single, atol=1e-9)
+    assert 0.0 <= shift_weight(prob, labels) <= 1.0
+
+
+# -------------------------------------------------------------------------------------- evaluate-benchmarks
+def test_evaluate_benchmarks_scores_the_coverage_of_the_first_predictor_and_of_the_plain_mean():
+    from irtnet.data.dataset import Dataset
+
+    synth = make_synthetic(n_models=8, n_queries=200, n_benchmarks=2, dim=2, feature_dim=6, seed=2)
+    data = Dataset.from_table(synth.table, synth.features)
+    result = evaluate_benchmarks(data, {"model-mean": ModelMean, "other": ModelMean}, k=2, anchors=[10],
+                                 anchor_draws=3)
+    for fold in result.folds:
+        row = fold.anchored["10"]
+        for name in ("model-mean", ANCHOR_MEAN):
+            assert 0.0 <= row[name]["coverage"] <= 1.0 and 0.0 < row[name]["width"] <= 1.0
+        assert np.isnan(row["other"]["coverage"]) and np.isnan(row["other"]["width"])
+    assert "coverage" in result.anchored["10"]["model-mean"] and "90%" in result.settings["interval"]
+
+
+# ------------------------------------------------------------------------------ predict-benchmark --answers
+@pytest.fixture(scope="module")
+def run_and_texts(tmp_path_factory):
+    """A tiny run, 30 of its table's texts with ids, and its models' answers on the first 10."""
+    from irtnet.api.run import RunSpec, train_run
+    from irtnet.config import DataConfig
+    from irtnet.predictors.spec import ModelSpec
+
+    root = tmp_path_factory.mktemp("intervals")
+    synth = make_synthetic(n_models=5, n_queries=200, n_benchmarks=2, dim=2, feature_dim=6, seed=3)
+    synth.table.to_parquet(root / "t.parquet")
+    spec = RunSpec(data=DataConfig(table=str(root / "t.parquet"), encoder="hashing-32"),
+                   model=ModelSpec(preset="small", params={"train": {"epochs": 2, "progress": False}}), threads=1)
+    train_run(spec, root / "run", progress=False)
+    table = synth.table
+    queries = table.queries.drop_duplicates("query").head(30)
+    (root / "t.jsonl").write_text("".join(json.dumps({"id": q, "text": t}) + "\n"
+                                          for q, t in zip(queries["query"], queries["text"])))
+    labels = table.label_matrix()[table.query_vocab.index(list(queries["query"]))]
+    rows = [{"model": m, "id": q, "correct": float(labels[i, j])} for i, q in enumerate(queries["query"][:10])
+            for j, m in enumerate(table.model_vocab.to_list()) if not np.isnan(labels[i, j])]
+    (root / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def test_predict_benchmark_shows_and_writes_each_models_interval(run_and_texts, tmp_path):
+    root = run_and_texts
+    out = CliRunner().invoke(app, ["predict-benchmark", str(root / "run"), str(root / "t.jsonl"), "--answers",
+                                   str(root / "a.jsonl"), "--level", "0.8", "--json", str(tmp_path / "o.json")])
+    assert out.exit_code == 0, out.output
+    assert "80% interval" in out.output
+    doc = json.loads((tmp_path / "o.json").read_text())
+    assert doc["level"] == 0.8
+    for row in doc["ranking"]:
+        assert 0.0 <= row["lower"] <= row["predicted_accuracy"] <= row["upper"] <= 1.0
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, float("nan"), True, "0.9"])
+def test_a_level_outside_zero_one_is_refused_before_anything_is_read(tmp_path, level):
+    from irtnet.api.experiments import anchored_benchmark
+
+    with pytest.raises(ConfigError, match="--level must be a number between 0 and 1"):
+        anchored_benchmark(tmp_path / "no-run", tmp_path / "no.jsonl", tmp_path / "no.csv", level=level)
+
+
+def test_level_without_answers_is_refused(run_and_texts):
+    root = run_and_texts
+    out = CliRunner().invoke(app, ["predict-benchmark", str(root / "run"), str(root / "t.jsonl"), "--level", "0.8"])
+    assert out.exit_code == 2 and "--level is read only with --answers" in " ".join(out.output.split())
