@@ -166,3 +166,36 @@ def test_level_without_answers_is_refused(run_and_texts):
     root = run_and_texts
     out = CliRunner().invoke(app, ["predict-benchmark", str(root / "run"), str(root / "t.jsonl"), "--level", "0.8"])
     assert out.exit_code == 2 and "--level is read only with --answers" in " ".join(out.output.split())
+
+
+def test_a_corrected_chance_never_passes_one_so_no_estimate_passes_what_the_answers_allow():
+    """Hard anchors a model beat and easy items left: its residual added to a 0.97 chance went above 1, and the
+    estimate (and the interval's upper end) above every unanswered item right."""
+    prob = np.vstack([np.full((6, 10), 0.3), np.full((6, 10), 0.97)])
+    beat = np.r_[np.ones((5, 5)), np.zeros((1, 5))]  # half the models beat five of the six anchors, half none
+    labels = np.vstack([np.hstack([beat, np.zeros((6, 5))]), np.ones((6, 10))])
+    rows = np.arange(6)
+    every = np.ones(labels.shape, bool)
+    acc, _ = anchored_accuracies(prob, labels, rows, counted=every)
+    lower, upper = anchored_interval(prob, labels, rows, counted=every)
+    ceiling = (labels[rows].sum(axis=0) + 6) / 12
+    assert np.all(acc <= ceiling + 1e-12) and np.all(upper <= ceiling + 1e-12)
+    assert np.all(lower <= acc) and np.all(acc <= upper)
+
+
+def test_the_shift_skips_a_missing_chance_where_no_answer_is_and_reads_one_row_as_a_row():
+    from irtnet.tasks.anchors import _level_shifts
+
+    prob = np.array([[0.4, np.nan], [0.6, 0.5]])
+    labels = np.array([[1.0, np.nan], [0.0, 1.0]])
+    d = _level_shifts(np.log(prob / (1 - prob)), labels, np.ones((1, 2), bool))[0]
+    assert np.isfinite(d)
+    assert level_shift(np.array([0.5, 0.5]), np.array([1.0, 1.0])) == pytest.approx(
+        level_shift(np.array([[0.5, 0.5]]), np.array([[1.0, 1.0]])))
+
+
+@pytest.mark.parametrize("level", [1.5, 90, 0.0, float("nan")])
+def test_the_interval_refuses_a_level_it_cannot_read(level):
+    prob, labels = _bench(7, n_items=30)
+    with pytest.raises(ConfigError, match="--level must be a number between 0 and 1"):
+        anchored_interval(prob, labels, np.arange(5), level=level)

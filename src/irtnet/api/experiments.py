@@ -81,7 +81,7 @@ def anchored_benchmark(checkpoint: str | Path, texts_file: str | Path, answers_f
     items support and by the model's own shrunk residual, with a `level` predictive interval (docs/method.md
     section 2.4, the anchor setting). `level` outside (0, 1) is a ConfigError, before anything is read."""
     from irtnet.api.inputs import read_anchor_answers
-    from irtnet.tasks.anchors import anchored_accuracies, anchored_interval
+    from irtnet.tasks.anchors import anchored_accuracies, anchored_interval, check_level
 
     check_level(level)
     predictor, queries, names, ids = _benchmark_queries(checkpoint, texts_file, benchmark)
@@ -97,12 +97,6 @@ def anchored_benchmark(checkpoint: str | Path, texts_file: str | Path, answers_f
     return AnchoredBenchmark(len(names), [(models[i], float(acc[i])) for i in order], names,
                              {m: int(n) for m, n in zip(models, answered)}, len(rows), float(shift),
                              {models[i]: (float(lower[i]), float(upper[i])) for i in order}, float(level))
-
-
-def check_level(level: Any) -> None:
-    """An interval level: a number strictly between 0 and 1 (a ConfigError naming --level otherwise)."""
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < float(level) < 1:
-        raise ConfigError(f"--level must be a number between 0 and 1 (exclusive), got {level!r}")
 
 
 def _benchmark_queries(checkpoint: str | Path, texts_file: str | Path, benchmark: str | None

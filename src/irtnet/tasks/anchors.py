@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from irtnet.errors import ConfigError
 from irtnet.numeric import logit, sigmoid
 from irtnet.tasks.estimation_baselines import wilson_interval
 
@@ -45,8 +47,8 @@ def level_shift(prob: np.ndarray, labels: np.ndarray, prior_sd: float = SHIFT_PR
     """The MAP logit offset d for which sigmoid(logit(prob) + d) best fits labels (prob, labels [k, M]; NaN
     labels are unobserved and skipped; labels may be fractions), under a N(0, prior_sd^2) prior: Newton steps on
     a strictly concave objective. 0 without observed labels."""
-    return float(_level_shifts(logit(np.asarray(prob, np.float64)), np.asarray(labels, np.float64),
-                               np.ones((1, len(labels)), bool), prior_sd, steps)[0])
+    z, y = np.atleast_2d(logit(np.asarray(prob, np.float64))), np.atleast_2d(np.asarray(labels, np.float64))
+    return float(_level_shifts(z, y, np.ones((1, len(y)), bool), prior_sd, steps)[0])
 
 
 def _level_shifts(z: np.ndarray, y: np.ndarray, use: np.ndarray, prior_sd: float = SHIFT_PRIOR_SD,
@@ -61,8 +63,8 @@ def _level_shifts(z: np.ndarray, y: np.ndarray, use: np.ndarray, prior_sd: float
         if not active.any():
             break
         p = sigmoid(z[None] + d[:, None, None])
-        grad = ((y - p) * keep).sum(axis=(1, 2)) - d / prior_sd ** 2
-        step = grad / ((p * (1 - p) * keep).sum(axis=(1, 2)) + 1 / prior_sd ** 2)
+        grad = np.where(keep, y - p, 0.0).sum(axis=(1, 2)) - d / prior_sd ** 2  # where: a NaN p off `keep` is no 0
+        step = grad / (np.where(keep, p * (1 - p), 0.0).sum(axis=(1, 2)) + 1 / prior_sd ** 2)
         d = np.where(active, d + step, d)
         active &= np.abs(step) >= 1e-10
     return d
@@ -109,7 +111,8 @@ def anchored_accuracies(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarra
     """([M] accuracies, the shift applied): each model's accuracy over its `counted` cells of prob / labels [Q, M]
     (default: its observed ones, ~NaN labels): its answers on the anchor rows, and elsewhere its shifted
     probabilities (`level_shift`, fitted on the anchor rows, times `shift_weight` where `chosen`, else whole)
-    corrected by its own shrunk residual on the anchors (`residual_weights`); NaN where it has no counted cell.
+    corrected by its own shrunk residual on the anchors (`residual_weights`), each cell kept within [0, 1]; NaN
+    where it has no counted cell.
     `counted` all True is a new benchmark's accuracy over every item, unanswered anchor cells included."""
     labels = np.asarray(labels, np.float64)
     counted = ~np.isnan(labels) if counted is None else np.asarray(counted, bool)
@@ -123,23 +126,23 @@ def anchored_accuracies(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarra
     answered &= counted
     free = counted & ~answered
     n = counted.sum(axis=0)
-    total = np.where(answered, labels, 0.0).sum(axis=0) + (shifted * free).sum(axis=0) \
-        + free.sum(axis=0) * weight * residual
-    acc = np.where(n > 0, total / np.maximum(n, 1), np.nan)
-    return np.clip(acc, 0.0, 1.0), d
+    corrected = np.clip(shifted + weight * residual, 0.0, 1.0)  # a chance, never above 1 (the answers' ceiling)
+    total = np.where(answered, labels, 0.0).sum(axis=0) + np.where(free, corrected, 0.0).sum(axis=0)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan), d
 
 
 def anchored_interval(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray, chosen: bool = True,
                       counted: np.ndarray | None = None, level: float = 0.9,
                       groups: int = INTERVAL_GROUPS) -> tuple[np.ndarray, np.ndarray]:
     """([M] lower, [M] upper): a `level` predictive interval of each model's `anchored_accuracies` estimate (same
-    arguments) of its accuracy over its counted cells, from three parts, added as variances:
+    arguments) of its accuracy over its counted cells, from these parts, added as variances:
 
     - the level's luck, shared by every model: the models' mean estimate refitted with each of up to `groups`
       groups of the answered anchor items left out in turn (a delete-a-group jackknife; the share of the shift is
-      chosen again in each);
-    - where only a share of the shift is applied, the rest of it: the mean change in accuracy were it applied
-      whole (a bias the jackknife cannot see);
+      chosen again in each), scaled to each model by how far a logit of shift moves its accuracy (its mean
+      p (1 - p) over its unanswered cells, against the models' mean: a model near 0 or 1 hardly moves);
+    - where only a share of the shift is applied, the rest of it: the change in the model's accuracy were it
+      applied whole (a bias the jackknife cannot see);
     - the model's own error: its residual on the anchors, with each item's mean residual over the models taken
       out (the items' common luck is the level's), has spread tau^2 over the models and sampling variance v_m; the
       estimate applies weight lambda_m of it, so its own error is (1 - lambda_m)^2 tau^2 + lambda_m^2 v_m, on the
@@ -149,6 +152,7 @@ def anchored_interval(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
     The half-width is Student's t (groups - 1 degrees of freedom) times the root of the sum, clipped to what the
     answers allow (every unanswered cell wrong, or right) and widened to hold the estimate. With fewer than two
     answered items nothing measures the error: the interval is all the answers allow."""
+    check_level(level)
     labels = np.asarray(labels, np.float64)
     counted = ~np.isnan(labels) if counted is None else np.asarray(counted, bool)
     acc, d = anchored_accuracies(prob, labels, anchors, chosen, counted)
@@ -165,11 +169,13 @@ def anchored_interval(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
     parts = np.array_split(rows, min(len(rows), int(groups)))
     reps = np.array([np.nanmean(anchored_accuracies(prob, labels, np.setdiff1d(rows, part), chosen, counted)[0])
                      for part in parts])
-    shared = (len(parts) - 1) / len(parts) * float(np.sum((reps - reps.mean()) ** 2))
     z = logit(np.asarray(prob, np.float64))
     shifted = sigmoid(z + d)
+    slope = np.where(free, shifted * (1 - shifted), 0.0).sum(axis=0) / np.maximum(free.sum(axis=0), 1)
+    scale = (slope / slope.mean()) ** 2 if slope.mean() > 0 else np.zeros_like(slope)
+    shared = (len(parts) - 1) / len(parts) * float(np.sum((reps - reps.mean()) ** 2)) * scale
     whole = sigmoid(z + level_shift(prob[rows], labels[rows]))
-    unapplied = float(np.nanmean(((whole - shifted) * free).sum(axis=0) / n_counted))
+    unapplied = np.where(free, whole - shifted, 0.0).sum(axis=0) / n_counted
     _, weight = residual_weights(shifted[rows], labels[rows])
     tau2, v = own_spread(shifted[rows], labels[rows])
     n_free = free.sum(axis=0)
@@ -178,6 +184,13 @@ def anchored_interval(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
     half = stats.t.ppf(0.5 + level / 2, len(parts) - 1) * np.sqrt(shared + unapplied ** 2 + own)
     lower, upper = np.clip(acc - half, floor, ceiling), np.clip(acc + half, floor, ceiling)
     return np.minimum(lower, acc), np.maximum(upper, acc)
+
+
+def check_level(level: Any) -> None:
+    """An interval level: a number strictly between 0 and 1 (a ConfigError naming --level otherwise)."""
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)) \
+            or not 0 < float(level) < 1:
+        raise ConfigError(f"--level must be a number between 0 and 1 (exclusive), got {level!r}")
 
 
 def own_spread(prob: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
