@@ -5,14 +5,16 @@ dropped without a word; and a rerun into the same folder leaves no datasets/ or 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from irtnet.api.compare import load_spec, run_comparison
-from irtnet.api.compare_stats import split_name
+from irtnet.api.compare_stats import _best_other, split_name
 from irtnet.cli.main import app
 from irtnet.data.synthetic import make_synthetic
 from irtnet.reporting.paired import paired_markdown, verdict_summary
@@ -119,15 +121,58 @@ def test_results_names_a_damaged_left_out(tmp_path, gap_run, change, message):
 
 
 # ----------------------------------------------------------------------- datasets/ and splits/ of an earlier run
+def _splits(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "splits").iterdir())
+
+
 def test_a_rerun_into_the_folder_leaves_no_dataset_or_split_record_of_the_earlier_run(tmp_path, table_path):
     out = tmp_path / "run"
     run_comparison(_spec(table_path, [0, 1], name="old"), out)
     (out / "datasets" / "notes.md").write_text("mine")  # not a record's name: kept
-    # the dataset renamed, a seed dropped (forced: the renamed table's cells are cached, and a cached cell writes
-    # no split record)
-    run_comparison(_spec(table_path, [0], name="syn"), out, force=True)
+    # the dataset renamed and a seed dropped; every cell is cached (cells are keyed by content, not name), yet the
+    # renamed dataset's split records are written (was: splits/ left empty)
+    run_comparison(_spec(table_path, [0], name="syn"), out)
     assert sorted(p.name for p in (out / "datasets").iterdir()) == ["notes.md", "syn.json"]  # was: old.json too
-    assert sorted(p.name for p in (out / "splits").iterdir()) == [  # was: old-query-seed0.json ... beside them
-        "syn-pair-seed0.json", "syn-query-seed0.json"]
-    run_comparison(_spec(table_path, [0], name="syn"), out)  # every cell from the cache: no split is written again
-    assert sorted(p.name for p in (out / "splits").iterdir()) == ["syn-pair-seed0.json", "syn-query-seed0.json"]
+    assert _splits(out) == ["syn-pair-seed0.json", "syn-query-seed0.json"]  # was: [] (old-* removed, none written)
+    old = json.loads((tmp_path / "run" / "splits" / "syn-query-seed0.json").read_text())
+    assert {"train", "val", "test"} <= set(old) and old["seed"] == 0
+
+
+def test_a_seed_dropped_then_given_back_gets_its_split_records_back_from_the_cache(tmp_path, table_path):
+    out = tmp_path / "run"
+    run_comparison(_spec(table_path, [0, 1]), out)
+    first = {name: (out / "splits" / name).read_text() for name in _splits(out)}
+    assert sorted(first) == ["syn-pair-seed0.json", "syn-pair-seed1.json", "syn-query-seed0.json",
+                             "syn-query-seed1.json"]
+    run_comparison(_spec(table_path, [0]), out)
+    assert _splits(out) == ["syn-pair-seed0.json", "syn-query-seed0.json"]
+    back = run_comparison(_spec(table_path, [0, 1]), out)  # no force: seed 1's cells all come from the cache
+    assert all(c.cached for c in back.cells if c.status == "ok")
+    # was: seed 1's records gone for good (a cached cell wrote none); the same ids as the first run's
+    assert {name: (out / "splits" / name).read_text() for name in _splits(out)} == first
+
+
+def test_a_split_record_holds_the_ids_the_cells_were_scored_on(tmp_path, table_path):
+    out = tmp_path / "run"
+    run_comparison(_spec(table_path, [3], folds=2), out)
+    for fold in (0, 1):
+        record = json.loads((out / "splits" / f"syn-query-seed3-fold{fold}.json").read_text())
+        scored = np.load(next(p for p in (out / "cells").glob("*.npz")
+                              if json.loads(p.with_suffix(".json").read_text())["fold"] == fold
+                              and json.loads(p.with_suffix(".json").read_text())["setting"] == "query"))
+        assert sorted(scored["queries"].tolist()) == sorted(record["test"])
+
+
+# ------------------------------------------------------------------------- best other entry: every estimate NaN
+def _metric(b: float, verdict: str) -> dict:
+    return {"a": 0.7, "b": b, "diff": 0.7 - b, "lo": -0.1, "hi": 0.1, "se": 0.05, "n_valid": 100, "better": "higher",
+            "verdict": verdict}
+
+
+def test_a_metric_whose_every_estimate_is_nan_has_no_best_other_entry():
+    rows = {"x": {"metrics": {"auc": _metric(math.nan, "n/a"), "routing": _metric(0.6, "win")}},
+            "y": {"metrics": {"auc": _metric(math.nan, "n/a"), "routing": _metric(0.8, "loss")}}}
+    best = _best_other(rows)
+    assert set(best) == {"routing"} and best["routing"]["entry"] == "y"  # was: auc -> "x", a NaN picked as the best
+    rows["y"]["metrics"]["auc"] = _metric(0.5, "win")
+    assert _best_other(rows)["auc"]["entry"] == "y"

@@ -7,8 +7,10 @@ strictly; streamed chunks reach the client whole; /route does not call a RouterD
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import os
+import re
 
 import pytest
 
@@ -99,10 +101,60 @@ def test_a_decision_that_cannot_be_logged_is_503_and_not_remembered(checkpoint, 
     assert log.read_bytes() == before and len(c.app.state.service.store) == 0
 
 
+def _open_on(path) -> int:
+    """How many of this process's descriptors are open on `path` (Linux: /proc/self/fd)."""
+    fds = "/proc/self/fd"
+    if not os.path.isdir(fds):
+        pytest.skip("no /proc/self/fd here")
+    links = []
+    for fd in os.listdir(fds):
+        try:
+            links.append(os.readlink(os.path.join(fds, fd)))
+        except OSError:  # the descriptor listdir itself used, closed since
+            pass
+    return links.count(str(path))
+
+
 def test_a_log_that_takes_no_line_stops_the_server_at_start_up(checkpoint):
-    """/dev/full opens but refuses every write (a full disk): that was an OSError traceback."""
-    with pytest.raises(ConfigError, match=r"^--log /dev/full: could not write to the decision log"):
+    """/dev/full opens but refuses every write (a full disk): that was an OSError traceback. At start-up there is
+    no request to send again, and the descriptor is not left open."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    before = _open_on("/dev/full")
+    with pytest.raises(ConfigError) as exc:
         create_app(checkpoint[0], ServeConfig(log="/dev/full"))
+    # was: "--log /dev/full: could not write to the decision log /dev/full (...); nothing was recorded: send the
+    # request again later", and the descriptor stayed open
+    assert str(exc.value) == ("--log /dev/full: could not write to the decision log (No space left on device) at "
+                              "start-up; give a --log that can be written to")
+    assert _open_on("/dev/full") == before
+
+
+def test_a_log_never_closed_closes_its_descriptor_when_collected(checkpoint, tmp_path):
+    """Every app whose lifespan never ran (a TestClient without `with`) left its log's descriptor open."""
+    path = tmp_path / "log.jsonl"
+    logs = [fb.DecisionLog(path) for _ in range(5)]
+    clients = [TestClient(create_app(checkpoint[0], ServeConfig(log=path))) for _ in range(2)]
+    assert _open_on(path) == 7
+    del logs, clients
+    gc.collect()
+    assert _open_on(path) == 0  # was: 7
+    log = fb.DecisionLog(path)
+    log.close()
+    log.close()  # a second close, and then the collection, close nothing else
+    del log
+    gc.collect()
+    assert _open_on(path) == 0
+
+
+def test_a_log_whose_cut_line_cannot_be_closed_is_refused_and_not_left_open(tmp_path, monkeypatch):
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"event":"start"}\n{"event":"deci')  # a line cut short by a crash
+    monkeypatch.setattr(fb, "_write_all", _no_space)
+    with pytest.raises(ConfigError, match=r"^--log .*log.jsonl: cannot open the decision log for appending "
+                                          r"\(No space left on device\)$"):
+        fb.DecisionLog(path)
+    assert _open_on(path) == 0  # was: 1
 
 
 def test_a_line_for_a_closed_log_is_refused_not_dropped(tmp_path):
@@ -194,26 +246,62 @@ def test_a_streamed_chunk_holding_a_unicode_line_separator_arrives_whole(checkpo
     assert chunk["model"] == r.headers["x-irtnet-model"]
 
 
-def test_event_lines_join_chunks_and_split_only_at_cr_lf_and_crlf():
+class _Chunked:
+    """A response whose body arrives in the given byte chunks."""
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+
+    async def aiter_bytes(self):
+        for chunk in self.chunks:
+            yield chunk
+
+
+def _event_lines(chunks) -> list[str]:
     import asyncio
 
-    from irtnet.serve.upstreams import _event_lines
+    from irtnet.serve.upstreams import _event_lines as lines
 
-    class Chunked:
-        def __init__(self, chunks):
-            self.chunks = chunks
+    async def read():
+        return [line async for line in lines(_Chunked(chunks))]
 
-        async def aiter_bytes(self):
-            for chunk in self.chunks:
-                yield chunk
+    return asyncio.run(read())
 
-    async def lines(chunks):
-        return [line async for line in _event_lines(Chunked(chunks))]
 
+def test_event_lines_join_chunks_and_split_only_at_cr_lf_and_crlf():
     text = "data: é\u2028x\r\n\r\ndata: b\rdata: c\n\ndata: [DONE]".encode()
     want = ["data: é\u2028x", "", "data: b", "data: c", "", "data: [DONE]"]
-    assert asyncio.run(lines([text])) == want
-    assert asyncio.run(lines([text[i:i + 1] for i in range(len(text))])) == want  # CR and LF, é's bytes apart
+    assert _event_lines([text]) == want
+    assert _event_lines([text[i:i + 1] for i in range(len(text))]) == want  # CR and LF, é's bytes apart
+
+
+@pytest.mark.parametrize("chunks, want", [
+    ([b"data: x\r"], ["data: x"]),  # a CR ending the stream ends its last line, and adds none
+    ([b"data: x", b"\r"], ["data: x"]),
+    ([b"data: x\r", b"", b"\n", b"\n"], ["data: x", ""]),  # the LF of a CRLF split over chunks (one empty between)
+    ([b"data: x\n", b"\r"], ["data: x", ""]),  # here the CR ends an empty line of its own, as an LF would
+    ([b"data: x\n", b"\n"], ["data: x", ""]),
+], ids=["cr", "cr-apart", "crlf-apart", "lf-cr", "lf-lf"])
+def test_event_lines_at_a_cr_ending_the_stream(chunks, want):
+    assert _event_lines(chunks) == want
+
+
+def test_event_lines_scan_each_byte_once(monkeypatch):
+    """A long line arriving in many chunks was joined and split again whole at every chunk (quadratic)."""
+    from irtnet.serve import upstreams
+
+    scanned = []
+
+    class Counting:
+        def split(self, data):
+            scanned.append(len(data))
+            return re.split(rb"\r\n|\r|\n", data)
+
+    monkeypatch.setattr(upstreams, "_LINE_END", Counting())
+    line = b"data: " + b"x" * 4000
+    assert _event_lines([line[i:i + 1] for i in range(len(line))] + [b"\r\n", b"data: y"]) == \
+        [line.decode(), "data: y"]
+    assert sum(scanned) <= len(line) + 9  # was: about len(line) ** 2 / 2
 
 
 # ------------------------------------------------------------------------------------------- /route

@@ -71,7 +71,7 @@ from irtnet.data.provenance import (
     provenance,
     table_fingerprint,
 )
-from irtnet.data.splits import check_training_part, kfold_query_splits, pair_subset
+from irtnet.data.splits import QuerySplit, check_training_part, kfold_query_splits, pair_subset
 from irtnet.data.table import ResponseTable
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.spec import ModelSpec, build_predictor
@@ -146,24 +146,35 @@ def draws(spec: CompareSpec, setting: Setting) -> list[tuple[int, int | None]]:
     return [(seed, None) for seed in spec.seeds]
 
 
-def make_split_data(data: Dataset, setting: Setting, seed: int, spec: CompareSpec, mode: str,
-                    fold: int | None = None) -> SplitData:
-    """The split of `data` for one setting, seed and fold: the same for every model of the comparison."""
+#: One drawn split: the query split (or, in the pair setting, each response row's part: 0 train, 1 validation,
+#: 2 test) and its record for splits/.
+Drawn = tuple[QuerySplit | np.ndarray, dict[str, Any]]
+
+
+def draw_split(table: ResponseTable, setting: Setting, seed: int, spec: CompareSpec, fold: int | None = None) -> Drawn:
+    """The split of `table` for one setting, seed and fold, and its record: the ids depend on the table, seed,
+    fractions and fold only (never on an encoder), so the record is written whether or not a cell is computed."""
     if fold is not None:
-        split = kfold_query_splits(data.table, spec.folds, seed, spec.fractions[1], spec.stratify)[fold]
-        train, val, test = split_datasets(data, split)
-        record = {**split_spec(spec, setting, seed, fold), "train": split.train, "val": split.val, "test": split.test}
-        return SplitData(train, val, test, record, mode)
-    if setting == "pair":
-        part = split_by_pair(data.table, spec.fractions, seed)
+        split = kfold_query_splits(table, spec.folds, seed, spec.fractions[1], spec.stratify)[fold]
+    elif setting == "pair":
+        part = split_by_pair(table, spec.fractions, seed)
         counts = {name: int((part == i).sum()) for i, name in enumerate(("train", "val", "test"))}
-        train, val, test = (pair_subset(data, part == i) for i in range(3))
+        return part, {**split_spec(spec, setting, seed), "pairs": counts}
+    else:
+        split = make_split(table, DataConfig(table="-", fractions=spec.fractions, seed=seed, stratify=spec.stratify))
+    return split, {**split_spec(spec, setting, seed, fold), "train": split.train, "val": split.val, "test": split.test}
+
+
+def make_split_data(data: Dataset, setting: Setting, seed: int, spec: CompareSpec, mode: str,
+                    fold: int | None = None, drawn: Drawn | None = None) -> SplitData:
+    """The split of `data` for one setting, seed and fold: the same for every model of the comparison (`drawn`:
+    `draw_split` of `data.table`, where it is drawn already)."""
+    split, record = drawn if drawn is not None else draw_split(data.table, setting, seed, spec, fold)
+    if isinstance(split, np.ndarray):
+        train, val, test = (pair_subset(data, split == i) for i in range(3))
         check_training_part(train.table, validation=None if val is None else val.table, test=test.table)
-        return SplitData(train, val, test, {**split_spec(spec, setting, seed), "pairs": counts}, mode)
-    split = make_split(data.table, DataConfig(table="-", fractions=spec.fractions, seed=seed,
-                                              stratify=spec.stratify))
+        return SplitData(train, val, test, record, mode)
     train, val, test = split_datasets(data, split)
-    record = {**split_spec(spec, setting, seed), "train": split.train, "val": split.val, "test": split.test}
     return SplitData(train, val, test, record, mode)
 
 
@@ -292,16 +303,22 @@ class _Runner:
                 continue
             for seed, fold in draws(self.spec, setting):
                 splits: dict[str, SplitData] = {}
+                # written for every draw of the spec, its cells cached or not: splits/ is the one record of its ids
+                try:
+                    drawn: Drawn | Exception = draw_split(table, setting, seed, self.spec, fold)
+                    write_json(self.out / "splits" / _split_file(ds.name, setting, seed, fold), drawn[1])
+                except Exception as exc:  # noqa: BLE001 - e.g. an empty part: each cell computed says so, as before
+                    drawn = exc
 
-                def split_for(encoder: str, setting: Setting = setting, seed: int = seed,
-                              fold: int | None = fold) -> SplitData:
+                def split_for(encoder: str, setting: Setting = setting, seed: int = seed, fold: int | None = fold,
+                              drawn: Drawn | Exception = drawn) -> SplitData:
+                    if isinstance(drawn, Exception):
+                        raise drawn
                     if encoder not in prepared:
                         prepared[encoder] = prepare(table, encoder, progress=self.progress)
                     if encoder not in splits:  # the same ids for every encoder; only the vectors differ
                         splits[encoder] = make_split_data(prepared[encoder], setting, seed, self.spec,
-                                                          routing_mode(self.spec, ds, setting), fold)
-                        write_json(self.out / "splits" / _split_file(ds.name, setting, seed, fold),
-                                   splits[encoder].record)
+                                                          routing_mode(self.spec, ds, setting), fold, drawn)
                     return splits[encoder]
 
                 for entry in self.spec.models:
@@ -430,9 +447,9 @@ _SPLIT_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*-(query|pair)-seed-?[0-9]+(
 def remove_stale_records(spec: CompareSpec, out: Path) -> None:
     """Remove the datasets/ and splits/ records of an earlier run into `out` that `spec` gives no more (a dataset
     renamed or dropped, fewer seeds or folds, a setting no entry has now), so that neither folder shows an old
-    record beside the new ones. Only files of the names these folders' writers give are touched. A split record
-    the spec still names is kept though this run did not write it: splits are written when a cell is computed,
-    not when it is read from the cache."""
+    record beside the new ones. Only files of the names these folders' writers give are touched. Every split
+    record the spec still names is this run's: one is written for every draw of the spec (`draw_split`), whether its
+    cells are computed or read from the cache."""
     keep = {"datasets": {f"{ds.name}.json" for ds in spec.datasets},
             "splits": {_split_file(ds.name, setting, seed, fold) for ds in spec.datasets
                        for setting in ("query", "pair") if any(setting in settings_of(m) for m in spec.models)

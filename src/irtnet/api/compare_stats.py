@@ -172,15 +172,16 @@ def _best_other(rows: dict[str, Any]) -> dict[str, Any]:
     """Per metric: the other entry with the best point estimate, and the focus entry's verdict against it.
     Entries tied on the best estimate (routing accuracy often is: a count of queries) are the best alike, so the
     pick is the one the focus fares worst against (a loss before a tie before a win; then the spec's order): a
-    win is never claimed over a best entry that the focus does not beat. A NaN estimate is never the best."""
+    win is never claimed over a best entry that the focus does not beat. A NaN estimate is never the best: a metric
+    whose every estimate is NaN has no best other entry (it is left out, as one that no entry has)."""
     out = {}
     for metric in METRICS:
         have = {label: r["metrics"][metric] for label, r in rows.items() if metric in r["metrics"]}
-        if not have:
-            continue
         finite = [v["b"] for v in have.values() if not math.isnan(v["b"])]
-        best = (max if HIGHER_IS_BETTER[metric] else min)(finite) if finite else math.nan
-        tied = [label for label, v in have.items() if v["b"] == best] or list(have)
+        if not finite:
+            continue
+        best = (max if HIGHER_IS_BETTER[metric] else min)(finite)
+        tied = [label for label, v in have.items() if v["b"] == best]
         pick = min(tied, key=lambda label: _FAVOUR.get(have[label]["verdict"], 1))
         out[metric] = {"entry": pick, **have[pick]}
     return out

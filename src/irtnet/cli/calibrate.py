@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -10,7 +9,6 @@ import typer
 
 from irtnet.cli.common import (check_output_path, friendly_errors, name_list, output_option as OutOpt,
                                plain_console as console)
-from irtnet.errors import ConfigError
 
 if TYPE_CHECKING:
     from irtnet.api import CalibrationReport
@@ -42,8 +40,10 @@ def calibrate(
     from irtnet import api
     from irtnet.api.inputs import read_texts, refuse_other_benchmark
 
-    if output_tokens is not None and not (math.isfinite(output_tokens) and output_tokens >= 0):
-        raise ConfigError(f"--output-tokens must be a finite non-negative number, got {output_tokens}")
+    if output_tokens is not None:  # before any work: the same check the prices apply later
+        from irtnet.tasks.prices import check_output_tokens
+
+        check_output_tokens(output_tokens)
     check_output_path(json_out)  # before the work, not after printing it
     sample, benches = read_texts(texts)
     refuse_other_benchmark(texts, benches, benchmark)  # it names the texts the file leaves unnamed, never overrides

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -66,8 +65,10 @@ def serve(
     """Serve a checkpoint: POST /v1/route, /v1/chat/completions (OpenAI-compatible), /v1/feedback, /predict,
     /route; GET /v1/models, /health; docs at /docs."""
     check_bind(host, token, insecure)
-    if output_tokens is not None and not (math.isfinite(output_tokens) and output_tokens >= 0):
-        raise ConfigError(f"--output-tokens must be a finite non-negative number, got {output_tokens}")
+    if output_tokens is not None:  # before any work: the same check the prices apply later
+        from irtnet.tasks.prices import check_output_tokens
+
+        check_output_tokens(output_tokens)
     import torch
     import uvicorn
 

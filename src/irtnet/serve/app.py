@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from irtnet import api
@@ -53,37 +53,43 @@ def create_app(checkpoint: str | Path, config: ServeConfig | None = None,
     app.state.service = service
     install_handlers(app)
     app.add_middleware(Guard, limits=config.limits, token=config.token)
-    app.include_router(_legacy_router(service))
+    app.include_router(_legacy_router())
     for router in (route_router(), chat_router(), feedback_router()):
         app.include_router(router)
     return app
 
 
-def _legacy_router(service: Service) -> APIRouter:
+def _legacy_router() -> APIRouter:
+    # the service is read from the app, as the other routers do: a closure over it would keep it (its predictor
+    # and its log's descriptor) alive in FastAPI's module-level cache of endpoint functions after the app is gone
     router = APIRouter()
-    predictor, limits = service.predictor, service.config.limits
 
     @router.get("/health")
-    def health() -> dict:
-        return {"status": "ok", "predictor": predictor.name, "models": len(service.models),
+    def health(request: Request) -> dict:
+        service: Service = request.app.state.service
+        return {"status": "ok", "predictor": service.predictor.name, "models": len(service.models),
                 "probabilities": service.probabilities, "prices": service.book.prices is not None,
                 "upstreams": len(service.upstreams), "policy": service.default_policy.spec}
 
     @router.get("/models")
-    def models() -> dict:
-        return {"models": service.models, "encoder": getattr(predictor, "encoder_", None)}
+    def models(request: Request) -> dict:
+        service: Service = request.app.state.service
+        return {"models": service.models, "encoder": getattr(service.predictor, "encoder_", None)}
 
     @router.post("/predict")
-    async def predict(req: PredictRequest) -> dict:
-        check_texts(req.texts, limits)
-        names, prob = await run_in_threadpool(api.predict_texts, predictor, req.texts, req.benchmark, req.models)
+    async def predict(req: PredictRequest, request: Request) -> dict:
+        service: Service = request.app.state.service
+        check_texts(req.texts, service.config.limits)
+        names, prob = await run_in_threadpool(api.predict_texts, service.predictor, req.texts, req.benchmark,
+                                              req.models)
         return {"models": names, "probabilities": prob.tolist()}
 
     @router.post("/route")
-    async def route(req: RouteRequest) -> dict:
-        check_texts(req.texts, limits)
+    async def route(req: RouteRequest, request: Request) -> dict:
+        service: Service = request.app.state.service
+        check_texts(req.texts, service.config.limits)
         top = _top(req, len(req.models) if req.models is not None else len(service.models))
-        ranked, paths = await run_in_threadpool(_rank, predictor, req, top)
+        ranked, paths = await run_in_threadpool(_rank, service.predictor, req, top)
         probs = service.probabilities  # a router without probabilities (RouterDC) ranks by a score that is no P
         return {"routes": [{"text": t, "path": path, "ranked": [{"model": m, "score": s,
                                                                  "p_correct": s if probs else None} for m, s in r]}

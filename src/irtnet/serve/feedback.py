@@ -18,6 +18,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,14 @@ def query_hash(text: str) -> str:
 
 
 class DecisionLog:
-    """Append-only JSONL file; `append` returns once the line is on disk. No path: nothing is written."""
+    """Append-only JSONL file; `append` returns once the line is on disk. No path: nothing is written.
+    Its descriptor is closed by `close`, or when the log is garbage collected (an app whose lifespan never ran)."""
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = None if path is None else Path(path)
         self._lock = threading.Lock()
         self._fd = None if self.path is None else self._open(self.path)
+        self._closer = None if self._fd is None else weakref.finalize(self, os.close, self._fd)
 
     @staticmethod
     def _open(path: Path) -> int:
@@ -59,22 +62,43 @@ class DecisionLog:
         # buffer to be written later or joined to the next line
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        if not new and os.fstat(fd).st_size and _last_byte(path) != b"\n":
-            _write_all(fd, b"\n")  # a line cut short by a crash stays one bad line, not two
-        if new:
-            _fsync_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            if not new and os.fstat(fd).st_size and _last_byte(path) != b"\n":
+                _write_all(fd, b"\n")  # a line cut short by a crash stays one bad line, not two
+            if new:
+                _fsync_dir(path.parent)
+        except BaseException:
+            os.close(fd)
+            raise
         return fd
 
     @property
     def enabled(self) -> bool:
         return self.path is not None
 
+    def start(self, record: dict[str, Any]) -> None:
+        """Write the start line, synced; a log that cannot take it is a ConfigError naming --log, and is closed."""
+        try:
+            self._write(record, sync=True)
+        except OSError as exc:
+            self.close()
+            raise ConfigError(f"--log {self.path}: could not write to the decision log ({exc.strerror or exc}) at "
+                              "start-up; give a --log that can be written to") from None
+
     def append(self, record: dict[str, Any], sync: bool = True) -> None:
         """Write one line; `sync` (feedback) waits until it is on disk, else (decisions, on the routing hot path)
         it is handed to the OS only and reaches the disk by the next synced line at the latest. A line that
         cannot be written (a full disk) is taken back whole and answered 503: nothing is recorded, so the
         request can be sent again."""
+        try:
+            self._write(record, sync)
+        except OSError as exc:
+            raise ApiError(503, f"could not write to the decision log {self.path} ({exc.strerror or exc}); "
+                                "nothing was recorded: send the request again later") from None
+
+    def _write(self, record: dict[str, Any], sync: bool) -> None:
+        """One line in one write, or none: the OSError of a line that failed, its bytes cut off again."""
         if self.path is None:
             return
         line = (json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n").encode()
@@ -86,15 +110,14 @@ class DecisionLog:
                 _write_all(self._fd, line)
                 if sync:
                     os.fsync(self._fd)
-            except OSError as exc:
+            except OSError:
                 _cut(self._fd, end)
-                raise ApiError(503, f"could not write to the decision log {self.path} ({exc.strerror or exc}); "
-                                    "nothing was recorded: send the request again later") from None
+                raise
 
     def close(self) -> None:
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
+            if self._closer is not None:
+                self._closer()  # os.close, once: the finalizer is spent
                 self._fd = None
 
 

@@ -14,7 +14,6 @@ import httpx
 
 from irtnet import api
 from irtnet.errors import ConfigError
-from irtnet.serve.errors import ApiError
 from irtnet.serve.feedback import DecisionLog, DecisionStore, query_hash
 from irtnet.serve.limits import Limits
 from irtnet.serve.upstreams import Upstream, load_upstreams
@@ -70,12 +69,10 @@ class Service:
         self.upstreams: dict[str, Upstream] = load_upstreams(config.upstreams, self.models) if config.upstreams else {}
         self.store = DecisionStore(config.max_decisions)
         self.log = DecisionLog(config.log)
-        try:
-            self.log.append({"event": "start", "checkpoint": str(Path(checkpoint).resolve()),
-                             "predictor": self.predictor.name, "models": self.models,
-                             "policy": self.default_policy.spec, "prices": self.book.source, "time": time.time()})
-        except ApiError as exc:  # a log that takes no line stops the server here, not every request
-            raise ConfigError(f"--log {config.log}: {exc.message}") from None
+        # a log that takes no line stops the server here (ConfigError, the log closed), not every request
+        self.log.start({"event": "start", "checkpoint": str(Path(checkpoint).resolve()),
+                        "predictor": self.predictor.name, "models": self.models,
+                        "policy": self.default_policy.spec, "prices": self.book.source, "time": time.time()})
 
     @property
     def probabilities(self) -> bool:

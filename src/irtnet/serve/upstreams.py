@@ -228,17 +228,23 @@ _LINE_END = re.compile(rb"\r\n|\r|\n")
 async def _event_lines(resp: httpx.Response) -> AsyncIterator[str]:
     """The lines of an event stream, split where server-sent events end a line (CR, LF or CRLF) and nowhere else:
     httpx's aiter_lines also splits at U+2028, U+2029 and U+0085, which a JSON string may hold as they are, and
-    so would cut a chunk in two."""
-    pending = b""
+    so would cut a chunk in two. Each byte is scanned once: a long line arriving in many chunks is joined once."""
+    parts: list[bytes] = []  # the line so far, its bytes joined (and decoded) only when it ends
+    after_cr = False  # the last chunk ended in CR: an LF opening the next one is that CRLF's, not an empty line
     async for chunk in resp.aiter_bytes():
-        pending += chunk
-        held = pending.endswith(b"\r")  # perhaps the first half of a CRLF split between two chunks
-        *lines, rest = _LINE_END.split(pending[:-1] if held else pending)
-        pending = rest + b"\r" if held else rest
-        for line in lines:
-            yield line.decode("utf-8", "replace")
-    if pending:
-        yield _LINE_END.split(pending)[0].decode("utf-8", "replace")
+        if not chunk:
+            continue
+        if after_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        after_cr = chunk.endswith(b"\r")
+        *ended, rest = _LINE_END.split(chunk)
+        for piece in ended:
+            yield (b"".join(parts) + piece).decode("utf-8", "replace")
+            parts = []
+        if rest:
+            parts.append(rest)
+    if parts:
+        yield b"".join(parts).decode("utf-8", "replace")
 
 
 def _renamed(line: str, model: str) -> str:
