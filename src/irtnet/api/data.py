@@ -40,6 +40,9 @@ def prepare(table: ResponseTable | str | Path, encoder: str | None = "all-MiniLM
     if isinstance(table, (str, os.PathLike)):
         table = load_table(table)
     expect(table, ResponseTable, "table", "a ResponseTable (api.load_table) or the path of a .parquet table")
+    if isinstance(encoder, str) and not encoder.strip():  # "" would be read as the current folder, a local model
+        raise ConfigError(f"the encoder name is empty ({encoder!r}): give an encoder, e.g. all-MiniLM-L6-v2 or "
+                          "hashing-256")
     if encoder is None or not table.has_text:
         return Dataset.from_table(table)
     return Dataset.from_table(table, embed_queries(table, encoder, progress=progress, workers=workers))

@@ -9,10 +9,11 @@
 
 `train_run` writes everything into a hidden sibling folder and renames it into place when training ends, so
 an interrupted or failed run leaves the directory as it was. An existing run is replaced only with
-`overwrite=True`, and stays intact until the new one is complete. Data-parallel training (under torchrun, or
-`nproc` local processes; see `irtnet.training.distributed`) trains on every rank and writes from rank 0 only. `Run.open` checks that every file is the
-one the run wrote (so a split and a model from different trainings are never paired) and that the table
-still has the content it was trained on.
+`overwrite=True`, and stays intact until the new one is complete; a file, or a folder that is not a run, is never
+replaced, and a place where the run could not be written is refused before the training. Data-parallel training
+(under torchrun, or `nproc` local processes; see `irtnet.training.distributed`) trains on every rank and writes
+from rank 0 only. `Run.open` checks that every file is the one the run wrote (so a split and a model from
+different trainings are never paired) and that the table still has the content it was trained on.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from irtnet._io import clear_stale_temps, current_umask, read_json, recover_dir, swap_dir, write_json
 from irtnet._version import __version__
@@ -72,6 +73,15 @@ class RunSpec(BaseModel):
     data: DataConfig
     model: ModelSpec = Field(default_factory=ModelSpec)
     threads: int | None = Field(None, ge=1, description="torch threads while fitting (None: torch's default)")
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _whole_threads(cls, value: Any) -> Any:
+        """A bool or a string is not a thread count (`threads = true` in a TOML file is not 1 thread)."""
+        if isinstance(value, (bool, str)):
+            raise ValueError(f"must be a whole number of at least 1 (or left out), got {type(value).__name__} "
+                             f"{value!r}")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -141,7 +151,11 @@ class Run:
                 raise CheckpointError(f"{path / name}: changed since the run was written (sha256 differs from "
                                       f"run.json); the split and the model may no longer belong together")
         raw = read_json_object(path / "config.json")
-        return cls(path, run_spec(raw), manifest)
+        try:
+            spec = run_spec(raw)
+        except ConfigError as exc:  # a run of another irtnet version, or an edited one: say which file
+            raise CheckpointError(f"{path / 'config.json'}: {exc}") from None
+        return cls(path, spec, manifest)
 
     @property
     def run_id(self) -> str:
@@ -150,7 +164,12 @@ class Run:
     def table(self) -> ResponseTable:
         """The run's table, refused if its content changed since training."""
         if "table" not in self._cache:
-            table = load_table(self.spec.data.table)
+            where = Path(self.spec.data.table)
+            if not where.exists():
+                raise DataError(f"the table this run was trained on is missing (moved or deleted?); put it back "
+                                f"there, unchanged (the run names it in {self.path / 'config.json'}, data.table)",
+                                file=str(where))
+            table = load_table(where)
             found, expected = table_fingerprint(table), self.manifest["table"]["fingerprint"]
             if found != expected:
                 raise DataError(f"the table changed since this run was trained (fingerprint {found[:12]} != "
@@ -249,9 +268,8 @@ def train_run(spec: RunSpec | dict[str, Any], out: str | Path, *, overwrite: boo
     out = as_path(out, "out (the run directory to write)")
     spec = resolve_run(spec)
     recover_dir(out)  # a run that an interrupted overwrite left aside is put back before anything is decided
-    if out.exists() and not overwrite:
-        raise ConfigError(f"{out} exists; pass --overwrite (overwrite=True) to replace it "
-                          "(the existing run is kept until the new one is complete)")
+    _refuse_to_replace(out, overwrite)
+    _check_writable(out)  # before the training, not after it
     device = train_device(spec)
     resolve_device(device)  # a GPU asked for where there is none: refused before the data is read
     if nproc > 1:
@@ -299,6 +317,53 @@ def _write_run(spec: RunSpec, out: Path, overwrite: bool, predictor: Router, spl
     return Run.open(out)
 
 
+#: What a run directory holds (results added later included): a folder of these names only is a run, perhaps a
+#: damaged one, which --overwrite may replace.
+_RUN_NAMES = frozenset({*_RUN_PARTS, "run.json", "history.json", "evaluation.json"})
+
+
+def _refuse_to_replace(out: Path, overwrite: bool, appeared: bool = False) -> None:
+    """ConfigError unless `out` is absent, an empty folder, or (with `overwrite`) a run directory: a file, or a
+    folder that is not a run, is never replaced (that would delete all it holds), with or without `overwrite`.
+    `appeared`: the check after training, where `out` was made meanwhile."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder; give a new path for the run directory")
+    if not any(out.iterdir()):
+        return
+    if not _holds_a_run(out):
+        raise ConfigError(f"{out}: is a folder that is not a run directory, and writing the run there would delete "
+                          "all it holds; give a new path (--overwrite replaces a run directory only)")
+    if not overwrite:
+        raise ConfigError(f"{out} {'appeared while training' if appeared else 'exists'}; pass --overwrite "
+                          "(overwrite=True) to replace it (the existing run is kept until the new one is complete)")
+
+
+def _holds_a_run(path: Path) -> bool:
+    """A run directory: it has run.json, or (a damaged run, or irtnet 0.1's) it holds a checkpoint in model/ and
+    nothing a run does not hold. A folder holding a config.json only (perhaps the --config being read) is none."""
+    if (path / "run.json").is_file():
+        return True
+    names = {entry.name for entry in path.iterdir()}
+    return names <= _RUN_NAMES and (path / "model" / "checkpoint.json").is_file()
+
+
+def _check_writable(out: Path) -> None:
+    """ConfigError where the run directory `out` could not be written once training ends: a file on its path, a
+    folder without write permission, a name too long for the file system."""
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ConfigError(f"{out}: cannot write the run directory here: {above} is a file, not a folder")
+    try:
+        if out.parent.is_dir():  # the staging folder itself, made and removed at once
+            os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        elif above is not None and not os.access(above, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot write the run directory here ({exc.strerror or exc})") from None
+
+
 class _staging:
     """A hidden sibling folder that becomes `out` on success (rename), and is removed on failure. Such folders
     that a killed writer left (`.<name>.*.tmp`, untouched for an hour) are removed first, as `atomic_dir` does."""
@@ -307,9 +372,12 @@ class _staging:
         self.out, self.overwrite = out, overwrite
 
     def __enter__(self) -> Path:
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        clear_stale_temps(self.out.parent, f".{glob.escape(self.out.name)}.*.tmp")
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            clear_stale_temps(self.out.parent, f".{glob.escape(self.out.name)}.*.tmp")
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
+        except OSError as exc:  # the folder changed during training (`_check_writable` passed before it)
+            raise ConfigError(f"{self.out}: cannot write the run directory here ({exc.strerror or exc})") from None
         os.chmod(self.tmp, 0o777 & ~current_umask())  # mkdtemp makes it private; a run follows the umask
         return self.tmp
 
@@ -321,8 +389,7 @@ class _staging:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _publish(self) -> None:
-        if self.out.exists() and not self.overwrite:
-            raise ConfigError(f"{self.out} appeared while training; pass --overwrite to replace it")
+        _refuse_to_replace(self.out, self.overwrite, appeared=True)
         try:
             swap_dir(self.tmp, self.out)  # the old run, if any, is deleted only once the new one is in place
         except OSError as exc:

@@ -109,6 +109,7 @@ def evaluate(
     check_routing_mode(routing_mode)  # the options, and a missing or damaged run, before the message below
     check_output_path(markdown)
     opened = api.Run.open(run)
+    opened.table()  # a table moved or changed since training: refused before the message below
     plain_console.print(f"scoring {run} and fitting the reference baselines on its training queries (the "
                         "inferred-benchmark base rate's text classifier takes the longest)", highlight=False)
     results = api.evaluate_run(opened, routing_mode=routing_mode)

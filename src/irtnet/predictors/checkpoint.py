@@ -134,8 +134,9 @@ def read_weights(path: str | Path, nan_allowed: frozenset[str] = frozenset()) ->
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
         raise CheckpointError(f"{file}: unreadable ({_one_line(exc)})") from exc
     for key, value in arrays.items():
-        if not np.issubdtype(value.dtype, np.floating):
-            continue
+        if not np.issubdtype(value.dtype, np.floating):  # every router saves floats; ints would truncate weights
+            raise CheckpointError(f"{file}: tensor {key!r} has dtype {value.dtype}, not a floating-point type "
+                                  "(a checkpoint's tensors are float32 or float64)")
         bad = ~np.isfinite(value) if key not in nan_allowed else np.isinf(value)
         if bad.any():
             what = "infinite" if key in nan_allowed else "non-finite"

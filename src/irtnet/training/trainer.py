@@ -64,7 +64,7 @@ class TrainConfig(StrictConfig):
                                                 "or AdamW (decoupled weight decay)")
     lr: float = Field(1e-3, gt=0, allow_inf_nan=False,
                       description="the paper used 1e-4; 1e-3 converges in far fewer CPU epochs")
-    weight_decay: float = Field(1e-4, ge=0)
+    weight_decay: float = Field(1e-4, ge=0, allow_inf_nan=False)
     plateau_factor: float = Field(0.1, gt=0, lt=1)
     plateau_patience: int = Field(2, ge=0)
     early_stopping_patience: int = Field(5, ge=1)
