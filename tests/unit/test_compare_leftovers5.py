@@ -169,10 +169,10 @@ def _metric(b: float, verdict: str) -> dict:
             "verdict": verdict}
 
 
-def test_a_metric_whose_every_estimate_is_nan_has_no_best_other_entry():
+def test_a_metric_whose_every_estimate_is_nan_says_n_a_and_a_number_beats_a_nan():
     rows = {"x": {"metrics": {"auc": _metric(math.nan, "n/a"), "routing": _metric(0.6, "win")}},
             "y": {"metrics": {"auc": _metric(math.nan, "n/a"), "routing": _metric(0.8, "loss")}}}
     best = _best_other(rows)
-    assert set(best) == {"routing"} and best["routing"]["entry"] == "y"  # was: auc -> "x", a NaN picked as the best
+    assert best["routing"]["entry"] == "y" and best["auc"]["verdict"] == "n/a"  # the row says n/a, not nothing
     rows["y"]["metrics"]["auc"] = _metric(0.5, "win")
     assert _best_other(rows)["auc"]["entry"] == "y"

@@ -27,12 +27,16 @@ benchmarks have different model sets (ZeroEval pooled) has none, so its spec set
 Everything is written under the run directory OUT: datasets/<name>.json (fingerprint, sizes, source
 files' sha256 and SOURCE.md commit), splits/, cells/ and results.json (spec, run record, every cell).
 `irtnet.reporting.results` turns the cells into the tables (mean and std over seeds).
+
+What lives where: this module holds the cells (`Cell`, `run_cell`, the cell cache), the loop over them and
+`run_comparison`; `irtnet.api.compare_data` the datasets, the splits every model shares and the datasets/ and
+splits/ records; `irtnet.api.compare_spec` the spec, its checks and the cell key; `irtnet.api.compare_stats`
+the paired statistics.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 import traceback
 from collections.abc import Callable
@@ -44,6 +48,19 @@ import numpy as np
 
 from irtnet._io import atomic_path, clear_stale_temps, json_text, write_json, write_together
 from irtnet._version import __version__, computing_parts, source_fingerprint
+from irtnet.api.compare_data import (
+    Drawn,
+    SplitData,
+    check_source,
+    draw_split,
+    draws,
+    load_dataset,
+    make_split_data,
+    remove_stale_records,
+    routing_mode,
+    split_file,
+    split_spec,
+)
 from irtnet.api.compare_spec import (
     CompareEntry,
     CompareSpec,
@@ -60,122 +77,15 @@ from irtnet.api.compare_spec import (
     settings_of,
 )
 from irtnet.api.compare_stats import has_predictions, paired_tables
-from irtnet.api.data import make_split, prepare, split_datasets
-from irtnet.config import DataConfig
+from irtnet.api.data import prepare
 from irtnet.data.dataset import Dataset
-from irtnet.data.importers import check_import
-from irtnet.data.pair_split import split_by_pair
-from irtnet.data.provenance import (
-    file_sha256,
-    imported_table,
-    provenance,
-    table_fingerprint,
-)
-from irtnet.data.splits import QuerySplit, check_training_part, kfold_query_splits, pair_subset
 from irtnet.data.table import ResponseTable
-from irtnet.errors import ConfigError, DataError
+from irtnet.errors import ConfigError
 from irtnet.predictors.spec import ModelSpec, build_predictor
 from irtnet.tasks.evaluate import evaluate, score_matrix, stored_result
 from irtnet.training.threads import torch_threads
 
 __all__ = ["CompareEntry", "CompareSpec", "Comparison", "DatasetSpec", "load_spec", "run_comparison"]
-
-
-# ------------------------------------------------------------------------------------------ datasets
-def load_dataset(ds: DatasetSpec) -> tuple[ResponseTable, dict[str, Any]]:
-    """The table of a dataset spec and what identifies it: fingerprint, sizes, source provenance."""
-    if ds.table is not None:
-        table = ResponseTable.read_parquet(ds.table)
-        origin = table.report.source if table.report.source and Path(table.report.source).exists() else ds.table
-        source = {"table": ds.table, "resolved_path": str(Path(ds.table).resolve()),
-                  "table_sha256": file_sha256(ds.table)}
-    else:
-        table, origin = imported_table(ds.format, ds.path, ds.options), ds.path
-        source = {"format": ds.format, "path": ds.path, "resolved_path": str(Path(ds.path).resolve()),
-                  "options": ds.options}
-    info = {"name": ds.name, **source, "routing_mode": ds.routing_mode, "fingerprint": table_fingerprint(table),
-            "n_models": table.n_models, "n_queries": table.n_queries, "n_pairs": len(table.responses),
-            "has_text": table.has_text, "benchmarks": table.benchmark_vocab.to_list(), "provenance": provenance(origin)}
-    return table, info
-
-
-def check_source(ds: DatasetSpec) -> None:
-    """Refuse, before anything is computed, a dataset whose source cannot be read (`ResponseTable.check_file`
-    for a `table`, `check_import` for an import): ConfigError naming the dataset."""
-    try:
-        if ds.table is not None:
-            ResponseTable.check_file(ds.table)
-        else:
-            check_import(str(ds.format), str(ds.path), ds.options)
-    except (ConfigError, DataError) as exc:
-        raise ConfigError(f"dataset {ds.name!r}: {exc}") from None
-
-
-# ------------------------------------------------------------------------------------------ splits
-@dataclass
-class SplitData:
-    """One dataset, setting and seed: train/val/test, the split record, the routing mode to use."""
-
-    train: Dataset
-    val: Dataset | None
-    test: Dataset
-    record: dict[str, Any]
-    routing_mode: str
-
-
-def routing_mode(spec: CompareSpec, dataset: DatasetSpec, setting: Setting) -> str:
-    """'observed' in the pair setting (a test query has a few labelled models only); else the dataset's
-    mode or the comparison's."""
-    return "observed" if setting == "pair" else dataset.routing_mode or spec.routing_mode
-
-
-def split_spec(spec: CompareSpec, setting: Setting, seed: int, fold: int | None = None) -> dict[str, Any]:
-    """What defines a split (part of every cell key)."""
-    if setting == "pair":
-        return {"kind": "pair", "fractions": list(spec.fractions), "seed": seed}
-    if fold is not None:
-        return {"kind": "kfold", "k": spec.folds, "fold": fold, "val_fraction": spec.fractions[1], "seed": seed,
-                "stratify": spec.stratify}
-    return {"kind": "query", "fractions": list(spec.fractions), "seed": seed, "stratify": spec.stratify}
-
-
-def draws(spec: CompareSpec, setting: Setting) -> list[tuple[int, int | None]]:
-    """(seed, fold) of every split of a setting: K folds per seed under cross-fitting (query settings)."""
-    if spec.folds and setting != "pair":
-        return [(seed, fold) for seed in spec.seeds for fold in range(spec.folds)]
-    return [(seed, None) for seed in spec.seeds]
-
-
-#: One drawn split: the query split (or, in the pair setting, each response row's part: 0 train, 1 validation,
-#: 2 test) and its record for splits/.
-Drawn = tuple[QuerySplit | np.ndarray, dict[str, Any]]
-
-
-def draw_split(table: ResponseTable, setting: Setting, seed: int, spec: CompareSpec, fold: int | None = None) -> Drawn:
-    """The split of `table` for one setting, seed and fold, and its record: the ids depend on the table, seed,
-    fractions and fold only (never on an encoder), so the record is written whether or not a cell is computed."""
-    if fold is not None:
-        split = kfold_query_splits(table, spec.folds, seed, spec.fractions[1], spec.stratify)[fold]
-    elif setting == "pair":
-        part = split_by_pair(table, spec.fractions, seed)
-        counts = {name: int((part == i).sum()) for i, name in enumerate(("train", "val", "test"))}
-        return part, {**split_spec(spec, setting, seed), "pairs": counts}
-    else:
-        split = make_split(table, DataConfig(table="-", fractions=spec.fractions, seed=seed, stratify=spec.stratify))
-    return split, {**split_spec(spec, setting, seed, fold), "train": split.train, "val": split.val, "test": split.test}
-
-
-def make_split_data(data: Dataset, setting: Setting, seed: int, spec: CompareSpec, mode: str,
-                    fold: int | None = None, drawn: Drawn | None = None) -> SplitData:
-    """The split of `data` for one setting, seed and fold: the same for every model of the comparison (`drawn`:
-    `draw_split` of `data.table`, where it is drawn already)."""
-    split, record = drawn if drawn is not None else draw_split(data.table, setting, seed, spec, fold)
-    if isinstance(split, np.ndarray):
-        train, val, test = (pair_subset(data, split == i) for i in range(3))
-        check_training_part(train.table, validation=None if val is None else val.table, test=test.table)
-        return SplitData(train, val, test, record, mode)
-    train, val, test = split_datasets(data, split)
-    return SplitData(train, val, test, record, mode)
 
 
 # ------------------------------------------------------------------------------------------- cells
@@ -306,7 +216,7 @@ class _Runner:
                 # written for every draw of the spec, its cells cached or not: splits/ is the one record of its ids
                 try:
                     drawn: Drawn | Exception = draw_split(table, setting, seed, self.spec, fold)
-                    write_json(self.out / "splits" / _split_file(ds.name, setting, seed, fold), drawn[1])
+                    write_json(self.out / "splits" / split_file(ds.name, setting, seed, fold), drawn[1])
                 except Exception as exc:  # noqa: BLE001 - e.g. an empty part: each cell computed says so, as before
                     drawn = exc
 
@@ -391,7 +301,7 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
                    meta: dict[str, Any] | None = None) -> Comparison:
     """Run every cell of `spec` that `out/cells` lacks (all with `force`); write datasets/, splits/,
     cells/ and results.json under `out` (the datasets/ and splits/ records of an earlier run that `spec` no
-    longer gives are removed: `remove_stale_records`), and return the comparison.
+    longer gives are removed: `compare_data.remove_stale_records`), and return the comparison.
 
     `only_datasets` / `only_models` (names) restrict what is computed; cells outside them are still read
     from the cache, and shown as pending where absent, so results.json always covers the whole spec.
@@ -437,29 +347,3 @@ def run_comparison(spec: CompareSpec, out: str | Path, *, force: bool = False,
                    stale=out / "stats.json")
     remove_stale_records(spec, out)
     return result
-
-
-#: The names of the files `run_comparison` writes in datasets/ and splits/ (`DatasetSpec.name` is a `FileName`).
-_DATASET_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.json")
-_SPLIT_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*-(query|pair)-seed-?[0-9]+(-fold[0-9]+)?\.json")
-
-
-def remove_stale_records(spec: CompareSpec, out: Path) -> None:
-    """Remove the datasets/ and splits/ records of an earlier run into `out` that `spec` gives no more (a dataset
-    renamed or dropped, fewer seeds or folds, a setting no entry has now), so that neither folder shows an old
-    record beside the new ones. Only files of the names these folders' writers give are touched. Every split
-    record the spec still names is this run's: one is written for every draw of the spec (`draw_split`), whether its
-    cells are computed or read from the cache."""
-    keep = {"datasets": {f"{ds.name}.json" for ds in spec.datasets},
-            "splits": {_split_file(ds.name, setting, seed, fold) for ds in spec.datasets
-                       for setting in ("query", "pair") if any(setting in settings_of(m) for m in spec.models)
-                       for seed, fold in draws(spec, setting)}}
-    for folder, pattern in (("datasets", _DATASET_FILE), ("splits", _SPLIT_FILE)):
-        for old in (out / folder).iterdir() if (out / folder).is_dir() else ():
-            if old.name not in keep[folder] and pattern.fullmatch(old.name) and old.is_file():
-                old.unlink()
-
-
-def _split_file(dataset: str, setting: str, seed: int, fold: int | None) -> str:
-    """The name of the split record of one draw in splits/."""
-    return f"{dataset}-{setting}-seed{seed}" + ("" if fold is None else f"-fold{fold}") + ".json"

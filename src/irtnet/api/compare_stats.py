@@ -172,16 +172,17 @@ def _best_other(rows: dict[str, Any]) -> dict[str, Any]:
     """Per metric: the other entry with the best point estimate, and the focus entry's verdict against it.
     Entries tied on the best estimate (routing accuracy often is: a count of queries) are the best alike, so the
     pick is the one the focus fares worst against (a loss before a tie before a win; then the spec's order): a
-    win is never claimed over a best entry that the focus does not beat. A NaN estimate is never the best: a metric
-    whose every estimate is NaN has no best other entry (it is left out, as one that no entry has)."""
+    win is never claimed over a best entry that the focus does not beat. A NaN estimate is never the best beside a
+    number; where every estimate is NaN the row says so (the first such entry, its difference NaN, its verdict
+    n/a), not nothing."""
     out = {}
     for metric in METRICS:
         have = {label: r["metrics"][metric] for label, r in rows.items() if metric in r["metrics"]}
         finite = [v["b"] for v in have.values() if not math.isnan(v["b"])]
-        if not finite:
+        if not have:
             continue
-        best = (max if HIGHER_IS_BETTER[metric] else min)(finite)
-        tied = [label for label, v in have.items() if v["b"] == best]
+        best = (max if HIGHER_IS_BETTER[metric] else min)(finite) if finite else math.nan
+        tied = [label for label, v in have.items() if v["b"] == best] or list(have)
         pick = min(tied, key=lambda label: _FAVOUR.get(have[label]["verdict"], 1))
         out[metric] = {"entry": pick, **have[pick]}
     return out

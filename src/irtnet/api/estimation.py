@@ -54,8 +54,9 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
     `draws_folder(out)`, keyed on the table, the encoder, both models' resolved specs, the protocol's settings and
     the code, and a rerun reads the draws it finds there (`run` says how many). Returns an `EstimationEvaluation`."""
     from irtnet.tasks.estimation_draws import DrawCache
-    from irtnet.tasks.estimation_protocol import METHODS, check_settings
     from irtnet.tasks.estimation_protocol import evaluate_estimation as run
+    from irtnet.tasks.estimation_settings import check_settings
+    from irtnet.tasks.estimation_summary import METHODS
 
     if not hasattr(registered(model.model), "query_parameters"):
         raise ConfigError(f"estimation needs an IRT model with query parameters (irtnet), not {model.model!r}")

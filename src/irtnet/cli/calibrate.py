@@ -41,7 +41,7 @@ def calibrate(
     from irtnet.api.inputs import read_texts, refuse_other_benchmark
 
     if output_tokens is not None:  # before any work: the same check the prices apply later
-        from irtnet.tasks.prices import check_output_tokens
+        from irtnet.api.routing_policies import check_output_tokens
 
         check_output_tokens(output_tokens)
     check_output_path(json_out)  # before the work, not after printing it

@@ -66,7 +66,7 @@ def serve(
     /route; GET /v1/models, /health; docs at /docs."""
     check_bind(host, token, insecure)
     if output_tokens is not None:  # before any work: the same check the prices apply later
-        from irtnet.tasks.prices import check_output_tokens
+        from irtnet.api.routing_policies import check_output_tokens
 
         check_output_tokens(output_tokens)
     import torch

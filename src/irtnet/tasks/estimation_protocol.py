@@ -32,6 +32,10 @@ routing_ns: the checkpoint with the held-out models added (`onboard.with_new_mod
 answers) against the retrained model and against HierShrink as a router (the `cluster-rate` baseline, fitted on
 the same answers), on the test queries (`estimation_routing.routing_rows`). Given a `DrawCache`, each finished
 draw is saved and a rerun reads it instead of computing it again (`estimation_draws`).
+
+What lives where: this module runs the draws (`evaluate_estimation`); `estimation_settings` checks the protocol's
+settings (`check_settings`), holds what a draw depends on (`DrawSettings`) and writes the settings record;
+`estimation_summary` scores the cells, `estimation_routing` the routing rows, `estimation_draws` the draw cache.
 """
 
 from __future__ import annotations
@@ -48,13 +52,14 @@ from irtnet.data.splits import held_out_models, pair_subset, split_by_query
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.baselines.text_rates import ClusterRate
 from irtnet.tasks import estimation_baselines as eb
-from irtnet.tasks.estimate import OVERALL, _check_level, check_prior_strength, check_replay_weight, estimate_accuracy
+from irtnet.tasks.estimate import OVERALL, estimate_accuracy
 from irtnet.tasks.estimate_plan import plan_items
 from irtnet.tasks.estimation_draws import DrawCache, DrawResult, draw_path, load_draw, save_draw
 from irtnet.tasks.estimation_routing import routing_rows
+from irtnet.tasks.estimation_settings import DrawSettings, check_settings, settings_record
 from irtnet.tasks.estimation_summary import IRTNET, METHODS, EstimationCell, paired_errors, summarise
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, refit_for_new_models
-from irtnet.tasks.model_split import check_replay_folds, fold_networks, fold_priors, replay_on_folds
+from irtnet.tasks.model_split import fold_networks, fold_priors, replay_on_folds
 from irtnet.tasks.onboard import Prior, fit_theta, with_new_model
 
 
@@ -118,39 +123,6 @@ class _Draw:
     def priors(self, n: int) -> tuple[Prior, list[Prior] | None]:
         """(the new model's prior, the replay's priors) at n answers."""
         return self.at.get(int(n), (self.prior, self.replay_priors))
-
-
-def check_settings(ns: Sequence[int], draws: int, held_out_share: float, methods: Sequence[str],
-                   retrain: bool = False, routing_ns: Sequence[int] = (), level: float = 0.9, replay_folds: int = 0,
-                   replay_weight: str = "auto", prior_strength: float | None = 1.0) -> None:
-    """ConfigError naming the first of the protocol's settings that is out of range, before the table is read
-    (`api.estimation` calls it before embedding the table) and before any training."""
-    _check_settings(ns, draws, held_out_share, methods)
-    if retrain and "retrain" in methods and (not routing_ns or any(int(n) < 1 for n in routing_ns)):
-        raise ConfigError(f"routing_ns: numbers of answers must be given and at least 1, got {list(routing_ns)}")
-    _check_level(level)
-    check_replay_folds(replay_folds)
-    check_replay_weight(replay_weight)
-    check_prior_strength(prior_strength)
-
-
-def _check_settings(ns: Sequence[int], draws: int, held_out_share: float, methods: Sequence[str]) -> None:
-    if not ns or any(int(n) < 1 for n in ns):
-        raise ConfigError(f"numbers of answers must be at least 1, got {list(ns)}")
-    for name, values in (("ns", [int(n) for n in ns]), ("methods", list(methods))):
-        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
-        if repeated is not None:  # each (method, N) would be scored twice: its cells, and their weight, doubled
-            raise ConfigError(f"{name}: {repeated!r} is given twice; give each once")
-    if draws < 1:
-        raise ConfigError(f"draws must be at least 1, got {draws}")
-    if not 0 < held_out_share < 1:
-        raise ConfigError(f"held_out_share must lie strictly between 0 and 1, got {held_out_share}")
-    if not methods:
-        raise ConfigError(f"no estimation method given; choose from {list(METHODS)}")
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ConfigError(f"unknown estimation method {', '.join(map(repr, unknown)) or '(none given)'}; "
-                          f"choose from {list(METHODS)}")
 
 
 # --------------------------------------------------------------------------------------- one draw
@@ -294,27 +266,7 @@ def _routing_inputs(data: Any, split: Any, ctx: _Draw, routers: dict[str, Any], 
 
 
 # ------------------------------------------------------------------------------------------ protocol
-@dataclass(frozen=True)
-class _Settings:
-    """What one draw's result depends on besides the data, the models and the code (its cache key's settings)."""
-
-    ns: tuple[int, ...]
-    held_out_share: float
-    seed: int
-    methods: tuple[str, ...]
-    retrain: bool
-    routing_ns: tuple[int, ...]
-    fractions: tuple[float, float, float]
-    level: float
-    n_draws: int
-    irt_dim: int
-    item_refit: bool
-    replay_folds: int
-    prior_strength: float | None
-    replay_weight: str
-
-
-def _run_draw(d: int, data: Any, s: _Settings, make_predictor: Callable[[], Any], retrain: Callable[[], Any] | None,
+def _run_draw(d: int, data: Any, s: DrawSettings, make_predictor: Callable[[], Any], retrain: Callable[[], Any] | None,
               msplit: Any, qsplit: Any, all_models: Sequence[str], say: Callable[[str], None]) -> DrawResult:
     """One draw on its model split `msplit` and query split `qsplit`: train, estimate every held-out model,
     retrain and collect the routing inputs."""
@@ -388,9 +340,9 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
     if replay_folds > len(all_models) - n_test:  # model_folds would use fewer than asked, and the record say more
         raise ConfigError(f"replay_folds: {replay_folds} folds of the {len(all_models) - n_test} known models of a "
                           f"draw; use at most {len(all_models) - n_test} (or 0: replay on the checkpoint)")
-    s = _Settings(tuple(int(n) for n in ns), held_out_share, seed, tuple(methods), retrain is not None,
-                  tuple(int(n) for n in routing_ns), tuple(fractions), level, n_draws, irt_dim, item_refit,
-                  replay_folds, prior_strength, replay_weight)
+    s = DrawSettings(tuple(int(n) for n in ns), held_out_share, seed, tuple(methods), retrain is not None,
+                     tuple(int(n) for n in routing_ns), tuple(fractions), level, n_draws, irt_dim, item_refit,
+                     replay_folds, prior_strength, replay_weight)
     say = progress or (lambda _m: None)
     if cache is not None:
         clear_stale_temps(cache.folder)  # what a killed run left half-written (saves go through atomic_path)
@@ -426,21 +378,7 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
     if not cells:
         raise DataError(f"no held-out model answered as many pool items as any N asked ({list(ns)}): use smaller "
                         "numbers of answers", field="ns")
-    settings = {"ns": [int(n) for n in ns], "draws": draws, "held_out_share": held_out_share, "n_held_out": n_test,
-                "seed": seed, "methods": list(methods),
-                "routing_ns": [int(n) for n in routing_ns] if retrain and not item_seen else [],
-                "replay_folds": replay_folds, "replay_weight": replay_weight, "fractions": list(fractions),
-                "prior_strength": "chosen per draw and N (item_refit.per_draw)" if prior_strength is None
-                else prior_strength,
-                "level": level, "n_draws": n_draws, "n_boot": n_boot, "irt_dim": irt_dim,
-                "p_irt": f"classical MIRT-2PL (dim {irt_dim}, free item parameters, MAP) fitted on the known models",
-                "gp_irt_lambda": "b^2 / (b^2 + s^2 / n_g): b^2 split-half IRT bias on known models, s^2 item variance",
-                "pool": "the query split's train part; truth = the held-out model's mean label on a benchmark's pool items",
-                "item_refit": {"on": item_refit, "per_draw": refits,
-                               "what": "irtnet's pool items refitted on the known models' answers; the items' prior "
-                                       "sd and the ability prior's kind (then, unless given, its strength) chosen at "
-                                       f"{CHOICE_ANSWERS} answers by two-fold cross-fitting over the known models "
-                                       "(tasks/item_refit.py)"}}
+    settings = settings_record(s, draws, n_test, n_boot, refits, item_seen)
     run = {"draws_computed": draws - read, "draws_from_cache": read,
            "draw_cache": None if cache is None else str(cache.folder)}
     return EstimationEvaluation(cells, summarise(cells), paired_errors(cells, n_boot, seed),
