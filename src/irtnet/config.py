@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from irtnet._io import unique_keys
 from irtnet.errors import ConfigError, DataError
@@ -84,17 +84,21 @@ class StrictConfig(BaseModel):
     def _numpy_scalars(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        return {k: v.item() if type(v).__module__ == "numpy" and hasattr(v, "item") and getattr(v, "ndim", 1) == 0
-                else v for k, v in data.items()}
+        return {k: python_scalar(v) for k, v in data.items()}
+
+
+def python_scalar(value: Any) -> Any:
+    """The Python number a numpy scalar holds (np.int64(3) -> 3); any other value as it is."""
+    is_scalar = type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0
+    return value.item() if is_scalar else value
 
 
 HOLDOUT_FRACTIONS = (0.9, 0.1, 0.0)  # a benchmark split's default: training and validation of the other benchmarks
 
 
-class DataConfig(BaseModel, metaclass=RefusedAsConfigError):
-    """Which table, which encoder, and how queries are split."""
-
-    model_config = ConfigDict(extra="forbid")
+class DataConfig(StrictConfig, metaclass=RefusedAsConfigError):
+    """Which table, which encoder, and how queries are split. Strict (`StrictConfig`): `seed = true` or `"3"`,
+    `stratify = "no"` or `0`, and `fractions = [true, false, false]` are refused, not coerced."""
 
     table: str = Field(description="path of a response table (.parquet) written by `irtnet data import`")
     encoder: str = "all-MiniLM-L6-v2"
@@ -111,6 +115,17 @@ class DataConfig(BaseModel, metaclass=RefusedAsConfigError):
                           "these is a test query and none is trained on")
     seed: int = Field(0, ge=0, description="seed of the split (a whole number of at least 0)")
     stratify: bool = True
+
+    @field_validator("fractions", "holdout_benchmark", mode="before")
+    @classmethod
+    def _sequences(cls, value: Any, info: ValidationInfo) -> Any:
+        """A list of fractions (JSON, TOML) as a tuple, a tuple of benchmarks as a list; numpy numbers as Python's
+        (strict validation takes only the declared kind of sequence; its items are still checked strictly)."""
+        if info.field_name == "fractions" and isinstance(value, (list, tuple)):
+            return tuple(python_scalar(v) for v in value)
+        if info.field_name == "holdout_benchmark" and isinstance(value, tuple):
+            return list(value)
+        return value
 
     @field_validator("fractions")
     @classmethod

@@ -47,8 +47,8 @@ def _coverage(n: int, seeds: range) -> tuple[float, float, float]:
 
 @pytest.mark.parametrize("n", [5, 10])
 def test_ninety_percent_intervals_cover_a_planted_truth_about_ninety_percent_of_the_time(n):
-    """Without the unanswered items' own luck (the truth is the share a model got right) they covered 0.82 at
-    n = 10; without the level's jackknife, far less."""
+    """Both the level's luck (shared) and each model's own error count: without the unanswered items' own luck
+    (the truth is the share a model got right, not its chance) the n = 10 intervals fall below this band."""
     coverage, width, wilson = _coverage(n, range(60))
     assert 0.84 <= coverage <= 0.96, coverage
     assert width < wilson  # the prediction carries what the few answers cannot

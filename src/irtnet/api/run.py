@@ -10,19 +10,14 @@
 `train_run` writes everything into a hidden sibling folder and renames it into place when training ends, so
 an interrupted or failed run leaves the directory as it was. An existing run is replaced only with
 `overwrite=True`, and stays intact until the new one is complete; a file, or a folder that is not a run, is never
-replaced, and a place where the run could not be written is refused before the training. Data-parallel training
-(under torchrun, or `nproc` local processes; see `irtnet.training.distributed`) trains on every rank and writes
-from rank 0 only. `Run.open` checks that every file is the one the run wrote (so a split and a model from
-different trainings are never paired) and that the table still has the content it was trained on.
+replaced, and a place where the run could not be written is refused before the training (`api.run_output`).
+Data-parallel training (under torchrun, or `nproc` local processes; see `irtnet.training.distributed`) trains on
+every rank and writes from rank 0 only. `Run.open` checks that every file is the one the run wrote (so a split
+and a model from different trainings are never paired) and that the table still has the content it was trained on.
 """
 
 from __future__ import annotations
 
-import glob
-import hashlib
-import os
-import shutil
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -33,13 +28,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from irtnet._io import clear_stale_temps, current_umask, read_json, recover_dir, swap_dir, write_json
+from irtnet._io import read_json, recover_dir, write_json
 from irtnet._version import __version__
 from irtnet.api.data import as_path, load_table, make_split, prepare, split_datasets, split_kind
+from irtnet.api.run_output import RUN_PARTS, check_writable, refuse_to_replace, staging
 from irtnet.config import DataConfig, deep_update, expect, name_list
 from irtnet.data.dataset import Dataset
 from irtnet.data.pair_split import PairSplit, load_split
-from irtnet.data.provenance import table_fingerprint
+from irtnet.data.provenance import file_sha256, table_fingerprint
 from irtnet.data.splits import QuerySplit
 from irtnet.data.table import ResponseTable
 from irtnet.errors import CheckpointError, ConfigError, DataError
@@ -55,8 +51,6 @@ from irtnet.training.memory import reuse_freed_memory
 from irtnet.training.threads import torch_threads
 
 RUN_FORMAT, RUN_FORMAT_VERSION = "irtnet-run", 1
-#: What a run directory holds besides run.json: one of them without run.json is a damaged or old run.
-_RUN_PARTS = ("config.json", "split.json", "model")
 #: Baselines evaluated beside every trained model by `evaluate_run`: the base rates, and two text-only
 #: references (the benchmark inferred from the text, the nearest training queries) for the names-hidden setting.
 REFERENCE_BASELINES = ("model-benchmark-mean", "inferred-benchmark-rate", "knn", "model-mean")
@@ -147,7 +141,7 @@ class Run:
         for name, digest in manifest["files"].items():
             if not (path / name).is_file():
                 raise CheckpointError(f"{path}: the run is incomplete ({name} is missing)")
-            if _sha256(path / name) != digest:
+            if file_sha256(path / name) != digest:
                 raise CheckpointError(f"{path / name}: changed since the run was written (sha256 differs from "
                                       f"run.json); the split and the model may no longer belong together")
         raw = read_json_object(path / "config.json")
@@ -206,7 +200,7 @@ def is_run_dir(path: str | Path) -> bool:
     path = as_path(path, "the run directory")
     if (path / "run.json").is_file():
         return True
-    return not (path / "checkpoint.json").is_file() and any((path / name).exists() for name in _RUN_PARTS)
+    return not (path / "checkpoint.json").is_file() and any((path / name).exists() for name in RUN_PARTS)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -232,7 +226,7 @@ def _without_manifest(path: Path) -> str:
     """Why the folder `path`, which has no run.json, cannot be opened as a run."""
     if _written_by_0_1(path):
         return "a run written by irtnet 0.1 (no run.json): retrain it with this version"
-    if any((path / name).exists() for name in _RUN_PARTS):
+    if any((path / name).exists() for name in RUN_PARTS):
         return "the run directory lacks run.json (an interrupted or damaged run): retrain it"
     return "not a run directory (no run.json)"
 
@@ -244,14 +238,6 @@ def _written_by_0_1(path: Path) -> bool:
     except DataError:
         return False
     return isinstance(config.get("model"), str)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -268,8 +254,8 @@ def train_run(spec: RunSpec | dict[str, Any], out: str | Path, *, overwrite: boo
     out = as_path(out, "out (the run directory to write)")
     spec = resolve_run(spec)
     recover_dir(out)  # a run that an interrupted overwrite left aside is put back before anything is decided
-    _refuse_to_replace(out, overwrite)
-    _check_writable(out)  # before the training, not after it
+    refuse_to_replace(out, overwrite)
+    check_writable(out)  # before the training, not after it
     device = train_device(spec)
     resolve_device(device)  # a GPU asked for where there is none: refused before the data is read
     if nproc > 1:
@@ -302,98 +288,19 @@ def _train_rank(spec: RunSpec, out: Path, overwrite: bool, progress: bool, reuse
 def _write_run(spec: RunSpec, out: Path, overwrite: bool, predictor: Router, split: QuerySplit | PairSplit,
                fingerprint: str) -> Run:
     run_id = uuid.uuid4().hex
-    with _staging(out, overwrite) as tmp:
+    with staging(out, overwrite) as tmp:
         write_json(tmp / "config.json", spec.model_dump(mode="json"))
         split.save(tmp / "split.json")
         trained = getattr(predictor, "result_", None)
         save_predictor(predictor, tmp / "model", metrics={"val": getattr(trained, "best", {}), "run_id": run_id})
         if getattr(trained, "history", None):
             write_json(tmp / "history.json", trained.history)
-        files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        files = {str(p.relative_to(tmp)): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         write_json(tmp / "run.json", {
             "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "run_id": run_id,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "irtnet_version": __version__,
             "table": {"path": spec.data.table, "fingerprint": fingerprint}, "files": files})
     return Run.open(out)
-
-
-#: What a run directory holds (results added later included): a folder of these names only is a run, perhaps a
-#: damaged one, which --overwrite may replace.
-_RUN_NAMES = frozenset({*_RUN_PARTS, "run.json", "history.json", "evaluation.json"})
-
-
-def _refuse_to_replace(out: Path, overwrite: bool, appeared: bool = False) -> None:
-    """ConfigError unless `out` is absent, an empty folder, or (with `overwrite`) a run directory: a file, or a
-    folder that is not a run, is never replaced (that would delete all it holds), with or without `overwrite`.
-    `appeared`: the check after training, where `out` was made meanwhile."""
-    if not out.exists() and not out.is_symlink():
-        return
-    if not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder; give a new path for the run directory")
-    if not any(out.iterdir()):
-        return
-    if not _holds_a_run(out):
-        raise ConfigError(f"{out}: is a folder that is not a run directory, and writing the run there would delete "
-                          "all it holds; give a new path (--overwrite replaces a run directory only)")
-    if not overwrite:
-        raise ConfigError(f"{out} {'appeared while training' if appeared else 'exists'}; pass --overwrite "
-                          "(overwrite=True) to replace it (the existing run is kept until the new one is complete)")
-
-
-def _holds_a_run(path: Path) -> bool:
-    """A run directory: it has run.json, or (a damaged run, or irtnet 0.1's) it holds a checkpoint in model/ and
-    nothing a run does not hold. A folder holding a config.json only (perhaps the --config being read) is none."""
-    if (path / "run.json").is_file():
-        return True
-    names = {entry.name for entry in path.iterdir()}
-    return names <= _RUN_NAMES and (path / "model" / "checkpoint.json").is_file()
-
-
-def _check_writable(out: Path) -> None:
-    """ConfigError where the run directory `out` could not be written once training ends: a file on its path, a
-    folder without write permission, a name too long for the file system."""
-    above = next((p for p in out.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise ConfigError(f"{out}: cannot write the run directory here: {above} is a file, not a folder")
-    try:
-        if out.parent.is_dir():  # the staging folder itself, made and removed at once
-            os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-        elif above is not None and not os.access(above, os.W_OK | os.X_OK):
-            raise PermissionError(13, "Permission denied")
-    except OSError as exc:
-        raise ConfigError(f"{out}: cannot write the run directory here ({exc.strerror or exc})") from None
-
-
-class _staging:
-    """A hidden sibling folder that becomes `out` on success (rename), and is removed on failure. Such folders
-    that a killed writer left (`.<name>.*.tmp`, untouched for an hour) are removed first, as `atomic_dir` does."""
-
-    def __init__(self, out: Path, overwrite: bool) -> None:
-        self.out, self.overwrite = out, overwrite
-
-    def __enter__(self) -> Path:
-        try:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            clear_stale_temps(self.out.parent, f".{glob.escape(self.out.name)}.*.tmp")
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
-        except OSError as exc:  # the folder changed during training (`_check_writable` passed before it)
-            raise ConfigError(f"{self.out}: cannot write the run directory here ({exc.strerror or exc})") from None
-        os.chmod(self.tmp, 0o777 & ~current_umask())  # mkdtemp makes it private; a run follows the umask
-        return self.tmp
-
-    def __exit__(self, kind: Any, *_: Any) -> None:
-        try:
-            if kind is None:
-                self._publish()
-        finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def _publish(self) -> None:
-        _refuse_to_replace(self.out, self.overwrite, appeared=True)
-        try:
-            swap_dir(self.tmp, self.out)  # the old run, if any, is deleted only once the new one is in place
-        except OSError as exc:
-            raise ConfigError(f"{self.out}: could not move the new run into place ({exc.strerror})") from exc
 
 
 # -------------------------------------------------------------------------------------------- evaluating

@@ -25,10 +25,10 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from irtnet.config import (  # DEFAULT_PRESET: defined there (cheap for the CLI)
-    DEFAULT_PRESET, RefusedAsConfigError, deep_update, expect, validation_brief as brief,
+    DEFAULT_PRESET, RefusedAsConfigError, StrictConfig, deep_update, expect, validation_brief as brief,
 )
 from irtnet.errors import ConfigError
 from irtnet.predictors.base import REGISTRY, Router
@@ -37,10 +37,9 @@ from irtnet.predictors.base import REGISTRY, Router
 _SEED_PARAMS = ("seed", "random_state")
 
 
-class ModelSpec(BaseModel, metaclass=RefusedAsConfigError):
-    """What to build: a registry name, an IrtNet preset, typed overrides and the seed."""
-
-    model_config = ConfigDict(extra="forbid")
+class ModelSpec(StrictConfig, metaclass=RefusedAsConfigError):
+    """What to build: a registry name, an IrtNet preset, typed overrides and the seed. Strict: `seed = true` or
+    `seed = 2.0` is refused, not read as 1 or 2 (`params` are checked when resolved)."""
 
     model: str = Field("irtnet", description="registry name (see `irtnet.predictors.REGISTRY`)")
     preset: str | None = Field(None, description=f"IrtNet preset (default {DEFAULT_PRESET!r}); IrtNet only")
@@ -100,15 +99,22 @@ def _resolve_irtnet(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
     preset = spec.preset or DEFAULT_PRESET
     if preset not in PRESETS:
         raise ConfigError(f"unknown IrtNet preset {preset!r}; presets: {', '.join(sorted(PRESETS))}")
-    if "seed" in train and train["seed"] != spec.seed:
-        raise ConfigError(f"two seeds: params.train.seed = {train['seed']} and seed = {spec.seed}; "
-                          "give the seed once, as `seed`")
+    if "seed" in train:
+        _one_seed(spec, "train.seed", train["seed"])
     try:
         full = IrtNetConfig.model_validate(deep_update(PRESETS[preset].model_dump(), config))
         tcfg = TrainConfig.model_validate({**train, "seed": spec.seed})
     except ValidationError as exc:
         raise ConfigError(f"invalid IrtNet parameters: {brief(exc)}") from exc
     return preset, {"config": full.model_dump(), "train": tcfg.model_dump()}
+
+
+def _one_seed(spec: ModelSpec, name: str, value: Any) -> None:
+    """Refuse a seed in the params (`params.NAME = value`) that is not the spec's `seed`."""
+    if value != spec.seed:
+        whose = "" if is_irtnet(spec.model) else f" for {spec.model!r}"
+        raise ConfigError(f"two seeds{whose}: params.{name} = {value} and seed = {spec.seed}; give the seed once, "
+                          "as `seed`")
 
 
 def constructor_parameters(cls: type) -> list[inspect.Parameter]:
@@ -128,9 +134,8 @@ def _resolve_constructor(spec: ModelSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for p in params:
         if p.name in _SEED_PARAMS:
-            if p.name in spec.params and spec.params[p.name] != spec.seed:
-                raise ConfigError(f"two seeds for {spec.model!r}: params.{p.name} = {spec.params[p.name]} and "
-                                  f"seed = {spec.seed}; give the seed once, as `seed`")
+            if p.name in spec.params:
+                _one_seed(spec, p.name, spec.params[p.name])
             out[p.name] = spec.seed
         elif p.name in spec.params:
             out[p.name] = spec.params[p.name]
@@ -191,7 +196,8 @@ def model_spec_from(base: ModelSpec | dict[str, Any] | None = None, *, model: st
                     lr: float | None = None, groups: bool | None = None, progress: bool | None = None,
                     device: str | None = None, bf16: bool | None = None, base_names_model: bool = False) -> ModelSpec:
     """A ModelSpec from a file's settings (`base`) overridden by command-line flags. `--model` may not contradict
-    a model the file names (`base_names_model`); otherwise it starts a fresh spec for that model."""
+    a model the file names (`base_names_model`); otherwise it starts a fresh spec for that model. `--preset` and
+    `--seed` also replace what a run's config.json spells out from its own (`_with_preset`, `_with_seed`)."""
     try:
         spec = base if isinstance(base, ModelSpec) else ModelSpec.model_validate(base or {})
     except ValidationError as exc:
@@ -201,6 +207,58 @@ def model_spec_from(base: ModelSpec | dict[str, Any] | None = None, *, model: st
         if named:
             raise ConfigError(f"--model {model} conflicts with the config file's model {spec.model!r}")
         spec = ModelSpec(model=model)
-    update = {k: v for k, v in (("preset", preset), ("seed", seed)) if v is not None}
-    return apply_flags(spec.model_copy(update=update), epochs=epochs, lr=lr, groups=groups, progress=progress,
-                       device=device, bf16=bf16)
+    if preset is not None:
+        spec = _with_preset(spec, preset)
+    if seed is not None:
+        spec = _with_seed(spec, seed)
+    return apply_flags(spec, epochs=epochs, lr=lr, groups=groups, progress=progress, device=device, bf16=bf16)
+
+
+def _with_preset(spec: ModelSpec, preset: str) -> ModelSpec:
+    """`spec` on the IrtNet preset `preset`. A `params.config` that spells out the whole network (a run's
+    config.json) holds its own preset's values beside its overrides: those values give way to the new preset's,
+    and only the overrides (values that differ from its preset's) are kept, so the preset recorded is the network
+    trained. A partial `params.config` (written by hand) holds overrides only, all kept over the new preset."""
+    config, old = spec.params.get("config"), spec.preset or DEFAULT_PRESET
+    if preset == old or not isinstance(config, dict) or not config or not is_irtnet(spec.model):
+        return spec.model_copy(update={"preset": preset})
+    from irtnet.models.irtnet import PRESETS
+
+    if old not in PRESETS:
+        raise ConfigError(f"unknown IrtNet preset {old!r}; presets: {', '.join(sorted(PRESETS))}")
+    base = PRESETS[old].model_dump()
+    if not set(base) <= set(config):
+        return spec.model_copy(update={"preset": preset})
+    return spec.model_copy(update={"preset": preset, "params": {**spec.params, "config": _overrides(config, base)}})
+
+
+def _overrides(config: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The entries of `config` (nested) that differ from `base` (a bool is never the same as a number)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        was = base.get(key, inspect.Parameter.empty)
+        if isinstance(value, dict) and isinstance(was, dict):
+            if inner := _overrides(value, was):
+                out[key] = inner
+        elif value != was or isinstance(value, bool) != isinstance(was, bool):
+            out[key] = value
+    return out
+
+
+def _with_seed(spec: ModelSpec, seed: int) -> ModelSpec:
+    """`spec` seeded with `seed` (a command-line --seed) everywhere it carries a seed: `seed`, and the copies its
+    params spell out (a run's config.json: IrtNet's `params.train.seed`, another model's `seed` or
+    `random_state`), so a run can be trained again with a new seed. Seeds of the file that disagree with each
+    other are still refused, as without the flag ("two seeds")."""
+    params = dict(spec.params)
+    if is_irtnet(spec.model):
+        train = params.get("train")
+        if isinstance(train, dict) and "seed" in train:
+            _one_seed(spec, "train.seed", train["seed"])
+            params["train"] = {**train, "seed": seed}
+    else:
+        for name in _SEED_PARAMS:
+            if name in params:
+                _one_seed(spec, name, params[name])
+                params[name] = seed
+    return spec.model_copy(update={"seed": seed, "params": params})
