@@ -199,3 +199,16 @@ def test_the_interval_refuses_a_level_it_cannot_read(level):
     prob, labels = _bench(7, n_items=30)
     with pytest.raises(ConfigError, match="--level must be a number between 0 and 1"):
         anchored_interval(prob, labels, np.arange(5), level=level)
+
+
+def test_one_models_missing_chance_leaves_the_others_intervals_as_they_were():
+    """The level's luck is scaled to each model against the models' mean sensitivity: a NaN chance of one model
+    made that mean NaN and took the shared part from every other model."""
+    prob, labels = _bench(8, n_items=40, n_models=6)
+    rows = np.arange(10)
+    before = anchored_interval(prob, labels, rows, counted=np.ones(labels.shape, bool))
+    prob = prob.copy()
+    prob[30, 5] = np.nan
+    after = anchored_interval(prob, labels, rows, counted=np.ones(labels.shape, bool))
+    for b, a in zip(before, after):
+        np.testing.assert_allclose(a[:5], b[:5], atol=0.02)

@@ -171,8 +171,10 @@ def anchored_interval(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
                      for part in parts])
     z = logit(np.asarray(prob, np.float64))
     shifted = sigmoid(z + d)
-    slope = np.where(free, shifted * (1 - shifted), 0.0).sum(axis=0) / np.maximum(free.sum(axis=0), 1)
-    scale = (slope / slope.mean()) ** 2 if slope.mean() > 0 else np.zeros_like(slope)
+    # how far a logit of shift moves each model's accuracy: p (1 - p) over its unanswered share of its cells
+    slope = np.where(free, shifted * (1 - shifted), 0.0).sum(axis=0) / n_counted
+    moved = slope[np.isfinite(slope) & (free.sum(axis=0) > 0)]  # a model with nothing left to estimate moves not
+    scale = (slope / moved.mean()) ** 2 if len(moved) and moved.mean() > 0 else np.zeros_like(slope)
     shared = (len(parts) - 1) / len(parts) * float(np.sum((reps - reps.mean()) ** 2)) * scale
     whole = sigmoid(z + level_shift(prob[rows], labels[rows]))
     unapplied = np.where(free, whole - shifted, 0.0).sum(axis=0) / n_counted
