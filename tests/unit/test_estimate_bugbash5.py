@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -94,7 +93,7 @@ def test_a_pool_file_benchmark_named_as_the_overall_row_is_refused_naming_its_ro
     pool = tmp_path / "pool.jsonl"
     pool.write_text('{"text": "algebra question: solve x", "benchmark": "algebra"}\n'
                     f'{{"text": "biology question: cell", "benchmark": "{OVERALL}"}}\n')
-    message = rf"pool.jsonl, line 2, field 'benchmark': '\(all benchmarks\)' is the name of the estimate's overall row"
+    message = r"pool.jsonl, line 2, field 'benchmark': '\(all benchmarks\)' is the name of the estimate's overall row"
     with pytest.raises(DataError, match=message):
         plan(run_dir / "model", 1, pool=pool)
     answers = tmp_path / "answers.jsonl"
