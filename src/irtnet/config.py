@@ -119,8 +119,10 @@ class DataConfig(StrictConfig, metaclass=RefusedAsConfigError):
     @field_validator("fractions", "holdout_benchmark", mode="before")
     @classmethod
     def _sequences(cls, value: Any, info: ValidationInfo) -> Any:
-        """A list of fractions (JSON, TOML) as a tuple, a tuple of benchmarks as a list; numpy numbers as Python's
+        """A list (JSON, TOML) or 1-d numpy array of fractions as a tuple, a tuple of benchmarks as a list; numpy numbers as Python's
         (strict validation takes only the declared kind of sequence; its items are still checked strictly)."""
+        if info.field_name == "fractions" and type(value).__module__ == "numpy" and getattr(value, "ndim", 0) == 1:
+            value = list(value)  # a numpy array of fractions: its items as numpy scalars, booleans still refused
         if info.field_name == "fractions" and isinstance(value, (list, tuple)):
             return tuple(python_scalar(v) for v in value)
         if info.field_name == "holdout_benchmark" and isinstance(value, tuple):

@@ -152,6 +152,23 @@ def test_a_seed_dropped_then_given_back_gets_its_split_records_back_from_the_cac
     assert {name: (out / "splits" / name).read_text() for name in _splits(out)} == first
 
 
+def test_a_draw_that_fails_leaves_no_split_record_of_an_earlier_run(tmp_path, table_path, monkeypatch):
+    """A failed draw (e.g. an empty part) wrote nothing and kept the earlier run's record of the same name."""
+    import irtnet.api.compare as compare
+
+    out = tmp_path / "run"
+    run_comparison(_spec(table_path, [0]), out)
+    assert _splits(out) == ["syn-pair-seed0.json", "syn-query-seed0.json"]
+
+    def fails(table, setting, *args, **kwargs):
+        raise ValueError("empty test part")
+
+    monkeypatch.setattr(compare, "draw_split", fails)
+    result = run_comparison(_spec(table_path, [0]), out, force=True)
+    assert _splits(out) == []  # was: both records of the first run kept
+    assert any(c.error and "empty test part" in c.error for c in result.cells)
+
+
 def test_a_split_record_holds_the_ids_the_cells_were_scored_on(tmp_path, table_path):
     out = tmp_path / "run"
     run_comparison(_spec(table_path, [3], folds=2), out)

@@ -70,13 +70,28 @@ def test_the_cli_retrains_a_run_with_the_seed_given(tmp_path, table_path):
     assert (written["model"]["seed"], written["model"]["params"]["seed"], written["data"]["seed"]) == (5, 5, 5)
 
 
-@pytest.mark.parametrize("seed", [None, 5])
-def test_a_file_whose_own_seeds_disagree_is_still_refused(table_path, seed):
+def test_a_file_whose_own_seeds_disagree_is_still_refused(table_path):
     file = {"model": {"preset": "small", "params": {"train": {"seed": 3}}}}
     with pytest.raises(ConfigError, match=r"two seeds: params.train.seed = 3 and seed = 0; give the seed once"):
-        resolve_run(run_spec_from(table_path, file, seed=seed))
-    with pytest.raises(ConfigError, match=r"two seeds for 'random': params.seed = 1 and seed = 2"):
-        model_spec_from({"model": "random", "params": {"seed": 1}, "seed": 2}, seed=5)
+        resolve_run(run_spec_from(table_path, file))  # no --seed: the params' seed against the default 0
+    for seed in (None, 5):
+        with pytest.raises(ConfigError, match=r"two seeds: params.train.seed = 3 and seed = 1; give the seed once"):
+            resolve_spec(model_spec_from({"params": {"train": {"seed": 3}}, "seed": 1}, seed=seed))
+        with pytest.raises(ConfigError, match=r"two seeds for 'random': params.seed = 1 and seed = 2"):
+            resolve_spec(model_spec_from({"model": "random", "params": {"seed": 1}, "seed": 2}, seed=seed))
+
+
+@pytest.mark.parametrize(("file", "where"), [({"params": {"train": {"seed": 3}}}, ("train", "seed")),
+                                             ({"model": "random", "params": {"seed": 3}}, ("seed",))])
+@pytest.mark.parametrize("seed", [3, 5])
+def test_a_seed_in_the_params_takes_the_flag_when_the_file_gives_no_seed(file, where, seed):
+    """`{"params": {"train": {"seed": 3}}}` with --seed 3 said "two seeds: params.train.seed = 3 and seed = 0",
+    a seed 0 nobody wrote: the flag's seed applies everywhere."""
+    full = resolve_spec(model_spec_from(file, seed=seed))
+    recorded = full.params
+    for key in where:
+        recorded = recorded[key]
+    assert (full.seed, recorded) == (seed, seed)
 
 
 # ----------------------------------------------------------------------------------- 2. --preset on a run
@@ -96,6 +111,15 @@ def test_a_hand_written_partial_config_keeps_every_value_over_a_new_preset(table
     spec = resolve_run(run_spec_from(table_path, file, preset="default"))
     assert spec.model.preset == "default" and spec.model.params["config"]["dim"] == 8
     assert spec.model.params["config"]["moe"] == PRESETS["default"].moe.model_dump()
+
+
+def test_a_run_config_written_before_a_field_was_added_takes_a_new_preset(tmp_path, table_path):
+    """A run's config.json without `rank_weight` (written before it was added) counted as hand-written: `--preset
+    default` on a small run recorded default and kept small's dim 8, moe and the rest."""
+    file = _run_config(tmp_path, table_path, preset="small", params={"config": {"group_dim": 4}})
+    del file["model"]["params"]["config"]["rank_weight"]
+    config = resolve_run(run_spec_from(table_path, file, preset="default")).model.params["config"]
+    assert config == {**PRESETS["default"].model_dump(), "group_dim": 4}
 
 
 def test_the_shipped_model_config_still_loads():
@@ -127,6 +151,15 @@ def test_data_config_still_takes_lists_ints_and_numpy_numbers():
     assert type(config.seed) is int
     assert DataConfig(table="t.parquet", fractions=(np.float32(0.5), 0.25, 0.25)).fractions == (0.5, 0.25, 0.25)
     assert run_spec({"data": {"table": "t", "fractions": [0.8, 0.2, 0], "stratify": False}}).data.stratify is False
+
+
+def test_data_config_takes_a_numpy_array_of_fractions_but_not_of_booleans():
+    """`fractions=np.array([.8, .1, .1])` said "Input should be a valid tuple" (accepted before)."""
+    config = DataConfig(table="t", fractions=np.array([0.8, 0.1, 0.1]))
+    assert config.fractions == (0.8, 0.1, 0.1) and all(type(f) is float for f in config.fractions)
+    assert DataConfig(table="t", fractions=np.array([1, 0, 0])).fractions == (1.0, 0.0, 0.0)
+    with pytest.raises(ConfigError, match=r"fractions\.0: Input should be a valid number"):
+        DataConfig(table="t", fractions=np.array([True, False, False]))
 
 
 @pytest.mark.parametrize("seed", [True, 2.0, "2"])

@@ -214,11 +214,13 @@ class _Runner:
             for seed, fold in draws(self.spec, setting):
                 splits: dict[str, SplitData] = {}
                 # written for every draw of the spec, its cells cached or not: splits/ is the one record of its ids
+                record = self.out / "splits" / split_file(ds.name, setting, seed, fold)
                 try:
                     drawn: Drawn | Exception = draw_split(table, setting, seed, self.spec, fold)
-                    write_json(self.out / "splits" / split_file(ds.name, setting, seed, fold), drawn[1])
+                    write_json(record, drawn[1])
                 except Exception as exc:  # noqa: BLE001 - e.g. an empty part: each cell computed says so, as before
                     drawn = exc
+                    record.unlink(missing_ok=True)  # no draw, no record: never an earlier run's beside this run's
 
                 def split_for(encoder: str, setting: Setting = setting, seed: int = seed, fold: int | None = fold,
                               drawn: Drawn | Exception = drawn) -> SplitData:

@@ -140,7 +140,7 @@ def remove_stale_records(spec: CompareSpec, out: Path) -> None:
     renamed or dropped, fewer seeds or folds, a setting no entry has now), so that neither folder shows an old
     record beside the new ones. Only files of the names these folders' writers give are touched. Every split
     record the spec still names is this run's: one is written for every draw of the spec (`draw_split`), whether its
-    cells are computed or read from the cache."""
+    cells are computed or read from the cache, and removed where the draw fails (`Comparison.dataset_cells`)."""
     keep = {"datasets": {f"{ds.name}.json" for ds in spec.datasets},
             "splits": {split_file(ds.name, setting, seed, fold) for ds in spec.datasets
                        for setting in ("query", "pair") if any(setting in settings_of(m) for m in spec.models)

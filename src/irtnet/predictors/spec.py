@@ -218,7 +218,10 @@ def _with_preset(spec: ModelSpec, preset: str) -> ModelSpec:
     """`spec` on the IrtNet preset `preset`. A `params.config` that spells out the whole network (a run's
     config.json) holds its own preset's values beside its overrides: those values give way to the new preset's,
     and only the overrides (values that differ from its preset's) are kept, so the preset recorded is the network
-    trained. A partial `params.config` (written by hand) holds overrides only, all kept over the new preset."""
+    trained. A partial `params.config` (written by hand) holds overrides only, all kept over the new preset.
+    The rule: a config is spelled out when every key it has is a field of the old preset's network and it holds
+    more than half of them; so a run written before a field was added (e.g. without `rank_weight`) still counts
+    as spelled out, while a hand-written config names a few fields only."""
     config, old = spec.params.get("config"), spec.preset or DEFAULT_PRESET
     if preset == old or not isinstance(config, dict) or not config or not is_irtnet(spec.model):
         return spec.model_copy(update={"preset": preset})
@@ -227,7 +230,7 @@ def _with_preset(spec: ModelSpec, preset: str) -> ModelSpec:
     if old not in PRESETS:
         raise ConfigError(f"unknown IrtNet preset {old!r}; presets: {', '.join(sorted(PRESETS))}")
     base = PRESETS[old].model_dump()
-    if not set(base) <= set(config):
+    if not set(config) <= set(base) or 2 * len(config) <= len(base):
         return spec.model_copy(update={"preset": preset})
     return spec.model_copy(update={"preset": preset, "params": {**spec.params, "config": _overrides(config, base)}})
 
@@ -249,16 +252,19 @@ def _with_seed(spec: ModelSpec, seed: int) -> ModelSpec:
     """`spec` seeded with `seed` (a command-line --seed) everywhere it carries a seed: `seed`, and the copies its
     params spell out (a run's config.json: IrtNet's `params.train.seed`, another model's `seed` or
     `random_state`), so a run can be trained again with a new seed. Seeds of the file that disagree with each
-    other are still refused, as without the flag ("two seeds")."""
-    params = dict(spec.params)
+    other are still refused, as without the flag ("two seeds"); a seed in the params is compared with the file's
+    `seed` only when the file wrote one (else `seed` is the default 0, which nobody gave)."""
+    params, written = dict(spec.params), "seed" in spec.model_fields_set
     if is_irtnet(spec.model):
         train = params.get("train")
         if isinstance(train, dict) and "seed" in train:
-            _one_seed(spec, "train.seed", train["seed"])
+            if written:
+                _one_seed(spec, "train.seed", train["seed"])
             params["train"] = {**train, "seed": seed}
     else:
         for name in _SEED_PARAMS:
             if name in params:
-                _one_seed(spec, name, params[name])
+                if written:
+                    _one_seed(spec, name, params[name])
                 params[name] = seed
     return spec.model_copy(update={"seed": seed, "params": params})
