@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from anchor_fixtures import run_with_texts, write_answers
+
 from irtnet.cli.main import app
 from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError
@@ -121,24 +123,10 @@ def test_evaluate_benchmarks_scores_the_coverage_of_the_first_predictor_and_of_t
 @pytest.fixture(scope="module")
 def run_and_texts(tmp_path_factory):
     """A tiny run, 30 of its table's texts with ids, and its models' answers on the first 10."""
-    from irtnet.api.run import RunSpec, train_run
-    from irtnet.config import DataConfig
-    from irtnet.predictors.spec import ModelSpec
-
     root = tmp_path_factory.mktemp("intervals")
-    synth = make_synthetic(n_models=5, n_queries=200, n_benchmarks=2, dim=2, feature_dim=6, seed=3)
-    synth.table.to_parquet(root / "t.parquet")
-    spec = RunSpec(data=DataConfig(table=str(root / "t.parquet"), encoder="hashing-32"),
-                   model=ModelSpec(preset="small", params={"train": {"epochs": 2, "progress": False}}), threads=1)
-    train_run(spec, root / "run", progress=False)
-    table = synth.table
-    queries = table.queries.drop_duplicates("query").head(30)
-    (root / "t.jsonl").write_text("".join(json.dumps({"id": q, "text": t}) + "\n"
-                                          for q, t in zip(queries["query"], queries["text"])))
-    labels = table.label_matrix()[table.query_vocab.index(list(queries["query"]))]
-    rows = [{"model": m, "id": q, "correct": float(labels[i, j])} for i, q in enumerate(queries["query"][:10])
-            for j, m in enumerate(table.model_vocab.to_list()) if not np.isnan(labels[i, j])]
-    (root / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rows, _, _ = run_with_texts(root, n_texts=30, seed=3, n_queries=200)
+    first_ten = list(dict.fromkeys(r["id"] for r in rows))[:10]
+    write_answers(root / "a.jsonl", [r for r in rows if r["id"] in first_ten])
     return root
 
 

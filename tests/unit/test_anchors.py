@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from anchor_fixtures import run_with_texts, write_answers
+
 from irtnet.cli.main import app
 from irtnet.data.dataset import Dataset
 from irtnet.data.synthetic import make_synthetic
@@ -110,47 +112,22 @@ def test_the_crossed_interval_counts_the_draws_luck_that_a_models_only_interval_
 @pytest.fixture(scope="module")
 def anchored(tmp_path_factory):
     """A run, and one benchmark's texts (with ids) with the table's own answers of its models on them."""
-    import json
-
-    from irtnet.api.run import RunSpec, train_run
-    from irtnet.config import DataConfig
-    from irtnet.predictors.spec import ModelSpec
-
     root = tmp_path_factory.mktemp("anchored")
-    synth = make_synthetic(n_models=5, n_queries=240, n_benchmarks=2, dim=2, feature_dim=6, seed=1)
-    synth.table.to_parquet(root / "t.parquet")
-    spec = RunSpec(data=DataConfig(table=str(root / "t.parquet"), encoder="hashing-32"),
-                   model=ModelSpec(preset="small", params={"train": {"epochs": 2, "progress": False}}), threads=1)
-    train_run(spec, root / "run", progress=False)
-    table = synth.table
-    queries = table.queries.drop_duplicates("query").head(40)
-    (root / "t.jsonl").write_text("".join(json.dumps({"id": q, "text": t}) + "\n"
-                                          for q, t in zip(queries["query"], queries["text"])))
-    labels = table.label_matrix()[table.query_vocab.index(list(queries["query"]))]
-    models = table.model_vocab.to_list()
-    rows = [{"model": m, "id": q, "correct": float(labels[i, j])} for i, q in enumerate(queries["query"])
-            for j, m in enumerate(models) if not np.isnan(labels[i, j])]
+    rows, labels, models = run_with_texts(root, n_texts=40, seed=1)
     return root, rows, labels, models
-
-
-def _answers(path, rows):
-    import json
-
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 def test_every_text_answered_gives_each_models_own_accuracy_and_a_few_move_the_prediction(anchored, tmp_path):
     from irtnet.api.experiments import anchored_benchmark, predict_benchmark
 
     root, rows, labels, models = anchored
-    full = anchored_benchmark(root / "run", root / "t.jsonl", _answers(tmp_path / "all.jsonl", rows))
+    full = anchored_benchmark(root / "run", root / "t.jsonl", write_answers(tmp_path / "all.jsonl", rows))
     assert full.n_items_answered == 40 and full.answered == {m: 40 for m in models}
     np.testing.assert_allclose([a for _, a in sorted(full.ranked)],
                                [labels[:, models.index(m)].mean() for m in sorted(models)], atol=1e-12)
     first_five = list(dict.fromkeys(r["id"] for r in rows))[:5]
     few = [r for r in rows if r["id"] in first_five]
-    some = anchored_benchmark(root / "run", root / "t.jsonl", _answers(tmp_path / "few.jsonl", few))
+    some = anchored_benchmark(root / "run", root / "t.jsonl", write_answers(tmp_path / "few.jsonl", few))
     _, plain, _ = predict_benchmark(root / "run", root / "t.jsonl")
     assert some.n_items_answered == 5 and dict(some.ranked) != dict(plain)
 
@@ -164,7 +141,7 @@ def test_every_text_answered_gives_each_models_own_accuracy_and_a_few_move_the_p
 ])
 def test_bad_anchor_answers_are_refused_naming_the_record(anchored, tmp_path, change, message):
     root, rows, _, _ = anchored
-    path = _answers(tmp_path / "a.jsonl", change(rows[:6]))
+    path = write_answers(tmp_path / "a.jsonl", change(rows[:6]))
     out = CliRunner().invoke(app, ["predict-benchmark", str(root / "run"), str(root / "t.jsonl"), "--answers",
                                    str(path)])
     assert out.exit_code == 2 and message in " ".join(out.output.split()) and "a.jsonl, line" in out.output
@@ -174,8 +151,9 @@ def test_the_command_writes_what_the_answers_were(anchored, tmp_path):
     import json
 
     root, rows, _, models = anchored
+    answers = write_answers(tmp_path / "a.jsonl", rows[:12])
     out = CliRunner().invoke(app, ["predict-benchmark", str(root / "run"), str(root / "t.jsonl"), "--answers",
-                                   str(_answers(tmp_path / "a.jsonl", rows[:12])), "--json", str(tmp_path / "o.json")])
+                                   str(answers), "--json", str(tmp_path / "o.json")])
     assert out.exit_code == 0, out.output
     doc = json.loads((tmp_path / "o.json").read_text())
     assert doc["n_items_answered"] == len({r["id"] for r in rows[:12]}) and sum(doc["answered"].values()) == 12
