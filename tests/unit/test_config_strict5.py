@@ -169,3 +169,24 @@ def test_a_model_seed_must_be_a_whole_number(seed):
     with pytest.raises(ConfigError, match="invalid model settings: seed: Input should be a valid integer"):
         model_spec_from({"seed": seed})
     assert ModelSpec(seed=np.int64(2)).seed == 2
+
+
+def test_a_task_command_without_seed_keeps_the_config_files_seed(tmp_path):
+    """--seed defaulted to 0 on the task commands, so a --config file's `seed = 3` was silently replaced by 0."""
+    from irtnet.cli.tasks import _model
+
+    path = tmp_path / "m.toml"
+    path.write_text('model = "irtnet"\nseed = 3\n')
+    assert _model(path, "irtnet", None, None, None, None, None).seed == 3
+    assert _model(path, "irtnet", None, 5, None, None, None).seed == 5
+    assert _model(None, "irtnet", None, None, None, None, None).seed == 0
+
+
+def test_no_task_command_fills_in_a_seed_that_would_replace_the_files():
+    import inspect
+
+    from irtnet.cli import estimation, tasks
+
+    commands = [tasks.evaluate_benchmarks, tasks.evaluate_onboarding, estimation.evaluate_estimation,
+                estimation.data_efficiency]
+    assert all(inspect.signature(c).parameters["seed"].default is None for c in commands)

@@ -58,7 +58,7 @@ def evaluate_estimation(
     figures: FiguresOpt = True,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
     model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
-    lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = None,
+    lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = None, threads: ThreadsOpt = None,
 ) -> None:
     """Hold out a third of the models, train on the rest and estimate each held-out model's accuracy on every
     benchmark from N answers: irtnet beside sample means, tinyBenchmarks (anchor, p-IRT, gp-IRT), HierShrink
@@ -98,7 +98,7 @@ def data_efficiency(
     figures: FiguresOpt = True,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
     model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
-    lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = None,
+    lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = None, threads: ThreadsOpt = None,
 ) -> None:
     """Train each model on nested, benchmark-stratified shares of the training queries and score accuracy and
     AUC on the same test queries, with the benchmark known and text only."""
@@ -113,6 +113,7 @@ def data_efficiency(
     if figures:
         efficiency_outputs(out)
     specs = [_model(config, model, preset, seed, epochs, lr, groups)]
+    seed = specs[0].seed  # the flag's, else the --config file's, else 0
     specs += [ModelSpec(model=name, seed=seed) for name in csv_list(baselines) or []]
     result = run(table, specs, encoder, fractions=shares, seed=seed, threads=threads, out=out,
                  beside=(lambda doc: efficiency_files(doc, out)) if figures else None,

@@ -25,13 +25,16 @@ EpochsOpt = Annotated[Optional[int], Opt(help="maximum epochs")]
 LrOpt = Annotated[Optional[float], Opt(help="learning rate")]
 GroupsOpt = Annotated[Optional[bool], Opt("--groups/--no-groups", help="benchmark names enter IrtNet (hidden "
                                           "where the protocol says); default: as the preset says")]
-SeedOpt = Annotated[int, Opt(help="seed of the split, the held-out draws and every model", min=0)]
+SeedOpt = Annotated[Optional[int], Opt(help="seed of the split, the held-out draws and every model [default: the "
+                                            "--config file's seed, else 0]", min=0)]
 ThreadsOpt = Annotated[Optional[int], Opt(help="torch threads (default: torch's)")]
 EncoderOpt = Annotated[str, Opt(help="text encoder")]
 
 
-def _model(config: Path | None, model: str, preset: str | None, seed: int, epochs: int | None, lr: float | None,
-           groups: bool | None) -> Any:
+def _model(config: Path | None, model: str, preset: str | None, seed: int | None, epochs: int | None,
+           lr: float | None, groups: bool | None) -> Any:
+    """The model spec of a task command: the --config file's, overridden by the flags (`seed` None: the file's
+    seed, else 0)."""
     from irtnet.config import read_config_file
     from irtnet.predictors.spec import model_spec_from
 
@@ -113,7 +116,7 @@ def evaluate_benchmarks(
                                                  "and a rerun reads it")] = Path("benchmark_eval.json"),
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
     model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
-    lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = None,
+    lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = None, threads: ThreadsOpt = None,
     baselines: Annotated[Optional[str], Opt(help="comma-separated registry names (default: every predictor that "
                                                   "can score an unseen query)")] = None,
     benchmarks: Annotated[Optional[str], Opt(help="comma-separated benchmarks to hold out (default all)")] = None,
@@ -213,7 +216,7 @@ def evaluate_onboarding(
     retrain_epochs: Annotated[int, Opt(help="epochs of the retrain-with-K-answers reference (0: skip it)")] = 0,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
     model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
-    lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = None,
+    lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = None, threads: ThreadsOpt = None,
 ) -> None:
     """Hold out models, train on the rest, onboard each held-out model from K answers (adaptive vs random)
     and score it on unseen queries; optionally beside retraining with the K answers included."""
