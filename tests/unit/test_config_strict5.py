@@ -190,3 +190,19 @@ def test_no_task_command_fills_in_a_seed_that_would_replace_the_files():
     commands = [tasks.evaluate_benchmarks, tasks.evaluate_onboarding, estimation.evaluate_estimation,
                 estimation.data_efficiency]
     assert all(inspect.signature(c).parameters["seed"].default is None for c in commands)
+
+
+def test_a_task_command_without_model_keeps_the_config_files_model(tmp_path):
+    """--model defaulted to irtnet on the task commands, so a --config file naming knn was refused as a conflict."""
+    import inspect
+
+    from irtnet.cli import estimation, tasks
+    from irtnet.cli.tasks import _model
+
+    path = tmp_path / "m.toml"
+    path.write_text('model = "knn"\n')
+    assert _model(path, None, None, None, None, None, None).model == "knn"
+    assert _model(None, None, None, None, None, None, None).model == "irtnet"
+    commands = [tasks.evaluate_benchmarks, tasks.evaluate_onboarding, estimation.evaluate_estimation,
+                estimation.data_efficiency]
+    assert all(inspect.signature(c).parameters["model"].default is None for c in commands)

@@ -57,7 +57,7 @@ def evaluate_estimation(
                                            "out in turn ('auto')")] = "auto",
     figures: FiguresOpt = True,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
-    model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
+    model: ModelOpt = None, preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
     lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = None, threads: ThreadsOpt = None,
 ) -> None:
     """Hold out a third of the models, train on the rest and estimate each held-out model's accuracy on every
@@ -97,7 +97,7 @@ def data_efficiency(
                                                  "0.01,0.02,0.04,0.1,0.25,0.5,1)")] = None,
     figures: FiguresOpt = True,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
-    model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
+    model: ModelOpt = None, preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
     lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = None, threads: ThreadsOpt = None,
 ) -> None:
     """Train each model on nested, benchmark-stratified shares of the training queries and score accuracy and

@@ -17,7 +17,8 @@ Opt = typer.Option
 Arg = typer.Argument
 
 # The model options of the commands that train (the same names and meaning as `irtnet train`'s).
-ModelOpt = Annotated[str, Opt("--model", help="model to train (registry name)")]
+ModelOpt = Annotated[Optional[str], Opt("--model", help="model to train (registry name) [default: the --config "
+                                                          "file's model, else irtnet]")]
 PresetOpt = Annotated[Optional[str], Opt(help="IrtNet preset (default: 'default')")]
 ConfigOpt = Annotated[Optional[Path], Opt(help="JSON/TOML model settings (model, preset, params, seed), or a train "
                                                 "config with only a \\[model] table")]
@@ -31,10 +32,10 @@ ThreadsOpt = Annotated[Optional[int], Opt(help="torch threads (default: torch's)
 EncoderOpt = Annotated[str, Opt(help="text encoder")]
 
 
-def _model(config: Path | None, model: str, preset: str | None, seed: int | None, epochs: int | None,
+def _model(config: Path | None, model: str | None, preset: str | None, seed: int | None, epochs: int | None,
            lr: float | None, groups: bool | None) -> Any:
-    """The model spec of a task command: the --config file's, overridden by the flags (`seed` None: the file's
-    seed, else 0)."""
+    """The model spec of a task command: the --config file's, overridden by the flags (`model` None: the file's
+    model, else irtnet; `seed` None: the file's seed, else 0)."""
     from irtnet.config import read_config_file
     from irtnet.predictors.spec import model_spec_from
 
@@ -115,7 +116,7 @@ def evaluate_benchmarks(
     out: Annotated[Path, OutOpt("--out", "-o", help="JSON file to write; each finished fold is kept in <out>.steps/ "
                                                  "and a rerun reads it")] = Path("benchmark_eval.json"),
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
-    model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
+    model: ModelOpt = None, preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
     lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = None, threads: ThreadsOpt = None,
     baselines: Annotated[Optional[str], Opt(help="comma-separated registry names (default: every predictor that "
                                                   "can score an unseen query)")] = None,
@@ -215,7 +216,7 @@ def evaluate_onboarding(
     prior_kind: Annotated[str, Opt(help="isotropic or population")] = "isotropic",
     retrain_epochs: Annotated[int, Opt(help="epochs of the retrain-with-K-answers reference (0: skip it)")] = 0,
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
-    model: ModelOpt = "irtnet", preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
+    model: ModelOpt = None, preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
     lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = None, threads: ThreadsOpt = None,
 ) -> None:
     """Hold out models, train on the rest, onboard each held-out model from K answers (adaptive vs random)
