@@ -121,14 +121,19 @@ def anchored_accuracies(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarra
         d *= shift_weight(prob[anchors], labels[anchors])
     shifted = sigmoid(logit(np.asarray(prob, np.float64)) + d)
     residual, weight = residual_weights(shifted[anchors], labels[anchors])
-    answered = np.zeros(labels.shape, bool)
-    answered[anchors] = ~np.isnan(labels[anchors])
-    answered &= counted
-    free = counted & ~answered
+    answered, free = _answered_free(labels, anchors, counted)
     n = counted.sum(axis=0)
     corrected = np.clip(shifted + weight * residual, 0.0, 1.0)  # a chance, never above 1 (the answers' ceiling)
     total = np.where(answered, labels, 0.0).sum(axis=0) + np.where(free, corrected, 0.0).sum(axis=0)
     return np.where(n > 0, total / np.maximum(n, 1), np.nan), d
+
+
+def _answered_free(labels: np.ndarray, anchors: np.ndarray, counted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """([Q, M] the counted cells answered on the anchor rows, [Q, M] the counted cells left to estimate)."""
+    answered = np.zeros(labels.shape, bool)
+    answered[anchors] = ~np.isnan(labels[anchors])
+    answered &= counted
+    return answered, counted & ~answered
 
 
 def anchored_interval(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray, chosen: bool = True,
@@ -156,11 +161,8 @@ def anchored_interval(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
     labels = np.asarray(labels, np.float64)
     counted = ~np.isnan(labels) if counted is None else np.asarray(counted, bool)
     acc, d = anchored_accuracies(prob, labels, anchors, chosen, counted)
-    answered = np.zeros(labels.shape, bool)
-    answered[anchors] = ~np.isnan(labels[anchors])
-    answered &= counted
+    answered, free = _answered_free(labels, anchors, counted)
     n_counted = np.maximum(counted.sum(axis=0), 1)
-    free = counted & ~answered
     floor = np.where(answered, labels, 0.0).sum(axis=0) / n_counted
     ceiling = floor + free.sum(axis=0) / n_counted
     rows = np.asarray(anchors)[(~np.isnan(labels[anchors])).any(axis=1)]
