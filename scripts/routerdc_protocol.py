@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from irtnet import api
-from irtnet.config import DataConfig
 from irtnet.data.dataset import Dataset
 from irtnet.data.importers._source import build_table
 from irtnet.data.importers.routerdc import file_records
+from irtnet.data.splits import split_by_query
 from irtnet.data.table import ImportReport
 from irtnet.predictors.spec import ModelSpec, build_predictor
 from irtnet.tasks.evaluate import score_matrix
@@ -90,7 +90,8 @@ def main() -> None:
     rows: dict[str, dict[str, list[float]]] = {}
     per_query: dict[str, list[np.ndarray]] = {}
     for seed in [int(s) for s in args.seeds.split(",")]:
-        split = api.make_split(train_t, DataConfig(table="-", fractions=(0.9, 0.1, 0.0), seed=seed))
+        # no test part: the test files are the test set (api.make_split refuses an empty test part)
+        split = split_by_query(train_t, (0.9, 0.1, 0.0), seed)
         train, val = train_all.select(split.train), train_all.select(split.val)
         for name, spec in entries.items():
             model = build_predictor(spec.model_copy(update={"seed": seed})).fit(train, val)
