@@ -46,10 +46,32 @@ def tensor_mismatch(message: str) -> StateError:
 
 
 class StateDict(dict):
-    """A state's metadata; a missing key raises a `StateError` naming it."""
+    """A state's metadata; a missing key raises a `StateError` naming it; the keys looked at (read, `get`, `in`)
+    are recorded, so a key that no `from_state` looked at is known afterwards (`unread`) and refused."""
+
+    def __init__(self, meta: Mapping[str, Any]) -> None:
+        super().__init__(meta)
+        self.read: set[str] = set()
 
     def __missing__(self, key: str) -> Any:
         raise StateError(f"state has no key {key!r}")
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.read.add(key)
+        return super().__contains__(key)
+
+    @property
+    def unread(self) -> list[str]:
+        return sorted(set(self.keys()) - self.read)
 
 
 class TensorDict(dict):
@@ -147,6 +169,9 @@ def check_encoder(state: Mapping[str, Any]) -> tuple[str | None, int]:
     for field in ("name", "dim"):
         if field not in enc:
             raise StateError(f"state.encoder has no key {field!r}")
+    extra = sorted(str(k) for k in enc if k not in ("name", "dim"))
+    if extra:
+        raise StateError(f"state.encoder has an unknown key {extra[0]!r} (an encoder is its 'name' and 'dim')")
     name, dim = enc["name"], enc["dim"]
     if name is not None and (not isinstance(name, str) or not name):
         raise StateError(f"state.encoder.name must be a string, got {_kind(name)}")
@@ -183,6 +208,98 @@ def check_type(state: Mapping[str, Any], key: str, want: type | tuple[type, ...]
         names = " or ".join(w.__name__ for w in wants)
         raise StateError(f"state.{key} must be {names}, got {_kind(value)}")
     return value
+
+
+def check_history_rows(state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`state.history` as the trainer writes it: one object per epoch, in order (`epoch` 1, 2, ...), each
+    figure a number or null (a NaN)."""
+    history = check_type(state, "history", list)
+    for i, row in enumerate(history):
+        if not isinstance(row, dict):
+            raise StateError("state.history must be a list of objects (one per epoch)")
+        for key, value in row.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise StateError(f"state.history[{i}].{key} must be a number (or null), got {_kind(value)}")
+        epoch = row.get("epoch")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch != i + 1:
+            raise StateError(f"state.history[{i}].epoch must be {i + 1} (one row per epoch, in order), "
+                             f"got {epoch!r}")
+    return history
+
+
+def check_best_epochs(state: Mapping[str, Any]) -> None:
+    """`state.best_epoch` (0 or more, at most the epochs `state.history` records) and `member_best_epochs`
+    (each 0 or more, member 0's the same as `best_epoch`), where the state has them."""
+    best = None
+    if "best_epoch" in state:
+        best = check_type(state, "best_epoch", int)
+        if best < 0:
+            raise StateError(f"state.best_epoch must be 0 or more (the epoch whose weights were kept), got {best}")
+        history = state.get("history")
+        if isinstance(history, list) and best > len(history):
+            raise StateError(f"state.best_epoch is {best}, but state.history records {len(history)} epochs")
+    members = state.get("member_best_epochs")
+    if not isinstance(members, list):
+        return  # absent, or of the wrong type: the model's own check names it
+    for k, epoch in enumerate(members):
+        if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch < 0:
+            raise StateError(f"state.member_best_epochs[{k}] must be 0 or more, got {epoch}")
+    if best is not None and members and members[0] != best:
+        raise StateError(f"state.member_best_epochs[0] is {members[0]!r}, but state.best_epoch is {best} "
+                         "(both are member 0's best epoch)")
+
+
+_CALIBRATION_PATHS = ("benchmark", "text")
+_CALIBRATION_FIELDS = ("kind", "scale", "shift", "cv_log_loss")
+
+
+def check_calibration(state: Mapping[str, Any]) -> None:
+    """`state.calibration`: for each answer path ("benchmark", "text") an object with a known `kind`
+    (`numeric.CALIBRATIONS`), a positive `scale` and a `shift` that the kind allows ("none": 1 and 0;
+    "temperature": shift 0), and optionally `cv_log_loss` ({kind: number}); every entry "none" where
+    `state.config.calibrate` is false (nothing was calibrated)."""
+    from irtnet.numeric import CALIBRATIONS
+
+    kinds = ", ".join(repr(k) for k in CALIBRATIONS)
+    cal = check_type(state, "calibration", dict)
+    unknown = sorted(str(k) for k in cal if k not in _CALIBRATION_PATHS)
+    if unknown:
+        raise StateError(f"state.calibration has an unknown path {unknown[0]!r} (the paths are 'benchmark' and "
+                         "'text')")
+    config = state.get("config")
+    calibrated = not (isinstance(config, dict) and config.get("calibrate") is False)
+    for path in _CALIBRATION_PATHS:
+        where = f"state.calibration.{path}"
+        entry = cal.get(path)
+        if not isinstance(entry, dict):
+            raise StateError(f"{where} must be an object with 'kind', 'scale' and 'shift', got {_kind(entry)}")
+        extra = sorted(str(k) for k in entry if k not in _CALIBRATION_FIELDS)
+        if extra:
+            raise StateError(f"{where} has an unknown key {extra[0]!r}")
+        for key in ("kind", "scale", "shift"):
+            if key not in entry:
+                raise StateError(f"{where} has no key {key!r}")
+        kind, scale, shift = entry["kind"], entry["scale"], entry["shift"]
+        if not isinstance(kind, str) or kind not in CALIBRATIONS:
+            raise StateError(f"{where}.kind must be one of {kinds}, got {_kind(kind)}")
+        for key, value in (("scale", scale), ("shift", shift)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                raise StateError(f"{where}.{key} must be a finite number, got {_kind(value)}")
+        if not scale > 0:
+            raise StateError(f"{where}.scale must be positive, got {scale!r}")
+        if (kind == "none" and (scale, shift) != (1, 0)) or (kind == "temperature" and shift != 0):
+            fixed = "a scale of 1 and a shift of 0" if kind == "none" else "a shift of 0"
+            raise StateError(f"{where} is of kind {kind!r}, which has {fixed}, but has scale {scale!r} and "
+                             f"shift {shift!r}")
+        if not calibrated and kind != "none":
+            raise StateError(f"{where}.kind is {kind!r}, but state.config.calibrate is false (nothing was "
+                             "calibrated)")
+        losses = entry.get("cv_log_loss")
+        if "cv_log_loss" in entry and (not isinstance(losses, dict) or not all(
+                k in CALIBRATIONS and isinstance(v, (int, float)) and not isinstance(v, bool)
+                for k, v in losses.items())):
+            raise StateError(f"{where}.cv_log_loss must be an object of numbers, one per calibration kind "
+                             f"({kinds}), got {_kind(losses)}")
 
 
 def check_history(state: Mapping[str, Any]) -> list[dict[str, Any]]:
