@@ -3,6 +3,7 @@ fill the embedding cache with the vectors of many texts."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -12,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from irtnet._io import dumps_json
-from irtnet.cli.common import console, friendly_errors, output_option as OutOpt
+from irtnet.cli.common import check_output_path, console, friendly_errors, output_option as OutOpt
 from irtnet.data.formats import AUTO, FORMATS, LABELS, VERSIONS
 
 if TYPE_CHECKING:
@@ -77,10 +78,12 @@ def import_(
     from irtnet.data.importers import detect_format, import_table, parse_options
     from irtnet.data.summary import summarize
 
+    check_output_path(out)  # before the import, which can take minutes, not after it
     if format == AUTO:
         format = detect_format(path)
         console.print(f"detected format: {format}", markup=False, highlight=False)
     options = parse_options(format, option or [])
+    _refuse_overwriting(out, [path, *(options[k] for k in ("texts_file", "mapping") if options.get(k))])
     start = time.perf_counter()
     table = import_table(format, path, **options)
     seconds = time.perf_counter() - start
@@ -126,6 +129,8 @@ def merge(
     from irtnet.data.summary import summarize
     from irtnet.data.table import ResponseTable
 
+    check_output_path(out)  # before the work, not after it
+    _refuse_repeated_inputs(tables)
     inputs = [ResponseTable.read_parquet(p) for p in tables]
     merged = merge_tables(inputs, [str(p) for p in tables], versions=versions, labels=labels)
     merged.to_parquet(out)
@@ -197,6 +202,38 @@ def encode(
     say(f"seconds: {done.seconds:.2f}, {rate} ({done.encoder}, {workers} worker{'s' if workers > 1 else ''}, "
         "encoder start included)")
     say(f"cache: {done.folder}")
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one existing file (through links, `..` or a different spelling)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def _refuse_overwriting(out: Path, sources: list[Any]) -> None:
+    """An output path that is one of the import's input files (its PATH, the archive of ARCHIVE::MEMBER, the
+    texts_file or the mapping) is an error: the table would replace the evaluation logs it was read from."""
+    from irtnet.data.importers._source import split_source
+    from irtnet.errors import DataError
+
+    for source in sources:
+        if _same_file(out, split_source(source)[0]):
+            raise DataError(f"is the input file {str(source)!r}: the table would replace it; give -o another path",
+                            file=str(out))
+
+
+def _refuse_repeated_inputs(tables: list[Path]) -> None:
+    """One table file given twice is an error: every pair would be repeated (and double-counted with --labels
+    counts)."""
+    from irtnet.errors import DataError
+
+    for i, path in enumerate(tables):
+        for earlier in tables[:i]:
+            if _same_file(path, earlier):
+                raise DataError(f"is given twice (also as {str(earlier)!r}): merging a table with itself would "
+                                "repeat every (model, query) pair; give each table once", file=str(path))
 
 
 def _summary_tables(info: TableSummary) -> list[Table]:

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from irtnet.data.formats import LABELS, VERSIONS  # defined there for the CLI's help (no pandas); still importable here
+from irtnet.data.records import note_case_twins
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import ConfigError, DataError
 
@@ -132,7 +133,7 @@ def merge_tables(tables: Sequence[ResponseTable], sources: Sequence[str] | None 
                                         models=models, source=report.source, report=report)
     merged.report.notes.append(f"merged {len(tables)} tables: {merged.n_models} models x {merged.n_queries} "
                                "queries; provenance per model in the models column 'provenance'")
-    return merged
+    return note_case_twins(merged)
 
 
 def _signature(item: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -268,7 +269,8 @@ def _models(tables: Sequence[ResponseTable], entries: list[list[dict[str, Any]]]
                       for i, t in enumerate(tables)], ignore_index=True)
     meta = meta.assign(model=meta["model"].astype(str))
     for column in meta.columns.drop(["model", "_src"]):
-        known = meta.loc[meta[column].notna(), ["model", column, "_src"]].drop_duplicates(["model", column])
+        present = meta.loc[_present(meta[column]), ["model", column, "_src"]]
+        known = present[~present.assign(**{column: present[column].map(_comparable)}).duplicated(["model", column])]
         clash = known[known["model"].duplicated(keep=False)]
         if len(clash):
             a, b = clash.sort_values(["model", "_src"], kind="stable").head(2).to_dict("records")  # one model's
@@ -278,3 +280,16 @@ def _models(tables: Sequence[ResponseTable], entries: list[list[dict[str, Any]]]
                             file=names[b["_src"]], field=column)
     meta = meta.drop(columns=["_src"]).groupby("model", sort=True).first().reset_index()
     return meta.merge(provenance_models(per_model), on="model", how="left")
+
+
+def _present(values: pd.Series) -> np.ndarray:
+    """Cells that hold a value (a list or an object counts as one, even an empty one; None and NaN do not)."""
+    return np.array([isinstance(v, (list, dict)) or not pd.isna(v) for v in values], dtype=bool)
+
+
+def _comparable(value: Any) -> Any:
+    """A metadata value as a hashable key: a list or an object (e.g. a model's `tags`) as its sorted JSON, so two
+    equal ones are one value and two different ones a conflict, never a crash."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value

@@ -101,11 +101,32 @@ def parse_ids(frame: pd.DataFrame, field: str, file: str) -> pd.Series:
     missing = values.isna().to_numpy()
     fail_at(missing, frame, file, field, "missing id: the cell is empty or null", show=False)
     if values.dtype == object:  # JSON sources: an id must be a string or a number, not a list or an object
-        fail_at(values.map(lambda v: isinstance(v, (list, dict, tuple))).to_numpy(dtype=bool), frame, file, field,
+        kind = values.map(lambda v: 1 if isinstance(v, (list, dict, tuple)) else 2 if isinstance(v, bool) else 0)
+        fail_at((kind == 1).to_numpy(dtype=bool), frame, file, field,
                 "an id must be a string or a number, not a list or an object")
+        fail_at((kind == 2).to_numpy(dtype=bool), frame, file, field, _BOOL_ID)
+    fail_at(np.full(len(values), pd.api.types.is_bool_dtype(values.dtype)), frame, file, field, _BOOL_ID)
     out = values.astype(str).str.strip()
     fail_at((out == "").to_numpy(), frame, file, field, "empty id")
     return out
+
+
+_BOOL_ID = "an id must be a string or a number, not true/false (it would become the text 'True' or 'False')"
+
+
+def is_bool(values: pd.Series) -> np.ndarray:
+    """Cells that are booleans (a bool column, or JSON true/false among other values)."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.notna().to_numpy(dtype=bool)
+    if values.dtype == object:
+        return values.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+    return np.zeros(len(values), dtype=bool)
+
+
+def refuse_bool(frame: pd.DataFrame, field: str, file: str, what: str) -> None:
+    """A true/false where `what` (a count, a cost) is expected is an error naming the row: read as 1/0 it would be
+    a guess."""
+    fail_at(is_bool(frame[field]), frame, file, field, f"true/false is not {what}")
 
 
 def parse_number(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
@@ -148,7 +169,9 @@ def parse_fraction(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
 
 
 def parse_counts(frame: pd.DataFrame, k_field: str, n_field: str, file: str) -> tuple[np.ndarray, np.ndarray]:
-    """k-of-n columns: integers with n >= 1 and 0 <= k <= n."""
+    """k-of-n columns: integers with n >= 1 and 0 <= k <= n (true/false is no count)."""
+    refuse_bool(frame, k_field, file, "a count")
+    refuse_bool(frame, n_field, file, "a count")
     k = parse_number(frame, k_field, file)
     n = parse_number(frame, n_field, file)
     fail_at(k != np.round(k), frame, file, k_field, "count is not an integer")
@@ -159,6 +182,7 @@ def parse_counts(frame: pd.DataFrame, k_field: str, n_field: str, file: str) -> 
 
 
 def parse_cost(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
+    refuse_bool(frame, field, file, "a cost")
     values = parse_number(frame, field, file)
     fail_at(values < 0, frame, file, field, "negative cost")
     return values
@@ -272,3 +296,22 @@ def check_stored_records(frame: pd.DataFrame, file: str) -> dict[str, np.ndarray
                         "re-import its source (importers merge repeated records by majority vote)",
                         file=file, **row_where(file, rows[pos]))
     return {"label": label, "n_correct": k, "n_trials": n}
+
+
+def note_case_twins(table: Any) -> Any:
+    """Note (in a `ResponseTable`'s `report.notes`) model and query ids that differ only in letter case (`GPT-4` and
+    `gpt-4`): they stay apart, since ids are case-sensitive, but they are often one model or item spelled two ways.
+    Returns the table."""
+    for kind, plural, ids in (("model", "models", table.models["model"]),
+                              ("query", "queries", table.queries["query"])):
+        folded = pd.Series(ids.astype(str).to_numpy(dtype=object)).str.casefold()
+        twins = folded.duplicated(keep=False).to_numpy()
+        if twins.any():
+            first = folded[twins].iloc[0]
+            example = [str(i) for i, f in zip(ids, folded) if f == first]
+            groups = int(folded[twins].nunique())
+            table.report.notes.append(
+                f"{kind} ids {' and '.join(repr(e) for e in example[:3])} differ only in letter case ({groups} such "
+                f"group{'s' if groups > 1 else ''}): kept as different {plural}; if they are one, give them one id in "
+                "the source")
+    return table

@@ -359,6 +359,9 @@ def _read_arrow(path: Path, reader: Callable[[Path], Any]) -> Any:
     """`reader(path)` (the Parquet table or its schema); a missing or unreadable file is a DataError."""
     if not path.exists():
         raise DataError("no such file", file=str(path))
+    if path.is_dir():  # pyarrow would read it as a dataset of its Parquet files, not a table irtnet wrote
+        raise DataError("is a folder, not a response table file (.parquet, as `irtnet data import` writes)",
+                        file=str(path))
     try:
         return reader(path)
     except (pa.ArrowInvalid, OSError) as exc:

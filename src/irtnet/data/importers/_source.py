@@ -25,6 +25,7 @@ import lzma
 import re
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,10 @@ def _read_zip(path: Path, member: str | None) -> tuple[bytes, str]:
             if member not in names:
                 raise DataError(f"no member {member!r} (members: {names[:5]})", file=str(path))
             return zf.read(member), member
-    except zipfile.BadZipFile as exc:
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, lzma.LZMAError, RuntimeError, NotImplementedError, OSError,
+            ValueError) as exc:  # a corrupt member's data (zlib, bz2, lzma), an encrypted or unsupported member
         raise DataError(f"not a readable zip archive ({exc})", file=str(path)) from exc
 
 
@@ -137,7 +141,7 @@ def _decompress(content: bytes, name: str, label: str) -> tuple[bytes, str]:
     if suffix in _DECOMPRESS:
         try:
             return _DECOMPRESS[suffix](content), name[: -len(suffix)]
-        except (OSError, EOFError, lzma.LZMAError) as exc:
+        except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:  # a truncated .bz2 raises ValueError
             raise DataError(f"cannot decompress ({exc})", file=label) from exc
     return content, name
 
@@ -372,3 +376,4 @@ def build_table(records: pd.DataFrame, *, source: str, report: ImportReport, que
         queries = queries.assign(**{c: queries[c].astype(object) for c in ("query", "benchmark")})
     return ResponseTable.from_records(records, queries=queries, models=models, source=source, report=report,
                                       repeats=repeats)
+

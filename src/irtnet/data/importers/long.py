@@ -30,8 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from irtnet._io import unique_keys
 from irtnet.data.importers._source import build_table, file_stem, missing_values, read_frame, skip
-from irtnet.data.records import (NOT_MISSING, fail_at, make_records, non_finite_text, parse_ids, require_columns,
-                                  require_rows, row_where)
+from irtnet.data.records import (NOT_MISSING, fail_at, make_records, non_finite_text, note_case_twins, parse_ids,
+                                  require_columns, require_rows, row_where)
 from irtnet.data.table import ImportReport, ResponseTable, refuse_tied_votes
 from irtnet.errors import ConfigError, DataError
 
@@ -70,6 +70,16 @@ class ColumnMap(BaseModel):
         """An empty name is an error, never read as "not given" (leave the option out, or none, for that)."""
         if isinstance(value, str) and not value.strip():
             raise ValueError("is empty: give a name, or leave the option out")
+        if value == "_row":  # the frames' own row-number column (`_source.read_frame`) would replace the source's
+            raise ValueError("'_row' is the name irtnet gives its row numbers: rename that column in the source")
+        return value
+
+    @field_validator("n_trials", "outcome_scale", "threshold", mode="before")
+    @classmethod
+    def _not_bool(cls, value: Any) -> Any:
+        """true/false is no number (pydantic would read it as 1 or 0)."""
+        if isinstance(value, bool):
+            raise ValueError("is true/false, not a number")
         return value
 
     @model_validator(mode="after")
@@ -148,7 +158,7 @@ def import_long(path: str | Path, mapping: ColumnMap | dict[str, Any] | str | Pa
     records = frame_to_records(frame, cmap, file=str(path), report=report)
     if cmap.repeats == "vote":
         refuse_tied_votes(records, str(path))
-    return build_table(records, source=str(path), report=report, repeats=cmap.repeats)
+    return note_case_twins(build_table(records, source=str(path), report=report, repeats=cmap.repeats))
 
 
 def frame_to_records(frame: pd.DataFrame, cmap: ColumnMap, *, file: str,
@@ -167,6 +177,8 @@ def frame_to_records(frame: pd.DataFrame, cmap: ColumnMap, *, file: str,
     if cmap.benchmark and cmap.default_benchmark:
         work[cmap.benchmark] = work[cmap.benchmark].where(~missing_values(work[cmap.benchmark]),
                                                           cmap.default_benchmark)
+    if cmap.text:
+        work[cmap.text] = _text_column(work, cmap.text, file)
     outcome = None if kind == "counts" else cmap.outcome
     records = make_records(work, file=file, model=cmap.model, query=cmap.query, outcome=outcome,
                            outcome_kind=kind, n_correct=k_col, n_trials=n_col,
@@ -215,6 +227,21 @@ def _drop_missing(frame: pd.DataFrame, cmap: ColumnMap, file: str, report: Impor
     unanswered = pd.Series(missing).groupby(frame[cmap.query].to_numpy(dtype=object)).all()
     skip(report, f"queries whose every row has an empty '{field}' (left out of the table)", int(unanswered.sum()))
     return frame[~missing]
+
+
+def _text_column(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:
+    """The text column as strings, None where missing; a blank text (empty or whitespace only) is no text, as an
+    empty CSV cell is. A value that is not a string (a JSON number, list, object or true/false; a numeric Parquet
+    column) is an error naming its row: its Python spelling would become the query's text."""
+    raw = frame[field]
+    missing = missing_values(raw)
+    text = raw.to_numpy(dtype=object, na_value=None)
+    if not pd.api.types.is_string_dtype(raw.dtype) or raw.dtype == object:
+        fail_at(~missing & ~np.fromiter((isinstance(v, str) for v in text), bool, len(text)), frame, file, field,
+                "a text must be a string")
+    out = text.copy()
+    out[missing] = None
+    return out
 
 
 def _numeric(frame: pd.DataFrame, field: str, file: str) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Wide matrix: one row per model, one column per item (a models x items CSV, optionally compressed).
+"""Wide matrix: one row per model, one column per item (a models x items CSV, or TSV for a .tsv name, optionally
+compressed).
 
 With a header (default) the first column holds the model ids and the header the item ids. Without
 one (`header=False`, e.g. psn-irt/combine.csv, 12 x 41,871) every column is an item: models are
@@ -21,9 +22,9 @@ import pandas as pd
 
 from irtnet.data.importers._csv import check_shape, field_name, no_field_limit
 from irtnet.data.importers._source import build_table, file_stem, read_content, skip
-from irtnet.data.records import make_records
+from irtnet.data.records import make_records, note_case_twins
 from irtnet.data.table import ImportReport, ResponseTable
-from irtnet.errors import DataError
+from irtnet.errors import ConfigError, DataError
 
 
 def import_wide(path: str | Path, header: bool = True, default_benchmark: str | None = None,
@@ -31,6 +32,8 @@ def import_wide(path: str | Path, header: bool = True, default_benchmark: str | 
                 query_prefix: str = "") -> ResponseTable:
     """Models x items matrix CSV (first column model id, header = item ids; or header=False)."""
     file = str(path)
+    if default_benchmark is not None and not default_benchmark.strip():
+        raise ConfigError("default_benchmark is empty: give a name, or leave it out (None) for the file name")
     report = ImportReport(source=file)
     models, items, cells = read_matrix(file, header)
     values = cell_values(cells, items, file)
@@ -54,7 +57,7 @@ def import_wide(path: str | Path, header: bool = True, default_benchmark: str | 
         report.notes.append(f"every item is in benchmark {benchmark!r} (the file name)")
     records["benchmark"] = benchmark
     records["query"] = query_prefix + records["query"]
-    return build_table(records, source=file, report=report)
+    return note_case_twins(build_table(records, source=file, report=report))
 
 
 def read_matrix(file: str, header: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,11 +66,12 @@ def read_matrix(file: str, header: bool) -> tuple[np.ndarray, np.ndarray, np.nda
     Every row must have the header's (or first row's) number of cells and the file must not end right
     after a comma (`check_shape`): a truncated matrix is an error, never a row of "not observed" cells.
     """
-    content, _ = read_content(file)
-    check_shape(content, file, header=header)
+    content, name = read_content(file)
+    sep = _separator(name, file)
+    check_shape(content, file, sep=sep, header=header)
     with no_field_limit():
         try:
-            rows = [r for r in csv.reader(io.StringIO(content.decode("utf-8-sig"))) if r]
+            rows = [r for r in csv.reader(io.StringIO(content.decode("utf-8-sig")), delimiter=sep) if r]
         except (UnicodeDecodeError, csv.Error) as exc:
             raise DataError(f"not a readable CSV file ({exc})", file=file) from exc
     if header:
@@ -89,6 +93,16 @@ def read_matrix(file: str, header: bool) -> tuple[np.ndarray, np.ndarray, np.nda
     if width < 2:
         raise DataError("a wide matrix needs a model id column and at least one item column", file=file)
     return _model_ids(cells[:, 0], head[0], file), _item_ids(head[1:], file), cells[:, 1:]
+
+
+def _separator(name: str, file: str) -> str:
+    """A tab for a .tsv matrix, else a comma; a JSON or Parquet file is no matrix (read as CSV, its bytes would
+    give a misleading error, or a one-column "matrix")."""
+    suffix = Path(name).suffix.lower()
+    if suffix in (".json", ".jsonl", ".ndjson", ".parquet"):
+        raise DataError(f"the wide format reads a CSV or TSV matrix, not a {suffix} file (for records, one per "
+                        "(model, query), use the long format)", file=file)
+    return "\t" if suffix == ".tsv" else ","
 
 
 def _model_ids(ids: np.ndarray, field: str, file: str) -> np.ndarray:
