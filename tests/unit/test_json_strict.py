@@ -160,8 +160,12 @@ def test_a_comparison_writes_strict_json_and_its_tables_keep_the_nans(tmp_path, 
 def test_a_cached_cell_written_with_bare_nan_tokens_still_reads(tmp_path):
     from irtnet.api.compare import read_cached_cell
 
-    result = {"predictor": "m", "correctness": {"overall": {"auc": float("nan"), "n": 3}, "per_benchmark": {}},
-              "routing": {"micro": 0.5, "gap_closed": float("nan")}, "info": {"best_epoch": None}}
+    overall = {"accuracy": 0.5, "auc": float("nan"), "log_loss": 0.7, "brier": 0.25, "ece": 0.1, "n": 3}
+    routing = {"micro": 0.5, "macro": 0.5, "gap_closed": float("nan"), "n_queries": 1, "n_excluded": 0,
+               "mode": "complete", "references": {"oracle": {"micro": 1.0, "macro": 1.0}}}
+    info = {"best_epoch": None, "n_test_queries": 1, "n_test_pairs": 3, "n_models": 3, "epochs_run": None}
+    result = {"predictor": "m", "correctness": {"overall": overall, "per_benchmark": {}}, "routing": routing,
+              "info": info}
     doc = {"results": {"known": result}, "fit_seconds": 1.0, "eval_seconds": 0.5}
     (tmp_path / "old.json").write_text(json.dumps(doc))  # how irtnet wrote cells before: NaN tokens
     (tmp_path / "new.json").write_text(dumps_json(doc))

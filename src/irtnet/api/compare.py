@@ -142,21 +142,53 @@ def read_cached_cell(path: Path, settings: list[str]) -> dict[str, Any] | None:
     """A cached cell's document, or None where there is none or it cannot be used (unreadable JSON, a missing
     setting's results or timings, no readable predictions file beside it, `compare_stats.has_predictions`): such
     a cell is computed again and overwritten.
-    Its results' figures are as a fresh cell's: a null (how a NaN is written) is NaN again (`stored_result`);
-    cells written before that, with bare NaN tokens, read as they are."""
+    A result without a figure or size the tables read (`_usable_result`: a damaged or hand-edited file) is no cell
+    either: served from the cache, it was written into results.json, which `irtnet results` then refused as damaged
+    on every rerun. Its results' figures are as a fresh cell's: a null (how a NaN is written) is NaN again
+    (`stored_result`); cells written before that, with bare NaN tokens, read as they are."""
     if not path.is_file():
         return None
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
-        usable = (all(isinstance(stored["results"][k], dict) for k in settings)
-                  and all(isinstance(stored[k], (int, float)) for k in ("fit_seconds", "eval_seconds")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        usable = (all(_usable_result(stored["results"][k]) for k in settings)
+                  and all(_number(stored[k], null=False) for k in ("fit_seconds", "eval_seconds")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
         return None
     scores = tuple(f"scores_{k}" for k in settings)
     if not (usable and has_predictions(path.with_suffix(".npz"), scores)):
         return None
     stored["results"] = {k: stored_result(r) if isinstance(r, dict) else r for k, r in stored["results"].items()}
     return stored
+
+
+def _number(value: Any, null: bool = True) -> bool:
+    """A figure as a cell file holds it: a number (not a bool), or null (a NaN) where `null`."""
+    return (value is None and null) or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _figures(holder: Any, keys: tuple[str, ...]) -> bool:
+    return isinstance(holder, dict) and all(k in holder and _number(holder[k]) for k in keys)
+
+
+def _usable_result(result: Any) -> bool:
+    """Whether one setting's stored result has what the tables read (`reporting.result_cells` checks the same in
+    results.json): the routing figures with their mode and references, the test sizes and the correctness
+    figures (null for a router without probabilities), overall and per benchmark."""
+    if not isinstance(result, dict) or "correctness" not in result:
+        return False
+    routing, info, corr = result.get("routing"), result.get("info"), result["correctness"]
+    if not (_figures(routing, ("micro", "macro", "gap_closed", "n_queries", "n_excluded"))
+            and isinstance(routing.get("mode"), str) and isinstance(routing.get("references"), dict)
+            and all(_figures(r, ("micro", "macro")) for r in routing["references"].values())):
+        return False
+    sizes = ("n_test_queries", "n_test_pairs")
+    if not (isinstance(info, dict) and all(_number(info.get(k), null=False) for k in sizes)
+            and all(_number(info.get(k)) for k in ("n_models", "epochs_run"))):
+        return False
+    return corr is None or (isinstance(corr, dict)
+                            and _figures(corr.get("overall"), ("accuracy", "auc", "log_loss", "brier", "ece"))
+                            and isinstance(corr.get("per_benchmark"), dict)
+                            and all(_figures(b, ("accuracy", "base_rate")) for b in corr["per_benchmark"].values()))
 
 
 def save_predictions(path: Path, test: Dataset, scores: dict[str, np.ndarray]) -> None:

@@ -33,6 +33,8 @@ _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 def _not_blank(name: str) -> str:
     if not name.strip():
         raise ValueError(f"a name must not be empty or blank, got {name!r}")
+    if name != name.strip():  # " x " prints as "x" in every table: two entries the reader could not tell apart
+        raise ValueError(f"a model entry's name must not start or end with a space, got {name!r}")
     if "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():
         raise ValueError(f"a model entry's name is a label: any printable characters but '/' and '\\', not "
                          f"starting with '.'; got {name!r}")
@@ -46,8 +48,25 @@ def _file_name(name: str) -> str:
     return name
 
 
+def _given(value: str) -> str:
+    if not value.strip() or value != value.strip():
+        raise ValueError(f"must not be empty, blank or start or end with a space (leave it out for the default), "
+                         f"got {value!r}")
+    return value
+
+
+def _given_path(value: str) -> str:
+    if not value.strip():  # Path("") is the current folder
+        raise ValueError(f"a path must not be empty or blank (leave it out for the default), got {value!r}")
+    return value
+
+
 #: The label of a model entry (table rows): not empty or blank, no path separator or control character.
 Name = Annotated[str, AfterValidator(_not_blank)]
+#: A name or path that is given (registry name, preset, encoder, file): "" was read as not given (the default).
+Given = Annotated[str, AfterValidator(_given)]
+#: A path that is given: not empty or blank.
+GivenPath = Annotated[str, AfterValidator(_given_path)]
 #: The name of a dataset, which names its files (datasets/, splits/, tables/): one safe path component.
 FileName = Annotated[str, AfterValidator(_file_name)]
 
@@ -59,9 +78,9 @@ class DatasetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: FileName
-    table: str | None = None
-    format: str | None = None
-    path: str | None = None
+    table: GivenPath | None = None
+    format: Given | None = None
+    path: GivenPath | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     routing_mode: Literal["complete", "observed"] | None = Field(
         None, description="override of the comparison's routing mode (e.g. 'observed' where no query has "
@@ -84,10 +103,10 @@ class CompareEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    model: str | None = None
-    preset: str | None = None
+    model: Given | None = None
+    preset: Given | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    encoder: str | None = Field(None, description="query encoder (default: the comparison's)")
+    encoder: Given | None = Field(None, description="query encoder (default: the comparison's)")
     settings: list[Setting] | None = Field(None, description="default: pair if item-seen, else query")
 
     @field_validator("settings")
@@ -112,8 +131,8 @@ class CompareSpec(BaseModel):
 
     title: str = "comparison"
     description: str = ""
-    out: str | None = None
-    cells: str | None = Field(None, description="folder of cached cells (default OUT/cells); runs sharing it "
+    out: GivenPath | None = None
+    cells: GivenPath | None = Field(None, description="folder of cached cells (default OUT/cells); runs sharing it "
                                                 "share results")
     datasets: list[DatasetSpec]
     models: list[CompareEntry]
@@ -126,7 +145,7 @@ class CompareSpec(BaseModel):
                               "(default: the first entry)")
     n_boot: StrictInt = Field(2000, ge=100, description="bootstrap resamples of queries for the paired intervals")
     stratify: StrictBool = True
-    encoder: str = DEFAULT_ENCODER
+    encoder: Given = DEFAULT_ENCODER
     routing_mode: Literal["complete", "observed"] = "complete"
     threads: StrictInt = Field(1, ge=1)
     overrides: dict[str, dict[str, Any]] = Field(

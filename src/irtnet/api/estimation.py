@@ -7,13 +7,16 @@ settings reads them instead of training again."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from irtnet._io import json_text, write_together
-from irtnet.api.experiments import factory, prepared
-from irtnet.errors import ConfigError
+from irtnet.api.data import load_table
+from irtnet.api.experiments import factory, prepared, real_number, whole_number, whole_numbers
+from irtnet.config import check_fractions
+from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.spec import ModelSpec, apply_flags, registered, resolve_spec
 from irtnet.training.threads import torch_threads
 
@@ -60,8 +63,9 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
 
     if not hasattr(registered(model.model), "query_parameters"):
         raise ConfigError(f"estimation needs an IRT model with query parameters (irtnet), not {model.model!r}")
-    if retrain_epochs is not None and retrain_epochs < 1:
-        raise ConfigError(f"retrain_epochs must be at least 1, got {retrain_epochs}")
+    _check_numbers(ns=ns, routing_ns=routing_ns, draws=draws, n_draws=n_draws, n_boot=n_boot,
+                   retrain_epochs=retrain_epochs, replay_folds=replay_folds, held_out_share=held_out_share,
+                   level=level, methods=methods)
     again_spec = apply_flags(model, epochs=retrain_epochs) if retrain_epochs else model
     if methods is not None and "retrain" in methods and not retrain:
         raise ConfigError("the method 'retrain' contradicts --no-retrain: drop one of them")
@@ -73,6 +77,7 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
     routing_ns = list(_pick(routing_ns, "routing_ns", quick))
     check_settings(ns, draws, held_out_share, chosen, retrain, routing_ns, level, replay_folds, replay_weight,
                    prior_strength)  # before the table is read and embedded (minutes), not after
+    refuse_summary_names(table)
     cache = None if out is None else DrawCache(draws_folder(out), {
         "encoder": encoder, "model": resolve_spec(model).model_dump(mode="json"),
         "retrain_model": resolve_spec(again_spec).model_dump(mode="json") if retrain else None})
@@ -89,6 +94,46 @@ def evaluate_estimation(table: str | Path, model: ModelSpec, encoder: str, *, ns
     if out is not None:
         write_with(out, result.to_dict(), beside)
     return result
+
+
+def _check_numbers(methods: Sequence[str] | None, **given: Any) -> None:
+    """The protocol's numeric settings that were given (not None), each named in its ConfigError, before the table
+    is read or anything trained: the numbers of answers (`ns`, `routing_ns`: lists of whole numbers; 10.5 was read
+    as 10, True as 1), `draws`, `n_draws` and `n_boot` (whole numbers of at least 1: the interval's draws and the
+    bootstrap's resamples were checked only by the protocol's last steps, after every draw was trained; a float
+    draw count crashed in `range`), `retrain_epochs` (at least 1),
+    `replay_folds` (a whole number; 0 or at least 2 is `check_settings`'), `held_out_share` and `level` (numbers;
+    their ranges are `check_settings`'), and `methods` (a list of names, not one string read letter by letter)."""
+    for name in ("ns", "routing_ns"):  # their ranges are `check_settings'`
+        if given[name] is not None:
+            whole_numbers(given[name], name, None)
+    for name, least in (("draws", 1), ("n_draws", 1), ("n_boot", 1), ("retrain_epochs", 1), ("replay_folds", 0)):
+        if given[name] is not None:
+            whole_number(given[name], name, least)
+    for name in ("held_out_share", "level"):
+        real_number(given[name], name)
+    if isinstance(methods, (str, bytes)):
+        raise ConfigError(f"methods must be a list of method names, got the string {methods!r}")
+
+
+#: The name of the summary's row over every benchmark (`tasks.estimation_summary.summarise`), and of the overall
+#: estimate (`tasks.estimate.OVERALL`): no benchmark of an evaluated table may be named either.
+SUMMARY_NAMES = ("all", "(all benchmarks)")
+
+
+def refuse_summary_names(table: str | Path) -> None:
+    """A DataError naming the table file where a benchmark is named as a row over every benchmark (`SUMMARY_NAMES`):
+    its rows and the aggregate rows would share the name in the summary (two "all" rows per method and N, which the
+    figures and the Markdown summary would mix). Read before the table is embedded; a path that is no file is left
+    to `prepared`, which names it."""
+    if not Path(table).is_file():
+        return
+    names = set(load_table(table).benchmark_vocab.to_list())
+    taken = [n for n in SUMMARY_NAMES if n in names]
+    if taken:
+        raise DataError(f"a benchmark is named {taken[0]!r}, the name of the summary's row over every benchmark, so "
+                        "the two could not be told apart: rename the benchmark in the table", file=str(table),
+                        field="benchmark")
 
 
 def write_with(out: str | Path, doc: dict[str, Any], beside: Beside | None) -> None:
@@ -118,15 +163,43 @@ def data_efficiency(table: str | Path, specs: Sequence[ModelSpec], encoder: str,
 
     if not specs:
         raise ConfigError("no models to train: give at least one model spec")
+    fractions = _check_curve(specs, fractions, split, seed)
     specs = [s.model_copy(update={"seed": seed}) for s in specs]
     factories = dict(zip(_names(specs), (factory(s) for s in specs)))
     models = {n: resolve_spec(s).model_dump(mode="json") for n, s in zip(factories, specs)}
     cache = None if out is None else StepCache(steps_folder(out), {"encoder": encoder, "models": models})
     with torch_threads(threads):
-        result = data_efficiency_curve(prepared(table, encoder), factories, fractions or FRACTIONS, seed, split,
-                                       progress, cache)
+        shares = FRACTIONS if fractions is None else fractions  # an empty list is refused, never the default
+        result = data_efficiency_curve(prepared(table, encoder), factories, shares, seed, split, progress, cache)
     result.settings.update(table=str(table), encoder=encoder, models=models)
     if out is not None:
         write_with(out, result.to_dict(), beside)
     return result
 
+
+def _check_curve(specs: Sequence[ModelSpec], fractions: Sequence[float] | None, split: Any, seed: Any
+                 ) -> list[float] | None:
+    """`data_efficiency`'s settings, before the table is read and embedded: `fractions` None (the default ones) or
+    a non-empty list of distinct numbers in (0, 1] (an empty one was read as the default, a repeated one dropped),
+    `split` three fractions with a positive test part, `seed` a whole number of at least 0 that no spec contradicts
+    (a spec's own seed was overwritten without a word)."""
+    if fractions is not None:
+        if isinstance(fractions, (str, bytes)) or not isinstance(fractions, Sequence) or not len(fractions):
+            raise ConfigError(f"fractions: give a non-empty list of training shares in (0, 1], or leave it out for the "
+                              f"default ones, got {fractions!r}")
+        values = [real_number(f, f"fractions[{i}]") for i, f in enumerate(fractions)]
+        bad = next((f for f in values if not (math.isfinite(f) and 0 < f <= 1)), None)
+        if bad is not None:
+            raise ConfigError(f"fractions: training shares must lie in (0, 1], got {bad}")
+        repeated = next((f for i, f in enumerate(values) if f in values[:i]), None)
+        if repeated is not None:
+            raise ConfigError(f"fractions: {repeated:g} is given twice; give each share once")
+    if check_fractions(split)[2] == 0:
+        raise ConfigError(f"split: the test fraction must be positive (every point is scored on the test part), "
+                          f"got {list(split)}")
+    whole_number(seed, "seed", 0)
+    for spec in specs:
+        if "seed" in spec.model_fields_set and spec.seed != seed:
+            raise ConfigError(f"model {spec.model!r}: its spec's seed {spec.seed} contradicts seed = {seed}; every "
+                              "model of the curve is built with `seed`: give the same, or leave the spec's out")
+    return None if fractions is None else list(fractions)

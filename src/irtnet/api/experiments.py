@@ -43,6 +43,32 @@ def prepared(table: str | Path, encoder: str) -> Dataset:
     return prepare(load_table(table), encoder)
 
 
+# ------------------------------------------------------------------------------------------- settings
+def whole_number(value: Any, name: str, minimum: int | None = 1) -> int:
+    """`value` as an int: a whole number (not a bool, not 2.0) of at least `minimum` (None: any; the range is the
+    caller's check); else a ConfigError naming the setting `name`. Protocol settings are checked with it before
+    any table is read or model trained."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (minimum is not None
+                                                                               and value < minimum):
+        least = "" if minimum is None else f" of at least {minimum}"
+        raise ConfigError(f"{name} must be a whole number{least}, got {value!r}")
+    return int(value)
+
+
+def whole_numbers(values: Any, name: str, minimum: int | None = 1) -> list[int]:
+    """Each of `values` (a list, not one number or a string) a `whole_number`."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ConfigError(f"{name} must be a list of whole numbers, got {values!r}")
+    return [whole_number(v, f"{name}[{i}]", minimum) for i, v in enumerate(values)]
+
+
+def real_number(value: Any, name: str) -> float:
+    """`value` as a float: a number (not a bool, not a string); its range is the caller's check."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
 # ------------------------------------------------------------------------------------------- benchmarks
 def predict_benchmark(checkpoint: str | Path, texts_file: str | Path, benchmark: str | None = None
                       ) -> tuple[int, list[tuple[str, float]], list[str | None]]:
@@ -136,6 +162,8 @@ def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, basel
     from irtnet.tasks.step_cache import StepCache, steps_folder
 
     check_anchor_options(anchor_draws, anchor_shift)  # before the table is read and encoded
+    whole_number(k, "--k")  # its upper bound (the table's models) is the task's; 2.5 was read as a top-2.5
+    anchors = whole_numbers(anchors, "--anchors", None)  # 12.7 was recorded and run as 12; the range is the task's
     baselines, benchmarks = name_list(baselines, "baselines"), name_list(benchmarks, "benchmarks")
     names = baselines if baselines is not None else text_baselines((model.model,))
     specs = {model.model: model, **{n: ModelSpec(model=n, seed=model.seed) for n in names}}
@@ -168,8 +196,9 @@ def onboard(checkpoint: str | Path, answers_file: str | Path, name: str = "new-m
         raise ConfigError(f"--name: {name!r} is not a model name (a non-empty name without spaces around it)")
     if suggest is not None and pool is None:
         raise ConfigError("--suggest needs --pool (the texts to choose the next queries from)")
-    if suggest is not None and suggest < 1:
-        raise ConfigError(f"--suggest must be at least 1, got {suggest}")
+    if suggest is not None:
+        whole_number(suggest, "--suggest")
+    _check_strength(prior_strength)
     if save:
         refuse_to_replace(Path(save))
     predictor = load(checkpoint)
@@ -205,6 +234,19 @@ def onboard(checkpoint: str | Path, answers_file: str | Path, name: str = "new-m
     return doc
 
 
+def _check_strength(strength: Any) -> None:
+    """The new models' ability-prior strength: a number in `estimate.PRIOR_STRENGTH_RANGE` (0, a negative one or NaN
+    made the prior's precision no precision, and the fit a nonsense or a crash)."""
+    from irtnet.tasks.estimate import check_prior_strength
+
+    if strength is None:
+        raise ConfigError("--prior-strength: give a number (the strength of the new model's ability prior)")
+    try:
+        check_prior_strength(strength)
+    except ConfigError as exc:
+        raise ConfigError(f"--prior-strength: {exc}") from None
+
+
 def _split_query_ids(run: Run) -> set[str]:
     """The query ids of a run's split (its table's), from split.json: a query split's parts or a pair split's."""
     split = run.split()
@@ -227,8 +269,14 @@ def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_
 
     if not hasattr(registered(model.model), "query_parameters"):
         raise ConfigError(f"onboarding needs an IRT model with query parameters (irtnet), not {model.model!r}")
+    ks = whole_numbers(ks, "--ks", None)  # 10.5 was run and recorded as K = 10
     if not ks or any(k < 1 for k in ks):
         raise ConfigError(f"--ks: numbers of answers must be given and at least 1, got {list(ks)}")
+    for name, value in (("--n-test", n_test), ("--n-random", n_random)):
+        if value is not None:
+            whole_number(value, name)
+    whole_number(retrain_epochs, "--retrain-epochs", 0)
+    _check_strength(prior_strength)
     if not strategies:
         raise ConfigError("--strategies is empty: name at least one (d-optimal, fisher, random, each optionally "
                           "-balanced)")

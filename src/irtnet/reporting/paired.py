@@ -8,6 +8,13 @@ from typing import Any
 _NAMES = {"auc": "AUC", "log_loss": "log loss", "routing": "routing", "ece": "ECE"}
 
 
+def md_cell(text: object) -> str:
+    """`text` as one cell of a Markdown table: a '|' escaped and a line break shown as '\\n', so that a name
+    holding either (a model entry's label may hold '|'; a benchmark's name comes from the data) stays in its cell
+    instead of splitting the row into more columns than the header has."""
+    return str(text).replace("|", "\\|").replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _cell(m: dict[str, Any] | None) -> str:
     if m is None:
         return "-"
@@ -32,13 +39,14 @@ def paired_markdown(p: dict[str, Any]) -> str:
              "| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for label, row in p["rows"].items():
         extra = [_disagreement(row.get("routing_disagreement"))] * has_disagreement
-        lines.append("| " + " | ".join([label, *[_cell(row["metrics"].get(m)) for m in metrics], *extra]) + " |")
+        lines.append("| " + " | ".join([md_cell(label), *[_cell(row["metrics"].get(m)) for m in metrics], *extra])
+                     + " |")
     best = p.get("best_other", {})
     if best:
         routing_best = p["rows"].get(best["routing"]["entry"], {}) if "routing" in best else {}
         extra = [_disagreement(routing_best.get("routing_disagreement"))] * has_disagreement  # against routing's best
-        lines.append("| " + " | ".join(["**best other**", *[f"{best[m]['entry']}: {_cell(best[m])}" if m in best
-                                                           else "-" for m in metrics], *extra]) + " |")
+        lines.append("| " + " | ".join(["**best other**", *[f"{md_cell(best[m]['entry'])}: {_cell(best[m])}"
+                                                           if m in best else "-" for m in metrics], *extra]) + " |")
     if p.get("left_out"):
         lines += ["", f"Left out, missing predictions on a split {p['focus']} was tested on (so neither compared nor "
                       f"a candidate for the best other entry): {left_out_text(p)}"]
@@ -79,7 +87,7 @@ def verdict_summary(tables: list[dict[str, Any]]) -> str:
         return ""
     focus = tables[0]["focus"]
     setting = {"query": "benchmark known", "text": "text only"}
-    head = ["dataset", "setting", *[_NAMES[m] for m in _NAMES], f"{focus} ECE, pooled"]
+    head = ["dataset", "setting", *[_NAMES[m] for m in _NAMES], md_cell(f"{focus} ECE, pooled")]
     lines = [f"**{focus} against the best other entry** (per metric, the entry with the best point estimate; "
              "difference and 95% paired bootstrap interval; win or loss only when it excludes 0; the last column "
              f"is {focus}'s own ECE over the pooled test queries, each tested once; the tables below give the mean "
@@ -88,10 +96,10 @@ def verdict_summary(tables: list[dict[str, Any]]) -> str:
              "| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(_NAMES) + 1)) + "|"]
     for p in tables:
         best = p.get("best_other", {})
-        cells = [f"{best[m]['entry']}: {_cell(best[m])}" if m in best else "-" for m in _NAMES]
+        cells = [f"{md_cell(best[m]['entry'])}: {_cell(best[m])}" if m in best else "-" for m in _NAMES]
         cells.append(f"{best['ece']['a']:.4f}" if "ece" in best else "-")
         if p.get("unavailable"):
-            cells = [f"n/a ({p['unavailable']})"] + [""] * len(_NAMES)
+            cells = [md_cell(f"n/a ({p['unavailable']})")] + [""] * len(_NAMES)
         name = setting.get(p["setting"], p["setting"]) + (f" {LEFT_OUT_MARK}" if p.get("left_out") else "")
-        lines.append("| " + " | ".join([p["dataset"], name, *cells]) + " |")
+        lines.append("| " + " | ".join([md_cell(p["dataset"]), name, *cells]) + " |")
     return "\n".join(lines + left_out_notes(tables, setting))

@@ -24,7 +24,7 @@ from typing import Any
 
 from irtnet._io import write_json, write_text
 from irtnet.errors import ConfigError
-from irtnet.reporting.paired import LEFT_OUT_MARK, left_out_notes, paired_markdown, verdict_summary
+from irtnet.reporting.paired import LEFT_OUT_MARK, left_out_notes, md_cell, paired_markdown, verdict_summary
 from irtnet.reporting.result_cells import CORRECTNESS, ROUTING
 from irtnet.reporting.result_files import missing_stats_note, read_results, read_stats
 from irtnet.tasks.routing import references_no_result
@@ -140,8 +140,8 @@ def _mean(s: dict[str, Any] | None, digits: int = 3) -> str:
 
 
 def _md(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(str(x).replace("|", "\\|") for x in r) + " |" for r in rows])
+    lines = ["| " + " | ".join(map(md_cell, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(map(md_cell, r)) + " |" for r in rows])
 
 
 def _best(rows: list[dict[str, Any]], group: str, metric: str) -> float | None:
@@ -404,7 +404,7 @@ def summary_markdown(run_dir: str | Path) -> str:
 
 def _readme_row(cells: Sequence[str]) -> str:
     """A Markdown row as the README types it: an empty cell is '| |' ('|' in a cell escaped)."""
-    return "|" + "|".join(" " + c.replace("|", "\\|") + " " if c else " " for c in cells) + "|"
+    return "|" + "|".join(" " + md_cell(c) + " " if c else " " for c in cells) + "|"
 
 
 def summary_tables(run_dirs: Sequence[str | Path]) -> str:
