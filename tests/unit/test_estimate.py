@@ -791,9 +791,10 @@ def test_the_replayed_overall_interval_sums_each_models_errors_over_the_benchmar
     assert replay_overall([(x, 60), (y, 40)], 200, 0.9) == pytest.approx(expected)
     few = ReplayedBenchmark(0.5, 0.1, e2[:4], np.arange(4), 0.0, 1.0)
     assert replay_overall([(x, 60), (few, 40)], 200, 0.9) is None  # fewer than MIN_REPLAYED on both
-    with pytest.raises(DataError, match="overall row"):
-        estimate_accuracy(np.ones((2, 1)), np.zeros(2), ["(all benchmarks)", "b"], [0], [1.0],
-                          Prior(np.zeros(1), np.eye(1)), overall=True)
+    for reserved in ("(all benchmarks)", "all"):  # the overall row's name, and the routing profile's last row's
+        with pytest.raises(DataError, match="a row over every benchmark"):
+            estimate_accuracy(np.ones((2, 1)), np.zeros(2), [reserved, "b"], [0], [1.0],
+                              Prior(np.zeros(1), np.eye(1)), overall=True)
 
 
 # ------------------------------------------------------------------------------- answers and pool files, options

@@ -86,14 +86,18 @@ def test_an_answers_row_whose_text_is_not_a_string_is_refused_not_ignored(run_di
     assert estimate_model(run_dir, path).n_answers == 1
 
 
-def test_a_pool_file_benchmark_named_as_the_overall_row_is_refused_naming_its_row(run_dir, tmp_path):
+@pytest.mark.parametrize("reserved", [OVERALL, "all"])  # "all": the routing profile's last row
+def test_a_pool_file_benchmark_named_as_the_overall_row_is_refused_naming_its_row(run_dir, tmp_path, reserved):
     """It was planned from, then refused by the estimate with a message that named neither the file nor the row."""
+    import re
+
     from irtnet.api import plan
 
     pool = tmp_path / "pool.jsonl"
     pool.write_text('{"text": "algebra question: solve x", "benchmark": "algebra"}\n'
-                    f'{{"text": "biology question: cell", "benchmark": "{OVERALL}"}}\n')
-    message = r"pool.jsonl, line 2, field 'benchmark': '\(all benchmarks\)' is the name of the estimate's overall row"
+                    f'{{"text": "biology question: cell", "benchmark": "{reserved}"}}\n')
+    message = (rf"pool.jsonl, line 2, field 'benchmark': {re.escape(repr(reserved))} is the name of a row over every "
+               "benchmark")
     with pytest.raises(DataError, match=message):
         plan(run_dir / "model", 1, pool=pool)
     answers = tmp_path / "answers.jsonl"

@@ -91,7 +91,7 @@ def test_a_run_table_benchmark_named_as_the_overall_row_is_refused_naming_the_ta
     source: "field 'benchmark': a benchmark is named '(all benchmarks)' ..."."""
     from irtnet.api.estimate import open_pool
 
-    message = (r"t.parquet, field 'benchmark': '\(all benchmarks\)' is the name of the estimate's overall row, not a "
+    message = (r"t.parquet, field 'benchmark': '\(all benchmarks\)' is the name of a row over every benchmark, not a "
                r"benchmark name; rename the benchmark and retrain the run")
     with pytest.raises(DataError, match=message):
         open_pool(overall_named_run)

@@ -27,7 +27,7 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Router
 from irtnet.predictors.spec import build_predictor
-from irtnet.tasks.estimate import (OVERALL, BenchmarkEstimate, check_prior_strength, check_replay_weight,
+from irtnet.tasks.estimate import (RESERVED_BENCHMARKS, BenchmarkEstimate, check_prior_strength, check_replay_weight,
                                    estimate_accuracy, laplace_posterior)
 from irtnet.tasks.item_refit import CHOICE_ANSWERS, Held, ItemRefit, refit_for_new_models
 from irtnet.tasks.model_split import FoldNetwork, check_replay_folds, fold_networks, replay_on_folds
@@ -75,8 +75,9 @@ def _check_benchmark_names(run: Run) -> None:
     """A benchmark of the run's table named as the estimate's overall row is refused here, naming the table file,
     not later by the estimate (`tasks.estimate`), which has no file to name (`estimate_inputs.pool_items` does
     the same for a pool file)."""
-    if OVERALL in set(run.table().queries["benchmark"].tolist()):
-        raise DataError(f"{OVERALL!r} is the name of the estimate's overall row, not a benchmark name; rename the "
+    taken = [n for n in RESERVED_BENCHMARKS if n in set(run.table().queries["benchmark"].tolist())]
+    if taken:
+        raise DataError(f"{taken[0]!r} is the name of a row over every benchmark, not a benchmark name; rename the "
                         "benchmark and retrain the run", file=str(run.spec.data.table), field="benchmark")
 
 

@@ -29,7 +29,7 @@ from irtnet.api.run import Run
 from irtnet.api.texts import known_benchmarks, text_queries
 from irtnet.errors import DataError
 from irtnet.predictors.base import Router
-from irtnet.tasks.estimate import OVERALL
+from irtnet.tasks.estimate import RESERVED_BENCHMARKS
 from irtnet.tasks.model_split import FoldNetwork
 
 _ANSWER_FIELDS = ("query", "id", "text", "benchmark", "correct", "label", "score")
@@ -100,8 +100,8 @@ def pool_items(path: Path) -> tuple[list[str], list[str], list[str]]:
         if g is None:
             raise DataError("no benchmark (every pool item needs one)", file=str(path), **where(rows[i], i),
                             field="benchmark")
-        if g == OVERALL:  # refused here, naming the row, not by the estimate after a plan was written from it
-            raise DataError(f"{g!r} is the name of the estimate's overall row, not a benchmark name; rename the "
+        if g in RESERVED_BENCHMARKS:  # refused here, naming the row, not by the estimate after a plan was written
+            raise DataError(f"{g!r} is the name of a row over every benchmark, not a benchmark name; rename the "
                             "benchmark", file=str(path), **where(rows[i], i), field="benchmark")
     return item_ids(rows, path), texts, [str(g) for g in groups]
 

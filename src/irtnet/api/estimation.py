@@ -18,6 +18,7 @@ from irtnet.api.experiments import factory, prepared, real_number, whole_number,
 from irtnet.config import check_fractions
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.spec import ModelSpec, apply_flags, registered, resolve_spec
+from irtnet.tasks.estimate import RESERVED_BENCHMARKS
 from irtnet.training.threads import torch_threads
 
 #: What renders the files written beside a result's JSON: (path, content) pairs from the result's document.
@@ -116,20 +117,17 @@ def _check_numbers(methods: Sequence[str] | None, **given: Any) -> None:
         raise ConfigError(f"methods must be a list of method names, got the string {methods!r}")
 
 
-#: The name of the summary's row over every benchmark (`tasks.estimation_summary.summarise`), and of the overall
-#: estimate (`tasks.estimate.OVERALL`): no benchmark of an evaluated table may be named either.
-SUMMARY_NAMES = ("all", "(all benchmarks)")
 
 
 def refuse_summary_names(table: str | Path) -> None:
-    """A DataError naming the table file where a benchmark is named as a row over every benchmark (`SUMMARY_NAMES`):
-    its rows and the aggregate rows would share the name in the summary (two "all" rows per method and N, which the
-    figures and the Markdown summary would mix). Read before the table is embedded; a path that is no file is left
+    """A DataError naming the table file where a benchmark is named as a row over every benchmark
+    (`tasks.estimate.RESERVED_BENCHMARKS`): its rows and the aggregate rows would share the name in the summary
+    (two "all" rows per method and N, which the figures and the Markdown summary would mix). Read before the table is embedded; a path that is no file is left
     to `prepared`, which names it."""
     if not Path(table).is_file():
         return
     names = set(load_table(table).benchmark_vocab.to_list())
-    taken = [n for n in SUMMARY_NAMES if n in names]
+    taken = [n for n in RESERVED_BENCHMARKS if n in names]
     if taken:
         raise DataError(f"a benchmark is named {taken[0]!r}, the name of the summary's row over every benchmark, so "
                         "the two could not be told apart: rename the benchmark in the table", file=str(table),

@@ -55,6 +55,10 @@ PLAN_STRATEGIES = ("adaptive", "balanced", "anchor")
 WIDTH_STRATEGIES = ("d-optimal", "fisher")
 _CHUNK = 1 << 22  # probabilities drawn at once (doubles): 32 MiB
 OVERALL = "(all benchmarks)"  # the name of `estimate_accuracy(overall=True)`'s last row
+#: Names of rows over every benchmark: the estimate's overall row, and "all" (the routing profile's last row,
+#: `estimate_plan.routing_profile`, and the estimation summary's aggregate row). No benchmark may take one: its
+#: rows and the aggregate's would print under one name.
+RESERVED_BENCHMARKS = (OVERALL, "all")
 
 
 @dataclass(frozen=True)
@@ -346,8 +350,10 @@ def _check_estimate_options(level: float, n_draws: int, combine: str, replay_wei
     if combine not in COMBINE:
         raise ConfigError(f"unknown combine {combine!r}; choose from {COMBINE}")
     check_replay_weight(replay_weight)
-    if overall and OVERALL in set(names.tolist()):
-        raise DataError(f"a benchmark is named {OVERALL!r}, the name of the overall row; rename it", field="benchmark")
+    taken = [n for n in RESERVED_BENCHMARKS if n in set(names.tolist())]
+    if taken:
+        raise DataError(f"a benchmark is named {taken[0]!r}, the name of a row over every benchmark; rename it",
+                        field="benchmark")
 
 
 def _replayed(a: np.ndarray, b: np.ndarray, names: np.ndarray, idx: np.ndarray, known_labels: np.ndarray,
