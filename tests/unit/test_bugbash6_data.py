@@ -227,3 +227,14 @@ def test_summary_of_a_folder_says_it_is_a_folder(tmp_path):
     assert result.exit_code == 2 and "is a folder, not a response table file" in result.output
     with pytest.raises(DataError, match="is a folder"):
         ResponseTable.read_parquet(tmp_path / "d")
+
+
+def test_merge_refuses_to_write_over_one_of_its_inputs(tmp_path):
+    """It replaced that input with the merged table (atomically, but the source table was gone)."""
+    one, two = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    import_table("long", _write(tmp_path / "r.csv", ROWS)).to_parquet(one)
+    import_table("long", _write(tmp_path / "r.csv", ROWS)).to_parquet(two)
+    before = one.read_bytes()
+    result = _cli("merge", str(one), str(two), "-o", str(one))
+    assert result.exit_code == 2 and "is the input file" in result.output
+    assert one.read_bytes() == before

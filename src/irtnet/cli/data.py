@@ -131,6 +131,7 @@ def merge(
 
     check_output_path(out)  # before the work, not after it
     _refuse_repeated_inputs(tables)
+    _refuse_overwriting(out, list(tables))  # as import does: the merged table would replace one of its sources
     inputs = [ResponseTable.read_parquet(p) for p in tables]
     merged = merge_tables(inputs, [str(p) for p in tables], versions=versions, labels=labels)
     merged.to_parquet(out)
