@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from safetensors import safe_open
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 
 from irtnet._io import atomic_path
 from irtnet.data.embedding_cache import _ShardIndex, flush_all
 from irtnet.data.embedding_cache import first_line as _first_line
+from irtnet.data.embedding_file import ids_bytes, read_embeddings_file
 from irtnet.data.encode_pool import EncodePool, _Combined, auto_chunk_size
 from irtnet.data.table import ResponseTable
 from irtnet.data.vocab import Vocab
@@ -137,7 +137,11 @@ def resolve_offline(name: str) -> tuple[str, str | None]:
         return _packaged_default(), None
     local = Path(name).expanduser()
     if local.exists():
+        _check_model_folder(name, local)
         return str(local), None
+    if local.suffix.lower() in _FILE_SUFFIXES or name.startswith(("/", "./", "../", "~")):
+        raise ConfigError(f"encoder {name!r} is not a sentence-transformers model: no such file or folder"
+                          f"{_swapped(local)}; {ACCEPTED_ENCODERS}")
     candidates = [] if name.count("/") > 1 else [name] if "/" in name else [f"sentence-transformers/{name}", name]
     for repo in candidates:
         for folder in (None, os.environ.get("SENTENCE_TRANSFORMERS_HOME")):
@@ -145,6 +149,32 @@ def resolve_offline(name: str) -> tuple[str, str | None]:
                 return repo, folder
     raise ConfigError(f"encoder {name!r} is not available offline: pass a local path or a name in the Hugging "
                       "Face cache (~/.cache/huggingface); irtnet never downloads weights at run time")
+
+
+#: What an encoder option takes, for the errors that refuse one.
+ACCEPTED_ENCODERS = ("an encoder is all-MiniLM-L6-v2 (packaged), hashing-<dim>, a local folder holding a "
+                     "sentence-transformers model, or the id of such a model already in the Hugging Face cache")
+#: Endings of files that are data or settings, never an encoder (a hub id such as BAAI/bge-small-en-v1.5 has none).
+_FILE_SUFFIXES = frozenset({".parquet", ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".txt", ".toml", ".yaml",
+                            ".yml", ".gz", ".bz2", ".xz", ".zst", ".zip", ".npy", ".npz", ".pkl", ".pickle",
+                            ".xlsx", ".feather", ".arrow", ".safetensors", ".pt", ".bin", ".eval", ".log"})
+
+
+def _check_model_folder(name: str, local: Path) -> None:
+    """ConfigError unless the existing path `local` (the encoder option `name`) is a folder with a model in it
+    (sentence-transformers' modules.json, or a transformers config.json)."""
+    if not local.is_dir():
+        raise ConfigError(f"encoder {name!r} is a file{_swapped(local)}, not a sentence-transformers model (a "
+                          f"model is a folder); {ACCEPTED_ENCODERS}")
+    if not any((local / marker).is_file() for marker in ("modules.json", "config.json")):
+        raise ConfigError(f"encoder {name!r} is a folder without a sentence-transformers model in it (no "
+                          f"modules.json or config.json); {ACCEPTED_ENCODERS}")
+
+
+def _swapped(path: Path) -> str:
+    """A hint where the encoder option names a data or settings file (two arguments swapped?)."""
+    suffix = path.suffix.lower()
+    return f" (a {suffix} file name: were two arguments swapped?)" if suffix in _FILE_SUFFIXES else ""
 
 
 def _in_hf_cache(repo: str, folder: str | None) -> bool:
@@ -195,6 +225,9 @@ def _new_encoder(name: str, device: str | None) -> Encoder:
     match = re.fullmatch(r"hashing-(-?\d+)", name)  # HashingEncoder refuses hashing-0 and hashing--8
     if match:
         return HashingEncoder(int(match.group(1)))
+    if name.startswith("hashing-") and not Path(name).expanduser().exists():
+        raise ConfigError(f"encoder {name!r}: a hashing encoder is hashing-<dim>, <dim> a positive whole number "
+                          "(hashing-256)")
     return SentenceTransformerEncoder(name, device)
 
 
@@ -381,19 +414,16 @@ class QueryEmbeddings:
         return self.vectors[self.vocab.index(query_ids)]
 
     def save(self, path: str | Path) -> None:
-        ids = "\n".join(self.vocab.ids).encode("utf-8")
+        ids = ids_bytes(self.vocab.ids, path)  # an id with a line break is refused: it would not read back
         with atomic_path(path) as tmp:
-            save_file({"vectors": np.ascontiguousarray(self.vectors),
-                       "ids": np.frombuffer(ids, dtype=np.uint8).copy()}, str(tmp),
+            save_file({"vectors": np.ascontiguousarray(self.vectors), "ids": ids}, str(tmp),
                       metadata={"encoder": self.encoder})
 
     @classmethod
     def load(cls, path: str | Path) -> QueryEmbeddings:
-        with safe_open(str(path), framework="numpy") as f:
-            encoder = (f.metadata() or {}).get("encoder", "unknown")
-        data = load_file(str(path))
-        ids = bytes(data["ids"]).decode("utf-8").split("\n") if len(data["ids"]) else []
-        return cls(Vocab("query", ids), data["vectors"], encoder)
+        """The embeddings saved at `path`; a damaged or incomplete file is a DataError naming it and the field."""
+        ids, vectors, encoder = read_embeddings_file(path)
+        return cls(Vocab("query", ids), vectors, encoder)
 
 
 def embed_queries(table: ResponseTable, encoder: str | Encoder = DEFAULT_ENCODER, *, use_cache: bool = True,

@@ -6,7 +6,8 @@ metadata (vocabularies, encoder name and dimension, ...) and any metrics; the sa
 arrays. Loading needs nothing else and unpickles nothing. The directory is written atomically.
 
 Loading refuses every broken checkpoint with a one-line `CheckpointError` that names the checkpoint and
-what is wrong: a missing or mistyped key, an invalid configuration field, a missing, extra or misshapen
+what is wrong: a missing, mistyped or unknown key (one no router reads), an invalid configuration field, a
+calibration of an unknown kind, a negative best epoch, a missing, extra or misshapen
 tensor, a tensor with NaN or infinite values, a NaN or infinite number in the state where a number is read (the
 fit's history and choices, records only, may hold NaN), vocabularies that do not match the weights. The encoder
 named in a checkpoint is only ever a name here (a string and a dimension); nothing is downloaded.
@@ -28,7 +29,8 @@ from irtnet.config import expect
 from irtnet.errors import CheckpointError, DataError
 from irtnet.predictors.base import REGISTRY, Router
 from irtnet.predictors.state import (
-    WEIGHTS, StateDict, StateError, TensorDict, check_encoder, check_type, check_vocab, describe,
+    WEIGHTS, StateDict, StateError, TensorDict, check_best_epochs, check_calibration, check_encoder,
+    check_history_rows, check_member_count, check_type, check_vocab, describe,
 )
 
 FORMAT = "irtnet-checkpoint"
@@ -36,6 +38,8 @@ FORMAT_VERSION = 1
 #: Optional state keys that every router reads the same way, checked before its own `from_state` runs.
 _VOCABS = {"models": False, "groups": True, "items": False}
 _OBJECTS = ("params", "config", "train_config", "fit_info")
+#: The keys of checkpoint.json (`save_predictor` writes every one): a key beyond these is refused, not ignored.
+_DOC_KEYS = ("format", "format_version", "irtnet_version", "kind", "state", "metrics")
 
 
 def save_predictor(predictor: Router, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
@@ -92,12 +96,16 @@ def read_checkpoint_json(path: str | Path) -> dict[str, Any]:
     if doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{doc_path}: unsupported checkpoint format "
                               f"{doc.get('format')!r} version {doc.get('format_version')!r}")
-    for key, kind in (("kind", str), ("state", dict)):
+    for key, kind in (("kind", str), ("state", dict), ("irtnet_version", str), ("metrics", dict)):
         if key not in doc:
             raise CheckpointError(f"{doc_path}: missing key {key!r}")
         if not isinstance(doc[key], kind):
             raise CheckpointError(f"{doc_path}: key {key!r} must be {'a string' if kind is str else 'an object'}, "
                                   f"got {type(doc[key]).__name__}")
+    unknown = sorted(str(k) for k in doc if k not in _DOC_KEYS)
+    if unknown:
+        raise CheckpointError(f"{doc_path}: unknown key {unknown[0]!r} (a checkpoint has the keys "
+                              f"{', '.join(_DOC_KEYS)})")
     where = non_finite(doc["state"], "state")  # a NaN, Infinity or 1e999 where a number is read
     if where is not None:
         raise CheckpointError(f"{doc_path}: {where[0]} is {where[1]!r}, not a finite number")
@@ -157,8 +165,11 @@ def load_predictor(path: str | Path) -> Router:
     arrays = TensorDict(read_weights(path, cls.nan_arrays))
     state = StateDict(doc["state"])
     try:
-        _check_common(state)
+        _check_common(dict(state))  # a plain copy: a key counts as used only when the router reads it
         router = cls.from_state(state, arrays)
+        if state.unread:
+            raise StateError(f"state has an unknown key {state.unread[0]!r} (a checkpoint of {kind} does not use "
+                             "it)")
     except StateError as exc:
         raise CheckpointError(f"{Path(path) / exc.file}: {exc}") from exc
     except ValidationError as exc:
@@ -178,7 +189,7 @@ save_router = save_predictor
 load_router = load_predictor
 
 
-def _check_common(state: StateDict) -> None:
+def _check_common(state: dict[str, Any]) -> None:
     """The keys many routers share, checked the same way for all (only where the state has them)."""
     for key, optional in _VOCABS.items():
         if key in state:
@@ -189,11 +200,12 @@ def _check_common(state: StateDict) -> None:
         if key in state:
             check_type(state, key, dict)
     if "history" in state:
-        history = check_type(state, "history", list)
-        if not all(isinstance(row, dict) for row in history):
-            raise StateError("state.history must be a list of objects (one per epoch)")
-    if "best_epoch" in state:
-        check_type(state, "best_epoch", int)
+        check_history_rows(state)
+    check_best_epochs(state)
+    if isinstance(state.get("config"), dict) and "members" in state["config"]:  # IrtNet's ensemble
+        check_member_count(state)
+    if "calibration" in state:
+        check_calibration(state)
 
 
 def _one_line(exc: BaseException) -> str:

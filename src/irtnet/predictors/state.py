@@ -228,16 +228,18 @@ def check_history_rows(state: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def check_best_epochs(state: Mapping[str, Any]) -> None:
-    """`state.best_epoch` (0 or more, at most the epochs `state.history` records) and `member_best_epochs`
+    """`state.best_epoch` (0 or more, at most the epochs the training settings allow) and `member_best_epochs`
     (each 0 or more, member 0's the same as `best_epoch`), where the state has them."""
     best = None
     if "best_epoch" in state:
         best = check_type(state, "best_epoch", int)
         if best < 0:
             raise StateError(f"state.best_epoch must be 0 or more (the epoch whose weights were kept), got {best}")
-        history = state.get("history")
-        if isinstance(history, list) and best > len(history):
-            raise StateError(f"state.best_epoch is {best}, but state.history records {len(history)} epochs")
+        for where in ("train_config", "params"):  # IrtNet's training settings; a baseline network's parameters
+            epochs = state[where].get("epochs") if isinstance(state.get(where), dict) else None
+            if isinstance(epochs, int) and not isinstance(epochs, bool) and best > epochs:
+                raise StateError(f"state.best_epoch is {best}, but state.{where}.epochs is {epochs} (training "
+                                 "ran at most that many epochs)")
     members = state.get("member_best_epochs")
     if not isinstance(members, list):
         return  # absent, or of the wrong type: the model's own check names it
@@ -249,15 +251,25 @@ def check_best_epochs(state: Mapping[str, Any]) -> None:
                          "(both are member 0's best epoch)")
 
 
+def check_member_count(state: Mapping[str, Any]) -> None:
+    """`state.members` (absent: 1) is the number `state.config.members` asks for, where that is a number (not
+    "auto", which leaves it to the fit)."""
+    config = state.get("config")
+    want = config.get("members") if isinstance(config, dict) else None
+    have = state.get("members", 1)
+    if isinstance(want, int) and not isinstance(want, bool) and isinstance(have, int) and have != want:
+        raise StateError(f"state.members is {have}, but state.config.members is {want} (the networks the "
+                         "checkpoint holds and the number its configuration asks for differ)")
+
+
 _CALIBRATION_PATHS = ("benchmark", "text")
 _CALIBRATION_FIELDS = ("kind", "scale", "shift", "cv_log_loss")
 
 
 def check_calibration(state: Mapping[str, Any]) -> None:
-    """`state.calibration`: for each answer path ("benchmark", "text") an object with a known `kind`
-    (`numeric.CALIBRATIONS`), a positive `scale` and a `shift` that the kind allows ("none": 1 and 0;
-    "temperature": shift 0), and optionally `cv_log_loss` ({kind: number}); every entry "none" where
-    `state.config.calibrate` is false (nothing was calibrated)."""
+    """`state.calibration`: for each answer path ("benchmark", "text") an object with a positive `scale`, a
+    finite `shift`, a known `kind` (`numeric.CALIBRATIONS`) whose form they have ("none": scale 1 and shift 0;
+    "temperature": shift 0) and optionally `cv_log_loss` ({kind: number}); no other path or key."""
     from irtnet.numeric import CALIBRATIONS
 
     kinds = ", ".join(repr(k) for k in CALIBRATIONS)
@@ -266,34 +278,25 @@ def check_calibration(state: Mapping[str, Any]) -> None:
     if unknown:
         raise StateError(f"state.calibration has an unknown path {unknown[0]!r} (the paths are 'benchmark' and "
                          "'text')")
-    config = state.get("config")
-    calibrated = not (isinstance(config, dict) and config.get("calibrate") is False)
     for path in _CALIBRATION_PATHS:
         where = f"state.calibration.{path}"
         entry = cal.get(path)
-        if not isinstance(entry, dict):
-            raise StateError(f"{where} must be an object with 'kind', 'scale' and 'shift', got {_kind(entry)}")
+        numbers = isinstance(entry, dict) and all(
+            isinstance(entry.get(k), (int, float)) and not isinstance(entry.get(k), bool) for k in ("scale", "shift"))
+        if not numbers or not entry["scale"] > 0 or not np.isfinite(entry["shift"]):
+            raise StateError(f"{where} needs a positive 'scale' and a finite 'shift', got {_kind(entry)}")
         extra = sorted(str(k) for k in entry if k not in _CALIBRATION_FIELDS)
         if extra:
             raise StateError(f"{where} has an unknown key {extra[0]!r}")
-        for key in ("kind", "scale", "shift"):
-            if key not in entry:
-                raise StateError(f"{where} has no key {key!r}")
+        if "kind" not in entry:
+            raise StateError(f"{where} has no key 'kind' (one of {kinds})")
         kind, scale, shift = entry["kind"], entry["scale"], entry["shift"]
         if not isinstance(kind, str) or kind not in CALIBRATIONS:
             raise StateError(f"{where}.kind must be one of {kinds}, got {_kind(kind)}")
-        for key, value in (("scale", scale), ("shift", shift)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-                raise StateError(f"{where}.{key} must be a finite number, got {_kind(value)}")
-        if not scale > 0:
-            raise StateError(f"{where}.scale must be positive, got {scale!r}")
         if (kind == "none" and (scale, shift) != (1, 0)) or (kind == "temperature" and shift != 0):
             fixed = "a scale of 1 and a shift of 0" if kind == "none" else "a shift of 0"
             raise StateError(f"{where} is of kind {kind!r}, which has {fixed}, but has scale {scale!r} and "
                              f"shift {shift!r}")
-        if not calibrated and kind != "none":
-            raise StateError(f"{where}.kind is {kind!r}, but state.config.calibrate is false (nothing was "
-                             "calibrated)")
         losses = entry.get("cv_log_loss")
         if "cv_log_loss" in entry and (not isinstance(losses, dict) or not all(
                 k in CALIBRATIONS and isinstance(v, (int, float)) and not isinstance(v, bool)
