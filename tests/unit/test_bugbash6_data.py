@@ -238,3 +238,50 @@ def test_merge_refuses_to_write_over_one_of_its_inputs(tmp_path):
     result = _cli("merge", str(one), str(two), "-o", str(one))
     assert result.exit_code == 2 and "is the input file" in result.output
     assert one.read_bytes() == before
+
+
+# --------------------------------------------------------------------- split files (a run's split.json)
+def _split_doc(**changes):
+    doc = {"train": ["q1", "q2"], "val": ["q3"], "test": ["q4"], "kind": "query", "params": {"seed": 0}}
+    return doc | changes
+
+
+@pytest.mark.parametrize("doc, field, message", [
+    (None, None, "no such file"),
+    ("[1, 2]", None, "expected a split"),
+    (_split_doc(kind="bogus"), "kind", "unknown split kind 'bogus'"),
+    (_split_doc(params=[]), "params", "params must be an object"),
+    ({k: v for k, v in _split_doc().items() if k != "val"}, "val", "missing or not a list"),
+    (_split_doc(train=["q1", 2]), "train", "2 is not a query id"),
+    (_split_doc(test=["q4", "q4"]), "test", "'q4' is listed twice"),
+    (_split_doc(test=["q1"]), "test", "'q1' is in both train and test"),
+    (_split_doc(kind="pair", train=[["m", "q1"]], val=[["m"]], test=[]), "val", "is not a \\[model, query\\] pair"),
+    (_split_doc(kind="pair", train=[["m", "q1"]], val=[], test=[["m", "q1"]]), "test", "is in both train and test"),
+])
+def test_a_damaged_split_file_is_a_data_error_naming_it(tmp_path, doc, field, message):
+    """load_split read any JSON and failed with a bare FileNotFoundError or KeyError, or loaded a split whose
+    test query was also in training (QuerySplit checks overlap; PairSplit did not)."""
+    import json
+
+    from irtnet.data.pair_split import load_split
+
+    path = tmp_path / "split.json"
+    if doc is not None:
+        path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    with pytest.raises(DataError, match=message) as info:
+        load_split(path)
+    assert info.value.file == str(path) and info.value.field == field
+
+
+def test_split_files_round_trip(tmp_path):
+    from irtnet.data.pair_split import PairSplit, load_split
+    from irtnet.data.splits import QuerySplit
+
+    q = QuerySplit(("a", "b"), (), ("c",), "kfold", {"k": 5})
+    q.save(tmp_path / "q.json")
+    assert load_split(tmp_path / "q.json") == q == QuerySplit.load(tmp_path / "q.json")
+    p = PairSplit((("m", "a"),), (), (("n", "a"),), "pair", {"seed": 1})
+    p.save(tmp_path / "p.json")
+    assert load_split(tmp_path / "p.json") == p
+    with pytest.raises(DataError, match="pairs, not of queries"):
+        QuerySplit.load(tmp_path / "p.json")

@@ -11,7 +11,6 @@ queries with the same text under different ids (*text twins*: MMLU-Pro has 159 s
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,8 +45,13 @@ class QuerySplit:
 
     @classmethod
     def load(cls, path: str | Path) -> QuerySplit:
-        raw = json.loads(Path(path).read_text())
-        return cls(tuple(raw["train"]), tuple(raw["val"]), tuple(raw["test"]), raw["kind"], raw["params"])
+        """The split in `path`, checked (`pair_split.load_split`): a DataError naming the file and field."""
+        from irtnet.data.pair_split import load_split
+
+        split = load_split(path)
+        if not isinstance(split, cls):
+            raise DataError("holds a split of (model, query) pairs, not of queries", file=str(path), field="kind")
+        return split
 
 
 @dataclass(frozen=True)
