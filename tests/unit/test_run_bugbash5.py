@@ -168,3 +168,30 @@ def test_an_empty_encoder_name_is_refused(table_path, tmp_path, encoder, no_trai
     with pytest.raises(ConfigError, match="the encoder name is empty"):
         train_run(_spec(table_path, encoder=encoder), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def _rehash(run, name):
+    manifest = json.loads((run / "run.json").read_text())
+    manifest["files"][name] = hashlib.sha256((run / name).read_bytes()).hexdigest()
+    (run / "run.json").write_text(json.dumps(manifest))
+
+
+def test_a_run_json_that_lists_no_files_is_refused(run_path, tmp_path):
+    """With "files": {} no part of the run was checked against its sha256."""
+    run = shutil.copytree(run_path, tmp_path / "run")
+    manifest = json.loads((run / "run.json").read_text())
+    del manifest["files"]["split.json"]
+    (run / "run.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="run.json: field 'files' does not list split.json"):
+        Run.open(run)
+
+
+def test_a_run_whose_config_names_another_model_than_its_checkpoint_is_refused(run_path, tmp_path):
+    """config.json naming knn beside an irtnet checkpoint loaded, and the run was described as a knn run."""
+    run = shutil.copytree(run_path, tmp_path / "run")
+    config = json.loads((run / "config.json").read_text())
+    config["model"] = {"model": "knn", "preset": None, "params": {}, "seed": 0}
+    (run / "config.json").write_text(json.dumps(config))
+    _rehash(run, "config.json")
+    with pytest.raises(CheckpointError, match="holds a 'irtnet' model, but the run's config.json names 'knn'"):
+        Run.open(run).predictor()

@@ -180,8 +180,14 @@ class Run:
         return "observed" if self.spec.data.split == "pair" else "complete"
 
     def predictor(self) -> Router:
+        """The run's fitted model; a checkpoint of another model than config.json names is refused."""
         if "predictor" not in self._cache:
-            self._cache["predictor"] = load_predictor(self.path / "model")
+            predictor = load_predictor(self.path / "model")
+            kind = getattr(type(predictor), "name", None)
+            if kind is not None and kind != self.spec.model.model:
+                raise CheckpointError(f"{self.path / 'model'}: holds a {kind!r} model, but the run's config.json "
+                                      f"names {self.spec.model.model!r}; the run was edited or damaged: retrain it")
+            self._cache["predictor"] = predictor
         return self._cache["predictor"]
 
     def datasets(self, progress: bool = False) -> tuple[Dataset, Dataset | None, Dataset]:
@@ -219,7 +225,15 @@ def _read_manifest(path: Path) -> dict[str, Any]:
             raise CheckpointError(f"{path / 'run.json'}: field {key!r} is missing or not a {kind.__name__}")
     if not isinstance(manifest["table"].get("fingerprint"), str):
         raise CheckpointError(f"{path / 'run.json'}: field 'table.fingerprint' is missing")
+    unlisted = [name for name in _LISTED if name not in manifest["files"]]
+    if unlisted:  # training lists every file it writes; one left out would be read unchecked
+        raise CheckpointError(f"{path / 'run.json'}: field 'files' does not list {unlisted[0]} (training lists every "
+                              "file of a run with its sha256); the run was edited or damaged: retrain it")
     return manifest
+
+
+#: Files every run has, each listed in its run.json with its sha256 (`_write_run` lists all it writes).
+_LISTED = ("config.json", "split.json", "model/checkpoint.json")
 
 
 def _without_manifest(path: Path) -> str:
