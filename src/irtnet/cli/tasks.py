@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from irtnet._io import write_json
-from irtnet.cli.common import (check_output_path, console, csv_list, friendly_errors, name_list, numbers,
+from irtnet.cli.common import (check_output_path, console, csv_list, friendly_errors, items, name_list, numbers,
                                output_option as OutOpt, positive, refuse_unused)
 
 Opt = typer.Option
@@ -254,11 +254,26 @@ def evaluate_cost(
 
     out = out or run / "cost_routing.json"
     check_output_path(out)  # before the work, not after it
-    result = cost_routing_run(run, prices, output_tokens, csv_list(baselines) or [])
+    result = cost_routing_run(run, prices, output_tokens, _baseline_names(baselines))
     write_json(out, result)
     for line in cost_lines(result):
         console.print(line, highlight=False)
     console.print(f"wrote {out}")
+
+
+def _baseline_names(text: str) -> list[str]:
+    """evaluate-cost's --baselines: '' for none, else distinct comma-separated names; an empty or repeated name is a
+    ConfigError (never dropped, nor merged into one curve)."""
+    from irtnet.errors import ConfigError
+
+    if not text.strip():
+        return []
+    names = items(text, "--baselines") or []
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"--baselines {text!r} names {', '.join(map(repr, repeated))} more than once: name each "
+                          "baseline once")
+    return names
 
 
 # ------------------------------------------------------------------------------------------------- report

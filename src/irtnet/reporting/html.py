@@ -308,13 +308,20 @@ def cost_section(report: Report, result: dict[str, Any]) -> None:
     best = result["single_models"][result["best_single"]]
     rows = [[f"{c['router']} ({c['kind']})", c["area"], max(p["accuracy"] for p in c["points"]),
              float("nan") if c["match_cost"] is None else c["match_cost"],
-             float("nan") if c["match_cost"] is None else c["match_cost"] / best["cost"]] for c in result["curves"]]
+             float("nan") if c["match_cost"] is None else _share(c["match_cost"], best["cost"])]
+            for c in result["curves"]]
     rows.append(["(single models)", result["single_area"], max(s["accuracy"] for s in result["single_models"].values()),
-                 best["cost"], 1.0])
+                 best["cost"], _share(best["cost"], best["cost"])])
     sec.tables.append(Table("Accuracy-cost summary", ["router", "area", "best accuracy", "cost to match best single",
                                                       "share of its cost"], rows))
     _fig(sec, "cost_curve", "Routing accuracy against mean cost per query, sweeping lambda.", cost_curves(result),
          {"curves": result["curves"]})
+
+
+def _share(cost: float, of: float) -> float:
+    """`cost` as a share of `of` (the best single model's mean cost); NaN ("-") where that is 0, a free model, of
+    which no cost is a share."""
+    return cost / of if of > 0 else float("nan")
 
 
 def estimation_section(report: Report, result: dict[str, Any]) -> None:

@@ -105,7 +105,62 @@ def _evaluation(path: Path) -> list[dict[str, Any]]:
         if not isinstance(result, dict):
             raise DataError(f"expected an evaluation result (a JSON object), got {json_kind(result)}",
                             file=str(path), row=i)
+        _check_evaluation_result(result, str(path), i)
     return [stored_result(r) for r in results]
+
+
+#: The correctness figures and the routing fields the report reads of each evaluation result.
+_CORRECTNESS = ("accuracy", "auc", "log_loss", "brier", "ece")
+_ROUTING = ("mode", "n_queries", "n_excluded", "micro", "macro", "references", "gap_closed", "per_benchmark",
+            "choice_share")
+
+
+def _check_evaluation_result(result: dict[str, Any], file: str, row: int) -> None:
+    """What the evaluation section reads of one result of evaluation.json: its predictor (text), correctness
+    (null, or an object whose `overall` has each figure), routing (an object with the fields `irtnet evaluate`
+    writes: micro, macro, gap_closed numbers, references an object of objects with micro and macro) and info (an
+    object, if present); anything else is a DataError naming the file, the row and the field."""
+    def bad(field: str, what: str) -> DataError:
+        return DataError(f"{what} (`irtnet evaluate` writes it in every result; damaged? rerun `irtnet evaluate`)",
+                         file=file, row=row, field=field)
+
+    for key in ("predictor", "routing"):
+        if key not in result:
+            raise bad(key, "missing")
+    if not isinstance(result["predictor"], str):
+        raise bad("predictor", f"is {json_kind(result['predictor'])}, not a predictor's name")
+    correctness = result.get("correctness")
+    if correctness is not None:
+        overall = correctness.get("overall") if isinstance(correctness, dict) else None
+        if not isinstance(overall, dict) or not all(_is_figure(overall.get(k, "")) for k in _CORRECTNESS):
+            raise bad("correctness", f"has no 'overall' object with a number for each of {', '.join(_CORRECTNESS)}")
+    routing = result.get("routing")
+    if not isinstance(routing, dict):
+        raise bad("routing", f"is {json_kind(routing)}, not a JSON object")
+    needed = [k for k in _ROUTING[:7] if k not in routing]
+    unknown = [k for k in routing if k not in _ROUTING]
+    if needed or unknown:
+        raise bad("routing", f"has no {', '.join(map(repr, needed))}" if needed
+                  else f"has unknown key(s) {', '.join(map(repr, unknown))}")
+    if not all(_is_figure(routing.get(k)) for k in ("micro", "macro", "gap_closed")):
+        raise bad("routing", "micro, macro and gap_closed must be numbers (or null)")
+    references = routing.get("references", {})
+    if not isinstance(references, dict) or not all(
+            isinstance(v, dict) and _is_figure(v.get("micro", "")) and _is_figure(v.get("macro", ""))
+            for v in references.values()):
+        raise bad("routing", "its references must be an object of objects, each with a number micro and macro")
+    info = result.get("info", {})
+    if not isinstance(info, dict):
+        raise bad("info", f"is {json_kind(info)}, not a JSON object")
+    if not isinstance(info.get("setting", ""), str) and info.get("setting") is not None:
+        raise bad("info", f"its setting is {json_kind(info['setting'])}, not a setting's name")
+    for key, keys in (("paths", None), ("skipped", None), ("skipped_settings", ()),
+                      ("routed_differently", ("share", "n_differ", "a", "b"))):
+        value = info.get(key) or {}
+        if not isinstance(value, dict) or (keys is not None and not all(
+                isinstance(v, dict) and all(k in v for k in keys) for v in value.values())):
+            raise bad("info", f"its {key} is not an object" + (" of objects" if keys is not None else "")
+                      + (f" with {', '.join(keys)}" if keys else ""))
 
 
 def _task_doc(path: Path) -> dict[str, Any]:
@@ -175,9 +230,48 @@ def check_task_fields(doc: dict[str, Any], file: str) -> None:
             if absent:
                 raise DataError(f"{where}has no {', '.join(map(repr, absent))} (each has {', '.join(keys)}; "
                                 "damaged?)", file=file, field=name)
-    if task == "cost-routing" and doc["best_single"] not in doc["single_models"]:
-        raise DataError(f"{doc['best_single']!r} is not among single_models (damaged?)", file=file,
-                        field="best_single")
+    if task == "cost-routing":
+        _check_cost_figures(doc, file)
+
+
+def _is_figure(value: Any, null: bool = True) -> bool:
+    """A JSON number (not a boolean), or null (a NaN the task wrote) where `null`."""
+    return (value is None and null) or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _check_cost_figures(doc: dict[str, Any], file: str) -> None:
+    """The figures of a cost-routing result that its section and plot read: every curve's router and kind (text),
+    area and match_cost (a number or null) and its points (a non-empty list of objects with a cost and an
+    accuracy); each single model's and the oracle's cost and accuracy; the cost range (two numbers)."""
+    def bad(field: str, what: str) -> DataError:
+        return DataError(f"{what} (`irtnet evaluate-cost` writes it; damaged?)", file=file, field=field)
+
+    if doc["best_single"] not in doc["single_models"]:
+        raise bad("best_single", f"{doc['best_single']!r} is not among single_models")
+    entries = [("oracle", "its", doc["oracle"]), *(("single_models", f"entry {m!r}:", v)
+                                                    for m, v in doc["single_models"].items())]
+    for field, where, entry in entries:
+        for key in ("cost", "accuracy"):
+            if not _is_figure(entry[key]):
+                raise bad(field, f"{where} {key} is {json_kind(entry[key])}, not a number")
+    if len(doc["cost_range"]) != 2 or not all(_is_figure(v, null=False) for v in doc["cost_range"]):
+        raise bad("cost_range", "is not a list of two numbers (the cheapest and the dearest model's mean cost)")
+    if not doc["curves"]:
+        raise bad("curves", "is empty: no router's curve")
+    for i, curve in enumerate(doc["curves"], start=1):
+        for key in ("router", "kind"):
+            if not isinstance(curve[key], str):
+                raise bad("curves", f"entry {i}: its {key} is {json_kind(curve[key])}, not a string")
+        for key in ("area", "match_cost"):
+            if not _is_figure(curve[key]):
+                raise bad("curves", f"entry {i}: its {key} is {json_kind(curve[key])}, not a number or null")
+        points = curve["points"]
+        if not isinstance(points, list) or not points:
+            got = "an empty list" if isinstance(points, list) else json_kind(points)
+            raise bad("curves", f"entry {i}: its points are {got}, not a non-empty list of objects")
+        for j, point in enumerate(points, start=1):
+            if not isinstance(point, dict) or not all(_is_figure(point.get(k, "")) for k in ("cost", "accuracy")):
+                raise bad("curves", f"entry {i}, point {j}: not an object with a number cost and accuracy")
 
 
 #: Per task, the fields of its result file whose leaves are all figures (or text), so that a null there is a NaN
@@ -219,6 +313,11 @@ def _interpretation(rep: H.Report, predictor: Any, run: api.Run | None, table_pa
                         f"{' ...' if len(ids) > 3 else ''}) are none of the checkpoint's {len(predictor.models_)} "
                         f"({', '.join(list(predictor.models_.ids)[:3])} ...); give a table of the checkpoint's models",
                         file=table_name)
+    other = [m for m in data.table.model_vocab.ids if m not in predictor.models_]
+    if other:  # said on the page, never left out quietly
+        rep.meta["models left out of the interpretation"] = (
+            f"{len(other)} of the table's {len(data.table.model_vocab)} models are not in the checkpoint: "
+            f"{', '.join(other[:10])}{' ...' if len(other) > 10 else ''}")
     data = data.select(model_ids=known)
     rep.meta.update(table=table_name, interpretation_queries=where)
     H.interpretation_section(rep, predictor, data, model_families(data.table.models), where)

@@ -23,39 +23,85 @@ from irtnet.tasks.routing import picked, route
 
 
 # ------------------------------------------------------------------------------------------- allocation
+#: Relative slack of a budget comparison: a mean cost within floating-point rounding of the budget fits it.
+BUDGET_SLACK = 1e-12
+
+
 def route_budget(prob: np.ndarray, cost: np.ndarray, budget: float, iters: int = 60) -> np.ndarray:
     """Choices [Q] with mean chosen cost <= `budget` and a large sum of prob [Q, M]: not always the largest (an
-    LP relaxation rounded at the queries it would split; exact when the unconstrained best fits the budget).
+    LP relaxation rounded at the queries it would split; exact when the unconstrained best fits the budget, and
+    for a single query, where it is the likeliest model within the budget).
 
     Bisection finds the smallest lam whose choices fit the budget, then leftover budget upgrades queries
-    to their lam -> 0 side choice in order of gain per extra cost. Raises if even the cheapest choice
-    per query exceeds the budget.
+    to their lam -> 0 side choice in order of gain per extra cost, and what is still left upgrades queries to the
+    likeliest model it pays for. Costs are read relative to the dearest one, so the rule is the same in any
+    currency unit (a cost of 1e-15 per query is routed as one of 1). Raises if even the cheapest choice per
+    query exceeds the budget; the mean chosen cost never exceeds it by more than a relative `BUDGET_SLACK`.
     """
-    cost = np.broadcast_to(cost, prob.shape)
+    prob = np.asarray(prob, dtype=np.float64)
+    cost = np.broadcast_to(np.asarray(cost, dtype=np.float64), prob.shape)
     rows = np.arange(len(prob))
-    cheapest = np.argmin(cost + 1e-12 * -prob, axis=1)
-    if cost[rows, cheapest].mean() > budget + 1e-12:
-        raise ConfigError(f"budget {budget:g} per query is below the cheapest routing's mean cost "
-                          f"{cost[rows, cheapest].mean():g}")
+    cheapest = _cheapest(prob, cost)
+    floor = float(cost[rows, cheapest].mean()) if len(prob) else 0.0
+    if not floor <= budget * (1 + BUDGET_SLACK):
+        raise ConfigError(f"budget {budget:g} per query is below the cheapest routing's mean cost {floor:g}")
+    scale = float(cost.max(initial=0.0))
+    if scale == 0.0:  # every model is free
+        return np.argmax(prob, axis=1)
+    cost, limit = cost / scale, budget / scale * (1 + BUDGET_SLACK)
+
+    def fits(choice: np.ndarray) -> bool:
+        return bool(cost[rows, choice].mean() <= limit)
+
     free = route(prob, cost, 0.0)
-    if cost[rows, free].mean() <= budget:
+    if fits(free):
         return free
     lo, hi = 0.0, 1.0
-    while cost[rows, route(prob, cost, hi)].mean() > budget:
+    while not fits(route(prob, cost, hi)):
         hi *= 2
-        if hi > 1e12:
+        if hi > 1e12:  # no probability gap pays for a cost gap this small: the cheapest routing fits
             return cheapest
     for _ in range(iters):
         mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if cost[rows, route(prob, cost, mid)].mean() <= budget else (mid, hi)
+        lo, hi = (lo, mid) if fits(route(prob, cost, mid)) else (mid, hi)
     choice, upper = route(prob, cost, hi), route(prob, cost, lo)
     extra = cost[rows, upper] - cost[rows, choice]
     gain = prob[rows, upper] - prob[rows, choice]
-    left = budget * len(prob) - cost[rows, choice].sum()
-    for q in np.argsort(-(gain / np.where(extra > 0, extra, np.inf))):
+    left = limit * len(prob) - cost[rows, choice].sum()
+    for q in np.argsort(-(gain / np.where(extra > 0, extra, np.inf)), kind="stable"):
         if gain[q] <= 0 or extra[q] > left:
             continue
         choice[q], left = upper[q], left - extra[q]
+    return _fill(prob, cost, choice, left)
+
+
+def _cheapest(prob: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """[Q] the cheapest model of each query, the likeliest among equally cheap ones."""
+    low = cost == cost.min(axis=1, keepdims=True)
+    return np.argmax(np.where(low, prob, -np.inf), axis=1)
+
+
+def _fill(prob: np.ndarray, cost: np.ndarray, choice: np.ndarray, left: float) -> np.ndarray:
+    """Spend the budget `left` over (total cost units) on upgrades to a likelier model, in order of the best gain
+    per extra cost a query offers, each to the likeliest model that the budget still left pays for."""
+    rows = np.arange(len(prob))
+    gain = prob - prob[rows, choice][:, None]
+    extra = cost - cost[rows, choice][:, None]
+    useful = (gain > 0) & (extra <= left)
+    if not useful.any():
+        return choice
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(useful, np.where(extra > 0, gain / np.where(extra > 0, extra, 1.0), np.inf), -np.inf)
+    best = ratio.max(axis=1)
+    for q in np.argsort(-best, kind="stable"):
+        if best[q] == -np.inf:
+            break
+        ok = (gain[q] > 0) & (extra[q] <= left)
+        if not ok.any():
+            continue
+        top = np.flatnonzero(ok & (prob[q] == prob[q][ok].max()))
+        j = int(top[np.argmin(cost[q, top])])
+        choice[q], left = j, left - max(float(extra[q, j]), 0.0)
     return choice
 
 
@@ -201,12 +247,12 @@ def evaluate_cost(probs: Mapping[str, np.ndarray], labels: np.ndarray, cost: np.
     oracle_cost = np.where(np.isfinite(correct_cost), correct_cost, cost.min(axis=1))
     oracle = {"cost": float(oracle_cost.mean()), "accuracy": float((labels > 0.5).any(axis=1).mean())}
     cost_range = (min(s["cost"] for s in singles.values()), max(s["cost"] for s in singles.values()))
+    budgets = _budgets(cost_range, n_lambdas // 2)
     curves = []
     for name, prob in probs.items():
         decide = cost if decision_cost is None else decision_cost
         curve = sweep(prob, cost, labels, lambda_grid(prob, np.broadcast_to(decide, labels.shape), n_lambdas), name,
                       decision_cost)
-        budgets = np.geomspace(max(cost_range[0], 1e-12), cost_range[1], n_lambdas // 2)
         curves += [curve, budget_sweep(prob, cost, labels, budgets, name, decision_cost)]
     for curve in curves:
         curve.area = curve_area(np.array([p.cost for p in curve.points]), np.array([p.accuracy for p in curve.points]),
@@ -215,3 +261,14 @@ def evaluate_cost(probs: Mapping[str, np.ndarray], labels: np.ndarray, cost: np.
     single_area = curve_area(np.array([s["cost"] for s in singles.values()]),
                              np.array([s["accuracy"] for s in singles.values()]), cost_range)
     return CostEvaluation(curves, singles, best, oracle, cost_range, single_area)
+
+
+def _budgets(cost_range: tuple[float, float], n: int) -> np.ndarray:
+    """`n` mean budgets per query, geometric from the cheapest single model's mean cost (at least 1e-12, where the
+    dearest's is above it; a free cheapest: a millionth of the dearest's) to the dearest's; where every model is
+    free, the one budget 0 (no geometric sequence starts or ends at 0)."""
+    lo, hi = cost_range
+    if hi <= 0:
+        return np.zeros(1)
+    start = max(lo, 1e-12) if hi > 1e-12 else (lo if lo > 0 else hi * 1e-6)
+    return np.geomspace(start, hi, max(n, 1))

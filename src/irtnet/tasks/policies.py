@@ -264,23 +264,28 @@ def calibrate(kind: str, target: Target, prob: np.ndarray, cost: np.ndarray,
     def run(value: float) -> Outcome:
         return outcome(*choose(Policy(kind, float(value)), prob, cost), prob, cost, models)
 
-    value = _share_search(grid, target, run) if target.kind == "share" else _bisect(kind, grid, target, run)
+    # rounding slack: 1e-12 of the target's own scale (a cost's: its unit, whatever it is; a P's or share's: 1)
+    slack = 1e-12 * (max(target.value, float(cost.max(initial=0.0))) if target.kind == "cost" else 1.0)
+    value = (_share_search(grid, target, run) if target.kind == "share"
+             else _bisect(kind, grid, target, run, slack))
     policy = _rounded(kind, value)
     out = run(policy.value)
     got = target.achieved(out)
-    tol = 1.0 / len(prob) if target.kind == "share" else 1e-12
+    tol = 1.0 / len(prob) if target.kind == "share" else slack
     reached = {"share": abs(got - target.value) <= tol + 1e-12, "cost": got <= target.value + tol,
                "p": got >= target.value - tol}[target.kind]
     return Calibration(policy, target, out, bool(reached), len(grid))
 
 
-def _bisect(kind: str, grid: np.ndarray, target: Target, run: Callable[[float], Outcome]) -> float:
-    """A monotone target: the boundary setting by bisection over the grid (see `calibrate`)."""
+def _bisect(kind: str, grid: np.ndarray, target: Target, run: Callable[[float], Outcome],
+            slack: float = 1e-12) -> float:
+    """A monotone target: the boundary setting by bisection over the grid (see `calibrate`); `slack`: how far
+    from the target rounding may leave a setting that reaches it."""
     rising = kind != "utility"  # mean P and mean cost rise along the grid for p_min and cost_cap
 
     def ok(i: int) -> bool:
         got = target.achieved(run(float(grid[i])))
-        return got >= target.value - 1e-12 if target.kind == "p" else got <= target.value + 1e-12
+        return got >= target.value - slack if target.kind == "p" else got <= target.value + slack
 
     if (target.kind == "p") == rising:  # ok goes false -> true: take the first true
         i = _first_true(len(grid), ok)

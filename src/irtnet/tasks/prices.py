@@ -211,6 +211,8 @@ def load_prices(path: str | Path) -> dict[str, Price]:
     """Prices per model from a JSON or CSV price file (see the module docstring); a DataError naming the file
     (and the model or row) for anything that is not one finite price >= 0 per model."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError("is a folder, not a price file: give a JSON or CSV price file", file=str(path))
     if not path.is_file():
         raise DataError("no such price file", file=str(path))
     text = _read_text(path)

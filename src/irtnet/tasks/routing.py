@@ -29,7 +29,12 @@ def route(scores: np.ndarray, cost: np.ndarray | None = None, lam: float = 0.0,
     """
     value = scores.astype(np.float64, copy=True)
     if cost is not None and lam:
-        value = value - lam * np.broadcast_to(cost, value.shape)
+        with np.errstate(over="ignore", invalid="ignore"):
+            penalty = lam * np.broadcast_to(np.asarray(cost, dtype=np.float64), value.shape)
+        if np.isfinite(penalty).all():
+            value = value - penalty
+        else:  # lam x cost overflows: the same order, divided by lam (never every value -inf, the first model)
+            value = value / lam - np.broadcast_to(cost, value.shape)
     if allowed is not None:
         value = np.where(allowed, value, -np.inf)
     return np.argmax(value, axis=1)
