@@ -248,3 +248,12 @@ def test_a_price_path_that_is_a_folder_is_called_one(tmp_path):
     assert err.value.file == str(tmp_path)
     with pytest.raises(DataError, match="no such price file"):
         load_prices(tmp_path / "missing.json")
+
+
+def test_the_console_lines_of_a_free_best_model_say_it_is_free():
+    """`evaluate-cost` printed its lines after writing the JSON, and crashed dividing by the free model's cost."""
+    from irtnet.reporting.console import cost_lines
+
+    doc = _cost_doc(np.array([0.0, 1.0, 2.0]))  # 'a', the best on training, is free
+    lines = cost_lines(doc)
+    assert all(line.endswith("matches it at cost 0 (it is free)") for line in lines[1:]) and len(lines) == 3

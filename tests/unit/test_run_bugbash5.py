@@ -195,3 +195,11 @@ def test_a_run_whose_config_names_another_model_than_its_checkpoint_is_refused(r
     _rehash(run, "config.json")
     with pytest.raises(CheckpointError, match="holds a 'irtnet' model, but the run's config.json names 'knn'"):
         Run.open(run).predictor()
+
+
+def test_evaluate_cost_refuses_the_run_s_own_model_as_a_baseline(run_path, no_training):
+    """Curves are keyed by the router's name: an `irtnet` baseline on an irtnet run replaced the run's own curves."""
+    from irtnet.api.experiments import cost_routing_run
+
+    with pytest.raises(ConfigError, match="baselines: 'irtnet' is the run's own model"):
+        cost_routing_run(run_path, baselines=["model-mean", "irtnet"])
