@@ -285,3 +285,15 @@ def test_split_files_round_trip(tmp_path):
     assert load_split(tmp_path / "p.json") == p
     with pytest.raises(DataError, match="pairs, not of queries"):
         QuerySplit.load(tmp_path / "p.json")
+
+
+def test_the_query_column_as_the_text_keeps_numeric_ids(tmp_path):
+    """A text must be a string, but where the text is the query column itself (`text=query`), a numeric JSON id is
+    read as the id is ("1"), as before the text check."""
+    import json
+
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps({"model": m, "query": q, "label": int(m == "a")}) + "\n"
+                            for m in ("a", "b") for q in (1, 2)))
+    table = import_table("long", path, text="query")
+    assert sorted(table.texts_of(["1", "2"])) == ["1", "2"]

@@ -197,9 +197,12 @@ def test_a_run_whose_config_names_another_model_than_its_checkpoint_is_refused(r
         Run.open(run).predictor()
 
 
-def test_evaluate_cost_refuses_the_run_s_own_model_as_a_baseline(run_path, no_training):
-    """Curves are keyed by the router's name: an `irtnet` baseline on an irtnet run replaced the run's own curves."""
+def test_a_baseline_of_the_run_s_own_kind_keeps_both_curves(run_path, tmp_path):
+    """Curves are keyed by the router's name: an `irtnet` baseline on an irtnet run replaced the run's own curves
+    (and `model-benchmark-mean`, the default baseline, on a model-benchmark-mean run)."""
     from irtnet.api.experiments import cost_routing_run
 
-    with pytest.raises(ConfigError, match="baselines: 'irtnet' is the run's own model"):
-        cost_routing_run(run_path, baselines=["model-mean", "irtnet"])
+    prices = tmp_path / "p.json"
+    prices.write_text(json.dumps({m: float(i + 1) for i, m in enumerate(Run.open(run_path).predictor().models_.ids)}))
+    result = cost_routing_run(run_path, prices=prices, baselines=["irtnet"])
+    assert {c["router"] for c in result["curves"]} == {"irtnet (this run)", "irtnet"}

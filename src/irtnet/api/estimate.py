@@ -20,6 +20,7 @@ import numpy as np
 
 from irtnet.api.data import as_path, prepare, split_datasets
 from irtnet.api.estimate_inputs import ItemPool, PoolItem, model_groups, pool_items, read_pool_answers
+from irtnet.api.experiments import real_number, whole_number
 from irtnet.api.run import Run, is_run_dir
 from irtnet.api.texts import load, text_queries
 from irtnet.data.splits import QuerySplit
@@ -206,20 +207,6 @@ def _model_split(predictor: Router, pool: ItemPool, record: dict[str, Any], s: _
     return replay_on_folds(nets, pool.known_labels, record["prior_sd"], record["prior_kind"], strength)
 
 
-def _whole(value: Any, name: str, low: int) -> int:
-    """`value` as an int; a ConfigError naming `name` unless it is a whole number (not a bool) of at least `low`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be a whole number of at least {low}, got {value!r}")
-    return int(value)
-
-
-def _real(value: Any, name: str) -> float:
-    """`value` as a float; a ConfigError naming `name` unless it is a number (not a bool, not a string)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
 def _strength(prior_strength: Any) -> float | None:
     """The ability prior's strength: 'auto' (as on the command line) is None, chosen on the known models."""
     if isinstance(prior_strength, str) and prior_strength.strip().lower() == "auto":
@@ -232,16 +219,16 @@ def _check(level: Any, target_width: Any, replay_folds: Any = 0, replay_weight: 
            prior_strength: Any = 1.0, n_draws: Any = 2000, seed: Any = 0, max_k: Any = None) -> float | None:
     """ConfigError naming the first bad option, before the run is opened; the prior strength ('auto': None)."""
     strength = _strength(prior_strength)
-    check_replay_folds(_whole(replay_folds, "replay_folds", 0))
+    check_replay_folds(whole_number(replay_folds, "replay_folds", 0))
     check_replay_weight(replay_weight)
-    if not 0 < _real(level, "level") < 1:
+    if not 0 < real_number(level, "level") < 1:
         raise ConfigError(f"--level must lie strictly between 0 and 1, got {level}")
-    if target_width is not None and not 0 < _real(target_width, "target_width") <= 1:
+    if target_width is not None and not 0 < real_number(target_width, "target_width") <= 1:
         raise ConfigError(f"--target-width must lie in (0, 1], got {target_width}")
-    _whole(n_draws, "n_draws", 1)
-    _whole(seed, "seed", 0)
+    whole_number(n_draws, "n_draws", 1)
+    whole_number(seed, "seed", 0)
     if max_k is not None:
-        _whole(max_k, "max_k", 1)
+        whole_number(max_k, "max_k", 1)
         if target_width is None:
             raise ConfigError("max_k bounds the answers counted for target_width; give target_width, or leave out "
                               "max_k")
@@ -281,9 +268,9 @@ def plan(checkpoint_or_run: str | Path, n: int, strategy: str = "adaptive", seed
          pool: str | Path | None = None, prior_strength: float | None = 1.0) -> list[PoolItem]:
     """The n items a new model should answer first (`tasks.estimate.plan_items`), in the order to ask them."""
     strength = _strength(prior_strength)
-    _whole(seed, "seed", 0)
+    whole_number(seed, "seed", 0)
     check_plan(1, 1, strategy)  # the strategy, and n a whole number, before the run is opened
-    _whole(n, "n", 1)
+    whole_number(n, "n", 1)
     predictor, items = open_pool(checkpoint_or_run, pool)
     check_plan(n, len(items.ids), strategy)  # before the refit, which reads n
     fit = _refit(predictor, items, strength, seed, (n,))  # as estimate does with n answers
@@ -315,8 +302,8 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
     strength = _check(level, target_width, replay_folds, replay_weight, prior_strength, n_draws, seed)
     if not callable(ask):
         raise ConfigError(f"ask must be a function of the items to ask, returning their outcomes; got {ask!r}")
-    _whole(rounds, "rounds", 1)
-    _whole(per_round, "per_round", 1)
+    whole_number(rounds, "rounds", 1)
+    whole_number(per_round, "per_round", 1)
     answers_file = None if answers_file is None else as_path(answers_file, "answers_file")
     _check_pool(pool, replay_weight)
     predictor, items = open_pool(checkpoint_or_run, pool)

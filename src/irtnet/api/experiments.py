@@ -357,9 +357,6 @@ def cost_routing_run(run_dir: str | Path, prices: str | Path | None = None, outp
     output_tokens = check_output_tokens(DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens)
 
     run = Run.open(run_dir)
-    if run.spec.model.model in baselines:  # its curves are keyed by name: the baseline's would replace the run's
-        raise ConfigError(f"baselines: {run.spec.model.model!r} is the run's own model; its curves would replace "
-                          "the run's, so give other baselines (a second fit of it is the run's own, retrained)")
     if run.spec.data.split == "pair":
         raise ConfigError(f"{run_dir} is split by (model, query) pair: a test query has a few labelled models "
                           "only, so no accuracy-cost curve can be drawn over all models; use a query split")
@@ -368,7 +365,9 @@ def cost_routing_run(run_dir: str | Path, prices: str | Path | None = None, outp
     test = test.select(np.asarray(test.table.query_vocab.ids, dtype=object)[complete].tolist())
     models = list(test.table.model_vocab.ids)
     cost, decide, source = test_costs(test, train, run.table(), prices, output_tokens, given)
-    probs = {run.spec.model.model: score_matrix(run.predictor(), test)}
+    own = run.spec.model.model  # curves are keyed by name: a baseline of the same kind (the default
+    own = f"{own} (this run)" if own in baselines else own  # model-benchmark-mean on such a run) must not replace it
+    probs = {own: score_matrix(run.predictor(), test)}
     for name in baselines:
         baseline = build_predictor(ModelSpec(model=name, seed=run.spec.model.seed)).fit(train)
         probs[name] = score_matrix(baseline, test)

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from irtnet._io import json_kind, read_json, write_json
+from irtnet._io import write_json
 from irtnet.data.dataset import Dataset
-from irtnet.data.splits import check_fractions, pair_subset
+from irtnet.data.splits import QuerySplit, check_fractions, pair_subset, read_split_file
 from irtnet.data.table import ResponseTable
 from irtnet.errors import DataError
 
@@ -91,59 +91,9 @@ class PairSplit:
         write_json(path, {"kind": self.kind, "params": self.params,
                           **{name: [list(p) for p in getattr(self, name)] for name in PARTS}})
 
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> PairSplit:
-        return cls(*(tuple(tuple(p) for p in raw[name]) for name in PARTS), raw["kind"], raw["params"])
-
-
-#: The kinds a split file may name: PairSplit's, and QuerySplit's (by query, leave benchmarks out, K folds).
-SPLIT_KINDS = ("pair", "query", "leave-one-benchmark-out", "leave-benchmarks-out", "kfold")
-
 
 def load_split(path: str | Path) -> Any:
-    """A QuerySplit or a PairSplit, as its file says. A file that is missing, not JSON, of an unknown kind,
-    without a part, with an id that is no string (a pair that is no [model, query] pair of strings), or whose
-    parts share an id (a test query in training) is a DataError naming the file and the field."""
-    from irtnet.data.splits import QuerySplit
-
-    raw = read_json(path, dict, "a split (an object with train, val, test, kind and params)")
-    kind = raw.get("kind")
-    if kind not in SPLIT_KINDS:
-        raise DataError(f"unknown split kind {kind!r}; a split is one of {', '.join(SPLIT_KINDS)}", file=str(path),
-                        field="kind")
-    if not isinstance(raw.get("params"), dict):
-        raise DataError(f"params must be an object, got {json_kind(raw.get('params'))}", file=str(path),
-                        field="params")
-    pair = kind == "pair"
-    parts = {name: _part(raw, name, pair, path) for name in PARTS}
-    for i, name in enumerate(PARTS):
-        for other in PARTS[i + 1:]:
-            shared = set(parts[name]) & set(parts[other])
-            if shared:
-                raise DataError(f"{min(shared)!r} is in both {name} and {other}: a split's parts are disjoint",
-                                file=str(path), field=other)
-    if pair:
-        return PairSplit(*parts.values(), kind, raw["params"])
-    return QuerySplit(*parts.values(), kind, raw["params"])
-
-
-def _part(raw: dict[str, Any], name: str, pair: bool, path: str | Path) -> tuple[Any, ...]:
-    """One part's ids (query ids, or (model, query) pairs), each a string, none twice."""
-    values = raw.get(name)
-    if not isinstance(values, list):
-        raise DataError(f"missing or not a list (got {json_kind(values)})", file=str(path), field=name)
-    if pair:
-        bad = next((v for v in values if not (isinstance(v, list) and len(v) == 2
-                                              and all(isinstance(x, str) for x in v))), None)
-        what = "a [model, query] pair of strings"
-    else:
-        bad = next((v for v in values if not isinstance(v, str)), None)
-        what = "a query id (a string)"
-    if bad is not None:
-        raise DataError(f"{bad!r} is not {what}", file=str(path), field=name)
-    ids = tuple(tuple(v) for v in values) if pair else tuple(values)
-    if len(set(ids)) < len(ids):
-        seen: set[Any] = set()
-        twice = next(v for v in ids if v in seen or seen.add(v))
-        raise DataError(f"{twice!r} is listed twice", file=str(path), field=name)
-    return ids
+    """A QuerySplit or a PairSplit, as its file says, checked (`splits.read_split_file`): a DataError naming the
+    file and the field."""
+    kind, params, parts = read_split_file(path)
+    return (PairSplit if kind == "pair" else QuerySplit)(*parts, kind, params)

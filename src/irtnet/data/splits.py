@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from irtnet._io import write_json
+from irtnet._io import json_kind, read_json, write_json
 from irtnet.config import check_fractions
 from irtnet.data.dataset import Dataset
 from irtnet.data.table import ResponseTable
@@ -45,13 +45,11 @@ class QuerySplit:
 
     @classmethod
     def load(cls, path: str | Path) -> QuerySplit:
-        """The split in `path`, checked (`pair_split.load_split`): a DataError naming the file and field."""
-        from irtnet.data.pair_split import load_split
-
-        split = load_split(path)
-        if not isinstance(split, cls):
+        """The split in `path`, checked (`read_split_file`): a DataError naming the file and field."""
+        kind, params, parts = read_split_file(path)
+        if kind == "pair":
             raise DataError("holds a split of (model, query) pairs, not of queries", file=str(path), field="kind")
-        return split
+        return cls(*parts, kind, params)
 
 
 @dataclass(frozen=True)
@@ -343,3 +341,55 @@ def kfold_query_splits(
             params["text_twins"] = len(twins)
         splits.append(QuerySplit(tuple(train), tuple(val), tuple(ids[fold == i].tolist()), "kfold", params))
     return splits
+
+
+# -------------------------------------------------------------------------------------------- split files
+#: The kinds a split file may name: `pair_split.PairSplit`'s, and QuerySplit's (by query, leave benchmarks out, K
+#: folds).
+SPLIT_KINDS = ("pair", "query", "leave-one-benchmark-out", "leave-benchmarks-out", "kfold")
+_PARTS = ("train", "val", "test")
+
+
+def read_split_file(path: str | Path) -> tuple[str, dict[str, Any], list[tuple[Any, ...]]]:
+    """(kind, params, [train, val, test]) of a split file, each part a tuple of query ids (a pair split's: of
+    (model, query) tuples). A file that is missing, not JSON, of an unknown kind, without a part, with an id that
+    is no string (a pair that is no [model, query] pair of strings), or whose parts share an id (a test query in
+    training) is a DataError naming the file and the field."""
+    raw = read_json(path, dict, "a split (an object with train, val, test, kind and params)")
+    kind = raw.get("kind")
+    if kind not in SPLIT_KINDS:
+        raise DataError(f"unknown split kind {kind!r}; a split is one of {', '.join(SPLIT_KINDS)}", file=str(path),
+                        field="kind")
+    if not isinstance(raw.get("params"), dict):
+        raise DataError(f"params must be an object, got {json_kind(raw.get('params'))}", file=str(path),
+                        field="params")
+    parts = [_split_part(raw, name, kind == "pair", path) for name in _PARTS]
+    for i, name in enumerate(_PARTS):
+        for j in range(i + 1, 3):
+            shared = set(parts[i]) & set(parts[j])
+            if shared:
+                raise DataError(f"{min(shared)!r} is in both {name} and {_PARTS[j]}: a split's parts are disjoint",
+                                file=str(path), field=_PARTS[j])
+    return kind, raw["params"], parts
+
+
+def _split_part(raw: dict[str, Any], name: str, pair: bool, path: str | Path) -> tuple[Any, ...]:
+    """One part's ids (query ids, or (model, query) pairs), each a string, none twice."""
+    values = raw.get(name)
+    if not isinstance(values, list):
+        raise DataError(f"missing or not a list (got {json_kind(values)})", file=str(path), field=name)
+    if pair:
+        bad = next((v for v in values if not (isinstance(v, list) and len(v) == 2
+                                              and all(isinstance(x, str) for x in v))), None)
+        what = "a [model, query] pair of strings"
+    else:
+        bad = next((v for v in values if not isinstance(v, str)), None)
+        what = "a query id (a string)"
+    if bad is not None:
+        raise DataError(f"{bad!r} is not {what}", file=str(path), field=name)
+    ids = tuple(tuple(v) for v in values) if pair else tuple(values)
+    if len(set(ids)) < len(ids):
+        seen: set[Any] = set()
+        twice = next(v for v in ids if v in seen or seen.add(v))
+        raise DataError(f"{twice!r} is listed twice", file=str(path), field=name)
+    return ids

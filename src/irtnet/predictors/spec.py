@@ -44,8 +44,8 @@ class ModelSpec(StrictConfig, metaclass=RefusedAsConfigError):
     model: str = Field("irtnet", description="registry name (see `irtnet.predictors.REGISTRY`)")
     preset: str | None = Field(None, description=f"IrtNet preset (default {DEFAULT_PRESET!r}); IrtNet only")
     params: dict[str, Any] = Field(default_factory=dict, description="overrides of the model's parameters")
-    seed: int = Field(0, ge=0, le=2**63 - 1, description="seed of the model's randomness (initialisation, batches, "
-                      "draws): a whole number in [0, 2**63 - 1], which numpy and torch both accept")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the model's randomness (initialisation, batches, "
+                      "draws): a whole number in [0, 2**32 - 1], which numpy, torch and scikit-learn all accept")
 
 
 def registered(name: str) -> type[Router]:

@@ -93,9 +93,8 @@ def cost_lines(result: dict[str, Any]) -> list[str]:
              f"single-model frontier area {_fmt(result['single_area'], 4)}"]
     for c in result["curves"]:
         top = max(c["points"], key=lambda p: p["accuracy"])
-        share = f"{c['match_cost'] / single['cost']:.1%} of its cost" if single["cost"] > 0 else "it is free"
-        match = f"matches it at cost {c['match_cost']:.6g} ({share})" if c["match_cost"] is not None else \
-            "never matches it"
+        match = "never matches it" if c["match_cost"] is None else f"matches it at cost {c['match_cost']:.6g} (" + (
+            f"{c['match_cost'] / single['cost']:.1%} of its cost)" if single["cost"] > 0 else "it is free)")
         lines.append(f"{c['router']} ({c['kind']}): area {_fmt(c['area'], 4)}; best accuracy {top['accuracy']:.4f} "
                      f"at cost {top['cost']:.6g}; {match}")
     return lines

@@ -55,10 +55,7 @@ PLAN_STRATEGIES = ("adaptive", "balanced", "anchor")
 WIDTH_STRATEGIES = ("d-optimal", "fisher")
 _CHUNK = 1 << 22  # probabilities drawn at once (doubles): 32 MiB
 OVERALL = "(all benchmarks)"  # the name of `estimate_accuracy(overall=True)`'s last row
-#: Names of rows over every benchmark: the estimate's overall row, and "all" (the routing profile's last row,
-#: `estimate_plan.routing_profile`, and the estimation summary's aggregate row). No benchmark may take one: its
-#: rows and the aggregate's would print under one name.
-RESERVED_BENCHMARKS = (OVERALL, "all")
+RESERVED_BENCHMARKS = (OVERALL, "all")  # rows over every benchmark ("all": routing profile, summary): no names
 
 
 @dataclass(frozen=True)
@@ -342,15 +339,14 @@ def estimate_accuracy(a: np.ndarray, b: np.ndarray, groups: Sequence[Any], answe
 
 def _check_estimate_options(level: float, n_draws: int, combine: str, replay_weight: str, overall: bool,
                             names: np.ndarray) -> None:
-    """ConfigError (DataError for the benchmark names) naming the first of `estimate_accuracy`'s options that is
-    out of range, before anything is fitted."""
+    """ConfigError (DataError for a reserved benchmark name) naming the first bad option, before any fit."""
     _check_level(level)
     if n_draws < 1:
         raise ConfigError(f"n_draws must be at least 1, got {n_draws}")
     if combine not in COMBINE:
         raise ConfigError(f"unknown combine {combine!r}; choose from {COMBINE}")
     check_replay_weight(replay_weight)
-    taken = [n for n in RESERVED_BENCHMARKS if n in set(names.tolist())]
+    taken = [n for n in RESERVED_BENCHMARKS if overall and n in set(names.tolist())]  # rows over every benchmark
     if taken:
         raise DataError(f"a benchmark is named {taken[0]!r}, the name of a row over every benchmark; rename it",
                         field="benchmark")

@@ -177,7 +177,7 @@ def frame_to_records(frame: pd.DataFrame, cmap: ColumnMap, *, file: str,
     if cmap.benchmark and cmap.default_benchmark:
         work[cmap.benchmark] = work[cmap.benchmark].where(~missing_values(work[cmap.benchmark]),
                                                           cmap.default_benchmark)
-    if cmap.text:
+    if cmap.text and cmap.text != cmap.query:  # the query column as the text: the ids' rules (a number is its id)
         work[cmap.text] = _text_column(work, cmap.text, file)
     outcome = None if kind == "counts" else cmap.outcome
     records = make_records(work, file=file, model=cmap.model, query=cmap.query, outcome=outcome,
