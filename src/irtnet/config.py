@@ -22,6 +22,8 @@ from irtnet.errors import ConfigError, DataError
 #: data has them (and learns to work without them), with a network small enough to train in minutes on a CPU.
 #: Defined here, not in `irtnet.predictors.spec` (which re-exports it), so the CLI can show it without torch.
 DEFAULT_PRESET = "default"
+#: The largest seed every library irtnet seeds accepts (scikit-learn's random_state: 2**32 - 1; numpy, torch more).
+MAX_SEED = 2**32 - 1
 
 #: A plain decimal number: ASCII digits, an optional sign, point and exponent (not "0_5", "0x1" or "٠.٨", which
 #: Python's float() reads too).

@@ -257,3 +257,13 @@ def test_the_console_lines_of_a_free_best_model_say_it_is_free():
     doc = _cost_doc(np.array([0.0, 1.0, 2.0]))  # 'a', the best on training, is free
     lines = cost_lines(doc)
     assert all(line.endswith("matches it at cost 0 (it is free)") for line in lines[1:]) and len(lines) == 3
+
+
+def test_the_console_lines_of_a_curve_that_never_matches_the_best_model():
+    """The free-model fix divided a missing match cost (None) by the best model's cost: every such curve crashed."""
+    from irtnet.reporting.console import cost_lines
+
+    doc = _cost_doc(np.array([1.0, 2.0, 3.0]))
+    for curve in doc["curves"]:
+        curve["match_cost"] = None
+    assert all(line.endswith("never matches it") for line in cost_lines(doc)[1:])

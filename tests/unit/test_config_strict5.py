@@ -218,3 +218,19 @@ def test_a_model_seed_outside_what_numpy_torch_and_sklearn_accept_is_refused(see
     with pytest.raises(ConfigError, match="seed"):
         ModelSpec(seed=seed)
     assert ModelSpec(seed=2**32 - 1).seed == 2**32 - 1
+
+
+def test_seeds_above_what_scikit_learn_accepts_are_refused_where_given():
+    """A comparison's seeds and the estimate's were checked only for >= 0: 2**32 loaded, then failed in a KMeans
+    (estimate --plan --strategy anchor) or blamed an entry's `model` stage."""
+    from irtnet.api.compare_spec import load_spec
+    from irtnet.api.estimate import _check
+    from irtnet.errors import ConfigError
+
+    spec = {"datasets": [{"name": "d", "table": "t.parquet"}], "models": [{"name": "m", "model": "model-mean"}],
+            "seeds": [0, 2**32]}
+    with pytest.raises(ConfigError, match=r"seeds must be whole numbers in \[0, 4294967295\]"):
+        load_spec(spec)
+    with pytest.raises(ConfigError, match="seed must be at most 4294967295"):
+        _check(level=0.9, target_width=None, n_draws=10, seed=2**32, max_k=None, replay_folds=0,
+               replay_weight="auto", prior_strength="auto")

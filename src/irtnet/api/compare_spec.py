@@ -18,7 +18,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, 
 
 from irtnet._io import check_file_target
 from irtnet._version import computing_parts, source_fingerprint
-from irtnet.config import deep_update, validate_fractions
+from irtnet.config import MAX_SEED, deep_update, validate_fractions
 from irtnet.data.embeddings import DEFAULT_ENCODER, load_encoder, resolve_offline
 from irtnet.data.provenance import sha256_text
 from irtnet.errors import ConfigError, DataError
@@ -164,8 +164,8 @@ class CompareSpec(BaseModel):
                 raise ValueError(f"{kind} names must be unique; repeated: {sorted(dup)}")
         if not self.datasets or not self.models or not self.seeds:
             raise ValueError("a comparison needs at least one dataset, one model and one seed")
-        if any(s < 0 for s in self.seeds):
-            raise ValueError(f"seeds must be whole numbers of at least 0, got {self.seeds}")
+        if any(s < 0 or s > MAX_SEED for s in self.seeds):
+            raise ValueError(f"seeds must be whole numbers in [0, {MAX_SEED}], got {self.seeds}")
         repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
         if repeated:
             raise ValueError(f"seeds must be distinct (a repeated seed repeats its cells); repeated: {repeated}")

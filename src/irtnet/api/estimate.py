@@ -23,6 +23,7 @@ from irtnet.api.estimate_inputs import ItemPool, PoolItem, model_groups, pool_it
 from irtnet.api.experiments import real_number, whole_number
 from irtnet.api.run import Run, is_run_dir
 from irtnet.api.texts import load, text_queries
+from irtnet.config import MAX_SEED
 from irtnet.data.splits import QuerySplit
 from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
@@ -226,7 +227,7 @@ def _check(level: Any, target_width: Any, replay_folds: Any = 0, replay_weight: 
     if target_width is not None and not 0 < real_number(target_width, "target_width") <= 1:
         raise ConfigError(f"--target-width must lie in (0, 1], got {target_width}")
     whole_number(n_draws, "n_draws", 1)
-    whole_number(seed, "seed", 0)
+    whole_number(seed, "seed", 0, MAX_SEED)
     if max_k is not None:
         whole_number(max_k, "max_k", 1)
         if target_width is None:
@@ -268,7 +269,7 @@ def plan(checkpoint_or_run: str | Path, n: int, strategy: str = "adaptive", seed
          pool: str | Path | None = None, prior_strength: float | None = 1.0) -> list[PoolItem]:
     """The n items a new model should answer first (`tasks.estimate.plan_items`), in the order to ask them."""
     strength = _strength(prior_strength)
-    whole_number(seed, "seed", 0)
+    whole_number(seed, "seed", 0, MAX_SEED)
     check_plan(1, 1, strategy)  # the strategy, and n a whole number, before the run is opened
     whole_number(n, "n", 1)
     predictor, items = open_pool(checkpoint_or_run, pool)

@@ -15,7 +15,7 @@ from typing import Any
 from irtnet._io import json_text, write_together
 from irtnet.api.data import load_table
 from irtnet.api.experiments import factory, prepared, real_number, whole_number, whole_numbers
-from irtnet.config import check_fractions
+from irtnet.config import MAX_SEED, check_fractions
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.spec import ModelSpec, apply_flags, registered, resolve_spec
 from irtnet.tasks.estimate import RESERVED_BENCHMARKS
@@ -195,7 +195,7 @@ def _check_curve(specs: Sequence[ModelSpec], fractions: Sequence[float] | None, 
     if check_fractions(split)[2] == 0:
         raise ConfigError(f"split: the test fraction must be positive (every point is scored on the test part), "
                           f"got {list(split)}")
-    whole_number(seed, "seed", 0)
+    whole_number(seed, "seed", 0, MAX_SEED)
     for spec in specs:
         if "seed" in spec.model_fields_set and spec.seed != seed:
             raise ConfigError(f"model {spec.model!r}: its spec's seed {spec.seed} contradicts seed = {seed}; every "

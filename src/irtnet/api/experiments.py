@@ -44,14 +44,16 @@ def prepared(table: str | Path, encoder: str) -> Dataset:
 
 
 # ------------------------------------------------------------------------------------------- settings
-def whole_number(value: Any, name: str, minimum: int | None = 1) -> int:
+def whole_number(value: Any, name: str, minimum: int | None = 1, maximum: int | None = None) -> int:
     """`value` as an int: a whole number (not a bool, not 2.0) of at least `minimum` (None: any; the range is the
-    caller's check); else a ConfigError naming the setting `name`. Protocol settings are checked with it before
-    any table is read or model trained."""
+    caller's check) and at most `maximum` (None: any); else a ConfigError naming the setting `name`. Protocol
+    settings are checked with it before any table is read or model trained."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (minimum is not None
                                                                                and value < minimum):
         least = "" if minimum is None else f" of at least {minimum}"
         raise ConfigError(f"{name} must be a whole number{least}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value!r}")
     return int(value)
 
 

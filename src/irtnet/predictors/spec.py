@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from irtnet.config import (  # DEFAULT_PRESET: defined there (cheap for the CLI)
-    DEFAULT_PRESET, RefusedAsConfigError, StrictConfig, deep_update, expect, validation_brief as brief,
+    DEFAULT_PRESET, MAX_SEED, RefusedAsConfigError, StrictConfig, deep_update, expect, validation_brief as brief,
 )
 from irtnet.errors import ConfigError
 from irtnet.predictors.base import REGISTRY, Router
@@ -44,7 +44,7 @@ class ModelSpec(StrictConfig, metaclass=RefusedAsConfigError):
     model: str = Field("irtnet", description="registry name (see `irtnet.predictors.REGISTRY`)")
     preset: str | None = Field(None, description=f"IrtNet preset (default {DEFAULT_PRESET!r}); IrtNet only")
     params: dict[str, Any] = Field(default_factory=dict, description="overrides of the model's parameters")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the model's randomness (initialisation, batches, "
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the model's randomness (initialisation, batches, "
                       "draws): a whole number in [0, 2**32 - 1], which numpy, torch and scikit-learn all accept")
 
 
