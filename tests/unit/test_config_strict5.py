@@ -234,3 +234,15 @@ def test_seeds_above_what_scikit_learn_accepts_are_refused_where_given():
     with pytest.raises(ConfigError, match="seed must be at most 4294967295"):
         _check(level=0.9, target_width=None, n_draws=10, seed=2**32, max_k=None, replay_folds=0,
                replay_weight="auto", prior_strength="auto")
+
+
+@pytest.mark.parametrize("command", [["train", "t.parquet", "-o", "out"], ["evaluate-benchmarks", "t.parquet"],
+                                     ["demo"], ["estimate", "run", "--plan", "5"]])
+def test_every_seed_option_names_its_bound(command):
+    """--seed above 2**32-1 was refused by the model spec, naming its field instead of the option."""
+    from typer.testing import CliRunner
+
+    from irtnet.cli.main import app
+
+    result = CliRunner().invoke(app, [*command, "--seed", "4294967296"])
+    assert result.exit_code == 2 and "--seed" in result.output and "4294967295" in result.output, result.output

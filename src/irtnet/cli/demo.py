@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from irtnet.cli.common import console, friendly_errors
-from irtnet.config import DEFAULT_PRESET, DataConfig
+from irtnet.config import DEFAULT_PRESET, MAX_SEED, DataConfig
 
 if TYPE_CHECKING:
     from irtnet.api import RunSpec
@@ -32,7 +32,7 @@ def demo(
     models: Annotated[int, typer.Option(help="synthetic models")] = 40,
     queries: Annotated[int, typer.Option(help="synthetic queries (models x queries at most 2,000,000)")] = 3000,
     epochs: Annotated[int, typer.Option(help="maximum training epochs")] = 15,
-    seed: Annotated[int, typer.Option(help="seed of data, split and training", min=0)] = 0,
+    seed: Annotated[int, typer.Option(help="seed of data, split and training", min=0, max=MAX_SEED)] = 0,
     encoder: Annotated[str | None, typer.Option(help="query encoder (default: the packaged all-MiniLM-L6-v2)")] = None,
     preset: Annotated[str, typer.Option(help="IrtNet preset")] = DEFAULT_PRESET,
 ) -> None:

@@ -17,6 +17,7 @@ from irtnet.cli.common import (
     check_output_path, console, err_console, friendly_errors, output_option as OutOpt, positive, prior_strength_value,
     refuse_unused,
 )
+from irtnet.config import MAX_SEED
 from irtnet.errors import ConfigError
 
 Opt = typer.Option
@@ -199,7 +200,7 @@ def estimate(
                                              "without its run")] = None,
     seed: Annotated[int, Opt(help="seed of the interval draws, of the split of the known models that chooses the "
                                   "items' prior, and of the balanced and anchor plans' picks (the adaptive plan "
-                                  "picks deterministically)", min=0)] = 0,
+                                  "picks deterministically)", min=0, max=MAX_SEED)] = 0,
     replay_folds: Annotated[Optional[int], Opt(help="replay the run's models for the intervals on networks trained "
                                                     "without them, one per fold of its models (0, the "
                                                     "default: on the checkpoint; K trainings)")] = None,

@@ -14,6 +14,7 @@ from irtnet.cli.common import (
     console, friendly_errors, name_list, output_option as OutOpt, parse_fractions, plain_console, positive,
     refuse_unused,
 )
+from irtnet.config import MAX_SEED
 
 Opt = typer.Option
 
@@ -36,7 +37,7 @@ def train(
                                                                 "validation only")] = None,
     split_by: Annotated[Optional[str], Opt(help="query (test queries unseen) or pair (test (model, query) pairs; "
                                                 "the default for classical IRT models)")] = None,
-    seed: Annotated[Optional[int], Opt(help="seed of the split and of the model", min=0)] = None,
+    seed: Annotated[Optional[int], Opt(help="seed of the split and of the model", min=0, max=MAX_SEED)] = None,
     epochs: Annotated[Optional[int], Opt(help="maximum epochs (models trained by epoch)")] = None,
     lr: Annotated[Optional[float], Opt(help="learning rate (models trained by gradient)")] = None,
     groups: Annotated[Optional[bool], Opt("--groups/--no-groups", help="let benchmark names enter IrtNet")] = None,

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from irtnet._io import write_json
+from irtnet.config import MAX_SEED
 from irtnet.cli.common import (check_output_path, console, csv_list, friendly_errors, items, name_list, numbers,
                                output_option as OutOpt, positive, refuse_unused)
 
@@ -27,7 +28,7 @@ LrOpt = Annotated[Optional[float], Opt(help="learning rate")]
 GroupsOpt = Annotated[Optional[bool], Opt("--groups/--no-groups", help="benchmark names enter IrtNet (hidden "
                                           "where the protocol says); default: as the preset says")]
 SeedOpt = Annotated[Optional[int], Opt(help="seed of the split, the held-out draws and every model [default: the "
-                                            "--config file's seed, else 0]", min=0)]
+                                            "--config file's seed, else 0]", min=0, max=MAX_SEED)]
 ThreadsOpt = Annotated[Optional[int], Opt(help="torch threads (default: torch's)")]
 EncoderOpt = Annotated[str, Opt(help="text encoder")]
 
