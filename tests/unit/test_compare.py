@@ -348,7 +348,7 @@ def test_spec_errors_are_clear(table_path):
 
 
 def test_bad_seeds_filters_and_folds_are_refused_before_any_fit(tmp_path, table_path):
-    with pytest.raises(ConfigError, match=r"seeds must be whole numbers of at least 0, got \[-1\]"):
+    with pytest.raises(ConfigError, match=r"seeds must be whole numbers in \[0, 4294967295\], got \[-1\]"):
         _spec(table_path, [{"name": "counting"}], seeds=(-1,))
     spec = _spec(table_path, [{"name": "counting"}], seeds=(0,))
     with pytest.raises(ConfigError, match="--only-datasets: 'nope' not in the spec; its names: syn"):
