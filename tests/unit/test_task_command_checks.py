@@ -257,6 +257,7 @@ def test_evaluate_estimation_without_retrain_leaves_the_method_out(monkeypatch):
         raise Stop
 
     monkeypatch.setattr(api, "prepared", lambda table, encoder: None)
+    monkeypatch.setattr(api, "refuse_summary_names", lambda table: None)  # no table file behind "t.parquet"
     monkeypatch.setattr(protocol, "evaluate_estimation", fake)
     with pytest.raises(Stop):
         api.evaluate_estimation("t.parquet", ModelSpec(model="irtnet"), "hashing-64", retrain=False)

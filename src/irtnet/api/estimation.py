@@ -122,10 +122,8 @@ def _check_numbers(methods: Sequence[str] | None, **given: Any) -> None:
 def refuse_summary_names(table: str | Path) -> None:
     """A DataError naming the table file where a benchmark is named as a row over every benchmark
     (`tasks.estimate.RESERVED_BENCHMARKS`): its rows and the aggregate rows would share the name in the summary
-    (two "all" rows per method and N, which the figures and the Markdown summary would mix). Read before the table is embedded; a path that is no file is left
-    to `prepared`, which names it."""
-    if not Path(table).is_file():
-        return
+    (two "all" rows per method and N, which the figures and the Markdown summary would mix). The table is read
+    here, before it is embedded (minutes), and again by `prepared`: a read takes a second at most."""
     names = set(load_table(table).benchmark_vocab.to_list())
     taken = [n for n in RESERVED_BENCHMARKS if n in names]
     if taken:

@@ -90,9 +90,8 @@ def _fill(prob: np.ndarray, cost: np.ndarray, choice: np.ndarray, left: float) -
     useful = (gain > 0) & (extra <= left)
     if not useful.any():
         return choice
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(useful, np.where(extra > 0, gain / np.where(extra > 0, extra, 1.0), np.inf), -np.inf)
-    best = ratio.max(axis=1)
+    ratio = np.where(extra > 0, gain / np.where(extra > 0, extra, 1.0), np.inf)  # a free upgrade: first
+    best = np.where(useful, ratio, -np.inf).max(axis=1)
     for q in np.argsort(-best, kind="stable"):
         if best[q] == -np.inf:
             break
