@@ -153,7 +153,7 @@ def _price_file(path, models):
 @pytest.mark.parametrize("flags, message", [
     (["--cost-weight", "inf"], "--cost-weight must be a finite non-negative number, got inf"),
     (["--cost-weight", "nan"], "--cost-weight must be a finite non-negative number, got nan"),
-    (["--budget", "inf"], "--budget must be a finite positive number, got inf"),
+    (["--budget", "inf"], "--budget must be a finite non-negative number, got inf"),
     (["--cost-weight", "1", "--output-tokens", "inf"], "--output-tokens must be a finite non-negative number"),
 ])
 def test_cost_routing_refuses_a_non_finite_weight_or_budget(run_dir, tmp_path, flags, message):

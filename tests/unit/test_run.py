@@ -282,7 +282,7 @@ def test_train_into_an_existing_run_needs_overwrite(cli_run, table_path):
     (["--benchmark", "no-such-bench"], "unknown benchmark 'no-such-bench'; the model knows:"),
     (["--cost-weight", "-1"], "--cost-weight must be a finite non-negative number"),
     (["--cost-weight", "inf"], "--cost-weight must be a finite non-negative number, got inf"),
-    (["--budget", "inf"], "--budget must be a finite positive number, got inf"),
+    (["--budget", "inf"], "--budget must be a finite non-negative number, got inf"),
 ])
 def test_route_refuses_bad_options(cli_run, args, message):
     result = _cli("route", cli_run, "a question", *args)

@@ -269,8 +269,8 @@ def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: st
         raise ConfigError("give exactly one of --cost-weight and --budget")
     if cost_weight is not None and not (is_finite_number(cost_weight) and cost_weight >= 0):
         raise ConfigError(f"--cost-weight must be a finite non-negative number, got {cost_weight!r}")
-    if budget is not None and not (is_finite_number(budget) and budget > 0):
-        raise ConfigError(f"--budget must be a finite positive number, got {budget!r}")
+    if budget is not None and not (is_finite_number(budget) and budget >= 0):  # 0: only free models, if any
+        raise ConfigError(f"--budget must be a finite non-negative number, got {budget!r}")
     given, output_tokens = output_tokens is not None, DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens
     check_output_tokens(output_tokens)
     predictor = load(checkpoint)

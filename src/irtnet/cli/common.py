@@ -77,9 +77,19 @@ def positive(value: int | float | None) -> int | float | None:
     return value
 
 
-def csv_list(text: str | None) -> list[str] | None:
-    """A comma-separated option as a list (None when not given)."""
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+def baseline_names(text: str | None, option: str = "--baselines") -> list[str] | None:
+    """A --baselines option: None when not given (the command's default), [] for '' (none), else distinct
+    comma-separated names; an empty or repeated name is a ConfigError (never dropped, nor merged into one curve)."""
+    if text is None:
+        return None
+    if not text.strip():
+        return []
+    names = items(text, option) or []
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"{option} {text!r} names {', '.join(map(repr, repeated))} more than once: name each "
+                          "baseline once")
+    return names
 
 
 def name_list(text: str | None) -> list[str] | None:

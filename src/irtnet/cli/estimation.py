@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from irtnet.cli.common import (
-    check_output_path, console, csv_list, friendly_errors, name_list, numbers, output_option as OutOpt, positive,
+    check_output_path, console, baseline_names, friendly_errors, name_list, numbers, output_option as OutOpt, positive,
     prior_strength_value,
 )
 from irtnet.cli.tasks import (ConfigOpt, EncoderOpt, EpochsOpt, GroupsOpt, LrOpt, ModelOpt, PresetOpt, SeedOpt,
@@ -91,7 +91,7 @@ def data_efficiency(
     out: Annotated[Path, OutOpt("--out", "-o", help="JSON file to write; each predictor's points at each fraction "
                                                     "are kept in <out>.steps/ and a rerun reads them")
                    ] = Path("data_efficiency.json"),
-    baselines: Annotated[str, Opt(help="comma-separated registry names trained beside --model")
+    baselines: Annotated[str, Opt(help="comma-separated registry names trained beside --model ('' for none)")
                          ] = "model-benchmark-mean,knn,cluster-rate",
     fractions: Annotated[Optional[str], Opt(help="shares of the training queries (default "
                                                  "0.01,0.02,0.04,0.1,0.25,0.5,1)")] = None,
@@ -114,7 +114,7 @@ def data_efficiency(
         efficiency_outputs(out)
     specs = [_model(config, model, preset, seed, epochs, lr, groups)]
     seed = specs[0].seed  # the flag's, else the --config file's, else 0
-    specs += [ModelSpec(model=name, seed=seed) for name in csv_list(baselines) or []]
+    specs += [ModelSpec(model=name, seed=seed) for name in baseline_names(baselines) or []]
     result = run(table, specs, encoder, fractions=shares, seed=seed, threads=threads, out=out,
                  beside=(lambda doc: efficiency_files(doc, out)) if figures else None,
                  progress=lambda m: console.print(m, highlight=False, markup=False))

@@ -11,7 +11,7 @@ import typer
 
 from irtnet._io import write_json
 from irtnet.config import MAX_SEED
-from irtnet.cli.common import (check_output_path, console, csv_list, friendly_errors, items, name_list, numbers,
+from irtnet.cli.common import (baseline_names, check_output_path, console, friendly_errors, name_list, numbers,
                                output_option as OutOpt, positive, refuse_unused)
 
 Opt = typer.Option
@@ -120,7 +120,7 @@ def evaluate_benchmarks(
     model: ModelOpt = None, preset: PresetOpt = None, config: ConfigOpt = None, epochs: EpochsOpt = None,
     lr: LrOpt = None, groups: GroupsOpt = None, seed: SeedOpt = None, threads: ThreadsOpt = None,
     baselines: Annotated[Optional[str], Opt(help="comma-separated registry names (default: every predictor that "
-                                                  "can score an unseen query)")] = None,
+                                                  "can score an unseen query; '' for none)")] = None,
     benchmarks: Annotated[Optional[str], Opt(help="comma-separated benchmarks to hold out (default all)")] = None,
     k: Annotated[int, Opt(help="top-k recovery", callback=positive)] = 3,
     anchors: Annotated[str, Opt(help="comma-separated numbers of the held-out benchmark's items every model has "
@@ -144,7 +144,7 @@ def evaluate_benchmarks(
     if not ns:
         refuse_unused({"--anchor-draws": anchor_draws, "--anchor-shift": anchor_shift},
                       "{given} {is_} read only in the anchor setting: give --anchors, or leave {given} out")
-    result = run(table, spec, encoder, csv_list(baselines), name_list(benchmarks), k, threads,
+    result = run(table, spec, encoder, baseline_names(baselines), name_list(benchmarks), k, threads,
                  progress=lambda b: console.print(f"holding out {b}", highlight=False, markup=False),
                  anchors=ns, out=out, anchor_draws=10 if anchor_draws is None else anchor_draws,
                  anchor_shift="chosen" if anchor_shift is None else anchor_shift)
@@ -255,26 +255,11 @@ def evaluate_cost(
 
     out = out or run / "cost_routing.json"
     check_output_path(out)  # before the work, not after it
-    result = cost_routing_run(run, prices, output_tokens, _baseline_names(baselines))
+    result = cost_routing_run(run, prices, output_tokens, baseline_names(baselines))
     write_json(out, result)
     for line in cost_lines(result):
         console.print(line, highlight=False)
     console.print(f"wrote {out}")
-
-
-def _baseline_names(text: str) -> list[str]:
-    """evaluate-cost's --baselines: '' for none, else distinct comma-separated names; an empty or repeated name is a
-    ConfigError (never dropped, nor merged into one curve)."""
-    from irtnet.errors import ConfigError
-
-    if not text.strip():
-        return []
-    names = items(text, "--baselines") or []
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ConfigError(f"--baselines {text!r} names {', '.join(map(repr, repeated))} more than once: name each "
-                          "baseline once")
-    return names
 
 
 # ------------------------------------------------------------------------------------------------- report

@@ -1,0 +1,85 @@
+"""Leftovers of earlier bug bashes: a budget of 0 routes to free models where there are some, and an empty or
+repeated --baselines item is refused (not read as "every baseline", nor dropped) by every command that takes one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from irtnet import api
+from irtnet.cli.main import app
+from irtnet.data.dataset import Dataset
+from irtnet.data.embeddings import embed_queries
+from irtnet.data.synthetic import make_synthetic
+from irtnet.errors import ConfigError
+from irtnet.models.irtnet import PRESETS
+from irtnet.predictors import IrtNet
+from irtnet.predictors.checkpoint import save_predictor
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """(checkpoint folder, its model ids, a few texts) of a small IrtNet."""
+    root = tmp_path_factory.mktemp("leftovers7")
+    table = make_synthetic(n_models=3, n_queries=120, n_benchmarks=2, dim=2, feature_dim=6, seed=3).table
+    data = Dataset.from_table(table, embed_queries(table, "hashing-32", use_cache=False))
+    model = IrtNet(PRESETS["small"], {"epochs": 2, "progress": False, "seed": 0}).fit(data)
+    path = save_predictor(model, root / "m")
+    return path, model.models_.to_list(), list(table.queries["text"].head(4))
+
+
+def _prices(path, prices):
+    file = path.parent / "prices.json"
+    file.write_text(json.dumps(prices))
+    return file
+
+
+def test_a_budget_of_zero_routes_every_text_to_a_free_model(saved):
+    path, models, texts = saved
+    prices = _prices(path, {models[0]: 0.0, models[1]: 0.0, models[2]: 0.5})
+    decisions = api.cost_route_texts(path, texts, prices=prices, budget=0.0)
+    assert decisions.mean_cost == 0.0
+    assert {decisions.models[c] for c in decisions.chosen} <= {models[0], models[1]}
+    out = runner.invoke(app, ["route", str(path), *texts, "--prices", str(prices), "--budget", "0"])
+    assert out.exit_code == 0, out.output
+    assert "mean cost 0" in out.output
+
+
+def test_a_budget_of_zero_without_a_free_model_names_the_cheapest_cost(saved):
+    path, models, texts = saved
+    prices = _prices(path, {m: 0.25 * (i + 1) for i, m in enumerate(models)})
+    with pytest.raises(ConfigError, match="budget 0 per query is below the cheapest routing's mean cost 0.25"):
+        api.cost_route_texts(path, texts, prices=prices, budget=0.0)
+    with pytest.raises(ConfigError, match="--budget must be a finite non-negative number, got -0.1"):
+        api.cost_route_texts(path, texts, prices=prices, budget=-0.1)
+
+
+@pytest.mark.parametrize("command", [
+    ["evaluate-benchmarks", "T", "-o", "O"],
+    ["data-efficiency", "T", "-o", "O"],
+])
+@pytest.mark.parametrize("value, message", [
+    ("knn,,cluster-rate", "--baselines 'knn,,cluster-rate': an empty item"),
+    ("knn,", "--baselines 'knn,': an empty item"),
+    ("knn,knn", "--baselines 'knn,knn' names 'knn' more than once"),
+])
+def test_an_empty_or_repeated_baseline_is_refused_before_the_table_is_read(tmp_path, command, value, message):
+    args = [str(tmp_path / "t.parquet") if a == "T" else str(tmp_path / "o.json") if a == "O" else a for a in command]
+    out = runner.invoke(app, [*args, "--baselines", value, "--encoder", "hashing-32"])
+    assert out.exit_code == 2 and message in " ".join(out.output.split()), out.output
+    assert "t.parquet" not in out.output  # refused before the (missing) table is looked for
+
+
+def test_evaluate_benchmarks_with_no_baselines_scores_the_model_alone(tmp_path):
+    make_synthetic(n_models=4, n_queries=120, n_benchmarks=2, dim=2, feature_dim=6, seed=2).table.to_parquet(
+        tmp_path / "t.parquet")
+    out = tmp_path / "lobo.json"
+    result = runner.invoke(app, ["evaluate-benchmarks", str(tmp_path / "t.parquet"), "-o", str(out), "--encoder",
+                                 "hashing-32", "--model", "model-mean", "--baselines", "", "--anchors", ""])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert list(doc["summary"]) == ["model-mean"]
