@@ -83,3 +83,12 @@ def test_evaluate_benchmarks_with_no_baselines_scores_the_model_alone(tmp_path):
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     assert list(doc["summary"]) == ["model-mean"]
+
+
+def test_ranking_or_predicting_no_texts_is_refused_not_a_stop_iteration(saved):
+    path, _, _ = saved
+    model = api.load(path)
+    for call in (lambda: api.rank_models(model, []), lambda: api.predict_texts(model, []),
+                 lambda: api.answer_paths(model, [], None)):
+        with pytest.raises(ConfigError, match="no query texts: give at least one"):
+            call()

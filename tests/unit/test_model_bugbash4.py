@@ -81,7 +81,7 @@ def test_texts_and_paths_with_markup_brackets_print_as_given(ckpt, tmp_path):
 def test_cost_routing_of_no_texts_is_refused_never_a_nan(ckpt):
     path, root, _, _ = ckpt
     for rule in ({"budget": 1.0}, {"cost_weight": 1.0}):
-        with pytest.raises(ConfigError, match="give at least one query text to route"):
+        with pytest.raises(ConfigError, match="no query texts: give at least one"):
             api.cost_route_texts(path, [], prices=root / "prices.json", **rule)
 
 

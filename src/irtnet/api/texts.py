@@ -82,11 +82,14 @@ def _refuse(message: str, benchmarks: Sequence[str | None], known: set[str], sou
 
 
 def check_texts(texts: Sequence[str]) -> None:
-    """A list (or other sequence) of texts; one string alone is refused, never split into its characters."""
+    """A non-empty list (or other sequence) of texts; one string alone is refused, never split into its
+    characters."""
     if isinstance(texts, (str, bytes)):
         raise ConfigError(f"give a list of texts, not one string ({texts[:40]!r}): e.g. [text]")
     if not isinstance(texts, Sequence) and not hasattr(texts, "__array__"):
         raise ConfigError(f"give a list of texts, got {type(texts).__name__}")
+    if not len(texts):  # nothing to rank, predict or route (a mean cost of no texts is undefined)
+        raise ConfigError("no query texts: give at least one")
 
 
 def text_queries(predictor: Router, texts: Sequence[str],
@@ -263,8 +266,6 @@ def cost_route_texts(checkpoint: str | Path, texts: Sequence[str], benchmark: st
     from irtnet.tasks.routing import route as route_by_value
 
     check_texts(texts)
-    if not len(texts):  # a mean cost (the budget) and expected accuracy of no texts are undefined
-        raise ConfigError("give at least one query text to route")
     if (cost_weight is None) == (budget is None):
         raise ConfigError("give exactly one of --cost-weight and --budget")
     if cost_weight is not None and not (is_finite_number(cost_weight) and cost_weight >= 0):
