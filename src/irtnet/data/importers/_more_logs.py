@@ -151,7 +151,9 @@ def read_samples(file: Path, report: ImportReport, nan_text: Collection[str] = (
     marked = NonFiniteTokens() if nan_text else None
     try:
         data = json.loads(content, parse_constant=marked, object_pairs_hook=unique_keys(str(file)))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        if content.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):  # a JSON list (cut off): no JSON Lines of samples
+            raise DataError(f"not a valid JSON list of samples ({exc})", file=str(file)) from exc
         items, rows = parse_jsonl(content, str(file), marked)  # early Open LLM Leaderboard files: JSON Lines in .json
     else:
         if isinstance(data, dict):  # JSON Lines of a single line
@@ -175,7 +177,7 @@ def load_json(file: Path) -> Any:
     """A JSON file; invalid JSON, or an object that gives a key twice, is a DataError naming it."""
     try:
         return json.loads(file.read_bytes(), object_pairs_hook=unique_keys(str(file)))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise DataError(f"not valid JSON ({exc})", file=str(file)) from exc
 
 

@@ -265,7 +265,7 @@ def parse_json(content: bytes, label: str, parse_constant: Callable[[str], Any] 
     is a DataError naming `label`."""
     try:
         return json.loads(content, parse_constant=parse_constant, object_pairs_hook=unique_keys(label))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise DataError(f"not valid JSON ({exc})", file=label) from exc
 
 
@@ -280,7 +280,7 @@ def parse_jsonl(content: bytes, label: str,
             try:
                 items.append(json.loads(line, parse_constant=parse_constant,
                                         object_pairs_hook=unique_keys(label, line=number)))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
                 raise DataError(f"not valid JSON ({exc})", file=label, line=number) from exc
             rows.append(number)
     return items, rows

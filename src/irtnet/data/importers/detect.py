@@ -139,7 +139,7 @@ def _jsonl_format(file: Path) -> str | None:
         with file.open("rb") as handle:
             first = next((line for line in handle if line.strip()), b"")
         keys = set(json.loads(first)) if first else set()
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, RecursionError):
         return None
     if {"schema_version", "evaluation_id", "sample_id"} <= keys:
         return "eee"
@@ -176,7 +176,7 @@ def _json_keys(file: Path) -> tuple[set[str], set[str]]:
             keys = set(re.findall(r'"([A-Za-z_][\w\-]*)"\s*:', head))
             return keys, keys
         data: Any = json.loads(file.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested too deeply to be a log
         return set(), set()
     if isinstance(data, dict):
         return set(map(str, data)), set()

@@ -27,7 +27,10 @@ other results are counted. Records without `evaluation_result_id` are skipped an
 sample has no numeric metric, so reading it would turn "not scored" into "wrong". Records with an
 `error` are not observed (counted). A sample scored several times for one model and result in one file (epochs,
 trials) is one item: all 0/1 as k of n, else the mean as a fraction (as the harness importers store trials);
-the same sample id twice with the same `metadata.epoch` is an error.
+the same sample id twice with the same `metadata.epoch` (1.0 is epoch 1) is an error. A field of another type than
+the schema's (a list id, a score or is_correct written as text) is an error naming the line and field; an integer
+`evaluation_result_id` is read as its text. A damaged aggregate file (not an object, `evaluation_results` not a
+list) is an error naming it, and a `.json` PATH is refused (the records are the `_samples.jsonl`).
 
 Provenance per (model, evaluation): the samples file, `eval_library.name` / `version` from the aggregate
 file (tool `every-eval-ever` when there is none); EEE records no task version or hash.
@@ -72,6 +75,11 @@ def import_eee(path: str | Path, metric: str | None = None, outcome: Literal["sc
 
 
 def _files(root: Path) -> list[Path]:
+    if root.is_file() and root.name.lower().endswith(".json"):  # the aggregate <uuid>.json holds no records
+        samples = root.with_name(root.name[:-5] + "_samples.jsonl")
+        hint = f"give {samples.name} beside it" if samples.is_file() else "give its <uuid>_samples.jsonl"
+        raise DataError(f"a .json file is not EEE instance-level records (JSON Lines); if it is the aggregate "
+                        f"<uuid>.json, {hint} or the folder", file=str(root))
     if root.is_file():
         return [root]
     files = sorted(p for p in root.rglob("*_samples.jsonl") if p.is_file()) or sorted(
@@ -102,13 +110,51 @@ def _flat(item: Any, line: int, file: Path, text: str) -> dict[str, Any]:
         if value is None:
             raise DataError("missing required field (is this an EEE instance-level file?)", file=str(file),
                             line=line, field=name)
+        _check_type(name, value, file, line)
         out[name] = value
-    out["evaluation_result_id"] = item.get("evaluation_result_id")
-    out["text"] = (dig(item, "input", "formatted") if text == "formatted" else None) or out["input.raw"]
+    out["evaluation_result_id"] = _text_id(item.get("evaluation_result_id"), file, line)
+    formatted = dig(item, "input", "formatted") if text == "formatted" else None
+    if formatted is not None and not isinstance(formatted, str):
+        raise DataError(f"input.formatted {repr(formatted)[:40]} is not text", file=str(file), line=line,
+                        field="input.formatted")
+    out["text"] = formatted or out["input.raw"]
     out["error"] = item.get("error") or None
     epoch = dig(item, "metadata", "epoch")  # EEE's Inspect converter writes one record per epoch
-    out["epoch"] = None if epoch is None else str(epoch)
+    out["epoch"] = None if epoch is None else _text_id(epoch, file, line, "metadata.epoch")
     return out
+
+
+_TYPES = {  # required fields with a type to check: (the test of a value, what is accepted)
+    "model_id": (lambda v: isinstance(v, str), "text"),
+    "evaluation_name": (lambda v: isinstance(v, str), "text"),
+    "sample_id": (lambda v: isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)),
+                  "text or an integer"),
+    "evaluation.score": (lambda v: isinstance(v, (int, float)), "a number"),
+    "evaluation.is_correct": (lambda v: isinstance(v, bool) or (isinstance(v, int) and v in (0, 1)), "true or false"),
+    "input.raw": (lambda v: isinstance(v, str), "text"),
+}
+
+
+def _check_type(name: str, value: Any, file: Path, line: int) -> None:
+    """A required field of the wrong type (a list, an object, text where the schema has a number) is a DataError
+    naming the line: it would otherwise become an id like "['x']", or a score read from text."""
+    test, what = _TYPES.get(name, (lambda v: True, ""))
+    if not test(value):
+        raise DataError(f"{name} {repr(value)[:40]} is not {what} (schema 0.3.0)", file=str(file), line=line,
+                        field=name)
+
+
+def _text_id(value: Any, file: Path, line: int, field: str = "evaluation_result_id") -> str | None:
+    """An optional id as text: a string, or an integer (an integral float is its integer, so epoch 1.0 is epoch 1);
+    null is None; anything else is a DataError naming the line."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DataError(f"{field} {repr(value)[:40]} is not text or an integer", file=str(file), line=line,
+                        field=field)
+    return str(value)
 
 
 def _aggregate(samples: Path) -> dict[str, Any] | None:
@@ -117,7 +163,12 @@ def _aggregate(samples: Path) -> dict[str, Any] | None:
     if candidate == samples or not candidate.is_file():
         return None
     data = load_json(candidate)
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("evaluation_results", []), list):
+        got = f"a {type(data).__name__}" if not isinstance(data, dict) else \
+            f"evaluation_results {repr(data['evaluation_results'])[:40]}"
+        raise DataError(f"not an EEE aggregate file: expected an object with an evaluation_results list, got {got}",
+                        file=str(candidate), field="evaluation_results")
+    return data
 
 
 def _evaluation(group: pd.DataFrame, file: Path, aggregate: dict[str, Any] | None, metric: str | None,

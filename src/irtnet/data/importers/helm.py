@@ -16,6 +16,9 @@ binary, anything else (`f1_score`, `rouge_l`) a fraction. An empty `per_instance
 no items), a row that is not an object and an `instance_id` that is missing or not a string are errors naming
 the file (and row). Rows with a `perturbation` (robustness and fairness variants of an instance) are skipped
 and counted; stats with a perturbation are ignored.
+A `train_trial_index` that is not an integer >= 0 (null, "0", a list), the metric's stat given twice for one
+instance with different means, a run name without a scenario and a `scenario_state.json` without a
+`request_states` list are errors naming the file (and row).
 Every split is kept (HELM runs hold `test` and `valid` instances) unless `splits` names some. Several
 train trials of an instance (other few-shot examples) become k of n counts. Each split's mean is compared
 with the run's `stats.json` figure for it.
@@ -125,18 +128,27 @@ def _run_names(folder: Path) -> tuple[str, str, str]:
     if not isinstance(model, str) or not model.strip():
         raise DataError("no model", file=str(file), field="adapter_spec.model")
     bench, _, args = name.strip().partition(":")
+    if not bench.strip():
+        raise DataError(f"the run name {name!r} has no scenario before ':'", file=str(file), field="name")
     kept = [a for a in args.split(",") if a and not a.startswith(_MODEL_ARGS)]
     return model.strip(), bench, f"{bench}:{','.join(kept)}" if kept else bench
 
 
 # ---------------------------------------------------------------- scores
-def _stat(row: dict[str, Any], metric: str) -> dict[str, Any] | None:
-    """The row's stat named `metric` computed on the instance itself (not on a perturbation)."""
+def _stat(row: dict[str, Any], metric: str, file: str = "", index: int = 0) -> dict[str, Any] | None:
+    """The row's stat named `metric` computed on the instance itself (not on a perturbation). With `file`, the same
+    stat (same name, split and sub-split) given twice with different means is a DataError: neither is guessed."""
+    found = None
     for stat in row.get("stats") or []:  # a list (`_check_row`)
         name = stat.get("name") if isinstance(stat, dict) else None
         if isinstance(name, dict) and name.get("name") == metric and not name.get("perturbation"):
-            return stat
-    return None
+            if found is None:
+                found = stat
+            elif file and name == found["name"] and stat.get("mean") != found.get("mean"):
+                raise DataError(f"instance {row['instance_id']} gives the stat {metric!r} twice, with means "
+                                f"{found.get('mean')!r} and {stat.get('mean')!r}", file=file, row=index,
+                                field=f"stats.{metric}")
+    return found
 
 
 def _instance_values(rows: list[dict[str, Any]], metric: str, splits: list[str] | None, file: str,
@@ -149,12 +161,12 @@ def _instance_values(rows: list[dict[str, Any]], metric: str, splits: list[str] 
         if row.get("perturbation"):
             skip(report, "HELM rows of perturbed instances (robustness/fairness variants)", 1)
             continue
-        iid, trial = row["instance_id"], row.get("train_trial_index", 0)
+        iid, trial = row["instance_id"], _trial(row, file, index)
         if (iid, trial) in seen:
             raise DataError(f"instance {iid} train trial {trial} appears twice", file=file, row=index,
                             field="instance_id")
         seen.add((iid, trial))
-        stat = _stat(row, metric)
+        stat = _stat(row, metric, file, index)
         if stat is None or "mean" not in stat:
             raise DataError(f"instance {iid} has no {metric!r} stat with a mean", file=file, row=index,
                             field=f"stats.{metric}")
@@ -165,6 +177,18 @@ def _instance_values(rows: list[dict[str, Any]], metric: str, splits: list[str] 
         values[iid].append(unit_score(stat["mean"], file=file, row=index, field=f"stats.{metric}.mean"))
         split_of[iid] = split
     return dict(values), split_of
+
+
+def _trial(row: dict[str, Any], file: str, index: int) -> int:
+    """A row's `train_trial_index`: an integer >= 0 (an integral float is its integer), 0 where the row has none;
+    anything else (null, text such as "0", a list) is a DataError naming the row."""
+    value = row.get("train_trial_index", 0)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DataError(f"train_trial_index {repr(value)[:40]} is not an integer >= 0", file=file, row=index,
+                        field="train_trial_index")
+    return value
 
 
 def _check_row(row: Any, file: str, index: int) -> None:
@@ -210,10 +234,15 @@ def _texts(folder: Path, choices: bool, report: ImportReport) -> dict[str, str]:
         report.notes.append(f"{folder}: no scenario_state.json, so its queries have no text")
         return {}
     state = parse_json(file.read_bytes(), str(file))
+    states = state.get("request_states") if isinstance(state, dict) else None
+    if not isinstance(states, list):
+        got = f"request_states {repr(states)[:40]}" if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise DataError(f"expected an object with a request_states list, got {got}", file=str(file),
+                        field="request_states")
     out: dict[str, str] = {}
-    for rs in (state.get("request_states") if isinstance(state, dict) else None) or []:
+    for rs in states:
         instance = rs.get("instance") if isinstance(rs, dict) else None
-        if not isinstance(instance, dict) or instance.get("perturbation") or instance.get("id") in out:
+        if not isinstance(instance, dict) or instance.get("perturbation") or str(instance.get("id")) in out:
             continue
         given = instance.get("input")
         text = given.get("text") if isinstance(given, dict) else None

@@ -10,8 +10,9 @@ Mapping: model = `eval.model` (e.g. `openai/azure/gpt-4o-mini`); benchmark = `ev
 `<task>/<sample id>`. A sample id is a string or an integer, Inspect's id types; 1, "1" and 1.0 (an integral
 float) are the same id, and any other id (a list, an object, a bool, 1.5) is an error naming the sample. The
 log's `samples` must be a list of objects (an error naming the file and the sample's position otherwise), and
-one id and epoch given twice in a log is an error naming both positions. A second log of the same run (same
-`eval.run_id` and `eval.task_id`, e.g. the `.json` and `.eval` copies of one run) is skipped and counted;
+one id and epoch given twice in a log is an error naming both positions. An epoch is a positive integer (1 where
+absent; 1.0 is epoch 1); any other epoch (null, "1", a list) is an error naming the sample. A second log of the
+same run (same `eval.run_id` and `eval.task_id`, e.g. the `.json` and `.eval` copies of one run) is skipped and counted;
 separate runs of the same model and task add their trials to the same (model, query) pair.
 
 Score: `sample.scores[<scorer>].value` of one scorer per log: `scorer` (a name or a comma-separated
@@ -181,7 +182,7 @@ def _trials(samples: list[dict[str, Any]], scorer: str, key: str | None, no_answ
     seen: dict[tuple[str, str], int] = {}
     for row, sample in enumerate(samples, start=1):
         sid, value = _sample_value(sample, row, scorer, key, no_answer, file, report)
-        epoch = str(sample.get("epoch", 1))
+        epoch = _epoch(sample, row, file)
         if (sid, epoch) in seen:
             raise DataError(f"sample id {sid} epoch {epoch} appears twice (samples {seen[(sid, epoch)]} and {row})",
                             **_where(sample, row, file), field="id")
@@ -190,6 +191,18 @@ def _trials(samples: list[dict[str, Any]], scorer: str, key: str | None, no_answ
             trials.setdefault(sid, []).append(value)
             texts.setdefault(sid, _text(sample, choices))
     return trials, texts
+
+
+def _epoch(sample: dict[str, Any], row: int, file: str) -> str:
+    """A sample's epoch as text: a positive integer (an integral float is its integer, so 1.0 and 1 are one epoch);
+    1 where the sample has none. Anything else (null, text, a list, 1.5, 0) is a DataError naming the sample."""
+    value = sample.get("epoch", 1)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DataError(f"epoch {repr(value)[:40]} is not a positive integer", **_where(sample, row, file),
+                        field="epoch")
+    return str(value)
 
 
 def _where(sample: dict[str, Any], row: int, file: str) -> dict[str, Any]:

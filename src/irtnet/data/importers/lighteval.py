@@ -84,6 +84,9 @@ def import_lighteval(path: str | Path, metric: str | None = None) -> ResponseTab
 
 
 def _details_files(root: Path) -> list[Path]:
+    if root.is_file() and not root.name.lower().endswith(".parquet"):  # e.g. a results JSON: no per-item scores
+        raise DataError("not a lighteval details file: give a details_<task>_<timestamp>.parquet file or the output "
+                        "folder (results_<timestamp>.json files hold aggregates only)", file=str(root))
     if root.is_file():
         return [root]
     files = sorted(p for p in root.rglob("details_*.parquet") if p.is_file())

@@ -3,7 +3,8 @@
 Layout: `<model_name_sanitized>/results_<ts>.json` next to one `samples_<task>_<ts>.jsonl` per task; the
 shared `<ts>` pairs them. PATH is one model folder or any folder above several (searched recursively).
 
-Mapping: model = the results file's `model_name` (else `config.model_args` pretrained=..., noted);
+Mapping: model = the results file's `model_name` (else `config.model_args` pretrained=..., noted; a name that is
+not text is an error);
 benchmark = the task; query = `<task>/<doc_hash>` (`<task>/<doc_id>` for a task whose rows lack doc_hash,
 noted). With `key="auto"` the two are cross-checked over every file of a task: one doc_hash with two
 doc_ids (or the reverse) is an error naming the file and line.
@@ -31,6 +32,9 @@ template); otherwise the first text among the doc fields question, problem, prom
 sentence, passage; otherwise the logged prompt. "prompt" takes the logged prompt
 (`arguments.gen_args_0.arg_0`: few-shot examples and chat template included); "none" leaves it empty;
 any other value names a doc field. The notes say which rule each task used.
+
+Damaged fields are errors naming the file, line and field: a row's `doc_hash` or `filter` that is not a string, its
+`metrics` not a list of names; a results file's `results[task]` not an object, `filter_list` / `metric_list` not lists.
 
 Several runs of one (model, task): only the latest run's samples file is read; the older ones are counted and
 noted (never summed in as extra trials).
@@ -67,6 +71,12 @@ _SAMPLES = re.compile(rf"^samples_(.+)_{_TS}\.jsonl$")
 _FIELD = re.compile(r"\{\{(.*?)\}\}")
 _TEXT_KEYS = ("question", "problem", "prompt", "query", "input", "text", "sentence", "passage")
 _FALLBACK_METRICS = ("acc", "acc_norm", "exact_match")
+_ROW_FIELDS = {  # optional fields of a sample row: (the test of a value, what is accepted)
+    "doc_hash": (lambda v: v is None or isinstance(v, str), "a string (the doc's hash)"),
+    "filter": (lambda v: isinstance(v, str), "a string (the filter's name)"),
+    "metrics": (lambda v: v is None or (isinstance(v, list) and all(isinstance(m, str) for m in v)),
+                "a list of metric names"),
+}
 
 
 @dataclass
@@ -85,6 +95,14 @@ class _Results:
     def config(self, task: str) -> dict[str, Any]:
         value = self.section("configs").get(task)
         return value if isinstance(value, dict) else {}
+
+    def listed(self, task: str, key: str) -> list[Any]:
+        """`configs[task][key]` (filter_list, metric_list): a list, [] when absent; anything else is a DataError."""
+        value = self.config(task).get(key)
+        if value is not None and not isinstance(value, list):
+            raise DataError(f"{key} {_short(value)} is not a list", file=self.file,
+                            field=f"configs.{task}.{key}")
+        return value or []
 
 
 @dataclass
@@ -176,13 +194,25 @@ def _read_results(file: Path, report: ImportReport) -> _Results:
     data = parse_json(file.read_bytes(), str(file))
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise DataError("not an lm-eval results file (no 'results' object)", file=str(file), field="results")
+    for task, figures in data["results"].items():  # each task's figures: an object of "<metric>,<filter>" values
+        if not isinstance(figures, dict):
+            raise DataError(f"the results of task {task!r} are {_short(figures)}, not an object of figures",
+                            file=str(file), field=f"results.{task}")
     return _Results(str(file), _model_name(data, str(file), report), data.get("lm_eval_version"), data)
+
+
+def _short(value: Any) -> str:
+    """A value as messages show it, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _model_name(data: dict[str, Any], file: str, report: ImportReport) -> str:
     name = data.get("model_name")
     if isinstance(name, str) and name.strip():
         return name.strip()
+    if name is not None and not isinstance(name, str):  # a list or a number is damage, not "no name"
+        raise DataError(f"model_name {_short(name)} is not text (a model name)", file=file, field="model_name")
     config = data.get("config")
     args = config.get("model_args") if isinstance(config, dict) else None
     if isinstance(args, str):
@@ -191,6 +221,9 @@ def _model_name(data: dict[str, Any], file: str, report: ImportReport) -> str:
     if not pretrained:
         raise DataError("no model name: neither 'model_name' nor config.model_args pretrained=...",
                         file=file, field="model_name")
+    if not isinstance(pretrained, str):
+        raise DataError(f"pretrained {_short(pretrained)} is not text (a model name)", file=file,
+                        field="config.model_args")
     report.notes.append(f"{file}: no model_name; the model is config.model_args pretrained={pretrained}")
     return str(pretrained)
 
@@ -210,6 +243,9 @@ def _read_rows(file: Path) -> list[tuple[int, dict[str, Any]]]:
         if not isinstance(item.get("doc_id"), int) or isinstance(item["doc_id"], bool):
             raise DataError(f"missing or non-integer doc_id (got {item.get('doc_id')!r})", file=str(file), line=line,
                             field="doc_id")
+        for name, (ok, what) in _ROW_FIELDS.items():
+            if name in item and not ok(item[name]):
+                raise DataError(f"{name} {_short(item[name])} is not {what}", file=str(file), line=line, field=name)
     if not items:
         raise DataError("no samples (the file is empty)", file=str(file))
     return list(zip(lines, items))
@@ -246,7 +282,7 @@ def _choose_filter(rows: list[tuple[int, dict[str, Any]]], task: str, res: _Resu
         return asked
     if asked is not None and len(seen) > 1:
         raise ConfigError(f"{file}: task {task!r} logs filters {seen}, not {asked!r}; choose one of them")
-    listed = [f.get("name") for f in res.config(task).get("filter_list") or [] if isinstance(f, dict)]
+    listed = [f.get("name") for f in res.listed(task, "filter_list") if isinstance(f, dict)]
     return next((name for name in listed if name in seen), seen[0])
 
 
@@ -269,7 +305,7 @@ def _choose_metric(rows: list[tuple[int, dict[str, Any]]], task: str, res: _Resu
                    file: str, report: ImportReport) -> str | None:
     listed = list(dict.fromkeys(m for _, row in rows for m in row.get("metrics") or []))
     if not listed:
-        listed = [m["metric"] for m in res.config(task).get("metric_list") or []
+        listed = [m["metric"] for m in res.listed(task, "metric_list")
                   if isinstance(m, dict) and isinstance(m.get("metric"), str)]
     listed = listed or [m for m in _FALLBACK_METRICS if m in rows[0][1]]
     if asked is not None:

@@ -31,7 +31,8 @@ optionally `filter` and `metrics` (the names of its metric fields), and the metr
 - a file whose rows carry several `filter` values keeps option `filter`'s rows (the others counted);
   without the option that is an error listing the filters. Rows without a `filter` field are filter "none" (as
   in the `lm-eval` importer): option `filter` naming another is an error naming the file. A `doc_id` twice in
-  one file is an error.
+  one file is an error, as are a `doc_id` that is not an integer, a `doc_hash` or `filter` that is not a string,
+  a score written as text ("1", "0.5": never read as a number) and a results `model_name` that is not text.
 
 When a model has several runs of a task, the latest timestamp is kept. Provenance per (model, task):
 the samples file, tool `lm-eval`, the results file's `lm_eval_version`, `versions[task]` and
@@ -107,19 +108,23 @@ def _run(file: Path) -> _Run:
     return _Run(file, file.parent.name.replace("__", "/", 1), *parts)
 
 
-def _results(run: _Run) -> Any:
-    """The lm-eval results file of the run's timestamp beside the samples, if there is one."""
+def _results(run: _Run) -> tuple[Path | None, Any]:
+    """The lm-eval results file of the run's timestamp beside the samples and its content, if there is one."""
     for file in sorted(run.file.parent.glob("results_*.json")):
         stamp = re.search(TIMESTAMP, file.name)
         if stamp is not None and stamp.group(0) == run.stamp:
-            return load_json(file)
-    return None
+            return file, load_json(file)
+    return None, None
 
 
 def _read_run(run: _Run, metric: str | None, model: str | None, filter: str | None, report: ImportReport,
               provenance: dict[str, list[dict[str, Any]]], used: list[str]) -> pd.DataFrame:
-    results = _results(run)
-    name_of_model = model or str(dig(results, "model_name") or run.folder_model)
+    results_file, results = _results(run)
+    named = dig(results, "model_name")
+    if model is None and named is not None and not isinstance(named, str):  # a list or a number is damage
+        raise DataError(f"model_name {repr(named)[:40]} is not text (a model name)", file=str(results_file),
+                        field="model_name")
+    name_of_model = model or str(named or run.folder_model)
     frame = read_samples(run.file, report, nan_text=AllBut(_STRUCTURE))  # in every metric field, NaN is not missing
     require_columns(frame, ["doc_id"], str(run.file))
     frame = _one_filter(frame, run, filter, report)
@@ -138,6 +143,12 @@ def _read_run(run: _Run, metric: str | None, model: str | None, filter: str | No
                          "benchmark": run.task, "text": [_prompt(a) for a in _column(frame, "arguments")],
                          name: frame[name].to_numpy(dtype=object), "_row": frame["_row"].to_numpy()})
     missing = work[name].isna().to_numpy()
+    text = np.array([isinstance(v, str) and not non_finite_text(v) for v in work[name]], dtype=bool)
+    if text.any():  # "1" or "0.5": lm-eval writes scores as JSON numbers, so text is damage, never read as a number
+        first = int(np.flatnonzero(text)[0])
+        raise DataError(f"score {work[name].iloc[first]!r} is text, not a number (a score is a JSON number in [0, 1] "
+                        "or true/false)", file=str(run.file), **row_where(str(run.file), int(work["_row"].iloc[first])),
+                        field=name)
     skip(report, f"records without a value of the chosen metric ('{name}' missing): not observed", int(missing.sum()))
     work = work[~missing]
     if work.empty:
@@ -169,6 +180,7 @@ def _one_filter(frame: pd.DataFrame, run: _Run, filter: str | None, report: Impo
             raise DataError(f"option filter={filter!r} given, but the rows have no 'filter' field (their only filter "
                             "is 'none'): drop the option for this file", file=str(run.file), field="filter")
         return frame
+    _refuse_odd(frame, "filter", _text_or_null, "a string (the filter's name)", run)
     names = list(pd.unique(frame["filter"].dropna()))
     if len(names) <= 1 and filter is None:
         return frame
@@ -186,6 +198,8 @@ def _item_keys(frame: pd.DataFrame, run: _Run, report: ImportReport) -> pd.Serie
     """Item keys of a file's rows: `doc_hash` where every row has one, else `doc_id` (noted); unique per file."""
     ids = _doc_ids(frame, run)
     hashes = frame["doc_hash"] if "doc_hash" in frame.columns else None
+    if hashes is not None:
+        _refuse_odd(frame, "doc_hash", _text_or_null, "a string (the doc's hash)", run)
     if hashes is None or hashes.isna().any() or (hashes.astype(str).str.strip() == "").any():
         report.notes.append(f"{run.file}: no doc_hash on every row: items keyed by doc_id")
         return ids
@@ -198,12 +212,28 @@ def _item_keys(frame: pd.DataFrame, run: _Run, report: ImportReport) -> pd.Serie
     return keys
 
 
+def _text_or_null(value: Any) -> bool:
+    return value is None or isinstance(value, str) or (isinstance(value, float) and value != value)
+
+
+def _refuse_odd(frame: pd.DataFrame, field: str, ok: Any, what: str, run: _Run) -> None:
+    """A `field` value that `ok` refuses (a list where a string belongs) is a DataError naming its line."""
+    for value, row in zip(frame[field], frame["_row"]):
+        if not ok(value):
+            raise DataError(f"{field} {repr(value)[:40]} is not {what}", file=str(run.file),
+                            **row_where(str(run.file), int(row)), field=field)
+
+
 def _doc_ids(frame: pd.DataFrame, run: _Run) -> pd.Series:
     """`doc_id` as text ("7", not "7.0" when a missing id made the column float); missing or repeated: an error."""
     ids = []
     for value, row in zip(frame["doc_id"], frame["_row"]):
         if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
             raise DataError("missing doc_id", file=str(run.file), **row_where(str(run.file), int(row)), field="doc_id")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, int, float, np.integer, np.floating)) \
+                or (isinstance(value, (float, np.floating)) and not float(value).is_integer()):
+            raise DataError(f"doc_id {repr(value)[:40]} is not an integer (lm-eval numbers its docs 0, 1, ...)",
+                            file=str(run.file), **row_where(str(run.file), int(row)), field="doc_id")
         ids.append(str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip())
     ids = pd.Series(ids, index=frame.index)
     if ids.duplicated().any():
