@@ -92,3 +92,17 @@ def test_ranking_or_predicting_no_texts_is_refused_not_a_stop_iteration(saved):
                  lambda: api.answer_paths(model, [], None)):
         with pytest.raises(ConfigError, match="no query texts: give at least one"):
             call()
+
+
+def test_a_detected_format_that_fails_says_which_format_it_was_read_as(tmp_path):
+    from irtnet.data.importers import import_table
+    from irtnet.errors import DataError
+
+    file = tmp_path / "x_samples.jsonl"  # an EEE record whose model_id is not text
+    file.write_text(json.dumps({"schema_version": "0.3.0", "evaluation_id": "e", "sample_id": "1", "model_id": 5,
+                                "evaluation_name": "b", "input": {"raw": "q"},
+                                "evaluation": {"score": 1, "is_correct": True}}) + "\n")
+    with pytest.raises(DataError, match=r"line 1, field 'model_id': .*read as eee, the format detected from the "
+                                        r"files; name the format") as caught:
+        import_table("auto", file)
+    assert caught.value.file == str(file) and caught.value.line == 1

@@ -80,7 +80,12 @@ def import_table(format: str, path: str | Path, **options: Any) -> ResponseTable
     """Import `path` with the importer registered as `format` (`"auto"`: the one `detect_format` names)."""
     if format == AUTO:
         detected = detect_format(path)
-        table = import_table(detected, path, **options)
+        try:
+            table = import_table(detected, path, **options)
+        except DataError as exc:  # say which reader failed: the user named none
+            raise DataError(f"{exc.reason} (read as {detected}, the format detected from the files; name the "
+                            "format to read them as another)", file=exc.file, row=exc.row, field=exc.field,
+                            line=exc.line) from exc
         table.report.notes.insert(0, f"format detected from the files: {detected}")
         return table
     importer = _lookup(format)
