@@ -40,8 +40,9 @@ __all__ = ["IrtnetRoutingStrategy", "request_text"]
 
 
 def request_text(messages: Sequence[Mapping[str, Any]] | None, input: str | Sequence[Any] | None = None) -> str:
-    """The text to route on: the last user message (its text parts where the content is a list), else the last
-    message of any role, else an embedding request's `input`."""
+    """The text to route on: the last user message (its "text" parts where the content is a list, as the irtnet
+    service reads it), else the last message of any role, else an embedding request's `input`. Content that is
+    neither a string nor a list of parts (an object, a number) is a DataError, never routed on as its repr."""
     if messages:
         users = [m for m in messages if m.get("role") == "user"] or list(messages)
         return _content_text(users[-1].get("content"))
@@ -57,10 +58,37 @@ def _content_text(content: Any) -> str:
         return ""
     if isinstance(content, str):
         return content
-    if isinstance(content, Sequence):
-        parts = [p.get("text") if isinstance(p, Mapping) else p for p in content]
-        return "\n".join(p for p in parts if isinstance(p, str) and p)
-    return str(content)
+    if isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray)):
+        return "\n".join(t for t in map(_part_text, range(len(content)), content) if t)
+    raise DataError(f"the message content to route on is {type(content).__name__} {_brief(content)}: give a string "
+                    "or a list of content parts ({'type': 'text', 'text': ...})")
+
+
+def _part_text(j: int, part: Any) -> str | None:
+    """A content part's text: only a "text" part has one (an image part's caption is no query text, as the
+    irtnet service reads it); a part without its type is a DataError, never guessed to be text."""
+    if isinstance(part, str):
+        return part
+    if not isinstance(part, Mapping):
+        return None
+    if part.get("type") is None:
+        raise DataError(f"content part {j} of the message to route on has no type: give every content part a type "
+                        "('text', 'image_url', ...)")
+    text = part.get("text") if part["type"] == "text" else None
+    return text if isinstance(text, str) else None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}...({len(text)} characters)"
 
 
 class IrtnetRoutingStrategy(CustomRoutingStrategyBase):
@@ -75,6 +103,10 @@ class IrtnetRoutingStrategy(CustomRoutingStrategyBase):
         if benchmark is not None:  # a misspelt name: refused here, not on every request
             api.check_benchmarks(self.predictor, [benchmark])
         self.book = api.load_price_book(checkpoint, prices)
+        if self.policy.needs_cost:  # a policy that cannot run is refused here, as `irtnet serve` does at start-up,
+            # not on every request; each deployment's model needs its price only when it is a candidate
+            priced = [m for m in self.predictor.models_.to_list() if m in (self.book.prices or {})]
+            api.check_policy(self.predictor, self.policy, self.book, priced or None)
         self.mapping = dict(mapping or {})
         self.benchmark = benchmark
         self.known = set(self.predictor.models_.to_list())
@@ -145,9 +177,13 @@ class IrtnetRoutingStrategy(CustomRoutingStrategyBase):
             raise ConfigError(f"no deployment of {model!r} ({shown}) names a model of the irtnet checkpoint; pass "
                               "mapping={deployment id or litellm model: irtnet model}")
         text = request_text(messages, input)
-        if not text.strip():  # named here: route_texts would blame a 'text' field the request does not have
+        # named here: route_texts would blame a 'text' field the request does not have
+        if not text.strip():
             raise DataError(f"the request to {model!r} has no text to route on: its last user message (or input) "
                             "is empty or has no text parts")
+        if not _is_unicode(text):
+            raise DataError(f"the request to {model!r} holds a lone surrogate (an unpaired UTF-16 escape) in its last "
+                            "user message (or input); send valid Unicode")
         with self._lock:
             [decision] = api.route_texts(self.predictor, [text], self.policy, self.book, candidates=list(by_name),
                                          benchmark=self.benchmark)

@@ -3,6 +3,7 @@ clients read: {"detail": message, "error": {"message": message, "type": kind, "c
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -48,8 +49,19 @@ def validation_message(exc: RequestValidationError) -> str:
             parts.append(_BODY_ERRORS[err["type"]])
             continue
         loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid")))
+        msg = f"{err.get('msg', 'invalid')}{_got(err)}"
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts) or "invalid request"
+
+
+def _got(err: dict[str, Any]) -> str:
+    """ " (got -1)": the value refused, as JSON spells it, where it is one short scalar (a list or an object is
+    named by its place alone; a missing field has none)."""
+    value = err.get("input")
+    if err.get("type") == "missing" or not (value is None or isinstance(value, (str, int, float))):
+        return ""
+    text = json.dumps(value, ensure_ascii=False)
+    return f" (got {text if len(text) <= 40 else text[:30] + f'...({len(text)} characters)'})"
 
 
 def install_handlers(app: FastAPI) -> None:

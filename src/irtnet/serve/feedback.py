@@ -20,6 +20,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ class DecisionLog:
     def start(self, record: dict[str, Any]) -> None:
         """Write the start line, synced; a log that cannot take it is a ConfigError naming --log, and is closed."""
         try:
-            self._write(record, sync=True)
+            self._write([record], sync=True)
         except OSError as exc:
             self.close()
             raise ConfigError(f"--log {self.path}: could not write to the decision log ({exc.strerror or exc}) at "
@@ -91,17 +92,23 @@ class DecisionLog:
         it is handed to the OS only and reaches the disk by the next synced line at the latest. A line that
         cannot be written (a full disk) is taken back whole and answered 503: nothing is recorded, so the
         request can be sent again."""
+        self.append_all([record], sync)
+
+    def append_all(self, records: Sequence[dict[str, Any]], sync: bool = True) -> None:
+        """Write the lines of one request (the decisions of several texts) together: all of them, or none (503),
+        so a request answered as an error never leaves some of its lines behind."""
         try:
-            self._write(record, sync)
+            self._write(records, sync)
         except OSError as exc:
             raise ApiError(503, f"could not write to the decision log {self.path} ({exc.strerror or exc}); "
                                 "nothing was recorded: send the request again later") from None
 
-    def _write(self, record: dict[str, Any], sync: bool) -> None:
-        """One line in one write, or none: the OSError of a line that failed, its bytes cut off again."""
+    def _write(self, records: Sequence[dict[str, Any]], sync: bool) -> None:
+        """The lines in one write, or none: the OSError of lines that failed, their bytes cut off again."""
         if self.path is None:
             return
-        line = (json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n").encode()
+        line = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n"
+                       for r in records).encode()
         with self._lock:
             if self._fd is None:
                 raise ApiError(503, "the decision log is closed: the server is shutting down; nothing was recorded")
@@ -188,6 +195,13 @@ class DecisionStore:
         return len(self._items)
 
 
+def _label(correct: float) -> str:
+    """A label as short as it can be written and still read back as itself ("1", "0.3", "0.30000000000000004"):
+    two labels that differ never look alike in a message."""
+    short = f"{correct:g}"
+    return short if float(short) == correct else repr(correct)
+
+
 def feedback_router() -> APIRouter:
     router = APIRouter()
 
@@ -199,7 +213,7 @@ def feedback_router() -> APIRouter:
         service = request.app.state.service
         if not service.log.enabled:
             raise ApiError(503, "feedback needs a decision log: start the server with --log FILE")
-        store, correct = service.store, float(req.correct)
+        store, correct = service.store, float(req.correct) + 0.0  # + 0.0: -0.0 is logged as the label 0.0
         with store.feedback_lock:
             decision = store.get(req.decision_id)
             if decision is None:
@@ -212,8 +226,8 @@ def feedback_router() -> APIRouter:
                                     "time": time.time()})
                 store.set_label(req.decision_id, correct)
             elif given != correct:
-                raise ApiError(409, f"decision {req.decision_id!r} already has feedback correct={given:g}; "
-                                    f"correct={correct:g} contradicts it (each decision takes one label)",
+                raise ApiError(409, f"decision {req.decision_id!r} already has feedback correct={_label(given)}; "
+                                    f"correct={_label(correct)} contradicts it (each decision takes one label)",
                                decision_id=req.decision_id, recorded=given)
         return FeedbackResponse(decision_id=req.decision_id, model=decision["model"])
 

@@ -36,11 +36,16 @@ class Limits:
 
 def check_token(token: str | None) -> None:
     """Refuse (ConfigError) a bearer token that no request could carry: whitespace at an end (a trailing newline
-    from a secrets file) or a control character, which a header cannot hold, so every request would be a 401."""
+    from a secrets file), a control character or a non-ASCII character, which a header cannot hold (HTTP clients
+    such as httpx and the openai client send ASCII headers only), so its requests would be 401s."""
     if token and (token != token.strip() or not token.isprintable()):
         raise ConfigError("--token (IRTNET_TOKEN) has whitespace at an end (a trailing newline?) or a control "
                           "character: no Authorization header can carry it, so every request would be refused; "
                           "set the token alone")
+    if token and not token.isascii():
+        raise ConfigError("--token (IRTNET_TOKEN) holds a non-ASCII character: the openai client (httpx) cannot "
+                          "send it in a header and other clients encode it in ways that do not match, so requests "
+                          "would be refused; use an ASCII token (letters, digits and punctuation)")
 
 
 def check_texts(texts: Sequence[str], limits: Limits, field: str = "texts") -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
 
@@ -55,6 +56,15 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: str
     content: str | list[ContentPart] | None = None
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _content_kind(cls, value: Any) -> Any:
+        # one message naming what content may be, not one per member of the union ("content.str: ...; content.list")
+        if value is not None and not isinstance(value, (str, list)):
+            raise PydanticCustomError("content_type", "give a string, a list of content parts or null, not {kind}",
+                                      {"kind": _json_kind(value)})
+        return value
 
 
 def check_parts(messages: list[ChatMessage] | None) -> None:
@@ -138,11 +148,25 @@ class ChatRequest(BaseModel):
     stream: StrictBool = False  # a JSON true/false (null: false, as OpenAI reads it): "true" or 1 is a 422
     candidates: list[str] | None = None
     benchmark: str | None = None
+    # forwarded as sent, but checked first: a value every upstream refuses is a 422 here, before a decision is
+    # made and logged, not a 502 relaying the upstream's refusal (null: the upstream's default)
+    max_tokens: StrictInt | None = Field(None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(None, ge=1)
+    n: StrictInt | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0)
+    top_p: float | None = Field(None, ge=0, le=1)
 
     @field_validator("stream", mode="before")
     @classmethod
     def _null_stream(cls, value: Any) -> Any:
         return False if value is None else value
+
+    @field_validator("temperature", "top_p", mode="before")
+    @classmethod
+    def _json_number(cls, value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise PydanticCustomError("number_type", "give a JSON number, not {kind}", {"kind": _json_kind(value)})
+        return value
 
     @field_validator("candidates")
     @classmethod
@@ -175,7 +199,8 @@ class FeedbackRequest(BaseModel):
 
 
 def _json_kind(value: Any) -> str:
-    names = {str: "a string", type(None): "null", list: "a list", dict: "an object"}
+    names = {str: "a string", type(None): "null", list: "a list", dict: "an object", bool: "a boolean",
+             int: "a number", float: "a number"}
     return names.get(type(value), type(value).__name__)
 
 

@@ -82,12 +82,11 @@ class Service:
                benchmark: str | None = None, endpoint: str = "/v1/route") -> list[Recorded]:
         """Route `texts` under `policy`, remembering and logging each decision."""
         decisions = api.route_texts(self.predictor, texts, policy, self.book, candidates, benchmark)
-        out = []
-        for text, decision in zip(texts, decisions):
-            rec = Recorded(uuid.uuid4().hex, decision)
-            self.log.append(self._log_line(rec, text, endpoint), sync=False)  # remembered once logged, not before
-            self.store.put(rec.decision_id, {"model": decision.model, "query_hash": query_hash(text)})
-            out.append(rec)
+        out = [Recorded(uuid.uuid4().hex, decision) for decision in decisions]
+        # every line of the request in one write, or none (503): a failed request leaves no decision behind
+        self.log.append_all([self._log_line(rec, text, endpoint) for rec, text in zip(out, texts)], sync=False)
+        for rec, text in zip(out, texts):  # remembered once logged, not before
+            self.store.put(rec.decision_id, {"model": rec.decision.model, "query_hash": query_hash(text)})
         return out
 
     def _log_line(self, rec: Recorded, text: str, endpoint: str) -> dict[str, Any]:

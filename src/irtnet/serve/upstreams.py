@@ -100,6 +100,10 @@ def _upstream(path: Path, model: str, spec: Any) -> Upstream:
     base_url = spec.get("base_url")
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
+    problem = _url_problem(base_url)
+    if problem:  # else every request to the model would fail (a 502), or go to a URL other than the one meant
+        raise ConfigError(f"{where}: base_url {_brief(base_url)} {problem}; give the API's base URL, e.g. "
+                          "'http://localhost:8001/v1'")
     timeout = spec.get("timeout", DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (_finite(timeout) and timeout > 0):
         raise ConfigError(f"{where}: timeout must be a positive number of seconds, got {_brief(timeout)}")
@@ -108,6 +112,23 @@ def _upstream(path: Path, model: str, spec: Any) -> Upstream:
         raise ConfigError(f"{where}: model must be the name the upstream knows (a non-empty string), got {name!r}; "
                           "leave it out to send the model's own name")
     return Upstream(model, base_url, name, _key(where, spec.get("api_key_env")), float(timeout))
+
+
+def _url_problem(base_url: str) -> str | None:
+    """What keeps `base_url` from being one that "/chat/completions" can be added to, or None."""
+    if any(ch.isspace() for ch in base_url):
+        return "holds whitespace"
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        return f"is no valid URL ({exc})"
+    if not url.host:
+        return "names no host"
+    if url.port is not None and not 0 < url.port < 65536:
+        return f"has port {url.port}, beyond 1-65535"
+    if url.query or url.fragment:
+        return "has a query or fragment ('?...' or '#...'), after which '/chat/completions' cannot be added"
+    return None
 
 
 def _finite(number: int | float) -> bool:
