@@ -106,3 +106,23 @@ def test_a_detected_format_that_fails_says_which_format_it_was_read_as(tmp_path)
                                         r"files; name the format") as caught:
         import_table("auto", file)
     assert caught.value.file == str(file) and caught.value.line == 1
+
+
+def test_a_benchmark_given_to_a_model_that_reads_none_is_quoted_even_when_empty(saved):
+    path, _, _ = saved
+    model = api.load(path)
+    if api.known_benchmarks(model) is not None:
+        pytest.skip("this preset reads benchmark names")
+    with pytest.raises(ConfigError, match=r"reads no benchmark names; leave the benchmark out \(given: ''\)"):
+        api.rank_models(model, ["q"], benchmark="")
+
+
+def test_a_wrong_method_is_a_405_of_an_openai_error_type(saved):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from irtnet.serve.app import create_app
+
+    reply = TestClient(create_app(saved[0])).get("/v1/route")
+    assert reply.status_code == 405
+    assert reply.json()["error"]["type"] == "invalid_request_error", reply.json()

@@ -64,7 +64,7 @@ def check_benchmarks(predictor: Router, benchmarks: Sequence[str | None], source
     known = known_benchmarks(predictor)
     if known is None:
         _refuse(f"this {predictor.name} model reads no benchmark names; leave the benchmark out "
-                f"(given: {', '.join(given)})", benchmarks, set(), source)
+                f"(given: {', '.join(map(repr, given))})", benchmarks, set(), source)
     unknown = [b for b in given if b not in set(known)]
     if unknown:
         _refuse(f"unknown benchmark {', '.join(map(repr, unknown))}; the model knows: "
