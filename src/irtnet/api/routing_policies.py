@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from irtnet.api.texts import as_model, check_candidates, load, resolve_prices, text_queries
+from irtnet.api.texts import as_model, check_benchmarks, check_candidates, load, resolve_prices, text_queries
 from irtnet.errors import ConfigError, IrtnetError, UnusedOptionError
 from irtnet.predictors.base import Predictor, Router
 from irtnet.tasks.prices import (
@@ -31,8 +31,9 @@ _ROUTELLM = re.compile(r"router-irtnet-(.+)")
 
 
 def router_model(policy: Policy) -> str:
-    """The `model` string that asks the service for `policy`: "irtnet:p_min=0.8"."""
-    return f"{ROUTER_NAME}:{policy.spec}"
+    """The `model` string that asks the service for `policy`: "irtnet:p_min=0.8" (every digit the value needs to
+    parse back to it)."""
+    return f"{ROUTER_NAME}:{policy.exact_spec}"
 
 
 def parse_router_model(name: str, default: Policy) -> Policy | None:
@@ -216,12 +217,24 @@ class CalibrationReport:
 
     def to_dict(self) -> dict[str, Any]:
         cal = self.calibration
-        return {"policy": cal.policy.spec, "model": self.model, "target": asdict(cal.target),
+        return {"policy": cal.policy.exact_spec, "model": self.model, "target": asdict(cal.target),
                 "reached": cal.reached, "achieved": asdict(cal.outcome), "models": self.models,
                 "n_texts": self.n_texts, "prices": self.price_source}
 
 
 _PLACEHOLDER = {"p_min": 0.5, "utility": 0.0, "cost_cap": 0.0}
+
+
+def calibration_goal(policy: str, target: str | Target, benchmark: Any = None) -> Target:
+    """The target of a calibration of `policy` (a policy with a parameter), checked with the one benchmark name for
+    every text (`benchmark` when it is a string: not blank) before any file is read or model loaded."""
+    if policy not in _PLACEHOLDER:
+        raise ConfigError(f"calibrate needs a policy with a parameter: p_min, utility or cost_cap (got {policy!r})")
+    if isinstance(benchmark, str) and not benchmark.strip():
+        raise ConfigError(f"--benchmark: {benchmark!r} is not a benchmark name: give one the model knows, or leave "
+                          "--benchmark out (the file's benchmarks, where given, else new: text only)")
+    return Target.parse(target) if isinstance(target, str) else expect(
+        target, Target, "target", "a Target or its text: 'share:MODEL=0.3', 'cost=0.002' or 'p=0.8'")
 
 
 def calibrate_texts(checkpoint: str | Path, texts: Sequence[str], policy: str, target: str | Target,
@@ -233,16 +246,18 @@ def calibrate_texts(checkpoint: str | Path, texts: Sequence[str], policy: str, t
     their benchmark names were read from; an unknown name is then an error naming it, the row and the field.
     `output_tokens`: as `load_price_book` reads it (None: the default; given with prices that have no per-token
     output part, an error)."""
-    if policy not in _PLACEHOLDER:
-        raise ConfigError(f"calibrate needs a policy with a parameter: p_min, utility or cost_cap (got {policy!r})")
+    goal = calibration_goal(policy, target, benchmark)
     if not texts:
         raise ConfigError("calibrate needs at least one query text")
-    goal = Target.parse(target) if isinstance(target, str) else expect(
-        target, Target, "target", "a Target or its text: 'share:MODEL=0.3', 'cost=0.002' or 'p=0.8'")
     predictor = load(checkpoint)
     if not has_probabilities(predictor):
         raise ConfigError(f"this {predictor.name} checkpoint has no probabilities of a correct answer; "
                           "only max_p routing is possible, with nothing to calibrate")
+    if isinstance(benchmark, str):  # one name for every text: an error names the option, as predict-benchmark's
+        try:
+            check_benchmarks(predictor, [benchmark])
+        except ConfigError as exc:
+            raise ConfigError(f"--benchmark {benchmark!r}: {exc}") from None
     book = load_price_book(checkpoint, prices, output_tokens)
     names = candidate_models(predictor, Policy(policy, _PLACEHOLDER[policy]), book, candidates)
     _, prob, cost, _ = score_texts(predictor, texts, names, book, benchmark, source)

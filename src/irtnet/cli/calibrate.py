@@ -45,6 +45,9 @@ def calibrate(
 
         check_output_tokens(output_tokens)
     check_output_path(json_out)  # before the work, not after printing it
+    from irtnet.api.routing_policies import calibration_goal
+
+    calibration_goal(policy, target, benchmark)  # the options before the texts file is read
     sample, benches = read_texts(texts)
     refuse_other_benchmark(texts, benches, benchmark)  # it names the texts the file leaves unnamed, never overrides
     per_text = benchmark if benchmark is not None else (benches if any(b is not None for b in benches) else None)
@@ -65,11 +68,12 @@ def _print(report: CalibrationReport) -> None:
     verdict = "reached" if cal.reached else "NOT reached (the nearest setting is shown)"
     goal = f"share:{cal.target.model}={cal.target.value:g}" if cal.target.kind == "share" \
         else f"{cal.target.kind}={cal.target.value:g}"
-    console.print(f"policy {cal.policy.spec} on {report.n_texts} texts, {len(report.models)} models "
+    console.print(f"policy {cal.policy.exact_spec} on {report.n_texts} texts, {len(report.models)} models "
                   f"(prices: {report.price_source}): target {goal} {verdict}", soft_wrap=True)
     console.print(f"achieved: mean P {out.mean_p:.4f}, mean cost {out.mean_cost:.6g} per query, "
                   f"fallback {out.fallback:.1%}")
     shares = ", ".join(f"{m} {s:.1%}" for m, s in sorted(out.shares.items(), key=lambda kv: -kv[1]) if s > 0)
     console.print(f"shares: {shares}")
-    hint = f' (RouteLLM style: "router-irtnet-{cal.policy.value:.6g}")' if cal.policy.kind == "p_min" else ""
+    value = cal.policy.exact_spec.partition("=")[2]  # as the model name writes it: the very value calibrated
+    hint = f' (RouteLLM style: "router-irtnet-{value}")' if cal.policy.kind == "p_min" else ""
     console.print(f'use with /v1/chat/completions: model="{report.model}"{hint}', highlight=False, soft_wrap=True)

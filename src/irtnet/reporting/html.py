@@ -62,11 +62,15 @@ class Report:
 
 
 def _cell(value: Any) -> str:
+    """A table cell: a number right-aligned ("-" where it is NaN or None: a figure a result lacks or left
+    undefined, never the word "None" or "nan"), anything else as escaped text."""
+    if isinstance(value, (np.integer, np.floating)):
+        value = value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return '<td class="num">-</td>'
     if isinstance(value, float):
-        if math.isnan(value):
-            return '<td class="num">-</td>'
         return f'<td class="num">{value:.4g}</td>'
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return f'<td class="num">{value}</td>'
     return f"<td>{html.escape(str(value))}</td>"
 

@@ -197,6 +197,10 @@ _FIELDS: dict[str, dict[str, tuple[str, tuple[str, ...], bool]]] = {
     "data-efficiency": {"points": ("rows", ("predictor", "setting", "fraction", "n_train_queries", "accuracy", "auc",
                                            "log_loss"), True)},
 }
+#: The fields whose section has nothing to show without an entry, and what their task writes in them.
+_NON_EMPTY = {("benchmark-accuracy", "summary"): "an entry per predictor", ("cost-routing", "single_models"): "an "
+              "entry per model", ("benchmark-accuracy", "folds"): "an entry per held-out benchmark",
+              ("onboarding", "rows"): "a row per method and K"}
 _KINDS = {"object": (dict, "a JSON object"), "objects": (dict, "a JSON object of objects"),
           "rows": (list, "a JSON list of objects"), "list": (list, "a JSON list"), "text": (str, "a JSON string"),
           "number": ((int, float, type(None)), "a JSON number")}
@@ -217,8 +221,8 @@ def check_task_fields(doc: dict[str, Any], file: str) -> None:
         if not isinstance(value, types) or isinstance(value, bool):
             raise DataError(f"expected {what}, got {json_kind(value)}", file=file, field=name)
         entries = value if kind == "rows" else list(value.values()) if kind == "objects" else [value]
-        if kind == "objects" and name in ("summary", "single_models") and not entries:
-            raise DataError(f"is empty: `irtnet {_WRITER[task]}` writes an entry per predictor or model (damaged?)",
+        if not entries and (task, name) in _NON_EMPTY:
+            raise DataError(f"is empty: `irtnet {_WRITER[task]}` writes {_NON_EMPTY[task, name]} (damaged?)",
                             file=file, field=name)
         if kind not in ("rows", "objects", "object"):
             continue
@@ -230,8 +234,8 @@ def check_task_fields(doc: dict[str, Any], file: str) -> None:
             if absent:
                 raise DataError(f"{where}has no {', '.join(map(repr, absent))} (each has {', '.join(keys)}; "
                                 "damaged?)", file=file, field=name)
-    if task == "cost-routing":
-        _check_cost_figures(doc, file)
+    if task in _FIGURE_CHECKS:
+        _FIGURE_CHECKS[task](doc, file)
 
 
 def _is_figure(value: Any, null: bool = True) -> bool:
@@ -272,6 +276,57 @@ def _check_cost_figures(doc: dict[str, Any], file: str) -> None:
         for j, point in enumerate(points, start=1):
             if not isinstance(point, dict) or not all(_is_figure(point.get(k, "")) for k in ("cost", "accuracy")):
                 raise bad("curves", f"entry {i}, point {j}: not an object with a number cost and accuracy")
+
+
+def _check_benchmark_figures(doc: dict[str, Any], file: str) -> None:
+    """What the benchmark section reads beyond the fields: every summary entry with the first one's figures, each
+    anchored predictor's mae, bias, spearman and n_folds, each fold's true accuracies (a list) and the predictions
+    (a list as long) of every predictor it plots, and each paired row's entry and verdict as text."""
+    def bad(field: str, what: str) -> DataError:
+        return DataError(f"{what} (`irtnet evaluate-benchmarks` writes it; damaged?)", file=file, field=field)
+
+    first = next(iter(doc["summary"].values()))
+    for name, entry in doc["summary"].items():
+        if set(entry) != set(first):
+            raise bad("summary", f"entry {name!r} has figures {sorted(entry)}, not the first entry's {sorted(first)}")
+    for n, per in (doc.get("anchored") or {}).items():
+        for name, entry in per.items():
+            if not isinstance(entry, dict) or any(k not in entry for k in ("mae", "bias", "spearman", "n_folds")):
+                raise bad("anchored", f"entry {n!r}, predictor {name!r}: not an object with mae, bias, spearman and "
+                                      "n_folds")
+    for i, fold in enumerate(doc["folds"], start=1):
+        true, predicted = fold["true"], fold["predicted"]
+        if not isinstance(fold["benchmark"], str) or not isinstance(true, list) or not isinstance(predicted, dict):
+            raise bad("folds", f"entry {i}: not a benchmark's name, its true accuracies (a list) and its predicted "
+                               "ones (an object of lists)")
+        for name in list(doc["summary"])[:4]:  # the predictors the figure plots
+            if not (isinstance(predicted.get(name), list) and len(predicted[name]) == len(true)):
+                raise bad("folds", f"entry {i} ({fold['benchmark']!r}): its predicted has no list of {len(true)} "
+                                   f"accuracies for {name!r}, one per model of its true")
+    for i, row in enumerate(doc.get("paired") or [], start=1):
+        if not (isinstance(row["b"], str) and isinstance(row["verdict"], str)):
+            raise bad("paired", f"entry {i}: its b and verdict are {json_kind(row['b'])} and "
+                                f"{json_kind(row['verdict'])}, not text")
+
+
+def _check_onboarding_figures(doc: dict[str, Any], file: str) -> None:
+    """The onboarding section's settings.protocol (text, if present), each row's method (text) and K (a whole
+    number: -1 for every pool answer)."""
+    where = "`irtnet evaluate-onboarding` writes it; damaged?"
+    protocol = doc["settings"].get("protocol", "")
+    if not isinstance(protocol, str):
+        raise DataError(f"its protocol is {json_kind(protocol)}, not text ({where})", file=file, field="settings")
+    for i, row in enumerate(doc["rows"], start=1):
+        method, k = row["method"], row["k"]
+        what = (f"its method is {json_kind(method)}, not text" if not isinstance(method, str) else
+                f"its k is {json_kind(k)}{'' if k is None else f' {k!r}'}, not a whole number of answers"
+                if isinstance(k, bool) or not isinstance(k, int) else None)
+        if what:
+            raise DataError(f"entry {i}: {what} ({where})", file=file, field="rows")
+
+
+_FIGURE_CHECKS = {"benchmark-accuracy": _check_benchmark_figures, "onboarding": _check_onboarding_figures,
+                  "cost-routing": lambda doc, file: _check_cost_figures(doc, file)}
 
 
 #: Per task, the fields of its result file whose leaves are all figures (or text), so that a null there is a NaN

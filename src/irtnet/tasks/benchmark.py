@@ -307,6 +307,7 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
         raise ConfigError(f"--k: top-k recovery needs k from 1 to one less than the {data.table.n_models} models "
                           f"(with k >= the models every top k is recovered), got {k}")
     check_anchor_options(anchor_draws, anchor_shift)
+    _refuse_unknown_models(data, names)
     anchors, skipped = _usable_anchors(data, names, anchors)
     cache = open_cache(cache, data.table)
     folds, read = [], 0
@@ -376,6 +377,21 @@ def _held_out(data: Dataset, benchmarks: Sequence[str]) -> list[str]:
         raise ConfigError(f"--benchmarks: {', '.join(map(repr, repeated))} given twice (each fold would count "
                           "again); name each benchmark once")
     return list(benchmarks)
+
+
+def _refuse_unknown_models(data: Dataset, names: Sequence[str]) -> None:
+    """A held-out benchmark none of whose models answered another benchmark has no model the predictors trained
+    without it know (a fold of no models): a DataError naming it, before any fold is trained."""
+    responses = data.table.responses
+    models = responses["model"].astype(str).to_numpy(dtype=object)
+    benches = data.table.benchmarks_of(responses["query"].astype(str).to_numpy(dtype=object))
+    for bench in names:
+        inside = set(models[benches == bench])
+        if not inside & set(models[benches != bench]):
+            shown = ", ".join(map(repr, sorted(inside)[:3])) + (" ..." if len(inside) > 3 else "")
+            raise DataError(f"held-out benchmark {bench!r}: none of its {len(inside)} model(s) ({shown}) answered "
+                            "another benchmark, so the predictors trained without it know none of them; hold out "
+                            "the other benchmarks (--benchmarks)", field="benchmark")
 
 
 def _usable_anchors(data: Dataset, names: Sequence[str], anchors: Sequence[int]) -> tuple[list[int], dict[str, str]]:

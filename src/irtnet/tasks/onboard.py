@@ -1,22 +1,21 @@
 """A new model from few labels (docs/method.md section 2.5): fit its ability vector with the query network frozen.
 
-With a_q, b_q fixed, theta_new is a maximum a posteriori logistic regression on features a_q with offset
--b_q under a Gaussian prior centred on the mean ability of the known models:
+With a_q, b_q fixed, theta_new is a maximum a posteriori logistic regression on features a_q with offset -b_q
+under a Gaussian prior centred on the mean ability of the known models:
 
     minimise  sum_i w_i * BCE(a_i . theta - b_i, y_i) + 1/2 (theta - mu)^T P (theta - mu)
 
-which is strictly convex (P positive definite), solved by damped Newton steps (`fit_theta`).
-The default prior is isotropic with the known abilities' mean per-dimension variance (P = I / var),
-i.e. "a small L2 pull toward the mean theta" whose scale matches the population; `prior_strength`
-multiplies P.
+which is strictly convex (P positive definite), solved by damped Newton steps (`fit_theta`). The default prior
+is isotropic with the known abilities' mean per-dimension variance (P = I / var), i.e. "a small L2 pull toward
+the mean theta" whose scale matches the population; `prior_strength` multiplies P.
 
 Queries to ask are chosen sequentially (computerised adaptive testing):
 
-- "d-optimal": maximise the determinant gain of the posterior precision H (Fisher information plus
-  prior), det(H + w a a^T) / det(H) = 1 + w a^T H^-1 a with w = p(1 - p) at the current theta. Unlike
-  plain maximum information it does not ask about directions already well measured. H^-1 and the
-  candidates' a^T H^-1 a are kept up to date by Sherman-Morrison rank-one updates (O(N d) per step); the
-  weight of an asked query is fixed at the value it had when it was asked.
+- "d-optimal": maximise the determinant gain of the posterior precision H (Fisher information plus prior),
+  det(H + w a a^T) / det(H) = 1 + w a^T H^-1 a with w = p(1 - p) at the current theta. Unlike plain maximum
+  information it does not ask about directions already well measured. H^-1 and the candidates' a^T H^-1 a are
+  kept up to date by Sherman-Morrison rank-one updates (O(N d) per step); the weight of an asked query is fixed
+  at the value it had when it was asked.
 - "fisher": maximise the scalar Fisher information p(1 - p) ||a||^2 at the current theta.
 - "random": a seeded random order.
 
@@ -49,14 +48,13 @@ def _objective(theta: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray, w
     return float(np.sum(w * (np.logaddexp(0.0, z) - y * z)) + 0.5 * diff @ prec @ diff)
 
 
-def fit_theta(a: np.ndarray, b: np.ndarray, y: np.ndarray, prior_mean: np.ndarray,
-              prior_precision: np.ndarray, weight: np.ndarray | None = None,
-              theta0: np.ndarray | None = None, max_iter: int = 100, tol: float = 1e-9) -> np.ndarray:
+def fit_theta(a: np.ndarray, b: np.ndarray, y: np.ndarray, prior_mean: np.ndarray, prior_precision: np.ndarray,
+              weight: np.ndarray | None = None, theta0: np.ndarray | None = None, max_iter: int = 100,
+              tol: float = 1e-9) -> np.ndarray:
     """MAP ability of one model from its answers (see module docstring).
 
     a [K, d], b [K], y [K] in [0, 1] (soft labels allowed), prior_mean [d], prior_precision [d, d]
-    (positive definite), weight [K] (default 1). Returns theta [d]. With K = 0 the answer is the prior mean.
-    """
+    (positive definite), weight [K] (default 1). Returns theta [d]. With K = 0 the answer is the prior mean."""
     a, b, y = np.asarray(a, np.float64), np.asarray(b, np.float64), np.asarray(y, np.float64)
     mu, prec = np.asarray(prior_mean, np.float64), np.asarray(prior_precision, np.float64)
     if a.ndim != 2 or a.shape[0] != len(b) or len(b) != len(y) or a.shape[1] != len(mu):
@@ -92,22 +90,20 @@ class Prior:
     precision: np.ndarray
 
 
-def population_prior(abilities: np.ndarray, strength: float = 1.0, kind: str = "isotropic",
-                     ridge: float = 1e-3) -> Prior:
-    """A prior from the known models' abilities [M, d].
-
-    "isotropic": P = strength * I / v with v the mean per-dimension variance of the abilities.
-    "population": P = strength * (Cov + ridge * v * I)^-1, the abilities' own covariance (shrunk), which
-    keeps a new model near the span of the known ones.
-    """
+def population_prior(abilities: np.ndarray, strength: float = 1.0, kind: str = "isotropic", ridge: float = 1e-3
+                     ) -> Prior:
+    """A prior from the known models' abilities [M, d] (`strength`: a positive finite number). "isotropic": P =
+    strength * I / v with v the mean per-dimension variance of the abilities; "population": P = strength * (Cov +
+    ridge * v * I)^-1, the abilities' own covariance (shrunk), which keeps a new model near the span of the known
+    ones."""
     theta = np.asarray(abilities, np.float64)
     if theta.ndim != 2 or len(theta) < 2:
         got = len(theta) if theta.ndim == 2 else "no"
         raise DataError(f"a new model is placed among the known ones, and the checkpoint knows {got} model"
                         f"{'' if got == 1 else 's'}: the prior of its ability needs at least two known models "
                         "(train on a table with two models or more)", field="models")
-    if strength <= 0:
-        raise ConfigError(f"prior strength must be positive, got {strength}")
+    if not 0 < strength < np.inf:  # NaN and inf too: a precision of NaN or inf fits every ability as NaN
+        raise ConfigError(f"prior strength must be positive and finite, got {strength}")
     d = theta.shape[1]
     v = float(theta.var(axis=0).mean()) or 1.0
     if kind == "isotropic":
@@ -157,17 +153,15 @@ def _rank_one_update(h_inv: np.ndarray, quad: np.ndarray, a: np.ndarray, u: np.n
     h_inv -= np.outer(v, v) / denom
 
 
-def onboard_sequence(a: np.ndarray, b: np.ndarray, answer: Callable[[int], float], prior: Prior,
-                     ks: Sequence[int], strategy: str = "d-optimal", seed: int = 0,
-                     candidates: np.ndarray | None = None, groups: np.ndarray | None = None) -> OnboardPath:
-    """Ask up to max(ks) queries one at a time and fit theta after each K in `ks`.
-
-    a [N, d], b [N]: the pool's query parameters; `answer(i)` returns the new model's label of pool
-    query i; `candidates` [N] bool limits which may be asked (default all). Adaptive strategies refit
-    theta after every answer (warm-started Newton). A strategy name ending in "-balanced" (needs `groups`
-    [N], the benchmark of each pool query) first picks the benchmark furthest below its share of the
-    candidates, then the best query within it (CAT content balancing; for "random": stratified sampling).
-    """
+def onboard_sequence(a: np.ndarray, b: np.ndarray, answer: Callable[[int], float], prior: Prior, ks: Sequence[int],
+                     strategy: str = "d-optimal", seed: int = 0, candidates: np.ndarray | None = None,
+                     groups: np.ndarray | None = None) -> OnboardPath:
+    """Ask up to max(ks) queries one at a time and fit theta after each K in `ks`. a [N, d], b [N]: the pool's
+    query parameters; `answer(i)` returns the new model's label of pool query i; `candidates` [N] bool limits which
+    may be asked (default all). Adaptive strategies refit theta after every answer (warm-started Newton). A
+    strategy name ending in "-balanced" (needs `groups` [N], the benchmark of each pool query) first picks the
+    benchmark furthest below its share of the candidates, then the best query within it (CAT content balancing;
+    for "random": stratified sampling)."""
     base, balanced = parse_strategy(strategy)
     if balanced and groups is None:
         raise ConfigError(f"strategy {strategy!r} needs the benchmark of each pool query (groups)")
@@ -181,8 +175,7 @@ def onboard_sequence(a: np.ndarray, b: np.ndarray, answer: Callable[[int], float
         names, counts = np.unique(groups[free], return_counts=True)
         share, asked = dict(zip(names.tolist(), counts / counts.sum())), dict.fromkeys(names.tolist(), 0)
     perm = rng.permutation(np.flatnonzero(free))  # the plain random order (the retrain reference's too)
-    path, labels = OnboardPath([]), []
-    theta = prior.mean.copy()
+    path, labels, theta = OnboardPath([]), [], prior.mean.copy()
     h_inv = np.linalg.inv(prior.precision)
     quad = np.einsum("nd,de,ne->n", a, h_inv, a) if base == "d-optimal" else np.einsum("nd,nd->n", a, a)
     for step in range(1, k_max + 1):
@@ -209,14 +202,13 @@ def onboard_sequence(a: np.ndarray, b: np.ndarray, answer: Callable[[int], float
 
 
 def suggest_queries(a: np.ndarray, b: np.ndarray, theta: np.ndarray, prior: Prior, asked_a: np.ndarray,
-                    asked_b: np.ndarray, n: int = 10, strategy: str = "d-optimal",
-                    candidates: np.ndarray | None = None) -> list[int]:
+                    asked_b: np.ndarray, n: int = 10, strategy: str = "d-optimal", candidates: np.ndarray | None = None
+                    ) -> list[int]:
     """The next `n` pool queries to ask a model whose current ability estimate is `theta`, given the
     parameters of the queries it has already answered (greedy D-optimal or Fisher order, no answers needed:
     each pick's weight is taken at the current theta); `candidates` [N] bool limits which may be picked (default
     all), so fewer than `n` come back where fewer are open."""
-    h = prior.precision + (asked_a * fisher_weight(asked_a, asked_b, theta)[:, None]).T @ asked_a
-    h_inv = np.linalg.inv(h)
+    h_inv = np.linalg.inv(prior.precision + (asked_a * fisher_weight(asked_a, asked_b, theta)[:, None]).T @ asked_a)
     w = fisher_weight(a, b, theta)
     quad = np.einsum("nd,de,ne->n", a, h_inv, a) if strategy == "d-optimal" else np.einsum("nd,nd->n", a, a)
     free = np.ones(len(b), bool) if candidates is None else np.asarray(candidates, bool).copy()
@@ -285,19 +277,17 @@ def evaluate_onboarding(model: IrtParameters, pool: Any, test: Any, ks: Sequence
                         strategies: Sequence[str] = STRATEGIES, n_random: int = 3, prior_strength: float = 1.0,
                         prior_kind: str = "isotropic", progress: Callable[[str], None] | None = None,
                         seed: int = 0) -> OnboardingEvaluation:
-    """Onboard each new model of `pool` (Dataset: the new models' labels on the askable queries) from K
-    answers and score its predictions on `test` (Dataset: the same models on other queries).
-
-    Methods: each strategy (random averaged over `n_random` seeds), the prior mean alone (K = 0), theta
-    from every pool answer (the frozen network's ceiling), and two label-only references from the random
-    K answers: their mean ("answer-mean") and per-benchmark means ("answer-benchmark-mean").
-    """
+    """Onboard each new model of `pool` (Dataset: the new models' labels on the askable queries) from K answers and
+    score its predictions on `test` (Dataset: the same models on other queries). Methods: each strategy (named once;
+    random averaged over `n_random` seeds), the prior mean alone (K = 0), theta from every pool answer (the frozen
+    network's ceiling), and two label-only references from the random K answers: their mean ("answer-mean") and
+    per-benchmark means ("answer-benchmark-mean")."""
+    _refuse_repeated(strategies)
     prior = population_prior(model.abilities_, prior_strength, prior_kind)
     a_pool, b_pool = (np.asarray(x, np.float64) for x in model.query_parameters(pool.queries))
     a_test, b_test = (np.asarray(x, np.float64) for x in model.query_parameters(test.queries))
     y_pool, y_test = pool.table.label_matrix(), test.table.label_matrix()
-    g_pool = pool.table.queries["benchmark"].to_numpy(dtype=object)
-    g_test = test.table.queries["benchmark"].to_numpy(dtype=object)
+    g_pool, g_test = (part.table.queries["benchmark"].to_numpy(dtype=object) for part in (pool, test))
     new_models = test.table.model_vocab.ids
     pool_col = pool.table.model_vocab.index(list(new_models))
     preds: dict[tuple[str, int], list[np.ndarray]] = {}
@@ -332,6 +322,33 @@ def evaluate_onboarding(model: IrtParameters, pool: Any, test: Any, ks: Sequence
     return OnboardingEvaluation(rows, settings)
 
 
+def _usable_ks(data: Any, msplit: Any, qsplit: Any, ks: Sequence[int], seed: int) -> tuple[list[int], list[int], int]:
+    """(the Ks every held-out model can answer from its pool, the others, the fewest pool answers), before training:
+    fewer than two models to train on (the prior is their spread), a held-out model without a pool or a test
+    answer (never left out quietly) or no usable K is an error; a larger K is said, never capped silently."""
+    for part, ids in (("test", qsplit.test), ("pool", qsplit.train)):
+        counts = (~np.isnan(data.table.label_matrix(ids, msplit.test_models))).sum(axis=0)
+        if not counts.all():
+            bad = ", ".join(repr(m) for m, c in zip(msplit.test_models, counts) if not c)
+            raise DataError(f"held-out model(s) {bad} answered none of the {len(ids)} {part} queries (split with "
+                            f"seed {seed}): hold out models that answered more queries", field="models")
+    least, skipped = int(counts.min()), [int(k) for k in ks if k > counts.min()]
+    if len(skipped) == len(ks):
+        raise DataError(f"every K asked ({', '.join(map(str, skipped))}) is more than the {least} pool queries a "
+                        "held-out model answered: use smaller numbers of answers", field="ks")
+    n, kept = data.table.n_models, len(msplit.train_models)
+    if kept < 2:
+        raise ConfigError(f"holding out {n - kept} of the table's {n} models leaves {kept} to train on; a new model's "
+                          f"ability prior needs at least two known models: hold out at most {n - 2}")
+    return [int(k) for k in ks if k <= least], skipped, least
+
+
+def _refuse_repeated(strategies: Sequence[str]) -> None:  # its predictions would count twice and be dropped
+    twice = sorted({s for s in strategies if list(strategies).count(s) > 1})
+    if twice:
+        raise ConfigError(f"--strategies: {', '.join(map(repr, twice))} given twice; name each strategy once")
+
+
 def _rows(preds: dict[tuple[str, int], list[np.ndarray]], labels: list[np.ndarray], groups: list[np.ndarray],
           n_models: int) -> list[dict[str, Any]]:
     """Score every (method, k) that all models reached; average random seeds into one 'random' row."""
@@ -355,8 +372,7 @@ def retrain_reference(make: Callable[[], Any], data: Any, train_models: Sequence
     "random" strategy's seed `seed`) added to the known models' pool labels; score on the test queries."""
     from irtnet.tasks.evaluate import score_matrix
 
-    model_of = data.table.responses["model"].astype(str).to_numpy(dtype=object)
-    query_of = data.table.responses["query"].astype(str).to_numpy(dtype=object)
+    model_of, query_of = (data.table.responses[c].astype(str).to_numpy(dtype=object) for c in ("model", "query"))
     known = np.isin(model_of, list(train_models)) & np.isin(query_of, list(pool_ids))
     pool = data.select(pool_ids, new_models)
     y_pool = pool.table.label_matrix()
@@ -384,20 +400,15 @@ def onboarding_experiment(data: Any, make: Callable[[], Any], n_test: int, ks: S
                           seed: int = 0, retrain: Callable[[], Any] | None = None, prior_strength: float = 1.0,
                           prior_kind: str = "isotropic", models: Sequence[str] | None = None,
                           progress: Callable[[str], None] | None = None) -> OnboardingEvaluation:
-    """The full protocol on one Dataset: hold out models (`n_test` drawn with `seed`, or `models`), split
-    the queries into pool / validation / test, train `make()` on the known models' pool labels (validated
-    on their validation labels), onboard each new model from its pool answers and score it on the test
-    queries. `retrain` (a factory, e.g. with fewer epochs) adds the retrain-with-K-answers reference."""
+    """The full protocol on one Dataset: hold out models (`n_test` drawn with `seed`, or `models`), split the
+    queries into pool / validation / test, train `make()` on the known models' pool labels (validated on their
+    validation labels), onboard each new model from its pool answers and score it on the test queries. `retrain`
+    (a factory, e.g. with fewer epochs) adds the retrain-with-K-answers reference; bad settings fail before it."""
+    _refuse_repeated(strategies)
     msplit = held_out_models(data.table, n_test=None if models else n_test, models=list(models) if models else None,
                              seed=seed)
     qsplit = split_by_query(data.table, tuple(fractions), seed)
-    # the K every held-out model can answer from its pool, before training: a larger K is said, never capped silently
-    least = int((~np.isnan(data.select(qsplit.train, msplit.test_models).table.label_matrix())).sum(axis=0).min())
-    skipped = [int(k) for k in ks if k > least]
-    ks = [int(k) for k in ks if k <= least]
-    if not ks:
-        raise DataError(f"every K asked ({', '.join(map(str, skipped))}) is more than the {least} pool queries a "
-                        "held-out model answered: use smaller numbers of answers", field="ks")
+    ks, skipped, least = _usable_ks(data, msplit, qsplit, ks, seed)
     if progress and skipped:
         progress(f"skipped K = {', '.join(map(str, skipped))}: more than the {least} pool queries a held-out model "
                  "answered")

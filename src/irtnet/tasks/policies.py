@@ -59,8 +59,14 @@ class Policy:
 
     @property
     def spec(self) -> str:
-        """The policy as written: "max_p", "p_min=0.8"."""
+        """The policy as written: "max_p", "p_min=0.8" (6 significant digits; `exact_spec` names the very value)."""
         return self.kind if self.value is None else f"{self.kind}={self.value:.6g}"
+
+    @property
+    def exact_spec(self) -> str:
+        """`spec` with the digits that name this very value where 6 do not ("p_min=0.80000013"): it parses back to
+        this policy (router model names, a calibrated setting)."""
+        return self.kind if self.value is None else f"{self.kind}={number_text(self.value)}"
 
     @classmethod
     def parse(cls, text: str) -> Policy:
@@ -73,6 +79,12 @@ class Policy:
 
 
 _EXAMPLE = {"utility": "0.5", "p_min": "0.8", "cost_cap": "0.01"}
+
+
+def number_text(value: float) -> str:
+    """`value` to 6 significant digits where that is the same number, else its shortest exact form."""
+    short = f"{float(value):.6g}"
+    return short if float(short) == float(value) else repr(float(value))
 
 
 def _check_value(kind: str, value: float) -> None:
@@ -243,9 +255,15 @@ def _first_true(n: int, pred: Callable[[int], bool]) -> int:
     return lo
 
 
-def _rounded(kind: str, value: float) -> Policy:
-    value = float(f"{value:.6g}")
-    return Policy(kind, min(value, 1.0) if kind == "p_min" else max(value, 0.0))
+def _rounded(kind: str, value: float, same: Callable[[float], bool]) -> Policy:
+    """The policy at `value` rounded to 6 significant digits, or to more where that rounding would cross a value
+    at which some query's choice changes (`same` says whether a value chooses as `value` does)."""
+    for digits in range(6, 18):
+        short = float(f"{value:.{digits}g}")
+        short = min(short, 1.0) if kind == "p_min" else max(short, 0.0)
+        if same(short):
+            return Policy(kind, short)
+    return Policy(kind, float(value))
 
 
 def calibrate(kind: str, target: Target, prob: np.ndarray, cost: np.ndarray,
@@ -268,7 +286,9 @@ def calibrate(kind: str, target: Target, prob: np.ndarray, cost: np.ndarray,
     slack = 1e-12 * (max(target.value, float(cost.max(initial=0.0))) if target.kind == "cost" else 1.0)
     value = (_share_search(grid, target, run) if target.kind == "share"
              else _bisect(kind, grid, target, run, slack))
-    policy = _rounded(kind, value)
+    chosen = choose(Policy(kind, float(value)), prob, cost)
+    policy = _rounded(kind, value, lambda v: all(np.array_equal(x, y) for x, y in
+                                                 zip(choose(Policy(kind, v), prob, cost), chosen)))
     out = run(policy.value)
     got = target.achieved(out)
     tol = 1.0 / len(prob) if target.kind == "share" else slack
