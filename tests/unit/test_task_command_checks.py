@@ -262,3 +262,15 @@ def test_evaluate_estimation_without_retrain_leaves_the_method_out(monkeypatch):
     with pytest.raises(Stop):
         api.evaluate_estimation("t.parquet", ModelSpec(model="irtnet"), "hashing-64", retrain=False)
     assert "retrain" not in seen["methods"] and seen["retrain"] is None
+
+
+def test_onboard_refuses_the_name_of_a_known_model_even_without_save(root):
+    known = json.loads((root / "run" / "model" / "checkpoint.json").read_text())["state"]["models"][0]
+    _refused(["onboard", root / "run", root / "ans.csv", "--name", known],
+             f"model {known!r} is already known; choose another name (--name)")
+
+
+def test_onboard_says_answer_for_one_answer(root, tmp_path):
+    pd.read_csv(root / "ans.csv").head(1).to_csv(tmp_path / "one.csv", index=False)
+    result = _run(["onboard", root / "run", tmp_path / "one.csv"])
+    assert result.exit_code == 0 and "fitted from 1 answer (" in result.output, result.output

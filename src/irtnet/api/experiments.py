@@ -206,8 +206,8 @@ def onboard(checkpoint: str | Path, answers_file: str | Path, name: str = "new-m
     predictor = load(checkpoint)
     if not hasattr(predictor, "query_parameters"):
         raise ConfigError(f"{predictor.name} has no IRT query parameters; onboarding needs an IrtNet checkpoint")
-    if save and name in predictor.models_:
-        raise ConfigError(f"model {name!r} is already known; choose another name")
+    if name in predictor.models_:  # it would be ranked against itself, as one more model
+        raise ConfigError(f"model {name!r} is already known; choose another name (--name)")
     # a run's query ids (its split's): a `query` that is one is an answer of `irtnet estimate`, not a text
     ids = _split_query_ids(Run.open(checkpoint)) if is_run_dir(Path(checkpoint)) else ()
     texts, labels, benches = read_answers(answers_file, ids)
