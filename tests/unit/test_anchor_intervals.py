@@ -200,3 +200,28 @@ def test_one_models_missing_chance_leaves_the_others_intervals_as_they_were():
     after = anchored_interval(prob, labels, rows, counted=np.ones(labels.shape, bool))
     for b, a in zip(before, after):
         np.testing.assert_allclose(a[:5], b[:5], atol=0.02)
+
+
+def test_predict_benchmark_applies_the_anchor_shift_rule_it_is_given(run_and_texts, tmp_path):
+    """--anchor-shift reaches the estimate (the served path of evaluate-benchmarks' rules): each rule's shift is
+    the one `anchors.applied_shift` gives on the answered items, and a rule is checked before anything is read."""
+    from irtnet.api.experiments import anchored_benchmark
+
+    root = run_and_texts
+    shifts = {}
+    for rule in ("chosen", "cautious", "whole"):
+        out = CliRunner().invoke(app, ["predict-benchmark", str(root / "run"), str(root / "t.jsonl"), "--answers",
+                                       str(root / "a.jsonl"), "--anchor-shift", rule, "--json",
+                                       str(tmp_path / f"{rule}.json")])
+        assert out.exit_code == 0, out.output
+        doc = json.loads((tmp_path / f"{rule}.json").read_text())
+        assert doc["anchor_shift"] == rule
+        shifts[rule] = doc["shift"]
+        assert shifts[rule] == anchored_benchmark(root / "run", root / "t.jsonl", root / "a.jsonl",
+                                                  shift=rule).shift
+    assert abs(shifts["cautious"]) <= abs(shifts["chosen"]) <= abs(shifts["whole"]) + 1e-12
+    with pytest.raises(ConfigError, match="--anchor-shift must be one of chosen, cautious, whole, got 'half'"):
+        anchored_benchmark(tmp_path / "no-run", tmp_path / "no.jsonl", tmp_path / "no.csv", shift="half")
+    out = CliRunner().invoke(app, ["predict-benchmark", str(root / "run"), str(root / "t.jsonl"), "--anchor-shift",
+                                   "whole"])
+    assert out.exit_code == 2 and "--anchor-shift is read only with --answers" in " ".join(out.output.split())

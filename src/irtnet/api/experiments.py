@@ -102,28 +102,30 @@ class AnchoredBenchmark:
 
 
 def anchored_benchmark(checkpoint: str | Path, texts_file: str | Path, answers_file: str | Path,
-                       benchmark: str | None = None, level: float = 0.9) -> AnchoredBenchmark:
+                       benchmark: str | None = None, level: float = 0.9, shift: str = "chosen") -> AnchoredBenchmark:
     """`predict_benchmark` with the known models' answers on some of the texts (`answers_file`: `model`, `id` of a
     text, `correct`; `inputs.read_anchor_answers`): each model's accuracy over every text is its answers where it
     gave them and elsewhere the predictions moved by the share of the benchmark's level shift that the answered
     items support and by the model's own shrunk residual, with a `level` predictive interval (docs/method.md
-    section 2.4, the anchor setting). `level` outside (0, 1) is a ConfigError, before anything is read."""
+    section 2.4, the anchor setting; `shift` the rule of that share, `tasks.anchors.ANCHOR_SHIFTS`). `level` outside
+    (0, 1) or an unknown `shift` is a ConfigError, before anything is read."""
     from irtnet.api.inputs import read_anchor_answers
-    from irtnet.tasks.anchors import anchored_accuracies, anchored_interval, check_level
+    from irtnet.tasks.anchors import anchored_accuracies, anchored_interval, check_level, check_shift
 
     check_level(level)
+    check_shift(shift)
     predictor, queries, names, ids = _benchmark_queries(checkpoint, texts_file, benchmark)
     models = predictor.models_.to_list()
     labels = read_anchor_answers(answers_file, ids, models)
     prob = predictor.predict_proba(queries, models)
     rows = np.flatnonzero((~np.isnan(labels)).any(axis=1))
     every = np.ones(labels.shape, bool)
-    acc, shift = anchored_accuracies(prob, labels, rows, counted=every)
-    lower, upper = anchored_interval(prob, labels, rows, counted=every, level=level)
+    acc, applied = anchored_accuracies(prob, labels, rows, shift, counted=every)
+    lower, upper = anchored_interval(prob, labels, rows, shift, counted=every, level=level)
     order = np.argsort(-acc, kind="stable")
     answered = (~np.isnan(labels)).sum(axis=0)
     return AnchoredBenchmark(len(names), [(models[i], float(acc[i])) for i in order], names,
-                             {m: int(n) for m, n in zip(models, answered)}, len(rows), float(shift),
+                             {m: int(n) for m, n in zip(models, answered)}, len(rows), float(applied),
                              {models[i]: (float(lower[i]), float(upper[i])) for i in order}, float(level))
 
 
@@ -156,7 +158,8 @@ def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, basel
     """Leave one benchmark out with `model` beside `baselines` (default: every text predictor); every model is
     built with the same seed. `anchors`: numbers of the held-out benchmark's items every model answered, for
     the anchor setting's curve (`tasks.benchmark`), over `anchor_draws` draws of those items, with the level shift
-    `anchor_shift` ("chosen" or "whole", `tasks.anchors`). With `out`, the result is written there and each finished
+    `anchor_shift` ("chosen", "cautious" or "whole", `tasks.anchors.ANCHOR_SHIFTS`). With `out`, the result is
+    written there and each finished
     fold is kept in `steps_folder(out)`, keyed on the table, the encoder, the models' resolved specs, the
     settings and the code, so a rerun reads the folds an interrupted run finished."""
     from irtnet.tasks.benchmark import check_anchor_options

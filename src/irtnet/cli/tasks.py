@@ -78,6 +78,9 @@ def predict_benchmark(
                                                 "setting)")] = None,
     level: Annotated[Optional[float], Opt(help="with --answers: the level of each model's predictive interval "
                                                "[default: 0.9]")] = None,
+    anchor_shift: Annotated[Optional[str], Opt(help="with --answers: how much of the level shift the answers show "
+                                                    "to apply, as evaluate-benchmarks --anchor-shift reads it "
+                                                    "[default: chosen]")] = None,
 ) -> None:
     """Predict every known model's accuracy on a set of query texts that no model was run on, ranked; with
     --answers, from the known models' answers on a few of them too, each with a predictive interval."""
@@ -89,17 +92,19 @@ def predict_benchmark(
     extra: dict[str, Any] = {}
     intervals, ranking = None, []
     if answers is None:
-        refuse_unused({"--level": level}, "{given} {is_} read only with --answers (a prediction from texts alone "
+        refuse_unused({"--level": level, "--anchor-shift": anchor_shift}, "{given} {is_} read only with --answers (a prediction from texts alone "
                                           "has no interval): give --answers, or leave {given} out")
         n, ranked, names = predict(checkpoint, texts_file, benchmark)
         title = f"Predicted accuracy on {n} queries of {texts_file.name}"
     else:
         level = 0.9 if level is None else level
-        got = anchored_benchmark(checkpoint, texts_file, answers, benchmark, level)
+        got = anchored_benchmark(checkpoint, texts_file, answers, benchmark, level,
+                                 "chosen" if anchor_shift is None else anchor_shift)
         n, ranked, names, intervals = got.n_queries, got.ranked, got.benchmarks, got.intervals
         title = (f"Estimated accuracy on {n} queries of {texts_file.name}, {got.n_items_answered} of them answered "
                  f"by known models ({answers.name}; level shift {got.shift:+.2f} logits)")
         extra = {"answers_file": str(answers), "n_items_answered": got.n_items_answered, "shift": got.shift,
+                 "anchor_shift": "chosen" if anchor_shift is None else anchor_shift,
                  "answered": got.answered, "level": got.level}
         ranking = [{"lower": intervals[m][0], "upper": intervals[m][1]} for m, _ in ranked]
     console.print(predicted_accuracy_table(title, ranked[:top], intervals, level or 0.9))
@@ -130,7 +135,9 @@ def evaluate_benchmarks(
                                                callback=positive)] = None,
     anchor_shift: Annotated[Optional[str], Opt(help="how much of the level shift fitted on the anchors to apply: "
                                                     "'chosen' (the share that predicts each anchor item best from the "
-                                                    "others) or 'whole' [default: chosen]")] = None,
+                                                    "others), 'cautious' (the smallest share within one standard "
+                                                    "error of that one) or 'whole' [default: chosen]")
+                            ] = None,
 ) -> None:
     """Leave one benchmark out: predict each model's accuracy on the held-out benchmark from its texts, and
     with a few of its items answered by every model; MAE, Pearson, Spearman, top-k recovery beside baselines.

@@ -7,7 +7,8 @@ those answers and a predictor's probabilities on the benchmark's texts.
 - `shift_weight`: how much of that offset to apply, chosen by leaving each anchor item out in turn. Every model
   answered the same n items, so the offset carries those items' luck; where the predictor's level is right (a
   benchmark like the training ones) an offset from five items only adds that luck, and where it is far off the
-  offset is what the anchors are for. Which it is, is read from the anchors themselves.
+  offset is what the anchors are for. Which it is, is read from the anchors themselves (`chosen`, the default), or
+  more cautiously (`cautious`: the smallest share the held-out items cannot tell from the best one).
 - `residual_weights`: each model's own residual on the anchors, shrunk by an empirical-Bayes weight.
 - `anchored_accuracies`: the observed anchor labels plus the corrected probabilities on the other items.
 - `anchored_interval`: a predictive interval of each model's accuracy: the level's error (a delete-a-group
@@ -41,6 +42,10 @@ SHIFT_WEIGHTS = tuple(i / 20 for i in range(21))
 ANCHOR_MEAN = "anchor-mean"  # the plain mean of each model's anchor answers, beside the predictors
 #: The most groups of anchor items the interval's jackknife leaves out in turn (each group one refit).
 INTERVAL_GROUPS = 20
+#: How much of the level shift the anchor setting applies (`shift_weight`'s rules, or "whole"); the first is the
+#: default (docs/estimation.md, "A cautious share").
+ANCHOR_SHIFTS = ("chosen", "cautious", "whole")
+DEFAULT_SHIFT = ANCHOR_SHIFTS[0]
 
 
 def level_shift(prob: np.ndarray, labels: np.ndarray, prior_sd: float = SHIFT_PRIOR_SD, steps: int = 30) -> float:
@@ -70,11 +75,17 @@ def _level_shifts(z: np.ndarray, y: np.ndarray, use: np.ndarray, prior_sd: float
     return d
 
 
-def shift_weight(prob: np.ndarray, labels: np.ndarray, weights: Sequence[float] = SHIFT_WEIGHTS) -> float:
+def shift_weight(prob: np.ndarray, labels: np.ndarray, weights: Sequence[float] = SHIFT_WEIGHTS,
+                 rule: str = DEFAULT_SHIFT) -> float:
     """The share w of the level shift to apply (one of `weights`), chosen by leave-one-item-out log loss on the
     anchor rows (prob, labels [n, M]): each item's answers are predicted with w times the shift fitted on the other
-    items, summed over items; the smallest total wins (ties: the smaller w). With fewer than two items that have
-    an answer there is nothing to hold out: 1 (the whole shift)."""
+    items. `rule` "chosen": the smallest total over the items wins (ties: the smaller w). "cautious": the smallest w
+    whose total is within one standard error of that best one, the error of the items' paired loss differences
+    (the one-standard-error rule: a share the held-out items cannot tell from a smaller one is not applied, so
+    the luck of a few items is not passed on to every model). With fewer than two items that have an answer there
+    is nothing to hold out: 1 (the whole shift)."""
+    if rule not in ("chosen", "cautious"):
+        raise ConfigError(f"a share rule is 'chosen' or 'cautious', got {rule!r}")
     z, y = logit(np.asarray(prob, np.float64)), np.asarray(labels, np.float64)
     rows = np.flatnonzero((~np.isnan(y)).any(axis=1))
     if len(rows) < 2:
@@ -85,8 +96,27 @@ def shift_weight(prob: np.ndarray, labels: np.ndarray, weights: Sequence[float] 
     seen = ~np.isnan(y)
     p = np.clip(sigmoid(z[None] + w[:, None, None] * d[None, :, None]), 1e-12, 1 - 1e-12)  # [weights, n, M]
     yy = np.nan_to_num(y)[None]
-    loss = -((yy * np.log(p) + (1 - yy) * np.log(1 - p)) * seen[None]).sum(axis=(1, 2))
-    return float(w[int(np.argmin(loss))])
+    per_item = -((yy * np.log(p) + (1 - yy) * np.log(1 - p)) * seen[None]).sum(axis=2)  # [weights, n]
+    best = int(np.argmin(per_item.sum(axis=1)))
+    if rule == "cautious":
+        diff = per_item[: best + 1] - per_item[best]  # each smaller share's loss over the best one's, per item
+        within = diff.sum(axis=1) <= np.sqrt(len(rows)) * diff.std(axis=1, ddof=1)
+        best = int(np.argmax(within))  # the first within one standard error (the best itself always is)
+    return float(w[best])
+
+
+def applied_shift(prob: np.ndarray, labels: np.ndarray, shift: str = DEFAULT_SHIFT) -> float:
+    """The logit offset applied on anchor rows (prob, labels [n, M]): `level_shift`, times `shift_weight` under
+    the rule `shift` ("chosen", "cautious"; "whole": all of it)."""
+    check_shift(shift)
+    d = level_shift(prob, labels)
+    return d if shift == "whole" else d * shift_weight(prob, labels, rule=shift)
+
+
+def check_shift(shift: Any) -> None:
+    """An anchor shift rule: one of `ANCHOR_SHIFTS` (a ConfigError naming --anchor-shift otherwise)."""
+    if shift not in ANCHOR_SHIFTS:
+        raise ConfigError(f"--anchor-shift must be one of {', '.join(ANCHOR_SHIFTS)}, got {shift!r}")
 
 
 def residual_weights(prob: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,19 +136,18 @@ def residual_weights(prob: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, 
     return residual, weight
 
 
-def anchored_accuracies(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray, chosen: bool = True,
+def anchored_accuracies(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray, shift: str = DEFAULT_SHIFT,
                         counted: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """([M] accuracies, the shift applied): each model's accuracy over its `counted` cells of prob / labels [Q, M]
     (default: its observed ones, ~NaN labels): its answers on the anchor rows, and elsewhere its shifted
-    probabilities (`level_shift`, fitted on the anchor rows, times `shift_weight` where `chosen`, else whole)
+    probabilities (`applied_shift` under the rule `shift`: `level_shift` fitted on the anchor rows, times the share
+    `shift_weight` picks, or whole)
     corrected by its own shrunk residual on the anchors (`residual_weights`), each cell kept within [0, 1]; NaN
     where it has no counted cell.
     `counted` all True is a new benchmark's accuracy over every item, unanswered anchor cells included."""
     labels = np.asarray(labels, np.float64)
     counted = ~np.isnan(labels) if counted is None else np.asarray(counted, bool)
-    d = level_shift(prob[anchors], labels[anchors])
-    if chosen:
-        d *= shift_weight(prob[anchors], labels[anchors])
+    d = applied_shift(prob[anchors], labels[anchors], shift)
     shifted = sigmoid(logit(np.asarray(prob, np.float64)) + d)
     residual, weight = residual_weights(shifted[anchors], labels[anchors])
     answered, free = _answered_free(labels, anchors, counted)
@@ -136,7 +165,7 @@ def _answered_free(labels: np.ndarray, anchors: np.ndarray, counted: np.ndarray)
     return answered, counted & ~answered
 
 
-def anchored_interval(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray, chosen: bool = True,
+def anchored_interval(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray, shift: str = DEFAULT_SHIFT,
                       counted: np.ndarray | None = None, level: float = 0.9,
                       groups: int = INTERVAL_GROUPS) -> tuple[np.ndarray, np.ndarray]:
     """([M] lower, [M] upper): a `level` predictive interval of each model's `anchored_accuracies` estimate (same
@@ -160,7 +189,7 @@ def anchored_interval(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
     check_level(level)
     labels = np.asarray(labels, np.float64)
     counted = ~np.isnan(labels) if counted is None else np.asarray(counted, bool)
-    acc, d = anchored_accuracies(prob, labels, anchors, chosen, counted)
+    acc, d = anchored_accuracies(prob, labels, anchors, shift, counted)
     answered, free = _answered_free(labels, anchors, counted)
     n_counted = np.maximum(counted.sum(axis=0), 1)
     floor = np.where(answered, labels, 0.0).sum(axis=0) / n_counted
@@ -169,7 +198,7 @@ def anchored_interval(prob: np.ndarray, labels: np.ndarray, anchors: np.ndarray,
     if len(rows) < 2:
         return np.minimum(floor, acc), np.maximum(ceiling, acc)
     parts = np.array_split(rows, min(len(rows), int(groups)))
-    reps = np.array([np.nanmean(anchored_accuracies(prob, labels, np.setdiff1d(rows, part), chosen, counted)[0])
+    reps = np.array([np.nanmean(anchored_accuracies(prob, labels, np.setdiff1d(rows, part), shift, counted)[0])
                      for part in parts])
     z = logit(np.asarray(prob, np.float64))
     shifted = sigmoid(z + d)
@@ -230,7 +259,7 @@ def anchor_mean_interval(labels: np.ndarray, rows: np.ndarray, level: float = 0.
 
 
 def interval_curve(probs: Mapping[str, np.ndarray], labels: np.ndarray, ns: Sequence[int], benchmark: str,
-                   seed: int, draws: int = 1, chosen: bool = True, level: float = 0.9
+                   seed: int, draws: int = 1, shift: str = DEFAULT_SHIFT, level: float = 0.9
                    ) -> dict[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """{n: {entry: ([draws, M] lower, [draws, M] upper)}} on the anchor items of `anchor_curve` (same ns, same
     draws): `anchor-mean`'s Wilson intervals, and each predictor's of `probs` `anchored_interval`s."""
@@ -238,7 +267,7 @@ def interval_curve(probs: Mapping[str, np.ndarray], labels: np.ndarray, ns: Sequ
     out: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for n in (int(n) for n in ns if 0 < int(n) < len(labels)):
         got = {ANCHOR_MEAN: [anchor_mean_interval(labels, o[:n], level) for o in orders],
-               **{name: [anchored_interval(prob, labels, o[:n], chosen, level=level) for o in orders]
+               **{name: [anchored_interval(prob, labels, o[:n], shift, level=level) for o in orders]
                   for name, prob in probs.items()}}
         out[n] = {name: (np.stack([lo for lo, _ in b]), np.stack([hi for _, hi in b])) for name, b in got.items()}
     return out
@@ -252,7 +281,8 @@ def anchor_order(n_queries: int, benchmark: str, seed: int, draw: int = 0) -> np
 
 
 def anchor_curve(probs: Mapping[str, np.ndarray], labels: np.ndarray, ns: Sequence[int], benchmark: str,
-                 seed: int, draws: int = 1, chosen: bool = True) -> dict[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
+                 seed: int, draws: int = 1, shift: str = DEFAULT_SHIFT
+                 ) -> dict[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """{n: {entry: ([draws, M] accuracies, [draws] shifts)}} for each n of `ns` below the benchmark's size (probs
     and labels [Q, M]): `anchor-mean`, each model's plain mean over its anchor answers (NaN where it answered none;
     shift 0), and every predictor's `anchored_accuracies`, on the first n items of each draw's order."""
@@ -266,6 +296,6 @@ def anchor_curve(probs: Mapping[str, np.ndarray], labels: np.ndarray, ns: Sequen
             per[ANCHOR_MEAN].append((np.where(seen > 0, np.nansum(labels[rows], axis=0) / np.maximum(seen, 1),
                                               np.nan), 0.0))
             for name, prob in probs.items():
-                per.setdefault(name, []).append(anchored_accuracies(prob, labels, rows, chosen))
+                per.setdefault(name, []).append(anchored_accuracies(prob, labels, rows, shift))
         out[n] = {name: (np.stack([a for a, _ in got]), np.array([d for _, d in got])) for name, got in per.items()}
     return out

@@ -35,16 +35,21 @@ from irtnet.data.dataset import Dataset, Queries
 from irtnet.data.splits import leave_one_benchmark_out
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.base import Predictor
-from irtnet.tasks.anchors import ANCHOR_MEAN, SHIFT_PRIOR_SD, anchor_curve, interval_curve
+from irtnet.tasks.anchors import (ANCHOR_MEAN, DEFAULT_SHIFT, SHIFT_PRIOR_SD, anchor_curve, check_shift,
+                                  interval_curve)
 from irtnet.tasks.evaluate import score_matrix
 from irtnet.tasks.stats import crossed_interval, unit_interval, verdict
 from irtnet.tasks.step_cache import StepCache, load_step, open_cache, save_step, step_path
 
 PredictorFactory = Callable[[], Predictor]
+#: How each `ANCHOR_SHIFTS` rule is described in a result's settings.
+_SHIFT_TEXT = {"cautious": "the smallest share of it within one standard error of the best when each anchor item "
+                           "is left out in turn",
+               "chosen": "the share of it chosen by leaving each anchor item out",
+               "whole": "all of it"}
 #: The level of the anchor setting's intervals whose coverage and width are scored (the evaluated predictor's and
 #: the plain anchor mean's Wilson interval).
 INTERVAL_LEVEL = 0.9
-ANCHOR_SHIFTS = ("chosen", "whole")  # how much of the level shift the anchor setting applies (`anchors.shift_weight`)
 
 
 def benchmark_scores(prob: np.ndarray, groups: np.ndarray, observed: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -155,10 +160,9 @@ def _anchor_curve(fold: BenchmarkFold, probs: Mapping[str, np.ndarray], labels: 
     """Fill `fold.anchored` (each metric's mean over the draws; the first predictor's and the anchor mean's interval
     `coverage` and `width`, NaN for the others), `fold.anchored_predicted` ([draws][M] accuracies) and `fold.shifts`
     (the mean shift applied) at each n of `anchors` below the benchmark's size."""
-    chosen = shift == "chosen"
-    curve = anchor_curve(probs, labels, anchors, fold.benchmark, seed, draws, chosen)
+    curve = anchor_curve(probs, labels, anchors, fold.benchmark, seed, draws, shift)
     first = next(iter(probs))
-    bounds = interval_curve({first: probs[first]}, labels, anchors, fold.benchmark, seed, draws, chosen,
+    bounds = interval_curve({first: probs[first]}, labels, anchors, fold.benchmark, seed, draws, shift,
                             INTERVAL_LEVEL)
     for n, entries in curve.items():
         fold.anchored[str(n)] = {name: {**_draw_means([accuracy_prediction_metrics(a, true, k) for a in accs]),
@@ -190,7 +194,7 @@ def _draw_means(per_draw: Sequence[Mapping[str, float]]) -> dict[str, float]:
 
 def evaluate_fold(data: Dataset, benchmark: str, predictors: Mapping[str, PredictorFactory],
                   k: int = 3, val_fraction: float = 0.1, seed: int = 0, anchors: Sequence[int] = (),
-                  anchor_draws: int = 1, anchor_shift: str = "chosen") -> BenchmarkFold:
+                  anchor_draws: int = 1, anchor_shift: str = DEFAULT_SHIFT) -> BenchmarkFold:
     """Fit every predictor without `benchmark`, then predict its models' accuracies from texts alone, and with
     `anchors` items of it answered by every model (`_anchor_curve`)."""
     split = leave_one_benchmark_out(data.table, benchmark, val_fraction, seed)
@@ -293,10 +297,11 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
                         benchmarks: Sequence[str] | None = None, k: int = 3, val_fraction: float = 0.1,
                         seed: int = 0, progress: Callable[[str], None] | None = None,
                         anchors: Sequence[int] = (), cache: StepCache | None = None, anchor_draws: int = 10,
-                        anchor_shift: str = "chosen") -> BenchmarkEvaluation:
+                        anchor_shift: str = DEFAULT_SHIFT) -> BenchmarkEvaluation:
     """Leave each of `benchmarks` (default: all) out in turn, and score the anchor setting at each n of
     `anchors` (numbers of items every model answered) over `anchor_draws` random draws of those items, applying
-    the level shift `anchor_shift` ("chosen": the share `anchors.shift_weight` picks; "whole"); see the module
+    the level shift `anchor_shift` ("chosen", "cautious": the share `anchors.shift_weight` picks by that rule;
+    "whole"); see the module
     docstring. With `cache`, each fold is kept as it finishes and read back on a rerun."""
     if len(data.table.benchmark_vocab) < 2:
         raise DataError("leave-one-benchmark-out needs at least two benchmarks", field="benchmark")
@@ -336,8 +341,7 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
                 "anchor_draws": int(anchor_draws), "anchor_shift": anchor_shift,
                 "anchored": "observed labels on n random anchor items of the benchmark (answered by every model) "
                             "plus the probabilities elsewhere shifted by one logit offset fitted on them "
-                            f"(prior sd {SHIFT_PRIOR_SD}; " + ("the share of it chosen by leaving each anchor item "
-                                                                "out" if anchor_shift == "chosen" else "all of it")
+                            f"(prior sd {SHIFT_PRIOR_SD}; " + _SHIFT_TEXT[anchor_shift]
                             + "); anchor-mean: the mean of each model's anchor answers; each metric is its mean "
                               f"over {int(anchor_draws)} draws of the anchor items; a paired comparison pairs "
                               "the same (benchmark, model, draw) cells (its n_cells) and resamples models and "
@@ -354,12 +358,11 @@ def evaluate_benchmarks(data: Dataset, predictors: Mapping[str, PredictorFactory
 
 
 def check_anchor_options(anchor_draws: Any, anchor_shift: Any) -> None:
-    """The anchor setting's draws (a whole number of at least 1) and shift rule (`ANCHOR_SHIFTS`): a ConfigError
+    """The anchor setting's draws (a whole number of at least 1) and shift rule (`anchors.ANCHOR_SHIFTS`): a ConfigError
     naming the option, before any table is read."""
     if isinstance(anchor_draws, bool) or not isinstance(anchor_draws, (int, np.integer)) or anchor_draws < 1:
         raise ConfigError(f"--anchor-draws must be a whole number of at least 1, got {anchor_draws!r}")
-    if anchor_shift not in ANCHOR_SHIFTS:
-        raise ConfigError(f"--anchor-shift must be one of {', '.join(ANCHOR_SHIFTS)}, got {anchor_shift!r}")
+    check_shift(anchor_shift)
 
 
 def _held_out(data: Dataset, benchmarks: Sequence[str]) -> list[str]:
