@@ -6,8 +6,8 @@ benchmark are kept in `--cache` (an .npz per benchmark). Then, for n in --ns and
 (`anchors.anchor_order`, the protocol's own), each model's accuracy on the whole benchmark is estimated by
 `anchored_accuracies` under the default rule and under each of --rules (with the share of its 90% intervals,
 `anchored_interval`, that hold the truth), and the absolute errors are paired over
-(benchmark, model, draw) cells, resampling the (benchmark, model) units and the draws crossed
-(`stats.crossed_interval`). The default rule's errors are those of `evaluate-benchmarks`' irtnet entry.
+(benchmark, model, draw) cells, resampling models and draws crossed (`stats.crossed_interval`; a model's
+errors on the held-out benchmarks move together, as `evaluate-benchmarks`' paired intervals take them). The default rule's errors are those of `evaluate-benchmarks`' irtnet entry.
 
     python scripts/anchor_probe.py runs/tables/cruxeval.parquet --cache runs/anchor-probe/cruxeval
 """
@@ -32,19 +32,19 @@ from irtnet.tasks.stats import crossed_interval
 def fold_probs(data: Dataset, benchmark: str, preset: str, cache: Path) -> dict[str, np.ndarray]:
     """{prob [Q, M], labels [Q, M], true [M]} of `benchmark` held out (read from `cache` when there)."""
     file = cache / f"{benchmark.replace('/', '_')}.npz"
-    if file.is_file():
-        return dict(np.load(file))
     split = leave_one_benchmark_out(data.table, benchmark, 0.1, 0)
     train, test = data.select(split.train), data.select(split.test)
     val = data.select(split.val) if split.val else None
     known = [m for m in test.table.model_vocab.ids if m in train.table.model_vocab]
+    if file.is_file():
+        return {**dict(np.load(file)), "models": np.array(known, dtype=object)}
     test = test.select(model_ids=known)
     model = build_predictor(ModelSpec(model="irtnet", preset=preset, seed=0)).fit(train, val)
     prob = score_matrix(model, Dataset(test.table, test.queries.without_groups()))
     out = {"prob": prob, "labels": test.table.label_matrix(), "true": true_accuracies(test)}
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(file, **out)
-    return out
+    return {**out, "models": np.array(known, dtype=object)}
 
 
 def main() -> None:
@@ -62,26 +62,30 @@ def main() -> None:
     data = api.prepare(table, args.encoder)
     benchmarks = args.benchmarks.split(",") if args.benchmarks else sorted(set(table.queries["benchmark"]))
     folds = {b: fold_probs(data, b, args.preset, args.cache) for b in benchmarks}
+    names: dict[str, int] = {}  # model -> unit index, shared by every n
     for n in map(int, args.ns.split(",")):
         errors = {rule: [] for rule in (A.DEFAULT_SHIFT, *args.rules.split(","))}  # [benchmark][draw, model]
         covered = {rule: [] for rule in errors}  # the 90% interval holds the truth, per (draw, model)
+        units = []  # each cell's model: a model's errors on the held-out benchmarks move together
         for b, f in folds.items():
             if n >= len(f["labels"]):
                 continue
+            units.append(np.array([names.setdefault(m, len(names)) for m in f["models"]]))
             orders = [A.anchor_order(len(f["labels"]), b, 0, r) for r in range(args.draws)]
             for rule, cells in errors.items():
                 acc = np.stack([A.anchored_accuracies(f["prob"], f["labels"], o[:n], rule)[0] for o in orders])
                 cells.append(np.abs(acc - f["true"]))
                 bounds = [A.anchored_interval(f["prob"], f["labels"], o[:n], rule) for o in orders]
-                covered[rule] += [(lo <= f["true"]) & (f["true"] <= hi) for lo, hi in bounds]
+                covered[rule] += [((lo <= f["true"]) & (f["true"] <= hi)).ravel() for lo, hi in bounds]
         base = np.concatenate(errors[A.DEFAULT_SHIFT], axis=1)
-        line = f"n={n}: {A.DEFAULT_SHIFT} {base.mean():.4f} (coverage {np.mean(covered[A.DEFAULT_SHIFT]):.2f})"
+        line = f"n={n}: {A.DEFAULT_SHIFT} {base.mean():.4f} (coverage {np.mean(np.concatenate(covered[A.DEFAULT_SHIFT])):.2f})"
         for rule in list(errors)[1:]:
-            diff = np.concatenate(errors[rule], axis=1) - base  # [draws, (benchmark, model) units]
-            draws, units = np.indices(diff.shape)
-            lo, hi = crossed_interval(units.ravel(), draws.ravel(), diff.ravel())
+            diff = np.concatenate(errors[rule], axis=1) - base  # [draws, (benchmark, model) cells]
+            draws = np.indices(diff.shape)[0]
+            models = np.broadcast_to(np.concatenate(units), diff.shape)
+            lo, hi = crossed_interval(models.ravel(), draws.ravel(), diff.ravel())
             verdict = "win" if hi < 0 else "loss" if lo > 0 else "tie"
-            line += (f"; {rule} {base.mean() + diff.mean():.4f} (coverage {np.mean(covered[rule]):.2f}), "
+            line += (f"; {rule} {base.mean() + diff.mean():.4f} (coverage {np.mean(np.concatenate(covered[rule])):.2f}), "
                      f"{diff.mean():+.4f} [{lo:+.4f}, {hi:+.4f}] {verdict}")
         print(line)
 

@@ -15,7 +15,8 @@ from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError
 from irtnet.numeric import sigmoid
 from irtnet.predictors import ModelMean
-from irtnet.tasks.anchors import ANCHOR_MEAN, anchor_curve, anchor_order, anchored_accuracies, shift_weight
+from irtnet.tasks.anchors import (ANCHOR_MEAN, anchor_curve, anchor_order, anchored_accuracies, cautious_index,
+                                  shift_weight)
 from irtnet.tasks.benchmark import evaluate_benchmarks
 
 
@@ -57,6 +58,17 @@ def test_the_cautious_share_keeps_less_of_few_items_luck_and_still_corrects_a_wr
         prob, labels = _bench(seed, 0.0)
         assert shift_weight(prob[:5], labels[:5], rule="cautious") <= shift_weight(prob[:5], labels[:5], rule="chosen")
     assert _errors(0.0, 5, "cautious") < _errors(0.0, 5, "chosen")
+
+
+def test_the_cautious_index_is_the_first_share_within_one_standard_error_of_the_total():
+    """Four items: row 2 is best (total 4); row 1 totals 6, its per-item excess (0.5 each, sd 0) is no noise, so it
+    is out; row 0 totals 8 with excesses 4, 0, 0, 0 (sd 2): the standard error of their total is sqrt(4) x 2 = 4,
+    so 8 - 4 = 4 is within it and row 0 is chosen. A little more excess, or less spread, and it is not."""
+    best = np.array([1.0, 1.0, 1.0, 1.0])
+    assert cautious_index(np.stack([best + [4, 0, 0, 0], best + 0.5, best])) == 0
+    assert cautious_index(np.stack([best + [4, 0, 0, 0.0001], best + 0.5, best])) == 2  # just beyond it
+    assert cautious_index(np.stack([best + [3, 0.5, 0.25, 0.25], best + 0.5, best])) == 2  # sd 1.34: 2.68 < 4
+    assert cautious_index(np.stack([best + 0.5, best, best + 1])) == 1  # only the best row itself
 
 
 def test_shift_weight_needs_two_answered_items_to_hold_one_out():

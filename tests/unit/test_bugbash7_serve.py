@@ -185,7 +185,7 @@ def test_chat_values_every_upstream_refuses_are_422_before_routing(chat, field, 
 
 @pytest.mark.parametrize(("field", "value"), [("max_tokens", 1), ("max_tokens", None), ("n", 2),
                                               ("temperature", 0), ("temperature", 1.3), ("top_p", 1),
-                                              ("max_completion_tokens", 4096)])
+                                              ("max_completion_tokens", 4096), ("max_tokens", 100.0)])
 def test_chat_values_in_range_are_forwarded_as_sent(chat, field, value):
     c, upstream, _ = chat
     r = c.post("/v1/chat/completions", json={"model": "irtnet", "messages": USER, field: value})
@@ -207,6 +207,7 @@ def test_a_non_ascii_token_stops_the_server(checkpoint, token):
     ("http://up.test/v1?api-version=1", "has a query or fragment"), ("http://up.test/v1#x", "has a query or fragment"),
     ("http://up test/v1", "holds whitespace"), ("http://up.test/v1\n", "holds whitespace"),
     ("http://up.test:99999/v1", "has port 99999, beyond 1-65535"),
+    ("http://up.test/v1?", "has a query or fragment"), ("http://up.test/v1#", "has a query or fragment"),
 ])
 def test_an_upstream_base_url_no_request_can_use_stops_the_server(checkpoint, tmp_path, url, said):
     """Each was taken, and every request to the model failed (a 502) or went to another URL than meant."""

@@ -53,7 +53,7 @@ def test_the_calibrated_value_is_printed_with_the_digits_that_keep_its_choices()
     goal = (0.99 + 0.80000014) / 2  # the dear model for query 1, the cheap one for query 2
     cal = calibrate("p_min", Target("p", goal), prob, cost, ["dear", "cheap"])
     assert cal.reached and cal.outcome.shares == {"dear": 0.5, "cheap": 0.5}
-    assert cal.policy.value == 0.80000013 and cal.policy.exact_spec == "p_min=0.80000013"
+    assert cal.policy.value == 0.80000013 and cal.policy.spec == "p_min=0.80000013"
     assert api.parse_router_model(api.router_model(cal.policy), Policy("max_p")) == cal.policy
     again = choose(api.parse_router_model(api.router_model(cal.policy), Policy("max_p")), prob, cost)[0]
     assert again.tolist() == [0, 1]
@@ -62,7 +62,7 @@ def test_the_calibrated_value_is_printed_with_the_digits_that_keep_its_choices()
 def test_router_model_names_round_trip_beyond_six_digits_and_stay_short_otherwise():
     for policy in (Policy("p_min", 0.123456789), Policy("utility", 1234567.5), Policy("cost_cap", 1.0000001e-7)):
         assert api.parse_router_model(api.router_model(policy), Policy("max_p")) == policy, policy
-    assert [Policy(k, v).exact_spec for k, v in (("p_min", 0.8), ("utility", 1e-7), ("cost_cap", 0.00123))] == \
+    assert [Policy(k, v).spec for k, v in (("p_min", 0.8), ("utility", 1e-7), ("cost_cap", 0.00123))] == \
         ["p_min=0.8", "utility=1e-07", "cost_cap=0.00123"]
     assert api.router_model(Policy("p_min", 0.123456789)) == "irtnet:p_min=0.123456789"
 

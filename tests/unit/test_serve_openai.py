@@ -167,7 +167,7 @@ def test_each_policy_follows_its_rule(client):
     p_min = sorted(x["p_correct"] for x in base["ranking"])[1]  # two models reach it
     chosen = _ranking(client, f"p_min={p_min}")
     eligible = [m for m in rank if rank[m]["p_correct"] >= p_min]
-    assert chosen["model"] == min(eligible, key=lambda m: rank[m]["cost"]) and chosen["policy"] == f"p_min={p_min:.6g}"
+    assert chosen["model"] == min(eligible, key=lambda m: rank[m]["cost"]) and chosen["policy"] == f"p_min={float(p_min)!r}"
     sure = _ranking(client, "p_min=1")
     assert sure["model"] == base["model"] and "most likely" in sure["fallback"]
     cap = sorted(x["cost"] for x in base["ranking"])[2]

@@ -99,10 +99,12 @@ class AnchoredBenchmark:
     shift: float
     intervals: dict[str, tuple[float, float]]
     level: float
+    rule: str  # the share rule of the shift (`tasks.anchors.ANCHOR_SHIFTS`)
 
 
 def anchored_benchmark(checkpoint: str | Path, texts_file: str | Path, answers_file: str | Path,
-                       benchmark: str | None = None, level: float = 0.9, shift: str = "chosen") -> AnchoredBenchmark:
+                       benchmark: str | None = None, level: float = 0.9, shift: str | None = None
+                       ) -> AnchoredBenchmark:
     """`predict_benchmark` with the known models' answers on some of the texts (`answers_file`: `model`, `id` of a
     text, `correct`; `inputs.read_anchor_answers`): each model's accuracy over every text is its answers where it
     gave them and elsewhere the predictions moved by the share of the benchmark's level shift that the answered
@@ -110,9 +112,11 @@ def anchored_benchmark(checkpoint: str | Path, texts_file: str | Path, answers_f
     section 2.4, the anchor setting; `shift` the rule of that share, `tasks.anchors.ANCHOR_SHIFTS`). `level` outside
     (0, 1) or an unknown `shift` is a ConfigError, before anything is read."""
     from irtnet.api.inputs import read_anchor_answers
-    from irtnet.tasks.anchors import anchored_accuracies, anchored_interval, check_level, check_shift
+    from irtnet.tasks.anchors import (DEFAULT_SHIFT, anchored_accuracies, anchored_interval, check_level,
+                                      check_shift)
 
     check_level(level)
+    shift = DEFAULT_SHIFT if shift is None else shift
     check_shift(shift)
     predictor, queries, names, ids = _benchmark_queries(checkpoint, texts_file, benchmark)
     models = predictor.models_.to_list()
@@ -126,7 +130,7 @@ def anchored_benchmark(checkpoint: str | Path, texts_file: str | Path, answers_f
     answered = (~np.isnan(labels)).sum(axis=0)
     return AnchoredBenchmark(len(names), [(models[i], float(acc[i])) for i in order], names,
                              {m: int(n) for m, n in zip(models, answered)}, len(rows), float(applied),
-                             {models[i]: (float(lower[i]), float(upper[i])) for i in order}, float(level))
+                             {models[i]: (float(lower[i]), float(upper[i])) for i in order}, float(level), shift)
 
 
 def _benchmark_queries(checkpoint: str | Path, texts_file: str | Path, benchmark: str | None
@@ -154,18 +158,19 @@ def _benchmark_queries(checkpoint: str | Path, texts_file: str | Path, benchmark
 def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, baselines: Sequence[str] | None = None,
                         benchmarks: Sequence[str] | None = None, k: int = 3, threads: int | None = None,
                         progress: Callable[[str], None] | None = None, anchors: Sequence[int] = (),
-                        out: str | Path | None = None, anchor_draws: int = 10, anchor_shift: str = "chosen") -> Any:
+                        out: str | Path | None = None, anchor_draws: int = 10, anchor_shift: str | None = None) -> Any:
     """Leave one benchmark out with `model` beside `baselines` (default: every text predictor); every model is
     built with the same seed. `anchors`: numbers of the held-out benchmark's items every model answered, for
     the anchor setting's curve (`tasks.benchmark`), over `anchor_draws` draws of those items, with the level shift
-    `anchor_shift` ("chosen", "cautious" or "whole", `tasks.anchors.ANCHOR_SHIFTS`). With `out`, the result is
-    written there and each finished
-    fold is kept in `steps_folder(out)`, keyed on the table, the encoder, the models' resolved specs, the
+    `anchor_shift` ("chosen", "cautious" or "whole", `tasks.anchors.ANCHOR_SHIFTS`; None: the first). With `out`,
+    the result is written there and each finished fold is kept in `steps_folder(out)`, keyed on the table, the encoder, the models' resolved specs, the
     settings and the code, so a rerun reads the folds an interrupted run finished."""
+    from irtnet.tasks.anchors import DEFAULT_SHIFT
     from irtnet.tasks.benchmark import check_anchor_options
     from irtnet.tasks.benchmark import evaluate_benchmarks as run
     from irtnet.tasks.step_cache import StepCache, steps_folder
 
+    anchor_shift = DEFAULT_SHIFT if anchor_shift is None else anchor_shift
     check_anchor_options(anchor_draws, anchor_shift)  # before the table is read and encoded
     whole_number(k, "--k")  # its upper bound (the table's models) is the task's; 2.5 was read as a top-2.5
     anchors = whole_numbers(anchors, "--anchors", None)  # 12.7 was recorded and run as 12; the range is the task's

@@ -24,7 +24,7 @@ from irtnet.tasks.prices import (
     DEFAULT_OUTPUT_TOKENS, check_output_tokens, cost_matrix, refuse_unread_output_tokens, require_prices, token_counts,
 )
 from irtnet.config import expect, plain_number
-from irtnet.tasks.policies import Calibration, Policy, Target, calibrate, choose
+from irtnet.tasks.policies import Calibration, Policy, Target, calibrate, choose, number_text
 
 ROUTER_NAME = "irtnet"
 _ROUTELLM = re.compile(r"router-irtnet-(.+)")
@@ -33,7 +33,7 @@ _ROUTELLM = re.compile(r"router-irtnet-(.+)")
 def router_model(policy: Policy) -> str:
     """The `model` string that asks the service for `policy`: "irtnet:p_min=0.8" (every digit the value needs to
     parse back to it)."""
-    return f"{ROUTER_NAME}:{policy.exact_spec}"
+    return f"{ROUTER_NAME}:{policy.spec}"
 
 
 def parse_router_model(name: str, default: Policy) -> Policy | None:
@@ -189,9 +189,9 @@ def as_policy(policy: Policy | str) -> Policy:
 
 def _fallback_reason(policy: Policy) -> str | None:
     if policy.kind == "p_min":
-        return f"no candidate reaches P >= {policy.value:g}; chose the most likely model instead"
+        return f"no candidate reaches P >= {number_text(policy.value)}; chose the most likely model instead"
     if policy.kind == "cost_cap":
-        return f"no candidate costs <= {policy.value:g}; chose the cheapest model instead"
+        return f"no candidate costs <= {number_text(policy.value)}; chose the cheapest model instead"
     return None  # max_p and utility always meet their rule
 
 
@@ -217,7 +217,7 @@ class CalibrationReport:
 
     def to_dict(self) -> dict[str, Any]:
         cal = self.calibration
-        return {"policy": cal.policy.exact_spec, "model": self.model, "target": asdict(cal.target),
+        return {"policy": cal.policy.spec, "model": self.model, "target": asdict(cal.target),
                 "reached": cal.reached, "achieved": asdict(cal.outcome), "models": self.models,
                 "n_texts": self.n_texts, "prices": self.price_source}
 

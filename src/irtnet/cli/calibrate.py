@@ -68,12 +68,12 @@ def _print(report: CalibrationReport) -> None:
     verdict = "reached" if cal.reached else "NOT reached (the nearest setting is shown)"
     goal = f"share:{cal.target.model}={cal.target.value:g}" if cal.target.kind == "share" \
         else f"{cal.target.kind}={cal.target.value:g}"
-    console.print(f"policy {cal.policy.exact_spec} on {report.n_texts} texts, {len(report.models)} model{'' if len(report.models) == 1 else 's'} "
+    console.print(f"policy {cal.policy.spec} on {report.n_texts} texts, {len(report.models)} model{'' if len(report.models) == 1 else 's'} "
                   f"(prices: {report.price_source}): target {goal} {verdict}", soft_wrap=True)
     console.print(f"achieved: mean P {out.mean_p:.4f}, mean cost {out.mean_cost:.6g} per query, "
                   f"fallback {out.fallback:.1%}")
     shares = ", ".join(f"{m} {s:.1%}" for m, s in sorted(out.shares.items(), key=lambda kv: -kv[1]) if s > 0)
     console.print(f"shares: {shares}")
-    value = cal.policy.exact_spec.partition("=")[2]  # as the model name writes it: the very value calibrated
+    value = cal.policy.spec.partition("=")[2]  # as the model name writes it: the very value calibrated
     hint = f' (RouteLLM style: "router-irtnet-{value}")' if cal.policy.kind == "p_min" else ""
     console.print(f'use with /v1/chat/completions: model="{report.model}"{hint}', highlight=False, soft_wrap=True)

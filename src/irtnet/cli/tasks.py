@@ -92,19 +92,20 @@ def predict_benchmark(
     extra: dict[str, Any] = {}
     intervals, ranking = None, []
     if answers is None:
-        refuse_unused({"--level": level, "--anchor-shift": anchor_shift}, "{given} {is_} read only with --answers (a prediction from texts alone "
-                                          "has no interval): give --answers, or leave {given} out")
+        refuse_unused({"--level": level, "--anchor-shift": anchor_shift},
+                      "{given} {is_} read only with --answers (the interval and the level shift come from the "
+                      "answers): give --answers, or leave {given} out")
         n, ranked, names = predict(checkpoint, texts_file, benchmark)
         title = f"Predicted accuracy on {n} queries of {texts_file.name}"
     else:
         level = 0.9 if level is None else level
         got = anchored_benchmark(checkpoint, texts_file, answers, benchmark, level,
-                                 "chosen" if anchor_shift is None else anchor_shift)
+                                 anchor_shift)
         n, ranked, names, intervals = got.n_queries, got.ranked, got.benchmarks, got.intervals
         title = (f"Estimated accuracy on {n} queries of {texts_file.name}, {got.n_items_answered} of them answered "
                  f"by known models ({answers.name}; level shift {got.shift:+.2f} logits)")
         extra = {"answers_file": str(answers), "n_items_answered": got.n_items_answered, "shift": got.shift,
-                 "anchor_shift": "chosen" if anchor_shift is None else anchor_shift,
+                 "anchor_shift": got.rule,
                  "answered": got.answered, "level": got.level}
         ranking = [{"lower": intervals[m][0], "upper": intervals[m][1]} for m, _ in ranked]
     console.print(predicted_accuracy_table(title, ranked[:top], intervals, level or 0.9))
@@ -154,7 +155,7 @@ def evaluate_benchmarks(
     result = run(table, spec, encoder, baseline_names(baselines), name_list(benchmarks), k, threads,
                  progress=lambda b: console.print(f"holding out {b}", highlight=False, markup=False),
                  anchors=ns, out=out, anchor_draws=10 if anchor_draws is None else anchor_draws,
-                 anchor_shift="chosen" if anchor_shift is None else anchor_shift)
+                 anchor_shift=anchor_shift)
     for n, why in result.settings.get("anchors_skipped", {}).items():
         console.print(f"skipped --anchors {n}: {why}", highlight=False, markup=False)
     console.print(summary_table(result.summary, f"Leave-one-benchmark-out accuracy prediction "

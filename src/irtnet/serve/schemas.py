@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -150,9 +149,9 @@ class ChatRequest(BaseModel):
     benchmark: str | None = None
     # forwarded as sent, but checked first: a value every upstream refuses is a 422 here, before a decision is
     # made and logged, not a 502 relaying the upstream's refusal (null: the upstream's default)
-    max_tokens: StrictInt | None = Field(None, ge=1)
-    max_completion_tokens: StrictInt | None = Field(None, ge=1)
-    n: StrictInt | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    n: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0)
     top_p: float | None = Field(None, ge=0, le=1)
 
@@ -160,6 +159,16 @@ class ChatRequest(BaseModel):
     @classmethod
     def _null_stream(cls, value: Any) -> Any:
         return False if value is None else value
+
+    @field_validator("max_tokens", "max_completion_tokens", "n", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # a JSON whole number; 100.0 is one (Python's json writes a float so), "100", true or 1.5 are not
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise PydanticCustomError("int_type", "Input should be a valid integer")  # pydantic's own words
 
     @field_validator("temperature", "top_p", mode="before")
     @classmethod

@@ -126,7 +126,7 @@ def _url_problem(base_url: str) -> str | None:
         return "names no host"
     if url.port is not None and not 0 < url.port < 65536:
         return f"has port {url.port}, beyond 1-65535"
-    if url.query or url.fragment:
+    if url.query or url.fragment or "?" in base_url or "#" in base_url:  # a bare '?' or '#' too: httpx drops it
         return "has a query or fragment ('?...' or '#...'), after which '/chat/completions' cannot be added"
     return None
 

@@ -97,12 +97,17 @@ def shift_weight(prob: np.ndarray, labels: np.ndarray, weights: Sequence[float] 
     p = np.clip(sigmoid(z[None] + w[:, None, None] * d[None, :, None]), 1e-12, 1 - 1e-12)  # [weights, n, M]
     yy = np.nan_to_num(y)[None]
     per_item = -((yy * np.log(p) + (1 - yy) * np.log(1 - p)) * seen[None]).sum(axis=2)  # [weights, n]
+    best = int(np.argmin(per_item.sum(axis=1)))  # "chosen"
+    return float(w[cautious_index(per_item) if rule == "cautious" else best])
+
+
+def cautious_index(per_item: np.ndarray) -> int:
+    """The first row of per_item [shares, n items] (held-out losses) whose total is within one standard error of
+    the smallest total: the error of the mean of its n paired per-item differences from that best row, times n."""
     best = int(np.argmin(per_item.sum(axis=1)))
-    if rule == "cautious":
-        diff = per_item[: best + 1] - per_item[best]  # each smaller share's loss over the best one's, per item
-        within = diff.sum(axis=1) <= np.sqrt(len(rows)) * diff.std(axis=1, ddof=1)
-        best = int(np.argmax(within))  # the first within one standard error (the best itself always is)
-    return float(w[best])
+    diff = per_item[: best + 1] - per_item[best]  # each smaller share's loss over the best one's, per item
+    within = diff.sum(axis=1) <= np.sqrt(per_item.shape[1]) * diff.std(axis=1, ddof=1)
+    return int(np.argmax(within))  # the best itself always is within
 
 
 def applied_shift(prob: np.ndarray, labels: np.ndarray, shift: str = DEFAULT_SHIFT) -> float:

@@ -59,13 +59,8 @@ class Policy:
 
     @property
     def spec(self) -> str:
-        """The policy as written: "max_p", "p_min=0.8" (6 significant digits; `exact_spec` names the very value)."""
-        return self.kind if self.value is None else f"{self.kind}={self.value:.6g}"
-
-    @property
-    def exact_spec(self) -> str:
-        """`spec` with the digits that name this very value where 6 do not ("p_min=0.80000013"): it parses back to
-        this policy (router model names, a calibrated setting)."""
+        """The policy as written, naming this very value: "max_p", "p_min=0.8", "p_min=0.80000013" (6 significant
+        digits where they are the same number, else its shortest exact form), so it parses back to this policy."""
         return self.kind if self.value is None else f"{self.kind}={number_text(self.value)}"
 
     @classmethod

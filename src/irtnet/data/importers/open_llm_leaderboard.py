@@ -231,7 +231,8 @@ def _doc_ids(frame: pd.DataFrame, run: _Run) -> pd.Series:
         if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
             raise DataError("missing doc_id", file=str(run.file), **row_where(str(run.file), int(row)), field="doc_id")
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, int, float, np.integer, np.floating)) \
-                or (isinstance(value, (float, np.floating)) and not float(value).is_integer()):
+                or (isinstance(value, (float, np.floating)) and not float(value).is_integer()) \
+                or (isinstance(value, str) and not value.strip().isdigit()):
             raise DataError(f"doc_id {repr(value)[:40]} is not an integer (lm-eval numbers its docs 0, 1, ...)",
                             file=str(run.file), **row_where(str(run.file), int(row)), field="doc_id")
         ids.append(str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip())
