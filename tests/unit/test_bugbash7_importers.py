@@ -288,6 +288,7 @@ def test_oll_a_score_written_as_text_is_an_error_not_a_number(tmp_path, value):
     ("doc_id", True, r"doc_id True is not an integer"),  # was: the item "True"
     ("doc_id", [1], r"doc_id \[1\] is not an integer"),
     ("doc_id", 1.5, r"doc_id 1\.5 is not an integer"),
+    ("doc_id", "abc", r"doc_id 'abc' is not an integer"),  # was: the item "t/abc", against the docs
     ("doc_hash", ["ab"], r"doc_hash \['ab'\] is not a string"),  # was: the item "['ab']"
     ("doc_hash", 12, r"doc_hash 12 is not a string"),
     ("filter", ["none"], r"filter \['none'\] is not a string"),  # was: TypeError unhashable type
