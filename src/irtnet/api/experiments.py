@@ -163,8 +163,9 @@ def evaluate_benchmarks(table: str | Path, model: ModelSpec, encoder: str, basel
     built with the same seed. `anchors`: numbers of the held-out benchmark's items every model answered, for
     the anchor setting's curve (`tasks.benchmark`), over `anchor_draws` draws of those items, with the level shift
     `anchor_shift` ("chosen", "cautious" or "whole", `tasks.anchors.ANCHOR_SHIFTS`; None: the first). With `out`,
-    the result is written there and each finished fold is kept in `steps_folder(out)`, keyed on the table, the encoder, the models' resolved specs, the
-    settings and the code, so a rerun reads the folds an interrupted run finished."""
+    the result is written there and each finished fold is kept in `steps_folder(out)`, keyed on the table, the
+    encoder, the models' resolved specs, the settings and the code, so a rerun reads the folds an interrupted run
+    finished."""
     from irtnet.tasks.anchors import DEFAULT_SHIFT
     from irtnet.tasks.benchmark import check_anchor_options
     from irtnet.tasks.benchmark import evaluate_benchmarks as run

@@ -68,7 +68,8 @@ def _print(report: CalibrationReport) -> None:
     verdict = "reached" if cal.reached else "NOT reached (the nearest setting is shown)"
     goal = f"share:{cal.target.model}={cal.target.value:g}" if cal.target.kind == "share" \
         else f"{cal.target.kind}={cal.target.value:g}"
-    console.print(f"policy {cal.policy.spec} on {report.n_texts} texts, {len(report.models)} model{'' if len(report.models) == 1 else 's'} "
+    models = f"{len(report.models)} model{'' if len(report.models) == 1 else 's'}"
+    console.print(f"policy {cal.policy.spec} on {report.n_texts} texts, {models} "
                   f"(prices: {report.price_source}): target {goal} {verdict}", soft_wrap=True)
     console.print(f"achieved: mean P {out.mean_p:.4f}, mean cost {out.mean_cost:.6g} per query, "
                   f"fallback {out.fallback:.1%}")

@@ -74,7 +74,8 @@ def onboarding_table(rows: list[dict[str, Any]]) -> Table:
 
 def onboard_lines(doc: dict[str, Any]) -> list[str]:
     """What `irtnet.api.experiments.onboard` found, as lines."""
-    lines = [f"{doc['model']}: fitted from {doc['n_answers']} answer{'' if doc['n_answers'] == 1 else 's'} (observed accuracy "
+    answers = f"{doc['n_answers']} answer{'' if doc['n_answers'] == 1 else 's'}"
+    lines = [f"{doc['model']}: fitted from {answers} (observed accuracy "
              f"{doc['observed_accuracy']:.3f}, predicted {doc['predicted_accuracy']:.3f} on them); rank "
              f"{doc['rank']} of {doc['n_models']} by predicted accuracy on these queries"]
     if doc.get("suggested"):

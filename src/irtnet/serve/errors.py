@@ -14,8 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from irtnet.errors import IrtnetError
 
 _KINDS = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-          405: "invalid_request_error", 409: "conflict_error", 413: "request_too_large", 422: "invalid_request_error", 500: "server_error", 501: "not_implemented",
-          502: "upstream_error", 503: "unavailable"}
+          405: "invalid_request_error", 409: "conflict_error", 413: "request_too_large", 422: "invalid_request_error",
+          500: "server_error", 501: "not_implemented", 502: "upstream_error", 503: "unavailable"}
 
 
 class ApiError(Exception):
