@@ -339,3 +339,12 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write `text` to `path` as UTF-8, atomically (the parent folder is created)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def is_unicode(text: str) -> bool:
+    """Whether `text` encodes as UTF-8 (False for a lone surrogate, such as an unpaired "\\ud800" escape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

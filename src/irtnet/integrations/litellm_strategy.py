@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from irtnet import api
+from irtnet._io import is_unicode
 from irtnet.api.routing_policies import as_policy
 from irtnet.errors import ConfigError, DataError
 
@@ -76,14 +77,6 @@ def _part_text(j: int, part: Any) -> str | None:
                         "('text', 'image_url', ...)")
     text = part.get("text") if part["type"] == "text" else None
     return text if isinstance(text, str) else None
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _brief(value: Any) -> str:
@@ -181,7 +174,7 @@ class IrtnetRoutingStrategy(CustomRoutingStrategyBase):
         if not text.strip():
             raise DataError(f"the request to {model!r} has no text to route on: its last user message (or input) "
                             "is empty or has no text parts")
-        if not _is_unicode(text):
+        if not is_unicode(text):
             raise DataError(f"the request to {model!r} holds a lone surrogate (an unpaired UTF-16 escape) in its last "
                             "user message (or input); send valid Unicode")
         with self._lock:

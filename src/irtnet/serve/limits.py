@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from irtnet._io import unique_keys
+from irtnet._io import is_unicode, unique_keys
 from irtnet.errors import ConfigError, DataError
 from irtnet.serve.errors import ApiError, error_response
 
@@ -60,16 +60,8 @@ def check_texts(texts: Sequence[str], limits: Limits, field: str = "texts") -> N
         if len(text) > limits.max_text_chars:
             raise ApiError(413, f"{where} has {len(text)} characters; the server takes at most "
                                 f"{limits.max_text_chars} (--max-text-chars)")
-        if not _is_unicode(text):
+        if not is_unicode(text):
             raise ApiError(422, f"{where} holds a lone surrogate (an unpaired UTF-16 escape); send valid Unicode")
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 # ------------------------------------------------------------------------------------------- JSON body
@@ -137,11 +129,11 @@ def _surrogate_path(doc: Any) -> str | None:
     stack: list[tuple[str, Any]] = [("$", doc)]
     while stack:
         path, node = stack.pop()
-        if isinstance(node, str) and not _is_unicode(node):
+        if isinstance(node, str) and not is_unicode(node):
             return path
         if isinstance(node, dict):
             for key, value in node.items():
-                if not _is_unicode(key):
+                if not is_unicode(key):
                     return f"{path} (a key)"
                 stack.append((f"{path}.{key}", value))
         elif isinstance(node, list):
