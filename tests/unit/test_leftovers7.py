@@ -126,3 +126,15 @@ def test_a_wrong_method_is_a_405_of_an_openai_error_type(saved):
     reply = TestClient(create_app(saved[0])).get("/v1/route")
     assert reply.status_code == 405
     assert reply.json()["error"]["type"] == "invalid_request_error", reply.json()
+
+
+@pytest.mark.parametrize("command, shown", [
+    ("predict-benchmark", ["[default: 0.9]", "[default: chosen]"]),
+    ("evaluate-benchmarks", ["[default: 10]", "[default: chosen]", "[default: the --config file's seed, else 0]"]),
+])
+def test_a_default_written_in_a_help_text_is_shown_not_read_as_markup(command, shown, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option
+    out = runner.invoke(app, [command, "--help"])
+    text = " ".join(out.output.split())
+    for default in shown:
+        assert default in text, default  # rich read "[default: 0.9]" as a style tag and dropped it

@@ -18,7 +18,7 @@ Opt = typer.Option
 Arg = typer.Argument
 
 # The model options of the commands that train (the same names and meaning as `irtnet train`'s).
-ModelOpt = Annotated[Optional[str], Opt("--model", help="model to train (registry name) [default: the --config "
+ModelOpt = Annotated[Optional[str], Opt("--model", help="model to train (registry name) \\[default: the --config "
                                                           "file's model, else irtnet]")]
 PresetOpt = Annotated[Optional[str], Opt(help="IrtNet preset (default: 'default')")]
 ConfigOpt = Annotated[Optional[Path], Opt(help="JSON/TOML model settings (model, preset, params, seed), or a train "
@@ -27,7 +27,7 @@ EpochsOpt = Annotated[Optional[int], Opt(help="maximum epochs")]
 LrOpt = Annotated[Optional[float], Opt(help="learning rate")]
 GroupsOpt = Annotated[Optional[bool], Opt("--groups/--no-groups", help="benchmark names enter IrtNet (hidden "
                                           "where the protocol says); default: as the preset says")]
-SeedOpt = Annotated[Optional[int], Opt(help="seed of the split, the held-out draws and every model [default: the "
+SeedOpt = Annotated[Optional[int], Opt(help="seed of the split, the held-out draws and every model \\[default: the "
                                             "--config file's seed, else 0]", min=0, max=MAX_SEED)]
 ThreadsOpt = Annotated[Optional[int], Opt(help="torch threads (default: torch's)")]
 EncoderOpt = Annotated[str, Opt(help="text encoder")]
@@ -77,10 +77,10 @@ def predict_benchmark(
                                                 "answers plus the predictions moved by what they show (the anchor "
                                                 "setting)")] = None,
     level: Annotated[Optional[float], Opt(help="with --answers: the level of each model's predictive interval "
-                                               "[default: 0.9]")] = None,
+                                               "\\[default: 0.9]")] = None,
     anchor_shift: Annotated[Optional[str], Opt(help="with --answers: how much of the level shift the answers show "
                                                     "to apply, as evaluate-benchmarks --anchor-shift reads it "
-                                                    "[default: chosen]")] = None,
+                                                    "\\[default: chosen]")] = None,
 ) -> None:
     """Predict every known model's accuracy on a set of query texts that no model was run on, ranked; with
     --answers, from the known models' answers on a few of them too, each with a predictive interval."""
@@ -132,12 +132,12 @@ def evaluate_benchmarks(
     anchors: Annotated[str, Opt(help="comma-separated numbers of the held-out benchmark's items every model has "
                                      "answered (the anchor setting); '' for none")] = "5,10,25,50",
     anchor_draws: Annotated[Optional[int], Opt(help="random draws of the anchor items per held-out benchmark; the "
-                                                    "anchor figures are means over them [default: 10]",
+                                                    "anchor figures are means over them \\[default: 10]",
                                                callback=positive)] = None,
     anchor_shift: Annotated[Optional[str], Opt(help="how much of the level shift fitted on the anchors to apply: "
                                                     "'chosen' (the share that predicts each anchor item best from the "
                                                     "others), 'cautious' (the smallest share within one standard "
-                                                    "error of that one) or 'whole' [default: chosen]")
+                                                    "error of that one) or 'whole' \\[default: chosen]")
                             ] = None,
 ) -> None:
     """Leave one benchmark out: predict each model's accuracy on the held-out benchmark from its texts, and
