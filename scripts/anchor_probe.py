@@ -21,30 +21,26 @@ import numpy as np
 
 from irtnet import api
 from irtnet.data.dataset import Dataset
-from irtnet.data.splits import leave_one_benchmark_out
 from irtnet.predictors.spec import ModelSpec, build_predictor
 from irtnet.tasks import anchors as A
-from irtnet.tasks.benchmark import true_accuracies
+from irtnet.tasks.benchmark import held_out_fold, true_accuracies
 from irtnet.tasks.evaluate import score_matrix
 from irtnet.tasks.stats import crossed_interval
 
 
 def fold_probs(data: Dataset, benchmark: str, preset: str, cache: Path) -> dict[str, np.ndarray]:
-    """{prob [Q, M], labels [Q, M], true [M]} of `benchmark` held out (read from `cache` when there)."""
+    """{prob [Q, M], labels [Q, M], true [M], models [M]} of `benchmark` held out as `evaluate-benchmarks` holds it
+    out (`benchmark.held_out_fold`; the fit read from `cache` when there)."""
     file = cache / f"{benchmark.replace('/', '_')}.npz"
-    split = leave_one_benchmark_out(data.table, benchmark, 0.1, 0)
-    train, test = data.select(split.train), data.select(split.test)
-    val = data.select(split.val) if split.val else None
-    known = [m for m in test.table.model_vocab.ids if m in train.table.model_vocab]
+    _, train, val, test, hidden = held_out_fold(data, benchmark, 0.1, 0)
+    models = np.array(test.table.model_vocab.ids, dtype=object)
     if file.is_file():
-        return {**dict(np.load(file)), "models": np.array(known, dtype=object)}
-    test = test.select(model_ids=known)
+        return {**dict(np.load(file)), "models": models}
     model = build_predictor(ModelSpec(model="irtnet", preset=preset, seed=0)).fit(train, val)
-    prob = score_matrix(model, Dataset(test.table, test.queries.without_groups()))
-    out = {"prob": prob, "labels": test.table.label_matrix(), "true": true_accuracies(test)}
+    out = {"prob": score_matrix(model, hidden), "labels": test.table.label_matrix(), "true": true_accuracies(test)}
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(file, **out)
-    return {**out, "models": np.array(known, dtype=object)}
+    return {**out, "models": models}
 
 
 def main() -> None:

@@ -192,22 +192,29 @@ def _draw_means(per_draw: Sequence[Mapping[str, float]]) -> dict[str, float]:
     return out
 
 
+def held_out_fold(data: Dataset, benchmark: str, val_fraction: float = 0.1, seed: int = 0
+                  ) -> tuple[Any, Dataset, Dataset | None, Dataset, Dataset]:
+    """(the split, training, validation or None, the held-out benchmark's data with only the models training
+    knows, the same with its benchmark names hidden) of `benchmark` held out (`splits.leave_one_benchmark_out`)."""
+    split = leave_one_benchmark_out(data.table, benchmark, val_fraction, seed)
+    train = data.select(split.train)
+    val = data.select(split.val) if split.val else None
+    test = data.select(split.test)
+    test = test.select(model_ids=[m for m in test.table.model_vocab.ids if m in train.table.model_vocab])
+    return split, train, val, test, Dataset(test.table, test.queries.without_groups())
+
+
 def evaluate_fold(data: Dataset, benchmark: str, predictors: Mapping[str, PredictorFactory],
                   k: int = 3, val_fraction: float = 0.1, seed: int = 0, anchors: Sequence[int] = (),
                   anchor_draws: int = 1, anchor_shift: str = DEFAULT_SHIFT) -> BenchmarkFold:
     """Fit every predictor without `benchmark`, then predict its models' accuracies from texts alone, and with
     `anchors` items of it answered by every model (`_anchor_curve`)."""
-    split = leave_one_benchmark_out(data.table, benchmark, val_fraction, seed)
-    train = data.select(split.train)
-    val = data.select(split.val) if split.val else None
-    test = data.select(split.test)
-    known = [m for m in test.table.model_vocab.ids if m in train.table.model_vocab]
-    test = test.select(model_ids=known)
+    split, train, val, test, hidden = held_out_fold(data, benchmark, val_fraction, seed)
+    known = list(test.table.model_vocab.ids)
     observed = ~np.isnan(test.table.label_matrix())
     true = true_accuracies(test)
-    fold = BenchmarkFold(benchmark, test.table.n_queries, list(known), true.tolist(),
+    fold = BenchmarkFold(benchmark, test.table.n_queries, known, true.tolist(),
                          text_twins_left_out=len(split.params.get("text_twins_left_out", ())))
-    hidden = Dataset(test.table, test.queries.without_groups())
     probs = {}
     for name, make in predictors.items():
         probs[name] = prob = score_matrix(make().fit(train, val), hidden)
