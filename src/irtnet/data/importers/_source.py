@@ -158,7 +158,8 @@ def parser_of(name: str) -> str:
 
 
 def read_frame(source: str | Path, records_key: str | None = None,
-               report: ImportReport | None = None, nan_text: Collection[str] = ()) -> pd.DataFrame:
+               report: ImportReport | None = None, nan_text: Collection[str] = (),
+               id_columns: Collection[str] = ()) -> pd.DataFrame:
     """Read a CSV/TSV/JSON/JSONL/Parquet source into a frame of records with a `_row` column.
 
     CSV cells are read as strings (only empty cells are missing), so ids like "007" survive.
@@ -168,6 +169,8 @@ def read_frame(source: str | Path, records_key: str | None = None,
     `NaN`/`Infinity` tokens, a NaN float in a Parquet column) is read as its text, as a CSV cell would be, so
     that it fails validation naming its row instead of counting as missing (`missing_values`). Elsewhere such a
     value is missing, like a null.
+    `id_columns`: JSON columns holding ids, kept as the values written (an object column), so that a `1.0` among
+    integer ids stays the query "1.0" instead of turning every id of the column into its float spelling ("2.0").
     """
     label = str(source)
     content, name = read_content(source)
@@ -186,7 +189,7 @@ def read_frame(source: str | Path, records_key: str | None = None,
         rows = list(range(1, len(items) + 1))  # an item of a JSON list: row 1 is the first, as in a CSV
     if marked is not None and marked.seen:
         settle_tokens(items, nan_text)
-    return _records_frame(items, rows, label, report)
+    return _records_frame(items, rows, label, report, id_columns)
 
 
 class NonFinite(str):
@@ -301,7 +304,7 @@ def json_records(data: Any, records_key: str | None, label: str) -> list[Any]:
 
 
 def _records_frame(items: list[Any], rows: list[int], label: str,
-                   report: ImportReport | None) -> pd.DataFrame:
+                   report: ImportReport | None, id_columns: Collection[str] = ()) -> pd.DataFrame:
     keep = [i for i, item in enumerate(items) if isinstance(item, dict)]
     if len(keep) < len(items):
         if report is None:
@@ -311,7 +314,10 @@ def _records_frame(items: list[Any], rows: list[int], label: str,
         skip(report, "JSON items that are not records (not objects)", len(items) - len(keep))
     if not keep:
         raise DataError("no records (the input is empty)", file=label)
-    frame = pd.DataFrame.from_records([items[i] for i in keep])
+    records = [items[i] for i in keep]
+    frame = pd.DataFrame.from_records(records)
+    for column in set(id_columns) & set(frame.columns):  # pandas would cast ints mixed with floats to floats
+        frame[column] = pd.Series([item.get(column) for item in records], index=frame.index, dtype=object)
     return frame.assign(_row=[rows[i] for i in keep])
 
 

@@ -154,7 +154,8 @@ def import_long(path: str | Path, mapping: ColumnMap | dict[str, Any] | str | Pa
     cmap = column_map(mapping, **fields)
     report = ImportReport(source=str(path))
     outcome = {c for c in (cmap.outcome, cmap.n_correct, cmap.n_trials) if isinstance(c, str)}
-    frame = read_frame(path, cmap.records_key, report, nan_text=outcome)
+    ids = [c for c in (cmap.model, cmap.query, cmap.benchmark) if c]
+    frame = read_frame(path, cmap.records_key, report, nan_text=outcome, id_columns=ids)
     records = frame_to_records(frame, cmap, file=str(path), report=report)
     if cmap.repeats == "vote":
         refuse_tied_votes(records, str(path))
@@ -316,7 +317,7 @@ def _join_texts(query_ids: pd.Series, cmap: ColumnMap, report: ImportReport) -> 
     An empty id or text in the texts file, or a texts file that names no query of the table, is an error.
     """
     file = str(cmap.texts_file)
-    texts = read_frame(file, None, report)
+    texts = read_frame(file, None, report, id_columns=[cmap.texts_query])
     require_rows(texts, file)
     require_columns(texts, [cmap.texts_query, cmap.texts_text], file)
     ids = parse_ids(texts, cmap.texts_query, file)
