@@ -83,8 +83,8 @@ def named(tmp_path_factory, synth_table):
 
 
 @pytest.mark.parametrize("value, message", [
-    ("", "error: --benchmark: '' is not a benchmark name: give one the model knows, or leave --benchmark out"),
-    ("nosuch", "error: --benchmark 'nosuch': unknown benchmark 'nosuch'; the model knows: "),
+    ("", "error: benchmark (--benchmark): '' is not a benchmark name: give one the model knows, or leave it out"),
+    ("nosuch", "error: benchmark (--benchmark) 'nosuch': unknown benchmark 'nosuch'; the model knows: "),
 ])
 def test_calibrate_names_the_benchmark_option_it_refuses(named, value, message):
     """Before: "unknown benchmark ''" (or 'nosuch') without saying it came from --benchmark, where predict-benchmark

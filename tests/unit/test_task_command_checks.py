@@ -120,10 +120,10 @@ def test_predict_benchmark_refuses_a_benchmark_other_than_the_files(root, groups
     rows = [{"text": texts[0], "benchmark": first}, {"text": texts[1]}, {"text": texts[2], "benchmark": first}]
     (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     _refused(["predict-benchmark", groups_run, tmp_path / "t.jsonl", "--benchmark", other],
-             f"t.jsonl, line 1, field 'benchmark': the file gives benchmark {first!r} and --benchmark gives "
-             f"{other!r}")
+             f"t.jsonl, line 1, field 'benchmark': the file gives benchmark {first!r} and the benchmark argument "
+             f"(--benchmark) gives {other!r}")
     _refused(["predict-benchmark", groups_run, tmp_path / "t.jsonl", "--benchmark", ""],
-             "--benchmark: '' is not a benchmark name")
+             "benchmark (--benchmark): '' is not a benchmark name")
     result = _run(["predict-benchmark", groups_run, tmp_path / "t.jsonl", "--benchmark", first, "--json",
                    tmp_path / "agree.json"])
     assert result.exit_code == 0, result.output

@@ -17,7 +17,7 @@ from irtnet.api.data import load_table, prepare
 from irtnet.api.inputs import read_answers, read_texts, read_texts_and_ids, refuse_other_benchmark
 from irtnet.api.run import Run, is_run_dir
 from irtnet.api.routing_policies import has_probabilities
-from irtnet.api.texts import check_benchmarks, load, text_queries
+from irtnet.api.texts import check_one_benchmark, load, text_queries
 from irtnet.data.dataset import Dataset
 from irtnet.config import name_list
 from irtnet.errors import ConfigError, DataError, UnusedOptionError
@@ -137,20 +137,14 @@ def _benchmark_queries(checkpoint: str | Path, texts_file: str | Path, benchmark
                        ) -> tuple[Router, Any, list[str | None], list[str | None]]:
     """(the checkpoint's model, the texts as its queries, the benchmark each was read under: None for new, the
     file's id of each: None where it gives none)."""
-    if benchmark is not None and not (isinstance(benchmark, str) and benchmark.strip()):
-        raise ConfigError(f"--benchmark: {benchmark!r} is not a benchmark name: give one the model knows, or leave "
-                          "--benchmark out (the file's benchmarks, where given, else new: text only)")
+    check_one_benchmark(None, benchmark)
     predictor = load(checkpoint)
     if not has_probabilities(predictor):
         raise ConfigError(f"{type(predictor).__name__} gives routing scores, not probabilities: an accuracy needs a "
                           "model that predicts the chance of a right answer")
     texts, benches, ids = read_texts_and_ids(texts_file)
     refuse_other_benchmark(texts_file, benches, benchmark)
-    if benchmark is not None:
-        try:
-            check_benchmarks(predictor, [benchmark])  # a ConfigError about --benchmark, not about the file
-        except ConfigError as exc:
-            raise ConfigError(f"--benchmark {benchmark!r}: {exc}") from None
+    check_one_benchmark(predictor, benchmark)  # an error about the argument, not about the file
     names = [benchmark if given is None else given for given in benches]
     return predictor, text_queries(predictor, texts, names, texts_file), names, ids
 

@@ -187,8 +187,9 @@ def refuse_other_benchmark(path: str | Path, benches: list[str | None], benchmar
     another for a text, a DataError naming the file, the record and both names, never an override."""
     for i, given in enumerate(benches):
         if benchmark is not None and given is not None and given != benchmark:
-            raise DataError(f"the file gives benchmark {given!r} and --benchmark gives {benchmark!r}: leave out "
-                            "--benchmark (the file's names are read), or the file's 'benchmark' field",
+            raise DataError(f"the file gives benchmark {given!r} and the benchmark argument (--benchmark) gives "
+                            f"{benchmark!r}: leave out the argument (the file's names are read), or the file's "
+                            "'benchmark' field",
                             file=str(path), **record_where(path, i), field="benchmark")
 
 

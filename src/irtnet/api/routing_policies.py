@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from irtnet.api.texts import as_model, check_benchmarks, check_candidates, load, resolve_prices, text_queries
+from irtnet.api.texts import (
+    as_model, check_candidates, check_one_benchmark, load, resolve_prices, text_queries,
+)
 from irtnet.errors import ConfigError, IrtnetError, UnusedOptionError
 from irtnet.predictors.base import Predictor, Router
 from irtnet.tasks.prices import (
@@ -230,9 +232,8 @@ def calibration_goal(policy: str, target: str | Target, benchmark: Any = None) -
     every text (`benchmark` when it is a string: not blank) before any file is read or model loaded."""
     if policy not in _PLACEHOLDER:
         raise ConfigError(f"calibrate needs a policy with a parameter: p_min, utility or cost_cap (got {policy!r})")
-    if isinstance(benchmark, str) and not benchmark.strip():
-        raise ConfigError(f"--benchmark: {benchmark!r} is not a benchmark name: give one the model knows, or leave "
-                          "--benchmark out (the file's benchmarks, where given, else new: text only)")
+    if isinstance(benchmark, str):
+        check_one_benchmark(None, benchmark)
     return Target.parse(target) if isinstance(target, str) else expect(
         target, Target, "target", "a Target or its text: 'share:MODEL=0.3', 'cost=0.002' or 'p=0.8'")
 
@@ -253,11 +254,8 @@ def calibrate_texts(checkpoint: str | Path, texts: Sequence[str], policy: str, t
     if not has_probabilities(predictor):
         raise ConfigError(f"this {predictor.name} checkpoint has no probabilities of a correct answer; "
                           "only max_p routing is possible, with nothing to calibrate")
-    if isinstance(benchmark, str):  # one name for every text: an error names the option, as predict-benchmark's
-        try:
-            check_benchmarks(predictor, [benchmark])
-        except ConfigError as exc:
-            raise ConfigError(f"--benchmark {benchmark!r}: {exc}") from None
+    if isinstance(benchmark, str):  # one name for every text: an error names the argument, as predict-benchmark's
+        check_one_benchmark(predictor, benchmark)
     book = load_price_book(checkpoint, prices, output_tokens)
     names = candidate_models(predictor, Policy(policy, _PLACEHOLDER[policy]), book, candidates)
     _, prob, cost, _ = score_texts(predictor, texts, names, book, benchmark, source)

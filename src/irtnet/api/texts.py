@@ -72,6 +72,24 @@ def check_benchmarks(predictor: Router, benchmarks: Sequence[str | None], source
                 set(known), source)
 
 
+def check_one_benchmark(predictor: Router | None, benchmark: Any) -> None:
+    """The one benchmark name given for every text (the `benchmark` argument, `--benchmark` of the CLI): a blank
+    name, or with `predictor` a name it does not know, is a ConfigError naming the argument (not a file)."""
+    if benchmark is None:
+        return
+    if not (isinstance(benchmark, str) and benchmark.strip()):
+        raise ConfigError(f"{BENCHMARK_ARG}: {benchmark!r} is not a benchmark name: give one the model knows, or "
+                          "leave it out (the file's benchmarks, where given, else new: text only)")
+    if predictor is not None:
+        try:
+            check_benchmarks(predictor, [benchmark])
+        except ConfigError as exc:
+            raise ConfigError(f"{BENCHMARK_ARG} {benchmark!r}: {exc}") from None
+
+
+BENCHMARK_ARG = "benchmark (--benchmark)"  # how an error names the argument: the API's name, the CLI's option
+
+
 def _refuse(message: str, benchmarks: Sequence[str | None], known: set[str], source: str | Path | None) -> None:
     """ConfigError, or where the names come from the texts or answers file `source`, a DataError naming it and
     where the first bad name is (its line in a .jsonl or .txt file, blank lines counted: `inputs.record_where`)."""
