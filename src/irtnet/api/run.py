@@ -182,13 +182,14 @@ class Run:
     def predictor(self) -> Router:
         """The run's fitted model; a checkpoint of another model than config.json names is refused."""
         if "predictor" not in self._cache:
-            predictor = load_predictor(self.path / "model")
-            kind = getattr(type(predictor), "name", None)
-            if kind is not None and kind != self.spec.model.model:
-                raise CheckpointError(f"{self.path / 'model'}: holds a {kind!r} model, but the run's config.json "
-                                      f"names {self.spec.model.model!r}; the run was edited or damaged: retrain it")
-            self._cache["predictor"] = predictor
+            self._cache["predictor"] = load_predictor(self.path / "model", expect=self._same_kind)
         return self._cache["predictor"]
+
+    def _same_kind(self, kind: str) -> None:
+        """A checkpoint of another model than config.json names is refused (before its weights are read)."""
+        if kind != self.spec.model.model:
+            raise CheckpointError(f"{self.path / 'model'}: holds a {kind!r} model, but the run's config.json "
+                                  f"names {self.spec.model.model!r}; the run was edited or damaged: retrain it")
 
     def datasets(self, progress: bool = False) -> tuple[Dataset, Dataset | None, Dataset]:
         """(train, validation or None, test) of the run's split, embedded with the run's encoder."""

@@ -16,6 +16,7 @@ named in a checkpoint is only ever a name here (a string and a dimension); nothi
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from irtnet.errors import CheckpointError, DataError
 from irtnet.predictors.base import REGISTRY, Router
 from irtnet.predictors.state import (
     WEIGHTS, StateDict, StateError, TensorDict, check_best_epochs, check_calibration, check_encoder,
-    check_history_rows, check_member_count, check_type, check_vocab, describe,
+    check_history_rows, check_member_count, check_ngrams_choice, check_type, check_vocab, describe,
 )
 
 FORMAT = "irtnet-checkpoint"
@@ -152,8 +153,9 @@ def read_weights(path: str | Path, nan_allowed: frozenset[str] = frozenset()) ->
     return arrays
 
 
-def load_predictor(path: str | Path) -> Router:
-    """Rebuild the router or predictor saved at `path` (CheckpointError, one line, if anything is wrong)."""
+def load_predictor(path: str | Path, expect: Callable[[str], None] | None = None) -> Router:
+    """Rebuild the router or predictor saved at `path` (CheckpointError, one line, if anything is wrong).
+    `expect`: called with the model kind checkpoint.json names before any weight is read (it raises to refuse)."""
     import irtnet.predictors  # noqa: F401  (registers every model)
 
     doc = read_checkpoint_json(path)
@@ -161,6 +163,8 @@ def load_predictor(path: str | Path) -> Router:
     kind = doc["kind"]
     if kind not in REGISTRY:
         raise CheckpointError(f"{doc_path}: unknown model kind {kind!r}; known: {sorted(REGISTRY)}")
+    if expect is not None:
+        expect(kind)
     cls = REGISTRY[kind]
     arrays = TensorDict(read_weights(path, cls.nan_arrays))
     state = StateDict(doc["state"])
@@ -206,6 +210,7 @@ def _check_common(state: dict[str, Any]) -> None:
         check_member_count(state)
     if "calibration" in state:
         check_calibration(state)
+    check_ngrams_choice(state)
 
 
 def _one_line(exc: BaseException) -> str:

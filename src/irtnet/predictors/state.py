@@ -305,6 +305,34 @@ def check_calibration(state: Mapping[str, Any]) -> None:
                              f"({kinds}), got {_kind(losses)}")
 
 
+def check_ngrams_choice(state: Mapping[str, Any]) -> None:
+    """`state.text_ngrams_choice`, the record of an n-gram width chosen on validation data (absent or null: none):
+    an object with the width `chosen` (the one `state.config.text_ngrams` holds), the `rule` and the
+    `validation_log_loss` of each width tried (the chosen one among them); no other key."""
+    record = state.get("text_ngrams_choice")
+    if record is None:
+        return
+    where = "state.text_ngrams_choice"
+    if not isinstance(record, dict):
+        raise StateError(f"{where} must be an object (or null), got {_kind(record)}")
+    extra = sorted(str(k) for k in record if k not in ("chosen", "rule", "validation_log_loss"))
+    if extra:
+        raise StateError(f"{where} has an unknown key {extra[0]!r}")
+    chosen, losses = record.get("chosen"), record.get("validation_log_loss")
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 0:
+        raise StateError(f"{where}.chosen must be a width (an integer, 0 or more), got {_kind(chosen)}")
+    width = state["config"].get("text_ngrams") if isinstance(state.get("config"), dict) else None
+    if width is not None and width != chosen:
+        raise StateError(f"{where}.chosen is {chosen}, but state.config.text_ngrams is {width!r} (the width the "
+                         "model was trained with is the one chosen)")
+    if not isinstance(record.get("rule"), str):
+        raise StateError(f"{where}.rule must be text, got {_kind(record.get('rule'))}")
+    if not isinstance(losses, dict) or str(chosen) not in losses or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in losses.values()):
+        raise StateError(f"{where}.validation_log_loss must be an object of finite numbers, one per width tried "
+                         f"(the chosen {chosen} among them), got {_kind(losses)}")
+
+
 def check_history(state: Mapping[str, Any]) -> list[dict[str, Any]]:
     """`state.history` (one row of figures per training epoch; absent: none) as training left it: a figure
     written as null (a NaN, e.g. the validation AUC of an epoch where every label is the same: checkpoint.json is
