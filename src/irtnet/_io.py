@@ -232,6 +232,15 @@ def read_json(path: str | os.PathLike[str], expected: type[dict] | type[list] | 
     return value
 
 
+def brief(value: Any, width: int = 40, count: bool = False) -> str:
+    """`repr(value)` as a message shows it: whole up to `width` characters, else cut to `width` with "..." (and,
+    with `count`, the whole length: for texts that may be long)."""
+    text = repr(value)
+    if len(text) <= width:
+        return text
+    return f"{text[:width - 3]}...({len(text)} characters)" if count else text[:width - 3] + "..."
+
+
 def json_kind(value: Any) -> str:
     """How a parsed JSON value is called in messages: "a JSON object", "a JSON list", "a JSON string", ..."""
     kinds = ((bool, "a JSON boolean"), (dict, "a JSON object"), (list, "a JSON list"), (str, "a JSON string"),

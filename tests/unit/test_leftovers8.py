@@ -150,3 +150,12 @@ def test_a_run_naming_another_model_is_refused_before_its_weights_are_read(run_p
     monkeypatch.setattr("irtnet.predictors.checkpoint.read_weights", no_weights)
     with pytest.raises(CheckpointError, match="holds a 'irtnet' model, but the run's config.json names 'knn'"):
         Run.open(run).predictor()
+
+
+def test_one_brief_shows_a_value_in_messages():
+    from irtnet._io import brief
+
+    assert brief("abc") == "'abc'"
+    assert brief("x" * 100) == "'" + "x" * 36 + "..." and len(brief("x" * 100)) == 40
+    assert brief("x" * 100, 60, count=True) == "'" + "x" * 56 + "...(102 characters)"
+    assert brief([1, 2]) == "[1, 2]"

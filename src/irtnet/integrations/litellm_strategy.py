@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from irtnet import api
-from irtnet._io import is_unicode
+from irtnet._io import brief, is_unicode
 from irtnet.api.routing_policies import as_policy
 from irtnet.errors import ConfigError, DataError
 
@@ -61,7 +61,7 @@ def _content_text(content: Any) -> str:
         return content
     if isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray)):
         return "\n".join(t for t in map(_part_text, range(len(content)), content) if t)
-    raise DataError(f"the message content to route on is {type(content).__name__} {_brief(content)}: give a string "
+    raise DataError(f"the message content to route on is {type(content).__name__} {brief(content, 60, count=True)}: give a string "
                     "or a list of content parts ({'type': 'text', 'text': ...})")
 
 
@@ -77,11 +77,6 @@ def _part_text(j: int, part: Any) -> str | None:
                         "('text', 'image_url', ...)")
     text = part.get("text") if part["type"] == "text" else None
     return text if isinstance(text, str) else None
-
-
-def _brief(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:40]}...({len(text)} characters)"
 
 
 class IrtnetRoutingStrategy(CustomRoutingStrategyBase):

@@ -21,7 +21,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from irtnet._io import nan_for_null
+from irtnet._io import brief, nan_for_null
 
 
 WEIGHTS = "weights.safetensors"
@@ -341,5 +341,4 @@ def check_history(state: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _kind(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+    return f"{type(value).__name__} {brief(value)}"

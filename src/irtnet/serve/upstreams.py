@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from irtnet._io import unique_keys
+from irtnet._io import brief, unique_keys
 from irtnet.errors import ConfigError, DataError
 from irtnet.serve.errors import ApiError
 from irtnet.serve.limits import JsonProblem, load_json
@@ -102,11 +102,11 @@ def _upstream(path: Path, model: str, spec: Any) -> Upstream:
         raise ConfigError(f"{where}: base_url must be an http(s) URL, got {base_url!r}")
     problem = _url_problem(base_url)
     if problem:  # else every request to the model would fail (a 502), or go to a URL other than the one meant
-        raise ConfigError(f"{where}: base_url {_brief(base_url)} {problem}; give the API's base URL, e.g. "
+        raise ConfigError(f"{where}: base_url {brief(base_url, count=True)} {problem}; give the API's base URL, e.g. "
                           "'http://localhost:8001/v1'")
     timeout = spec.get("timeout", DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (_finite(timeout) and timeout > 0):
-        raise ConfigError(f"{where}: timeout must be a positive number of seconds, got {_brief(timeout)}")
+        raise ConfigError(f"{where}: timeout must be a positive number of seconds, got {brief(timeout)}")
     name = model if spec.get("model") is None else spec["model"]  # JSON null: left out
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{where}: model must be the name the upstream knows (a non-empty string), got {name!r}; "
@@ -136,11 +136,6 @@ def _finite(number: int | float) -> bool:
         return math.isfinite(number)
     except OverflowError:  # a JSON integer beyond float range
         return False
-
-
-def _brief(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def _key(where: str, env: Any) -> str | None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from irtnet._io import brief
 from irtnet.data.importers._source import build_table
 from irtnet.data.merge import entry, provenance_models
 from irtnet.data.records import make_records, shown
@@ -70,8 +71,7 @@ def unit_score(value: Any, *, file: str, field: str, row: int | str | None = Non
     if isinstance(value, (bool, np.bool_)):
         return float(value)
     if not isinstance(value, (int, float, np.integer, np.floating)):
-        text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        raise DataError(f"score {text} is a {type(value).__name__}, not a number (not a per-item score)",
+        raise DataError(f"score {brief(value, 60)} is a {type(value).__name__}, not a number (not a per-item score)",
                         file=file, row=row, line=line, field=field)
     if not math.isfinite(value):
         raise DataError(f"score {shown(value)} is not a number in [0, 1] (NaN is never read as missing)",

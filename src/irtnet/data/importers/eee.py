@@ -44,6 +44,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from irtnet._io import brief
 from irtnet.data.importers._more_logs import dig, finish, is_binary, load_json, metric_outcome
 from irtnet.data.importers._source import parse_jsonl, require_path, skip
 from irtnet.data.merge import entry
@@ -115,7 +116,7 @@ def _flat(item: Any, line: int, file: Path, text: str) -> dict[str, Any]:
     out["evaluation_result_id"] = _text_id(item.get("evaluation_result_id"), file, line)
     formatted = dig(item, "input", "formatted") if text == "formatted" else None
     if formatted is not None and not isinstance(formatted, str):
-        raise DataError(f"input.formatted {repr(formatted)[:40]} is not text", file=str(file), line=line,
+        raise DataError(f"input.formatted {brief(formatted)} is not text", file=str(file), line=line,
                         field="input.formatted")
     out["text"] = formatted or out["input.raw"]
     out["error"] = item.get("error") or None
@@ -140,7 +141,7 @@ def _check_type(name: str, value: Any, file: Path, line: int) -> None:
     naming the line: it would otherwise become an id like "['x']", or a score read from text."""
     test, what = _TYPES.get(name, (lambda v: True, ""))
     if not test(value):
-        raise DataError(f"{name} {repr(value)[:40]} is not {what} (schema 0.3.0)", file=str(file), line=line,
+        raise DataError(f"{name} {brief(value)} is not {what} (schema 0.3.0)", file=str(file), line=line,
                         field=name)
 
 
@@ -152,7 +153,7 @@ def _text_id(value: Any, file: Path, line: int, field: str = "evaluation_result_
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise DataError(f"{field} {repr(value)[:40]} is not text or an integer", file=str(file), line=line,
+        raise DataError(f"{field} {brief(value)} is not text or an integer", file=str(file), line=line,
                         field=field)
     return str(value)
 
@@ -165,7 +166,7 @@ def _aggregate(samples: Path) -> dict[str, Any] | None:
     data = load_json(candidate)
     if not isinstance(data, dict) or not isinstance(data.get("evaluation_results", []), list):
         got = f"a {type(data).__name__}" if not isinstance(data, dict) else \
-            f"evaluation_results {repr(data['evaluation_results'])[:40]}"
+            f"evaluation_results {brief(data['evaluation_results'])}"
         raise DataError(f"not an EEE aggregate file: expected an object with an evaluation_results list, got {got}",
                         file=str(candidate), field="evaluation_results")
     return data

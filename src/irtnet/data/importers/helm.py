@@ -35,6 +35,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from irtnet._io import brief
 from irtnet.data.importers._harness_items import (
     Check,
     Item,
@@ -186,7 +187,7 @@ def _trial(row: dict[str, Any], file: str, index: int) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise DataError(f"train_trial_index {repr(value)[:40]} is not an integer >= 0", file=file, row=index,
+        raise DataError(f"train_trial_index {brief(value)} is not an integer >= 0", file=file, row=index,
                         field="train_trial_index")
     return value
 
@@ -199,7 +200,7 @@ def _check_row(row: Any, file: str, index: int) -> None:
     if iid is None:
         raise DataError("a row without an instance_id", file=file, row=index, field="instance_id")
     if not isinstance(iid, str):
-        raise DataError(f"the instance_id is not a string (got {type(iid).__name__} {str(iid)[:40]})", file=file,
+        raise DataError(f"the instance_id is not a string (got {type(iid).__name__} {brief(iid)})", file=file,
                         row=index, field="instance_id")
     if not iid.strip():
         raise DataError("the instance_id is empty", file=file, row=index, field="instance_id")
@@ -236,7 +237,7 @@ def _texts(folder: Path, choices: bool, report: ImportReport) -> dict[str, str]:
     state = parse_json(file.read_bytes(), str(file))
     states = state.get("request_states") if isinstance(state, dict) else None
     if not isinstance(states, list):
-        got = f"request_states {repr(states)[:40]}" if isinstance(state, dict) else f"a {type(state).__name__}"
+        got = f"request_states {brief(states)}" if isinstance(state, dict) else f"a {type(state).__name__}"
         raise DataError(f"expected an object with a request_states list, got {got}", file=str(file),
                         field="request_states")
     out: dict[str, str] = {}

@@ -40,6 +40,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Literal
 
+from irtnet._io import brief
 from irtnet.data.importers._harness_items import (
     Check,
     Item,
@@ -200,7 +201,7 @@ def _epoch(sample: dict[str, Any], row: int, file: str) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise DataError(f"epoch {repr(value)[:40]} is not a positive integer", **_where(sample, row, file),
+        raise DataError(f"epoch {brief(value)} is not a positive integer", **_where(sample, row, file),
                         field="epoch")
     return str(value)
 
@@ -282,7 +283,7 @@ def _sample_id(value: Any, file: str, row: int | None) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise DataError(f"a sample id is a string or an integer (got {type(value).__name__} {str(value)[:40]})",
+        raise DataError(f"a sample id is a string or an integer (got {type(value).__name__} {brief(value)})",
                         file=file, row=row, field="id")
     return str(value)
 

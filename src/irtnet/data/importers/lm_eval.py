@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from irtnet._io import brief
 from irtnet.data.importers._harness_items import (
     Check,
     Item,
@@ -100,7 +101,7 @@ class _Results:
         """`configs[task][key]` (filter_list, metric_list): a list, [] when absent; anything else is a DataError."""
         value = self.config(task).get(key)
         if value is not None and not isinstance(value, list):
-            raise DataError(f"{key} {_short(value)} is not a list", file=self.file,
+            raise DataError(f"{key} {brief(value)} is not a list", file=self.file,
                             field=f"configs.{task}.{key}")
         return value or []
 
@@ -196,15 +197,9 @@ def _read_results(file: Path, report: ImportReport) -> _Results:
         raise DataError("not an lm-eval results file (no 'results' object)", file=str(file), field="results")
     for task, figures in data["results"].items():  # each task's figures: an object of "<metric>,<filter>" values
         if not isinstance(figures, dict):
-            raise DataError(f"the results of task {task!r} are {_short(figures)}, not an object of figures",
+            raise DataError(f"the results of task {task!r} are {brief(figures)}, not an object of figures",
                             file=str(file), field=f"results.{task}")
     return _Results(str(file), _model_name(data, str(file), report), data.get("lm_eval_version"), data)
-
-
-def _short(value: Any) -> str:
-    """A value as messages show it, cut to 40 characters."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _model_name(data: dict[str, Any], file: str, report: ImportReport) -> str:
@@ -212,7 +207,7 @@ def _model_name(data: dict[str, Any], file: str, report: ImportReport) -> str:
     if isinstance(name, str) and name.strip():
         return name.strip()
     if name is not None and not isinstance(name, str):  # a list or a number is damage, not "no name"
-        raise DataError(f"model_name {_short(name)} is not text (a model name)", file=file, field="model_name")
+        raise DataError(f"model_name {brief(name)} is not text (a model name)", file=file, field="model_name")
     config = data.get("config")
     args = config.get("model_args") if isinstance(config, dict) else None
     if isinstance(args, str):
@@ -222,7 +217,7 @@ def _model_name(data: dict[str, Any], file: str, report: ImportReport) -> str:
         raise DataError("no model name: neither 'model_name' nor config.model_args pretrained=...",
                         file=file, field="model_name")
     if not isinstance(pretrained, str):
-        raise DataError(f"pretrained {_short(pretrained)} is not text (a model name)", file=file,
+        raise DataError(f"pretrained {brief(pretrained)} is not text (a model name)", file=file,
                         field="config.model_args")
     report.notes.append(f"{file}: no model_name; the model is config.model_args pretrained={pretrained}")
     return str(pretrained)
@@ -245,7 +240,7 @@ def _read_rows(file: Path) -> list[tuple[int, dict[str, Any]]]:
                             field="doc_id")
         for name, (ok, what) in _ROW_FIELDS.items():
             if name in item and not ok(item[name]):
-                raise DataError(f"{name} {_short(item[name])} is not {what}", file=str(file), line=line, field=name)
+                raise DataError(f"{name} {brief(item[name])} is not {what}", file=str(file), line=line, field=name)
     if not items:
         raise DataError("no samples (the file is empty)", file=str(file))
     return list(zip(lines, items))

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from irtnet._io import brief
 from irtnet.data.importers._more_logs import (TIMESTAMP, AllBut, choose_metric, describe_metrics, dig, finish,
                                               is_binary, keep_latest, load_json, metric_outcome, non_finite_text,
                                               read_samples, split_timestamp)
@@ -122,7 +123,7 @@ def _read_run(run: _Run, metric: str | None, model: str | None, filter: str | No
     results_file, results = _results(run)
     named = dig(results, "model_name")
     if model is None and named is not None and not isinstance(named, str):  # a list or a number is damage
-        raise DataError(f"model_name {repr(named)[:40]} is not text (a model name)", file=str(results_file),
+        raise DataError(f"model_name {brief(named)} is not text (a model name)", file=str(results_file),
                         field="model_name")
     name_of_model = model or str(named or run.folder_model)
     frame = read_samples(run.file, report, nan_text=AllBut(_STRUCTURE))  # in every metric field, NaN is not missing
@@ -220,7 +221,7 @@ def _refuse_odd(frame: pd.DataFrame, field: str, ok: Any, what: str, run: _Run) 
     """A `field` value that `ok` refuses (a list where a string belongs) is a DataError naming its line."""
     for value, row in zip(frame[field], frame["_row"]):
         if not ok(value):
-            raise DataError(f"{field} {repr(value)[:40]} is not {what}", file=str(run.file),
+            raise DataError(f"{field} {brief(value)} is not {what}", file=str(run.file),
                             **row_where(str(run.file), int(row)), field=field)
 
 
@@ -233,7 +234,7 @@ def _doc_ids(frame: pd.DataFrame, run: _Run) -> pd.Series:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, int, float, np.integer, np.floating)) \
                 or (isinstance(value, (float, np.floating)) and not float(value).is_integer()) \
                 or (isinstance(value, str) and not value.strip().isdigit()):
-            raise DataError(f"doc_id {repr(value)[:40]} is not an integer (lm-eval numbers its docs 0, 1, ...)",
+            raise DataError(f"doc_id {brief(value)} is not an integer (lm-eval numbers its docs 0, 1, ...)",
                             file=str(run.file), **row_where(str(run.file), int(row)), field="doc_id")
         ids.append(str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip())
     ids = pd.Series(ids, index=frame.index)
