@@ -102,3 +102,13 @@ def test_request_text():
     assert request_text([{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]) == "x"
     assert request_text([{"role": "user", "content": parts}]) == "a\nb"
     assert request_text(None, "emb") == "emb" and request_text(None, ["p", "q"]) == "p\nq" and request_text(None) == ""
+
+
+def test_messages_without_a_user_message_are_refused_as_the_service_refuses_them():
+    """A system prompt or an assistant turn was routed on as if it were the query (the service answers 422)."""
+    from irtnet.errors import DataError
+
+    with pytest.raises(DataError, match=r"^the messages hold no user message to route on \(roles: assistant, "
+                                        r"system\)$"):
+        request_text([{"role": "system", "content": "be brief"}, {"role": "assistant", "content": "hello"}])
+    assert request_text([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]) == "q"

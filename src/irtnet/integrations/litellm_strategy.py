@@ -42,10 +42,14 @@ __all__ = ["IrtnetRoutingStrategy", "request_text"]
 
 def request_text(messages: Sequence[Mapping[str, Any]] | None, input: str | Sequence[Any] | None = None) -> str:
     """The text to route on: the last user message (its "text" parts where the content is a list, as the irtnet
-    service reads it), else the last message of any role, else an embedding request's `input`. Content that is
-    neither a string nor a list of parts (an object, a number) is a DataError, never routed on as its repr."""
+    service reads it), else an embedding request's `input`. Messages without a user message are a DataError, as
+    the service's 422: a system prompt or an assistant turn is not the query to route. Content that is neither a
+    string nor a list of parts (an object, a number) is a DataError, never routed on as its repr."""
     if messages:
-        users = [m for m in messages if m.get("role") == "user"] or list(messages)
+        users = [m for m in messages if m.get("role") == "user"]
+        if not users:
+            roles = sorted({str(m.get("role")) for m in messages})
+            raise DataError(f"the messages hold no user message to route on (roles: {', '.join(roles)})")
         return _content_text(users[-1].get("content"))
     if isinstance(input, str):
         return input
@@ -61,8 +65,8 @@ def _content_text(content: Any) -> str:
         return content
     if isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray)):
         return "\n".join(t for t in map(_part_text, range(len(content)), content) if t)
-    raise DataError(f"the message content to route on is {type(content).__name__} {brief(content, 60, count=True)}: give a string "
-                    "or a list of content parts ({'type': 'text', 'text': ...})")
+    raise DataError(f"the message content to route on is {type(content).__name__} {brief(content, 60, count=True)}: "
+                    "give a string or a list of content parts ({'type': 'text', 'text': ...})")
 
 
 def _part_text(j: int, part: Any) -> str | None:
