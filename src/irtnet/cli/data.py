@@ -125,11 +125,12 @@ def merge(
     labels: Annotated[str, Opt(help="one (model, query) with different labels: " + " or ".join(LABELS))] = "error",
 ) -> None:
     """Merge response tables into one (see MERGE_HELP)."""
-    from irtnet.data.merge import merge_tables
+    from irtnet.data.merge import check_merge_options, merge_tables
     from irtnet.data.summary import summarize
     from irtnet.data.table import ResponseTable
 
     check_output_path(out)  # before the work, not after it
+    check_merge_options(versions, labels)
     _refuse_repeated_inputs(tables)
     _refuse_overwriting(out, list(tables))  # as import does: the merged table would replace one of its sources
     inputs = [ResponseTable.read_parquet(p) for p in tables]

@@ -81,12 +81,14 @@ class _ShardIndex:
         _track(self)
 
     # ------------------------------------------------------------------ lookups
-    def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    def get(self, keys: Sequence[str], dim: int | None = None) -> dict[str, np.ndarray]:
+        """{key: vector} of the keys held. `dim`: the encoder's width; a shard of another width (copied from
+        another encoder's folder, or written by a different model under this name) is corrupt: set aside."""
         with self.lock:
             self._open()
             out, missing = {}, []
             for key in keys:
-                vector = self._recalled(key)
+                vector = self._recalled(key, dim)
                 if vector is None:
                     missing.append(key)
                 else:
@@ -94,7 +96,7 @@ class _ShardIndex:
             if missing:
                 if any(key not in self.where for key in missing):
                     self._refresh()
-                found = self._from_shards(missing)
+                found = self._from_shards(missing, dim)
                 out.update(found)
                 if len(found) <= self.lru_size // 4:  # a batch job's bulk lookups would only churn the LRU
                     for key, vector in found.items():
@@ -111,12 +113,16 @@ class _ShardIndex:
                 out = [key for key in out if key not in self.where]
             return out
 
-    def _recalled(self, key: str) -> np.ndarray | None:
+    def _recalled(self, key: str, dim: int | None = None) -> np.ndarray | None:
         vector = self.recent.get(key)
+        if vector is not None and dim is not None and vector.shape[-1] != dim:  # read before the width was known
+            del self.recent[key]
+            vector = None
         if vector is not None:
             self.recent.move_to_end(key)
             return vector
-        return self.pending.get(key)
+        vector = self.pending.get(key)
+        return None if vector is not None and dim is not None and vector.shape[-1] != dim else vector
 
     def _remember(self, key: str, vector: np.ndarray) -> None:
         self.recent[key] = np.array(vector, dtype=np.float32)  # a copy: never pins a whole shard in memory
@@ -124,7 +130,7 @@ class _ShardIndex:
         while len(self.recent) > self.lru_size:
             self.recent.popitem(last=False)
 
-    def _from_shards(self, keys: Sequence[str], retry: bool = True) -> dict[str, np.ndarray]:
+    def _from_shards(self, keys: Sequence[str], dim: int | None = None, retry: bool = True) -> dict[str, np.ndarray]:
         by_shard: dict[int, list[tuple[str, int]]] = {}
         for key in keys:
             loc = self.where.get(key)
@@ -132,25 +138,26 @@ class _ShardIndex:
                 by_shard.setdefault(loc // _ROW, []).append((key, loc % _ROW))
         out, vanished = {}, False
         for number, items in by_shard.items():
-            rows = self._rows(number, [row for _, row in items])
+            rows = self._rows(number, [row for _, row in items], dim)
             if rows is None:  # bad or gone: its texts get re-encoded, or found in the shard that replaced it
                 vanished |= self._forget(number)
             else:
                 out.update((key, rows[i]) for i, (key, _) in enumerate(items))
         if vanished and retry:
             self._reindex()
-            out.update(self._from_shards([k for k in keys if k not in out], retry=False))
+            out.update(self._from_shards([k for k in keys if k not in out], dim, retry=False))
         return out
 
-    def _rows(self, number: int, rows: list[int]) -> np.ndarray | None:
-        """Vectors [len(rows), dim] of shard `number`: a small shard read whole, a large one row by row."""
+    def _rows(self, number: int, rows: list[int], dim: int | None = None) -> np.ndarray | None:
+        """Vectors [len(rows), dim] of shard `number`: a small shard read whole, a large one row by row; a shard
+        whose width is not `dim` (where given) is set aside as corrupt."""
         if self.shards[number] is None:
             return None
         path = self.dir / str(self.shards[number])
         if self.sizes[number] <= SMALL_SHARD_ROWS or 8 * len(rows) >= self.sizes[number]:
-            vectors = self._checked(path, self._read_vectors)
+            vectors = self._checked(path, lambda p: _of_width(self._read_vectors(p), dim))
             return None if vectors is None else vectors[rows]
-        return self._checked(path, lambda p: self._read_rows(p, rows))
+        return self._checked(path, lambda p: _of_width(self._read_rows(p, rows), dim))
 
     def _forget(self, number: int) -> bool:
         """Drop shard `number` from the index; True when its file is gone (rather than set aside)."""
@@ -373,6 +380,13 @@ class _ShardIndex:
             part = f.get_slice("vectors")
             vectors = np.stack([part[r: r + 1][0] for r in rows])
         return _valid(vectors)
+
+
+def _of_width(vectors: np.ndarray, dim: int | None) -> np.ndarray:
+    """`vectors`, or a ValueError (a corrupt shard) when their width is not `dim` (None: any width)."""
+    if dim is not None and vectors.shape[1] != dim:
+        raise ValueError(f"vectors of width {vectors.shape[1]}, but the encoder's are {dim} wide")
+    return vectors
 
 
 def _valid(vectors: np.ndarray) -> np.ndarray:

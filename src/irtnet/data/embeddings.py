@@ -255,9 +255,10 @@ class EmbeddingCache:
         self.dir = (root or cache_dir()) / "embeddings" / slug
         self._index = _index_of(self.dir)
 
-    def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        """{key: [dim] vector} for the keys the cache holds."""
-        return self._index.get(keys)
+    def get(self, keys: Sequence[str], dim: int | None = None) -> dict[str, np.ndarray]:
+        """{key: [dim] vector} for the keys the cache holds; with `dim` (the encoder's width), a shard of vectors
+        of another width is corrupt (logged, set aside, its texts missing)."""
+        return self._index.get(keys, dim)
 
     def put(self, keys: Sequence[str], vectors: np.ndarray, *, buffered: bool = False) -> None:
         """Store `vectors` ([len(keys), dim]): as a shard now, or (`buffered`) with the next flush."""
@@ -295,7 +296,7 @@ def embed_texts(texts: Sequence[str], encoder: str | Encoder = DEFAULT_ENCODER, 
     """
     keys = [text_key(t) for t in texts]
     cache = EmbeddingCache(_name_of(encoder)) if use_cache else None
-    found = cache.get(keys) if cache is not None else {}
+    found = _cached(cache, keys, encoder) if cache is not None else {}
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items())
     with contextlib.closing(_encoded(todo, encoder, chunk_size, workers, batch_size, progress)) as chunks:
         for chunk_keys, new in chunks:
@@ -304,7 +305,42 @@ def embed_texts(texts: Sequence[str], encoder: str | Encoder = DEFAULT_ENCODER, 
                 cache.put(chunk_keys, new, buffered=buffered)
     if not keys:
         return np.zeros((0, (load_encoder(encoder) if isinstance(encoder, str) else encoder).dim), dtype=np.float32)
+    _check_widths(found, cache)
     return np.stack([found[k] for k in keys]).astype(np.float32)
+
+
+def _known_dim(encoder: str | Encoder) -> int | None:
+    """The width of `encoder`'s vectors where it is known without loading a model: an encoder object's, a
+    hashing-<dim> name's, or that of an encoder this process has loaded already; else None."""
+    if not isinstance(encoder, str):
+        return int(encoder.dim)
+    match = re.fullmatch(r"hashing-([1-9]\d*)", encoder)
+    if match:
+        return int(match.group(1))
+    loaded = _ENCODERS.get((canonical_name(encoder), "cpu"))
+    return None if loaded is None else int(loaded.dim)
+
+
+def _cached(cache: EmbeddingCache, keys: Sequence[str], encoder: str | Encoder) -> dict[str, np.ndarray]:
+    """The vectors `cache` holds of `keys`, every one of the encoder's width: a shard of another width is set aside
+    (`EmbeddingCache.get`). Where the width is not known without loading the model, the encoder is loaded only
+    when the cached vectors differ in width (a damaged folder: the encoder says which are right)."""
+    dim = _known_dim(encoder)
+    found = cache.get(keys, dim)
+    if dim is None and len({v.shape[-1] for v in found.values()}) > 1:
+        found = cache.get(keys, load_encoder(encoder).dim)
+    return found
+
+
+def _check_widths(found: dict[str, np.ndarray], cache: EmbeddingCache | None) -> None:
+    """A DataError naming the cache folder when the cached vectors and the new ones differ in width (the model at
+    this encoder name changed since they were cached, and its width was not known before encoding)."""
+    widths = sorted({int(v.shape[-1]) for v in found.values()})
+    if len(widths) > 1:
+        folder = cache.dir if cache is not None else "the embedding cache"
+        raise DataError(f"holds vectors of widths {widths} for one encoder: its cached vectors are of another "
+                        "model (the encoder at this name changed?); delete the folder to encode its texts again",
+                        file=str(folder))
 
 
 @dataclass(frozen=True)

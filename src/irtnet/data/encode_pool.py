@@ -386,6 +386,8 @@ def read_texts(path: str | Path, column: str = "text") -> tuple[list[str], int]:
             raise DataError(f"no column {column!r} (columns: {names}); name the text column with --column",
                             file=label, field=column)
         texts = frame[column].tolist()
+        if not texts:
+            raise DataError("no texts (the file has no rows)", file=label)
         for text, row in zip(texts, frame["_row"].tolist()):
             if not isinstance(text, str) or not text.strip():
                 empty = text is None or isinstance(text, str) or (isinstance(text, float) and math.isnan(text))

@@ -121,12 +121,17 @@ class _Chunk:
         return DataError(message, file=self.file, row=row, field=field)
 
 
+def _parquet_file(path: Path, columns: Sequence[str] = ()) -> pq.ParquetFile:
+    """The open Parquet file `path` (`columns` read as dictionaries); an unreadable one is a DataError naming it."""
+    try:
+        return pq.ParquetFile(path, read_dictionary=list(columns))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"not a readable Parquet file ({exc})", file=str(path)) from exc
+
+
 def _scan(files: Sequence[Path], columns: list[str], batch_rows: int) -> Iterator[_Chunk]:
     for path in files:
-        try:
-            reader = pq.ParquetFile(path, read_dictionary=[c for c in columns if c != "label"])
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(f"not a readable Parquet file ({exc})", file=str(path)) from exc
+        reader = _parquet_file(path, [c for c in columns if c != "label"])
         present = set(reader.schema_arrow.names)
         missing = [c for c in columns if c not in present]
         if missing:
@@ -149,10 +154,19 @@ def _ids(chunk: _Chunk, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise chunk.fail(offset, name, f"missing {name} id")
     values = np.asarray(column.dictionary.cast(pa.string()).to_pylist(), dtype=object)
     codes = column.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    empty = np.flatnonzero(values == "")
-    if len(empty) and np.isin(codes, empty).any():
-        raise chunk.fail(int(np.flatnonzero(np.isin(codes, empty))[0]), name, f"empty {name} id")
+    for bad, what in ((_nan_values(column.dictionary), f"missing {name} id (NaN)"),
+                      (np.flatnonzero(values == ""), f"empty {name} id")):
+        if len(bad) and np.isin(codes, bad).any():
+            raise chunk.fail(int(np.flatnonzero(np.isin(codes, bad))[0]), name, what)
     return codes, values
+
+
+def _nan_values(dictionary: pa.Array) -> np.ndarray:
+    """Positions of the NaN values of an id column's dictionary (a float column's missing ids, which are not nulls
+    and would otherwise read as the id "nan")."""
+    if not pa.types.is_floating(dictionary.type):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(pc.is_nan(dictionary).to_numpy(zero_copy_only=False))
 
 
 def _labels(chunk: _Chunk) -> np.ndarray:
@@ -291,7 +305,7 @@ def read_packed_labels(path: str | Path, *, models: Vocab | Sequence[str] | None
     """
     files = parquet_files(path)
     if benchmark is None:
-        benchmark = all("benchmark" in pq.read_schema(f).names for f in files)
+        benchmark = all("benchmark" in _parquet_file(f).schema_arrow.names for f in files)
     columns = ["model", "query", "label"] + (["benchmark"] if benchmark else [])
     given = {name: _vocab(name, v, ()) for name, v in (("model", models), ("query", queries)) if v is not None}
     census = _Census({name: pd.Index(v.ids, dtype=object) for name, v in given.items()})
@@ -379,5 +393,11 @@ def _embedding_vocab(path: Path, ids: Vocab | Sequence[str] | None) -> Vocab:
     source = ids_path(path)
     if not source.is_file():
         raise DataError(f"no query ids for the rows: pass them, or write them to {source.name}", file=str(path))
-    lines = source.read_text(encoding="utf-8").split("\n")  # not splitlines: ids may hold U+0085 and the like
-    return Vocab("query", lines[:-1] if lines and lines[-1] == "" else lines)
+    try:
+        lines = source.read_bytes().decode("utf-8").split("\n")  # not splitlines: ids may hold U+0085 and the like
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(source)) from exc
+    try:
+        return Vocab("query", lines[:-1] if lines and lines[-1] == "" else lines)
+    except DataError as exc:  # a repeated or empty id: say which file holds it
+        raise DataError(exc.reason, file=str(source), field=exc.field) from exc

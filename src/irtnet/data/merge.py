@@ -45,7 +45,7 @@ from irtnet.data.records import note_case_twins
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import ConfigError, DataError
 
-__all__ = ["FIELDS", "PROVENANCE", "entry", "merge_tables", "provenance_models", "provenance_of"]
+__all__ = ["FIELDS", "PROVENANCE", "check_merge_options", "entry", "merge_tables", "provenance_models", "provenance_of"]
 
 PROVENANCE = "provenance"
 FIELDS = ("source", "tool", "tool_version", "benchmark", "task_version", "task_hash")
@@ -73,7 +73,7 @@ def provenance_of(table: ResponseTable, source: str | None = None) -> list[dict[
 
     The fallback's source is `table.report.source`, else `source` (e.g. the Parquet file it was read from).
     """
-    stored = _stored_entries(table)
+    stored = _stored_entries(table, source or table.report.source)
     resp = table.responses
     bench = table.benchmarks_of(resp["query"].astype(str))
     pairs = pd.DataFrame({"model": resp["model"].astype(str).to_numpy(), "benchmark": bench}).drop_duplicates()
@@ -88,7 +88,9 @@ def provenance_of(table: ResponseTable, source: str | None = None) -> list[dict[
     return out
 
 
-def _stored_entries(table: ResponseTable) -> dict[str, list[dict[str, Any]]]:
+def _stored_entries(table: ResponseTable, file: str) -> dict[str, list[dict[str, Any]]]:
+    """model -> its provenance entries, from the `models` column; a value that is not a JSON list of objects is a
+    DataError naming `file` (the table's), the model and the field."""
     if PROVENANCE not in table.models.columns:
         return {}
     out: dict[str, list[dict[str, Any]]] = {}
@@ -98,8 +100,11 @@ def _stored_entries(table: ResponseTable) -> dict[str, list[dict[str, Any]]]:
                 items = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise DataError(f"model {model!r}: provenance is not valid JSON ({exc})",
-                                file=table.report.source, field=PROVENANCE) from exc
-            out[model] = [{k: item.get(k) for k in FIELDS} for item in items if isinstance(item, dict)]
+                                file=file, field=PROVENANCE) from exc
+            if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+                raise DataError(f"model {model!r}: provenance is not a JSON list of objects (got {raw[:60]!r})",
+                                file=file, field=PROVENANCE)
+            out[model] = [{k: item.get(k) for k in FIELDS} for item in items]
     return out
 
 
@@ -111,10 +116,7 @@ def merge_tables(tables: Sequence[ResponseTable], sources: Sequence[str] | None 
     `sources` names each table in messages (default: its report's source). Returns a new table whose
     `models` frame carries every source's provenance and whose report lists what was combined.
     """
-    if versions not in VERSIONS:
-        raise ConfigError(f"versions must be one of {', '.join(VERSIONS)}, got {versions!r}")
-    if labels not in LABELS:
-        raise ConfigError(f"labels must be one of {', '.join(LABELS)}, got {labels!r}")
+    check_merge_options(versions, labels)
     if len(tables) < 2:
         raise ConfigError(f"merge needs at least two tables, got {len(tables)}")
     names = list(sources) if sources is not None else [t.report.source or f"table {i + 1}"
@@ -133,7 +135,33 @@ def merge_tables(tables: Sequence[ResponseTable], sources: Sequence[str] | None 
                                         models=models, source=report.source, report=report)
     merged.report.notes.append(f"merged {len(tables)} tables: {merged.n_models} models x {merged.n_queries} "
                                "queries; provenance per model in the models column 'provenance'")
-    return note_case_twins(merged)
+    return _note_benchmark_case_twins(note_case_twins(merged))
+
+
+def _note_benchmark_case_twins(table: ResponseTable) -> ResponseTable:
+    """Note benchmark names that differ only in letter case (`MMLU` in one source, `mmlu` in another): they stay
+    two benchmarks, as names are case-sensitive, but a benchmark held out by one name would keep the other's
+    queries in training."""
+    names = pd.Series(table.benchmark_vocab.to_list(), dtype=object)
+    folded = names.str.casefold()
+    twins = folded.duplicated(keep=False).to_numpy()
+    if twins.any():
+        example = names[(folded == folded[twins].iloc[0]).to_numpy()].tolist()
+        groups = int(folded[twins].nunique())
+        table.report.notes.append(
+            f"benchmarks {' and '.join(repr(e) for e in example[:3])} differ only in letter case ({groups} such "
+            f"group{'s' if groups > 1 else ''}): kept as different benchmarks; if they are one, give it one name in "
+            "every source")
+    return table
+
+
+def check_merge_options(versions: str, labels: str) -> None:
+    """ConfigError naming the option unless `versions` is one of VERSIONS and `labels` one of LABELS (the CLI calls
+    it before reading any table)."""
+    if versions not in VERSIONS:
+        raise ConfigError(f"versions must be one of {', '.join(VERSIONS)}, got {versions!r}")
+    if labels not in LABELS:
+        raise ConfigError(f"labels must be one of {', '.join(LABELS)}, got {labels!r}")
 
 
 def _signature(item: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -242,8 +270,11 @@ def _queries(records: pd.DataFrame, names: list[str], report: ImportReport) -> p
     if clash.any():
         rows = pairs[clash].sort_values("query")
         a, b = rows.iloc[0], rows.iloc[1]
+        why = ("the two names differ only in letter case: spell the benchmark one way in both sources"
+               if str(a["benchmark"]).casefold() == str(b["benchmark"]).casefold()
+               else "two different items share an id")
         raise DataError(f"query {a['query']!r} is in benchmark {a['benchmark']!r} in {names[a['_src']]} but "
-                        f"{b['benchmark']!r} in {names[b['_src']]}: two different items share an id", field="query")
+                        f"{b['benchmark']!r} in {names[b['_src']]}: {why}", field="query")
     texts = records[records["text"].notna()].drop_duplicates(["query", "text"])
     differing = int(texts["query"].duplicated().sum())
     if differing:

@@ -13,7 +13,7 @@ import numpy as np
 
 from irtnet._io import write_json
 from irtnet.data.dataset import Dataset
-from irtnet.data.splits import QuerySplit, check_fractions, pair_subset, read_split_file
+from irtnet.data.splits import QuerySplit, check_fractions, pair_subset, part_sizes, read_split_file
 from irtnet.data.table import ResponseTable
 from irtnet.errors import DataError
 
@@ -30,7 +30,7 @@ def split_by_pair(table: ResponseTable, fractions: tuple[float, float, float], s
     resp = table.responses
     order = np.lexsort((resp["model"].astype(str).to_numpy(), resp["query"].astype(str).to_numpy()))
     perm = order[np.random.default_rng(seed).permutation(len(order))]
-    n_train, n_val = int(round(fractions[0] * len(perm))), int(round(fractions[1] * len(perm)))
+    n_train, n_val = part_sizes(len(perm), fractions)
     part = np.full(len(perm), 2, dtype=np.int8)
     part[perm[:n_train]], part[perm[n_train:n_train + n_val]] = 0, 1
     q = table.query_index()
@@ -38,14 +38,22 @@ def split_by_pair(table: ResponseTable, fractions: tuple[float, float, float], s
     has_train[q[part == 0]] = True
     part[~has_train[q]] = 0
     if not (part == 2).any():
-        single = int((np.bincount(q, minlength=table.n_queries) == 1).sum())
-        why = ("the table has one model, so each query has one pair, which stays in training" if table.n_models == 1
-               else f"{single} of the {table.n_queries} queries have one labelled model only, and a query keeps its "
-                    "pairs in training unless another model's pair of it is in training")
         raise DataError(f"the pair split {'/'.join(str(float(f)) for f in fractions)} of {len(perm)} pairs leaves no "
-                        f"test pair: {why}; a pair split needs queries answered by two models or more (or use a "
-                        "split by query)", field="split")
+                        f"test pair: {_why_no_test(table, fractions)}", field="split")
     return part
+
+
+def _why_no_test(table: ResponseTable, fractions: tuple[float, float, float]) -> str:
+    """Why a pair split left no test pair, and the remedy."""
+    if fractions[2] == 0:
+        return "the test fraction is 0; give the test part a fraction above 0"
+    if table.n_models == 1:
+        why = "the table has one model, so each query has one pair, which stays in training"
+    else:
+        single = int((np.bincount(table.query_index(), minlength=table.n_queries) == 1).sum())
+        why = (f"{single} of the {table.n_queries} queries have one labelled model only, and a query keeps its pairs "
+               "in training unless another model's pair of it is in training")
+    return f"{why}; a pair split needs queries answered by two models or more (or use a split by query)"
 
 
 def _pairs(table: ResponseTable) -> list[tuple[str, str]]:

@@ -155,10 +155,22 @@ def keep_twins_together(parts: list[list[str]], twins: dict[str, str]) -> tuple[
     return out, len(moved)
 
 
+def part_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int]:
+    """(training, validation) sizes of `n` items cut by `fractions`, each rounded; the test part is the rest.
+
+    A part given a zero fraction stays empty: with a zero test fraction, what rounding leaves over goes to
+    validation (to training where validation is 0 too), not to a test part nobody asked for; a leave-benchmarks-out
+    cut (TRAIN,VAL,0) thus keeps every query."""
+    n_train = min(n, int(round(fractions[0] * n)))
+    n_val = min(n - n_train, int(round(fractions[1] * n)))
+    if fractions[2] == 0:
+        n_train, n_val = (n_train, n - n_train) if fractions[1] > 0 else (n, 0)
+    return n_train, n_val
+
+
 def _cut(ids: np.ndarray, fractions: tuple[float, float, float], rng: np.random.Generator) -> list[np.ndarray]:
     perm = ids[rng.permutation(len(ids))]
-    n_train = int(round(fractions[0] * len(ids)))
-    n_val = int(round(fractions[1] * len(ids)))
+    n_train, n_val = part_sizes(len(ids), fractions)
     return [perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]]
 
 
@@ -200,6 +212,7 @@ def leave_benchmarks_out(
     no part: in training it would be a test text seen under another name, and it is not of a held-out benchmark.
     Such ids are listed in the split's params (`text_twins_left_out`)."""
     benchmarks = list(benchmarks)
+    _check_val_fraction(val_fraction)
     if not benchmarks:
         raise DataError("no benchmark to hold out: the list is empty", field="benchmark")
     unknown = [b for b in benchmarks if b not in table.benchmark_vocab]
@@ -276,6 +289,11 @@ def _check_kfold(k: int, val_fraction: float, n_queries: int) -> None:
         raise ConfigError(f"k (the number of folds) must be an integer of at least 2, got {k!r}")
     if k > n_queries:
         raise ConfigError(f"k = {k} folds is more than the {n_queries} queries: use k <= {n_queries}")
+    _check_val_fraction(val_fraction)
+
+
+def _check_val_fraction(val_fraction: float) -> None:
+    """ConfigError naming the field unless 0 <= val_fraction < 1 (a number, not NaN nor a boolean)."""
     try:
         ok = not isinstance(val_fraction, bool) and math.isfinite(float(val_fraction)) \
             and 0 <= float(val_fraction) < 1

@@ -26,6 +26,11 @@ class Vocab:
     __slots__ = ("kind", "_ids", "_index")
 
     def __init__(self, kind: str, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        missing = next((pos for pos, i in enumerate(ids)
+                        if i is None or i is pd.NA or (isinstance(i, float) and i != i)), None)
+        if missing is not None:  # str() would make it the id "None" or "nan"
+            raise DataError(f"missing {kind} id (position {missing + 1} of {len(ids)})", field=kind)
         ids = [str(i) for i in ids]
         index = pd.Index(ids, dtype=object)
         if not index.is_unique:
