@@ -232,6 +232,11 @@ def read_json(path: str | os.PathLike[str], expected: type[dict] | type[list] | 
     return value
 
 
+#: A carriage return left inside a line once \n split a text file: its lines end in CR alone (or a text holds one).
+LONE_CR = ("a carriage return (CR) inside the line: are the file's lines ended by CR alone (an old Mac text file)? "
+           "end them with LF or CRLF, one text per line")
+
+
 def brief(value: Any, width: int = 40, count: bool = False) -> str:
     """`repr(value)` as a message shows it: whole up to `width` characters, else cut to `width` with "..." (and,
     with `count`, the whole length: for texts that may be long)."""

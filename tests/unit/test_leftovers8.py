@@ -21,7 +21,7 @@ from irtnet.cli.main import app
 from irtnet.config import DataConfig
 from irtnet.data.importers.long import import_long
 from irtnet.data.synthetic import make_synthetic
-from irtnet.errors import CheckpointError, ConfigError
+from irtnet.errors import CheckpointError, ConfigError, DataError
 from irtnet.predictors.checkpoint import load_predictor
 from irtnet.predictors.spec import ModelSpec
 
@@ -159,3 +159,70 @@ def test_one_brief_shows_a_value_in_messages():
     assert brief("x" * 100) == "'" + "x" * 36 + "..." and len(brief("x" * 100)) == 40
     assert brief("x" * 100, 60, count=True) == "'" + "x" * 56 + "...(102 characters)"
     assert brief([1, 2]) == "[1, 2]"
+
+
+# ---------------------------------------------------------------- left by bug bash 8's data helper
+
+
+def test_held_out_models_refuses_a_count_that_is_no_whole_number_and_an_empty_or_repeated_list():
+    from irtnet.data.splits import held_out_models
+
+    table = make_synthetic(n_models=4, n_queries=20, n_benchmarks=1, dim=2, feature_dim=4, seed=0).table
+    for n_test in (True, 2.5, "2"):  # True counted as 1 model; 2.5 ended in a TypeError of numpy
+        with pytest.raises(ConfigError, match=r"n_test must be a whole number between 1 and 3, got "):
+            held_out_models(table, n_test=n_test)
+    with pytest.raises(ConfigError, match=r"no model to hold out \(the list is empty\)"):
+        held_out_models(table, models=[])  # was a split without a test model
+    first = table.model_vocab.ids[0]
+    with pytest.raises(ConfigError, match=rf"models: '{first}' is named twice"):
+        held_out_models(table, models=[first, first])
+    assert len(held_out_models(table, n_test=2).test_models) == 2
+
+
+def test_a_text_file_with_lines_ended_by_cr_alone_is_refused_naming_the_line(tmp_path):
+    from irtnet.data.encode_pool import read_texts
+
+    path = tmp_path / "mac.txt"
+    path.write_bytes(b"first text\rsecond text\r")  # was one text holding both, with their line ends
+    with pytest.raises(DataError, match=r"mac.txt, line 1: a carriage return \(CR\) inside the line"):
+        read_texts(path)
+    with pytest.raises(DataError, match=r"mac.txt, line 1: a carriage return \(CR\) inside the line"):
+        read_text_file(path)
+    path.write_bytes(b"first text\r\nsecond text\r\n")  # Windows line ends stay fine
+    assert read_texts(path) == (["first text", "second text"], 0)
+
+
+def read_text_file(path):
+    from irtnet.api.inputs import read_texts as api_read_texts
+
+    return api_read_texts(path)
+
+
+def test_a_damaged_cached_import_is_imported_again_not_an_error(tmp_path, caplog):
+    from irtnet.data.embeddings import cache_dir
+    from irtnet.data.provenance import imported_table
+
+    rows = [{"model": m, "query": f"q{i}", "correct": (i + j) % 2} for j, m in enumerate("ab") for i in range(4)]
+    source = _jsonl(tmp_path / "t.jsonl", rows)
+    first = imported_table("long", source, _MAP)
+    [cached] = (cache_dir() / "tables").glob("long-*.parquet")
+    cached.write_bytes(cached.read_bytes()[:100])  # cut short
+    with caplog.at_level("WARNING", logger="irtnet.data.provenance"):
+        again = imported_table("long", source, _MAP)
+    assert "is damaged" in caplog.text and "importing" in caplog.text
+    assert again.label_matrix().tolist() == first.label_matrix().tolist()
+
+
+def test_merging_versions_apart_names_a_table_that_records_no_version():
+    from irtnet.data.merge import entry, merge_tables, provenance_models
+    from irtnet.data.table import ResponseTable
+
+    def table(model, version, source):
+        rows = [{"model": model, "query": f"anli/{i}", "n_correct": 1.0, "n_trials": 1.0, "benchmark": "anli",
+                 "text": f"Q{i}"} for i in range(2)]
+        models = provenance_models({model: [entry(source, "anli", "lighteval", "0.13", version, None)]})
+        return ResponseTable.from_records(pd.DataFrame(rows), models=models, source=source)
+
+    merged = merge_tables([table("a", 0, "A"), table("b", 1, "B"), table("c", None, "C")], versions="rename")
+    assert set(merged.benchmark_vocab.ids) == {"anli", "anli@v0", "anli@v1"}
+    assert any("and 'anli' itself (C: no task version recorded)" in note for note in merged.report.notes)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from irtnet._io import read_json, unique_keys
+from irtnet._io import LONE_CR, read_json, unique_keys
 from irtnet.errors import DataError
 
 _TEXT_FIELDS = ("text", "query", "question", "prompt")
@@ -96,8 +96,11 @@ def _utf8_lines(path: Path) -> list[str]:
     at the start); a line that is not UTF-8 is an error naming it."""
     lines = []
     for number, line in enumerate(path.read_bytes().removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
+        line = line.removesuffix(b"\r")
+        if b"\r" in line:
+            raise DataError(LONE_CR, file=str(path), line=number)
         try:
-            lines.append(line.removesuffix(b"\r").decode("utf-8"))
+            lines.append(line.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line); a binary file?",
                             file=str(path), line=number) from exc

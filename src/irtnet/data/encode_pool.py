@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from irtnet._io import LONE_CR
 from irtnet.data.embedding_cache import SMALL_SHARD_ROWS, first_line
 from irtnet.errors import ConfigError, DataError, IrtnetError
 
@@ -400,6 +401,8 @@ def read_texts(path: str | Path, column: str = "text") -> tuple[list[str], int]:
         lines.pop()  # what follows the final newline
     texts, blank = [], 0
     for number, line in enumerate(lines, start=1):
+        if b"\r" in line.removesuffix(b"\r"):
+            raise DataError(LONE_CR, file=label, line=number)
         try:
             text = line.decode("utf-8").removesuffix("\r")
         except UnicodeDecodeError as exc:

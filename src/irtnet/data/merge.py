@@ -184,10 +184,13 @@ def _version_tags(entries: list[list[dict[str, Any]]], names: list[str], *, rena
                   report: ImportReport) -> dict[int, dict[str, str]]:
     """table index -> {benchmark: tag} for benchmarks whose task versions conflict across tables."""
     seen: dict[str, list[tuple[int, tuple[str | None, str | None]]]] = {}
+    bare: dict[str, set[int]] = {}  # benchmark -> tables holding it with no version or hash recorded
     for i, items in enumerate(entries):
         for item in items:
             sig = _signature(item)
-            if sig != (None, None) and (i, sig) not in seen.setdefault(item["benchmark"], []):
+            if sig == (None, None):
+                bare.setdefault(item["benchmark"], set()).add(i)
+            elif (i, sig) not in seen.setdefault(item["benchmark"], []):
                 seen[item["benchmark"]].append((i, sig))
     tags: dict[int, dict[str, str]] = {}
     for bench, found in seen.items():
@@ -201,8 +204,11 @@ def _version_tags(entries: list[list[dict[str, Any]]], names: list[str], *, rena
                             "(re-run one, or keep them apart with --versions rename)", field="benchmark")
         for k, sig in found:
             tags.setdefault(k, {})[bench] = _tag(sig)
+        untagged = sorted(bare.get(bench, set()) - {k for k, _ in found})
         report.notes.append(f"benchmark {bench!r} has several task versions; kept apart as "
-                            + ", ".join(f"{bench}@{_tag(sig)} ({names[k]})" for k, sig in found))
+                            + ", ".join(f"{bench}@{_tag(sig)} ({names[k]})" for k, sig in found)
+                            + "".join(f", and {bench!r} itself ({names[k]}: no task version recorded)"
+                                      for k in untagged))
     return tags
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ import pandas as pd
 from irtnet._version import __version__, source_fingerprint
 from irtnet.data.embeddings import cache_dir
 from irtnet.data.table import ResponseTable
+from irtnet.errors import DataError
+
+_log = logging.getLogger("irtnet.data.provenance")
 
 #: Package code that, when changed, invalidates a cached imported table.
 _IMPORT_CODE = ("data/importers", "data/table.py", "data/records.py")
@@ -91,6 +95,10 @@ def imported_table(format: str, path: str | Path, options: dict[str, Any] | None
         "files": [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in _source_files(path)],
         "code": source_fingerprint(*_IMPORT_CODE), "version": __version__}, default=str))[:24]
     cached = cache_dir() / "tables" / f"{format}-{key}.parquet"
-    if not cached.exists():
-        import_table(format, path, **options).to_parquet(cached)
+    if cached.exists():
+        try:
+            return ResponseTable.read_parquet(cached)
+        except DataError as exc:  # a cache file cut short or damaged is no reason to fail: the source is at hand
+            _log.warning("the cached import %s is damaged (%s); importing %s again", cached, exc, path)
+    import_table(format, path, **options).to_parquet(cached)
     return ResponseTable.read_parquet(cached)

@@ -271,11 +271,17 @@ def held_out_models(
     """Hold out `models` (strict) or `n_test` models drawn with `seed`."""
     all_models = np.array(table.model_vocab.to_list(), dtype=object)
     if models is not None:
+        if not models:
+            raise ConfigError("models: no model to hold out (the list is empty)")
+        repeated = sorted({m for m in models if list(models).count(m) > 1})
+        if repeated:
+            raise ConfigError(f"models: {repeated[0]!r} is named twice among the models to hold out")
         table.model_vocab.index(models)
         test = list(models)
     else:
-        if n_test is None or not 0 < n_test < len(all_models):
-            raise ConfigError(f"n_test must be between 1 and {len(all_models) - 1}, got {n_test}")
+        whole = not isinstance(n_test, bool) and isinstance(n_test, (int, np.integer))
+        if not whole or not 0 < n_test < len(all_models):
+            raise ConfigError(f"n_test must be a whole number between 1 and {len(all_models) - 1}, got {n_test!r}")
         test = sorted(np.random.default_rng(seed).choice(all_models, size=n_test, replace=False).tolist())
     train = [m for m in all_models if m not in set(test)]
     if not train:
