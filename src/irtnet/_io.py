@@ -31,6 +31,7 @@ import glob
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -231,6 +232,9 @@ def read_json(path: str | os.PathLike[str], expected: type[dict] | type[list] | 
         raise DataError(f"expected {expected_text}, got {json_kind(value)}", file=str(path))
     return value
 
+
+#: A name that is one safe file name (a dataset's, which names files of a comparison run's tables/).
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 #: A carriage return left inside a line once \n split a text file: its lines end in CR alone (or a text holds one).
 LONE_CR = ("a carriage return (CR) inside the line: are the file's lines ended by CR alone (an old Mac text file)? "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,7 +15,7 @@ import numpy as np
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt,
                       ValidationError, field_validator, model_validator)
 
-from irtnet._io import check_file_target
+from irtnet._io import FILE_NAME, check_file_target
 from irtnet._version import computing_parts, source_fingerprint
 from irtnet.config import MAX_SEED, deep_update, validate_fractions
 from irtnet.data.embeddings import DEFAULT_ENCODER, load_encoder, resolve_offline
@@ -27,7 +26,6 @@ from irtnet.predictors.spec import ModelSpec, brief, build_predictor, registered
 Setting = Literal["query", "pair"]
 
 
-_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _not_blank(name: str) -> str:
@@ -42,7 +40,7 @@ def _not_blank(name: str) -> str:
 
 
 def _file_name(name: str) -> str:
-    if not _FILE_NAME.fullmatch(name):
+    if not FILE_NAME.fullmatch(name):
         raise ValueError(f"a dataset name is part of file names: use letters, digits, '.', '_' and '-' only, "
                          f"starting with a letter or digit; got {name!r}")
     return name

@@ -105,6 +105,7 @@ def compare(
     quiet: Annotated[bool, Opt("--quiet", help="no per-cell lines or progress bars")] = False,
 ) -> None:
     """Fit and score models on datasets over seeds, every model on the same split; write tables."""
+    from irtnet.reporting.result_files import check_not_run_file
     from irtnet.reporting.results import results_document, write_tables
     from irtnet.api.compare import load_spec, run_comparison
     from irtnet.reporting.console import comparison_table
@@ -127,6 +128,7 @@ def compare(
         raise ConfigError("no run directory: give --out or `out` in the spec")
     names = _names(only_datasets, "--only-datasets"), _names(only_models, "--only-models")
     check_output_path(markdown)  # before the work, not after every cell is computed
+    check_not_run_file(markdown, [Path(spec.out)], "--markdown")  # its results.json is not replaced by the document
     meta: dict[str, Any] = {"command": _command()}
     if config:
         meta.update(spec_file=str(config), spec_sha256=hashlib.sha256(config.read_bytes()).hexdigest())
@@ -137,8 +139,10 @@ def compare(
     if markdown:
         write_text(markdown, results_document([spec.out], command=meta["command"]))
     errors = result.run["cells"]["error"]
-    console.print(f"wrote {spec.out}/results.json, tables/ and summary.md ({result.run['computed']} cells "
-                  f"computed, {result.run['from_cache']} from the cache, {errors} failed)")
+    computed = result.run["computed"]
+    cells = f"{computed} cell{'' if computed == 1 else 's'}"
+    console.print(f"wrote {spec.out}/results.json, tables/ and summary.md ({cells} computed, "
+                  f"{result.run['from_cache']} from the cache, {errors} failed)")
     if errors:
         err_console.print(f"error: {errors} cell(s) failed; each one's error is recorded in {spec.out}/results.json "
                           "(status \"error\") and shown in tables/ and summary.md; a rerun tries them again",
@@ -156,12 +160,13 @@ def results(
 ) -> None:
     """Rebuild the tables of comparison runs and write one results document (exact commands, data versions);
     --summary prints the README's summary table of each run (focus against the best other entry)."""
-    from irtnet.cli.common import check_output_path
+    from irtnet.reporting.result_files import check_not_run_file
     from irtnet.reporting.results import missing_stats_note, results_document, summary_tables, write_tables
 
     if output is None and not summary:
         raise ConfigError("nothing to do: give -o FILE (the results document), --summary, or both")
     check_output_path(output)
+    check_not_run_file(output, runs, "--output")
     tables = summary_tables(runs) if summary else None  # first: a run without stats.json stops before any write
     if output is not None:
         document = results_document(runs, command=_command())  # reads every run: a damaged one before any write

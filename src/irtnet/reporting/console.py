@@ -102,21 +102,26 @@ def cost_lines(result: dict[str, Any]) -> list[str]:
 
 
 def cell_line(cell: Any) -> str:
-    """One comparison cell: where, and its figures or its error."""
-    where = escape(f"{cell.dataset} {cell.setting} seed {cell.seed} {cell.label}")  # a line of Rich markup
+    """One comparison cell: where (its fold under cross-fitting), and its figures ("-" where undefined) or its
+    error."""
+    fold = "" if cell.fold is None else f" fold {cell.fold}"
+    where = escape(f"{cell.dataset} {cell.setting} seed {cell.seed}{fold} {cell.label}")  # a line of Rich markup
     if cell.status != "ok":
         return f"{where}: [red]{escape(str(cell.status))}[/] {escape((cell.error or '').splitlines()[0][:200])}"
     corr, rout = cell.result["correctness"], cell.result["routing"]
-    acc = f"acc {corr['overall']['accuracy']:.4f} auc {corr['overall']['auc']:.4f} " if corr else ""
+    acc = f"acc {_fmt(corr['overall']['accuracy'])} auc {_fmt(corr['overall']['auc'])} " if corr else ""
     source = "cached" if cell.cached else f"fit {cell.fit_seconds:.1f}s"
-    return f"{where}: {source} {acc}routing {rout['micro']:.4f}"
+    return f"{where}: {source} {acc}routing {_fmt(rout['micro'])}"
 
 
 def comparison_table(t: dict[str, Any]) -> Table:
     """A compact terminal view of one aggregated comparison table (the Markdown files have everything)."""
     from irtnet.reporting.results import fmt
 
-    table = _table(f"{t['dataset']} ({t['setting']} split, seeds {', '.join(map(str, t['seeds']))})",
+    seeds, folds = t["seeds"], t.get("folds") or []
+    over = f"seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, seeds))}" + (
+        f", {len(folds)} folds" if folds else "")
+    table = _table(f"{t['dataset']} ({t['setting']} split, {over})",
                    ["model", "accuracy", "AUC", "log loss", "routing micro", "gap closed"])
     for r in t["rows"]:
         if r.get("routing") is None:

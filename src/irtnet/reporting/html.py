@@ -223,13 +223,22 @@ def interpretation_section(report: Report, predictor: Any, data: Any, families: 
          F.ability_map(amap.coords, models, families, amap.explained),
          {"models": models, "families": families, "coords": amap.coords, "explained": amap.explained})
     _item_curves(sec, predictor, data, a, b, theta, labels)
-    top, bottom = I.discrimination_ranking(a, 10)
+    top, bottom = _most_and_least(a, 10)
     texts = data.table.queries["text"].tolist()
     for title, pos in (("Most discriminating queries", top), ("Least discriminating queries", bottom)):
         rows = I.query_table(data.queries.ids, texts, groups, a, b, pos)
         sec.tables.append(Table(title, ["query", "benchmark", "||a||", "b", "text"],
                                 [[r["query"], r["benchmark"], r["norm_a"], r["b"], r["text"]] for r in rows]))
     _fig(sec, "discrimination", "Distribution of ||a_q||.", F.discrimination_hist(np.linalg.norm(a, axis=1)))
+
+
+def _most_and_least(a: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the (up to) `n` most and `n` least discriminating queries, never the same query in both:
+    of fewer than 2n queries, the more discriminating half and the rest."""
+    from irtnet.tasks import interpret as I
+
+    top, bottom = I.discrimination_ranking(a, min(n, (len(a) + 1) // 2))
+    return top, bottom[:min(n, len(a) // 2)]
 
 
 def _item_curves(sec: Section, predictor: Any, data: Any, a: np.ndarray, b: np.ndarray, theta: np.ndarray,

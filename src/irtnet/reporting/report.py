@@ -161,6 +161,20 @@ def _check_evaluation_result(result: dict[str, Any], file: str, row: int) -> Non
                 isinstance(v, dict) and all(k in v for k in keys) for v in value.values())):
             raise bad("info", f"its {key} is not an object" + (" of objects" if keys is not None else "")
                       + (f" with {', '.join(keys)}" if keys else ""))
+    for name, d in (info.get("routed_differently") or {}).items():
+        _check_disagreement(name, d, bad)
+
+
+def _check_disagreement(name: str, d: dict[str, Any], bad: Any) -> None:
+    """One entry of `info.routed_differently` as the notes print it: n_differ a whole number; share and each
+    router's mean score there (a, b) numbers, null only where no query is routed differently."""
+    differ = d["n_differ"]
+    if isinstance(differ, bool) or not isinstance(differ, int):
+        raise bad("info", f"its routed_differently of {name!r}: n_differ is {json_kind(differ)}, not a whole number")
+    for key in ("share", "a", "b"):
+        if not _is_figure(d[key], null=not differ):
+            raise bad("info", f"its routed_differently of {name!r}: {key} is {json_kind(d[key])}, not a number"
+                              + (f" ({differ} queries are routed differently)" if differ else ""))
 
 
 def _task_doc(path: Path) -> dict[str, Any]:

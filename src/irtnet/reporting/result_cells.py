@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from irtnet._io import json_kind
+from irtnet._io import FILE_NAME, json_kind
 from irtnet.errors import DataError
 
 CORRECTNESS = ("accuracy", "auc", "log_loss", "brier", "ece")
@@ -90,6 +90,7 @@ def check_cells(results: dict[str, Any], file: str) -> None:
         raise DataError("no cells: a comparison run has one per dataset, setting, model entry and draw (damaged?)",
                         file=file, field="cells")
     names = {key: _spec_names(spec, key, file) for key in ("datasets", "models")}
+    _spec_seeds(spec, file)
     seen: dict[tuple[Any, ...], int] = {}
     references: dict[tuple[str, str], tuple[int, set[str]]] = {}
     for i, raw in enumerate(results["cells"]):
@@ -105,13 +106,40 @@ def check_cells(results: dict[str, Any], file: str) -> None:
 
 
 def _spec_names(spec: dict[str, Any], key: str, file: str) -> list[str]:
-    """The names of the spec's datasets or model entries (`key`), each entry an object with a string 'name'."""
+    """The names of the spec's datasets or model entries (`key`), each entry an object with a string 'name' that
+    no other entry has (its table or row would be shown twice); a dataset's name is one safe file name (it names
+    the files of tables/, which another name would put elsewhere)."""
+    names: list[str] = []
     for i, entry in enumerate(spec[key]):
         if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)):
             found = "an object without one" if isinstance(entry, dict) else json_kind(entry)
             raise DataError(f"expected an object with a 'name' (a string), got {found}", file=file,
                             field=f"spec.{key}[{i}]")
-    return [entry["name"] for entry in spec[key]]
+        name = entry["name"]
+        if key == "datasets" and not FILE_NAME.fullmatch(name):
+            raise DataError(f"{name!r}: a dataset's name names files (tables/): use letters, digits, '.', '_' and "
+                            "'-' only, starting with a letter or digit (damaged?)", file=file,
+                            field=f"spec.{key}[{i}].name")
+        _not_again(names, name, f"spec.{key}", file)
+        names.append(name)
+    return names
+
+
+def _spec_seeds(spec: dict[str, Any], file: str) -> None:
+    """The spec's seeds: whole numbers, each given once (the document lists them)."""
+    seen: list[int] = []
+    for i, seed in enumerate(spec["seeds"]):
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise DataError(f"{_found(seed)}, expected a whole number (damaged?)", file=file, field=f"spec.seeds[{i}]")
+        _not_again(seen, seed, "spec.seeds", file)
+        seen.append(seed)
+
+
+def _not_again(seen: list[Any], value: Any, field: str, file: str) -> None:
+    """A DataError naming `field`'s next item when `value` is one of the items before it (`seen`)."""
+    if value in seen:
+        raise DataError(f"{value!r} is given again (as {field}[{seen.index(value)}]): it would be shown twice "
+                        "(damaged?)", file=file, field=f"{field}[{len(seen)}]")
 
 
 def _check_cell(cell: _Cell, spec: dict[str, Any], names: dict[str, list[str]]) -> tuple[Any, ...]:

@@ -4,6 +4,7 @@ file and the field), with the figures written as null (how strict JSON writes a 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,12 +21,39 @@ _DATASET_FIELDS = (("fingerprint", str, "a string"), ("n_models", int, "a whole 
                    ("benchmarks", list, "a JSON list"))
 
 
+#: What `irtnet compare` and `write_tables` keep in a run directory: the files, and the folders of files.
+RUN_FILES = ("results.json", "stats.json", "summary.md")
+RUN_FOLDERS = ("tables", "cells", "splits", "datasets")
+
+
+def check_run_dir(run_dir: str | Path) -> None:
+    """A ConfigError where `run_dir` is a file, not the folder `irtnet compare` wrote."""
+    if Path(run_dir).is_file():
+        raise ConfigError(f"{run_dir} is a file, not a run directory: give the folder `irtnet compare` wrote (the "
+                          "one holding results.json)")
+
+
+def check_not_run_file(output: Path | None, run_dirs: list[Path], option: str) -> None:
+    """A ConfigError where `output` (the file of `option`) is one of the files of a run of `run_dirs` (results.json,
+    stats.json, summary.md, or one under its tables/, cells/, splits/ or datasets/), which writing it would
+    replace: a run's results destroyed by a document over them."""
+    if output is None:
+        return
+    target = output.resolve()
+    for run_dir in run_dirs:
+        run = Path(run_dir).resolve()
+        if target in [run / name for name in RUN_FILES] or any(run / f in target.parents for f in RUN_FOLDERS):
+            raise ConfigError(f"{option} {output} is a file of the run {run_dir}, which writing it would replace: "
+                              f"give a path outside the run's {', '.join(RUN_FILES)} and {'/, '.join(RUN_FOLDERS)}/")
+
+
 def read_results(run_dir: str | Path) -> dict[str, Any]:
     """A comparison run's results.json; a truncated one, or one without the fields the tables read
     (`_RESULTS_FIELDS`), is a DataError naming the file and the field; so is a damaged, repeated, foreign or
     missing cell (`result_cells.check_cells`: the field names the cell, `cells[i]...`). The cells' figures
     written as null (a NaN: JSON has none) are NaN again (`stored_result`), so the tables keep them among the
     values, as a fresh run's."""
+    check_run_dir(run_dir)
     path = Path(run_dir) / "results.json"
     if not path.exists():
         raise ConfigError(f"{run_dir}: no results.json here; run `irtnet compare` into this folder first")
@@ -66,9 +94,8 @@ def _check_records(results: dict[str, Any], file: str) -> None:
             if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool):
                 found = "missing" if key not in record else f"got {json_kind(record[key])}"
                 raise DataError(f"{found}, expected {what} (damaged?)", file=file, field=f"{field}.{key}")
-        if not isinstance(record.get("provenance", {}), dict):
-            raise DataError(f"got {json_kind(record['provenance'])}, expected a JSON object (damaged?)", file=file,
-                            field=f"{field}.provenance")
+        _check_provenance(record.get("provenance", {}), file, f"{field}.provenance")
+    _check_spec_text(results["spec"], file)
     entries = [m["name"] for m in results["spec"]["models"]]
     focus = results["spec"].get("focus")
     if focus is not None and focus not in entries:
@@ -78,6 +105,33 @@ def _check_records(results: dict[str, Any], file: str) -> None:
         if not isinstance(entry.get("params", {}), dict):
             raise DataError(f"got {json_kind(entry['params'])}, expected a JSON object (damaged?)", file=file,
                             field=f"spec.models[{i}].params")
+
+
+def _check_provenance(provenance: Any, file: str, field: str) -> None:
+    """A dataset's provenance as the Datasets table reads it: an object whose `files` (if given) is an object of
+    the source files' digests and whose `digest` and `commit` are strings (or null)."""
+    if not isinstance(provenance, dict):
+        raise DataError(f"got {json_kind(provenance)}, expected a JSON object (damaged?)", file=file, field=field)
+    if not isinstance(provenance.get("files", {}), dict):
+        raise DataError(f"got {json_kind(provenance['files'])}, expected a JSON object (each source file's sha256; "
+                        "damaged?)", file=file, field=f"{field}.files")
+    for key in ("digest", "commit"):
+        if not isinstance(provenance.get(key, ""), (str, type(None))):
+            raise DataError(f"got {json_kind(provenance[key])}, expected a string or null (damaged?)", file=file,
+                            field=f"{field}.{key}")
+
+
+def _check_spec_text(spec: dict[str, Any], file: str) -> None:
+    """What the document prints of the spec beside its names: the split's three fractions (numbers), the title
+    and the description (strings, or null)."""
+    fractions = spec["fractions"]
+    if len(fractions) != 3 or not all(isinstance(f, (int, float)) and not isinstance(f, bool) for f in fractions):
+        raise DataError(f"got {json.dumps(fractions)}, expected three numbers (the train, validation and test "
+                        "fractions; damaged?)", file=file, field="spec.fractions")
+    for key in ("title", "description"):
+        if not isinstance(spec.get(key), (str, type(None))):
+            raise DataError(f"got {json_kind(spec[key])}, expected a string or null (damaged?)", file=file,
+                            field=f"spec.{key}")
 
 
 def _stored_cell(cell: dict[str, Any]) -> dict[str, Any]:
@@ -157,9 +211,12 @@ def _check_paired(table: dict[str, Any], where: _Where) -> None:
         if row.get("routing_disagreement") is not None:
             d = where.need(row, "routing_disagreement", f"rows.{label}.routing_disagreement", (dict,),
                            "a JSON object")
-            where.need(d, "n_differ", f"rows.{label}.routing_disagreement.n_differ", (int,), "a whole number")
-            for key in ("share", "a", "b"):
-                where.need(d, key, f"rows.{label}.routing_disagreement.{key}", _NUMBER, "a number", null=True)
+            differ = where.need(d, "n_differ", f"rows.{label}.routing_disagreement.n_differ", (int,),
+                                "a whole number")
+            for key in ("share", "a", "b"):  # null only where no query is routed differently: no mean score there
+                where.need(d, key, f"rows.{label}.routing_disagreement.{key}", _NUMBER,
+                           f"a number{' (' + str(differ) + ' queries are routed differently)' if differ else ''}",
+                           null=not differ)
     best = where.need(table, "best_other", "best_other", (dict,), "a JSON object (the best other entry per metric)")
     for metric in best:
         _check_metric(best, metric, f"best_other.{metric}", where)

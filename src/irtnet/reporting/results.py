@@ -26,7 +26,7 @@ from irtnet._io import write_json, write_text
 from irtnet.errors import ConfigError
 from irtnet.reporting.paired import LEFT_OUT_MARK, left_out_notes, md_cell, paired_markdown, verdict_summary
 from irtnet.reporting.result_cells import CORRECTNESS, ROUTING
-from irtnet.reporting.result_files import missing_stats_note, read_results, read_stats
+from irtnet.reporting.result_files import check_run_dir, missing_stats_note, read_results, read_stats
 from irtnet.tasks.routing import references_no_result
 
 _LOWER_IS_BETTER = {"log_loss", "brier", "ece"}
@@ -104,6 +104,7 @@ def _row(entry: dict[str, Any], cells: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [c for c in cells if c["status"] == "ok"]
     row: dict[str, Any] = {"label": entry["name"], "model": entry.get("model") or entry["name"],
                            "status": _status(cells), "n_ok": len(ok), "n_seeds": len(cells),
+                           "unit": "split" if any(c.get("fold") is not None for c in cells) else "seed",
                            "errors": {_draw(c): c["error"] for c in cells if c["status"] != "ok"}}
     if not ok:
         return row
@@ -128,11 +129,15 @@ def _draw(cell: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------- markdown
 def fmt(s: dict[str, Any] | None, digits: int = 4) -> str:
-    """'mean ± std' ('mean' for one seed, '-' for none)."""
+    """'mean ± std' ('mean' for one seed, '-' for none); a mean over fewer values than were scored (the others
+    undefined: an AUC on a split with one class) says how many it is over, '0.8000 (1 of 2 defined)', never passes
+    for the mean over every seed the table names."""
     if not s or s.get("mean") is None:
         return "-"
     text = f"{s['mean']:.{digits}f}"
-    return text + (f" ± {s['std']:.{digits}f}" if s.get("std") is not None else "")
+    text += f" ± {s['std']:.{digits}f}" if s.get("std") is not None else ""
+    n, scored = s.get("n"), len(s.get("values") or ())
+    return text + (f" ({n} of {scored} defined)" if n is not None and n < scored else "")
 
 
 def _mean(s: dict[str, Any] | None, digits: int = 3) -> str:
@@ -158,7 +163,10 @@ def _cell_text(row: dict[str, Any], group: str, metric: str, best: float | None,
 
 
 def _label(row: dict[str, Any]) -> str:
-    suffix = f" ({row['n_ok']}/{row['n_seeds']} seeds)" if row["status"] == "partial" else ""
+    """The entry's label; a partial one with its scored draws: '(1/2 seeds)', or '(3/4 splits)' under
+    cross-fitting, where each cell is one fold of a seed."""
+    unit = row.get("unit", "seed")
+    suffix = f" ({row['n_ok']}/{row['n_seeds']} {unit}s)" if row["status"] == "partial" else ""
     return f"{row['label']}{suffix}"
 
 
@@ -219,11 +227,13 @@ def table_markdown(t: dict[str, Any], stats: dict[tuple[str, str], dict[str, Any
              "text": "text only: split by query, the test queries' benchmark names hidden"}[t["setting"]]
     over = (f"{len(folds)} folds (each query tested once) x {n_seeds} seed{'s' if n_seeds > 1 else ''}" if folds
             else f"{n_seeds} seed{'s' if n_seeds > 1 else ''}")
-    parts = [f"### {t['dataset']}: {split}",
-             f"Mean ± sample std over {over} ({', '.join(map(str, t['seeds']))}); "
-             f"best mean in bold. Test set per {'fold' if folds else 'seed'}: {fmt(test['n_queries'], 0)} queries, "
+    sizes = (f"Test set per {'fold' if folds else 'seed'}: {fmt(test['n_queries'], 0)} queries, "
              f"{fmt(test['n_pairs'], 0)} labelled pairs. Routing mode '{t['routing_mode']}': "
-             f"{fmt(test['routed_queries'], 0)} queries routed, {fmt(test['excluded_queries'], 0)} left out.",
+             f"{fmt(test['routed_queries'], 0)} queries routed, {fmt(test['excluded_queries'], 0)} left out."
+             if t["routing_mode"] is not None else  # no scored cell: no test set, no routing mode to name
+             "No cell of this table was scored: each entry's row says why.")
+    parts = [f"### {t['dataset']}: {split}",
+             f"Mean ± sample std over {over} ({', '.join(map(str, t['seeds']))}); best mean in bold. {sizes}",
              "**Correctness**", correctness_markdown(t["rows"]),
              "**Routing** (gap closed = (micro - best single) / (oracle - best single))"
              + (f": {t['routing_caveat']}" if t.get("routing_caveat") else ""),
@@ -237,6 +247,51 @@ def table_markdown(t: dict[str, Any], stats: dict[tuple[str, str], dict[str, Any
     return "\n\n".join(parts) + "\n"
 
 
+# ------------------------------------------------------------------------------- paired statistics
+def focus_entry(spec: dict[str, Any]) -> str:
+    """The run's focus entry: the spec's `focus`, or its first model entry (as `irtnet compare` picks it)."""
+    return spec.get("focus") or spec["models"][0]["name"]
+
+
+def paired_stats(run_dir: str | Path, results: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The run's paired statistics (`read_stats`), in the run's order, with a table for each (dataset, setting)
+    with paired statistics (query, text) that has cells but none in stats.json: `irtnet compare` writes none where
+    the focus entry has nothing scored to pair (every cell failed, none run yet, none in the setting). Such a
+    table is `unavailable`, with why, so that the Verdicts, the Paired differences and the README summary show
+    its row as n/a instead of leaving it out. Without stats.json: {} (`missing_stats_note` says so)."""
+    stats = read_stats(run_dir, results)
+    if missing_stats_note(run_dir):
+        return stats
+    focus, out = focus_entry(results["spec"]), {}
+    for ds in results["spec"]["datasets"]:
+        for setting in _SETTINGS:
+            key = (ds["name"], setting)
+            cells = [c for c in results["cells"] if (c["dataset"], c["setting"]) == key]
+            if key in stats:
+                out[key] = stats[key]
+            elif cells:
+                out[key] = {"dataset": key[0], "setting": setting, "focus": focus, "units": 0, "n_queries": 0,
+                            "rows": {}, "best_other": {}, "unavailable": _not_paired(focus, cells)}
+    return out
+
+
+def _not_paired(focus: str, cells: list[dict[str, Any]]) -> str:
+    """Why a (dataset, setting) with `cells` has no paired statistics of `focus`, from the focus entry's cells."""
+    mine = [c for c in cells if c["label"] == focus]
+    statuses = {c["status"] for c in mine}
+    if not mine:
+        return f"{focus} has no cell in this setting"
+    if "ok" in statuses:
+        return (f"stats.json has no paired statistics of {focus} here (its stored predictions were missing?); rerun "
+                "`irtnet compare` into this folder")
+    if "error" in statuses:
+        message = next(c["error"] for c in mine if c["status"] == "error") or ""
+        return f"{focus} was not scored here: error: {message.splitlines()[0][:160] if message else 'no message'}"
+    if "pending" in statuses:
+        return f"{focus} was not scored here: not run yet"
+    return f"{focus} is n/a here: {mine[0]['error'] or 'n/a'}"
+
+
 # ------------------------------------------------------------------------------------------- files
 def write_tables(run_dir: str | Path) -> list[dict[str, Any]]:
     """Aggregate the run's cells and write tables/*.json, tables/*.md and summary.md; returns the tables. The
@@ -245,7 +300,7 @@ def write_tables(run_dir: str | Path) -> list[dict[str, Any]]:
     run_dir = Path(run_dir)
     results = read_results(run_dir)
     tables = aggregate(results)
-    stats = read_stats(run_dir, results)
+    stats = paired_stats(run_dir, results)
     written = set()
     for t in tables:
         stem = run_dir / "tables" / f"{t['dataset']}-{t['setting']}"
@@ -263,6 +318,11 @@ def write_tables(run_dir: str | Path) -> list[dict[str, Any]]:
 _TABLE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*-(query|text|pair)\.(json|md)")
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 file', '2 files': a count with its noun, plural where it is not one."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _short(h: str | None, n: int = 12) -> str:
     return f"`{h[:n]}`" if h else "-"
 
@@ -275,7 +335,7 @@ def datasets_markdown(datasets: dict[str, Any]) -> str:
         if d.get("options"):
             source += f" {json.dumps(d['options'])}"
         n_files = len(prov.get("files", {}))
-        files = f"{n_files} files, digest {_short(prov.get('digest'))}" if n_files else "-"
+        files = f"{_count(n_files, 'file')}, digest {_short(prov.get('digest'))}" if n_files else "-"
         rows.append([name, source, _short(prov.get("commit"), 40), files, _short(d["fingerprint"]),
                      f"{d['n_models']} × {d['n_queries']}", f"{d['n_pairs']:,}", str(len(d["benchmarks"]))])
     return _md(["dataset", "source", "SOURCE.md commit", "source files (sha256)", "table fingerprint",
@@ -322,7 +382,7 @@ def run_markdown(results: dict[str, Any], run_dir: str | Path, tables: list[dict
     parts = ["\n".join(x for x in lines if x.strip()), f"{h}# Datasets (versions)",
              datasets_markdown(results["datasets"]),
              f"{h}# Model entries", models_markdown(spec)]
-    stats, note = read_stats(run_dir, results), missing_stats_note(run_dir)
+    stats, note = paired_stats(run_dir, results), missing_stats_note(run_dir)
     if stats:
         parts += [f"{h}# Verdicts", verdict_summary(list(stats.values()))]
     elif note:
@@ -381,12 +441,13 @@ def summary_markdown(run_dir: str | Path) -> str:
     tables (3 decimals), the pick and the verdict from stats.json; 'n/a (reason)' where the focus is n/a. A row
     whose best other entry was picked with an entry left out (stats.json's `left_out`: no predictions on a split)
     is marked, and a note under the table names the entry and the splits."""
+    check_run_dir(run_dir)
     if not (Path(run_dir) / "stats.json").exists():
         raise ConfigError(f"{run_dir}: no stats.json here; rerun `irtnet compare` into this folder for the verdicts")
     results = read_results(run_dir)
-    stats = read_stats(run_dir, results)
+    stats = paired_stats(run_dir, results)
     tables = {(t["dataset"], t["setting"]): {r["label"]: r for r in t["rows"]} for t in aggregate(results)}
-    focus = next(iter(stats.values()))["focus"] if stats else "focus"
+    focus = focus_entry(results["spec"])
     out, last = [], None
     for (dataset, setting), p in stats.items():
         if p.get("unavailable"):
