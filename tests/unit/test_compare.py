@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from irtnet import _io
 from irtnet.cli.main import app
 from irtnet.data.provenance import table_fingerprint
 from irtnet.data.synthetic import make_synthetic
@@ -586,9 +587,10 @@ def test_cli_results_summary_prints_the_tables_with_or_without_the_document(tmp_
     res = runner.invoke(app, ["results", str(summary_run), "--summary"])
     assert res.exit_code == 0, res.output
     assert res.stdout == summary_markdown(summary_run) + "\n"
-    res = runner.invoke(app, ["results", str(summary_run), str(summary_run), "-o", str(tmp_path / "r.md"), "--summary"])
+    twin = shutil.copytree(summary_run, tmp_path / "twin")  # two runs (the same run twice is refused)
+    res = runner.invoke(app, ["results", str(summary_run), str(twin), "-o", str(tmp_path / "r.md"), "--summary"])
     assert res.exit_code == 0, res.output
-    assert res.stdout == summary_markdown(summary_run) + "\n\n" + summary_markdown(summary_run) + "\n"
+    assert res.stdout == summary_markdown(summary_run) + "\n\n" + summary_markdown(twin) + "\n"
     assert (tmp_path / "r.md").read_text().startswith("# Results") and "wrote" in res.stderr
     res = runner.invoke(app, ["results", str(summary_run)])
     assert res.exit_code == 2 and "give -o FILE" in res.output
@@ -660,3 +662,31 @@ def test_the_verdicts_give_the_focus_entrys_ece_over_the_pooled_test_queries(sum
         p = np.concatenate([f[key].ravel() for f in parts])
         seen = ~np.isnan(y)
         assert len(cells) == 2 and rows[("syn", name)][-1] == f"{ece(p[seen], y[seen]):.4f}"
+
+
+def test_cli_results_refuses_a_run_given_twice_and_writes_every_file_or_none(tmp_path, summary_run, monkeypatch):
+    """Left by bug bash 8: a run given twice put its tables into the document twice; the runs' tables/ and the
+    document were separate writes, so a failure midway left one run's tables new and the document old."""
+    runner = CliRunner()
+    res = runner.invoke(app, ["results", str(summary_run), str(summary_run) + "/", "-o", str(tmp_path / "r.md")])
+    assert res.exit_code == 2 and "the run is given twice" in res.output and not (tmp_path / "r.md").exists()
+    run = shutil.copytree(summary_run, tmp_path / "run")
+    summary = (run / "summary.md").read_text()
+    (run / "summary.md").write_text("old")
+    real = _io.atomic_path
+    calls = []
+
+    def fail_on_the_summary(path):  # the document's temporary file is written before, the tables' after it
+        calls.append(Path(path).name)
+        if Path(path).name == "summary.md":
+            raise OSError("disk full")
+        return real(path)
+
+    monkeypatch.setattr(_io, "atomic_path", fail_on_the_summary)
+    with pytest.raises(OSError, match="disk full"):
+        runner.invoke(app, ["results", str(run), "-o", str(tmp_path / "r.md")], catch_exceptions=False)
+    assert calls[0] == "r.md" and not (tmp_path / "r.md").exists() and (run / "summary.md").read_text() == "old"
+    monkeypatch.setattr(_io, "atomic_path", real)
+    res = runner.invoke(app, ["results", str(run), "-o", str(tmp_path / "r.md")])
+    assert res.exit_code == 0 and (run / "summary.md").read_text().startswith(summary.splitlines()[0])
+    assert (run / "summary.md").read_text() != "old" and (tmp_path / "r.md").read_text().startswith("# Results")

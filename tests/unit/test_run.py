@@ -123,7 +123,8 @@ def test_a_changed_table_is_refused(tmp_path):
     synth = make_synthetic(n_models=4, n_queries=120, n_benchmarks=2, dim=2, feature_dim=6, seed=0).table
     synth.to_parquet(path)
     run = train_run(_spec(path), tmp_path / "run", progress=False)
-    synth.responses.loc[0, "label"] = 1 - synth.responses.loc[0, "label"]
+    flipped = 1 - synth.responses.loc[0, "label"]  # a label and its counts changed together: a valid table
+    synth.responses.loc[0, ["label", "n_correct", "n_trials"]] = [flipped, float(flipped), 1.0]
     synth.to_parquet(path)
     with pytest.raises(DataError, match="table changed since this run was trained"):
         api.evaluate_run(run.path)

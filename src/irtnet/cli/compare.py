@@ -150,6 +150,16 @@ def compare(
         raise typer.Exit(code=2)
 
 
+def _refuse_repeated_runs(runs: list[Path]) -> None:
+    """A run given twice would put its tables into the document twice."""
+    seen: dict[Path, Path] = {}
+    for run in runs:
+        key = run.resolve()
+        if key in seen:
+            raise ConfigError(f"{run}: the run is given twice (as {seen[key]} before); give each run once")
+        seen[key] = run
+
+
 @friendly_errors
 def results(
     runs: Annotated[list[Path], typer.Argument(help="run directories written by `irtnet compare`")],
@@ -161,18 +171,22 @@ def results(
     """Rebuild the tables of comparison runs and write one results document (exact commands, data versions);
     --summary prints the README's summary table of each run (focus against the best other entry)."""
     from irtnet.reporting.result_files import check_not_run_file
-    from irtnet.reporting.results import missing_stats_note, results_document, summary_tables, write_tables
+    from irtnet._io import write_together
+    from irtnet.reporting.results import (
+        missing_stats_note, remove_files, results_document, summary_tables, table_files,
+    )
 
     if output is None and not summary:
         raise ConfigError("nothing to do: give -o FILE (the results document), --summary, or both")
+    _refuse_repeated_runs(runs)
     check_output_path(output)
     check_not_run_file(output, runs, "--output")
     tables = summary_tables(runs) if summary else None  # first: a run without stats.json stops before any write
     if output is not None:
         document = results_document(runs, command=_command())  # reads every run: a damaged one before any write
-        for run in runs:
-            write_tables(run)
-        write_text(output, document)
+        parts = [table_files(run) for run in runs]
+        write_together([f for files, _, _ in parts for f in files] + [(output, document)])  # all, or none
+        remove_files([old for _, stale, _ in parts for old in stale])
         shown = err_console if summary else console  # stdout: only the tables
         for note in filter(None, map(missing_stats_note, runs)):
             shown.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)

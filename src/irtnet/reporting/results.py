@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from irtnet._io import write_json, write_text
+from irtnet._io import json_text, write_together
 from irtnet.errors import ConfigError
 from irtnet.reporting.paired import LEFT_OUT_MARK, left_out_notes, md_cell, paired_markdown, verdict_summary
 from irtnet.reporting.result_cells import CORRECTNESS, ROUTING
@@ -294,24 +294,39 @@ def _not_paired(focus: str, cells: list[dict[str, Any]]) -> str:
 
 # ------------------------------------------------------------------------------------------- files
 def write_tables(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Aggregate the run's cells and write tables/*.json, tables/*.md and summary.md; returns the tables. The
-    table files of an earlier run into the folder that this one has not (a dataset renamed or left out, a setting
-    no entry has now) are removed, so that tables/ never shows an old table beside the new ones."""
+    """Aggregate the run's cells and write tables/*.json, tables/*.md and summary.md as one change
+    (`table_files`); returns the tables."""
+    files, stale, tables = table_files(run_dir)
+    write_together(files)
+    remove_files(stale)
+    return tables
+
+
+def table_files(run_dir: str | Path) -> tuple[list[tuple[Path, str]], list[Path], list[dict[str, Any]]]:
+    """(the files `write_tables` writes, with their texts: tables/<dataset>-<setting>.json and .md, then
+    summary.md; the table files of an earlier run into the folder that this one has not, to remove (a dataset
+    renamed or left out, a setting no entry has now: tables/ never shows an old table beside the new ones); the
+    tables)."""
     run_dir = Path(run_dir)
     results = read_results(run_dir)
     tables = aggregate(results)
     stats = paired_stats(run_dir, results)
-    written = set()
+    files: list[tuple[Path, str]] = []
     for t in tables:
         stem = run_dir / "tables" / f"{t['dataset']}-{t['setting']}"
-        write_json(stem.with_suffix(".json"), t)
-        write_text(stem.with_suffix(".md"), table_markdown(t, stats))
-        written |= {stem.with_suffix(".json").name, stem.with_suffix(".md").name}
-    for old in (run_dir / "tables").iterdir() if (run_dir / "tables").is_dir() else ():
-        if old.name not in written and _TABLE_FILE.fullmatch(old.name) and old.is_file():
-            old.unlink()
-    write_text(run_dir / "summary.md", run_markdown(results, run_dir, tables, level=1))
-    return tables
+        files += [(stem.with_suffix(".json"), json_text(t)), (stem.with_suffix(".md"), table_markdown(t, stats))]
+    written = {path.name for path, _ in files}
+    folder = run_dir / "tables"
+    stale = [old for old in (folder.iterdir() if folder.is_dir() else ())
+             if old.name not in written and _TABLE_FILE.fullmatch(old.name) and old.is_file()]
+    files.append((run_dir / "summary.md", run_markdown(results, run_dir, tables, level=1)))
+    return files, stale, tables
+
+
+def remove_files(paths: list[Path]) -> None:
+    """Remove `paths` (old table files), where they still exist."""
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 #: The name of a table file `write_tables` writes: <dataset>-<setting>.json or .md.
