@@ -124,7 +124,7 @@ def test_a_changed_table_is_refused(tmp_path):
     synth.to_parquet(path)
     run = train_run(_spec(path), tmp_path / "run", progress=False)
     flipped = 1 - synth.responses.loc[0, "label"]  # a label and its counts changed together: a valid table
-    synth.responses.loc[0, ["label", "n_correct", "n_trials"]] = [flipped, float(flipped), 1.0]
+    synth.responses.loc[0, ["label", "n_correct", "n_trials", "score"]] = [flipped, float(flipped), 1.0, float(flipped)]
     synth.to_parquet(path)
     with pytest.raises(DataError, match="table changed since this run was trained"):
         api.evaluate_run(run.path)
