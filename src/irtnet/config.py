@@ -171,6 +171,8 @@ def validate_fractions(value: tuple[float, float, float], need_test: bool = Fals
 def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     """Train / validation / test fractions: three finite non-negative numbers summing to 1 (within 1e-6),
     the training one positive. Returns them as a tuple of floats; ConfigError naming the problem otherwise."""
+    if isinstance(fractions, (str, bytes)):  # never its characters: "100" is not (1, 0, 0)
+        raise ConfigError(f"split fractions must be three numbers (train, val, test), got {fractions!r}")
     try:
         values = tuple(float(f) for f in fractions)
     except (TypeError, ValueError):
@@ -202,16 +204,20 @@ def check_holdout_fractions(fractions: Sequence[float], option: str = "--split")
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A JSON or TOML (named .toml) file as a dict (errors name the file; a key given twice in one table or object
-    is one, in JSON as in TOML, never the last value silently winning; a YAML file is refused by its name)."""
+    is one, in JSON as in TOML, never the last value silently winning; a YAML file is refused by its name; the
+    suffixes in any case: .toml, .TOML)."""
     path = Path(path)
     if path.suffix.lower() in (".yaml", ".yml"):
         raise ConfigError(f"{path}: a YAML file; only JSON and TOML config files are read (TOML named .toml)")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # (a byte-order mark, as some editors write, is skipped)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); JSON and TOML "
+                          "config files are UTF-8 text") from None
     try:
-        value = tomllib.loads(text) if path.suffix == ".toml" else json.loads(
+        value = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(
             text, object_pairs_hook=unique_keys(str(path)))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc

@@ -28,7 +28,8 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from irtnet.config import (  # DEFAULT_PRESET: defined there (cheap for the CLI)
-    DEFAULT_PRESET, MAX_SEED, RefusedAsConfigError, StrictConfig, deep_update, expect, validation_brief as brief,
+    DEFAULT_PRESET, MAX_SEED, RefusedAsConfigError, StrictConfig, deep_update, expect, python_scalar,
+    validation_brief as brief,
 )
 from irtnet.errors import ConfigError
 from irtnet.predictors.base import REGISTRY, Router
@@ -93,10 +94,7 @@ def _resolve_irtnet(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
     extra = sorted(set(spec.params) - {"config", "train"})
     if extra:
         raise ConfigError(f"IrtNet parameters are `config` and `train`; unknown: {', '.join(extra)}")
-    config, train = spec.params.get("config") or {}, spec.params.get("train") or {}
-    if not isinstance(config, dict) or not isinstance(train, dict):
-        raise ConfigError("IrtNet's `params.config` and `params.train` must be tables of overrides "
-                          "(name the architecture with `preset`)")
+    config, train = (_overrides_table(spec.params, name) for name in ("config", "train"))
     preset = spec.preset or DEFAULT_PRESET
     if preset not in PRESETS:
         raise ConfigError(f"unknown IrtNet preset {preset!r}; presets: {', '.join(sorted(PRESETS))}")
@@ -110,8 +108,41 @@ def _resolve_irtnet(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
     return preset, {"config": full.model_dump(), "train": tcfg.model_dump()}
 
 
+def _overrides_table(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """IrtNet's `params.<name>` (`config` or `train`): a table of overrides ({} where absent or None). No value
+    of `config` may be None: it is merged into the preset, where a null would be dropped and the preset's value
+    silently kept (`train` is validated as given, so a None there is checked by `TrainConfig`)."""
+    table = params.get(name)
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise ConfigError(f"IrtNet's `params.{name}` must be a table of overrides, got {type(table).__name__} "
+                          f"{table!r} (name the architecture with `preset`)")
+    null = _null_key(table) if name == "config" else None
+    if null is not None:
+        raise ConfigError(f"IrtNet's params.{name}.{null} is null: give a value, or leave it out to keep the "
+                          "preset's")
+    return table
+
+
+def _null_key(table: dict[str, Any]) -> str | None:
+    """The dotted path of the first None in the nested `table`, or None."""
+    for key, value in table.items():
+        if value is None:
+            return str(key)
+        inner = _null_key(value) if isinstance(value, dict) else None
+        if inner is not None:
+            return f"{key}.{inner}"
+    return None
+
+
 def _one_seed(spec: ModelSpec, name: str, value: Any) -> None:
-    """Refuse a seed in the params (`params.NAME = value`) that is not the spec's `seed`."""
+    """Refuse a seed in the params (`params.NAME = value`) that is not the spec's `seed`, or not a whole number
+    (`true` or `1.0` is not the seed 1, as `seed` itself refuses them)."""
+    value = python_scalar(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"params.{name}: a seed is a whole number, got {type(value).__name__} {value!r}; give "
+                          "the seed once, as `seed`")
     if value != spec.seed:
         whose = "" if is_irtnet(spec.model) else f" for {spec.model!r}"
         raise ConfigError(f"two seeds{whose}: params.{name} = {value} and seed = {spec.seed}; give the seed once, "
@@ -138,8 +169,8 @@ def _resolve_constructor(spec: ModelSpec) -> dict[str, Any]:
             if p.name in spec.params:
                 _one_seed(spec, p.name, spec.params[p.name])
             out[p.name] = spec.seed
-        elif p.name in spec.params:
-            out[p.name] = spec.params[p.name]
+        elif p.name in spec.params:  # a numpy number (from a numpy grid) as the Python number it holds
+            out[p.name] = python_scalar(spec.params[p.name])
         elif p.default is not inspect.Parameter.empty:
             out[p.name] = p.default
         else:

@@ -119,6 +119,8 @@ class NetEstimator(ABC):
         self.models_ = train_data.table.model_vocab
         self.encoder_ = train_data.queries.encoder
         self.d_in_ = int(train_data.queries.vectors.shape[1])
+        if val is not None:
+            self._check_validation(val)
         arrays = build_arrays(train_data, self.models_, None, cfg.target)
         val_arrays = build_arrays(val, self.models_, None, cfg.target) if val is not None else None
         with torch.random.fork_rng(devices=[]):
@@ -127,6 +129,18 @@ class NetEstimator(ABC):
             trainable, arrays = self._trainable(self.module_, arrays)
             self.result_: TrainResult = train(trainable, arrays, val_arrays, len(self.models_), cfg)
         self.module_.eval()
+
+    def _check_validation(self, val: Dataset) -> None:
+        """DataError unless the validation data's vectors are the training data's kind (dimension, encoder) and its
+        models are among the training models: checked before training, not a torch error at the first validation."""
+        try:
+            query_vectors(val.queries, self.d_in_, self.encoder_, self.name)
+        except DataError as exc:
+            raise DataError(f"the validation data: {exc.reason}", field=exc.field) from None
+        unknown = sorted(set(val.table.model_vocab.ids) - set(self.models_.ids))
+        if unknown:
+            raise DataError(f"the validation data has {len(unknown)} model(s) without a training label (first: "
+                            f"{unknown[:3]}); {self.name} learns only the training data's models", field="model")
 
     @torch.no_grad()
     def _forward(self, queries: Queries) -> Any:

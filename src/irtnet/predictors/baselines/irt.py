@@ -35,7 +35,7 @@ from irtnet.errors import ConfigError, DataError
 from irtnet.numeric import irt_probability
 from irtnet.predictors.base import Predictor, register
 from irtnet.predictors.baselines._common import get_params
-from irtnet.predictors.baselines.irt_fit import IrtFit, check_pairs
+from irtnet.predictors.baselines.irt_fit import IrtFit, check_options, check_pairs
 from irtnet.predictors.baselines.irt_newton import fit_2pl_newton
 from irtnet.predictors.state import check_params, check_shapes, check_vocab, tensor_mismatch
 
@@ -67,12 +67,15 @@ def fit_irt(model_idx: np.ndarray, item_idx: np.ndarray, y: np.ndarray, n_models
     """Fit a 1PL ("1pl", dim 1), 2PL ("2pl", dim 1) or MIRT-2PL ("2pl", dim > 1) by MAP on observed pairs.
 
     model_idx, item_idx [P] int: the pair's model and item; y [P] outcomes in [0, 1]; weight [P]
-    (default 1). Items or models without a pair keep their prior mode. The objective is
-    (weighted NLL + 0.5 * sum of squared prior z-scores) / total weight. Deterministic given `seed`
+    (default 1; finite, >= 0, not all 0). Items or models without a pair keep their prior mode. A bad pair or
+    outcome is a DataError, a bad option (a_std, b_std, tol: finite > 0; max_iter >= 1) a ConfigError. The
+    objective is (weighted NLL + 0.5 * sum of squared prior z-scores) / total weight. Deterministic given `seed`
     (which only draws the starting values of MIRT's extra dimensions).
     """
-    if kind not in ("1pl", "2pl") or dim < 1 or (kind == "1pl" and dim != 1):
+    whole = isinstance(dim, (int, np.integer)) and not isinstance(dim, bool)
+    if kind not in ("1pl", "2pl") or not whole or dim < 1 or (kind == "1pl" and dim != 1):
         raise ConfigError(f"unsupported IRT model kind={kind!r} dim={dim}: use '1pl' (dim 1) or '2pl'")
+    check_options("fit_irt", a_std=a_std, b_std=b_std, max_iter=max_iter, tol=tol)
     model_idx, item_idx, y, w = check_pairs("fit_irt", model_idx, item_idx, y, weight, n_models, n_items)
     theta0, a0, b0 = _init(model_idx, item_idx, y, w, n_models, n_items, dim, np.random.default_rng(seed))
     t = lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True)  # noqa: E731

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from irtnet.errors import ConfigError, DataError
-from irtnet.predictors.baselines.irt_fit import IrtFit, check_pairs
+from irtnet.errors import ConfigError
+from irtnet.predictors.baselines.irt_fit import IrtFit, check_options, check_pairs
 
 BLOCK_CELLS = 1 << 22          # item-block size in matrix cells (4M: 16 MiB per float32 temporary)
 MAX_CELLS = 1 << 31            # the dense matrix's limit; sparser or larger data: `fit_irt`
@@ -145,16 +145,11 @@ def fit_2pl_newton(model_idx, item_idx, y, n_models: int, n_items: int, *, weigh
     the float32 cells resolve about 1e-9 of it) or after `max_iter` sweeps.
     `loss` is (weighted NLL + 0.5 * sum of squared prior z-scores) / total weight, as in `fit_irt`.
     """
+    check_options("fit_2pl_newton", a_std=a_std, beta_std=beta_std, max_iter=max_iter, tol=tol)
     model_idx, item_idx, y, w = check_pairs("fit_2pl_newton", model_idx, item_idx, y, weight, n_models, n_items)
-    if not (np.isfinite(y).all() and ((y >= 0) & (y <= 1)).all()):
-        raise DataError("outcomes y must be finite and lie in [0, 1]", field="y")
-    if not (np.isfinite(w).all() and (w >= 0).all()):
-        raise DataError("weights must be finite and non-negative", field="weight")
     if n_items * n_models > MAX_CELLS:
         raise ConfigError(f"{n_items:,} items x {n_models:,} models is beyond the dense fit's {MAX_CELLS:,} "
                           "cells; use fit_irt (L-BFGS on the observed pairs)")
-    if a_std <= 0 or beta_std <= 0 or max_iter < 1:
-        raise ConfigError("a_std and beta_std must be positive and max_iter at least 1")
     ym, wt = _dense(model_idx, item_idx, y, w, n_models, n_items)
     a_var, b_var = a_std ** 2, beta_std ** 2
     blocks = _blocks(n_items, n_models)

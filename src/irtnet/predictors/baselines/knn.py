@@ -38,6 +38,16 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norm, 1e-12)).astype(np.float32)
 
 
+def _nearest(sim: np.ndarray, c: int) -> np.ndarray:
+    """[B, c] the rows of the c largest similarities of each query, in row order; of rows tied at the c-th
+    largest similarity, those listed first (`np.argpartition` alone would keep any of them)."""
+    sim = np.where(np.isnan(sim), -np.inf, sim)                 # (a NaN similarity is the farthest)
+    kth = -np.partition(-sim, c - 1, axis=1)[:, c - 1:c]        # each query's c-th largest similarity
+    above, tied = sim > kth, sim == kth
+    keep = above | (tied & (np.cumsum(tied, axis=1) <= c - above.sum(axis=1, keepdims=True)))
+    return np.nonzero(keep)[1].reshape(len(sim), c)
+
+
 def knn_mean(sim: np.ndarray, targets: np.ndarray, k: int, n_candidates: int) -> tuple[np.ndarray, np.ndarray]:
     """Per query and model, the sum and count of the first k labelled outcomes among the nearest rows.
 
@@ -45,9 +55,8 @@ def knn_mean(sim: np.ndarray, targets: np.ndarray, k: int, n_candidates: int) ->
     Returns (sum [B, M], count [B, M]).
     """
     c = min(n_candidates, sim.shape[1])
-    cand = np.argpartition(-sim, c - 1, axis=1)[:, :c] if c < sim.shape[1] else np.tile(np.arange(c), (len(sim), 1))
+    cand = _nearest(sim, c) if c < sim.shape[1] else np.tile(np.arange(c), (len(sim), 1))
     # order the candidates by similarity, ties by training row: a stable sort on (-sim, row)
-    cand = np.sort(cand, axis=1)
     order = np.argsort(-np.take_along_axis(sim, cand, axis=1), axis=1, kind="stable")
     cand = np.take_along_axis(cand, order, axis=1)
     t = targets[cand]                                   # [B, c, M]

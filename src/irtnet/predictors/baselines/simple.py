@@ -51,6 +51,7 @@ class ModelMean(Predictor):
         return np.broadcast_to(self.mean_[m], (len(queries), len(m))).copy()
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self._check_fitted()
         return {"models": self.models_.to_list(), "prior_strength": self.prior_strength}, {"mean": self.mean_}
 
     @classmethod
@@ -96,6 +97,7 @@ class ModelBenchmarkMean(Predictor):
         return rows
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self._check_fitted()
         meta = {"models": self.models_.to_list(), "groups": self.groups_.to_list(),
                 "prior_strength": self.prior_strength}
         return meta, {"mean": self.mean_, "model_mean": self.model_mean_}
@@ -140,10 +142,13 @@ class RandomPredictor(Predictor):
     The probabilities are all but 0.5 (log loss ln 2, Brier 0.25, AUC about 0.5, accuracy at 0.5 a coin
     flip); their order is a seeded uniform random ranking of the models, so routing on them picks a
     uniformly random model per query through the same evaluator as every other router. Its routing
-    accuracy estimates the "random" reference, which `irtnet.tasks.routing` computes exactly.
+    accuracy estimates the "random" reference, which `irtnet.tasks.routing` computes exactly. `spread` lies in
+    [1e-9, 1]: a smaller one would tie the models, and a pick among ties is always the first model.
     """
 
-    param_bounds: ClassVar[dict[str, dict[str, Any]]] = {"spread": {"ge": 0, "le": 1}}  # (`baselines.params`)
+    #: (`baselines.params`) A spread of 0 would tie every model at 0.5, and a pick among ties is the first model,
+    #: never a random one; below about 1e-9 the float64 values near 0.5 start to tie too.
+    param_bounds: ClassVar[dict[str, dict[str, Any]]] = {"spread": {"ge": 1e-9, "le": 1}}
 
     def __init__(self, seed: int = 0, spread: float = 1e-6) -> None:
         self.seed, self.spread = seed, spread

@@ -5,12 +5,13 @@ m's overall training mean by `prior_strength` pseudo-outcomes; they differ in wh
 
 - `cluster-rate` (`ClusterRate`): k-means clusters of the L2-normalised training query vectors (spherical
   k-means: sklearn's `KMeans` on unit vectors, centroids renormalised; each training query belongs to its most
-  cosine-similar centroid). The per (model, cluster) training mean is shrunk toward the model's mean with
-  `prior_strength` pseudo-outcomes (default 24, the pseudo-count of vLLM Semantic Router's HierShrink); the
-  model's mean itself is shrunk toward the global mean by one pseudo-outcome. A query gets its clusters' rates
-  mixed by softmax(cosine similarity to each centroid / `temperature`); temperature 0 (the softmax's limit)
-  is the nearest centroid alone. `n_clusters` and `temperature` are each either given or, where None, chosen
-  jointly on the validation set given to `fit` (lowest log loss over `CLUSTER_GRID` x `TEMPERATURE_GRID`,
+  cosine-similar centroid; a centroid no training query belongs to, as k-means repeats where there are fewer
+  distinct vectors than clusters, is dropped). The per (model, cluster) training mean is shrunk toward the
+  model's mean with `prior_strength` pseudo-outcomes (default 24, the pseudo-count of vLLM Semantic Router's
+  HierShrink); the model's mean itself is shrunk toward the global mean by one pseudo-outcome. A query gets its
+  clusters' rates mixed by softmax(cosine similarity to each centroid / `temperature`); temperature 0 (the
+  softmax's limit) is the nearest centroid alone. `n_clusters` and `temperature` are each either given or, where
+  None, chosen jointly on the validation set given to `fit` (lowest log loss over `CLUSTER_GRID` x `TEMPERATURE_GRID`,
   cluster counts capped by the number of training queries; `DEFAULT_CLUSTERS`, `DEFAULT_TEMPERATURE` without
   one); the choice is `n_clusters_`, `temperature_`, the grid's losses `fit_info_`. It reads the query
   vectors only, never the benchmark names (`queries.groups`), in training or prediction.
@@ -261,13 +262,17 @@ class ClusterRate(Predictor):
         return self
 
     def _kmeans(self, x: np.ndarray, k: int) -> np.ndarray:
+        """The unit-norm centroids of k-means on `x`, less those no training query belongs to: with fewer
+        distinct points than clusters k-means repeats centroids, and a soft assignment would spread a query's
+        weight over the copies, all but one of them empty (holding only the model mean)."""
         from sklearn.cluster import KMeans
         from sklearn.exceptions import ConvergenceWarning
 
-        with warnings.catch_warnings():  # fewer distinct points than clusters: empty clusters keep the model mean
+        with warnings.catch_warnings():  # fewer distinct points than clusters: repeated centroids, dropped below
             warnings.simplefilter("ignore", ConvergenceWarning)
             km = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.seed).fit(x)
-        return _normalise(km.cluster_centers_)
+        centroids = _normalise(km.cluster_centers_)
+        return centroids[np.unique(np.argmax(x @ centroids.T, axis=1))]
 
     def cluster_weights(self, queries: Queries) -> np.ndarray:
         """[n, n_clusters_] each query's cluster membership: one-hot (temperature 0) or the soft assignment."""
