@@ -226,3 +226,51 @@ def test_merging_versions_apart_names_a_table_that_records_no_version():
     merged = merge_tables([table("a", 0, "A"), table("b", 1, "B"), table("c", None, "C")], versions="rename")
     assert set(merged.benchmark_vocab.ids) == {"anli", "anli@v0", "anli@v1"}
     assert any("and 'anli' itself (C: no task version recorded)" in note for note in merged.report.notes)
+
+
+# ---------------------------------------------------------------- left by bug bash 8's predictors helper
+
+
+def test_one_string_as_the_models_is_refused_not_read_as_its_characters(run_path):
+    model = api.load(run_path)
+    queries = api.text_queries(model, ["a text"])
+    first = model.models_.ids[0]
+    with pytest.raises(ConfigError, match=rf"models must be a list of model ids, not one string \('{first}'\)"):
+        model.predict_proba(queries, first)  # was "unknown model ids" of each of its characters
+    assert model.predict_proba(queries, [first]).shape == (1, 1)
+
+
+def test_a_params_seed_that_is_no_whole_number_is_refused_even_where_the_seed_flag_replaces_it():
+    from irtnet.predictors.spec import model_spec_from
+
+    with pytest.raises(ConfigError, match=r"params.random_state: a seed is a whole number, got bool True"):
+        model_spec_from({"model": "embedllm-mf", "params": {"random_state": True}}, seed=3)
+    with pytest.raises(ConfigError, match=r"params.train.seed: a seed is a whole number, got float 1.5"):
+        model_spec_from({"model": "irtnet", "params": {"train": {"seed": 1.5}}}, seed=3)
+    assert model_spec_from({"model": "irtnet", "params": {"train": {"seed": 1}}}, seed=3).params["train"]["seed"] == 3
+
+
+@pytest.mark.parametrize("ngrams", [["3", 5], [5, 3], [0, 2], [3], "35", None, [True, 5]])
+def test_a_damaged_ngram_length_pair_is_refused_on_load(run_path, tmp_path, ngrams):
+    def edit(state):
+        state["text_ngrams"]["ngrams"] = ngrams
+
+    with pytest.raises(CheckpointError, match=r"state.text_ngrams.ngrams must be two n-gram lengths \[low, high\]"):
+        load_predictor(_checkpoint_with(run_path, tmp_path, edit))
+
+
+def test_a_baseline_checkpoint_holding_a_parameter_out_of_its_declared_range_is_refused(tmp_path):
+    from irtnet.data.dataset import Dataset
+    from irtnet.data.embeddings import embed_queries
+    from irtnet.predictors.checkpoint import save_predictor
+    from irtnet.predictors.spec import build_predictor
+
+    table = make_synthetic(n_models=3, n_queries=40, n_benchmarks=1, dim=2, feature_dim=4, seed=0).table
+    data = Dataset.from_table(table, embed_queries(table, "hashing-32", use_cache=False))
+    path = save_predictor(build_predictor(ModelSpec(model="knn")).fit(data), tmp_path / "knn")
+    doc = json.loads((path / "checkpoint.json").read_text())
+    doc["state"]["params"]["k"] = 0  # was loaded, and predicted from no neighbour
+    (path / "checkpoint.json").write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match=r"state.params.k must be as KNN declares it \(.*greater than or "
+                                              r"equal to 1.*\), got int 0"):
+        load_predictor(path)

@@ -54,6 +54,8 @@ class Router(ABC):
 
     def _model_positions(self, models: Sequence[str] | None) -> np.ndarray:
         self._check_fitted()
+        if isinstance(models, (str, bytes)):  # never its characters: "m1" is not the models 'm' and '1'
+            raise ConfigError(f"models must be a list of model ids, not one string ({models!r}): e.g. [{models!r}]")
         return np.arange(len(self.models_)) if models is None else self.models_.index(list(models))
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -82,7 +82,11 @@ def restore_projection(meta: dict[str, Any] | None, arrays: dict[str, np.ndarray
     if meta is None or idf is None or comps is None:
         raise DataError("config.text_ngrams is set but the checkpoint has no n-gram projection "
                         "(state.text_ngrams, ngrams.idf, ngrams.components)", field="text_ngrams")
-    ngrams = tuple(int(v) for v in meta.get("ngrams", NGRAMS))
+    ngrams = meta.get("ngrams", list(NGRAMS)) if isinstance(meta, dict) else None
+    if not (isinstance(ngrams, (list, tuple)) and len(ngrams) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in ngrams) and 1 <= ngrams[0] <= ngrams[1]):
+        raise DataError(f"state.text_ngrams.ngrams must be two n-gram lengths [low, high] with 1 <= low <= high, got "
+                        f"{ngrams!r}", field="text_ngrams")
     if idf.ndim != 1 or comps.ndim != 2 or comps.shape[1] != idf.shape[0] or not 0 < comps.shape[0] <= k:
         raise DataError(f"n-gram projection of shape {comps.shape} with an idf of {idf.shape} does not match "
                         f"config.text_ngrams = {k}", field="text_ngrams")

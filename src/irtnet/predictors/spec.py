@@ -139,14 +139,20 @@ def _null_key(table: dict[str, Any]) -> str | None:
 def _one_seed(spec: ModelSpec, name: str, value: Any) -> None:
     """Refuse a seed in the params (`params.NAME = value`) that is not the spec's `seed`, or not a whole number
     (`true` or `1.0` is not the seed 1, as `seed` itself refuses them)."""
-    value = python_scalar(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"params.{name}: a seed is a whole number, got {type(value).__name__} {value!r}; give "
-                          "the seed once, as `seed`")
+    value = whole_seed(name, value)
     if value != spec.seed:
         whose = "" if is_irtnet(spec.model) else f" for {spec.model!r}"
         raise ConfigError(f"two seeds{whose}: params.{name} = {value} and seed = {spec.seed}; give the seed once, "
                           "as `seed`")
+
+
+def whole_seed(name: str, value: Any) -> int:
+    """A seed in the params (`params.NAME = value`) as an int; a ConfigError unless it is a whole number."""
+    value = python_scalar(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"params.{name}: a seed is a whole number, got {type(value).__name__} {value!r}; give "
+                          "the seed once, as `seed`")
+    return value
 
 
 def constructor_parameters(cls: type) -> list[inspect.Parameter]:
@@ -290,13 +296,11 @@ def _with_seed(spec: ModelSpec, seed: int) -> ModelSpec:
     if is_irtnet(spec.model):
         train = params.get("train")
         if isinstance(train, dict) and "seed" in train:
-            if written:
-                _one_seed(spec, "train.seed", train["seed"])
+            _one_seed(spec, "train.seed", train["seed"]) if written else whole_seed("train.seed", train["seed"])
             params["train"] = {**train, "seed": seed}
     else:
         for name in _SEED_PARAMS:
             if name in params:
-                if written:
-                    _one_seed(spec, name, params[name])
+                _one_seed(spec, name, params[name]) if written else whole_seed(name, params[name])
                 params[name] = seed
     return spec.model_copy(update={"seed": seed, "params": params})

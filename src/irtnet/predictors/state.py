@@ -197,7 +197,19 @@ def check_params(cls: type, params: Any, where: str = "state.params") -> dict[st
             (isinstance(value, int) and not isinstance(value, bool)) if want is int else isinstance(value, want)
         if not ok:
             raise StateError(f"{where}.{name} must be {want.__name__}, got {_kind(value)}")
+    _check_declared(cls, params, where)
     return params
+
+
+def _check_declared(cls: type, params: dict[str, Any], where: str) -> None:
+    """The ranges and choices `cls` declares for its parameters (`param_bounds`), as a spec's are checked: a
+    checkpoint edited to hold `k = 0` is refused on load, not used."""
+    from irtnet.predictors.baselines.params import refusal
+
+    for name, value in params.items():
+        why = refusal(cls, name, value)
+        if why is not None:
+            raise StateError(f"{where}.{name} must be as {cls.__name__} declares it ({why}), got {_kind(value)}")
 
 
 def check_type(state: Mapping[str, Any], key: str, want: type | tuple[type, ...]) -> Any:

@@ -28,14 +28,21 @@ _SEEDS = ("seed", "random_state")
 def check_params(cls: type, model: str, values: dict[str, Any]) -> None:
     """ConfigError naming `params.<name>` for the first of `values` that its declaration refuses."""
     for name, value in values.items():
-        adapter = _adapter(cls, name)
-        if adapter is None:
-            continue
-        try:
-            adapter.validate_python(value)
-        except ValidationError as exc:
-            msg = "; ".join(e["msg"] for e in exc.errors())
-            raise ConfigError(f"{model!r} params.{name}: {msg}, got {value!r}") from None
+        why = refusal(cls, name, value)
+        if why is not None:
+            raise ConfigError(f"{model!r} params.{name}: {why}, got {value!r}")
+
+
+def refusal(cls: type, name: str, value: Any) -> str | None:
+    """Why `cls`'s declaration of its parameter `name` refuses `value` (pydantic's words), or None."""
+    adapter = _adapter(cls, name)
+    if adapter is None:
+        return None
+    try:
+        adapter.validate_python(value)
+    except ValidationError as exc:
+        return "; ".join(e["msg"] for e in exc.errors())
+    return None
 
 
 @functools.cache
