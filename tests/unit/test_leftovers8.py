@@ -198,9 +198,11 @@ def read_text_file(path):
     return api_read_texts(path)
 
 
-def test_a_damaged_cached_import_is_imported_again_not_an_error(tmp_path, caplog):
+def test_a_damaged_cached_import_is_imported_again_not_an_error(tmp_path, caplog, monkeypatch):
     from irtnet.data.embeddings import cache_dir
     from irtnet.data.provenance import imported_table
+
+    monkeypatch.setenv("IRTNET_CACHE", str(tmp_path / "cache"))  # this test's cached tables only
 
     rows = [{"model": m, "query": f"q{i}", "correct": (i + j) % 2} for j, m in enumerate("ab") for i in range(4)]
     source = _jsonl(tmp_path / "t.jsonl", rows)

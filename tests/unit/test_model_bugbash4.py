@@ -122,8 +122,8 @@ def test_calibrate_refuses_a_benchmark_that_contradicts_the_files_own(ckpt, tmp_
     texts.write_text(json.dumps({"text": "a question", "benchmark": known[0]}) + "\n"
                      + json.dumps({"text": "another question"}) + "\n")
     args = ["calibrate", path, "--texts", texts, "--target", "p=0.1", "--prices", root / "prices.json"]
-    assert (f"error: {texts}, line 1, field 'benchmark': the file gives benchmark {known[0]!r} and --benchmark "
-            f"gives {known[1]!r}") in _error(*args, "--benchmark", known[1])
+    assert (f"error: {texts}, line 1, field 'benchmark': the file gives benchmark {known[0]!r} and the benchmark "
+            f"argument (--benchmark) gives {known[1]!r}") in _error(*args, "--benchmark", known[1])
     same = runner.invoke(app, [str(a) for a in [*args, "--benchmark", known[0]]])
     assert same.exit_code == 0, same.output
 
