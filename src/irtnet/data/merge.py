@@ -135,24 +135,7 @@ def merge_tables(tables: Sequence[ResponseTable], sources: Sequence[str] | None 
                                         models=models, source=report.source, report=report)
     merged.report.notes.append(f"merged {len(tables)} tables: {merged.n_models} models x {merged.n_queries} "
                                "queries; provenance per model in the models column 'provenance'")
-    return _note_benchmark_case_twins(note_case_twins(merged))
-
-
-def _note_benchmark_case_twins(table: ResponseTable) -> ResponseTable:
-    """Note benchmark names that differ only in letter case (`MMLU` in one source, `mmlu` in another): they stay
-    two benchmarks, as names are case-sensitive, but a benchmark held out by one name would keep the other's
-    queries in training."""
-    names = pd.Series(table.benchmark_vocab.to_list(), dtype=object)
-    folded = names.str.casefold()
-    twins = folded.duplicated(keep=False).to_numpy()
-    if twins.any():
-        example = names[(folded == folded[twins].iloc[0]).to_numpy()].tolist()
-        groups = int(folded[twins].nunique())
-        table.report.notes.append(
-            f"benchmarks {' and '.join(repr(e) for e in example[:3])} differ only in letter case ({groups} such "
-            f"group{'s' if groups > 1 else ''}): kept as different benchmarks; if they are one, give it one name in "
-            "every source")
-    return table
+    return note_case_twins(merged)
 
 
 def check_merge_options(versions: str, labels: str) -> None:

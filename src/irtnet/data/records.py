@@ -299,11 +299,13 @@ def check_stored_records(frame: pd.DataFrame, file: str) -> dict[str, np.ndarray
 
 
 def note_case_twins(table: Any) -> Any:
-    """Note (in a `ResponseTable`'s `report.notes`) model and query ids that differ only in letter case (`GPT-4` and
-    `gpt-4`): they stay apart, since ids are case-sensitive, but they are often one model or item spelled two ways.
-    Returns the table."""
+    """Note (in a `ResponseTable`'s `report.notes`) model, query and benchmark ids that differ only in letter case
+    (`GPT-4` and `gpt-4`, `MMLU` and `mmlu`): they stay apart, since ids are case-sensitive, but they are often one
+    model, item or benchmark spelled two ways (and a benchmark held out by one name would keep the other's queries
+    in training). Returns the table."""
     for kind, plural, ids in (("model", "models", table.models["model"]),
-                              ("query", "queries", table.queries["query"])):
+                              ("query", "queries", table.queries["query"]),
+                              ("benchmark", "benchmarks", pd.Series(table.benchmark_vocab.to_list(), dtype=object))):
         folded = pd.Series(ids.astype(str).to_numpy(dtype=object)).str.casefold()
         twins = folded.duplicated(keep=False).to_numpy()
         if twins.any():
