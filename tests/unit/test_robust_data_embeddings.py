@@ -86,7 +86,7 @@ def test_lookups_load_only_the_shards_they_need_and_are_shared_across_caches(cac
     reads = []
     original = embeddings._ShardIndex._read_vectors
     monkeypatch.setattr(embeddings._ShardIndex, "_read_vectors",
-                        staticmethod(lambda path: reads.append(path.name) or original(path)))
+                        staticmethod(lambda path, *rest: reads.append(path.name) or original(path, *rest)))
     key = text_key(TEXTS[0])
     got = EmbeddingCache("hashing-64").get([key])
     assert set(got) == {key} and len(reads) == 1

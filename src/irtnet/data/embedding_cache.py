@@ -114,15 +114,15 @@ class _ShardIndex:
             return out
 
     def _recalled(self, key: str, dim: int | None = None) -> np.ndarray | None:
+        """The key's vector held in memory, of width `dim` (None: any); one of another width is dropped."""
+        fits = lambda v: v is not None and (dim is None or v.shape[-1] == dim)  # noqa: E731
         vector = self.recent.get(key)
-        if vector is not None and dim is not None and vector.shape[-1] != dim:  # read before the width was known
-            del self.recent[key]
-            vector = None
-        if vector is not None:
+        if fits(vector):
             self.recent.move_to_end(key)
             return vector
+        self.recent.pop(key, None)
         vector = self.pending.get(key)
-        return None if vector is not None and dim is not None and vector.shape[-1] != dim else vector
+        return vector if fits(vector) else None
 
     def _remember(self, key: str, vector: np.ndarray) -> None:
         self.recent[key] = np.array(vector, dtype=np.float32)  # a copy: never pins a whole shard in memory
@@ -149,15 +149,14 @@ class _ShardIndex:
         return out
 
     def _rows(self, number: int, rows: list[int], dim: int | None = None) -> np.ndarray | None:
-        """Vectors [len(rows), dim] of shard `number`: a small shard read whole, a large one row by row; a shard
-        whose width is not `dim` (where given) is set aside as corrupt."""
+        """Vectors [len(rows), dim] of shard `number`: a small shard read whole, a large one row by row."""
         if self.shards[number] is None:
             return None
         path = self.dir / str(self.shards[number])
         if self.sizes[number] <= SMALL_SHARD_ROWS or 8 * len(rows) >= self.sizes[number]:
-            vectors = self._checked(path, lambda p: _of_width(self._read_vectors(p), dim))
+            vectors = self._checked(path, lambda p: self._read_vectors(p, dim))
             return None if vectors is None else vectors[rows]
-        return self._checked(path, lambda p: _of_width(self._read_rows(p, rows), dim))
+        return self._checked(path, lambda p: self._read_rows(p, rows, dim))
 
     def _forget(self, number: int) -> bool:
         """Drop shard `number` from the index; True when its file is gone (rather than set aside)."""
@@ -369,29 +368,25 @@ class _ShardIndex:
         return [text[64 * i: 64 * (i + 1)] for i in range(shape[0])]
 
     @staticmethod
-    def _read_vectors(path: Path) -> np.ndarray:
+    def _read_vectors(path: Path, dim: int | None = None) -> np.ndarray:
         with safe_open(str(path), framework="numpy") as f:
             vectors = f.get_tensor("vectors")
-        return _valid(vectors)
+        return _valid(vectors, dim)
 
     @staticmethod
-    def _read_rows(path: Path, rows: Sequence[int]) -> np.ndarray:
+    def _read_rows(path: Path, rows: Sequence[int], dim: int | None = None) -> np.ndarray:
         with safe_open(str(path), framework="numpy") as f:
             part = f.get_slice("vectors")
             vectors = np.stack([part[r: r + 1][0] for r in rows])
-        return _valid(vectors)
+        return _valid(vectors, dim)
 
 
-def _of_width(vectors: np.ndarray, dim: int | None) -> np.ndarray:
-    """`vectors`, or a ValueError (a corrupt shard) when their width is not `dim` (None: any width)."""
-    if dim is not None and vectors.shape[1] != dim:
-        raise ValueError(f"vectors of width {vectors.shape[1]}, but the encoder's are {dim} wide")
-    return vectors
-
-
-def _valid(vectors: np.ndarray) -> np.ndarray:
+def _valid(vectors: np.ndarray, dim: int | None = None) -> np.ndarray:
+    """`vectors`, or a ValueError (a corrupt shard) unless they are finite float32 rows of width `dim` (None: any)."""
     if vectors.dtype != np.float32 or vectors.ndim != 2 or not np.isfinite(vectors).all():
         raise ValueError(f"vectors are not finite float32 rows ({vectors.dtype}, shape {vectors.shape})")
+    if dim is not None and vectors.shape[1] != dim:
+        raise ValueError(f"vectors of width {vectors.shape[1]}, but the encoder's are {dim} wide")
     return vectors
 
 

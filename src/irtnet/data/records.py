@@ -254,21 +254,16 @@ def require_ids(frame: pd.DataFrame, field: str, file: str) -> None:
     column is checked on its categories, so a dictionary-encoded Parquet column costs one pass over its codes."""
     values = frame[field]
     fail_at(values.isna().to_numpy(), frame, file, field, "missing id: the cell is empty or null", show=False)
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        blank_category = np.asarray(values.cat.categories.astype(str).str.strip() == "", dtype=bool)
-        blank = blank_category[values.cat.codes.to_numpy()] if blank_category.any() else np.zeros(len(values), bool)
-    else:
-        blank = (values.astype(str).str.strip() == "").to_numpy(dtype=bool)
-    fail_at(blank, frame, file, field, "empty id")
+    fail_at(blank_cells(values), frame, file, field, "empty id")
 
 
 def check_stored_records(frame: pd.DataFrame, file: str) -> dict[str, np.ndarray]:
     """Refuse a stored response table's damaged rows (`ResponseTable.read_parquet`) with the importers' checks.
 
     Ids present and not blank; counts finite with n_trials a whole number >= 1 and 0 <= n_correct <= n_trials
-    (n_correct may be fractional: a soft score, or the sum of merged repeats); label 0 or 1; a stored score, where
-    present, equal to n_correct / n_trials; cost finite and not negative. Each refusal is a DataError naming the
-    row and field. Returns the parsed numeric columns (label, n_correct, n_trials as float64) for the reader to
+    (n_correct may be fractional: a soft score, or the sum of merged repeats); label 0 or 1, and not one the counts
+    rule out; a stored score, where present, equal to n_correct / n_trials; cost finite and not negative. Each
+    refusal is a DataError naming the row and field. Returns the parsed numeric columns (label, n_correct, n_trials as float64) for the reader to
     keep, so that a column stored as text ("1", "true") is read as the importers read it.
     """
     require_rows(frame, file)
@@ -283,6 +278,7 @@ def check_stored_records(frame: pd.DataFrame, file: str) -> dict[str, np.ndarray
     if "score" in frame.columns:
         score = parse_fraction(frame, "score", file)
         fail_at(np.abs(score - k / n) > 1e-6, frame, file, "score", "score is not n_correct / n_trials")
+    _check_label_counts(frame, label, k, n, file)
     if "cost" in frame.columns:
         parse_cost(frame, "cost", file)
     duplicated = frame.duplicated(["model", "query"]).to_numpy()
@@ -296,6 +292,31 @@ def check_stored_records(frame: pd.DataFrame, file: str) -> dict[str, np.ndarray
                         "re-import its source (importers merge repeated records by majority vote)",
                         file=file, **row_where(file, rows[pos]))
     return {"label": label, "n_correct": k, "n_trials": n}
+
+
+def blank_cells(values: pd.Series) -> np.ndarray:
+    """Cells of an id or text column that hold only white space (a dictionary-encoded column: checked on its
+    categories, one pass over its codes)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        blank = np.asarray(values.cat.categories.astype(str).str.strip() == "", dtype=bool)
+        codes = values.cat.codes.to_numpy()
+        return blank[codes] & (codes >= 0) if blank.any() else np.zeros(len(values), dtype=bool)
+    return (values.astype("string").str.strip() == "").fillna(False).to_numpy(dtype=bool)
+
+
+def _check_label_counts(frame: pd.DataFrame, label: np.ndarray, k: np.ndarray, n: np.ndarray, file: str) -> None:
+    """A DataError naming the first row of a stored table whose voted label the counts rule out: each record's
+    label is n_correct / n_trials >= 0.5 and a pair's the majority of its records', so a pair whose every trial
+    was correct has label 1, one whose every trial failed label 0, and a single trial its own label (the file
+    was damaged or its labels edited by hand)."""
+    implied = np.where(k == n, 1.0, np.where(k == 0, 0.0, np.where(n == 1, (k >= 0.5).astype(np.float64), label)))
+    bad = label != implied
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise DataError(f"the label contradicts the counts: label {int(label[pos])} with {k[pos]:g} of {n[pos]:g} "
+                        f"trials correct (which give label {int(implied[pos])}; {int(bad.sum())} such "
+                        f"{row_noun(file)}{'s' if bad.sum() > 1 else ''}); the file is damaged or was edited: "
+                        "re-import its source", file=file, **row_where(file, row_labels(frame)[pos]), field="label")
 
 
 def note_case_twins(table: Any) -> Any:

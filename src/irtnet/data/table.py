@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from irtnet._io import atomic_path
 from irtnet.data.records import (
-    RECORD_COLUMNS, check_stored_records, require_columns, row_labels, row_noun, row_where,
+    RECORD_COLUMNS, blank_cells, check_stored_records, require_columns, row_labels, row_noun, row_where,
 )
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
@@ -338,9 +338,8 @@ class ResponseTable:
         _check_text_columns(table.schema, str(path))
         frame = table.to_pandas()
         frame = frame.assign(**check_stored_records(frame, str(path)))
-        _check_label_counts(frame, str(path))
         if "text" in frame.columns:  # a blank text is no text, as the importers read it
-            frame["text"] = frame["text"].mask(_blank(frame["text"]))
+            frame["text"] = frame["text"].mask(blank_cells(frame["text"]))
         for c in ("model", "query", "benchmark", "text"):
             if c in frame.columns:
                 frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
@@ -356,31 +355,6 @@ class ResponseTable:
         """Refuse what `read_parquet` would refuse before the rows: a missing file, one that is not Parquet, or
         one without irtnet's metadata of a supported version (DataError naming it); only the footer is read."""
         _table_meta(_read_arrow(Path(path), pq.read_schema), Path(path))
-
-
-def _blank(values: pd.Series) -> np.ndarray:
-    """Cells of a text column that hold only white space (a dictionary-encoded column: checked on its categories)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        blank = np.asarray(values.cat.categories.astype(str).str.strip() == "", dtype=bool)
-        codes = values.cat.codes.to_numpy()
-        return blank[codes] & (codes >= 0) if blank.any() else np.zeros(len(values), dtype=bool)
-    return (values.astype("string").str.strip() == "").fillna(False).to_numpy(dtype=bool)
-
-
-def _check_label_counts(frame: pd.DataFrame, file: str) -> None:
-    """A DataError naming the first row of a stored table whose voted label the counts rule out: each record's
-    label is n_correct / n_trials >= 0.5 and a pair's the majority of its records', so a pair whose every trial
-    was correct has label 1, one whose every trial failed label 0, and a single trial its own label (the file
-    was damaged or its labels edited by hand)."""
-    label, k, n = (frame[c].to_numpy(dtype=np.float64) for c in ("label", "n_correct", "n_trials"))
-    implied = np.where(k == n, 1.0, np.where(k == 0, 0.0, np.where(n == 1, (k >= 0.5).astype(np.float64), label)))
-    bad = label != implied
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise DataError(f"the label contradicts the counts: label {int(label[pos])} with {k[pos]:g} of {n[pos]:g} "
-                        f"trials correct (which give label {int(implied[pos])}; {int(bad.sum())} such "
-                        f"{row_noun(file)}{'s' if bad.sum() > 1 else ''}); the file is damaged or was edited: "
-                        "re-import its source", file=file, **row_where(file, row_labels(frame)[pos]), field="label")
 
 
 def _read_arrow(path: Path, reader: Callable[[Path], Any]) -> Any:

@@ -26,7 +26,7 @@ from irtnet._io import json_text, write_together
 from irtnet.errors import ConfigError
 from irtnet.reporting.paired import LEFT_OUT_MARK, left_out_notes, md_cell, paired_markdown, verdict_summary
 from irtnet.reporting.result_cells import CORRECTNESS, ROUTING
-from irtnet.reporting.result_files import check_run_dir, missing_stats_note, read_results, read_stats
+from irtnet.reporting.result_files import check_run_dir, focus_entry, missing_stats_note, paired_stats, read_results
 from irtnet.tasks.routing import references_no_result
 
 _LOWER_IS_BETTER = {"log_loss", "brier", "ece"}
@@ -245,51 +245,6 @@ def table_markdown(t: dict[str, Any], stats: dict[tuple[str, str], dict[str, Any
     if paired:
         parts += [paired_markdown(paired)]
     return "\n\n".join(parts) + "\n"
-
-
-# ------------------------------------------------------------------------------- paired statistics
-def focus_entry(spec: dict[str, Any]) -> str:
-    """The run's focus entry: the spec's `focus`, or its first model entry (as `irtnet compare` picks it)."""
-    return spec.get("focus") or spec["models"][0]["name"]
-
-
-def paired_stats(run_dir: str | Path, results: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
-    """The run's paired statistics (`read_stats`), in the run's order, with a table for each (dataset, setting)
-    with paired statistics (query, text) that has cells but none in stats.json: `irtnet compare` writes none where
-    the focus entry has nothing scored to pair (every cell failed, none run yet, none in the setting). Such a
-    table is `unavailable`, with why, so that the Verdicts, the Paired differences and the README summary show
-    its row as n/a instead of leaving it out. Without stats.json: {} (`missing_stats_note` says so)."""
-    stats = read_stats(run_dir, results)
-    if missing_stats_note(run_dir):
-        return stats
-    focus, out = focus_entry(results["spec"]), {}
-    for ds in results["spec"]["datasets"]:
-        for setting in _SETTINGS:
-            key = (ds["name"], setting)
-            cells = [c for c in results["cells"] if (c["dataset"], c["setting"]) == key]
-            if key in stats:
-                out[key] = stats[key]
-            elif cells:
-                out[key] = {"dataset": key[0], "setting": setting, "focus": focus, "units": 0, "n_queries": 0,
-                            "rows": {}, "best_other": {}, "unavailable": _not_paired(focus, cells)}
-    return out
-
-
-def _not_paired(focus: str, cells: list[dict[str, Any]]) -> str:
-    """Why a (dataset, setting) with `cells` has no paired statistics of `focus`, from the focus entry's cells."""
-    mine = [c for c in cells if c["label"] == focus]
-    statuses = {c["status"] for c in mine}
-    if not mine:
-        return f"{focus} has no cell in this setting"
-    if "ok" in statuses:
-        return (f"stats.json has no paired statistics of {focus} here (its stored predictions were missing?); rerun "
-                "`irtnet compare` into this folder")
-    if "error" in statuses:
-        message = next(c["error"] for c in mine if c["status"] == "error") or ""
-        return f"{focus} was not scored here: error: {message.splitlines()[0][:160] if message else 'no message'}"
-    if "pending" in statuses:
-        return f"{focus} was not scored here: not run yet"
-    return f"{focus} is n/a here: {mine[0]['error'] or 'n/a'}"
 
 
 # ------------------------------------------------------------------------------------------- files
