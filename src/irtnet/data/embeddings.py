@@ -40,7 +40,7 @@ from irtnet.data.embedding_cache import _ShardIndex, flush_all
 from irtnet.data.embedding_cache import first_line as _first_line
 from irtnet.data.embedding_file import ids_bytes, read_embeddings_file
 from irtnet.data.encode_pool import EncodePool, _Combined, auto_chunk_size
-from irtnet.data.encoder_files import _DEFAULT_ALIASES, DEFAULT_ENCODER, resolve_offline
+from irtnet.data.encoder_files import DEFAULT_ALIASES, DEFAULT_ENCODER, resolve_offline
 from irtnet.data.table import ResponseTable
 from irtnet.data.vocab import Vocab
 from irtnet.errors import ConfigError, DataError
@@ -127,7 +127,7 @@ class SentenceTransformerEncoder:
 
 def canonical_name(name: str) -> str:
     """The name under which an encoder's vectors are cached and recorded in checkpoints."""
-    return DEFAULT_ENCODER if name in _DEFAULT_ALIASES else name
+    return DEFAULT_ENCODER if name in DEFAULT_ALIASES else name
 
 
 _ENCODERS: dict[tuple[str, str], Encoder] = {}

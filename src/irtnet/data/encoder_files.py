@@ -10,7 +10,7 @@ from pathlib import Path
 from irtnet.errors import ConfigError
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
-_DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2", "default"}
+DEFAULT_ALIASES = {DEFAULT_ENCODER, "sentence-transformers/all-MiniLM-L6-v2", "default"}
 
 
 def resolve_offline(name: str) -> tuple[str, str | None]:
@@ -20,7 +20,7 @@ def resolve_offline(name: str) -> tuple[str, str | None]:
     Face cache (`~/.cache/huggingface`, or `$SENTENCE_TRANSFORMERS_HOME`); anything else is a ConfigError.
     A bare name is looked up as `sentence-transformers/<name>` too, as sentence-transformers does.
     """
-    if name in _DEFAULT_ALIASES:
+    if name in DEFAULT_ALIASES:
         return _packaged_default(), None
     local = Path(name).expanduser()
     if local.exists():

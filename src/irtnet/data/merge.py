@@ -41,11 +41,13 @@ import numpy as np
 import pandas as pd
 
 from irtnet.data.formats import LABELS, VERSIONS  # defined there for the CLI's help (no pandas); still importable here
+from irtnet._io import brief
 from irtnet.data.records import note_case_twins
 from irtnet.data.table import ImportReport, ResponseTable
 from irtnet.errors import ConfigError, DataError
 
-__all__ = ["FIELDS", "PROVENANCE", "check_merge_options", "entry", "merge_tables", "provenance_models", "provenance_of"]
+__all__ = ["FIELDS", "PROVENANCE", "check_merge_options", "entry", "merge_tables", "provenance_models",
+           "provenance_of"]
 
 PROVENANCE = "provenance"
 FIELDS = ("source", "tool", "tool_version", "benchmark", "task_version", "task_hash")
@@ -102,7 +104,7 @@ def _stored_entries(table: ResponseTable, file: str) -> dict[str, list[dict[str,
                 raise DataError(f"model {model!r}: provenance is not valid JSON ({exc})",
                                 file=file, field=PROVENANCE) from exc
             if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-                raise DataError(f"model {model!r}: provenance is not a JSON list of objects (got {raw[:60]!r})",
+                raise DataError(f"model {model!r}: provenance is not a JSON list of objects (got {brief(raw, 60)})",
                                 file=file, field=PROVENANCE)
             out[model] = [{k: item.get(k) for k in FIELDS} for item in items]
     return out
