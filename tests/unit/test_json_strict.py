@@ -129,7 +129,8 @@ def test_a_comparison_writes_strict_json_and_its_tables_keep_the_nans(tmp_path, 
     from irtnet.api.data import make_split
     from irtnet.config import DataConfig
     from irtnet.reporting.paired import paired_markdown
-    from irtnet.reporting.results import aggregate, read_results, read_stats
+    from irtnet.reporting.result_files import read_stats
+    from irtnet.reporting.results import aggregate, read_results
 
     syn = make_synthetic(n_models=4, n_queries=120, n_benchmarks=2, dim=2, feature_dim=6, seed=0).table
     spec = load_spec({"datasets": [{"name": "syn", "table": str(tmp_path / "t.parquet")}], "seeds": [0],
