@@ -60,12 +60,25 @@ def irt_probability(theta: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarr
     return sigmoid(irt_logit(theta, a, b))
 
 
+def _logits_and_targets(logits: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`logits` and `target` as flat float64 arrays; ValueError unless they have one length, every logit is finite
+    and every target is in [0, 1] (a NaN would make the fit return its starting point as if fitted)."""
+    z, y = np.asarray(logits, np.float64).ravel(), np.asarray(target, np.float64).ravel()
+    if len(z) != len(y):
+        raise ValueError(f"logits and targets differ in length: {len(z)} and {len(y)}")
+    if not np.isfinite(z).all():
+        raise ValueError("logits to calibrate must be finite; got NaN or infinite values")
+    if not ((y >= 0) & (y <= 1)).all():
+        raise ValueError("targets to calibrate must lie in [0, 1]")
+    return z, y
+
+
 def fit_temperature(logits: np.ndarray, target: np.ndarray, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
     """The temperature T minimising the log loss of sigmoid(logits / T) against targets in [0, 1] (flat
     arrays of the same length); 1.0 when there is nothing to fit."""
     from scipy.optimize import minimize_scalar
 
-    z, y = np.asarray(logits, np.float64).ravel(), np.asarray(target, np.float64).ravel()
+    z, y = _logits_and_targets(logits, target)
     if not len(z):
         return 1.0
     res = minimize_scalar(lambda log_t: _log_loss(z / np.exp(log_t), y), bounds=tuple(np.log(bounds)),
@@ -78,7 +91,7 @@ def fit_platt(logits: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     (1, 0) when there is nothing to fit. The scale is kept in [0.05, 20], as the temperature's bounds."""
     from scipy.optimize import minimize
 
-    z, y = np.asarray(logits, np.float64).ravel(), np.asarray(target, np.float64).ravel()
+    z, y = _logits_and_targets(logits, target)
     if not len(z):
         return 1.0, 0.0
 
@@ -105,6 +118,8 @@ def keep_unless_beaten(per_query: Mapping[Any, np.ndarray]) -> Any:
     kept so far only when its loss is lower by more than two standard errors of the paired per-query difference,
     so noise keeps the preferred one."""
     names = list(per_query)
+    if not names:
+        raise ValueError("keep_unless_beaten needs at least one choice")
     kept = names[0]
     for name in names[1:]:
         gain = np.asarray(per_query[kept], np.float64) - np.asarray(per_query[name], np.float64)
@@ -123,8 +138,11 @@ def choose_calibration(logits: np.ndarray, target: np.ndarray, groups: np.ndarra
     more than two standard errors of the paired per-query difference, so noise keeps the simpler one.
     Returns (name, scale, shift, {name: held-out mean log loss}).
     """
-    z, y = np.asarray(logits, np.float64).ravel(), np.asarray(target, np.float64).ravel()
-    _, query = np.unique(np.asarray(groups).ravel(), return_inverse=True)
+    z, y = _logits_and_targets(logits, target)
+    groups = np.asarray(groups).ravel()
+    if len(groups) != len(z):
+        raise ValueError(f"logits and groups differ in length: {len(z)} and {len(groups)}")
+    _, query = np.unique(groups, return_inverse=True)
     n_q = int(query.max()) + 1 if len(query) else 0
     half = (np.random.default_rng(seed).permutation(n_q) % 2 == 0)[query]
     per_query = {}

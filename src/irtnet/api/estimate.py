@@ -139,9 +139,15 @@ def _refit(predictor: Router, pool: ItemPool, strength: float | None, seed: int,
     strength None the prior's strength is chosen too, at each number of answers in `at` (`ItemRefit.priors`),
     on the run's validation queries where it has them."""
     held = _held_queries(predictor, pool) if strength is None else None
-    return refit_for_new_models(pool.a, pool.b, pool.groups, pool.known_labels, predictor.abilities_,
-                                predictor.abilities_, CHOICE_ANSWERS, strength, seed, held=held,
-                                strength_at=at if strength is None else ())
+    fit = refit_for_new_models(pool.a, pool.b, pool.groups, pool.known_labels, predictor.abilities_,
+                               predictor.abilities_, CHOICE_ANSWERS, strength, seed, held=held,
+                               strength_at=at if strength is None else ())
+    if strength is None and not fit.record["strength_chosen"]:  # it kept 1: never estimated as if chosen
+        known = 0 if pool.known_labels is None else pool.known_labels.shape[1]
+        raise ConfigError(f"--prior-strength auto chooses the strength on the known models' answers, which needs "
+                          f"at least 4 known models with labels, and the run has {known}; give a number (1, the "
+                          "default: the known models' spread)")
+    return fit
 
 
 def _strength_at(record: dict[str, Any], n: int) -> float:
@@ -236,11 +242,15 @@ def _check(level: Any, target_width: Any, replay_folds: Any = 0, replay_weight: 
     return strength
 
 
-def _check_pool(pool: Any, replay_weight: str) -> None:
-    """A pool file has no known models' labels, so no correction runs: a replay weight other than 'auto' is refused."""
+def _check_pool(pool: Any, replay_weight: str, strength: float | None = 1.0) -> None:
+    """A pool file has no known models' labels, so no correction runs and no prior strength is chosen: a replay
+    weight other than 'auto', and a prior strength 'auto' (None), are refused."""
     if pool is not None and replay_weight != "auto":
         raise ConfigError(f"replay_weight {replay_weight!r}: with a pool file there are no known models' labels, so no "
                           "correction runs; leave it out, or give the run directory without a pool")
+    if pool is not None and strength is None:
+        raise ConfigError("--prior-strength auto chooses the strength on the known models' answers, and with a pool "
+                          "file there are none; give a number (1, the default), or the run directory without a pool")
 
 
 def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, level: float = 0.9,
@@ -255,7 +265,7 @@ def estimate_model(checkpoint_or_run: str | Path, answers_file: str | Path, leve
     'auto' (None: chosen on the known models)."""
     strength = _check(level, target_width, replay_folds, replay_weight, prior_strength, n_draws, seed, max_k)
     answers_file = as_path(answers_file, "answers_file")
-    _check_pool(pool, replay_weight)
+    _check_pool(pool, replay_weight, strength)
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = read_pool_answers(answers_file, items, predictor)
     result = _estimate(predictor, items, positions, labels,
@@ -269,6 +279,7 @@ def plan(checkpoint_or_run: str | Path, n: int, strategy: str = "adaptive", seed
          pool: str | Path | None = None, prior_strength: float | None = 1.0) -> list[PoolItem]:
     """The n items a new model should answer first (`tasks.estimate.plan_items`), in the order to ask them."""
     strength = _strength(prior_strength)
+    _check_pool(pool, "auto", strength)
     whole_number(seed, "seed", 0, MAX_SEED)
     check_plan(1, 1, strategy)  # the strategy, and n a whole number, before the run is opened
     whole_number(n, "n", 1)
@@ -306,7 +317,7 @@ def estimate_rounds(checkpoint_or_run: str | Path, ask: Callable[[list[PoolItem]
     whole_number(rounds, "rounds", 1)
     whole_number(per_round, "per_round", 1)
     answers_file = None if answers_file is None else as_path(answers_file, "answers_file")
-    _check_pool(pool, replay_weight)
+    _check_pool(pool, replay_weight, strength)
     predictor, items = open_pool(checkpoint_or_run, pool)
     positions, labels = (read_pool_answers(answers_file, items, predictor) if answers_file
                          else (np.zeros(0, np.int64), np.zeros(0)))

@@ -348,6 +348,20 @@ def test_costs(test: Dataset, train: Dataset, table: Any, prices: str | Path | N
                         f"output tokens = {output_tokens:g}")
 
 
+def _check_cost_baselines(names: Sequence[str]) -> None:
+    """Each baseline of `cost_routing_run` a registered model that can score the run's test queries (unseen in
+    training: a classical IRT model, with free per-item parameters, cannot), before the run's data are read."""
+    for name in names:
+        try:
+            kind = registered(name)
+        except ConfigError as exc:
+            raise ConfigError(f"--baselines: {exc}") from None
+        if getattr(kind, "item_seen", False):
+            raise ConfigError(f"--baselines: {name!r} has free per-item parameters and cannot score the run's test "
+                              "queries, which no model saw in training; name a text model (e.g. model-benchmark-mean "
+                              "or knn)")
+
+
 def cost_routing_run(run_dir: str | Path, prices: str | Path | None = None, output_tokens: float | None = None,
                      baselines: Sequence[str] = ("model-benchmark-mean",)) -> dict[str, Any]:
     """The cost evaluation of a run's model on its complete test queries, beside `baselines` fitted on its
@@ -360,6 +374,7 @@ def cost_routing_run(run_dir: str | Path, prices: str | Path | None = None, outp
     given = output_tokens is not None
     baselines = name_list(baselines, "baselines") or []
     output_tokens = check_output_tokens(DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens)
+    _check_cost_baselines(baselines)
 
     run = Run.open(run_dir)
     if run.spec.data.split == "pair":

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from irtnet._io import read_json, recover_dir, write_json
 from irtnet._version import __version__
 from irtnet.api.data import as_path, load_table, make_split, prepare, split_datasets, split_kind
-from irtnet.api.run_output import RUN_PARTS, check_writable, refuse_to_replace, staging
+from irtnet.api.run_output import RUN_PARTS, check_writable, refuse_current_folder, refuse_to_replace, staging
 from irtnet.config import DataConfig, deep_update, expect, name_list
 from irtnet.data.dataset import Dataset
 from irtnet.data.pair_split import PairSplit, load_split
@@ -268,6 +268,7 @@ def train_run(spec: RunSpec | dict[str, Any], out: str | Path, *, overwrite: boo
     writes and returns the run, the others return None."""
     out = as_path(out, "out (the run directory to write)")
     spec = resolve_run(spec)
+    refuse_current_folder(out)
     recover_dir(out)  # a run that an interrupted overwrite left aside is put back before anything is decided
     refuse_to_replace(out, overwrite)
     check_writable(out)  # before the training, not after it
@@ -397,6 +398,17 @@ def _disagreements(data: Dataset, own: Any, others: dict[str, Any], routing_mode
     return {name: routing_disagreement(labels, own, theirs, mask) for name, theirs in others.items()}
 
 
+def _check_holdout_names(names: list[Any]) -> None:
+    """The benchmarks to hold out as given (before the table is read): an empty name, or one given twice, is a
+    ConfigError naming the option (never read as "no benchmark held out", nor as one)."""
+    for i, name in enumerate(names):
+        if not (isinstance(name, str) and name.strip()):
+            raise ConfigError(f"--holdout-benchmark: name {i + 1} of {len(names)} is empty ({name!r}): name a "
+                              "benchmark of the table, or leave the option out")
+        if name in names[:i]:
+            raise ConfigError(f"--holdout-benchmark: {name!r} is given twice; name each benchmark once")
+
+
 def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, model: str | None = None,
                   preset: str | None = None, encoder: str | None = None,
                   fractions: tuple[float, float, float] | None = None,
@@ -411,10 +423,11 @@ def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, mode
     from irtnet.predictors.spec import model_spec_from
 
     data = {"table": str(as_path(table, "the table")), "encoder": encoder, "fractions": fractions, "seed": seed, "split": split_by}
-    if holdout_benchmark:
+    held = [holdout_benchmark] if isinstance(holdout_benchmark, str) else list(holdout_benchmark or [])
+    if held:
         if split_by not in (None, "benchmark"):
             raise ConfigError(f"--holdout-benchmark makes a benchmark split; it conflicts with --split-by {split_by}")
-        held = [holdout_benchmark] if isinstance(holdout_benchmark, str) else list(holdout_benchmark)
+        _check_holdout_names(held)
         data.update(split="benchmark", holdout_benchmark=held[0] if len(held) == 1 else held)
     spec = run_spec(deep_update(file or {}, {"data": data, "threads": threads}))
     chosen = model_spec_from(spec.model, model=model, preset=preset, seed=seed, epochs=epochs, lr=lr, groups=groups,

@@ -25,6 +25,15 @@ RUN_PARTS = ("config.json", "split.json", "model")
 RUN_NAMES = frozenset({*RUN_PARTS, "run.json", "history.json", "evaluation.json"})
 
 
+def refuse_current_folder(out: Path) -> None:
+    """ConfigError where `out` is the current folder or a folder above it ("-o .", "-o .."): the run is written
+    beside it and renamed into its place, which cannot be done to the folder a process works in."""
+    here, target = Path(os.getcwd()), Path(os.path.abspath(out))
+    if target == here or target in here.parents:
+        raise ConfigError(f"{out}: is the current folder or holds it ({target}); the run directory is written beside "
+                          "its path and renamed into place: give it a path of its own, e.g. ../NAME or runs/NAME")
+
+
 def refuse_to_replace(out: Path, overwrite: bool, appeared: bool = False) -> None:
     """ConfigError unless `out` is absent, an empty folder, or (with `overwrite`) a run directory: a file, or a
     folder that is not a run, is never replaced (that would delete all it holds), with or without `overwrite`.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from irtnet.cli.common import (check_output_path, friendly_errors, name_list, output_option as OutOpt,
-                               plain_console as console)
+                               path_argument as PathArg, path_option as PathOpt, plain_console as console)
 
 if TYPE_CHECKING:
     from irtnet.api import CalibrationReport
@@ -18,13 +18,13 @@ Opt = typer.Option
 
 @friendly_errors
 def calibrate(
-    checkpoint: Annotated[Path, typer.Argument(help="checkpoint or run directory")],
-    texts: Annotated[Path, Opt(help="a sample of your queries: .txt (one per line, UTF-8), .jsonl, .json or .csv "
+    checkpoint: Annotated[Path, PathArg(help="checkpoint or run directory")],
+    texts: Annotated[Path, PathOpt(help="a sample of your queries: .txt (one per line, UTF-8), .jsonl, .json or .csv "
                                     "(any other file type is an error)")],
     target: Annotated[str, Opt(help="share:MODEL=0.3 (share of queries sent to MODEL), cost=0.002 (mean cost "
                                     "per query) or p=0.8 (mean P of the chosen models)")],
     policy: Annotated[str, Opt(help="the policy to calibrate: p_min, utility or cost_cap")] = "p_min",
-    prices: Annotated[Optional[Path], Opt(help="price file (JSON/CSV) or table (default: the run's table)")] = None,
+    prices: Annotated[Optional[Path], PathOpt(help="price file (JSON/CSV) or table (default: the run's table)")] = None,
     benchmark: Annotated[Optional[str], Opt(help="benchmark of the texts the file names none for (a file's own "
                                                  "other name is an error)")] = None,
     candidates: Annotated[Optional[str], Opt(help="comma-separated models to route among (default: every "
@@ -44,7 +44,7 @@ def calibrate(
         from irtnet.api.routing_policies import check_output_tokens
 
         check_output_tokens(output_tokens)
-    check_output_path(json_out)  # before the work, not after printing it
+    check_output_path(json_out, {"--texts": texts, "--prices": prices})  # before the work, not after printing it
     from irtnet.api.routing_policies import calibration_goal
 
     calibration_goal(policy, target, benchmark)  # the options before the texts file is read

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,6 +42,11 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except IrtnetError as exc:
             print_error(str(exc))
+            raise typer.Exit(code=2) from None
+        except OSError as exc:  # a path the system refuses (a name too long, ...): one line naming it
+            if exc.filename is None:
+                raise
+            print_error(f"{exc.filename}: {exc.strerror or exc}")
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:  # Ctrl-C: one line, not typer's silent exit; every write is atomic (irtnet._io)
             err_console.print(INTERRUPTED, highlight=False, soft_wrap=True)
@@ -108,6 +115,32 @@ def refuse_unused(options: dict[str, object], message: str) -> None:
         raise ConfigError(message.format(given=" and ".join(given), is_="is" if len(given) == 1 else "are"))
 
 
+def path_argument(**options: Any) -> Any:
+    """`typer.Argument` for a path to read (a run, a checkpoint, a table, a texts file). Its text reaches
+    `_given_path` as typed: typer's Path type turns "" into Path("."), and `irtnet evaluate ""` read the current
+    folder."""
+    return typer.Argument(parser=str, callback=_given_path, **options)
+
+
+def path_option(*names: str, **options: Any) -> Any:
+    """`typer.Option` for a path to read (`path_argument`'s check: an empty value is refused, never ".")."""
+    return typer.Option(*names, parser=str, callback=_given_path, metavar="<path>", **options)
+
+
+def _given_path(param: typer.CallbackParam, value: str | Path | list | None) -> Path | list[Path] | None:
+    """Callback of `path_argument` and `path_option`: the text (or each text of a repeated option) as a Path; an
+    empty one is one error line naming the argument or option, before any work."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_given_path(param, v) for v in value]
+    if not str(value).strip():
+        name = param.opts[0] if param.param_type_name == "option" else (param.name or "path").upper()
+        print_error(f"{name} is empty ({str(value)!r}): give a path (. for the current folder)")
+        raise typer.Exit(code=2)
+    return Path(value)
+
+
 def output_option(*names: str, **options: Any) -> Any:
     """`typer.Option` for a file to write. Its text reaches `_output_path` as typed (typer's Path type drops a
     trailing '/', and "--json out/" wrote a file named out). Not for a folder to write (a run directory, where
@@ -120,16 +153,76 @@ def _output_path(param: typer.CallbackParam, value: str | Path | None) -> Path |
     option, before any work (the option is read before the command's own `friendly_errors` can catch)."""
     if value is None:
         return None
+    if not str(value).strip():
+        print_error(f"{param.opts[0]} is empty ({str(value)!r}): give the path of a file to write")
+        raise typer.Exit(code=2)
     if names_a_folder(value):
         print_error(f"{param.opts[0]} {str(value)!r}: names a folder, not a file: give the path of a file to write")
         raise typer.Exit(code=2)
     return Path(value)
 
 
-def check_output_path(path: Path | None) -> None:
-    """An output file checked before the work, not after it has been printed (`_io.check_file_target`)."""
-    if path is not None:
-        check_file_target(path)
+def check_output_path(path: Path | None, inputs: dict[str, Path | None] | None = None) -> None:
+    """An output file checked before the work, not after it has been printed (`_io.check_file_target`): also
+    refused where it is one of the command's `inputs` (what each is called -> its path, None: not given), a file
+    of a run directory or a checkpoint (writing it would break them), or in a folder that takes no new file."""
+    if path is None:
+        return
+    check_file_target(path)
+    refuse_overwriting(path, inputs)
+    _check_can_create(path)
+
+
+def refuse_overwriting(path: Path | None, inputs: dict[str, Path | None] | None = None) -> None:
+    """A file to write (or append to) that is one of the command's `inputs`, or a file of a run directory or a
+    checkpoint: refused before the work (`check_output_path` without its checks of the path's kind)."""
+    if path is None:
+        return
+    for name, given in (inputs or {}).items():
+        if given is not None and _same_file(path, given):
+            raise ConfigError(f"{path}: is the command's input ({name}): give another path to write")
+    _refuse_a_file_of_a_run(path)
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    """Whether `path` and `other` name one file (both existing: the same inode, links included)."""
+    try:
+        return path.exists() and other.exists() and os.path.samefile(path, other)
+    except OSError:
+        return False
+
+
+def _refuse_a_file_of_a_run(path: Path) -> None:
+    """A file a run directory or a checkpoint holds (run.json, config.json, the checkpoint's files, ...), which a
+    result written over it would break for good (`Run.open` checks each file's sha256)."""
+    from irtnet.api.run_output import RUN_NAMES
+
+    folder = path.parent
+    if (folder / "run.json").is_file() and path.name in RUN_NAMES:
+        raise ConfigError(f"{path}: is a file of the run directory {folder}, and writing over it would break the "
+                          "run: give another path to write")
+    if (folder / "checkpoint.json").is_file() and path.name in CHECKPOINT_FILES:
+        raise ConfigError(f"{path}: is a file of the checkpoint {folder}, and writing over it would break the "
+                          "checkpoint: give another path to write")
+
+
+#: What a checkpoint directory holds (`predictors.checkpoint.save_predictor`).
+CHECKPOINT_FILES = frozenset({"checkpoint.json", "weights.safetensors"})
+
+
+def _check_can_create(path: Path) -> None:
+    """The folder `path` is written in (or the nearest one above that exists, where the write makes the rest)
+    takes a new file: found before the work, not when the result is written after it."""
+    above = next((p for p in path.parents if p.exists()), None)
+    try:
+        if path.parent.is_dir():  # a temporary sibling, as the write itself makes (`_io.atomic_path`)
+            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            os.unlink(probe)
+        elif above is not None and not os.access(above, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write here ({exc.strerror or exc})") from None
 
 
 def prior_strength_value(text: str) -> float | None:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from irtnet.cli.common import console, friendly_errors
+from irtnet.cli.common import console, friendly_errors, path_option
 from irtnet.config import DEFAULT_PRESET, MAX_SEED, DataConfig
+from irtnet.errors import ConfigError
 
 if TYPE_CHECKING:
     from irtnet.api import RunSpec
@@ -28,7 +29,7 @@ def _encoder() -> str:
 
 @friendly_errors
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the demo's table and run")] = Path("runs/demo"),
+    out: Annotated[Path, path_option("--out", "-o", help="folder for the demo's table and run")] = Path("runs/demo"),
     models: Annotated[int, typer.Option(help="synthetic models")] = 40,
     queries: Annotated[int, typer.Option(help="synthetic queries (models x queries at most 2,000,000)")] = 3000,
     epochs: Annotated[int, typer.Option(help="maximum training epochs")] = 15,
@@ -44,10 +45,11 @@ def demo(
     from irtnet.reporting.tables import rich_tables
 
     table_path = out / "table.parquet"
-    encoder = encoder or _encoder()
+    encoder = _encoder() if encoder is None else encoder  # "" is no encoder, refused by `_checked_spec`
     spec = _checked_spec(table_path, models, queries, epochs, seed, encoder, preset)
-    console.rule("1. synthetic evaluation logs")
     synth = make_synthetic(n_models=models, n_queries=queries, n_benchmarks=4, dim=3, seed=seed)
+    api.make_split(synth.table, spec.data)  # a split with an empty part: refused before the table is written
+    console.rule("1. synthetic evaluation logs")
     with _replacing_table(table_path):
         synth.table.to_parquet(table_path)
         console.print(f"{synth.table} -> {table_path}")
@@ -72,13 +74,29 @@ def _checked_spec(table: Path, models: int, queries: int, epochs: int, seed: int
     from irtnet.data.synthetic import check_size
     from irtnet.predictors.spec import ModelSpec
 
+    if not encoder.strip():
+        raise ConfigError(f"--encoder is empty ({encoder!r}): give an encoder (e.g. hashing-256), or leave the "
+                          "option out for the packaged all-MiniLM-L6-v2")
     check_size(models, queries, names=("--models", "--queries"))
+    _check_folder(table)
     spec = api.RunSpec(data=DataConfig(table=str(table), encoder=encoder, seed=seed),
                        model=ModelSpec(preset=preset, params={"train": {"epochs": epochs, "progress": True}},
                                        seed=seed))  # a line per epoch: the step that takes minutes
     api.resolve_run(spec)
     check_encoder(encoder)
     return spec
+
+
+def _check_folder(table: Path) -> None:
+    """OUT can take the demo's table and run: no file on its path, and no folder that is not a run at OUT/run."""
+    from irtnet._io import check_file_target
+    from irtnet.api.run_output import check_writable, refuse_current_folder, refuse_to_replace
+
+    check_file_target(table)  # OUT a file, or under one
+    run = table.parent / "run"
+    refuse_current_folder(run)
+    refuse_to_replace(run, overwrite=True)  # a folder there that is not a run is never replaced
+    check_writable(run)
 
 
 @contextmanager

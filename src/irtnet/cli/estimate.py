@@ -40,11 +40,12 @@ def _add_row(table: Table, *cells: str) -> None:
 def estimates_table(result: Any) -> Table:
     """One row per benchmark: estimate, interval, answered / items and, with a target width, answers needed;
     then the overall accuracy over every benchmark."""
-    columns = ["benchmark", "estimate", f"{result.level:.0%} interval", "answered / items"]
+    # the level as given (99.5%, not rounded to "100%"), and "1 answer" in the singular
+    columns = ["benchmark", "estimate", f"{result.level * 100:g}% interval", "answered / items"]
     if result.target_width is not None:
         columns.append(f"more answers for width <= {result.target_width:g}")
-    table = _table(f"Estimated accuracy from {result.n_answers} answers (predictive interval of the realised "
-                   "accuracy over every item)", columns)
+    table = _table(f"Estimated accuracy from {result.n_answers} answer{'' if result.n_answers == 1 else 's'} "
+                   "(predictive interval of the realised accuracy over every item)", columns)
     for e in result.benchmarks:
         row = [e.benchmark, f"{e.estimate:.3f}", f"{e.lower:.3f} - {e.upper:.3f}", f"{e.n_answered} / {e.n_items}"]
         if result.more_needed is not None:
@@ -76,8 +77,8 @@ def priors_line(result: Any) -> str:
     """The priors the estimate ran under, and whether they were chosen on the known models or given."""
     r = result.settings.get("item_refit", {})
     on = {"held-out queries": "validation queries", "pool items": "pool items"}.get(r.get("strength_scored_on") or "")
-    how = (f"chosen on the known models, scored on their {on}" if r.get("strength_chosen")
-           else "given" if r.get("scores") else "default")
+    # a strength not chosen is given: by the option, or its default 1 (`auto` is refused where it cannot choose)
+    how = f"chosen on the known models, scored on their {on}" if r.get("strength_chosen") else "given"
     return (f"Priors: the new model's ability prior {r.get('prior_kind', 'isotropic')} at strength "
             f"{result.settings.get('prior_strength', 1.0):g} ({how}); items refitted on the known models' answers "
             f"with prior sd {r.get('prior_sd', 0.0):g} (0: the text's parameters)")
@@ -131,12 +132,16 @@ def ask_terminal(items: Sequence[Any]) -> list[float]:
     """Ask for each item's outcome on the terminal (y/n/1/0 or a fraction), asking again on anything else;
     InputEnded on EOF or Ctrl-C."""
     out: list[float] = []
-    for i, item in enumerate(items, 1):
-        console.print(f"[bold][{i}/{len(items)}] {escape(item.id)}[/] ({escape(item.benchmark)})", highlight=False)
-        console.print((item.text or "(no text in the table)")[:800], markup=False, highlight=False)
-        while (value := _parse_answer(_prompt("correct? (y/n/1/0)", len(out)))) is None:
-            console.print("answer y, n, 1, 0 or a fraction in [0, 1]")
-        out.append(value)
+    try:
+        for i, item in enumerate(items, 1):
+            console.print(f"[bold][{i}/{len(items)}] {escape(item.id)}[/] ({escape(item.benchmark)})",
+                          highlight=False)
+            console.print((item.text or "(no text in the table)")[:800], markup=False, highlight=False)
+            while (value := _parse_answer(_prompt("correct? (y/n/1/0)", len(out)))) is None:
+                console.print("answer y, n, 1, 0 or a fraction in [0, 1]")
+            out.append(value)
+    except KeyboardInterrupt:  # Ctrl-C while an item is shown, not at the prompt: as at the prompt
+        raise InputEnded(len(out), interrupted=True) from None
     return out
 
 
@@ -144,16 +149,25 @@ def _rounds(api: Any, run: Path, answers: Path | None, rounds: int, per_round: i
             json_out: Path | None) -> Any:
     """Ask in rounds, showing each round's estimate; the last one. Where the input ends mid-round, the last
     complete round's estimate is kept (written to --json where asked), said so, and the command exits with code
-    2 (EOF: the input ended before the rounds asked) or 130 (Ctrl-C)."""
-    result, done = None, 0
+    2 (EOF: the input ended before the rounds asked) or 130 (Ctrl-C, at a prompt or while a round's estimate is
+    computed or shown: the round's answers were all typed, but its estimate is not complete)."""
+    result, done, typed = None, 0, [0]
+
+    def ask(items: Sequence[Any]) -> list[float]:
+        typed[0] = 0
+        got = ask_terminal(items)
+        typed[0] = len(got)  # typed in full: what a Ctrl-C while its estimate is computed discards
+        return got
+
     try:
-        for result in api.estimate_rounds(run, ask_terminal, rounds, per_round, answers_file=answers, **options):
-            done = result.settings.get("round", done + 1)
+        for result in api.estimate_rounds(run, ask, rounds, per_round, answers_file=answers, **options):
+            done, typed[0] = result.settings.get("round", done + 1), 0
             console.rule(f"after round {done}" if done else "from the answers given", align="left")
             _show(result)
             if result.settings.get("note"):
                 console.print(f"Note: {result.settings['note']}", highlight=False, markup=False)
-    except InputEnded as end:
+    except (InputEnded, KeyboardInterrupt) as caught:
+        end = caught if isinstance(caught, InputEnded) else InputEnded(typed[0], interrupted=True)
         kept = (f"wrote {json_out} with the estimate after round {done}" if json_out and result is not None
                 else f"kept the estimate after round {done} (printed above)" if result is not None
                 else "no round was complete, so there is no estimate" + (f"; {json_out} not written" if json_out

@@ -11,8 +11,8 @@ import typer
 from rich.markup import escape
 
 from irtnet.cli.common import (
-    console, friendly_errors, name_list, output_option as OutOpt, parse_fractions, plain_console, positive,
-    refuse_unused,
+    console, friendly_errors, name_list, output_option as OutOpt, parse_fractions, path_argument as PathArg,
+    path_option as PathOpt, plain_console, positive, refuse_unused,
 )
 from irtnet.config import MAX_SEED
 
@@ -21,12 +21,12 @@ Opt = typer.Option
 
 @friendly_errors
 def train(
-    table: Annotated[Path, typer.Argument(help="response table (.parquet) from `irtnet data import`")],
-    out: Annotated[Path, Opt("--out", "-o", help="run directory to write")],
+    table: Annotated[Path, PathArg(help="response table (.parquet) from `irtnet data import`")],
+    out: Annotated[Path, PathOpt("--out", "-o", help="run directory to write")],
     model: Annotated[Optional[str], Opt(help="model to train: irtnet (default) or a baseline's registry name")] = None,
     preset: Annotated[Optional[str], Opt(help="IrtNet preset: default (the default), paper, paper-sparse, small")
                       ] = None,
-    config: Annotated[Optional[Path], Opt(help="JSON/TOML run config (data, model, threads); flags override it")
+    config: Annotated[Optional[Path], PathOpt(help="JSON/TOML run config (data, model, threads); flags override it")
                       ] = None,
     encoder: Annotated[Optional[str], Opt(help="sentence-transformers name or local path, or hashing-<dim>")] = None,
     split: Annotated[Optional[str], Opt(help="train,val,test query fractions, e.g. 0.8,0.1,0.1; with "
@@ -93,7 +93,7 @@ def _benchmark_split(file: dict[str, Any] | None) -> bool:
 
 @friendly_errors
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="run directory written by `irtnet train`")],
+    run: Annotated[Path, PathArg(help="run directory written by `irtnet train`")],
     routing_mode: Annotated[Optional[str], Opt(help="missing labels: 'complete' (only fully labelled queries; "
                                                     "the default) or 'observed' (the default for a pair split)")
                             ] = None,
@@ -108,8 +108,8 @@ def evaluate(
     from irtnet.reporting.tables import by_setting, markdown as to_markdown, rich_tables, setting_title
 
     check_routing_mode(routing_mode)  # the options, and a missing or damaged run, before the message below
-    check_output_path(markdown)
     opened = api.Run.open(run)
+    check_output_path(markdown, {"the run's table": Path(opened.spec.data.table)})
     opened.table()  # a table moved or changed since training: refused before the message below
     plain_console.print(f"scoring {run} and fitting the reference baselines on its training queries (the "
                         "inferred-benchmark base rate's text classifier takes the longest)", highlight=False)
@@ -126,7 +126,7 @@ def evaluate(
 
 @friendly_errors
 def route(
-    checkpoint: Annotated[Path, typer.Argument(help="checkpoint or run directory")],
+    checkpoint: Annotated[Path, PathArg(help="checkpoint or run directory")],
     texts: Annotated[list[str], typer.Argument(help="one or more query texts")],
     top: Annotated[Optional[int], Opt(help="how many models to show per query (ranking only; default 5)",
                                       callback=positive)] = None,
@@ -135,7 +135,7 @@ def route(
     budget: Annotated[Optional[float], Opt(help="keep the mean cost per query <= BUDGET: argmax P - L x cost at "
                                                 "the least L within it, the leftover spent greedily on the best "
                                                 "gains per extra cost (may fall short of the best total P)")] = None,
-    prices: Annotated[Optional[Path], Opt(help="with --cost-weight/--budget: price file (JSON/CSV) or table "
+    prices: Annotated[Optional[Path], PathOpt(help="with --cost-weight/--budget: price file (JSON/CSV) or table "
                                                "(default: the run's table)")] = None,
     output_tokens: Annotated[Optional[float], Opt(help="with --cost-weight/--budget: assumed output tokens per "
                                                        "answer (token prices; default 256)")] = None,

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from irtnet.cli.common import err_console, friendly_errors, output_option as OutOpt, positive
+from irtnet.cli.common import (err_console, friendly_errors, output_option as OutOpt, path_argument as PathArg,
+                               path_option as PathOpt, positive, refuse_overwriting)
 from irtnet.errors import ConfigError
 
 Opt = typer.Option
@@ -26,7 +27,11 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, token: str | None, insecure: bool) -> None:
-    """Refuse to listen beyond this machine without a token, unless told to."""
+    """Refuse an empty host (uvicorn listens on every interface for one), and to listen beyond this machine without
+    a token, unless told to."""
+    if not host.strip():
+        raise ConfigError(f"--host is empty ({host!r}): give the interface to listen on, e.g. 127.0.0.1 (the "
+                          "default), or 0.0.0.0 for every interface (with --token)")
     if not is_loopback(host) and not token and not insecure:
         raise ConfigError(f"refusing to listen on {host} without a token: anyone who reaches it could route and "
                           "spend your upstream keys. Set --token (or IRTNET_TOKEN), or pass --insecure")
@@ -34,13 +39,13 @@ def check_bind(host: str, token: str | None, insecure: bool) -> None:
 
 @friendly_errors
 def serve(
-    checkpoint: Annotated[Path, typer.Argument(help="checkpoint or run directory")],
+    checkpoint: Annotated[Path, PathArg(help="checkpoint or run directory")],
     host: Annotated[str, Opt(help="interface to listen on (beyond loopback: needs --token or --insecure)")]
     = "127.0.0.1",
     port: Annotated[int, Opt(min=1, max=65535, help="port (1-65535)")] = 8000,
-    prices: Annotated[Optional[Path], Opt(help="price file (JSON/CSV per model) or table; default: the run's table")]
+    prices: Annotated[Optional[Path], PathOpt(help="price file (JSON/CSV per model) or table; default: the run's table")]
     = None,
-    upstreams: Annotated[Optional[Path], Opt(help="TOML/JSON: per model base_url and api_key_env")] = None,
+    upstreams: Annotated[Optional[Path], PathOpt(help="TOML/JSON: per model base_url and api_key_env")] = None,
     policy: Annotated[str, Opt(help="default policy of model 'irtnet': max_p, p_min=0.8, utility=0.5, cost_cap=0.01")]
     = "max_p",
     token: Annotated[Optional[str], Opt(envvar="IRTNET_TOKEN", show_envvar=True,
@@ -65,6 +70,7 @@ def serve(
     """Serve a checkpoint: POST /v1/route, /v1/chat/completions (OpenAI-compatible), /v1/feedback, /predict,
     /route; GET /v1/models, /health; docs at /docs."""
     check_bind(host, token, insecure)
+    refuse_overwriting(log, {"--prices": prices, "--upstreams": upstreams})  # appended to: never a run's own file
     if output_tokens is not None:  # before any work: the same check the prices apply later
         from irtnet.api.routing_policies import check_output_tokens
 

@@ -12,7 +12,8 @@ import typer
 from irtnet._io import write_json
 from irtnet.config import MAX_SEED
 from irtnet.cli.common import (baseline_names, check_output_path, console, friendly_errors, name_list, numbers,
-                               output_option as OutOpt, positive, refuse_unused)
+                               output_option as OutOpt, path_argument as PathArg, path_option as PathOpt, positive,
+                               refuse_unused)
 
 Opt = typer.Option
 Arg = typer.Argument
@@ -21,7 +22,7 @@ Arg = typer.Argument
 ModelOpt = Annotated[Optional[str], Opt("--model", help="model to train (registry name) \\[default: the --config "
                                                           "file's model, else irtnet]")]
 PresetOpt = Annotated[Optional[str], Opt(help="IrtNet preset (default: 'default')")]
-ConfigOpt = Annotated[Optional[Path], Opt(help="JSON/TOML model settings (model, preset, params, seed), or a train "
+ConfigOpt = Annotated[Optional[Path], PathOpt(help="JSON/TOML model settings (model, preset, params, seed), or a train "
                                                 "config with only a \\[model] table")]
 EpochsOpt = Annotated[Optional[int], Opt(help="maximum epochs")]
 LrOpt = Annotated[Optional[float], Opt(help="learning rate")]
@@ -64,15 +65,15 @@ def model_settings(raw: dict[str, Any], path: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- benchmark
 @friendly_errors
 def predict_benchmark(
-    checkpoint: Annotated[Path, Arg(help="checkpoint or run directory")],
-    texts_file: Annotated[Path, Arg(help="query texts: .txt (one per line, UTF-8), or .jsonl/.json/.csv with a text "
+    checkpoint: Annotated[Path, PathArg(help="checkpoint or run directory")],
+    texts_file: Annotated[Path, PathArg(help="query texts: .txt (one per line, UTF-8), or .jsonl/.json/.csv with a text "
                                          "field and optionally benchmark; any other file type is an error")],
     top: Annotated[Optional[int], Opt(help="show only the best N models", callback=positive)] = None,
     benchmark: Annotated[Optional[str], Opt(help="name of a benchmark the model knows, for the texts the file "
                                                  "gives none (one it gives otherwise is an error; default: new, "
                                                  "text only)")] = None,
     json_out: Annotated[Optional[Path], OutOpt("--json", help="also write the ranking here")] = None,
-    answers: Annotated[Optional[Path], Opt(help="the known models' answers on some of the texts (.csv/.jsonl/.json: "
+    answers: Annotated[Optional[Path], PathOpt(help="the known models' answers on some of the texts (.csv/.jsonl/.json: "
                                                 "model, id of a text, correct): each model's accuracy is then its "
                                                 "answers plus the predictions moved by what they show (the anchor "
                                                 "setting)")] = None,
@@ -88,7 +89,7 @@ def predict_benchmark(
     from irtnet.api.experiments import predict_benchmark as predict
     from irtnet.reporting.console import predicted_accuracy_table
 
-    check_output_path(json_out)  # before the work, not after printing it
+    check_output_path(json_out, {"TEXTS_FILE": texts_file, "--answers": answers})  # before the work, not after it
     extra: dict[str, Any] = {}
     intervals, ranking = None, []
     if answers is None:
@@ -119,7 +120,7 @@ def predict_benchmark(
 
 @friendly_errors
 def evaluate_benchmarks(
-    table: Annotated[Path, Arg(help="response table (.parquet)")],
+    table: Annotated[Path, PathArg(help="response table (.parquet)")],
     out: Annotated[Path, OutOpt("--out", "-o", help="JSON file to write; each finished fold is kept in <out>.steps/ "
                                                  "and a rerun reads it")] = Path("benchmark_eval.json"),
     encoder: EncoderOpt = "all-MiniLM-L6-v2",
@@ -147,6 +148,7 @@ def evaluate_benchmarks(
     from irtnet.api.experiments import evaluate_benchmarks as run
     from irtnet.reporting.console import paired_table, summary_table
 
+    check_output_path(out, {"TABLE": table})  # before the work
     spec = _model(config, model, preset, seed, epochs, lr, groups)
     ns = [] if anchors == "" else numbers(anchors, "--anchors")  # '' is none, as the help says
     if not ns:
@@ -179,14 +181,14 @@ def evaluate_benchmarks(
 # --------------------------------------------------------------------------------------------- onboarding
 @friendly_errors
 def onboard(
-    checkpoint: Annotated[Path, Arg(help="IrtNet checkpoint or run directory")],
-    answers_file: Annotated[Path, Arg(help=".csv/.jsonl/.json with text and label (or correct, or score: 0/1 or "
+    checkpoint: Annotated[Path, PathArg(help="IrtNet checkpoint or run directory")],
+    answers_file: Annotated[Path, PathArg(help=".csv/.jsonl/.json with text and label (or correct, or score: 0/1 or "
                                            "a fraction) per query")],
     name: Annotated[str, Opt(help="name of the new model")] = "new-model",
-    save: Annotated[Optional[Path], Opt(help="write a checkpoint with the new model added here")] = None,
+    save: Annotated[Optional[Path], PathOpt(help="write a checkpoint with the new model added here")] = None,
     prior_strength: Annotated[float, Opt(help="multiplies the prior precision (1 = the known models' spread)",
                                          callback=positive)] = 1.0,
-    pool: Annotated[Optional[Path], Opt(help="texts of queries you could ask next (.txt, .jsonl, .json or .csv, "
+    pool: Annotated[Optional[Path], PathOpt(help="texts of queries you could ask next (.txt, .jsonl, .json or .csv, "
                                               "as predict-benchmark's TEXTS_FILE)")] = None,
     suggest: Annotated[Optional[int], Opt(help="with --pool: how many queries to ask next (D-optimal; default 10), "
                                                 "of the pool's texts not answered", callback=positive)] = None,
@@ -197,7 +199,7 @@ def onboard(
     from irtnet.api.experiments import onboard as run
     from irtnet.reporting.console import onboard_lines
 
-    check_output_path(json_out)  # before the work and the checkpoint, not after them
+    check_output_path(json_out, {"ANSWERS_FILE": answers_file, "--pool": pool})  # before the work and the checkpoint
     doc = run(checkpoint, answers_file, name, prior_strength, pool, suggest, save)
     for line in onboard_lines(doc):
         console.print(line, highlight=False)
@@ -210,7 +212,7 @@ def onboard(
 
 @friendly_errors
 def evaluate_onboarding(
-    table: Annotated[Path, Arg(help="response table (.parquet)")],
+    table: Annotated[Path, PathArg(help="response table (.parquet)")],
     out: Annotated[Path, OutOpt("--out", "-o", help="JSON file to write")] = Path("onboarding.json"),
     n_test: Annotated[Optional[int], Opt(help="models to hold out (drawn with --seed; default 5)",
                                          callback=positive)] = None,
@@ -234,7 +236,7 @@ def evaluate_onboarding(
     from irtnet.reporting.console import onboarding_table
 
     k_values = numbers(ks, "--ks")
-    check_output_path(out)  # before the work
+    check_output_path(out, {"TABLE": table})  # before the work
     spec = _model(config, model, preset, seed, epochs, lr, groups)
     result = run(table, spec, encoder, n_test=n_test, models=name_list(models), ks=k_values,
                  strategies=name_list(strategies), n_random=n_random, prior_strength=prior_strength,
@@ -248,9 +250,9 @@ def evaluate_onboarding(
 # --------------------------------------------------------------------------------------------------- cost
 @friendly_errors
 def evaluate_cost(
-    run: Annotated[Path, Arg(help="run directory written by `irtnet train`")],
+    run: Annotated[Path, PathArg(help="run directory written by `irtnet train`")],
     out: Annotated[Optional[Path], OutOpt("--out", "-o", help="JSON file (default RUN/cost_routing.json)")] = None,
-    prices: Annotated[Optional[Path], Opt(help="price file (JSON/CSV); default: the table's cost column or its "
+    prices: Annotated[Optional[Path], PathOpt(help="price file (JSON/CSV); default: the table's cost column or its "
                                                 "model prices")] = None,
     output_tokens: Annotated[Optional[float], Opt(help="assumed output tokens per answer (token prices; default "
                                                        "256)")] = None,
@@ -262,7 +264,7 @@ def evaluate_cost(
     from irtnet.reporting.console import cost_lines
 
     out = out or run / "cost_routing.json"
-    check_output_path(out)  # before the work, not after it
+    check_output_path(out, {"--prices": prices})  # before the work, not after it
     result = cost_routing_run(run, prices, output_tokens, baseline_names(baselines))
     write_json(out, result)
     for line in cost_lines(result):
@@ -273,14 +275,14 @@ def evaluate_cost(
 # ------------------------------------------------------------------------------------------------- report
 @friendly_errors
 def report(
-    checkpoint: Annotated[Path, Arg(help="run directory (or checkpoint directory with --table)")],
-    table: Annotated[Optional[Path], Opt(help="response table (default: the run's own)")] = None,
+    checkpoint: Annotated[Path, PathArg(help="run directory (or checkpoint directory with --table)")],
+    table: Annotated[Optional[Path], PathOpt(help="response table (default: the run's own)")] = None,
     out: Annotated[Path, OutOpt("--out", "-o", help="HTML file; a .json twin is written beside it")] = Path("report.html"),
-    include: Annotated[Optional[list[Path]], Opt(help="task result JSON files to add (of evaluate-benchmarks, "
+    include: Annotated[Optional[list[Path]], PathOpt(help="task result JSON files to add (of evaluate-benchmarks, "
                                                       "evaluate-onboarding, cost routing, evaluate-estimation, "
                                                       "data-efficiency; another file is refused); the run's own are "
                                                       "added when present")] = None,
-    prices: Annotated[Optional[Path], Opt(help="price file for the cost section")] = None,
+    prices: Annotated[Optional[Path], PathOpt(help="price file for the cost section")] = None,
     output_tokens: Annotated[Optional[float], Opt(help="assumed output tokens per answer (token prices of the cost "
                                                        "section; default 256)")] = None,
 ) -> None:
@@ -290,6 +292,8 @@ def report(
     from irtnet.reporting.html import report_paths, write_report
     from irtnet.reporting.report import build_report
 
-    report_paths(out)  # the HTML and its JSON twin, both before the work
+    inputs = {"--table": table, "--prices": prices, **{f"--include {p}": p for p in include or []}}
+    for path in report_paths(out):  # the HTML and its JSON twin, both before the work
+        check_output_path(path, inputs)
     html_path, json_path = write_report(build_report(checkpoint, table, include or [], prices, output_tokens), out)
     console.print(f"wrote {html_path} and {json_path}")

@@ -47,10 +47,11 @@ class IrtNetConfig(StrictConfig):
 
     dim: int = Field(232, ge=1, description="ability / discrimination dimension d")
     moe: MoEConfig = MoEConfig()
-    input_noise: float = Field(0.05, ge=0.0, description="std of Gaussian noise on the embedding, training only")
+    input_noise: float = Field(0.05, ge=0.0, allow_inf_nan=False,
+                              description="std of Gaussian noise on the embedding, training only")
     use_groups: bool = Field(False, description="let the benchmark name enter the query representation")
     group_dim: int = Field(16, ge=1)
-    group_dropout: float = Field(0.2, ge=0.0, le=1.0)
+    group_dropout: float = Field(0.2, ge=0.0, le=1.0, allow_inf_nan=False)
     group_abilities: bool = Field(True, description="with use_groups: one extra ability dimension per "
                                   "benchmark, a_q carrying the query's benchmark as a one-hot block")
     infer_groups: bool = Field(False, description="with use_groups: where a query's benchmark is not given, "
@@ -67,13 +68,15 @@ class IrtNetConfig(StrictConfig):
         "the width)")
     linear_skip: bool = Field(False, description="add a linear map of the network's input to a_q and b_q, "
                               "beside the mixture of experts' (a residual path, as EmbedLLM's projection)")
-    theta_init_std: float = Field(0.1, gt=0.0)
-    align_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-model alignment loss (0: off)")
-    align_query_weight: float = Field(0.0, ge=0.0, description="weight of the query-to-query alignment loss")
-    align_temperature: float = Field(0.1, gt=0.0)
-    rank_weight: float = Field(0.0, ge=0.0, description="weight of the listwise ranking loss (ListNet): per "
-                               "query, the cross-entropy between the softmax of its observed models' logits and "
-                               "their targets normalised to sum to 1; it trains the differences between a "
+    theta_init_std: float = Field(0.1, gt=0.0, allow_inf_nan=False)
+    align_weight: float = Field(0.0, ge=0.0, allow_inf_nan=False,
+                               description="weight of the query-to-model alignment loss (0: off)")
+    align_query_weight: float = Field(0.0, ge=0.0, allow_inf_nan=False,
+                                     description="weight of the query-to-query alignment loss")
+    align_temperature: float = Field(0.1, gt=0.0, allow_inf_nan=False)
+    rank_weight: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="weight of the listwise ranking loss "
+                               "(ListNet): per query, the cross-entropy between the softmax of its observed models' "
+                               "logits and their targets normalised to sum to 1; it trains the differences between a "
                                "query's models' logits, which decide routing (0: off)")
     members: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         1, description="seed ensemble: K networks trained with seeds seed, seed+1, ..., their logits averaged; "

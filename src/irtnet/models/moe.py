@@ -37,9 +37,9 @@ class MoEConfig(StrictConfig):
     top_k: int = Field(39, ge=1)
     hidden: int = Field(512, ge=1)
     out: int = Field(256, ge=1)
-    dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    dropout: float = Field(0.5, ge=0.0, lt=1.0, allow_inf_nan=False)
     shared_expert: bool = True
-    balance_gamma: float = Field(0.01, ge=0.0)
+    balance_gamma: float = Field(0.01, ge=0.0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _k_le_n(self) -> MoEConfig:

@@ -110,6 +110,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "-"
 
 
+def _count(n: Any, noun: str) -> str:
+    """"1 draw", "3 draws" ("? draws" where a file lacks the count)."""
+    return f"{'?' if n is None else n} {noun}{'' if n == 1 else 's'}"
+
+
 def _metric_table(rows: Sequence[dict[str, Any]], metric: str) -> list[str]:
     ns = sorted({r["n"] for r in rows})
     cells = {(r["method"], r["n"]): r.get(metric) for r in rows}  # files older than a metric lack it
@@ -132,7 +137,8 @@ def estimation_markdown(doc: dict[str, Any], paired: bool = True) -> str:
     routing comparison."""
     s, rows = doc["settings"], _overall(doc)
     lines = ["## Estimating held-out models' per-benchmark accuracy", "",
-             (f"{s.get('draws')} draw(s), {s.get('n_held_out')} held-out models each, table `{s.get('table', '?')}`, "
+             (f"{_count(s.get('draws'), 'draw')}, {_count(s.get('n_held_out'), 'held-out model')} each, table "
+              f"`{s.get('table', '?')}`, "
               f"intervals at level {s.get('level')}; pool: {s.get('pool', '')}."), ""]
     for metric, title in (("abs_error", "Mean absolute error per benchmark (lower is better)"),
                           ("overall_abs_error", "Mean absolute error of the overall accuracy, item-weighted over the "

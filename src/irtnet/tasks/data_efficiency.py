@@ -87,6 +87,25 @@ def _check_fractions(fractions: Sequence[float]) -> list[float]:
     return out
 
 
+def _train_sizes(fractions: Sequence[float], n_train: int) -> dict[float, int]:
+    """{share: its number of training queries, rounded}, before any training: a share below one query (it was
+    trained on one, and shown at the share asked) and two shares of the same number of queries (one training set,
+    two points of the curve) are DataErrors naming them."""
+    if n_train < 1:
+        raise DataError("the split leaves no training queries; use a larger train fraction", field="split")
+    sizes = {f: round(f * n_train) for f in fractions}
+    for f, n in sizes.items():
+        if n < 1:
+            raise DataError(f"the share {f:g} of the {n_train} training queries is {f * n_train:.2g} of a query; "
+                            f"give shares (--fractions) of at least {1 / n_train:.2g} (one query)", field="fractions")
+    for (f, n), (g, m) in zip(sizes.items(), list(sizes.items())[1:]):
+        if n == m:
+            raise DataError(f"the shares {f:g} and {g:g} both train on {n} of the {n_train} training queries (one "
+                            "training set, shown as two points); give shares (--fractions) further apart",
+                            field="fractions")
+    return sizes
+
+
 def _score(predictor: Any, test: Dataset, labels: np.ndarray) -> tuple[dict[str, dict[str, float]], list[str]]:
     """Correctness metrics of `predictor` on the observed test pairs of the models it knows, per setting, and the
     test models it does not know (a small training fraction of sparse data may miss a model: its pairs are left
@@ -121,10 +140,11 @@ def data_efficiency_curve(data: Dataset, factories: Mapping[str, Callable[[], An
     val = data.select(qsplit.val) if qsplit.val else None
     test = data.select(qsplit.test)
     labels = test.table.label_matrix()
+    sizes = _train_sizes(fracs, len(order))
     cache = open_cache(cache, data.table)
     points, read = [], 0
     for f in fracs:
-        n, train = max(1, round(f * len(order))), None
+        n, train = sizes[f], None
         for name, make in factories.items():
             path = None if cache is None else step_path(cache, f"{name}-{f:g}", {
                 "task": "data-efficiency", "predictor": name, "fraction": f, "n": n, "seed": seed,

@@ -197,7 +197,8 @@ def wilson_interval(k: float, n: int, level: float = 0.9) -> tuple[float, float]
     z = float(norm.ppf((1 + level) / 2))
     centre = (k + z * z / 2) / (n + z * z)
     half = z / (n + z * z) * np.sqrt(k * (n - k) / n + z * z / 4)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    # at k = 0 (k = n) the bound is 0 (1) exactly; rounding left 1 - 1e-16, an interval without its own mean
+    return (0.0 if k == 0 else float(max(0.0, centre - half))), (1.0 if k == n else float(min(1.0, centre + half)))
 
 
 def mean_estimate(answered: Sequence[int], y: Sequence[float], groups: Sequence[object],

@@ -370,6 +370,8 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
         else:
             read += 1
             say(f"draw {d}: read from {path}")
+            if any(m != "retrain" for m in s.methods):  # as when it was computed: never silently left out
+                _say_skipped(d, done, msplit.test_models, s.ns, say)
         cells += done.cells
         refits.append(done.refit)
         item_seen = done.item_seen
@@ -383,6 +385,17 @@ def evaluate_estimation(data: Any, make_predictor: Callable[[], Any], ns: Sequen
            "draw_cache": None if cache is None else str(cache.folder)}
     return EstimationEvaluation(cells, summarise(cells), paired_errors(cells, n_boot, seed),
                                 routing_rows(routing, n_boot, seed), settings, run)
+
+
+def _say_skipped(d: int, done: DrawResult, models: Sequence[str], ns: Sequence[int], say: Callable[[str], None]
+                 ) -> None:
+    """For a draw read from the cache, the N each held-out model had too few pool answers for (`_run_draw` says
+    so when it computes the draw): the N without any of its cells (retrain's are at the routing N)."""
+    scored = {(c.model, c.n) for c in done.cells if c.method != "retrain"}
+    for name in models:
+        skipped = [str(n) for n in ns if (name, n) not in scored]
+        if skipped:
+            say(f"draw {d}: {name} answered fewer pool items than N; skipped N = {', '.join(skipped)}")
 
 
 def _with_answers(data: Any, pool_ids: Sequence[str], known_ids: Sequence[str], ctx: _Draw, n: int, seed: int) -> Any:

@@ -35,6 +35,8 @@ def resolve_device(name: str | torch.device) -> torch.device:
     """The torch device for `name`: "cpu", "cuda" (or "cuda:N") or "auto" (CUDA when available, else CPU)."""
     if isinstance(name, torch.device):
         name = str(name)
+    if not isinstance(name, str):
+        raise ConfigError(f"device must be a name (auto, cpu, cuda or cuda:N), got {type(name).__name__} {name!r}")
     kind, _, index = name.partition(":")
     if kind not in DEVICE_NAMES or (index and (kind != "cuda" or not index.isdigit())):
         raise ConfigError(f"unknown device {name!r}: use auto, cpu or cuda")
@@ -47,7 +49,17 @@ def resolve_device(name: str | torch.device) -> torch.device:
                           "use --device cpu, or --device auto to fall back to the CPU")
     # unindexed: the process's current GPU (its LOCAL_RANK's under a distributed launch), and no CUDA context
     # is created here, before `torch.cuda.set_device` has chosen it
-    return torch.device("cuda", int(index)) if index else torch.device("cuda")
+    return torch.device("cuda", _gpu_index(name, int(index))) if index else torch.device("cuda")
+
+
+def _gpu_index(name: str, index: int) -> int:
+    """`index` where torch sees more GPUs than that (or cannot count them); otherwise a ConfigError naming them,
+    not CUDA's "invalid device ordinal" at the first tensor moved there."""
+    count = torch.cuda.device_count()
+    if 0 < count <= index:
+        raise ConfigError(f"device {name!r}: torch sees {count} GPU{'s' if count != 1 else ''} (cuda:0 to "
+                          f"cuda:{count - 1}); use one of them, or cuda for the current one")
+    return index
 
 
 def module_device(module: nn.Module) -> torch.device:

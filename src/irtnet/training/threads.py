@@ -10,17 +10,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 
 from irtnet.errors import ConfigError
+
+
+#: The most intra-op threads a block may ask for: more than any machine's cores (torch starts every one of them,
+#: so a slip such as 1000000 would hang the process; above 2**31 torch fails with "Overflow when unpacking long").
+MAX_THREADS = 4096
 
 
 @contextmanager
 def torch_threads(n: int | None) -> Iterator[int]:
     """Run the block with `n` torch intra-op threads (None: leave the count as it is), then restore the
     count found on entry. Yields the count in effect inside the block."""
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+    if n is not None and (isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1):
         raise ConfigError(f"the number of threads must be a positive integer, got {n!r}")
+    if n is not None and n > MAX_THREADS:
+        raise ConfigError(f"the number of threads must be at most {MAX_THREADS}, got {n!r}")
+    n = None if n is None else int(n)  # a numpy integer (from a grid of settings) is the count it holds
     previous = torch.get_num_threads()
     if n is not None and n != previous:
         torch.set_num_threads(n)

@@ -45,9 +45,11 @@ from irtnet.training import distributed
 from irtnet.training.batching import Batch, LabelArrays, batches, queries_per_batch
 from irtnet.training.device import DeviceName, autocast, module_device, resolve_device, to_device
 from irtnet.training.memory import reuse_freed_memory
-from irtnet.training.threads import torch_threads
+from irtnet.training.threads import MAX_THREADS, torch_threads
 
 Metric = Literal["log_loss", "auc", "accuracy", "routing"]
+#: The largest seed torch's generators take (`torch.Generator.manual_seed`).
+MAX_TORCH_SEED = 2**64 - 1
 #: Whether a larger value of a validation figure is better (figures not listed: smaller is better).
 HIGHER_IS_BETTER = {"log_loss": False, "auc": True, "accuracy": True, "routing": True}
 
@@ -70,8 +72,10 @@ class TrainConfig(StrictConfig):
     early_stopping_patience: int = Field(5, ge=1)
     select_metric: Metric = Field("log_loss", description="the validation figure that picks the best epoch")
     target: Literal["score", "label"] = "score"
-    seed: int = 0
-    threads: int | None = Field(None, ge=1, description="torch intra-op threads (None: torch's default)")
+    seed: int = Field(0, ge=0, le=MAX_TORCH_SEED, description="seed of the batch order and the forward's random "
+                      "draws (torch takes seeds up to 2**64 - 1; the distributed reseeding, none below 0)")
+    threads: int | None = Field(None, ge=1, le=MAX_THREADS, description="torch intra-op threads (None: torch's "
+                                "default)")
     reuse_memory: bool = Field(False, description="keep freed heap blocks for the next step instead of "
                                "returning them to the OS (glibc; see irtnet.training.memory). Off in the library: it turns "
                                "glibc's dynamic mmap threshold off for the rest of the process; `irtnet train`, which "
@@ -209,12 +213,26 @@ def train(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_model
 
     Without a validation set every epoch runs and the last weights are kept. Torch's thread count and
     glibc's allocation thresholds (`config.threads`, `config.reuse_memory`) are set for the duration only.
+    Training or validation data without a labelled pair is a ConfigError, and so is a `select_metric` that is
+    undefined on the validation data (an AUC where every validation label is the same).
     Training runs on `config.device` (a ConfigError where that is cuda and torch sees no GPU); the module is
     returned to the device it was on, holding the best weights. Inside a process group of two or more ranks
     the training is data-parallel (see `irtnet.training.distributed`).
     """
+    _check_labelled(data, "training")
+    if val is not None:
+        _check_labelled(val, "validation")
     with torch_threads(config.threads), reuse_freed_memory(config.reuse_memory):
         return _train(as_trainable(module), data, val, n_models, config)
+
+
+def _check_labelled(arrays: LabelArrays, name: str) -> None:
+    """A ConfigError where `arrays` holds no labelled pair: nothing to learn from (every epoch a loss of 0) or to
+    validate on (every figure undefined, once reported as a divergence)."""
+    if arrays.n_labels == 0:
+        hint = "" if name == "training" else ", or train without validation data"
+        raise ConfigError(f"the {name} set has no labelled pairs ({arrays.n_queries} queries, no label): give it "
+                          f"some labelled (model, query) pairs{hint}")
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -269,7 +287,7 @@ def _fit(module: nn.Module, data: LabelArrays, val: LabelArrays | None, n_models
             plateau = getattr(module, "plateau_metric", None)
             if plateau is not None and plateau in figures:
                 scheduler.step(figures[plateau])
-            value = figures[config.select_metric]
+            value = _selected(epoch, figures, config.select_metric)
             if _is_better(config.select_metric, value, best_value):
                 best_value, stale, result.best_epoch = value, 0, epoch
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
@@ -305,6 +323,17 @@ def _validate(module: nn.Module, val: LabelArrays, n_models: int, metric: str) -
         raise ConfigError(f"select_metric {metric!r} is not a validation figure of this model; it reports "
                           f"{sorted(figures)}")
     return figures
+
+
+def _selected(epoch: int, figures: dict[str, float], metric: str) -> float:
+    """The validation figure `metric` of `epoch`; a ConfigError where it is undefined (NaN), which no epoch could
+    beat: training would stop after `early_stopping_patience` epochs keeping the last weights, saying nothing."""
+    value = figures[metric]
+    if math.isnan(value):
+        why = " (every validation label is the same, so no AUC exists)" if metric == "auc" else ""
+        raise ConfigError(f"select_metric {metric!r} is undefined on the validation set at epoch {epoch}{why}; "
+                          f"select on another figure of {sorted(k for k, v in figures.items() if not math.isnan(v))}")
+    return value
 
 
 def train_step(module: nn.Module, batch: Batch, n_models: int, optimizer: torch.optim.Optimizer,
