@@ -6,7 +6,8 @@ and puts them together (the item pool and the readers of the answers and pool fi
 
 The pool of items is the run's whole table (train, validation and test queries), embedded with the run's
 encoder and passed through the frozen query network once. A checkpoint without its run has no table: give it
-a pool file (text and benchmark per item, optionally an id).
+a pool file (text and benchmark per item, optionally an id); a text it gives twice is refused, naming both
+places, unless each of the two has its own id (`_refuse_repeated_texts`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from irtnet.api.data import as_path, prepare, split_datasets
 from irtnet.api.estimate_inputs import ItemPool, PoolItem, model_groups, pool_items, read_pool_answers
 from irtnet.api.experiments import real_number, whole_number
+from irtnet.api.inputs import _TEXT_FIELDS, _load_records, where, where_text
 from irtnet.api.run import Run, is_run_dir
 from irtnet.api.texts import load, text_queries
 from irtnet.config import MAX_SEED
@@ -46,9 +48,34 @@ def _irt_model(checkpoint: str | Path) -> Router:
 
 def _text_pool(predictor: Router, path: Path) -> ItemPool:
     ids, texts, groups = pool_items(path)
+    _refuse_repeated_texts(texts, path)  # before the texts are encoded
     a, b = predictor.query_parameters(text_queries(predictor, texts, model_groups(predictor, groups)))
     return ItemPool(ids, np.asarray(groups, dtype=object), texts, np.asarray(a, np.float64), np.asarray(b, np.float64),
                     None, str(path))
+
+
+def _refuse_repeated_texts(texts: list[str], path: Path) -> None:
+    """A text given twice in a pool file is a DataError naming both places, unless both give their own `id`: a
+    repeat would be planned and counted as a second item (asked twice, weighing twice in its benchmark's
+    accuracy). Two items that share a text on purpose (as a run's table may hold) each give an id, by which
+    they are answered (`estimate_inputs._check_text_row`)."""
+    first: dict[str, int] = {}
+    repeats = []
+    for i, text in enumerate(texts):
+        if first.setdefault(text, i) != i:
+            repeats.append((first[text], i))
+    rows = _load_records(path) if repeats else []  # read again only to say where
+    for j, i in repeats:
+        if not (_has_id(rows[j]) and _has_id(rows[i])):
+            field = next(k for k in _TEXT_FIELDS if k in rows[i])
+            raise DataError(f"this text is given twice, in {where_text(where(rows[j], j))} and here: a text is one "
+                            "item, which a repeat would plan and count twice; remove the repeat, or give each its own "
+                            "'id' if they are distinct items", file=str(path), **where(rows[i], i), field=field)
+
+
+def _has_id(row: dict[str, Any]) -> bool:
+    """Whether a pool file's record gives its own `id` (not the `pool-N` an item without one gets)."""
+    return row.get("id") not in (None, "")
 
 
 def open_pool(checkpoint_or_run: str | Path, pool: str | Path | None = None) -> tuple[Router, ItemPool]:

@@ -270,7 +270,7 @@ def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_
     option is checked before the table is read; a K above a held-out model's pool answers is said and left out
     (`tasks.onboard.onboarding_experiment`)."""
     from irtnet.predictors.spec import apply_flags
-    from irtnet.tasks.onboard import parse_strategy, onboarding_experiment
+    from irtnet.tasks.onboard import onboarding_experiment, parse_strategy, refuse_repeated
 
     if not hasattr(registered(model.model), "query_parameters"):
         raise ConfigError(f"onboarding needs an IRT model with query parameters (irtnet), not {model.model!r}")
@@ -286,6 +286,7 @@ def evaluate_onboarding(table: str | Path, model: ModelSpec, encoder: str, *, n_
         raise ConfigError("--strategies is empty: name at least one (d-optimal, fisher, random, each optionally "
                           "-balanced)")
     strategies, models = name_list(strategies, "strategies"), name_list(models, "models")
+    refuse_repeated(strategies, ks)  # before the table is read and encoded
     random_runs = any(parse_strategy(strategy)[0] == "random" for strategy in strategies)
     if not random_runs:
         if n_random is not None:

@@ -89,16 +89,35 @@ def cost_lines(result: dict[str, Any]) -> list[str]:
     """The accuracy-cost evaluation of a run, as lines."""
     best = result["best_single"]
     single = result["single_models"][best]
-    lines = [f"best single model on training: {best} (test accuracy {single['accuracy']:.4f}, mean cost "
-             f"{single['cost']:.6g}); oracle {result['oracle']['accuracy']:.4f} at {result['oracle']['cost']:.6g}; "
+    oracle = result["oracle"]
+    lines = [f"best single model on training: {best} (test accuracy {_fmt(single['accuracy'], 4)}, mean cost "
+             f"{single['cost']:.6g}); oracle {_fmt(oracle['accuracy'], 4)} at {oracle['cost']:.6g}; "
              f"single-model frontier area {_fmt(result['single_area'], 4)}"]
     for c in result["curves"]:
-        top = max(c["points"], key=lambda p: p["accuracy"])
         match = "never matches it" if c["match_cost"] is None else f"matches it at cost {c['match_cost']:.6g} (" + (
             f"{c['match_cost'] / single['cost']:.1%} of its cost)" if single["cost"] > 0 else "it is free)")
-        lines.append(f"{c['router']} ({c['kind']}): area {_fmt(c['area'], 4)}; best accuracy {top['accuracy']:.4f} "
-                     f"at cost {top['cost']:.6g}; {match}")
+        lines.append(f"{c['router']} ({c['kind']}): area {_fmt(c['area'], 4)}; {_best_point(c['points'])}; {match}")
     return lines
+
+
+def _best_point(points: list[dict[str, Any]]) -> str:
+    """A curve's most accurate point among those whose accuracy is defined ("n/a" where none is): NaN never
+    wins, nor hides a better point after it."""
+    defined = [p for p in points if _defined(p["accuracy"])]
+    if not defined:
+        return "best accuracy n/a"
+    top = max(defined, key=lambda p: p["accuracy"])
+    return f"best accuracy {top['accuracy']:.4f} at cost {top['cost']:.6g}"
+
+
+def _defined(value: Any) -> bool:
+    """Whether a figure is a number (not None, not NaN)."""
+    return value is not None and not math.isnan(value)
+
+
+def _signed(value: Any) -> str:
+    """A difference with its sign and three decimals, "n/a" where it is undefined (never "+nan")."""
+    return f"{value:+.3f}" if _defined(value) else "n/a"
 
 
 def cell_line(cell: Any) -> str:
@@ -146,7 +165,7 @@ def paired_table(rows: list[dict[str, Any]]) -> Table:
                    "lower wins)", ["items answered", "against", "difference", "interval", "verdict"],
                    left=("against", "verdict"))
     for r in rows:
-        interval = "-" if math.isnan(r["lo"]) else f"[{r['lo']:+.3f}, {r['hi']:+.3f}]"
-        _add(table, str(r["n"]), r["b"], f"{r['diff']:+.3f}", interval,
+        interval = f"[{r['lo']:+.3f}, {r['hi']:+.3f}]" if _defined(r["lo"]) and _defined(r["hi"]) else "n/a"
+        _add(table, str(r["n"]), r["b"], _signed(r["diff"]), interval,
                       r["verdict"] + (f" ({r['reason']})" if r.get("reason") else ""))
     return table

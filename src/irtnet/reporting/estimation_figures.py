@@ -110,7 +110,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "-"
 
 
-def _count(n: Any, noun: str) -> str:
+def counted(n: Any, noun: str) -> str:
     """"1 draw", "3 draws" ("? draws" where a file lacks the count)."""
     return f"{'?' if n is None else n} {noun}{'' if n == 1 else 's'}"
 
@@ -128,8 +128,13 @@ def _paired_table(rows: Sequence[dict[str, Any]], better: str) -> list[str]:
     out = [f"| A | B | N | metric | A | B | A - B [95% interval] | verdict for A ({better}) |", "|---" * 8 + "|"]
     for r in rows:
         out.append(f"| {r['a_method']} | {r['b_method']} | {r['n']} | {r['metric']} | {_fmt(r['a'])} | {_fmt(r['b'])} "
-                   f"| {_fmt(r['diff'])} [{_fmt(r['lo'])}, {_fmt(r['hi'])}] | {r['verdict']} |")
+                   f"| {_fmt(r['diff'])} [{_fmt(r['lo'])}, {_fmt(r['hi'])}] | {_verdict(r)} |")
     return out
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    """A paired row's verdict, with its reason where it has one (an "n/a": why nothing could be compared)."""
+    return row["verdict"] + (f" ({row['reason']})" if row.get("reason") else "")
 
 
 def estimation_markdown(doc: dict[str, Any], paired: bool = True) -> str:
@@ -137,7 +142,7 @@ def estimation_markdown(doc: dict[str, Any], paired: bool = True) -> str:
     routing comparison."""
     s, rows = doc["settings"], _overall(doc)
     lines = ["## Estimating held-out models' per-benchmark accuracy", "",
-             (f"{_count(s.get('draws'), 'draw')}, {_count(s.get('n_held_out'), 'held-out model')} each, table "
+             (f"{counted(s.get('draws'), 'draw')}, {counted(s.get('n_held_out'), 'held-out model')} each, table "
               f"`{s.get('table', '?')}`, "
               f"intervals at level {s.get('level')}; pool: {s.get('pool', '')}."), ""]
     for metric, title in (("abs_error", "Mean absolute error per benchmark (lower is better)"),

@@ -177,7 +177,7 @@ def cost_curves(result: dict[str, Any]) -> Figure:
         pts = sorted((p["cost"], p["accuracy"]) for p in curve["points"])
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="." if curve["kind"] == "lambda" else "",
                 ls="-" if curve["kind"] == "lambda" else "--", color=color,
-                label=plain(f"{curve['router']}, {curve['kind']} (area {curve['area']:.3f})"))
+                label=plain(f"{curve['router']}, {curve['kind']} (area {_area(curve['area'])})"))
     for name, s in result["single_models"].items():
         best = name == result["best_single"]
         ax.scatter([s["cost"]], [s["accuracy"]], marker="*" if best else "x", s=60 if best else 25, color="k")
@@ -185,9 +185,20 @@ def cost_curves(result: dict[str, Any]) -> Figure:
                     textcoords="offset points")
     ax.scatter([result["oracle"]["cost"]], [result["oracle"]["accuracy"]], marker="D", color="tab:red",
                label="oracle (cheapest correct)")
-    ax.set_xscale("symlog", linthresh=max(result["cost_range"][0], 1e-9))
+    ax.set_xscale("symlog", linthresh=_linthresh(result["cost_range"][0]))
     ax.set_xlabel("mean cost per query")
     ax.set_ylabel("routing accuracy")
     ax.set_title("Accuracy-cost curve (x: single models, *: best on training)")
     ax.legend(fontsize=7, loc="lower right")
     return fig
+
+
+def _area(area: float | None) -> str:
+    """A curve's area for its legend: three decimals, or "n/a" where it is undefined (NaN or None)."""
+    return "n/a" if area is None or np.isnan(area) else f"{area:.3f}"
+
+
+def _linthresh(cheapest: float | None) -> float:
+    """The symlog axis' linear range: up to the cheapest single model's mean cost, at least 1e-9 (a free model),
+    and 1e-9 where that cost is undefined (a NaN threshold would give the axis NaN ticks)."""
+    return 1e-9 if cheapest is None or not np.isfinite(cheapest) else max(float(cheapest), 1e-9)

@@ -319,16 +319,24 @@ def cost_section(report: Report, result: dict[str, Any]) -> None:
                           "the best expected accuracy within a mean budget per query. Area: under the best-accuracy-at-"
                           "cost envelope, cost normalised between the cheapest and the dearest single model.")
     best = result["single_models"][result["best_single"]]
-    rows = [[f"{c['router']} ({c['kind']})", c["area"], max(p["accuracy"] for p in c["points"]),
+    rows = [[f"{c['router']} ({c['kind']})", c["area"], defined_max(p["accuracy"] for p in c["points"]),
              float("nan") if c["match_cost"] is None else c["match_cost"],
              float("nan") if c["match_cost"] is None else _share(c["match_cost"], best["cost"])]
             for c in result["curves"]]
-    rows.append(["(single models)", result["single_area"], max(s["accuracy"] for s in result["single_models"].values()),
-                 best["cost"], _share(best["cost"], best["cost"])])
+    rows.append(["(single models)", result["single_area"],
+                 defined_max(s["accuracy"] for s in result["single_models"].values()), best["cost"],
+                 _share(best["cost"], best["cost"])])
     sec.tables.append(Table("Accuracy-cost summary", ["router", "area", "best accuracy", "cost to match best single",
                                                       "share of its cost"], rows))
     _fig(sec, "cost_curve", "Routing accuracy against mean cost per query, sweeping lambda.", cost_curves(result),
          {"curves": result["curves"]})
+
+
+def defined_max(values: Any) -> float:
+    """The largest of `values` that is defined (not None, not NaN); NaN ("-") where none is, never a NaN or a
+    smaller number picked by where the NaN stood (Python's `max` keeps whichever comes first)."""
+    defined = [float(v) for v in values if v is not None and not math.isnan(v)]
+    return max(defined) if defined else float("nan")
 
 
 def _share(cost: float, of: float) -> float:
@@ -340,12 +348,13 @@ def _share(cost: float, of: float) -> float:
 def estimation_section(report: Report, result: dict[str, Any]) -> None:
     """`irtnet evaluate-estimation`'s result: error, rank correlation, coverage and width against N, the paired
     verdicts, and both curves."""
-    from irtnet.reporting.estimation_figures import coverage_curves, error_curves
+    from irtnet.reporting.estimation_figures import counted, coverage_curves, error_curves
 
     s = result["settings"]
     sec = report.section("Estimating new models from few answers")
-    sec.paragraphs.append(f"{s.get('draws')} draw(s) of {s.get('n_held_out')} held-out models, table "
-                          f"{s.get('table', '?')}, intervals at level {s.get('level')}; pool: {s.get('pool', '')}.")
+    sec.paragraphs.append(f"{counted(s.get('draws'), 'draw')}, {counted(s.get('n_held_out'), 'held-out model')} "
+                          f"each, table {s.get('table', '?')}, intervals at level {s.get('level')}; pool: "
+                          f"{s.get('pool', '')}.")
     cols = ("abs_error", "overall_abs_error", "spearman", "coverage", "width", "overall_coverage")
     overall = sorted((r for r in result["summary"] if r["benchmark"] == "all"), key=lambda r: (r["method"], r["n"]))
     sec.tables.append(Table("All benchmarks, per method and N", ["method", "N", *cols],
@@ -355,7 +364,7 @@ def estimation_section(report: Report, result: dict[str, Any]) -> None:
         sec.tables.append(Table("Paired: irtnet minus each other method (95% interval)",
                                 ["A", "B", "N", "metric", "A - B", "low", "high", "verdict for A"],
                                 [[r["a_method"], r["b_method"], r["n"], r["metric"], r["diff"], r["lo"], r["hi"],
-                                  r["verdict"]] for r in paired]))
+                                  r["verdict"] + (f" ({r['reason']})" if r.get("reason") else "")] for r in paired]))
     _fig(sec, "estimation_error", "Mean absolute error of the estimated per-benchmark accuracy against N.",
          error_curves(result), {"summary": overall})
     _fig(sec, "estimation_coverage", "Coverage and width of the intervals against N.", coverage_curves(result))

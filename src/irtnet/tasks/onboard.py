@@ -5,9 +5,9 @@ under a Gaussian prior centred on the mean ability of the known models:
 
     minimise  sum_i w_i * BCE(a_i . theta - b_i, y_i) + 1/2 (theta - mu)^T P (theta - mu)
 
-which is strictly convex (P positive definite), solved by damped Newton steps (`fit_theta`). The default prior
-is isotropic with the known abilities' mean per-dimension variance (P = I / var), i.e. "a small L2 pull toward
-the mean theta" whose scale matches the population; `prior_strength` multiplies P.
+which is strictly convex (P positive definite), solved by damped Newton steps (`fit_theta`). The default prior is
+isotropic with the known abilities' mean per-dimension variance (P = I / var), i.e. "a small L2 pull toward the
+mean theta" whose scale matches the population; `prior_strength` multiplies P.
 
 Queries to ask are chosen sequentially (computerised adaptive testing):
 
@@ -16,8 +16,7 @@ Queries to ask are chosen sequentially (computerised adaptive testing):
   information it does not ask about directions already well measured. H^-1 and the candidates' a^T H^-1 a are
   kept up to date by Sherman-Morrison rank-one updates (O(N d) per step); the weight of an asked query is fixed
   at the value it had when it was asked.
-- "fisher": maximise the scalar Fisher information p(1 - p) ||a||^2 at the current theta.
-- "random": a seeded random order.
+- "fisher": maximise the scalar Fisher information p(1 - p) ||a||^2 at the current theta; "random": a seeded order.
 
 Both adaptive orders are prefixes of one sequence, so one run to the largest K gives every smaller K.
 """
@@ -282,7 +281,7 @@ def evaluate_onboarding(model: IrtParameters, pool: Any, test: Any, ks: Sequence
     random averaged over `n_random` seeds), the prior mean alone (K = 0), theta from every pool answer (the frozen
     network's ceiling), and two label-only references from the random K answers: their mean ("answer-mean") and
     per-benchmark means ("answer-benchmark-mean")."""
-    _refuse_repeated(strategies)
+    refuse_repeated(strategies, ks)
     prior = population_prior(model.abilities_, prior_strength, prior_kind)
     a_pool, b_pool = (np.asarray(x, np.float64) for x in model.query_parameters(pool.queries))
     a_test, b_test = (np.asarray(x, np.float64) for x in model.query_parameters(test.queries))
@@ -343,10 +342,11 @@ def _usable_ks(data: Any, msplit: Any, qsplit: Any, ks: Sequence[int], seed: int
     return [int(k) for k in ks if k <= least], skipped, least
 
 
-def _refuse_repeated(strategies: Sequence[str]) -> None:  # its predictions would count twice and be dropped
-    twice = sorted({s for s in strategies if list(strategies).count(s) > 1})
-    if twice:
-        raise ConfigError(f"--strategies: {', '.join(map(repr, twice))} given twice; name each strategy once")
+def refuse_repeated(strategies: Sequence[str], ks: Sequence[int]) -> None:
+    """A strategy or a K named twice is refused naming the option: its rows would count twice or be dropped."""
+    for option, what, values in (("--strategies", "strategy", list(strategies)), ("--ks", "K", list(ks))):
+        if twice := sorted({v for v in values if values.count(v) > 1}):
+            raise ConfigError(f"{option}: {', '.join(map(repr, twice))} given twice; name each {what} once")
 
 
 def _rows(preds: dict[tuple[str, int], list[np.ndarray]], labels: list[np.ndarray], groups: list[np.ndarray],
@@ -404,7 +404,7 @@ def onboarding_experiment(data: Any, make: Callable[[], Any], n_test: int, ks: S
     queries into pool / validation / test, train `make()` on the known models' pool labels (validated on their
     validation labels), onboard each new model from its pool answers and score it on the test queries. `retrain`
     (a factory, e.g. with fewer epochs) adds the retrain-with-K-answers reference; bad settings fail before it."""
-    _refuse_repeated(strategies)
+    refuse_repeated(strategies, ks)
     msplit = held_out_models(data.table, n_test=None if models else n_test, models=list(models) if models else None,
                              seed=seed)
     qsplit = split_by_query(data.table, tuple(fractions), seed)
