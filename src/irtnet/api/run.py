@@ -48,7 +48,7 @@ from irtnet.tasks.stats import routing_disagreement
 from irtnet.training import distributed
 from irtnet.training.device import resolve_device
 from irtnet.training.memory import reuse_freed_memory
-from irtnet.training.threads import torch_threads
+from irtnet.training.threads import MAX_THREADS, torch_threads
 
 RUN_FORMAT, RUN_FORMAT_VERSION = "irtnet-run", 1
 #: Baselines evaluated beside every trained model by `evaluate_run`: the base rates, and two text-only
@@ -66,7 +66,8 @@ class RunSpec(BaseModel):
 
     data: DataConfig
     model: ModelSpec = Field(default_factory=ModelSpec)
-    threads: int | None = Field(None, ge=1, description="torch threads while fitting (None: torch's default)")
+    threads: int | None = Field(None, ge=1, le=MAX_THREADS, description="torch threads while fitting (None: "
+                                "torch's default)")
 
     @field_validator("threads", mode="before")
     @classmethod
@@ -268,6 +269,7 @@ def train_run(spec: RunSpec | dict[str, Any], out: str | Path, *, overwrite: boo
     writes and returns the run, the others return None."""
     out = as_path(out, "out (the run directory to write)")
     spec = resolve_run(spec)
+    distributed.check_nproc(nproc, train_device(spec))  # 1 too: nproc=0 does not train in one process
     refuse_current_folder(out)
     recover_dir(out)  # a run that an interrupted overwrite left aside is put back before anything is decided
     refuse_to_replace(out, overwrite)

@@ -84,6 +84,20 @@ def positive(value: int | float | None) -> int | float | None:
     return value
 
 
+#: The most threads --threads takes: `irtnet.training.threads.MAX_THREADS`, which the command line does not import
+#: while it parses (torch); tests/unit/test_bugbash10_cli.py checks that the two agree.
+MAX_THREADS = 4096
+
+
+def thread_count(value: int | None) -> int | None:
+    """Option callback of --threads: None (not given) or a whole number in [1, MAX_THREADS], refused naming the
+    option before any work (`training.threads.torch_threads` refuses the rest too, but naming no option, and only
+    once the training starts)."""
+    if value is not None and not 1 <= value <= MAX_THREADS:
+        raise typer.BadParameter(f"the number of threads must be from 1 to {MAX_THREADS}, got {value}")
+    return value
+
+
 def baseline_names(text: str | None, option: str = "--baselines") -> list[str] | None:
     """A --baselines option: None when not given (the command's default), [] for '' (none), else distinct
     comma-separated names; an empty or repeated name is a ConfigError (never dropped, nor merged into one curve)."""

@@ -15,7 +15,7 @@ import typer
 from irtnet._io import unique_keys, write_text
 from irtnet.cli.common import (
     check_output_path, console, err_console, friendly_errors, items, numbers, output_option as OutOpt,
-    parse_fractions,
+    parse_fractions, path_argument as PathArg, path_option as PathOpt, thread_count,
 )
 from irtnet.config import deep_update, read_config_file
 from irtnet.errors import ConfigError, DataError
@@ -81,8 +81,9 @@ def _print_cell(cell: Any) -> None:
 
 @friendly_errors
 def compare(
-    config: Annotated[Optional[Path], Opt("--config", "-c", help="TOML/JSON spec, e.g. configs/compare.toml")] = None,
-    out: Annotated[Optional[Path], Opt("--out", "-o", help="run directory (cells are cached here)")] = None,
+    config: Annotated[Optional[Path], PathOpt("--config", "-c", help="TOML/JSON spec, e.g. configs/compare.toml")
+                      ] = None,
+    out: Annotated[Optional[Path], PathOpt("--out", "-o", help="run directory (cells are cached here)")] = None,
     dataset: Annotated[Optional[list[str]], Opt("--dataset", "-d", help="TABLE.parquet, FORMAT:PATH or JSON; "
                                                  "repeat; replaces the spec's datasets")] = None,
     model: Annotated[Optional[list[str]], Opt("--model", "-m", help="registry NAME, irtnet:PRESET or JSON; "
@@ -96,7 +97,7 @@ def compare(
     split: Annotated[Optional[str], Opt(help="train,val,test query fractions (default 0.8,0.1,0.1)")] = None,
     routing_mode: Annotated[Optional[str], Opt(help="'complete' or 'observed'")] = None,
     epochs: Annotated[Optional[int], Opt(help="maximum epochs of every IrtNet entry")] = None,
-    threads: Annotated[Optional[int], Opt(help="torch threads (default 1)")] = None,
+    threads: Annotated[Optional[int], Opt(help="torch threads (default 1)", callback=thread_count)] = None,
     only_datasets: Annotated[Optional[str], Opt(help="compute only these datasets (comma-separated)")] = None,
     only_models: Annotated[Optional[str], Opt(help="compute only these entries (comma-separated)")] = None,
     force: Annotated[bool, Opt("--force", help="recompute cells even if cached")] = False,
@@ -162,7 +163,7 @@ def _refuse_repeated_runs(runs: list[Path]) -> None:
 
 @friendly_errors
 def results(
-    runs: Annotated[list[Path], typer.Argument(help="run directories written by `irtnet compare`")],
+    runs: Annotated[list[Path], PathArg(help="run directories written by `irtnet compare`")],
     output: Annotated[Optional[Path], OutOpt("--output", "-o", help="Markdown file to write (e.g. docs/results.md)")
                       ] = None,
     summary: Annotated[bool, Opt("--summary", help="also print the README's summary table of each run (Markdown, "

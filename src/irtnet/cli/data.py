@@ -13,7 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from irtnet._io import dumps_json
-from irtnet.cli.common import check_output_path, console, friendly_errors, output_option as OutOpt
+from irtnet.cli.common import (
+    check_output_path, console, friendly_errors, output_option as OutOpt, path_argument as PathArg,
+)
 from irtnet.data.formats import AUTO, FORMATS, LABELS, VERSIONS
 
 if TYPE_CHECKING:
@@ -68,7 +70,7 @@ SUMMARY_HELP = "\n\n".join([
 @friendly_errors
 def import_(
     format: Annotated[str, typer.Argument(help="source format, one of: " + ", ".join([AUTO, *FORMATS]))],
-    path: Annotated[Path, typer.Argument(help="the file or folder to read (see `irtnet data formats`)")],
+    path: Annotated[Path, PathArg(help="the file or folder to read (see `irtnet data formats`)")],
     out: Annotated[Path, OutOpt("--out", "-o", help="response table to write (.parquet)")],
     option: Annotated[Optional[list[str]], Opt(
         "--option", "-O", metavar="KEY=VALUE",
@@ -119,7 +121,7 @@ def formats() -> None:
 @app.command("merge", help=MERGE_HELP)
 @friendly_errors
 def merge(
-    tables: Annotated[list[Path], typer.Argument(help="response tables (.parquet) to merge, two or more")],
+    tables: Annotated[list[Path], PathArg(help="response tables (.parquet) to merge, two or more")],
     out: Annotated[Path, OutOpt("--out", "-o", help="merged response table to write (.parquet)")],
     versions: Annotated[str, Opt(help="two task versions of one benchmark: " + " or ".join(VERSIONS))] = "error",
     labels: Annotated[str, Opt(help="one (model, query) with different labels: " + " or ".join(LABELS))] = "error",
@@ -145,7 +147,7 @@ def merge(
 @app.command("summary", help=SUMMARY_HELP)
 @friendly_errors
 def summary(
-    table: Annotated[Path, typer.Argument(help="response table (.parquet) written by `irtnet data import`")],
+    table: Annotated[Path, PathArg(help="response table (.parquet) written by `irtnet data import`")],
     as_json: Annotated[bool, Opt("--json", help="print the summary as JSON instead of tables")] = False,
 ) -> None:
     """Summarise a response table (see SUMMARY_HELP)."""
@@ -182,7 +184,7 @@ ENCODE_HELP = "\n\n".join([
 @app.command("encode", help=ENCODE_HELP)
 @friendly_errors
 def encode(
-    path: Annotated[Path, typer.Argument(help="a text file (one text per line) or a column file (see --column)")],
+    path: Annotated[Path, PathArg(help="a text file (one text per line) or a column file (see --column)")],
     encoder: Annotated[str, Opt(help="the encoder: all-MiniLM-L6-v2 (packaged), hashing-<dim>, or a local "
                                      "sentence-transformers model")] = "all-MiniLM-L6-v2",
     workers: Annotated[int, Opt(min=1, help="encoder processes (1: this process, all cores)")] = 1,

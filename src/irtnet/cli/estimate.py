@@ -14,8 +14,8 @@ from rich.table import Table
 
 from irtnet._io import dumps_json, write_json, write_text
 from irtnet.cli.common import (
-    check_output_path, console, err_console, friendly_errors, output_option as OutOpt, positive, prior_strength_value,
-    refuse_unused,
+    check_output_path, console, err_console, friendly_errors, output_option as OutOpt, path_argument as PathArg,
+    path_option as PathOpt, positive, prior_strength_value, refuse_unused,
 )
 from irtnet.config import MAX_SEED
 from irtnet.errors import ConfigError
@@ -194,11 +194,11 @@ def _write_plan(items: Sequence[Any], out: Path | None) -> None:
 
 @friendly_errors
 def estimate(
-    run: Annotated[Path, typer.Argument(help="run directory (or an IrtNet checkpoint with --pool)")],
-    answers: Annotated[Optional[Path], Opt(help="the new model's answers (one model per file): .csv/.jsonl/.json "
-                                                "with 'query' (an id of the run's table) or 'text' and 'benchmark', "
-                                                "and 'correct' (or 'label' or 'score': one of them); any other "
-                                                "field is an error")] = None,
+    run: Annotated[Path, PathArg(help="run directory (or an IrtNet checkpoint with --pool)")],
+    answers: Annotated[Optional[Path], PathOpt(help="the new model's answers (one model per file): .csv/.jsonl/"
+                                                    ".json with 'query' (an id of the run's table) or 'text' and "
+                                                    "'benchmark', and 'correct' (or 'label' or 'score': one of "
+                                                    "them); any other field is an error")] = None,
     plan_n: Annotated[Optional[int], Opt("--plan", help="choose N items for the new model to run", callback=positive)
                       ] = None,
     interactive: Annotated[bool, Opt("--interactive", help="ask for answers in rounds on the terminal")] = False,
@@ -210,8 +210,8 @@ def estimate(
     rounds: Annotated[Optional[int], Opt(help="--interactive: rounds (default 5)", callback=positive)] = None,
     per_round: Annotated[Optional[int], Opt(help="--interactive: items per round (default 10)", callback=positive)
                          ] = None,
-    pool: Annotated[Optional[Path], Opt(help="items to estimate over (text and benchmark per item) for a checkpoint "
-                                             "without its run")] = None,
+    pool: Annotated[Optional[Path], PathOpt(help="items to estimate over (text and benchmark per item) for a "
+                                                 "checkpoint without its run")] = None,
     seed: Annotated[int, Opt(help="seed of the interval draws, of the split of the known models that chooses the "
                                   "items' prior, and of the balanced and anchor plans' picks (the adaptive plan "
                                   "picks deterministically)", min=0, max=MAX_SEED)] = 0,

@@ -12,22 +12,21 @@ from typing import Annotated, Optional
 import typer
 
 from irtnet.cli.common import (
-    check_output_path, console, baseline_names, friendly_errors, name_list, numbers, output_option as OutOpt, positive,
-    prior_strength_value,
+    check_output_path, console, baseline_names, friendly_errors, name_list, numbers, output_option as OutOpt,
+    path_argument as PathArg, positive, prior_strength_value,
 )
 from irtnet.cli.tasks import (ConfigOpt, EncoderOpt, EpochsOpt, GroupsOpt, LrOpt, ModelOpt, PresetOpt, SeedOpt,
                               ThreadsOpt, _model)
 from irtnet.errors import ConfigError
 
 Opt = typer.Option
-Arg = typer.Argument
 FiguresOpt = Annotated[bool, Opt("--figures/--no-figures", help="write PNG figures and a markdown summary beside "
                                                                 "the JSON")]
 
 
 @friendly_errors
 def evaluate_estimation(
-    table: Annotated[Path, Arg(help="response table (.parquet)")],
+    table: Annotated[Path, PathArg(help="response table (.parquet)")],
     out: Annotated[Path, OutOpt("--out", "-o", help="JSON file to write")] = Path("estimation.json"),
     ns: Annotated[Optional[str], Opt(help="numbers of answers per held-out model (default 10,25,50,100,200; "
                                           "--quick: 10,50)")] = None,
@@ -87,7 +86,7 @@ def evaluate_estimation(
 
 @friendly_errors
 def data_efficiency(
-    table: Annotated[Path, Arg(help="response table (.parquet)")],
+    table: Annotated[Path, PathArg(help="response table (.parquet)")],
     out: Annotated[Path, OutOpt("--out", "-o", help="JSON file to write; each predictor's points at each fraction "
                                                     "are kept in <out>.steps/ and a rerun reads them")
                    ] = Path("data_efficiency.json"),

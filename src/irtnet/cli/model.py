@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from irtnet.cli.common import (
     console, friendly_errors, name_list, output_option as OutOpt, parse_fractions, path_argument as PathArg,
-    path_option as PathOpt, plain_console, positive, refuse_unused,
+    path_option as PathOpt, plain_console, positive, refuse_unused, thread_count,
 )
 from irtnet.config import MAX_SEED
 
@@ -41,7 +41,7 @@ def train(
     epochs: Annotated[Optional[int], Opt(help="maximum epochs (models trained by epoch)")] = None,
     lr: Annotated[Optional[float], Opt(help="learning rate (models trained by gradient)")] = None,
     groups: Annotated[Optional[bool], Opt("--groups/--no-groups", help="let benchmark names enter IrtNet")] = None,
-    threads: Annotated[Optional[int], Opt(help="torch threads while fitting")] = None,
+    threads: Annotated[Optional[int], Opt(help="torch threads while fitting", callback=thread_count)] = None,
     device: Annotated[Optional[str], Opt(help="where IrtNet trains: cpu (default), cuda, or auto (cuda where "
                                               "torch sees a GPU, else cpu)")] = None,
     bf16: Annotated[Optional[bool], Opt("--bf16/--no-bf16", help="bfloat16 autocast on CUDA (IrtNet)")] = None,

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from irtnet.cli.common import (err_console, friendly_errors, output_option as OutOpt, path_argument as PathArg,
-                               path_option as PathOpt, positive, refuse_overwriting)
+                               path_option as PathOpt, positive, refuse_overwriting, thread_count)
 from irtnet.errors import ConfigError
 
 Opt = typer.Option
@@ -63,8 +63,9 @@ def serve(
     output_tokens: Annotated[Optional[float], Opt(help="assumed output tokens per answer (token prices; default "
                                                        "256); refused with prices that have no output-token "
                                                        "price")] = None,
-    threads: Annotated[int, Opt(callback=positive, help="torch threads of the server process (1 keeps latency "
-                                                        "steady under concurrent requests on few cores)")] = 1,
+    threads: Annotated[int, Opt(callback=thread_count, help="torch threads of the server process (1 keeps "
+                                                            "latency steady under concurrent requests on few "
+                                                            "cores)")] = 1,
     device: Annotated[str, Opt(help="where IrtNet scores: cpu, cuda or auto")] = "cpu",
 ) -> None:
     """Serve a checkpoint: POST /v1/route, /v1/chat/completions (OpenAI-compatible), /v1/feedback, /predict,

@@ -13,7 +13,7 @@ from irtnet._io import write_json
 from irtnet.config import MAX_SEED
 from irtnet.cli.common import (baseline_names, check_output_path, console, friendly_errors, name_list, numbers,
                                output_option as OutOpt, path_argument as PathArg, path_option as PathOpt, positive,
-                               refuse_unused)
+                               refuse_unused, thread_count)
 
 Opt = typer.Option
 Arg = typer.Argument
@@ -30,7 +30,7 @@ GroupsOpt = Annotated[Optional[bool], Opt("--groups/--no-groups", help="benchmar
                                           "where the protocol says); default: as the preset says")]
 SeedOpt = Annotated[Optional[int], Opt(help="seed of the split, the held-out draws and every model \\[default: the "
                                             "--config file's seed, else 0]", min=0, max=MAX_SEED)]
-ThreadsOpt = Annotated[Optional[int], Opt(help="torch threads (default: torch's)")]
+ThreadsOpt = Annotated[Optional[int], Opt(help="torch threads (default: torch's)", callback=thread_count)]
 EncoderOpt = Annotated[str, Opt(help="text encoder")]
 
 
@@ -260,12 +260,15 @@ def evaluate_cost(
 ) -> None:
     """Cost-aware routing on a run's test queries: sweep lambda in argmax P - lambda * cost; report the
     accuracy-cost curve, its normalised area and the cheapest point matching the best single model."""
+    from irtnet import api
     from irtnet.api.experiments import cost_routing_run
     from irtnet.reporting.console import cost_lines
 
+    names = baseline_names(baselines)  # an empty or repeated name before the run is read
     out = out or run / "cost_routing.json"
-    check_output_path(out, {"--prices": prices})  # before the work, not after it
-    result = cost_routing_run(run, prices, output_tokens, baseline_names(baselines))
+    table = Path(api.Run.open(run).spec.data.table)  # read by the work: -o there would replace it with the JSON
+    check_output_path(out, {"--prices": prices, "the run's table": table})  # before the work, not after it
+    result = cost_routing_run(run, prices, output_tokens, names)
     write_json(out, result)
     for line in cost_lines(result):
         console.print(line, highlight=False)

@@ -219,9 +219,13 @@ def spawn(fn: Callable[..., Any], nproc: int, args: tuple = (), device: str = "c
 
 
 def check_nproc(nproc: int, device: str) -> None:
-    """`--nproc` against the launch and the device (ConfigError)."""
-    if nproc < 1:
-        raise ConfigError(f"--nproc must be at least 1, got {nproc}")
+    """`--nproc` (`train_run`'s `nproc`): a whole number of processes, at least 1 (checked for one process too:
+    0 or 1.5 is no number of processes, never read as one); above 1, against the launch and the device
+    (ConfigError). Under torchrun, 1 (the default) passes: every launched process trains in itself."""
+    if isinstance(nproc, (bool, np.bool_)) or not isinstance(nproc, (int, np.integer)) or nproc < 1:
+        raise ConfigError(f"--nproc must be at least 1 (nproc: a whole number of processes), got {nproc!r}")
+    if nproc == 1:
+        return
     if launched():
         raise ConfigError("--nproc starts its own processes; under torchrun (RANK/WORLD_SIZE set) leave it out")
     if resolve_device(device).type == "cuda" and nproc > torch.cuda.device_count():
