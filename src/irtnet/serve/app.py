@@ -2,7 +2,7 @@
 OpenAI-compatible router (docs/serving.md).
 
     irtnet serve CHECKPOINT --prices prices.json --upstreams upstreams.toml --log decisions.jsonl
-    POST /predict              {"texts": [...], "models": [...]?, "benchmark": str?} -> probabilities per model
+    POST /predict              {"texts": [...], "models": [...]?, "benchmark": str?} -> probabilities per model, paths
     POST /route                {"texts": [...], "top": 3, "models": [...]?}          -> ranked models per text
     POST /v1/route             {messages | prompt | texts, candidates?, policy?}     -> the decision
     POST /v1/chat/completions  OpenAI's chat request, model "irtnet[:policy]"        -> the routed model's answer
@@ -80,9 +80,8 @@ def _legacy_router() -> APIRouter:
     async def predict(req: PredictRequest, request: Request) -> dict:
         service: Service = request.app.state.service
         check_texts(req.texts, service.config.limits)
-        names, prob = await run_in_threadpool(api.predict_texts, service.predictor, req.texts, req.benchmark,
-                                              req.models)
-        return {"models": names, "probabilities": prob.tolist()}
+        names, prob, paths = await run_in_threadpool(_predict, service.predictor, req)
+        return {"models": names, "probabilities": prob.tolist(), "paths": paths}
 
     @router.post("/route")
     async def route(req: RouteRequest, request: Request) -> dict:
@@ -108,6 +107,12 @@ def _top(req: RouteRequest, n_ranked: int) -> int:
         raise ApiError(422, f"top {req.top} is more than the {n_ranked} model(s) ranked ({what}); ask for at most "
                             f"{n_ranked}")
     return req.top
+
+
+def _predict(predictor: Any, req: PredictRequest) -> tuple[list[str], Any, list[str]]:
+    """(models, probabilities, the path that answered each text), as /route says each text's path."""
+    names, prob = api.predict_texts(predictor, req.texts, req.benchmark, req.models)
+    return names, prob, api.answer_paths(predictor, req.texts, req.benchmark)
 
 
 def _rank(predictor: Any, req: RouteRequest, top: int) -> tuple[list, list[str]]:

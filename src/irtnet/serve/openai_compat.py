@@ -98,11 +98,15 @@ def chat_router() -> APIRouter:
                            decision_id=rec.decision_id, routed_model=rec.decision.model)
         payload = forwarded(json.loads(await request.body()), upstream.upstream_model)
         headers = decision_headers(rec)
-        if req.stream:
-            client, resp = await open_stream(upstream, payload, service.transport)
-            return StreamingResponse(relay_events(upstream, client, resp, rec.decision.model),
-                                     media_type="text/event-stream", headers=headers)
-        body = await complete(upstream, payload, service.transport)
+        try:
+            if req.stream:
+                client, resp = await open_stream(upstream, payload, service.transport)
+                return StreamingResponse(relay_events(upstream, client, resp, rec.decision.model),
+                                         media_type="text/event-stream", headers=headers)
+            body = await complete(upstream, payload, service.transport)
+        except ApiError as exc:  # the decision is logged and takes feedback: its 502 names it, as the 501 does
+            exc.extra.update(decision_id=rec.decision_id, routed_model=rec.decision.model)
+            raise
         body["model"] = rec.decision.model
         body["irtnet"] = decision_field(rec)
         return JSONResponse(body, headers=headers)

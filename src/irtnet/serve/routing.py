@@ -1,4 +1,5 @@
-"""POST /v1/route (the decision alone, no provider key needed) and GET /v1/models (OpenAI's list format)."""
+"""POST /v1/route (the decision alone, no provider key needed), GET /v1/models (OpenAI's list format) and GET
+/v1/models/{model} (one card, as OpenAI's retrieve answers)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from starlette.concurrency import run_in_threadpool
 
 from irtnet import api
 from irtnet.serve.limits import check_texts
-from irtnet.serve.policies import last_user_text, policy_of
+from irtnet.serve.policies import last_user_text, model_policy, policy_of
 from irtnet.serve.schemas import DecisionOut, ModelCard, ModelList, RankedOut, V1RouteRequest, V1RouteResponse
-from irtnet.serve.service import Recorded
+from irtnet.serve.service import Recorded, Service
 
 
 def decision_out(rec: Recorded) -> DecisionOut:
@@ -44,8 +45,21 @@ def route_router() -> APIRouter:
         service = request.app.state.service
         routers = dict.fromkeys(["irtnet", "irtnet:max_p", api.router_model(service.default_policy)])
         cards = [ModelCard(id=name, owned_by="irtnet") for name in routers]
-        cards += [ModelCard(id=m, owned_by="upstream" if m in service.upstreams else "irtnet-checkpoint")
-                  for m in service.models]
-        return ModelList(data=cards)
+        return ModelList(data=cards + [_model_card(service, m) for m in service.models])
+
+    @router.get("/v1/models/{model_id:path}", response_model=ModelCard)
+    def model(model_id: str, request: Request) -> ModelCard:
+        """One model's card (OpenAI's retrieve): a checkpoint model, or a router name ("irtnet", any
+        "irtnet:<policy>"); a malformed policy is a 422 and any other name a 404, each naming it."""
+        service = request.app.state.service
+        if model_id in service.models:
+            return _model_card(service, model_id)
+        model_policy(model_id, service.default_policy, service.models)
+        return ModelCard(id=model_id, owned_by="irtnet")
 
     return router
+
+
+def _model_card(service: Service, model: str) -> ModelCard:
+    """A checkpoint model's card: owned by "upstream" where one answers it, else by "irtnet-checkpoint"."""
+    return ModelCard(id=model, owned_by="upstream" if model in service.upstreams else "irtnet-checkpoint")

@@ -63,7 +63,22 @@ class ChatMessage(BaseModel):
         if value is not None and not isinstance(value, (str, list)):
             raise PydanticCustomError("content_type", "give a string, a list of content parts or null, not {kind}",
                                       {"kind": _json_kind(value)})
+        for j, part in enumerate(value if isinstance(value, list) else []):
+            _check_part_kinds(j, part)
         return value
+
+
+def _check_part_kinds(j: int, part: Any) -> None:
+    """One message naming content part `j` that is no object, or whose `type` or `text` is no string (null
+    aside): else each member of the union would add its own ("content.str: ...; content.list[ContentPart]...")."""
+    if not isinstance(part, dict):
+        raise PydanticCustomError("part_kind", 'content part {j} must be an object such as {"type": "text", '
+                                               '"text": "..."}, not {kind}',
+                                  {"j": j, "kind": _json_kind(part)})
+    for key in ("type", "text"):
+        if part.get(key) is not None and not isinstance(part[key], str):
+            raise PydanticCustomError("part_field", "content part {j}'s {key} must be a string, not {kind}",
+                                      {"j": j, "key": key, "kind": _json_kind(part[key])})
 
 
 def check_parts(messages: list[ChatMessage] | None) -> None:
@@ -185,6 +200,16 @@ class ChatRequest(BaseModel):
     @model_validator(mode="after")
     def _checked_parts(self) -> ChatRequest:
         check_parts(self.messages)
+        return self
+
+    @model_validator(mode="after")
+    def _stream_options_need_stream(self) -> ChatRequest:
+        """`stream_options` without `stream: true` is refused by OpenAI and vLLM alike: a 422 here, before a
+        decision is made and logged, not a 502 relaying the upstream's refusal."""
+        if (self.model_extra or {}).get("stream_options") is not None and not self.stream:
+            raise PydanticCustomError("stream_options", "stream_options is only taken with stream: true (upstreams "
+                                                        "refuse it otherwise); set stream to true or leave "
+                                                        "stream_options out")
         return self
 
 
