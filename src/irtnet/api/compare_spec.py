@@ -22,6 +22,7 @@ from irtnet.data.embeddings import DEFAULT_ENCODER, load_encoder, resolve_offlin
 from irtnet.data.provenance import sha256_text
 from irtnet.errors import ConfigError, DataError
 from irtnet.predictors.spec import ModelSpec, brief, build_predictor, registered, resolve_spec
+from irtnet.training.threads import MAX_THREADS
 
 Setting = Literal["query", "pair"]
 
@@ -145,7 +146,7 @@ class CompareSpec(BaseModel):
     stratify: StrictBool = True
     encoder: Given = DEFAULT_ENCODER
     routing_mode: Literal["complete", "observed"] = "complete"
-    threads: StrictInt = Field(1, ge=1)
+    threads: StrictInt = Field(1, ge=1, le=MAX_THREADS, description="torch threads while fitting each cell")
     overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="registry name -> params merged over every entry of that model")
 

@@ -2,15 +2,18 @@
 .jsonl, .json (a list) or .csv; any other file type is an error. Every bad record is an error naming the file,
 where the record is and the field: the line of a .jsonl or .txt file (1-based, blank lines counted: what an
 editor shows), or the row of a .csv (1-based data rows, the header not counted) or of a .json list (its item).
+A blank line of a .txt or .csv file is an error naming its line (a line is one record there); a .jsonl file's
+blank lines are skipped, as every JSONL reader of the project skips them, and counted in its line numbers.
 An object that gives a key twice, a CSV column name used twice and a record with two text fields (or two label
 fields) are errors too, never read as one of the values."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,12 +121,38 @@ def _csv_records(path: Path) -> list[dict[str, Any]]:
     if not content.strip():
         return []
     refuse_repeated_columns(check_shape(content, str(path)).header, str(path))
+    _refuse_blank_lines(content, path)
     try:
         # index_col=False: a row one field longer than the header must not turn the first column into an index
         frame = pd.read_csv(io.BytesIO(content), dtype=object, keep_default_na=False, index_col=False)
     except ValueError as exc:
         raise DataError(f"cannot read ({exc})", file=str(path)) from exc
     return [{k: None if k == "benchmark" and v == "" else v for k, v in r.items()} for r in frame.to_dict("records")]
+
+
+def _refuse_blank_lines(content: bytes, path: Path) -> None:
+    """A blank (empty or whitespace-only) line of a .csv file, but the end of its last line, is an error naming the
+    line, as in a .txt file: pandas would skip it silently, and in a one-column file it is a record without a
+    text. A blank line inside a quoted cell is part of the cell, not a blank line."""
+    from irtnet.data.importers._csv import no_field_limit
+
+    last = [""]  # the physical line the csv reader read last: a row's last line
+
+    def lines(stream: io.TextIOWrapper) -> Iterator[str]:
+        for line in stream:
+            last[0] = line
+            yield line
+
+    stream = io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", newline="")
+    try:
+        with no_field_limit():
+            reader = csv.reader(lines(stream))
+            for _ in reader:
+                if not last[0].strip():  # a row ending on a whitespace-only line is that line alone
+                    raise DataError("a blank line: a .csv file holds its header, then one record per line, and "
+                                    "a blank line is neither; remove the line", file=str(path), line=reader.line_num)
+    finally:
+        stream.detach()
 
 
 def _json_line(line: str, path: Path, number: int) -> Any:

@@ -332,10 +332,10 @@ def check_routing_mode(mode: str | None) -> None:
 def evaluate_run(run_dir: str | Path | Run, baselines: Sequence[str] = REFERENCE_BASELINES,
                  routing_mode: str | None = None, progress: bool = False) -> list[EvaluationResult]:
     """Score a run's model on its test split, beside reference baselines fitted once on its training split
-    (its validation split for their own choices) with the run's seed, in two settings (`info["setting"]`): "benchmark known" (the test queries carry their
-    benchmark names) and "text only" (the names hidden, `Queries.without_groups()`: what a raw query gives).
-    Routing counts only queries with every model labelled ("complete"), or, by default for a pair split,
-    routes among each query's labelled models ("observed").
+    (its validation split for their own choices) with the run's seed, in two settings (`info["setting"]`):
+    "benchmark known" (the test queries carry their benchmark names) and "text only" (the names hidden,
+    `Queries.without_groups()`: what a raw query gives). Routing counts only queries with every model labelled
+    ("complete"), or, by default for a pair split, routes among each query's labelled models ("observed").
 
     A baseline that cannot serve a setting (it raises DataError: a text baseline on a table without text) is
     left out of that setting, and the run model's result there says why (`info["skipped"]`, name -> reason);
@@ -415,7 +415,8 @@ def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, mode
                   preset: str | None = None, encoder: str | None = None,
                   fractions: tuple[float, float, float] | None = None,
                   holdout_benchmark: str | Sequence[str] | None = None,
-                  split_by: str | None = None, seed: int | None = None, epochs: int | None = None, lr: float | None = None,
+                  split_by: str | None = None, seed: int | None = None, epochs: int | None = None,
+                  lr: float | None = None,
                   groups: bool | None = None, threads: int | None = None, progress: bool | None = None,
                   device: str | None = None, bf16: bool | None = None) -> RunSpec:
     """A RunSpec from a config file's settings (`file`, may be None) and command-line flags: defaults in code,
@@ -424,7 +425,8 @@ def run_spec_from(table: str | Path, file: dict[str, Any] | None = None, *, mode
     naming it here, not when training starts (`ResponseTable.check_file`: only its footer is read)."""
     from irtnet.predictors.spec import model_spec_from
 
-    data = {"table": str(as_path(table, "the table")), "encoder": encoder, "fractions": fractions, "seed": seed, "split": split_by}
+    data = {"table": str(as_path(table, "the table")), "encoder": encoder, "fractions": fractions, "seed": seed,
+            "split": split_by}
     held = [holdout_benchmark] if isinstance(holdout_benchmark, str) else list(holdout_benchmark or [])
     if held:
         if split_by not in (None, "benchmark"):

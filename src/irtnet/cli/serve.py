@@ -43,7 +43,8 @@ def serve(
     host: Annotated[str, Opt(help="interface to listen on (beyond loopback: needs --token or --insecure)")]
     = "127.0.0.1",
     port: Annotated[int, Opt(min=1, max=65535, help="port (1-65535)")] = 8000,
-    prices: Annotated[Optional[Path], PathOpt(help="price file (JSON/CSV per model) or table; default: the run's table")]
+    prices: Annotated[Optional[Path], PathOpt(help="price file (JSON/CSV per model) or table; default: the run's "
+                                                   "table")]
     = None,
     upstreams: Annotated[Optional[Path], PathOpt(help="TOML/JSON: per model base_url and api_key_env")] = None,
     policy: Annotated[str, Opt(help="default policy of model 'irtnet': max_p, p_min=0.8, utility=0.5, cost_cap=0.01")]

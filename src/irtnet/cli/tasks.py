@@ -66,17 +66,17 @@ def model_settings(raw: dict[str, Any], path: Path) -> dict[str, Any]:
 @friendly_errors
 def predict_benchmark(
     checkpoint: Annotated[Path, PathArg(help="checkpoint or run directory")],
-    texts_file: Annotated[Path, PathArg(help="query texts: .txt (one per line, UTF-8), or .jsonl/.json/.csv with a text "
-                                         "field and optionally benchmark; any other file type is an error")],
+    texts_file: Annotated[Path, PathArg(help="query texts: .txt (one per line, UTF-8), or .jsonl/.json/.csv with a "
+                                         "text field and optionally benchmark; any other file type is an error")],
     top: Annotated[Optional[int], Opt(help="show only the best N models", callback=positive)] = None,
     benchmark: Annotated[Optional[str], Opt(help="name of a benchmark the model knows, for the texts the file "
                                                  "gives none (one it gives otherwise is an error; default: new, "
                                                  "text only)")] = None,
     json_out: Annotated[Optional[Path], OutOpt("--json", help="also write the ranking here")] = None,
-    answers: Annotated[Optional[Path], PathOpt(help="the known models' answers on some of the texts (.csv/.jsonl/.json: "
-                                                "model, id of a text, correct): each model's accuracy is then its "
-                                                "answers plus the predictions moved by what they show (the anchor "
-                                                "setting)")] = None,
+    answers: Annotated[Optional[Path], PathOpt(help="the known models' answers on some of the texts "
+                                                "(.csv/.jsonl/.json: model, id of a text, correct): each model's "
+                                                "accuracy is then its answers plus the predictions moved by what "
+                                                "they show (the anchor setting)")] = None,
     level: Annotated[Optional[float], Opt(help="with --answers: the level of each model's predictive interval "
                                                "\\[default: 0.9]")] = None,
     anchor_shift: Annotated[Optional[str], Opt(help="with --answers: how much of the level shift the answers show "
@@ -280,7 +280,8 @@ def evaluate_cost(
 def report(
     checkpoint: Annotated[Path, PathArg(help="run directory (or checkpoint directory with --table)")],
     table: Annotated[Optional[Path], PathOpt(help="response table (default: the run's own)")] = None,
-    out: Annotated[Path, OutOpt("--out", "-o", help="HTML file; a .json twin is written beside it")] = Path("report.html"),
+    out: Annotated[Path, OutOpt("--out", "-o", help="HTML file; a .json twin is written beside it")] = Path(
+        "report.html"),
     include: Annotated[Optional[list[Path]], PathOpt(help="task result JSON files to add (of evaluate-benchmarks, "
                                                       "evaluate-onboarding, cost routing, evaluate-estimation, "
                                                       "data-efficiency; another file is refused); the run's own are "
