@@ -14,27 +14,16 @@ import pytest
 from typer.testing import CliRunner
 
 from irtnet.cli.main import app
-from irtnet.data.synthetic import make_synthetic
 from irtnet.errors import ConfigError
-from cli_checks import one_line_error as _error
+from cli_checks import one_line_error as _error, tiny_run_folder
 
 runner = CliRunner()
-SMALL = ["--preset", "small", "--encoder", "hashing-32", "--epochs", "1", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     """A folder with a table t.parquet, a tiny run `run` trained on it and prices.json."""
-    root = tmp_path_factory.mktemp("bb10")
-    make_synthetic(n_models=4, n_queries=120, n_benchmarks=2, dim=2, feature_dim=6, seed=0).table.to_parquet(
-        root / "t.parquet")
-    result = runner.invoke(app, ["train", str(root / "t.parquet"), "-o", str(root / "run"), "--quiet", *SMALL])
-    assert result.exit_code == 0, result.output
-    from irtnet import api
-
-    models = api.load(root / "run").models_.to_list()
-    (root / "prices.json").write_text(json.dumps({m: 0.001 * (i + 1) for i, m in enumerate(models)}))
-    return root
+    return tiny_run_folder(tmp_path_factory.mktemp("bb10"))
 
 
 # ------------------------------------------------------------------------------------ an empty path argument

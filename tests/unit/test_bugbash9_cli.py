@@ -6,32 +6,20 @@ taken as something else, and held-out benchmark names refused without naming the
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
 from typer.testing import CliRunner
 
-from irtnet.cli.main import app
-from irtnet.data.synthetic import make_synthetic
-from cli_checks import one_line_error as _error
+from cli_checks import SMALL, one_line_error as _error, tiny_run_folder
 
 runner = CliRunner()
-SMALL = ["--preset", "small", "--encoder", "hashing-32", "--epochs", "1", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     """A folder with a table t.parquet, a tiny run `run` trained on it, prices.json, q.txt and ans.jsonl."""
-    root = tmp_path_factory.mktemp("bb9")
-    make_synthetic(n_models=4, n_queries=120, n_benchmarks=2, dim=2, feature_dim=6, seed=0).table.to_parquet(
-        root / "t.parquet")
-    result = runner.invoke(app, ["train", str(root / "t.parquet"), "-o", str(root / "run"), "--quiet", *SMALL])
-    assert result.exit_code == 0, result.output
-    from irtnet import api
-
-    models = api.load(root / "run").models_.to_list()
-    (root / "prices.json").write_text(json.dumps({m: 0.001 * (i + 1) for i, m in enumerate(models)}))
+    root = tiny_run_folder(tmp_path_factory.mktemp("bb9"))
     (root / "q.txt").write_text("what is 2 + 2?\nwho wrote Hamlet?\n")
     (root / "ans.jsonl").write_text('{"text": "what is 2 + 2?", "label": 1}\n{"text": "who wrote it?", "label": 0}\n')
     return root
