@@ -158,11 +158,23 @@ def score_texts(predictor: Router, texts: Sequence[str], names: Sequence[str], b
         scores = prob
     else:
         prob, scores = None, predictor.scores(queries, list(names))
-    cost = None
-    if book is not None and book.prices is not None and all(m in book.prices for m in names):
-        cost = cost_matrix(book.prices, names, token_counts(texts), book.output_tokens, book.source)
     paths = getattr(predictor, "answer_paths", None)
-    return scores, prob, cost, (paths(queries) if paths else ["text"] * len(texts))
+    return scores, prob, _priced_costs(book, names, texts), (paths(queries) if paths else ["text"] * len(texts))
+
+
+def _priced_costs(book: PriceBook | None, names: Sequence[str], texts: Sequence[str]) -> np.ndarray | None:
+    """[Q, M] cost of `names` on the texts where the book prices them, NaN for a model it does not price (max_p
+    routes without prices, and still says a priced model's cost); None without prices or with none priced. The
+    cost policies price every candidate (`candidate_models`), so no NaN reaches their choice."""
+    if book is None or book.prices is None:
+        return None
+    priced = [j for j, m in enumerate(names) if m in book.prices]
+    if not priced:
+        return None
+    cost = np.full((len(texts), len(names)), np.nan)
+    cost[:, priced] = cost_matrix(book.prices, [names[j] for j in priced], token_counts(texts), book.output_tokens,
+                                  book.source)
+    return cost
 
 
 def route_texts(predictor: Router | str | Path, texts: Sequence[str], policy: Policy | str,
@@ -200,10 +212,15 @@ def _fallback_reason(policy: Policy) -> str | None:
 def _decision(names: Sequence[str], score: np.ndarray, prob: np.ndarray | None, cost: np.ndarray | None,
               chosen: int, policy: Policy, path: str, fallback: str | None) -> Decision:
     order = np.argsort(-score, kind="stable")
-    ranking = [Ranked(names[i], float(score[i]), None if prob is None else float(prob[i]),
-                      None if cost is None else float(cost[i])) for i in order]
-    return Decision(names[chosen], None if prob is None else float(prob[chosen]),
-                    None if cost is None else float(cost[chosen]), ranking, policy.spec, path, fallback)
+    ranking = [Ranked(names[i], float(score[i]), None if prob is None else float(prob[i]), _cost_of(cost, i))
+               for i in order]
+    return Decision(names[chosen], None if prob is None else float(prob[chosen]), _cost_of(cost, chosen), ranking,
+                    policy.spec, path, fallback)
+
+
+def _cost_of(cost: np.ndarray | None, i: int) -> float | None:
+    """Model i's cost on a query, None where it has no price."""
+    return None if cost is None or np.isnan(cost[i]) else float(cost[i])
 
 
 # ----------------------------------------------------------------------------------------------- calibration
