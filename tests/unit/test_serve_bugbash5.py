@@ -336,9 +336,10 @@ def test_output_tokens_nan_is_not_called_negative(checkpoint, tmp_path, command)
 
 
 # ------------------------------------------------------------------------------------------- LiteLLM
-def test_litellm_a_request_without_text_says_so_and_odd_parts_are_skipped(checkpoint):
+def test_litellm_a_request_without_text_says_so_and_odd_parts_are_refused(checkpoint):
     """An image-only message was refused as "field 'text': query text 1 is empty" (no such field in a LiteLLM
-    request), and a text part whose text is no string was a TypeError."""
+    request), and a text part whose text is no string was a TypeError, then skipped; it is refused, as the service
+    refuses it (422)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch of the remote price map on import
     litellm = pytest.importorskip("litellm")
     from irtnet.integrations.litellm_strategy import IrtnetRoutingStrategy, request_text
@@ -351,5 +352,10 @@ def test_litellm_a_request_without_text_says_so_and_odd_parts_are_skipped(checkp
     image_only = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]
     with pytest.raises(DataError, match="the request to 'auto' has no text to route on"):
         strategy.get_available_deployment("auto", image_only)
-    odd = [{"type": "text", "text": 5}, {"type": "text", "text": None}, {"type": "text", "text": "a"}]
-    assert request_text([{"role": "user", "content": odd}]) == "a"
+    for odd in ({"type": "text", "text": 5}, {"type": "text", "text": None}, 7, None):  # refused, as the service does
+        with pytest.raises(DataError, match="content part 0 of the message to route on"):
+            request_text([{"role": "user", "content": [odd, {"type": "text", "text": "a"}]}])
+    with pytest.raises(DataError, match="input item 1 to route on is int"):  # token ids are no text
+        request_text(None, ["a", 5])
+    image = {"type": "image_url", "image_url": {"url": "http://x/y.png"}}
+    assert request_text([{"role": "user", "content": [image, {"type": "text", "text": "a"}]}]) == "a"

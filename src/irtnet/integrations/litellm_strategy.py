@@ -54,7 +54,11 @@ def request_text(messages: Sequence[Mapping[str, Any]] | None, input: str | Sequ
     if isinstance(input, str):
         return input
     if input:
-        return "\n".join(x for x in input if isinstance(x, str))
+        odd = next((i for i, x in enumerate(input) if not isinstance(x, str)), None)
+        if odd is not None:  # token ids or an object: no text to route on, never left out of it
+            raise DataError(f"input item {odd} to route on is {type(input[odd]).__name__} "
+                            f"{brief(input[odd], 60, count=True)}: give the input as text (a string or strings)")
+        return "\n".join(input)
     return ""
 
 
@@ -71,16 +75,22 @@ def _content_text(content: Any) -> str:
 
 def _part_text(j: int, part: Any) -> str | None:
     """A content part's text: only a "text" part has one (an image part's caption is no query text, as the
-    irtnet service reads it); a part without its type is a DataError, never guessed to be text."""
+    irtnet service reads it); a part without its type, of no kind a part has, or a "text" part without a string
+    text is a DataError (the service's 422), never guessed to be text nor left out of it."""
     if isinstance(part, str):
         return part
     if not isinstance(part, Mapping):
-        return None
+        raise DataError(f"content part {j} of the message to route on is {type(part).__name__} "
+                        f"{brief(part, 60, count=True)}: give an object such as {{'type': 'text', 'text': ...}}")
     if part.get("type") is None:
         raise DataError(f"content part {j} of the message to route on has no type: give every content part a type "
                         "('text', 'image_url', ...)")
-    text = part.get("text") if part["type"] == "text" else None
-    return text if isinstance(text, str) else None
+    if part["type"] != "text":
+        return None
+    if not isinstance(part.get("text"), str):
+        raise DataError(f"content part {j} of the message to route on is of type 'text' and its text is "
+                        f"{brief(part.get('text'), 60, count=True)}: give its text as a string")
+    return part["text"]
 
 
 class IrtnetRoutingStrategy(CustomRoutingStrategyBase):
