@@ -48,7 +48,8 @@ class Upstream:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(json.loads(request.content))
         if self.status >= 400:
-            return httpx.Response(self.status, json={"error": {"message": "the upstream is down"}})
+            headers = {"Retry-After": "7"} if self.status == 429 else None
+            return httpx.Response(self.status, json={"error": {"message": "the upstream is down"}}, headers=headers)
         model = self.requests[-1]["model"]
         return httpx.Response(200, json={"id": "c1", "object": "chat.completion", "model": model, "choices": [
             {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]})
@@ -132,6 +133,21 @@ def test_an_upstream_error_names_the_decision_it_logged(checkpoint, tmp_path, mo
     logged = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()][-1]
     assert err["upstream_status"] == 500 and err["decision_id"] == logged["id"]
     assert err["routed_model"] == logged["model"] in checkpoint[1]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_upstream_429_passes_on_its_retry_after_and_the_decision_headers(checkpoint, tmp_path, monkeypatch,
+                                                                             stream):
+    """An upstream's 429 came back as a 502 without its Retry-After (a client retried at once), and without the
+    x-irtnet-* headers a forwarded answer carries."""
+    c, _ = _chat(checkpoint, tmp_path, monkeypatch, status=429)
+    r = c.post("/v1/chat/completions", json={"model": "irtnet", "messages": USER, "stream": stream})
+    _refused(r, 502, "answered HTTP 429")
+    assert r.headers["retry-after"] == "7" and r.headers["x-irtnet-decision-id"] == r.json()["error"]["decision_id"]
+    (tmp_path / "b").mkdir()
+    r = _chat(checkpoint, tmp_path / "b", monkeypatch, status=500)[0].post(
+        "/v1/chat/completions", json={"model": "irtnet", "messages": USER})
+    assert "retry-after" not in r.headers and r.headers["x-irtnet-model"] == r.json()["error"]["routed_model"]
 
 
 # ------------------------------------------------------------------------------------------- /v1/models/{model}

@@ -19,11 +19,12 @@ _KINDS = {400: "invalid_request_error", 401: "authentication_error", 404: "not_f
 
 
 class ApiError(Exception):
-    """An error answered with `status` and `message` (plus any `extra` fields in the error object)."""
+    """An error answered with `status` and `message` (plus any `extra` fields in the error object, and `headers`
+    on the response: an upstream's Retry-After, the decision's x-irtnet-* headers)."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(message)
-        self.status, self.message, self.extra = status, message, extra
+        self.status, self.message, self.extra, self.headers = status, message, extra, dict(headers or {})
 
 
 def error_body(status: int, message: str, **extra: Any) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, **exc.extra)
+        return error_response(exc.status, exc.message, headers=exc.headers or None, **exc.extra)
 
     @app.exception_handler(IrtnetError)
     async def _irtnet(_: Request, exc: IrtnetError) -> JSONResponse:

@@ -106,6 +106,7 @@ def chat_router() -> APIRouter:
             body = await complete(upstream, payload, service.transport)
         except ApiError as exc:  # the decision is logged and takes feedback: its 502 names it, as the 501 does
             exc.extra.update(decision_id=rec.decision_id, routed_model=rec.decision.model)
+            exc.headers = {**headers, **exc.headers}  # the x-irtnet-* headers of a forwarded answer too
             raise
         body["model"] = rec.decision.model
         body["irtnet"] = decision_field(rec)

@@ -155,9 +155,13 @@ def _key(where: str, env: Any) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------- forwarding
-def _upstream_error(up: Upstream, status: int | None, detail: str) -> ApiError:
+def _upstream_error(up: Upstream, status: int | None, detail: str, resp: httpx.Response | None = None) -> ApiError:
+    """A 502 naming the upstream, what it answered (`upstream_status`) and why; its Retry-After (a 429's or a
+    503's) passed on, so that a client waits as the upstream asked instead of retrying at once."""
     said = f"answered HTTP {status}" if status is not None else "could not be reached"
-    return ApiError(502, f"upstream of {up.model} ({up.base_url}) {said}: {detail}", upstream_status=status)
+    retry = resp.headers.get("retry-after") if resp is not None else None
+    return ApiError(502, f"upstream of {up.model} ({up.base_url}) {said}: {detail}",
+                    headers={"Retry-After": retry} if retry else None, upstream_status=status)
 
 
 def _snippet(body: bytes) -> str:
@@ -183,7 +187,7 @@ async def complete(up: Upstream, payload: dict[str, Any],
     except httpx.HTTPError as exc:
         raise _upstream_error(up, None, f"{type(exc).__name__}: {exc}") from None
     if resp.status_code >= 400:
-        raise _upstream_error(up, resp.status_code, _snippet(resp.content))
+        raise _upstream_error(up, resp.status_code, _snippet(resp.content), resp)
     try:
         body = load_json(resp.content, "the answer")
     except JsonProblem as exc:
@@ -206,7 +210,7 @@ async def open_stream(up: Upstream, payload: dict[str, Any],
         await client.aclose()
         raise _upstream_error(up, None, f"{type(exc).__name__}: {exc}") from None
     if resp.status_code >= 400:
-        raise _upstream_error(up, resp.status_code, _snippet(await _drain(client, resp)))
+        raise _upstream_error(up, resp.status_code, _snippet(await _drain(client, resp)), resp)
     content_type = resp.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "text/event-stream":
         raise _upstream_error(up, resp.status_code, f"it did not stream: asked for stream: true, it answered "
