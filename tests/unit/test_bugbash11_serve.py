@@ -157,8 +157,13 @@ def test_a_model_card_is_retrieved_by_name(checkpoint, tmp_path, monkeypatch):
     listed = {card["id"]: card for card in c.get("/v1/models").json()["data"]}
     for name, card in listed.items():
         assert c.get(f"/v1/models/{name}").json() == card
-    assert c.get("/v1/models/irtnet:p_min=0.8").json() == {"id": "irtnet:p_min=0.8", "object": "model",
-                                                           "created": 0, "owned_by": "irtnet"}
+    # a policy this server cannot run (it has no prices) is no model a request could use: a 422 saying why
+    _refused(c.get("/v1/models/irtnet:p_min=0.8"), 422, "policy p_min needs model prices", "--prices")
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({m: 0.001 for m in checkpoint[1]}))
+    priced = TestClient(create_app(checkpoint[0], ServeConfig(prices=prices)))
+    assert priced.get("/v1/models/irtnet:p_min=0.8").json() == {"id": "irtnet:p_min=0.8", "object": "model",
+                                                                "created": 0, "owned_by": "irtnet"}
     _refused(c.get("/v1/models/gpt-5"), 404, "unknown model 'gpt-5'", "GET /v1/models")
     _refused(c.get("/v1/models/org/gpt-5"), 404, "unknown model 'org/gpt-5'")
     _refused(c.get("/v1/models/irtnet:p_max=1"), 422, "model 'irtnet:p_max=1'", "unknown policy")

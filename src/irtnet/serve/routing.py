@@ -50,11 +50,13 @@ def route_router() -> APIRouter:
     @router.get("/v1/models/{model_id:path}", response_model=ModelCard)
     def model(model_id: str, request: Request) -> ModelCard:
         """One model's card (OpenAI's retrieve): a checkpoint model, or a router name ("irtnet", any
-        "irtnet:<policy>"); a malformed policy is a 422 and any other name a 404, each naming it."""
+        "irtnet:<policy>"); a malformed policy, or one this server cannot run (no prices), is a 422 and any other
+        name a 404, each naming it."""
         service = request.app.state.service
         if model_id in service.models:
             return _model_card(service, model_id)
-        model_policy(model_id, service.default_policy, service.models)
+        policy, _ = model_policy(model_id, service.default_policy, service.models)
+        api.check_policy(service.predictor, policy, service.book)  # a name a request could not use: 422, saying why
         return ModelCard(id=model_id, owned_by="irtnet")
 
     return router
