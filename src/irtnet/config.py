@@ -24,6 +24,9 @@ from irtnet.errors import ConfigError, DataError
 DEFAULT_PRESET = "default"
 #: The largest seed every library irtnet seeds accepts (scikit-learn's random_state: 2**32 - 1; numpy, torch more).
 MAX_SEED = 2**32 - 1
+#: The most torch threads a run, a comparison or a command takes: more than any machine's cores (torch starts every
+#: one, so a slip such as 1000000 would hang the process; above 2**31 torch fails with "Overflow when unpacking long").
+MAX_THREADS = 4096
 
 #: A plain decimal number: ASCII digits, an optional sign, point and exponent (not "0_5", "0x1" or "٠.٨", which
 #: Python's float() reads too).

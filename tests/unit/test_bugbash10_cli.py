@@ -138,13 +138,6 @@ def test_threads_of_a_train_config_are_bounded_as_the_option(root, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_the_command_lines_thread_bound_is_the_trainings():
-    from irtnet.cli.common import MAX_THREADS
-    from irtnet.training.threads import MAX_THREADS as TRAINING_MAX
-
-    assert MAX_THREADS == TRAINING_MAX
-
-
 def test_the_threads_check_loads_no_heavy_library():
     """--threads is checked while the arguments are parsed: an error there starts without torch (as
     tests/unit/test_cli_startup.py asks of every argument error)."""

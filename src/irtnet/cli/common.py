@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from irtnet._io import check_file_target, names_a_folder
-from irtnet.config import plain_number
+from irtnet.config import MAX_THREADS, plain_number
 from irtnet.errors import ConfigError, IrtnetError
 
 console = Console()
@@ -82,11 +82,6 @@ def positive(value: int | float | None) -> int | float | None:
     if value is not None and not (value > 0 and math.isfinite(value)):
         raise typer.BadParameter(f"must be above 0, got {value}")
     return value
-
-
-#: The most threads --threads takes: `irtnet.training.threads.MAX_THREADS`, which the command line does not import
-#: while it parses (torch); tests/unit/test_bugbash10_cli.py checks that the two agree.
-MAX_THREADS = 4096
 
 
 def thread_count(value: int | None) -> int | None:

@@ -13,12 +13,9 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from irtnet.config import MAX_THREADS
 from irtnet.errors import ConfigError
 
-
-#: The most intra-op threads a block may ask for: more than any machine's cores (torch starts every one of them,
-#: so a slip such as 1000000 would hang the process; above 2**31 torch fails with "Overflow when unpacking long").
-MAX_THREADS = 4096
 
 
 @contextmanager
